@@ -1,0 +1,834 @@
+//! Events: what a member did, on which channel, when. Parsed once at the boundary from
+//! JSON into a typed [`Event`]; every problem with the input is reported by field.
+//!
+//! Adding an event type is one [`Payload`] arm, one match arm in [`parse_payload`] and,
+//! if it counts for something, one arm in `facts.rs`.
+
+use crate::identity::{Identity, IdentityKind, IdentityRules};
+use crate::money::{Money, MoneyError};
+use crate::profile::ProfileChange;
+use crate::time::{self, Micros};
+use crate::validation::{Errors, FieldError, optional_text, text};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// Where an event came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Channel {
+    Tmall,
+    Jd,
+    Wechat,
+    Weibo,
+    Douyin,
+    Xiaohongshu,
+    App,
+    MiniProgram,
+    Store,
+    CallCenter,
+    Web,
+    Other,
+}
+
+impl Channel {
+    pub const ALL: [Channel; 12] = [
+        Channel::Tmall,
+        Channel::Jd,
+        Channel::Wechat,
+        Channel::Weibo,
+        Channel::Douyin,
+        Channel::Xiaohongshu,
+        Channel::App,
+        Channel::MiniProgram,
+        Channel::Store,
+        Channel::CallCenter,
+        Channel::Web,
+        Channel::Other,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Channel::Tmall => "tmall",
+            Channel::Jd => "jd",
+            Channel::Wechat => "wechat",
+            Channel::Weibo => "weibo",
+            Channel::Douyin => "douyin",
+            Channel::Xiaohongshu => "xiaohongshu",
+            Channel::App => "app",
+            Channel::MiniProgram => "mini_program",
+            Channel::Store => "store",
+            Channel::CallCenter => "call_center",
+            Channel::Web => "web",
+            Channel::Other => "other",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Channel> {
+        Channel::ALL.into_iter().find(|c| c.as_str() == s)
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FeedbackKind {
+    Suggestion,
+    Complaint,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Direction {
+    In,
+    Out,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Item {
+    pub sku: String,
+    pub sub_brand: Option<String>,
+    pub category: Option<String>,
+    pub qty: u32,
+    pub price: Option<Money>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Purchase {
+    pub order_id: String,
+    pub amount: Money,
+    pub currency: String,
+    pub store: Option<String>,
+    pub items: Vec<Item>,
+}
+
+/// The typed part of an event, one arm per known type.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Payload {
+    Visit,
+    Follow,
+    Register(ProfileChange),
+    ProfileUpdate(ProfileChange),
+    Like,
+    CheckIn,
+    Comment,
+    Review {
+        rating: u8,
+    },
+    Share,
+    /// The invitee is the event's member; the inviter is named here.
+    Referral {
+        referrer: Vec<Identity>,
+    },
+    Purchase(Purchase),
+    Refund {
+        order_id: String,
+        amount: Money,
+    },
+    Feedback {
+        kind: FeedbackKind,
+        category: Option<String>,
+    },
+    /// Closes the complaint raised by `complaint_event_id`, or the oldest open one.
+    ComplaintResolved {
+        complaint_event_id: Option<String>,
+    },
+    Message {
+        direction: Direction,
+    },
+    Participation {
+        kind: String,
+    },
+    Deposit {
+        amount: Option<Money>,
+    },
+    ContentOpen,
+    ContentClick,
+    /// Any other well-formed type: stored and counted.
+    Custom,
+}
+
+/// A validated event.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Event {
+    pub event_id: String,
+    pub type_name: String,
+    pub occurred_at: Micros,
+    pub channel: Channel,
+    /// Normalised, sorted, one per kind.
+    pub identities: Vec<Identity>,
+    pub payload: Payload,
+    /// The properties as sent, kept for the timeline.
+    pub properties: Map<String, Value>,
+}
+
+impl Event {
+    /// Connected: anything but passive traffic (visit, content open/click).
+    pub fn is_connecting(&self) -> bool {
+        !matches!(
+            self.payload,
+            Payload::Visit | Payload::ContentOpen | Payload::ContentClick
+        )
+    }
+
+    /// An interaction in the sense of the sticky lens: the member engaged with the brand.
+    pub fn is_interaction(&self) -> bool {
+        matches!(
+            self.payload,
+            Payload::Like
+                | Payload::Comment
+                | Payload::CheckIn
+                | Payload::Review { .. }
+                | Payload::Share
+                | Payload::Message {
+                    direction: Direction::In
+                }
+                | Payload::Participation { .. }
+        )
+    }
+}
+
+/// What parsing needs besides the JSON: the identity policy, the brand's currency, and
+/// the present (events from more than five minutes in the future are refused).
+#[derive(Clone, Copy, Debug)]
+pub struct ParseContext<'a> {
+    pub identity: &'a IdentityRules,
+    pub currency: &'a str,
+    pub now: Micros,
+}
+
+const MAX_FUTURE_SKEW: Micros = 5 * 60 * time::SECOND;
+
+/// Parses one event; on failure returns every field error found.
+pub fn parse_event(value: &Value, ctx: &ParseContext<'_>) -> Result<Event, Vec<FieldError>> {
+    let mut errors = Errors::default();
+    let Some(obj) = value.as_object() else {
+        return Err(vec![FieldError::wrong_type("event", "a JSON object")]);
+    };
+    let known = [
+        "event_id",
+        "type",
+        "occurred_at",
+        "channel",
+        "identities",
+        "properties",
+    ];
+    for key in obj.keys() {
+        if !known.contains(&key.as_str()) {
+            errors.push(FieldError::new(
+                key.clone(),
+                "unknown_field",
+                format!(
+                    "{key} is not an event field (expected {})",
+                    known.join(", ")
+                ),
+            ));
+        }
+    }
+    let event_id = match obj.get("event_id") {
+        None | Some(Value::Null) => {
+            errors.push(FieldError::missing("event_id"));
+            None
+        }
+        Some(v) => errors.take(text("event_id", v, 200)),
+    };
+    let type_name = match obj.get("type") {
+        None | Some(Value::Null) => {
+            errors.push(FieldError::missing("type"));
+            None
+        }
+        Some(v) => errors.take(text("type", v, 64).and_then(|t| {
+            let ok = t.starts_with(|c: char| c.is_ascii_lowercase())
+                && t.chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+            if ok {
+                Ok(t)
+            } else {
+                Err(FieldError::new(
+                    "type",
+                    "invalid_value",
+                    "type must be snake_case (a-z, 0-9, _)",
+                ))
+            }
+        })),
+    };
+    let occurred_at = match obj.get("occurred_at") {
+        None | Some(Value::Null) => {
+            errors.push(FieldError::missing("occurred_at"));
+            None
+        }
+        Some(Value::String(s)) => match time::parse_rfc3339(s) {
+            None => {
+                errors.push(FieldError::new(
+                    "occurred_at",
+                    "invalid_timestamp",
+                    "occurred_at must be an RFC 3339 timestamp with an offset, e.g. 2026-11-23T10:00:00+08:00",
+                ));
+                None
+            }
+            Some(t) if t > ctx.now + MAX_FUTURE_SKEW => {
+                errors.push(FieldError::new(
+                    "occurred_at",
+                    "occurred_at_in_future",
+                    "occurred_at is more than 5 minutes in the future",
+                ));
+                None
+            }
+            Some(t) if t < 0 => {
+                errors.push(FieldError::new(
+                    "occurred_at",
+                    "invalid_timestamp",
+                    "occurred_at is before 1970",
+                ));
+                None
+            }
+            Some(t) => Some(t),
+        },
+        Some(_) => {
+            errors.push(FieldError::wrong_type(
+                "occurred_at",
+                "an RFC 3339 timestamp string",
+            ));
+            None
+        }
+    };
+    let channel = match obj.get("channel") {
+        None | Some(Value::Null) => {
+            errors.push(FieldError::missing("channel"));
+            None
+        }
+        Some(Value::String(s)) => {
+            let c = Channel::parse(s);
+            if c.is_none() {
+                let all: Vec<_> = Channel::ALL.iter().map(|c| c.as_str()).collect();
+                errors.push(FieldError::new(
+                    "channel",
+                    "unknown_channel",
+                    format!("channel {s:?} is not one of {}", all.join(", ")),
+                ));
+            }
+            c
+        }
+        Some(_) => {
+            errors.push(FieldError::wrong_type("channel", "a string"));
+            None
+        }
+    };
+    let identities = match obj.get("identities") {
+        None | Some(Value::Null) => {
+            errors.push(FieldError::missing("identities"));
+            None
+        }
+        Some(v) => parse_identities(v, "identities", ctx.identity, &mut errors),
+    };
+    let empty = Map::new();
+    let properties = match obj.get("properties") {
+        None | Some(Value::Null) => &empty,
+        Some(Value::Object(m)) => m,
+        Some(_) => {
+            errors.push(FieldError::wrong_type("properties", "a JSON object"));
+            &empty
+        }
+    };
+    let payload = type_name
+        .as_deref()
+        .map(|t| parse_payload(t, properties, ctx, &mut errors));
+    if !errors.is_empty() {
+        return Err(errors.0);
+    }
+    Ok(Event {
+        event_id: event_id.unwrap_or_default(),
+        type_name: type_name.unwrap_or_default(),
+        occurred_at: occurred_at.unwrap_or_default(),
+        channel: channel.unwrap_or(Channel::Other),
+        identities: identities.unwrap_or_default(),
+        payload: payload.unwrap_or(Payload::Custom),
+        properties: properties.clone(),
+    })
+}
+
+/// Parses `{"kind": "value", …}` into normalised identities.
+pub fn parse_identities(
+    value: &Value,
+    path: &str,
+    rules: &IdentityRules,
+    errors: &mut Errors,
+) -> Option<Vec<Identity>> {
+    let Some(map) = value.as_object() else {
+        errors.push(FieldError::wrong_type(
+            path,
+            "an object of identity kind to value",
+        ));
+        return None;
+    };
+    if map.is_empty() {
+        errors.push(FieldError::new(
+            path,
+            "missing_field",
+            format!("{path} must name at least one identity"),
+        ));
+        return None;
+    }
+    let mut out = Vec::with_capacity(map.len());
+    let before = errors.0.len();
+    for (kind, raw) in map {
+        let field = format!("{path}.{kind}");
+        let Ok(kind) = kind.parse::<IdentityKind>() else {
+            let all: Vec<_> = IdentityKind::ALL.iter().map(|k| k.as_str()).collect();
+            errors.push(FieldError::new(
+                &field,
+                "unknown_identity_kind",
+                format!(
+                    "{field}: unknown identity kind (expected one of {})",
+                    all.join(", ")
+                ),
+            ));
+            continue;
+        };
+        let raw = match raw {
+            Value::String(s) => s.clone(),
+            // Phone numbers and card numbers are often sent as JSON numbers.
+            Value::Number(n) if n.is_u64() => n.to_string(),
+            _ => {
+                errors.push(FieldError::wrong_type(&field, "a string"));
+                continue;
+            }
+        };
+        match rules.normalise(kind, &raw) {
+            Ok(identity) => out.push(identity),
+            Err(e) => errors.push(FieldError::new(
+                &field,
+                "invalid_identity",
+                format!("{field} {e}"),
+            )),
+        }
+    }
+    out.sort();
+    (errors.0.len() == before).then_some(out)
+}
+
+fn money_field(
+    props: &Map<String, Value>,
+    key: &str,
+    required: bool,
+    errors: &mut Errors,
+) -> Option<Money> {
+    let field = format!("properties.{key}");
+    match props.get(key) {
+        None | Some(Value::Null) => {
+            if required {
+                errors.push(FieldError::missing(field));
+            }
+            None
+        }
+        Some(Value::String(s)) => match Money::parse(s) {
+            Ok(m) => Some(m),
+            Err(e) => {
+                let code = match e {
+                    MoneyError::Negative => "negative_amount",
+                    _ => "invalid_amount",
+                };
+                errors.push(FieldError::new(&field, code, format!("{field} {e}")));
+                None
+            }
+        },
+        Some(_) => {
+            errors.push(FieldError::new(
+                &field,
+                "invalid_amount",
+                format!("{field} must be a decimal string such as \"19.90\" (not a JSON number)"),
+            ));
+            None
+        }
+    }
+}
+
+fn required_text(
+    props: &Map<String, Value>,
+    key: &str,
+    max: usize,
+    errors: &mut Errors,
+) -> Option<String> {
+    let field = format!("properties.{key}");
+    match props.get(key) {
+        None | Some(Value::Null) => {
+            errors.push(FieldError::missing(field));
+            None
+        }
+        Some(v) => errors.take(text(&field, v, max)),
+    }
+}
+
+fn one_of<T: Copy>(
+    props: &Map<String, Value>,
+    key: &str,
+    options: &[(&str, T)],
+    errors: &mut Errors,
+) -> Option<T> {
+    let value = required_text(props, key, 32, errors)?;
+    let found = options
+        .iter()
+        .find(|(name, _)| *name == value)
+        .map(|(_, v)| *v);
+    if found.is_none() {
+        let names: Vec<_> = options.iter().map(|(n, _)| *n).collect();
+        errors.push(FieldError::new(
+            format!("properties.{key}"),
+            "invalid_value",
+            format!("properties.{key} must be one of {}", names.join(", ")),
+        ));
+    }
+    found
+}
+
+fn parse_payload(
+    type_name: &str,
+    props: &Map<String, Value>,
+    ctx: &ParseContext<'_>,
+    errors: &mut Errors,
+) -> Payload {
+    match type_name {
+        "visit" => Payload::Visit,
+        "follow" => Payload::Follow,
+        "like" => Payload::Like,
+        "check_in" => Payload::CheckIn,
+        "comment" => Payload::Comment,
+        "share" => Payload::Share,
+        "content_open" => Payload::ContentOpen,
+        "content_click" => Payload::ContentClick,
+        "register" => Payload::Register(ProfileChange::parse(props, false, errors)),
+        "profile_update" => {
+            let change = ProfileChange::parse(props, true, errors);
+            if change.is_empty() && props.is_empty() {
+                errors.push(FieldError::new(
+                    "properties",
+                    "missing_field",
+                    "a profile_update must set at least one profile field",
+                ));
+            }
+            Payload::ProfileUpdate(change)
+        }
+        "review" => {
+            let rating = match props.get("rating") {
+                None | Some(Value::Null) => {
+                    errors.push(FieldError::missing("properties.rating"));
+                    0
+                }
+                Some(v) => match v.as_u64() {
+                    Some(r @ 1..=5) => r as u8,
+                    _ => {
+                        errors.push(FieldError::new(
+                            "properties.rating",
+                            "out_of_range",
+                            "properties.rating must be an integer from 1 to 5",
+                        ));
+                        0
+                    }
+                },
+            };
+            Payload::Review { rating }
+        }
+        "referral" => {
+            let referrer = match props.get("referrer") {
+                None | Some(Value::Null) => {
+                    errors.push(FieldError::missing("properties.referrer"));
+                    None
+                }
+                Some(v) => parse_identities(v, "properties.referrer", ctx.identity, errors),
+            };
+            Payload::Referral {
+                referrer: referrer.unwrap_or_default(),
+            }
+        }
+        "purchase" => Payload::Purchase(parse_purchase(props, ctx, errors)),
+        "refund" => {
+            let order_id = required_text(props, "order_id", 128, errors).unwrap_or_default();
+            let amount = money_field(props, "amount", true, errors).unwrap_or_default();
+            Payload::Refund { order_id, amount }
+        }
+        "feedback" => {
+            let kind = one_of(
+                props,
+                "kind",
+                &[
+                    ("suggestion", FeedbackKind::Suggestion),
+                    ("complaint", FeedbackKind::Complaint),
+                ],
+                errors,
+            );
+            optional_text(props, "text", "properties", 4000, errors);
+            let category = optional_text(props, "category", "properties", 64, errors);
+            Payload::Feedback {
+                kind: kind.unwrap_or(FeedbackKind::Suggestion),
+                category,
+            }
+        }
+        "complaint_resolved" => Payload::ComplaintResolved {
+            complaint_event_id: optional_text(
+                props,
+                "complaint_event_id",
+                "properties",
+                200,
+                errors,
+            ),
+        },
+        "message" => {
+            let direction = one_of(
+                props,
+                "direction",
+                &[("in", Direction::In), ("out", Direction::Out)],
+                errors,
+            );
+            Payload::Message {
+                direction: direction.unwrap_or(Direction::In),
+            }
+        }
+        "participation" => {
+            let kind = required_text(props, "kind", 64, errors).unwrap_or_default();
+            Payload::Participation { kind }
+        }
+        "deposit" => Payload::Deposit {
+            amount: money_field(props, "amount", false, errors),
+        },
+        _ => Payload::Custom,
+    }
+}
+
+fn parse_purchase(
+    props: &Map<String, Value>,
+    ctx: &ParseContext<'_>,
+    errors: &mut Errors,
+) -> Purchase {
+    let order_id = required_text(props, "order_id", 128, errors).unwrap_or_default();
+    let amount = money_field(props, "amount", true, errors).unwrap_or_default();
+    let currency = optional_text(props, "currency", "properties", 3, errors)
+        .unwrap_or_else(|| ctx.currency.to_owned());
+    if currency != ctx.currency {
+        errors.push(FieldError::new(
+            "properties.currency",
+            "unsupported_currency",
+            format!(
+                "properties.currency must be the brand's currency {}",
+                ctx.currency
+            ),
+        ));
+    }
+    let store = optional_text(props, "store", "properties", 128, errors);
+    let mut items = Vec::new();
+    match props.get("items") {
+        None | Some(Value::Null) => {}
+        Some(Value::Array(list)) => {
+            for (i, item) in list.iter().enumerate() {
+                let path = format!("properties.items[{i}]");
+                let Some(obj) = item.as_object() else {
+                    errors.push(FieldError::wrong_type(&path, "an object"));
+                    continue;
+                };
+                let sku = match obj.get("sku") {
+                    None | Some(Value::Null) => {
+                        errors.push(FieldError::missing(format!("{path}.sku")));
+                        None
+                    }
+                    Some(v) => errors.take(text(&format!("{path}.sku"), v, 128)),
+                };
+                let qty = match obj.get("qty") {
+                    None | Some(Value::Null) => Some(1),
+                    Some(v) => match v.as_u64() {
+                        Some(q @ 1..=1_000_000) => Some(q as u32),
+                        _ => {
+                            errors.push(FieldError::new(
+                                format!("{path}.qty"),
+                                "out_of_range",
+                                format!("{path}.qty must be a positive integer"),
+                            ));
+                            None
+                        }
+                    },
+                };
+                let price = match obj.get("price") {
+                    None | Some(Value::Null) => None,
+                    Some(Value::String(s)) => match Money::parse(s) {
+                        Ok(m) => Some(m),
+                        Err(e) => {
+                            errors.push(FieldError::new(
+                                format!("{path}.price"),
+                                "invalid_amount",
+                                format!("{path}.price {e}"),
+                            ));
+                            None
+                        }
+                    },
+                    Some(_) => {
+                        errors.push(FieldError::new(
+                            format!("{path}.price"),
+                            "invalid_amount",
+                            format!("{path}.price must be a decimal string such as \"19.90\""),
+                        ));
+                        None
+                    }
+                };
+                let sub_brand = optional_text(obj, "sub_brand", &path, 64, errors);
+                let category = optional_text(obj, "category", &path, 64, errors);
+                if let (Some(sku), Some(qty)) = (sku, qty) {
+                    items.push(Item {
+                        sku,
+                        sub_brand,
+                        category,
+                        qty,
+                        price,
+                    });
+                }
+            }
+        }
+        Some(_) => errors.push(FieldError::wrong_type("properties.items", "an array")),
+    }
+    Purchase {
+        order_id,
+        amount,
+        currency,
+        store,
+        items,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn ctx(rules: &IdentityRules) -> ParseContext<'_> {
+        ParseContext {
+            identity: rules,
+            currency: "CNY",
+            now: time::parse_rfc3339("2026-11-23T00:00:00Z").unwrap(),
+        }
+    }
+
+    fn parse(v: Value) -> Result<Event, Vec<FieldError>> {
+        let rules = IdentityRules::default();
+        parse_event(&v, &ctx(&rules))
+    }
+
+    fn fields(v: Value) -> Vec<(String, &'static str)> {
+        parse(v)
+            .unwrap_err()
+            .into_iter()
+            .map(|e| (e.field, e.code))
+            .collect()
+    }
+
+    #[test]
+    fn a_purchase_parses_into_exact_amounts_and_normalised_identities() {
+        let e = parse(json!({
+            "event_id": "e1", "type": "purchase", "occurred_at": "2026-11-01T10:00:00+08:00", "channel": "tmall",
+            "identities": {"phone": "138 0013 8000", "tmall_nick": "yantao"},
+            "properties": {"order_id": "T1", "amount": "59.90", "items": [{"sku": "LATTE", "category": "coffee", "qty": 2, "price": "29.95"}]}
+        }))
+        .unwrap();
+        let Payload::Purchase(p) = &e.payload else {
+            panic!()
+        };
+        assert_eq!(p.amount.minor(), 5990);
+        assert_eq!(p.items[0].qty, 2);
+        assert_eq!(e.identities[0].value, "+8613800138000");
+        assert_eq!(
+            e.occurred_at,
+            time::parse_rfc3339("2026-11-01T02:00:00Z").unwrap()
+        );
+    }
+
+    #[test]
+    fn every_problem_of_a_bad_event_is_reported_by_field() {
+        let got = fields(json!({
+            "type": "purchase", "occurred_at": "yesterday", "channel": "myspace",
+            "identities": {"phone": "123", "fax": "1"},
+            "properties": {"amount": 12.5, "items": [{"qty": 0}]}
+        }));
+        assert_eq!(
+            got,
+            vec![
+                ("event_id".into(), "missing_field"),
+                ("occurred_at".into(), "invalid_timestamp"),
+                ("channel".into(), "unknown_channel"),
+                ("identities.fax".into(), "unknown_identity_kind"),
+                ("identities.phone".into(), "invalid_identity"),
+                ("properties.order_id".into(), "missing_field"),
+                ("properties.amount".into(), "invalid_amount"),
+                ("properties.items[0].sku".into(), "missing_field"),
+                ("properties.items[0].qty".into(), "out_of_range"),
+            ]
+        );
+    }
+
+    #[test]
+    fn amounts_must_be_non_negative_with_two_decimals() {
+        let base = |amount: &str| {
+            json!({"event_id": "e", "type": "purchase", "occurred_at": "2026-01-01T00:00:00Z", "channel": "store",
+                   "identities": {"card_no": "C1"}, "properties": {"order_id": "o", "amount": amount}})
+        };
+        assert_eq!(
+            fields(base("-1")),
+            vec![("properties.amount".into(), "negative_amount")]
+        );
+        assert_eq!(
+            fields(base("1.999")),
+            vec![("properties.amount".into(), "invalid_amount")]
+        );
+        assert!(parse(base("0")).is_ok());
+    }
+
+    #[test]
+    fn reviews_need_a_rating_from_one_to_five() {
+        let review = |r: Value| {
+            json!({"event_id": "e", "type": "review", "occurred_at": "2026-01-01T00:00:00Z", "channel": "jd",
+                   "identities": {"jd_pin": "p"}, "properties": {"rating": r}})
+        };
+        assert_eq!(
+            fields(review(json!(6))),
+            vec![("properties.rating".into(), "out_of_range")]
+        );
+        assert_eq!(
+            fields(review(json!("5"))),
+            vec![("properties.rating".into(), "out_of_range")]
+        );
+        assert!(parse(review(json!(4))).is_ok());
+    }
+
+    #[test]
+    fn events_from_the_future_and_without_identities_are_refused() {
+        assert_eq!(
+            fields(
+                json!({"event_id": "e", "type": "like", "occurred_at": "2027-01-01T00:00:00Z", "channel": "app", "identities": {}})
+            ),
+            vec![
+                ("occurred_at".into(), "occurred_at_in_future"),
+                ("identities".into(), "missing_field")
+            ]
+        );
+    }
+
+    #[test]
+    fn unknown_types_are_kept_as_custom_events() {
+        let e = parse(json!({"event_id": "e", "type": "coupon_use", "occurred_at": "2026-01-01T00:00:00Z",
+                             "channel": "app", "identities": {"app_user_id": "u1"}, "properties": {"coupon": "X"}}))
+        .unwrap();
+        assert_eq!(e.payload, Payload::Custom);
+        assert_eq!(e.type_name, "coupon_use");
+    }
+
+    #[test]
+    fn referrals_name_the_inviter_by_identities() {
+        let e = parse(json!({"event_id": "r", "type": "referral", "occurred_at": "2026-01-01T00:00:00Z", "channel": "wechat",
+                             "identities": {"phone": "13900139000"}, "properties": {"referrer": {"phone": "+86 138 0013 8000"}}}))
+        .unwrap();
+        let Payload::Referral { referrer } = e.payload else {
+            panic!()
+        };
+        assert_eq!(referrer[0].value, "+8613800138000");
+        assert_eq!(
+            fields(
+                json!({"event_id": "r", "type": "referral", "occurred_at": "2026-01-01T00:00:00Z", "channel": "wechat",
+                          "identities": {"phone": "13900139000"}})
+            ),
+            vec![("properties.referrer".into(), "missing_field")]
+        );
+    }
+}

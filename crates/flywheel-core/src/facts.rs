@@ -1,0 +1,594 @@
+//! Member facts: what a member has done, kept up to date in the same transaction as
+//! each event.
+//!
+//! Two kinds of fact live here. All-time counters (purchases, spend, likes…) are plain
+//! numbers. Window facts ("purchases in the last 365 days") are never stored as numbers,
+//! because they go stale as time passes: instead the dated signals they are counted from
+//! are kept in `recent`, and [`MemberFacts::window`] counts them for any `as_of`. Signals
+//! older than the longest window in use are pruned, so the blob stays small.
+
+use crate::event::{Direction, Event, FeedbackKind, Payload, Purchase};
+use crate::money::Money;
+use crate::time::{self, Micros};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OpenComplaint {
+    pub event_id: String,
+    pub since: Micros,
+}
+
+/// A dated fact that window rules count.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Signal {
+    pub at: Micros,
+    #[serde(flatten)]
+    pub kind: SignalKind,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "signal", rename_all = "snake_case")]
+pub enum SignalKind {
+    Purchase {
+        order_id: String,
+        amount: i64,
+        refunded: i64,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        categories: Vec<String>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        sub_brands: Vec<String>,
+    },
+    ConvertedReferral,
+    Participation {
+        kind: String,
+    },
+    Feedback,
+    PositiveReview,
+}
+
+/// Everything Flywheel knows a member has done. Serialised as JSON in the store.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct MemberFacts {
+    pub events: u64,
+    pub first_seen_at: Option<Micros>,
+    pub last_seen_at: Option<Micros>,
+    pub first_connected_at: Option<Micros>,
+    pub last_interaction_at: Option<Micros>,
+
+    pub orders: u32,
+    pub refunded_orders: u32,
+    pub gross_spent: i64,
+    pub refunded: i64,
+    pub first_purchase_at: Option<Micros>,
+    pub last_purchase_at: Option<Micros>,
+    /// Orders per category, sub-brand and SKU (an order counts once per key).
+    pub categories: BTreeMap<String, u32>,
+    pub sub_brands: BTreeMap<String, u32>,
+    pub skus: BTreeMap<String, u32>,
+
+    pub visits: u32,
+    pub follows: u32,
+    pub registers: u32,
+    pub profile_updates: u32,
+    pub likes: u32,
+    pub comments: u32,
+    pub check_ins: u32,
+    pub reviews: u32,
+    pub reviews_positive: u32,
+    pub reviews_negative: u32,
+    pub shares: u32,
+    pub referrals_made: u32,
+    pub referrals_converted: u32,
+    pub feedback: u32,
+    pub suggestions: u32,
+    pub complaints: u32,
+    pub complaints_resolved: u32,
+    pub open_complaints: Vec<OpenComplaint>,
+    pub messages_in: u32,
+    pub messages_out: u32,
+    pub participations: BTreeMap<String, u32>,
+    pub deposits: u32,
+    pub content_opens: u32,
+    pub content_clicks: u32,
+    pub custom: BTreeMap<String, u32>,
+
+    /// Dated signals inside the longest window, oldest first.
+    pub recent: Vec<Signal>,
+}
+
+/// Window facts counted at one instant.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct WindowFacts {
+    pub purchases: u32,
+    pub spent: i64,
+    pub converted_referrals: u32,
+    pub feedback: u32,
+    pub positive_reviews: u32,
+    pub participations: u32,
+    pub participations_by_kind: BTreeMap<String, u32>,
+    pub categories: BTreeSet<String>,
+    pub sub_brands: BTreeSet<String>,
+}
+
+fn min_opt(a: Option<Micros>, b: Option<Micros>) -> Option<Micros> {
+    match (a, b) {
+        (Some(x), Some(y)) => Some(x.min(y)),
+        (x, None) => x,
+        (None, y) => y,
+    }
+}
+
+fn max_opt(a: Option<Micros>, b: Option<Micros>) -> Option<Micros> {
+    match (a, b) {
+        (Some(x), Some(y)) => Some(x.max(y)),
+        (x, None) => x,
+        (None, y) => y,
+    }
+}
+
+fn merge_counts(into: &mut BTreeMap<String, u32>, from: &BTreeMap<String, u32>) {
+    for (k, v) in from {
+        *into.entry(k.clone()).or_default() += v;
+    }
+}
+
+impl MemberFacts {
+    /// Net spend: purchases less refunds.
+    pub fn net_spent(&self) -> Money {
+        Money::from_minor(self.gross_spent - self.refunded)
+    }
+
+    /// Purchases that still stand (orders not refunded in full).
+    pub fn purchase_count(&self) -> u32 {
+        self.orders.saturating_sub(self.refunded_orders)
+    }
+
+    /// The last time the member bought or interacted; falls back to the first time they
+    /// connected, so silence is measured from the start of the relationship.
+    pub fn last_engaged_at(&self) -> Option<Micros> {
+        max_opt(self.last_purchase_at, self.last_interaction_at).or(self.first_connected_at)
+    }
+
+    pub fn oldest_open_complaint(&self) -> Option<Micros> {
+        self.open_complaints.iter().map(|c| c.since).min()
+    }
+
+    /// Orders beyond the first of each SKU: how often the member came back for the same thing.
+    pub fn repeat_sku_purchases(&self) -> u32 {
+        self.skus.values().map(|n| n.saturating_sub(1)).sum()
+    }
+
+    /// Records the parts of an event every type shares, and the counters of the simple
+    /// types. Purchases, refunds, referrals and complaint resolutions need state outside
+    /// one member and are recorded by the ingest processor through the methods below.
+    pub fn record(&mut self, event: &Event, keep_after: Micros) {
+        let at = event.occurred_at;
+        self.events += 1;
+        self.first_seen_at = min_opt(self.first_seen_at, Some(at));
+        self.last_seen_at = max_opt(self.last_seen_at, Some(at));
+        if event.is_connecting() {
+            self.first_connected_at = min_opt(self.first_connected_at, Some(at));
+        }
+        if event.is_interaction() {
+            self.last_interaction_at = max_opt(self.last_interaction_at, Some(at));
+        }
+        match &event.payload {
+            Payload::Visit => self.visits += 1,
+            Payload::Follow => self.follows += 1,
+            Payload::Register(_) => self.registers += 1,
+            Payload::ProfileUpdate(_) => self.profile_updates += 1,
+            Payload::Like => self.likes += 1,
+            Payload::CheckIn => self.check_ins += 1,
+            Payload::Comment => self.comments += 1,
+            Payload::Share => self.shares += 1,
+            Payload::Review { rating } => {
+                self.reviews += 1;
+                if *rating >= 4 {
+                    self.reviews_positive += 1;
+                    self.push_signal(at, SignalKind::PositiveReview, keep_after);
+                } else if *rating <= 2 {
+                    self.reviews_negative += 1;
+                }
+            }
+            Payload::Feedback { kind, .. } => {
+                self.feedback += 1;
+                self.push_signal(at, SignalKind::Feedback, keep_after);
+                match kind {
+                    FeedbackKind::Suggestion => self.suggestions += 1,
+                    FeedbackKind::Complaint => {
+                        self.complaints += 1;
+                        self.open_complaints.push(OpenComplaint {
+                            event_id: event.event_id.clone(),
+                            since: at,
+                        });
+                        self.open_complaints.sort_by_key(|c| c.since);
+                    }
+                }
+            }
+            Payload::ComplaintResolved { complaint_event_id } => {
+                self.resolve_complaint(complaint_event_id.as_deref())
+            }
+            Payload::Message {
+                direction: Direction::In,
+            } => self.messages_in += 1,
+            Payload::Message {
+                direction: Direction::Out,
+            } => self.messages_out += 1,
+            Payload::Participation { kind } => {
+                *self.participations.entry(kind.clone()).or_default() += 1;
+                self.push_signal(
+                    at,
+                    SignalKind::Participation { kind: kind.clone() },
+                    keep_after,
+                );
+            }
+            Payload::Deposit { .. } => self.deposits += 1,
+            Payload::ContentOpen => self.content_opens += 1,
+            Payload::ContentClick => self.content_clicks += 1,
+            Payload::Custom => *self.custom.entry(event.type_name.clone()).or_default() += 1,
+            // Counted by the ingest processor, which sees orders and the referral graph.
+            Payload::Purchase(_) | Payload::Refund { .. } | Payload::Referral { .. } => {}
+        }
+        self.prune(keep_after);
+    }
+
+    fn resolve_complaint(&mut self, complaint_event_id: Option<&str>) {
+        let index = match complaint_event_id {
+            Some(id) => self.open_complaints.iter().position(|c| c.event_id == id),
+            None => None,
+        };
+        // An unknown or absent id resolves the oldest open complaint.
+        let index = index.or(if self.open_complaints.is_empty() {
+            None
+        } else {
+            Some(0)
+        });
+        if let Some(i) = index {
+            self.open_complaints.remove(i);
+            self.complaints_resolved += 1;
+        }
+    }
+
+    /// A purchase of `purchase`, of which `already_refunded` was refunded before the
+    /// purchase itself arrived (history imported out of order).
+    pub fn record_purchase(
+        &mut self,
+        purchase: &Purchase,
+        at: Micros,
+        already_refunded: Money,
+        keep_after: Micros,
+    ) {
+        let amount = purchase.amount.minor();
+        let refunded = already_refunded.minor().min(amount);
+        self.orders += 1;
+        self.gross_spent += amount;
+        self.refunded += refunded;
+        if refunded > 0 && refunded >= amount {
+            self.refunded_orders += 1;
+        }
+        self.first_purchase_at = min_opt(self.first_purchase_at, Some(at));
+        self.last_purchase_at = max_opt(self.last_purchase_at, Some(at));
+        let distinct = |f: fn(&crate::event::Item) -> Option<&String>| -> Vec<String> {
+            purchase
+                .items
+                .iter()
+                .filter_map(f)
+                .cloned()
+                .collect::<BTreeSet<_>>()
+                .into_iter()
+                .collect()
+        };
+        let categories = distinct(|i| i.category.as_ref());
+        let sub_brands = distinct(|i| i.sub_brand.as_ref());
+        let skus: BTreeSet<&String> = purchase.items.iter().map(|i| &i.sku).collect();
+        for c in &categories {
+            *self.categories.entry(c.clone()).or_default() += 1;
+        }
+        for b in &sub_brands {
+            *self.sub_brands.entry(b.clone()).or_default() += 1;
+        }
+        for s in skus {
+            *self.skus.entry(s.clone()).or_default() += 1;
+        }
+        let kind = SignalKind::Purchase {
+            order_id: purchase.order_id.clone(),
+            amount,
+            refunded,
+            categories,
+            sub_brands,
+        };
+        self.push_signal(at, kind, keep_after);
+    }
+
+    /// A refund of `delta` more on an order of `order_amount`; `was_full`/`now_full` tell
+    /// whether the order was, and now is, refunded in full.
+    pub fn record_refund(&mut self, order_id: &str, delta: Money, was_full: bool, now_full: bool) {
+        self.refunded += delta.minor();
+        if now_full && !was_full {
+            self.refunded_orders += 1;
+        }
+        for s in &mut self.recent {
+            if let SignalKind::Purchase {
+                order_id: id,
+                refunded,
+                ..
+            } = &mut s.kind
+            {
+                if id == order_id {
+                    *refunded += delta.minor();
+                }
+            }
+        }
+    }
+
+    /// An invitee of this member made their first purchase at `at`.
+    pub fn record_converted_referral(&mut self, at: Micros, keep_after: Micros) {
+        self.referrals_converted += 1;
+        self.push_signal(at, SignalKind::ConvertedReferral, keep_after);
+    }
+
+    fn push_signal(&mut self, at: Micros, kind: SignalKind, keep_after: Micros) {
+        if at <= keep_after {
+            return;
+        }
+        let index = self.recent.partition_point(|s| s.at <= at);
+        self.recent.insert(index, Signal { at, kind });
+    }
+
+    /// Drops signals no window can see any more.
+    pub fn prune(&mut self, keep_after: Micros) {
+        let cut = self.recent.partition_point(|s| s.at <= keep_after);
+        self.recent.drain(..cut);
+    }
+
+    /// Counts the window `(as_of - window, as_of]`… and anything later (events may be a
+    /// few minutes ahead of the server's clock).
+    pub fn window(&self, as_of: Micros, window_days: u32) -> WindowFacts {
+        let start = as_of - time::days(window_days);
+        let mut w = WindowFacts::default();
+        for s in self.recent.iter().filter(|s| s.at > start) {
+            match &s.kind {
+                SignalKind::Purchase {
+                    amount,
+                    refunded,
+                    categories,
+                    sub_brands,
+                    ..
+                } => {
+                    let fully_refunded = *refunded > 0 && refunded >= amount;
+                    if !fully_refunded {
+                        w.purchases += 1;
+                        w.spent += amount - refunded;
+                        w.categories.extend(categories.iter().cloned());
+                        w.sub_brands.extend(sub_brands.iter().cloned());
+                    }
+                }
+                SignalKind::ConvertedReferral => w.converted_referrals += 1,
+                SignalKind::Participation { kind } => {
+                    w.participations += 1;
+                    *w.participations_by_kind.entry(kind.clone()).or_default() += 1;
+                }
+                SignalKind::Feedback => w.feedback += 1,
+                SignalKind::PositiveReview => w.positive_reviews += 1,
+            }
+        }
+        w
+    }
+
+    /// Folds a merged member's facts into this one.
+    pub fn absorb(&mut self, other: &MemberFacts) {
+        self.events += other.events;
+        self.first_seen_at = min_opt(self.first_seen_at, other.first_seen_at);
+        self.last_seen_at = max_opt(self.last_seen_at, other.last_seen_at);
+        self.first_connected_at = min_opt(self.first_connected_at, other.first_connected_at);
+        self.last_interaction_at = max_opt(self.last_interaction_at, other.last_interaction_at);
+        self.orders += other.orders;
+        self.refunded_orders += other.refunded_orders;
+        self.gross_spent += other.gross_spent;
+        self.refunded += other.refunded;
+        self.first_purchase_at = min_opt(self.first_purchase_at, other.first_purchase_at);
+        self.last_purchase_at = max_opt(self.last_purchase_at, other.last_purchase_at);
+        merge_counts(&mut self.categories, &other.categories);
+        merge_counts(&mut self.sub_brands, &other.sub_brands);
+        merge_counts(&mut self.skus, &other.skus);
+        self.visits += other.visits;
+        self.follows += other.follows;
+        self.registers += other.registers;
+        self.profile_updates += other.profile_updates;
+        self.likes += other.likes;
+        self.comments += other.comments;
+        self.check_ins += other.check_ins;
+        self.reviews += other.reviews;
+        self.reviews_positive += other.reviews_positive;
+        self.reviews_negative += other.reviews_negative;
+        self.shares += other.shares;
+        self.referrals_made += other.referrals_made;
+        self.referrals_converted += other.referrals_converted;
+        self.feedback += other.feedback;
+        self.suggestions += other.suggestions;
+        self.complaints += other.complaints;
+        self.complaints_resolved += other.complaints_resolved;
+        self.open_complaints
+            .extend(other.open_complaints.iter().cloned());
+        self.open_complaints.sort_by_key(|c| c.since);
+        self.messages_in += other.messages_in;
+        self.messages_out += other.messages_out;
+        merge_counts(&mut self.participations, &other.participations);
+        self.deposits += other.deposits;
+        self.content_opens += other.content_opens;
+        self.content_clicks += other.content_clicks;
+        merge_counts(&mut self.custom, &other.custom);
+        self.recent.extend(other.recent.iter().cloned());
+        self.recent.sort_by_key(|s| s.at);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::{Channel, Item};
+    use crate::time::DAY;
+
+    fn purchase(order: &str, amount: i64, cats: &[&str]) -> Purchase {
+        Purchase {
+            order_id: order.into(),
+            amount: Money::from_minor(amount),
+            currency: "CNY".into(),
+            store: None,
+            items: cats
+                .iter()
+                .map(|c| Item {
+                    sku: format!("{c}-1"),
+                    sub_brand: None,
+                    category: Some((*c).into()),
+                    qty: 1,
+                    price: None,
+                })
+                .collect(),
+        }
+    }
+
+    fn event(payload: Payload, at: Micros) -> Event {
+        Event {
+            event_id: format!("e{at}"),
+            type_name: "x".into(),
+            occurred_at: at,
+            channel: Channel::App,
+            identities: vec![],
+            payload,
+            properties: Default::default(),
+        }
+    }
+
+    #[test]
+    fn window_counts_follow_the_clock_without_any_write() {
+        let mut f = MemberFacts::default();
+        f.record_purchase(
+            &purchase("o1", 1000, &["tea"]),
+            10 * DAY,
+            Money::ZERO,
+            i64::MIN,
+        );
+        f.record_purchase(
+            &purchase("o2", 2000, &["coffee"]),
+            200 * DAY,
+            Money::ZERO,
+            i64::MIN,
+        );
+        assert_eq!(f.window(300 * DAY, 365).purchases, 2);
+        assert_eq!(f.window(300 * DAY, 365).categories.len(), 2);
+        assert_eq!(
+            f.window(380 * DAY, 365).purchases,
+            1,
+            "the first purchase left the window"
+        );
+        assert_eq!(f.purchase_count(), 2, "all-time count is unaffected");
+    }
+
+    #[test]
+    fn a_full_refund_takes_the_order_out_of_counts_and_spend() {
+        let mut f = MemberFacts::default();
+        f.record_purchase(&purchase("o1", 1000, &[]), DAY, Money::ZERO, i64::MIN);
+        f.record_purchase(&purchase("o2", 500, &[]), DAY, Money::ZERO, i64::MIN);
+        f.record_refund("o1", Money::from_minor(400), false, false);
+        assert_eq!(f.net_spent().to_string(), "11.00");
+        assert_eq!(f.window(2 * DAY, 365).purchases, 2);
+        f.record_refund("o1", Money::from_minor(600), false, true);
+        assert_eq!(f.purchase_count(), 1);
+        assert_eq!(f.window(2 * DAY, 365).purchases, 1);
+        assert_eq!(f.window(2 * DAY, 365).spent, 500);
+    }
+
+    #[test]
+    fn complaints_open_and_resolve_by_id_or_oldest_first() {
+        let mut f = MemberFacts::default();
+        let complaint = |id: &str, at| {
+            let mut e = event(
+                Payload::Feedback {
+                    kind: FeedbackKind::Complaint,
+                    category: None,
+                },
+                at,
+            );
+            e.event_id = id.into();
+            e
+        };
+        f.record(&complaint("c1", DAY), i64::MIN);
+        f.record(&complaint("c2", 2 * DAY), i64::MIN);
+        f.record(
+            &event(
+                Payload::ComplaintResolved {
+                    complaint_event_id: Some("c2".into()),
+                },
+                3 * DAY,
+            ),
+            i64::MIN,
+        );
+        assert_eq!(f.oldest_open_complaint(), Some(DAY));
+        f.record(
+            &event(
+                Payload::ComplaintResolved {
+                    complaint_event_id: None,
+                },
+                4 * DAY,
+            ),
+            i64::MIN,
+        );
+        assert_eq!(f.oldest_open_complaint(), None);
+        assert_eq!(f.complaints_resolved, 2);
+    }
+
+    #[test]
+    fn signals_older_than_every_window_are_pruned() {
+        let mut f = MemberFacts::default();
+        f.record(
+            &event(
+                Payload::Participation {
+                    kind: "meetup".into(),
+                },
+                DAY,
+            ),
+            i64::MIN,
+        );
+        f.record(
+            &event(
+                Payload::Participation {
+                    kind: "meetup".into(),
+                },
+                500 * DAY,
+            ),
+            100 * DAY,
+        );
+        assert_eq!(f.recent.len(), 1);
+        assert_eq!(f.participations["meetup"], 2);
+    }
+
+    #[test]
+    fn absorbing_a_merged_member_adds_everything_up() {
+        let mut a = MemberFacts::default();
+        a.record_purchase(
+            &purchase("o1", 1000, &["tea"]),
+            5 * DAY,
+            Money::ZERO,
+            i64::MIN,
+        );
+        let mut b = MemberFacts::default();
+        b.record_purchase(
+            &purchase("o2", 300, &["tea"]),
+            2 * DAY,
+            Money::ZERO,
+            i64::MIN,
+        );
+        b.record(&event(Payload::Like, DAY), i64::MIN);
+        a.absorb(&b);
+        assert_eq!(a.purchase_count(), 2);
+        assert_eq!(a.net_spent().minor(), 1300);
+        assert_eq!(a.first_purchase_at, Some(2 * DAY));
+        assert_eq!(a.first_seen_at, Some(DAY));
+        assert_eq!(a.categories["tea"], 2);
+        assert_eq!(a.repeat_sku_purchases(), 1);
+        assert!(a.recent.windows(2).all(|w| w[0].at <= w[1].at));
+    }
+}

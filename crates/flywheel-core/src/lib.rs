@@ -1,0 +1,24 @@
+//! Flywheel's domain, with no I/O: events and their validation, identities and their
+//! normalisation, member facts, relationship stages, the ingest processor that ties
+//! them together, and the role table.
+//!
+//! Nothing here knows where data lives; `flywheel-store` loads and saves, and
+//! `flywheel-api` speaks HTTP. Instants are microseconds (see [`time`]); money is integer
+//! minor units (see [`money`]).
+
+pub mod auth;
+pub mod event;
+pub mod facts;
+pub mod identity;
+pub mod ingest;
+pub mod money;
+pub mod profile;
+pub mod stage;
+pub mod time;
+pub mod validation;
+
+pub use event::{Channel, Event, ParseContext, Payload, parse_event};
+pub use identity::{Identity, IdentityKind, IdentityRules};
+pub use ingest::{MemberId, Rules, WorkingSet};
+pub use money::Money;
+pub use stage::{Lens, Stage, StagePolicy};

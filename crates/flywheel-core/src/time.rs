@@ -1,0 +1,61 @@
+//! Instants as microseconds since the Unix epoch (UTC), the unit every table stores.
+//!
+//! Rules are evaluated against an explicit `as_of` instant passed in by the caller, never
+//! against a clock read deep inside the domain, so history imports and tests are
+//! deterministic.
+
+use chrono::{DateTime, SecondsFormat, Utc};
+
+/// Microseconds since 1970-01-01T00:00:00Z.
+pub type Micros = i64;
+
+pub const SECOND: Micros = 1_000_000;
+pub const DAY: Micros = 86_400 * SECOND;
+
+pub fn days(n: u32) -> Micros {
+    i64::from(n) * DAY
+}
+
+pub fn from_datetime(t: DateTime<Utc>) -> Micros {
+    t.timestamp_micros()
+}
+
+pub fn to_datetime(t: Micros) -> DateTime<Utc> {
+    DateTime::from_timestamp_micros(t).unwrap_or_default()
+}
+
+/// RFC 3339 in UTC with the precision the instant needs (`2026-11-23T10:00:00Z`).
+pub fn to_rfc3339(t: Micros) -> String {
+    to_datetime(t).to_rfc3339_opts(SecondsFormat::AutoSi, true)
+}
+
+/// Parses an RFC 3339 timestamp with an explicit offset.
+pub fn parse_rfc3339(text: &str) -> Option<Micros> {
+    DateTime::parse_from_rfc3339(text)
+        .ok()
+        .map(|t| from_datetime(t.with_timezone(&Utc)))
+}
+
+/// Whole days from `earlier` to `later`, rounded down; negative if `later` is earlier.
+pub fn whole_days_between(earlier: Micros, later: Micros) -> i64 {
+    (later - earlier).div_euclid(DAY)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn offsets_are_folded_into_utc() {
+        let a = parse_rfc3339("2026-01-01T08:00:00+08:00").unwrap();
+        let b = parse_rfc3339("2026-01-01T00:00:00Z").unwrap();
+        assert_eq!(a, b);
+        assert_eq!(to_rfc3339(a), "2026-01-01T00:00:00Z");
+    }
+
+    #[test]
+    fn timestamps_without_an_offset_are_refused() {
+        assert!(parse_rfc3339("2026-01-01T00:00:00").is_none());
+        assert!(parse_rfc3339("yesterday").is_none());
+    }
+}
