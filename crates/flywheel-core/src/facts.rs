@@ -315,10 +315,9 @@ impl MemberFacts {
                 refunded,
                 ..
             } = &mut s.kind
+                && id == order_id
             {
-                if id == order_id {
-                    *refunded += delta.minor();
-                }
+                *refunded += delta.minor();
             }
         }
     }

@@ -146,11 +146,11 @@ impl Profile {
             stamps: &mut BTreeMap<String, Micros>,
             at: Micros,
         ) {
-            if let Some(v) = value {
-                if stamps.get(key).is_none_or(|t| *t <= at) {
-                    *slot = Some(v.clone());
-                    stamps.insert(key.to_owned(), at);
-                }
+            if let Some(v) = value
+                && stamps.get(key).is_none_or(|t| *t <= at)
+            {
+                *slot = Some(v.clone());
+                stamps.insert(key.to_owned(), at);
             }
         }
         let stamps = &mut self.updated_at;

@@ -1,1 +1,26 @@
-//! placeholder
+//! All of Flywheel's SQL. One schema on SQLite (embedded, the default) and PostgreSQL
+//! (production), reached through sqlx's `Any` driver with runtime queries, so each
+//! statement is written once; the few dialect differences live in `dialect.rs`.
+//!
+//! Layout: `db.rs` opens and configures connections, `migrate.rs` applies the embedded
+//! migrations, `ingest.rs` loads a batch's working set and writes its changes in one
+//! transaction, `members.rs`/`admin.rs` serve reads and manual actions, `sweep.rs`
+//! re-evaluates members whose stage can change with time, `keys.rs` holds API keys.
+
+mod db;
+mod dialect;
+mod error;
+mod ingest;
+mod keys;
+mod members;
+mod migrate;
+mod rows;
+mod sql;
+mod sweep;
+
+pub use db::{Backend, Store};
+pub use error::StoreError;
+pub use ingest::{AsOf, EventResult, IngestMode};
+pub use keys::ApiKeyRow;
+pub use members::{ConflictRow, MergeRow, StageCounts, StoredEvent, TimelineCursor, TransitionRow};
+pub use sweep::SweepReport;

@@ -77,21 +77,20 @@ impl WorkingSet {
 
     /// State-dependent checks, made before anything changes.
     fn check(&self, event: &Event) -> Result<(), Rejection> {
-        if let Payload::Purchase(p) = &event.payload {
-            if let Some(existing) = self
+        if let Payload::Purchase(p) = &event.payload
+            && let Some(existing) = self
                 .orders
                 .get(&p.order_id)
                 .and_then(|o| o.purchase_event_id.as_ref())
-            {
-                return Err(Rejection {
-                    code: "order_exists",
-                    field: Some("properties.order_id".into()),
-                    message: format!(
-                        "order {:?} was already recorded by event {existing:?}; resend that event_id to retry",
-                        p.order_id
-                    ),
-                });
-            }
+        {
+            return Err(Rejection {
+                code: "order_exists",
+                field: Some("properties.order_id".into()),
+                message: format!(
+                    "order {:?} was already recorded by event {existing:?}; resend that event_id to retry",
+                    p.order_id
+                ),
+            });
         }
         Ok(())
     }
@@ -265,8 +264,7 @@ impl WorkingSet {
         &mut self,
         survivor: MemberId,
         merged: MemberId,
-        actor: &str,
-        reason: &str,
+        request: &ManualMerge<'_>,
         rules: &Rules<'_>,
         as_of: Micros,
         changes: &mut Changes,
@@ -275,8 +273,15 @@ impl WorkingSet {
             event_id: None,
             as_of,
         };
-        let explanation = format!("merged by {actor}: {reason}");
-        self.merge(survivor, merged, &seen, actor, explanation, changes);
+        let explanation = format!("merged by {}: {}", request.actor, request.reason);
+        self.merge(survivor, merged, &seen, request.actor, explanation, changes);
         self.evaluate(survivor, rules.stages, as_of, None, changes);
     }
+}
+
+/// Who asked for a manual merge, and why.
+#[derive(Clone, Copy, Debug)]
+pub struct ManualMerge<'a> {
+    pub actor: &'a str,
+    pub reason: &'a str,
 }

@@ -10,6 +10,8 @@
 mod apply;
 mod resolve;
 
+pub use apply::ManualMerge;
+
 use crate::facts::MemberFacts;
 use crate::identity::{Identity, IdentityKind, IdentityRules};
 use crate::money::Money;

@@ -176,23 +176,23 @@ impl WorkingSet {
             .members
             .get_mut(&member)
             .expect("target member is loaded");
-        if rules.identity.is_unique(identity.kind) {
-            if let Some(existing) = m.value_of(identity.kind) {
-                changes.conflicts.push(Conflict {
-                    at: seen.as_of,
-                    event_id: seen.event_id.map(str::to_owned),
-                    kind: identity.kind,
-                    member_ids: vec![member],
-                    values: vec![existing.value.clone(), identity.value.clone()],
-                    explanation: format!(
-                        "{} names {identity} together with identities of member {member}, who already holds {existing}; \
-                         a member may hold only one {}, so {identity} was not attached",
-                        describe(seen),
-                        identity.kind
-                    ),
-                });
-                return;
-            }
+        if rules.identity.is_unique(identity.kind)
+            && let Some(existing) = m.value_of(identity.kind)
+        {
+            changes.conflicts.push(Conflict {
+                at: seen.as_of,
+                event_id: seen.event_id.map(str::to_owned),
+                kind: identity.kind,
+                member_ids: vec![member],
+                values: vec![existing.value.clone(), identity.value.clone()],
+                explanation: format!(
+                    "{} names {identity} together with identities of member {member}, who already holds {existing}; \
+                     a member may hold only one {}, so {identity} was not attached",
+                    describe(seen),
+                    identity.kind
+                ),
+            });
+            return;
         }
         m.identities.insert(identity.clone());
         self.owners.insert(identity.clone(), member);

@@ -19,10 +19,11 @@ struct Harness {
 
 impl Harness {
     fn new() -> Harness {
-        let mut ws = WorkingSet::default();
-        ws.fresh_ids = (1..=100).rev().collect();
         Harness {
-            ws,
+            ws: WorkingSet {
+                fresh_ids: (1..=100).rev().collect(),
+                ..WorkingSet::default()
+            },
             changes: Changes::default(),
             identity: IdentityRules::default(),
             stages: StagePolicy::default(),
@@ -337,11 +338,14 @@ fn a_manual_merge_keeps_both_phones_and_records_the_actor() {
         identity: &h.identity,
         stages: &h.stages,
     };
+    let request = ManualMerge {
+        actor: "key:admin",
+        reason: "same person, two SIMs",
+    };
     h.ws.merge_manually(
         a.member_id,
         b.member_id,
-        "key:admin",
-        "same person, two SIMs",
+        &request,
         &rules,
         h.now + 2 * DAY,
         &mut h.changes,

@@ -1,0 +1,556 @@
+//! Ingest: one transaction per batch. Load the working set the batch can reach, let the
+//! core apply each event, then write every change before committing. A single event is
+//! a batch of one; imports use batches of thousands, which is what makes them fast.
+//!
+//! Concurrency: on SQLite one writer runs at a time (an in-process mutex, and
+//! `BEGIN IMMEDIATE` against other processes). On PostgreSQL the batch takes advisory
+//! locks on its identity keys and row locks on its members; a deadlock, a serialization
+//! failure or a key taken by a concurrent batch rolls back and the batch runs again.
+
+use crate::db::{Backend, Store};
+use crate::dialect::{
+    begin_write, lock_identity_keys, reserve_member_ids, select_members_for_update,
+};
+use crate::error::StoreError;
+use crate::rows::{
+    MEMBER_INSERT, MEMBER_UPSERT_TAIL, ORDER_SELECT, REFERRAL_SELECT, identity_from_row,
+    member_from_row, member_values, order_from_row, referral_from_row,
+};
+use crate::sql::{Val, insert_rows, select_in};
+use flywheel_core::event::{Event, Payload};
+use flywheel_core::ingest::{Changes, MemberId, Outcome, Rejection, Rules, WorkingSet};
+use flywheel_core::time::Micros;
+use flywheel_core::{Identity, Money};
+use sqlx::{AnyConnection, Row};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::time::Duration;
+
+/// The instant stages are evaluated at.
+#[derive(Clone, Copy, Debug)]
+pub enum AsOf {
+    /// The present, for live traffic and imports.
+    At(Micros),
+    /// Each event's own time (never going backwards): replays history in order, so the
+    /// stage history reads as it happened. Used by the demo generator.
+    EventTime,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IngestMode {
+    /// Any rejected event rolls the whole batch back (the batch API).
+    AllOrNothing,
+    /// Rejected events are reported and skipped (file imports).
+    SkipRejected,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum EventResult {
+    Accepted(Outcome),
+    /// Seen before: nothing changed; the outcome is where that member stands now.
+    Duplicate(Outcome),
+    Rejected(Rejection),
+}
+
+const MAX_ATTEMPTS: u32 = 8;
+
+impl Store {
+    /// Applies `events` in one transaction and answers for each of them, in order.
+    pub async fn ingest(
+        &self,
+        events: &[Event],
+        rules: &Rules<'_>,
+        as_of: AsOf,
+        mode: IngestMode,
+    ) -> Result<Vec<EventResult>, StoreError> {
+        let _turn = self.write_turn().await;
+        let mut attempt = 1;
+        loop {
+            match self.ingest_once(events, rules, as_of, mode).await {
+                Err(e) if e.is_transient() && attempt < MAX_ATTEMPTS => {
+                    tracing::debug!(attempt, error = %e, "retrying batch");
+                    tokio::time::sleep(Duration::from_millis(5 << attempt.min(6))).await;
+                    attempt += 1;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn ingest_once(
+        &self,
+        events: &[Event],
+        rules: &Rules<'_>,
+        as_of: AsOf,
+        mode: IngestMode,
+    ) -> Result<Vec<EventResult>, StoreError> {
+        let backend = self.backend();
+        let mut tx = self.pool().begin_with(begin_write(backend)).await?;
+        let conn: &mut AnyConnection = &mut tx;
+
+        // Which events were seen before, in the store or earlier in this batch.
+        let ids: BTreeSet<&str> = events.iter().map(|e| e.event_id.as_str()).collect();
+        let rows = select_in(
+            conn,
+            "SELECT event_id, member_id FROM events WHERE event_id",
+            ids.iter().map(|i| Val::from(*i)),
+            "",
+        )
+        .await?;
+        let mut stored: HashMap<String, MemberId> = HashMap::new();
+        for r in rows {
+            stored.insert(r.try_get("event_id")?, r.try_get("member_id")?);
+        }
+        let mut first_index: HashMap<&str, usize> = HashMap::new();
+        let fresh: Vec<usize> = (0..events.len())
+            .filter(|&i| {
+                let id = events[i].event_id.as_str();
+                !stored.contains_key(id) && *first_index.entry(id).or_insert(i) == i
+            })
+            .collect();
+
+        let mut ws = load_working_set(conn, backend, fresh.iter().map(|&i| &events[i])).await?;
+        let mut changes = Changes::default();
+        let mut results: Vec<Option<EventResult>> = vec![None; events.len()];
+        let mut clock = match as_of {
+            AsOf::At(t) => t,
+            AsOf::EventTime => Micros::MIN,
+        };
+        let mut accepted: Vec<(usize, MemberId)> = Vec::with_capacity(fresh.len());
+        for &i in &fresh {
+            let event = &events[i];
+            if let AsOf::EventTime = as_of {
+                clock = clock.max(event.occurred_at);
+            }
+            match ws.apply(event, rules, clock, &mut changes) {
+                Ok(outcome) => {
+                    accepted.push((i, outcome.member_id));
+                    results[i] = Some(EventResult::Accepted(outcome));
+                }
+                Err(rejection) => results[i] = Some(EventResult::Rejected(rejection)),
+            }
+        }
+        let any_rejected = results
+            .iter()
+            .any(|r| matches!(r, Some(EventResult::Rejected(_))));
+        if mode == IngestMode::AllOrNothing && any_rejected {
+            tx.rollback().await?;
+            return Ok(results
+                .into_iter()
+                .map(|r| r.unwrap_or_else(not_applied))
+                .collect());
+        }
+        let now = chrono::Utc::now().timestamp_micros();
+        let conn: &mut AnyConnection = &mut tx;
+        write_changes(conn, &ws, &changes, now).await?;
+        insert_events(conn, &ws, events, &accepted, now).await?;
+        tx.commit().await?;
+
+        // Duplicates answer with where their member stands now.
+        for (i, slot) in results.iter_mut().enumerate() {
+            if slot.is_some() {
+                continue;
+            }
+            let id = events[i].event_id.as_str();
+            let outcome = match stored.get(id) {
+                Some(member) => self.member_brief(*member).await?,
+                None => results_of_first(&first_index, id, &accepted, &ws),
+            };
+            *slot = Some(match outcome {
+                Some(o) => EventResult::Duplicate(o),
+                None => not_applied(),
+            });
+        }
+        Ok(results
+            .into_iter()
+            .map(|r| r.unwrap_or_else(not_applied))
+            .collect())
+    }
+
+    /// Where a member (or the member it merged into) stands.
+    pub async fn member_brief(&self, id: MemberId) -> Result<Option<Outcome>, StoreError> {
+        let mut id = id;
+        for _ in 0..64 {
+            let row = sqlx::query("SELECT id, merged_into, stage, lens FROM members WHERE id = $1")
+                .bind(id)
+                .fetch_optional(self.pool())
+                .await?;
+            let Some(row) = row else { return Ok(None) };
+            if let Some(next) = row.try_get::<Option<i64>, _>("merged_into")? {
+                id = next;
+                continue;
+            }
+            let stage: String = row.try_get("stage")?;
+            let lens: String = row.try_get("lens")?;
+            return Ok(Some(Outcome {
+                member_id: id,
+                stage: flywheel_core::Stage::parse(&stage)
+                    .ok_or_else(|| StoreError::Corrupt(stage.clone()))?,
+                lens: flywheel_core::Lens::parse(&lens)
+                    .ok_or_else(|| StoreError::Corrupt(lens.clone()))?,
+            }));
+        }
+        Err(StoreError::Corrupt(format!(
+            "member {id}: merge chain too long"
+        )))
+    }
+}
+
+fn not_applied() -> EventResult {
+    EventResult::Rejected(Rejection {
+        code: "batch_rejected",
+        field: None,
+        message: "not applied: another event in the batch was rejected".into(),
+    })
+}
+
+fn results_of_first(
+    first_index: &HashMap<&str, usize>,
+    id: &str,
+    accepted: &[(usize, MemberId)],
+    ws: &WorkingSet,
+) -> Option<Outcome> {
+    let first = *first_index.get(id)?;
+    let (_, member) = accepted.iter().find(|(i, _)| *i == first)?;
+    let m = ws.member(*member)?;
+    Some(Outcome {
+        member_id: m.id,
+        stage: m.stage,
+        lens: m.lens,
+    })
+}
+
+/// Every identity set a batch names: each event's identities and each referrer's.
+fn identity_sets<'a>(events: impl Iterator<Item = &'a Event> + Clone) -> Vec<&'a [Identity]> {
+    let mut sets = Vec::new();
+    for e in events {
+        sets.push(e.identities.as_slice());
+        if let Payload::Referral { referrer } = &e.payload {
+            sets.push(referrer.as_slice());
+        }
+    }
+    sets
+}
+
+/// Loads everything `events` can reach: the owners of their identities, the owners of
+/// their orders, the pending referrals of those members and the inviters of those.
+pub(crate) async fn load_working_set<'a>(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    events: impl Iterator<Item = &'a Event> + Clone,
+) -> Result<WorkingSet, StoreError> {
+    let sets = identity_sets(events.clone());
+    let keys: BTreeSet<String> = sets
+        .iter()
+        .flat_map(|s| s.iter().map(Identity::key))
+        .collect();
+    let keys: Vec<String> = keys.into_iter().collect();
+    lock_identity_keys(conn, backend, &keys).await?;
+    let mut wanted: BTreeSet<MemberId> = BTreeSet::new();
+    for row in select_in(
+        conn,
+        "SELECT key, member_id FROM identities WHERE key",
+        keys.iter().map(|k| Val::from(k.as_str())),
+        "",
+    )
+    .await?
+    {
+        wanted.insert(identity_from_row(&row)?.1);
+    }
+
+    let order_ids: BTreeSet<&str> = events
+        .clone()
+        .filter_map(|e| match &e.payload {
+            Payload::Purchase(p) => Some(p.order_id.as_str()),
+            Payload::Refund { order_id, .. } => Some(order_id.as_str()),
+            _ => None,
+        })
+        .collect();
+    let mut ws = WorkingSet::default();
+    let head = format!("{ORDER_SELECT} order_id");
+    for row in select_in(conn, &head, order_ids.iter().map(|o| Val::from(*o)), "").await? {
+        let order = order_from_row(&row)?;
+        wanted.insert(order.member_id);
+        ws.orders.insert(order.order_id.clone(), order);
+    }
+
+    load_members(conn, backend, &mut ws, wanted).await?;
+    let invitees: Vec<MemberId> = ws.members.keys().copied().collect();
+    let head = format!("{REFERRAL_SELECT} invitee_id");
+    let mut inviters = BTreeSet::new();
+    for row in select_in(conn, &head, invitees.into_iter().map(Val::Int), "").await? {
+        let r = referral_from_row(&row)?;
+        if r.status == "pending" {
+            inviters.insert(r.inviter_id);
+        }
+        ws.referrals.insert(r.event_id.clone(), r);
+    }
+    load_members(conn, backend, &mut ws, inviters).await?;
+
+    // One fresh id for every identity set none of whose identities is known: an upper
+    // bound on the members this batch can create.
+    let needed = sets
+        .iter()
+        .filter(|s| s.iter().all(|i| !ws.owners.contains_key(i)))
+        .count();
+    let mut ids = reserve_member_ids(conn, backend, needed).await?;
+    ids.reverse();
+    ws.fresh_ids = ids;
+    Ok(ws)
+}
+
+/// Loads members (and whoever they were merged into) with all their identities.
+pub(crate) async fn load_members(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    ws: &mut WorkingSet,
+    ids: impl IntoIterator<Item = MemberId>,
+) -> Result<(), StoreError> {
+    let mut pending: BTreeSet<MemberId> = ids
+        .into_iter()
+        .filter(|id| !ws.members.contains_key(id))
+        .collect();
+    while !pending.is_empty() {
+        let rows = select_members_for_update(conn, backend, pending.iter().copied()).await?;
+        let mut loaded: BTreeMap<MemberId, flywheel_core::ingest::MemberState> = BTreeMap::new();
+        for row in &rows {
+            let m = member_from_row(row)?;
+            loaded.insert(m.id, m);
+        }
+        let head = "SELECT key, member_id FROM identities WHERE member_id";
+        for row in select_in(conn, head, loaded.keys().map(|id| Val::Int(*id)), "").await? {
+            let (identity, member) = identity_from_row(&row)?;
+            if let Some(m) = loaded.get_mut(&member) {
+                m.identities.insert(identity);
+            }
+        }
+        let mut next = BTreeSet::new();
+        for (_, m) in loaded {
+            if let Some(target) = m.merged_into
+                && !ws.members.contains_key(&target)
+            {
+                next.insert(target);
+            }
+            ws.insert_loaded(m);
+        }
+        pending = next;
+    }
+    Ok(())
+}
+
+/// Writes what the processor changed (everything but the events themselves).
+pub(crate) async fn write_changes(
+    conn: &mut AnyConnection,
+    ws: &WorkingSet,
+    changes: &Changes,
+    now: Micros,
+) -> Result<(), StoreError> {
+    // Re-point rows of merged members, in the order the merges happened.
+    for m in &changes.merges {
+        for sql in [
+            "UPDATE identities SET member_id = $1 WHERE member_id = $2",
+            "UPDATE events SET member_id = $1 WHERE member_id = $2",
+            "UPDATE orders SET member_id = $1 WHERE member_id = $2",
+            "UPDATE referrals SET inviter_id = $1 WHERE inviter_id = $2",
+            "UPDATE referrals SET invitee_id = $1 WHERE invitee_id = $2",
+            "UPDATE stage_transitions SET member_id = $1 WHERE member_id = $2",
+            "UPDATE members SET merged_into = $1 WHERE merged_into = $2",
+        ] {
+            sqlx::query(sql)
+                .bind(m.survivor)
+                .bind(m.merged)
+                .execute(&mut *conn)
+                .await?;
+        }
+    }
+    let members: Vec<Vec<Val>> = changes
+        .dirty_members
+        .iter()
+        .filter_map(|id| ws.members.get(id))
+        .map(|m| member_values(m, now))
+        .collect::<Result<_, _>>()?;
+    insert_rows(conn, MEMBER_INSERT, members, MEMBER_UPSERT_TAIL).await?;
+
+    let identities = changes
+        .new_identities
+        .iter()
+        .map(|n| {
+            vec![
+                n.identity.key().into(),
+                n.identity.kind.as_str().into(),
+                n.identity.value.clone().into(),
+                ws.survivor(n.member_id).into(),
+                n.at.into(),
+                n.event_id.clone().into(),
+            ]
+        })
+        .collect();
+    insert_rows(
+        conn,
+        "INSERT INTO identities (key, kind, value, member_id, created_at, source_event_id)",
+        identities,
+        "",
+    )
+    .await?;
+
+    let orders = changes
+        .dirty_orders
+        .iter()
+        .filter_map(|id| ws.orders.get(id))
+        .map(|o| {
+            vec![
+                o.order_id.clone().into(),
+                ws.survivor(o.member_id).into(),
+                o.purchase_event_id.clone().into(),
+                o.amount.map(Money::minor).into(),
+                o.refunded.minor().into(),
+                o.occurred_at.into(),
+            ]
+        })
+        .collect();
+    insert_rows(
+        conn,
+        "INSERT INTO orders (order_id, member_id, purchase_event_id, amount, refunded, occurred_at)",
+        orders,
+        "ON CONFLICT (order_id) DO UPDATE SET member_id = excluded.member_id, purchase_event_id = excluded.purchase_event_id, \
+         amount = excluded.amount, refunded = excluded.refunded, occurred_at = excluded.occurred_at",
+    )
+    .await?;
+
+    let referral_ids: BTreeSet<&String> = changes
+        .new_referrals
+        .iter()
+        .chain(&changes.dirty_referrals)
+        .collect();
+    let referrals = referral_ids
+        .into_iter()
+        .filter_map(|id| ws.referrals.get(id))
+        .map(|r| {
+            vec![
+                r.event_id.clone().into(),
+                ws.survivor(r.inviter_id).into(),
+                ws.survivor(r.invitee_id).into(),
+                r.referred_at.into(),
+                r.converted_at.into(),
+                r.status.clone().into(),
+            ]
+        })
+        .collect();
+    insert_rows(
+        conn,
+        "INSERT INTO referrals (event_id, inviter_id, invitee_id, referred_at, converted_at, status)",
+        referrals,
+        "ON CONFLICT (event_id) DO UPDATE SET inviter_id = excluded.inviter_id, invitee_id = excluded.invitee_id, \
+         converted_at = excluded.converted_at, status = excluded.status",
+    )
+    .await?;
+
+    let transitions = changes
+        .transitions
+        .iter()
+        .map(|t| {
+            vec![
+                ws.survivor(t.member_id).into(),
+                t.member_id.into(),
+                t.from.as_str().into(),
+                t.to.as_str().into(),
+                t.from_lens.as_str().into(),
+                t.to_lens.as_str().into(),
+                t.at.into(),
+                t.rule.clone().into(),
+                t.reason.clone().into(),
+                t.event_id.clone().into(),
+            ]
+        })
+        .collect();
+    insert_rows(
+        conn,
+        "INSERT INTO stage_transitions (member_id, origin_member_id, from_stage, to_stage, from_lens, to_lens, at, rule, reason, event_id)",
+        transitions,
+        "",
+    )
+    .await?;
+
+    let merges = changes
+        .merges
+        .iter()
+        .map(|m| {
+            vec![
+                m.survivor.into(),
+                m.merged.into(),
+                m.at.into(),
+                m.event_id.clone().into(),
+                m.actor.clone().into(),
+                m.explanation.clone().into(),
+            ]
+        })
+        .collect();
+    insert_rows(
+        conn,
+        "INSERT INTO merges (survivor_id, merged_id, at, event_id, actor, explanation)",
+        merges,
+        "",
+    )
+    .await?;
+
+    let conflicts = changes
+        .conflicts
+        .iter()
+        .map(|c| {
+            Ok(vec![
+                c.at.into(),
+                c.event_id.clone().into(),
+                c.kind.as_str().into(),
+                serde_json::to_string(&c.member_ids)?.into(),
+                serde_json::to_string(&c.values)?.into(),
+                c.explanation.clone().into(),
+                "open".into(),
+            ])
+        })
+        .collect::<Result<_, StoreError>>()?;
+    insert_rows(
+        conn,
+        "INSERT INTO identity_conflicts (created_at, event_id, kind, member_ids, identity_values, explanation, status)",
+        conflicts,
+        "",
+    )
+    .await?;
+    Ok(())
+}
+
+async fn insert_events(
+    conn: &mut AnyConnection,
+    ws: &WorkingSet,
+    events: &[Event],
+    accepted: &[(usize, MemberId)],
+    now: Micros,
+) -> Result<(), StoreError> {
+    let rows = accepted
+        .iter()
+        .map(|(i, member)| {
+            let e = &events[*i];
+            let identities: serde_json::Map<String, serde_json::Value> = e
+                .identities
+                .iter()
+                .map(|i| (i.kind.as_str().to_owned(), i.value.clone().into()))
+                .collect();
+            Ok(vec![
+                e.event_id.clone().into(),
+                ws.survivor(*member).into(),
+                e.type_name.clone().into(),
+                e.channel.as_str().into(),
+                e.occurred_at.into(),
+                now.into(),
+                serde_json::to_string(&identities)?.into(),
+                serde_json::to_string(&e.properties)?.into(),
+            ])
+        })
+        .collect::<Result<_, StoreError>>()?;
+    insert_rows(
+        conn,
+        "INSERT INTO events (event_id, member_id, type, channel, occurred_at, received_at, identities, properties)",
+        rows,
+        "",
+    )
+    .await?;
+    Ok(())
+}

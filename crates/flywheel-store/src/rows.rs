@@ -1,0 +1,88 @@
+//! Mapping between rows and domain values. The domain types know nothing of SQL; this
+//! file is the only place that does both.
+
+use crate::error::StoreError;
+use crate::sql::Val;
+use flywheel_core::ingest::{MemberState, OrderState, ReferralState};
+use flywheel_core::{Identity, Lens, Money, Stage};
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+pub(crate) const MEMBER_SELECT: &str = "SELECT id, created_at, merged_into, stage, lens, stage_since, next_review_at, \
+     profile, facts FROM members WHERE id";
+
+pub(crate) const MEMBER_INSERT: &str = "INSERT INTO members (id, created_at, merged_into, stage, lens, stage_since, \
+     next_review_at, profile, facts, updated_at)";
+
+pub(crate) const MEMBER_UPSERT_TAIL: &str = "ON CONFLICT (id) DO UPDATE SET created_at = excluded.created_at, \
+     merged_into = excluded.merged_into, stage = excluded.stage, lens = excluded.lens, \
+     stage_since = excluded.stage_since, next_review_at = excluded.next_review_at, profile = excluded.profile, \
+     facts = excluded.facts, updated_at = excluded.updated_at";
+
+/// Reads a member row (without identities, which live in their own table).
+pub(crate) fn member_from_row(row: &AnyRow) -> Result<MemberState, StoreError> {
+    let id: i64 = row.try_get("id")?;
+    let mut m = MemberState::new(id, row.try_get("created_at")?);
+    m.merged_into = row.try_get("merged_into")?;
+    let stage: String = row.try_get("stage")?;
+    m.stage = Stage::parse(&stage)
+        .ok_or_else(|| StoreError::Corrupt(format!("member {id}: stage {stage:?}")))?;
+    let lens: String = row.try_get("lens")?;
+    m.lens = Lens::parse(&lens)
+        .ok_or_else(|| StoreError::Corrupt(format!("member {id}: lens {lens:?}")))?;
+    m.stage_since = row.try_get("stage_since")?;
+    m.next_review_at = row.try_get("next_review_at")?;
+    m.profile = serde_json::from_str(&row.try_get::<String, _>("profile")?)?;
+    m.facts = serde_json::from_str(&row.try_get::<String, _>("facts")?)?;
+    Ok(m)
+}
+
+pub(crate) fn member_values(m: &MemberState, now: i64) -> Result<Vec<Val>, StoreError> {
+    Ok(vec![
+        m.id.into(),
+        m.created_at.into(),
+        m.merged_into.into(),
+        m.stage.as_str().into(),
+        m.lens.as_str().into(),
+        m.stage_since.into(),
+        m.next_review_at.into(),
+        serde_json::to_string(&m.profile)?.into(),
+        serde_json::to_string(&m.facts)?.into(),
+        now.into(),
+    ])
+}
+
+pub(crate) fn identity_from_row(row: &AnyRow) -> Result<(Identity, i64), StoreError> {
+    let key: String = row.try_get("key")?;
+    let identity = Identity::from_key(&key)
+        .ok_or_else(|| StoreError::Corrupt(format!("identity key {key:?}")))?;
+    Ok((identity, row.try_get("member_id")?))
+}
+
+pub(crate) const ORDER_SELECT: &str = "SELECT order_id, member_id, purchase_event_id, amount, refunded, occurred_at FROM orders WHERE";
+
+pub(crate) const REFERRAL_SELECT: &str = "SELECT event_id, inviter_id, invitee_id, referred_at, converted_at, status FROM referrals WHERE";
+
+pub(crate) fn order_from_row(row: &AnyRow) -> Result<OrderState, StoreError> {
+    Ok(OrderState {
+        order_id: row.try_get("order_id")?,
+        member_id: row.try_get("member_id")?,
+        purchase_event_id: row.try_get("purchase_event_id")?,
+        amount: row
+            .try_get::<Option<i64>, _>("amount")?
+            .map(Money::from_minor),
+        refunded: Money::from_minor(row.try_get("refunded")?),
+        occurred_at: row.try_get("occurred_at")?,
+    })
+}
+
+pub(crate) fn referral_from_row(row: &AnyRow) -> Result<ReferralState, StoreError> {
+    Ok(ReferralState {
+        event_id: row.try_get("event_id")?,
+        inviter_id: row.try_get("inviter_id")?,
+        invitee_id: row.try_get("invitee_id")?,
+        referred_at: row.try_get("referred_at")?,
+        converted_at: row.try_get("converted_at")?,
+        status: row.try_get("status")?,
+    })
+}

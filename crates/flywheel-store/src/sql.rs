@@ -1,0 +1,123 @@
+//! Helpers for the statements whose shape depends on a batch: multi-row inserts and
+//! `IN (…)` look-ups, chunked under both databases' parameter limits.
+//!
+//! The SQL text is assembled only from constant fragments and `$n` placeholders; every
+//! value is bound, so `AssertSqlSafe` is sound here.
+
+use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, AssertSqlSafe};
+
+/// A value to bind.
+#[derive(Clone, Debug)]
+pub(crate) enum Val {
+    Int(i64),
+    OptInt(Option<i64>),
+    Text(String),
+    OptText(Option<String>),
+}
+
+impl From<i64> for Val {
+    fn from(v: i64) -> Val {
+        Val::Int(v)
+    }
+}
+impl From<Option<i64>> for Val {
+    fn from(v: Option<i64>) -> Val {
+        Val::OptInt(v)
+    }
+}
+impl From<String> for Val {
+    fn from(v: String) -> Val {
+        Val::Text(v)
+    }
+}
+impl From<&str> for Val {
+    fn from(v: &str) -> Val {
+        Val::Text(v.to_owned())
+    }
+}
+impl From<Option<String>> for Val {
+    fn from(v: Option<String>) -> Val {
+        Val::OptText(v)
+    }
+}
+
+type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>;
+
+fn bind(query: AnyQuery<'_>, v: Val) -> AnyQuery<'_> {
+    match v {
+        Val::Int(i) => query.bind(i),
+        Val::OptInt(i) => query.bind(i),
+        Val::Text(s) => query.bind(s),
+        Val::OptText(s) => query.bind(s),
+    }
+}
+
+/// Rows per statement: few enough to stay far below SQLite's 32,766 parameters, and a
+/// fixed size so the prepared-statement cache sees at most two shapes per table.
+const ROWS_PER_STATEMENT: usize = 256;
+const KEYS_PER_LOOKUP: usize = 500;
+
+/// `INSERT INTO … (cols) VALUES (…), (…) <tail>` for every row, in chunks.
+pub(crate) async fn insert_rows(
+    conn: &mut AnyConnection,
+    head: &str,
+    rows: Vec<Vec<Val>>,
+    tail: &str,
+) -> Result<(), sqlx::Error> {
+    let Some(width) = rows.first().map(Vec::len) else {
+        return Ok(());
+    };
+    let mut rows = rows.into_iter().peekable();
+    while rows.peek().is_some() {
+        let chunk: Vec<Vec<Val>> = rows.by_ref().take(ROWS_PER_STATEMENT).collect();
+        let mut sql = String::with_capacity(head.len() + chunk.len() * width * 5 + tail.len());
+        sql.push_str(head);
+        sql.push_str(" VALUES ");
+        let mut n = 0;
+        for (r, _) in chunk.iter().enumerate() {
+            if r > 0 {
+                sql.push(',');
+            }
+            sql.push('(');
+            for c in 0..width {
+                if c > 0 {
+                    sql.push(',');
+                }
+                n += 1;
+                sql.push('$');
+                sql.push_str(&n.to_string());
+            }
+            sql.push(')');
+        }
+        sql.push(' ');
+        sql.push_str(tail);
+        let mut query = sqlx::query(AssertSqlSafe(sql));
+        for v in chunk.into_iter().flatten() {
+            query = bind(query, v);
+        }
+        query.execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+/// Runs `<head> IN ($1, …) <tail>` over `keys` in chunks and gathers the rows.
+pub(crate) async fn select_in(
+    conn: &mut AnyConnection,
+    head: &str,
+    keys: impl IntoIterator<Item = Val>,
+    tail: &str,
+) -> Result<Vec<AnyRow>, sqlx::Error> {
+    let keys: Vec<Val> = keys.into_iter().collect();
+    let mut out = Vec::new();
+    for chunk in keys.chunks(KEYS_PER_LOOKUP) {
+        let placeholders: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+        let sql = format!("{head} IN ({}) {tail}", placeholders.join(","));
+        let mut query = sqlx::query(AssertSqlSafe(sql));
+        for v in chunk {
+            query = bind(query, v.clone());
+        }
+        out.extend(query.fetch_all(&mut *conn).await?);
+    }
+    Ok(out)
+}

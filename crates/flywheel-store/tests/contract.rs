@@ -1,0 +1,569 @@
+//! The store contract: the same scenarios on SQLite and on PostgreSQL.
+//!
+//! PostgreSQL runs when `FLYWHEEL_TEST_PG_URL` names a server whose user may create
+//! databases (each test gets a fresh one); `FLYWHEEL_REQUIRE_PG=1` makes its absence a
+//! failure, as in CI.
+
+use flywheel_core::event::{ParseContext, parse_event};
+use flywheel_core::ingest::Rules;
+use flywheel_core::time::{DAY, parse_rfc3339};
+use flywheel_core::{Event, IdentityKind, IdentityRules, Lens, Stage, StagePolicy};
+use flywheel_store::{AsOf, EventResult, IngestMode, Store, TimelineCursor};
+use serde_json::{Value, json};
+
+struct Db {
+    store: Store,
+    _dir: Option<tempfile::TempDir>,
+}
+
+async fn databases() -> Vec<Db> {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("t.db").display());
+    let mut out = vec![Db {
+        store: Store::open(&url).await.unwrap(),
+        _dir: Some(dir),
+    }];
+    match std::env::var("FLYWHEEL_TEST_PG_URL") {
+        Ok(admin) => out.push(Db {
+            store: fresh_postgres(&admin).await,
+            _dir: None,
+        }),
+        Err(_) if std::env::var("FLYWHEEL_REQUIRE_PG").as_deref() == Ok("1") => {
+            panic!("FLYWHEEL_REQUIRE_PG=1 but FLYWHEEL_TEST_PG_URL is not set")
+        }
+        Err(_) => eprintln!("FLYWHEEL_TEST_PG_URL not set: PostgreSQL half skipped"),
+    }
+    out
+}
+
+/// Creates a database of its own for one test on the server at `admin`.
+pub async fn fresh_postgres(admin: &str) -> Store {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static N: AtomicU32 = AtomicU32::new(0);
+    let name = format!(
+        "fw_test_{}_{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    );
+    let admin_store = Store::connect(admin).await.unwrap();
+    admin_store
+        .execute_admin(&format!("DROP DATABASE IF EXISTS {name}"))
+        .await
+        .unwrap();
+    admin_store
+        .execute_admin(&format!("CREATE DATABASE {name}"))
+        .await
+        .unwrap();
+    admin_store.close().await;
+    let (base, _) = admin.rsplit_once('/').unwrap();
+    Store::open(&format!("{base}/{name}")).await.unwrap()
+}
+
+const NOW: &str = "2026-06-01T00:00:00Z";
+
+fn now() -> i64 {
+    parse_rfc3339(NOW).unwrap()
+}
+
+fn event(
+    id: &str,
+    kind: &str,
+    days_before_now: i64,
+    identities: Value,
+    properties: Value,
+) -> Event {
+    let at = flywheel_core::time::to_rfc3339(now() - days_before_now * DAY);
+    let raw = json!({"event_id": id, "type": kind, "occurred_at": at, "channel": "store",
+                     "identities": identities, "properties": properties});
+    let rules = IdentityRules::default();
+    parse_event(
+        &raw,
+        &ParseContext {
+            identity: &rules,
+            currency: "CNY",
+            now: now(),
+        },
+    )
+    .unwrap()
+}
+
+fn purchase(id: &str, days: i64, who: Value, order: &str, amount: &str) -> Event {
+    event(
+        id,
+        "purchase",
+        days,
+        who,
+        json!({"order_id": order, "amount": amount, "items": [{"sku": "LATTE", "category": "coffee"}]}),
+    )
+}
+
+async fn send(store: &Store, events: &[Event]) -> Vec<EventResult> {
+    let identity = IdentityRules::default();
+    let stages = StagePolicy::default();
+    let rules = Rules {
+        identity: &identity,
+        stages: &stages,
+    };
+    store
+        .ingest(events, &rules, AsOf::At(now()), IngestMode::SkipRejected)
+        .await
+        .unwrap()
+}
+
+fn accepted(r: &EventResult) -> &flywheel_core::ingest::Outcome {
+    match r {
+        EventResult::Accepted(o) => o,
+        other => panic!("expected accepted, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn an_event_sent_twice_is_stored_once_and_answers_duplicate() {
+    for db in databases().await {
+        let s = &db.store;
+        let e = event("e1", "like", 1, json!({"phone": "13800138000"}), json!({}));
+        let first = send(s, std::slice::from_ref(&e)).await;
+        let again = send(s, &[e.clone(), e]).await;
+        let member = accepted(&first[0]).member_id;
+        assert!(matches!(&again[0], EventResult::Duplicate(o) if o.member_id == member));
+        assert!(matches!(&again[1], EventResult::Duplicate(o) if o.member_id == member));
+        let m = s.member(member).await.unwrap().unwrap();
+        assert_eq!(m.facts.likes, 1);
+        assert_eq!(s.timeline(member, None, 10).await.unwrap().0.len(), 1);
+    }
+}
+
+#[tokio::test]
+async fn accounts_of_one_person_merge_across_batches_and_the_old_id_resolves() {
+    for db in databases().await {
+        let s = &db.store;
+        let shop = accepted(
+            &send(
+                s,
+                &[purchase(
+                    "a",
+                    30,
+                    json!({"tmall_nick": "yantao", "phone": "13800138000"}),
+                    "T1",
+                    "10",
+                )],
+            )
+            .await[0],
+        )
+        .member_id;
+        let weibo = accepted(
+            &send(
+                s,
+                &[event(
+                    "b",
+                    "like",
+                    20,
+                    json!({"weibo_uid": "sanshou"}),
+                    json!({}),
+                )],
+            )
+            .await[0],
+        )
+        .member_id;
+        assert_ne!(shop, weibo);
+        let bound = send(
+            s,
+            &[event(
+                "c",
+                "follow",
+                10,
+                json!({"weibo_uid": "sanshou", "phone": "+86 138 0013 8000"}),
+                json!({}),
+            )],
+        )
+        .await;
+        assert_eq!(accepted(&bound[0]).member_id, shop);
+        let survivor = s.member(weibo).await.unwrap().unwrap();
+        assert_eq!(survivor.id, shop);
+        assert_eq!(survivor.facts.likes, 1);
+        assert_eq!(survivor.facts.purchase_count(), 1);
+        let kinds: Vec<_> = survivor.identities.iter().map(|i| i.kind).collect();
+        assert_eq!(
+            kinds,
+            [
+                IdentityKind::Phone,
+                IdentityKind::WeiboUid,
+                IdentityKind::TmallNick
+            ]
+        );
+        let (timeline, _) = s.timeline(shop, None, 10).await.unwrap();
+        assert_eq!(
+            timeline
+                .iter()
+                .map(|e| e.event_id.as_str())
+                .collect::<Vec<_>>(),
+            ["c", "b", "a"]
+        );
+        let merges = s.merges_into(shop).await.unwrap();
+        assert_eq!(merges.len(), 1);
+        assert!(
+            merges[0].explanation.contains("weibo_uid:sanshou"),
+            "{}",
+            merges[0].explanation
+        );
+        // A refund for an order of the merged-in history still finds it.
+        send(
+            s,
+            &[event(
+                "d",
+                "refund",
+                5,
+                json!({"weibo_uid": "sanshou"}),
+                json!({"order_id": "T1", "amount": "10"}),
+            )],
+        )
+        .await;
+        assert_eq!(
+            s.member(shop)
+                .await
+                .unwrap()
+                .unwrap()
+                .facts
+                .purchase_count(),
+            0
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_refused_merge_is_listed_as_an_open_conflict() {
+    for db in databases().await {
+        let s = &db.store;
+        send(
+            s,
+            &[event(
+                "a",
+                "follow",
+                3,
+                json!({"phone": "13800138000", "wechat_openid": "oA"}),
+                json!({}),
+            )],
+        )
+        .await;
+        send(
+            s,
+            &[event(
+                "b",
+                "follow",
+                2,
+                json!({"phone": "13900139000", "weibo_uid": "w"}),
+                json!({}),
+            )],
+        )
+        .await;
+        send(
+            s,
+            &[event(
+                "c",
+                "like",
+                1,
+                json!({"wechat_openid": "oA", "weibo_uid": "w"}),
+                json!({}),
+            )],
+        )
+        .await;
+        let conflicts = s.conflicts(Some("open"), 0, 10).await.unwrap();
+        assert_eq!(conflicts.len(), 1);
+        assert_eq!(conflicts[0].kind, "phone");
+        assert_eq!(conflicts[0].values, ["+8613800138000", "+8613900139000"]);
+        let [a, b] = conflicts[0].member_ids[..] else {
+            panic!()
+        };
+        // A person decides: they are one member after all.
+        let identity = IdentityRules::default();
+        let stages = StagePolicy::default();
+        let rules = Rules {
+            identity: &identity,
+            stages: &stages,
+        };
+        let merged = s
+            .merge_members(a, b, "key:1", "same person", &rules, now())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(merged.identities.len(), 4);
+        assert!(s.conflicts(Some("open"), 0, 10).await.unwrap().is_empty());
+        assert_eq!(s.conflicts(Some("merged"), 0, 10).await.unwrap().len(), 1);
+        assert_eq!(s.member(b).await.unwrap().unwrap().id, a);
+    }
+}
+
+#[tokio::test]
+async fn a_batch_with_a_rejected_event_writes_nothing_when_all_or_nothing() {
+    for db in databases().await {
+        let s = &db.store;
+        send(
+            s,
+            &[purchase("p1", 5, json!({"card_no": "C1"}), "O1", "10")],
+        )
+        .await;
+        let identity = IdentityRules::default();
+        let stages = StagePolicy::default();
+        let rules = Rules {
+            identity: &identity,
+            stages: &stages,
+        };
+        let batch = [
+            event("x", "like", 1, json!({"card_no": "C2"}), json!({})),
+            purchase("p2", 1, json!({"card_no": "C1"}), "O1", "5"),
+        ];
+        let results = s
+            .ingest(&batch, &rules, AsOf::At(now()), IngestMode::AllOrNothing)
+            .await
+            .unwrap();
+        assert!(matches!(&results[1], EventResult::Rejected(r) if r.code == "order_exists"));
+        assert!(
+            s.lookup(&flywheel_core::Identity {
+                kind: IdentityKind::CardNo,
+                value: "C2".into()
+            })
+            .await
+            .unwrap()
+            .is_none()
+        );
+    }
+}
+
+#[tokio::test]
+async fn referrals_convert_when_the_invitee_first_buys_in_a_later_batch() {
+    for db in databases().await {
+        let s = &db.store;
+        let inviter = json!({"phone": "13800138000"});
+        for (i, d) in [40, 30, 20].into_iter().enumerate() {
+            send(
+                s,
+                &[purchase(
+                    &format!("p{i}"),
+                    d,
+                    inviter.clone(),
+                    &format!("O{i}"),
+                    "30",
+                )],
+            )
+            .await;
+        }
+        let me = s
+            .lookup(&flywheel_core::Identity {
+                kind: IdentityKind::Phone,
+                value: "+8613800138000".into(),
+            })
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(s.member(me).await.unwrap().unwrap().stage, Stage::Weak);
+        send(
+            s,
+            &[event(
+                "r",
+                "referral",
+                10,
+                json!({"phone": "13900139000"}),
+                json!({"referrer": inviter}),
+            )],
+        )
+        .await;
+        send(
+            s,
+            &[purchase(
+                "q",
+                5,
+                json!({"phone": "13900139000"}),
+                "Q1",
+                "12",
+            )],
+        )
+        .await;
+        let m = s.member(me).await.unwrap().unwrap();
+        assert_eq!((m.stage, m.lens), (Stage::SuperStrong, Lens::Iron));
+        let moves: Vec<_> = s
+            .transitions(me)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|t| (t.from, t.to, t.rule))
+            .collect();
+        assert_eq!(
+            moves.last().unwrap(),
+            &(
+                "weak".to_string(),
+                "super_strong".to_string(),
+                "super_strong".to_string()
+            )
+        );
+    }
+}
+
+#[tokio::test]
+async fn timelines_page_newest_first() {
+    for db in databases().await {
+        let s = &db.store;
+        let who = json!({"app_user_id": "u"});
+        let events: Vec<Event> = (0..5)
+            .map(|i| event(&format!("e{i}"), "visit", 10 - i, who.clone(), json!({})))
+            .collect();
+        let member = accepted(&send(s, &events).await[0]).member_id;
+        let (page1, next) = s.timeline(member, None, 2).await.unwrap();
+        assert_eq!(
+            page1
+                .iter()
+                .map(|e| e.event_id.as_str())
+                .collect::<Vec<_>>(),
+            ["e4", "e3"]
+        );
+        let (page2, next) = s.timeline(member, next.as_ref(), 2).await.unwrap();
+        assert_eq!(
+            page2
+                .iter()
+                .map(|e| e.event_id.as_str())
+                .collect::<Vec<_>>(),
+            ["e2", "e1"]
+        );
+        let (page3, next) = s.timeline(member, next.as_ref(), 2).await.unwrap();
+        assert_eq!((page3.len(), next), (1, None::<TimelineCursor>));
+    }
+}
+
+#[tokio::test]
+async fn the_sweep_demotes_members_as_time_passes() {
+    for db in databases().await {
+        let s = &db.store;
+        let who = json!({"card_no": "C"});
+        let evs: Vec<Event> = (0..3)
+            .map(|i| {
+                purchase(
+                    &format!("p{i}"),
+                    170 - i,
+                    who.clone(),
+                    &format!("O{i}"),
+                    "9",
+                )
+            })
+            .collect();
+        let member = accepted(&send(s, &evs).await[2]).member_id;
+        assert_eq!(s.member(member).await.unwrap().unwrap().stage, Stage::Weak);
+        let policy = StagePolicy::default();
+        let nothing_due = s.sweep(&policy, now(), false).await.unwrap();
+        assert_eq!(nothing_due.changed, 0);
+        let report = s.sweep(&policy, now() + 30 * DAY, false).await.unwrap();
+        assert_eq!((report.examined, report.changed), (1, 1));
+        let m = s.member(member).await.unwrap().unwrap();
+        assert_eq!(m.stage, Stage::Micro);
+        let last = s.transitions(member).await.unwrap().pop().unwrap();
+        assert_eq!(
+            (last.rule.as_str(), last.event_id),
+            ("cap:silent_180d", None)
+        );
+    }
+}
+
+#[tokio::test]
+async fn counts_per_stage_and_lens_leave_out_merged_members() {
+    for db in databases().await {
+        let s = &db.store;
+        send(
+            s,
+            &[event(
+                "a",
+                "like",
+                3,
+                json!({"phone": "13800138000"}),
+                json!({}),
+            )],
+        )
+        .await;
+        send(
+            s,
+            &[event("b", "visit", 2, json!({"weibo_uid": "w"}), json!({}))],
+        )
+        .await;
+        send(
+            s,
+            &[event(
+                "c",
+                "follow",
+                1,
+                json!({"weibo_uid": "w", "phone": "13800138000"}),
+                json!({}),
+            )],
+        )
+        .await;
+        send(
+            s,
+            &[event(
+                "d",
+                "visit",
+                1,
+                json!({"email": "x@y.cn"}),
+                json!({}),
+            )],
+        )
+        .await;
+        let counts = s.stage_counts().await.unwrap();
+        assert_eq!(counts.total, 2);
+        assert_eq!(counts.stages.get("micro"), Some(&1));
+        assert_eq!(counts.stages.get("none"), Some(&1));
+        assert_eq!(counts.lenses.get("sticky"), Some(&1));
+    }
+}
+
+#[tokio::test]
+async fn concurrent_batches_naming_one_new_person_create_one_member() {
+    for db in databases().await {
+        let s = db.store.clone();
+        let mut tasks = Vec::new();
+        for i in 0..8 {
+            let s = s.clone();
+            tasks.push(tokio::spawn(async move {
+                let e = event(
+                    &format!("c{i}"),
+                    "like",
+                    1,
+                    json!({"phone": "13700137000", "app_user_id": format!("u{i}")}),
+                    json!({}),
+                );
+                send(&s, &[e]).await
+            }));
+        }
+        let mut members = std::collections::BTreeSet::new();
+        for t in tasks {
+            members.insert(accepted(&t.await.unwrap()[0]).member_id);
+        }
+        assert_eq!(members.len(), 1, "every event landed on one member");
+        let m = s
+            .member(*members.iter().next().unwrap())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(m.facts.likes, 8);
+        assert_eq!(m.identities.len(), 9);
+    }
+}
+
+#[tokio::test]
+async fn keys_are_found_by_hash_until_revoked() {
+    for db in databases().await {
+        let s = &db.store;
+        let id = s
+            .create_key(
+                "h1",
+                "fw_abcd",
+                flywheel_core::auth::Role::Staff,
+                "till 3",
+                now(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            s.find_key("h1").await.unwrap().unwrap().role,
+            flywheel_core::auth::Role::Staff
+        );
+        assert!(s.revoke_key(id, now()).await.unwrap());
+        assert!(s.find_key("h1").await.unwrap().is_none());
+        assert_eq!(s.list_keys().await.unwrap().len(), 1);
+    }
+}
