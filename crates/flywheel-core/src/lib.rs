@@ -9,9 +9,11 @@
 pub mod auth;
 pub mod event;
 pub mod facts;
+pub mod facts_view;
 pub mod identity;
 pub mod ingest;
 pub mod money;
+pub mod policy;
 pub mod profile;
 pub mod stage;
 pub mod time;
@@ -21,4 +23,5 @@ pub use event::{Channel, Event, ParseContext, Payload, parse_event};
 pub use identity::{Identity, IdentityKind, IdentityRules};
 pub use ingest::{MemberId, Rules, WorkingSet};
 pub use money::Money;
+pub use policy::Policy;
 pub use stage::{Lens, Stage, StagePolicy};

@@ -365,3 +365,41 @@ async fn load_related(
     }
     Ok(())
 }
+
+impl Store {
+    /// Marks an open conflict dismissed (the members are different people). Returns the
+    /// conflict and whether this call closed it; `None` if there is no such conflict.
+    pub async fn dismiss_conflict(
+        &self,
+        id: i64,
+        actor: &str,
+        reason: &str,
+        now: Micros,
+    ) -> Result<Option<(ConflictRow, bool)>, StoreError> {
+        let _turn = self.write_turn().await;
+        let mut tx = self.pool().begin_with(begin_write(self.backend())).await?;
+        let closed = sqlx::query(
+            "UPDATE identity_conflicts SET status = 'dismissed', resolved_at = $1, resolved_by = $2 WHERE id = $3 AND status = 'open'",
+        )
+        .bind(now)
+        .bind(actor.to_owned())
+        .bind(id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            == 1;
+        if closed {
+            let details = serde_json::json!({"conflict": id, "reason": reason}).to_string();
+            sqlx::query("INSERT INTO audit_log (at, actor, action, target, details) VALUES ($1, $2, 'dismiss_conflict', $3, $4)")
+                .bind(now)
+                .bind(actor.to_owned())
+                .bind(format!("identity_conflict:{id}"))
+                .bind(details)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        let rows = self.conflicts(None, id - 1, 1).await?;
+        Ok(rows.into_iter().find(|c| c.id == id).map(|c| (c, closed)))
+    }
+}

@@ -1,1 +1,142 @@
-fn main() {}
+//! The `flywheel` binary: one program that serves the API, builds a demo brand, imports
+//! event files, migrates the database and manages API keys.
+//!
+//! Each subcommand lives in its own module; this file only parses the command line
+//! and hands over.
+
+mod config;
+mod demo;
+mod healthcheck;
+mod import;
+mod keys;
+mod serve;
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(name = "flywheel", version, about = "Super-user relationship engine")]
+struct Cli {
+    /// TOML configuration file (defaults < file < FLYWHEEL_* env < flags).
+    #[arg(long, global = true, env = "FLYWHEEL_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the HTTP API (migrations run first).
+    Serve {
+        /// Database URL: sqlite://FILE (default sqlite://flywheel.db) or postgres://…
+        #[arg(long)]
+        db: Option<String>,
+        /// Address to listen on (default 127.0.0.1:8080).
+        #[arg(long)]
+        listen: Option<String>,
+    },
+    /// Build a synthetic tea-and-coffee brand with two years of history, then serve it.
+    Demo(demo::DemoArgs),
+    /// Stream events from a JSON Lines or CSV file into the database.
+    Import(import::ImportArgs),
+    /// Apply pending database migrations and exit.
+    Migrate {
+        #[arg(long)]
+        db: Option<String>,
+    },
+    /// Re-evaluate the stages of members whose stage changed with time, once.
+    Sweep {
+        #[arg(long)]
+        db: Option<String>,
+        /// Re-evaluate every member, not only those due (after changing the stage rules).
+        #[arg(long)]
+        all: bool,
+    },
+    /// Create, list and revoke API keys.
+    Keys {
+        #[command(subcommand)]
+        command: keys::KeysCommand,
+        #[arg(long, global = true)]
+        db: Option<String>,
+    },
+    /// Ask a running server whether it is healthy (exit 0 if so).
+    Healthcheck {
+        /// Base URL of the server (default: http:// + the configured listen address).
+        #[arg(long)]
+        url: Option<String>,
+    },
+}
+
+fn main() -> std::process::ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("FLYWHEEL_LOG").unwrap_or_else(|_| {
+                tracing_subscriber::EnvFilter::new("info,sqlx=warn,tower_http=warn")
+            }),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
+    use config::{Config, Overrides};
+    let file = cli.config.as_deref();
+    let ok = std::process::ExitCode::SUCCESS;
+    match cli.command {
+        Command::Serve { db, listen } => {
+            let config = Config::load(file, &Overrides { db, listen })?;
+            serve::run(config, None).await?;
+            Ok(ok)
+        }
+        Command::Demo(args) => demo::run(file, args).await.map(|_| ok),
+        Command::Import(args) => import::run(file, args).await,
+        Command::Migrate { db } => {
+            let config = Config::load(file, &Overrides { db, listen: None })?;
+            let store = flywheel_store::Store::connect(&config.server.db).await?;
+            let ran = store.migrate().await?;
+            println!(
+                "{ran} migration(s) applied; schema version {}",
+                store.schema_version().await?
+            );
+            Ok(ok)
+        }
+        Command::Sweep { db, all } => {
+            let config = Config::load(file, &Overrides { db, listen: None })?;
+            let store = flywheel_store::Store::open(&config.server.db).await?;
+            let now = chrono::Utc::now().timestamp_micros();
+            let report = store.sweep(&config.policy.stages, now, all).await?;
+            println!(
+                "examined {} members; {} changed stage",
+                report.examined, report.changed
+            );
+            Ok(ok)
+        }
+        Command::Keys { command, db } => {
+            let config = Config::load(file, &Overrides { db, listen: None })?;
+            keys::run(&config, command).await.map(|_| ok)
+        }
+        Command::Healthcheck { url } => {
+            let config = Config::load(file, &Overrides::default())?;
+            healthcheck::run(url.unwrap_or_else(|| format!("http://{}", config.server.listen)))
+                .await
+        }
+    }
+}

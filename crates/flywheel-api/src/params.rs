@@ -1,0 +1,23 @@
+//! Query strings as ordered key/value pairs, with our error code when they do not parse.
+
+use crate::error::ApiError;
+use axum::extract::{FromRequestParts, Query};
+use axum::http::request::Parts;
+
+pub struct Params(pub Vec<(String, String)>);
+
+impl<S: Send + Sync> FromRequestParts<S> for Params {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Params, ApiError> {
+        Query::<Vec<(String, String)>>::from_request_parts(parts, state)
+            .await
+            .map(|Query(pairs)| Params(pairs))
+            .map_err(|e| {
+                ApiError::new(
+                    "invalid_query",
+                    format!("the query string does not parse: {e}"),
+                )
+            })
+    }
+}

@@ -1,0 +1,224 @@
+//! Identity decisions made by people: the conflicts identity resolution refused to
+//! settle, merging two members by hand, and dismissing a conflict (not the same person).
+
+use super::member_id;
+use super::members::{document, load};
+use crate::auth::Caller;
+use crate::body::{JsonValue, SMALL};
+use crate::error::ApiError;
+use crate::params::Params;
+use crate::state::AppState;
+use crate::views::{ConflictList, ConflictView, MemberDoc};
+use axum::extract::{Path, State};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use flywheel_core::auth::Permission;
+use flywheel_core::time::to_rfc3339;
+use flywheel_store::ConflictRow;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/identity-conflicts", get(conflicts))
+        .route("/v1/identity-conflicts/{id}/dismiss", post(dismiss))
+        .route("/v1/members/{id}/merge", post(merge))
+}
+
+fn view(c: ConflictRow) -> ConflictView {
+    ConflictView {
+        id: c.id,
+        created_at: to_rfc3339(c.created_at),
+        event_id: c.event_id,
+        kind: c.kind,
+        member_ids: c.member_ids,
+        values: c.values,
+        explanation: c.explanation,
+        status: c.status,
+        resolved_at: c.resolved_at.map(to_rfc3339),
+        resolved_by: c.resolved_by,
+    }
+}
+
+/// Identity conflicts: merges refused because one member would hold two values of a unique kind
+#[utoipa::path(get, path = "/v1/identity-conflicts", tag = "identity",
+    params(("status" = Option<String>, Query, description = "open (default), merged, dismissed or all"),
+           ("after" = Option<i64>, Query, description = "`next` from the previous page"),
+           ("limit" = Option<u32>, Query, description = "1–500, default 100")),
+    responses((status = 200, body = ConflictList)),
+    security(("bearer" = [])))]
+pub async fn conflicts(
+    caller: Caller,
+    State(state): State<AppState>,
+    Params(params): Params,
+) -> Result<Json<ConflictList>, ApiError> {
+    caller.require(Permission::ReadConflicts)?;
+    let (mut status, mut after, mut limit) = (Some("open".to_owned()), 0_i64, 100_u32);
+    for (k, v) in params {
+        match k.as_str() {
+            "status" => {
+                status = match v.as_str() {
+                    "all" => None,
+                    "open" | "merged" | "dismissed" => Some(v),
+                    _ => {
+                        return Err(ApiError::new(
+                            "invalid_query",
+                            "status must be open, merged, dismissed or all",
+                        )
+                        .field("status"));
+                    }
+                }
+            }
+            "after" => {
+                after = v.parse().map_err(|_| {
+                    ApiError::new("invalid_query", "after must be a number").field("after")
+                })?
+            }
+            "limit" => {
+                limit = v
+                    .parse()
+                    .ok()
+                    .filter(|l| (1..=500).contains(l))
+                    .ok_or_else(|| {
+                        ApiError::new("invalid_query", "limit must be a number from 1 to 500")
+                            .field("limit")
+                    })?
+            }
+            other => {
+                return Err(
+                    ApiError::new("invalid_query", format!("unknown parameter {other}"))
+                        .field(other),
+                );
+            }
+        }
+    }
+    let rows = state
+        .store
+        .conflicts(status.as_deref(), after, limit + 1)
+        .await?;
+    let more = rows.len() > limit as usize;
+    let conflicts: Vec<ConflictView> = rows.into_iter().take(limit as usize).map(view).collect();
+    let next = if more {
+        conflicts.last().map(|c| c.id)
+    } else {
+        None
+    };
+    Ok(Json(ConflictList { conflicts, next }))
+}
+
+fn reason_of(body: &serde_json::Value) -> Result<String, ApiError> {
+    match body.get("reason") {
+        Some(serde_json::Value::String(r)) if !r.trim().is_empty() && r.chars().count() <= 500 => {
+            Ok(r.trim().to_owned())
+        }
+        Some(serde_json::Value::String(_)) => Err(ApiError::new(
+            "invalid_value",
+            "reason must be 1 to 500 characters",
+        )
+        .field("reason")),
+        Some(_) => Err(ApiError::new("invalid_type", "reason must be a string").field("reason")),
+        None => Err(ApiError::new(
+            "missing_field",
+            "reason is required: say why, for the audit log",
+        )
+        .field("reason")),
+    }
+}
+
+/// Merge another member into this one (manual, audited)
+///
+/// Body: `{"member_id": OTHER, "reason": "…"}`. The member in the path survives; the
+/// other's identities, events, facts and history move to it, and open conflicts between
+/// the two are closed as merged. Unique-kind clashes are allowed: a person decided.
+#[utoipa::path(post, path = "/v1/members/{id}/merge", tag = "identity",
+    params(("id" = i64, Path, description = "The member that survives")),
+    request_body(content = Object, description = r#"{"member_id": 42, "reason": "same person, confirmed at the till"}"#),
+    responses((status = 200, body = MemberDoc), (status = 404, description = "member_not_found"),
+              (status = 409, description = "already_merged: both ids are one member"), (status = 422, description = "missing reason or member_id")),
+    security(("bearer" = [])))]
+pub async fn merge(
+    caller: Caller,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    JsonValue(body): JsonValue<SMALL>,
+) -> Result<Json<MemberDoc>, ApiError> {
+    caller.require(Permission::ManageIdentities)?;
+    let survivor = member_id(&id)?;
+    let other = match body.get("member_id") {
+        Some(v) => v.as_i64().filter(|v| *v > 0).ok_or_else(|| {
+            ApiError::new(
+                "invalid_type",
+                "member_id must be a member id (a positive integer)",
+            )
+            .field("member_id")
+        })?,
+        None => {
+            return Err(ApiError::new(
+                "missing_field",
+                "member_id is required: the member to merge in",
+            )
+            .field("member_id"));
+        }
+    };
+    let reason = reason_of(&body)?;
+    let (a, b) = (load(&state, survivor).await?, load(&state, other).await?);
+    if a.id == b.id {
+        return Err(ApiError::new(
+            "already_merged",
+            format!(
+                "members {survivor} and {other} are already one member ({})",
+                a.id
+            ),
+        ));
+    }
+    let merged = state
+        .store
+        .merge_members(
+            a.id,
+            b.id,
+            &caller.actor,
+            &reason,
+            &state.policy.rules(),
+            state.now(),
+        )
+        .await?
+        .ok_or_else(|| {
+            ApiError::new(
+                "already_merged",
+                "the members changed while merging; look them up again",
+            )
+        })?;
+    Ok(Json(document(&state, &merged).await?))
+}
+
+/// Dismiss an identity conflict: the members are different people
+#[utoipa::path(post, path = "/v1/identity-conflicts/{id}/dismiss", tag = "identity",
+    params(("id" = i64, Path)),
+    request_body(content = Object, description = r#"{"reason": "two people sharing one tablet"}"#),
+    responses((status = 200, body = ConflictView), (status = 404, description = "conflict_not_found"), (status = 409, description = "conflict_closed")),
+    security(("bearer" = [])))]
+pub async fn dismiss(
+    caller: Caller,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    JsonValue(body): JsonValue<SMALL>,
+) -> Result<Json<ConflictView>, ApiError> {
+    caller.require(Permission::ManageIdentities)?;
+    let id: i64 = id
+        .parse()
+        .map_err(|_| ApiError::not_found("conflict_not_found", format!("no conflict {id}")))?;
+    let reason = reason_of(&body)?;
+    match state
+        .store
+        .dismiss_conflict(id, &caller.actor, &reason, state.now())
+        .await?
+    {
+        None => Err(ApiError::not_found(
+            "conflict_not_found",
+            format!("no conflict {id}"),
+        )),
+        Some((row, false)) => Err(ApiError::new(
+            "conflict_closed",
+            format!("conflict {id} is already {}", row.status),
+        )),
+        Some((row, true)) => Ok(Json(view(row))),
+    }
+}

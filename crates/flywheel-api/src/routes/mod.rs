@@ -1,0 +1,16 @@
+//! One module per resource, each with its own `router()`.
+
+pub mod events;
+pub mod health;
+pub mod identity;
+pub mod members;
+pub mod stats;
+
+use crate::error::ApiError;
+
+/// Parses a member id from a path segment.
+pub(crate) fn member_id(raw: &str) -> Result<i64, ApiError> {
+    raw.parse::<i64>().ok().filter(|id| *id > 0).ok_or_else(|| {
+        ApiError::new("invalid_member_id", format!("{raw:?} is not a member id")).field("id")
+    })
+}

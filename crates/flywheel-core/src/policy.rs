@@ -1,0 +1,54 @@
+//! The brand's policy in one value: identity rules, stage policy and currency. Read from
+//! the `[identity]`, `[stages]` and `currency` parts of the config file.
+
+use crate::identity::IdentityRules;
+use crate::ingest::Rules;
+use crate::stage::StagePolicy;
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Policy {
+    /// ISO 4217 code of the brand's currency; purchases in another are refused.
+    pub currency: String,
+    pub identity: IdentityRules,
+    pub stages: StagePolicy,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy {
+            currency: "CNY".into(),
+            identity: IdentityRules::default(),
+            stages: StagePolicy::default(),
+        }
+    }
+}
+
+impl Policy {
+    pub fn validate(&self) -> Result<(), String> {
+        if self.currency.len() != 3 || !self.currency.chars().all(|c| c.is_ascii_uppercase()) {
+            return Err(format!(
+                "currency {:?} must be a three-letter ISO 4217 code such as CNY",
+                self.currency
+            ));
+        }
+        self.identity.validate()?;
+        self.stages.validate()
+    }
+
+    pub fn rules(&self) -> Rules<'_> {
+        Rules {
+            identity: &self.identity,
+            stages: &self.stages,
+        }
+    }
+
+    pub fn parse_context(&self, now: crate::time::Micros) -> crate::event::ParseContext<'_> {
+        crate::event::ParseContext {
+            identity: &self.identity,
+            currency: &self.currency,
+            now,
+        }
+    }
+}

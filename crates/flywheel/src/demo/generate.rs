@@ -1,0 +1,553 @@
+//! The demo's people and what they do, as a stream of events in time order.
+//!
+//! Each person has a value drawn from a Pareto distribution (a few heavy buyers carry
+//! most of the spend), a rhythm (mean days between visits, shorter for heavier buyers),
+//! a favourite product (repeat purchases), a set of channels, and a day they go quiet.
+//! Identities overlap the way they do in a real brand: the shop and the mini-program
+//! both know the phone; a Weibo account is anonymous until it is bound to the phone; a
+//! family tablet occasionally names a spouse's phone (a conflict to decide).
+//!
+//! A priority queue of scheduled actions yields events in time order without holding
+//! the history in memory, so a million members fit in a few hundred megabytes.
+//! Everything is drawn from one seeded RNG in queue order: the same seed and end date
+//! give the same events.
+
+use super::catalog::{
+    CITIES, FEEDBACK_CATEGORIES, GIVEN, OCCUPATIONS, PRODUCTS, STORES_PER_CITY, SURNAMES,
+};
+use flywheel_core::time::{DAY, Micros, to_rfc3339};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use serde_json::{Value, json};
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, VecDeque};
+
+const SHOP_CHANNELS: [&str; 6] = ["tmall", "jd", "store", "mini_program", "app", "douyin"];
+const PHONE_PREFIXES: [&str; 14] = [
+    "135", "136", "137", "138", "139", "150", "151", "152", "158", "159", "186", "187", "188",
+    "189",
+];
+
+struct Person {
+    start: Micros,
+    quiet_from: Micros,
+    /// Mean days between two activities.
+    rhythm_days: f64,
+    buy_share: f64,
+    engagement: f64,
+    favourite: usize,
+    channels: Vec<&'static str>,
+    city: usize,
+    referrer: Option<u32>,
+    weibo: bool,
+    weibo_bound: bool,
+    mini_registered: bool,
+    seq: u32,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Action {
+    Start,
+    Activity,
+    Refund { order_seq: u32, amount: i64 },
+    Resolve { complaint_seq: u32 },
+    BindWeibo,
+    FamilyTablet,
+}
+
+pub struct Generator {
+    rng: StdRng,
+    seed: u64,
+    end: Micros,
+    people: Vec<Person>,
+    queue: BinaryHeap<Reverse<(Micros, u64, u32, Action)>>,
+    order: u64,
+    ready: VecDeque<Value>,
+}
+
+impl Generator {
+    /// `members` people whose history runs over the two years before `end`.
+    pub fn new(seed: u64, members: u32, end: Micros) -> Generator {
+        let mut rng = StdRng::seed_from_u64(seed);
+        let start = end - 730 * DAY;
+        let mut people = Vec::with_capacity(members as usize);
+        for _ in 0..members {
+            // More people join as the brand grows: start ~ sqrt(u) over two years.
+            let joined = start + (rng.random::<f64>().sqrt() * 730.0 * DAY as f64) as Micros;
+            let value = (1.0 / (1.0 - rng.random::<f64>()).powf(1.0 / 1.16)).min(60.0);
+            let quiet_after_days = -rng.random::<f64>().max(1e-9).ln() * 500.0;
+            let mut channels = vec![SHOP_CHANNELS[rng.random_range(0..SHOP_CHANNELS.len())]];
+            for c in SHOP_CHANNELS {
+                if !channels.contains(&c) && rng.random::<f64>() < 0.18 {
+                    channels.push(c);
+                }
+            }
+            people.push(Person {
+                start: joined,
+                quiet_from: joined + (quiet_after_days * DAY as f64) as Micros,
+                rhythm_days: (60.0 / value.powf(0.8)).clamp(2.0, 120.0),
+                buy_share: 0.3 + 0.35 * (value / 8.0).min(1.0),
+                engagement: (rng.random::<f64>().powi(2) + value / 30.0).min(1.0),
+                favourite: rng.random_range(0..PRODUCTS.len()),
+                channels,
+                city: rng.random_range(0..CITIES.len()),
+                referrer: None,
+                weibo: rng.random::<f64>() < 0.25,
+                weibo_bound: false,
+                mini_registered: false,
+                seq: 0,
+            });
+        }
+        // One in ten people was invited by someone who joined before them.
+        let mut by_start: Vec<u32> = (0..members).collect();
+        by_start.sort_by_key(|&i| (people[i as usize].start, i));
+        for pos in 1..by_start.len() {
+            if rng.random::<f64>() < 0.10 {
+                let inviter = by_start[rng.random_range(0..pos)];
+                people[by_start[pos] as usize].referrer = Some(inviter);
+            }
+        }
+        let mut g = Generator {
+            rng,
+            seed,
+            end,
+            people,
+            queue: BinaryHeap::new(),
+            order: 0,
+            ready: VecDeque::new(),
+        };
+        for i in 0..members {
+            let at = g.people[i as usize].start;
+            g.schedule(at, i, Action::Start);
+        }
+        g
+    }
+
+    fn schedule(&mut self, at: Micros, person: u32, action: Action) {
+        if at < self.end {
+            self.order += 1;
+            self.queue.push(Reverse((at, self.order, person, action)));
+        }
+    }
+
+    fn next_activity(&mut self, person: u32, after: Micros) {
+        let p = &self.people[person as usize];
+        let gap = -self.rng.random::<f64>().max(1e-9).ln() * p.rhythm_days;
+        let at = after + (gap * DAY as f64) as Micros + self.rng.random_range(0..3_600_000_000);
+        if at < p.quiet_from {
+            self.schedule(at, person, Action::Activity);
+        }
+    }
+
+    fn phone(&self, person: u32) -> String {
+        format!(
+            "{}{:08}",
+            PHONE_PREFIXES[person as usize % PHONE_PREFIXES.len()],
+            person
+        )
+    }
+
+    /// The identities a channel knows for a person; shops know the phone on orders.
+    fn identities(&self, person: u32, channel: &str, buying: bool) -> Value {
+        let p = &self.people[person as usize];
+        let phone = self.phone(person);
+        match channel {
+            "tmall" if buying => json!({"tmall_nick": format!("tb_{person:x}"), "phone": phone}),
+            "tmall" => json!({"tmall_nick": format!("tb_{person:x}")}),
+            "jd" if buying => json!({"jd_pin": format!("jd_{person}"), "phone": phone}),
+            "jd" => json!({"jd_pin": format!("jd_{person}")}),
+            "store" => json!({"card_no": format!("C{person:08}"), "phone": phone}),
+            "app" => json!({"app_user_id": format!("u{person}"), "phone": phone}),
+            "mini_program" if p.mini_registered => {
+                json!({"wechat_openid": format!("oM{person:x}"), "wechat_unionid": format!("un{person:x}"), "phone": phone})
+            }
+            "mini_program" => {
+                json!({"wechat_openid": format!("oM{person:x}"), "wechat_unionid": format!("un{person:x}")})
+            }
+            "wechat" => json!({"wechat_unionid": format!("un{person:x}")}),
+            "weibo" if p.weibo_bound => json!({"weibo_uid": format!("wb{person}"), "phone": phone}),
+            "weibo" => json!({"weibo_uid": format!("wb{person}")}),
+            "douyin" if buying => json!({"douyin_id": format!("dy{person}"), "phone": phone}),
+            _ => json!({"douyin_id": format!("dy{person}")}),
+        }
+    }
+
+    fn emit(
+        &mut self,
+        person: u32,
+        at: Micros,
+        kind: &str,
+        channel: &str,
+        identities: Value,
+        properties: Value,
+    ) -> u32 {
+        let p = &mut self.people[person as usize];
+        p.seq += 1;
+        let seq = p.seq;
+        self.ready.push_back(json!({
+            "event_id": format!("demo-{}-{person}-{seq}", self.seed),
+            "type": kind,
+            "occurred_at": to_rfc3339(at),
+            "channel": channel,
+            "identities": identities,
+            "properties": properties,
+        }));
+        seq
+    }
+
+    fn start(&mut self, person: u32, at: Micros) {
+        let channel = self.people[person as usize].channels[0];
+        let name = format!(
+            "{} {}",
+            SURNAMES[self.rng.random_range(0..SURNAMES.len())],
+            GIVEN[self.rng.random_range(0..GIVEN.len())]
+        );
+        let birthday = format!(
+            "{}-{:02}-{:02}",
+            self.rng.random_range(1965..2006),
+            self.rng.random_range(1..=12),
+            self.rng.random_range(1..=28)
+        );
+        let gender = if self.rng.random::<bool>() {
+            "female"
+        } else {
+            "male"
+        };
+        let profile = json!({
+            "name": name, "gender": gender, "birthday": birthday,
+            "city": CITIES[self.people[person as usize].city],
+            "occupation": OCCUPATIONS[self.rng.random_range(0..OCCUPATIONS.len())],
+        });
+        if channel == "mini_program" {
+            self.people[person as usize].mini_registered = true;
+        }
+        // Members sign up with WeChat login, so the official account knows them too.
+        let mut ids = self.identities(person, channel, true);
+        ids["wechat_unionid"] = json!(format!("un{person:x}"));
+        self.emit(person, at, "register", channel, ids, profile);
+        if let Some(inviter) = self.people[person as usize].referrer {
+            let ids = self.identities(person, "wechat", false);
+            let referrer = json!({"phone": self.phone(inviter)});
+            self.emit(
+                person,
+                at + 60_000_000,
+                "referral",
+                "wechat",
+                ids,
+                json!({"referrer": referrer}),
+            );
+        }
+        if self.people[person as usize].weibo {
+            let ids = self.identities(person, "weibo", false);
+            self.emit(
+                person,
+                at + 3_600_000_000,
+                "follow",
+                "weibo",
+                ids,
+                json!({}),
+            );
+            let bind_after = self.rng.random_range(5..200) * DAY;
+            self.schedule(at + bind_after, person, Action::BindWeibo);
+        }
+        if self.people[person as usize].channels.contains(&"app") && self.rng.random::<f64>() < 0.03
+        {
+            self.schedule(at + 20 * DAY, person, Action::FamilyTablet);
+        }
+        self.next_activity(person, at);
+    }
+
+    fn purchase(&mut self, person: u32, at: Micros) {
+        let p = &self.people[person as usize];
+        let shops: Vec<&'static str> = p.channels.clone();
+        let channel = shops[self.rng.random_range(0..shops.len())];
+        let favourite = p.favourite;
+        let city = p.city;
+        let lines = 1
+            + usize::from(self.rng.random::<f64>() < 0.35)
+            + usize::from(self.rng.random::<f64>() < 0.1);
+        let mut items = Vec::new();
+        let mut total = 0;
+        for line in 0..lines {
+            let idx = if line == 0 && self.rng.random::<f64>() < 0.6 {
+                favourite
+            } else {
+                // Drinks and pastries far more often than beans and grinders.
+                let cheap = PRODUCTS
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, p)| p.price < 3000)
+                    .map(|(i, _)| i)
+                    .collect::<Vec<_>>();
+                if self.rng.random::<f64>() < 0.85 {
+                    cheap[self.rng.random_range(0..cheap.len())]
+                } else {
+                    self.rng.random_range(0..PRODUCTS.len())
+                }
+            };
+            let product = &PRODUCTS[idx];
+            let qty = if self.rng.random::<f64>() < 0.12 {
+                2
+            } else {
+                1
+            };
+            total += product.price * qty;
+            items.push(json!({
+                "sku": product.sku, "sub_brand": product.sub_brand, "category": product.category,
+                "qty": qty, "price": money(product.price),
+            }));
+        }
+        if self.rng.random::<f64>() < 0.1 {
+            total = total * 9 / 10; // a coupon
+        }
+        let store = match channel {
+            "store" => format!(
+                "store-{}-{}",
+                CITIES[city].to_lowercase(),
+                person % STORES_PER_CITY + 1
+            ),
+            other => format!("{other}-flagship"),
+        };
+        let order_seq = self.people[person as usize].seq + 1;
+        let ids = self.identities(person, channel, true);
+        let props = json!({
+            "order_id": format!("D{}-{person}-{order_seq}", self.seed), "amount": money(total),
+            "currency": "CNY", "store": store, "items": items,
+        });
+        if channel == "mini_program" {
+            self.people[person as usize].mini_registered = true;
+        }
+        self.emit(person, at, "purchase", channel, ids, props);
+        if self.rng.random::<f64>() < 0.03 {
+            let amount = if self.rng.random::<bool>() {
+                total
+            } else {
+                total / 2
+            };
+            let later = at + self.rng.random_range(1..7) * DAY;
+            self.schedule(later, person, Action::Refund { order_seq, amount });
+        }
+    }
+
+    fn interact(&mut self, person: u32, at: Micros) {
+        let p = &self.people[person as usize];
+        let engagement = p.engagement;
+        let channel = if p.weibo && self.rng.random::<f64>() < 0.3 {
+            "weibo"
+        } else if self.rng.random::<f64>() < 0.5 {
+            "wechat"
+        } else {
+            p.channels[0]
+        };
+        let ids = self.identities(person, channel, false);
+        let roll = self.rng.random::<f64>() * 100.0;
+        let (kind, props) = match roll {
+            r if r < 15.0 => ("visit", json!({"page": "menu"})),
+            r if r < 25.0 => (
+                "content_open",
+                json!({"content_id": format!("post-{}", self.rng.random_range(1..300))}),
+            ),
+            r if r < 30.0 => (
+                "content_click",
+                json!({"content_id": format!("post-{}", self.rng.random_range(1..300))}),
+            ),
+            r if r < 30.0 + 20.0 * engagement.max(0.3) => ("like", json!({})),
+            r if r < 58.0 => ("check_in", json!({})),
+            r if r < 64.0 => ("comment", json!({"text": "tasty"})),
+            r if r < 70.0 => {
+                let rating = match self.rng.random::<f64>() {
+                    x if x < 0.70 => 5,
+                    x if x < 0.85 => 4,
+                    x if x < 0.92 => 3,
+                    x if x < 0.97 => 2,
+                    _ => 1,
+                };
+                (
+                    "review",
+                    json!({"rating": rating, "sku": PRODUCTS[self.people[person as usize].favourite].sku}),
+                )
+            }
+            r if r < 76.0 => (
+                "share",
+                json!({"content_id": format!("post-{}", self.rng.random_range(1..300))}),
+            ),
+            r if r < 84.0 => {
+                let direction = if self.rng.random::<f64>() < 0.6 {
+                    "in"
+                } else {
+                    "out"
+                };
+                ("message", json!({"direction": direction, "text": "hello"}))
+            }
+            r if r < 88.0 => {
+                let complaint = self.rng.random::<f64>() < 0.4;
+                let category =
+                    FEEDBACK_CATEGORIES[self.rng.random_range(0..FEEDBACK_CATEGORIES.len())];
+                let kind = if complaint { "complaint" } else { "suggestion" };
+                let seq = self.emit(
+                    person,
+                    at,
+                    "feedback",
+                    channel,
+                    ids,
+                    json!({"kind": kind, "category": category, "text": "…"}),
+                );
+                if complaint && self.rng.random::<f64>() < 0.7 {
+                    let later = at + self.rng.random_range(1..20) * DAY;
+                    self.schedule(later, person, Action::Resolve { complaint_seq: seq });
+                }
+                return;
+            }
+            r if r < 88.0 + 6.0 * engagement => {
+                let kind = match self.rng.random::<f64>() {
+                    x if x < 0.5 => "meetup",
+                    x if x < 0.7 => "beta_test",
+                    x if x < 0.85 => "volunteer",
+                    _ => "co_creation",
+                };
+                ("participation", json!({"kind": kind}))
+            }
+            _ => ("follow", json!({})),
+        };
+        self.emit(person, at, kind, channel, ids, props);
+    }
+
+    fn act(&mut self, at: Micros, person: u32, action: Action) {
+        match action {
+            Action::Start => self.start(person, at),
+            Action::Activity => {
+                if self.rng.random::<f64>() < self.people[person as usize].buy_share {
+                    self.purchase(person, at);
+                } else {
+                    self.interact(person, at);
+                }
+                self.next_activity(person, at);
+            }
+            Action::Refund { order_seq, amount } => {
+                let channel = self.people[person as usize].channels[0];
+                let ids = self.identities(person, channel, true);
+                let props = json!({"order_id": format!("D{}-{person}-{order_seq}", self.seed), "amount": money(amount)});
+                self.emit(person, at, "refund", channel, ids, props);
+            }
+            Action::Resolve { complaint_seq } => {
+                // The call centre knows the caller by phone.
+                let ids = json!({"phone": self.phone(person)});
+                let complaint = format!("demo-{}-{person}-{complaint_seq}", self.seed);
+                self.emit(
+                    person,
+                    at,
+                    "complaint_resolved",
+                    "call_center",
+                    ids,
+                    json!({"complaint_event_id": complaint}),
+                );
+            }
+            Action::BindWeibo => {
+                self.people[person as usize].weibo_bound = true;
+                let ids = self.identities(person, "weibo", false);
+                self.emit(
+                    person,
+                    at,
+                    "profile_update",
+                    "weibo",
+                    ids,
+                    json!({"nickname": format!("weibo-fan-{person}")}),
+                );
+            }
+            Action::FamilyTablet => {
+                // The spouse signs in on this person's app: a second phone for one account.
+                let spouse = (person + 1) % self.people.len() as u32;
+                let ids = json!({"app_user_id": format!("u{person}"), "phone": self.phone(spouse)});
+                self.emit(
+                    person,
+                    at,
+                    "content_open",
+                    "app",
+                    ids,
+                    json!({"content_id": "family-tablet"}),
+                );
+            }
+        }
+    }
+}
+
+fn money(fen: i64) -> String {
+    format!("{}.{:02}", fen / 100, fen % 100)
+}
+
+impl Iterator for Generator {
+    type Item = Value;
+
+    fn next(&mut self) -> Option<Value> {
+        loop {
+            if let Some(v) = self.ready.pop_front() {
+                return Some(v);
+            }
+            let Reverse((at, _, person, action)) = self.queue.pop()?;
+            self.act(at, person, action);
+            // Actions may emit events a few minutes after `at`: keep the buffer in time order.
+            self.ready
+                .make_contiguous()
+                .sort_by(|a, b| a["occurred_at"].as_str().cmp(&b["occurred_at"].as_str()));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use flywheel_core::time::parse_rfc3339;
+
+    fn end() -> Micros {
+        parse_rfc3339("2026-11-01T00:00:00Z").unwrap()
+    }
+
+    #[test]
+    fn the_same_seed_gives_the_same_events() {
+        let a: Vec<Value> = Generator::new(7, 50, end()).collect();
+        let b: Vec<Value> = Generator::new(7, 50, end()).collect();
+        let c: Vec<Value> = Generator::new(8, 50, end()).collect();
+        assert_eq!(a, b);
+        assert_ne!(a, c);
+        assert!(a.len() > 200, "{} events", a.len());
+    }
+
+    #[test]
+    fn every_generated_event_is_valid_and_in_the_past() {
+        let policy = flywheel_core::Policy::default();
+        let ctx = policy.parse_context(end());
+        for v in Generator::new(3, 300, end()) {
+            if let Err(e) = flywheel_core::parse_event(&v, &ctx) {
+                panic!("{v}: {e:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn spending_is_concentrated_in_few_people() {
+        let mut spend = std::collections::HashMap::<String, f64>::new();
+        for v in Generator::new(11, 2000, end()).filter(|v| v["type"] == "purchase") {
+            let who = v["event_id"]
+                .as_str()
+                .unwrap()
+                .split('-')
+                .nth(2)
+                .unwrap()
+                .to_owned();
+            *spend.entry(who).or_default() += v["properties"]["amount"]
+                .as_str()
+                .unwrap()
+                .parse::<f64>()
+                .unwrap();
+        }
+        let mut values: Vec<f64> = spend.into_values().collect();
+        values.sort_by(|a, b| b.total_cmp(a));
+        let total: f64 = values.iter().sum();
+        let top: f64 = values.iter().take(values.len() / 5).sum();
+        assert!(
+            top / total > 0.5,
+            "top fifth of buyers spend {:.0}%",
+            100.0 * top / total
+        );
+    }
+}

@@ -1,0 +1,185 @@
+//! `flywheel demo`: builds a synthetic tea-and-coffee brand (see `generate.rs`), loads
+//! its two years of history through the real ingest path — replayed in time order so
+//! the stage history reads as it happened — then serves it.
+
+mod catalog;
+mod generate;
+
+use crate::config::{Config, Overrides};
+use anyhow::Context;
+use flywheel_core::parse_event;
+use flywheel_store::{AsOf, IngestMode, Store};
+use indicatif::{ProgressBar, ProgressStyle};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+pub use generate::Generator;
+
+#[derive(clap::Args)]
+pub struct DemoArgs {
+    /// How many people the brand has.
+    #[arg(long, default_value_t = 2000)]
+    members: u32,
+    /// Same seed (and end date), same brand.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Database URL (default sqlite://flywheel-demo.db, kept apart from your real data).
+    #[arg(long)]
+    db: Option<String>,
+    #[arg(long)]
+    listen: Option<String>,
+    /// Last day of the history, YYYY-MM-DD (default: today, UTC).
+    #[arg(long)]
+    end: Option<chrono::NaiveDate>,
+    /// Start from an empty database (deletes a SQLite demo file first).
+    #[arg(long)]
+    fresh: bool,
+    /// Load the data and exit instead of serving it.
+    #[arg(long)]
+    no_serve: bool,
+    /// Write the events as JSON Lines to this file instead of loading them.
+    #[arg(long)]
+    export: Option<PathBuf>,
+}
+
+pub async fn run(file: Option<&Path>, args: DemoArgs) -> anyhow::Result<()> {
+    let db = args
+        .db
+        .clone()
+        .or_else(|| std::env::var("FLYWHEEL_DB").ok())
+        .unwrap_or_else(|| "sqlite://flywheel-demo.db".into());
+    let config = Config::load(
+        file,
+        &Overrides {
+            db: Some(db),
+            listen: args.listen.clone(),
+        },
+    )?;
+    let end_day = args.end.unwrap_or_else(|| chrono::Utc::now().date_naive());
+    let end = end_day
+        .and_hms_opt(0, 0, 0)
+        .context("end date")?
+        .and_utc()
+        .timestamp_micros();
+    let generator = Generator::new(args.seed, args.members, end);
+
+    if let Some(path) = &args.export {
+        let mut out = std::io::BufWriter::new(
+            std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?,
+        );
+        let mut n = 0u64;
+        for event in generator {
+            serde_json::to_writer(&mut out, &event)?;
+            out.write_all(b"\n")?;
+            n += 1;
+        }
+        out.flush()?;
+        println!(
+            "wrote {n} events for {} people to {}",
+            args.members,
+            path.display()
+        );
+        return Ok(());
+    }
+
+    if args.fresh {
+        remove_sqlite_file(&config.server.db)?;
+    }
+    let store = Store::open(&config.server.db)
+        .await
+        .with_context(|| format!("opening {}", config.server.db))?;
+    if store.stage_counts().await?.total > 0 {
+        eprintln!(
+            "{} already holds a brand; serving it as it is (use --fresh to rebuild)",
+            config.server.db
+        );
+    } else {
+        load(&store, &config, generator, args.members, end).await?;
+    }
+    if args.no_serve {
+        return Ok(());
+    }
+    crate::serve::run(config, Some(store)).await
+}
+
+async fn load(
+    store: &Store,
+    config: &Config,
+    generator: Generator,
+    members: u32,
+    end: i64,
+) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let bar = ProgressBar::new(730);
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} building the demo brand [{elapsed_precise}] {wide_bar} day {pos}/{len} {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let first_day = end - 730 * flywheel_core::time::DAY;
+    let rules = config.policy.rules();
+    let mut batch = Vec::with_capacity(5000);
+    let mut total = 0u64;
+    // Generated events carry times up to `end`; parse them as of `end`.
+    let ctx = config.policy.parse_context(end);
+    let flush = async |batch: &mut Vec<flywheel_core::Event>| -> anyhow::Result<()> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        store
+            .ingest(batch, &rules, AsOf::EventTime, IngestMode::SkipRejected)
+            .await?;
+        batch.clear();
+        Ok(())
+    };
+    for raw in generator {
+        let event = parse_event(&raw, &ctx)
+            .map_err(|e| anyhow::anyhow!("demo generated an invalid event {raw}: {e:?}"))?;
+        let day = (event.occurred_at - first_day) / flywheel_core::time::DAY;
+        batch.push(event);
+        total += 1;
+        if batch.len() == 5000 {
+            flush(&mut batch).await?;
+            bar.set_position(day.clamp(0, 730) as u64);
+            bar.set_message(format!("{total} events"));
+        }
+    }
+    flush(&mut batch).await?;
+    bar.finish_and_clear();
+    // Bring every stage up to the present.
+    let now = chrono::Utc::now().timestamp_micros();
+    store.sweep(&config.policy.stages, now, false).await?;
+    let counts = store.stage_counts().await?;
+    let secs = started.elapsed().as_secs_f64();
+    eprintln!(
+        "demo brand ready: {members} people became {} members from {total} events in {secs:.1} s ({:.0} events/s)",
+        counts.total,
+        total as f64 / secs.max(1e-9)
+    );
+    let line: Vec<String> = counts
+        .stages
+        .iter()
+        .map(|(s, n)| format!("{s} {n}"))
+        .collect();
+    eprintln!("stages: {}", line.join(", "));
+    Ok(())
+}
+
+fn remove_sqlite_file(url: &str) -> anyhow::Result<()> {
+    let Some(path) = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+    else {
+        anyhow::bail!(
+            "--fresh only deletes SQLite files; drop and recreate the PostgreSQL database yourself"
+        );
+    };
+    let path = path.split('?').next().unwrap_or(path);
+    for suffix in ["", "-wal", "-shm"] {
+        let file = format!("{path}{suffix}");
+        if Path::new(&file).exists() {
+            std::fs::remove_file(&file).with_context(|| format!("removing {file}"))?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,360 @@
+//! `flywheel import FILE`: streams events from JSON Lines or CSV into the database in
+//! batches, with a progress bar, and ends with a summary: accepted, duplicates, and
+//! every rejected line with its number and reason. `--strict` stops at the first bad
+//! line (everything before it is kept).
+//!
+//! CSV files have a header row. Columns `event_id`, `type`, `occurred_at`, `channel`;
+//! identities either as JSON in an `identities` column or one `identities.<kind>` column
+//! per kind; properties likewise (`properties` as JSON, or `properties.<key>` columns,
+//! where `rating` and `followers` are read as integers and `items` as JSON).
+
+use crate::config::{Config, Overrides};
+use anyhow::{Context, bail};
+use flywheel_core::{Event, parse_event};
+use flywheel_store::{AsOf, EventResult, IngestMode, Store};
+use indicatif::{ProgressBar, ProgressStyle};
+use serde_json::{Map, Value};
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Jsonl,
+    Csv,
+}
+
+#[derive(clap::Args)]
+pub struct ImportArgs {
+    /// The file to import.
+    file: PathBuf,
+    /// jsonl or csv (default: from the file's extension, else jsonl).
+    #[arg(long, value_enum)]
+    format: Option<Format>,
+    /// Stop at the first bad line.
+    #[arg(long)]
+    strict: bool,
+    #[arg(long)]
+    db: Option<String>,
+    /// Events per transaction.
+    #[arg(long, default_value_t = 2000, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    batch_size: u32,
+}
+
+/// What happened to the lines of a file.
+#[derive(Debug, Default)]
+pub struct Summary {
+    pub accepted: u64,
+    pub duplicates: u64,
+    /// Line number and reason.
+    pub rejected: Vec<(u64, String)>,
+    pub stopped_early: bool,
+}
+
+pub async fn run(file: Option<&Path>, args: ImportArgs) -> anyhow::Result<ExitCode> {
+    let config = Config::load(
+        file,
+        &Overrides {
+            db: args.db.clone(),
+            listen: None,
+        },
+    )?;
+    let store = Store::open(&config.server.db)
+        .await
+        .with_context(|| format!("opening {}", config.server.db))?;
+    let format =
+        args.format
+            .unwrap_or_else(|| match args.file.extension().and_then(|e| e.to_str()) {
+                Some("csv") => Format::Csv,
+                _ => Format::Jsonl,
+            });
+    let handle = std::fs::File::open(&args.file)
+        .with_context(|| format!("opening {}", args.file.display()))?;
+    let size = handle.metadata().map(|m| m.len()).unwrap_or(0);
+    let bar = ProgressBar::new(size);
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] {wide_bar} {bytes}/{total_bytes} ({eta}) {msg}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let started = Instant::now();
+    let reader = bar.wrap_read(handle);
+    let summary = import(
+        &store,
+        &config,
+        reader,
+        format,
+        args.strict,
+        args.batch_size as usize,
+        |s| {
+            bar.set_message(format!(
+                "{} accepted, {} duplicates, {} rejected",
+                s.accepted,
+                s.duplicates,
+                s.rejected.len()
+            ));
+        },
+    )
+    .await?;
+    bar.finish_and_clear();
+    let secs = started.elapsed().as_secs_f64();
+    let total = summary.accepted + summary.duplicates;
+    println!(
+        "{}: {} accepted, {} duplicates, {} rejected in {:.1} s ({:.0} events/s)",
+        args.file.display(),
+        summary.accepted,
+        summary.duplicates,
+        summary.rejected.len(),
+        secs,
+        total as f64 / secs.max(1e-9)
+    );
+    for (line, reason) in summary.rejected.iter().take(100) {
+        println!("  line {line}: {reason}");
+    }
+    if summary.rejected.len() > 100 {
+        println!(
+            "  … and {} more rejected lines",
+            summary.rejected.len() - 100
+        );
+    }
+    if summary.stopped_early {
+        println!("stopped at the first bad line (--strict); lines before it were imported");
+        return Ok(ExitCode::FAILURE);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Imports everything `reader` holds; `progress` is called after each batch.
+pub async fn import(
+    store: &Store,
+    config: &Config,
+    reader: impl Read + 'static,
+    format: Format,
+    strict: bool,
+    batch_size: usize,
+    mut progress: impl FnMut(&Summary),
+) -> anyhow::Result<Summary> {
+    let now = chrono::Utc::now().timestamp_micros();
+    let ctx = config.policy.parse_context(now);
+    let mut summary = Summary::default();
+    let mut batch: Vec<(u64, Event)> = Vec::with_capacity(batch_size);
+    let mut records = records(reader, format)?;
+    for (line, record) in records.by_ref() {
+        let parsed = record.and_then(|value| {
+            parse_event(&value, &ctx).map_err(|errors| {
+                errors
+                    .iter()
+                    .map(|e| format!("{}: {} ({})", e.field, e.message, e.code))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            })
+        });
+        match parsed {
+            Ok(event) => batch.push((line, event)),
+            Err(reason) => {
+                summary.rejected.push((line, reason));
+                if strict {
+                    flush(store, config, &mut batch, strict, &mut summary).await?;
+                    summary.stopped_early = true;
+                    return Ok(summary);
+                }
+            }
+        }
+        if batch.len() >= batch_size {
+            flush(store, config, &mut batch, strict, &mut summary).await?;
+            progress(&summary);
+            if summary.stopped_early {
+                return Ok(summary);
+            }
+        }
+    }
+    flush(store, config, &mut batch, strict, &mut summary).await?;
+    progress(&summary);
+    Ok(summary)
+}
+
+async fn flush(
+    store: &Store,
+    config: &Config,
+    batch: &mut Vec<(u64, Event)>,
+    strict: bool,
+    summary: &mut Summary,
+) -> anyhow::Result<()> {
+    if batch.is_empty() {
+        return Ok(());
+    }
+    let now = chrono::Utc::now().timestamp_micros();
+    let events: Vec<Event> = batch.iter().map(|(_, e)| e.clone()).collect();
+    let mode = if strict {
+        IngestMode::AllOrNothing
+    } else {
+        IngestMode::SkipRejected
+    };
+    let rules = config.policy.rules();
+    let mut results = store.ingest(&events, &rules, AsOf::At(now), mode).await?;
+    if strict {
+        let first_bad = results
+            .iter()
+            .position(|r| matches!(r, EventResult::Rejected(r) if r.code != "batch_rejected"));
+        if let Some(bad) = first_bad {
+            // Keep what came before the bad line, then stop.
+            let EventResult::Rejected(r) = &results[bad] else {
+                unreachable!()
+            };
+            let reason = format!(
+                "{}{} ({})",
+                r.field
+                    .as_ref()
+                    .map(|f| format!("{f}: "))
+                    .unwrap_or_default(),
+                r.message,
+                r.code
+            );
+            let before = store
+                .ingest(
+                    &events[..bad],
+                    &rules,
+                    AsOf::At(now),
+                    IngestMode::AllOrNothing,
+                )
+                .await?;
+            count(&before, summary);
+            summary.rejected.push((batch[bad].0, reason));
+            summary.stopped_early = true;
+            batch.clear();
+            return Ok(());
+        }
+    }
+    for (i, r) in results.iter_mut().enumerate() {
+        if let EventResult::Rejected(r) = r {
+            let field = r
+                .field
+                .as_ref()
+                .map(|f| format!("{f}: "))
+                .unwrap_or_default();
+            summary
+                .rejected
+                .push((batch[i].0, format!("{field}{} ({})", r.message, r.code)));
+        }
+    }
+    count(&results, summary);
+    batch.clear();
+    Ok(())
+}
+
+fn count(results: &[EventResult], summary: &mut Summary) {
+    for r in results {
+        match r {
+            EventResult::Accepted(_) => summary.accepted += 1,
+            EventResult::Duplicate(_) => summary.duplicates += 1,
+            EventResult::Rejected(_) => {}
+        }
+    }
+}
+
+type Record = (u64, Result<Value, String>);
+
+/// The file as numbered JSON values (or the reason a line is not one).
+fn records(
+    reader: impl Read + 'static,
+    format: Format,
+) -> anyhow::Result<Box<dyn Iterator<Item = Record>>> {
+    Ok(match format {
+        Format::Jsonl => {
+            let lines =
+                BufReader::with_capacity(1 << 20, Box::new(reader) as Box<dyn Read>).lines();
+            Box::new(lines.enumerate().filter_map(|(i, line)| {
+                let n = i as u64 + 1;
+                match line {
+                    Ok(l) if l.trim().is_empty() => None,
+                    Ok(l) => Some((
+                        n,
+                        serde_json::from_str(&l)
+                            .map_err(|e| format!("not valid JSON: {e} (malformed_json)")),
+                    )),
+                    Err(e) => Some((n, Err(format!("unreadable line: {e}")))),
+                }
+            }))
+        }
+        Format::Csv => {
+            let mut csv = csv::ReaderBuilder::new()
+                .flexible(false)
+                .from_reader(Box::new(reader) as Box<dyn Read>);
+            let headers: Vec<String> = csv
+                .headers()
+                .context("reading the CSV header")?
+                .iter()
+                .map(str::to_owned)
+                .collect();
+            for h in &headers {
+                let known = [
+                    "event_id",
+                    "type",
+                    "occurred_at",
+                    "channel",
+                    "identities",
+                    "properties",
+                ]
+                .contains(&h.as_str())
+                    || h.starts_with("identities.")
+                    || h.starts_with("properties.");
+                if !known {
+                    bail!(
+                        "CSV column {h:?} is not an event field (event_id, type, occurred_at, channel, identities[.kind], properties[.key])"
+                    );
+                }
+            }
+            Box::new(csv.into_records().enumerate().map(move |(i, row)| {
+                // Line numbers count the header as line 1.
+                let n = i as u64 + 2;
+                (
+                    n,
+                    row.map_err(|e| format!("unreadable CSV row: {e}"))
+                        .and_then(|r| csv_event(&headers, &r)),
+                )
+            }))
+        }
+    })
+}
+
+fn csv_event(headers: &[String], row: &csv::StringRecord) -> Result<Value, String> {
+    let mut event = Map::new();
+    let mut identities = Map::new();
+    let mut properties = Map::new();
+    for (h, cell) in headers.iter().zip(row.iter()) {
+        if cell.is_empty() {
+            continue;
+        }
+        let json = |what: &str| {
+            serde_json::from_str::<Value>(cell).map_err(|e| format!("{what}: not valid JSON: {e}"))
+        };
+        if h == "identities" {
+            if let Value::Object(m) = json(h)? {
+                identities.extend(m);
+            }
+        } else if h == "properties" {
+            if let Value::Object(m) = json(h)? {
+                properties.extend(m);
+            }
+        } else if let Some(kind) = h.strip_prefix("identities.") {
+            identities.insert(kind.to_owned(), Value::String(cell.to_owned()));
+        } else if let Some(key) = h.strip_prefix("properties.") {
+            let value = match key {
+                "rating" | "followers" => cell
+                    .parse::<u64>()
+                    .map(Value::from)
+                    .unwrap_or_else(|_| Value::String(cell.to_owned())),
+                "items" | "referrer" => json(h)?,
+                _ => Value::String(cell.to_owned()),
+            };
+            properties.insert(key.to_owned(), value);
+        } else {
+            event.insert(h.clone(), Value::String(cell.to_owned()));
+        }
+    }
+    event.insert("identities".into(), Value::Object(identities));
+    event.insert("properties".into(), Value::Object(properties));
+    Ok(Value::Object(event))
+}

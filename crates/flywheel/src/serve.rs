@@ -1,0 +1,81 @@
+//! `flywheel serve`: migrate, make sure somebody can log in, run the periodic stage
+//! sweep, and serve the API until SIGINT/SIGTERM.
+
+use crate::config::Config;
+use anyhow::Context;
+use flywheel_api::AppState;
+use flywheel_core::auth::Role;
+use flywheel_store::Store;
+use std::time::Duration;
+use tokio::net::TcpListener;
+
+pub async fn run(config: Config, store: Option<Store>) -> anyhow::Result<()> {
+    let store = match store {
+        Some(s) => s,
+        None => Store::open(&config.server.db)
+            .await
+            .with_context(|| format!("opening {}", config.server.db))?,
+    };
+    if config.admin_key.is_none()
+        && store
+            .list_keys()
+            .await?
+            .iter()
+            .all(|k| k.revoked_at.is_some())
+    {
+        let (_, key) = crate::keys::create(&store, Role::Admin, "created at first start").await?;
+        eprintln!(
+            "No API key existed, so an admin key was created (shown only once):\n\n    {key}\n"
+        );
+        eprintln!("Use it as 'Authorization: Bearer {key}', or set FLYWHEEL_ADMIN_KEY.\n");
+    }
+    let listener = TcpListener::bind(&config.server.listen)
+        .await
+        .with_context(|| format!("listening on {}", config.server.listen))?;
+    let addr = listener.local_addr()?;
+    let sweeper = tokio::spawn(sweep_forever(store.clone(), config.clone()));
+    let state = AppState::new(
+        store.clone(),
+        config.policy.clone(),
+        config.admin_key.as_deref(),
+    );
+    tracing::info!(%addr, db = store.backend().name(), "Flywheel is serving; docs at http://{addr}/docs");
+    eprintln!("Flywheel is serving on http://{addr} (docs: http://{addr}/docs)");
+    flywheel_api::serve(listener, state, shutdown()).await?;
+    sweeper.abort();
+    store.close().await;
+    Ok(())
+}
+
+/// Re-evaluates members whose stage can change with time alone, every interval.
+async fn sweep_forever(store: Store, config: Config) {
+    let mut tick = tokio::time::interval(Duration::from_secs(config.server.sweep_interval_secs));
+    loop {
+        tick.tick().await;
+        let now = chrono::Utc::now().timestamp_micros();
+        match store.sweep(&config.policy.stages, now, false).await {
+            Ok(r) if r.examined > 0 => {
+                tracing::info!(examined = r.examined, changed = r.changed, "stage sweep")
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "stage sweep failed; will retry"),
+        }
+    }
+}
+
+async fn shutdown() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+    tracing::info!("shutting down");
+}
