@@ -136,3 +136,26 @@ impl Store {
         Ok(())
     }
 }
+
+/// Creates an empty PostgreSQL database next to the one `admin_url` names and returns
+/// its URL. For tests and benchmarks, which each want a database of their own.
+pub async fn create_postgres_database(admin_url: &str, name: &str) -> Result<String, StoreError> {
+    if !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        return Err(StoreError::Invalid(format!(
+            "database name {name:?} must be [A-Za-z0-9_]"
+        )));
+    }
+    let admin = Store::connect(admin_url).await?;
+    admin
+        .execute_admin(&format!("DROP DATABASE IF EXISTS {name}"))
+        .await?;
+    admin
+        .execute_admin(&format!("CREATE DATABASE {name}"))
+        .await?;
+    admin.close().await;
+    let base = admin_url.split('?').next().unwrap_or(admin_url);
+    let (server, _) = base
+        .rsplit_once('/')
+        .ok_or_else(|| StoreError::UnsupportedUrl(admin_url.to_owned()))?;
+    Ok(format!("{server}/{name}"))
+}

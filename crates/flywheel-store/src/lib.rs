@@ -18,7 +18,7 @@ mod rows;
 mod sql;
 mod sweep;
 
-pub use db::{Backend, Store};
+pub use db::{Backend, Store, create_postgres_database};
 pub use error::StoreError;
 pub use ingest::{AsOf, EventResult, IngestMode};
 pub use keys::ApiKeyRow;

@@ -8,7 +8,9 @@ use flywheel_core::event::{ParseContext, parse_event};
 use flywheel_core::ingest::Rules;
 use flywheel_core::time::{DAY, parse_rfc3339};
 use flywheel_core::{Event, IdentityKind, IdentityRules, Lens, Stage, StagePolicy};
-use flywheel_store::{AsOf, EventResult, IngestMode, Store, TimelineCursor};
+use flywheel_store::{
+    AsOf, EventResult, IngestMode, Store, TimelineCursor, create_postgres_database,
+};
 use serde_json::{Value, json};
 
 struct Db {
@@ -37,26 +39,17 @@ async fn databases() -> Vec<Db> {
 }
 
 /// Creates a database of its own for one test on the server at `admin`.
-pub async fn fresh_postgres(admin: &str) -> Store {
+async fn fresh_postgres(admin: &str) -> Store {
     use std::sync::atomic::{AtomicU32, Ordering};
     static N: AtomicU32 = AtomicU32::new(0);
     let name = format!(
-        "fw_test_{}_{}",
+        "fw_store_{}_{}",
         std::process::id(),
         N.fetch_add(1, Ordering::Relaxed)
     );
-    let admin_store = Store::connect(admin).await.unwrap();
-    admin_store
-        .execute_admin(&format!("DROP DATABASE IF EXISTS {name}"))
+    Store::open(&create_postgres_database(admin, &name).await.unwrap())
         .await
-        .unwrap();
-    admin_store
-        .execute_admin(&format!("CREATE DATABASE {name}"))
-        .await
-        .unwrap();
-    admin_store.close().await;
-    let (base, _) = admin.rsplit_once('/').unwrap();
-    Store::open(&format!("{base}/{name}")).await.unwrap()
+        .unwrap()
 }
 
 const NOW: &str = "2026-06-01T00:00:00Z";

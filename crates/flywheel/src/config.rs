@@ -165,7 +165,10 @@ mod tests {
         let err =
             load("[[stages.rules]]\nstage = \"weak\"\nwhen = [{ count = \"hugs\", at_least = 1 }]")
                 .unwrap_err();
-        assert!(format!("{err:#}").contains("line 3"), "points at the bad rule: {err:#}");
+        assert!(
+            format!("{err:#}").contains("line 3"),
+            "points at the bad rule: {err:#}"
+        );
     }
 
     #[test]
