@@ -492,28 +492,25 @@ pub(crate) async fn write_changes(
     )
     .await?;
 
-    let conflicts = changes
-        .conflicts
-        .iter()
-        .map(|c| {
-            Ok(vec![
-                c.at.into(),
-                c.event_id.clone().into(),
-                c.kind.as_str().into(),
-                serde_json::to_string(&c.member_ids)?.into(),
-                serde_json::to_string(&c.values)?.into(),
-                c.explanation.clone().into(),
-                "open".into(),
-            ])
-        })
-        .collect::<Result<_, StoreError>>()?;
-    insert_rows(
-        conn,
-        "INSERT INTO identity_conflicts (created_at, event_id, kind, member_ids, identity_values, explanation, status)",
-        conflicts,
-        "",
-    )
-    .await?;
+    // A disagreement already on record (open or settled) is not recorded again: a family
+    // tablet naming the spouse's phone on every visit makes one conflict, not hundreds.
+    for c in &changes.conflicts {
+        let member_ids = serde_json::to_string(&c.member_ids)?;
+        let values = serde_json::to_string(&c.values)?;
+        sqlx::query(
+            "INSERT INTO identity_conflicts (created_at, event_id, kind, member_ids, identity_values, explanation, status) \
+             SELECT $1, $2, $3, $4, $5, $6, 'open' WHERE NOT EXISTS \
+             (SELECT 1 FROM identity_conflicts WHERE kind = $3 AND member_ids = $4 AND identity_values = $5)",
+        )
+        .bind(c.at)
+        .bind(c.event_id.clone())
+        .bind(c.kind.as_str())
+        .bind(member_ids)
+        .bind(values)
+        .bind(c.explanation.clone())
+        .execute(&mut *conn)
+        .await?;
+    }
     Ok(())
 }
 

@@ -261,7 +261,7 @@ async fn a_refused_merge_is_listed_as_an_open_conflict() {
         )
         .await;
         let conflicts = s.conflicts(Some("open"), 0, 10).await.unwrap();
-        assert_eq!(conflicts.len(), 1);
+        assert_eq!(conflicts.len(), 1, "the same disagreement is recorded once");
         assert_eq!(conflicts[0].kind, "phone");
         assert_eq!(conflicts[0].values, ["+8613800138000", "+8613900139000"]);
         let [a, b] = conflicts[0].member_ids[..] else {

@@ -9,15 +9,28 @@ use std::time::{Duration, Instant};
 fn flywheel(dir: &Path) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_flywheel"));
     cmd.current_dir(dir).env("FLYWHEEL_LOG", "warn");
-    for var in ["FLYWHEEL_DB", "FLYWHEEL_LISTEN", "FLYWHEEL_ADMIN_KEY", "FLYWHEEL_CONFIG"] {
+    for var in [
+        "FLYWHEEL_DB",
+        "FLYWHEEL_LISTEN",
+        "FLYWHEEL_ADMIN_KEY",
+        "FLYWHEEL_CONFIG",
+    ] {
         cmd.env_remove(var);
     }
     cmd
 }
 
 fn run(cmd: &mut Command) -> (bool, String, String) {
-    let Output { status, stdout, stderr } = cmd.output().unwrap();
-    (status.success(), String::from_utf8_lossy(&stdout).into_owned(), String::from_utf8_lossy(&stderr).into_owned())
+    let Output {
+        status,
+        stdout,
+        stderr,
+    } = cmd.output().unwrap();
+    (
+        status.success(),
+        String::from_utf8_lossy(&stdout).into_owned(),
+        String::from_utf8_lossy(&stderr).into_owned(),
+    )
 }
 
 fn event(id: &str, days_ago: i64, kind: &str, identities: Value, properties: Value) -> Value {
@@ -32,24 +45,56 @@ fn import_reports_accepted_duplicates_and_every_rejected_line_by_number() {
     let who = json!({"phone": "13800138000"});
     let lines = [
         event("e1", 9, "register", who.clone(), json!({"name": "Li Wei"})).to_string(),
-        event("e2", 8, "purchase", who.clone(), json!({"order_id": "O1", "amount": "20.00"})).to_string(),
+        event(
+            "e2",
+            8,
+            "purchase",
+            who.clone(),
+            json!({"order_id": "O1", "amount": "20.00"}),
+        )
+        .to_string(),
         String::new(),
         "{not json".to_string(),
         event("e3", 7, "review", who.clone(), json!({"rating": 0})).to_string(),
-        event("e2", 8, "purchase", who.clone(), json!({"order_id": "O1", "amount": "20.00"})).to_string(),
-        event("e4", 6, "purchase", who.clone(), json!({"order_id": "O1", "amount": "5.00"})).to_string(),
+        event(
+            "e2",
+            8,
+            "purchase",
+            who.clone(),
+            json!({"order_id": "O1", "amount": "20.00"}),
+        )
+        .to_string(),
+        event(
+            "e4",
+            6,
+            "purchase",
+            who.clone(),
+            json!({"order_id": "O1", "amount": "5.00"}),
+        )
+        .to_string(),
         event("e5", 5, "like", who, json!({})).to_string(),
     ];
     std::fs::write(dir.path().join("events.jsonl"), lines.join("\n")).unwrap();
-    let (ok, out, err) = run(flywheel(dir.path()).args(["import", "events.jsonl", "--db", "sqlite://t.db"]));
+    let (ok, out, err) =
+        run(flywheel(dir.path()).args(["import", "events.jsonl", "--db", "sqlite://t.db"]));
     assert!(ok, "{out}{err}");
-    assert!(out.contains("3 accepted, 1 duplicates, 3 rejected"), "{out}");
+    assert!(
+        out.contains("3 accepted, 1 duplicates, 3 rejected"),
+        "{out}"
+    );
     assert!(out.contains("line 4: not valid JSON"), "{out}");
     assert!(out.contains("line 5: properties.rating: properties.rating must be an integer from 1 to 5 (out_of_range)"), "{out}");
-    assert!(out.contains("line 7: properties.order_id:") && out.contains("(order_exists)"), "{out}");
+    assert!(
+        out.contains("line 7: properties.order_id:") && out.contains("(order_exists)"),
+        "{out}"
+    );
     // Importing again changes nothing.
-    let (_, out, _) = run(flywheel(dir.path()).args(["import", "events.jsonl", "--db", "sqlite://t.db"]));
-    assert!(out.contains("0 accepted, 4 duplicates, 3 rejected"), "{out}");
+    let (_, out, _) =
+        run(flywheel(dir.path()).args(["import", "events.jsonl", "--db", "sqlite://t.db"]));
+    assert!(
+        out.contains("0 accepted, 4 duplicates, 3 rejected"),
+        "{out}"
+    );
 }
 
 #[test]
@@ -59,16 +104,26 @@ fn strict_import_stops_at_the_first_bad_line_and_keeps_what_came_before() {
     let lines = [
         event("a", 3, "like", who.clone(), json!({})).to_string(),
         event("b", 3, "like", who.clone(), json!({})).to_string(),
-        event("c", 3, "visit", who.clone(), json!({})).to_string().replace("store", "fax"),
+        event("c", 3, "visit", who.clone(), json!({}))
+            .to_string()
+            .replace("store", "fax"),
         event("d", 3, "like", who, json!({})).to_string(),
     ];
     std::fs::write(dir.path().join("e.jsonl"), lines.join("\n")).unwrap();
-    let (ok, out, _) = run(flywheel(dir.path()).args(["import", "e.jsonl", "--strict", "--db", "sqlite://t.db"]));
+    let (ok, out, _) =
+        run(flywheel(dir.path()).args(["import", "e.jsonl", "--strict", "--db", "sqlite://t.db"]));
     assert!(!ok);
-    assert!(out.contains("2 accepted, 0 duplicates, 1 rejected") && out.contains("line 3: channel"), "{out}");
-    let (ok, out, _) = run(flywheel(dir.path()).args(["import", "e.jsonl", "--db", "sqlite://t.db"]));
+    assert!(
+        out.contains("2 accepted, 0 duplicates, 1 rejected") && out.contains("line 3: channel"),
+        "{out}"
+    );
+    let (ok, out, _) =
+        run(flywheel(dir.path()).args(["import", "e.jsonl", "--db", "sqlite://t.db"]));
     assert!(ok);
-    assert!(out.contains("1 accepted, 2 duplicates, 1 rejected"), "{out}");
+    assert!(
+        out.contains("1 accepted, 2 duplicates, 1 rejected"),
+        "{out}"
+    );
 }
 
 #[test]
@@ -79,24 +134,55 @@ fn csv_files_import_with_one_column_per_identity_and_property() {
                c2,review,2026-01-06T10:00:00+08:00,store,,C9,,,5\n\
                c3,review,2026-01-06T10:00:00+08:00,store,,C9,,,6\n";
     std::fs::write(dir.path().join("e.csv"), csv).unwrap();
-    let (ok, out, err) = run(flywheel(dir.path()).args(["import", "e.csv", "--db", "sqlite://t.db"]));
+    let (ok, out, err) =
+        run(flywheel(dir.path()).args(["import", "e.csv", "--db", "sqlite://t.db"]));
     assert!(ok, "{err}");
-    assert!(out.contains("2 accepted, 0 duplicates, 1 rejected") && out.contains("line 4: properties.rating"), "{out}");
+    assert!(
+        out.contains("2 accepted, 0 duplicates, 1 rejected")
+            && out.contains("line 4: properties.rating"),
+        "{out}"
+    );
 }
 
 #[test]
 fn the_demo_is_the_same_for_the_same_seed_and_loads_through_the_real_ingest() {
     let dir = tempfile::tempdir().unwrap();
     for name in ["a.jsonl", "b.jsonl"] {
-        let (ok, _, err) = run(flywheel(dir.path()).args(["demo", "--members", "80", "--seed", "5", "--end", "2026-11-01", "--export", name]));
+        let (ok, _, err) = run(flywheel(dir.path()).args([
+            "demo",
+            "--members",
+            "80",
+            "--seed",
+            "5",
+            "--end",
+            "2026-11-01",
+            "--export",
+            name,
+        ]));
         assert!(ok, "{err}");
     }
     let a = std::fs::read(dir.path().join("a.jsonl")).unwrap();
     assert_eq!(a, std::fs::read(dir.path().join("b.jsonl")).unwrap());
-    let (ok, _, err) = run(flywheel(dir.path()).args(["demo", "--members", "80", "--seed", "5", "--no-serve", "--db", "sqlite://demo.db"]));
+    let (ok, _, err) = run(flywheel(dir.path()).args([
+        "demo",
+        "--members",
+        "80",
+        "--seed",
+        "5",
+        "--no-serve",
+        "--db",
+        "sqlite://demo.db",
+    ]));
     assert!(ok, "{err}");
     assert!(err.contains("demo brand ready: 80 people became"), "{err}");
-    let (ok, _, err) = run(flywheel(dir.path()).args(["demo", "--members", "80", "--no-serve", "--db", "sqlite://demo.db"]));
+    let (ok, _, err) = run(flywheel(dir.path()).args([
+        "demo",
+        "--members",
+        "80",
+        "--no-serve",
+        "--db",
+        "sqlite://demo.db",
+    ]));
     assert!(ok && err.contains("already holds a brand"), "{err}");
 }
 
@@ -107,7 +193,11 @@ struct Server {
 
 impl Server {
     fn start(dir: &Path, db: &str, admin: &str) -> Server {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
         let listen = format!("127.0.0.1:{port}");
         let child = flywheel(dir)
             .args(["serve", "--db", db, "--listen", &listen])
@@ -142,7 +232,10 @@ fn databases(dir: &Path) -> Vec<String> {
     if let Ok(admin) = std::env::var("FLYWHEEL_TEST_PG_URL") {
         let rt = tokio::runtime::Runtime::new().unwrap();
         let name = format!("fw_cli_{}", std::process::id());
-        dbs.push(rt.block_on(flywheel_store::create_postgres_database(&admin, &name)).unwrap());
+        dbs.push(
+            rt.block_on(flywheel_store::create_postgres_database(&admin, &name))
+                .unwrap(),
+        );
     }
     dbs
 }
@@ -152,7 +245,16 @@ fn a_server_killed_with_sigkill_keeps_every_event_it_acknowledged() {
     let dir = tempfile::tempdir().unwrap();
     let admin = "kill-test-admin-key-0123456789";
     for db in databases(dir.path()) {
-        let (ok, key, err) = run(flywheel(dir.path()).args(["keys", "create", "--role", "integrator", "--label", "pos", "--db", &db]));
+        let (ok, key, err) = run(flywheel(dir.path()).args([
+            "keys",
+            "create",
+            "--role",
+            "integrator",
+            "--label",
+            "pos",
+            "--db",
+            &db,
+        ]));
         assert!(ok, "{err}");
         let key = key.trim().to_owned();
         let mut server = Server::start(dir.path(), &db, admin);
@@ -162,13 +264,25 @@ fn a_server_killed_with_sigkill_keeps_every_event_it_acknowledged() {
             let http = reqwest::Client::new();
             let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
             for client in 0..8 {
-                let (http, tx, base, key) = (http.clone(), tx.clone(), server.base.clone(), key.clone());
+                let (http, tx, base, key) =
+                    (http.clone(), tx.clone(), server.base.clone(), key.clone());
                 tokio::spawn(async move {
                     for i in 0.. {
                         let id = format!("k{client}-{i}");
-                        let body = event(&id, 1, "purchase", json!({"card_no": format!("K{}", i % 50)}),
-                                         json!({"order_id": format!("O{id}"), "amount": "9.90"}));
-                        match http.post(format!("{base}/v1/events")).bearer_auth(&key).json(&body).send().await {
+                        let body = event(
+                            &id,
+                            1,
+                            "purchase",
+                            json!({"card_no": format!("K{}", i % 50)}),
+                            json!({"order_id": format!("O{id}"), "amount": "9.90"}),
+                        );
+                        match http
+                            .post(format!("{base}/v1/events"))
+                            .bearer_auth(&key)
+                            .json(&body)
+                            .send()
+                            .await
+                        {
                             Ok(r) if r.status().is_success() => {
                                 let _ = tx.send(id);
                             }
@@ -195,23 +309,49 @@ fn a_server_killed_with_sigkill_keeps_every_event_it_acknowledged() {
             let mut missing = Vec::new();
             for id in &acked {
                 let (_, i) = id[1..].split_once('-').unwrap();
-                let body = event(id, 1, "purchase", json!({"card_no": format!("K{}", i.parse::<u32>().unwrap() % 50)}),
-                                 json!({"order_id": format!("O{id}"), "amount": "9.90"}));
-                let r: Value = http.post(format!("{}/v1/events", server.base)).bearer_auth(admin).json(&body).send().await.unwrap().json().await.unwrap();
+                let body = event(
+                    id,
+                    1,
+                    "purchase",
+                    json!({"card_no": format!("K{}", i.parse::<u32>().unwrap() % 50)}),
+                    json!({"order_id": format!("O{id}"), "amount": "9.90"}),
+                );
+                let r: Value = http
+                    .post(format!("{}/v1/events", server.base))
+                    .bearer_auth(admin)
+                    .json(&body)
+                    .send()
+                    .await
+                    .unwrap()
+                    .json()
+                    .await
+                    .unwrap();
                 if r["duplicate"] != true {
                     missing.push(id.clone());
                 }
             }
             missing
         });
-        assert!(missing.is_empty(), "{} acknowledged events lost on {db}: {missing:?}", missing.len());
+        assert!(
+            missing.is_empty(),
+            "{} acknowledged events lost on {db}: {missing:?}",
+            missing.len()
+        );
     }
 }
 
 #[test]
 fn healthcheck_fails_when_nothing_answers() {
     let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let (ok, _, _) = run(flywheel(dir.path()).args(["healthcheck", "--url", &format!("http://127.0.0.1:{port}")]));
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let (ok, _, _) = run(flywheel(dir.path()).args([
+        "healthcheck",
+        "--url",
+        &format!("http://127.0.0.1:{port}"),
+    ]));
     assert!(!ok);
 }

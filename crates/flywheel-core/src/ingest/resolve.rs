@@ -89,20 +89,19 @@ impl WorkingSet {
                         .iter()
                         .map(|(i, m)| format!("{i} (member {m})"))
                         .collect();
-                    changes.conflicts.push(Conflict {
-                        at: seen.as_of,
-                        event_id: seen.event_id.map(str::to_owned),
+                    changes.conflicts.push(Conflict::new(
+                        seen,
                         kind,
-                        member_ids: vec![clash_with, other],
-                        values: values.clone(),
-                        explanation: format!(
+                        vec![clash_with, other],
+                        values.clone(),
+                        format!(
                             "{} names {}; members {clash_with} and {other} hold different {kind} values ({}), \
                              and a member may hold only one, so they were not merged",
                             describe(seen),
                             named.join(" and "),
                             values.join(", ")
                         ),
-                    });
+                    ));
                 }
             }
         }
@@ -179,19 +178,18 @@ impl WorkingSet {
         if rules.identity.is_unique(identity.kind)
             && let Some(existing) = m.value_of(identity.kind)
         {
-            changes.conflicts.push(Conflict {
-                at: seen.as_of,
-                event_id: seen.event_id.map(str::to_owned),
-                kind: identity.kind,
-                member_ids: vec![member],
-                values: vec![existing.value.clone(), identity.value.clone()],
-                explanation: format!(
+            changes.conflicts.push(Conflict::new(
+                seen,
+                identity.kind,
+                vec![member],
+                vec![existing.value.clone(), identity.value.clone()],
+                format!(
                     "{} names {identity} together with identities of member {member}, who already holds {existing}; \
                      a member may hold only one {}, so {identity} was not attached",
                     describe(seen),
                     identity.kind
                 ),
-            });
+            ));
             return;
         }
         m.identities.insert(identity.clone());
@@ -256,6 +254,31 @@ impl WorkingSet {
             actor: actor.to_owned(),
             explanation,
         });
+    }
+}
+
+impl Conflict {
+    /// Member ids and values sorted, so the same disagreement always reads the same and
+    /// the store can record it once.
+    fn new(
+        seen: &Seen<'_>,
+        kind: crate::identity::IdentityKind,
+        mut member_ids: Vec<MemberId>,
+        mut values: Vec<String>,
+        explanation: String,
+    ) -> Conflict {
+        member_ids.sort_unstable();
+        member_ids.dedup();
+        values.sort();
+        values.dedup();
+        Conflict {
+            at: seen.as_of,
+            event_id: seen.event_id.map(str::to_owned),
+            kind,
+            member_ids,
+            values,
+            explanation,
+        }
     }
 }
 

@@ -99,6 +99,7 @@ CREATE TABLE identity_conflicts (
     resolved_by     TEXT
 );
 CREATE INDEX identity_conflicts_status ON identity_conflicts (status, id);
+CREATE INDEX identity_conflicts_pair ON identity_conflicts (member_ids, kind);
 
 CREATE TABLE api_keys (
     id              INTEGER PRIMARY KEY AUTOINCREMENT,
