@@ -21,3 +21,18 @@ impl<S: Send + Sync> FromRequestParts<S> for Params {
             })
     }
 }
+
+/// A page size from `?limit=`: a whole number from 1 to `max`.
+pub fn limit(value: &str, max: u32) -> Result<u32, ApiError> {
+    value
+        .parse::<u32>()
+        .ok()
+        .filter(|l| (1..=max).contains(l))
+        .ok_or_else(|| {
+            ApiError::new(
+                "invalid_query",
+                format!("limit must be a number from 1 to {max}"),
+            )
+            .field("limit")
+        })
+}

@@ -195,6 +195,16 @@ pub struct ParseContext<'a> {
     pub now: Micros,
 }
 
+/// The top-level fields of an event.
+pub const EVENT_FIELDS: [&str; 6] = [
+    "event_id",
+    "type",
+    "occurred_at",
+    "channel",
+    "identities",
+    "properties",
+];
+
 const MAX_FUTURE_SKEW: Micros = 5 * 60 * time::SECOND;
 
 /// Parses one event; on failure returns every field error found.
@@ -203,14 +213,7 @@ pub fn parse_event(value: &Value, ctx: &ParseContext<'_>) -> Result<Event, Vec<F
     let Some(obj) = value.as_object() else {
         return Err(vec![FieldError::wrong_type("event", "a JSON object")]);
     };
-    let known = [
-        "event_id",
-        "type",
-        "occurred_at",
-        "channel",
-        "identities",
-        "properties",
-    ];
+    let known = EVENT_FIELDS;
     for key in obj.keys() {
         if !known.contains(&key.as_str()) {
             errors.push(FieldError::new(

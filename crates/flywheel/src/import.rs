@@ -289,15 +289,7 @@ fn records(
                 .map(str::to_owned)
                 .collect();
             for h in &headers {
-                let known = [
-                    "event_id",
-                    "type",
-                    "occurred_at",
-                    "channel",
-                    "identities",
-                    "properties",
-                ]
-                .contains(&h.as_str())
+                let known = flywheel_core::event::EVENT_FIELDS.contains(&h.as_str())
                     || h.starts_with("identities.")
                     || h.starts_with("properties.");
                 if !known {

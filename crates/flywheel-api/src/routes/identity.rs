@@ -72,16 +72,7 @@ pub async fn conflicts(
                     ApiError::new("invalid_query", "after must be a number").field("after")
                 })?
             }
-            "limit" => {
-                limit = v
-                    .parse()
-                    .ok()
-                    .filter(|l| (1..=500).contains(l))
-                    .ok_or_else(|| {
-                        ApiError::new("invalid_query", "limit must be a number from 1 to 500")
-                            .field("limit")
-                    })?
-            }
+            "limit" => limit = crate::params::limit(&v, 500)?,
             other => {
                 return Err(
                     ApiError::new("invalid_query", format!("unknown parameter {other}"))

@@ -129,16 +129,7 @@ pub async fn timeline(
     let mut cursor = None;
     for (k, v) in &params {
         match k.as_str() {
-            "limit" => {
-                limit = v
-                    .parse::<u32>()
-                    .ok()
-                    .filter(|l| (1..=500).contains(l))
-                    .ok_or_else(|| {
-                        ApiError::new("invalid_query", "limit must be a number from 1 to 500")
-                            .field("limit")
-                    })?
-            }
+            "limit" => limit = crate::params::limit(v, 500)?,
             "cursor" => cursor = Some(decode_cursor(v)?),
             other => {
                 return Err(
