@@ -47,54 +47,95 @@ pub enum SignalKind {
     PositiveReview,
 }
 
-/// Everything Flywheel knows a member has done. Serialised as JSON in the store.
+/// Everything Flywheel knows a member has done. Serialised as JSON in the store, leaving
+/// out zeros and empties (most members have most counters at zero).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct MemberFacts {
+    #[serde(skip_serializing_if = "is_zero")]
     pub events: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub first_seen_at: Option<Micros>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub last_seen_at: Option<Micros>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub first_connected_at: Option<Micros>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub last_interaction_at: Option<Micros>,
 
+    #[serde(skip_serializing_if = "is_zero")]
     pub orders: u32,
+    #[serde(skip_serializing_if = "is_zero")]
     pub refunded_orders: u32,
+    #[serde(skip_serializing_if = "is_zero")]
     pub gross_spent: i64,
+    #[serde(skip_serializing_if = "is_zero")]
     pub refunded: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub first_purchase_at: Option<Micros>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub last_purchase_at: Option<Micros>,
     /// Orders per category, sub-brand and SKU (an order counts once per key).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub categories: BTreeMap<String, u32>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub sub_brands: BTreeMap<String, u32>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub skus: BTreeMap<String, u32>,
 
+    #[serde(skip_serializing_if = "is_zero")]
     pub visits: u32,
+    #[serde(skip_serializing_if = "is_zero")]
     pub follows: u32,
+    #[serde(skip_serializing_if = "is_zero")]
     pub registers: u32,
+    #[serde(skip_serializing_if = "is_zero")]
     pub profile_updates: u32,
+    #[serde(skip_serializing_if = "is_zero")]
     pub likes: u32,
+    #[serde(skip_serializing_if = "is_zero")]
     pub comments: u32,
+    #[serde(skip_serializing_if = "is_zero")]
     pub check_ins: u32,
+    #[serde(skip_serializing_if = "is_zero")]
     pub reviews: u32,
+    #[serde(skip_serializing_if = "is_zero")]
     pub reviews_positive: u32,
+    #[serde(skip_serializing_if = "is_zero")]
     pub reviews_negative: u32,
+    #[serde(skip_serializing_if = "is_zero")]
     pub shares: u32,
+    #[serde(skip_serializing_if = "is_zero")]
     pub referrals_made: u32,
+    #[serde(skip_serializing_if = "is_zero")]
     pub referrals_converted: u32,
+    #[serde(skip_serializing_if = "is_zero")]
     pub feedback: u32,
+    #[serde(skip_serializing_if = "is_zero")]
     pub suggestions: u32,
+    #[serde(skip_serializing_if = "is_zero")]
     pub complaints: u32,
+    #[serde(skip_serializing_if = "is_zero")]
     pub complaints_resolved: u32,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub open_complaints: Vec<OpenComplaint>,
+    #[serde(skip_serializing_if = "is_zero")]
     pub messages_in: u32,
+    #[serde(skip_serializing_if = "is_zero")]
     pub messages_out: u32,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub participations: BTreeMap<String, u32>,
+    #[serde(skip_serializing_if = "is_zero")]
     pub deposits: u32,
+    #[serde(skip_serializing_if = "is_zero")]
     pub content_opens: u32,
+    #[serde(skip_serializing_if = "is_zero")]
     pub content_clicks: u32,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub custom: BTreeMap<String, u32>,
 
     /// Dated signals inside the longest window, oldest first.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub recent: Vec<Signal>,
 }
 
@@ -110,6 +151,10 @@ pub struct WindowFacts {
     pub participations_by_kind: BTreeMap<String, u32>,
     pub categories: BTreeSet<String>,
     pub sub_brands: BTreeSet<String>,
+}
+
+fn is_zero<T: Default + PartialEq>(n: &T) -> bool {
+    *n == T::default()
 }
 
 fn min_opt(a: Option<Micros>, b: Option<Micros>) -> Option<Micros> {
@@ -562,6 +607,18 @@ mod tests {
         );
         assert_eq!(f.recent.len(), 1);
         assert_eq!(f.participations["meetup"], 2);
+    }
+
+    #[test]
+    fn stored_facts_leave_out_zeros_and_read_back_the_same() {
+        let mut f = MemberFacts::default();
+        f.record(&event(Payload::Like, DAY), i64::MIN);
+        let json = serde_json::to_string(&f).unwrap();
+        assert!(
+            !json.contains("comments") && json.contains("\"likes\":1"),
+            "{json}"
+        );
+        assert_eq!(serde_json::from_str::<MemberFacts>(&json).unwrap(), f);
     }
 
     #[test]

@@ -267,13 +267,12 @@ impl Condition {
         }
     }
 
-    /// Instants after which this condition may flip without any new event.
-    fn boundaries(&self, facts: &MemberFacts, window_days: u32, out: &mut Vec<Micros>) {
+    /// Instants after which this recency condition may flip without any new event.
+    /// (Counts change only when a signal leaves the window; `next_review_at` adds that
+    /// instant once for the whole policy.)
+    fn boundaries(&self, facts: &MemberFacts, out: &mut Vec<Micros>) {
         match self {
-            // A count drops when a counted signal leaves the window.
-            Condition::AtLeast { .. } => {
-                out.extend(facts.recent.iter().map(|s| s.at + time::days(window_days)))
-            }
+            Condition::AtLeast { .. } => {}
             Condition::Within { since, within_days } => {
                 out.extend(since.of(facts).map(|t| t + time::days(*within_days) + 1))
             }
@@ -281,9 +280,7 @@ impl Condition {
                 since,
                 more_than_days,
             } => out.extend(since.of(facts).map(|t| t + time::days(*more_than_days) + 1)),
-            Condition::Any { any } => any
-                .iter()
-                .for_each(|c| c.boundaries(facts, window_days, out)),
+            Condition::Any { any } => any.iter().for_each(|c| c.boundaries(facts, out)),
         }
     }
 }
@@ -476,20 +473,18 @@ impl StagePolicy {
     /// event — a purchase leaving the window, a silence or complaint crossing its limit.
     pub fn next_review_at(&self, facts: &MemberFacts, as_of: Micros) -> Option<Micros> {
         let mut candidates = Vec::new();
-        // The built-in micro rule counts window purchases too.
-        candidates.extend(
-            facts
-                .recent
-                .iter()
-                .map(|s| s.at + time::days(self.window_days)),
-        );
+        // Every count, and the built-in micro rule, can drop only when a signal leaves
+        // the window: the oldest signal still inside decides when.
+        let start = as_of - time::days(self.window_days);
+        let oldest_inside = facts.recent.iter().find(|s| s.at > start);
+        candidates.extend(oldest_inside.map(|s| s.at + time::days(self.window_days)));
         let conditions = self
             .rules
             .iter()
             .flat_map(|r| &r.when)
             .chain(self.caps.iter().flat_map(|c| &c.when));
         for c in conditions {
-            c.boundaries(facts, self.window_days, &mut candidates);
+            c.boundaries(facts, &mut candidates);
         }
         candidates.into_iter().filter(|t| *t > as_of).min()
     }

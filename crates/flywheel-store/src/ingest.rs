@@ -84,6 +84,7 @@ impl Store {
         mode: IngestMode,
     ) -> Result<Vec<EventResult>, StoreError> {
         let backend = self.backend();
+        let started = std::time::Instant::now();
         let mut tx = self.pool().begin_with(begin_write(backend)).await?;
         let conn: &mut AnyConnection = &mut tx;
 
@@ -109,6 +110,7 @@ impl Store {
             .collect();
 
         let mut ws = load_working_set(conn, backend, fresh.iter().map(|&i| &events[i])).await?;
+        let loaded = started.elapsed();
         let mut changes = Changes::default();
         let mut results: Vec<Option<EventResult>> = vec![None; events.len()];
         let mut clock = match as_of {
@@ -139,11 +141,22 @@ impl Store {
                 .map(|r| r.unwrap_or_else(not_applied))
                 .collect());
         }
+        let applied = started.elapsed();
         let now = chrono::Utc::now().timestamp_micros();
         let conn: &mut AnyConnection = &mut tx;
         write_changes(conn, &ws, &changes, now).await?;
         insert_events(conn, &ws, events, &accepted, now).await?;
+        let written = started.elapsed();
         tx.commit().await?;
+        tracing::debug!(
+            events = events.len(),
+            members = ws.members.len(),
+            ?loaded,
+            apply = ?(applied - loaded),
+            write = ?(written - applied),
+            commit = ?(started.elapsed() - written),
+            "ingested batch"
+        );
 
         // Duplicates answer with where their member stands now.
         for (i, slot) in results.iter_mut().enumerate() {

@@ -58,6 +58,23 @@ fn bind(query: AnyQuery<'_>, v: Val) -> AnyQuery<'_> {
 const ROWS_PER_STATEMENT: usize = 256;
 const KEYS_PER_LOOKUP: usize = 500;
 
+fn is_sqlite(conn: &AnyConnection) -> bool {
+    conn.backend_name() == "SQLite"
+}
+
+/// SQLite finds a named parameter (`$7`, `?7`) by a linear search through the
+/// statement's names, which makes binding a 2,500-value insert quadratic; plain `?` is
+/// bound by position. PostgreSQL only understands `$n`. The tails and heads passed to
+/// these helpers therefore carry no parameters of their own.
+fn push_placeholder(sql: &mut String, sqlite: bool, n: usize) {
+    if sqlite {
+        sql.push('?');
+    } else {
+        sql.push('$');
+        sql.push_str(&n.to_string());
+    }
+}
+
 /// `INSERT INTO … (cols) VALUES (…), (…) <tail>` for every row, in chunks.
 pub(crate) async fn insert_rows(
     conn: &mut AnyConnection,
@@ -68,6 +85,7 @@ pub(crate) async fn insert_rows(
     let Some(width) = rows.first().map(Vec::len) else {
         return Ok(());
     };
+    let sqlite = is_sqlite(conn);
     let mut rows = rows.into_iter().peekable();
     while rows.peek().is_some() {
         let chunk: Vec<Vec<Val>> = rows.by_ref().take(ROWS_PER_STATEMENT).collect();
@@ -85,8 +103,7 @@ pub(crate) async fn insert_rows(
                     sql.push(',');
                 }
                 n += 1;
-                sql.push('$');
-                sql.push_str(&n.to_string());
+                push_placeholder(&mut sql, sqlite, n);
             }
             sql.push(')');
         }
@@ -109,10 +126,18 @@ pub(crate) async fn select_in(
     tail: &str,
 ) -> Result<Vec<AnyRow>, sqlx::Error> {
     let keys: Vec<Val> = keys.into_iter().collect();
+    let sqlite = is_sqlite(conn);
     let mut out = Vec::new();
     for chunk in keys.chunks(KEYS_PER_LOOKUP) {
-        let placeholders: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
-        let sql = format!("{head} IN ({}) {tail}", placeholders.join(","));
+        let mut sql = format!("{head} IN (");
+        for i in 1..=chunk.len() {
+            if i > 1 {
+                sql.push(',');
+            }
+            push_placeholder(&mut sql, sqlite, i);
+        }
+        sql.push_str(") ");
+        sql.push_str(tail);
         let mut query = sqlx::query(AssertSqlSafe(sql));
         for v in chunk {
             query = bind(query, v.clone());

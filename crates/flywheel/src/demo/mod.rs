@@ -16,6 +16,10 @@ use std::time::Instant;
 
 pub use generate::Generator;
 
+/// Events per transaction while loading. Large batches let many inserts share the same
+/// B-tree pages, so each commit writes far fewer pages per event.
+const DEMO_BATCH: usize = 20_000;
+
 #[derive(clap::Args)]
 pub struct DemoArgs {
     /// How many people the brand has.
@@ -118,7 +122,7 @@ async fn load(
     );
     let first_day = end - 730 * flywheel_core::time::DAY;
     let rules = config.policy.rules();
-    let mut batch = Vec::with_capacity(5000);
+    let mut batch = Vec::with_capacity(DEMO_BATCH);
     let mut total = 0u64;
     // Generated events carry times up to `end`; parse them as of `end`.
     let ctx = config.policy.parse_context(end);
@@ -138,7 +142,7 @@ async fn load(
         let day = (event.occurred_at - first_day) / flywheel_core::time::DAY;
         batch.push(event);
         total += 1;
-        if batch.len() == 5000 {
+        if batch.len() == DEMO_BATCH {
             flush(&mut batch).await?;
             bar.set_position(day.clamp(0, 730) as u64);
             bar.set_message(format!("{total} events"));
