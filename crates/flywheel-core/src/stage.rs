@@ -436,12 +436,20 @@ impl StagePolicy {
                 let why: Vec<_> = r.when.iter().map(|c| c.explain(&x)).collect();
                 (r.stage, r.stage.as_str().to_owned(), why.join(" and "))
             }
-            None if facts.first_connected_at.is_some() || x.window.purchases >= 1 => (
-                Stage::Micro,
-                "micro".to_owned(),
-                "connected with the brand, or bought in the window, without meeting a higher rule"
-                    .to_owned(),
-            ),
+            None if facts.first_connected_at.is_some() || x.window.purchases >= 1 => {
+                let mut seen = Vec::new();
+                if let Some(t) = facts.first_connected_at {
+                    seen.push(format!("connected since {}", &time::to_rfc3339(t)[..10]));
+                }
+                if x.window.purchases >= 1 {
+                    seen.push(format!(
+                        "{} purchases in {} days",
+                        x.window.purchases, self.window_days
+                    ));
+                }
+                let reason = format!("{}; no higher rule met", seen.join(" and "));
+                (Stage::Micro, "micro".to_owned(), reason)
+            }
             None => (
                 Stage::None,
                 "default".to_owned(),
@@ -557,6 +565,14 @@ mod tests {
         assert_eq!(stage(&f), (Stage::None, "default".into()));
         happen(&mut f, 30, Payload::Follow);
         assert_eq!(stage(&f), (Stage::Micro, "micro".into()));
+        let why = StagePolicy::default().evaluate(&f, NOW).reason;
+        assert_eq!(
+            why,
+            format!(
+                "connected since {}; no higher rule met",
+                &time::to_rfc3339(NOW - 30 * DAY)[..10]
+            )
+        );
         for d in [20, 10, 5] {
             buy(&mut f, d, "tea");
         }
