@@ -38,10 +38,13 @@ pub struct Store {
 }
 
 pub(crate) struct Inner {
+    /// Reads (and, on PostgreSQL, writes).
     pub pool: AnyPool,
+    /// Write transactions. On SQLite a pool of exactly one connection: SQLite has one
+    /// writer anyway, queueing here avoids busy retries, and that one connection keeps
+    /// a large, warm page cache instead of eight cold ones. On PostgreSQL, `pool`.
+    pub writes: AnyPool,
     pub backend: Backend,
-    /// SQLite allows one writer at a time; taking turns in-process avoids busy retries.
-    pub writer: tokio::sync::Mutex<()>,
 }
 
 impl std::fmt::Debug for Store {
@@ -68,33 +71,28 @@ impl Store {
             Backend::Sqlite => (sqlite_url(url), 8),
             Backend::Postgres => (url.to_owned(), 16),
         };
-        let mut options = AnyPoolOptions::new()
-            .max_connections(max)
-            .acquire_timeout(Duration::from_secs(30));
-        if backend == Backend::Sqlite {
-            options = options.after_connect(|conn, _| {
-                Box::pin(async move {
-                    // WAL: readers never block the writer. synchronous=NORMAL in WAL mode
-                    // survives any process crash (SIGKILL included); only an OS crash or
-                    // power cut can lose the last commits.
-                    conn.execute(
-                        "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 10000; \
-                         PRAGMA foreign_keys = ON; PRAGMA cache_size = -65536; PRAGMA temp_store = MEMORY; \
-                         PRAGMA wal_autocheckpoint = 16384;",
-                    )
-                    .await?;
-                    Ok(())
-                })
-            });
-        }
-        let pool = options.connect(&url).await?;
+        let pool = pool_options(backend, max, 16).connect(&url).await?;
+        let writes = match backend {
+            Backend::Sqlite => pool_options(backend, 1, 256).connect(&url).await?,
+            Backend::Postgres => pool.clone(),
+        };
         Ok(Store {
             inner: Arc::new(Inner {
                 pool,
+                writes,
                 backend,
-                writer: tokio::sync::Mutex::new(()),
             }),
         })
+    }
+
+    /// Starts a write transaction on the writer connection (`BEGIN IMMEDIATE` on SQLite).
+    pub(crate) async fn begin_write(
+        &self,
+    ) -> Result<sqlx::Transaction<'static, sqlx::Any>, sqlx::Error> {
+        self.inner
+            .writes
+            .begin_with(crate::dialect::begin_write(self.inner.backend))
+            .await
     }
 
     pub fn backend(&self) -> Backend {
@@ -114,6 +112,29 @@ impl Store {
     pub async fn close(&self) {
         self.inner.pool.close().await;
     }
+}
+
+/// Pool settings; on SQLite every connection gets WAL and a page cache of `cache_mib`.
+fn pool_options(backend: Backend, max: u32, cache_mib: i64) -> AnyPoolOptions {
+    let options = AnyPoolOptions::new()
+        .max_connections(max)
+        .acquire_timeout(Duration::from_secs(30));
+    if backend == Backend::Postgres {
+        return options;
+    }
+    options.after_connect(move |conn, _| {
+        Box::pin(async move {
+            // WAL: readers never block the writer. synchronous=NORMAL in WAL mode survives
+            // any process crash (SIGKILL included); only an OS crash or power cut can lose
+            // the last commits. A larger auto-checkpoint means fewer fsyncing checkpoints.
+            conn.execute("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 10000; \
+                 PRAGMA foreign_keys = ON; PRAGMA temp_store = MEMORY; PRAGMA wal_autocheckpoint = 16384;")
+                .await?;
+            let cache = format!("PRAGMA cache_size = -{}", cache_mib * 1024);
+            conn.execute(sqlx::AssertSqlSafe(cache)).await?;
+            Ok(())
+        })
+    })
 }
 
 /// `sqlite://flywheel.db` → the same file, created if missing.

@@ -2,15 +2,13 @@
 //! core apply each event, then write every change before committing. A single event is
 //! a batch of one; imports use batches of thousands, which is what makes them fast.
 //!
-//! Concurrency: on SQLite one writer runs at a time (an in-process mutex, and
+//! Concurrency: on SQLite one writer runs at a time (one writer connection, and
 //! `BEGIN IMMEDIATE` against other processes). On PostgreSQL the batch takes advisory
 //! locks on its identity keys and row locks on its members; a deadlock, a serialization
 //! failure or a key taken by a concurrent batch rolls back and the batch runs again.
 
 use crate::db::{Backend, Store};
-use crate::dialect::{
-    begin_write, lock_identity_keys, reserve_member_ids, select_members_for_update,
-};
+use crate::dialect::{lock_identity_keys, reserve_member_ids, select_members_for_update};
 use crate::error::StoreError;
 use crate::rows::{
     MEMBER_INSERT, MEMBER_UPSERT_TAIL, ORDER_SELECT, REFERRAL_SELECT, identity_from_row,
@@ -62,7 +60,6 @@ impl Store {
         as_of: AsOf,
         mode: IngestMode,
     ) -> Result<Vec<EventResult>, StoreError> {
-        let _turn = self.write_turn().await;
         let mut attempt = 1;
         loop {
             match self.ingest_once(events, rules, as_of, mode).await {
@@ -85,7 +82,7 @@ impl Store {
     ) -> Result<Vec<EventResult>, StoreError> {
         let backend = self.backend();
         let started = std::time::Instant::now();
-        let mut tx = self.pool().begin_with(begin_write(backend)).await?;
+        let mut tx = self.begin_write().await?;
         let conn: &mut AnyConnection = &mut tx;
 
         // Which events were seen before, in the store or earlier in this batch.

@@ -2,7 +2,6 @@
 //! conflicts, counts per stage — and the one manual write: merging two members.
 
 use crate::db::Store;
-use crate::dialect::begin_write;
 use crate::error::StoreError;
 use crate::ingest::{load_members, write_changes};
 use crate::rows::{
@@ -291,8 +290,7 @@ impl Store {
         rules: &Rules<'_>,
         as_of: Micros,
     ) -> Result<Option<MemberState>, StoreError> {
-        let _turn = self.write_turn().await;
-        let mut tx = self.pool().begin_with(begin_write(self.backend())).await?;
+        let mut tx = self.begin_write().await?;
         let conn: &mut AnyConnection = &mut tx;
         let mut ws = WorkingSet::default();
         load_members(conn, self.backend(), &mut ws, [survivor, merged]).await?;
@@ -326,14 +324,6 @@ impl Store {
             .await?;
         tx.commit().await?;
         self.member(s).await
-    }
-
-    /// Serialises writers on SQLite; a no-op on PostgreSQL.
-    pub(crate) async fn write_turn(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
-        match self.backend() {
-            crate::Backend::Sqlite => Some(self.inner.writer.lock().await),
-            crate::Backend::Postgres => None,
-        }
     }
 }
 
@@ -376,8 +366,7 @@ impl Store {
         reason: &str,
         now: Micros,
     ) -> Result<Option<(ConflictRow, bool)>, StoreError> {
-        let _turn = self.write_turn().await;
-        let mut tx = self.pool().begin_with(begin_write(self.backend())).await?;
+        let mut tx = self.begin_write().await?;
         let closed = sqlx::query(
             "UPDATE identity_conflicts SET status = 'dismissed', resolved_at = $1, resolved_by = $2 WHERE id = $3 AND status = 'open'",
         )

@@ -7,7 +7,6 @@
 //! work or waiting on ingest.
 
 use crate::db::{Backend, Store};
-use crate::dialect::begin_write;
 use crate::error::StoreError;
 use crate::ingest::write_changes;
 use crate::rows::member_from_row;
@@ -54,8 +53,7 @@ impl Store {
         full: bool,
         after_id: i64,
     ) -> Result<(u64, u64, Option<i64>), StoreError> {
-        let _turn = self.write_turn().await;
-        let mut tx = self.pool().begin_with(begin_write(self.backend())).await?;
+        let mut tx = self.begin_write().await?;
         let conn: &mut AnyConnection = &mut tx;
         let lock = match self.backend() {
             Backend::Sqlite => "",
