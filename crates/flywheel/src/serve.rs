@@ -16,13 +16,9 @@ pub async fn run(config: Config, store: Option<Store>) -> anyhow::Result<()> {
             .await
             .with_context(|| format!("opening {}", config.server.db))?,
     };
-    if config.admin_key.is_none()
-        && store
-            .list_keys()
-            .await?
-            .iter()
-            .all(|k| k.revoked_at.is_some())
-    {
+    // Only a fresh install (no key ever made) gets a key printed; after keys were
+    // revoked on purpose, a restart must not mint a new admin key into the logs.
+    if config.admin_key.is_none() && store.list_keys().await?.is_empty() {
         let (_, key) = crate::keys::create(&store, Role::Admin, "created at first start").await?;
         eprintln!(
             "No API key existed, so an admin key was created (shown only once):\n\n    {key}\n"
