@@ -355,3 +355,54 @@ fn healthcheck_fails_when_nothing_answers() {
     ]));
     assert!(!ok);
 }
+
+#[test]
+fn a_fresh_install_prints_one_admin_key_that_works_and_a_restart_prints_none() {
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let listen = format!("127.0.0.1:{port}");
+    // Reads the server's stderr up to the "serving" line; returns the key it printed, if any.
+    let start = || {
+        let mut child = flywheel(dir.path())
+            .args(["serve", "--db", "sqlite://fresh.db", "--listen", &listen])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut key = None;
+        for line in BufReader::new(child.stderr.take().unwrap()).lines() {
+            let line = line.unwrap();
+            if let Some(k) = line.trim().strip_prefix("fw_") {
+                key = Some(format!("fw_{k}"));
+            }
+            if line.starts_with("Flywheel is serving") {
+                break;
+            }
+        }
+        (child, key)
+    };
+    let (mut first, key) = start();
+    let key = key.expect("a fresh install prints an admin key");
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let status = rt.block_on(async {
+        reqwest::Client::new()
+            .get(format!("http://{listen}/v1/stats/stages"))
+            .bearer_auth(&key)
+            .send()
+            .await
+            .unwrap()
+            .status()
+    });
+    assert_eq!(status, reqwest::StatusCode::OK);
+    first.kill().unwrap();
+    first.wait().unwrap();
+    let (mut second, again) = start();
+    assert_eq!(again, None, "a restart prints no new key");
+    second.kill().unwrap();
+    second.wait().unwrap();
+}
