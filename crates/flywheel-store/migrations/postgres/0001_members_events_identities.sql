@@ -16,6 +16,9 @@ CREATE TABLE members (
 );
 CREATE INDEX members_review ON members (next_review_at) WHERE merged_into IS NULL;
 CREATE INDEX members_merged_into ON members (merged_into) WHERE merged_into IS NOT NULL;
+-- Counts per stage and lens read these small indexes, not the member rows.
+CREATE INDEX members_stage ON members (stage, merged_into) WHERE merged_into IS NULL;
+CREATE INDEX members_lens ON members (lens, merged_into) WHERE merged_into IS NULL;
 
 CREATE TABLE identities (
     key             TEXT PRIMARY KEY,
