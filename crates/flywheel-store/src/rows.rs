@@ -8,8 +8,19 @@ use flywheel_core::{Identity, Lens, Money, Stage};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-pub(crate) const MEMBER_SELECT: &str = "SELECT id, created_at, merged_into, stage, lens, stage_since, next_review_at, \
-     profile, facts FROM members WHERE id";
+/// The columns [`member_from_row`] reads.
+macro_rules! member_columns {
+    () => {
+        "id, created_at, merged_into, stage, lens, stage_since, next_review_at, profile, facts"
+    };
+}
+
+/// Member rows by id; callers append `= $1` or `IN (…)`.
+pub(crate) const MEMBER_SELECT: &str =
+    concat!("SELECT ", member_columns!(), " FROM members WHERE id");
+
+/// Member rows, for queries that add their own conditions.
+pub(crate) const MEMBER_FROM: &str = concat!("SELECT ", member_columns!(), " FROM members");
 
 pub(crate) const MEMBER_INSERT: &str = "INSERT INTO members (id, created_at, merged_into, stage, lens, stage_since, \
      next_review_at, profile, facts, updated_at)";

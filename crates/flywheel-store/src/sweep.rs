@@ -9,7 +9,7 @@
 use crate::db::{Backend, Store};
 use crate::error::StoreError;
 use crate::ingest::write_changes;
-use crate::rows::member_from_row;
+use crate::rows::{MEMBER_FROM, member_from_row};
 use flywheel_core::StagePolicy;
 use flywheel_core::ingest::{Changes, WorkingSet};
 use flywheel_core::time::Micros;
@@ -60,8 +60,7 @@ impl Store {
             Backend::Postgres => "FOR UPDATE SKIP LOCKED",
         };
         let sql = format!(
-            "SELECT id, created_at, merged_into, stage, lens, stage_since, next_review_at, profile, facts FROM members \
-             WHERE merged_into IS NULL AND id > $2 AND (next_review_at <= $1 OR $4 = 1) ORDER BY id LIMIT $3 {lock}"
+            "{MEMBER_FROM} WHERE merged_into IS NULL AND id > $2 AND (next_review_at <= $1 OR $4 = 1) ORDER BY id LIMIT $3 {lock}"
         );
         let rows = sqlx::query(AssertSqlSafe(sql))
             .bind(as_of)
