@@ -60,6 +60,8 @@ pub struct Generator {
     seed: u64,
     end: Micros,
     people: Vec<Person>,
+    /// Indexes of the everyday products (drinks, pastries): most order lines.
+    cheap: Vec<usize>,
     queue: BinaryHeap<Reverse<(Micros, u64, u32, Action)>>,
     order: u64,
     ready: VecDeque<Value>,
@@ -112,6 +114,12 @@ impl Generator {
             seed,
             end,
             people,
+            cheap: PRODUCTS
+                .iter()
+                .enumerate()
+                .filter(|(_, p)| p.price < 3000)
+                .map(|(i, _)| i)
+                .collect(),
             queue: BinaryHeap::new(),
             order: 0,
             ready: VecDeque::new(),
@@ -276,14 +284,8 @@ impl Generator {
                 favourite
             } else {
                 // Drinks and pastries far more often than beans and grinders.
-                let cheap = PRODUCTS
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, p)| p.price < 3000)
-                    .map(|(i, _)| i)
-                    .collect::<Vec<_>>();
                 if self.rng.random::<f64>() < 0.85 {
-                    cheap[self.rng.random_range(0..cheap.len())]
+                    self.cheap[self.rng.random_range(0..self.cheap.len())]
                 } else {
                     self.rng.random_range(0..PRODUCTS.len())
                 }
