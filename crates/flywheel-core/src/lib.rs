@@ -1,6 +1,6 @@
 //! Flywheel's domain, with no I/O: events and their validation, identities and their
 //! normalisation, member facts, relationship stages, the ingest processor that ties
-//! them together, and the role table.
+//! them together, points (ledger, lots, earning rules), and the role table.
 //!
 //! Nothing here knows where data lives; `flywheel-store` loads and saves, and
 //! `flywheel-api` speaks HTTP. Instants are microseconds (see [`time`]); money is integer
@@ -13,6 +13,7 @@ pub mod facts_view;
 pub mod identity;
 pub mod ingest;
 pub mod money;
+pub mod points;
 pub mod policy;
 pub mod profile;
 pub mod stage;

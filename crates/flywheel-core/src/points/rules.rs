@@ -1,0 +1,604 @@
+//! Earning rules: declarative, stored as JSON, versioned with an effective date.
+//!
+//! A rule names a trigger (an event type, or `referral_converted`), conditions the event
+//! must meet, an award (fixed points, or points per amount rounded down), multipliers
+//! (by the member's stage, and festival windows), limits per member per day / month /
+//! lifetime, and an optional budget. [`quote`] says what one rule gives one trigger;
+//! the earning engine (`earn.rs`) applies limits and budgets against what was already
+//! awarded.
+
+use super::policy::{DEFAULT_PROGRAMME, PointsPolicy, is_code};
+use crate::event::{Channel, Item};
+use crate::money::Money;
+use crate::stage::Stage;
+use crate::time::Micros;
+use crate::validation::FieldError;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use std::collections::BTreeMap;
+
+/// The trigger for a referral whose invitee made a first purchase; points go to the
+/// inviter, and the stage conditions and multipliers look at the inviter's stage just
+/// before the conversion.
+pub const REFERRAL_CONVERTED: &str = "referral_converted";
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EarningRule {
+    pub id: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub name: String,
+    pub trigger: String,
+    #[serde(default = "default_programme")]
+    pub programme: String,
+    #[serde(default, skip_serializing_if = "Conditions::is_empty")]
+    pub conditions: Conditions,
+    pub award: Award,
+    /// Days after the event before the points can be spent (the return window).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub pending_days: u32,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub stage_multipliers: BTreeMap<Stage, Factor>,
+    /// Festival multipliers: events inside a window earn `factor` times.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub windows: Vec<Window>,
+    #[serde(default, skip_serializing_if = "Limits::is_empty")]
+    pub limits: Limits,
+    /// Most points the rule may ever award, across all members.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub budget: Option<i64>,
+    #[serde(default = "yes")]
+    pub active: bool,
+}
+
+fn default_programme() -> String {
+    DEFAULT_PROGRAMME.to_owned()
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Conditions {
+    /// The order amount must be at least this (purchases).
+    #[serde(default, with = "money_text", skip_serializing_if = "Option::is_none")]
+    pub min_amount: Option<Money>,
+    #[serde(default, with = "money_text", skip_serializing_if = "Option::is_none")]
+    pub max_amount: Option<Money>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub channels: Vec<Channel>,
+    /// Only items of these categories count (purchases): per-amount awards are on their
+    /// subtotal, fixed awards need at least one such item.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub categories: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sub_brands: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub stages: Vec<Stage>,
+    /// The event must have happened in [from, until).
+    #[serde(
+        default,
+        with = "instant_text",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub from: Option<Micros>,
+    #[serde(
+        default,
+        with = "instant_text",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub until: Option<Micros>,
+}
+
+impl Conditions {
+    fn is_empty(&self) -> bool {
+        *self == Conditions::default()
+    }
+}
+
+/// `{"points": 10}` — ten points; `{"points": 1, "per": "1.00"}` — one point for every
+/// full 1.00 of the amount.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Award {
+    pub points: i64,
+    #[serde(default, with = "money_text", skip_serializing_if = "Option::is_none")]
+    pub per: Option<Money>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Window {
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub name: String,
+    #[serde(with = "instant")]
+    pub from: Micros,
+    #[serde(with = "instant")]
+    pub until: Micros,
+    pub factor: Factor,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Limits {
+    /// Awards per member per UTC day.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub per_day: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub per_month: Option<u32>,
+    /// Awards per member, ever (1 for a sign-up bonus).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub per_member: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub points_per_day: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub points_per_month: Option<i64>,
+}
+
+impl Limits {
+    fn is_empty(&self) -> bool {
+        *self == Limits::default()
+    }
+
+    pub fn any(&self) -> bool {
+        !self.is_empty()
+    }
+}
+
+/// A multiplier with at most three decimals, kept as thousandths so no float ever
+/// touches a points amount.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Factor(pub u32);
+
+impl Factor {
+    pub const ONE: Factor = Factor(1000);
+
+    pub fn times(self, other: Factor) -> Factor {
+        Factor((u64::from(self.0) * u64::from(other.0) / 1000).min(u64::from(u32::MAX)) as u32)
+    }
+}
+
+impl std::fmt::Display for Factor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (whole, frac) = (self.0 / 1000, self.0 % 1000);
+        if frac == 0 {
+            write!(f, "{whole}")
+        } else {
+            let digits = format!("{frac:03}");
+            write!(f, "{whole}.{}", digits.trim_end_matches('0'))
+        }
+    }
+}
+
+impl Serialize for Factor {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_f64(f64::from(self.0) / 1000.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for Factor {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Factor, D::Error> {
+        let x = f64::deserialize(d)?;
+        let milli = (x * 1000.0).round();
+        if !(1.0..=100_000.0).contains(&milli) || (milli - x * 1000.0).abs() > 1e-6 {
+            return Err(serde::de::Error::custom(
+                "a factor must be a number from 0.001 to 100 with at most 3 decimals",
+            ));
+        }
+        Ok(Factor(milli as u32))
+    }
+}
+
+mod money_text {
+    use crate::money::Money;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &Option<Money>, s: S) -> Result<S::Ok, S::Error> {
+        match v {
+            Some(m) => s.serialize_str(&m.to_string()),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Money>, D::Error> {
+        let text = Option::<String>::deserialize(d)?;
+        text.map(|t| Money::parse(&t).map_err(|e| serde::de::Error::custom(format!("{t:?} {e}"))))
+            .transpose()
+    }
+}
+
+mod instant {
+    use crate::time::{self, Micros};
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &Micros, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&time::to_rfc3339(*v))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Micros, D::Error> {
+        let text = String::deserialize(d)?;
+        time::parse_rfc3339(&text).ok_or_else(|| {
+            serde::de::Error::custom(format!(
+                "{text:?} must be an RFC 3339 timestamp with an offset"
+            ))
+        })
+    }
+}
+
+mod instant_text {
+    use crate::time::Micros;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &Option<Micros>, s: S) -> Result<S::Ok, S::Error> {
+        match v {
+            Some(t) => super::instant::serialize(t, s),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Micros>, D::Error> {
+        #[derive(Deserialize)]
+        struct Wrap(#[serde(with = "super::instant")] Micros);
+        Ok(Option::<Wrap>::deserialize(d)?.map(|w| w.0))
+    }
+}
+
+/// The rules shipped by default (issue 3): purchases 1 point per 1.00, pending 7 days;
+/// like 1 (20 a day); comment 10 (5 a day); check-in 5 (once a day); review 20 (3 a day);
+/// share 5 (10 a day); feedback 10 (3 a day); register 50 (once); a converted referral
+/// 100 to the inviter, five times that from a super-strong inviter.
+pub fn default_rules() -> Vec<EarningRule> {
+    let simple = |id: &str, points: i64, per_day: Option<u32>| EarningRule {
+        id: id.to_owned(),
+        name: String::new(),
+        trigger: id.to_owned(),
+        programme: default_programme(),
+        conditions: Conditions::default(),
+        award: Award { points, per: None },
+        pending_days: 0,
+        stage_multipliers: BTreeMap::new(),
+        windows: Vec::new(),
+        limits: Limits {
+            per_day,
+            ..Limits::default()
+        },
+        budget: None,
+        active: true,
+    };
+    let purchase = EarningRule {
+        name: "1 point per 1.00 spent, available after the 7-day return window".into(),
+        award: Award {
+            points: 1,
+            per: Some(Money::from_minor(100)),
+        },
+        pending_days: 7,
+        ..simple("purchase", 1, None)
+    };
+    let register = EarningRule {
+        name: "Welcome bonus".into(),
+        limits: Limits {
+            per_member: Some(1),
+            ..Limits::default()
+        },
+        ..simple("register", 50, None)
+    };
+    let referral = EarningRule {
+        name: "Invited a friend who bought; five times from a super user".into(),
+        stage_multipliers: BTreeMap::from([(Stage::SuperStrong, Factor(5000))]),
+        ..simple(REFERRAL_CONVERTED, 100, None)
+    };
+    vec![
+        purchase,
+        simple("like", 1, Some(20)),
+        simple("comment", 10, Some(5)),
+        simple("check_in", 5, Some(1)),
+        simple("review", 20, Some(3)),
+        simple("share", 5, Some(10)),
+        simple("feedback", 10, Some(3)),
+        register,
+        referral,
+    ]
+}
+
+/// Checks a rule set, naming each bad field by its path (`rules[2].award.points`).
+pub fn validate(rules: &[EarningRule], policy: &PointsPolicy) -> Vec<FieldError> {
+    let mut errors = Vec::new();
+    let mut seen = std::collections::BTreeSet::new();
+    for (i, r) in rules.iter().enumerate() {
+        let at = |f: &str| format!("rules[{i}].{f}");
+        let mut bad = |f: &str, code: &'static str, msg: String| {
+            errors.push(FieldError::new(at(f), code, msg));
+        };
+        if !is_code(&r.id) {
+            bad(
+                "id",
+                "invalid_value",
+                "must be 1-40 lower-case letters, digits, '_' or '-'".into(),
+            );
+        } else if !seen.insert(r.id.as_str()) {
+            bad(
+                "id",
+                "duplicate",
+                format!("rule id {:?} is used twice", r.id),
+            );
+        }
+        if !is_code(&r.trigger) {
+            bad(
+                "trigger",
+                "invalid_value",
+                "must be an event type or referral_converted".into(),
+            );
+        }
+        if !policy.knows(&r.programme) {
+            bad(
+                "programme",
+                "unknown_programme",
+                format!(
+                    "{:?} is not a programme; known: {}",
+                    r.programme,
+                    policy.programmes.join(", ")
+                ),
+            );
+        }
+        if !(1..=1_000_000_000).contains(&r.award.points) {
+            bad(
+                "award.points",
+                "out_of_range",
+                "must be from 1 to 1000000000".into(),
+            );
+        }
+        if r.award.per.is_some_and(|p| p.minor() <= 0) {
+            bad("award.per", "out_of_range", "must be more than 0.00".into());
+        }
+        if r.pending_days > 365 {
+            bad("pending_days", "out_of_range", "must be at most 365".into());
+        }
+        if let (Some(a), Some(b)) = (r.conditions.min_amount, r.conditions.max_amount)
+            && a > b
+        {
+            bad(
+                "conditions.max_amount",
+                "out_of_range",
+                "must not be below min_amount".into(),
+            );
+        }
+        if let (Some(a), Some(b)) = (r.conditions.from, r.conditions.until)
+            && a >= b
+        {
+            bad(
+                "conditions.until",
+                "out_of_range",
+                "must be after from".into(),
+            );
+        }
+        for (j, w) in r.windows.iter().enumerate() {
+            if w.from >= w.until {
+                bad(
+                    &format!("windows[{j}].until"),
+                    "out_of_range",
+                    "must be after from".into(),
+                );
+            }
+        }
+        if r.budget.is_some_and(|b| b <= 0) {
+            bad("budget", "out_of_range", "must be positive".into());
+        }
+        let l = &r.limits;
+        let zero_count = [l.per_day, l.per_month, l.per_member].contains(&Some(0));
+        let zero_points = [l.points_per_day, l.points_per_month]
+            .iter()
+            .any(|p| p.is_some_and(|p| p <= 0));
+        if zero_count || zero_points {
+            bad(
+                "limits",
+                "out_of_range",
+                "limits must be positive (leave one out for no limit)".into(),
+            );
+        }
+    }
+    errors
+}
+
+/// What fired the rules.
+#[derive(Clone, Debug)]
+pub struct Trigger<'a> {
+    /// Event type, or [`REFERRAL_CONVERTED`].
+    pub kind: &'a str,
+    pub occurred_at: Micros,
+    pub channel: Option<Channel>,
+    /// The earning member's stage just before.
+    pub stage: Stage,
+    pub amount: Option<Money>,
+    pub items: &'a [Item],
+}
+
+/// What one rule gives one trigger before limits and budget.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Quote {
+    pub points: i64,
+    pub factor: Factor,
+    /// How the points were reached, for people.
+    pub explanation: String,
+}
+
+/// Why a rule did not fire.
+pub type Miss = String;
+
+/// Applies `rule`'s conditions, award and multipliers to `t`.
+pub fn quote(rule: &EarningRule, t: &Trigger<'_>) -> Result<Quote, Miss> {
+    if !rule.active {
+        return Err("the rule is switched off".into());
+    }
+    if rule.trigger != t.kind {
+        return Err(format!("the rule is for {} events", rule.trigger));
+    }
+    let c = &rule.conditions;
+    if !c.channels.is_empty() && !t.channel.is_some_and(|ch| c.channels.contains(&ch)) {
+        return Err("the channel is not one the rule names".into());
+    }
+    if !c.stages.is_empty() && !c.stages.contains(&t.stage) {
+        return Err(format!(
+            "the member's stage {} is not one the rule names",
+            t.stage.as_str()
+        ));
+    }
+    if c.from.is_some_and(|f| t.occurred_at < f) || c.until.is_some_and(|u| t.occurred_at >= u) {
+        return Err("the event is outside the rule's dates".into());
+    }
+    if c.min_amount.is_some() || c.max_amount.is_some() {
+        let Some(amount) = t.amount else {
+            return Err("the event has no amount".into());
+        };
+        if c.min_amount.is_some_and(|m| amount < m) {
+            return Err(format!(
+                "the amount {amount} is below {}",
+                c.min_amount.unwrap_or_default()
+            ));
+        }
+        if c.max_amount.is_some_and(|m| amount > m) {
+            return Err(format!(
+                "the amount {amount} is above {}",
+                c.max_amount.unwrap_or_default()
+            ));
+        }
+    }
+    let filtered = !c.categories.is_empty() || !c.sub_brands.is_empty();
+    let matches = |item: &Item| {
+        (c.categories.is_empty()
+            || item
+                .category
+                .as_ref()
+                .is_some_and(|x| c.categories.contains(x)))
+            && (c.sub_brands.is_empty()
+                || item
+                    .sub_brand
+                    .as_ref()
+                    .is_some_and(|x| c.sub_brands.contains(x)))
+    };
+    let amount = if filtered {
+        let hits: Vec<&Item> = t.items.iter().filter(|i| matches(i)).collect();
+        if hits.is_empty() {
+            return Err("no item is of the categories or sub-brands the rule names".into());
+        }
+        let subtotal: i64 = hits
+            .iter()
+            .filter_map(|i| i.price.map(|p| p.minor() * i64::from(i.qty)))
+            .sum();
+        Some(Money::from_minor(subtotal))
+    } else {
+        t.amount
+    };
+    let mut factor = Factor::ONE;
+    let mut why = Vec::new();
+    if let Some(f) = rule.stage_multipliers.get(&t.stage) {
+        factor = factor.times(*f);
+        why.push(format!("×{f} for a {} member", t.stage.as_str()));
+    }
+    for w in &rule.windows {
+        if w.from <= t.occurred_at && t.occurred_at < w.until {
+            factor = factor.times(w.factor);
+            let name = if w.name.is_empty() {
+                "the festival window"
+            } else {
+                &w.name
+            };
+            why.push(format!("×{} during {name}", w.factor));
+        }
+    }
+    let (points, base) = match rule.award.per {
+        Some(per) => {
+            let Some(amount) = amount else {
+                return Err("the event has no amount".into());
+            };
+            // floor(amount / per × points × factor), in integers.
+            let num =
+                i128::from(amount.minor()) * i128::from(rule.award.points) * i128::from(factor.0);
+            let den = i128::from(per.minor()) * 1000;
+            let points = i64::try_from(num / den).unwrap_or(i64::MAX);
+            (
+                points,
+                format!("{} per {per} of {amount}", rule.award.points),
+            )
+        }
+        None => {
+            let points = i64::try_from(i128::from(rule.award.points) * i128::from(factor.0) / 1000)
+                .unwrap_or(i64::MAX);
+            (points, format!("{} points", rule.award.points))
+        }
+    };
+    let mut explanation = base;
+    for w in why {
+        explanation.push(' ');
+        explanation.push_str(&w);
+    }
+    explanation.push_str(&format!(" = {points}"));
+    Ok(Quote {
+        points,
+        factor,
+        explanation,
+    })
+}
+
+/// A stored version of the rule set.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RuleSet {
+    /// 0 is the built-in default set, in force until a version is stored.
+    pub version: i64,
+    pub effective_from: Micros,
+    pub rules: Vec<EarningRule>,
+}
+
+/// Every version, so each event is judged by the rules in force when it happened.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RuleBook {
+    /// Sorted by effective date, then version.
+    pub versions: Vec<RuleSet>,
+}
+
+impl RuleBook {
+    pub fn new(mut versions: Vec<RuleSet>) -> RuleBook {
+        versions.insert(
+            0,
+            RuleSet {
+                version: 0,
+                effective_from: Micros::MIN,
+                rules: default_rules(),
+            },
+        );
+        versions.sort_by_key(|v| (v.effective_from, v.version));
+        RuleBook { versions }
+    }
+
+    /// The rule set in force at `t`: the latest-effective version not after `t`.
+    pub fn at(&self, t: Micros) -> &RuleSet {
+        self.versions
+            .iter()
+            .rev()
+            .find(|v| v.effective_from <= t)
+            .unwrap_or(&self.versions[0])
+    }
+
+    /// The newest stored version.
+    pub fn latest_version(&self) -> i64 {
+        self.versions.iter().map(|v| v.version).max().unwrap_or(0)
+    }
+
+    /// Ids of rules (any version) with a budget.
+    pub fn budgeted(&self) -> Vec<String> {
+        let mut ids: Vec<String> = self
+            .versions
+            .iter()
+            .flat_map(|v| v.rules.iter())
+            .filter(|r| r.budget.is_some())
+            .map(|r| r.id.clone())
+            .collect();
+        ids.sort();
+        ids.dedup();
+        ids
+    }
+}
