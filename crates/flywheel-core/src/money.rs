@@ -103,6 +103,22 @@ impl fmt::Display for Money {
     }
 }
 
+/// Serde as a decimal string (`"0.01"`), for config files and API bodies:
+/// `#[serde(with = "crate::money::text")]`.
+pub mod text {
+    use super::Money;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &Money, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&v.to_string())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Money, D::Error> {
+        let text = String::deserialize(d)?;
+        Money::parse(&text).map_err(|e| serde::de::Error::custom(format!("{text:?} {e}")))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,8 +1,9 @@
-//! The brand's policy in one value: identity rules, stage policy and currency. Read from
-//! the `[identity]`, `[stages]` and `currency` parts of the config file.
+//! The brand's policy in one value: identity rules, stage policy, currency and points.
+//! Read from the `[identity]`, `[stages]`, `[points]` and `currency` parts of the config.
 
 use crate::identity::IdentityRules;
 use crate::ingest::Rules;
+use crate::points::PointsPolicy;
 use crate::stage::StagePolicy;
 use serde::{Deserialize, Serialize};
 
@@ -13,6 +14,7 @@ pub struct Policy {
     pub currency: String,
     pub identity: IdentityRules,
     pub stages: StagePolicy,
+    pub points: PointsPolicy,
 }
 
 impl Default for Policy {
@@ -21,6 +23,7 @@ impl Default for Policy {
             currency: "CNY".into(),
             identity: IdentityRules::default(),
             stages: StagePolicy::default(),
+            points: PointsPolicy::default(),
         }
     }
 }
@@ -34,6 +37,7 @@ impl Policy {
             ));
         }
         self.identity.validate()?;
+        self.points.validate()?;
         self.stages.validate()
     }
 
@@ -41,6 +45,7 @@ impl Policy {
         Rules {
             identity: &self.identity,
             stages: &self.stages,
+            points: &self.points,
         }
     }
 

@@ -45,7 +45,11 @@ pub(crate) struct Inner {
     /// a large, warm page cache instead of eight cold ones. On PostgreSQL, `pool`.
     pub writes: AnyPool,
     pub backend: Backend,
+    /// The earning rules, with the newest stored version they include.
+    pub rule_cache: RuleCache,
 }
+
+pub(crate) type RuleCache = std::sync::Mutex<Option<(i64, Arc<flywheel_core::points::RuleBook>)>>;
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -81,6 +85,7 @@ impl Store {
                 pool,
                 writes,
                 backend,
+                rule_cache: RuleCache::default(),
             }),
         })
     }
@@ -101,6 +106,10 @@ impl Store {
 
     pub(crate) fn pool(&self) -> &AnyPool {
         &self.inner.pool
+    }
+
+    pub(crate) fn rule_cache(&self) -> &RuleCache {
+        &self.inner.rule_cache
     }
 
     /// A trivial round trip, for health checks.

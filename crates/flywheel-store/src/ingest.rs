@@ -1,6 +1,7 @@
 //! Ingest: one transaction per batch. Load the working set the batch can reach, let the
 //! core apply each event, then write every change before committing. A single event is
 //! a batch of one; imports use batches of thousands, which is what makes them fast.
+//! Points are earned in the same transaction (`points/ingest.rs`).
 //!
 //! Concurrency: on SQLite one writer runs at a time (one writer connection, and
 //! `BEGIN IMMEDIATE` against other processes). On PostgreSQL the batch takes advisory
@@ -10,6 +11,7 @@
 use crate::db::{Backend, Store};
 use crate::dialect::{lock_identity_keys, reserve_member_ids, select_members_for_update};
 use crate::error::StoreError;
+use crate::points::ingest::{Accepted, Batch, earn_for_batch};
 use crate::rows::{
     MEMBER_INSERT, MEMBER_UPSERT_TAIL, ORDER_SELECT, REFERRAL_SELECT, identity_from_row,
     member_from_row, member_values, order_from_row, referral_from_row,
@@ -82,6 +84,7 @@ impl Store {
     ) -> Result<Vec<EventResult>, StoreError> {
         let backend = self.backend();
         let started = std::time::Instant::now();
+        let rule_book = self.rule_book().await?;
         let mut tx = self.begin_write().await?;
         let conn: &mut AnyConnection = &mut tx;
 
@@ -115,6 +118,7 @@ impl Store {
             AsOf::EventTime => Micros::MIN,
         };
         let mut accepted: Vec<(usize, MemberId)> = Vec::with_capacity(fresh.len());
+        let mut clocks: Vec<Micros> = Vec::with_capacity(fresh.len());
         for &i in &fresh {
             let event = &events[i];
             if let AsOf::EventTime = as_of {
@@ -123,6 +127,7 @@ impl Store {
             match ws.apply(event, rules, clock, &mut changes) {
                 Ok(outcome) => {
                     accepted.push((i, outcome.member_id));
+                    clocks.push(clock);
                     results[i] = Some(EventResult::Accepted(outcome));
                 }
                 Err(rejection) => results[i] = Some(EventResult::Rejected(rejection)),
@@ -143,6 +148,28 @@ impl Store {
         let conn: &mut AnyConnection = &mut tx;
         write_changes(conn, &ws, &changes, now).await?;
         insert_events(conn, &ws, events, &accepted, now).await?;
+        let earned: Vec<Accepted<'_>> = accepted
+            .iter()
+            .zip(&clocks)
+            .map(|(&(i, member_id), &as_of)| Accepted {
+                event: &events[i],
+                member_id,
+                as_of,
+            })
+            .collect();
+        earn_for_batch(
+            conn,
+            backend,
+            &rule_book,
+            rules.points,
+            &Batch {
+                ws: &ws,
+                changes: &changes,
+                accepted: &earned,
+            },
+            now,
+        )
+        .await?;
         let written = started.elapsed();
         tx.commit().await?;
         tracing::debug!(

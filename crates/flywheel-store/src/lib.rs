@@ -5,7 +5,8 @@
 //! Layout: `db.rs` opens and configures connections, `migrate.rs` applies the embedded
 //! migrations, `ingest.rs` loads a batch's working set and writes its changes in one
 //! transaction, `members.rs`/`admin.rs` serve reads and manual actions, `sweep.rs`
-//! re-evaluates members whose stage can change with time, `keys.rs` holds API keys.
+//! re-evaluates members whose stage can change with time, `keys.rs` holds API keys,
+//! `points/` the points ledger, its commands, catalogue, sweep and reports.
 
 mod db;
 mod dialect;
@@ -14,6 +15,7 @@ mod ingest;
 mod keys;
 mod members;
 mod migrate;
+mod points;
 mod rows;
 mod sql;
 mod sweep;
@@ -23,4 +25,5 @@ pub use error::StoreError;
 pub use ingest::{AsOf, EventResult, IngestMode};
 pub use keys::ApiKeyRow;
 pub use members::{ConflictRow, MergeRow, StageCounts, StoredEvent, TimelineCursor, TransitionRow};
+pub use points::*;
 pub use sweep::SweepReport;

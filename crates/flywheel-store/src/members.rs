@@ -303,6 +303,7 @@ impl Store {
         let request = ManualMerge { actor, reason };
         ws.merge_manually(s, m, &request, rules, as_of, &mut changes);
         write_changes(conn, &ws, &changes, as_of).await?;
+        crate::points::ingest::move_merged_points(conn, &changes, as_of).await?;
         for pair in [format!("[{s},{m}]"), format!("[{m},{s}]")] {
             sqlx::query(
                 "UPDATE identity_conflicts SET status = 'merged', resolved_at = $1, resolved_by = $2 \

@@ -12,12 +12,21 @@ struct Migration {
     postgres: &'static str,
 }
 
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "members_events_identities",
-    sqlite: include_str!("../migrations/sqlite/0001_members_events_identities.sql"),
-    postgres: include_str!("../migrations/postgres/0001_members_events_identities.sql"),
-}];
+/// Files under `common/` are the same SQL on both databases.
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "members_events_identities",
+        sqlite: include_str!("../migrations/sqlite/0001_members_events_identities.sql"),
+        postgres: include_str!("../migrations/postgres/0001_members_events_identities.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "points",
+        sqlite: include_str!("../migrations/common/0002_points.sql"),
+        postgres: include_str!("../migrations/common/0002_points.sql"),
+    },
+];
 
 impl Store {
     /// Applies pending migrations; returns how many ran. Safe to call from several

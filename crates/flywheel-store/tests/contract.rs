@@ -96,6 +96,7 @@ async fn send(store: &Store, events: &[Event]) -> Vec<EventResult> {
     let rules = Rules {
         identity: &identity,
         stages: &stages,
+        points: &flywheel_core::points::PointsPolicy::default(),
     };
     store
         .ingest(events, &rules, AsOf::At(now()), IngestMode::SkipRejected)
@@ -273,6 +274,7 @@ async fn a_refused_merge_is_listed_as_an_open_conflict() {
         let rules = Rules {
             identity: &identity,
             stages: &stages,
+            points: &flywheel_core::points::PointsPolicy::default(),
         };
         let merged = s
             .merge_members(a, b, "key:1", "same person", &rules, now())
@@ -300,6 +302,7 @@ async fn a_batch_with_a_rejected_event_writes_nothing_when_all_or_nothing() {
         let rules = Rules {
             identity: &identity,
             stages: &stages,
+            points: &flywheel_core::points::PointsPolicy::default(),
         };
         let batch = [
             event("x", "like", 1, json!({"card_no": "C2"}), json!({})),

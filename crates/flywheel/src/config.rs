@@ -17,9 +17,19 @@
 //! [stages]
 //! window_days = 365
 //! # [[stages.rules]] and [[stages.caps]] replace the defaults when given.
+//!
+//! [points]
+//! programmes = ["points"]     # the first is the default
+//! expire_after_years = 1      # lots expire at the end of the next calendar year (UTC)
+//! value_per_point = "0.01"    # for the liability in finance reports
+//! transfer_daily_limit = 10000
 //! ```
+//!
+//! Earning rules are not configured here: they are data, managed (and versioned) at
+//! `PUT /v1/points/rules`.
 
 use anyhow::{Context, bail};
+use flywheel_core::points::PointsPolicy;
 use flywheel_core::{IdentityRules, Policy, StagePolicy};
 use serde::Deserialize;
 use std::path::Path;
@@ -50,6 +60,7 @@ struct FileConfig {
     currency: Option<String>,
     identity: IdentityRules,
     stages: StagePolicy,
+    points: PointsPolicy,
 }
 
 #[derive(Clone, Debug)]
@@ -84,6 +95,7 @@ impl Config {
                 .unwrap_or_else(|| Policy::default().currency),
             identity: parsed.identity,
             stages: parsed.stages,
+            points: parsed.points,
         };
         if let Ok(db) = std::env::var("FLYWHEEL_DB") {
             server.db = db;

@@ -24,6 +24,11 @@ impl WorkingSet {
             as_of,
         };
         let member = self.resolve(&event.identities, rules, &seen, changes)?;
+        if let Some(m) = self.members.get(&member) {
+            changes
+                .stages_before
+                .insert(event.event_id.clone(), m.stage);
+        }
         let keep_after = rules.stages.keep_after(as_of);
         let conversions_before = changes.conversions.len();
         let mut touched = vec![member];

@@ -160,6 +160,8 @@ pub struct Changes {
     pub new_referrals: Vec<String>,
     pub dirty_referrals: BTreeSet<String>,
     pub conversions: Vec<Conversion>,
+    /// Each accepted event's member stage just before it (for points rules by stage).
+    pub stages_before: HashMap<String, Stage>,
 }
 
 /// An event the processor refused (state-dependent checks the parser cannot make).
@@ -183,6 +185,8 @@ pub struct Outcome {
 pub struct Rules<'a> {
     pub identity: &'a IdentityRules,
     pub stages: &'a StagePolicy,
+    /// Not used by the processor itself; the store runs the earning rules with it.
+    pub points: &'a crate::points::PointsPolicy,
 }
 
 /// What a batch can reach, loaded by the store.

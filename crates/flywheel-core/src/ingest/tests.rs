@@ -55,6 +55,7 @@ impl Harness {
         let rules = Rules {
             identity: &self.identity,
             stages: &self.stages,
+            points: &crate::points::PointsPolicy::default(),
         };
         self.ws.apply(&event, &rules, at, &mut self.changes)
     }
@@ -337,6 +338,7 @@ fn a_manual_merge_keeps_both_phones_and_records_the_actor() {
     let rules = Rules {
         identity: &h.identity,
         stages: &h.stages,
+        points: &crate::points::PointsPolicy::default(),
     };
     let request = ManualMerge {
         actor: "key:admin",

@@ -18,7 +18,8 @@ pub struct PointsPolicy {
     pub expire_after_years: u32,
     /// Points never expire (overrides `expire_after_years`).
     pub never_expire: bool,
-    /// What one point costs the brand, for the liability in finance reports.
+    /// What one point costs the brand, for the liability in finance reports ("0.01").
+    #[serde(with = "crate::money::text")]
     pub value_per_point: Money,
     /// Most points a member may transfer to others in one UTC day.
     pub transfer_daily_limit: i64,

@@ -1,0 +1,326 @@
+//! The points catalogue: versions of the earning rules, the rewards catalogue and the
+//! partner brands. The rule book is cached per store and reloaded only when a newer
+//! version has been stored (by this process or another).
+
+use super::PointsError;
+use crate::db::{Backend, Store};
+use crate::error::StoreError;
+use flywheel_core::points::{EarningRule, RuleBook, RuleSet};
+use flywheel_core::time::Micros;
+use serde::Serialize;
+use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, Row};
+use std::sync::Arc;
+
+#[derive(Clone, Debug, Serialize)]
+pub struct RuleVersion {
+    pub version: i64,
+    pub effective_from: Option<Micros>,
+    pub created_at: Option<Micros>,
+    pub created_by: Option<String>,
+    pub rules: Vec<EarningRule>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct RewardRow {
+    pub id: String,
+    pub name: String,
+    /// `coupon`, `gift` or `privilege`.
+    pub kind: String,
+    pub programme: String,
+    pub points_cost: i64,
+    /// Cash part in minor units (points + cash: 50 points and 49.00).
+    pub cash_cost: Option<i64>,
+    /// None: unlimited.
+    pub stock: Option<i64>,
+    pub per_member_limit: Option<i64>,
+    pub valid_from: Option<Micros>,
+    pub valid_until: Option<Micros>,
+    pub active: bool,
+    pub created_at: Micros,
+    pub updated_at: Micros,
+}
+
+impl RewardRow {
+    pub(crate) fn check_available(&self, now: Micros) -> Result<(), PointsError> {
+        if !self.active {
+            return Err(PointsError::RewardUnavailable(format!(
+                "reward {} is not active",
+                self.id
+            )));
+        }
+        if self.valid_from.is_some_and(|f| now < f) || self.valid_until.is_some_and(|u| now >= u) {
+            return Err(PointsError::RewardUnavailable(format!(
+                "reward {} cannot be redeemed at this date",
+                self.id
+            )));
+        }
+        Ok(())
+    }
+}
+
+const REWARD_SELECT: &str = "SELECT id, name, kind, programme, points_cost, cash_cost, stock, per_member_limit, valid_from, valid_until, active, created_at, updated_at FROM rewards";
+
+fn reward_from_row(row: &AnyRow) -> Result<RewardRow, StoreError> {
+    Ok(RewardRow {
+        id: row.try_get("id")?,
+        name: row.try_get("name")?,
+        kind: row.try_get("kind")?,
+        programme: row.try_get("programme")?,
+        points_cost: row.try_get("points_cost")?,
+        cash_cost: row.try_get("cash_cost")?,
+        stock: row.try_get("stock")?,
+        per_member_limit: row.try_get("per_member_limit")?,
+        valid_from: row.try_get("valid_from")?,
+        valid_until: row.try_get("valid_until")?,
+        active: row.try_get::<i64, _>("active")? != 0,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+    })
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct PartnerRow {
+    pub id: String,
+    pub name: String,
+    pub programme: String,
+    /// `rate_ours` of our points are worth `rate_theirs` of the partner's.
+    pub rate_ours: i64,
+    pub rate_theirs: i64,
+    /// Most of our points one member may exchange with this partner per UTC day.
+    pub daily_limit: i64,
+    pub created_at: Micros,
+}
+
+fn partner_from_row(row: &AnyRow) -> Result<PartnerRow, StoreError> {
+    Ok(PartnerRow {
+        id: row.try_get("id")?,
+        name: row.try_get("name")?,
+        programme: row.try_get("programme")?,
+        rate_ours: row.try_get("rate_ours")?,
+        rate_theirs: row.try_get("rate_theirs")?,
+        daily_limit: row.try_get("daily_limit")?,
+        created_at: row.try_get("created_at")?,
+    })
+}
+
+const PARTNER_SELECT: &str =
+    "SELECT id, name, programme, rate_ours, rate_theirs, daily_limit, created_at FROM partners";
+
+impl Store {
+    /// Every version of the earning rules (cached until a newer one is stored).
+    pub async fn rule_book(&self) -> Result<Arc<RuleBook>, StoreError> {
+        let latest: i64 = sqlx::query("SELECT COALESCE(MAX(version), 0) AS v FROM points_rules")
+            .fetch_one(self.pool())
+            .await?
+            .try_get("v")?;
+        if let Some((v, book)) = self.rule_cache().lock().expect("rule cache").as_ref()
+            && *v == latest
+        {
+            return Ok(book.clone());
+        }
+        let mut sets = Vec::new();
+        for row in
+            sqlx::query("SELECT version, effective_from, rules FROM points_rules ORDER BY version")
+                .fetch_all(self.pool())
+                .await?
+        {
+            let text: String = row.try_get("rules")?;
+            sets.push(RuleSet {
+                version: row.try_get("version")?,
+                effective_from: row.try_get("effective_from")?,
+                rules: serde_json::from_str(&text)?,
+            });
+        }
+        let book = Arc::new(RuleBook::new(sets));
+        *self.rule_cache().lock().expect("rule cache") = Some((latest, book.clone()));
+        Ok(book)
+    }
+
+    /// The stored versions with who stored them, newest first (version 0 = defaults).
+    pub async fn rule_versions(&self) -> Result<Vec<RuleVersion>, StoreError> {
+        let mut out = Vec::new();
+        for row in sqlx::query("SELECT version, effective_from, rules, created_at, created_by FROM points_rules ORDER BY version DESC")
+            .fetch_all(self.pool())
+            .await?
+        {
+            let text: String = row.try_get("rules")?;
+            out.push(RuleVersion {
+                version: row.try_get("version")?,
+                effective_from: Some(row.try_get("effective_from")?),
+                created_at: Some(row.try_get("created_at")?),
+                created_by: Some(row.try_get("created_by")?),
+                rules: serde_json::from_str(&text)?,
+            });
+        }
+        out.push(RuleVersion {
+            version: 0,
+            effective_from: None,
+            created_at: None,
+            created_by: None,
+            rules: flywheel_core::points::rules::default_rules(),
+        });
+        Ok(out)
+    }
+
+    /// Stores a new version of the rules, in force for events from `effective_from`.
+    pub async fn put_rules(
+        &self,
+        rules: &[EarningRule],
+        effective_from: Micros,
+        actor: &str,
+        now: Micros,
+    ) -> Result<i64, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let conn: &mut AnyConnection = &mut tx;
+        if self.backend() == Backend::Postgres {
+            sqlx::query("LOCK TABLE points_rules IN EXCLUSIVE MODE")
+                .execute(&mut *conn)
+                .await?;
+        }
+        let version: i64 =
+            sqlx::query("SELECT COALESCE(MAX(version), 0) + 1 AS v FROM points_rules")
+                .fetch_one(&mut *conn)
+                .await?
+                .try_get("v")?;
+        let text = serde_json::to_string(rules)?;
+        sqlx::query("INSERT INTO points_rules (version, effective_from, rules, created_at, created_by) VALUES ($1, $2, $3, $4, $5)")
+            .bind(version)
+            .bind(effective_from)
+            .bind(text.clone())
+            .bind(now)
+            .bind(actor.to_owned())
+            .execute(&mut *conn)
+            .await?;
+        let details =
+            serde_json::json!({"version": version, "effective_from": effective_from}).to_string();
+        sqlx::query("INSERT INTO audit_log (at, actor, action, target, details) VALUES ($1, $2, 'put_points_rules', $3, $4)")
+            .bind(now)
+            .bind(actor.to_owned())
+            .bind(format!("points_rules:{version}"))
+            .bind(details)
+            .execute(&mut *conn)
+            .await?;
+        tx.commit().await?;
+        Ok(version)
+    }
+
+    /// Creates a reward, or replaces it when `replace` (stock, price, validity…).
+    pub async fn save_reward(&self, r: &RewardRow, replace: bool) -> Result<bool, StoreError> {
+        let tail = if replace {
+            "ON CONFLICT (id) DO UPDATE SET name = excluded.name, kind = excluded.kind, programme = excluded.programme, \
+             points_cost = excluded.points_cost, cash_cost = excluded.cash_cost, stock = excluded.stock, \
+             per_member_limit = excluded.per_member_limit, valid_from = excluded.valid_from, \
+             valid_until = excluded.valid_until, active = excluded.active, updated_at = excluded.updated_at"
+        } else {
+            "ON CONFLICT (id) DO NOTHING"
+        };
+        let sql = format!(
+            "INSERT INTO rewards (id, name, kind, programme, points_cost, cash_cost, stock, per_member_limit, valid_from, valid_until, active, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) {tail}"
+        );
+        let done = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(r.id.clone())
+            .bind(r.name.clone())
+            .bind(r.kind.clone())
+            .bind(r.programme.clone())
+            .bind(r.points_cost)
+            .bind(r.cash_cost)
+            .bind(r.stock)
+            .bind(r.per_member_limit)
+            .bind(r.valid_from)
+            .bind(r.valid_until)
+            .bind(i64::from(r.active))
+            .bind(r.created_at)
+            .bind(r.updated_at)
+            .execute(self.pool())
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    pub async fn rewards(&self) -> Result<Vec<RewardRow>, StoreError> {
+        let sql = format!("{REWARD_SELECT} ORDER BY id");
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .fetch_all(self.pool())
+            .await?
+            .iter()
+            .map(reward_from_row)
+            .collect()
+    }
+
+    pub async fn reward(&self, id: &str) -> Result<Option<RewardRow>, StoreError> {
+        let sql = format!("{REWARD_SELECT} WHERE id = $1");
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(id.to_owned())
+            .fetch_optional(self.pool())
+            .await?
+            .map(|r| reward_from_row(&r))
+            .transpose()
+    }
+
+    /// The reward, locked until the transaction ends on PostgreSQL.
+    pub(crate) async fn reward_for_update(
+        &self,
+        conn: &mut AnyConnection,
+        id: &str,
+    ) -> Result<Option<RewardRow>, StoreError> {
+        let lock = match self.backend() {
+            Backend::Sqlite => "",
+            Backend::Postgres => " FOR UPDATE",
+        };
+        let sql = format!("{REWARD_SELECT} WHERE id = $1{lock}");
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(id.to_owned())
+            .fetch_optional(&mut *conn)
+            .await?
+            .map(|r| reward_from_row(&r))
+            .transpose()
+    }
+
+    /// Creates a partner; false if the id is taken.
+    pub async fn create_partner(&self, p: &PartnerRow) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "INSERT INTO partners (id, name, programme, rate_ours, rate_theirs, daily_limit, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(p.id.clone())
+        .bind(p.name.clone())
+        .bind(p.programme.clone())
+        .bind(p.rate_ours)
+        .bind(p.rate_theirs)
+        .bind(p.daily_limit)
+        .bind(p.created_at)
+        .execute(self.pool())
+        .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    pub async fn partners(&self) -> Result<Vec<PartnerRow>, StoreError> {
+        let sql = format!("{PARTNER_SELECT} ORDER BY id");
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .fetch_all(self.pool())
+            .await?
+            .iter()
+            .map(partner_from_row)
+            .collect()
+    }
+
+    pub async fn partner(&self, id: &str) -> Result<Option<PartnerRow>, StoreError> {
+        let mut conn = self.pool().acquire().await?;
+        self.partner_in(&mut conn, id).await
+    }
+
+    pub(crate) async fn partner_in(
+        &self,
+        conn: &mut AnyConnection,
+        id: &str,
+    ) -> Result<Option<PartnerRow>, StoreError> {
+        let sql = format!("{PARTNER_SELECT} WHERE id = $1");
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(id.to_owned())
+            .fetch_optional(&mut *conn)
+            .await?
+            .map(|r| partner_from_row(&r))
+            .transpose()
+    }
+}

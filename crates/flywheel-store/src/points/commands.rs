@@ -1,0 +1,670 @@
+//! The points commands members and staff call: redeem a reward (or plain points), cancel
+//! a redemption, transfer to another member, exchange with a partner brand, adjust by
+//! hand. Each is one transaction: lock the member rows, replay the first answer if the
+//! idempotency key was seen, check limits, let the core build the posting, write.
+
+use super::ledger::{load_lots, load_wallets, write_book};
+use super::{PointsError, retrying};
+use crate::db::{Backend, Store};
+use crate::error::StoreError;
+use flywheel_core::MemberId;
+use flywheel_core::points::earn::periods;
+use flywheel_core::points::{Book, Insufficient, LotMove, PointsPolicy, commands};
+use flywheel_core::time::Micros;
+use serde::Serialize;
+use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, Row};
+
+impl From<Insufficient> for PointsError {
+    fn from(e: Insufficient) -> Self {
+        PointsError::InsufficientPoints {
+            available: e.available,
+            requested: e.requested,
+        }
+    }
+}
+
+/// Locks `id`'s row (following merges to the survivor); None if there is no such member.
+async fn lock_member(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    id: MemberId,
+) -> Result<Option<MemberId>, StoreError> {
+    let sql = match backend {
+        Backend::Sqlite => "SELECT id, merged_into FROM members WHERE id = $1",
+        Backend::Postgres => "SELECT id, merged_into FROM members WHERE id = $1 FOR UPDATE",
+    };
+    let mut id = id;
+    for _ in 0..64 {
+        let Some(row) = sqlx::query(sql).bind(id).fetch_optional(&mut *conn).await? else {
+            return Ok(None);
+        };
+        match row.try_get::<Option<i64>, _>("merged_into")? {
+            Some(next) => id = next,
+            None => return Ok(Some(id)),
+        }
+    }
+    Err(StoreError::Corrupt(format!(
+        "member {id}: merge chain too long"
+    )))
+}
+
+/// Locks two members in id order (so two transfers cannot wait on each other).
+async fn lock_pair(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    a: MemberId,
+    b: MemberId,
+) -> Result<(MemberId, MemberId), PointsError> {
+    let (first, second) = if a <= b { (a, b) } else { (b, a) };
+    let f = lock_member(conn, backend, first).await?;
+    let s = lock_member(conn, backend, second).await?;
+    let (Some(f), Some(s)) = (f, s) else {
+        return Err(PointsError::NotFound("member"));
+    };
+    Ok(if a <= b { (f, s) } else { (s, f) })
+}
+
+fn check_replay(stored_request: &str, request: &str) -> Result<(), PointsError> {
+    if stored_request == request {
+        Ok(())
+    } else {
+        Err(PointsError::IdempotencyConflict)
+    }
+}
+
+fn new_id(prefix: &str, key: &str) -> String {
+    // Derived from the idempotency key: stable under retry, unguessable enough for an id.
+    let digest = flywheel_core::auth::hash_key(key);
+    format!("{prefix}_{}", &digest[..20])
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct RedeemRequest {
+    pub member_id: MemberId,
+    pub reward_id: Option<String>,
+    /// For a plain debit without a reward.
+    pub points: Option<i64>,
+    pub programme: String,
+    #[serde(skip)]
+    pub idempotency_key: String,
+    #[serde(skip)]
+    pub actor: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct RedemptionRow {
+    pub id: String,
+    pub idempotency_key: String,
+    pub member_id: MemberId,
+    pub reward_id: Option<String>,
+    pub programme: String,
+    pub points: i64,
+    /// Cash part in minor units.
+    pub cash: Option<i64>,
+    pub status: String,
+    pub created_at: Micros,
+    pub cancelled_at: Option<Micros>,
+}
+
+const REDEMPTION_SELECT: &str = "SELECT id, idempotency_key, request, member_id, reward_id, programme, points, cash, status, txn_key, created_at, cancelled_at FROM redemptions";
+
+fn redemption_from_row(row: &AnyRow) -> Result<RedemptionRow, StoreError> {
+    Ok(RedemptionRow {
+        id: row.try_get("id")?,
+        idempotency_key: row.try_get("idempotency_key")?,
+        member_id: row.try_get("member_id")?,
+        reward_id: row.try_get("reward_id")?,
+        programme: row.try_get("programme")?,
+        points: row.try_get("points")?,
+        cash: row.try_get("cash")?,
+        status: row.try_get("status")?,
+        created_at: row.try_get("created_at")?,
+        cancelled_at: row.try_get("cancelled_at")?,
+    })
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct TransferRequest {
+    pub from_member_id: MemberId,
+    pub to_member_id: MemberId,
+    pub points: i64,
+    pub programme: String,
+    #[serde(skip)]
+    pub idempotency_key: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct TransferRow {
+    pub idempotency_key: String,
+    pub from_member_id: MemberId,
+    pub to_member_id: MemberId,
+    pub programme: String,
+    pub points: i64,
+    pub at: Micros,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct ExchangeRequest {
+    pub member_id: MemberId,
+    pub partner_id: String,
+    /// `out` (our points to the partner) or `in`.
+    pub direction: String,
+    /// Our points.
+    pub points: i64,
+    #[serde(skip)]
+    pub idempotency_key: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ExchangeRow {
+    pub idempotency_key: String,
+    pub member_id: MemberId,
+    pub partner_id: String,
+    pub direction: String,
+    pub points: i64,
+    pub partner_points: i64,
+    pub at: Micros,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct AdjustRequest {
+    pub member_id: MemberId,
+    /// Positive credits, negative debits.
+    pub points: i64,
+    pub reason: String,
+    pub programme: String,
+    #[serde(skip)]
+    pub idempotency_key: String,
+    #[serde(skip)]
+    pub actor: String,
+}
+
+/// A member's wallet in a fresh book, settled at `now` (settling postings included).
+async fn book_for(
+    conn: &mut AnyConnection,
+    members: &[MemberId],
+    programme: &str,
+    now: Micros,
+) -> Result<Book, StoreError> {
+    let mut book = Book {
+        wallets: load_wallets(conn, members.iter().copied()).await?,
+        ..Book::default()
+    };
+    for m in members {
+        book.wallet(*m, programme, now);
+    }
+    Ok(book)
+}
+
+impl Store {
+    /// Redeems a reward (atomically with its stock) or debits plain points. The same
+    /// idempotency key again answers with the first redemption (`true` = replayed).
+    pub async fn redeem(
+        &self,
+        req: &RedeemRequest,
+        now: Micros,
+    ) -> Result<(RedemptionRow, bool), PointsError> {
+        retrying(|| self.redeem_once(req, now)).await
+    }
+
+    async fn redeem_once(
+        &self,
+        req: &RedeemRequest,
+        now: Micros,
+    ) -> Result<(RedemptionRow, bool), PointsError> {
+        let request = serde_json::to_string(req)?;
+        let mut tx = self.begin_write().await?;
+        let conn: &mut AnyConnection = &mut tx;
+        let member = lock_member(conn, self.backend(), req.member_id).await?;
+        let sql = format!("{REDEMPTION_SELECT} WHERE idempotency_key = $1");
+        if let Some(row) = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(req.idempotency_key.clone())
+            .fetch_optional(&mut *conn)
+            .await?
+        {
+            check_replay(&row.try_get::<String, _>("request")?, &request)?;
+            return Ok((redemption_from_row(&row)?, true));
+        }
+        let member = member.ok_or(PointsError::NotFound("member"))?;
+        let (points, cash, programme, stocked) = match &req.reward_id {
+            Some(reward_id) => {
+                let reward = self
+                    .reward_for_update(conn, reward_id)
+                    .await?
+                    .ok_or(PointsError::NotFound("reward"))?;
+                reward.check_available(now)?;
+                if let Some(limit) = reward.per_member_limit {
+                    let row = sqlx::query(
+                        "SELECT COUNT(*) AS n FROM redemptions WHERE member_id = $1 AND reward_id = $2 AND status = 'completed'",
+                    )
+                    .bind(member)
+                    .bind(reward_id.clone())
+                    .fetch_one(&mut *conn)
+                    .await?;
+                    if row.try_get::<i64, _>("n")? >= limit {
+                        return Err(PointsError::LimitReached(format!(
+                            "a member may redeem this reward at most {limit} times"
+                        )));
+                    }
+                }
+                (
+                    reward.points_cost,
+                    reward.cash_cost,
+                    reward.programme.clone(),
+                    reward.stock.is_some(),
+                )
+            }
+            None => (req.points.unwrap_or(0), None, req.programme.clone(), false),
+        };
+        let id = new_id("rdm", &req.idempotency_key);
+        let key = format!("redeem:{}", req.idempotency_key);
+        let mut book = book_for(conn, &[member], &programme, now).await?;
+        let wallet = book.wallet(member, &programme, now);
+        let posting = commands::redeem(wallet, &key, &id, points, now)?;
+        book.postings.push(posting);
+        if stocked {
+            let done = sqlx::query(
+                "UPDATE rewards SET stock = stock - 1, updated_at = $2 WHERE id = $1 AND stock > 0",
+            )
+            .bind(req.reward_id.clone())
+            .bind(now)
+            .execute(&mut *conn)
+            .await?;
+            if done.rows_affected() == 0 {
+                return Err(PointsError::OutOfStock);
+            }
+        }
+        sqlx::query(
+            "INSERT INTO redemptions (id, idempotency_key, request, member_id, reward_id, programme, points, cash, status, txn_key, created_at, actor) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'completed', $9, $10, $11)",
+        )
+        .bind(id.clone())
+        .bind(req.idempotency_key.clone())
+        .bind(request)
+        .bind(member)
+        .bind(req.reward_id.clone())
+        .bind(programme.clone())
+        .bind(points)
+        .bind(cash)
+        .bind(key)
+        .bind(now)
+        .bind(req.actor.clone())
+        .execute(&mut *conn)
+        .await?;
+        write_book(conn, &book, now).await?;
+        tx.commit().await?;
+        Ok((
+            RedemptionRow {
+                id,
+                idempotency_key: req.idempotency_key.clone(),
+                member_id: member,
+                reward_id: req.reward_id.clone(),
+                programme,
+                points,
+                cash,
+                status: "completed".into(),
+                created_at: now,
+                cancelled_at: None,
+            },
+            false,
+        ))
+    }
+
+    pub async fn redemption(&self, id: &str) -> Result<Option<RedemptionRow>, StoreError> {
+        let sql = format!("{REDEMPTION_SELECT} WHERE id = $1");
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(id.to_owned())
+            .fetch_optional(self.pool())
+            .await?
+            .map(|r| redemption_from_row(&r))
+            .transpose()
+    }
+
+    /// Cancels a redemption: its points go back to the lots they came from (those past
+    /// expiry stay expired) and its stock back on the shelf. Cancelling twice is a no-op.
+    pub async fn cancel_redemption(
+        &self,
+        id: &str,
+        now: Micros,
+    ) -> Result<RedemptionRow, PointsError> {
+        retrying(|| self.cancel_once(id, now)).await
+    }
+
+    async fn cancel_once(&self, id: &str, now: Micros) -> Result<RedemptionRow, PointsError> {
+        let mut tx = self.begin_write().await?;
+        let conn: &mut AnyConnection = &mut tx;
+        let sql = format!("{REDEMPTION_SELECT} WHERE id = $1");
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
+            .bind(id.to_owned())
+            .fetch_optional(&mut *conn)
+            .await?
+            .ok_or(PointsError::NotFound("redemption"))?;
+        let r = redemption_from_row(&row)?;
+        let member = lock_member(conn, self.backend(), r.member_id)
+            .await?
+            .ok_or(PointsError::NotFound("member"))?;
+        // Read again under the member's lock: a concurrent cancel may have won.
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(id.to_owned())
+            .fetch_one(&mut *conn)
+            .await?;
+        let r = redemption_from_row(&row)?;
+        if r.status == "cancelled" {
+            return Ok(r);
+        }
+        let txn_key: String = row.try_get("txn_key")?;
+        let moves: Vec<LotMove> = sqlx::query(
+            "SELECT lot_id, points FROM points_lot_moves WHERE txn_key = $1 ORDER BY lot_id",
+        )
+        .bind(txn_key)
+        .fetch_all(&mut *conn)
+        .await?
+        .iter()
+        .map(|m| {
+            Ok(LotMove {
+                lot_id: m.try_get("lot_id")?,
+                points: m.try_get("points")?,
+            })
+        })
+        .collect::<Result<_, sqlx::Error>>()?;
+        let lots = load_lots(conn, moves.iter().map(|m| m.lot_id.clone())).await?;
+        let mut book = book_for(conn, &[member], &r.programme, now).await?;
+        let wallet = book.wallet(member, &r.programme, now);
+        let key = format!("cancel:{}", r.id);
+        let posting = commands::cancel_redemption(wallet, &key, &r.id, &moves, &lots, now);
+        book.postings.push(posting);
+        if let Some(reward_id) = &r.reward_id {
+            sqlx::query("UPDATE rewards SET stock = stock + 1, updated_at = $2 WHERE id = $1 AND stock IS NOT NULL")
+                .bind(reward_id.clone())
+                .bind(now)
+                .execute(&mut *conn)
+                .await?;
+        }
+        sqlx::query("UPDATE redemptions SET status = 'cancelled', cancel_txn_key = $2, cancelled_at = $3 WHERE id = $1")
+            .bind(r.id.clone())
+            .bind(key)
+            .bind(now)
+            .execute(&mut *conn)
+            .await?;
+        write_book(conn, &book, now).await?;
+        tx.commit().await?;
+        Ok(RedemptionRow {
+            status: "cancelled".into(),
+            cancelled_at: Some(now),
+            ..r
+        })
+    }
+
+    /// Moves points between members, within the sender's daily limit.
+    pub async fn transfer_points(
+        &self,
+        req: &TransferRequest,
+        policy: &PointsPolicy,
+        now: Micros,
+    ) -> Result<(TransferRow, bool), PointsError> {
+        retrying(|| self.transfer_once(req, policy, now)).await
+    }
+
+    async fn transfer_once(
+        &self,
+        req: &TransferRequest,
+        policy: &PointsPolicy,
+        now: Micros,
+    ) -> Result<(TransferRow, bool), PointsError> {
+        let request = serde_json::to_string(req)?;
+        let mut tx = self.begin_write().await?;
+        let conn: &mut AnyConnection = &mut tx;
+        let (from, to) =
+            lock_pair(conn, self.backend(), req.from_member_id, req.to_member_id).await?;
+        if let Some(row) = sqlx::query("SELECT request, from_member_id, to_member_id, programme, points, at FROM points_transfers WHERE idempotency_key = $1")
+            .bind(req.idempotency_key.clone())
+            .fetch_optional(&mut *conn)
+            .await?
+        {
+            check_replay(&row.try_get::<String, _>("request")?, &request)?;
+            return Ok((
+                TransferRow {
+                    idempotency_key: req.idempotency_key.clone(),
+                    from_member_id: row.try_get("from_member_id")?,
+                    to_member_id: row.try_get("to_member_id")?,
+                    programme: row.try_get("programme")?,
+                    points: row.try_get("points")?,
+                    at: row.try_get("at")?,
+                },
+                true,
+            ));
+        }
+        if from == to {
+            return Err(PointsError::Invalid(
+                "a member cannot transfer points to themselves".into(),
+            ));
+        }
+        let [day, ..] = periods(now);
+        let used: i64 = sqlx::query("SELECT CAST(COALESCE(SUM(points), 0) AS BIGINT) AS n FROM points_transfers WHERE from_member_id = $1 AND day = $2")
+            .bind(from)
+            .bind(day.clone())
+            .fetch_one(&mut *conn)
+            .await?
+            .try_get("n")?;
+        if used + req.points > policy.transfer_daily_limit {
+            return Err(PointsError::LimitReached(format!(
+                "a member may transfer at most {} points a day; {used} already sent today",
+                policy.transfer_daily_limit
+            )));
+        }
+        let mut book = book_for(conn, &[from, to], &req.programme, now).await?;
+        let key = format!("transfer:{}", req.idempotency_key);
+        let mut sender = book
+            .wallets
+            .remove(&(from, req.programme.clone()))
+            .expect("settled above");
+        let mut receiver = book
+            .wallets
+            .remove(&(to, req.programme.clone()))
+            .expect("settled above");
+        let posting = commands::transfer(&mut sender, &mut receiver, &key, req.points, now)?;
+        book.wallets.insert((from, req.programme.clone()), sender);
+        book.wallets.insert((to, req.programme.clone()), receiver);
+        book.postings.push(posting);
+        sqlx::query("INSERT INTO points_transfers (idempotency_key, request, from_member_id, to_member_id, programme, points, day, at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)")
+            .bind(req.idempotency_key.clone())
+            .bind(request)
+            .bind(from)
+            .bind(to)
+            .bind(req.programme.clone())
+            .bind(req.points)
+            .bind(day)
+            .bind(now)
+            .execute(&mut *conn)
+            .await?;
+        write_book(conn, &book, now).await?;
+        tx.commit().await?;
+        Ok((
+            TransferRow {
+                idempotency_key: req.idempotency_key.clone(),
+                from_member_id: from,
+                to_member_id: to,
+                programme: req.programme.clone(),
+                points: req.points,
+                at: now,
+            },
+            false,
+        ))
+    }
+
+    /// Exchanges points with a partner brand through its clearing account.
+    pub async fn exchange_points(
+        &self,
+        req: &ExchangeRequest,
+        policy: &PointsPolicy,
+        now: Micros,
+    ) -> Result<(ExchangeRow, bool), PointsError> {
+        retrying(|| self.exchange_once(req, policy, now)).await
+    }
+
+    async fn exchange_once(
+        &self,
+        req: &ExchangeRequest,
+        policy: &PointsPolicy,
+        now: Micros,
+    ) -> Result<(ExchangeRow, bool), PointsError> {
+        let request = serde_json::to_string(req)?;
+        let mut tx = self.begin_write().await?;
+        let conn: &mut AnyConnection = &mut tx;
+        let member = lock_member(conn, self.backend(), req.member_id).await?;
+        if let Some(row) = sqlx::query("SELECT request, member_id, partner_id, direction, points, partner_points, at FROM points_exchanges WHERE idempotency_key = $1")
+            .bind(req.idempotency_key.clone())
+            .fetch_optional(&mut *conn)
+            .await?
+        {
+            check_replay(&row.try_get::<String, _>("request")?, &request)?;
+            return Ok((exchange_from_row(&row, &req.idempotency_key)?, true));
+        }
+        let member = member.ok_or(PointsError::NotFound("member"))?;
+        let partner = self
+            .partner_in(conn, &req.partner_id)
+            .await?
+            .ok_or(PointsError::NotFound("partner"))?;
+        let partner_points =
+            commands::partner_points(req.points, partner.rate_ours, partner.rate_theirs)
+                .map_err(|step| PointsError::InexactExchange { step })?;
+        if partner_points <= 0 {
+            return Err(PointsError::InexactExchange {
+                step: partner.rate_ours,
+            });
+        }
+        let [day, ..] = periods(now);
+        let used: i64 = sqlx::query("SELECT CAST(COALESCE(SUM(points), 0) AS BIGINT) AS n FROM points_exchanges WHERE member_id = $1 AND partner_id = $2 AND day = $3")
+            .bind(member)
+            .bind(partner.id.clone())
+            .bind(day.clone())
+            .fetch_one(&mut *conn)
+            .await?
+            .try_get("n")?;
+        if used + req.points > partner.daily_limit {
+            return Err(PointsError::LimitReached(format!(
+                "a member may exchange at most {} points a day with {}; {used} already today",
+                partner.daily_limit, partner.id
+            )));
+        }
+        let programme = partner.programme.clone();
+        let mut book = book_for(conn, &[member], &programme, now).await?;
+        let key = format!("exchange:{}", req.idempotency_key);
+        let wallet = book.wallet(member, &programme, now);
+        let posting = match req.direction.as_str() {
+            "out" => commands::exchange_out(wallet, &partner.id, &key, req.points, now)?,
+            "in" => commands::exchange_in(wallet, &partner.id, &key, req.points, policy, now),
+            other => {
+                return Err(PointsError::Invalid(format!(
+                    "direction {other:?} must be \"out\" or \"in\""
+                )));
+            }
+        };
+        book.postings.push(posting);
+        sqlx::query("INSERT INTO points_exchanges (idempotency_key, request, member_id, partner_id, direction, points, partner_points, day, at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)")
+            .bind(req.idempotency_key.clone())
+            .bind(request)
+            .bind(member)
+            .bind(partner.id.clone())
+            .bind(req.direction.clone())
+            .bind(req.points)
+            .bind(partner_points)
+            .bind(day)
+            .bind(now)
+            .execute(&mut *conn)
+            .await?;
+        write_book(conn, &book, now).await?;
+        tx.commit().await?;
+        Ok((
+            ExchangeRow {
+                idempotency_key: req.idempotency_key.clone(),
+                member_id: member,
+                partner_id: partner.id,
+                direction: req.direction.clone(),
+                points: req.points,
+                partner_points,
+                at: now,
+            },
+            false,
+        ))
+    }
+
+    /// A manual adjustment, audited. Returns the ledger key it posted (`true` = replayed).
+    pub async fn adjust_points(
+        &self,
+        req: &AdjustRequest,
+        policy: &PointsPolicy,
+        now: Micros,
+    ) -> Result<(String, bool), PointsError> {
+        retrying(|| self.adjust_once(req, policy, now)).await
+    }
+
+    async fn adjust_once(
+        &self,
+        req: &AdjustRequest,
+        policy: &PointsPolicy,
+        now: Micros,
+    ) -> Result<(String, bool), PointsError> {
+        let request = serde_json::to_string(req)?;
+        let key = format!("adjust:{}", req.idempotency_key);
+        let mut tx = self.begin_write().await?;
+        let conn: &mut AnyConnection = &mut tx;
+        let member = lock_member(conn, self.backend(), req.member_id).await?;
+        if let Some(row) =
+            sqlx::query("SELECT request FROM points_adjustments WHERE idempotency_key = $1")
+                .bind(req.idempotency_key.clone())
+                .fetch_optional(&mut *conn)
+                .await?
+        {
+            check_replay(&row.try_get::<String, _>("request")?, &request)?;
+            return Ok((key, true));
+        }
+        let member = member.ok_or(PointsError::NotFound("member"))?;
+        let mut book = book_for(conn, &[member], &req.programme, now).await?;
+        let wallet = book.wallet(member, &req.programme, now);
+        let posting = commands::adjust(
+            wallet,
+            &key,
+            req.points,
+            &req.reason,
+            &req.actor,
+            policy,
+            now,
+        )?;
+        book.postings.push(posting);
+        sqlx::query("INSERT INTO points_adjustments (idempotency_key, request, member_id, programme, points, reason, actor, at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)")
+            .bind(req.idempotency_key.clone())
+            .bind(request.clone())
+            .bind(member)
+            .bind(req.programme.clone())
+            .bind(req.points)
+            .bind(req.reason.clone())
+            .bind(req.actor.clone())
+            .bind(now)
+            .execute(&mut *conn)
+            .await?;
+        sqlx::query("INSERT INTO audit_log (at, actor, action, target, details) VALUES ($1, $2, 'adjust_points', $3, $4)")
+            .bind(now)
+            .bind(req.actor.clone())
+            .bind(format!("member:{member}"))
+            .bind(request)
+            .execute(&mut *conn)
+            .await?;
+        write_book(conn, &book, now).await?;
+        tx.commit().await?;
+        Ok((key, false))
+    }
+}
+
+fn exchange_from_row(row: &AnyRow, key: &str) -> Result<ExchangeRow, StoreError> {
+    Ok(ExchangeRow {
+        idempotency_key: key.to_owned(),
+        member_id: row.try_get("member_id")?,
+        partner_id: row.try_get("partner_id")?,
+        direction: row.try_get("direction")?,
+        points: row.try_get("points")?,
+        partner_points: row.try_get("partner_points")?,
+        at: row.try_get("at")?,
+    })
+}

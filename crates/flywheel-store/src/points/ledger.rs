@@ -1,0 +1,289 @@
+//! Loading wallets and writing postings: the only code that touches the ledger tables'
+//! rows directly. Account balances are updated by delta in the same transaction as their
+//! entries; the brand's accounts last and in a fixed order, because every earning touches
+//! them and on PostgreSQL their row locks are held until commit.
+
+use crate::error::StoreError;
+use crate::sql::{Val, insert_rows, select_in};
+use flywheel_core::MemberId;
+use flywheel_core::points::{Book, Lot, Posting, Wallet};
+use flywheel_core::time::Micros;
+use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, Row};
+use std::collections::BTreeMap;
+
+pub(crate) const LOT_SELECT: &str = "SELECT id, member_id, programme, earned_at, available_at, expires_at, points, remaining, pending, order_id FROM points_lots WHERE";
+
+pub(crate) fn lot_from_row(row: &AnyRow) -> Result<Lot, StoreError> {
+    Ok(Lot {
+        id: row.try_get("id")?,
+        member_id: row.try_get("member_id")?,
+        programme: row.try_get("programme")?,
+        earned_at: row.try_get("earned_at")?,
+        available_at: row.try_get("available_at")?,
+        expires_at: row.try_get("expires_at")?,
+        points: row.try_get("points")?,
+        remaining: row.try_get("remaining")?,
+        pending: row.try_get::<i64, _>("pending")? != 0,
+        order_id: row.try_get("order_id")?,
+    })
+}
+
+/// The wallets (every programme) of `members`: their lots with points left and their debt.
+pub(crate) async fn load_wallets(
+    conn: &mut AnyConnection,
+    members: impl IntoIterator<Item = MemberId>,
+) -> Result<BTreeMap<(MemberId, String), Wallet>, StoreError> {
+    let ids: Vec<MemberId> = members.into_iter().collect();
+    let mut wallets: BTreeMap<(MemberId, String), Wallet> = BTreeMap::new();
+    let head = format!("{LOT_SELECT} member_id");
+    let rows = select_in(
+        conn,
+        &head,
+        ids.iter().map(|i| Val::Int(*i)),
+        "AND remaining > 0",
+    )
+    .await?;
+    for row in rows {
+        let lot = lot_from_row(&row)?;
+        wallets
+            .entry((lot.member_id, lot.programme.clone()))
+            .or_insert_with(|| Wallet::new(lot.member_id, &lot.programme))
+            .lots
+            .push(lot);
+    }
+    let rows = select_in(
+        conn,
+        "SELECT member_id, programme, balance FROM points_accounts WHERE member_id",
+        ids.iter().map(|i| Val::Int(*i)),
+        "AND account_type = 'debt' AND balance <> 0",
+    )
+    .await?;
+    for row in rows {
+        let member: MemberId = row.try_get("member_id")?;
+        let programme: String = row.try_get("programme")?;
+        let balance: i64 = row.try_get("balance")?;
+        wallets
+            .entry((member, programme.clone()))
+            .or_insert_with(|| Wallet::new(member, &programme))
+            .debt = -balance;
+    }
+    for w in wallets.values_mut() {
+        w.lots.sort_by(|a, b| a.id.cmp(&b.id));
+    }
+    Ok(wallets)
+}
+
+/// Lots by id, whatever is left of them (a cancelled redemption returns points to them).
+pub(crate) async fn load_lots(
+    conn: &mut AnyConnection,
+    ids: impl IntoIterator<Item = String>,
+) -> Result<Vec<Lot>, StoreError> {
+    let head = format!("{LOT_SELECT} id");
+    select_in(conn, &head, ids.into_iter().map(Val::Text), "")
+        .await?
+        .iter()
+        .map(lot_from_row)
+        .collect()
+}
+
+/// Writes postings with their entries, lot moves and account balances.
+pub(crate) async fn write_postings(
+    conn: &mut AnyConnection,
+    postings: &[Posting],
+    now: Micros,
+) -> Result<(), StoreError> {
+    if postings.is_empty() {
+        return Ok(());
+    }
+    let mut txns = Vec::with_capacity(postings.len());
+    let mut entries = Vec::new();
+    let mut moves = Vec::new();
+    let mut deltas: BTreeMap<String, (i64, &flywheel_core::points::Account)> = BTreeMap::new();
+    for p in postings {
+        if !p.is_balanced() {
+            return Err(StoreError::Invalid(format!(
+                "refusing unbalanced posting {}",
+                p.key
+            )));
+        }
+        txns.push(vec![
+            p.key.clone().into(),
+            p.kind.as_str().into(),
+            p.programme.clone().into(),
+            p.reason.clone().into(),
+            p.source_type.into(),
+            p.source_id.clone().into(),
+            p.rule_id.clone().into(),
+            p.actor.clone().into(),
+            p.member_id.into(),
+            p.at.into(),
+            now.into(),
+        ]);
+        for (account, amount) in &p.entries {
+            let code = account.to_string();
+            entries.push(vec![
+                p.key.clone().into(),
+                code.clone().into(),
+                account.type_name().into(),
+                account.programme().into(),
+                account.member_id().into(),
+                account.partner_id().map(str::to_owned).into(),
+                p.kind.as_str().into(),
+                p.at.into(),
+                (*amount).into(),
+            ]);
+            deltas.entry(code).or_insert((0, account)).0 += amount;
+        }
+        for m in &p.lot_moves {
+            moves.push(vec![
+                p.key.clone().into(),
+                m.lot_id.clone().into(),
+                m.points.into(),
+            ]);
+        }
+    }
+    insert_rows(
+        conn,
+        "INSERT INTO points_transactions (key, kind, programme, reason, source_type, source_id, rule_id, actor, member_id, at, posted_at)",
+        txns,
+        "",
+    )
+    .await?;
+    insert_rows(
+        conn,
+        "INSERT INTO points_entries (txn_key, account, account_type, programme, member_id, partner_id, kind, at, amount)",
+        entries,
+        "",
+    )
+    .await?;
+    insert_rows(
+        conn,
+        "INSERT INTO points_lot_moves (txn_key, lot_id, points)",
+        moves,
+        "",
+    )
+    .await?;
+    let (members, brand): (Vec<_>, Vec<_>) = deltas
+        .into_iter()
+        .filter(|(_, (d, _))| *d != 0)
+        .partition(|(_, (_, a))| a.member_id().is_some());
+    for group in [members, brand] {
+        let rows = group
+            .into_iter()
+            .map(|(code, (delta, a))| {
+                vec![
+                    code.into(),
+                    a.type_name().into(),
+                    a.programme().into(),
+                    a.member_id().into(),
+                    a.partner_id().map(str::to_owned).into(),
+                    delta.into(),
+                ]
+            })
+            .collect();
+        insert_rows(
+            conn,
+            "INSERT INTO points_accounts (account, account_type, programme, member_id, partner_id, balance)",
+            rows,
+            "ON CONFLICT (account) DO UPDATE SET balance = points_accounts.balance + excluded.balance",
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// Writes lots created or changed.
+pub(crate) async fn write_lots<'a>(
+    conn: &mut AnyConnection,
+    lots: impl Iterator<Item = &'a Lot>,
+) -> Result<(), StoreError> {
+    let rows = lots
+        .map(|l| {
+            vec![
+                l.id.clone().into(),
+                l.member_id.into(),
+                l.programme.clone().into(),
+                l.earned_at.into(),
+                l.available_at.into(),
+                l.expires_at.into(),
+                l.points.into(),
+                l.remaining.into(),
+                i64::from(l.pending).into(),
+                l.order_id.clone().into(),
+            ]
+        })
+        .collect();
+    insert_rows(
+        conn,
+        "INSERT INTO points_lots (id, member_id, programme, earned_at, available_at, expires_at, points, remaining, pending, order_id)",
+        rows,
+        "ON CONFLICT (id) DO UPDATE SET member_id = excluded.member_id, remaining = excluded.remaining, pending = excluded.pending",
+    )
+    .await?;
+    Ok(())
+}
+
+/// Writes everything a [`Book`] changed: usage, budgets, orders, lots, then postings.
+pub(crate) async fn write_book(
+    conn: &mut AnyConnection,
+    book: &Book,
+    now: Micros,
+) -> Result<(), StoreError> {
+    let usage = book
+        .dirty_usage
+        .iter()
+        .map(|k| {
+            let u = book.usage[k];
+            vec![
+                k.member_id.into(),
+                k.rule_id.clone().into(),
+                k.period.clone().into(),
+                u.count.into(),
+                u.points.into(),
+            ]
+        })
+        .collect();
+    insert_rows(
+        conn,
+        "INSERT INTO points_usage (member_id, rule_id, period, count, points)",
+        usage,
+        "ON CONFLICT (member_id, rule_id, period) DO UPDATE SET count = excluded.count, points = excluded.points",
+    )
+    .await?;
+    let budgets = book
+        .dirty_budgets
+        .iter()
+        .map(|r| vec![r.clone().into(), book.budgets[r].into()])
+        .collect();
+    insert_rows(
+        conn,
+        "INSERT INTO points_budgets (rule_id, spent)",
+        budgets,
+        "ON CONFLICT (rule_id) DO UPDATE SET spent = excluded.spent",
+    )
+    .await?;
+    let orders = book
+        .dirty_orders
+        .iter()
+        .map(|k| {
+            let o = &book.orders[k];
+            vec![
+                k.0.clone().into(),
+                k.1.clone().into(),
+                book.survivor(o.member_id).into(),
+                o.earned.into(),
+                o.reversed.into(),
+            ]
+        })
+        .collect();
+    insert_rows(
+        conn,
+        "INSERT INTO points_orders (order_id, programme, member_id, earned, reversed)",
+        orders,
+        "ON CONFLICT (order_id, programme) DO UPDATE SET member_id = excluded.member_id, earned = excluded.earned, reversed = excluded.reversed",
+    )
+    .await?;
+    write_lots(conn, book.dirty_lots()).await?;
+    write_postings(conn, &book.postings, now).await
+}

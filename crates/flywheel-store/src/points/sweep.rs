@@ -1,0 +1,118 @@
+//! The points sweep: posts what time alone changed — pending points past their return
+//! window, lots past expiry — a few hundred members per transaction. Reads never wait for
+//! it (balances are computed as of the moment asked), but the ledger and the finance
+//! reports do.
+
+use super::ledger::{load_wallets, write_book};
+use crate::db::{Backend, Store};
+use crate::error::StoreError;
+use flywheel_core::MemberId;
+use flywheel_core::points::Book;
+use flywheel_core::time::Micros;
+use sqlx::{AnyConnection, Row};
+use std::collections::BTreeSet;
+
+const MEMBERS_PER_TRANSACTION: i64 = 500;
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PointsSweepReport {
+    pub members: u64,
+    pub matured: u64,
+    pub expired: u64,
+}
+
+impl Store {
+    /// Posts maturity and expiry due by `now`, for every member.
+    pub async fn sweep_points(&self, now: Micros) -> Result<PointsSweepReport, StoreError> {
+        let mut report = PointsSweepReport::default();
+        loop {
+            let done = self.sweep_points_once(now, &mut report).await?;
+            if done {
+                return Ok(report);
+            }
+        }
+    }
+
+    /// One transaction's worth; true when nothing is left to do.
+    async fn sweep_points_once(
+        &self,
+        now: Micros,
+        report: &mut PointsSweepReport,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let conn: &mut AnyConnection = &mut tx;
+        let due = due_members(conn, now).await?;
+        if due.is_empty() {
+            return Ok(true);
+        }
+        let ids: Vec<MemberId> = due.into_iter().collect();
+        let locked = lock_members(conn, self.backend(), &ids).await?;
+        let mut book = Book {
+            wallets: load_wallets(conn, locked.iter().copied()).await?,
+            ..Book::default()
+        };
+        let keys: Vec<(MemberId, String)> = book.wallets.keys().cloned().collect();
+        for (member, programme) in keys {
+            book.wallet(member, &programme, now);
+        }
+        for p in &book.postings {
+            match p.kind {
+                flywheel_core::points::Kind::Mature => report.matured += 1,
+                flywheel_core::points::Kind::Expire => report.expired += 1,
+                _ => {}
+            }
+        }
+        report.members += locked.len() as u64;
+        write_book(conn, &book, now).await?;
+        tx.commit().await?;
+        // Members locked by someone else are left for the next sweep.
+        Ok(locked.len() < ids.len() || (ids.len() as i64) < MEMBERS_PER_TRANSACTION)
+    }
+}
+
+/// Members with a pending lot past its window or an available lot past expiry.
+async fn due_members(
+    conn: &mut AnyConnection,
+    now: Micros,
+) -> Result<BTreeSet<MemberId>, StoreError> {
+    let mut out = BTreeSet::new();
+    for sql in [
+        "SELECT member_id FROM points_lots WHERE pending = 1 AND available_at <= $1 ORDER BY available_at LIMIT $2",
+        "SELECT member_id FROM points_lots WHERE remaining > 0 AND pending = 0 AND expires_at <= $1 ORDER BY expires_at LIMIT $2",
+    ] {
+        for row in sqlx::query(sql)
+            .bind(now)
+            .bind(MEMBERS_PER_TRANSACTION)
+            .fetch_all(&mut *conn)
+            .await?
+        {
+            out.insert(row.try_get("member_id")?);
+            if out.len() as i64 >= MEMBERS_PER_TRANSACTION {
+                return Ok(out);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Locks the members that are free (PostgreSQL skips rows another transaction holds).
+async fn lock_members(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    ids: &[MemberId],
+) -> Result<Vec<MemberId>, StoreError> {
+    if backend == Backend::Sqlite {
+        return Ok(ids.to_vec());
+    }
+    let tail = "ORDER BY id FOR UPDATE SKIP LOCKED";
+    let rows = crate::sql::select_in(
+        conn,
+        "SELECT id FROM members WHERE id",
+        ids.iter().map(|i| crate::sql::Val::Int(*i)),
+        tail,
+    )
+    .await?;
+    rows.iter()
+        .map(|r| r.try_get::<i64, _>("id").map_err(StoreError::from))
+        .collect()
+}
