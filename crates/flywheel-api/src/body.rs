@@ -37,3 +37,35 @@ impl<S: Send + Sync, const LIMIT: usize> FromRequest<S> for JsonValue<LIMIT> {
 pub const ONE_EVENT: usize = 1 << 20;
 pub const BATCH: usize = 64 << 20;
 pub const SMALL: usize = 64 << 10;
+
+/// Parses a JSON value into a request type (`deny_unknown_fields` structs), naming the
+/// field at fault: `missing_field`, `unknown_field` or `invalid_type`, with its path.
+pub fn typed<T: serde::de::DeserializeOwned>(value: Value) -> Result<T, ApiError> {
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        let message = e.inner().to_string();
+        let quoted = message.split('`').nth(1).unwrap_or("").to_owned();
+        let join = |name: &str| {
+            if path == "." || path.is_empty() {
+                name.to_owned()
+            } else {
+                format!("{path}.{name}")
+            }
+        };
+        let (code, field) = if message.starts_with("missing field") {
+            ("missing_field", join(&quoted))
+        } else if message.starts_with("unknown field") {
+            ("unknown_field", join(&quoted))
+        } else if message.starts_with("invalid type") {
+            ("invalid_type", path.clone())
+        } else {
+            ("invalid_value", path.clone())
+        };
+        let field = if field == "." {
+            "body".to_owned()
+        } else {
+            field
+        };
+        ApiError::new(code, format!("{field}: {message}")).field(field)
+    })
+}

@@ -1,7 +1,8 @@
 //! The OpenAPI document (`/openapi.json`) and browsable docs (`/docs`), served from assets
 //! compiled into the binary, so they work with no internet.
 
-use crate::routes::{events, health, identity, members, stats};
+use crate::points_views;
+use crate::routes::{events, health, identity, members, points, rewards, stats};
 use crate::state::AppState;
 use crate::views;
 use axum::Router;
@@ -11,18 +12,26 @@ use utoipa_swagger_ui::SwaggerUi;
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "Flywheel", description = "Super-user relationship engine: ingest, identity resolution, relationship stages."),
+    info(title = "Flywheel", description = "Super-user relationship engine: ingest, identity resolution, relationship stages, points."),
     paths(
         health::health,
         events::post_event, events::post_batch,
         members::member, members::lookup, members::timeline, members::stages,
         identity::conflicts, identity::dismiss, identity::merge,
         stats::stages,
+        points::get_rules, points::put_rules, points::simulate, points::member_points, points::member_ledger,
+        points::transfer, points::adjust, points::sweep, points::report, points::trial_balance, points::settlement,
+        rewards::list_rewards, rewards::create_reward, rewards::get_reward, rewards::put_reward,
+        rewards::redeem, rewards::get_redemption, rewards::cancel,
+        rewards::list_partners, rewards::create_partner, rewards::exchange,
     ),
     components(schemas(
         views::EventAnswer, views::BatchAnswer, views::MemberDoc, views::IdentityView, views::Timeline,
         views::TimelineEvent, views::StageHistory, views::TransitionView, views::ConflictList, views::ConflictView,
         views::StageStats, views::Health,
+        points_views::PointsView, points_views::LotView, points_views::ExpiryView, points_views::LedgerView,
+        points_views::LedgerEntryView, points_views::SourceView, points_views::RewardView, points_views::RedemptionView,
+        points_views::TransferView, points_views::PartnerView, points_views::ExchangeView, points_views::AdjustmentView,
     )),
     modifiers(&BearerAuth),
 )]

@@ -25,8 +25,22 @@ pub fn status_of(code: &str) -> StatusCode {
         }
         "unauthorized" => StatusCode::UNAUTHORIZED,
         "forbidden" => StatusCode::FORBIDDEN,
-        "not_found" | "member_not_found" | "conflict_not_found" => StatusCode::NOT_FOUND,
-        "order_exists" | "already_merged" | "conflict_closed" => StatusCode::CONFLICT,
+        "not_found"
+        | "member_not_found"
+        | "conflict_not_found"
+        | "reward_not_found"
+        | "partner_not_found"
+        | "redemption_not_found" => StatusCode::NOT_FOUND,
+        "order_exists"
+        | "already_merged"
+        | "conflict_closed"
+        | "insufficient_points"
+        | "out_of_stock"
+        | "reward_unavailable"
+        | "limit_reached"
+        | "idempotency_key_reused"
+        | "reward_exists"
+        | "partner_exists" => StatusCode::CONFLICT,
         "payload_too_large" => StatusCode::PAYLOAD_TOO_LARGE,
         "missing_field"
         | "invalid_type"
@@ -43,7 +57,10 @@ pub fn status_of(code: &str) -> StatusCode {
         | "unknown_field"
         | "too_long"
         | "too_many_events"
-        | "invalid_events" => StatusCode::UNPROCESSABLE_ENTITY,
+        | "invalid_events"
+        | "unknown_programme"
+        | "duplicate"
+        | "inexact_exchange" => StatusCode::UNPROCESSABLE_ENTITY,
         "unavailable" => StatusCode::SERVICE_UNAVAILABLE,
         _ => StatusCode::INTERNAL_SERVER_ERROR,
     }
@@ -103,6 +120,43 @@ impl From<flywheel_store::StoreError> for ApiError {
     }
 }
 
+impl From<flywheel_store::PointsError> for ApiError {
+    fn from(e: flywheel_store::PointsError) -> ApiError {
+        use flywheel_store::PointsError as P;
+        let message = e.to_string();
+        match e {
+            P::NotFound(what) => {
+                let code = match what {
+                    "member" => "member_not_found",
+                    "reward" => "reward_not_found",
+                    "partner" => "partner_not_found",
+                    "redemption" => "redemption_not_found",
+                    _ => "not_found",
+                };
+                ApiError::new(code, message)
+            }
+            P::InsufficientPoints {
+                available,
+                requested,
+            } => ApiError::new("insufficient_points", message)
+                .details(json!({"available": available, "requested": requested})),
+            P::OutOfStock => ApiError::new("out_of_stock", message).field("reward_id"),
+            P::RewardUnavailable(_) => {
+                ApiError::new("reward_unavailable", message).field("reward_id")
+            }
+            P::LimitReached(_) => ApiError::new("limit_reached", message).field("points"),
+            P::InexactExchange { step } => ApiError::new("inexact_exchange", message)
+                .field("points")
+                .details(json!({"step": step})),
+            P::IdempotencyConflict => {
+                ApiError::new("idempotency_key_reused", message).field("idempotency_key")
+            }
+            P::Invalid(_) => ApiError::new("invalid_value", message),
+            P::Store(e) => ApiError::internal(e),
+        }
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = status_of(self.code);
@@ -157,6 +211,19 @@ mod tests {
             "too_many_events",
             "invalid_events",
             "unavailable",
+            "reward_not_found",
+            "partner_not_found",
+            "redemption_not_found",
+            "insufficient_points",
+            "out_of_stock",
+            "reward_unavailable",
+            "limit_reached",
+            "idempotency_key_reused",
+            "reward_exists",
+            "partner_exists",
+            "unknown_programme",
+            "duplicate",
+            "inexact_exchange",
         ];
         for code in codes {
             assert_ne!(status_of(code), StatusCode::INTERNAL_SERVER_ERROR, "{code}");

@@ -2,7 +2,7 @@
 //! error-code table, and the OpenAPI document with browsable docs.
 //!
 //! Layout: `routes/` has one module per resource, each with its own `router()`;
-//! `views.rs` the response bodies; `error.rs` the codes and statuses; `auth.rs` the
+//! `views.rs` and `points_views.rs` the response bodies; `error.rs` the codes and statuses; `auth.rs` the
 //! key check; `body.rs`/`params.rs` request parsing with our error codes.
 
 mod auth;
@@ -10,6 +10,7 @@ mod body;
 mod docs;
 mod error;
 mod params;
+mod points_views;
 mod routes;
 mod state;
 mod views;
@@ -31,6 +32,8 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::members::router())
         .merge(routes::identity::router())
         .merge(routes::stats::router())
+        .merge(routes::points::router())
+        .merge(routes::rewards::router())
         .merge(docs::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

@@ -1,120 +1,13 @@
 //! The API over real HTTP, on SQLite and (when `FLYWHEEL_TEST_PG_URL` is set) on
 //! PostgreSQL: the router served on port 0, driven with an HTTP client.
 
-use flywheel_api::AppState;
-use flywheel_core::Policy;
-use flywheel_core::auth::{Role, hash_key};
+mod common;
+
+use common::{ADMIN, TestApp};
+use flywheel_core::auth::Role;
 use flywheel_core::time::{DAY, to_rfc3339};
-use flywheel_store::Store;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-
-const ADMIN: &str = "test-admin-key-0123456789";
-
-struct TestApp {
-    base: String,
-    http: reqwest::Client,
-    store: Store,
-    _dir: Option<tempfile::TempDir>,
-    _stop: tokio::sync::oneshot::Sender<()>,
-}
-
-impl TestApp {
-    async fn all() -> Vec<TestApp> {
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}", dir.path().join("api.db").display());
-        let mut apps = vec![TestApp::spawn(Store::open(&url).await.unwrap(), Some(dir)).await];
-        match std::env::var("FLYWHEEL_TEST_PG_URL") {
-            Ok(admin) => {
-                use std::sync::atomic::{AtomicU32, Ordering};
-                static N: AtomicU32 = AtomicU32::new(0);
-                let name = format!(
-                    "fw_api_{}_{}",
-                    std::process::id(),
-                    N.fetch_add(1, Ordering::Relaxed)
-                );
-                let url = flywheel_store::create_postgres_database(&admin, &name)
-                    .await
-                    .unwrap();
-                apps.push(TestApp::spawn(Store::open(&url).await.unwrap(), None).await);
-            }
-            Err(_) if std::env::var("FLYWHEEL_REQUIRE_PG").as_deref() == Ok("1") => {
-                panic!("FLYWHEEL_REQUIRE_PG=1 but FLYWHEEL_TEST_PG_URL is not set")
-            }
-            Err(_) => {}
-        }
-        apps
-    }
-
-    async fn spawn(store: Store, dir: Option<tempfile::TempDir>) -> TestApp {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
-        let state = AppState::new(store.clone(), Policy::default(), Some(ADMIN));
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(flywheel_api::serve(listener, state, async move {
-            let _ = stopped.await;
-        }));
-        TestApp {
-            base,
-            http: reqwest::Client::new(),
-            store,
-            _dir: dir,
-            _stop: stop,
-        }
-    }
-
-    async fn key(&self, role: Role) -> String {
-        let key = format!("fw_test_{}_{}", role.as_str(), self.base.len());
-        self.store
-            .create_key(&hash_key(&key), "fw_test", role, "test", 0)
-            .await
-            .unwrap();
-        key
-    }
-
-    async fn call(
-        &self,
-        method: &str,
-        path: &str,
-        key: Option<&str>,
-        body: Option<Value>,
-    ) -> (StatusCode, Value) {
-        let url = format!("{}{path}", self.base);
-        let mut req = match method {
-            "GET" => self.http.get(url),
-            "POST" => self.http.post(url),
-            "DELETE" => self.http.delete(url),
-            _ => unreachable!(),
-        };
-        if let Some(k) = key {
-            req = req.bearer_auth(k);
-        }
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        let resp = req.send().await.unwrap();
-        let status = resp.status();
-        let text = resp.text().await.unwrap();
-        (
-            status,
-            serde_json::from_str(&text).unwrap_or(Value::String(text)),
-        )
-    }
-
-    async fn get(&self, path: &str) -> (StatusCode, Value) {
-        self.call("GET", path, Some(ADMIN), None).await
-    }
-
-    async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
-        self.call("POST", path, Some(ADMIN), Some(body)).await
-    }
-
-    async fn send(&self, event: Value) -> Value {
-        let (status, body) = self.post("/v1/events", event).await;
-        assert_eq!(status, StatusCode::OK, "{body}");
-        body
-    }
-}
 
 fn ago(days: i64) -> String {
     to_rfc3339(chrono::Utc::now().timestamp_micros() - days * DAY)

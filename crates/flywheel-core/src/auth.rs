@@ -34,6 +34,16 @@ pub enum Permission {
     ReadStats,
     /// Create and revoke API keys.
     ManageKeys,
+    /// Read members' points, lots and ledgers, the rules, rewards and partners.
+    ReadPoints,
+    /// Redeem, cancel redemptions, transfer and exchange points for members.
+    SpendPoints,
+    /// Credit or debit points by hand (audited).
+    AdjustPoints,
+    /// Manage earning rules, the rewards catalogue and partner brands.
+    ManagePoints,
+    /// Finance reports: period totals, liability, trial balance, settlement.
+    ReadFinance,
 }
 
 impl Role {
@@ -61,20 +71,37 @@ impl Role {
         Role::ALL.into_iter().find(|r| r.as_str() == s)
     }
 
-    /// The permission table. Integrators push data but cannot read people back;
-    /// staff at the till read and record; finance and read-only keys only read.
+    /// The permission table. Integrators push data (and redeem for members) but cannot
+    /// read people back; staff at the till read, record and redeem; finance reads and
+    /// adjusts points by hand; read-only keys only read.
     pub fn allows(self, p: Permission) -> bool {
         use Permission::*;
         match self {
             Role::Admin => true,
             Role::Operator => matches!(
                 p,
-                WriteEvents | ReadMembers | ManageIdentities | ReadConflicts | ReadStats
+                WriteEvents
+                    | ReadMembers
+                    | ManageIdentities
+                    | ReadConflicts
+                    | ReadStats
+                    | ReadPoints
+                    | SpendPoints
+                    | ManagePoints
             ),
-            Role::Staff => matches!(p, WriteEvents | ReadMembers | ReadConflicts),
-            Role::Integrator => matches!(p, WriteEvents),
-            Role::Finance => matches!(p, ReadMembers | ReadStats),
-            Role::ReadOnly => matches!(p, ReadMembers | ReadConflicts | ReadStats),
+            Role::Staff => matches!(
+                p,
+                WriteEvents | ReadMembers | ReadConflicts | ReadPoints | SpendPoints
+            ),
+            Role::Integrator => matches!(p, WriteEvents | SpendPoints),
+            Role::Finance => matches!(
+                p,
+                ReadMembers | ReadStats | ReadPoints | AdjustPoints | ReadFinance
+            ),
+            Role::ReadOnly => matches!(
+                p,
+                ReadMembers | ReadConflicts | ReadStats | ReadPoints | ReadFinance
+            ),
         }
     }
 }

@@ -44,7 +44,8 @@ enum Command {
         #[arg(long)]
         db: Option<String>,
     },
-    /// Re-evaluate the stages of members whose stage changed with time, once.
+    /// Re-evaluate the stages of members whose stage changed with time, and post points
+    /// that became available or expired, once.
     Sweep {
         #[arg(long)]
         db: Option<String>,
@@ -126,6 +127,11 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             println!(
                 "examined {} members; {} changed stage",
                 report.examined, report.changed
+            );
+            let points = store.sweep_points(now).await?;
+            println!(
+                "points: {} lots became available, {} lots expired, for {} members",
+                points.matured, points.expired, points.members
             );
             Ok(ok)
         }

@@ -43,7 +43,8 @@ pub async fn run(config: Config, store: Option<Store>) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Re-evaluates members whose stage can change with time alone, every interval.
+/// Re-evaluates members whose stage can change with time alone, and posts points whose
+/// return window or expiry has passed, every interval.
 async fn sweep_forever(store: Store, config: Config) {
     let mut tick = tokio::time::interval(Duration::from_secs(config.server.sweep_interval_secs));
     loop {
@@ -55,6 +56,18 @@ async fn sweep_forever(store: Store, config: Config) {
             }
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "stage sweep failed; will retry"),
+        }
+        match store.sweep_points(now).await {
+            Ok(r) if r.members > 0 => {
+                tracing::info!(
+                    members = r.members,
+                    matured = r.matured,
+                    expired = r.expired,
+                    "points sweep"
+                )
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "points sweep failed; will retry"),
         }
     }
 }

@@ -4,6 +4,8 @@ pub mod events;
 pub mod health;
 pub mod identity;
 pub mod members;
+pub mod points;
+pub mod rewards;
 pub mod stats;
 
 use crate::error::ApiError;

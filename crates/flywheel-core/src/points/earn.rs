@@ -40,12 +40,34 @@ pub fn periods(at: Micros) -> [String; 3] {
     ]
 }
 
-/// Points a purchase earned and how many a refund has reversed, per order and programme.
+/// Points one rule awarded for an order and how many refunds have reversed, with the
+/// rule's rate so a refund reverses exactly the points its amount earned.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct OrderPoints {
     pub member_id: MemberId,
+    pub programme: String,
     pub earned: i64,
     pub reversed: i64,
+    /// Points = floor(amount in minor units × rate_points / rate_per). 0 when the award
+    /// was not per amount of the whole order (fixed, or on some items only): such points
+    /// are reversed in proportion to the amount refunded.
+    pub rate_points: i64,
+    pub rate_per: i64,
+}
+
+impl OrderPoints {
+    /// Points that should stand reversed once `refunded` of `amount` has been refunded.
+    pub fn reversal_due(&self, amount: Money, refunded: Money) -> i64 {
+        let refunded = i128::from(refunded.minor().min(amount.minor()).max(0));
+        let due = if self.rate_per > 0 {
+            refunded * i128::from(self.rate_points) / i128::from(self.rate_per)
+        } else if amount.minor() > 0 {
+            i128::from(self.earned) * refunded / i128::from(amount.minor())
+        } else {
+            0
+        };
+        (due as i64).min(self.earned)
+    }
 }
 
 /// One rule's verdict on one trigger, after limits and budget.
@@ -57,6 +79,8 @@ pub struct Line {
     pub points: i64,
     /// Points before limits and budget.
     pub quoted: i64,
+    /// The multiplier applied (stage and festival windows).
+    pub factor: super::rules::Factor,
     pub pending_until: Option<Micros>,
     /// Why the rule fired, or why it did not.
     pub explanation: String,
@@ -84,7 +108,7 @@ pub struct Book {
     pub usage: HashMap<UsageKey, Usage>,
     /// Points already awarded by each budgeted rule.
     pub budgets: HashMap<String, i64>,
-    /// By (order id, programme).
+    /// By (order id, rule id).
     pub orders: HashMap<(String, String), OrderPoints>,
     /// Merged member → survivor, for orders loaded under the old id.
     pub redirect: HashMap<MemberId, MemberId>,
@@ -134,6 +158,7 @@ impl Book {
             programme: rule.programme.clone(),
             points: 0,
             quoted: 0,
+            factor: super::rules::Factor::ONE,
             pending_until: None,
             explanation: String::new(),
             limited_by: None,
@@ -146,6 +171,7 @@ impl Book {
             }
         };
         line.quoted = q.points;
+        line.factor = q.factor;
         line.explanation = q.explanation;
         let mut points = q.points;
         let [day, month, all] = periods(e.trigger.occurred_at);
@@ -255,17 +281,30 @@ impl Book {
             self.dirty_budgets.insert(rule.id.clone());
         }
         if let Some(order) = e.order_id {
-            let k = (order.to_owned(), rule.programme.clone());
+            let whole_order =
+                rule.conditions.categories.is_empty() && rule.conditions.sub_brands.is_empty();
+            let (rate_points, rate_per) = match rule.award.per {
+                Some(per) if whole_order => (
+                    rule.award.points * i64::from(line.factor.0),
+                    per.minor() * 1000,
+                ),
+                _ => (0, 0),
+            };
+            let k = (order.to_owned(), rule.id.clone());
             let o = self.orders.entry(k.clone()).or_default();
             o.member_id = e.member_id;
+            o.programme = rule.programme.clone();
             o.earned += line.points;
+            o.rate_points = rate_points;
+            o.rate_per = rate_per;
             self.dirty_orders.insert(k);
         }
     }
 
     /// Brings the points of `order_id` in line with how much of it has been refunded:
-    /// `floor(earned × refunded / amount)` reversed in all. Called on each refund, and
-    /// after a purchase whose refund arrived first.
+    /// each rule's points for the order are reversed down to what the refunded amount
+    /// earned (rounded down). Called on each refund, and after a purchase whose refund
+    /// arrived first.
     pub fn reconcile_refund(
         &mut self,
         event_id: &str,
@@ -283,29 +322,28 @@ impl Book {
         keys.sort();
         for k in keys {
             let o = self.orders[&k].clone();
-            if amount.minor() <= 0 || o.earned == 0 {
-                continue;
-            }
-            let refunded = refunded.minor().min(amount.minor());
-            let target =
-                (i128::from(o.earned) * i128::from(refunded) / i128::from(amount.minor())) as i64;
-            let delta = target - o.reversed;
+            let delta = o.reversal_due(amount, refunded) - o.reversed;
             if delta <= 0 {
                 continue;
             }
-            let programme = k.1.clone();
+            let rule_id = k.1.clone();
             let member = self.survivor(o.member_id);
             let mut posting = Posting::new(
-                format!("refund:event:{event_id}:{order_id}:{programme}"),
+                format!("refund:event:{event_id}:{order_id}:{rule_id}"),
                 Kind::Refund,
-                &programme,
+                &o.programme,
                 now,
             )
             .reason(format!("refund of order {order_id}"))
             .source("event", event_id)
             .member(member);
-            self.wallet(member, &programme, now)
-                .reverse_order(&mut posting, order_id, delta, now);
+            posting.rule_id = Some(rule_id);
+            self.wallet(member, &o.programme, now).reverse_order(
+                &mut posting,
+                order_id,
+                delta,
+                now,
+            );
             self.postings.push(posting);
             let o = self.orders.get_mut(&k).expect("key listed above");
             o.member_id = member;

@@ -81,14 +81,17 @@ CREATE TABLE points_budgets (
     spent           BIGINT NOT NULL
 );
 
--- Points each order earned and how many its refunds reversed.
+-- Points each rule awarded an order, how many its refunds reversed, and the rule's rate.
 CREATE TABLE points_orders (
     order_id        TEXT NOT NULL,
+    rule_id         TEXT NOT NULL,
     programme       TEXT NOT NULL,
     member_id       BIGINT NOT NULL,
     earned          BIGINT NOT NULL,
     reversed        BIGINT NOT NULL,
-    PRIMARY KEY (order_id, programme)
+    rate_points     BIGINT NOT NULL,
+    rate_per        BIGINT NOT NULL,
+    PRIMARY KEY (order_id, rule_id)
 );
 
 -- Versions of the earning rules (version 0, the built-in defaults, is not stored).

@@ -368,7 +368,8 @@ impl Store {
             })
         })
         .collect::<Result<_, sqlx::Error>>()?;
-        let lots = load_lots(conn, moves.iter().map(|m| m.lot_id.clone())).await?;
+        let lot_ids: Vec<String> = moves.iter().map(|m| m.lot_id.clone()).collect();
+        let lots = load_lots(conn, lot_ids).await?;
         let mut book = book_for(conn, &[member], &r.programme, now).await?;
         let wallet = book.wallet(member, &r.programme, now);
         let key = format!("cancel:{}", r.id);

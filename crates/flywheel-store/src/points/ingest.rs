@@ -147,18 +147,21 @@ async fn load_orders(
         .collect();
     let rows = select_in(
         conn,
-        "SELECT order_id, programme, member_id, earned, reversed FROM points_orders WHERE order_id",
+        "SELECT order_id, rule_id, programme, member_id, earned, reversed, rate_points, rate_per FROM points_orders WHERE order_id",
         ids.into_iter().map(Val::from),
         "",
     )
     .await?;
     for row in rows {
         book.orders.insert(
-            (row.try_get("order_id")?, row.try_get("programme")?),
+            (row.try_get("order_id")?, row.try_get("rule_id")?),
             OrderPoints {
                 member_id: row.try_get("member_id")?,
+                programme: row.try_get("programme")?,
                 earned: row.try_get("earned")?,
                 reversed: row.try_get("reversed")?,
+                rate_points: row.try_get("rate_points")?,
+                rate_per: row.try_get("rate_per")?,
             },
         );
     }
@@ -272,4 +275,47 @@ pub(crate) async fn move_merged_points(
         book.merge(m.survivor, m.merged, m.at);
     }
     write_book(conn, &book, now).await
+}
+
+impl crate::db::Store {
+    /// What a simulation needs to apply limits and budgets: the member's usage in the
+    /// periods `at` falls in, and every rule's spent budget. Reads only.
+    pub async fn simulation_book(
+        &self,
+        member_id: Option<MemberId>,
+        at: Micros,
+    ) -> Result<Book, StoreError> {
+        let mut book = Book::default();
+        let mut conn = self.pool().acquire().await?;
+        if let Some(member) = member_id {
+            for period in periods(at) {
+                for row in sqlx::query("SELECT rule_id, count, points FROM points_usage WHERE member_id = $1 AND period = $2")
+                    .bind(member)
+                    .bind(period.clone())
+                    .fetch_all(&mut *conn)
+                    .await?
+                {
+                    book.usage.insert(
+                        UsageKey {
+                            member_id: member,
+                            rule_id: row.try_get("rule_id")?,
+                            period: period.clone(),
+                        },
+                        Usage {
+                            count: row.try_get("count")?,
+                            points: row.try_get("points")?,
+                        },
+                    );
+                }
+            }
+        }
+        for row in sqlx::query("SELECT rule_id, spent FROM points_budgets")
+            .fetch_all(&mut *conn)
+            .await?
+        {
+            book.budgets
+                .insert(row.try_get("rule_id")?, row.try_get("spent")?);
+        }
+        Ok(book)
+    }
 }

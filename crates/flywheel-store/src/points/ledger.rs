@@ -271,17 +271,21 @@ pub(crate) async fn write_book(
             vec![
                 k.0.clone().into(),
                 k.1.clone().into(),
+                o.programme.clone().into(),
                 book.survivor(o.member_id).into(),
                 o.earned.into(),
                 o.reversed.into(),
+                o.rate_points.into(),
+                o.rate_per.into(),
             ]
         })
         .collect();
     insert_rows(
         conn,
-        "INSERT INTO points_orders (order_id, programme, member_id, earned, reversed)",
+        "INSERT INTO points_orders (order_id, rule_id, programme, member_id, earned, reversed, rate_points, rate_per)",
         orders,
-        "ON CONFLICT (order_id, programme) DO UPDATE SET member_id = excluded.member_id, earned = excluded.earned, reversed = excluded.reversed",
+        "ON CONFLICT (order_id, rule_id) DO UPDATE SET member_id = excluded.member_id, earned = excluded.earned, \
+         reversed = excluded.reversed, rate_points = excluded.rate_points, rate_per = excluded.rate_per",
     )
     .await?;
     write_lots(conn, book.dirty_lots()).await?;

@@ -1,0 +1,687 @@
+//! Points: earning rules (read, replace, simulate), a member's points and ledger,
+//! transfers, manual adjustments, the sweep, and the finance reports.
+
+use super::member_id;
+use crate::auth::Caller;
+use crate::body::{JsonValue, SMALL, typed};
+use crate::error::ApiError;
+use crate::params::{Params, limit};
+use crate::points_views::{
+    AdjustmentView, ExpiryView, LedgerEntryView, LedgerView, LotView, PointsView, SourceView,
+    TransferView,
+};
+use crate::state::AppState;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use flywheel_core::auth::Permission;
+use flywheel_core::points::rules::{self, EarningRule};
+use flywheel_core::points::{Earning, Trigger};
+use flywheel_core::time::{self, Micros, to_rfc3339};
+use flywheel_core::{Money, Payload};
+use flywheel_store::{AdjustRequest, LedgerCursor, TransferRequest};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/points/rules", get(get_rules).put(put_rules))
+        .route("/v1/points/rules/simulate", post(simulate))
+        .route("/v1/members/{id}/points", get(member_points))
+        .route("/v1/members/{id}/points/ledger", get(member_ledger))
+        .route("/v1/points/transfers", post(transfer))
+        .route("/v1/points/adjustments", post(adjust))
+        .route("/v1/points/sweep", post(sweep))
+        .route("/v1/reports/points", get(report))
+        .route("/v1/reports/points/trial-balance", get(trial_balance))
+        .route("/v1/reports/points/settlement", get(settlement))
+}
+
+/// The programme a request names, or the default; 422 if unknown.
+pub(crate) fn programme(state: &AppState, given: Option<String>) -> Result<String, ApiError> {
+    let p = &state.policy.points;
+    match given {
+        None => Ok(p.default_programme().to_owned()),
+        Some(name) if p.knows(&name) => Ok(name),
+        Some(name) => Err(ApiError::new(
+            "unknown_programme",
+            format!(
+                "{name:?} is not a programme; known: {}",
+                p.programmes.join(", ")
+            ),
+        )
+        .field("programme")),
+    }
+}
+
+/// Positive whole points.
+pub(crate) fn positive(points: i64, field: &str) -> Result<i64, ApiError> {
+    if (1..=1_000_000_000_000).contains(&points) {
+        Ok(points)
+    } else {
+        Err(ApiError::new(
+            "out_of_range",
+            format!("{field} must be a positive whole number of points"),
+        )
+        .field(field))
+    }
+}
+
+/// An idempotency key: 1–200 printable characters.
+pub(crate) fn idempotency_key(key: String) -> Result<String, ApiError> {
+    if key.is_empty() || key.len() > 200 || key.chars().any(char::is_control) {
+        return Err(ApiError::new(
+            "invalid_value",
+            "idempotency_key must be 1-200 printable characters",
+        )
+        .field("idempotency_key"));
+    }
+    Ok(key)
+}
+
+fn instant(text: &str, field: &str) -> Result<Micros, ApiError> {
+    time::parse_rfc3339(text).ok_or_else(|| {
+        ApiError::new(
+            "invalid_timestamp",
+            format!("{field} must be an RFC 3339 timestamp with an offset"),
+        )
+        .field(field)
+    })
+}
+
+/// The earning rules in force now, and every stored version
+#[utoipa::path(get, path = "/v1/points/rules", tag = "points",
+    responses((status = 200, description = "`{version, effective_from, rules, versions}`")),
+    security(("bearer" = [])))]
+pub async fn get_rules(
+    caller: Caller,
+    State(state): State<AppState>,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(Permission::ReadPoints)?;
+    let book = state.store.rule_book().await?;
+    let now = state.now();
+    let current = book.at(now);
+    let versions: Vec<Value> = state
+        .store
+        .rule_versions()
+        .await?
+        .into_iter()
+        .map(|v| {
+            json!({
+                "version": v.version,
+                "effective_from": v.effective_from.map(to_rfc3339),
+                "created_at": v.created_at.map(to_rfc3339),
+                "created_by": v.created_by,
+                "rules": v.rules.len(),
+            })
+        })
+        .collect();
+    let scheduled: Vec<i64> = book
+        .versions
+        .iter()
+        .filter(|v| v.effective_from > now)
+        .map(|v| v.version)
+        .collect();
+    Ok(Json(json!({
+        "version": current.version,
+        "effective_from": (current.version > 0).then(|| to_rfc3339(current.effective_from)),
+        "rules": current.rules,
+        "scheduled_versions": scheduled,
+        "versions": versions,
+    })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PutRules {
+    rules: Vec<EarningRule>,
+    effective_from: Option<String>,
+}
+
+/// Replace the earning rules (a new version)
+///
+/// The whole rule set, in force for events from `effective_from` (default: now). Earlier
+/// versions stay stored and keep judging the events they were in force for.
+#[utoipa::path(put, path = "/v1/points/rules", tag = "points",
+    responses((status = 200, description = "The stored version"), (status = 422, description = "A rule is invalid; every problem is in `details`")),
+    security(("bearer" = [])))]
+pub async fn put_rules(
+    caller: Caller,
+    State(state): State<AppState>,
+    JsonValue(body): JsonValue<SMALL>,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(Permission::ManagePoints)?;
+    let req: PutRules = typed(body)?;
+    let now = state.now();
+    let effective_from = match &req.effective_from {
+        Some(t) => instant(t, "effective_from")?,
+        None => now,
+    };
+    let errors = rules::validate(&req.rules, &state.policy.points);
+    if !errors.is_empty() {
+        return Err(ApiError::invalid_event(errors));
+    }
+    let version = state
+        .store
+        .put_rules(&req.rules, effective_from, &caller.actor, now)
+        .await?;
+    Ok(Json(json!({
+        "version": version,
+        "effective_from": to_rfc3339(effective_from),
+        "rules": req.rules,
+    })))
+}
+
+/// Which rules an event would fire, and for how many points (writes nothing)
+///
+/// Body: `{"event": {…an event as for POST /v1/events…}}`. The member is found by the
+/// event's identities, so their stage, today's limits and budgets are taken into account.
+#[utoipa::path(post, path = "/v1/points/rules/simulate", tag = "points",
+    responses((status = 200, description = "`{member_id, stage, rule_version, total, lines}`")),
+    security(("bearer" = [])))]
+pub async fn simulate(
+    caller: Caller,
+    State(state): State<AppState>,
+    JsonValue(body): JsonValue<SMALL>,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(Permission::ReadPoints)?;
+    let Value::Object(mut obj) = body else {
+        return Err(ApiError::new("invalid_type", "the body must be an object").field("body"));
+    };
+    let raw = obj
+        .remove("event")
+        .ok_or_else(|| ApiError::new("missing_field", "event is required").field("event"))?;
+    if let Some(extra) = obj.keys().next() {
+        return Err(
+            ApiError::new("unknown_field", format!("unknown field {extra}")).field(extra.clone()),
+        );
+    }
+    let now = state.now();
+    let event =
+        flywheel_core::parse_event(&raw, &state.policy.parse_context(now)).map_err(|errors| {
+            let errors = errors
+                .into_iter()
+                .map(|mut e| {
+                    e.field = format!("event.{}", e.field);
+                    e
+                })
+                .collect();
+            ApiError::invalid_event(errors)
+        })?;
+    let mut member = None;
+    for identity in &event.identities {
+        if let Some(id) = state.store.lookup(identity).await? {
+            member = state.store.member_brief(id).await?;
+            break;
+        }
+    }
+    let stage = member
+        .as_ref()
+        .map(|m| m.stage)
+        .unwrap_or(flywheel_core::Stage::None);
+    let book = state
+        .store
+        .simulation_book(member.as_ref().map(|m| m.member_id), event.occurred_at)
+        .await?;
+    let (amount, items, order_id): (Option<Money>, &[flywheel_core::event::Item], Option<&str>) =
+        match &event.payload {
+            Payload::Purchase(p) => (Some(p.amount), &p.items, Some(&p.order_id)),
+            _ => (None, &[], None),
+        };
+    let earning = Earning {
+        source_key: format!("event:{}", event.event_id),
+        source_type: "event",
+        source_id: &event.event_id,
+        member_id: member.as_ref().map(|m| m.member_id).unwrap_or(0),
+        trigger: Trigger {
+            kind: &event.type_name,
+            occurred_at: event.occurred_at,
+            channel: Some(event.channel),
+            stage,
+            amount,
+            items,
+        },
+        order_id,
+    };
+    let rule_book = state.store.rule_book().await?;
+    let set = rule_book.at(event.occurred_at);
+    let lines: Vec<Value> = set
+        .rules
+        .iter()
+        .filter(|r| r.trigger == event.type_name)
+        .map(|r| {
+            let l = book.preview(r, &earning);
+            json!({
+                "rule_id": l.rule_id,
+                "programme": l.programme,
+                "fires": l.points > 0,
+                "points": l.points,
+                "quoted": l.quoted,
+                "pending_until": l.pending_until.map(to_rfc3339),
+                "explanation": l.explanation,
+                "limited_by": l.limited_by,
+            })
+        })
+        .collect();
+    let total: i64 = lines.iter().filter_map(|l| l["points"].as_i64()).sum();
+    Ok(Json(json!({
+        "member_id": member.as_ref().map(|m| m.member_id),
+        "stage": stage.as_str(),
+        "rule_version": set.version,
+        "total": total,
+        "lines": lines,
+    })))
+}
+
+/// A member's points: balance, pending, debt, lots and what expires next
+#[utoipa::path(get, path = "/v1/members/{id}/points", tag = "points",
+    params(("id" = i64, Path, description = "Member id"),
+           ("programme" = Option<String>, Query, description = "Default: the first programme")),
+    responses((status = 200, body = PointsView), (status = 404, description = "member_not_found")),
+    security(("bearer" = [])))]
+pub async fn member_points(
+    caller: Caller,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Params(params): Params,
+) -> Result<Json<PointsView>, ApiError> {
+    caller.require(Permission::ReadPoints)?;
+    let id = member_id(&id)?;
+    let mut given = None;
+    for (k, v) in params {
+        match k.as_str() {
+            "programme" => given = Some(v),
+            other => {
+                return Err(
+                    ApiError::new("invalid_query", format!("unknown parameter {other}"))
+                        .field(other),
+                );
+            }
+        }
+    }
+    let programme = programme(&state, given)?;
+    let now = state.now();
+    let (member, s) = state
+        .store
+        .member_points(id, &programme, now)
+        .await?
+        .ok_or_else(|| ApiError::not_found("member_not_found", format!("no member {id}")))?;
+    Ok(Json(PointsView {
+        member_id: member,
+        programme,
+        balance: s.balance,
+        pending: s.pending,
+        debt: s.debt,
+        lots: s
+            .lots
+            .iter()
+            .map(|l| LotView {
+                points: l.points,
+                expires_at: l.expires_at.map(to_rfc3339),
+                available_at: to_rfc3339(l.available_at),
+                status: if l.pending { "pending" } else { "available" },
+            })
+            .collect(),
+        next_expiry: s.next_expiry.map(|(points, at)| ExpiryView {
+            points,
+            expires_at: to_rfc3339(at),
+        }),
+        as_of: to_rfc3339(now),
+    }))
+}
+
+fn encode_cursor(c: &LedgerCursor) -> String {
+    format!("{}~{}", c.at, c.key)
+}
+
+fn decode_cursor(raw: &str) -> Result<LedgerCursor, ApiError> {
+    raw.split_once('~')
+        .and_then(|(at, key)| {
+            Some(LedgerCursor {
+                at: at.parse().ok()?,
+                key: key.to_owned(),
+            })
+        })
+        .ok_or_else(|| {
+            ApiError::new(
+                "invalid_cursor",
+                "before must be a `next` value from a previous page",
+            )
+            .field("before")
+        })
+}
+
+/// A member's points ledger, newest first, each line with its reason and source
+#[utoipa::path(get, path = "/v1/members/{id}/points/ledger", tag = "points",
+    params(("id" = i64, Path, description = "Member id"),
+           ("limit" = Option<u32>, Query, description = "1–500, default 100"),
+           ("before" = Option<String>, Query, description = "`next` from the previous page")),
+    responses((status = 200, body = LedgerView), (status = 404, description = "member_not_found")),
+    security(("bearer" = [])))]
+pub async fn member_ledger(
+    caller: Caller,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Params(params): Params,
+) -> Result<Json<LedgerView>, ApiError> {
+    caller.require(Permission::ReadPoints)?;
+    let id = member_id(&id)?;
+    let (mut n, mut before) = (100u32, None);
+    for (k, v) in params {
+        match k.as_str() {
+            "limit" => n = limit(&v, 500)?,
+            "before" => before = Some(decode_cursor(&v)?),
+            other => {
+                return Err(
+                    ApiError::new("invalid_query", format!("unknown parameter {other}"))
+                        .field(other),
+                );
+            }
+        }
+    }
+    let brief = state
+        .store
+        .member_brief(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("member_not_found", format!("no member {id}")))?;
+    let rows = state
+        .store
+        .member_ledger(brief.member_id, i64::from(n) + 1, before.as_ref())
+        .await?;
+    let more = rows.len() > n as usize;
+    let rows: Vec<_> = rows.into_iter().take(n as usize).collect();
+    let next = if more {
+        rows.last().map(|r| {
+            encode_cursor(&LedgerCursor {
+                at: r.at,
+                key: r.key.clone(),
+            })
+        })
+    } else {
+        None
+    };
+    Ok(Json(LedgerView {
+        member_id: brief.member_id,
+        entries: rows
+            .into_iter()
+            .map(|e| LedgerEntryView {
+                key: e.key,
+                at: to_rfc3339(e.at),
+                kind: e.kind,
+                account: e.account,
+                programme: e.programme,
+                amount: e.amount,
+                reason: e.reason,
+                source: SourceView {
+                    kind: e.source_type,
+                    id: e.source_id,
+                },
+                rule_id: e.rule_id,
+                actor: e.actor,
+            })
+            .collect(),
+        next,
+    }))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TransferBody {
+    from_member_id: i64,
+    to_member_id: i64,
+    points: i64,
+    idempotency_key: String,
+    programme: Option<String>,
+}
+
+/// Transfer points between members
+///
+/// Within the sender's daily limit; the receiver's points keep the sender's expiry dates.
+#[utoipa::path(post, path = "/v1/points/transfers", tag = "points",
+    responses((status = 201, body = TransferView), (status = 200, description = "Replayed idempotency key"),
+              (status = 409, description = "insufficient_points, limit_reached or idempotency_key_reused")),
+    security(("bearer" = [])))]
+pub async fn transfer(
+    caller: Caller,
+    State(state): State<AppState>,
+    JsonValue(body): JsonValue<SMALL>,
+) -> Result<(StatusCode, Json<TransferView>), ApiError> {
+    caller.require(Permission::SpendPoints)?;
+    let b: TransferBody = typed(body)?;
+    let req = TransferRequest {
+        from_member_id: b.from_member_id,
+        to_member_id: b.to_member_id,
+        points: positive(b.points, "points")?,
+        programme: programme(&state, b.programme)?,
+        idempotency_key: idempotency_key(b.idempotency_key)?,
+    };
+    let (row, replayed) = state
+        .store
+        .transfer_points(&req, &state.policy.points, state.now())
+        .await?;
+    let status = if replayed {
+        StatusCode::OK
+    } else {
+        StatusCode::CREATED
+    };
+    Ok((status, Json(TransferView::of(row, replayed))))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AdjustBody {
+    member_id: i64,
+    points: i64,
+    reason: String,
+    idempotency_key: String,
+    programme: Option<String>,
+}
+
+/// Credit or debit a member's points by hand (admin or finance; audited)
+#[utoipa::path(post, path = "/v1/points/adjustments", tag = "points",
+    responses((status = 201, body = AdjustmentView), (status = 409, description = "insufficient_points")),
+    security(("bearer" = [])))]
+pub async fn adjust(
+    caller: Caller,
+    State(state): State<AppState>,
+    JsonValue(body): JsonValue<SMALL>,
+) -> Result<(StatusCode, Json<AdjustmentView>), ApiError> {
+    caller.require(Permission::AdjustPoints)?;
+    let b: AdjustBody = typed(body)?;
+    let reason = b.reason.trim().to_owned();
+    if reason.is_empty() || reason.len() > 500 {
+        return Err(
+            ApiError::new("invalid_value", "reason must say why, in 1-500 characters")
+                .field("reason"),
+        );
+    }
+    if b.points == 0 {
+        return Err(ApiError::new("out_of_range", "points must not be 0").field("points"));
+    }
+    positive(b.points.abs(), "points")?;
+    let req = AdjustRequest {
+        member_id: b.member_id,
+        points: b.points,
+        reason: reason.clone(),
+        programme: programme(&state, b.programme)?,
+        idempotency_key: idempotency_key(b.idempotency_key)?,
+        actor: caller.actor.clone(),
+    };
+    let (key, replayed) = state
+        .store
+        .adjust_points(&req, &state.policy.points, state.now())
+        .await?;
+    let status = if replayed {
+        StatusCode::OK
+    } else {
+        StatusCode::CREATED
+    };
+    Ok((
+        status,
+        Json(AdjustmentView {
+            ledger_key: key,
+            member_id: b.member_id,
+            points: b.points,
+            reason,
+            replayed,
+        }),
+    ))
+}
+
+/// Post maturity and expiry that are due now (the server also does this every sweep interval)
+#[utoipa::path(post, path = "/v1/points/sweep", tag = "points",
+    responses((status = 200, description = "`{members, matured, expired}`")),
+    security(("bearer" = [])))]
+pub async fn sweep(caller: Caller, State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+    caller.require(Permission::ManagePoints)?;
+    let r = state.store.sweep_points(state.now()).await?;
+    Ok(Json(
+        json!({"members": r.members, "matured": r.matured, "expired": r.expired}),
+    ))
+}
+
+/// Points issued, redeemed, expired, clawed back, moved; outstanding, liability, breakage
+#[utoipa::path(get, path = "/v1/reports/points", tag = "finance",
+    params(("from" = Option<String>, Query, description = "RFC 3339; default: the start of time"),
+           ("to" = Option<String>, Query, description = "RFC 3339, exclusive; default: now"),
+           ("programme" = Option<String>, Query, description = "Default: the first programme")),
+    responses((status = 200, description = "Period totals and balances at `to`")),
+    security(("bearer" = [])))]
+pub async fn report(
+    caller: Caller,
+    State(state): State<AppState>,
+    Params(params): Params,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(Permission::ReadFinance)?;
+    let now = state.now();
+    let (mut from, mut to, mut given) = (0, now, None);
+    for (k, v) in params {
+        match k.as_str() {
+            "from" => from = instant(&v, "from")?,
+            "to" => to = instant(&v, "to")?,
+            "programme" => given = Some(v),
+            other => {
+                return Err(
+                    ApiError::new("invalid_query", format!("unknown parameter {other}"))
+                        .field(other),
+                );
+            }
+        }
+    }
+    if from >= to {
+        return Err(ApiError::new("invalid_query", "from must be before to").field("from"));
+    }
+    let programme = programme(&state, given)?;
+    let r = state.store.points_report(&programme, from, to).await?;
+    let value = state.policy.points.value_per_point;
+    let liability = Money::from_minor(r.outstanding.saturating_mul(value.minor()));
+    // Breakage: the share of points leaving members' hands that expired unused.
+    let used = r.redeemed + r.expired;
+    let breakage_rate = if used > 0 {
+        (r.expired as f64 / used as f64 * 10_000.0).round() / 10_000.0
+    } else {
+        0.0
+    };
+    Ok(Json(json!({
+        "programme": r.programme,
+        "from": to_rfc3339(r.from),
+        "to": to_rfc3339(r.to),
+        "issued": r.issued,
+        "reversed_pending": r.reversed_pending,
+        "redeemed": r.redeemed,
+        "expired": r.expired,
+        "clawed_back": r.clawed_back,
+        "adjusted": r.adjusted,
+        "transferred": r.transferred,
+        "exchanged_out": r.exchanged_out,
+        "exchanged_in": r.exchanged_in,
+        "outstanding": r.outstanding,
+        "pending": r.pending,
+        "debt": r.debt,
+        "value_per_point": value.to_string(),
+        "liability": liability.to_string(),
+        "breakage": r.expired,
+        "breakage_rate": breakage_rate,
+    })))
+}
+
+/// Every brand and partner account, members' accounts summed, and a total that is 0
+#[utoipa::path(get, path = "/v1/reports/points/trial-balance", tag = "finance",
+    params(("verify" = Option<bool>, Query, description = "Also recompute every balance from the entries (slow on big ledgers)")),
+    responses((status = 200, description = "`{accounts, member_accounts, total, entries_total?, mismatched_accounts?}`")),
+    security(("bearer" = [])))]
+pub async fn trial_balance(
+    caller: Caller,
+    State(state): State<AppState>,
+    Params(params): Params,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(Permission::ReadFinance)?;
+    let mut verify = false;
+    for (k, v) in params {
+        match (k.as_str(), v.as_str()) {
+            ("verify", "true") => verify = true,
+            ("verify", "false") => verify = false,
+            (other, _) => {
+                return Err(ApiError::new(
+                    "invalid_query",
+                    format!("unexpected parameter {other}={v}"),
+                )
+                .field(other));
+            }
+        }
+    }
+    let tb = state.store.trial_balance(verify).await?;
+    Ok(Json(serde_json::to_value(tb).map_err(ApiError::internal)?))
+}
+
+fn day(text: &str, field: &str) -> Result<String, ApiError> {
+    chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d")
+        .map(|d| d.format("%Y-%m-%d").to_string())
+        .map_err(|_| {
+            ApiError::new(
+                "invalid_query",
+                format!("{field} must be a date YYYY-MM-DD"),
+            )
+            .field(field)
+        })
+}
+
+/// Exchanges per partner and UTC day: points out and in, on both sides, and the net
+#[utoipa::path(get, path = "/v1/reports/points/settlement", tag = "finance",
+    params(("partner" = Option<String>, Query, description = "One partner; default all"),
+           ("from" = Option<String>, Query, description = "YYYY-MM-DD; default 30 days ago"),
+           ("to" = Option<String>, Query, description = "YYYY-MM-DD inclusive; default today")),
+    responses((status = 200, description = "`{rows: [...]}`")),
+    security(("bearer" = [])))]
+pub async fn settlement(
+    caller: Caller,
+    State(state): State<AppState>,
+    Params(params): Params,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(Permission::ReadFinance)?;
+    let now = state.now();
+    let today = time::to_datetime(now).format("%Y-%m-%d").to_string();
+    let month_ago = time::to_datetime(now - time::days(30))
+        .format("%Y-%m-%d")
+        .to_string();
+    let (mut from, mut to, mut partner) = (month_ago, today, None);
+    for (k, v) in params {
+        match k.as_str() {
+            "from" => from = day(&v, "from")?,
+            "to" => to = day(&v, "to")?,
+            "partner" => partner = Some(v),
+            other => {
+                return Err(
+                    ApiError::new("invalid_query", format!("unknown parameter {other}"))
+                        .field(other),
+                );
+            }
+        }
+    }
+    let rows = state
+        .store
+        .settlement(partner.as_deref(), &from, &to)
+        .await?;
+    Ok(Json(json!({"from": from, "to": to, "rows": rows})))
+}

@@ -1,0 +1,438 @@
+//! Spending points: the rewards catalogue, redemptions (atomic with stock, idempotent,
+//! cancellable), partner brands and points exchange with them.
+
+use super::member_id;
+use super::points::{idempotency_key, positive, programme};
+use crate::auth::Caller;
+use crate::body::{JsonValue, SMALL, typed};
+use crate::error::ApiError;
+use crate::points_views::{ExchangeView, PartnerView, RedemptionView, RewardView};
+use crate::state::AppState;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use flywheel_core::Money;
+use flywheel_core::auth::Permission;
+use flywheel_core::points::policy::is_code;
+use flywheel_core::time;
+use flywheel_store::{ExchangeRequest, PartnerRow, RedeemRequest, RewardRow};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/rewards", get(list_rewards).post(create_reward))
+        .route("/v1/rewards/{id}", get(get_reward).put(put_reward))
+        .route("/v1/redemptions", post(redeem))
+        .route("/v1/redemptions/{id}", get(get_redemption))
+        .route("/v1/redemptions/{id}/cancel", post(cancel))
+        .route("/v1/partners", get(list_partners).post(create_partner))
+        .route("/v1/points/exchanges", post(exchange))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RewardBody {
+    id: Option<String>,
+    name: String,
+    kind: String,
+    points_cost: i64,
+    cash_cost: Option<String>,
+    stock: Option<i64>,
+    per_member_limit: Option<i64>,
+    valid_from: Option<String>,
+    valid_until: Option<String>,
+    active: Option<bool>,
+    programme: Option<String>,
+}
+
+fn reward_row(
+    state: &AppState,
+    id: String,
+    b: RewardBody,
+    created_at: i64,
+) -> Result<RewardRow, ApiError> {
+    if !is_code(&id) {
+        return Err(ApiError::new(
+            "invalid_value",
+            "id must be 1-40 lower-case letters, digits, '_' or '-'",
+        )
+        .field("id"));
+    }
+    let name = b.name.trim().to_owned();
+    if name.is_empty() || name.len() > 200 {
+        return Err(ApiError::new("invalid_value", "name must be 1-200 characters").field("name"));
+    }
+    if !["coupon", "gift", "privilege"].contains(&b.kind.as_str()) {
+        return Err(
+            ApiError::new("invalid_value", "kind must be coupon, gift or privilege").field("kind"),
+        );
+    }
+    let points_cost = positive(b.points_cost, "points_cost")?;
+    let cash_cost = b
+        .cash_cost
+        .map(|c| {
+            Money::parse(&c).map(Money::minor).map_err(|e| {
+                ApiError::new("invalid_amount", format!("cash_cost {e}")).field("cash_cost")
+            })
+        })
+        .transpose()?;
+    if b.stock.is_some_and(|s| s < 0) {
+        return Err(ApiError::new(
+            "out_of_range",
+            "stock must not be negative (leave it out for unlimited)",
+        )
+        .field("stock"));
+    }
+    if b.per_member_limit.is_some_and(|l| l < 1) {
+        return Err(
+            ApiError::new("out_of_range", "per_member_limit must be at least 1")
+                .field("per_member_limit"),
+        );
+    }
+    let when = |t: Option<String>, field: &str| {
+        t.map(|t| {
+            time::parse_rfc3339(&t).ok_or_else(|| {
+                ApiError::new(
+                    "invalid_timestamp",
+                    format!("{field} must be an RFC 3339 timestamp"),
+                )
+                .field(field)
+            })
+        })
+        .transpose()
+    };
+    let valid_from = when(b.valid_from, "valid_from")?;
+    let valid_until = when(b.valid_until, "valid_until")?;
+    if let (Some(f), Some(u)) = (valid_from, valid_until)
+        && f >= u
+    {
+        return Err(
+            ApiError::new("out_of_range", "valid_until must be after valid_from")
+                .field("valid_until"),
+        );
+    }
+    let now = state.now();
+    Ok(RewardRow {
+        id,
+        name,
+        kind: b.kind,
+        programme: programme(state, b.programme)?,
+        points_cost,
+        cash_cost,
+        stock: b.stock,
+        per_member_limit: b.per_member_limit,
+        valid_from,
+        valid_until,
+        active: b.active.unwrap_or(true),
+        created_at: if created_at > 0 { created_at } else { now },
+        updated_at: now,
+    })
+}
+
+/// The rewards catalogue
+#[utoipa::path(get, path = "/v1/rewards", tag = "rewards",
+    responses((status = 200, description = "`{rewards: [...]}`")), security(("bearer" = [])))]
+pub async fn list_rewards(
+    caller: Caller,
+    State(state): State<AppState>,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(Permission::ReadPoints)?;
+    let rewards: Vec<RewardView> = state
+        .store
+        .rewards()
+        .await?
+        .into_iter()
+        .map(RewardView::from)
+        .collect();
+    Ok(Json(json!({ "rewards": rewards })))
+}
+
+/// Add a reward: coupon, gift or privilege, with points cost, optional cash part, stock,
+/// per-member limit and validity
+#[utoipa::path(post, path = "/v1/rewards", tag = "rewards",
+    responses((status = 201, body = RewardView), (status = 409, description = "reward_exists")),
+    security(("bearer" = [])))]
+pub async fn create_reward(
+    caller: Caller,
+    State(state): State<AppState>,
+    JsonValue(body): JsonValue<SMALL>,
+) -> Result<(StatusCode, Json<RewardView>), ApiError> {
+    caller.require(Permission::ManagePoints)?;
+    let b: RewardBody = typed(body)?;
+    let id =
+        b.id.clone()
+            .ok_or_else(|| ApiError::new("missing_field", "id is required").field("id"))?;
+    let row = reward_row(&state, id, b, 0)?;
+    if !state.store.save_reward(&row, false).await? {
+        return Err(ApiError::new(
+            "reward_exists",
+            format!(
+                "reward {} exists; PUT /v1/rewards/{} changes it",
+                row.id, row.id
+            ),
+        )
+        .field("id"));
+    }
+    Ok((StatusCode::CREATED, Json(row.into())))
+}
+
+/// A reward
+#[utoipa::path(get, path = "/v1/rewards/{id}", tag = "rewards",
+    params(("id" = String, Path, description = "Reward id")),
+    responses((status = 200, body = RewardView), (status = 404, description = "reward_not_found")),
+    security(("bearer" = [])))]
+pub async fn get_reward(
+    caller: Caller,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<RewardView>, ApiError> {
+    caller.require(Permission::ReadPoints)?;
+    let r = state
+        .store
+        .reward(&id)
+        .await?
+        .ok_or_else(|| ApiError::new("reward_not_found", format!("no reward {id}")))?;
+    Ok(Json(r.into()))
+}
+
+/// Create or replace a reward (stock, price, validity, switching it off)
+#[utoipa::path(put, path = "/v1/rewards/{id}", tag = "rewards",
+    params(("id" = String, Path, description = "Reward id")),
+    responses((status = 200, body = RewardView)), security(("bearer" = [])))]
+pub async fn put_reward(
+    caller: Caller,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    JsonValue(body): JsonValue<SMALL>,
+) -> Result<Json<RewardView>, ApiError> {
+    caller.require(Permission::ManagePoints)?;
+    let b: RewardBody = typed(body)?;
+    if b.id.as_ref().is_some_and(|given| *given != id) {
+        return Err(
+            ApiError::new("invalid_value", "id in the body must match the path").field("id"),
+        );
+    }
+    let created = state
+        .store
+        .reward(&id)
+        .await?
+        .map(|r| r.created_at)
+        .unwrap_or(0);
+    let row = reward_row(&state, id, b, created)?;
+    state.store.save_reward(&row, true).await?;
+    Ok(Json(row.into()))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RedeemBody {
+    member_id: i64,
+    reward_id: Option<String>,
+    points: Option<i64>,
+    idempotency_key: String,
+    programme: Option<String>,
+}
+
+/// Redeem a reward, or debit plain points
+///
+/// Atomic with the reward's stock. The same `idempotency_key` again answers with the first
+/// redemption (200, `replayed: true`) and changes nothing.
+#[utoipa::path(post, path = "/v1/redemptions", tag = "rewards",
+    responses((status = 201, body = RedemptionView), (status = 200, description = "Replayed idempotency key"),
+              (status = 409, description = "insufficient_points, out_of_stock, reward_unavailable, limit_reached, idempotency_key_reused"),
+              (status = 404, description = "member_not_found or reward_not_found")),
+    security(("bearer" = [])))]
+pub async fn redeem(
+    caller: Caller,
+    State(state): State<AppState>,
+    JsonValue(body): JsonValue<SMALL>,
+) -> Result<(StatusCode, Json<RedemptionView>), ApiError> {
+    caller.require(Permission::SpendPoints)?;
+    let b: RedeemBody = typed(body)?;
+    let points = match (&b.reward_id, b.points) {
+        (Some(_), None) => None,
+        (None, Some(p)) => Some(positive(p, "points")?),
+        (Some(_), Some(_)) => {
+            return Err(
+                ApiError::new("invalid_value", "give reward_id or points, not both")
+                    .field("points"),
+            );
+        }
+        (None, None) => {
+            return Err(ApiError::new(
+                "missing_field",
+                "reward_id (or points, for a plain debit) is required",
+            )
+            .field("reward_id"));
+        }
+    };
+    let req = RedeemRequest {
+        member_id: b.member_id,
+        reward_id: b.reward_id,
+        points,
+        programme: programme(&state, b.programme)?,
+        idempotency_key: idempotency_key(b.idempotency_key)?,
+        actor: caller.actor.clone(),
+    };
+    let (row, replayed) = state.store.redeem(&req, state.now()).await?;
+    let status = if replayed {
+        StatusCode::OK
+    } else {
+        StatusCode::CREATED
+    };
+    Ok((status, Json(RedemptionView::of(row, replayed))))
+}
+
+/// A redemption
+#[utoipa::path(get, path = "/v1/redemptions/{id}", tag = "rewards",
+    params(("id" = String, Path, description = "Redemption id")),
+    responses((status = 200, body = RedemptionView), (status = 404, description = "redemption_not_found")),
+    security(("bearer" = [])))]
+pub async fn get_redemption(
+    caller: Caller,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<RedemptionView>, ApiError> {
+    caller.require(Permission::ReadPoints)?;
+    let r = state
+        .store
+        .redemption(&id)
+        .await?
+        .ok_or_else(|| ApiError::new("redemption_not_found", format!("no redemption {id}")))?;
+    Ok(Json(RedemptionView::of(r, false)))
+}
+
+/// Cancel a redemption: points back to their lots (expired ones stay expired), stock back
+#[utoipa::path(post, path = "/v1/redemptions/{id}/cancel", tag = "rewards",
+    params(("id" = String, Path, description = "Redemption id")),
+    responses((status = 200, body = RedemptionView), (status = 404, description = "redemption_not_found")),
+    security(("bearer" = [])))]
+pub async fn cancel(
+    caller: Caller,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<RedemptionView>, ApiError> {
+    caller.require(Permission::SpendPoints)?;
+    let r = state.store.cancel_redemption(&id, state.now()).await?;
+    Ok(Json(RedemptionView::of(r, false)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PartnerBody {
+    id: String,
+    name: String,
+    rate_ours: i64,
+    rate_theirs: i64,
+    daily_limit: i64,
+    programme: Option<String>,
+}
+
+/// Partner brands (异业联盟) and their exchange rates
+#[utoipa::path(get, path = "/v1/partners", tag = "partners",
+    responses((status = 200, description = "`{partners: [...]}`")), security(("bearer" = [])))]
+pub async fn list_partners(
+    caller: Caller,
+    State(state): State<AppState>,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(Permission::ReadPoints)?;
+    let partners: Vec<PartnerView> = state
+        .store
+        .partners()
+        .await?
+        .into_iter()
+        .map(PartnerView::from)
+        .collect();
+    Ok(Json(json!({ "partners": partners })))
+}
+
+/// Add a partner brand: `rate_ours` of our points are worth `rate_theirs` of theirs
+#[utoipa::path(post, path = "/v1/partners", tag = "partners",
+    responses((status = 201, body = PartnerView), (status = 409, description = "partner_exists")),
+    security(("bearer" = [])))]
+pub async fn create_partner(
+    caller: Caller,
+    State(state): State<AppState>,
+    JsonValue(body): JsonValue<SMALL>,
+) -> Result<(StatusCode, Json<PartnerView>), ApiError> {
+    caller.require(Permission::ManagePoints)?;
+    let b: PartnerBody = typed(body)?;
+    if !is_code(&b.id) {
+        return Err(ApiError::new(
+            "invalid_value",
+            "id must be 1-40 lower-case letters, digits, '_' or '-'",
+        )
+        .field("id"));
+    }
+    if b.name.trim().is_empty() || b.name.len() > 200 {
+        return Err(ApiError::new("invalid_value", "name must be 1-200 characters").field("name"));
+    }
+    let row = PartnerRow {
+        id: b.id,
+        name: b.name.trim().to_owned(),
+        programme: programme(&state, b.programme)?,
+        rate_ours: positive(b.rate_ours, "rate_ours")?,
+        rate_theirs: positive(b.rate_theirs, "rate_theirs")?,
+        daily_limit: positive(b.daily_limit, "daily_limit")?,
+        created_at: state.now(),
+    };
+    if !state.store.create_partner(&row).await? {
+        return Err(
+            ApiError::new("partner_exists", format!("partner {} exists", row.id)).field("id"),
+        );
+    }
+    Ok((StatusCode::CREATED, Json(row.into())))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ExchangeBody {
+    member_id: i64,
+    partner_id: String,
+    direction: String,
+    points: i64,
+    idempotency_key: String,
+}
+
+/// Exchange points with a partner brand, through its clearing account
+///
+/// `points` are ours; the answer says what they are worth in the partner's points.
+/// `out` sends our points to the partner, `in` brings them back from it.
+#[utoipa::path(post, path = "/v1/points/exchanges", tag = "partners",
+    responses((status = 201, body = ExchangeView), (status = 200, description = "Replayed idempotency key"),
+              (status = 409, description = "insufficient_points, limit_reached"), (status = 422, description = "inexact_exchange")),
+    security(("bearer" = [])))]
+pub async fn exchange(
+    caller: Caller,
+    State(state): State<AppState>,
+    JsonValue(body): JsonValue<SMALL>,
+) -> Result<(StatusCode, Json<ExchangeView>), ApiError> {
+    caller.require(Permission::SpendPoints)?;
+    let b: ExchangeBody = typed(body)?;
+    if b.direction != "out" && b.direction != "in" {
+        return Err(
+            ApiError::new("invalid_value", "direction must be \"out\" or \"in\"")
+                .field("direction"),
+        );
+    }
+    member_id(&b.member_id.to_string()).map_err(|e| e.field("member_id"))?;
+    let req = ExchangeRequest {
+        member_id: b.member_id,
+        partner_id: b.partner_id,
+        direction: b.direction,
+        points: positive(b.points, "points")?,
+        idempotency_key: idempotency_key(b.idempotency_key)?,
+    };
+    let (row, replayed) = state
+        .store
+        .exchange_points(&req, &state.policy.points, state.now())
+        .await?;
+    let status = if replayed {
+        StatusCode::OK
+    } else {
+        StatusCode::CREATED
+    };
+    Ok((status, Json(ExchangeView::of(row, replayed))))
+}

@@ -1,0 +1,140 @@
+//! Shared by the API test files: a real server on port 0 over SQLite and (when
+//! `FLYWHEEL_TEST_PG_URL` is set) PostgreSQL, an HTTP client, and a clock tests can move.
+#![allow(dead_code)]
+
+use flywheel_api::AppState;
+use flywheel_core::Policy;
+use flywheel_core::auth::{Role, hash_key};
+use flywheel_store::Store;
+use reqwest::StatusCode;
+use serde_json::Value;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+
+pub const ADMIN: &str = "test-admin-key-0123456789";
+
+pub struct TestApp {
+    pub base: String,
+    pub http: reqwest::Client,
+    pub store: Store,
+    _dir: Option<tempfile::TempDir>,
+    _stop: tokio::sync::oneshot::Sender<()>,
+    /// Added to the system clock: tests move time forward with [`TestApp::advance`].
+    pub offset: Arc<AtomicI64>,
+}
+
+impl TestApp {
+    pub async fn all() -> Vec<TestApp> {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("api.db").display());
+        let mut apps = vec![TestApp::spawn(Store::open(&url).await.unwrap(), Some(dir)).await];
+        match std::env::var("FLYWHEEL_TEST_PG_URL") {
+            Ok(admin) => {
+                use std::sync::atomic::{AtomicU32, Ordering};
+                static N: AtomicU32 = AtomicU32::new(0);
+                let name = format!(
+                    "fw_api_{}_{}",
+                    std::process::id(),
+                    N.fetch_add(1, Ordering::Relaxed)
+                );
+                let url = flywheel_store::create_postgres_database(&admin, &name)
+                    .await
+                    .unwrap();
+                apps.push(TestApp::spawn(Store::open(&url).await.unwrap(), None).await);
+            }
+            Err(_) if std::env::var("FLYWHEEL_REQUIRE_PG").as_deref() == Ok("1") => {
+                panic!("FLYWHEEL_REQUIRE_PG=1 but FLYWHEEL_TEST_PG_URL is not set")
+            }
+            Err(_) => {}
+        }
+        apps
+    }
+
+    pub async fn spawn(store: Store, dir: Option<tempfile::TempDir>) -> TestApp {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let mut state = AppState::new(store.clone(), Policy::default(), Some(ADMIN));
+        let offset = Arc::new(AtomicI64::new(0));
+        let shift = offset.clone();
+        state.clock =
+            Arc::new(move || chrono::Utc::now().timestamp_micros() + shift.load(Ordering::Relaxed));
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(flywheel_api::serve(listener, state, async move {
+            let _ = stopped.await;
+        }));
+        TestApp {
+            base,
+            http: reqwest::Client::new(),
+            store,
+            _dir: dir,
+            _stop: stop,
+            offset,
+        }
+    }
+
+    pub async fn key(&self, role: Role) -> String {
+        let key = format!("fw_test_{}_{}", role.as_str(), self.base.len());
+        self.store
+            .create_key(&hash_key(&key), "fw_test", role, "test", 0)
+            .await
+            .unwrap();
+        key
+    }
+
+    pub async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        key: Option<&str>,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let url = format!("{}{path}", self.base);
+        let mut req = match method {
+            "GET" => self.http.get(url),
+            "POST" => self.http.post(url),
+            "DELETE" => self.http.delete(url),
+            "PUT" => self.http.put(url),
+            _ => unreachable!(),
+        };
+        if let Some(k) = key {
+            req = req.bearer_auth(k);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status();
+        let text = resp.text().await.unwrap();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+
+    pub async fn get(&self, path: &str) -> (StatusCode, Value) {
+        self.call("GET", path, Some(ADMIN), None).await
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        self.call("POST", path, Some(ADMIN), Some(body)).await
+    }
+
+    pub async fn send(&self, event: Value) -> Value {
+        let (status, body) = self.post("/v1/events", event).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body
+    }
+
+    /// Moves the server's clock forward.
+    pub fn advance(&self, micros: i64) {
+        self.offset.fetch_add(micros, Ordering::Relaxed);
+    }
+
+    pub fn now(&self) -> i64 {
+        chrono::Utc::now().timestamp_micros() + self.offset.load(Ordering::Relaxed)
+    }
+
+    pub async fn put(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        self.call("PUT", path, Some(ADMIN), Some(body)).await
+    }
+}
