@@ -406,3 +406,109 @@ fn a_fresh_install_prints_one_admin_key_that_works_and_a_restart_prints_none() {
     second.kill().unwrap();
     second.wait().unwrap();
 }
+
+/// Many redemptions at once through two server processes on one database: neither the
+/// balance nor the stock is ever overspent.
+#[test]
+fn two_servers_never_overspend_one_balance_or_one_stock() {
+    let dir = tempfile::tempdir().unwrap();
+    let admin = "race-test-admin-key-0123456789";
+    let mut dbs = vec![format!("sqlite://{}", dir.path().join("race.db").display())];
+    if let Ok(pg) = std::env::var("FLYWHEEL_TEST_PG_URL") {
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let name = format!("fw_race_{}", std::process::id());
+        dbs.push(
+            rt.block_on(flywheel_store::create_postgres_database(&pg, &name))
+                .unwrap(),
+        );
+    }
+    for db in dbs {
+        let a = Server::start(dir.path(), &db, admin);
+        let b = Server::start(dir.path(), &db, admin);
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        rt.block_on(async {
+            let http = reqwest::Client::new();
+            let post = |base: &str, path: &str, body: Value| {
+                http.post(format!("{base}{path}"))
+                    .bearer_auth(admin)
+                    .json(&body)
+                    .send()
+            };
+            let r = post(
+                &a.base,
+                "/v1/events",
+                event("race-m", 1, "register", json!({"phone": "13812345678"}), json!({})),
+            )
+            .await
+            .unwrap();
+            let member = r.json::<Value>().await.unwrap()["member_id"].clone();
+            let r = post(&a.base, "/v1/points/adjustments", json!({"member_id": member, "points": 950, "reason": "race test", "idempotency_key": "race-adj"}))
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 201);
+            let r = post(&b.base, "/v1/rewards", json!({"id": "cup", "name": "Cup", "kind": "gift", "points_cost": 100, "stock": 7}))
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 201);
+
+            // 40 reward redemptions then 20 plain debits, spread over both servers at once.
+            let mut tasks = Vec::new();
+            for i in 0..60 {
+                let base = if i % 2 == 0 { a.base.clone() } else { b.base.clone() };
+                let body = if i < 40 {
+                    json!({"member_id": member, "reward_id": "cup", "idempotency_key": format!("race-{i}")})
+                } else {
+                    json!({"member_id": member, "points": 50, "idempotency_key": format!("race-{i}")})
+                };
+                let http = http.clone();
+                tasks.push(tokio::spawn(async move {
+                    let r = http
+                        .post(format!("{base}/v1/redemptions"))
+                        .bearer_auth(admin)
+                        .json(&body)
+                        .send()
+                        .await
+                        .unwrap();
+                    let status = r.status().as_u16();
+                    (i, status, r.json::<Value>().await.unwrap())
+                }));
+            }
+            let (mut cups, mut debits) = (0, 0);
+            for t in tasks {
+                let (i, status, body) = t.await.unwrap();
+                match status {
+                    201 if i < 40 => cups += 1,
+                    201 => debits += 1,
+                    409 => {
+                        let code = body["error"]["code"].as_str().unwrap();
+                        assert!(code == "out_of_stock" || code == "insufficient_points", "{body}");
+                    }
+                    other => panic!("{other}: {body}"),
+                }
+            }
+            // 1,000 points: 7 cups (700) at most, and what is left goes 50 at a time.
+            assert_eq!(cups, 7, "{db}");
+            assert_eq!(debits, 6, "{db}");
+            let get = |base: String, path: String| {
+                let http = http.clone();
+                async move {
+                    http.get(format!("{base}{path}"))
+                        .bearer_auth(admin)
+                        .send()
+                        .await
+                        .unwrap()
+                        .json::<Value>()
+                        .await
+                        .unwrap()
+                }
+            };
+            let p = get(b.base.clone(), format!("/v1/members/{member}/points")).await;
+            assert_eq!(p["balance"], 0, "{p}");
+            let cup = get(a.base.clone(), "/v1/rewards/cup".into()).await;
+            assert_eq!(cup["stock"], 0, "{cup}");
+            let tb = get(a.base.clone(), "/v1/reports/points/trial-balance?verify=true".into()).await;
+            assert_eq!((tb["total"].clone(), tb["entries_total"].clone()), (json!(0), json!(0)), "{tb}");
+            assert_eq!(tb["mismatched_accounts"], json!([]), "{tb}");
+        });
+    }
+}
