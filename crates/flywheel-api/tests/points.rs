@@ -482,6 +482,14 @@ async fn transfers_exchanges_and_adjustments_keep_the_books_at_zero() {
         );
         assert_eq!(points(&app, &a).await["balance"], 300);
         assert_eq!(points(&app, &b).await["balance"], 250);
+        let (status, body) = app
+            .post("/v1/points/transfers", json!({"from_member_id": a, "to_member_id": b, "points": 9801, "idempotency_key": "tr-2"}))
+            .await;
+        assert_eq!(
+            (status, code(&body)),
+            (StatusCode::CONFLICT, "limit_reached"),
+            "10,000 a day: {body}"
+        );
 
         let (status, partner) = app
             .post("/v1/partners", json!({"id": "airline", "name": "Sky Miles", "rate_ours": 100, "rate_theirs": 30, "daily_limit": 1000}))

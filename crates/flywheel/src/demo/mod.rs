@@ -4,6 +4,7 @@
 
 mod catalog;
 mod generate;
+mod rewards;
 
 use crate::config::{Config, Overrides};
 use anyhow::Context;
@@ -153,6 +154,8 @@ async fn load(
     // Bring every stage up to the present.
     let now = chrono::Utc::now().timestamp_micros();
     store.sweep(&config.policy.stages, now, false).await?;
+    store.sweep_points(now).await?;
+    rewards::seed(store, now).await?;
     let counts = store.stage_counts().await?;
     let secs = started.elapsed().as_secs_f64();
     eprintln!(
@@ -166,6 +169,12 @@ async fn load(
         .map(|(s, n)| format!("{s} {n}"))
         .collect();
     eprintln!("stages: {}", line.join(", "));
+    let programme = flywheel_core::points::DEFAULT_PROGRAMME;
+    let points = store.points_report(programme, 0, now + 1).await?;
+    eprintln!(
+        "points: {} issued, {} outstanding, {} pending, {} expired, {} clawed back; 4 rewards and 1 partner brand in the catalogue",
+        points.issued, points.outstanding, points.pending, points.expired, points.clawed_back
+    );
     Ok(())
 }
 
