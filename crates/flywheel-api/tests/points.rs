@@ -442,6 +442,54 @@ async fn simultaneous_redemptions_never_overspend_points_or_stock() {
         )
         .await;
         assert_eq!(points(&app, &member).await["balance"], 300);
+
+        // Per-member limits and validity dates are enforced too.
+        let (status, _) = app
+            .post("/v1/rewards", json!({"id": "vip", "name": "VIP lounge", "kind": "privilege", "points_cost": 10, "per_member_limit": 1}))
+            .await;
+        assert_eq!(status, StatusCode::CREATED);
+        let (status, _) = app
+            .post(
+                "/v1/redemptions",
+                json!({"member_id": member, "reward_id": "vip", "idempotency_key": "vip-1"}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED);
+        let (status, body) = app
+            .post(
+                "/v1/redemptions",
+                json!({"member_id": member, "reward_id": "vip", "idempotency_key": "vip-2"}),
+            )
+            .await;
+        assert_eq!(
+            (status, code(&body)),
+            (StatusCode::CONFLICT, "limit_reached")
+        );
+        let (status, _) = app
+            .post("/v1/rewards", json!({"id": "cny", "name": "New Year box", "kind": "gift", "points_cost": 10,
+                                        "valid_from": "2099-01-20T00:00:00Z", "cash_cost": "49.00"}))
+            .await;
+        assert_eq!(status, StatusCode::CREATED);
+        let (status, body) = app
+            .post(
+                "/v1/redemptions",
+                json!({"member_id": member, "reward_id": "cny", "idempotency_key": "cny-1"}),
+            )
+            .await;
+        assert_eq!(
+            (status, code(&body)),
+            (StatusCode::CONFLICT, "reward_unavailable")
+        );
+        let (status, body) = app
+            .post(
+                "/v1/redemptions",
+                json!({"member_id": member, "reward_id": "nope", "idempotency_key": "n-1"}),
+            )
+            .await;
+        assert_eq!(
+            (status, code(&body)),
+            (StatusCode::NOT_FOUND, "reward_not_found")
+        );
         books_balance(&app).await;
     }
 }
