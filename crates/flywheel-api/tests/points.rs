@@ -190,6 +190,61 @@ async fn default_rules_limits_pending_points_and_refunds() {
 }
 
 #[tokio::test]
+async fn points_follow_a_merge_and_a_later_refund_finds_them() {
+    for app in TestApp::all().await {
+        let now = app.now() - 10 * DAY;
+        // The older member has a phone; a newer Weibo member buys, then binds the phone.
+        let old = app
+            .send(event(
+                "m-old",
+                "register",
+                now,
+                json!({"phone": "13400000000"}),
+                json!({}),
+            ))
+            .await;
+        app.send(purchase(
+            "m-buy",
+            now + DAY,
+            json!({"weibo_uid": "w-1"}),
+            "MO-1",
+            "80.00",
+        ))
+        .await;
+        app.send(event(
+            "m-bind",
+            "profile_update",
+            now + 2 * DAY,
+            json!({"weibo_uid": "w-1", "phone": "13400000000"}),
+            json!({"nickname": "W"}),
+        ))
+        .await;
+        let p = points(&app, &old["member_id"]).await;
+        assert_eq!(
+            (p["balance"].clone(), p["pending"].clone()),
+            (json!(130), json!(0)),
+            "{p}"
+        );
+        app.advance(DAY);
+        app.send(event(
+            "m-refund",
+            "refund",
+            app.now(),
+            json!({"weibo_uid": "w-1"}),
+            json!({"order_id": "MO-1", "amount": "80.00"}),
+        ))
+        .await;
+        let p = points(&app, &old["member_id"]).await;
+        assert_eq!(
+            (p["balance"].clone(), p["debt"].clone()),
+            (json!(50), json!(0)),
+            "{p}"
+        );
+        books_balance(&app).await;
+    }
+}
+
+#[tokio::test]
 async fn a_referral_is_worth_100_and_500_from_a_super_user() {
     for app in TestApp::all().await {
         let now = app.now();

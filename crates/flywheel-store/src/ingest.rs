@@ -391,6 +391,8 @@ pub(crate) async fn write_changes(
             "UPDATE referrals SET invitee_id = $1 WHERE invitee_id = $2",
             "UPDATE stage_transitions SET member_id = $1 WHERE member_id = $2",
             "UPDATE members SET merged_into = $1 WHERE merged_into = $2",
+            "UPDATE points_orders SET member_id = $1 WHERE member_id = $2",
+            "UPDATE redemptions SET member_id = $1 WHERE member_id = $2",
         ] {
             sqlx::query(sql)
                 .bind(m.survivor)
