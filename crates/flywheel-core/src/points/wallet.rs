@@ -24,7 +24,7 @@ pub struct Lot {
     pub available_at: Micros,
     /// None: never expires.
     pub expires_at: Option<Micros>,
-    /// Points credited when the lot was made.
+    /// Points credited to the lot in all.
     pub points: i64,
     pub remaining: i64,
     /// The remaining points still sit in the pending account.
@@ -48,7 +48,7 @@ impl Lot {
     }
 }
 
-/// A new lot to credit.
+/// Points to credit: a new lot, or more points in the live lot with the same expiry.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Credit {
     pub lot_id: String,
@@ -84,6 +84,9 @@ pub struct Wallet {
     pub debt: i64,
     /// Ids of lots changed or created since loading.
     pub dirty: BTreeSet<String>,
+    /// The earliest instant [`Wallet::settle`] could find something to post (None:
+    /// unknown, scan). Lets a batch touch a member many times without rescanning lots.
+    due: Option<Micros>,
 }
 
 /// What a member sees: points available now, pending, owed, and what expires when.
@@ -113,6 +116,7 @@ impl Wallet {
             lots: Vec::new(),
             debt: 0,
             dirty: BTreeSet::new(),
+            due: None,
         }
     }
 
@@ -132,6 +136,28 @@ impl Wallet {
     /// window become available (repaying any debt first), then lots past expiry expire.
     /// Each lot gets its own posting, dated when it happened, keyed by the lot.
     pub fn settle(&mut self, now: Micros) -> Vec<Posting> {
+        if self.due.is_some_and(|d| now < d) {
+            return Vec::new();
+        }
+        let out = self.settle_scan(now);
+        self.due = Some(
+            self.lots
+                .iter()
+                .filter(|l| l.remaining > 0 || l.pending)
+                .filter_map(|l| {
+                    if l.pending {
+                        Some(l.available_at)
+                    } else {
+                        l.expires_at
+                    }
+                })
+                .min()
+                .unwrap_or(Micros::MAX),
+        );
+        out
+    }
+
+    fn settle_scan(&mut self, now: Micros) -> Vec<Posting> {
         let mut out = Vec::new();
         let mut due: Vec<usize> = (0..self.lots.len())
             .filter(|&i| self.lots[i].pending && self.lots[i].available_at <= now)
@@ -241,6 +267,35 @@ impl Wallet {
             posting.add(self.wallet_account(), remaining);
         }
         if remaining == 0 {
+            return;
+        }
+        let due = if pending {
+            Some(credit.available_at)
+        } else {
+            credit.expires_at
+        };
+        if let (Some(current), Some(d)) = (self.due, due) {
+            self.due = Some(current.min(d));
+        }
+        // Available points not tied to an order join the live lot with the same expiry:
+        // they would be spent and expire together anyway, and a member who likes and
+        // checks in every day keeps a handful of lots instead of thousands.
+        if !pending
+            && credit.order_id.is_none()
+            && let Some(lot) = self.lots.iter_mut().find(|l| {
+                !l.pending
+                    && l.order_id.is_none()
+                    && l.remaining > 0
+                    && l.expires_at == credit.expires_at
+            })
+        {
+            lot.remaining += remaining;
+            lot.points += remaining;
+            self.dirty.insert(lot.id.clone());
+            posting.lot_moves.push(LotMove {
+                lot_id: lot.id.clone(),
+                points: remaining,
+            });
             return;
         }
         posting.lot_moves.push(LotMove {
@@ -394,6 +449,7 @@ impl Wallet {
         lots: &[Lot],
         now: Micros,
     ) -> (i64, i64) {
+        self.due = None;
         let (mut returned, mut expired) = (0, 0);
         for m in moves.iter().filter(|m| m.points < 0) {
             let n = -m.points;
@@ -448,6 +504,7 @@ impl Wallet {
         posting.transfer(other.account(Pending), self.account(Pending), pending);
         posting.transfer(self.account(Debt), other.account(Debt), other.debt);
         self.debt += other.debt;
+        self.due = None;
         for mut lot in other.lots {
             lot.member_id = self.member_id;
             self.dirty.insert(lot.id.clone());

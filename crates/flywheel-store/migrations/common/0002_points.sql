@@ -15,7 +15,9 @@ CREATE TABLE points_transactions (
     posted_at       BIGINT NOT NULL
 );
 
--- The balanced lines of each transaction, with what reports group by copied in.
+-- The balanced lines of each transaction, with what reports group by copied in. No
+-- key of its own: lines are unique per transaction by construction, the transaction's
+-- key guards against posting twice, and a key on two long texts was an eighth of the file.
 CREATE TABLE points_entries (
     txn_key         TEXT NOT NULL,
     account         TEXT NOT NULL,
@@ -25,8 +27,7 @@ CREATE TABLE points_entries (
     partner_id      TEXT,
     kind            TEXT NOT NULL,
     at              BIGINT NOT NULL,
-    amount          BIGINT NOT NULL,
-    PRIMARY KEY (txn_key, account)
+    amount          BIGINT NOT NULL
 );
 CREATE INDEX points_entries_member ON points_entries (member_id, at) WHERE member_id IS NOT NULL;
 CREATE INDEX points_entries_at ON points_entries (at, account_type, kind);
@@ -58,7 +59,7 @@ CREATE INDEX points_lots_member ON points_lots (member_id) WHERE remaining > 0;
 CREATE INDEX points_lots_due ON points_lots (available_at) WHERE pending = 1;
 CREATE INDEX points_lots_expiry ON points_lots (expires_at) WHERE remaining > 0 AND pending = 0;
 
--- Which lots a transaction took points from or gave points to.
+-- Which lots a redemption took its points from (a cancellation returns them there).
 CREATE TABLE points_lot_moves (
     txn_key         TEXT NOT NULL,
     lot_id          TEXT NOT NULL,

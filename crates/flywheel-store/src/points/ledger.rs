@@ -6,7 +6,7 @@
 use crate::error::StoreError;
 use crate::sql::{Val, insert_rows, select_in};
 use flywheel_core::MemberId;
-use flywheel_core::points::{Book, Lot, Posting, Wallet};
+use flywheel_core::points::{Book, Kind, Lot, Posting, Wallet};
 use flywheel_core::time::Micros;
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
@@ -135,7 +135,9 @@ pub(crate) async fn write_postings(
             ]);
             deltas.entry(code).or_insert((0, account)).0 += amount;
         }
-        for m in &p.lot_moves {
+        // Only a redemption's moves are ever read back (a cancellation returns points to
+        // those lots); storing every earning's move would double the rows per event.
+        for m in p.lot_moves.iter().filter(|_| p.kind == Kind::Redeem) {
             moves.push(vec![
                 p.key.clone().into(),
                 m.lot_id.clone().into(),
