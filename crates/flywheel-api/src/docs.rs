@@ -2,7 +2,7 @@
 //! compiled into the binary, so they work with no internet.
 
 use crate::points_views;
-use crate::routes::{events, health, identity, members, points, rewards, stats};
+use crate::routes::{events, finance, health, identity, members, points, rewards, stats};
 use crate::state::AppState;
 use crate::views;
 use axum::Router;
@@ -20,7 +20,7 @@ use utoipa_swagger_ui::SwaggerUi;
         identity::conflicts, identity::dismiss, identity::merge,
         stats::stages,
         points::get_rules, points::put_rules, points::simulate, points::member_points, points::member_ledger,
-        points::transfer, points::adjust, points::sweep, points::report, points::trial_balance, points::settlement,
+        points::transfer, points::adjust, points::sweep, finance::report, finance::trial_balance, finance::settlement,
         rewards::list_rewards, rewards::create_reward, rewards::get_reward, rewards::put_reward,
         rewards::redeem, rewards::get_redemption, rewards::cancel,
         rewards::list_partners, rewards::create_partner, rewards::exchange,

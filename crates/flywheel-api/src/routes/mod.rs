@@ -1,6 +1,7 @@
 //! One module per resource, each with its own `router()`.
 
 pub mod events;
+pub mod finance;
 pub mod health;
 pub mod identity;
 pub mod members;

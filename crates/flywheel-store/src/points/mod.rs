@@ -1,5 +1,5 @@
 //! Points in the database: the ledger tables, the earning rules run inside ingest, the
-//! member-facing commands (redeem, cancel, transfer, exchange, adjust), the catalogue
+//! member-facing commands (`redemptions.rs`; transfer, exchange, adjust in `commands.rs`), the catalogue
 //! (rules, rewards, partners), the sweep that posts maturity and expiry, and the reads
 //! and finance reports.
 //!
@@ -11,14 +11,13 @@ mod catalog;
 mod commands;
 pub(crate) mod ingest;
 mod ledger;
+mod redemptions;
 mod reports;
 mod sweep;
 
 pub use catalog::{PartnerRow, RewardRow, RuleVersion};
-pub use commands::{
-    AdjustRequest, ExchangeRequest, ExchangeRow, RedeemRequest, RedemptionRow, TransferRequest,
-    TransferRow,
-};
+pub use commands::{AdjustRequest, ExchangeRequest, ExchangeRow, TransferRequest, TransferRow};
+pub use redemptions::{RedeemRequest, RedemptionRow};
 pub use reports::{
     AccountBalance, LedgerCursor, LedgerEntry, PointsReport, SettlementRow, TrialBalance,
     TrialGroup,

@@ -1,0 +1,167 @@
+//! Finance reports on points: period totals with liability and breakage, the trial
+//! balance (always zero), and the settlement report per partner brand and day.
+
+use super::points::{instant, programme};
+use crate::auth::Caller;
+use crate::error::ApiError;
+use crate::params::Params;
+use crate::state::AppState;
+use axum::extract::State;
+use axum::routing::get;
+use axum::{Json, Router};
+use flywheel_core::Money;
+use flywheel_core::auth::Permission;
+use flywheel_core::time::{self, to_rfc3339};
+use serde_json::{Value, json};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/reports/points", get(report))
+        .route("/v1/reports/points/trial-balance", get(trial_balance))
+        .route("/v1/reports/points/settlement", get(settlement))
+}
+
+/// Points issued, redeemed, expired, clawed back, moved; outstanding, liability, breakage
+#[utoipa::path(get, path = "/v1/reports/points", tag = "finance",
+    params(("from" = Option<String>, Query, description = "RFC 3339; default: the start of time"),
+           ("to" = Option<String>, Query, description = "RFC 3339, exclusive; default: now"),
+           ("programme" = Option<String>, Query, description = "Default: the first programme")),
+    responses((status = 200, description = "Period totals and balances at `to`")),
+    security(("bearer" = [])))]
+pub async fn report(
+    caller: Caller,
+    State(state): State<AppState>,
+    Params(params): Params,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(Permission::ReadFinance)?;
+    let now = state.now();
+    let (mut from, mut to, mut given) = (0, now, None);
+    for (k, v) in params {
+        match k.as_str() {
+            "from" => from = instant(&v, "from")?,
+            "to" => to = instant(&v, "to")?,
+            "programme" => given = Some(v),
+            other => {
+                return Err(
+                    ApiError::new("invalid_query", format!("unknown parameter {other}"))
+                        .field(other),
+                );
+            }
+        }
+    }
+    if from >= to {
+        return Err(ApiError::new("invalid_query", "from must be before to").field("from"));
+    }
+    let programme = programme(&state, given)?;
+    let r = state.store.points_report(&programme, from, to).await?;
+    let value = state.policy.points.value_per_point;
+    let liability = Money::from_minor(r.outstanding.saturating_mul(value.minor()));
+    // Breakage: the share of points leaving members' hands that expired unused.
+    let used = r.redeemed + r.expired;
+    let breakage_rate = if used > 0 {
+        (r.expired as f64 / used as f64 * 10_000.0).round() / 10_000.0
+    } else {
+        0.0
+    };
+    Ok(Json(json!({
+        "programme": r.programme,
+        "from": to_rfc3339(r.from),
+        "to": to_rfc3339(r.to),
+        "issued": r.issued,
+        "reversed_pending": r.reversed_pending,
+        "redeemed": r.redeemed,
+        "expired": r.expired,
+        "clawed_back": r.clawed_back,
+        "adjusted": r.adjusted,
+        "transferred": r.transferred,
+        "exchanged_out": r.exchanged_out,
+        "exchanged_in": r.exchanged_in,
+        "outstanding": r.outstanding,
+        "pending": r.pending,
+        "debt": r.debt,
+        "value_per_point": value.to_string(),
+        "liability": liability.to_string(),
+        "breakage": r.expired,
+        "breakage_rate": breakage_rate,
+    })))
+}
+
+/// Every brand and partner account, members' accounts summed, and a total that is 0
+#[utoipa::path(get, path = "/v1/reports/points/trial-balance", tag = "finance",
+    params(("verify" = Option<bool>, Query, description = "Also recompute every balance from the entries (slow on big ledgers)")),
+    responses((status = 200, description = "`{accounts, member_accounts, total, entries_total?, mismatched_accounts?}`")),
+    security(("bearer" = [])))]
+pub async fn trial_balance(
+    caller: Caller,
+    State(state): State<AppState>,
+    Params(params): Params,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(Permission::ReadFinance)?;
+    let mut verify = false;
+    for (k, v) in params {
+        match (k.as_str(), v.as_str()) {
+            ("verify", "true") => verify = true,
+            ("verify", "false") => verify = false,
+            (other, _) => {
+                return Err(ApiError::new(
+                    "invalid_query",
+                    format!("unexpected parameter {other}={v}"),
+                )
+                .field(other));
+            }
+        }
+    }
+    let tb = state.store.trial_balance(verify).await?;
+    Ok(Json(serde_json::to_value(tb).map_err(ApiError::internal)?))
+}
+
+fn day(text: &str, field: &str) -> Result<String, ApiError> {
+    chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d")
+        .map(|d| d.format("%Y-%m-%d").to_string())
+        .map_err(|_| {
+            ApiError::new(
+                "invalid_query",
+                format!("{field} must be a date YYYY-MM-DD"),
+            )
+            .field(field)
+        })
+}
+
+/// Exchanges per partner and UTC day: points out and in, on both sides, and the net
+#[utoipa::path(get, path = "/v1/reports/points/settlement", tag = "finance",
+    params(("partner" = Option<String>, Query, description = "One partner; default all"),
+           ("from" = Option<String>, Query, description = "YYYY-MM-DD; default 30 days ago"),
+           ("to" = Option<String>, Query, description = "YYYY-MM-DD inclusive; default today")),
+    responses((status = 200, description = "`{rows: [...]}`")),
+    security(("bearer" = [])))]
+pub async fn settlement(
+    caller: Caller,
+    State(state): State<AppState>,
+    Params(params): Params,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(Permission::ReadFinance)?;
+    let now = state.now();
+    let today = time::to_datetime(now).format("%Y-%m-%d").to_string();
+    let month_ago = time::to_datetime(now - time::days(30))
+        .format("%Y-%m-%d")
+        .to_string();
+    let (mut from, mut to, mut partner) = (month_ago, today, None);
+    for (k, v) in params {
+        match k.as_str() {
+            "from" => from = day(&v, "from")?,
+            "to" => to = day(&v, "to")?,
+            "partner" => partner = Some(v),
+            other => {
+                return Err(
+                    ApiError::new("invalid_query", format!("unknown parameter {other}"))
+                        .field(other),
+                );
+            }
+        }
+    }
+    let rows = state
+        .store
+        .settlement(partner.as_deref(), &from, &to)
+        .await?;
+    Ok(Json(json!({"from": from, "to": to, "rows": rows})))
+}
