@@ -264,7 +264,19 @@ impl Book {
         self.postings.push(posting);
 
         if rule.limits.any() {
-            for period in periods(occurred) {
+            // Only the periods this rule's limits look at: a like limited per day keeps
+            // one row per member and day, not three.
+            let l = &rule.limits;
+            let wanted = [
+                l.per_day.is_some() || l.points_per_day.is_some(),
+                l.per_month.is_some() || l.points_per_month.is_some(),
+                l.per_member.is_some(),
+            ];
+            for (period, _) in periods(occurred)
+                .into_iter()
+                .zip(wanted)
+                .filter(|(_, w)| *w)
+            {
                 let k = UsageKey {
                     member_id: e.member_id,
                     rule_id: rule.id.clone(),
