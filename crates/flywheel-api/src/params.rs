@@ -36,3 +36,8 @@ pub fn limit(value: &str, max: u32) -> Result<u32, ApiError> {
             .field("limit")
         })
 }
+
+/// A query parameter the route does not take.
+pub fn unknown(name: &str) -> ApiError {
+    ApiError::new("invalid_query", format!("unknown parameter {name}")).field(name)
+}

@@ -42,10 +42,7 @@ pub async fn report(
             "to" => to = instant(&v, "to")?,
             "programme" => given = Some(v),
             other => {
-                return Err(
-                    ApiError::new("invalid_query", format!("unknown parameter {other}"))
-                        .field(other),
-                );
+                return Err(crate::params::unknown(other));
             }
         }
     }
@@ -152,10 +149,7 @@ pub async fn settlement(
             "to" => to = day(&v, "to")?,
             "partner" => partner = Some(v),
             other => {
-                return Err(
-                    ApiError::new("invalid_query", format!("unknown parameter {other}"))
-                        .field(other),
-                );
+                return Err(crate::params::unknown(other));
             }
         }
     }

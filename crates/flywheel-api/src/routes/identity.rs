@@ -74,10 +74,7 @@ pub async fn conflicts(
             }
             "limit" => limit = crate::params::limit(&v, 500)?,
             other => {
-                return Err(
-                    ApiError::new("invalid_query", format!("unknown parameter {other}"))
-                        .field(other),
-                );
+                return Err(crate::params::unknown(other));
             }
         }
     }

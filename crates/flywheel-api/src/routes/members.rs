@@ -132,10 +132,7 @@ pub async fn timeline(
             "limit" => limit = crate::params::limit(v, 500)?,
             "cursor" => cursor = Some(decode_cursor(v)?),
             other => {
-                return Err(
-                    ApiError::new("invalid_query", format!("unknown parameter {other}"))
-                        .field(other),
-                );
+                return Err(crate::params::unknown(other));
             }
         }
     }

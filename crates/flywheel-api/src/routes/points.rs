@@ -290,10 +290,7 @@ pub async fn member_points(
         match k.as_str() {
             "programme" => given = Some(v),
             other => {
-                return Err(
-                    ApiError::new("invalid_query", format!("unknown parameter {other}"))
-                        .field(other),
-                );
+                return Err(crate::params::unknown(other));
             }
         }
     }
@@ -370,10 +367,7 @@ pub async fn member_ledger(
             "limit" => n = limit(&v, 500)?,
             "before" => before = Some(decode_cursor(&v)?),
             other => {
-                return Err(
-                    ApiError::new("invalid_query", format!("unknown parameter {other}"))
-                        .field(other),
-                );
+                return Err(crate::params::unknown(other));
             }
         }
     }
