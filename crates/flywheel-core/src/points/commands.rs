@@ -127,14 +127,7 @@ pub fn exchange_in(
         .reason(format!("exchanged in from {partner_id}"))
         .source("exchange", key)
         .member(wallet.member_id);
-    let credit = Credit {
-        lot_id: key.to_owned(),
-        points,
-        earned_at: now,
-        available_at: now,
-        expires_at: policy.expires_at(now),
-        order_id: None,
-    };
+    let credit = Credit::fresh(key, points, policy, now);
     wallet.credit(
         &mut p,
         Account::clearing(partner_id, &wallet.programme),
@@ -162,15 +155,12 @@ pub fn adjust(
         .actor(actor);
     let account = Account::brand(&wallet.programme, BrandAccount::Adjustment);
     if points > 0 {
-        let credit = Credit {
-            lot_id: key.to_owned(),
-            points,
-            earned_at: now,
-            available_at: now,
-            expires_at: policy.expires_at(now),
-            order_id: None,
-        };
-        wallet.credit(&mut p, account, credit, now);
+        wallet.credit(
+            &mut p,
+            account,
+            Credit::fresh(key, points, policy, now),
+            now,
+        );
     } else {
         wallet.debit(&mut p, account, -points, now)?;
     }

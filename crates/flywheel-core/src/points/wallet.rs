@@ -59,6 +59,21 @@ pub struct Credit {
     pub order_id: Option<String>,
 }
 
+impl Credit {
+    /// Points available at once, expiring as the policy says for points earned `now`
+    /// (exchanges in, manual credits).
+    pub fn fresh(lot_id: &str, points: i64, policy: &super::PointsPolicy, now: Micros) -> Credit {
+        Credit {
+            lot_id: lot_id.to_owned(),
+            points,
+            earned_at: now,
+            available_at: now,
+            expires_at: policy.expires_at(now),
+            order_id: None,
+        }
+    }
+}
+
 /// Not enough available points.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Insufficient {
