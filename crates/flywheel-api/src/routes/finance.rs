@@ -9,7 +9,6 @@ use crate::state::AppState;
 use axum::extract::State;
 use axum::routing::get;
 use axum::{Json, Router};
-use flywheel_core::Money;
 use flywheel_core::auth::Permission;
 use flywheel_core::time::{self, to_rfc3339};
 use serde_json::{Value, json};
@@ -51,15 +50,9 @@ pub async fn report(
     }
     let programme = programme(&state, given)?;
     let r = state.store.points_report(&programme, from, to).await?;
-    let value = state.policy.points.value_per_point;
-    let liability = Money::from_minor(r.outstanding.saturating_mul(value.minor()));
-    // Breakage: the share of points leaving members' hands that expired unused.
-    let used = r.redeemed + r.expired;
-    let breakage_rate = if used > 0 {
-        (r.expired as f64 / used as f64 * 10_000.0).round() / 10_000.0
-    } else {
-        0.0
-    };
+    let points = &state.policy.points;
+    let (value, liability) = (points.value_per_point, points.liability(r.outstanding));
+    let breakage_rate = flywheel_core::points::policy::breakage_rate(r.expired, r.redeemed);
     Ok(Json(json!({
         "programme": r.programme,
         "from": to_rfc3339(r.from),

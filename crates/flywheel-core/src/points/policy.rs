@@ -66,6 +66,11 @@ impl PointsPolicy {
         self.programmes.iter().any(|p| p == programme)
     }
 
+    /// What `points` outstanding cost the brand at `value_per_point`.
+    pub fn liability(&self, points: i64) -> Money {
+        Money::from_minor(points.saturating_mul(self.value_per_point.minor()))
+    }
+
     /// When points earned at `earned_at` expire: the first instant of the year after the
     /// last year they are valid in.
     pub fn expires_at(&self, earned_at: Micros) -> Option<Micros> {
@@ -77,6 +82,16 @@ impl PointsPolicy {
             .single()
             .map(time::from_datetime)
     }
+}
+
+/// Breakage: the share of points leaving members' hands that expired unused, to four
+/// decimals (0 when none left).
+pub fn breakage_rate(expired: i64, redeemed: i64) -> f64 {
+    let gone = expired + redeemed;
+    if gone <= 0 {
+        return 0.0;
+    }
+    (expired as f64 / gone as f64 * 10_000.0).round() / 10_000.0
 }
 
 /// Identifiers chosen by people (programmes, rules, rewards, partners).
@@ -104,5 +119,15 @@ mod tests {
             ..PointsPolicy::default()
         };
         assert_eq!(never.expires_at(earned), None);
+    }
+
+    #[test]
+    fn liability_and_breakage_are_exact_where_they_can_be() {
+        assert_eq!(
+            PointsPolicy::default().liability(728_838).to_string(),
+            "7288.38"
+        );
+        assert_eq!(breakage_rate(487, 5), 0.9898);
+        assert_eq!(breakage_rate(0, 0), 0.0);
     }
 }
