@@ -451,43 +451,59 @@ fn two_servers_never_overspend_one_balance_or_one_stock() {
                 .unwrap();
             assert_eq!(r.status(), 201);
 
-            // 40 reward redemptions then 20 plain debits, spread over both servers at once.
-            let mut tasks = Vec::new();
-            for i in 0..60 {
-                let base = if i % 2 == 0 { a.base.clone() } else { b.base.clone() };
-                let body = if i < 40 {
-                    json!({"member_id": member, "reward_id": "cup", "idempotency_key": format!("race-{i}")})
-                } else {
-                    json!({"member_id": member, "points": 50, "idempotency_key": format!("race-{i}")})
-                };
-                let http = http.clone();
-                tasks.push(tokio::spawn(async move {
-                    let r = http
-                        .post(format!("{base}/v1/redemptions"))
-                        .bearer_auth(admin)
-                        .json(&body)
-                        .send()
-                        .await
-                        .unwrap();
-                    let status = r.status().as_u16();
-                    (i, status, r.json::<Value>().await.unwrap())
-                }));
-            }
-            let (mut cups, mut debits) = (0, 0);
-            for t in tasks {
-                let (i, status, body) = t.await.unwrap();
-                match status {
-                    201 if i < 40 => cups += 1,
-                    201 => debits += 1,
-                    409 => {
-                        let code = body["error"]["code"].as_str().unwrap();
-                        assert!(code == "out_of_stock" || code == "insufficient_points", "{body}");
+            // Two rounds, each fired at once over both servers: 40 redemptions of a reward
+            // with 7 in stock (the stock is the limit), then 20 debits of 50 against the
+            // 300 points left (the balance is the limit). Each round has one right answer.
+            let race = |round: &'static str, bodies: Vec<Value>| {
+                let tasks: Vec<_> = bodies
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, body)| {
+                        let base = if i % 2 == 0 { a.base.clone() } else { b.base.clone() };
+                        let http = http.clone();
+                        tokio::spawn(async move {
+                            let r = http
+                                .post(format!("{base}/v1/redemptions"))
+                                .bearer_auth(admin)
+                                .json(&body)
+                                .send()
+                                .await
+                                .unwrap();
+                            (r.status().as_u16(), r.json::<Value>().await.unwrap())
+                        })
+                    })
+                    .collect();
+                async move {
+                    let mut won = 0;
+                    for t in tasks {
+                        let (status, body) = t.await.unwrap();
+                        match status {
+                            201 => won += 1,
+                            409 => {
+                                let code = body["error"]["code"].as_str().unwrap();
+                                assert!(code == "out_of_stock" || code == "insufficient_points", "{round}: {body}");
+                            }
+                            other => panic!("{round}: {other}: {body}"),
+                        }
                     }
-                    other => panic!("{other}: {body}"),
+                    won
                 }
-            }
-            // 1,000 points: 7 cups (700) at most, and what is left goes 50 at a time.
+            };
+            let cups = race(
+                "cups",
+                (0..40)
+                    .map(|i| json!({"member_id": member, "reward_id": "cup", "idempotency_key": format!("cup-{i}")}))
+                    .collect(),
+            )
+            .await;
             assert_eq!(cups, 7, "{db}");
+            let debits = race(
+                "debits",
+                (0..20)
+                    .map(|i| json!({"member_id": member, "points": 50, "idempotency_key": format!("debit-{i}")}))
+                    .collect(),
+            )
+            .await;
             assert_eq!(debits, 6, "{db}");
             let get = |base: String, path: String| {
                 let http = http.clone();
