@@ -62,6 +62,9 @@ pub struct MemberFacts {
     pub first_connected_at: Option<Micros>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_interaction_at: Option<Micros>,
+    /// The last message either way, feedback, or answer to a complaint.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_talk_at: Option<Micros>,
 
     #[serde(skip_serializing_if = "is_zero")]
     pub orders: u32,
@@ -218,6 +221,12 @@ impl MemberFacts {
         }
         if event.is_interaction() {
             self.last_interaction_at = max_opt(self.last_interaction_at, Some(at));
+        }
+        if matches!(
+            event.payload,
+            Payload::Message { .. } | Payload::Feedback { .. } | Payload::ComplaintResolved { .. }
+        ) {
+            self.last_talk_at = max_opt(self.last_talk_at, Some(at));
         }
         match &event.payload {
             Payload::Visit => self.visits += 1,
@@ -428,6 +437,7 @@ impl MemberFacts {
         self.last_seen_at = max_opt(self.last_seen_at, other.last_seen_at);
         self.first_connected_at = min_opt(self.first_connected_at, other.first_connected_at);
         self.last_interaction_at = max_opt(self.last_interaction_at, other.last_interaction_at);
+        self.last_talk_at = max_opt(self.last_talk_at, other.last_talk_at);
         self.orders += other.orders;
         self.refunded_orders += other.refunded_orders;
         self.gross_spent += other.gross_spent;

@@ -7,6 +7,7 @@
 //! minor units (see [`money`]).
 
 pub mod auth;
+pub mod clv;
 pub mod event;
 pub mod facts;
 pub mod facts_view;
@@ -16,6 +17,7 @@ pub mod money;
 pub mod points;
 pub mod policy;
 pub mod profile;
+pub mod scores;
 pub mod stage;
 pub mod time;
 pub mod validation;

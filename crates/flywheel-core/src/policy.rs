@@ -1,9 +1,11 @@
-//! The brand's policy in one value: identity rules, stage policy, currency and points.
-//! Read from the `[identity]`, `[stages]`, `[points]` and `currency` parts of the config.
+//! The brand's policy in one value: identity rules, stage policy, currency, points and
+//! scores. Read from the `[identity]`, `[stages]`, `[points]`, `[scores]` and `currency`
+//! parts of the config.
 
 use crate::identity::IdentityRules;
 use crate::ingest::Rules;
 use crate::points::PointsPolicy;
+use crate::scores::ScorePolicy;
 use crate::stage::StagePolicy;
 use serde::{Deserialize, Serialize};
 
@@ -15,6 +17,7 @@ pub struct Policy {
     pub identity: IdentityRules,
     pub stages: StagePolicy,
     pub points: PointsPolicy,
+    pub scores: ScorePolicy,
 }
 
 impl Default for Policy {
@@ -24,6 +27,7 @@ impl Default for Policy {
             identity: IdentityRules::default(),
             stages: StagePolicy::default(),
             points: PointsPolicy::default(),
+            scores: ScorePolicy::default(),
         }
     }
 }
@@ -38,6 +42,7 @@ impl Policy {
         }
         self.identity.validate()?;
         self.points.validate()?;
+        self.scores.validate()?;
         self.stages.validate()
     }
 

@@ -23,6 +23,14 @@
 //! expire_after_years = 1      # lots expire at the end of the next calendar year (UTC)
 //! value_per_point = "0.01"    # for the liability in finance reports
 //! transfer_daily_limit = 10000
+//!
+//! [scores]
+//! half_life_days = 90             # silence halves intimacy and repurchase every 90 days
+//! horizon_days = 90               # lifetime value: expected purchases in the next 90 days
+//! recompute_interval_secs = 3600  # RFM and lifetime value; 0 = only on demand
+//! # [scores.super_user] repurchase, feedback, advocacy, system_purchase, paid_membership
+//! # [scores.influence] favour, positive_reviews, shares, followers, referral_tree
+//! # [scores.intimacy] talk, togetherness, time      (relative weights)
 //! ```
 //!
 //! Earning rules are not configured here: they are data, managed (and versioned) at
@@ -30,6 +38,7 @@
 
 use anyhow::{Context, bail};
 use flywheel_core::points::PointsPolicy;
+use flywheel_core::scores::ScorePolicy;
 use flywheel_core::{IdentityRules, Policy, StagePolicy};
 use serde::Deserialize;
 use std::path::Path;
@@ -61,6 +70,7 @@ struct FileConfig {
     identity: IdentityRules,
     stages: StagePolicy,
     points: PointsPolicy,
+    scores: ScorePolicy,
 }
 
 #[derive(Clone, Debug)]
@@ -96,6 +106,7 @@ impl Config {
             identity: parsed.identity,
             stages: parsed.stages,
             points: parsed.points,
+            scores: parsed.scores,
         };
         if let Ok(db) = std::env::var("FLYWHEEL_DB") {
             server.db = db;

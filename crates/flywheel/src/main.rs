@@ -4,6 +4,7 @@
 //! Each subcommand lives in its own module; this file only parses the command line
 //! and hands over.
 
+mod clv;
 mod config;
 mod demo;
 mod healthcheck;
@@ -59,6 +60,11 @@ enum Command {
         command: keys::KeysCommand,
         #[arg(long, global = true)]
         db: Option<String>,
+    },
+    /// Customer lifetime value (BG/NBD + Gamma-Gamma) from a transaction CSV file.
+    Clv {
+        #[command(subcommand)]
+        command: clv::ClvCommand,
     },
     /// Ask a running server whether it is healthy (exit 0 if so).
     Healthcheck {
@@ -139,6 +145,7 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             let config = Config::load(file, &Overrides { db, listen: None })?;
             keys::run(&config, command).await.map(|_| ok)
         }
+        Command::Clv { command } => clv::run(command).map(|_| ok),
         Command::Healthcheck { url } => {
             let config = Config::load(file, &Overrides::default())?;
             healthcheck::run(url.unwrap_or_else(|| format!("http://{}", config.server.listen)))

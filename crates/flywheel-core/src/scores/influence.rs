@@ -1,0 +1,131 @@
+//! Influence (seed 004's social attributes): how much a member's word moves others —
+//! their likes and favour, positive reviews, shares, followers (a KOL's audience), and
+//! the referral tree they grew: people they invited, the people those invited (to depth
+//! three), and what all of them have spent.
+
+use super::part::{Part, Score, part, plural, saturate};
+use super::policy::ScorePolicy;
+use crate::facts::MemberFacts;
+use crate::money::Money;
+use serde::Serialize;
+
+const LIKES_TARGET: f64 = 50.0;
+const POSITIVE_REVIEWS_TARGET: f64 = 5.0;
+const SHARES_TARGET: f64 = 20.0;
+/// Followers for full marks, on a log scale: 10 followers earn a fifth, 100,000 all.
+const FOLLOWERS_DECADES: f64 = 5.0;
+/// Invitees for full marks on reach (indirect ones count half, depth three a quarter).
+const TREE_REACH_TARGET: f64 = 10.0;
+/// Decades of the invitees' spend in major units for full marks (100,000 → all).
+const TREE_SPEND_DECADES: f64 = 5.0;
+
+/// The referral tree below a member, to depth three. Invitees are people whose first
+/// referral named this member (or, further down, an invitee) and who were not already
+/// customers.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct ReferralTree {
+    /// Invitees at depth 1, 2 and 3.
+    pub by_depth: [u32; 3],
+    /// Net spend of every invitee in the tree.
+    #[serde(with = "crate::money::text")]
+    pub net_spend: Money,
+}
+
+impl ReferralTree {
+    pub fn direct(&self) -> u32 {
+        self.by_depth[0]
+    }
+
+    pub fn indirect(&self) -> u32 {
+        self.by_depth[1] + self.by_depth[2]
+    }
+}
+
+pub fn score(
+    facts: &MemberFacts,
+    followers: Option<u64>,
+    tree: &ReferralTree,
+    policy: &ScorePolicy,
+) -> Score {
+    let w = &policy.influence;
+    let parts: Vec<Part> = vec![
+        part(
+            "favour",
+            w.favour,
+            saturate(f64::from(facts.likes), LIKES_TARGET),
+            if facts.likes == 0 {
+                "no likes".into()
+            } else {
+                format!("liked {}", plural(u64::from(facts.likes), "post", "posts"))
+            },
+        ),
+        part(
+            "positive_reviews",
+            w.positive_reviews,
+            saturate(f64::from(facts.reviews_positive), POSITIVE_REVIEWS_TARGET),
+            if facts.reviews_positive == 0 {
+                "no positive reviews".into()
+            } else {
+                format!(
+                    "wrote {}",
+                    plural(
+                        u64::from(facts.reviews_positive),
+                        "positive review",
+                        "positive reviews"
+                    )
+                )
+            },
+        ),
+        part(
+            "shares",
+            w.shares,
+            saturate(f64::from(facts.shares), SHARES_TARGET),
+            if facts.shares == 0 {
+                "no shares".into()
+            } else {
+                format!(
+                    "shared {}",
+                    plural(u64::from(facts.shares), "time", "times")
+                )
+            },
+        ),
+        followers_part(followers, w.followers),
+        tree_part(tree, w.referral_tree),
+    ];
+    Score::from_parts("Influence", parts)
+}
+
+fn followers_part(followers: Option<u64>, weight: f64) -> Part {
+    let n = followers.unwrap_or(0);
+    let value = ((n as f64) + 1.0).log10() / FOLLOWERS_DECADES;
+    let detail = match followers {
+        None | Some(0) => "no followers on record".into(),
+        Some(n) => format!("has {}", plural(n, "follower", "followers")),
+    };
+    part("followers", weight, value, detail)
+}
+
+/// Half for reach (how many were brought in), half for what they spent.
+fn tree_part(tree: &ReferralTree, weight: f64) -> Part {
+    let [d1, d2, d3] = tree.by_depth.map(f64::from);
+    let reach = saturate(d1 + 0.5 * d2 + 0.25 * d3, TREE_REACH_TARGET);
+    let spend_major = tree.net_spend.minor().max(0) as f64 / 100.0;
+    let spend = ((spend_major + 1.0).log10() / TREE_SPEND_DECADES).clamp(0.0, 1.0);
+    let detail = if tree.direct() == 0 {
+        "has not brought anyone in".into()
+    } else if tree.indirect() == 0 {
+        format!(
+            "invited {} who spent {}",
+            plural(u64::from(tree.direct()), "person", "people"),
+            tree.net_spend
+        )
+    } else {
+        format!(
+            "invited {} and {} more through them, who spent {}",
+            plural(u64::from(tree.direct()), "person", "people"),
+            tree.indirect(),
+            tree.net_spend
+        )
+    };
+    part("referral_tree", weight, 0.5 * reach + 0.5 * spend, detail)
+}

@@ -1,0 +1,303 @@
+//! `flywheel clv fit|predict`: lifetime value for analysts, straight from a transaction
+//! file, with no database. Fits BG/NBD and Gamma-Gamma (see `flywheel_core::clv`) as
+//! of a calibration end date; `predict` writes one row per customer.
+//!
+//! The file is CSV with a header row (comma, tab or semicolon, detected from the header);
+//! dates are `YYYY-MM-DD` or `YYYYMMDD` (anything after the date, such as a time, is
+//! ignored). Without an amount column only BG/NBD is fitted.
+
+use anyhow::{Context, bail};
+use chrono::NaiveDate;
+use flywheel_core::clv::{Customer, Model, Transaction, summarise};
+use serde_json::json;
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+#[derive(clap::Subcommand)]
+pub enum ClvCommand {
+    /// Fit the models and print their parameters and the log-likelihood.
+    Fit {
+        #[command(flatten)]
+        input: Input,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Fit, then predict every customer over a horizon (in periods) and write CSV.
+    Predict {
+        #[command(flatten)]
+        input: Input,
+        /// Periods to predict over (e.g. 39 weeks).
+        #[arg(long)]
+        horizon: f64,
+        /// Where to write the predictions (default: standard output).
+        #[arg(long)]
+        output: Option<PathBuf>,
+    },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Period {
+    Day,
+    Week,
+}
+
+impl Period {
+    fn days(self) -> f64 {
+        match self {
+            Period::Day => 1.0,
+            Period::Week => 7.0,
+        }
+    }
+}
+
+#[derive(clap::Args)]
+pub struct Input {
+    /// Transaction log: one purchase per row.
+    #[arg(long)]
+    transactions: PathBuf,
+    /// Last day of the calibration period (inclusive); later rows are the holdout.
+    #[arg(long, value_parser = parse_day_arg)]
+    calibration_end: NaiveDate,
+    /// Unit of recency, T and the horizon.
+    #[arg(long, value_enum, default_value_t = Period::Week)]
+    period: Period,
+    #[arg(long, default_value = "customer_id")]
+    customer_col: String,
+    #[arg(long, default_value = "date")]
+    date_col: String,
+    #[arg(long, default_value = "amount")]
+    amount_col: String,
+}
+
+fn parse_day_arg(text: &str) -> Result<NaiveDate, String> {
+    parse_day(text).ok_or_else(|| format!("'{text}' is not a date (YYYY-MM-DD or YYYYMMDD)"))
+}
+
+fn parse_day(text: &str) -> Option<NaiveDate> {
+    let text = text.trim();
+    let head = text.get(..10).unwrap_or(text);
+    NaiveDate::parse_from_str(head, "%Y-%m-%d")
+        .ok()
+        .or_else(|| NaiveDate::parse_from_str(text.get(..8)?, "%Y%m%d").ok())
+}
+
+fn epoch_day(d: NaiveDate) -> i64 {
+    d.signed_duration_since(NaiveDate::default()).num_days()
+}
+
+/// The log read from the file: customers are numbered in order of first appearance, so
+/// the output follows the file.
+struct Log {
+    ids: Vec<String>,
+    transactions: Vec<Transaction<usize>>,
+    has_amounts: bool,
+}
+
+fn read_log(input: &Input) -> anyhow::Result<Log> {
+    let path = &input.transactions;
+    let delimiter = detect_delimiter(path)?;
+    let mut reader = csv::ReaderBuilder::new()
+        .delimiter(delimiter)
+        .trim(csv::Trim::All)
+        .from_path(path)
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    let headers = reader.headers()?.clone();
+    let column = |name: &str| headers.iter().position(|h| h == name);
+    let found: Vec<&str> = headers.iter().collect();
+    let Some(customer_col) = column(&input.customer_col) else {
+        bail!(
+            "{}: no column '{}' (columns: {})",
+            path.display(),
+            input.customer_col,
+            found.join(", ")
+        );
+    };
+    let Some(date_col) = column(&input.date_col) else {
+        bail!(
+            "{}: no column '{}' (columns: {})",
+            path.display(),
+            input.date_col,
+            found.join(", ")
+        );
+    };
+    let amount_col = column(&input.amount_col);
+    let mut index: HashMap<String, usize> = HashMap::new();
+    let mut log = Log {
+        ids: Vec::new(),
+        transactions: Vec::new(),
+        has_amounts: amount_col.is_some(),
+    };
+    for (i, record) in reader.records().enumerate() {
+        let line = i + 2;
+        let record = record.with_context(|| format!("line {line}"))?;
+        let field = |col: usize| record.get(col).unwrap_or("");
+        let id = field(customer_col);
+        if id.is_empty() {
+            bail!("line {line}: {} is empty", input.customer_col);
+        }
+        let date = field(date_col);
+        let Some(day) = parse_day(date) else {
+            bail!(
+                "line {line}: {} '{date}' is not YYYY-MM-DD or YYYYMMDD",
+                input.date_col
+            );
+        };
+        let amount = match amount_col {
+            Some(col) => {
+                let text = field(col);
+                match text.parse::<f64>() {
+                    Ok(a) if a.is_finite() => a,
+                    _ => bail!("line {line}: {} '{text}' is not a number", input.amount_col),
+                }
+            }
+            None => 0.0,
+        };
+        let next = index.len();
+        let customer = *index.entry(id.to_string()).or_insert_with(|| {
+            log.ids.push(id.to_string());
+            next
+        });
+        log.transactions.push(Transaction {
+            customer,
+            day: epoch_day(day),
+            amount,
+        });
+    }
+    Ok(log)
+}
+
+fn detect_delimiter(path: &Path) -> anyhow::Result<u8> {
+    use std::io::BufRead;
+    let file =
+        std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let mut header = String::new();
+    std::io::BufReader::new(file).read_line(&mut header)?;
+    Ok([b',', b'\t', b';']
+        .into_iter()
+        .max_by_key(|d| header.bytes().filter(|b| b == d).count())
+        .unwrap_or(b','))
+}
+
+struct Fitted {
+    log: Log,
+    customers: Vec<(usize, Customer)>,
+    model: Model,
+}
+
+fn fit(input: &Input) -> anyhow::Result<Fitted> {
+    let log = read_log(input)?;
+    let end = epoch_day(input.calibration_end);
+    let customers = summarise(log.transactions.clone(), end, input.period.days());
+    let summaries: Vec<Customer> = customers.iter().map(|(_, c)| *c).collect();
+    let Some(mut model) = Model::fit(&summaries) else {
+        bail!(
+            "no customer bought before {}: nothing to fit",
+            input.calibration_end
+        );
+    };
+    if !log.has_amounts {
+        model.spend = None;
+    }
+    Ok(Fitted {
+        log,
+        customers,
+        model,
+    })
+}
+
+pub fn run(command: ClvCommand) -> anyhow::Result<()> {
+    match command {
+        ClvCommand::Fit { input, json } => {
+            let f = fit(&input)?;
+            let bg = f.model.purchases.model;
+            let ll = f.model.purchases.log_likelihood;
+            if json {
+                let out = json!({
+                    "bgnbd": {"r": bg.r, "alpha": bg.alpha, "a": bg.a, "b": bg.b, "log_likelihood": ll},
+                    "gamma_gamma": f.model.spend.map(|g| json!({"p": g.p, "q": g.q, "gamma": g.gamma})),
+                    "customers": f.customers.len(),
+                });
+                println!("{out}");
+            } else {
+                println!(
+                    "{} customers; calibration ends {}; periods of {} day(s)",
+                    f.customers.len(),
+                    input.calibration_end,
+                    input.period.days()
+                );
+                println!(
+                    "BG/NBD       r = {:.4}  alpha = {:.4}  a = {:.4}  b = {:.4}  log-likelihood = {:.2}",
+                    bg.r, bg.alpha, bg.a, bg.b, ll
+                );
+                match f.model.spend {
+                    Some(g) => println!(
+                        "Gamma-Gamma  p = {:.4}  q = {:.4}  gamma = {:.4}",
+                        g.p, g.q, g.gamma
+                    ),
+                    None => {
+                        println!("Gamma-Gamma  not fitted (no amounts, or no repeat purchases)")
+                    }
+                }
+            }
+            Ok(())
+        }
+        ClvCommand::Predict {
+            input,
+            horizon,
+            output,
+        } => {
+            if !(horizon.is_finite() && horizon >= 0.0) {
+                bail!("--horizon must be a number of periods, 0 or more");
+            }
+            let f = fit(&input)?;
+            let mut out: Box<dyn Write> = match &output {
+                Some(path) => Box::new(std::io::BufWriter::new(
+                    std::fs::File::create(path)
+                        .with_context(|| format!("cannot write {}", path.display()))?,
+                )),
+                None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
+            };
+            writeln!(
+                out,
+                "customer_id,frequency,recency,T,p_alive,expected_purchases,expected_avg_value,clv"
+            )?;
+            let mut rows = f.customers;
+            rows.sort_by_key(|(i, _)| *i);
+            for (i, c) in &rows {
+                let p = f.model.predict(c, horizon);
+                writeln!(
+                    out,
+                    "{},{},{},{},{},{},{},{}",
+                    csv_field(&f.log.ids[*i]),
+                    c.frequency,
+                    c.recency,
+                    c.age,
+                    p.p_alive,
+                    p.expected_purchases,
+                    p.expected_avg_value,
+                    p.clv
+                )?;
+            }
+            out.flush()?;
+            if let Some(path) = output {
+                eprintln!(
+                    "{} customers predicted over {horizon} periods → {}",
+                    rows.len(),
+                    path.display()
+                );
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Quotes an id that would otherwise break the CSV row.
+fn csv_field(text: &str) -> String {
+    if text.contains([',', '"', '\n']) {
+        format!("\"{}\"", text.replace('"', "\"\""))
+    } else {
+        text.to_string()
+    }
+}
