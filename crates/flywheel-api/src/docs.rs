@@ -2,7 +2,7 @@
 //! compiled into the binary, so they work with no internet.
 
 use crate::points_views;
-use crate::routes::{events, finance, health, identity, members, points, rewards, stats};
+use crate::routes::{events, finance, health, identity, members, points, rewards, scores, stats};
 use crate::state::AppState;
 use crate::views;
 use axum::Router;
@@ -12,7 +12,7 @@ use utoipa_swagger_ui::SwaggerUi;
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "Flywheel", description = "Super-user relationship engine: ingest, identity resolution, relationship stages, points."),
+    info(title = "Flywheel", description = "Super-user relationship engine: ingest, identity resolution, relationship stages, points, scores."),
     paths(
         health::health,
         events::post_event, events::post_batch,
@@ -24,6 +24,7 @@ use utoipa_swagger_ui::SwaggerUi;
         rewards::list_rewards, rewards::create_reward, rewards::get_reward, rewards::put_reward,
         rewards::redeem, rewards::get_redemption, rewards::cancel,
         rewards::list_partners, rewards::create_partner, rewards::exchange,
+        scores::member_scores, scores::super_users, scores::recompute, scores::export,
     ),
     components(schemas(
         views::EventAnswer, views::BatchAnswer, views::MemberDoc, views::IdentityView, views::Timeline,

@@ -35,6 +35,7 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::points::router())
         .merge(routes::rewards::router())
         .merge(routes::finance::router())
+        .merge(routes::scores::router())
         .merge(docs::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

@@ -44,6 +44,8 @@ pub enum Permission {
     ManagePoints,
     /// Finance reports: period totals, liability, trial balance, settlement.
     ReadFinance,
+    /// Recompute every member's scores on demand (a full pass over the members).
+    RecomputeScores,
 }
 
 impl Role {

@@ -6,7 +6,8 @@
 //! migrations, `ingest.rs` loads a batch's working set and writes its changes in one
 //! transaction, `members.rs`/`admin.rs` serve reads and manual actions, `sweep.rs`
 //! re-evaluates members whose stage can change with time, `keys.rs` holds API keys,
-//! `points/` the points ledger, its commands, catalogue, sweep and reports.
+//! `points/` the points ledger, its commands, catalogue, sweep and reports, `scores/` the
+//! score recompute job and score reads.
 
 mod db;
 mod dialect;
@@ -17,6 +18,7 @@ mod members;
 mod migrate;
 mod points;
 mod rows;
+mod scores;
 mod sql;
 mod sweep;
 
@@ -26,4 +28,5 @@ pub use ingest::{AsOf, EventResult, IngestMode};
 pub use keys::ApiKeyRow;
 pub use members::{ConflictRow, MergeRow, StageCounts, StoredEvent, TimelineCursor, TransitionRow};
 pub use points::*;
+pub use scores::*;
 pub use sweep::SweepReport;

@@ -26,6 +26,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/common/0002_points.sql"),
         postgres: include_str!("../migrations/common/0002_points.sql"),
     },
+    Migration {
+        version: 3,
+        name: "scores",
+        sqlite: include_str!("../migrations/common/0003_scores.sql"),
+        postgres: include_str!("../migrations/common/0003_scores.sql"),
+    },
 ];
 
 impl Store {

@@ -14,6 +14,8 @@ pub(crate) enum Val {
     OptInt(Option<i64>),
     Text(String),
     OptText(Option<String>),
+    /// Never NULL: the Any driver sends a NULL float untyped, which PostgreSQL rejects.
+    Float(f64),
 }
 
 impl From<i64> for Val {
@@ -36,6 +38,11 @@ impl From<&str> for Val {
         Val::Text(v.to_owned())
     }
 }
+impl From<f64> for Val {
+    fn from(v: f64) -> Val {
+        Val::Float(v)
+    }
+}
 impl From<Option<String>> for Val {
     fn from(v: Option<String>) -> Val {
         Val::OptText(v)
@@ -50,6 +57,7 @@ fn bind(query: AnyQuery<'_>, v: Val) -> AnyQuery<'_> {
         Val::OptInt(i) => query.bind(i),
         Val::Text(s) => query.bind(s),
         Val::OptText(s) => query.bind(s),
+        Val::Float(x) => query.bind(x),
     }
 }
 

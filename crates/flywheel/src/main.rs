@@ -1,5 +1,6 @@
 //! The `flywheel` binary: one program that serves the API, builds a demo brand, imports
-//! event files, migrates the database and manages API keys.
+//! event files, migrates the database, manages API keys, recomputes scores and fits
+//! lifetime-value models for analysts.
 //!
 //! Each subcommand lives in its own module; this file only parses the command line
 //! and hands over.
@@ -10,6 +11,7 @@ mod demo;
 mod healthcheck;
 mod import;
 mod keys;
+mod scores;
 mod serve;
 
 use clap::{Parser, Subcommand};
@@ -60,6 +62,11 @@ enum Command {
         command: keys::KeysCommand,
         #[arg(long, global = true)]
         db: Option<String>,
+    },
+    /// Member scores: recompute RFM, lifetime value and the rest for every member.
+    Scores {
+        #[command(subcommand)]
+        command: scores::ScoresCommand,
     },
     /// Customer lifetime value (BG/NBD + Gamma-Gamma) from a transaction CSV file.
     Clv {
@@ -145,6 +152,7 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             let config = Config::load(file, &Overrides { db, listen: None })?;
             keys::run(&config, command).await.map(|_| ok)
         }
+        Command::Scores { command } => scores::run(file, command).await.map(|_| ok),
         Command::Clv { command } => clv::run(command).map(|_| ok),
         Command::Healthcheck { url } => {
             let config = Config::load(file, &Overrides::default())?;

@@ -1,5 +1,5 @@
-//! `flywheel serve`: migrate, make sure somebody can log in, run the periodic stage
-//! sweep, and serve the API until SIGINT/SIGTERM.
+//! `flywheel serve`: migrate, make sure somebody can log in, run the periodic stage and
+//! points sweep and the score recompute, and serve the API until SIGINT/SIGTERM.
 
 use crate::config::Config;
 use anyhow::Context;
@@ -30,6 +30,7 @@ pub async fn run(config: Config, store: Option<Store>) -> anyhow::Result<()> {
         .with_context(|| format!("listening on {}", config.server.listen))?;
     let addr = listener.local_addr()?;
     let sweeper = tokio::spawn(sweep_forever(store.clone(), config.clone()));
+    let scorer = tokio::spawn(recompute_forever(store.clone(), config.clone()));
     let state = AppState::new(
         store.clone(),
         config.policy.clone(),
@@ -39,6 +40,7 @@ pub async fn run(config: Config, store: Option<Store>) -> anyhow::Result<()> {
     eprintln!("Flywheel is serving on http://{addr} (docs: http://{addr}/docs)");
     flywheel_api::serve(listener, state, shutdown()).await?;
     sweeper.abort();
+    scorer.abort();
     store.close().await;
     Ok(())
 }
@@ -68,6 +70,47 @@ async fn sweep_forever(store: Store, config: Config) {
             }
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "points sweep failed; will retry"),
+        }
+    }
+}
+
+/// Recomputes the population scores (RFM, lifetime value) when the last run is older
+/// than the configured interval — at start if it is already due, so a restart neither
+/// skips a run nor repeats one.
+async fn recompute_forever(store: Store, config: Config) {
+    let every = config.policy.scores.recompute_interval_secs;
+    if every == 0 {
+        return;
+    }
+    let every = Duration::from_secs(every);
+    loop {
+        let wait = match store.last_score_run().await {
+            Ok(Some((at, _))) => {
+                let since = chrono::Utc::now().timestamp_micros() - at;
+                every.saturating_sub(Duration::from_micros(since.max(0) as u64))
+            }
+            Ok(None) => Duration::ZERO,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the last score run; will retry");
+                Duration::from_secs(60)
+            }
+        };
+        tokio::time::sleep(wait).await;
+        let now = chrono::Utc::now().timestamp_micros();
+        match store
+            .recompute_scores(&config.policy.scores, now, &|_| {})
+            .await
+        {
+            Ok(r) => tracing::info!(
+                members = r.members,
+                rfm = r.rfm_members,
+                elapsed_ms = r.elapsed_ms,
+                "scores recomputed"
+            ),
+            Err(e) => {
+                tracing::warn!(error = %e, "score recompute failed; will retry");
+                tokio::time::sleep(Duration::from_secs(60)).await;
+            }
         }
     }
 }

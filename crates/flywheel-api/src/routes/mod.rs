@@ -7,6 +7,7 @@ pub mod identity;
 pub mod members;
 pub mod points;
 pub mod rewards;
+pub mod scores;
 pub mod stats;
 
 use crate::error::ApiError;

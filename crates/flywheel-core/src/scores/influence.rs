@@ -6,8 +6,10 @@
 use super::part::{Part, Score, part, plural, saturate};
 use super::policy::ScorePolicy;
 use crate::facts::MemberFacts;
+use crate::ingest::MemberId;
 use crate::money::Money;
 use serde::Serialize;
+use std::collections::HashSet;
 
 const LIKES_TARGET: f64 = 50.0;
 const POSITIVE_REVIEWS_TARGET: f64 = 5.0;
@@ -128,4 +130,33 @@ fn tree_part(tree: &ReferralTree, weight: f64) -> Part {
         )
     };
     part("referral_tree", weight, 0.5 * reach + 0.5 * spend, detail)
+}
+
+/// The tree below `root` to depth three, breadth first, each invitee counted once at the
+/// shallowest depth it appears (referral cycles and repeats cannot inflate it).
+/// `invitees(m)` lists the people `m` brought in; `net_spend(m)` is their net spend.
+pub fn referral_tree<'a>(
+    root: MemberId,
+    invitees: impl Fn(MemberId) -> &'a [MemberId],
+    net_spend: impl Fn(MemberId) -> Money,
+) -> ReferralTree {
+    let mut tree = ReferralTree::default();
+    let mut seen: HashSet<MemberId> = HashSet::from([root]);
+    let mut level = vec![root];
+    let mut spend = 0i64;
+    for depth in 0..3 {
+        let mut next = Vec::new();
+        for &m in &level {
+            for &invitee in invitees(m) {
+                if seen.insert(invitee) {
+                    next.push(invitee);
+                    spend += net_spend(invitee).minor();
+                }
+            }
+        }
+        tree.by_depth[depth] = next.len() as u32;
+        level = next;
+    }
+    tree.net_spend = Money::from_minor(spend);
+    tree
 }

@@ -191,3 +191,24 @@ fn intimacy_needs_both_sides_variety_and_time_and_fades_with_silence() {
         o.explanation
     );
 }
+
+#[test]
+fn the_referral_tree_goes_three_deep_and_counts_everyone_once() {
+    use std::collections::HashMap;
+    // 1 → 2, 3; 2 → 4; 4 → 5; 5 → 6 (too deep); 3 → 1 (a cycle back to the root); 4 → 3.
+    let edges: HashMap<i64, Vec<i64>> = [
+        (1, vec![2, 3]),
+        (2, vec![4]),
+        (4, vec![5, 3]),
+        (5, vec![6]),
+        (3, vec![1]),
+    ]
+    .into();
+    let tree = influence::referral_tree(
+        1,
+        |m| edges.get(&m).map(Vec::as_slice).unwrap_or(&[]),
+        |m| Money::from_minor(m * 100),
+    );
+    assert_eq!(tree.by_depth, [2, 1, 1]);
+    assert_eq!(tree.net_spend, Money::from_minor((2 + 3 + 4 + 5) * 100));
+}

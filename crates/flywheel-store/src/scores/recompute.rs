@@ -1,0 +1,334 @@
+//! The recompute job: scores every member at one instant. RFM ranks members against
+//! each other and the lifetime-value models are fitted on the whole population, so
+//! these cannot be kept up to date event by event; the member-local scores are written
+//! alongside so lists and exports read one consistent row per member.
+//!
+//! Reads members in pages by id (with their orders), then ranks and fits in memory,
+//! then writes in transactions of a few thousand rows so ingest is never held up for
+//! long on SQLite's single writer. Rows left from members merged away since the last
+//! run are removed at the end.
+
+use super::member::{INVITED, net_spend_of};
+use super::to_millionths;
+use crate::db::Store;
+use crate::error::StoreError;
+use crate::rows::member_from_row;
+use crate::sql::{Val, insert_rows};
+use flywheel_core::MemberId;
+use flywheel_core::clv::{self, BgNbd, Customer, GammaGamma, Model, Transaction};
+use flywheel_core::money::Money;
+use flywheel_core::scores::rfm::{self, Measures, RfmScores};
+use flywheel_core::scores::{ScorePolicy, influence, intimacy, super_user};
+use flywheel_core::time::{DAY, Micros};
+use serde::Serialize;
+use sqlx::{AssertSqlSafe, Row};
+use std::collections::HashMap;
+
+const PAGE: i64 = 10_000;
+const ROWS_PER_TRANSACTION: usize = 5_000;
+
+/// Where a recompute is, for a progress bar.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Progress {
+    Reading { done: u64, total: u64 },
+    Fitting,
+    Writing { done: u64, total: u64 },
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct ModelSummary {
+    pub bgnbd: BgNbd,
+    pub log_likelihood: f64,
+    pub gamma_gamma: Option<GammaGamma>,
+    /// Members the models were fitted on (an even sample when there are many).
+    pub fitted_on: usize,
+    /// Days to a period: the models count time in days.
+    pub period_days: u32,
+    pub horizon_days: u32,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct RecomputeReport {
+    pub computed_at: Micros,
+    pub members: u64,
+    pub rfm_members: u64,
+    pub clv_members: u64,
+    pub model: Option<ModelSummary>,
+    pub elapsed_ms: u64,
+}
+
+/// One member's scores, waiting for the population parts.
+struct Scored {
+    id: MemberId,
+    measures: Option<Measures>,
+    customer: Option<Customer>,
+    super_user: f64,
+    paid: bool,
+    influence: f64,
+    intimacy: f64,
+}
+
+impl Store {
+    pub async fn recompute_scores(
+        &self,
+        policy: &ScorePolicy,
+        now: Micros,
+        progress: &(dyn Fn(Progress) + Sync),
+    ) -> Result<RecomputeReport, StoreError> {
+        let started = std::time::Instant::now();
+        let scored = self.score_members(policy, now, progress).await?;
+        progress(Progress::Fitting);
+
+        // Rank the members who bought, then hand each their scores back by position.
+        let measures: Vec<Measures> = scored.iter().filter_map(|s| s.measures).collect();
+        let mut ranks = rfm::score_all(&measures).into_iter();
+        let ranks: Vec<Option<RfmScores>> = scored
+            .iter()
+            .map(|s| s.measures.and_then(|_| ranks.next()))
+            .collect();
+
+        let customers: Vec<Customer> = scored.iter().filter_map(|s| s.customer).collect();
+        let model = Model::fit(&clv::sample(&customers, policy.fit_sample));
+        let horizon = f64::from(policy.horizon_days);
+
+        let mut rows = Vec::with_capacity(scored.len());
+        for (s, rank) in scored.iter().zip(&ranks) {
+            let rfm_cols: [Val; 7] = match (rank, s.measures) {
+                (Some(score), Some(m)) => [
+                    m.recency_days.into(),
+                    i64::from(m.frequency).into(),
+                    m.monetary.into(),
+                    i64::from(score.r).into(),
+                    i64::from(score.f).into(),
+                    i64::from(score.m).into(),
+                    Val::OptText(Some(score.cell().into())),
+                ],
+                _ => {
+                    let none = || Val::OptInt(None);
+                    [
+                        none(),
+                        none(),
+                        none(),
+                        none(),
+                        none(),
+                        none(),
+                        Val::OptText(None),
+                    ]
+                }
+            };
+            let clv_cols: [Val; 3] = match (&model, s.customer) {
+                (Some(model), Some(c)) => {
+                    let p = model.predict(&c, horizon);
+                    [
+                        to_millionths(p.p_alive).into(),
+                        to_millionths(p.expected_purchases).into(),
+                        (p.clv.round() as i64).into(),
+                    ]
+                }
+                _ => [Val::OptInt(None), Val::OptInt(None), Val::OptInt(None)],
+            };
+            let mut row = vec![s.id.into(), now.into()];
+            row.extend(rfm_cols);
+            row.extend(clv_cols);
+            row.extend([
+                s.super_user.into(),
+                i64::from(s.paid).into(),
+                s.influence.into(),
+                s.intimacy.into(),
+            ]);
+            rows.push(row);
+        }
+        drop(scored);
+        let members = rows.len() as u64;
+        self.write_scores(rows, now, progress).await?;
+
+        let report = RecomputeReport {
+            computed_at: now,
+            members,
+            rfm_members: measures.len() as u64,
+            clv_members: if model.is_some() {
+                customers.len() as u64
+            } else {
+                0
+            },
+            model: model.map(|m| ModelSummary {
+                bgnbd: m.purchases.model,
+                log_likelihood: m.purchases.log_likelihood,
+                gamma_gamma: m.spend,
+                fitted_on: customers.len().min(policy.fit_sample),
+                period_days: 1,
+                horizon_days: policy.horizon_days,
+            }),
+            elapsed_ms: started.elapsed().as_millis() as u64,
+        };
+        sqlx::query(
+            "INSERT INTO score_runs (started_at, finished_at, members, rfm_members, clv_members, model) \
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (started_at) DO NOTHING",
+        )
+        .bind(now)
+        .bind(now + report.elapsed_ms as i64 * 1000)
+        .bind(report.members as i64)
+        .bind(report.rfm_members as i64)
+        .bind(report.clv_members as i64)
+        .bind(serde_json::to_string(&report.model)?)
+        .execute(self.pool())
+        .await?;
+        Ok(report)
+    }
+
+    /// Reads every member in pages and computes what does not depend on the others.
+    async fn score_members(
+        &self,
+        policy: &ScorePolicy,
+        now: Micros,
+        progress: &(dyn Fn(Progress) + Sync),
+    ) -> Result<Vec<Scored>, StoreError> {
+        let mut conn = self.pool().acquire().await?;
+        let total: i64 = sqlx::query("SELECT COUNT(*) FROM members WHERE merged_into IS NULL")
+            .fetch_one(&mut *conn)
+            .await?
+            .try_get(0)?;
+        let total = total as u64;
+        progress(Progress::Reading { done: 0, total });
+
+        // The referral graph and what the invitees spent, for influence.
+        let mut children: HashMap<MemberId, Vec<MemberId>> = HashMap::new();
+        let sql = format!("SELECT inviter_id, invitee_id FROM referrals WHERE {INVITED}");
+        for row in sqlx::query(AssertSqlSafe(sql))
+            .fetch_all(&mut *conn)
+            .await?
+        {
+            children
+                .entry(row.try_get(0)?)
+                .or_default()
+                .push(row.try_get(1)?);
+        }
+        let invitees: Vec<MemberId> = children.values().flatten().copied().collect();
+        let spend = net_spend_of(&mut conn, &invitees).await?;
+
+        let today = now.div_euclid(DAY);
+        let mut out = Vec::with_capacity(total as usize);
+        let mut after = i64::MIN;
+        loop {
+            let sql = format!(
+                "{} WHERE merged_into IS NULL AND id > $1 ORDER BY id LIMIT {PAGE}",
+                crate::rows::MEMBER_FROM
+            );
+            let rows = sqlx::query(AssertSqlSafe(sql))
+                .bind(after)
+                .fetch_all(&mut *conn)
+                .await?;
+            let (Some(first), Some(last)) = (rows.first(), rows.last()) else {
+                break;
+            };
+            let (first, last): (i64, i64) = (first.try_get("id")?, last.try_get("id")?);
+            after = last;
+            let days = purchase_days(&mut conn, first, last).await?;
+            for row in &rows {
+                let m = member_from_row(row)?;
+                let f = &m.facts;
+                let tree = influence::referral_tree(
+                    m.id,
+                    |x| children.get(&x).map(Vec::as_slice).unwrap_or(&[]),
+                    |x| Money::from_minor(spend.get(&x).copied().unwrap_or(0)),
+                );
+                let measures = match f.last_purchase_at {
+                    Some(last) if f.orders > 0 => Some(Measures {
+                        recency_days: (today - last.div_euclid(DAY)).max(0),
+                        frequency: f.orders,
+                        monetary: f.net_spent().minor(),
+                    }),
+                    _ => None,
+                };
+                let customer = days.get(&m.id).and_then(|log| {
+                    clv::summarise(log.clone(), today, 1.0)
+                        .into_iter()
+                        .next()
+                        .map(|(_, c)| c)
+                });
+                out.push(Scored {
+                    id: m.id,
+                    measures,
+                    customer,
+                    super_user: super_user::score(f, policy, now).score,
+                    paid: super_user::is_paid_member(f),
+                    influence: influence::score(f, m.profile.followers, &tree, policy).score,
+                    intimacy: intimacy::score(f, policy, now).score,
+                });
+            }
+            progress(Progress::Reading {
+                done: out.len() as u64,
+                total,
+            });
+        }
+        Ok(out)
+    }
+
+    async fn write_scores(
+        &self,
+        rows: Vec<Vec<Val>>,
+        now: Micros,
+        progress: &(dyn Fn(Progress) + Sync),
+    ) -> Result<(), StoreError> {
+        let total = rows.len() as u64;
+        let mut done = 0;
+        let head = format!("INSERT INTO member_scores ({})", super::SCORE_COLUMNS);
+        let tail = "ON CONFLICT (member_id) DO UPDATE SET computed_at = excluded.computed_at, \
+            recency_days = excluded.recency_days, frequency = excluded.frequency, monetary = excluded.monetary, \
+            r = excluded.r, f = excluded.f, m = excluded.m, cell = excluded.cell, \
+            p_alive_millionths = excluded.p_alive_millionths, \
+            expected_purchases_millionths = excluded.expected_purchases_millionths, expected_value = excluded.expected_value, \
+            super_user = excluded.super_user, paid_member = excluded.paid_member, \
+            influence = excluded.influence, intimacy = excluded.intimacy \
+            WHERE member_scores.computed_at <= excluded.computed_at";
+        progress(Progress::Writing { done, total });
+        let mut rows = rows.into_iter().peekable();
+        while rows.peek().is_some() {
+            let chunk: Vec<Vec<Val>> = rows.by_ref().take(ROWS_PER_TRANSACTION).collect();
+            let n = chunk.len() as u64;
+            let mut tx = self.begin_write().await?;
+            insert_rows(&mut tx, &head, chunk, tail).await?;
+            tx.commit().await?;
+            done += n;
+            progress(Progress::Writing { done, total });
+        }
+        // Members merged away (or deleted) since their row was written.
+        sqlx::query(
+            "DELETE FROM member_scores WHERE computed_at < $1 \
+             AND member_id IN (SELECT id FROM members WHERE merged_into IS NOT NULL)",
+        )
+        .bind(now)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+}
+
+/// Each member's purchases between two ids, as the lifetime-value models count them:
+/// orders that still stand, valued net of refunds, by day.
+async fn purchase_days(
+    conn: &mut sqlx::AnyConnection,
+    first: MemberId,
+    last: MemberId,
+) -> Result<HashMap<MemberId, Vec<Transaction<MemberId>>>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT member_id, occurred_at, amount - refunded AS net FROM orders \
+         WHERE member_id >= $1 AND member_id <= $2 AND amount IS NOT NULL AND amount > refunded",
+    )
+    .bind(first)
+    .bind(last)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut out: HashMap<MemberId, Vec<Transaction<MemberId>>> = HashMap::new();
+    for row in rows {
+        let member: i64 = row.try_get(0)?;
+        let at: i64 = row.try_get(1)?;
+        let net: i64 = row.try_get(2)?;
+        out.entry(member).or_default().push(Transaction {
+            customer: member,
+            day: at.div_euclid(DAY),
+            amount: net as f64,
+        });
+    }
+    Ok(out)
+}
