@@ -13,7 +13,7 @@ use axum::response::Response;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use flywheel_core::auth::Permission;
-use flywheel_core::scores::{Score, super_user};
+use flywheel_core::scores::{Score, ScoreInputs, super_user};
 use flywheel_core::time::to_rfc3339;
 use flywheel_store::{ExportRow, StoredScores};
 use serde_json::{Value, json};
@@ -141,7 +141,8 @@ pub async fn super_users(
     let items: Vec<Value> = rows
         .iter()
         .map(|row| {
-            let live = super_user::score(&row.member.facts, &state.policy.scores, now);
+            let inputs = ScoreInputs::from(&row.member.facts);
+            let live = super_user::score(&inputs, &state.policy.scores, now);
             json!({
                 "member_id": row.member.id,
                 "score": row.stored.super_user,

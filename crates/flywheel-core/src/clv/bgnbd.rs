@@ -100,21 +100,35 @@ impl BgNbd {
     fn log_likelihood_of(&self, groups: &[Group]) -> f64 {
         let BgNbd { r, alpha, a, b } = *self;
         let shared = r * alpha.ln() - ln_gamma(r) + ln_gamma(a + b) - ln_gamma(b);
-        groups
-            .iter()
-            .map(|g| {
-                let x = g.x;
-                let head = ln_gamma(r + x) + ln_gamma(b + x) - ln_gamma(a + b + x) + shared;
-                let still_alive = -(r + x) * (alpha + g.age).ln();
-                let tail = if x > 0.0 {
-                    let dropped = a.ln() - (b + x - 1.0).ln() - (r + x) * (alpha + g.recency).ln();
-                    log_add_exp(still_alive, dropped)
+        let ln_a = a.ln();
+        // Groups come sorted by x, and the gamma terms depend on x alone: compute them
+        // once per distinct x rather than once per group.
+        let mut cached_x = f64::NAN;
+        let (mut head, mut dropped_head) = (0.0, 0.0);
+        let mut sum = 0.0;
+        for g in groups {
+            let x = g.x;
+            if x != cached_x {
+                cached_x = x;
+                head = ln_gamma(r + x) + ln_gamma(b + x) - ln_gamma(a + b + x) + shared;
+                dropped_head = if x > 0.0 {
+                    ln_a - (b + x - 1.0).ln()
                 } else {
-                    still_alive
+                    0.0
                 };
-                g.count * (head + tail)
-            })
-            .sum()
+            }
+            let still_alive = -(r + x) * (alpha + g.age).ln();
+            let tail = if x > 0.0 {
+                log_add_exp(
+                    still_alive,
+                    dropped_head - (r + x) * (alpha + g.recency).ln(),
+                )
+            } else {
+                still_alive
+            };
+            sum += g.count * (head + tail);
+        }
+        sum
     }
 
     /// The probability that a customer with this history is still a customer.

@@ -3,9 +3,9 @@
 //! the referral tree they grew: people they invited, the people those invited (to depth
 //! three), and what all of them have spent.
 
-use super::part::{Part, Score, part, plural, saturate};
+use super::inputs::ScoreInputs;
+use super::part::{Part, Score, Words, part, plural, saturate, total};
 use super::policy::ScorePolicy;
-use crate::facts::MemberFacts;
 use crate::ingest::MemberId;
 use crate::money::Money;
 use serde::Serialize;
@@ -43,93 +43,118 @@ impl ReferralTree {
     }
 }
 
+/// The score with its parts and explanation.
 pub fn score(
-    facts: &MemberFacts,
+    m: &ScoreInputs,
     followers: Option<u64>,
     tree: &ReferralTree,
     policy: &ScorePolicy,
 ) -> Score {
+    Score::from_parts(
+        "Influence",
+        parts(m, followers, tree, policy, Words::Explain),
+    )
+}
+
+/// The score alone.
+pub fn points(
+    m: &ScoreInputs,
+    followers: Option<u64>,
+    tree: &ReferralTree,
+    policy: &ScorePolicy,
+) -> f64 {
+    total(&parts(m, followers, tree, policy, Words::NumbersOnly))
+}
+
+fn parts(
+    m: &ScoreInputs,
+    followers: Option<u64>,
+    tree: &ReferralTree,
+    policy: &ScorePolicy,
+    words: Words,
+) -> Vec<Part> {
     let w = &policy.influence;
-    let parts: Vec<Part> = vec![
+    vec![
         part(
             "favour",
             w.favour,
-            saturate(f64::from(facts.likes), LIKES_TARGET),
-            if facts.likes == 0 {
-                "no likes".into()
-            } else {
-                format!("liked {}", plural(u64::from(facts.likes), "post", "posts"))
+            saturate(f64::from(m.likes), LIKES_TARGET),
+            words,
+            || {
+                if m.likes == 0 {
+                    "no likes".into()
+                } else {
+                    format!("liked {}", plural(u64::from(m.likes), "post", "posts"))
+                }
             },
         ),
         part(
             "positive_reviews",
             w.positive_reviews,
-            saturate(f64::from(facts.reviews_positive), POSITIVE_REVIEWS_TARGET),
-            if facts.reviews_positive == 0 {
-                "no positive reviews".into()
-            } else {
-                format!(
-                    "wrote {}",
-                    plural(
-                        u64::from(facts.reviews_positive),
-                        "positive review",
-                        "positive reviews"
-                    )
-                )
+            saturate(f64::from(m.reviews_positive), POSITIVE_REVIEWS_TARGET),
+            words,
+            || {
+                if m.reviews_positive == 0 {
+                    "no positive reviews".into()
+                } else {
+                    let n = u64::from(m.reviews_positive);
+                    format!("wrote {}", plural(n, "positive review", "positive reviews"))
+                }
             },
         ),
         part(
             "shares",
             w.shares,
-            saturate(f64::from(facts.shares), SHARES_TARGET),
-            if facts.shares == 0 {
-                "no shares".into()
-            } else {
-                format!(
-                    "shared {}",
-                    plural(u64::from(facts.shares), "time", "times")
-                )
+            saturate(f64::from(m.shares), SHARES_TARGET),
+            words,
+            || {
+                if m.shares == 0 {
+                    "no shares".into()
+                } else {
+                    format!("shared {}", plural(u64::from(m.shares), "time", "times"))
+                }
             },
         ),
-        followers_part(followers, w.followers),
-        tree_part(tree, w.referral_tree),
-    ];
-    Score::from_parts("Influence", parts)
+        followers_part(followers, w.followers, words),
+        tree_part(tree, w.referral_tree, words),
+    ]
 }
 
-fn followers_part(followers: Option<u64>, weight: f64) -> Part {
+fn followers_part(followers: Option<u64>, weight: f64, words: Words) -> Part {
     let n = followers.unwrap_or(0);
     let value = ((n as f64) + 1.0).log10() / FOLLOWERS_DECADES;
-    let detail = match followers {
+    part("followers", weight, value, words, || match followers {
         None | Some(0) => "no followers on record".into(),
         Some(n) => format!("has {}", plural(n, "follower", "followers")),
-    };
-    part("followers", weight, value, detail)
+    })
 }
 
 /// Half for reach (how many were brought in), half for what they spent.
-fn tree_part(tree: &ReferralTree, weight: f64) -> Part {
+fn tree_part(tree: &ReferralTree, weight: f64, words: Words) -> Part {
     let [d1, d2, d3] = tree.by_depth.map(f64::from);
     let reach = saturate(d1 + 0.5 * d2 + 0.25 * d3, TREE_REACH_TARGET);
     let spend_major = tree.net_spend.minor().max(0) as f64 / 100.0;
     let spend = ((spend_major + 1.0).log10() / TREE_SPEND_DECADES).clamp(0.0, 1.0);
-    let detail = if tree.direct() == 0 {
-        "has not brought anyone in".into()
-    } else if tree.indirect() == 0 {
-        format!(
-            "invited {} who spent {}",
-            plural(u64::from(tree.direct()), "person", "people"),
-            tree.net_spend
-        )
-    } else {
-        format!(
-            "invited {} and {} more through them, who spent {}",
-            plural(u64::from(tree.direct()), "person", "people"),
-            tree.indirect(),
-            tree.net_spend
-        )
-    };
-    part("referral_tree", weight, 0.5 * reach + 0.5 * spend, detail)
+    part(
+        "referral_tree",
+        weight,
+        0.5 * reach + 0.5 * spend,
+        words,
+        || {
+            let direct = plural(u64::from(tree.direct()), "person", "people");
+            if tree.direct() == 0 {
+                "has not brought anyone in".into()
+            } else if tree.indirect() == 0 {
+                format!("invited {direct} who spent {}", tree.net_spend)
+            } else {
+                format!(
+                    "invited {direct} and {} more through them, who spent {}",
+                    tree.indirect(),
+                    tree.net_spend
+                )
+            }
+        },
+    )
 }
 
 /// The tree below `root` to depth three, breadth first, each invitee counted once at the
@@ -141,6 +166,9 @@ pub fn referral_tree<'a>(
     net_spend: impl Fn(MemberId) -> Money,
 ) -> ReferralTree {
     let mut tree = ReferralTree::default();
+    if invitees(root).is_empty() {
+        return tree; // most members brought nobody in
+    }
     let mut seen: HashSet<MemberId> = HashSet::from([root]);
     let mut level = vec![root];
     let mut spend = 0i64;

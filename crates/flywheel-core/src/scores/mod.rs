@@ -11,6 +11,7 @@
 //! the facts behind them) and a sentence a store manager can read aloud.
 
 pub mod influence;
+mod inputs;
 pub mod intimacy;
 mod part;
 mod policy;
@@ -18,6 +19,7 @@ pub mod rfm;
 pub mod super_user;
 
 pub use influence::ReferralTree;
+pub use inputs::ScoreInputs;
 pub use part::{Part, Score};
 pub use policy::{InfluenceWeights, IntimacyWeights, ScorePolicy, SuperUserWeights};
 

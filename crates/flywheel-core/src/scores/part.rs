@@ -60,13 +60,41 @@ impl Score {
     }
 }
 
-/// `weight × value` rounded to a tenth, value clamped to 0..=1.
-pub(crate) fn part(name: &'static str, weight: f64, value: f64, detail: String) -> Part {
+/// Whether to write the words: a recompute over a million members only needs numbers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Words {
+    Explain,
+    NumbersOnly,
+}
+
+/// `weight × value` rounded to a tenth, value clamped to 0..=1; the detail is only
+/// written when asked for.
+pub(crate) fn part(
+    name: &'static str,
+    weight: f64,
+    value: f64,
+    words: Words,
+    detail: impl FnOnce() -> String,
+) -> Part {
     Part {
         name,
         points: round1(weight * value.clamp(0.0, 1.0)),
         max: weight,
-        detail,
+        detail: match words {
+            Words::Explain => detail(),
+            Words::NumbersOnly => String::new(),
+        },
+    }
+}
+
+/// The 0–100 score of some parts, without the sentence.
+pub(crate) fn total(parts: &[Part]) -> f64 {
+    let max: f64 = parts.iter().map(|p| p.max).sum();
+    let got: f64 = parts.iter().map(|p| p.points).sum();
+    if max > 0.0 {
+        round1(100.0 * got / max)
+    } else {
+        0.0
     }
 }
 

@@ -27,7 +27,7 @@ impl Default for ScorePolicy {
             half_life_days: 90.0,
             horizon_days: 90,
             recompute_interval_secs: 3600,
-            fit_sample: 200_000,
+            fit_sample: 100_000,
             super_user: SuperUserWeights::default(),
             influence: InfluenceWeights::default(),
             intimacy: IntimacyWeights::default(),

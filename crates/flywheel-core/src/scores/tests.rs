@@ -36,7 +36,7 @@ fn super_user_score_ranks_the_four_criteria_and_the_membership() {
     let once = buyer(1, 5, &["tea"]);
     let scores: Vec<Score> = [&champion, &potential, &regular, &lapsed, &once]
         .iter()
-        .map(|f| super_user::score(f, &policy, NOW))
+        .map(|f| super_user::score(&ScoreInputs::from(*f), &policy, NOW))
         .collect();
     for pair in scores.windows(2) {
         assert!(
@@ -82,7 +82,7 @@ fn weights_are_relative_and_a_zero_weight_drops_a_part() {
         ..ScorePolicy::default()
     };
     policy.validate().unwrap();
-    let s = super_user::score(&buyer(6, 0, &["tea"]), &policy, NOW);
+    let s = super_user::score(&ScoreInputs::from(&buyer(6, 0, &["tea"])), &policy, NOW);
     assert_eq!(s.score, 100.0);
     policy.super_user.repurchase = 0.0;
     assert!(policy.validate().unwrap_err().contains("scores.super_user"));
@@ -108,11 +108,11 @@ fn influence_counts_audience_content_and_the_referral_tree() {
         by_depth: [4, 6, 2],
         net_spend: Money::from_minor(2_500_000),
     };
-    let k = influence::score(&kol, Some(120_000), &tree, &policy);
+    let k = influence::score(&ScoreInputs::from(&kol), Some(120_000), &tree, &policy);
     kol.likes = 10;
     let no_tree = ReferralTree::default();
-    let sharer = influence::score(&kol, Some(300), &no_tree, &policy);
-    let quiet = influence::score(&MemberFacts::default(), None, &no_tree, &policy);
+    let sharer = influence::score(&ScoreInputs::from(&kol), Some(300), &no_tree, &policy);
+    let quiet = influence::score(&ScoreInputs::default(), None, &no_tree, &policy);
     assert!(k.score > sharer.score && sharer.score > quiet.score);
     assert_eq!(quiet.score, 0.0);
     assert!(
@@ -160,9 +160,9 @@ fn intimacy_needs_both_sides_variety_and_time_and_fades_with_silence() {
         first_connected_at: Some(NOW - 30 * DAY),
         ..MemberFacts::default()
     };
-    let c = intimacy::score(&close, &policy, NOW);
-    let f = intimacy::score(&faded, &policy, NOW);
-    let o = intimacy::score(&one_way, &policy, NOW);
+    let c = intimacy::score(&ScoreInputs::from(&close), &policy, NOW);
+    let f = intimacy::score(&ScoreInputs::from(&faded), &policy, NOW);
+    let o = intimacy::score(&ScoreInputs::from(&one_way), &policy, NOW);
     assert!(
         c.score > 90.0 && c.score > f.score && f.score > o.score,
         "{} {} {}",

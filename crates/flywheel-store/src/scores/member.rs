@@ -8,7 +8,9 @@ use crate::error::StoreError;
 use crate::sql::{Val, select_in};
 use flywheel_core::MemberId;
 use flywheel_core::money::Money;
-use flywheel_core::scores::{ReferralTree, Score, ScorePolicy, influence, intimacy, super_user};
+use flywheel_core::scores::{
+    ReferralTree, Score, ScoreInputs, ScorePolicy, influence, intimacy, super_user,
+};
 use flywheel_core::time::Micros;
 use sqlx::{AnyConnection, AssertSqlSafe, Row};
 use std::collections::HashMap;
@@ -49,14 +51,14 @@ impl Store {
             .await?
             .map(|r| stored_from_row(&r))
             .transpose()?;
-        let facts = &member.facts;
+        let m = ScoreInputs::from(&member.facts);
         Ok(Some(MemberScores {
             member_id: member.id,
-            super_user: super_user::score(facts, policy, now),
-            paid_member: super_user::is_paid_member(facts),
-            influence: influence::score(facts, member.profile.followers, &tree, policy),
+            super_user: super_user::score(&m, policy, now),
+            paid_member: m.paid_member,
+            influence: influence::score(&m, member.profile.followers, &tree, policy),
             referral_tree: tree,
-            intimacy: intimacy::score(facts, policy, now),
+            intimacy: intimacy::score(&m, policy, now),
             stored,
         }))
     }

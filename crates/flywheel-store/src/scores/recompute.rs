@@ -12,17 +12,18 @@ use super::member::{INVITED, net_spend_of};
 use super::to_millionths;
 use crate::db::Store;
 use crate::error::StoreError;
-use crate::rows::member_from_row;
 use crate::sql::{Val, insert_rows};
 use flywheel_core::MemberId;
 use flywheel_core::clv::{self, BgNbd, Customer, GammaGamma, Model, Transaction};
 use flywheel_core::money::Money;
 use flywheel_core::scores::rfm::{self, Measures, RfmScores};
-use flywheel_core::scores::{ScorePolicy, influence, intimacy, super_user};
+use flywheel_core::scores::{ScoreInputs, ScorePolicy, influence, intimacy, super_user};
 use flywheel_core::time::{DAY, Micros};
 use serde::Serialize;
+use sqlx::any::AnyRow;
 use sqlx::{AssertSqlSafe, Row};
 use std::collections::HashMap;
+use std::sync::Arc;
 
 const PAGE: i64 = 10_000;
 const ROWS_PER_TRANSACTION: usize = 5_000;
@@ -77,6 +78,7 @@ impl Store {
     ) -> Result<RecomputeReport, StoreError> {
         let started = std::time::Instant::now();
         let scored = self.score_members(policy, now, progress).await?;
+        let read_ms = started.elapsed().as_millis();
         progress(Progress::Fitting);
 
         // Rank the members who bought, then hand each their scores back by position.
@@ -140,7 +142,10 @@ impl Store {
         }
         drop(scored);
         let members = rows.len() as u64;
+        let fit_ms = started.elapsed().as_millis() - read_ms;
         self.write_scores(rows, now, progress).await?;
+        let write_ms = started.elapsed().as_millis() - read_ms - fit_ms;
+        tracing::info!(members, read_ms, fit_ms, write_ms, "scores recomputed");
 
         let report = RecomputeReport {
             computed_at: now,
@@ -176,8 +181,34 @@ impl Store {
         Ok(report)
     }
 
-    /// Reads every member in pages and computes what does not depend on the others.
+    /// Reads every member in pages and computes what does not depend on the others,
+    /// while a second connection scans the orders for the lifetime-value summaries.
     async fn score_members(
+        &self,
+        policy: &ScorePolicy,
+        now: Micros,
+        progress: &(dyn Fn(Progress) + Sync),
+    ) -> Result<Vec<Scored>, StoreError> {
+        let (mut scored, purchases) = tokio::try_join!(
+            self.read_members(policy, now, progress),
+            self.purchases_by_member()
+        )?;
+        // Both are in member order; purchases of members merged away are skipped.
+        let today = now.div_euclid(DAY);
+        let mut rest = purchases.as_slice();
+        for s in &mut scored {
+            let skip = rest.partition_point(|t| t.customer < s.id);
+            let mine = rest[skip..].partition_point(|t| t.customer == s.id);
+            if mine > 0 {
+                let log = rest[skip..skip + mine].to_vec();
+                s.customer = clv::summarise(log, today, 1.0).first().map(|(_, c)| *c);
+            }
+            rest = &rest[skip + mine..];
+        }
+        Ok(scored)
+    }
+
+    async fn read_members(
         &self,
         policy: &ScorePolicy,
         now: Micros,
@@ -206,61 +237,71 @@ impl Store {
         let invitees: Vec<MemberId> = children.values().flatten().copied().collect();
         let spend = net_spend_of(&mut conn, &invitees).await?;
 
-        let today = now.div_euclid(DAY);
+        // Each page is scored on a blocking thread while the next one is read, so
+        // parsing and fetching use both cores.
+        let context = Arc::new(PageContext {
+            children,
+            spend,
+            policy: policy.clone(),
+            now,
+        });
         let mut out = Vec::with_capacity(total as usize);
+        let mut scoring: Option<tokio::task::JoinHandle<Result<Vec<Scored>, StoreError>>> = None;
         let mut after = i64::MIN;
         loop {
-            let sql = format!(
-                "{} WHERE merged_into IS NULL AND id > $1 ORDER BY id LIMIT {PAGE}",
-                crate::rows::MEMBER_FROM
-            );
-            let rows = sqlx::query(AssertSqlSafe(sql))
-                .bind(after)
-                .fetch_all(&mut *conn)
-                .await?;
-            let (Some(first), Some(last)) = (rows.first(), rows.last()) else {
-                break;
-            };
-            let (first, last): (i64, i64) = (first.try_get("id")?, last.try_get("id")?);
-            after = last;
-            let days = purchase_days(&mut conn, first, last).await?;
-            for row in &rows {
-                let m = member_from_row(row)?;
-                let f = &m.facts;
-                let tree = influence::referral_tree(
-                    m.id,
-                    |x| children.get(&x).map(Vec::as_slice).unwrap_or(&[]),
-                    |x| Money::from_minor(spend.get(&x).copied().unwrap_or(0)),
+            let rows = sqlx::query(
+                "SELECT id, profile, facts FROM members \
+                 WHERE merged_into IS NULL AND id > $1 ORDER BY id LIMIT $2",
+            )
+            .bind(after)
+            .bind(PAGE)
+            .fetch_all(&mut *conn)
+            .await?;
+            if let Some(page) = scoring.take() {
+                out.extend(
+                    page.await
+                        .map_err(|e| StoreError::Corrupt(e.to_string()))??,
                 );
-                let measures = match f.last_purchase_at {
-                    Some(last) if f.orders > 0 => Some(Measures {
-                        recency_days: (today - last.div_euclid(DAY)).max(0),
-                        frequency: f.orders,
-                        monetary: f.net_spent().minor(),
-                    }),
-                    _ => None,
-                };
-                let customer = days.get(&m.id).and_then(|log| {
-                    clv::summarise(log.clone(), today, 1.0)
-                        .into_iter()
-                        .next()
-                        .map(|(_, c)| c)
-                });
-                out.push(Scored {
-                    id: m.id,
-                    measures,
-                    customer,
-                    super_user: super_user::score(f, policy, now).score,
-                    paid: super_user::is_paid_member(f),
-                    influence: influence::score(f, m.profile.followers, &tree, policy).score,
-                    intimacy: intimacy::score(f, policy, now).score,
+                progress(Progress::Reading {
+                    done: out.len() as u64,
+                    total,
                 });
             }
-            progress(Progress::Reading {
-                done: out.len() as u64,
-                total,
+            let Some(last) = rows.last() else {
+                break;
+            };
+            after = last.try_get("id")?;
+            let context = context.clone();
+            scoring = Some(tokio::task::spawn_blocking(move || {
+                score_page(&rows, &context)
+            }));
+        }
+        Ok(out)
+    }
+
+    /// Every member's purchases as the lifetime-value models count them: orders that
+    /// still stand, valued net of refunds, by day; sorted by member. One sequential scan
+    /// of the orders is far cheaper than looking them up member by member.
+    async fn purchases_by_member(&self) -> Result<Vec<Transaction<MemberId>>, StoreError> {
+        let mut conn = self.pool().acquire().await?;
+        let rows = sqlx::query(
+            "SELECT member_id, occurred_at, amount - refunded AS net FROM orders \
+             WHERE amount IS NOT NULL AND amount > refunded",
+        )
+        .fetch_all(&mut *conn)
+        .await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for row in rows {
+            let member: i64 = row.try_get(0)?;
+            let at: i64 = row.try_get(1)?;
+            let net: i64 = row.try_get(2)?;
+            out.push(Transaction {
+                customer: member,
+                day: at.div_euclid(DAY),
+                amount: net as f64,
             });
         }
+        out.sort_unstable_by_key(|t| (t.customer, t.day));
         Ok(out)
     }
 
@@ -304,30 +345,51 @@ impl Store {
     }
 }
 
-/// Each member's purchases between two ids, as the lifetime-value models count them:
-/// orders that still stand, valued net of refunds, by day.
-async fn purchase_days(
-    conn: &mut sqlx::AnyConnection,
-    first: MemberId,
-    last: MemberId,
-) -> Result<HashMap<MemberId, Vec<Transaction<MemberId>>>, StoreError> {
-    let rows = sqlx::query(
-        "SELECT member_id, occurred_at, amount - refunded AS net FROM orders \
-         WHERE member_id >= $1 AND member_id <= $2 AND amount IS NOT NULL AND amount > refunded",
-    )
-    .bind(first)
-    .bind(last)
-    .fetch_all(&mut *conn)
-    .await?;
-    let mut out: HashMap<MemberId, Vec<Transaction<MemberId>>> = HashMap::new();
+/// The one profile field the scores read.
+#[derive(serde::Deserialize)]
+struct Audience {
+    #[serde(default)]
+    followers: Option<u64>,
+}
+
+/// What scoring a page of members needs besides the members.
+struct PageContext {
+    children: HashMap<MemberId, Vec<MemberId>>,
+    spend: HashMap<MemberId, i64>,
+    policy: ScorePolicy,
+    now: Micros,
+}
+
+/// The member-local scores and RFM measures of a page of `id, profile, facts` rows.
+fn score_page(rows: &[AnyRow], c: &PageContext) -> Result<Vec<Scored>, StoreError> {
+    let today = c.now.div_euclid(DAY);
+    let mut out = Vec::with_capacity(rows.len());
     for row in rows {
-        let member: i64 = row.try_get(0)?;
-        let at: i64 = row.try_get(1)?;
-        let net: i64 = row.try_get(2)?;
-        out.entry(member).or_default().push(Transaction {
-            customer: member,
-            day: at.div_euclid(DAY),
-            amount: net as f64,
+        let id: MemberId = row.try_get(0)?;
+        // Only the fields the scores read are kept from the JSON.
+        let audience: Audience = serde_json::from_str(row.try_get(1)?)?;
+        let m: ScoreInputs = serde_json::from_str(row.try_get(2)?)?;
+        let tree = influence::referral_tree(
+            id,
+            |x| c.children.get(&x).map(Vec::as_slice).unwrap_or(&[]),
+            |x| Money::from_minor(c.spend.get(&x).copied().unwrap_or(0)),
+        );
+        let measures = match m.last_purchase_at {
+            Some(last) if m.orders > 0 => Some(Measures {
+                recency_days: (today - last.div_euclid(DAY)).max(0),
+                frequency: m.orders,
+                monetary: m.net_spent(),
+            }),
+            _ => None,
+        };
+        out.push(Scored {
+            id,
+            measures,
+            customer: None,
+            super_user: super_user::points(&m, &c.policy, c.now),
+            paid: m.paid_member,
+            influence: influence::points(&m, audience.followers, &tree, &c.policy),
+            intimacy: intimacy::points(&m, &c.policy, c.now),
         });
     }
     Ok(out)

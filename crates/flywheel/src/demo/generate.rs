@@ -15,7 +15,7 @@
 use super::catalog::{
     CITIES, FEEDBACK_CATEGORIES, GIVEN, OCCUPATIONS, PRODUCTS, STORES_PER_CITY, SURNAMES,
 };
-use flywheel_core::time::{DAY, Micros, to_rfc3339};
+use flywheel_core::time::{DAY, Micros, SECOND, to_rfc3339};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::{Value, json};
@@ -43,6 +43,9 @@ struct Person {
     weibo_bound: bool,
     mini_registered: bool,
     seq: u32,
+    orders: u32,
+    /// Bought the paid membership (the super-user programme).
+    paid: bool,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -98,6 +101,8 @@ impl Generator {
                 weibo_bound: false,
                 mini_registered: false,
                 seq: 0,
+                orders: 0,
+                paid: false,
             });
         }
         // One in ten people was invited by someone who joined before them.
@@ -322,7 +327,26 @@ impl Generator {
         if channel == "mini_program" {
             self.people[person as usize].mini_registered = true;
         }
-        self.emit(person, at, "purchase", channel, ids, props);
+        self.emit(person, at, "purchase", channel, ids.clone(), props);
+        // Engaged regulars are offered the paid membership around their fifth order,
+        // and some take it; the rest are whom the super-user list says to invite.
+        let p = &mut self.people[person as usize];
+        p.orders += 1;
+        if !p.paid && p.orders >= 5 {
+            let engagement = p.engagement;
+            if self.rng.random::<f64>() < 0.08 * engagement {
+                self.people[person as usize].paid = true;
+                let props = json!({"plan": "annual", "amount": "199.00"});
+                self.emit(
+                    person,
+                    at + 60 * SECOND,
+                    "membership_purchase",
+                    channel,
+                    ids,
+                    props,
+                );
+            }
+        }
         if self.rng.random::<f64>() < 0.03 {
             let amount = if self.rng.random::<bool>() {
                 total
