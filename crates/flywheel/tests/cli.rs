@@ -144,6 +144,45 @@ fn csv_files_import_with_one_column_per_identity_and_property() {
     );
 }
 
+/// `flywheel scores recompute` on an imported file: every member scored, buyers ranked,
+/// the model fitted, and the rows there for the API to read.
+#[test]
+fn scores_recompute_scores_every_member_and_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut lines = Vec::new();
+    for person in 0..30 {
+        let who = json!({"external_id": format!("p{person}")});
+        lines.push(
+            event(
+                &format!("r{person}"),
+                400,
+                "register",
+                who.clone(),
+                json!({}),
+            )
+            .to_string(),
+        );
+        // Two in three buy, some of them often.
+        for order in 0..(person % 3) * (1 + person % 5) {
+            let id = format!("o{person}-{order}");
+            let days_ago = 300 - (order as i64) * 20 - person as i64;
+            let props = json!({"order_id": id, "amount": format!("{}.00", 10 + person)});
+            lines.push(event(&id, days_ago, "purchase", who.clone(), props).to_string());
+        }
+    }
+    std::fs::write(dir.path().join("e.jsonl"), lines.join("\n")).unwrap();
+    let db = ["--db", "sqlite://s.db"];
+    let (ok, _, err) = run(flywheel(dir.path()).args(["import", "e.jsonl"]).args(db));
+    assert!(ok, "{err}");
+    let (ok, out, err) = run(flywheel(dir.path()).args(["scores", "recompute"]).args(db));
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("scored 30 members in") && out.contains("20 with RFM, 20 with lifetime value"),
+        "{out}"
+    );
+    assert!(out.contains("BG/NBD (days) r = "), "{out}");
+}
+
 #[test]
 fn the_demo_is_the_same_for_the_same_seed_and_loads_through_the_real_ingest() {
     let dir = tempfile::tempdir().unwrap();

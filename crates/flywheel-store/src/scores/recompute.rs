@@ -19,6 +19,7 @@ use flywheel_core::money::Money;
 use flywheel_core::scores::rfm::{self, Measures, RfmScores};
 use flywheel_core::scores::{ScoreInputs, ScorePolicy, influence, intimacy, super_user};
 use flywheel_core::time::{DAY, Micros};
+use futures_util::TryStreamExt;
 use serde::Serialize;
 use sqlx::any::AnyRow;
 use sqlx::{AssertSqlSafe, Row};
@@ -93,57 +94,31 @@ impl Store {
         let model = Model::fit(&clv::sample(&customers, policy.fit_sample));
         let horizon = f64::from(policy.horizon_days);
 
-        let mut rows = Vec::with_capacity(scored.len());
-        for (s, rank) in scored.iter().zip(&ranks) {
-            let rfm_cols: [Val; 7] = match (rank, s.measures) {
-                (Some(score), Some(m)) => [
-                    m.recency_days.into(),
-                    i64::from(m.frequency).into(),
-                    m.monetary.into(),
-                    i64::from(score.r).into(),
-                    i64::from(score.f).into(),
-                    i64::from(score.m).into(),
-                    Val::OptText(Some(score.cell().into())),
-                ],
-                _ => {
-                    let none = || Val::OptInt(None);
-                    [
-                        none(),
-                        none(),
-                        none(),
-                        none(),
-                        none(),
-                        none(),
-                        Val::OptText(None),
-                    ]
-                }
-            };
-            let clv_cols: [Val; 3] = match (&model, s.customer) {
-                (Some(model), Some(c)) => {
-                    let p = model.predict(&c, horizon);
-                    [
-                        to_millionths(p.p_alive).into(),
-                        to_millionths(p.expected_purchases).into(),
-                        (p.clv.round() as i64).into(),
-                    ]
-                }
-                _ => [Val::OptInt(None), Val::OptInt(None), Val::OptInt(None)],
-            };
-            let mut row = vec![s.id.into(), now.into()];
-            row.extend(rfm_cols);
-            row.extend(clv_cols);
-            row.extend([
-                s.super_user.into(),
-                i64::from(s.paid).into(),
-                s.influence.into(),
-                s.intimacy.into(),
-            ]);
-            rows.push(row);
-        }
-        drop(scored);
-        let members = rows.len() as u64;
         let fit_ms = started.elapsed().as_millis() - read_ms;
-        self.write_scores(rows, now, progress).await?;
+        // Rows are built a transaction's worth at a time: all of them at once would
+        // hold hundreds of megabytes of bound values for a million members.
+        let members = scored.len() as u64;
+        let head = format!("INSERT INTO member_scores ({})", super::SCORE_COLUMNS);
+        progress(Progress::Writing {
+            done: 0,
+            total: members,
+        });
+        for (i, chunk) in scored.chunks(ROWS_PER_TRANSACTION).enumerate() {
+            let first = i * ROWS_PER_TRANSACTION;
+            let rows: Vec<Vec<Val>> = chunk
+                .iter()
+                .zip(&ranks[first..])
+                .map(|(s, rank)| score_row(s, rank.as_ref(), model.as_ref(), horizon, now))
+                .collect();
+            let mut tx = self.begin_write().await?;
+            insert_rows(&mut tx, &head, rows, UPSERT_TAIL).await?;
+            tx.commit().await?;
+            progress(Progress::Writing {
+                done: (first + chunk.len()) as u64,
+                total: members,
+            });
+        }
+        self.delete_stale_scores(now).await?;
         let write_ms = started.elapsed().as_millis() - read_ms - fit_ms;
         tracing::info!(members, read_ms, fit_ms, write_ms, "scores recomputed");
 
@@ -284,14 +259,14 @@ impl Store {
     /// of the orders is far cheaper than looking them up member by member.
     async fn purchases_by_member(&self) -> Result<Vec<Transaction<MemberId>>, StoreError> {
         let mut conn = self.pool().acquire().await?;
-        let rows = sqlx::query(
+        // Streamed, not fetched whole: millions of rows would hold gigabytes at once.
+        let mut rows = sqlx::query(
             "SELECT member_id, occurred_at, amount - refunded AS net FROM orders \
              WHERE amount IS NOT NULL AND amount > refunded",
         )
-        .fetch_all(&mut *conn)
-        .await?;
-        let mut out = Vec::with_capacity(rows.len());
-        for row in rows {
+        .fetch(&mut *conn);
+        let mut out = Vec::new();
+        while let Some(row) = rows.try_next().await? {
             let member: i64 = row.try_get(0)?;
             let at: i64 = row.try_get(1)?;
             let net: i64 = row.try_get(2)?;
@@ -305,35 +280,8 @@ impl Store {
         Ok(out)
     }
 
-    async fn write_scores(
-        &self,
-        rows: Vec<Vec<Val>>,
-        now: Micros,
-        progress: &(dyn Fn(Progress) + Sync),
-    ) -> Result<(), StoreError> {
-        let total = rows.len() as u64;
-        let mut done = 0;
-        let head = format!("INSERT INTO member_scores ({})", super::SCORE_COLUMNS);
-        let tail = "ON CONFLICT (member_id) DO UPDATE SET computed_at = excluded.computed_at, \
-            recency_days = excluded.recency_days, frequency = excluded.frequency, monetary = excluded.monetary, \
-            r = excluded.r, f = excluded.f, m = excluded.m, cell = excluded.cell, \
-            p_alive_millionths = excluded.p_alive_millionths, \
-            expected_purchases_millionths = excluded.expected_purchases_millionths, expected_value = excluded.expected_value, \
-            super_user = excluded.super_user, paid_member = excluded.paid_member, \
-            influence = excluded.influence, intimacy = excluded.intimacy \
-            WHERE member_scores.computed_at <= excluded.computed_at";
-        progress(Progress::Writing { done, total });
-        let mut rows = rows.into_iter().peekable();
-        while rows.peek().is_some() {
-            let chunk: Vec<Vec<Val>> = rows.by_ref().take(ROWS_PER_TRANSACTION).collect();
-            let n = chunk.len() as u64;
-            let mut tx = self.begin_write().await?;
-            insert_rows(&mut tx, &head, chunk, tail).await?;
-            tx.commit().await?;
-            done += n;
-            progress(Progress::Writing { done, total });
-        }
-        // Members merged away (or deleted) since their row was written.
+    /// Rows of members merged away since their row was written.
+    async fn delete_stale_scores(&self, now: Micros) -> Result<(), StoreError> {
         sqlx::query(
             "DELETE FROM member_scores WHERE computed_at < $1 \
              AND member_id IN (SELECT id FROM members WHERE merged_into IS NOT NULL)",
@@ -393,4 +341,68 @@ fn score_page(rows: &[AnyRow], c: &PageContext) -> Result<Vec<Scored>, StoreErro
         });
     }
     Ok(out)
+}
+
+/// A later run's row wins; an earlier run finishing late never overwrites it.
+const UPSERT_TAIL: &str = "ON CONFLICT (member_id) DO UPDATE SET computed_at = excluded.computed_at, \
+    recency_days = excluded.recency_days, frequency = excluded.frequency, monetary = excluded.monetary, \
+    r = excluded.r, f = excluded.f, m = excluded.m, cell = excluded.cell, \
+    p_alive_millionths = excluded.p_alive_millionths, \
+    expected_purchases_millionths = excluded.expected_purchases_millionths, \
+    expected_value = excluded.expected_value, super_user = excluded.super_user, \
+    paid_member = excluded.paid_member, influence = excluded.influence, intimacy = excluded.intimacy \
+    WHERE member_scores.computed_at <= excluded.computed_at";
+
+/// One `member_scores` row, in `SCORE_COLUMNS` order.
+fn score_row(
+    s: &Scored,
+    rank: Option<&RfmScores>,
+    model: Option<&Model>,
+    horizon: f64,
+    now: Micros,
+) -> Vec<Val> {
+    let rfm_cols: [Val; 7] = match (rank, s.measures) {
+        (Some(score), Some(m)) => [
+            m.recency_days.into(),
+            i64::from(m.frequency).into(),
+            m.monetary.into(),
+            i64::from(score.r).into(),
+            i64::from(score.f).into(),
+            i64::from(score.m).into(),
+            Val::OptText(Some(score.cell().into())),
+        ],
+        _ => {
+            let none = || Val::OptInt(None);
+            [
+                none(),
+                none(),
+                none(),
+                none(),
+                none(),
+                none(),
+                Val::OptText(None),
+            ]
+        }
+    };
+    let clv_cols: [Val; 3] = match (model, s.customer) {
+        (Some(model), Some(c)) => {
+            let p = model.predict(&c, horizon);
+            [
+                to_millionths(p.p_alive).into(),
+                to_millionths(p.expected_purchases).into(),
+                (p.clv.round() as i64).into(),
+            ]
+        }
+        _ => [Val::OptInt(None), Val::OptInt(None), Val::OptInt(None)],
+    };
+    let mut row = vec![s.id.into(), now.into()];
+    row.extend(rfm_cols);
+    row.extend(clv_cols);
+    row.extend([
+        s.super_user.into(),
+        i64::from(s.paid).into(),
+        s.influence.into(),
+        s.intimacy.into(),
+    ]);
+    row
 }
