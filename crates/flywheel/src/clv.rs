@@ -2,7 +2,8 @@
 //! file, with no database. Fits BG/NBD and Gamma-Gamma (see `flywheel_core::clv`) as
 //! of a calibration end date; `predict` writes one row per customer.
 //!
-//! The file is CSV with a header row (comma, tab or semicolon, detected from the header);
+//! The file has a header row and is delimited by commas, tabs or semicolons (detected
+//! from the header) or, with none of those, by spaces (the CDNOW files);
 //! dates are `YYYY-MM-DD` or `YYYYMMDD` (anything after the date, such as a time, is
 //! ignored). Without an amount column only BG/NBD is fitted.
 
@@ -97,15 +98,9 @@ struct Log {
 
 fn read_log(input: &Input) -> anyhow::Result<Log> {
     let path = &input.transactions;
-    let delimiter = detect_delimiter(path)?;
-    let mut reader = csv::ReaderBuilder::new()
-        .delimiter(delimiter)
-        .trim(csv::Trim::All)
-        .from_path(path)
-        .with_context(|| format!("cannot read {}", path.display()))?;
-    let headers = reader.headers()?.clone();
+    let (headers, records) = open_table(path)?;
     let column = |name: &str| headers.iter().position(|h| h == name);
-    let found: Vec<&str> = headers.iter().collect();
+    let found: Vec<&str> = headers.iter().map(String::as_str).collect();
     let Some(customer_col) = column(&input.customer_col) else {
         bail!(
             "{}: no column '{}' (columns: {})",
@@ -129,10 +124,10 @@ fn read_log(input: &Input) -> anyhow::Result<Log> {
         transactions: Vec::new(),
         has_amounts: amount_col.is_some(),
     };
-    for (i, record) in reader.records().enumerate() {
+    for (i, record) in records.enumerate() {
         let line = i + 2;
         let record = record.with_context(|| format!("line {line}"))?;
-        let field = |col: usize| record.get(col).unwrap_or("");
+        let field = |col: usize| record.get(col).map(String::as_str).unwrap_or("");
         let id = field(customer_col);
         if id.is_empty() {
             bail!("line {line}: {} is empty", input.customer_col);
@@ -168,16 +163,50 @@ fn read_log(input: &Input) -> anyhow::Result<Log> {
     Ok(log)
 }
 
-fn detect_delimiter(path: &Path) -> anyhow::Result<u8> {
+type Records = Box<dyn Iterator<Item = anyhow::Result<Vec<String>>>>;
+
+/// The header and the rows of a delimited file. The delimiter is the commonest of comma,
+/// tab and semicolon in the header; a header with none of them is split on runs of
+/// spaces (as in the CDNOW files).
+fn open_table(path: &Path) -> anyhow::Result<(Vec<String>, Records)> {
     use std::io::BufRead;
-    let file =
-        std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let open =
+        || std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()));
     let mut header = String::new();
-    std::io::BufReader::new(file).read_line(&mut header)?;
-    Ok([b',', b'\t', b';']
+    std::io::BufReader::new(open()?).read_line(&mut header)?;
+    let delimiter = [b',', b'\t', b';']
         .into_iter()
-        .max_by_key(|d| header.bytes().filter(|b| b == d).count())
-        .unwrap_or(b','))
+        .map(|d| (header.bytes().filter(|b| *b == d).count(), d))
+        .max()
+        .filter(|(n, _)| *n > 0)
+        .map(|(_, d)| d);
+    match delimiter {
+        Some(delimiter) => {
+            let mut reader = csv::ReaderBuilder::new()
+                .delimiter(delimiter)
+                .trim(csv::Trim::All)
+                .from_reader(open()?);
+            let headers = reader.headers()?.iter().map(str::to_owned).collect();
+            let rows = reader.into_records().map(|r| {
+                r.map(|r| r.iter().map(str::to_owned).collect())
+                    .map_err(anyhow::Error::from)
+            });
+            Ok((headers, Box::new(rows)))
+        }
+        None => {
+            let mut lines = std::io::BufReader::new(open()?).lines();
+            let split =
+                |l: &str| -> Vec<String> { l.split_whitespace().map(str::to_owned).collect() };
+            let headers = match lines.next() {
+                Some(l) => split(&l?),
+                None => Vec::new(),
+            };
+            let rows = lines
+                .filter(|l| l.as_ref().map_or(true, |l| !l.trim().is_empty()))
+                .map(move |l| l.map(|l| split(&l)).map_err(anyhow::Error::from));
+            Ok((headers, Box::new(rows)))
+        }
+    }
 }
 
 struct Fitted {

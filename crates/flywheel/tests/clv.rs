@@ -162,6 +162,26 @@ fn predictions_match_an_independent_implementation_customer_by_customer() {
     assert_eq!(compared, 2357);
 }
 
+/// The full CDNOW log as distributed: a header and columns separated by runs of spaces.
+#[test]
+fn space_separated_files_are_read_too() {
+    let master = fixture("CDNOW_master.txt");
+    let (ok, out, err) = clv(&[
+        "fit",
+        "--transactions",
+        master.to_str().unwrap(),
+        "--calibration-end",
+        "1997-09-30",
+        "--amount-col",
+        "dollar_value",
+        "--json",
+    ]);
+    assert!(ok, "{err}");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["customers"], 23570, "{v}");
+    assert!(v["gamma_gamma"]["p"].is_f64(), "{v}");
+}
+
 #[test]
 fn bad_files_are_refused_with_the_line_and_the_column() {
     let dir = tempfile::tempdir().unwrap();
