@@ -106,6 +106,14 @@ impl Store {
         Ok(out)
     }
 
+    /// Paid members in the last recompute.
+    pub async fn paid_member_count(&self) -> Result<i64, StoreError> {
+        let row = sqlx::query("SELECT COUNT(*) FROM member_scores WHERE paid_member = 1")
+            .fetch_one(self.pool())
+            .await?;
+        Ok(row.try_get(0)?)
+    }
+
     /// The last recompute: when and over how many members (`None` before the first).
     pub async fn last_score_run(&self) -> Result<Option<(i64, i64)>, StoreError> {
         let row = sqlx::query(

@@ -175,6 +175,17 @@ async fn load(
         "points: {} issued, {} outstanding, {} pending, {} expired, {} clawed back; 4 rewards and 1 partner brand in the catalogue",
         points.issued, points.outstanding, points.pending, points.expired, points.clawed_back
     );
+    // Score everyone now, so the scores and the super-user lists answer at once.
+    let scores = store
+        .recompute_scores(&config.policy.scores, now, &|_| {})
+        .await?;
+    let paid = store.paid_member_count().await?;
+    eprintln!(
+        "scores: {} members scored in {:.1} s, {} with RFM; {paid} paid members (GET /v1/super-users)",
+        scores.members,
+        scores.elapsed_ms as f64 / 1000.0,
+        scores.rfm_members
+    );
     Ok(())
 }
 
