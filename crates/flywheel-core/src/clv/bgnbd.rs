@@ -28,37 +28,49 @@ pub struct BgNbdFit {
 }
 
 /// Customers with the same (x, tₓ, T) contribute the same likelihood; fitting over the
-/// distinct ones with their counts is exact and, on daily data, much faster.
+/// distinct ones with their counts is exact and, on daily data, much faster. Times are
+/// kept once each in `times` (groups point into it), because ln(α + t) is the costly
+/// part of the likelihood and far fewer distinct times exist than groups.
+struct Groups {
+    groups: Vec<Group>,
+    times: Vec<f64>,
+}
+
 struct Group {
     x: f64,
-    recency: f64,
-    age: f64,
+    recency: usize,
+    age: usize,
     count: f64,
 }
 
-fn groups(customers: &[Customer]) -> Vec<Group> {
+fn groups(customers: &[Customer]) -> Groups {
     let mut counts: HashMap<(u32, u64, u64), f64> = HashMap::new();
     for c in customers {
         *counts
             .entry((c.frequency, c.recency.to_bits(), c.age.to_bits()))
             .or_default() += 1.0;
     }
+    let mut times: Vec<f64> = customers.iter().flat_map(|c| [c.recency, c.age]).collect();
+    times.sort_by(f64::total_cmp);
+    times.dedup();
+    let at = |t: f64| times.partition_point(|u| *u < t);
     let mut groups: Vec<Group> = counts
         .into_iter()
         .map(|((x, recency, age), count)| Group {
             x: f64::from(x),
-            recency: f64::from_bits(recency),
-            age: f64::from_bits(age),
+            recency: at(f64::from_bits(recency)),
+            age: at(f64::from_bits(age)),
             count,
         })
         .collect();
-    // A fixed order makes the floating-point sums, and so the fit, reproducible.
+    // A fixed order makes the floating-point sums, and so the fit, reproducible; by x
+    // first, so the gamma terms change only when x does.
     groups.sort_by(|p, q| {
         (p.x, p.recency, p.age)
             .partial_cmp(&(q.x, q.recency, q.age))
             .unwrap_or(std::cmp::Ordering::Equal)
     });
-    groups
+    Groups { groups, times }
 }
 
 impl BgNbd {
@@ -66,8 +78,8 @@ impl BgNbd {
     /// customer with any time since their first purchase).
     pub fn fit(customers: &[Customer]) -> Option<BgNbdFit> {
         let groups = groups(customers);
-        let total: f64 = groups.iter().map(|g| g.count).sum();
-        if total == 0.0 || groups.iter().all(|g| g.age <= 0.0) {
+        let total: f64 = groups.groups.iter().map(|g| g.count).sum();
+        if total == 0.0 || groups.times.iter().all(|t| *t <= 0.0) {
             return None;
         }
         // Optimise the mean negative log-likelihood over the logs of the parameters.
@@ -97,8 +109,9 @@ impl BgNbd {
         self.log_likelihood_of(&groups(customers))
     }
 
-    fn log_likelihood_of(&self, groups: &[Group]) -> f64 {
+    fn log_likelihood_of(&self, groups: &Groups) -> f64 {
         let BgNbd { r, alpha, a, b } = *self;
+        let ln_times: Vec<f64> = groups.times.iter().map(|t| (alpha + t).ln()).collect();
         let shared = r * alpha.ln() - ln_gamma(r) + ln_gamma(a + b) - ln_gamma(b);
         let ln_a = a.ln();
         // Groups come sorted by x, and the gamma terms depend on x alone: compute them
@@ -106,7 +119,7 @@ impl BgNbd {
         let mut cached_x = f64::NAN;
         let (mut head, mut dropped_head) = (0.0, 0.0);
         let mut sum = 0.0;
-        for g in groups {
+        for g in &groups.groups {
             let x = g.x;
             if x != cached_x {
                 cached_x = x;
@@ -117,12 +130,9 @@ impl BgNbd {
                     0.0
                 };
             }
-            let still_alive = -(r + x) * (alpha + g.age).ln();
+            let still_alive = -(r + x) * ln_times[g.age];
             let tail = if x > 0.0 {
-                log_add_exp(
-                    still_alive,
-                    dropped_head - (r + x) * (alpha + g.recency).ln(),
-                )
+                log_add_exp(still_alive, dropped_head - (r + x) * ln_times[g.recency])
             } else {
                 still_alive
             };

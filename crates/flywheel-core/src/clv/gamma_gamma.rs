@@ -8,6 +8,14 @@ use super::optimize::minimize;
 use super::special::ln_gamma;
 use serde::Serialize;
 
+/// A customer with repeat purchases, with the logs the likelihood needs precomputed.
+struct Repeater {
+    x: f64,
+    m: f64,
+    ln_x: f64,
+    ln_m: f64,
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]
 pub struct GammaGamma {
     pub p: f64,
@@ -19,11 +27,21 @@ impl GammaGamma {
     /// Maximum-likelihood fit over the customers with repeat purchases of positive
     /// value; `None` when there are none.
     pub fn fit(customers: &[Customer]) -> Option<GammaGamma> {
-        let repeaters: Vec<(f64, f64)> = customers
+        let mut repeaters: Vec<Repeater> = customers
             .iter()
             .filter(|c| c.frequency > 0 && c.monetary > 0.0)
-            .map(|c| (f64::from(c.frequency), c.monetary))
+            .map(|c| {
+                let x = f64::from(c.frequency);
+                Repeater {
+                    x,
+                    m: c.monetary,
+                    ln_x: x.ln(),
+                    ln_m: c.monetary.ln(),
+                }
+            })
             .collect();
+        // By x, so the gamma terms (which depend on x alone) are computed once per x.
+        repeaters.sort_by(|a, b| a.x.total_cmp(&b.x).then(a.m.total_cmp(&b.m)));
         if repeaters.is_empty() {
             return None;
         }
@@ -37,7 +55,7 @@ impl GammaGamma {
             -m.log_likelihood_of(&repeaters) / n
         };
         // Start γ near the spend scale so the search does not wander across magnitudes.
-        let mean = repeaters.iter().map(|(_, m)| m).sum::<f64>() / n;
+        let mean = repeaters.iter().map(|r| r.m).sum::<f64>() / n;
         let (best, _) = minimize(objective, &[0.0, 0.0, mean.ln()]);
         Some(GammaGamma {
             p: best[0].exp(),
@@ -46,17 +64,20 @@ impl GammaGamma {
         })
     }
 
-    fn log_likelihood_of(&self, repeaters: &[(f64, f64)]) -> f64 {
+    fn log_likelihood_of(&self, repeaters: &[Repeater]) -> f64 {
         let GammaGamma { p, q, gamma } = *self;
         let shared = -ln_gamma(q) + q * gamma.ln();
-        repeaters
-            .iter()
-            .map(|&(x, m)| {
-                ln_gamma(p * x + q) - ln_gamma(p * x) + (p * x - 1.0) * m.ln() + p * x * x.ln()
-                    - (p * x + q) * (gamma + m * x).ln()
-                    + shared
-            })
-            .sum()
+        let (mut cached_x, mut gammas) = (f64::NAN, 0.0);
+        let mut sum = 0.0;
+        for r in repeaters {
+            let px = p * r.x;
+            if r.x != cached_x {
+                cached_x = r.x;
+                gammas = ln_gamma(px + q) - ln_gamma(px) + shared;
+            }
+            sum += gammas + (px - 1.0) * r.ln_m + px * r.ln_x - (px + q) * (gamma + r.m * r.x).ln();
+        }
+        sum
     }
 
     /// The expected value of this customer's future transactions: their own repeat mean,
