@@ -260,7 +260,7 @@ def rfm_duckdb(rows, today):
 
     con = duckdb.connect()
     frame = pd.DataFrame(rows, columns=["customer", "ts", "amount"])
-    frame["ts"] = pd.to_datetime(frame["ts"], utc=True).dt.tz_localize(None)
+    frame["ts"] = pd.to_datetime(frame["ts"], utc=True, format="ISO8601").dt.tz_localize(None)
     con.execute("CREATE TABLE purchases AS SELECT * FROM frame")
     times = []
     for _ in range(3):
@@ -276,7 +276,7 @@ def rfm_pandas(rows, today):
     import pandas as pd
 
     frame = pd.DataFrame(rows, columns=["customer", "at", "amount"])
-    frame["at"] = pd.to_datetime(frame["at"], utc=True)
+    frame["at"] = pd.to_datetime(frame["at"], utc=True, format="ISO8601")
     now = pd.Timestamp(today, tz="UTC")
     times = []
     for _ in range(3):
@@ -360,6 +360,12 @@ def machine():
             "git": git, "rustc": rustc, "sqlite": sqlite3.sqlite_version, "python": platform.python_version()}
 
 
+def checkpoint(work, r):
+    """Keeps what was measured so far, so a failure late in a long run loses nothing."""
+    with open(os.path.join(work, "results.json"), "w") as f:
+        json.dump(r, f, indent=2, default=str)
+
+
 def mib(b):
     return f"{b / 1024 / 1024:,.0f} MiB"
 
@@ -388,12 +394,16 @@ def main():
     log("Flywheel import into SQLite")
     r["import_sqlite"] = flywheel_import(path, db, [sqlite_file, sqlite_file + "-wal"])
     r["members"] = count_members(sqlite_file)
+    checkpoint(args.work, r)
     log("stage sweep over all members")
     r["sweep"] = flywheel_step(["sweep", "--all"], db)
+    checkpoint(args.work, r)
     log("score recompute")
     r["recompute"] = flywheel_step(["scores", "recompute"], db)
+    checkpoint(args.work, r)
     log("single-event HTTP ingest (wrk, 32 connections)")
     r["http"] = http_ingest(db, args.http_seconds)
+    checkpoint(args.work, r)
 
     if admin_url:
         log("Flywheel import into PostgreSQL")
@@ -402,12 +412,14 @@ def main():
                        check=True, capture_output=True)
         pg_db = admin_url.rsplit("/", 1)[0] + "/flywheel_bench"
         r["import_postgres"] = flywheel_import(path, pg_db, [])
+        checkpoint(args.work, r)
         log("baseline: PostgreSQL COPY")
         r["pg_copy"] = pg_copy(path, args.work, admin_url)
         r["postgres_version"] = subprocess.run([psql, admin_url, "-Atc", "SHOW server_version"], capture_output=True, text=True).stdout.strip()
 
     log("baseline: raw SQLite insert")
     r["raw_sqlite"] = raw_sqlite_insert(path, args.work)
+    checkpoint(args.work, r)
     log("baseline: RFM in DuckDB and pandas")
     rows = purchases_frame(path)
     r["purchases"] = len(rows)
@@ -418,8 +430,7 @@ def main():
     r["bgnbd_flywheel"] = bgnbd_flywheel(csv)
     r["bgnbd_lifetimes"] = bgnbd_lifetimes(csv)
 
-    with open(os.path.join(args.work, "results.json"), "w") as f:
-        json.dump(r, f, indent=2, default=str)
+    checkpoint(args.work, r)
     report = render(r)
     print(report)
     with open(os.path.join(HERE, "RESULTS.md"), "w") as f:

@@ -66,7 +66,7 @@ impl Store {
 
 /// Walks the referrals below `root` three levels deep, one query per level, then sums
 /// what the invitees spent.
-pub async fn referral_tree(
+pub(crate) async fn referral_tree(
     conn: &mut AnyConnection,
     root: MemberId,
 ) -> Result<ReferralTree, StoreError> {

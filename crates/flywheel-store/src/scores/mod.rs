@@ -7,7 +7,7 @@ mod member;
 mod recompute;
 
 pub use lists::{ExportRow, SuperUserRow};
-pub use member::{MemberScores, referral_tree};
+pub use member::MemberScores;
 pub use recompute::{ModelSummary, Progress, RecomputeReport};
 
 use flywheel_core::MemberId;
