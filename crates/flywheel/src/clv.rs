@@ -295,33 +295,39 @@ pub fn run(command: ClvCommand) -> anyhow::Result<()> {
                 bail!("--horizon must be a number of periods, 0 or more");
             }
             let f = fit(&input)?;
-            let mut out: Box<dyn Write> = match &output {
+            let out: Box<dyn Write> = match &output {
                 Some(path) => Box::new(std::io::BufWriter::new(
                     std::fs::File::create(path)
                         .with_context(|| format!("cannot write {}", path.display()))?,
                 )),
                 None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
             };
-            writeln!(
-                out,
-                "customer_id,frequency,recency,T,p_alive,expected_purchases,expected_avg_value,clv"
-            )?;
+            // The csv crate quotes any customer id that would break a row.
+            let mut out = csv::Writer::from_writer(out);
+            out.write_record([
+                "customer_id",
+                "frequency",
+                "recency",
+                "T",
+                "p_alive",
+                "expected_purchases",
+                "expected_avg_value",
+                "clv",
+            ])?;
             let mut rows = f.customers;
             rows.sort_by_key(|(i, _)| *i);
             for (i, c) in &rows {
                 let p = f.model.predict(c, horizon);
-                writeln!(
-                    out,
-                    "{},{},{},{},{},{},{},{}",
-                    csv_field(&f.log.ids[*i]),
-                    c.frequency,
-                    c.recency,
-                    c.age,
-                    p.p_alive,
-                    p.expected_purchases,
-                    p.expected_avg_value,
-                    p.clv
-                )?;
+                out.write_record([
+                    f.log.ids[*i].clone(),
+                    c.frequency.to_string(),
+                    c.recency.to_string(),
+                    c.age.to_string(),
+                    p.p_alive.to_string(),
+                    p.expected_purchases.to_string(),
+                    p.expected_avg_value.to_string(),
+                    p.clv.to_string(),
+                ])?;
             }
             out.flush()?;
             if let Some(path) = output {
@@ -333,14 +339,5 @@ pub fn run(command: ClvCommand) -> anyhow::Result<()> {
             }
             Ok(())
         }
-    }
-}
-
-/// Quotes an id that would otherwise break the CSV row.
-fn csv_field(text: &str) -> String {
-    if text.contains([',', '"', '\n']) {
-        format!("\"{}\"", text.replace('"', "\"\""))
-    } else {
-        text.to_string()
     }
 }
