@@ -32,6 +32,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/common/0003_scores.sql"),
         postgres: include_str!("../migrations/common/0003_scores.sql"),
     },
+    Migration {
+        version: 4,
+        name: "member_lookups",
+        sqlite: include_str!("../migrations/common/0004_member_lookups.sql"),
+        postgres: include_str!("../migrations/common/0004_member_lookups.sql"),
+    },
 ];
 
 impl Store {
