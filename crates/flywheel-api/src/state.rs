@@ -4,9 +4,9 @@
 use flywheel_core::Policy;
 use flywheel_core::auth::Role;
 use flywheel_core::time::Micros;
-use flywheel_store::Store;
+use flywheel_store::{EventQueue, Store};
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, OnceLock, RwLock};
 use std::time::{Duration, Instant};
 
 pub type Clock = Arc<dyn Fn() -> Micros + Send + Sync>;
@@ -24,6 +24,9 @@ pub struct AppState {
     /// SHA-256 of the admin key given in the environment, if any.
     pub env_admin_key_hash: Option<Arc<str>>,
     pub(crate) keys: Arc<KeyCache>,
+    /// Single events waiting to be committed together; started on first use, so that
+    /// building the state needs no runtime.
+    events: Arc<OnceLock<EventQueue>>,
 }
 
 impl AppState {
@@ -34,11 +37,18 @@ impl AppState {
             clock: system_clock(),
             env_admin_key_hash: env_admin_key.map(|k| flywheel_core::auth::hash_key(k).into()),
             keys: Arc::new(KeyCache::default()),
+            events: Arc::new(OnceLock::new()),
         }
     }
 
     pub fn now(&self) -> Micros {
         (self.clock)()
+    }
+
+    /// The group-commit queue for single events.
+    pub(crate) fn event_queue(&self) -> &EventQueue {
+        self.events
+            .get_or_init(|| EventQueue::start(self.store.clone(), self.policy.clone()))
     }
 }
 

@@ -80,14 +80,16 @@ impl Store {
             Backend::Sqlite => pool_options(backend, 1, 256).connect(&url).await?,
             Backend::Postgres => pool.clone(),
         };
-        Ok(Store {
-            inner: Arc::new(Inner {
-                pool,
-                writes,
-                backend,
-                rule_cache: RuleCache::default(),
-            }),
-        })
+        let inner = Arc::new(Inner {
+            pool,
+            writes,
+            backend,
+            rule_cache: RuleCache::default(),
+        });
+        if backend == Backend::Sqlite {
+            tokio::spawn(crate::wal::checkpoint_forever(Arc::downgrade(&inner)));
+        }
+        Ok(Store { inner })
     }
 
     /// Starts a write transaction on the writer connection (`BEGIN IMMEDIATE` on SQLite).
@@ -118,8 +120,10 @@ impl Store {
         Ok(())
     }
 
+    /// Closes both pools; on SQLite the last connection to close checkpoints the log.
     pub async fn close(&self) {
         self.inner.pool.close().await;
+        self.inner.writes.close().await;
     }
 }
 
@@ -135,9 +139,10 @@ fn pool_options(backend: Backend, max: u32, cache_mib: i64) -> AnyPoolOptions {
         Box::pin(async move {
             // WAL: readers never block the writer. synchronous=NORMAL in WAL mode survives
             // any process crash (SIGKILL included); only an OS crash or power cut can lose
-            // the last commits. A larger auto-checkpoint means fewer fsyncing checkpoints.
+            // the last commits. No checkpoint on commit: `wal.rs` checkpoints in the
+            // background.
             conn.execute("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 10000; \
-                 PRAGMA foreign_keys = ON; PRAGMA temp_store = MEMORY; PRAGMA wal_autocheckpoint = 16384;")
+                 PRAGMA foreign_keys = ON; PRAGMA temp_store = MEMORY; PRAGMA wal_autocheckpoint = 0;")
                 .await?;
             let cache = format!("PRAGMA cache_size = -{}", cache_mib * 1024);
             conn.execute(sqlx::AssertSqlSafe(cache)).await?;

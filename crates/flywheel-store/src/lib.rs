@@ -2,16 +2,18 @@
 //! (production), reached through sqlx's `Any` driver with runtime queries, so each
 //! statement is written once; the few dialect differences live in `dialect.rs`.
 //!
-//! Layout: `db.rs` opens and configures connections, `migrate.rs` applies the embedded
-//! migrations, `ingest.rs` loads a batch's working set and writes its changes in one
-//! transaction, `members.rs`/`admin.rs` serve reads and manual actions, `sweep.rs`
-//! re-evaluates members whose stage can change with time, `keys.rs` holds API keys,
-//! `points/` the points ledger, its commands, catalogue, sweep and reports, `scores/` the
-//! score recompute job and score reads.
+//! Layout: `db.rs` opens and configures connections, `wal.rs` checkpoints SQLite's log
+//! in the background, `migrate.rs` applies the embedded migrations, `ingest.rs` loads a
+//! batch's working set and writes its changes in one transaction, `group_commit.rs`
+//! gathers single events into shared transactions, `members.rs` serves reads and the
+//! manual merge, `sweep.rs` re-evaluates members whose stage can change with time,
+//! `keys.rs` holds API keys, `points/` the points ledger, its commands, catalogue, sweep
+//! and reports, `scores/` the score recompute job and score reads.
 
 mod db;
 mod dialect;
 mod error;
+mod group_commit;
 mod ingest;
 mod keys;
 mod members;
@@ -21,9 +23,11 @@ mod rows;
 mod scores;
 mod sql;
 mod sweep;
+mod wal;
 
 pub use db::{Backend, Store, create_postgres_database};
 pub use error::StoreError;
+pub use group_commit::{EventQueue, MAX_GROUP};
 pub use ingest::{AsOf, EventResult, IngestMode};
 pub use keys::ApiKeyRow;
 pub use members::{ConflictRow, MergeRow, StageCounts, StoredEvent, TimelineCursor, TransitionRow};

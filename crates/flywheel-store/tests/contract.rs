@@ -7,11 +7,12 @@
 use flywheel_core::event::{ParseContext, parse_event};
 use flywheel_core::ingest::Rules;
 use flywheel_core::time::{DAY, parse_rfc3339};
-use flywheel_core::{Event, IdentityKind, IdentityRules, Lens, Stage, StagePolicy};
+use flywheel_core::{Event, IdentityKind, IdentityRules, Lens, Policy, Stage, StagePolicy};
 use flywheel_store::{
-    AsOf, EventResult, IngestMode, Store, TimelineCursor, create_postgres_database,
+    AsOf, EventQueue, EventResult, IngestMode, Store, TimelineCursor, create_postgres_database,
 };
 use serde_json::{Value, json};
+use std::sync::Arc;
 
 struct Db {
     store: Store,
@@ -561,5 +562,76 @@ async fn keys_are_found_by_hash_until_revoked() {
         assert!(s.revoke_key(id, now()).await.unwrap());
         assert!(s.find_key("h1").await.unwrap().is_none());
         assert_eq!(s.list_keys().await.unwrap().len(), 1);
+    }
+}
+
+#[tokio::test]
+async fn single_events_queued_together_commit_together_and_each_gets_its_own_answer() {
+    for db in databases().await {
+        let queue = EventQueue::start(db.store.clone(), Arc::new(Policy::default()));
+        // Two purchases by each of 40 people, one event sent three times, and another
+        // event naming an order that is already taken.
+        let mut events = Vec::new();
+        for i in 0..40 {
+            let who = json!({"phone": format!("1390000{i:04}")});
+            for leg in ["a", "b"] {
+                let id = format!("g{i}-{leg}");
+                events.push(purchase(&id, 1, who.clone(), &format!("GO-{id}"), "10.00"));
+            }
+        }
+        for _ in 0..3 {
+            events.push(purchase(
+                "same",
+                1,
+                json!({"card_no": "S1"}),
+                "GO-same",
+                "5.00",
+            ));
+        }
+        events.push(purchase(
+            "late",
+            1,
+            json!({"card_no": "L1"}),
+            "GO-g0-a",
+            "7.00",
+        ));
+        let total = events.len() as u64;
+        // On the test's single thread every submission is queued before the worker runs.
+        let waiting: Vec<_> = events
+            .into_iter()
+            .map(|e| {
+                let queue = queue.clone();
+                tokio::spawn(async move { queue.submit(e, now()).await.unwrap() })
+            })
+            .collect();
+        let mut answers = Vec::new();
+        for w in waiting {
+            answers.push(w.await.unwrap());
+        }
+
+        for i in 0..40 {
+            let (a, b) = (accepted(&answers[2 * i]), accepted(&answers[2 * i + 1]));
+            assert_eq!(a.member_id, b.member_id, "person {i}: one member");
+            let m = db.store.member(a.member_id).await.unwrap().unwrap();
+            assert_eq!(m.facts.orders, 2, "person {i}: both purchases counted");
+        }
+        let first = accepted(&answers[80]).member_id;
+        for again in &answers[81..83] {
+            assert!(
+                matches!(again, EventResult::Duplicate(o) if o.member_id == first),
+                "{again:?}"
+            );
+        }
+        assert!(
+            matches!(&answers[83], EventResult::Rejected(r) if r.code == "order_exists"),
+            "{:?}",
+            answers[83]
+        );
+        let (transactions, answered) = queue.counts();
+        assert_eq!(answered, total);
+        assert!(
+            transactions < total / 4,
+            "{transactions} transactions for {total} events: the queue did not group them"
+        );
     }
 }

@@ -25,7 +25,8 @@ pub fn router() -> Router<AppState> {
 /// Push one event
 ///
 /// Applied before the answer: a read that follows sees it. Sending the same `event_id`
-/// again changes nothing and answers `"duplicate": true`.
+/// again changes nothing and answers `"duplicate": true`. Events arriving together are
+/// committed together (group commit), each answered with its own result.
 #[utoipa::path(post, path = "/v1/events", tag = "events",
     request_body(content = Object, description = "An event: event_id, type, occurred_at, channel, identities, properties"),
     responses(
@@ -44,30 +45,21 @@ pub async fn post_event(
     let now = state.now();
     let event =
         parse_event(&body, &state.policy.parse_context(now)).map_err(ApiError::invalid_event)?;
-    let results = state
-        .store
-        .ingest(
-            std::slice::from_ref(&event),
-            &state.policy.rules(),
-            AsOf::At(now),
-            IngestMode::AllOrNothing,
-        )
-        .await?;
+    let result = state.event_queue().submit(event, now).await?;
     let answer = |o: flywheel_core::ingest::Outcome, duplicate| EventAnswer {
         member_id: o.member_id,
         stage: o.stage.as_str().into(),
         lens: o.lens.as_str().into(),
         duplicate,
     };
-    match results.into_iter().next() {
-        Some(EventResult::Accepted(o)) => Ok(Json(answer(o, false))),
-        Some(EventResult::Duplicate(o)) => Ok(Json(answer(o, true))),
-        Some(EventResult::Rejected(r)) => {
+    match result {
+        EventResult::Accepted(o) => Ok(Json(answer(o, false))),
+        EventResult::Duplicate(o) => Ok(Json(answer(o, true))),
+        EventResult::Rejected(r) => {
             let mut e = ApiError::new(r.code, r.message);
             e.field = r.field;
             Err(e)
         }
-        None => Err(ApiError::internal("ingest answered nothing for one event")),
     }
 }
 
