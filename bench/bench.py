@@ -131,7 +131,7 @@ function request()
   local phone = string.format("139%08d", math.random(0, 49999))
   local props = "{}"
   if kind == "purchase" then
-    props = string.format('{"order_id": "wrk-%d-%d", "amount": "%d.00"}', thread_id, counter, math.random(5, 90))
+    props = string.format('{"order_id": "wrk-%s-%d-%d", "amount": "%d.00"}', RUN, thread_id, counter, math.random(5, 90))
   end
   local body = string.format(
     '{"event_id": "wrk-%s-%d-%d", "type": "%s", "occurred_at": "%s", "channel": "app", "identities": {"phone": "%s"}, "properties": %s}',
