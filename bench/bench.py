@@ -503,13 +503,19 @@ def render(r):
         + "lifetimes: r = {r:.4f}, α = {alpha:.4f}, a = {a:.4f}, b = {b:.4f}.".format(**r["bgnbd_lifetimes"]),
         "",
         "How each figure is taken: imports are `flywheel import FILE --db …` end to end (reading, parsing, identity "
-        "resolution, facts, stages and points, committed); the raw SQLite baseline parses each line with Python's json "
+        "resolution, facts, stages and points, committed; its default transactions of 10,000 events on SQLite and "
+        "2,000 on PostgreSQL); single-event HTTP ingest is `wrk` posting one new event per request to `flywheel serve` "
+        "on the imported SQLite database, on the same two cores as the server (the server commits the events waiting "
+        "together, each answered after the commit); the raw SQLite baseline parses each line with Python's json "
         "and inserts it with one prepared statement in one transaction; COPY loads the same lines into one jsonb column "
         "(the file escaped for COPY beforehand, untimed); the throwaway PostgreSQL runs with its default durability "
         "settings. RFM baselines start from the purchases already in memory (DuckDB table / pandas frame) and time the "
         "aggregation and the three rank scores, median of three. BG/NBD: both figures are the fit alone on summaries "
         "built beforehand (Flywheel's as `flywheel clv fit --json` reports it in `timings`), median of five; the whole "
         "Flywheel process, reading the CSV and fitting Gamma-Gamma too, is given beside it. Peak RSS is the process's maximum resident set size.",
+        "",
+        "What limits each missed goal — profiles, and what was changed because of them — is in "
+        "[PROFILE.md](PROFILE.md) (written by hand; its figures are from the runs it names, not this one).",
         "",
     ]
     return "\n".join(lines)
