@@ -503,8 +503,7 @@ def render(r):
         + "lifetimes: r = {r:.4f}, α = {alpha:.4f}, a = {a:.4f}, b = {b:.4f}.".format(**r["bgnbd_lifetimes"]),
         "",
         "How each figure is taken: imports are `flywheel import FILE --db …` end to end (reading, parsing, identity "
-        "resolution, facts, stages and points, committed; its default transactions of 10,000 events on SQLite and "
-        "2,000 on PostgreSQL); single-event HTTP ingest is `wrk` posting one new event per request to `flywheel serve` "
+        "resolution, facts, stages and points, committed, in its default transactions of 10,000 events); single-event HTTP ingest is `wrk` posting one new event per request to `flywheel serve` "
         "on the imported SQLite database, on the same two cores as the server (the server commits the events waiting "
         "together, each answered after the commit); the raw SQLite baseline parses each line with Python's json "
         "and inserts it with one prepared statement in one transaction; COPY loads the same lines into one jsonb column "

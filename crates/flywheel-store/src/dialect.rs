@@ -39,6 +39,11 @@ pub(crate) async fn reserve_member_ids(
 
 /// Locks identity keys for the rest of the transaction, so two batches naming the same
 /// new identity cannot both create a member for it. A no-op on SQLite (one writer).
+///
+/// Keys are hashed into [`IDENTITY_LOCK_BUCKETS`] advisory locks rather than one lock
+/// each: PostgreSQL keeps advisory locks in a shared table sized for a few thousand
+/// (`max_locks_per_transaction` × connections), which a batch of thousands of events
+/// would fill. Two keys sharing a bucket only make their batches take turns.
 pub(crate) async fn lock_identity_keys(
     conn: &mut AnyConnection,
     backend: Backend,
@@ -47,20 +52,28 @@ pub(crate) async fn lock_identity_keys(
     if backend != Backend::Postgres || keys.is_empty() {
         return Ok(());
     }
-    let mut hashes: Vec<i64> = keys.iter().map(|k| fnv1a(k.as_bytes())).collect();
-    hashes.sort_unstable();
-    hashes.dedup();
+    let mut buckets: Vec<u64> = keys
+        .iter()
+        .map(|k| fnv1a(k.as_bytes()) as u64 % IDENTITY_LOCK_BUCKETS)
+        .collect();
+    buckets.sort_unstable();
+    buckets.dedup();
     // Taken in ascending order so two batches can never wait on each other in a cycle.
-    let list: Vec<String> = hashes.iter().map(i64::to_string).collect();
+    // The two-integer form (first half 18007, "FW") keeps these apart from the
+    // migrations' single-key lock.
+    let list: Vec<String> = buckets.iter().map(u64::to_string).collect();
     sqlx::query(
-        "SELECT count(pg_advisory_xact_lock(h)) AS n FROM \
-         (SELECT unnest(string_to_array($1, ','))::bigint AS h ORDER BY 1) AS keys",
+        "SELECT count(pg_advisory_xact_lock(18007, b)) AS n FROM \
+         (SELECT unnest(string_to_array($1, ','))::int AS b ORDER BY 1) AS buckets",
     )
     .bind(list.join(","))
     .fetch_one(&mut *conn)
     .await?;
     Ok(())
 }
+
+/// How many advisory locks identity keys are spread over.
+const IDENTITY_LOCK_BUCKETS: u64 = 1024;
 
 /// Loads member rows, locking them on PostgreSQL until the transaction ends.
 pub(crate) async fn select_members_for_update(

@@ -21,10 +21,10 @@ use sqlx::{AnyConnection, Row};
 use std::sync::Weak;
 use std::time::Duration;
 
-pub(crate) const INTERVAL: Duration = Duration::from_millis(250);
+const INTERVAL: Duration = Duration::from_millis(250);
 
 /// 64 Ki frames of 4 KiB pages: a log of about 256 MiB.
-pub(crate) const RESTART_FRAMES: i64 = 65_536;
+const RESTART_FRAMES: i64 = 65_536;
 
 /// Checkpoints until the store is dropped or closed.
 pub(crate) async fn checkpoint_forever(store: Weak<Inner>) {
@@ -54,7 +54,7 @@ async fn checkpoint(inner: &Inner) -> Result<(), sqlx::Error> {
 }
 
 /// Copies what it can of the log into the database; returns the log's length in frames.
-pub(crate) async fn passive_checkpoint(conn: &mut AnyConnection) -> Result<i64, sqlx::Error> {
+async fn passive_checkpoint(conn: &mut AnyConnection) -> Result<i64, sqlx::Error> {
     let row = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
         .fetch_one(conn)
         .await?;

@@ -11,7 +11,7 @@
 use crate::config::{Config, Overrides};
 use anyhow::{Context, bail};
 use flywheel_core::{Event, parse_event};
-use flywheel_store::{AsOf, Backend, EventResult, IngestMode, Store};
+use flywheel_store::{AsOf, EventResult, IngestMode, Store};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{Map, Value};
 use std::io::{BufRead, BufReader, Read};
@@ -37,10 +37,9 @@ pub struct ImportArgs {
     strict: bool,
     #[arg(long)]
     db: Option<String>,
-    /// Events per transaction [default: 10000 on SQLite; 2000 on PostgreSQL, where every
-    /// identity in a batch holds an advisory lock from a shared table of a few thousand].
-    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=10_000))]
-    batch_size: Option<u32>,
+    /// Events per transaction.
+    #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    batch_size: u32,
 }
 
 /// What happened to the lines of a file.
@@ -88,10 +87,7 @@ pub async fn run(file: Option<&Path>, args: ImportArgs) -> anyhow::Result<ExitCo
         reader,
         format,
         args.strict,
-        args.batch_size.unwrap_or(match store.backend() {
-            Backend::Sqlite => 10_000,
-            Backend::Postgres => 2_000,
-        }) as usize,
+        args.batch_size as usize,
         |s| {
             bar.set_message(format!(
                 "{} accepted, {} duplicates, {} rejected",

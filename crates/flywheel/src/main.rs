@@ -146,6 +146,7 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                 "points: {} lots became available, {} lots expired, for {} members",
                 points.matured, points.expired, points.members
             );
+            store.close().await;
             Ok(ok)
         }
         Command::Keys { command, db } => {
