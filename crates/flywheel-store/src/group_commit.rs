@@ -24,7 +24,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use tokio::sync::{Mutex, mpsc, oneshot};
 
 /// The most events applied in one transaction.
-pub const MAX_GROUP: usize = 512;
+const MAX_GROUP: usize = 512;
 
 /// Events waiting beyond this make callers wait to queue (back-pressure).
 const QUEUE_DEPTH: usize = 8_192;

@@ -27,7 +27,7 @@ mod wal;
 
 pub use db::{Backend, Store, create_postgres_database};
 pub use error::StoreError;
-pub use group_commit::{EventQueue, MAX_GROUP};
+pub use group_commit::EventQueue;
 pub use ingest::{AsOf, EventResult, IngestMode};
 pub use keys::ApiKeyRow;
 pub use members::{ConflictRow, MergeRow, StageCounts, StoredEvent, TimelineCursor, TransitionRow};
