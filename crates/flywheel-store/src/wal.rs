@@ -13,7 +13,7 @@
 //!   [`RESTART_FRAMES`], the task repeats passes until one has almost nothing left to
 //!   copy, then takes the writer connection for a moment (writes queue behind it),
 //!   copies the rest and lets go: the next write restarts the log. That bounds the log's
-//!   size; the pause measured 3–35 ms under single-event load on a 1 GB database, where
+//!   size; the pause measured 3–23 ms under single-event load on a 1 GB database, where
 //!   one catch-up right after a 250 ms interval had held the writer 95–200 ms.
 //!
 //! Closing the store checkpoints what is left.
