@@ -7,8 +7,8 @@
 //! time of the last one and the time since the first, all from the first purchase on.
 
 use super::Customer;
-use super::optimize::minimize;
-use super::special::{hyp2f1, ln_gamma};
+use super::optimize::minimize_with_gradient;
+use super::special::{digamma, hyp2f1, ln_gamma};
 use serde::Serialize;
 use std::collections::HashMap;
 
@@ -82,12 +82,17 @@ impl BgNbd {
         if total == 0.0 || groups.times.iter().all(|t| *t <= 0.0) {
             return None;
         }
-        // Optimise the mean negative log-likelihood over the logs of the parameters.
-        let objective = |p: &[f64]| {
-            let m = BgNbd::from_logs(p);
-            -m.log_likelihood_of(&groups) / total
+        // Minimise the mean negative log-likelihood over the logs of the parameters; by
+        // the chain rule, d/d(ln p) = p · d/dp.
+        let objective = |logs: &[f64], gradient: &mut [f64]| {
+            let m = BgNbd::from_logs(logs);
+            let (ll, grad) = m.log_likelihood_and_gradient(&groups);
+            for (k, p) in [m.r, m.alpha, m.a, m.b].into_iter().enumerate() {
+                gradient[k] = -grad[k] * p / total;
+            }
+            -ll / total
         };
-        let (best, _) = minimize(objective, &[0.0; 4]);
+        let (best, _) = minimize_with_gradient(objective, &[0.0; 4]);
         let model = BgNbd::from_logs(&best);
         Some(BgNbdFit {
             model,
@@ -110,15 +115,30 @@ impl BgNbd {
     }
 
     fn log_likelihood_of(&self, groups: &Groups) -> f64 {
+        self.log_likelihood_and_gradient(groups).0
+    }
+
+    /// The log-likelihood and its partial derivatives in (r, α, a, b).
+    ///
+    /// Per group, ln L = head(x) + ln(e^A + e^B) with A = −(r + x)·ln(α + T) (still
+    /// alive) and, for x > 0, B = ln a − ln(b + x − 1) − (r + x)·ln(α + tₓ) (dropped out
+    /// after the last purchase). The derivative of the second part is the derivatives of
+    /// A and B weighted by w = e^A / (e^A + e^B), the share of the likelihood that says
+    /// "alive"; the head's are digammas.
+    fn log_likelihood_and_gradient(&self, groups: &Groups) -> (f64, [f64; 4]) {
         let BgNbd { r, alpha, a, b } = *self;
         let ln_times: Vec<f64> = groups.times.iter().map(|t| (alpha + t).ln()).collect();
+        let inv_times: Vec<f64> = groups.times.iter().map(|t| 1.0 / (alpha + t)).collect();
         let shared = r * alpha.ln() - ln_gamma(r) + ln_gamma(a + b) - ln_gamma(b);
+        let (psi_r, psi_ab, psi_b) = (digamma(r), digamma(a + b), digamma(b));
         let ln_a = a.ln();
         // Groups come sorted by x, and the gamma terms depend on x alone: compute them
-        // once per distinct x rather than once per group.
+        // (and their derivatives) once per distinct x rather than once per group.
         let mut cached_x = f64::NAN;
         let (mut head, mut dropped_head) = (0.0, 0.0);
+        let mut head_grad = [0.0; 4];
         let mut sum = 0.0;
+        let mut grad = [0.0; 4];
         for g in &groups.groups {
             let x = g.x;
             if x != cached_x {
@@ -129,16 +149,40 @@ impl BgNbd {
                 } else {
                     0.0
                 };
+                let psi_abx = digamma(a + b + x);
+                head_grad = [
+                    digamma(r + x) + alpha.ln() - psi_r,
+                    r / alpha,
+                    psi_ab - psi_abx,
+                    digamma(b + x) - psi_abx + psi_ab - psi_b,
+                ];
             }
-            let still_alive = -(r + x) * ln_times[g.age];
-            let tail = if x > 0.0 {
-                log_add_exp(still_alive, dropped_head - (r + x) * ln_times[g.recency])
+            let (ln_t, inv_t) = (ln_times[g.age], inv_times[g.age]);
+            let still_alive = -(r + x) * ln_t;
+            // d/dr, d/dα, d/da, d/db of each branch of the tail.
+            let alive_grad = [-ln_t, -(r + x) * inv_t, 0.0, 0.0];
+            let (tail, tail_grad) = if x > 0.0 {
+                let (ln_tx, inv_tx) = (ln_times[g.recency], inv_times[g.recency]);
+                let dropped = dropped_head - (r + x) * ln_tx;
+                let top = still_alive.max(dropped);
+                let (e_alive, e_dropped) = ((still_alive - top).exp(), (dropped - top).exp());
+                let total = e_alive + e_dropped;
+                let w = e_alive / total;
+                let dropped_grad = [-ln_tx, -(r + x) * inv_tx, 1.0 / a, -1.0 / (b + x - 1.0)];
+                let mut mixed = [0.0; 4];
+                for k in 0..4 {
+                    mixed[k] = w * alive_grad[k] + (1.0 - w) * dropped_grad[k];
+                }
+                (top + total.ln(), mixed)
             } else {
-                still_alive
+                (still_alive, alive_grad)
             };
             sum += g.count * (head + tail);
+            for k in 0..4 {
+                grad[k] += g.count * (head_grad[k] + tail_grad[k]);
+            }
         }
-        sum
+        (sum, grad)
     }
 
     /// The probability that a customer with this history is still a customer.
@@ -179,7 +223,54 @@ impl BgNbd {
     }
 }
 
-fn log_add_exp(p: f64, q: f64) -> f64 {
-    let m = p.max(q);
-    m + ((p - m).exp() + (q - m).exp()).ln()
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gradient_matches_the_slope_of_the_likelihood() {
+        let customers: Vec<Customer> = (0..200u32)
+            .map(|i| {
+                let age = 5.0 + f64::from(i % 37);
+                Customer {
+                    frequency: i % 7,
+                    recency: if i % 7 == 0 {
+                        0.0
+                    } else {
+                        age * f64::from(i % 5) / 5.0
+                    },
+                    age,
+                    monetary: 0.0,
+                }
+            })
+            .collect();
+        let groups = groups(&customers);
+        let model = BgNbd {
+            r: 0.7,
+            alpha: 3.1,
+            a: 0.45,
+            b: 1.9,
+        };
+        let (_, grad) = model.log_likelihood_and_gradient(&groups);
+        for k in 0..4 {
+            let nudged = |h: f64| {
+                let mut p = [model.r, model.alpha, model.a, model.b];
+                p[k] += h;
+                BgNbd {
+                    r: p[0],
+                    alpha: p[1],
+                    a: p[2],
+                    b: p[3],
+                }
+                .log_likelihood_of(&groups)
+            };
+            let h = 1e-6;
+            let slope = (nudged(h) - nudged(-h)) / (2.0 * h);
+            assert!(
+                (grad[k] - slope).abs() < 1e-5 * (1.0 + slope.abs()),
+                "parameter {k}: {} vs {slope}",
+                grad[k]
+            );
+        }
+    }
 }
