@@ -128,53 +128,87 @@ pub async fn run(file: Option<&Path>, args: ImportArgs) -> anyhow::Result<ExitCo
     Ok(ExitCode::SUCCESS)
 }
 
+/// A line's number and its event, or the reason it is not one.
+type Parsed = (u64, Result<Event, String>);
+
 /// Imports everything `reader` holds; `progress` is called after each batch.
+///
+/// Lines are read and parsed on a thread of their own, a batch ahead of the database:
+/// parsing (JSON, validation, phone numbers) is about a tenth of the work, and this way
+/// it runs beside the batch being written instead of between batches.
 pub async fn import(
     store: &Store,
     config: &Config,
-    reader: impl Read + 'static,
+    reader: impl Read + Send + 'static,
     format: Format,
     strict: bool,
     batch_size: usize,
     mut progress: impl FnMut(&Summary),
 ) -> anyhow::Result<Summary> {
     let now = chrono::Utc::now().timestamp_micros();
-    let ctx = config.policy.parse_context(now);
+    let records = records(reader, format)?;
+    let policy = config.policy.clone();
+    // One parsed batch waiting while one is written bounds the memory held ahead.
+    let (parsed_tx, mut parsed_rx) = tokio::sync::mpsc::channel::<Vec<Parsed>>(1);
+    let parser = std::thread::spawn(move || {
+        let ctx = policy.parse_context(now);
+        let mut chunk: Vec<Parsed> = Vec::with_capacity(batch_size);
+        for (line, record) in records {
+            chunk.push((line, record.and_then(|value| parse_line(&value, &ctx))));
+            // A send fails only when the import stopped early and nobody is listening.
+            if chunk.len() >= batch_size
+                && parsed_tx.blocking_send(std::mem::take(&mut chunk)).is_err()
+            {
+                return;
+            }
+        }
+        let _ = parsed_tx.blocking_send(chunk);
+    });
     let mut summary = Summary::default();
     let mut batch: Vec<(u64, Event)> = Vec::with_capacity(batch_size);
-    let mut records = records(reader, format)?;
-    for (line, record) in records.by_ref() {
-        let parsed = record.and_then(|value| {
-            parse_event(&value, &ctx).map_err(|errors| {
-                errors
-                    .iter()
-                    .map(|e| format!("{}: {} ({})", e.field, e.message, e.code))
-                    .collect::<Vec<_>>()
-                    .join("; ")
-            })
-        });
-        match parsed {
-            Ok(event) => batch.push((line, event)),
-            Err(reason) => {
-                summary.rejected.push((line, reason));
-                if strict {
-                    flush(store, config, &mut batch, strict, &mut summary).await?;
-                    summary.stopped_early = true;
+    while let Some(chunk) = parsed_rx.recv().await {
+        for (line, parsed) in chunk {
+            match parsed {
+                Ok(event) => batch.push((line, event)),
+                Err(reason) => {
+                    summary.rejected.push((line, reason));
+                    if strict {
+                        flush(store, config, &mut batch, strict, &mut summary).await?;
+                        summary.stopped_early = true;
+                        return Ok(summary);
+                    }
+                }
+            }
+            if batch.len() >= batch_size {
+                flush(store, config, &mut batch, strict, &mut summary).await?;
+                progress(&summary);
+                if summary.stopped_early {
                     return Ok(summary);
                 }
             }
         }
-        if batch.len() >= batch_size {
-            flush(store, config, &mut batch, strict, &mut summary).await?;
-            progress(&summary);
-            if summary.stopped_early {
-                return Ok(summary);
-            }
-        }
+    }
+    // The channel also closes if the parser panicked: that must not read as the end of
+    // the file.
+    if parser.join().is_err() {
+        bail!("reading the file failed unexpectedly; events up to here were imported");
     }
     flush(store, config, &mut batch, strict, &mut summary).await?;
     progress(&summary);
     Ok(summary)
+}
+
+fn parse_line(
+    value: &Value,
+    ctx: &flywheel_core::event::ParseContext<'_>,
+) -> Result<Event, String> {
+    parse_event(value, ctx).map_err(|errors| {
+        errors
+            .iter()
+            .map(|e| format!("{}: {} ({})", e.field, e.message, e.code))
+            .collect::<Vec<_>>()
+            .join("; ")
+    })
 }
 
 async fn flush(
@@ -260,13 +294,13 @@ type Record = (u64, Result<Value, String>);
 
 /// The file as numbered JSON values (or the reason a line is not one).
 fn records(
-    reader: impl Read + 'static,
+    reader: impl Read + Send + 'static,
     format: Format,
-) -> anyhow::Result<Box<dyn Iterator<Item = Record>>> {
+) -> anyhow::Result<Box<dyn Iterator<Item = Record> + Send>> {
     Ok(match format {
         Format::Jsonl => {
             let lines =
-                BufReader::with_capacity(1 << 20, Box::new(reader) as Box<dyn Read>).lines();
+                BufReader::with_capacity(1 << 20, Box::new(reader) as Box<dyn Read + Send>).lines();
             Box::new(lines.enumerate().filter_map(|(i, line)| {
                 let n = i as u64 + 1;
                 match line {
@@ -283,7 +317,7 @@ fn records(
         Format::Csv => {
             let mut csv = csv::ReaderBuilder::new()
                 .flexible(false)
-                .from_reader(Box::new(reader) as Box<dyn Read>);
+                .from_reader(Box::new(reader) as Box<dyn Read + Send>);
             let headers: Vec<String> = csv
                 .headers()
                 .context("reading the CSV header")?
