@@ -4,7 +4,7 @@
 //! answer if the idempotency key was seen, check limits, let the core build the posting,
 //! write.
 
-use super::ledger::{load_wallets, write_book};
+use super::ledger::{Lots, load_wallets, write_book};
 use super::{PointsError, retrying};
 use crate::db::{Backend, Store};
 use crate::error::StoreError;
@@ -144,7 +144,7 @@ pub(super) async fn book_for(
     now: Micros,
 ) -> Result<Book, StoreError> {
     let mut book = Book {
-        wallets: load_wallets(conn, members.iter().copied()).await?,
+        wallets: load_wallets(conn, members.iter().copied(), Lots::All).await?,
         ..Book::default()
     };
     for m in members {

@@ -4,7 +4,7 @@
 //! points, and write it all in the batch's transaction. A replayed event never reaches
 //! here (ingest drops it as a duplicate), and posting keys are unique besides.
 
-use super::ledger::{load_wallets, write_book};
+use super::ledger::{Lots, load_wallets, write_book};
 use crate::db::Backend;
 use crate::error::StoreError;
 use crate::sql::{Val, select_in};
@@ -51,11 +51,22 @@ pub(crate) async fn earn_for_batch(
         return Ok(());
     }
     let members: Vec<MemberId> = ws.members.keys().copied().collect();
-    let mut book = Book {
-        wallets: load_wallets(conn, members.iter().copied()).await?,
-        ..Book::default()
-    };
+    let mut book = Book::default();
     load_orders(conn, &mut book, accepted).await?;
+    // Most members of a batch only earn: their wallets need only the lots earning can
+    // touch. Members whose points a refund takes back or a merge moves need every lot.
+    let whole = members_spending_or_moving(ws, changes, accepted, &book);
+    let until = accepted
+        .iter()
+        .map(|a| a.as_of)
+        .chain(changes.conversions.iter().map(|c| c.at))
+        .chain(changes.merges.iter().map(|m| m.at))
+        .max()
+        .unwrap_or(now);
+    let earning_only = members.iter().copied().filter(|m| !whole.contains(m));
+    book.wallets = load_wallets(conn, earning_only, Lots::ForEarningUntil(until)).await?;
+    book.wallets
+        .extend(load_wallets(conn, whole, Lots::All).await?);
     load_usage(conn, &mut book, rules, &members, accepted, changes).await?;
     load_budgets(conn, backend, &mut book, rules).await?;
 
@@ -130,6 +141,50 @@ pub(crate) async fn earn_for_batch(
         book.earn(rules.at(c.at), policy, &earning, c.at);
     }
     write_book(conn, &book, now).await
+}
+
+/// The members (under every id they have in this batch) whose points something in the
+/// batch spends or moves: both sides of each merge, and the owners of every order a
+/// refund touches — refunds in the batch, and purchases whose refund arrived first.
+fn members_spending_or_moving(
+    ws: &WorkingSet,
+    changes: &Changes,
+    accepted: &[Accepted<'_>],
+    book: &Book,
+) -> BTreeSet<MemberId> {
+    let mut members: BTreeSet<MemberId> = BTreeSet::new();
+    for m in &changes.merges {
+        members.extend([m.survivor, m.merged, ws.survivor(m.survivor)]);
+    }
+    let mut refunded: BTreeSet<&str> = BTreeSet::new();
+    for a in accepted {
+        let refunded_order = match &a.event.payload {
+            Payload::Refund { order_id, .. } => Some(order_id.as_str()),
+            Payload::Purchase(p)
+                if ws
+                    .orders
+                    .get(&p.order_id)
+                    .is_some_and(|o| o.refunded.minor() > 0) =>
+            {
+                Some(p.order_id.as_str())
+            }
+            _ => None,
+        };
+        let Some(order_id) = refunded_order else {
+            continue;
+        };
+        refunded.insert(order_id);
+        members.extend([a.member_id, ws.survivor(a.member_id)]);
+        if let Some(o) = ws.orders.get(order_id) {
+            members.extend([o.member_id, ws.survivor(o.member_id)]);
+        }
+    }
+    for ((order_id, _), points) in &book.orders {
+        if refunded.contains(order_id.as_str()) {
+            members.extend([points.member_id, ws.survivor(points.member_id)]);
+        }
+    }
+    members
 }
 
 async fn load_orders(
@@ -268,7 +323,7 @@ pub(crate) async fn move_merged_points(
         .flat_map(|m| [m.survivor, m.merged])
         .collect();
     let mut book = Book {
-        wallets: load_wallets(conn, ids).await?,
+        wallets: load_wallets(conn, ids, Lots::All).await?,
         ..Book::default()
     };
     for m in &changes.merges {

@@ -29,21 +29,39 @@ pub(crate) fn lot_from_row(row: &AnyRow) -> Result<Lot, StoreError> {
     })
 }
 
-/// The wallets (every programme) of `members`: their lots with points left and their debt.
+/// Which of a wallet's lots with points left to load.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Lots {
+    /// All of them: anything that spends, moves or sums points needs every lot.
+    All,
+    /// Only the lots earning can touch up to this instant: those due to mature or expire
+    /// by then (settling posts them) and available lots not tied to an order (a credit
+    /// joins the one with its expiry). The lots left out — order lots not yet due — stay
+    /// as they are in the database until something spends or moves them, which refunds
+    /// and merges do, so those load `All`.
+    ForEarningUntil(Micros),
+}
+
+/// The wallets (every programme) of `members`: their lots with points left (as `lots`
+/// says) and their debt.
 pub(crate) async fn load_wallets(
     conn: &mut AnyConnection,
     members: impl IntoIterator<Item = MemberId>,
+    lots: Lots,
 ) -> Result<BTreeMap<(MemberId, String), Wallet>, StoreError> {
     let ids: Vec<MemberId> = members.into_iter().collect();
     let mut wallets: BTreeMap<(MemberId, String), Wallet> = BTreeMap::new();
     let head = format!("{LOT_SELECT} member_id");
-    let rows = select_in(
-        conn,
-        &head,
-        ids.iter().map(|i| Val::Int(*i)),
-        "AND remaining > 0",
-    )
-    .await?;
+    // The instant is an integer we hold, so it can sit in the SQL (the helpers bind
+    // only the member ids).
+    let tail = match lots {
+        Lots::All => "AND remaining > 0".to_owned(),
+        Lots::ForEarningUntil(until) => format!(
+            "AND remaining > 0 AND (order_id IS NULL OR (pending = 1 AND available_at <= {until}) \
+             OR (pending = 0 AND expires_at <= {until}))"
+        ),
+    };
+    let rows = select_in(conn, &head, ids.iter().map(|i| Val::Int(*i)), &tail).await?;
     for row in rows {
         let lot = lot_from_row(&row)?;
         wallets

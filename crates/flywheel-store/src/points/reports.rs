@@ -1,7 +1,7 @@
 //! Points reads: a member's balance and lots, their ledger, the finance report for a
 //! period, the trial balance, and the partner settlement report.
 
-use super::ledger::load_wallets;
+use super::ledger::{Lots, load_wallets};
 use crate::db::Store;
 use crate::error::StoreError;
 use flywheel_core::MemberId;
@@ -115,7 +115,7 @@ impl Store {
             return Ok(None);
         };
         let mut conn = self.pool().acquire().await?;
-        let wallets = load_wallets(&mut conn, [brief.member_id]).await?;
+        let wallets = load_wallets(&mut conn, [brief.member_id], Lots::All).await?;
         let wallet = wallets
             .get(&(brief.member_id, programme.to_owned()))
             .cloned()

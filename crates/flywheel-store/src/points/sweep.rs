@@ -3,7 +3,7 @@
 //! it (balances are computed as of the moment asked), but the ledger and the finance
 //! reports do.
 
-use super::ledger::{load_wallets, write_book};
+use super::ledger::{Lots, load_wallets, write_book};
 use crate::db::{Backend, Store};
 use crate::error::StoreError;
 use flywheel_core::MemberId;
@@ -48,7 +48,7 @@ impl Store {
         let ids: Vec<MemberId> = due.into_iter().collect();
         let locked = lock_members(conn, self.backend(), &ids).await?;
         let mut book = Book {
-            wallets: load_wallets(conn, locked.iter().copied()).await?,
+            wallets: load_wallets(conn, locked.iter().copied(), Lots::All).await?,
             ..Book::default()
         };
         let keys: Vec<(MemberId, String)> = book.wallets.keys().cloned().collect();
