@@ -93,12 +93,10 @@ async fn checkpoint(inner: &Inner) -> Result<(), sqlx::Error> {
 /// descriptor of a SQLite file drops every POSIX lock this process holds on it — the
 /// locks that tell other processes the database is in use.
 async fn flush_file_system(database: &str) {
+    // An in-memory database's file is "", which has no parent.
     let Some(dir) = std::path::Path::new(database).parent() else {
         return;
     };
-    if database.is_empty() {
-        return;
-    }
     let dir = dir.to_owned();
     let synced = tokio::task::spawn_blocking(move || -> std::io::Result<()> {
         let handle = std::fs::File::open(&dir)?;

@@ -131,6 +131,26 @@ pub async fn run(file: Option<&Path>, args: ImportArgs) -> anyhow::Result<ExitCo
 /// A line's number and its event, or the reason it is not one.
 type Parsed = (u64, Result<Event, String>);
 
+/// The events of the batch being gathered and the line each came from, side by side so
+/// the events go to the store as they are, without a copy.
+#[derive(Default)]
+struct Pending {
+    lines: Vec<u64>,
+    events: Vec<Event>,
+}
+
+impl Pending {
+    fn push(&mut self, line: u64, event: Event) {
+        self.lines.push(line);
+        self.events.push(event);
+    }
+
+    fn clear(&mut self) {
+        self.lines.clear();
+        self.events.clear();
+    }
+}
+
 /// Imports everything `reader` holds; `progress` is called after each batch.
 ///
 /// Lines are read and parsed on a thread of their own, a batch ahead of the database:
@@ -165,11 +185,11 @@ pub async fn import(
         let _ = parsed_tx.blocking_send(chunk);
     });
     let mut summary = Summary::default();
-    let mut batch: Vec<(u64, Event)> = Vec::with_capacity(batch_size);
+    let mut batch = Pending::default();
     while let Some(chunk) = parsed_rx.recv().await {
         for (line, parsed) in chunk {
             match parsed {
-                Ok(event) => batch.push((line, event)),
+                Ok(event) => batch.push(line, event),
                 Err(reason) => {
                     summary.rejected.push((line, reason));
                     if strict {
@@ -179,7 +199,7 @@ pub async fn import(
                     }
                 }
             }
-            if batch.len() >= batch_size {
+            if batch.events.len() >= batch_size {
                 flush(store, config, &mut batch, strict, &mut summary).await?;
                 progress(&summary);
                 if summary.stopped_early {
@@ -214,22 +234,22 @@ fn parse_line(
 async fn flush(
     store: &Store,
     config: &Config,
-    batch: &mut Vec<(u64, Event)>,
+    batch: &mut Pending,
     strict: bool,
     summary: &mut Summary,
 ) -> anyhow::Result<()> {
-    if batch.is_empty() {
+    if batch.events.is_empty() {
         return Ok(());
     }
     let now = chrono::Utc::now().timestamp_micros();
-    let events: Vec<Event> = batch.iter().map(|(_, e)| e.clone()).collect();
+    let events = &batch.events;
     let mode = if strict {
         IngestMode::AllOrNothing
     } else {
         IngestMode::SkipRejected
     };
     let rules = config.policy.rules();
-    let mut results = store.ingest(&events, &rules, AsOf::At(now), mode).await?;
+    let mut results = store.ingest(events, &rules, AsOf::At(now), mode).await?;
     if strict {
         let first_bad = results
             .iter()
@@ -257,7 +277,7 @@ async fn flush(
                 )
                 .await?;
             count(&before, summary);
-            summary.rejected.push((batch[bad].0, reason));
+            summary.rejected.push((batch.lines[bad], reason));
             summary.stopped_early = true;
             batch.clear();
             return Ok(());
@@ -272,7 +292,7 @@ async fn flush(
                 .unwrap_or_default();
             summary
                 .rejected
-                .push((batch[i].0, format!("{field}{} ({})", r.message, r.code)));
+                .push((batch.lines[i], format!("{field}{} ({})", r.message, r.code)));
         }
     }
     count(&results, summary);
