@@ -18,7 +18,10 @@ use crate::rows::{
 };
 use crate::sql::{Val, insert_rows, select_in};
 use flywheel_core::event::{Event, Payload};
-use flywheel_core::ingest::{Changes, MemberId, Outcome, Rejection, Rules, WorkingSet};
+use flywheel_core::identity::IdentityKind;
+use flywheel_core::ingest::{
+    Changes, MemberId, MemberState, Outcome, Rejection, Rules, WorkingSet,
+};
 use flywheel_core::time::Micros;
 use flywheel_core::{Identity, Money};
 use sqlx::{AnyConnection, Row};
@@ -109,7 +112,13 @@ impl Store {
             })
             .collect();
 
-        let mut ws = load_working_set(conn, backend, fresh.iter().map(|&i| &events[i])).await?;
+        let mut ws = load_working_set(
+            conn,
+            backend,
+            &rules.identity.unique_kinds,
+            fresh.iter().map(|&i| &events[i]),
+        )
+        .await?;
         let loaded = started.elapsed();
         let mut changes = Changes::default();
         let mut results: Vec<Option<EventResult>> = vec![None; events.len()];
@@ -273,6 +282,7 @@ fn identity_sets<'a>(events: impl Iterator<Item = &'a Event> + Clone) -> Vec<&'a
 pub(crate) async fn load_working_set<'a>(
     conn: &mut AnyConnection,
     backend: Backend,
+    unique_kinds: &[IdentityKind],
     events: impl Iterator<Item = &'a Event> + Clone,
 ) -> Result<WorkingSet, StoreError> {
     let sets = identity_sets(events.clone());
@@ -282,7 +292,7 @@ pub(crate) async fn load_working_set<'a>(
         .collect();
     let keys: Vec<String> = keys.into_iter().collect();
     lock_identity_keys(conn, backend, &keys).await?;
-    let mut wanted: BTreeSet<MemberId> = BTreeSet::new();
+    let mut named: HashMap<MemberId, Vec<Identity>> = HashMap::new();
     for row in select_in(
         conn,
         "SELECT key, member_id FROM identities WHERE key",
@@ -291,8 +301,10 @@ pub(crate) async fn load_working_set<'a>(
     )
     .await?
     {
-        wanted.insert(identity_from_row(&row)?.1);
+        let (identity, member) = identity_from_row(&row)?;
+        named.entry(member).or_default().push(identity);
     }
+    let mut wanted: BTreeSet<MemberId> = named.keys().copied().collect();
 
     let order_ids: BTreeSet<&str> = events
         .clone()
@@ -310,7 +322,11 @@ pub(crate) async fn load_working_set<'a>(
         ws.orders.insert(order.order_id.clone(), order);
     }
 
-    load_members(conn, backend, &mut ws, wanted).await?;
+    let scope = IdentityScope::ForResolution {
+        named: &named,
+        unique_kinds,
+    };
+    load_members(conn, backend, &scope, &mut ws, wanted).await?;
     let invitees: Vec<MemberId> = ws.members.keys().copied().collect();
     let head = format!("{REFERRAL_SELECT} invitee_id");
     let mut inviters = BTreeSet::new();
@@ -321,7 +337,7 @@ pub(crate) async fn load_working_set<'a>(
         }
         ws.referrals.insert(r.event_id.clone(), r);
     }
-    load_members(conn, backend, &mut ws, inviters).await?;
+    load_members(conn, backend, &scope, &mut ws, inviters).await?;
 
     // One fresh id for every identity set none of whose identities is known: an upper
     // bound on the members this batch can create.
@@ -335,10 +351,26 @@ pub(crate) async fn load_working_set<'a>(
     Ok(ws)
 }
 
-/// Loads members (and whoever they were merged into) with all their identities.
+/// Which of a loaded member's identities come into the working set.
+pub(crate) enum IdentityScope<'a> {
+    /// Every identity it holds.
+    All,
+    /// Only what identity resolution reads: the identities the batch names (already read
+    /// by key, by member) and those of unique kinds, to spot a second phone. A loyal
+    /// member collects devices and accounts over the years; reading all of them for
+    /// every event was the second-largest read of an import. The others stay in the
+    /// store, where a merge re-points them by member id.
+    ForResolution {
+        named: &'a HashMap<MemberId, Vec<Identity>>,
+        unique_kinds: &'a [IdentityKind],
+    },
+}
+
+/// Loads members (and whoever they were merged into) with the identities `scope` asks for.
 pub(crate) async fn load_members(
     conn: &mut AnyConnection,
     backend: Backend,
+    scope: &IdentityScope<'_>,
     ws: &mut WorkingSet,
     ids: impl IntoIterator<Item = MemberId>,
 ) -> Result<(), StoreError> {
@@ -348,18 +380,12 @@ pub(crate) async fn load_members(
         .collect();
     while !pending.is_empty() {
         let rows = select_members_for_update(conn, backend, pending.iter().copied()).await?;
-        let mut loaded: BTreeMap<MemberId, flywheel_core::ingest::MemberState> = BTreeMap::new();
+        let mut loaded: BTreeMap<MemberId, MemberState> = BTreeMap::new();
         for row in &rows {
             let m = member_from_row(row)?;
             loaded.insert(m.id, m);
         }
-        let head = "SELECT key, member_id FROM identities WHERE member_id";
-        for row in select_in(conn, head, loaded.keys().map(|id| Val::Int(*id)), "").await? {
-            let (identity, member) = identity_from_row(&row)?;
-            if let Some(m) = loaded.get_mut(&member) {
-                m.identities.insert(identity);
-            }
-        }
+        load_identities(conn, scope, &mut loaded).await?;
         let mut next = BTreeSet::new();
         for (_, m) in loaded {
             if let Some(target) = m.merged_into
@@ -370,6 +396,45 @@ pub(crate) async fn load_members(
             ws.insert_loaded(m);
         }
         pending = next;
+    }
+    Ok(())
+}
+
+/// Reads the identities `scope` asks for into the members just loaded.
+async fn load_identities(
+    conn: &mut AnyConnection,
+    scope: &IdentityScope<'_>,
+    loaded: &mut BTreeMap<MemberId, MemberState>,
+) -> Result<(), StoreError> {
+    let kinds_filter = match scope {
+        IdentityScope::All => String::new(),
+        IdentityScope::ForResolution {
+            named,
+            unique_kinds,
+        } => {
+            for (id, m) in loaded.iter_mut() {
+                if let Some(identities) = named.get(id) {
+                    m.identities.extend(identities.iter().cloned());
+                }
+            }
+            if unique_kinds.is_empty() {
+                return Ok(());
+            }
+            // Kind names are constants of a closed enum, so they may go into the text.
+            let kinds: Vec<String> = unique_kinds
+                .iter()
+                .map(|k| format!("'{}'", k.as_str()))
+                .collect();
+            format!("AND kind IN ({})", kinds.join(", "))
+        }
+    };
+    let head = "SELECT key, member_id FROM identities WHERE member_id";
+    let ids = loaded.keys().map(|id| Val::Int(*id));
+    for row in select_in(conn, head, ids, &kinds_filter).await? {
+        let (identity, member) = identity_from_row(&row)?;
+        if let Some(m) = loaded.get_mut(&member) {
+            m.identities.insert(identity);
+        }
     }
     Ok(())
 }

@@ -3,7 +3,7 @@
 
 use crate::db::Store;
 use crate::error::StoreError;
-use crate::ingest::{load_members, write_changes};
+use crate::ingest::{IdentityScope, load_members, write_changes};
 use crate::rows::{
     MEMBER_SELECT, ORDER_SELECT, REFERRAL_SELECT, identity_from_row, member_from_row,
     order_from_row, referral_from_row,
@@ -293,7 +293,14 @@ impl Store {
         let mut tx = self.begin_write().await?;
         let conn: &mut AnyConnection = &mut tx;
         let mut ws = WorkingSet::default();
-        load_members(conn, self.backend(), &mut ws, [survivor, merged]).await?;
+        load_members(
+            conn,
+            self.backend(),
+            &IdentityScope::All,
+            &mut ws,
+            [survivor, merged],
+        )
+        .await?;
         let (s, m) = (ws.survivor(survivor), ws.survivor(merged));
         if !ws.members.contains_key(&s) || !ws.members.contains_key(&m) || s == m {
             return Ok(None);

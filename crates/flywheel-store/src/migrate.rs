@@ -38,6 +38,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/common/0004_member_lookups.sql"),
         postgres: include_str!("../migrations/common/0004_member_lookups.sql"),
     },
+    Migration {
+        version: 5,
+        name: "identities_by_kind",
+        sqlite: include_str!("../migrations/common/0005_identities_by_kind.sql"),
+        postgres: include_str!("../migrations/common/0005_identities_by_kind.sql"),
+    },
 ];
 
 impl Store {

@@ -1,7 +1,7 @@
 //! The ingest processor: applies a batch of parsed events to the members they touch.
 //!
-//! The store loads a [`WorkingSet`] — every member, identity, order and pending referral
-//! the batch can reach — then [`WorkingSet::apply`] runs each event through identity
+//! The store loads a [`WorkingSet`] — every member, order and pending referral the
+//! batch can reach, with the identities resolution reads — then [`WorkingSet::apply`] runs each event through identity
 //! resolution (`resolve.rs`), the member's facts and profile, orders and referrals
 //! (`apply.rs`) and the stage policy, recording what must be written in [`Changes`].
 //! The store writes `Changes` in the same transaction it loaded in. Nothing here does
@@ -34,7 +34,8 @@ pub struct MemberState {
     pub next_review_at: Option<Micros>,
     pub profile: Profile,
     pub facts: MemberFacts,
-    /// Every identity the member holds.
+    /// The member's identities the store loaded: all of them, or for ingest only those
+    /// resolution reads (the ones the batch names and those of unique kinds).
     pub identities: BTreeSet<Identity>,
 }
 
