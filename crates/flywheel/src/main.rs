@@ -20,7 +20,10 @@ use std::path::PathBuf;
 /// mimalloc rather than the system allocator: ingest allocates and frees small values
 /// on two threads at once (tokio's and SQLite's worker), and glibc's malloc spent about
 /// a fifth of an import's CPU on that, much of it waiting on its arena locks. Built with
-/// mimalloc's `override` feature, so the bundled SQLite's own mallocs use it too.
+/// mimalloc's `override` feature, so the bundled SQLite's own mallocs use it too, and
+/// with `no_thp`: mimalloc otherwise asks for transparent huge pages, and every page it
+/// took back after returning it to the system was a fresh 2 MiB the kernel had to zero
+/// (`clear_page_erms`, a tenth of an import's samples).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
