@@ -154,3 +154,45 @@ pub(crate) async fn select_in(
     }
     Ok(out)
 }
+
+/// Rewrites `column` of `table` by `moves` (old value → new value) in one statement per
+/// chunk: `UPDATE t SET c = CASE c WHEN old THEN new … END WHERE c IN (old, …)`.
+pub(crate) async fn remap_ids(
+    conn: &mut AnyConnection,
+    table: &'static str,
+    column: &'static str,
+    moves: &[(i64, i64)],
+) -> Result<(), sqlx::Error> {
+    let sqlite = is_sqlite(conn);
+    // Three parameters per move, far below both databases' limits.
+    for chunk in moves.chunks(KEYS_PER_LOOKUP) {
+        let mut sql = format!("UPDATE {table} SET {column} = CASE {column}");
+        let mut n = 0;
+        for _ in chunk {
+            sql.push_str(" WHEN ");
+            n += 1;
+            push_placeholder(&mut sql, sqlite, n);
+            sql.push_str(" THEN ");
+            n += 1;
+            push_placeholder(&mut sql, sqlite, n);
+        }
+        sql.push_str(&format!(" ELSE {column} END WHERE {column} IN ("));
+        for i in 0..chunk.len() {
+            if i > 0 {
+                sql.push(',');
+            }
+            n += 1;
+            push_placeholder(&mut sql, sqlite, n);
+        }
+        sql.push(')');
+        let mut query = sqlx::query(AssertSqlSafe(sql));
+        for &(old, new) in chunk {
+            query = query.bind(old).bind(new);
+        }
+        for &(old, _) in chunk {
+            query = query.bind(old);
+        }
+        query.execute(&mut *conn).await?;
+    }
+    Ok(())
+}
