@@ -2,7 +2,10 @@
 //! purchase leaving the window, a silence or an open complaint crossing its limit).
 //!
 //! Each member carries `next_review_at`, the earliest such instant, so a sweep reads
-//! only the members due, in chunks. On PostgreSQL the chunk is claimed with
+//! only the members due, in chunks, through the `members_review` index in
+//! `(next_review_at, id)` order — never the whole table, because every chunk holds the
+//! single writer that ingest is waiting for. A full sweep (after the policy changed)
+//! walks every member in id order instead. On PostgreSQL the chunk is claimed with
 //! `FOR UPDATE SKIP LOCKED`, so several nodes can sweep at once without doing the same
 //! work or waiting on ingest.
 
@@ -23,6 +26,24 @@ pub struct SweepReport {
 
 const CHUNK: i64 = 2000;
 
+/// Where the next chunk starts: after the last member the previous one read.
+#[derive(Clone, Copy, Debug)]
+enum Cursor {
+    /// A full sweep, in id order.
+    Full { after_id: i64 },
+    /// Members due, in `(next_review_at, id)` order.
+    Due { after: (Micros, i64) },
+}
+
+/// Members due at `$1`, after the cursor `($2, $3)`, in the `members_review` index's
+/// order. The `merged_into IS NULL` matches that partial index, and `next_review_at >= $2`
+/// gives PostgreSQL the index's lower bound (the row comparison alone it only filters).
+const DUE_WHERE: &str = "WHERE merged_into IS NULL AND next_review_at <= $1 AND next_review_at >= $2 \
+     AND (next_review_at, id) > ($2, $3) ORDER BY next_review_at, id LIMIT $4";
+
+/// Every live member after `$1`, in id order.
+const FULL_WHERE: &str = "WHERE merged_into IS NULL AND id > $1 ORDER BY id LIMIT $2";
+
 impl Store {
     /// Re-evaluates every member due at `as_of`; returns how many were examined and how
     /// many changed stage. `full` re-evaluates every member regardless of the schedule
@@ -34,13 +55,19 @@ impl Store {
         full: bool,
     ) -> Result<SweepReport, StoreError> {
         let mut report = SweepReport::default();
-        let mut after_id = i64::MIN;
+        let mut cursor = if full {
+            Cursor::Full { after_id: i64::MIN }
+        } else {
+            Cursor::Due {
+                after: (Micros::MIN, i64::MIN),
+            }
+        };
         loop {
-            let (examined, changed, last) = self.sweep_chunk(policy, as_of, full, after_id).await?;
+            let (examined, changed, next) = self.sweep_chunk(policy, as_of, cursor).await?;
             report.examined += examined;
             report.changed += changed;
-            match last {
-                Some(id) => after_id = id,
+            match next {
+                Some(next) => cursor = next,
                 None => return Ok(report),
             }
         }
@@ -50,34 +77,51 @@ impl Store {
         &self,
         policy: &StagePolicy,
         as_of: Micros,
-        full: bool,
-        after_id: i64,
-    ) -> Result<(u64, u64, Option<i64>), StoreError> {
+        cursor: Cursor,
+    ) -> Result<(u64, u64, Option<Cursor>), StoreError> {
         let mut tx = self.begin_write().await?;
         let conn: &mut AnyConnection = &mut tx;
         let lock = match self.backend() {
             Backend::Sqlite => "",
             Backend::Postgres => "FOR UPDATE SKIP LOCKED",
         };
-        let sql = format!(
-            "{MEMBER_FROM} WHERE merged_into IS NULL AND id > $2 AND (next_review_at <= $1 OR $4 = 1) ORDER BY id LIMIT $3 {lock}"
-        );
-        let rows = sqlx::query(AssertSqlSafe(sql))
-            .bind(as_of)
-            .bind(after_id)
-            .bind(CHUNK)
-            .bind(i64::from(full))
-            .fetch_all(&mut *conn)
-            .await?;
+        let rows = match cursor {
+            Cursor::Full { after_id } => {
+                sqlx::query(AssertSqlSafe(format!("{MEMBER_FROM} {FULL_WHERE} {lock}")))
+                    .bind(after_id)
+                    .bind(CHUNK)
+                    .fetch_all(&mut *conn)
+                    .await?
+            }
+            Cursor::Due {
+                after: (after_at, after_id),
+            } => {
+                sqlx::query(AssertSqlSafe(format!("{MEMBER_FROM} {DUE_WHERE} {lock}")))
+                    .bind(as_of)
+                    .bind(after_at)
+                    .bind(after_id)
+                    .bind(CHUNK)
+                    .fetch_all(&mut *conn)
+                    .await?
+            }
+        };
         if rows.is_empty() {
             tx.rollback().await?;
             return Ok((0, 0, None));
         }
         let mut ws = WorkingSet::default();
-        let mut last = after_id;
+        let mut next = cursor;
         for row in &rows {
             let m = member_from_row(row)?;
-            last = last.max(m.id);
+            // The rows come in cursor order, so the last one read is where the next
+            // chunk starts — taken before evaluation moves its review time.
+            next = match cursor {
+                Cursor::Full { .. } => Cursor::Full { after_id: m.id },
+                // Every due row has a review time (the query asks `<= $1`).
+                Cursor::Due { .. } => Cursor::Due {
+                    after: (m.next_review_at.unwrap_or(as_of), m.id),
+                },
+            };
             ws.members.insert(m.id, m);
         }
         let mut changes = Changes::default();
@@ -88,6 +132,43 @@ impl Store {
         let changed = changes.transitions.len() as u64;
         write_changes(conn, &ws, &changes, as_of).await?;
         tx.commit().await?;
-        Ok((ids.len() as u64, changed, Some(last)))
+        Ok((ids.len() as u64, changed, Some(next)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sqlx::Row;
+
+    /// The periodic sweep runs every minute holding the writer: reading the whole members
+    /// table there held ingest up for about a second at a million members.
+    #[tokio::test]
+    async fn due_members_are_read_through_the_review_index() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("t.db").display());
+        let store = Store::open(&url).await.unwrap();
+        let sql = format!("EXPLAIN QUERY PLAN {MEMBER_FROM} {DUE_WHERE}");
+        let rows = sqlx::query(AssertSqlSafe(sql))
+            .bind(0_i64)
+            .bind(0_i64)
+            .bind(0_i64)
+            .bind(CHUNK)
+            .fetch_all(store.pool())
+            .await
+            .unwrap();
+        let plan: Vec<String> = rows.iter().map(|r| r.try_get("detail").unwrap()).collect();
+        assert!(
+            plan.iter()
+                .any(|step| step.contains("USING INDEX members_review")),
+            "{plan:?}"
+        );
+        assert!(
+            !plan
+                .iter()
+                .any(|step| step.contains("SCAN") || step.contains("TEMP B-TREE")),
+            "{plan:?}"
+        );
+        store.close().await;
     }
 }

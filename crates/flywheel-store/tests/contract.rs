@@ -458,6 +458,28 @@ async fn the_sweep_demotes_members_as_time_passes() {
     }
 }
 
+/// More members due than one chunk of the sweep holds, all due at the same instant: the
+/// sweep's cursor must visit each of them exactly once across the chunk boundary.
+#[tokio::test]
+async fn the_sweep_visits_each_due_member_once_across_chunks() {
+    for db in databases().await {
+        let s = &db.store;
+        let evs: Vec<Event> = (0..2100)
+            .map(|i| {
+                let who = json!({"card_no": format!("C{i}")});
+                purchase(&format!("p{i}"), 170, who, &format!("O{i}"), "9")
+            })
+            .collect();
+        send(s, &evs).await;
+        let policy = StagePolicy::default();
+        let later = now() + 30 * DAY;
+        let report = s.sweep(&policy, later, false).await.unwrap();
+        assert_eq!(report.examined, 2100);
+        let again = s.sweep(&policy, later, false).await.unwrap();
+        assert_eq!(again.examined, 0);
+    }
+}
+
 #[tokio::test]
 async fn counts_per_stage_and_lens_leave_out_merged_members() {
     for db in databases().await {
