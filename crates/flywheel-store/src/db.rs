@@ -1,10 +1,17 @@
 //! Opening the database: URL → backend, pool settings, SQLite pragmas.
 
 use crate::error::StoreError;
-use sqlx::any::{AnyPoolOptions, install_default_drivers};
-use sqlx::{AnyPool, Executor};
+use log::LevelFilter;
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions, install_default_drivers};
+use sqlx::{AnyPool, ConnectOptions, Executor};
+use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
+
+/// sqlx warns about statements slower than a second by default; a bulk import's batch
+/// statements and the background checkpoint of a large log routinely take that long, so
+/// a warning means five.
+const SLOW_STATEMENT: Duration = Duration::from_secs(5);
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Backend {
@@ -75,9 +82,21 @@ impl Store {
             Backend::Sqlite => (sqlite_url(url), 8),
             Backend::Postgres => (url.to_owned(), 16),
         };
-        let pool = pool_options(backend, max, 16).connect(&url).await?;
+        let options = AnyConnectOptions::from_str(&url)?
+            .log_slow_statements(LevelFilter::Warn, SLOW_STATEMENT);
+        let pool = pool_options(backend, max, 16)
+            .connect_with(options.clone())
+            .await?;
         let writes = match backend {
-            Backend::Sqlite => pool_options(backend, 1, 256).connect(&url).await?,
+            // Every SQLite write waits for the one writer connection — the checkpointer's
+            // catch-up behind a whole import batch, seconds at a million members: that
+            // is the design, not a fault, so sqlx's slow-acquire warning goes to debug.
+            Backend::Sqlite => {
+                pool_options(backend, 1, 256)
+                    .acquire_slow_level(LevelFilter::Debug)
+                    .connect_with(options)
+                    .await?
+            }
             Backend::Postgres => pool.clone(),
         };
         let inner = Arc::new(Inner {
