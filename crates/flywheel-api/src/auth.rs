@@ -6,6 +6,7 @@ use crate::state::AppState;
 use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
+use flywheel_core::ErrorCode;
 use flywheel_core::auth::{Permission, Role, hash_key};
 
 /// Who is calling.
@@ -22,7 +23,7 @@ impl Caller {
             Ok(())
         } else {
             Err(ApiError::new(
-                "forbidden",
+                ErrorCode::Forbidden,
                 format!(
                     "a {} key may not do this ({permission:?} is needed)",
                     self.role
@@ -38,7 +39,7 @@ impl FromRequestParts<AppState> for Caller {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Caller, ApiError> {
         let unauthorized = || {
             ApiError::new(
-                "unauthorized",
+                ErrorCode::Unauthorized,
                 "send an API key as 'Authorization: Bearer KEY'",
             )
         };
@@ -75,7 +76,7 @@ impl FromRequestParts<AppState> for Caller {
                 })
             }
             None => Err(ApiError::new(
-                "unauthorized",
+                ErrorCode::Unauthorized,
                 "this API key is unknown or revoked",
             )),
         }

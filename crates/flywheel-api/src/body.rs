@@ -5,6 +5,7 @@
 use crate::error::ApiError;
 use axum::body::{Body, to_bytes};
 use axum::extract::{FromRequest, Request};
+use flywheel_core::ErrorCode;
 use serde_json::Value;
 
 /// A JSON body of at most `LIMIT` bytes, as an untyped value: handlers parse it into
@@ -18,18 +19,21 @@ impl<S: Send + Sync, const LIMIT: usize> FromRequest<S> for JsonValue<LIMIT> {
         let body: Body = req.into_body();
         let bytes = to_bytes(body, LIMIT).await.map_err(|_| {
             ApiError::new(
-                "payload_too_large",
+                ErrorCode::PayloadTooLarge,
                 format!("the request body is larger than {} bytes", LIMIT),
             )
         })?;
         if bytes.is_empty() {
             return Err(ApiError::new(
-                "malformed_json",
+                ErrorCode::MalformedJson,
                 "the request body is empty; send a JSON object",
             ));
         }
         serde_json::from_slice(&bytes).map(JsonValue).map_err(|e| {
-            ApiError::new("malformed_json", format!("the body is not valid JSON: {e}"))
+            ApiError::new(
+                ErrorCode::MalformedJson,
+                format!("the body is not valid JSON: {e}"),
+            )
         })
     }
 }
@@ -53,13 +57,13 @@ pub fn typed<T: serde::de::DeserializeOwned>(value: Value) -> Result<T, ApiError
             }
         };
         let (code, field) = if message.starts_with("missing field") {
-            ("missing_field", join(&quoted))
+            (ErrorCode::MissingField, join(&quoted))
         } else if message.starts_with("unknown field") {
-            ("unknown_field", join(&quoted))
+            (ErrorCode::UnknownField, join(&quoted))
         } else if message.starts_with("invalid type") {
-            ("invalid_type", path.clone())
+            (ErrorCode::InvalidType, path.clone())
         } else {
-            ("invalid_value", path.clone())
+            (ErrorCode::InvalidValue, path.clone())
         };
         let field = if field == "." {
             "body".to_owned()

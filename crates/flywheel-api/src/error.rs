@@ -6,68 +6,25 @@
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use flywheel_core::ErrorCode;
 use flywheel_core::validation::FieldError;
 use serde_json::{Value, json};
 
 #[derive(Debug)]
 pub struct ApiError {
-    pub code: &'static str,
+    pub code: ErrorCode,
     pub message: String,
     pub field: Option<String>,
     pub details: Option<Value>,
 }
 
-/// HTTP status for each code. A code not listed here is a bug, answered as 500.
-pub fn status_of(code: &str) -> StatusCode {
-    match code {
-        "malformed_json" | "invalid_member_id" | "invalid_cursor" | "invalid_query" => {
-            StatusCode::BAD_REQUEST
-        }
-        "unauthorized" => StatusCode::UNAUTHORIZED,
-        "forbidden" => StatusCode::FORBIDDEN,
-        "not_found"
-        | "member_not_found"
-        | "conflict_not_found"
-        | "reward_not_found"
-        | "partner_not_found"
-        | "redemption_not_found" => StatusCode::NOT_FOUND,
-        "order_exists"
-        | "already_merged"
-        | "conflict_closed"
-        | "insufficient_points"
-        | "out_of_stock"
-        | "reward_unavailable"
-        | "limit_reached"
-        | "idempotency_key_reused"
-        | "reward_exists"
-        | "partner_exists" => StatusCode::CONFLICT,
-        "payload_too_large" => StatusCode::PAYLOAD_TOO_LARGE,
-        "missing_field"
-        | "invalid_type"
-        | "invalid_value"
-        | "invalid_timestamp"
-        | "occurred_at_in_future"
-        | "unknown_channel"
-        | "unknown_identity_kind"
-        | "invalid_identity"
-        | "invalid_amount"
-        | "negative_amount"
-        | "unsupported_currency"
-        | "out_of_range"
-        | "unknown_field"
-        | "too_long"
-        | "too_many_events"
-        | "invalid_events"
-        | "unknown_programme"
-        | "duplicate"
-        | "inexact_exchange" => StatusCode::UNPROCESSABLE_ENTITY,
-        "unavailable" => StatusCode::SERVICE_UNAVAILABLE,
-        _ => StatusCode::INTERNAL_SERVER_ERROR,
-    }
+/// The HTTP status of a code.
+pub fn status_of(code: ErrorCode) -> StatusCode {
+    StatusCode::from_u16(code.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
 }
 
 impl ApiError {
-    pub fn new(code: &'static str, message: impl Into<String>) -> ApiError {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> ApiError {
         ApiError {
             code,
             message: message.into(),
@@ -86,14 +43,14 @@ impl ApiError {
         self
     }
 
-    pub fn not_found(code: &'static str, message: impl Into<String>) -> ApiError {
+    pub fn not_found(code: ErrorCode, message: impl Into<String>) -> ApiError {
         ApiError::new(code, message)
     }
 
     pub fn internal(error: impl std::fmt::Display) -> ApiError {
         tracing::error!(%error, "internal error");
         ApiError::new(
-            "internal",
+            ErrorCode::Internal,
             "something went wrong on our side; it has been logged",
         )
     }
@@ -103,7 +60,7 @@ impl ApiError {
         let first = errors
             .first()
             .cloned()
-            .unwrap_or_else(|| FieldError::new("event", "invalid_value", "invalid event"));
+            .unwrap_or_else(|| FieldError::new("event", ErrorCode::InvalidValue, "invalid event"));
         let details: Vec<Value> = errors
             .iter()
             .map(|e| json!({"field": e.field, "code": e.code, "message": e.message}))
@@ -127,31 +84,31 @@ impl From<flywheel_store::PointsError> for ApiError {
         match e {
             P::NotFound(what) => {
                 let code = match what {
-                    "member" => "member_not_found",
-                    "reward" => "reward_not_found",
-                    "partner" => "partner_not_found",
-                    "redemption" => "redemption_not_found",
-                    _ => "not_found",
+                    "member" => ErrorCode::MemberNotFound,
+                    "reward" => ErrorCode::RewardNotFound,
+                    "partner" => ErrorCode::PartnerNotFound,
+                    "redemption" => ErrorCode::RedemptionNotFound,
+                    _ => ErrorCode::NotFound,
                 };
                 ApiError::new(code, message)
             }
             P::InsufficientPoints {
                 available,
                 requested,
-            } => ApiError::new("insufficient_points", message)
+            } => ApiError::new(ErrorCode::InsufficientPoints, message)
                 .details(json!({"available": available, "requested": requested})),
-            P::OutOfStock => ApiError::new("out_of_stock", message).field("reward_id"),
+            P::OutOfStock => ApiError::new(ErrorCode::OutOfStock, message).field("reward_id"),
             P::RewardUnavailable(_) => {
-                ApiError::new("reward_unavailable", message).field("reward_id")
+                ApiError::new(ErrorCode::RewardUnavailable, message).field("reward_id")
             }
-            P::LimitReached(_) => ApiError::new("limit_reached", message).field("points"),
-            P::InexactExchange { step } => ApiError::new("inexact_exchange", message)
+            P::LimitReached(_) => ApiError::new(ErrorCode::LimitReached, message).field("points"),
+            P::InexactExchange { step } => ApiError::new(ErrorCode::InexactExchange, message)
                 .field("points")
                 .details(json!({"step": step})),
             P::IdempotencyConflict => {
-                ApiError::new("idempotency_key_reused", message).field("idempotency_key")
+                ApiError::new(ErrorCode::IdempotencyKeyReused, message).field("idempotency_key")
             }
-            P::Invalid(_) => ApiError::new("invalid_value", message),
+            P::Invalid(_) => ApiError::new(ErrorCode::InvalidValue, message),
             P::Store(e) => ApiError::internal(e),
         }
     }
@@ -160,7 +117,8 @@ impl From<flywheel_store::PointsError> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = status_of(self.code);
-        let mut error = json!({"code": self.code, "message": self.message, "field": self.field});
+        let mut error =
+            json!({"code": self.code.as_str(), "message": self.message, "field": self.field});
         if let Some(d) = self.details {
             error["details"] = d;
         }
@@ -178,56 +136,58 @@ impl IntoResponse for ApiError {
 mod tests {
     use super::*;
 
-    #[test]
-    fn every_code_the_api_emits_has_a_deliberate_status() {
-        let codes = [
-            "malformed_json",
-            "invalid_member_id",
-            "invalid_cursor",
-            "invalid_query",
-            "unauthorized",
-            "forbidden",
-            "not_found",
-            "member_not_found",
-            "conflict_not_found",
-            "order_exists",
-            "already_merged",
-            "conflict_closed",
-            "payload_too_large",
-            "missing_field",
-            "invalid_type",
-            "invalid_value",
-            "invalid_timestamp",
-            "occurred_at_in_future",
-            "unknown_channel",
-            "unknown_identity_kind",
-            "invalid_identity",
-            "invalid_amount",
-            "negative_amount",
-            "unsupported_currency",
-            "out_of_range",
-            "unknown_field",
-            "too_long",
-            "too_many_events",
-            "invalid_events",
-            "unavailable",
-            "reward_not_found",
-            "partner_not_found",
-            "redemption_not_found",
-            "insufficient_points",
-            "out_of_stock",
-            "reward_unavailable",
-            "limit_reached",
-            "idempotency_key_reused",
-            "reward_exists",
-            "partner_exists",
-            "unknown_programme",
-            "duplicate",
-            "inexact_exchange",
-        ];
-        for code in codes {
-            assert_ne!(status_of(code), StatusCode::INTERNAL_SERVER_ERROR, "{code}");
+    /// The README's error table, as `ErrorCode` says it should read.
+    fn error_table() -> String {
+        let mut out = String::from("| code | status | meaning |\n|---|---|---|\n");
+        for code in ErrorCode::ALL {
+            out.push_str(&format!(
+                "| `{}` | {} | {} |\n",
+                code.as_str(),
+                code.status(),
+                code.meaning()
+            ));
         }
-        assert_eq!(status_of("internal"), StatusCode::INTERNAL_SERVER_ERROR);
+        out
+    }
+
+    /// The README documents every code with its status and meaning; run with
+    /// `FLYWHEEL_BLESS=1` to rewrite its table from the code.
+    #[test]
+    fn the_readme_error_table_is_the_code_table() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md");
+        let readme = std::fs::read_to_string(path).unwrap();
+        let (start, end) = ("<!-- error-codes:start -->\n", "<!-- error-codes:end -->");
+        let from = readme
+            .find(start)
+            .expect("README has the error table markers")
+            + start.len();
+        let to = readme
+            .find(end)
+            .expect("README has the error table end marker");
+        let expected = error_table();
+        if readme[from..to] != expected {
+            if std::env::var("FLYWHEEL_BLESS").as_deref() == Ok("1") {
+                let updated = format!("{}{expected}{}", &readme[..from], &readme[to..]);
+                std::fs::write(path, updated).unwrap();
+            } else {
+                panic!(
+                    "README.md's error table differs from ErrorCode; rerun with FLYWHEEL_BLESS=1 \
+                     to rewrite it. Expected:\n{expected}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn statuses_come_from_the_codes() {
+        assert_eq!(
+            status_of(ErrorCode::Internal),
+            StatusCode::INTERNAL_SERVER_ERROR
+        );
+        assert_eq!(
+            status_of(ErrorCode::RateLimited),
+            StatusCode::TOO_MANY_REQUESTS
+        );
+        assert_eq!(status_of(ErrorCode::EventIdReused), StatusCode::CONFLICT);
     }
 }

@@ -21,8 +21,9 @@ pub use routes::events::MAX_BATCH;
 pub use state::{AppState, Clock, KEY_CACHE_TTL, system_clock};
 
 use axum::Router;
-use axum::http::{StatusCode, Uri};
+use axum::http::Uri;
 use axum::response::IntoResponse;
+use flywheel_core::ErrorCode;
 
 /// The whole API.
 pub fn router(state: AppState) -> Router {
@@ -57,12 +58,14 @@ pub async fn serve(
 }
 
 async fn not_found(uri: Uri) -> ApiError {
-    ApiError::new("not_found", format!("no route {}", uri.path()))
+    ApiError::new(ErrorCode::NotFound, format!("no route {}", uri.path()))
 }
 
-async fn method_not_allowed() -> impl IntoResponse {
-    let body = serde_json::json!({"error": {"code": "method_not_allowed", "message": "this route does not take that method", "field": null}});
-    (StatusCode::METHOD_NOT_ALLOWED, axum::Json(body))
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        ErrorCode::MethodNotAllowed,
+        "this route does not take that method",
+    )
 }
 
 fn panicked(_: Box<dyn std::any::Any + Send + 'static>) -> axum::response::Response {

@@ -3,6 +3,7 @@
 use crate::error::ApiError;
 use axum::extract::{FromRequestParts, Query};
 use axum::http::request::Parts;
+use flywheel_core::ErrorCode;
 
 pub struct Params(pub Vec<(String, String)>);
 
@@ -15,7 +16,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Params {
             .map(|Query(pairs)| Params(pairs))
             .map_err(|e| {
                 ApiError::new(
-                    "invalid_query",
+                    ErrorCode::InvalidQuery,
                     format!("the query string does not parse: {e}"),
                 )
             })
@@ -30,7 +31,7 @@ pub fn limit(value: &str, max: u32) -> Result<u32, ApiError> {
         .filter(|l| (1..=max).contains(l))
         .ok_or_else(|| {
             ApiError::new(
-                "invalid_query",
+                ErrorCode::InvalidQuery,
                 format!("limit must be a number from 1 to {max}"),
             )
             .field("limit")
@@ -39,5 +40,5 @@ pub fn limit(value: &str, max: u32) -> Result<u32, ApiError> {
 
 /// A query parameter the route does not take.
 pub fn unknown(name: &str) -> ApiError {
-    ApiError::new("invalid_query", format!("unknown parameter {name}")).field(name)
+    ApiError::new(ErrorCode::InvalidQuery, format!("unknown parameter {name}")).field(name)
 }

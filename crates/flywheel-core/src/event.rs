@@ -4,6 +4,7 @@
 //! Adding an event type is one [`Payload`] arm, one match arm in [`parse_payload`] and,
 //! if it counts for something, one arm in `facts.rs`.
 
+use crate::ErrorCode;
 use crate::identity::{Identity, IdentityKind, IdentityRules};
 use crate::money::{Money, MoneyError};
 use crate::profile::ProfileChange;
@@ -218,7 +219,7 @@ pub fn parse_event(value: &Value, ctx: &ParseContext<'_>) -> Result<Event, Vec<F
         if !known.contains(&key.as_str()) {
             errors.push(FieldError::new(
                 key.clone(),
-                "unknown_field",
+                ErrorCode::UnknownField,
                 format!(
                     "{key} is not an event field (expected {})",
                     known.join(", ")
@@ -247,7 +248,7 @@ pub fn parse_event(value: &Value, ctx: &ParseContext<'_>) -> Result<Event, Vec<F
             } else {
                 Err(FieldError::new(
                     "type",
-                    "invalid_value",
+                    ErrorCode::InvalidValue,
                     "type must be snake_case (a-z, 0-9, _)",
                 ))
             }
@@ -262,7 +263,7 @@ pub fn parse_event(value: &Value, ctx: &ParseContext<'_>) -> Result<Event, Vec<F
             None => {
                 errors.push(FieldError::new(
                     "occurred_at",
-                    "invalid_timestamp",
+                    ErrorCode::InvalidTimestamp,
                     "occurred_at must be an RFC 3339 timestamp with an offset, e.g. 2026-11-23T10:00:00+08:00",
                 ));
                 None
@@ -270,7 +271,7 @@ pub fn parse_event(value: &Value, ctx: &ParseContext<'_>) -> Result<Event, Vec<F
             Some(t) if t > ctx.now + MAX_FUTURE_SKEW => {
                 errors.push(FieldError::new(
                     "occurred_at",
-                    "occurred_at_in_future",
+                    ErrorCode::OccurredAtInFuture,
                     "occurred_at is more than 5 minutes in the future",
                 ));
                 None
@@ -278,7 +279,7 @@ pub fn parse_event(value: &Value, ctx: &ParseContext<'_>) -> Result<Event, Vec<F
             Some(t) if t < 0 => {
                 errors.push(FieldError::new(
                     "occurred_at",
-                    "invalid_timestamp",
+                    ErrorCode::InvalidTimestamp,
                     "occurred_at is before 1970",
                 ));
                 None
@@ -304,7 +305,7 @@ pub fn parse_event(value: &Value, ctx: &ParseContext<'_>) -> Result<Event, Vec<F
                 let all: Vec<_> = Channel::ALL.iter().map(|c| c.as_str()).collect();
                 errors.push(FieldError::new(
                     "channel",
-                    "unknown_channel",
+                    ErrorCode::UnknownChannel,
                     format!("channel {s:?} is not one of {}", all.join(", ")),
                 ));
             }
@@ -365,7 +366,7 @@ pub fn parse_identities(
     if map.is_empty() {
         errors.push(FieldError::new(
             path,
-            "missing_field",
+            ErrorCode::MissingField,
             format!("{path} must name at least one identity"),
         ));
         return None;
@@ -378,7 +379,7 @@ pub fn parse_identities(
             let all: Vec<_> = IdentityKind::ALL.iter().map(|k| k.as_str()).collect();
             errors.push(FieldError::new(
                 &field,
-                "unknown_identity_kind",
+                ErrorCode::UnknownIdentityKind,
                 format!(
                     "{field}: unknown identity kind (expected one of {})",
                     all.join(", ")
@@ -399,7 +400,7 @@ pub fn parse_identities(
             Ok(identity) => out.push(identity),
             Err(e) => errors.push(FieldError::new(
                 &field,
-                "invalid_identity",
+                ErrorCode::InvalidIdentity,
                 format!("{field} {e}"),
             )),
         }
@@ -426,8 +427,8 @@ fn money_field(
             Ok(m) => Some(m),
             Err(e) => {
                 let code = match e {
-                    MoneyError::Negative => "negative_amount",
-                    _ => "invalid_amount",
+                    MoneyError::Negative => ErrorCode::NegativeAmount,
+                    _ => ErrorCode::InvalidAmount,
                 };
                 errors.push(FieldError::new(&field, code, format!("{field} {e}")));
                 None
@@ -436,7 +437,7 @@ fn money_field(
         Some(_) => {
             errors.push(FieldError::new(
                 &field,
-                "invalid_amount",
+                ErrorCode::InvalidAmount,
                 format!("{field} must be a decimal string such as \"19.90\" (not a JSON number)"),
             ));
             None
@@ -475,7 +476,7 @@ fn one_of<T: Copy>(
         let names: Vec<_> = options.iter().map(|(n, _)| *n).collect();
         errors.push(FieldError::new(
             format!("properties.{key}"),
-            "invalid_value",
+            ErrorCode::InvalidValue,
             format!("properties.{key} must be one of {}", names.join(", ")),
         ));
     }
@@ -503,7 +504,7 @@ fn parse_payload(
             if change.is_empty() && props.is_empty() {
                 errors.push(FieldError::new(
                     "properties",
-                    "missing_field",
+                    ErrorCode::MissingField,
                     "a profile_update must set at least one profile field",
                 ));
             }
@@ -520,7 +521,7 @@ fn parse_payload(
                     _ => {
                         errors.push(FieldError::new(
                             "properties.rating",
-                            "out_of_range",
+                            ErrorCode::OutOfRange,
                             "properties.rating must be an integer from 1 to 5",
                         ));
                         0
@@ -607,7 +608,7 @@ fn parse_purchase(
     if currency != ctx.currency {
         errors.push(FieldError::new(
             "properties.currency",
-            "unsupported_currency",
+            ErrorCode::UnsupportedCurrency,
             format!(
                 "properties.currency must be the brand's currency {}",
                 ctx.currency
@@ -639,7 +640,7 @@ fn parse_purchase(
                         _ => {
                             errors.push(FieldError::new(
                                 format!("{path}.qty"),
-                                "out_of_range",
+                                ErrorCode::OutOfRange,
                                 format!("{path}.qty must be a positive integer"),
                             ));
                             None
@@ -653,7 +654,7 @@ fn parse_purchase(
                         Err(e) => {
                             errors.push(FieldError::new(
                                 format!("{path}.price"),
-                                "invalid_amount",
+                                ErrorCode::InvalidAmount,
                                 format!("{path}.price {e}"),
                             ));
                             None
@@ -662,7 +663,7 @@ fn parse_purchase(
                     Some(_) => {
                         errors.push(FieldError::new(
                             format!("{path}.price"),
-                            "invalid_amount",
+                            ErrorCode::InvalidAmount,
                             format!("{path}.price must be a decimal string such as \"19.90\""),
                         ));
                         None
@@ -714,7 +715,7 @@ mod tests {
         parse(v)
             .unwrap_err()
             .into_iter()
-            .map(|e| (e.field, e.code))
+            .map(|e| (e.field, e.code.as_str()))
             .collect()
     }
 

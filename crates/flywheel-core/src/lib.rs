@@ -8,6 +8,7 @@
 
 pub mod auth;
 pub mod clv;
+pub mod error_code;
 pub mod event;
 pub mod facts;
 pub mod facts_view;
@@ -22,6 +23,7 @@ pub mod stage;
 pub mod time;
 pub mod validation;
 
+pub use error_code::ErrorCode;
 pub use event::{Channel, Event, ParseContext, Payload, parse_event};
 pub use identity::{Identity, IdentityKind, IdentityRules};
 pub use ingest::{MemberId, Rules, WorkingSet};

@@ -2,6 +2,7 @@
 //! and follower count, each field last-writer-wins by the time the update *occurred*,
 //! so history imported out of order still ends with the newest value.
 
+use crate::ErrorCode;
 use crate::time::Micros;
 use crate::validation::{Errors, FieldError, optional_text};
 use serde::{Deserialize, Serialize};
@@ -66,7 +67,7 @@ impl ProfileChange {
                 if !PROFILE_FIELDS.contains(&key.as_str()) {
                     errors.push(FieldError::new(
                         format!("{p}.{key}"),
-                        "unknown_field",
+                        ErrorCode::UnknownField,
                         format!(
                             "{p}.{key} is not a profile field (expected one of {})",
                             PROFILE_FIELDS.join(", ")
@@ -82,7 +83,7 @@ impl ProfileChange {
             } else {
                 errors.push(FieldError::new(
                     "properties.gender",
-                    "invalid_value",
+                    ErrorCode::InvalidValue,
                     "properties.gender must be one of male, female, other, unknown",
                 ));
                 None
@@ -94,7 +95,7 @@ impl ProfileChange {
             } else {
                 errors.push(FieldError::new(
                     "properties.birthday",
-                    "invalid_value",
+                    ErrorCode::InvalidValue,
                     "properties.birthday must be a date YYYY-MM-DD or a day MM-DD",
                 ));
                 None

@@ -3,6 +3,7 @@
 //! Parsers collect every problem they find instead of stopping at the first, so one
 //! answer tells an integrator everything that is wrong with an event.
 
+use crate::error_code::ErrorCode;
 use serde::Serialize;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -10,14 +11,14 @@ pub struct FieldError {
     /// Dotted path of the field, e.g. `properties.items[2].qty`.
     pub field: String,
     /// Stable snake_case code, e.g. `missing_field`, `invalid_amount`.
-    pub code: &'static str,
+    pub code: ErrorCode,
     pub message: String,
 }
 
 impl FieldError {
     pub fn new(
         field: impl Into<String>,
-        code: &'static str,
+        code: ErrorCode,
         message: impl Into<String>,
     ) -> FieldError {
         FieldError {
@@ -32,7 +33,7 @@ impl FieldError {
         let message = format!("{field} is required");
         FieldError {
             field,
-            code: "missing_field",
+            code: ErrorCode::MissingField,
             message,
         }
     }
@@ -42,7 +43,7 @@ impl FieldError {
         let message = format!("{field} must be {expected}");
         FieldError {
             field,
-            code: "invalid_type",
+            code: ErrorCode::InvalidType,
             message,
         }
     }
@@ -86,21 +87,21 @@ pub fn text(
     if s.is_empty() {
         return Err(FieldError::new(
             field,
-            "invalid_value",
+            ErrorCode::InvalidValue,
             format!("{field} must not be empty"),
         ));
     }
     if s.chars().count() > max_chars {
         return Err(FieldError::new(
             field,
-            "too_long",
+            ErrorCode::TooLong,
             format!("{field} must be at most {max_chars} characters"),
         ));
     }
     if s.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
         return Err(FieldError::new(
             field,
-            "invalid_value",
+            ErrorCode::InvalidValue,
             format!("{field} must not contain control characters"),
         ));
     }

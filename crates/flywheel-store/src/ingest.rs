@@ -17,6 +17,7 @@ use crate::rows::{
     member_from_row, member_values, order_from_row, referral_from_row,
 };
 use crate::sql::{Val, insert_rows, remap_ids, select_in};
+use flywheel_core::ErrorCode;
 use flywheel_core::event::{Event, Payload};
 use flywheel_core::identity::IdentityKind;
 use flywheel_core::ingest::{
@@ -243,7 +244,7 @@ impl Store {
 
 fn not_applied() -> EventResult {
     EventResult::Rejected(Rejection {
-        code: "batch_rejected",
+        code: ErrorCode::BatchRejected,
         field: None,
         message: "not applied: another event in the batch was rejected".into(),
     })

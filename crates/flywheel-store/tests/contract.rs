@@ -313,7 +313,9 @@ async fn a_batch_with_a_rejected_event_writes_nothing_when_all_or_nothing() {
             .ingest(&batch, &rules, AsOf::At(now()), IngestMode::AllOrNothing)
             .await
             .unwrap();
-        assert!(matches!(&results[1], EventResult::Rejected(r) if r.code == "order_exists"));
+        assert!(
+            matches!(&results[1], EventResult::Rejected(r) if r.code == flywheel_core::ErrorCode::OrderExists)
+        );
         assert!(
             s.lookup(&flywheel_core::Identity {
                 kind: IdentityKind::CardNo,
@@ -645,7 +647,7 @@ async fn single_events_queued_together_commit_together_and_each_gets_its_own_ans
             );
         }
         assert!(
-            matches!(&answers[83], EventResult::Rejected(r) if r.code == "order_exists"),
+            matches!(&answers[83], EventResult::Rejected(r) if r.code == flywheel_core::ErrorCode::OrderExists),
             "{:?}",
             answers[83]
         );

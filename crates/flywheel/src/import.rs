@@ -253,7 +253,7 @@ async fn flush(
     if strict {
         let first_bad = results
             .iter()
-            .position(|r| matches!(r, EventResult::Rejected(r) if r.code != "batch_rejected"));
+            .position(|r| matches!(r, EventResult::Rejected(r) if r.code != flywheel_core::ErrorCode::BatchRejected));
         if let Some(bad) = first_bad {
             // Keep what came before the bad line, then stop.
             let EventResult::Rejected(r) = &results[bad] else {

@@ -9,6 +9,7 @@ use crate::views::{BatchAnswer, EventAnswer};
 use axum::extract::State;
 use axum::routing::post;
 use axum::{Json, Router};
+use flywheel_core::ErrorCode;
 use flywheel_core::auth::Permission;
 use flywheel_core::parse_event;
 use flywheel_store::{AsOf, EventResult, IngestMode};
@@ -86,14 +87,19 @@ pub async fn post_batch(
         Some(Value::Array(list)) => list,
         Some(_) => {
             return Err(
-                ApiError::new("invalid_type", "events must be an array of events").field("events"),
+                ApiError::new(ErrorCode::InvalidType, "events must be an array of events")
+                    .field("events"),
             );
         }
-        None => return Err(ApiError::new("missing_field", "events is required").field("events")),
+        None => {
+            return Err(
+                ApiError::new(ErrorCode::MissingField, "events is required").field("events")
+            );
+        }
     };
     if list.len() > MAX_BATCH {
         return Err(ApiError::new(
-            "too_many_events",
+            ErrorCode::TooManyEvents,
             format!(
                 "a batch holds at most {MAX_BATCH} events; this one has {}",
                 list.len()
@@ -119,7 +125,7 @@ pub async fn post_batch(
     }
     if bad > 0 {
         return Err(ApiError::new(
-            "invalid_events",
+            ErrorCode::InvalidEvents,
             format!(
                 "{bad} of {} events are invalid; nothing was written",
                 list.len()
@@ -137,30 +143,27 @@ pub async fn post_batch(
             IngestMode::AllOrNothing,
         )
         .await?;
-    let rejected: Vec<Value> = results
+    let refused: Vec<(usize, &flywheel_core::ingest::Rejection)> = results
         .iter()
         .enumerate()
         .filter_map(|(index, r)| match r {
-            EventResult::Rejected(r) if r.code != "batch_rejected" => Some(
-                json!({"index": index, "field": r.field, "code": r.code, "message": r.message}),
-            ),
+            EventResult::Rejected(r) if r.code != ErrorCode::BatchRejected => Some((index, r)),
             _ => None,
         })
         .collect();
-    if let Some(first) = rejected.first() {
-        let code = match first["code"].as_str() {
-            Some("order_exists") => "order_exists",
-            _ => "internal",
-        };
+    if let Some((_, first)) = refused.first() {
+        let details: Vec<Value> = refused
+            .iter()
+            .map(|(index, r)| {
+                json!({"index": index, "field": r.field, "code": r.code, "message": r.message})
+            })
+            .collect();
         return Err(ApiError::new(
-            code,
-            format!(
-                "{} events were refused; nothing was written",
-                rejected.len()
-            ),
+            first.code,
+            format!("{} events were refused; nothing was written", refused.len()),
         )
         .field("events")
-        .details(Value::Array(rejected)));
+        .details(Value::Array(details)));
     }
     Ok(Json(BatchAnswer {
         accepted: results

@@ -9,6 +9,7 @@ use crate::state::AppState;
 use axum::extract::State;
 use axum::routing::get;
 use axum::{Json, Router};
+use flywheel_core::ErrorCode;
 use flywheel_core::auth::Permission;
 use flywheel_core::time::{self, to_rfc3339};
 use serde_json::{Value, json};
@@ -46,7 +47,7 @@ pub async fn report(
         }
     }
     if from >= to {
-        return Err(ApiError::new("invalid_query", "from must be before to").field("from"));
+        return Err(ApiError::new(ErrorCode::InvalidQuery, "from must be before to").field("from"));
     }
     let programme = programme(&state, given)?;
     let r = state.store.points_report(&programme, from, to).await?;
@@ -94,7 +95,7 @@ pub async fn trial_balance(
             ("verify", "false") => verify = false,
             (other, _) => {
                 return Err(ApiError::new(
-                    "invalid_query",
+                    ErrorCode::InvalidQuery,
                     format!("unexpected parameter {other}={v}"),
                 )
                 .field(other));
@@ -110,7 +111,7 @@ fn day(text: &str, field: &str) -> Result<String, ApiError> {
         .map(|d| d.format("%Y-%m-%d").to_string())
         .map_err(|_| {
             ApiError::new(
-                "invalid_query",
+                ErrorCode::InvalidQuery,
                 format!("{field} must be a date YYYY-MM-DD"),
             )
             .field(field)

@@ -6,6 +6,7 @@ use crate::views::Health;
 use axum::extract::State;
 use axum::routing::get;
 use axum::{Json, Router};
+use flywheel_core::ErrorCode;
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/health", get(health))
@@ -18,7 +19,7 @@ pub fn router() -> Router<AppState> {
 pub async fn health(State(state): State<AppState>) -> Result<Json<Health>, ApiError> {
     let unavailable = |e: flywheel_store::StoreError| {
         tracing::warn!(error = %e, "health check failed");
-        ApiError::new("unavailable", "the database does not answer")
+        ApiError::new(ErrorCode::Unavailable, "the database does not answer")
     };
     state.store.ping().await.map_err(unavailable)?;
     let schema_version = state.store.schema_version().await.map_err(unavailable)?;

@@ -12,6 +12,7 @@ use crate::views::{ConflictList, ConflictView, MemberDoc};
 use axum::extract::{Path, State};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use flywheel_core::ErrorCode;
 use flywheel_core::auth::Permission;
 use flywheel_core::time::to_rfc3339;
 use flywheel_store::ConflictRow;
@@ -60,7 +61,7 @@ pub async fn conflicts(
                     "open" | "merged" | "dismissed" => Some(v),
                     _ => {
                         return Err(ApiError::new(
-                            "invalid_query",
+                            ErrorCode::InvalidQuery,
                             "status must be open, merged, dismissed or all",
                         )
                         .field("status"));
@@ -69,7 +70,7 @@ pub async fn conflicts(
             }
             "after" => {
                 after = v.parse().map_err(|_| {
-                    ApiError::new("invalid_query", "after must be a number").field("after")
+                    ApiError::new(ErrorCode::InvalidQuery, "after must be a number").field("after")
                 })?
             }
             "limit" => limit = crate::params::limit(&v, 500)?,
@@ -98,13 +99,15 @@ fn reason_of(body: &serde_json::Value) -> Result<String, ApiError> {
             Ok(r.trim().to_owned())
         }
         Some(serde_json::Value::String(_)) => Err(ApiError::new(
-            "invalid_value",
+            ErrorCode::InvalidValue,
             "reason must be 1 to 500 characters",
         )
         .field("reason")),
-        Some(_) => Err(ApiError::new("invalid_type", "reason must be a string").field("reason")),
+        Some(_) => {
+            Err(ApiError::new(ErrorCode::InvalidType, "reason must be a string").field("reason"))
+        }
         None => Err(ApiError::new(
-            "missing_field",
+            ErrorCode::MissingField,
             "reason is required: say why, for the audit log",
         )
         .field("reason")),
@@ -133,14 +136,14 @@ pub async fn merge(
     let other = match body.get("member_id") {
         Some(v) => v.as_i64().filter(|v| *v > 0).ok_or_else(|| {
             ApiError::new(
-                "invalid_type",
+                ErrorCode::InvalidType,
                 "member_id must be a member id (a positive integer)",
             )
             .field("member_id")
         })?,
         None => {
             return Err(ApiError::new(
-                "missing_field",
+                ErrorCode::MissingField,
                 "member_id is required: the member to merge in",
             )
             .field("member_id"));
@@ -150,7 +153,7 @@ pub async fn merge(
     let (a, b) = (load(&state, survivor).await?, load(&state, other).await?);
     if a.id == b.id {
         return Err(ApiError::new(
-            "already_merged",
+            ErrorCode::AlreadyMerged,
             format!(
                 "members {survivor} and {other} are already one member ({})",
                 a.id
@@ -170,7 +173,7 @@ pub async fn merge(
         .await?
         .ok_or_else(|| {
             ApiError::new(
-                "already_merged",
+                ErrorCode::AlreadyMerged,
                 "the members changed while merging; look them up again",
             )
         })?;
@@ -190,9 +193,9 @@ pub async fn dismiss(
     JsonValue(body): JsonValue<SMALL>,
 ) -> Result<Json<ConflictView>, ApiError> {
     caller.require(Permission::ManageIdentities)?;
-    let id: i64 = id
-        .parse()
-        .map_err(|_| ApiError::not_found("conflict_not_found", format!("no conflict {id}")))?;
+    let id: i64 = id.parse().map_err(|_| {
+        ApiError::not_found(ErrorCode::ConflictNotFound, format!("no conflict {id}"))
+    })?;
     let reason = reason_of(&body)?;
     match state
         .store
@@ -200,11 +203,11 @@ pub async fn dismiss(
         .await?
     {
         None => Err(ApiError::not_found(
-            "conflict_not_found",
+            ErrorCode::ConflictNotFound,
             format!("no conflict {id}"),
         )),
         Some((row, false)) => Err(ApiError::new(
-            "conflict_closed",
+            ErrorCode::ConflictClosed,
             format!("conflict {id} is already {}", row.status),
         )),
         Some((row, true)) => Ok(Json(view(row))),

@@ -9,6 +9,7 @@ use crate::views::{MemberDoc, StageHistory, Timeline, TimelineEvent, TransitionV
 use axum::extract::{Path, State};
 use axum::routing::get;
 use axum::{Json, Router};
+use flywheel_core::ErrorCode;
 use flywheel_core::IdentityKind;
 use flywheel_core::auth::Permission;
 use flywheel_core::time::to_rfc3339;
@@ -31,7 +32,7 @@ pub(crate) async fn load(
         .store
         .member(id)
         .await?
-        .ok_or_else(|| ApiError::not_found("member_not_found", format!("no member {id}")))
+        .ok_or_else(|| ApiError::not_found(ErrorCode::MemberNotFound, format!("no member {id}")))
 }
 
 pub(crate) async fn document(
@@ -86,13 +87,13 @@ pub async fn lookup(
     caller.require(Permission::ReadMembers)?;
     let [(kind, value)] = params.as_slice() else {
         return Err(ApiError::new(
-            "invalid_query",
+            ErrorCode::InvalidQuery,
             "name exactly one identity, e.g. ?phone=13800138000",
         ));
     };
     let Ok(parsed_kind) = kind.parse::<IdentityKind>() else {
         return Err(ApiError::new(
-            "unknown_identity_kind",
+            ErrorCode::UnknownIdentityKind,
             format!("{kind} is not an identity kind"),
         )
         .field(kind.clone()));
@@ -102,10 +103,13 @@ pub async fn lookup(
         .identity
         .normalise(parsed_kind, value)
         .map_err(|e| {
-            ApiError::new("invalid_identity", format!("{kind} {e}")).field(kind.clone())
+            ApiError::new(ErrorCode::InvalidIdentity, format!("{kind} {e}")).field(kind.clone())
         })?;
     let id = state.store.lookup(&identity).await?.ok_or_else(|| {
-        ApiError::not_found("member_not_found", format!("no member holds {identity}"))
+        ApiError::not_found(
+            ErrorCode::MemberNotFound,
+            format!("no member holds {identity}"),
+        )
     })?;
     let m = load(&state, id).await?;
     Ok(Json(document(&state, &m).await?))
@@ -203,7 +207,7 @@ fn encode_cursor(c: &TimelineCursor) -> String {
 fn decode_cursor(text: &str) -> Result<TimelineCursor, ApiError> {
     let bad = || {
         ApiError::new(
-            "invalid_cursor",
+            ErrorCode::InvalidCursor,
             "cursor must be the `next` value of a previous page",
         )
         .field("cursor")
@@ -235,7 +239,10 @@ mod tests {
         };
         assert_eq!(decode_cursor(&encode_cursor(&c)).unwrap(), c);
         for bad in ["zz", "abc", "41"] {
-            assert_eq!(decode_cursor(bad).unwrap_err().code, "invalid_cursor");
+            assert_eq!(
+                decode_cursor(bad).unwrap_err().code,
+                ErrorCode::InvalidCursor
+            );
         }
     }
 }

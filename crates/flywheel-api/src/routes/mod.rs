@@ -11,10 +11,15 @@ pub mod scores;
 pub mod stats;
 
 use crate::error::ApiError;
+use flywheel_core::ErrorCode;
 
 /// Parses a member id from a path segment.
 pub(crate) fn member_id(raw: &str) -> Result<i64, ApiError> {
     raw.parse::<i64>().ok().filter(|id| *id > 0).ok_or_else(|| {
-        ApiError::new("invalid_member_id", format!("{raw:?} is not a member id")).field("id")
+        ApiError::new(
+            ErrorCode::InvalidMemberId,
+            format!("{raw:?} is not a member id"),
+        )
+        .field("id")
     })
 }

@@ -15,6 +15,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use flywheel_core::ErrorCode;
 use flywheel_core::auth::Permission;
 use flywheel_core::points::rules::{self, EarningRule};
 use flywheel_core::points::{Earning, Trigger};
@@ -42,7 +43,7 @@ pub(crate) fn programme(state: &AppState, given: Option<String>) -> Result<Strin
         None => Ok(p.default_programme().to_owned()),
         Some(name) if p.knows(&name) => Ok(name),
         Some(name) => Err(ApiError::new(
-            "unknown_programme",
+            ErrorCode::UnknownProgramme,
             format!(
                 "{name:?} is not a programme; known: {}",
                 p.programmes.join(", ")
@@ -58,7 +59,7 @@ pub(crate) fn positive(points: i64, field: &str) -> Result<i64, ApiError> {
         Ok(points)
     } else {
         Err(ApiError::new(
-            "out_of_range",
+            ErrorCode::OutOfRange,
             format!("{field} must be a positive whole number of points"),
         )
         .field(field))
@@ -69,7 +70,7 @@ pub(crate) fn positive(points: i64, field: &str) -> Result<i64, ApiError> {
 pub(crate) fn idempotency_key(key: String) -> Result<String, ApiError> {
     if key.is_empty() || key.len() > 200 || key.chars().any(char::is_control) {
         return Err(ApiError::new(
-            "invalid_value",
+            ErrorCode::InvalidValue,
             "idempotency_key must be 1-200 printable characters",
         )
         .field("idempotency_key"));
@@ -80,7 +81,7 @@ pub(crate) fn idempotency_key(key: String) -> Result<String, ApiError> {
 pub(crate) fn instant(text: &str, field: &str) -> Result<Micros, ApiError> {
     time::parse_rfc3339(text).ok_or_else(|| {
         ApiError::new(
-            "invalid_timestamp",
+            ErrorCode::InvalidTimestamp,
             format!("{field} must be an RFC 3339 timestamp with an offset"),
         )
         .field(field)
@@ -184,14 +185,17 @@ pub async fn simulate(
 ) -> Result<Json<Value>, ApiError> {
     caller.require(Permission::ReadPoints)?;
     let Value::Object(mut obj) = body else {
-        return Err(ApiError::new("invalid_type", "the body must be an object").field("body"));
+        return Err(
+            ApiError::new(ErrorCode::InvalidType, "the body must be an object").field("body"),
+        );
     };
-    let raw = obj
-        .remove("event")
-        .ok_or_else(|| ApiError::new("missing_field", "event is required").field("event"))?;
+    let raw = obj.remove("event").ok_or_else(|| {
+        ApiError::new(ErrorCode::MissingField, "event is required").field("event")
+    })?;
     if let Some(extra) = obj.keys().next() {
         return Err(
-            ApiError::new("unknown_field", format!("unknown field {extra}")).field(extra.clone()),
+            ApiError::new(ErrorCode::UnknownField, format!("unknown field {extra}"))
+                .field(extra.clone()),
         );
     }
     let now = state.now();
@@ -300,7 +304,7 @@ pub async fn member_points(
         .store
         .member_points(id, &programme, now)
         .await?
-        .ok_or_else(|| ApiError::not_found("member_not_found", format!("no member {id}")))?;
+        .ok_or_else(|| ApiError::not_found(ErrorCode::MemberNotFound, format!("no member {id}")))?;
     Ok(Json(PointsView {
         member_id: member,
         programme,
@@ -339,7 +343,7 @@ fn decode_cursor(raw: &str) -> Result<LedgerCursor, ApiError> {
         })
         .ok_or_else(|| {
             ApiError::new(
-                "invalid_cursor",
+                ErrorCode::InvalidCursor,
                 "before must be a `next` value from a previous page",
             )
             .field("before")
@@ -371,11 +375,10 @@ pub async fn member_ledger(
             }
         }
     }
-    let brief = state
-        .store
-        .member_brief(id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("member_not_found", format!("no member {id}")))?;
+    let brief =
+        state.store.member_brief(id).await?.ok_or_else(|| {
+            ApiError::not_found(ErrorCode::MemberNotFound, format!("no member {id}"))
+        })?;
     let rows = state
         .store
         .member_ledger(brief.member_id, i64::from(n) + 1, before.as_ref())
@@ -482,13 +485,14 @@ pub async fn adjust(
     let b: AdjustBody = typed(body)?;
     let reason = b.reason.trim().to_owned();
     if reason.is_empty() || reason.len() > 500 {
-        return Err(
-            ApiError::new("invalid_value", "reason must say why, in 1-500 characters")
-                .field("reason"),
-        );
+        return Err(ApiError::new(
+            ErrorCode::InvalidValue,
+            "reason must say why, in 1-500 characters",
+        )
+        .field("reason"));
     }
     if b.points == 0 {
-        return Err(ApiError::new("out_of_range", "points must not be 0").field("points"));
+        return Err(ApiError::new(ErrorCode::OutOfRange, "points must not be 0").field("points"));
     }
     positive(b.points.abs(), "points")?;
     let req = AdjustRequest {

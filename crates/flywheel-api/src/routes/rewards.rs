@@ -12,6 +12,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use flywheel_core::ErrorCode;
 use flywheel_core::Money;
 use flywheel_core::auth::Permission;
 use flywheel_core::points::policy::is_code;
@@ -55,39 +56,43 @@ fn reward_row(
 ) -> Result<RewardRow, ApiError> {
     if !is_code(&id) {
         return Err(ApiError::new(
-            "invalid_value",
+            ErrorCode::InvalidValue,
             "id must be 1-40 lower-case letters, digits, '_' or '-'",
         )
         .field("id"));
     }
     let name = b.name.trim().to_owned();
     if name.is_empty() || name.len() > 200 {
-        return Err(ApiError::new("invalid_value", "name must be 1-200 characters").field("name"));
+        return Err(
+            ApiError::new(ErrorCode::InvalidValue, "name must be 1-200 characters").field("name"),
+        );
     }
     if !["coupon", "gift", "privilege"].contains(&b.kind.as_str()) {
-        return Err(
-            ApiError::new("invalid_value", "kind must be coupon, gift or privilege").field("kind"),
-        );
+        return Err(ApiError::new(
+            ErrorCode::InvalidValue,
+            "kind must be coupon, gift or privilege",
+        )
+        .field("kind"));
     }
     let points_cost = positive(b.points_cost, "points_cost")?;
     let cash_cost = b
         .cash_cost
         .map(|c| {
             Money::parse(&c).map(Money::minor).map_err(|e| {
-                ApiError::new("invalid_amount", format!("cash_cost {e}")).field("cash_cost")
+                ApiError::new(ErrorCode::InvalidAmount, format!("cash_cost {e}")).field("cash_cost")
             })
         })
         .transpose()?;
     if b.stock.is_some_and(|s| s < 0) {
         return Err(ApiError::new(
-            "out_of_range",
+            ErrorCode::OutOfRange,
             "stock must not be negative (leave it out for unlimited)",
         )
         .field("stock"));
     }
     if b.per_member_limit.is_some_and(|l| l < 1) {
         return Err(
-            ApiError::new("out_of_range", "per_member_limit must be at least 1")
+            ApiError::new(ErrorCode::OutOfRange, "per_member_limit must be at least 1")
                 .field("per_member_limit"),
         );
     }
@@ -95,7 +100,7 @@ fn reward_row(
         t.map(|t| {
             time::parse_rfc3339(&t).ok_or_else(|| {
                 ApiError::new(
-                    "invalid_timestamp",
+                    ErrorCode::InvalidTimestamp,
                     format!("{field} must be an RFC 3339 timestamp"),
                 )
                 .field(field)
@@ -108,10 +113,11 @@ fn reward_row(
     if let (Some(f), Some(u)) = (valid_from, valid_until)
         && f >= u
     {
-        return Err(
-            ApiError::new("out_of_range", "valid_until must be after valid_from")
-                .field("valid_until"),
-        );
+        return Err(ApiError::new(
+            ErrorCode::OutOfRange,
+            "valid_until must be after valid_from",
+        )
+        .field("valid_until"));
     }
     let now = state.now();
     Ok(RewardRow {
@@ -163,11 +169,11 @@ pub async fn create_reward(
     let b: RewardBody = typed(body)?;
     let id =
         b.id.clone()
-            .ok_or_else(|| ApiError::new("missing_field", "id is required").field("id"))?;
+            .ok_or_else(|| ApiError::new(ErrorCode::MissingField, "id is required").field("id"))?;
     let row = reward_row(&state, id, b, 0)?;
     if !state.store.save_reward(&row, false).await? {
         return Err(ApiError::new(
-            "reward_exists",
+            ErrorCode::RewardExists,
             format!(
                 "reward {} exists; PUT /v1/rewards/{} changes it",
                 row.id, row.id
@@ -193,7 +199,7 @@ pub async fn get_reward(
         .store
         .reward(&id)
         .await?
-        .ok_or_else(|| ApiError::new("reward_not_found", format!("no reward {id}")))?;
+        .ok_or_else(|| ApiError::new(ErrorCode::RewardNotFound, format!("no reward {id}")))?;
     Ok(Json(r.into()))
 }
 
@@ -210,9 +216,11 @@ pub async fn put_reward(
     caller.require(Permission::ManagePoints)?;
     let b: RewardBody = typed(body)?;
     if b.id.as_ref().is_some_and(|given| *given != id) {
-        return Err(
-            ApiError::new("invalid_value", "id in the body must match the path").field("id"),
-        );
+        return Err(ApiError::new(
+            ErrorCode::InvalidValue,
+            "id in the body must match the path",
+        )
+        .field("id"));
     }
     let created = state
         .store
@@ -255,14 +263,15 @@ pub async fn redeem(
         (Some(_), None) => None,
         (None, Some(p)) => Some(positive(p, "points")?),
         (Some(_), Some(_)) => {
-            return Err(
-                ApiError::new("invalid_value", "give reward_id or points, not both")
-                    .field("points"),
-            );
+            return Err(ApiError::new(
+                ErrorCode::InvalidValue,
+                "give reward_id or points, not both",
+            )
+            .field("points"));
         }
         (None, None) => {
             return Err(ApiError::new(
-                "missing_field",
+                ErrorCode::MissingField,
                 "reward_id (or points, for a plain debit) is required",
             )
             .field("reward_id"));
@@ -296,11 +305,9 @@ pub async fn get_redemption(
     Path(id): Path<String>,
 ) -> Result<Json<RedemptionView>, ApiError> {
     caller.require(Permission::ReadPoints)?;
-    let r = state
-        .store
-        .redemption(&id)
-        .await?
-        .ok_or_else(|| ApiError::new("redemption_not_found", format!("no redemption {id}")))?;
+    let r = state.store.redemption(&id).await?.ok_or_else(|| {
+        ApiError::new(ErrorCode::RedemptionNotFound, format!("no redemption {id}"))
+    })?;
     Ok(Json(RedemptionView::of(r, false)))
 }
 
@@ -361,13 +368,15 @@ pub async fn create_partner(
     let b: PartnerBody = typed(body)?;
     if !is_code(&b.id) {
         return Err(ApiError::new(
-            "invalid_value",
+            ErrorCode::InvalidValue,
             "id must be 1-40 lower-case letters, digits, '_' or '-'",
         )
         .field("id"));
     }
     if b.name.trim().is_empty() || b.name.len() > 200 {
-        return Err(ApiError::new("invalid_value", "name must be 1-200 characters").field("name"));
+        return Err(
+            ApiError::new(ErrorCode::InvalidValue, "name must be 1-200 characters").field("name"),
+        );
     }
     let row = PartnerRow {
         id: b.id,
@@ -379,9 +388,11 @@ pub async fn create_partner(
         created_at: state.now(),
     };
     if !state.store.create_partner(&row).await? {
-        return Err(
-            ApiError::new("partner_exists", format!("partner {} exists", row.id)).field("id"),
-        );
+        return Err(ApiError::new(
+            ErrorCode::PartnerExists,
+            format!("partner {} exists", row.id),
+        )
+        .field("id"));
     }
     Ok((StatusCode::CREATED, Json(row.into())))
 }
@@ -412,10 +423,11 @@ pub async fn exchange(
     caller.require(Permission::SpendPoints)?;
     let b: ExchangeBody = typed(body)?;
     if b.direction != "out" && b.direction != "in" {
-        return Err(
-            ApiError::new("invalid_value", "direction must be \"out\" or \"in\"")
-                .field("direction"),
-        );
+        return Err(ApiError::new(
+            ErrorCode::InvalidValue,
+            "direction must be \"out\" or \"in\"",
+        )
+        .field("direction"));
     }
     member_id(&b.member_id.to_string()).map_err(|e| e.field("member_id"))?;
     let req = ExchangeRequest {

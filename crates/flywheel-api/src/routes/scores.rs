@@ -12,6 +12,7 @@ use axum::http::header;
 use axum::response::Response;
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use flywheel_core::ErrorCode;
 use flywheel_core::auth::Permission;
 use flywheel_core::scores::{Score, ScoreInputs, super_user};
 use flywheel_core::time::to_rfc3339;
@@ -75,7 +76,7 @@ pub async fn member_scores(
         .store
         .member_scores(id, policy, now)
         .await?
-        .ok_or_else(|| ApiError::not_found("member_not_found", format!("no member {id}")))?;
+        .ok_or_else(|| ApiError::not_found(ErrorCode::MemberNotFound, format!("no member {id}")))?;
     let stored = s.stored.as_ref();
     let mut influence = score_json(&s.influence);
     influence["referral_tree"] = json!(s.referral_tree);
@@ -114,7 +115,7 @@ pub async fn super_users(
                     "false" | "0" => false,
                     _ => {
                         return Err(ApiError::new(
-                            "invalid_query",
+                            ErrorCode::InvalidQuery,
                             "potential must be true or false",
                         )
                         .field("potential"));
@@ -128,8 +129,11 @@ pub async fn super_users(
                     .ok()
                     .filter(|s| (0.0..=100.0).contains(s))
                     .ok_or_else(|| {
-                        ApiError::new("invalid_query", "min_score must be a number from 0 to 100")
-                            .field("min_score")
+                        ApiError::new(
+                            ErrorCode::InvalidQuery,
+                            "min_score must be a number from 0 to 100",
+                        )
+                        .field("min_score")
                     })?
             }
             other => return Err(unknown(other)),

@@ -5,6 +5,7 @@ use super::resolve::Seen;
 use super::{
     Changes, Conversion, MemberId, OrderState, Outcome, ReferralState, Rejection, Rules, WorkingSet,
 };
+use crate::ErrorCode;
 use crate::event::{Event, Payload, Purchase};
 use crate::money::Money;
 use crate::time::Micros;
@@ -89,7 +90,7 @@ impl WorkingSet {
                 .and_then(|o| o.purchase_event_id.as_ref())
         {
             return Err(Rejection {
-                code: "order_exists",
+                code: ErrorCode::OrderExists,
                 field: Some("properties.order_id".into()),
                 message: format!(
                     "order {:?} was already recorded by event {existing:?}; resend that event_id to retry",

@@ -168,7 +168,7 @@ pub struct Changes {
 /// An event the processor refused (state-dependent checks the parser cannot make).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Rejection {
-    pub code: &'static str,
+    pub code: crate::ErrorCode,
     pub field: Option<String>,
     pub message: String,
 }

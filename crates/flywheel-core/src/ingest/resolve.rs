@@ -5,6 +5,7 @@
 use super::{
     Changes, Conflict, MemberId, MemberState, Merge, NewIdentity, Rejection, Rules, WorkingSet,
 };
+use crate::ErrorCode;
 use crate::identity::Identity;
 use crate::time::{self, Micros};
 use std::collections::BTreeSet;
@@ -43,7 +44,7 @@ impl WorkingSet {
 
     fn create_member(&mut self, at: Micros, changes: &mut Changes) -> Result<MemberId, Rejection> {
         let id = self.fresh_ids.pop().ok_or_else(|| Rejection {
-            code: "internal",
+            code: ErrorCode::Internal,
             field: None,
             message: "the store reserved too few member ids for this batch".into(),
         })?;

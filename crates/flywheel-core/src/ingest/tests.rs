@@ -299,7 +299,7 @@ fn a_second_purchase_event_for_the_same_order_is_refused_and_changes_nothing() {
             json!({"order_id": "o1", "amount": "5"}),
         )
         .unwrap_err();
-    assert_eq!(err.code, "order_exists");
+    assert_eq!(err.code, crate::ErrorCode::OrderExists);
     assert_eq!(h.ws.members, before);
 }
 

@@ -8,6 +8,7 @@
 //! awarded.
 
 use super::policy::{DEFAULT_PROGRAMME, PointsPolicy, is_code};
+use crate::ErrorCode;
 use crate::event::{Channel, Item};
 use crate::money::Money;
 use crate::stage::Stage;
@@ -311,33 +312,33 @@ pub fn validate(rules: &[EarningRule], policy: &PointsPolicy) -> Vec<FieldError>
     let mut seen = std::collections::BTreeSet::new();
     for (i, r) in rules.iter().enumerate() {
         let at = |f: &str| format!("rules[{i}].{f}");
-        let mut bad = |f: &str, code: &'static str, msg: String| {
+        let mut bad = |f: &str, code: ErrorCode, msg: String| {
             errors.push(FieldError::new(at(f), code, msg));
         };
         if !is_code(&r.id) {
             bad(
                 "id",
-                "invalid_value",
+                ErrorCode::InvalidValue,
                 "must be 1-40 lower-case letters, digits, '_' or '-'".into(),
             );
         } else if !seen.insert(r.id.as_str()) {
             bad(
                 "id",
-                "duplicate",
+                ErrorCode::Duplicate,
                 format!("rule id {:?} is used twice", r.id),
             );
         }
         if !is_code(&r.trigger) {
             bad(
                 "trigger",
-                "invalid_value",
+                ErrorCode::InvalidValue,
                 "must be an event type or referral_converted".into(),
             );
         }
         if !policy.knows(&r.programme) {
             bad(
                 "programme",
-                "unknown_programme",
+                ErrorCode::UnknownProgramme,
                 format!(
                     "{:?} is not a programme; known: {}",
                     r.programme,
@@ -348,22 +349,30 @@ pub fn validate(rules: &[EarningRule], policy: &PointsPolicy) -> Vec<FieldError>
         if !(1..=1_000_000_000).contains(&r.award.points) {
             bad(
                 "award.points",
-                "out_of_range",
+                ErrorCode::OutOfRange,
                 "must be from 1 to 1000000000".into(),
             );
         }
         if r.award.per.is_some_and(|p| p.minor() <= 0) {
-            bad("award.per", "out_of_range", "must be more than 0.00".into());
+            bad(
+                "award.per",
+                ErrorCode::OutOfRange,
+                "must be more than 0.00".into(),
+            );
         }
         if r.pending_days > 365 {
-            bad("pending_days", "out_of_range", "must be at most 365".into());
+            bad(
+                "pending_days",
+                ErrorCode::OutOfRange,
+                "must be at most 365".into(),
+            );
         }
         if let (Some(a), Some(b)) = (r.conditions.min_amount, r.conditions.max_amount)
             && a > b
         {
             bad(
                 "conditions.max_amount",
-                "out_of_range",
+                ErrorCode::OutOfRange,
                 "must not be below min_amount".into(),
             );
         }
@@ -372,7 +381,7 @@ pub fn validate(rules: &[EarningRule], policy: &PointsPolicy) -> Vec<FieldError>
         {
             bad(
                 "conditions.until",
-                "out_of_range",
+                ErrorCode::OutOfRange,
                 "must be after from".into(),
             );
         }
@@ -380,13 +389,13 @@ pub fn validate(rules: &[EarningRule], policy: &PointsPolicy) -> Vec<FieldError>
             if w.from >= w.until {
                 bad(
                     &format!("windows[{j}].until"),
-                    "out_of_range",
+                    ErrorCode::OutOfRange,
                     "must be after from".into(),
                 );
             }
         }
         if r.budget.is_some_and(|b| b <= 0) {
-            bad("budget", "out_of_range", "must be positive".into());
+            bad("budget", ErrorCode::OutOfRange, "must be positive".into());
         }
         let l = &r.limits;
         let zero_count = [l.per_day, l.per_month, l.per_member].contains(&Some(0));
@@ -396,7 +405,7 @@ pub fn validate(rules: &[EarningRule], policy: &PointsPolicy) -> Vec<FieldError>
         if zero_count || zero_points {
             bad(
                 "limits",
-                "out_of_range",
+                ErrorCode::OutOfRange,
                 "limits must be positive (leave one out for no limit)".into(),
             );
         }

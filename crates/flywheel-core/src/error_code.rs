@@ -1,0 +1,144 @@
+//! Every error code Flywheel answers with, as one type: each code decides its HTTP status
+//! and carries the sentence the README's error table shows for it.
+//!
+//! The core's validation, the store's rejections and the API's errors all use
+//! [`ErrorCode`], so a code cannot be mistyped and never falls through to a 500 by
+//! accident. `README.md` lists the same table; a test in `flywheel-api` compares the two.
+
+use serde::{Serialize, Serializer};
+use std::fmt;
+
+macro_rules! codes {
+    ($($variant:ident = $name:literal, $status:literal, $meaning:literal;)+) => {
+        /// A stable snake_case error code.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum ErrorCode {
+            $(#[doc = $meaning] $variant,)+
+        }
+
+        impl ErrorCode {
+            /// Every code, in the order of the README's table.
+            pub const ALL: &'static [ErrorCode] = &[$(ErrorCode::$variant,)+];
+
+            pub const fn as_str(self) -> &'static str {
+                match self {
+                    $(ErrorCode::$variant => $name,)+
+                }
+            }
+
+            /// The HTTP status an answer with this code has.
+            pub const fn status(self) -> u16 {
+                match self {
+                    $(ErrorCode::$variant => $status,)+
+                }
+            }
+
+            /// What the code means, in one sentence (the README's table).
+            pub const fn meaning(self) -> &'static str {
+                match self {
+                    $(ErrorCode::$variant => $meaning,)+
+                }
+            }
+        }
+    };
+}
+
+codes! {
+    MalformedJson = "malformed_json", 400, "The body is empty or not JSON.";
+    InvalidQuery = "invalid_query", 400, "A query parameter is unknown, or its value does not parse.";
+    InvalidCursor = "invalid_cursor", 400, "A paging cursor is not one a previous page gave.";
+    InvalidMemberId = "invalid_member_id", 400, "A member id in the path is not a positive whole number.";
+    Unauthorized = "unauthorized", 401, "No API key was sent, or it is unknown or revoked.";
+    Forbidden = "forbidden", 403, "The key's role may not do this.";
+    NotFound = "not_found", 404, "There is no such route.";
+    MemberNotFound = "member_not_found", 404, "No member has that id or identity.";
+    ConflictNotFound = "conflict_not_found", 404, "No identity conflict has that id.";
+    RewardNotFound = "reward_not_found", 404, "No reward has that id.";
+    PartnerNotFound = "partner_not_found", 404, "No partner brand has that id.";
+    RedemptionNotFound = "redemption_not_found", 404, "No redemption has that id.";
+    MethodNotAllowed = "method_not_allowed", 405, "The route exists but does not take that method.";
+    RequestTimeout = "request_timeout", 408, "The request body did not arrive in time.";
+    OrderExists = "order_exists", 409, "The order was already recorded by another event.";
+    EventIdReused = "event_id_reused", 409, "The event_id was used before for an event with different content.";
+    AlreadyMerged = "already_merged", 409, "The two member ids are already one member.";
+    ConflictClosed = "conflict_closed", 409, "The identity conflict was already settled.";
+    MemberErased = "member_erased", 409, "The member's personal data was erased; it can no longer change.";
+    InsufficientPoints = "insufficient_points", 409, "The member has fewer points available than asked for.";
+    OutOfStock = "out_of_stock", 409, "The reward has no stock left.";
+    RewardUnavailable = "reward_unavailable", 409, "The reward is switched off or outside its dates.";
+    LimitReached = "limit_reached", 409, "A per-member or daily limit is used up.";
+    IdempotencyKeyReused = "idempotency_key_reused", 409, "The idempotency_key was used before for a different request.";
+    RewardExists = "reward_exists", 409, "A reward with that id exists.";
+    PartnerExists = "partner_exists", 409, "A partner brand with that id exists.";
+    PayloadTooLarge = "payload_too_large", 413, "The body (or one event in a batch) is larger than the limit.";
+    MissingField = "missing_field", 422, "A required field is missing.";
+    UnknownField = "unknown_field", 422, "A field is not one the request takes.";
+    InvalidType = "invalid_type", 422, "A field has the wrong JSON type.";
+    InvalidValue = "invalid_value", 422, "A field's value is not allowed.";
+    TooLong = "too_long", 422, "A text field is longer than allowed.";
+    OutOfRange = "out_of_range", 422, "A number is outside the range allowed (amounts and points have configured maximums).";
+    InvalidTimestamp = "invalid_timestamp", 422, "A timestamp is not RFC 3339 with an offset.";
+    OccurredAtInFuture = "occurred_at_in_future", 422, "occurred_at is more than five minutes ahead of the server's clock.";
+    UnknownChannel = "unknown_channel", 422, "The channel is not one Flywheel knows.";
+    UnknownIdentityKind = "unknown_identity_kind", 422, "An identity kind is not one Flywheel knows.";
+    InvalidIdentity = "invalid_identity", 422, "An identity value does not normalise (a phone that is not a number, an email without a domain).";
+    InvalidAmount = "invalid_amount", 422, "An amount is not a decimal string with at most two decimals.";
+    NegativeAmount = "negative_amount", 422, "An amount is negative.";
+    UnsupportedCurrency = "unsupported_currency", 422, "The currency is not the brand's.";
+    TooManyEvents = "too_many_events", 422, "A batch holds more than 10,000 events.";
+    InvalidEvents = "invalid_events", 422, "Some events of a batch are invalid; details lists each by index.";
+    BatchRejected = "batch_rejected", 422, "Not applied, because another event of its all-or-nothing batch was refused.";
+    UnknownProgramme = "unknown_programme", 422, "The points programme is not one configured.";
+    Duplicate = "duplicate", 422, "The same id appears twice in one request (earning rules).";
+    InexactExchange = "inexact_exchange", 422, "The points do not convert exactly at the partner's rate.";
+    RateLimited = "rate_limited", 429, "The key sent more requests than its role's rate allows; wait Retry-After seconds.";
+    Internal = "internal", 500, "Something failed on the server; it was logged.";
+    Unavailable = "unavailable", 503, "The database does not answer.";
+}
+
+impl ErrorCode {
+    /// The code named `name`, if there is one.
+    pub fn parse(name: &str) -> Option<ErrorCode> {
+        ErrorCode::ALL.iter().copied().find(|c| c.as_str() == name)
+    }
+}
+
+impl fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for ErrorCode {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_unique_snake_case_and_parse_back() {
+        let mut seen = std::collections::BTreeSet::new();
+        for code in ErrorCode::ALL {
+            let name = code.as_str();
+            assert!(seen.insert(name), "{name} twice");
+            assert!(
+                name.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'),
+                "{name}"
+            );
+            assert_eq!(ErrorCode::parse(name), Some(*code));
+            assert!((400..600).contains(&code.status()), "{name}");
+        }
+    }
+
+    #[test]
+    fn only_server_faults_are_5xx() {
+        for code in ErrorCode::ALL {
+            let server = matches!(code, ErrorCode::Internal | ErrorCode::Unavailable);
+            assert_eq!(code.status() >= 500, server, "{code}");
+        }
+    }
+}
