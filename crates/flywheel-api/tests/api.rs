@@ -701,7 +701,7 @@ async fn a_refused_merge_waits_for_a_person_who_can_merge_or_dismiss_it() {
 
 #[tokio::test]
 async fn the_openapi_document_describes_every_route_and_the_docs_work_offline() {
-    let app = TestApp::all().await.remove(0);
+    let app = TestApp::sqlite().await;
     let (status, doc) = app.call("GET", "/openapi.json", None, None).await;
     assert_eq!(status, StatusCode::OK);
     let paths: Vec<&String> = doc["paths"].as_object().unwrap().keys().collect();

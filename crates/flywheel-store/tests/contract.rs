@@ -1,56 +1,32 @@
 //! The store contract: the same scenarios on SQLite and on PostgreSQL.
 //!
-//! PostgreSQL runs when `FLYWHEEL_TEST_PG_URL` names a server whose user may create
-//! databases (each test gets a fresh one); `FLYWHEEL_REQUIRE_PG=1` makes its absence a
-//! failure, as in CI.
+//! The databases come from `flywheel_testkit::databases()`: SQLite, and PostgreSQL when
+//! `FLYWHEEL_TEST_PG_URL` is set (`FLYWHEEL_REQUIRE_PG=1` makes its absence a failure).
 
 use flywheel_core::event::{ParseContext, parse_event};
 use flywheel_core::ingest::Rules;
 use flywheel_core::time::{DAY, parse_rfc3339};
 use flywheel_core::{Event, IdentityKind, IdentityRules, Lens, Policy, Stage, StagePolicy};
-use flywheel_store::{
-    AsOf, EventQueue, EventResult, IngestMode, Store, TimelineCursor, create_postgres_database,
-};
+use flywheel_store::{AsOf, EventQueue, EventResult, IngestMode, Store, TimelineCursor};
 use serde_json::{Value, json};
 use std::sync::Arc;
 
 struct Db {
     store: Store,
-    _dir: Option<tempfile::TempDir>,
+    _db: flywheel_testkit::TestDb,
 }
 
-async fn databases() -> Vec<Db> {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("t.db").display());
-    let mut out = vec![Db {
-        store: Store::open(&url).await.unwrap(),
-        _dir: Some(dir),
-    }];
-    match std::env::var("FLYWHEEL_TEST_PG_URL") {
-        Ok(admin) => out.push(Db {
-            store: fresh_postgres(&admin).await,
-            _dir: None,
-        }),
-        Err(_) if std::env::var("FLYWHEEL_REQUIRE_PG").as_deref() == Ok("1") => {
-            panic!("FLYWHEEL_REQUIRE_PG=1 but FLYWHEEL_TEST_PG_URL is not set")
-        }
-        Err(_) => eprintln!("FLYWHEEL_TEST_PG_URL not set: PostgreSQL half skipped"),
-    }
-    out
-}
-
-/// Creates a database of its own for one test on the server at `admin`.
-async fn fresh_postgres(admin: &str) -> Store {
-    use std::sync::atomic::{AtomicU32, Ordering};
-    static N: AtomicU32 = AtomicU32::new(0);
-    let name = format!(
-        "fw_store_{}_{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    );
-    Store::open(&create_postgres_database(admin, &name).await.unwrap())
+/// Each test database (`flywheel_testkit`), opened.
+async fn databases() -> flywheel_testkit::Each<Db> {
+    flywheel_testkit::databases()
         .await
-        .unwrap()
+        .then(|db| async move {
+            Db {
+                store: db.open().await,
+                _db: db,
+            }
+        })
+        .await
 }
 
 const NOW: &str = "2026-06-01T00:00:00Z";

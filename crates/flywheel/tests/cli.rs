@@ -266,24 +266,12 @@ impl Drop for Server {
     }
 }
 
-fn databases(dir: &Path) -> Vec<String> {
-    let mut dbs = vec![format!("sqlite://{}", dir.join("kill.db").display())];
-    if let Ok(admin) = std::env::var("FLYWHEEL_TEST_PG_URL") {
-        let rt = tokio::runtime::Runtime::new().unwrap();
-        let name = format!("fw_cli_{}", std::process::id());
-        dbs.push(
-            rt.block_on(flywheel_store::create_postgres_database(&admin, &name))
-                .unwrap(),
-        );
-    }
-    dbs
-}
-
 #[test]
 fn a_server_killed_with_sigkill_keeps_every_event_it_acknowledged() {
     let dir = tempfile::tempdir().unwrap();
     let admin = "kill-test-admin-key-0123456789";
-    for db in databases(dir.path()) {
+    for test_db in flywheel_testkit::databases_blocking() {
+        let db = test_db.url.clone();
         let (ok, key, err) = run(flywheel(dir.path()).args([
             "keys",
             "create",
@@ -452,16 +440,8 @@ fn a_fresh_install_prints_one_admin_key_that_works_and_a_restart_prints_none() {
 fn two_servers_never_overspend_one_balance_or_one_stock() {
     let dir = tempfile::tempdir().unwrap();
     let admin = "race-test-admin-key-0123456789";
-    let mut dbs = vec![format!("sqlite://{}", dir.path().join("race.db").display())];
-    if let Ok(pg) = std::env::var("FLYWHEEL_TEST_PG_URL") {
-        let rt = tokio::runtime::Runtime::new().unwrap();
-        let name = format!("fw_race_{}", std::process::id());
-        dbs.push(
-            rt.block_on(flywheel_store::create_postgres_database(&pg, &name))
-                .unwrap(),
-        );
-    }
-    for db in dbs {
+    for test_db in flywheel_testkit::databases_blocking() {
+        let db = test_db.url.clone();
         let a = Server::start(dir.path(), &db, admin);
         let b = Server::start(dir.path(), &db, admin);
         let rt = tokio::runtime::Runtime::new().unwrap();

@@ -1,5 +1,6 @@
-//! Shared by the API test files: a real server on port 0 over SQLite and (when
-//! `FLYWHEEL_TEST_PG_URL` is set) PostgreSQL, an HTTP client, and a clock tests can move.
+//! Shared by the API test files: a real server on port 0 over each test database
+//! (`flywheel_testkit`: SQLite, and PostgreSQL when configured), an HTTP client, and a
+//! clock tests can move.
 #![allow(dead_code)]
 
 use flywheel_api::AppState;
@@ -17,40 +18,29 @@ pub struct TestApp {
     pub base: String,
     pub http: reqwest::Client,
     pub store: Store,
-    _dir: Option<tempfile::TempDir>,
+    _db: flywheel_testkit::TestDb,
     _stop: tokio::sync::oneshot::Sender<()>,
     /// Added to the system clock: tests move time forward with [`TestApp::advance`].
     pub offset: Arc<AtomicI64>,
 }
 
 impl TestApp {
-    pub async fn all() -> Vec<TestApp> {
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}", dir.path().join("api.db").display());
-        let mut apps = vec![TestApp::spawn(Store::open(&url).await.unwrap(), Some(dir)).await];
-        match std::env::var("FLYWHEEL_TEST_PG_URL") {
-            Ok(admin) => {
-                use std::sync::atomic::{AtomicU32, Ordering};
-                static N: AtomicU32 = AtomicU32::new(0);
-                let name = format!(
-                    "fw_api_{}_{}",
-                    std::process::id(),
-                    N.fetch_add(1, Ordering::Relaxed)
-                );
-                let url = flywheel_store::create_postgres_database(&admin, &name)
-                    .await
-                    .unwrap();
-                apps.push(TestApp::spawn(Store::open(&url).await.unwrap(), None).await);
-            }
-            Err(_) if std::env::var("FLYWHEEL_REQUIRE_PG").as_deref() == Ok("1") => {
-                panic!("FLYWHEEL_REQUIRE_PG=1 but FLYWHEEL_TEST_PG_URL is not set")
-            }
-            Err(_) => {}
-        }
-        apps
+    /// A server on each test database (`flywheel_testkit`): SQLite, and PostgreSQL when
+    /// configured. Failures inside the loop name the backend.
+    pub async fn all() -> flywheel_testkit::Each<TestApp> {
+        flywheel_testkit::databases()
+            .await
+            .then(|db| async move { TestApp::spawn(db.open().await, db).await })
+            .await
     }
 
-    pub async fn spawn(store: Store, dir: Option<tempfile::TempDir>) -> TestApp {
+    /// A server on SQLite only, for what does not depend on the database.
+    pub async fn sqlite() -> TestApp {
+        let db = flywheel_testkit::TestDb::sqlite();
+        TestApp::spawn(db.open().await, db).await
+    }
+
+    pub async fn spawn(store: Store, db: flywheel_testkit::TestDb) -> TestApp {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let mut state = AppState::new(store.clone(), Policy::default(), Some(ADMIN));
@@ -66,7 +56,7 @@ impl TestApp {
             base,
             http: reqwest::Client::new(),
             store,
-            _dir: dir,
+            _db: db,
             _stop: stop,
             offset,
         }
