@@ -108,6 +108,9 @@ impl From<flywheel_store::PointsError> for ApiError {
             P::IdempotencyConflict => {
                 ApiError::new(ErrorCode::IdempotencyKeyReused, message).field("idempotency_key")
             }
+            P::OutOfRange { field, .. } => {
+                ApiError::new(ErrorCode::OutOfRange, message).field(field)
+            }
             P::Invalid(_) => ApiError::new(ErrorCode::InvalidValue, message),
             P::Store(e) => ApiError::internal(e),
         }

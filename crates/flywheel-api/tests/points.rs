@@ -740,3 +740,92 @@ async fn rules_are_versioned_validated_and_simulated_without_writing() {
         assert_eq!(rules["version"], 1);
     }
 }
+
+/// The hostile inputs that once wrapped the ledger: amounts, awards, adjustments and
+/// exchange rates beyond the limits are refused by field, nothing is written, and the
+/// books stay readable and balanced.
+#[tokio::test]
+async fn amounts_and_points_beyond_the_limits_are_refused_and_the_books_stay_whole() {
+    for app in TestApp::all().await {
+        let now = app.now();
+        let integrator = app.key(Role::Integrator).await;
+        let who = json!({"card_no": "BIG-1"});
+        let huge = purchase("big-1", now, who.clone(), "BIG-O1", "999999999999999.99");
+        let (status, body) = app
+            .call(
+                "POST",
+                "/v1/events/batch",
+                Some(&integrator),
+                Some(json!({"events": [huge.clone(), huge]})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+        assert_eq!(code(&body), "invalid_events");
+        assert_eq!(
+            body["error"]["details"][0]["code"], "out_of_range",
+            "{body}"
+        );
+        assert_eq!(body["error"]["details"][0]["field"], "properties.amount");
+
+        let (status, body) = app
+            .put(
+                "/v1/points/rules",
+                json!({"rules": [{"id": "greedy", "trigger": "purchase", "award": {"points": 1_000_000_000, "per": "0.01"}}]}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+        assert_eq!(body["error"]["field"], "rules[0].award.points", "{body}");
+
+        let member = app
+            .send(purchase("big-2", now, who, "BIG-O2", "10000000.00"))
+            .await["member_id"]
+            .clone();
+        let p = points(&app, &member).await;
+        assert_eq!(p["pending"], 1_000_000_000_i64 / 100, "{p}");
+        let (status, body) = app
+            .post(
+                "/v1/points/adjustments",
+                json!({"member_id": member, "points": 1_000_000_000_000_i64, "reason": "fat finger", "idempotency_key": "big-adj"}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+        assert_eq!(
+            (code(&body), body["error"]["field"].as_str()),
+            ("out_of_range", Some("points"))
+        );
+        let (status, body) = app
+            .post(
+                "/v1/partners",
+                json!({"id": "tiny", "name": "Tiny", "rate_ours": 1, "rate_theirs": 1_000_000_000_000_i64, "daily_limit": 1000}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+        assert_eq!(body["error"]["field"], "rate_theirs", "{body}");
+        let (status, _) = app
+            .post(
+                "/v1/partners",
+                json!({"id": "tiny", "name": "Tiny", "rate_ours": 1, "rate_theirs": 100_000_000, "daily_limit": 1000}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED);
+        let (status, _) = app
+            .post(
+                "/v1/points/adjustments",
+                json!({"member_id": member, "points": 50, "reason": "goodwill", "idempotency_key": "small-adj"}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED);
+        let (status, body) = app
+            .post(
+                "/v1/points/exchanges",
+                json!({"member_id": member, "partner_id": "tiny", "direction": "out", "points": 2, "idempotency_key": "x-big"}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+        assert_eq!(
+            (code(&body), body["error"]["field"].as_str()),
+            ("out_of_range", Some("points"))
+        );
+        books_balance(&app).await;
+    }
+}

@@ -187,12 +187,15 @@ impl Event {
     }
 }
 
-/// What parsing needs besides the JSON: the identity policy, the brand's currency, and
-/// the present (events from more than five minutes in the future are refused).
+/// What parsing needs besides the JSON: the identity policy, the brand's currency, the
+/// largest amount accepted, and the present (events from more than five minutes in the
+/// future are refused).
 #[derive(Clone, Copy, Debug)]
 pub struct ParseContext<'a> {
     pub identity: &'a IdentityRules,
     pub currency: &'a str,
+    /// The largest amount an order, refund, deposit or item price may have.
+    pub max_amount: Money,
     pub now: Micros,
 }
 
@@ -409,10 +412,24 @@ pub fn parse_identities(
     (errors.0.len() == before).then_some(out)
 }
 
+/// An amount no larger than the configured maximum.
+fn bounded(field: &str, amount: Money, max: Money) -> Result<Money, FieldError> {
+    if amount > max {
+        Err(FieldError::new(
+            field,
+            ErrorCode::OutOfRange,
+            format!("{field} must be at most {max} (limits.max_order_amount)"),
+        ))
+    } else {
+        Ok(amount)
+    }
+}
+
 fn money_field(
     props: &Map<String, Value>,
     key: &str,
     required: bool,
+    max: Money,
     errors: &mut Errors,
 ) -> Option<Money> {
     let field = format!("properties.{key}");
@@ -424,7 +441,7 @@ fn money_field(
             None
         }
         Some(Value::String(s)) => match Money::parse(s) {
-            Ok(m) => Some(m),
+            Ok(m) => errors.take(bounded(&field, m, max)),
             Err(e) => {
                 let code = match e {
                     MoneyError::Negative => ErrorCode::NegativeAmount,
@@ -545,7 +562,8 @@ fn parse_payload(
         "purchase" => Payload::Purchase(parse_purchase(props, ctx, errors)),
         "refund" => {
             let order_id = required_text(props, "order_id", 128, errors).unwrap_or_default();
-            let amount = money_field(props, "amount", true, errors).unwrap_or_default();
+            let amount =
+                money_field(props, "amount", true, ctx.max_amount, errors).unwrap_or_default();
             Payload::Refund { order_id, amount }
         }
         "feedback" => {
@@ -590,7 +608,7 @@ fn parse_payload(
             Payload::Participation { kind }
         }
         "deposit" => Payload::Deposit {
-            amount: money_field(props, "amount", false, errors),
+            amount: money_field(props, "amount", false, ctx.max_amount, errors),
         },
         _ => Payload::Custom,
     }
@@ -602,7 +620,7 @@ fn parse_purchase(
     errors: &mut Errors,
 ) -> Purchase {
     let order_id = required_text(props, "order_id", 128, errors).unwrap_or_default();
-    let amount = money_field(props, "amount", true, errors).unwrap_or_default();
+    let amount = money_field(props, "amount", true, ctx.max_amount, errors).unwrap_or_default();
     let currency = optional_text(props, "currency", "properties", 3, errors)
         .unwrap_or_else(|| ctx.currency.to_owned());
     if currency != ctx.currency {
@@ -650,7 +668,7 @@ fn parse_purchase(
                 let price = match obj.get("price") {
                     None | Some(Value::Null) => None,
                     Some(Value::String(s)) => match Money::parse(s) {
-                        Ok(m) => Some(m),
+                        Ok(m) => errors.take(bounded(&format!("{path}.price"), m, ctx.max_amount)),
                         Err(e) => {
                             errors.push(FieldError::new(
                                 format!("{path}.price"),
@@ -702,6 +720,7 @@ mod tests {
         ParseContext {
             identity: rules,
             currency: "CNY",
+            max_amount: Money::from_minor(1_000_000_000),
             now: time::parse_rfc3339("2026-11-23T00:00:00Z").unwrap(),
         }
     }
@@ -777,6 +796,29 @@ mod tests {
             vec![("properties.amount".into(), "invalid_amount")]
         );
         assert!(parse(base("0")).is_ok());
+    }
+
+    #[test]
+    fn amounts_above_the_configured_maximum_are_refused_by_field() {
+        let purchase = |amount: &str, price: &str| {
+            json!({"event_id": "e", "type": "purchase", "occurred_at": "2026-01-01T00:00:00Z", "channel": "store",
+                   "identities": {"card_no": "C1"},
+                   "properties": {"order_id": "o", "amount": amount, "items": [{"sku": "S", "price": price}]}})
+        };
+        assert!(parse(purchase("10000000.00", "10000000.00")).is_ok());
+        assert_eq!(
+            fields(purchase("999999999999999.99", "10000000.01")),
+            vec![
+                ("properties.amount".into(), "out_of_range"),
+                ("properties.items[0].price".into(), "out_of_range")
+            ]
+        );
+        let refund = json!({"event_id": "r", "type": "refund", "occurred_at": "2026-01-01T00:00:00Z", "channel": "store",
+                            "identities": {"card_no": "C1"}, "properties": {"order_id": "o", "amount": "10000000.01"}});
+        assert_eq!(
+            fields(refund),
+            vec![("properties.amount".into(), "out_of_range")]
+        );
     }
 
     #[test]

@@ -245,7 +245,7 @@ fn merge_counts(into: &mut BTreeMap<String, u32>, from: &BTreeMap<String, u32>) 
 impl MemberFacts {
     /// Net spend: purchases less refunds.
     pub fn net_spent(&self) -> Money {
-        Money::from_minor(self.gross_spent - self.refunded)
+        Money::from_minor(self.gross_spent.saturating_sub(self.refunded))
     }
 
     /// Purchases that still stand (orders not refunded in full).
@@ -377,8 +377,10 @@ impl MemberFacts {
         let amount = purchase.amount.minor();
         let refunded = already_refunded.minor().min(amount);
         self.orders += 1;
-        self.gross_spent += amount;
-        self.refunded += refunded;
+        // Saturating: amounts are bounded per order, so only an absurd history could
+        // reach the edge, and a statistic pinned there beats one that wraps negative.
+        self.gross_spent = self.gross_spent.saturating_add(amount);
+        self.refunded = self.refunded.saturating_add(refunded);
         if refunded > 0 && refunded >= amount {
             self.refunded_orders += 1;
         }
@@ -419,7 +421,7 @@ impl MemberFacts {
     /// A refund of `delta` more on an order of `order_amount`; `was_full`/`now_full` tell
     /// whether the order was, and now is, refunded in full.
     pub fn record_refund(&mut self, order_id: &str, delta: Money, was_full: bool, now_full: bool) {
-        self.refunded += delta.minor();
+        self.refunded = self.refunded.saturating_add(delta.minor());
         if now_full && !was_full {
             self.refunded_orders += 1;
         }
@@ -431,7 +433,7 @@ impl MemberFacts {
             } = &mut s.kind
                 && id == order_id
             {
-                *refunded += delta.minor();
+                *refunded = refunded.saturating_add(delta.minor());
             }
         }
     }

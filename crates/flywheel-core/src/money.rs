@@ -73,6 +73,11 @@ impl Money {
     pub fn saturating_sub(self, other: Money) -> Money {
         Money(self.0.saturating_sub(other.0))
     }
+
+    /// The sum, or `None` if it does not fit.
+    pub fn checked_add(self, other: Money) -> Option<Money> {
+        self.0.checked_add(other.0).map(Money)
+    }
 }
 
 impl std::ops::Add for Money {

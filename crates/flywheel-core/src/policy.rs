@@ -4,6 +4,7 @@
 
 use crate::identity::IdentityRules;
 use crate::ingest::Rules;
+use crate::limits::Limits;
 use crate::points::PointsPolicy;
 use crate::scores::ScorePolicy;
 use crate::stage::StagePolicy;
@@ -18,6 +19,8 @@ pub struct Policy {
     pub stages: StagePolicy,
     pub points: PointsPolicy,
     pub scores: ScorePolicy,
+    /// The largest order amount and points posting accepted.
+    pub limits: Limits,
 }
 
 impl Default for Policy {
@@ -28,6 +31,7 @@ impl Default for Policy {
             stages: StagePolicy::default(),
             points: PointsPolicy::default(),
             scores: ScorePolicy::default(),
+            limits: Limits::default(),
         }
     }
 }
@@ -43,6 +47,7 @@ impl Policy {
         self.identity.validate()?;
         self.points.validate()?;
         self.scores.validate()?;
+        self.limits.validate()?;
         self.stages.validate()
     }
 
@@ -51,6 +56,7 @@ impl Policy {
             identity: &self.identity,
             stages: &self.stages,
             points: &self.points,
+            limits: &self.limits,
         }
     }
 
@@ -58,6 +64,7 @@ impl Policy {
         crate::event::ParseContext {
             identity: &self.identity,
             currency: &self.currency,
+            max_amount: self.limits.max_order_amount,
             now,
         }
     }

@@ -172,6 +172,7 @@ impl Store {
             backend,
             &rule_book,
             rules.points,
+            rules.limits,
             &Batch {
                 ws: &ws,
                 changes: &changes,

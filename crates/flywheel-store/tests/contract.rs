@@ -51,6 +51,7 @@ fn event(
         &ParseContext {
             identity: &rules,
             currency: "CNY",
+            max_amount: flywheel_core::Limits::default().max_order_amount,
             now: now(),
         },
     )
@@ -74,6 +75,7 @@ async fn send(store: &Store, events: &[Event]) -> Vec<EventResult> {
         identity: &identity,
         stages: &stages,
         points: &flywheel_core::points::PointsPolicy::default(),
+        limits: &flywheel_core::Limits::default(),
     };
     store
         .ingest(events, &rules, AsOf::At(now()), IngestMode::SkipRejected)
@@ -252,6 +254,7 @@ async fn a_refused_merge_is_listed_as_an_open_conflict() {
             identity: &identity,
             stages: &stages,
             points: &flywheel_core::points::PointsPolicy::default(),
+            limits: &flywheel_core::Limits::default(),
         };
         let merged = s
             .merge_members(a, b, "key:1", "same person", &rules, now())
@@ -280,6 +283,7 @@ async fn a_batch_with_a_rejected_event_writes_nothing_when_all_or_nothing() {
             identity: &identity,
             stages: &stages,
             points: &flywheel_core::points::PointsPolicy::default(),
+            limits: &flywheel_core::Limits::default(),
         };
         let batch = [
             event("x", "like", 1, json!({"card_no": "C2"}), json!({})),

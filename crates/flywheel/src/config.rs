@@ -24,6 +24,10 @@
 //! value_per_point = "0.01"    # for the liability in finance reports
 //! transfer_daily_limit = 10000
 //!
+//! [limits]
+//! max_order_amount = "10000000.00"    # larger amounts are refused (422 out_of_range)
+//! max_points_per_posting = 100000000  # likewise any earning or points command
+//!
 //! [scores]
 //! half_life_days = 90             # silence halves intimacy and repurchase every 90 days
 //! horizon_days = 90               # lifetime value: expected purchases in the next 90 days
@@ -39,7 +43,7 @@
 use anyhow::{Context, bail};
 use flywheel_core::points::PointsPolicy;
 use flywheel_core::scores::ScorePolicy;
-use flywheel_core::{IdentityRules, Policy, StagePolicy};
+use flywheel_core::{IdentityRules, Limits, Policy, StagePolicy};
 use serde::Deserialize;
 use std::path::Path;
 
@@ -71,6 +75,7 @@ struct FileConfig {
     stages: StagePolicy,
     points: PointsPolicy,
     scores: ScorePolicy,
+    limits: Limits,
 }
 
 #[derive(Clone, Debug)]
@@ -107,6 +112,7 @@ impl Config {
             stages: parsed.stages,
             points: parsed.points,
             scores: parsed.scores,
+            limits: parsed.limits,
         };
         if let Ok(db) = std::env::var("FLYWHEEL_DB") {
             server.db = db;

@@ -52,7 +52,13 @@ pub async fn report(
     let programme = programme(&state, given)?;
     let r = state.store.points_report(&programme, from, to).await?;
     let points = &state.policy.points;
-    let (value, liability) = (points.value_per_point, points.liability(r.outstanding));
+    let value = points.value_per_point;
+    let liability = points.liability(r.outstanding).ok_or_else(|| {
+        ApiError::internal(format!(
+            "the liability of {} points at {value} does not fit",
+            r.outstanding
+        ))
+    })?;
     let breakage_rate = flywheel_core::points::policy::breakage_rate(r.expired, r.redeemed);
     Ok(Json(json!({
         "programme": r.programme,

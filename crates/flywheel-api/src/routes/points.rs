@@ -53,14 +53,15 @@ pub(crate) fn programme(state: &AppState, given: Option<String>) -> Result<Strin
     }
 }
 
-/// Positive whole points.
-pub(crate) fn positive(points: i64, field: &str) -> Result<i64, ApiError> {
-    if (1..=1_000_000_000_000).contains(&points) {
+/// Whole points from 1 to the most one posting may carry (`limits.max_points_per_posting`).
+pub(crate) fn positive(state: &AppState, points: i64, field: &str) -> Result<i64, ApiError> {
+    let max = state.policy.limits.max_points_per_posting;
+    if state.policy.limits.points_in_range(points) {
         Ok(points)
     } else {
         Err(ApiError::new(
             ErrorCode::OutOfRange,
-            format!("{field} must be a positive whole number of points"),
+            format!("{field} must be a whole number of points from 1 to {max}"),
         )
         .field(field))
     }
@@ -156,7 +157,7 @@ pub async fn put_rules(
         Some(t) => instant(t, "effective_from")?,
         None => now,
     };
-    let errors = rules::validate(&req.rules, &state.policy.points);
+    let errors = rules::validate(&req.rules, &state.policy.points, &state.policy.limits);
     if !errors.is_empty() {
         return Err(ApiError::invalid_event(errors));
     }
@@ -252,7 +253,7 @@ pub async fn simulate(
         .iter()
         .filter(|r| r.trigger == event.type_name)
         .map(|r| {
-            let l = book.preview(r, &earning);
+            let l = book.preview(r, &earning, &state.policy.limits);
             json!({
                 "rule_id": l.rule_id,
                 "programme": l.programme,
@@ -446,7 +447,7 @@ pub async fn transfer(
     let req = TransferRequest {
         from_member_id: b.from_member_id,
         to_member_id: b.to_member_id,
-        points: positive(b.points, "points")?,
+        points: positive(&state, b.points, "points")?,
         programme: programme(&state, b.programme)?,
         idempotency_key: idempotency_key(b.idempotency_key)?,
     };
@@ -494,7 +495,7 @@ pub async fn adjust(
     if b.points == 0 {
         return Err(ApiError::new(ErrorCode::OutOfRange, "points must not be 0").field("points"));
     }
-    positive(b.points.abs(), "points")?;
+    positive(&state, b.points.abs(), "points")?;
     let req = AdjustRequest {
         member_id: b.member_id,
         points: b.points,

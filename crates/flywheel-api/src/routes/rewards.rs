@@ -74,7 +74,7 @@ fn reward_row(
         )
         .field("kind"));
     }
-    let points_cost = positive(b.points_cost, "points_cost")?;
+    let points_cost = positive(state, b.points_cost, "points_cost")?;
     let cash_cost = b
         .cash_cost
         .map(|c| {
@@ -261,7 +261,7 @@ pub async fn redeem(
     let b: RedeemBody = typed(body)?;
     let points = match (&b.reward_id, b.points) {
         (Some(_), None) => None,
-        (None, Some(p)) => Some(positive(p, "points")?),
+        (None, Some(p)) => Some(positive(&state, p, "points")?),
         (Some(_), Some(_)) => {
             return Err(ApiError::new(
                 ErrorCode::InvalidValue,
@@ -382,9 +382,9 @@ pub async fn create_partner(
         id: b.id,
         name: b.name.trim().to_owned(),
         programme: programme(&state, b.programme)?,
-        rate_ours: positive(b.rate_ours, "rate_ours")?,
-        rate_theirs: positive(b.rate_theirs, "rate_theirs")?,
-        daily_limit: positive(b.daily_limit, "daily_limit")?,
+        rate_ours: positive(&state, b.rate_ours, "rate_ours")?,
+        rate_theirs: positive(&state, b.rate_theirs, "rate_theirs")?,
+        daily_limit: positive(&state, b.daily_limit, "daily_limit")?,
         created_at: state.now(),
     };
     if !state.store.create_partner(&row).await? {
@@ -434,12 +434,17 @@ pub async fn exchange(
         member_id: b.member_id,
         partner_id: b.partner_id,
         direction: b.direction,
-        points: positive(b.points, "points")?,
+        points: positive(&state, b.points, "points")?,
         idempotency_key: idempotency_key(b.idempotency_key)?,
     };
     let (row, replayed) = state
         .store
-        .exchange_points(&req, &state.policy.points, state.now())
+        .exchange_points(
+            &req,
+            &state.policy.points,
+            state.policy.limits.max_points_per_posting,
+            state.now(),
+        )
         .await?;
     let status = if replayed {
         StatusCode::OK

@@ -188,6 +188,8 @@ pub struct Rules<'a> {
     pub stages: &'a StagePolicy,
     /// Not used by the processor itself; the store runs the earning rules with it.
     pub points: &'a crate::points::PointsPolicy,
+    /// The largest order amount and points posting; the store's earning reads it.
+    pub limits: &'a crate::limits::Limits,
 }
 
 /// What a batch can reach, loaded by the store.

@@ -49,6 +49,7 @@ impl Harness {
         let ctx = ParseContext {
             identity: &self.identity,
             currency: "CNY",
+            max_amount: crate::limits::Limits::default().max_order_amount,
             now: at,
         };
         let event = parse_event(&raw, &ctx).expect("test events are valid");
@@ -56,6 +57,7 @@ impl Harness {
             identity: &self.identity,
             stages: &self.stages,
             points: &crate::points::PointsPolicy::default(),
+            limits: &crate::limits::Limits::default(),
         };
         self.ws.apply(&event, &rules, at, &mut self.changes)
     }
@@ -339,6 +341,7 @@ fn a_manual_merge_keeps_both_phones_and_records_the_actor() {
         identity: &h.identity,
         stages: &h.stages,
         points: &crate::points::PointsPolicy::default(),
+        limits: &crate::limits::Limits::default(),
     };
     let request = ManualMerge {
         actor: "key:admin",

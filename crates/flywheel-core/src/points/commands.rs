@@ -82,15 +82,32 @@ pub fn transfer(
     Ok(p)
 }
 
-/// Partner points for `points` of ours at `rate_ours : rate_theirs`, or the step our
-/// points must be a multiple of for the exchange to come out exact.
-pub fn partner_points(points: i64, rate_ours: i64, rate_theirs: i64) -> Result<i64, i64> {
+/// Why an exchange cannot be made at a partner's rate.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExchangeRateError {
+    /// Our points must be a multiple of this for the exchange to come out exact.
+    Inexact { step: i64 },
+    /// The partner's points would be more than `max`.
+    TooLarge { max: i64 },
+}
+
+/// Partner points for `points` of ours at `rate_ours : rate_theirs`: exact, and no more
+/// than `max` (the most one posting may carry).
+pub fn partner_points(
+    points: i64,
+    rate_ours: i64,
+    rate_theirs: i64,
+    max: i64,
+) -> Result<i64, ExchangeRateError> {
     let product = i128::from(points) * i128::from(rate_theirs);
     if product % i128::from(rate_ours) != 0 {
         let step = rate_ours / gcd(rate_ours, rate_theirs);
-        return Err(step);
+        return Err(ExchangeRateError::Inexact { step });
     }
-    Ok((product / i128::from(rate_ours)) as i64)
+    i64::try_from(product / i128::from(rate_ours))
+        .ok()
+        .filter(|p| *p <= max)
+        .ok_or(ExchangeRateError::TooLarge { max })
 }
 
 fn gcd(a: i64, b: i64) -> i64 {

@@ -11,6 +11,7 @@ use super::posting::{Kind, Posting};
 use super::rules::{EarningRule, Quote, RuleSet, Trigger, quote};
 use super::wallet::{Credit, Wallet};
 use crate::ingest::MemberId;
+use crate::limits::Limits;
 use crate::money::Money;
 use crate::time::{self, Micros};
 use chrono::Datelike;
@@ -152,7 +153,7 @@ impl Book {
     }
 
     /// What `rule` gives `e` now, limits and budget applied; writes nothing.
-    pub fn preview(&self, rule: &EarningRule, e: &Earning<'_>) -> Line {
+    pub fn preview(&self, rule: &EarningRule, e: &Earning<'_>, limits: &Limits) -> Line {
         let mut line = Line {
             rule_id: rule.id.clone(),
             programme: rule.programme.clone(),
@@ -173,6 +174,15 @@ impl Book {
         line.quoted = q.points;
         line.factor = q.factor;
         line.explanation = q.explanation;
+        if q.points > limits.max_points_per_posting {
+            // Rules stored before the limit was lowered can ask for more than a posting
+            // may carry: such an award is refused, never cut down silently.
+            line.limited_by = Some(format!(
+                "limits.max_points_per_posting: at most {} points",
+                limits.max_points_per_posting
+            ));
+            return line;
+        }
         let mut points = q.points;
         let [day, month, all] = periods(e.trigger.occurred_at);
         let l = &rule.limits;
@@ -221,12 +231,13 @@ impl Book {
         &mut self,
         rules: &RuleSet,
         policy: &PointsPolicy,
+        limits: &Limits,
         e: &Earning<'_>,
         now: Micros,
     ) -> Vec<Line> {
         let mut lines = Vec::new();
         for rule in rules.rules.iter().filter(|r| r.trigger == e.trigger.kind) {
-            let line = self.preview(rule, e);
+            let line = self.preview(rule, e, limits);
             if line.points > 0 {
                 self.credit(rule, e, &line, policy, now);
             }
@@ -283,13 +294,14 @@ impl Book {
                     period,
                 };
                 let u = self.usage.entry(k.clone()).or_default();
-                u.count += 1;
-                u.points += line.points;
+                u.count = u.count.saturating_add(1);
+                u.points = u.points.saturating_add(line.points);
                 self.dirty_usage.insert(k);
             }
         }
         if rule.budget.is_some() {
-            *self.budgets.entry(rule.id.clone()).or_default() += line.points;
+            let spent = self.budgets.entry(rule.id.clone()).or_default();
+            *spent = spent.saturating_add(line.points);
             self.dirty_budgets.insert(rule.id.clone());
         }
         if let Some(order) = e.order_id {
@@ -306,7 +318,7 @@ impl Book {
             let o = self.orders.entry(k.clone()).or_default();
             o.member_id = e.member_id;
             o.programme = rule.programme.clone();
-            o.earned += line.points;
+            o.earned = o.earned.saturating_add(line.points);
             o.rate_points = rate_points;
             o.rate_per = rate_per;
             self.dirty_orders.insert(k);

@@ -66,9 +66,12 @@ impl PointsPolicy {
         self.programmes.iter().any(|p| p == programme)
     }
 
-    /// What `points` outstanding cost the brand at `value_per_point`.
-    pub fn liability(&self, points: i64) -> Money {
-        Money::from_minor(points.saturating_mul(self.value_per_point.minor()))
+    /// What `points` outstanding cost the brand at `value_per_point`; `None` if that is
+    /// more money than can be counted.
+    pub fn liability(&self, points: i64) -> Option<Money> {
+        points
+            .checked_mul(self.value_per_point.minor())
+            .map(Money::from_minor)
     }
 
     /// When points earned at `earned_at` expire: the first instant of the year after the
@@ -124,7 +127,10 @@ mod tests {
     #[test]
     fn liability_and_breakage_are_exact_where_they_can_be() {
         assert_eq!(
-            PointsPolicy::default().liability(728_838).to_string(),
+            PointsPolicy::default()
+                .liability(728_838)
+                .unwrap()
+                .to_string(),
             "7288.38"
         );
         assert_eq!(breakage_rate(487, 5), 0.9898);

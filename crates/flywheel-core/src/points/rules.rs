@@ -10,6 +10,7 @@
 use super::policy::{DEFAULT_PROGRAMME, PointsPolicy, is_code};
 use crate::ErrorCode;
 use crate::event::{Channel, Item};
+use crate::limits::Limits as Maximums;
 use crate::money::Money;
 use crate::stage::Stage;
 use crate::time::Micros;
@@ -307,7 +308,11 @@ pub fn default_rules() -> Vec<EarningRule> {
 }
 
 /// Checks a rule set, naming each bad field by its path (`rules[2].award.points`).
-pub fn validate(rules: &[EarningRule], policy: &PointsPolicy) -> Vec<FieldError> {
+pub fn validate(
+    rules: &[EarningRule],
+    policy: &PointsPolicy,
+    limits: &Maximums,
+) -> Vec<FieldError> {
     let mut errors = Vec::new();
     let mut seen = std::collections::BTreeSet::new();
     for (i, r) in rules.iter().enumerate() {
@@ -397,6 +402,21 @@ pub fn validate(rules: &[EarningRule], policy: &PointsPolicy) -> Vec<FieldError>
         if r.budget.is_some_and(|b| b <= 0) {
             bad("budget", ErrorCode::OutOfRange, "must be positive".into());
         }
+        if r.award.per.is_none_or(|p| p.minor() > 0)
+            && let Some(most) = worst_case(r, limits)
+            && most > i128::from(limits.max_points_per_posting)
+        {
+            bad(
+                "award.points",
+                ErrorCode::OutOfRange,
+                format!(
+                    "at most this rule could award {most} points for one event (the largest \
+                     order with every multiplier), more than limits.max_points_per_posting \
+                     {}",
+                    limits.max_points_per_posting
+                ),
+            );
+        }
         let l = &r.limits;
         let zero_count = [l.per_day, l.per_month, l.per_member].contains(&Some(0));
         let zero_points = [l.points_per_day, l.points_per_month]
@@ -411,6 +431,34 @@ pub fn validate(rules: &[EarningRule], policy: &PointsPolicy) -> Vec<FieldError>
         }
     }
     errors
+}
+
+/// The most points `rule` could award one event: the largest order the limits allow,
+/// the largest stage multiplier and every festival window at once. `None` when the award
+/// is not a positive number (reported on its own).
+fn worst_case(rule: &EarningRule, limits: &Maximums) -> Option<i128> {
+    if rule.award.points <= 0 {
+        return None;
+    }
+    let stage = rule
+        .stage_multipliers
+        .values()
+        .map(|f| i128::from(f.0))
+        .max()
+        .unwrap_or(1000)
+        .max(1000);
+    let mut milli = stage;
+    for w in &rule.windows {
+        milli = milli * i128::from(w.factor.0.max(1000)) / 1000;
+    }
+    let base = match rule.award.per {
+        Some(per) => {
+            i128::from(limits.max_order_amount.minor()) * i128::from(rule.award.points)
+                / i128::from(per.minor().max(1))
+        }
+        None => i128::from(rule.award.points),
+    };
+    Some(base * milli / 1000)
 }
 
 /// What fired the rules.
@@ -494,10 +542,13 @@ pub fn quote(rule: &EarningRule, t: &Trigger<'_>) -> Result<Quote, Miss> {
         if hits.is_empty() {
             return Err("no item is of the categories or sub-brands the rule names".into());
         }
-        let subtotal: i64 = hits
+        let subtotal: i128 = hits
             .iter()
-            .filter_map(|i| i.price.map(|p| p.minor() * i64::from(i.qty)))
+            .filter_map(|i| i.price.map(|p| i128::from(p.minor()) * i128::from(i.qty)))
             .sum();
+        let Ok(subtotal) = i64::try_from(subtotal) else {
+            return Err("the items the rule names add up to more than can be counted".into());
+        };
         Some(Money::from_minor(subtotal))
     } else {
         t.amount
@@ -528,17 +579,19 @@ pub fn quote(rule: &EarningRule, t: &Trigger<'_>) -> Result<Quote, Miss> {
             let num =
                 i128::from(amount.minor()) * i128::from(rule.award.points) * i128::from(factor.0);
             let den = i128::from(per.minor()) * 1000;
-            let points = i64::try_from(num / den).unwrap_or(i64::MAX);
             (
-                points,
+                num / den,
                 format!("{} per {per} of {amount}", rule.award.points),
             )
         }
-        None => {
-            let points = i64::try_from(i128::from(rule.award.points) * i128::from(factor.0) / 1000)
-                .unwrap_or(i64::MAX);
-            (points, format!("{} points", rule.award.points))
-        }
+        None => (
+            i128::from(rule.award.points) * i128::from(factor.0) / 1000,
+            format!("{} points", rule.award.points),
+        ),
+    };
+    // Never capped: an award too large for the ledger is no award, and says so.
+    let Ok(points) = i64::try_from(points) else {
+        return Err(format!("{base} would be more points than can be counted"));
     };
     let mut explanation = base;
     for w in why {

@@ -5,6 +5,7 @@
 use super::commands;
 use super::*;
 use crate::event::Item;
+use crate::limits::Limits;
 use crate::money::Money;
 use crate::stage::Stage;
 use crate::time::{self, DAY, Micros};
@@ -64,7 +65,7 @@ fn a_purchase_earns_one_point_per_yuan_pending_for_seven_days() {
         trigger("purchase", at, Some("128.90"), Stage::Micro),
         Some("o1"),
     );
-    let lines = book.earn(&defaults(), &policy, &e, at);
+    let lines = book.earn(&defaults(), &policy, &Limits::default(), &e, at);
     assert_eq!(lines.len(), 1);
     assert_eq!(lines[0].points, 128);
     let w = &book.wallets[&(1, "points".to_owned())];
@@ -94,7 +95,7 @@ fn daily_limits_stop_the_twenty_first_like_and_register_pays_once() {
     for id in &ids {
         let e = earning(id, 1, trigger("like", at, None, Stage::Micro), None);
         earned += book
-            .earn(&rules, &policy, &e, at)
+            .earn(&rules, &policy, &Limits::default(), &e, at)
             .iter()
             .map(|l| l.points)
             .sum::<i64>();
@@ -107,10 +108,13 @@ fn daily_limits_stop_the_twenty_first_like_and_register_pays_once() {
         trigger("like", next_day, None, Stage::Micro),
         None,
     );
-    assert_eq!(book.earn(&rules, &policy, &e, next_day)[0].points, 1);
+    assert_eq!(
+        book.earn(&rules, &policy, &Limits::default(), &e, next_day)[0].points,
+        1
+    );
     for id in ["r1", "r2"] {
         let e = earning(id, 1, trigger("register", at, None, Stage::None), None);
-        book.earn(&rules, &policy, &e, at);
+        book.earn(&rules, &policy, &Limits::default(), &e, at);
     }
     assert_eq!(
         book.wallets[&(1, "points".to_owned())]
@@ -138,8 +142,11 @@ fn a_super_strong_inviter_earns_five_times_the_referral_bonus() {
         trigger(rules::REFERRAL_CONVERTED, at, None, Stage::SuperStrong),
         None,
     );
-    assert_eq!(book.earn(&rules, &policy, &weak, at)[0].points, 100);
-    let line = &book.earn(&rules, &policy, &superb, at)[0];
+    assert_eq!(
+        book.earn(&rules, &policy, &Limits::default(), &weak, at)[0].points,
+        100
+    );
+    let line = &book.earn(&rules, &policy, &Limits::default(), &superb, at)[0];
     assert_eq!(line.points, 500);
     assert!(line.explanation.contains("×5"), "{}", line.explanation);
 }
@@ -156,7 +163,14 @@ fn festival_windows_categories_and_budgets_shape_the_award() {
         "budget": 400
     }))
     .unwrap();
-    assert!(rules::validate(std::slice::from_ref(&rule), &PointsPolicy::default()).is_empty());
+    assert!(
+        rules::validate(
+            std::slice::from_ref(&rule),
+            &PointsPolicy::default(),
+            &Limits::default()
+        )
+        .is_empty()
+    );
     let items = vec![
         Item {
             sku: "t".into(),
@@ -181,12 +195,16 @@ fn festival_windows_categories_and_budgets_shape_the_award() {
     );
     trig.items = &items;
     let book = Book::default();
-    let line = book.preview(&rule, &earning("e", 1, trig.clone(), Some("o")));
+    let line = book.preview(
+        &rule,
+        &earning("e", 1, trig.clone(), Some("o")),
+        &Limits::default(),
+    );
     // 81.00 of tea × 2 per yuan × 1.5 = 243.
     assert_eq!(line.points, 243, "{}", line.explanation);
     let mut spent = Book::default();
     spent.budgets.insert("tea-festival".into(), 300);
-    let line = spent.preview(&rule, &earning("e", 1, trig, Some("o")));
+    let line = spent.preview(&rule, &earning("e", 1, trig, Some("o")), &Limits::default());
     assert_eq!(line.points, 100);
     assert_eq!(line.limited_by.as_deref(), Some("budget of 400 points"));
 }
@@ -197,7 +215,7 @@ fn rule_sets_are_validated_field_by_field() {
     bad[1].id = "purchase".into();
     bad[2].award.points = 0;
     bad[3].programme = "miles".into();
-    let errors = rules::validate(&bad, &PointsPolicy::default());
+    let errors = rules::validate(&bad, &PointsPolicy::default(), &Limits::default());
     let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
     assert_eq!(
         fields,
@@ -230,7 +248,7 @@ fn a_refund_reverses_pending_points_then_claws_back_then_records_debt() {
         trigger("purchase", at, Some("100.00"), Stage::Micro),
         Some("o1"),
     );
-    book.earn(&rules, &policy, &e, at);
+    book.earn(&rules, &policy, &Limits::default(), &e, at);
     // Partial refund inside the return window: 30.99 reverses 30 pending points.
     book.reconcile_refund(
         "r1",
@@ -262,7 +280,7 @@ fn a_refund_reverses_pending_points_then_claws_back_then_records_debt() {
         trigger("comment", later, None, Stage::Micro),
         None,
     );
-    book.earn(&rules, &policy, &e, later);
+    book.earn(&rules, &policy, &Limits::default(), &e, later);
     assert_eq!(
         book.wallets[&(1, "points".to_owned())].summary(later).debt,
         50
@@ -284,7 +302,7 @@ fn spending_takes_the_earliest_expiring_lots_and_cancelling_returns_them() {
     let y2 = t("2026-02-01T00:00:00Z");
     for (id, at) in [("a", y1), ("b", y2)] {
         let e = earning(id, 1, trigger("review", at, None, Stage::Micro), None);
-        book.earn(&rules, &policy, &e, at);
+        book.earn(&rules, &policy, &Limits::default(), &e, at);
     }
     let now = t("2026-06-01T00:00:00Z");
     let w = book.wallet(1, "points", now);
@@ -318,7 +336,7 @@ fn a_balance_read_excludes_expired_points_before_any_sweep() {
     let mut book = Book::default();
     let at = t("2024-05-01T00:00:00Z");
     let e = earning("a", 1, trigger("register", at, None, Stage::None), None);
-    book.earn(&defaults(), &policy, &e, at);
+    book.earn(&defaults(), &policy, &Limits::default(), &e, at);
     let w = &book.wallets[&(1, "points".to_owned())];
     assert_eq!(w.summary(t("2025-12-31T23:59:59Z")).balance, 50);
     assert_eq!(w.summary(t("2026-01-01T00:00:00Z")).balance, 0);
@@ -330,7 +348,7 @@ fn transfers_keep_the_senders_expiry_and_exchange_is_exact() {
     let mut book = Book::default();
     let at = t("2026-03-01T00:00:00Z");
     let e = earning("a", 1, trigger("register", at, None, Stage::None), None);
-    book.earn(&defaults(), &policy, &e, at);
+    book.earn(&defaults(), &policy, &Limits::default(), &e, at);
     let mut from = book.wallet(1, "points", at).clone();
     let mut to = Wallet::new(2, "points");
     let p = commands::transfer(&mut from, &mut to, "tr", 30, at).unwrap();
@@ -338,9 +356,12 @@ fn transfers_keep_the_senders_expiry_and_exchange_is_exact() {
     assert_eq!(p.amount_on(&Account::wallet(1, "points")), -30);
     assert_eq!(p.amount_on(&Account::wallet(2, "points")), 30);
     assert_eq!(to.lots[0].expires_at, from.lots[0].expires_at);
-    assert_eq!(commands::partner_points(100, 100, 30), Ok(30));
-    assert_eq!(commands::partner_points(110, 100, 30), Ok(33));
-    assert_eq!(commands::partner_points(105, 100, 30), Err(10));
+    assert_eq!(commands::partner_points(100, 100, 30, i64::MAX), Ok(30));
+    assert_eq!(commands::partner_points(110, 100, 30, i64::MAX), Ok(33));
+    assert_eq!(
+        commands::partner_points(105, 100, 30, i64::MAX),
+        Err(commands::ExchangeRateError::Inexact { step: 10 })
+    );
     assert!(commands::transfer(&mut from, &mut to, "tr2", 21, at).is_err());
 }
 
@@ -441,7 +462,7 @@ proptest! {
                     let id = format!("o{step}");
                     let amount = format!("{yuan}.50");
                     let e = earning(&key, member(m), trigger("purchase", now, Some(&amount), Stage::Weak), Some(&id));
-                    book.earn(&rules, &policy, &e, now);
+                    book.earn(&rules, &policy, &Limits::default(), &e, now);
                     orders.push((id, member(m), Money::parse(&amount).unwrap(), Money::ZERO));
                 }
                 Op::Refund { order, percent } => {
@@ -454,7 +475,7 @@ proptest! {
                 }
                 Op::Comment { member: m } => {
                     let e = earning(&key, member(m), trigger("comment", now, None, Stage::Weak), None);
-                    book.earn(&rules, &policy, &e, now);
+                    book.earn(&rules, &policy, &Limits::default(), &e, now);
                 }
                 Op::Redeem { member: m, points } => {
                     let id = member(m);
@@ -528,4 +549,134 @@ proptest! {
             prop_assert_eq!(w.available(later), w.lots.iter().filter(|l| !l.pending).map(|l| l.remaining).sum::<i64>());
         }
     }
+}
+
+// ---- at the limits ---------------------------------------------------------------------
+
+/// A purchase rule awarding `points` per `per_minor`, times `factor` (thousandths) for
+/// weak members and during a window around every test instant.
+fn rule_at(points: i64, per_minor: i64, factor: u32) -> rules::EarningRule {
+    let mut rule = rules::default_rules().remove(0);
+    rule.award.points = points;
+    rule.award.per = Some(Money::from_minor(per_minor));
+    rule.pending_days = 0;
+    rule.stage_multipliers = [(Stage::Weak, rules::Factor(factor))].into();
+    rule.windows = vec![rules::Window {
+        name: "always".into(),
+        from: 0,
+        until: i64::MAX / 2,
+        factor: rules::Factor(factor),
+    }];
+    rule
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(128))]
+
+    /// Orders of the largest amount, awards as large as a rule may be, adjustments,
+    /// redemptions and exchanges of the most points a posting may carry, partner rates
+    /// anywhere from 1 to a trillion: nothing panics or wraps, every posting stays within
+    /// the limit, and the books balance after every step.
+    #[test]
+    fn amounts_and_rates_at_the_limits_keep_the_books_balanced(
+        points in 1..=1_000_000_000i64,
+        per_minor in 1..=1_000_000i64,
+        factor in 1_000..=100_000u32,
+        steps in proptest::collection::vec((0..5u8, 0..=1_000_000_000_000i64, 1..=1_000_000_000_000i64), 1..40),
+    ) {
+        let limits = Limits::default();
+        let max = limits.max_points_per_posting;
+        let policy = PointsPolicy::default();
+        let rule = rule_at(points, per_minor, factor);
+        let valid = rules::validate(std::slice::from_ref(&rule), &policy, &limits).is_empty();
+        let set = RuleSet { version: 1, effective_from: 0, rules: vec![rule] };
+        let mut book = Book::default();
+        let now = t("2026-06-01T00:00:00Z");
+        let largest = limits.max_order_amount.to_string();
+        for (i, (kind, a, b)) in steps.into_iter().enumerate() {
+            let key = format!("k{i}");
+            let member = 1 + (i as i64 % 2);
+            match kind {
+                0 => {
+                    let order = format!("o{i}");
+                    let e = earning(&key, member, trigger("purchase", now, Some(&largest), Stage::Weak), Some(&order));
+                    for line in book.earn(&set, &policy, &limits, &e, now) {
+                        prop_assert!(line.points <= max, "{line:?}");
+                        if valid {
+                            prop_assert!(line.limited_by.is_none(), "a valid rule is never refused: {line:?}");
+                        }
+                    }
+                }
+                1 => {
+                    let w = book.wallet(member, "points", now);
+                    let n = if a % 2 == 0 { max } else { -max };
+                    if let Ok(p) = commands::adjust(w, &key, n, "limit test", "tester", &policy, now) {
+                        book.postings.push(p);
+                    }
+                }
+                2 => {
+                    let w = book.wallet(member, "points", now);
+                    if let Ok(p) = commands::redeem(w, &key, &key, max, now) {
+                        book.postings.push(p);
+                    }
+                }
+                3 => {
+                    let w = book.wallet(member, "points", now);
+                    let p = commands::exchange_in(w, "airline", &key, max, &policy, now);
+                    book.postings.push(p);
+                }
+                _ => {
+                    let ours = (a % max).max(1);
+                    match commands::partner_points(ours, b, (a % 1_000_000_000_000).max(1), max) {
+                        Ok(theirs) => prop_assert!((1..=max).contains(&theirs) || theirs == 0),
+                        Err(commands::ExchangeRateError::TooLarge { max: m }) => prop_assert_eq!(m, max),
+                        Err(commands::ExchangeRateError::Inexact { step }) => prop_assert!(step >= 1),
+                    }
+                }
+            }
+            for p in &book.postings {
+                prop_assert!(p.entries.values().all(|v| v.abs() <= max), "posting {} over the limit", p.key);
+            }
+            check(&book, now);
+        }
+    }
+}
+
+#[test]
+fn a_rule_that_could_give_more_than_a_posting_may_carry_is_refused_and_never_capped() {
+    let limits = Limits::default();
+    let policy = PointsPolicy::default();
+    // 10^9 points per 0.01 on an order of up to 10,000,000.00: 10^20 points.
+    let greedy = rule_at(1_000_000_000, 1, 1_000);
+    let errors = rules::validate(std::slice::from_ref(&greedy), &policy, &limits);
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert_eq!(errors[0].field, "rules[0].award.points");
+    assert_eq!(errors[0].code, crate::ErrorCode::OutOfRange);
+    // Stored anyway (say, before the limit was lowered), it awards nothing and says why.
+    let set = RuleSet {
+        version: 1,
+        effective_from: 0,
+        rules: vec![greedy],
+    };
+    let now = t("2026-06-01T00:00:00Z");
+    let mut book = Book::default();
+    let e = earning(
+        "p",
+        1,
+        trigger("purchase", now, Some("10000000.00"), Stage::Weak),
+        Some("o"),
+    );
+    let lines = book.earn(&set, &policy, &limits, &e, now);
+    assert_eq!(lines[0].points, 0);
+    assert!(
+        lines[0]
+            .limited_by
+            .as_deref()
+            .unwrap()
+            .contains("max_points_per_posting")
+    );
+    assert!(book.postings.is_empty());
+    // Just within the limit: 100 points per 10.00 on the largest order is 10^8.
+    let fair = rule_at(100, 1_000, 1_000);
+    assert!(rules::validate(std::slice::from_ref(&fair), &policy, &limits).is_empty());
 }

@@ -9,6 +9,7 @@ use super::{PointsError, retrying};
 use crate::db::{Backend, Store};
 use crate::error::StoreError;
 use flywheel_core::MemberId;
+use flywheel_core::points::commands::ExchangeRateError;
 use flywheel_core::points::earn::periods;
 use flywheel_core::points::{Book, Insufficient, PointsPolicy, commands};
 use flywheel_core::time::Micros;
@@ -251,20 +252,23 @@ impl Store {
         ))
     }
 
-    /// Exchanges points with a partner brand through its clearing account.
+    /// Exchanges points with a partner brand through its clearing account. The partner's
+    /// points may be no more than `max_points` (the most one posting may carry).
     pub async fn exchange_points(
         &self,
         req: &ExchangeRequest,
         policy: &PointsPolicy,
+        max_points: i64,
         now: Micros,
     ) -> Result<(ExchangeRow, bool), PointsError> {
-        retrying(|| self.exchange_once(req, policy, now)).await
+        retrying(|| self.exchange_once(req, policy, max_points, now)).await
     }
 
     async fn exchange_once(
         &self,
         req: &ExchangeRequest,
         policy: &PointsPolicy,
+        max_points: i64,
         now: Micros,
     ) -> Result<(ExchangeRow, bool), PointsError> {
         let request = serde_json::to_string(req)?;
@@ -284,9 +288,23 @@ impl Store {
             .partner_in(conn, &req.partner_id)
             .await?
             .ok_or(PointsError::NotFound("partner"))?;
-        let partner_points =
-            commands::partner_points(req.points, partner.rate_ours, partner.rate_theirs)
-                .map_err(|step| PointsError::InexactExchange { step })?;
+        let partner_points = commands::partner_points(
+            req.points,
+            partner.rate_ours,
+            partner.rate_theirs,
+            max_points,
+        )
+        .map_err(|e| match e {
+            ExchangeRateError::Inexact { step } => PointsError::InexactExchange { step },
+            ExchangeRateError::TooLarge { max } => PointsError::OutOfRange {
+                field: "points",
+                message: format!(
+                    "at {}:{} these points are worth more than {max} of {}'s points \
+                     (limits.max_points_per_posting)",
+                    partner.rate_ours, partner.rate_theirs, partner.id
+                ),
+            },
+        })?;
         if partner_points <= 0 {
             return Err(PointsError::InexactExchange {
                 step: partner.rate_ours,

@@ -8,6 +8,7 @@ use super::ledger::{Lots, load_wallets, write_book};
 use crate::db::Backend;
 use crate::error::StoreError;
 use crate::sql::{Val, select_in};
+use flywheel_core::Limits;
 use flywheel_core::event::{Event, Payload};
 use flywheel_core::ingest::{Changes, WorkingSet};
 use flywheel_core::points::earn::periods;
@@ -39,6 +40,7 @@ pub(crate) async fn earn_for_batch(
     backend: Backend,
     rules: &RuleBook,
     policy: &PointsPolicy,
+    limits: &Limits,
     batch: &Batch<'_>,
     now: Micros,
 ) -> Result<(), StoreError> {
@@ -112,7 +114,7 @@ pub(crate) async fn earn_for_batch(
             },
             order_id,
         };
-        book.earn(rules.at(e.occurred_at), policy, &earning, a.as_of);
+        book.earn(rules.at(e.occurred_at), policy, limits, &earning, a.as_of);
         // A refund that arrived before its purchase is applied now.
         if let Some(order_id) = order_id
             && let Some(order) = ws.orders.get(order_id)
@@ -138,7 +140,7 @@ pub(crate) async fn earn_for_batch(
             },
             order_id: None,
         };
-        book.earn(rules.at(c.at), policy, &earning, c.at);
+        book.earn(rules.at(c.at), policy, limits, &earning, c.at);
     }
     write_book(conn, &book, now).await
 }

@@ -151,7 +151,10 @@ pub(crate) async fn write_postings(
                 p.at.into(),
                 (*amount).into(),
             ]);
-            deltas.entry(code).or_insert((0, account)).0 += amount;
+            let delta = &mut deltas.entry(code).or_insert((0, account)).0;
+            *delta = delta.checked_add(*amount).ok_or_else(|| {
+                StoreError::Invalid(format!("the postings of {} overflow an account", p.key))
+            })?;
         }
         // Only a redemption's moves are ever read back (a cancellation returns points to
         // those lots); storing every earning's move would double the rows per event.

@@ -41,6 +41,12 @@ pub enum PointsError {
     LimitReached(String),
     #[error("points must be a multiple of {step} for the exchange to be exact")]
     InexactExchange { step: i64 },
+    /// A number beyond a configured maximum; the message names the field.
+    #[error("{message}")]
+    OutOfRange {
+        field: &'static str,
+        message: String,
+    },
     #[error("this idempotency key was used for a different request")]
     IdempotencyConflict,
     #[error("{0}")]
