@@ -71,6 +71,12 @@ impl ApiError {
     }
 }
 
+impl From<FieldError> for ApiError {
+    fn from(e: FieldError) -> ApiError {
+        ApiError::new(e.code, e.message).field(e.field)
+    }
+}
+
 impl From<flywheel_store::StoreError> for ApiError {
     fn from(e: flywheel_store::StoreError) -> ApiError {
         ApiError::internal(e)

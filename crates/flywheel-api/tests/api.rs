@@ -9,8 +9,12 @@ use flywheel_core::time::{DAY, to_rfc3339};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
+/// `days` before the instant this test binary started: the same event built twice is
+/// the same event (a resend), not one with another timestamp.
 fn ago(days: i64) -> String {
-    to_rfc3339(chrono::Utc::now().timestamp_micros() - days * DAY)
+    static START: std::sync::OnceLock<i64> = std::sync::OnceLock::new();
+    let start = *START.get_or_init(|| chrono::Utc::now().timestamp_micros());
+    to_rfc3339(start - days * DAY)
 }
 
 fn ev(
@@ -252,6 +256,53 @@ async fn a_retried_event_changes_nothing_and_says_duplicate() {
                 Some("properties.order_id")
             )
         );
+        // The same event_id with other content is refused, alone or in a batch, and the
+        // first event's data stands.
+        let changed = buy("d1", 1, json!({"card_no": "C2"}), "99.00");
+        let (status, body) = app.post("/v1/events", changed.clone()).await;
+        assert_eq!(
+            (
+                status,
+                body["error"]["code"].as_str(),
+                body["error"]["field"].as_str()
+            ),
+            (
+                StatusCode::CONFLICT,
+                Some("event_id_reused"),
+                Some("event_id")
+            ),
+            "{body}"
+        );
+        let fresh = buy("d3", 1, json!({"card_no": "C3"}), "1.00");
+        let (status, body) = app
+            .post(
+                "/v1/events/batch",
+                json!({"events": [fresh.clone(), changed]}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CONFLICT, "{body}");
+        assert_eq!(body["error"]["code"], "event_id_reused");
+        assert_eq!(body["error"]["details"][0]["index"], 1, "{body}");
+        let mut twice = fresh.clone();
+        twice["properties"]["amount"] = json!("2.00");
+        let (status, body) = app
+            .post("/v1/events/batch", json!({"events": [fresh, twice]}))
+            .await;
+        assert_eq!(
+            (status, body["error"]["code"].as_str()),
+            (StatusCode::CONFLICT, Some("event_id_reused")),
+            "{body}"
+        );
+        let (status, _) = app.get("/v1/members/lookup?card_no=C3").await;
+        assert_eq!(
+            status,
+            StatusCode::NOT_FOUND,
+            "nothing of the refused batches was written"
+        );
+        let (_, doc) = app
+            .get(&format!("/v1/members/{}", first["member_id"]))
+            .await;
+        assert_eq!(doc["facts"]["total_spent"], "10.00", "{doc}");
     }
 }
 
@@ -735,4 +786,61 @@ async fn the_openapi_document_describes_every_route_and_the_docs_work_offline() 
         page.contains("swagger-ui") && !page.contains("https://"),
         "the docs page loads nothing from the internet"
     );
+}
+
+#[tokio::test]
+async fn look_alike_identities_are_one_member_and_names_refuse_invisible_tricks() {
+    for app in TestApp::all().await {
+        let plain = app
+            .send(ev(
+                "la1",
+                "like",
+                1,
+                "tmall",
+                json!({"tmall_nick": "yantao"}),
+                json!({}),
+            ))
+            .await;
+        for (i, nick) in ["yan\u{200B}tao", "\u{202E}yantao", "ｙａｎｔａｏ"]
+            .iter()
+            .enumerate()
+        {
+            let again = app
+                .send(ev(
+                    &format!("la{}", i + 2),
+                    "like",
+                    1,
+                    "tmall",
+                    json!({"tmall_nick": nick}),
+                    json!({}),
+                ))
+                .await;
+            assert_eq!(again["member_id"], plain["member_id"], "{nick:?}");
+        }
+        let (status, body) = app
+            .post(
+                "/v1/events",
+                ev(
+                    "la9",
+                    "register",
+                    1,
+                    "app",
+                    json!({"app_user_id": "u-la"}),
+                    json!({"name": "Li\u{202E}Wei"}),
+                ),
+            )
+            .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+        assert_eq!(body["error"]["field"], "properties.name");
+        let (status, body) = app
+            .post(
+                "/v1/rewards",
+                json!({"id": "mug", "name": "Mug\u{7}", "kind": "gift", "points_cost": 10}),
+            )
+            .await;
+        assert_eq!(
+            (status, body["error"]["field"].as_str()),
+            (StatusCode::UNPROCESSABLE_ENTITY, Some("name"))
+        );
+    }
 }

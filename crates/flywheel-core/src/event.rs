@@ -9,7 +9,7 @@ use crate::identity::{Identity, IdentityKind, IdentityRules};
 use crate::money::{Money, MoneyError};
 use crate::profile::ProfileChange;
 use crate::time::{self, Micros};
-use crate::validation::{Errors, FieldError, optional_text, text};
+use crate::validation::{Errors, FieldError, optional_text, paragraph, text};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -184,6 +184,63 @@ impl Event {
                 }
                 | Payload::Participation { .. }
         )
+    }
+}
+
+impl Event {
+    /// A fingerprint of what the event says once normalised: its id, type, instant,
+    /// channel, identities and properties. A resent event has the same digest (even with
+    /// its phone written another way or its time in another offset); an `event_id` reused
+    /// for different content does not. Hex of the first 16 bytes of a SHA-256.
+    pub fn digest(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let mut text = String::with_capacity(256);
+        text.push_str(&self.event_id);
+        text.push('\u{1F}');
+        text.push_str(&self.type_name);
+        text.push('\u{1F}');
+        text.push_str(&self.occurred_at.to_string());
+        text.push('\u{1F}');
+        text.push_str(self.channel.as_str());
+        for identity in &self.identities {
+            text.push('\u{1F}');
+            text.push_str(&identity.key());
+        }
+        text.push('\u{1E}');
+        canonical_json(&Value::Object(self.properties.clone()), &mut text);
+        let hash = Sha256::digest(text.as_bytes());
+        hash[..16].iter().map(|b| format!("{b:02x}")).collect()
+    }
+}
+
+/// JSON with object keys sorted at every level, so equal values always print alike.
+fn canonical_json(value: &Value, out: &mut String) {
+    match value {
+        Value::Object(map) => {
+            let mut keys: Vec<&String> = map.keys().collect();
+            keys.sort();
+            out.push('{');
+            for (i, k) in keys.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                out.push_str(&Value::String(k.clone()).to_string());
+                out.push(':');
+                canonical_json(&map[k], out);
+            }
+            out.push('}');
+        }
+        Value::Array(items) => {
+            out.push('[');
+            for (i, v) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                canonical_json(v, out);
+            }
+            out.push(']');
+        }
+        other => out.push_str(&other.to_string()),
     }
 }
 
@@ -576,7 +633,9 @@ fn parse_payload(
                 ],
                 errors,
             );
-            optional_text(props, "text", "properties", 4000, errors);
+            if let Some(v) = props.get("text").filter(|v| !v.is_null()) {
+                errors.take(paragraph("properties.text", v, 4000));
+            }
             let category = optional_text(props, "category", "properties", 64, errors);
             Payload::Feedback {
                 kind: kind.unwrap_or(FeedbackKind::Suggestion),
@@ -819,6 +878,25 @@ mod tests {
             fields(refund),
             vec![("properties.amount".into(), "out_of_range")]
         );
+    }
+
+    #[test]
+    fn the_digest_tells_a_resend_from_a_reused_event_id() {
+        let base = json!({"event_id": "d1", "type": "purchase", "occurred_at": "2026-01-01T08:00:00+08:00",
+                          "channel": "tmall", "identities": {"phone": "13800138000"},
+                          "properties": {"order_id": "o", "amount": "5.00", "items": [{"sku": "A", "qty": 1}]}});
+        let digest = parse(base.clone()).unwrap().digest();
+        assert_eq!(digest.len(), 32);
+        let resent = json!({"channel": "tmall", "event_id": "d1", "type": "purchase",
+                            "occurred_at": "2026-01-01T00:00:00Z", "identities": {"phone": "+86 138-0013-8000"},
+                            "properties": {"items": [{"qty": 1, "sku": "A"}], "amount": "5.00", "order_id": "o"}});
+        assert_eq!(parse(resent).unwrap().digest(), digest);
+        let mut other = base.clone();
+        other["properties"]["amount"] = json!("6.00");
+        assert_ne!(parse(other).unwrap().digest(), digest);
+        let mut other = base;
+        other["identities"]["phone"] = json!("13900139000");
+        assert_ne!(parse(other).unwrap().digest(), digest);
     }
 
     #[test]

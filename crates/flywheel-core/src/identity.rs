@@ -1,13 +1,16 @@
 //! Identities: the channel keys by which a member is known, and how raw values are
 //! normalised before they are matched.
 //!
-//! Phones become E.164 (`13800138000`, `+86 138-0013-8000` and `+8613800138000` are one),
-//! emails are lower-cased, account ids are trimmed. Only normalised identities are ever
+//! Every value is folded to Unicode NFKC with its invisible format characters removed;
+//! then phones become E.164 (`13800138000`, `+86 138-0013-8000` and `+8613800138000` are
+//! one), emails are lower-cased, account ids are trimmed. Only normalised identities are ever
 //! stored or compared, so matching is a plain equality.
 
+use crate::validation::is_format;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
+use unicode_normalization::UnicodeNormalization;
 
 /// Every kind of identity Flywheel matches on. Nicknames are deliberately absent: a
 /// nickname is profile data and never merges two members.
@@ -171,7 +174,11 @@ impl IdentityRules {
     }
 
     pub fn normalise(&self, kind: IdentityKind, raw: &str) -> Result<Identity, IdentityError> {
-        let trimmed = raw.trim();
+        // Compatibility forms fold into one (full-width digits and letters, ligatures,
+        // non-breaking spaces), and invisible format characters — a zero-width space, a
+        // right-to-left override — are dropped, so a look-alike is the same identity.
+        let folded: String = raw.nfkc().filter(|c| !is_format(*c)).collect();
+        let trimmed = folded.trim();
         if trimmed.is_empty() {
             return Err(IdentityError::Empty);
         }
@@ -288,6 +295,30 @@ mod tests {
                 "{bad}"
             );
         }
+    }
+
+    #[test]
+    fn look_alikes_with_invisible_or_compatibility_characters_are_one_identity() {
+        let rules = IdentityRules::default();
+        let nick = |raw: &str| rules.normalise(IdentityKind::TmallNick, raw).unwrap().value;
+        for raw in [
+            "yan\u{200B}tao",
+            "\u{202E}yantao",
+            "yantao\u{FEFF}",
+            "ｙａｎｔａｏ",
+            "\u{00A0}yantao",
+        ] {
+            assert_eq!(nick(raw), "yantao", "{raw:?}");
+        }
+        assert_eq!(phone("１３８００１３８０００").unwrap(), "+8613800138000");
+        assert_eq!(
+            rules.normalise(IdentityKind::TmallNick, "\u{200B}\u{200D}"),
+            Err(IdentityError::Empty)
+        );
+        assert_eq!(
+            rules.normalise(IdentityKind::TmallNick, "yan\u{7}tao"),
+            Err(IdentityError::ControlCharacters)
+        );
     }
 
     #[test]

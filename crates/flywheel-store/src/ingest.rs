@@ -92,26 +92,43 @@ impl Store {
         let mut tx = self.begin_write().await?;
         let conn: &mut AnyConnection = &mut tx;
 
-        // Which events were seen before, in the store or earlier in this batch.
+        // Which events were seen before, in the store or earlier in this batch; a seen
+        // id with other content is refused (`event_id_reused`), never taken as a resend.
         let ids: BTreeSet<&str> = events.iter().map(|e| e.event_id.as_str()).collect();
         let rows = select_in(
             conn,
-            "SELECT event_id, member_id FROM events WHERE event_id",
+            "SELECT event_id, member_id, digest FROM events WHERE event_id",
             ids.iter().map(|i| Val::from(*i)),
             "",
         )
         .await?;
-        let mut stored: HashMap<String, MemberId> = HashMap::new();
+        let mut stored: HashMap<String, (MemberId, Option<String>)> = HashMap::new();
         for r in rows {
-            stored.insert(r.try_get("event_id")?, r.try_get("member_id")?);
+            stored.insert(
+                r.try_get("event_id")?,
+                (r.try_get("member_id")?, r.try_get("digest")?),
+            );
         }
+        let digests: Vec<String> = events.iter().map(Event::digest).collect();
+        let mut results: Vec<Option<EventResult>> = vec![None; events.len()];
         let mut first_index: HashMap<&str, usize> = HashMap::new();
-        let fresh: Vec<usize> = (0..events.len())
-            .filter(|&i| {
-                let id = events[i].event_id.as_str();
-                !stored.contains_key(id) && *first_index.entry(id).or_insert(i) == i
-            })
-            .collect();
+        let mut fresh: Vec<usize> = Vec::with_capacity(events.len());
+        for (i, event) in events.iter().enumerate() {
+            let id = event.event_id.as_str();
+            let earlier = match stored.get(id) {
+                Some((_, digest)) => digest.as_deref(),
+                None => match *first_index.entry(id).or_insert(i) {
+                    first if first == i => {
+                        fresh.push(i);
+                        continue;
+                    }
+                    first => Some(digests[first].as_str()),
+                },
+            };
+            if earlier.is_some_and(|d| d != digests[i]) {
+                results[i] = Some(EventResult::Rejected(reused(id)));
+            }
+        }
 
         let mut ws = load_working_set(
             conn,
@@ -122,7 +139,6 @@ impl Store {
         .await?;
         let loaded = started.elapsed();
         let mut changes = Changes::default();
-        let mut results: Vec<Option<EventResult>> = vec![None; events.len()];
         let mut clock = match as_of {
             AsOf::At(t) => t,
             AsOf::EventTime => Micros::MIN,
@@ -157,7 +173,7 @@ impl Store {
         let now = chrono::Utc::now().timestamp_micros();
         let conn: &mut AnyConnection = &mut tx;
         write_changes(conn, &ws, &changes, now).await?;
-        insert_events(conn, &ws, events, &accepted, now).await?;
+        insert_events(conn, &ws, events, &digests, &accepted, now).await?;
         let earned: Vec<Accepted<'_>> = accepted
             .iter()
             .zip(&clocks)
@@ -200,7 +216,7 @@ impl Store {
             }
             let id = events[i].event_id.as_str();
             let outcome = match stored.get(id) {
-                Some(member) => self.member_brief(*member).await?,
+                Some((member, _)) => self.member_brief(*member).await?,
                 None => results_of_first(&first_index, id, &accepted, &ws),
             };
             *slot = Some(match outcome {
@@ -240,6 +256,17 @@ impl Store {
         Err(StoreError::Corrupt(format!(
             "member {id}: merge chain too long"
         )))
+    }
+}
+
+fn reused(event_id: &str) -> Rejection {
+    Rejection {
+        code: ErrorCode::EventIdReused,
+        field: Some("event_id".into()),
+        message: format!(
+            "event_id {event_id:?} was already used for an event with different content; \
+             give this event an id of its own"
+        ),
     }
 }
 
@@ -641,6 +668,7 @@ async fn insert_events(
     conn: &mut AnyConnection,
     ws: &WorkingSet,
     events: &[Event],
+    digests: &[String],
     accepted: &[(usize, MemberId)],
     now: Micros,
 ) -> Result<(), StoreError> {
@@ -662,12 +690,13 @@ async fn insert_events(
                 now.into(),
                 serde_json::to_string(&identities)?.into(),
                 serde_json::to_string(&e.properties)?.into(),
+                digests[*i].clone().into(),
             ])
         })
         .collect::<Result<_, StoreError>>()?;
     insert_rows(
         conn,
-        "INSERT INTO events (event_id, member_id, type, channel, occurred_at, received_at, identities, properties)",
+        "INSERT INTO events (event_id, member_id, type, channel, occurred_at, received_at, identities, properties, digest)",
         rows,
         "",
     )

@@ -44,6 +44,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/common/0005_identities_by_kind.sql"),
         postgres: include_str!("../migrations/common/0005_identities_by_kind.sql"),
     },
+    Migration {
+        version: 6,
+        name: "event_digests",
+        sqlite: include_str!("../migrations/common/0006_event_digests.sql"),
+        postgres: include_str!("../migrations/common/0006_event_digests.sql"),
+    },
 ];
 
 impl Store {

@@ -43,27 +43,21 @@ fn event(id: &str, days_ago: i64, kind: &str, identities: Value, properties: Val
 fn import_reports_accepted_duplicates_and_every_rejected_line_by_number() {
     let dir = tempfile::tempdir().unwrap();
     let who = json!({"phone": "13800138000"});
+    let e2 = event(
+        "e2",
+        8,
+        "purchase",
+        who.clone(),
+        json!({"order_id": "O1", "amount": "20.00"}),
+    )
+    .to_string();
     let lines = [
         event("e1", 9, "register", who.clone(), json!({"name": "Li Wei"})).to_string(),
-        event(
-            "e2",
-            8,
-            "purchase",
-            who.clone(),
-            json!({"order_id": "O1", "amount": "20.00"}),
-        )
-        .to_string(),
+        e2.clone(),
         String::new(),
         "{not json".to_string(),
         event("e3", 7, "review", who.clone(), json!({"rating": 0})).to_string(),
-        event(
-            "e2",
-            8,
-            "purchase",
-            who.clone(),
-            json!({"order_id": "O1", "amount": "20.00"}),
-        )
-        .to_string(),
+        e2,
         event(
             "e4",
             6,
@@ -72,17 +66,22 @@ fn import_reports_accepted_duplicates_and_every_rejected_line_by_number() {
             json!({"order_id": "O1", "amount": "5.00"}),
         )
         .to_string(),
-        event("e5", 5, "like", who, json!({})).to_string(),
+        event("e5", 5, "like", who.clone(), json!({})).to_string(),
+        event("e1", 9, "register", who, json!({"name": "Somebody Else"})).to_string(),
     ];
     std::fs::write(dir.path().join("events.jsonl"), lines.join("\n")).unwrap();
     let (ok, out, err) =
         run(flywheel(dir.path()).args(["import", "events.jsonl", "--db", "sqlite://t.db"]));
     assert!(ok, "{out}{err}");
     assert!(
-        out.contains("3 accepted, 1 duplicates, 3 rejected"),
+        out.contains("3 accepted, 1 duplicates, 4 rejected"),
         "{out}"
     );
     assert!(out.contains("line 4: not valid JSON"), "{out}");
+    assert!(
+        out.contains("line 9: event_id:") && out.contains("(event_id_reused)"),
+        "{out}"
+    );
     assert!(out.contains("line 5: properties.rating: properties.rating must be an integer from 1 to 5 (out_of_range)"), "{out}");
     assert!(
         out.contains("line 7: properties.order_id:") && out.contains("(order_exists)"),
@@ -92,7 +91,7 @@ fn import_reports_accepted_duplicates_and_every_rejected_line_by_number() {
     let (_, out, _) =
         run(flywheel(dir.path()).args(["import", "events.jsonl", "--db", "sqlite://t.db"]));
     assert!(
-        out.contains("0 accepted, 4 duplicates, 3 rejected"),
+        out.contains("0 accepted, 4 duplicates, 4 rejected"),
         "{out}"
     );
 }
@@ -266,6 +265,80 @@ impl Drop for Server {
     }
 }
 
+/// Eight clients post single events as fast as they can until the server stops
+/// answering; `stop` is called once `after` events have been acknowledged. Returns each
+/// acknowledged event with the exact body sent.
+async fn load_until_stopped(
+    base: &str,
+    key: &str,
+    after: usize,
+    stop: impl FnOnce(),
+) -> Vec<(String, Value)> {
+    let http = reqwest::Client::new();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(String, Value)>();
+    for client in 0..8 {
+        let (http, tx, base, key) = (http.clone(), tx.clone(), base.to_owned(), key.to_owned());
+        tokio::spawn(async move {
+            for i in 0.. {
+                let id = format!("k{client}-{i}");
+                let body = event(
+                    &id,
+                    1,
+                    "purchase",
+                    json!({"card_no": format!("K{}", i % 50)}),
+                    json!({"order_id": format!("O{id}"), "amount": "9.90"}),
+                );
+                match http
+                    .post(format!("{base}/v1/events"))
+                    .bearer_auth(&key)
+                    .json(&body)
+                    .send()
+                    .await
+                {
+                    Ok(r) if r.status().is_success() => {
+                        let _ = tx.send((id, body));
+                    }
+                    _ => break,
+                }
+            }
+        });
+    }
+    drop(tx);
+    let mut stop = Some(stop);
+    let mut acked = Vec::new();
+    while let Some(sent) = rx.recv().await {
+        acked.push(sent);
+        if acked.len() >= after
+            && let Some(stop) = stop.take()
+        {
+            stop();
+        }
+    }
+    acked
+}
+
+/// Sends every acknowledged event again; returns the ids the server did not already hold.
+async fn not_kept(base: &str, key: &str, acked: &[(String, Value)]) -> Vec<String> {
+    let http = reqwest::Client::new();
+    let mut missing = Vec::new();
+    for (id, body) in acked {
+        let r: Value = http
+            .post(format!("{base}/v1/events"))
+            .bearer_auth(key)
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if r["duplicate"] != true {
+            missing.push(format!("{id}: {r}"));
+        }
+    }
+    missing
+}
+
 #[test]
 fn a_server_killed_with_sigkill_keeps_every_event_it_acknowledged() {
     let dir = tempfile::tempdir().unwrap();
@@ -286,79 +359,14 @@ fn a_server_killed_with_sigkill_keeps_every_event_it_acknowledged() {
         let key = key.trim().to_owned();
         let mut server = Server::start(dir.path(), &db, admin);
         let rt = tokio::runtime::Runtime::new().unwrap();
-        // Eight clients post as fast as they can; the server is killed mid-stream.
-        let acked: Vec<String> = rt.block_on(async {
-            let http = reqwest::Client::new();
-            let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
-            for client in 0..8 {
-                let (http, tx, base, key) =
-                    (http.clone(), tx.clone(), server.base.clone(), key.clone());
-                tokio::spawn(async move {
-                    for i in 0.. {
-                        let id = format!("k{client}-{i}");
-                        let body = event(
-                            &id,
-                            1,
-                            "purchase",
-                            json!({"card_no": format!("K{}", i % 50)}),
-                            json!({"order_id": format!("O{id}"), "amount": "9.90"}),
-                        );
-                        match http
-                            .post(format!("{base}/v1/events"))
-                            .bearer_auth(&key)
-                            .json(&body)
-                            .send()
-                            .await
-                        {
-                            Ok(r) if r.status().is_success() => {
-                                let _ = tx.send(id);
-                            }
-                            _ => break,
-                        }
-                    }
-                });
-            }
-            drop(tx);
-            let mut acked = Vec::new();
-            while let Some(id) = rx.recv().await {
-                acked.push(id);
-                if acked.len() == 300 {
-                    server.child.kill().unwrap(); // SIGKILL
-                }
-            }
-            acked
-        });
+        let base = server.base.clone();
+        let acked = rt.block_on(load_until_stopped(&base, &key, 300, || {
+            server.child.kill().unwrap(); // SIGKILL
+        }));
         let _ = server.child.wait();
         assert!(acked.len() >= 300, "{} acknowledged", acked.len());
         let server = Server::start(dir.path(), &db, admin);
-        let missing = rt.block_on(async {
-            let http = reqwest::Client::new();
-            let mut missing = Vec::new();
-            for id in &acked {
-                let (_, i) = id[1..].split_once('-').unwrap();
-                let body = event(
-                    id,
-                    1,
-                    "purchase",
-                    json!({"card_no": format!("K{}", i.parse::<u32>().unwrap() % 50)}),
-                    json!({"order_id": format!("O{id}"), "amount": "9.90"}),
-                );
-                let r: Value = http
-                    .post(format!("{}/v1/events", server.base))
-                    .bearer_auth(admin)
-                    .json(&body)
-                    .send()
-                    .await
-                    .unwrap()
-                    .json()
-                    .await
-                    .unwrap();
-                if r["duplicate"] != true {
-                    missing.push(id.clone());
-                }
-            }
-            missing
-        });
+        let missing = rt.block_on(not_kept(&server.base, admin, &acked));
         assert!(
             missing.is_empty(),
             "{} acknowledged events lost on {db}: {missing:?}",

@@ -95,14 +95,9 @@ pub async fn conflicts(
 
 fn reason_of(body: &serde_json::Value) -> Result<String, ApiError> {
     match body.get("reason") {
-        Some(serde_json::Value::String(r)) if !r.trim().is_empty() && r.chars().count() <= 500 => {
-            Ok(r.trim().to_owned())
-        }
-        Some(serde_json::Value::String(_)) => Err(ApiError::new(
-            ErrorCode::InvalidValue,
-            "reason must be 1 to 500 characters",
-        )
-        .field("reason")),
+        Some(serde_json::Value::String(r)) => Ok(flywheel_core::validation::check_paragraph(
+            "reason", r, 500,
+        )?),
         Some(_) => {
             Err(ApiError::new(ErrorCode::InvalidType, "reason must be a string").field("reason"))
         }

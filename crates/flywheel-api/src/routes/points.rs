@@ -20,6 +20,7 @@ use flywheel_core::auth::Permission;
 use flywheel_core::points::rules::{self, EarningRule};
 use flywheel_core::points::{Earning, Trigger};
 use flywheel_core::time::{self, Micros, to_rfc3339};
+use flywheel_core::validation::check_paragraph;
 use flywheel_core::{Money, Payload};
 use flywheel_store::{AdjustRequest, LedgerCursor, TransferRequest};
 use serde::Deserialize;
@@ -484,14 +485,7 @@ pub async fn adjust(
 ) -> Result<(StatusCode, Json<AdjustmentView>), ApiError> {
     caller.require(Permission::AdjustPoints)?;
     let b: AdjustBody = typed(body)?;
-    let reason = b.reason.trim().to_owned();
-    if reason.is_empty() || reason.len() > 500 {
-        return Err(ApiError::new(
-            ErrorCode::InvalidValue,
-            "reason must say why, in 1-500 characters",
-        )
-        .field("reason"));
-    }
+    let reason = check_paragraph("reason", &b.reason, 500)?;
     if b.points == 0 {
         return Err(ApiError::new(ErrorCode::OutOfRange, "points must not be 0").field("points"));
     }

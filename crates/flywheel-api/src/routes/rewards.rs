@@ -17,6 +17,7 @@ use flywheel_core::Money;
 use flywheel_core::auth::Permission;
 use flywheel_core::points::policy::is_code;
 use flywheel_core::time;
+use flywheel_core::validation::check_line;
 use flywheel_store::{ExchangeRequest, PartnerRow, RedeemRequest, RewardRow};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -61,12 +62,7 @@ fn reward_row(
         )
         .field("id"));
     }
-    let name = b.name.trim().to_owned();
-    if name.is_empty() || name.len() > 200 {
-        return Err(
-            ApiError::new(ErrorCode::InvalidValue, "name must be 1-200 characters").field("name"),
-        );
-    }
+    let name = check_line("name", &b.name, 200)?;
     if !["coupon", "gift", "privilege"].contains(&b.kind.as_str()) {
         return Err(ApiError::new(
             ErrorCode::InvalidValue,
@@ -373,14 +369,10 @@ pub async fn create_partner(
         )
         .field("id"));
     }
-    if b.name.trim().is_empty() || b.name.len() > 200 {
-        return Err(
-            ApiError::new(ErrorCode::InvalidValue, "name must be 1-200 characters").field("name"),
-        );
-    }
+    let name = check_line("name", &b.name, 200)?;
     let row = PartnerRow {
         id: b.id,
-        name: b.name.trim().to_owned(),
+        name,
         programme: programme(&state, b.programme)?,
         rate_ours: positive(&state, b.rate_ours, "rate_ours")?,
         rate_theirs: positive(&state, b.rate_theirs, "rate_theirs")?,

@@ -333,6 +333,15 @@ pub fn validate(
                 format!("rule id {:?} is used twice", r.id),
             );
         }
+        if !r.name.is_empty()
+            && let Err(e) = crate::validation::check_line("name", &r.name, 200)
+        {
+            bad(
+                "name",
+                e.code,
+                e.message.replacen("name", "", 1).trim().to_owned(),
+            );
+        }
         if !is_code(&r.trigger) {
             bad(
                 "trigger",
