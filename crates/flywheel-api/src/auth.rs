@@ -1,20 +1,35 @@
-//! Bearer-key authentication: an extractor that turns `Authorization: Bearer KEY` into
-//! a [`Caller`] with a role, and the check of a role against a permission.
+//! Who is calling, and what they may do.
+//!
+//! Every `/v1` route sits behind [`guard`]: it turns `Authorization: Bearer KEY` into a
+//! [`Caller`], takes one request from the key's rate bucket, and masks contact details in
+//! the answer for roles that must not see them. Handlers then ask for an
+//! [`Allowed<P>`](Allowed), which refuses a caller without permission `P` before the
+//! request's body is read — so a key that may not post events cannot make the server
+//! read a large body either.
 
 use crate::error::ApiError;
-use crate::state::AppState;
-use axum::extract::FromRequestParts;
+use crate::state::{AppState, KnownKey};
+use axum::extract::{FromRequestParts, Request, State};
+use axum::http::HeaderMap;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
 use flywheel_core::ErrorCode;
 use flywheel_core::auth::{Permission, Role, hash_key};
+use std::marker::PhantomData;
+use std::ops::Deref;
 
 /// Who is calling.
 #[derive(Clone, Debug)]
 pub struct Caller {
     pub role: Role,
-    /// For audit records: `key:<id>` or `env-admin`.
+    /// For ledger lines and records: `key:<id>` or `env-admin`.
     pub actor: String,
+    /// The key's id (none for the admin key given in the environment).
+    pub key_id: Option<i64>,
+    /// The key's label, for the audit log.
+    pub name: String,
 }
 
 impl Caller {
@@ -31,54 +46,151 @@ impl Caller {
             ))
         }
     }
+
+    /// Who to name in the audit log.
+    pub fn audit_actor(&self) -> flywheel_store::AuditActor {
+        flywheel_store::AuditActor {
+            reference: self.actor.clone(),
+            key_id: self.key_id,
+            name: self.name.clone(),
+        }
+    }
 }
 
-impl FromRequestParts<AppState> for Caller {
+/// The caller named by the request's key, or 401.
+pub(crate) async fn identify(state: &AppState, headers: &HeaderMap) -> Result<Caller, ApiError> {
+    let unauthorized = || {
+        ApiError::new(
+            ErrorCode::Unauthorized,
+            "send an API key as 'Authorization: Bearer KEY'",
+        )
+    };
+    let header = headers.get(AUTHORIZATION).ok_or_else(unauthorized)?;
+    let key = header
+        .to_str()
+        .ok()
+        .and_then(|h| {
+            h.strip_prefix("Bearer ")
+                .or_else(|| h.strip_prefix("bearer "))
+        })
+        .map(str::trim)
+        .filter(|k| !k.is_empty())
+        .ok_or_else(unauthorized)?;
+    let hash = hash_key(key);
+    if state.env_admin_key_hash.as_deref() == Some(hash.as_str()) {
+        return Ok(Caller {
+            role: Role::Admin,
+            actor: "env-admin".into(),
+            key_id: None,
+            name: "FLYWHEEL_ADMIN_KEY".into(),
+        });
+    }
+    let known = match state.keys.get(&hash) {
+        Some(k) => k,
+        None => match state.store.find_key(&hash).await? {
+            Some(row) => {
+                let known = KnownKey {
+                    role: row.role,
+                    id: row.id,
+                    label: row.label,
+                };
+                state.keys.put(hash, known.clone());
+                known
+            }
+            None => {
+                return Err(ApiError::new(
+                    ErrorCode::Unauthorized,
+                    "this API key is unknown or revoked",
+                ));
+            }
+        },
+    };
+    Ok(Caller {
+        role: known.role,
+        actor: format!("key:{}", known.id),
+        key_id: Some(known.id),
+        name: known.label,
+    })
+}
+
+/// The middleware in front of every `/v1` route: authenticate, rate-limit, and mask the
+/// answer for roles that do not see personal data.
+pub(crate) async fn guard(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+    let caller = match identify(&state, req.headers()).await {
+        Ok(c) => c,
+        Err(e) => return e.into_response(),
+    };
+    if let Err(e) = state.rates.check(caller.role, &caller.actor) {
+        return e.into_response();
+    }
+    let sees_all = caller.role.sees_personal_data();
+    req.extensions_mut().insert(caller);
+    let response = next.run(req).await;
+    if sees_all {
+        response
+    } else {
+        crate::privacy::mask_response(response).await
+    }
+}
+
+/// A permission, as a type, for [`Allowed`].
+pub trait Need: Send + Sync + 'static {
+    const PERMISSION: Permission;
+}
+
+/// The permissions handlers ask for (one type per [`Permission`]).
+pub mod need {
+    use super::Need;
+    use flywheel_core::auth::Permission;
+
+    macro_rules! needs {
+        ($($name:ident),+ $(,)?) => {$(
+            #[derive(Debug)]
+            pub struct $name;
+            impl Need for $name {
+                const PERMISSION: Permission = Permission::$name;
+            }
+        )+};
+    }
+
+    needs!(
+        WriteEvents,
+        ReadMembers,
+        ManageIdentities,
+        ReadConflicts,
+        ReadStats,
+        ReadPoints,
+        SpendPoints,
+        AdjustPoints,
+        ManagePoints,
+        ReadFinance,
+        RecomputeScores,
+        ReadAudit,
+        ExportMembers,
+        EraseMembers,
+    );
+}
+
+/// A caller holding permission `P`; refused with 401 or 403 before the body is read.
+#[derive(Debug)]
+pub struct Allowed<P: Need>(Caller, PhantomData<P>);
+
+impl<P: Need> Deref for Allowed<P> {
+    type Target = Caller;
+    fn deref(&self) -> &Caller {
+        &self.0
+    }
+}
+
+impl<P: Need> FromRequestParts<AppState> for Allowed<P> {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Caller, ApiError> {
-        let unauthorized = || {
-            ApiError::new(
-                ErrorCode::Unauthorized,
-                "send an API key as 'Authorization: Bearer KEY'",
-            )
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let caller = match parts.extensions.get::<Caller>() {
+            Some(c) => c.clone(),
+            None => identify(state, &parts.headers).await?,
         };
-        let header = parts.headers.get(AUTHORIZATION).ok_or_else(unauthorized)?;
-        let key = header
-            .to_str()
-            .ok()
-            .and_then(|h| {
-                h.strip_prefix("Bearer ")
-                    .or_else(|| h.strip_prefix("bearer "))
-            })
-            .map(str::trim)
-            .filter(|k| !k.is_empty())
-            .ok_or_else(unauthorized)?;
-        let hash = hash_key(key);
-        if state.env_admin_key_hash.as_deref() == Some(hash.as_str()) {
-            return Ok(Caller {
-                role: Role::Admin,
-                actor: "env-admin".into(),
-            });
-        }
-        if let Some((role, id)) = state.keys.get(&hash) {
-            return Ok(Caller {
-                role,
-                actor: format!("key:{id}"),
-            });
-        }
-        match state.store.find_key(&hash).await? {
-            Some(row) => {
-                state.keys.put(hash, row.role, row.id);
-                Ok(Caller {
-                    role: row.role,
-                    actor: format!("key:{}", row.id),
-                })
-            }
-            None => Err(ApiError::new(
-                ErrorCode::Unauthorized,
-                "this API key is unknown or revoked",
-            )),
-        }
+        caller.require(P::PERMISSION)?;
+        Ok(Allowed(caller, PhantomData))
     }
 }

@@ -1,10 +1,14 @@
-//! Request bodies: read with a size limit and parsed as JSON, with our error codes
-//! (400 `malformed_json`, 413 `payload_too_large`) instead of axum's plain-text ones.
-//! The content type is not checked, so `curl -d` works as people expect.
+//! Request bodies: read within a size limit and a time limit, and parsed as JSON, with
+//! our error codes (400 `malformed_json`, 408 `request_timeout`, 413 `payload_too_large`)
+//! instead of axum's plain-text ones. The content type is not checked, so `curl -d`
+//! works as people expect. Extractors here run after [`Allowed`](crate::auth::Allowed),
+//! so nothing is read for a caller who may not make the request.
 
 use crate::error::ApiError;
-use axum::body::{Body, to_bytes};
+use crate::state::AppState;
+use axum::body::{Body, Bytes, to_bytes};
 use axum::extract::{FromRequest, Request};
+use axum::http::header::CONTENT_LENGTH;
 use flywheel_core::ErrorCode;
 use serde_json::Value;
 
@@ -12,35 +16,80 @@ use serde_json::Value;
 /// domain types themselves, to report every field problem at once.
 pub struct JsonValue<const LIMIT: usize>(pub Value);
 
-impl<S: Send + Sync, const LIMIT: usize> FromRequest<S> for JsonValue<LIMIT> {
+impl<const LIMIT: usize> FromRequest<AppState> for JsonValue<LIMIT> {
     type Rejection = ApiError;
 
-    async fn from_request(req: Request, _: &S) -> Result<Self, ApiError> {
-        let body: Body = req.into_body();
-        let bytes = to_bytes(body, LIMIT).await.map_err(|_| {
-            ApiError::new(
-                ErrorCode::PayloadTooLarge,
-                format!("the request body is larger than {} bytes", LIMIT),
-            )
-        })?;
-        if bytes.is_empty() {
-            return Err(ApiError::new(
-                ErrorCode::MalformedJson,
-                "the request body is empty; send a JSON object",
-            ));
-        }
-        serde_json::from_slice(&bytes).map(JsonValue).map_err(|e| {
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
+        let bytes = read(state, req, LIMIT).await?;
+        parse(&bytes).map(JsonValue)
+    }
+}
+
+/// Reads a whole body of at most `limit` bytes, within the configured body timeout. A
+/// body announced larger than the limit is refused before any of it is read.
+pub(crate) async fn read(state: &AppState, req: Request, limit: usize) -> Result<Bytes, ApiError> {
+    let too_large = || {
+        ApiError::new(
+            ErrorCode::PayloadTooLarge,
+            format!("the request body is larger than {limit} bytes"),
+        )
+    };
+    let announced = req
+        .headers()
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if announced.is_some_and(|n| n > limit as u64) {
+        return Err(too_large());
+    }
+    let body: Body = req.into_body();
+    let timeout = state.limits.body_timeout;
+    match tokio::time::timeout(timeout, to_bytes(body, limit)).await {
+        Err(_) => Err(ApiError::new(
+            ErrorCode::RequestTimeout,
+            format!(
+                "the request body did not arrive within {} s",
+                timeout.as_secs()
+            ),
+        )),
+        Ok(Err(_)) => Err(too_large()),
+        Ok(Ok(bytes)) => Ok(bytes),
+    }
+}
+
+/// Parses a body as JSON.
+pub(crate) fn parse(bytes: &[u8]) -> Result<Value, ApiError> {
+    if bytes.is_empty() {
+        return Err(ApiError::new(
+            ErrorCode::MalformedJson,
+            "the request body is empty; send a JSON object",
+        ));
+    }
+    serde_json::from_slice(bytes).map_err(|e| {
+        ApiError::new(
+            ErrorCode::MalformedJson,
+            format!("the body is not valid JSON: {e}"),
+        )
+    })
+}
+
+/// Checks a body is JSON without keeping it (400 `malformed_json` otherwise).
+pub(crate) fn parse_shape(bytes: &[u8]) -> Result<(), ApiError> {
+    if bytes.is_empty() {
+        return Err(parse(bytes).unwrap_err());
+    }
+    serde_json::from_slice::<serde::de::IgnoredAny>(bytes)
+        .map(|_| ())
+        .map_err(|e| {
             ApiError::new(
                 ErrorCode::MalformedJson,
                 format!("the body is not valid JSON: {e}"),
             )
         })
-    }
 }
 
-pub const ONE_EVENT: usize = 1 << 20;
-pub const BATCH: usize = 64 << 20;
-pub const SMALL: usize = 64 << 10;
+/// Bodies of everything but events: rule sets, rewards, redemptions, reasons.
+pub const SMALL: usize = 256 << 10;
 
 /// Parses a JSON value into a request type (`deny_unknown_fields` structs), naming the
 /// field at fault: `missing_field`, `unknown_field` or `invalid_type`, with its path.

@@ -1,8 +1,11 @@
 //! The OpenAPI document (`/openapi.json`) and browsable docs (`/docs`), served from assets
 //! compiled into the binary, so they work with no internet.
 
+use crate::metrics;
 use crate::points_views;
-use crate::routes::{events, finance, health, identity, members, points, rewards, scores, stats};
+use crate::routes::{
+    audit, events, finance, health, identity, members, points, privacy, rewards, scores, stats,
+};
 use crate::state::AppState;
 use crate::views;
 use axum::Router;
@@ -25,11 +28,14 @@ use utoipa_swagger_ui::SwaggerUi;
         rewards::redeem, rewards::get_redemption, rewards::cancel,
         rewards::list_partners, rewards::create_partner, rewards::exchange,
         scores::member_scores, scores::super_users, scores::recompute, scores::export,
+        audit::audit, privacy::export, privacy::erase, metrics::render,
     ),
     components(schemas(
         views::EventAnswer, views::BatchAnswer, views::MemberDoc, views::IdentityView, views::Timeline,
         views::TimelineEvent, views::StageHistory, views::TransitionView, views::ConflictList, views::ConflictView,
-        views::StageStats, views::Health,
+        views::StageStats, views::Health, views::EventInput, views::BatchInput, views::ErrorBody,
+        views::ErrorDetail, views::AuditPage, views::AuditEntryView, views::AuditActorView,
+        views::MemberExportView, views::PointsExportView, views::ErasureView, views::ReasonInput,
         points_views::PointsView, points_views::LotView, points_views::ExpiryView, points_views::LedgerView,
         points_views::LedgerEntryView, points_views::SourceView, points_views::RewardView, points_views::RedemptionView,
         points_views::TransferView, points_views::PartnerView, points_views::ExchangeView, points_views::AdjustmentView,

@@ -16,6 +16,8 @@ pub struct ApiError {
     pub message: String,
     pub field: Option<String>,
     pub details: Option<Value>,
+    /// Seconds to wait before retrying (`Retry-After`), for 429.
+    pub retry_after: Option<u64>,
 }
 
 /// The HTTP status of a code.
@@ -30,6 +32,7 @@ impl ApiError {
             message: message.into(),
             field: None,
             details: None,
+            retry_after: None,
         }
     }
 
@@ -40,6 +43,11 @@ impl ApiError {
 
     pub fn details(mut self, details: Value) -> ApiError {
         self.details = Some(details);
+        self
+    }
+
+    pub fn retry_after(mut self, seconds: u64) -> ApiError {
+        self.retry_after = Some(seconds);
         self
     }
 
@@ -114,6 +122,7 @@ impl From<flywheel_store::PointsError> for ApiError {
             P::IdempotencyConflict => {
                 ApiError::new(ErrorCode::IdempotencyKeyReused, message).field("idempotency_key")
             }
+            P::Erased(_) => ApiError::new(ErrorCode::MemberErased, message),
             P::OutOfRange { field, .. } => {
                 ApiError::new(ErrorCode::OutOfRange, message).field(field)
             }
@@ -136,6 +145,11 @@ impl IntoResponse for ApiError {
             response
                 .headers_mut()
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        if let Some(seconds) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
         response
     }

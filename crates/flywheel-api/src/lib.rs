@@ -1,34 +1,47 @@
-//! Flywheel's HTTP API: an axum [`router`] over an [`AppState`], bearer-key auth, the
-//! error-code table, and the OpenAPI document with browsable docs.
+//! Flywheel's HTTP API: an axum [`router`] over an [`AppState`], the server that runs it
+//! ([`serve`]), bearer-key auth with per-role permissions and rate limits, masking of
+//! contact details by role, the error-code table, metrics, and the OpenAPI document with
+//! browsable docs.
 //!
 //! Layout: `routes/` has one module per resource, each with its own `router()`;
-//! `views.rs` and `points_views.rs` the response bodies; `error.rs` the codes and statuses; `auth.rs` the
-//! key check; `body.rs`/`params.rs` request parsing with our error codes.
+//! `views.rs` and `points_views.rs` the response bodies; `error.rs` the error answers;
+//! `auth.rs` keys, permissions and the `/v1` guard; `privacy.rs` the masking of answers;
+//! `limits.rs` body sizes, timeouts and rate limits; `body.rs`/`params.rs` request
+//! parsing with our error codes; `metrics.rs` `/metrics`; `server.rs` connections and
+//! graceful shutdown.
 
 mod auth;
 mod body;
 mod docs;
 mod error;
+mod limits;
+pub mod metrics;
 mod params;
 mod points_views;
+mod privacy;
 mod routes;
+mod server;
 mod state;
 mod views;
 
+pub use auth::Caller;
 pub use docs::ApiDoc;
 pub use error::{ApiError, status_of};
+pub use limits::{HttpLimits, Rate};
 pub use routes::events::MAX_BATCH;
+pub use server::{SHUTDOWN_GRACE, serve};
 pub use state::{AppState, Clock, KEY_CACHE_TTL, system_clock};
 
 use axum::Router;
 use axum::http::Uri;
+use axum::middleware;
 use axum::response::IntoResponse;
 use flywheel_core::ErrorCode;
 
 /// The whole API.
 pub fn router(state: AppState) -> Router {
-    Router::new()
-        .merge(routes::health::router())
+    // Every /v1 route is behind the guard: a key, its rate, and masking by role.
+    let v1 = Router::new()
         .merge(routes::events::router())
         .merge(routes::members::router())
         .merge(routes::identity::router())
@@ -37,24 +50,20 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::rewards::router())
         .merge(routes::finance::router())
         .merge(routes::scores::router())
+        .merge(routes::audit::router())
+        .merge(routes::privacy::router())
+        .route_layer(middleware::from_fn_with_state(state.clone(), auth::guard));
+    Router::new()
+        .merge(routes::health::router())
+        .merge(metrics::router())
+        .merge(v1)
         .merge(docs::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(panicked))
+        .layer(middleware::from_fn(metrics::track))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)
-}
-
-/// Serves the API on `listener` until `shutdown` completes, then finishes the requests
-/// in flight. Tests bind port 0 and pass a future they control.
-pub async fn serve(
-    listener: tokio::net::TcpListener,
-    state: AppState,
-    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown)
-        .await
 }
 
 async fn not_found(uri: Uri) -> ApiError {

@@ -45,6 +45,8 @@ pub struct MemberDoc {
     pub created_at: String,
     /// Ids of members merged into this one.
     pub merged_from: Vec<i64>,
+    /// When the member's personal data was erased (null if it was not).
+    pub erased_at: Option<String>,
     /// All-time counters and window facts counted at the time of the request:
     /// purchase_count, total_spent (decimal string), purchases_in_window, likes, …
     #[schema(value_type = Object)]
@@ -69,6 +71,7 @@ impl MemberDoc {
             lens: m.lens.as_str().into(),
             created_at: to_rfc3339(m.created_at),
             merged_from,
+            erased_at: m.erased_at.map(to_rfc3339),
             facts: FactsView::of(&m.facts, now, window_days),
         }
     }
@@ -185,4 +188,181 @@ pub struct Health {
     pub database: String,
     pub schema_version: i64,
     pub version: String,
+}
+
+/// An event as sent to `POST /v1/events` (each event of a batch likewise). The server
+/// checks every field and reports every problem at once; properties depend on the type.
+#[derive(serde::Deserialize, ToSchema)]
+#[allow(dead_code)]
+pub struct EventInput {
+    /// The idempotency key: the same id again changes nothing.
+    #[schema(min_length = 1, max_length = 200)]
+    pub event_id: String,
+    /// visit, follow, register, profile_update, like, check_in, comment, review, share,
+    /// referral, purchase, refund, feedback, complaint_resolved, message, participation,
+    /// deposit, content_open, content_click, or any other snake_case type.
+    #[serde(rename = "type")]
+    #[schema(pattern = "^[a-z][a-z0-9_]*$", max_length = 64)]
+    pub type_name: String,
+    /// RFC 3339 with an offset; at most five minutes ahead of the server's clock.
+    #[schema(format = DateTime)]
+    pub occurred_at: String,
+    #[schema(value_type = ChannelName)]
+    pub channel: String,
+    /// Identity kind → value: phone, email, wechat_unionid, wechat_openid, weibo_uid,
+    /// douyin_id, tmall_nick, jd_pin, app_user_id, card_no, external_id.
+    pub identities: BTreeMap<String, String>,
+    /// Per type: a purchase has order_id and amount (a decimal string), a review a rating…
+    #[schema(value_type = Option<Object>)]
+    pub properties: Option<Value>,
+}
+
+/// Where an event came from: a channel Flywheel knows (from `Channel::ALL`).
+pub struct ChannelName;
+
+impl utoipa::PartialSchema for ChannelName {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ObjectBuilder, Type};
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .enum_values(Some(flywheel_core::Channel::ALL.iter().map(|c| c.as_str())))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for ChannelName {}
+
+/// `POST /v1/events/batch`.
+#[derive(serde::Deserialize, ToSchema)]
+#[allow(dead_code)]
+pub struct BatchInput {
+    #[schema(max_items = 10000)]
+    pub events: Vec<EventInput>,
+}
+
+/// Every error answer.
+#[derive(Serialize, ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ErrorDetail {
+    /// A stable code from the README's error table.
+    pub code: String,
+    pub message: String,
+    /// The field at fault, dotted (`properties.items[2].qty`), if one is.
+    pub field: Option<String>,
+    /// Every problem, when there are several (`{index?, field, code, message}`).
+    #[schema(value_type = Option<Vec<Object>>)]
+    pub details: Option<Value>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct AuditActorView {
+    /// `key:<id>`, `env-admin`, `cli`, `system` or `demo`.
+    #[serde(rename = "ref")]
+    pub reference: String,
+    pub key_id: Option<i64>,
+    /// The key's label, or who ran the command.
+    pub name: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct AuditEntryView {
+    pub id: i64,
+    pub at: String,
+    pub actor: AuditActorView,
+    /// points_rules, reward, partner, points_adjustment, member_merge, identity_conflict,
+    /// api_key or member_erasure.
+    pub kind: String,
+    /// create, update, merge, dismiss, revoke or erase.
+    pub action: String,
+    /// What changed: `reward:mug`, `member:42`, `api_key:3`…
+    pub target: String,
+    /// Why, as the person said.
+    pub reason: Option<String>,
+    /// The value before the change (null when there was none).
+    #[schema(value_type = Option<Object>)]
+    pub before: Option<Value>,
+    /// The value after the change.
+    #[schema(value_type = Option<Object>)]
+    pub after: Option<Value>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct AuditPage {
+    pub entries: Vec<AuditEntryView>,
+    /// Pass as `before` for the next (older) page; null on the last page.
+    pub next: Option<i64>,
+}
+
+/// A body with only a reason, for the audit log.
+#[derive(serde::Deserialize, ToSchema)]
+#[allow(dead_code)]
+pub struct ReasonInput {
+    #[schema(min_length = 1, max_length = 500)]
+    pub reason: String,
+}
+
+/// The points part of a member's export.
+#[derive(Serialize, ToSchema)]
+pub struct PointsExportView {
+    /// The member's accounts per programme: wallet, pending, debt.
+    #[schema(value_type = Vec<Object>)]
+    pub accounts: Vec<Value>,
+    #[schema(value_type = Vec<Object>)]
+    pub lots: Vec<Value>,
+    /// Every ledger line, oldest first.
+    #[schema(value_type = Vec<Object>)]
+    pub ledger: Vec<Value>,
+    #[schema(value_type = Vec<Object>)]
+    pub redemptions: Vec<Value>,
+    #[schema(value_type = Vec<Object>)]
+    pub transfers: Vec<Value>,
+    #[schema(value_type = Vec<Object>)]
+    pub exchanges: Vec<Value>,
+    #[schema(value_type = Vec<Object>)]
+    pub adjustments: Vec<Value>,
+}
+
+/// Everything Flywheel holds about one member.
+#[derive(Serialize, ToSchema)]
+pub struct MemberExportView {
+    pub exported_at: String,
+    /// Identities, profile, stage, lens and facts.
+    pub member: MemberDoc,
+    /// Every event, oldest first, as stored.
+    #[schema(value_type = Vec<Object>)]
+    pub events: Vec<Value>,
+    /// Paid memberships bought (`membership_purchase` events).
+    #[schema(value_type = Vec<Object>)]
+    pub memberships: Vec<Value>,
+    #[schema(value_type = Vec<Object>)]
+    pub stage_history: Vec<Value>,
+    #[schema(value_type = Vec<Object>)]
+    pub merges: Vec<Value>,
+    #[schema(value_type = Vec<Object>)]
+    pub identity_conflicts: Vec<Value>,
+    #[schema(value_type = Vec<Object>)]
+    pub orders: Vec<Value>,
+    #[schema(value_type = Vec<Object>)]
+    pub referrals: Vec<Value>,
+    pub points: PointsExportView,
+    /// The last recompute's scores (null before the first).
+    #[schema(value_type = Option<Object>)]
+    pub scores: Option<Value>,
+}
+
+/// What an erasure did.
+#[derive(Serialize, ToSchema)]
+pub struct ErasureView {
+    pub member_id: i64,
+    pub erased_at: String,
+    /// True when the member had been erased before: this call changed nothing.
+    pub already_erased: bool,
+    pub identities_erased: usize,
+    pub events_scrubbed: usize,
+    /// Points the member held (available and pending), forfeited to expiry.
+    pub points_forfeited: i64,
 }

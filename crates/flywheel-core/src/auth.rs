@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::fmt;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     Admin,
@@ -46,6 +46,12 @@ pub enum Permission {
     ReadFinance,
     /// Recompute every member's scores on demand (a full pass over the members).
     RecomputeScores,
+    /// Read the audit log of manual changes.
+    ReadAudit,
+    /// Export everything held about one member (PIPL's right to a copy).
+    ExportMembers,
+    /// Erase a member's personal data (PIPL's right to erasure).
+    EraseMembers,
 }
 
 impl Role {
@@ -108,6 +114,16 @@ impl Role {
     }
 }
 
+impl Role {
+    /// Whether this role sees phone numbers and e-mail addresses whole. Staff at the till
+    /// and integrators work with members without needing their contact details, so they
+    /// (and read-only keys) see them masked in every answer and export. This is the one
+    /// place that decides it.
+    pub fn sees_personal_data(self) -> bool {
+        matches!(self, Role::Admin | Role::Operator | Role::Finance)
+    }
+}
+
 impl fmt::Display for Role {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
@@ -148,6 +164,28 @@ mod tests {
         assert!(!Role::Staff.allows(Permission::ManageIdentities));
         assert!(Role::Admin.allows(Permission::ManageKeys));
         assert!(!Role::Operator.allows(Permission::ManageKeys));
+    }
+
+    #[test]
+    fn only_admin_reads_the_audit_log_and_exports_or_erases_members() {
+        for role in Role::ALL {
+            for p in [
+                Permission::ReadAudit,
+                Permission::ExportMembers,
+                Permission::EraseMembers,
+            ] {
+                assert_eq!(role.allows(p), role == Role::Admin, "{role} {p:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn staff_integrators_and_read_only_keys_see_personal_data_masked() {
+        let whole: Vec<Role> = Role::ALL
+            .into_iter()
+            .filter(|r| r.sees_personal_data())
+            .collect();
+        assert_eq!(whole, [Role::Admin, Role::Operator, Role::Finance]);
     }
 
     #[test]

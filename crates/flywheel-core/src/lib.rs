@@ -18,6 +18,7 @@ pub mod limits;
 pub mod money;
 pub mod points;
 pub mod policy;
+pub mod privacy;
 pub mod profile;
 pub mod scores;
 pub mod stage;

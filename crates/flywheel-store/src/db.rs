@@ -84,7 +84,7 @@ impl Store {
         };
         let options = AnyConnectOptions::from_str(&url)?
             .log_slow_statements(LevelFilter::Warn, SLOW_STATEMENT);
-        let pool = pool_options(backend, max, 16)
+        let pool = pool_options(backend, max, 16, false)
             .connect_with(options.clone())
             .await?;
         let writes = match backend {
@@ -92,7 +92,7 @@ impl Store {
             // catch-up behind a whole import batch, seconds at a million members: that
             // is the design, not a fault, so sqlx's slow-acquire warning goes to debug.
             Backend::Sqlite => {
-                pool_options(backend, 1, 256)
+                pool_options(backend, 1, 256, true)
                     .acquire_slow_level(LevelFilter::Debug)
                     .connect_with(options)
                     .await?
@@ -133,6 +133,23 @@ impl Store {
         &self.inner.rule_cache
     }
 
+    /// Connections of each pool now, for metrics.
+    pub fn pool_stats(&self) -> Vec<PoolStats> {
+        let stats = |name, pool: &AnyPool| PoolStats {
+            name,
+            size: pool.size(),
+            idle: pool.num_idle() as u32,
+            max: pool.options().get_max_connections(),
+        };
+        match self.backend() {
+            Backend::Sqlite => vec![
+                stats("reads", &self.inner.pool),
+                stats("writer", &self.inner.writes),
+            ],
+            Backend::Postgres => vec![stats("shared", &self.inner.pool)],
+        }
+    }
+
     /// A trivial round trip, for health checks.
     pub async fn ping(&self) -> Result<(), StoreError> {
         sqlx::query("SELECT 1").execute(self.pool()).await?;
@@ -146,8 +163,19 @@ impl Store {
     }
 }
 
-/// Pool settings; on SQLite every connection gets WAL and a page cache of `cache_mib`.
-fn pool_options(backend: Backend, max: u32, cache_mib: i64) -> AnyPoolOptions {
+/// One connection pool's size, idle connections and maximum.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PoolStats {
+    pub name: &'static str,
+    pub size: u32,
+    pub idle: u32,
+    pub max: u32,
+}
+
+/// Pool settings; on SQLite every connection gets WAL and a page cache of `cache_mib`,
+/// and the `writer` zeroes what it deletes or overwrites (`secure_delete`), so an erased
+/// member's data does not linger in free space of the file.
+fn pool_options(backend: Backend, max: u32, cache_mib: i64, writer: bool) -> AnyPoolOptions {
     let options = AnyPoolOptions::new()
         .max_connections(max)
         .acquire_timeout(Duration::from_secs(30));
@@ -165,6 +193,9 @@ fn pool_options(backend: Backend, max: u32, cache_mib: i64) -> AnyPoolOptions {
                 .await?;
             let cache = format!("PRAGMA cache_size = -{}", cache_mib * 1024);
             conn.execute(sqlx::AssertSqlSafe(cache)).await?;
+            if writer {
+                conn.execute("PRAGMA secure_delete = ON").await?;
+            }
             Ok(())
         })
     })

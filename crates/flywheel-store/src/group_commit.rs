@@ -12,6 +12,8 @@
 //! nothing, the others go ahead), a repeated `event_id` answers as a duplicate, and the
 //! answer is sent only after the commit. If the group's transaction fails, every event
 //! in it is run again in a transaction of its own, so one failure answers one caller.
+//! A panic while applying a group fails only that group's callers (with an error they
+//! answer as 500 `internal`); the worker logs it and goes on with the next group.
 
 use crate::db::{Backend, Store};
 use crate::error::StoreError;
@@ -19,8 +21,11 @@ use crate::ingest::{AsOf, EventResult, IngestMode};
 use flywheel_core::Policy;
 use flywheel_core::event::Event;
 use flywheel_core::time::Micros;
+use futures_util::FutureExt;
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
 use tokio::sync::{Mutex, mpsc, oneshot};
 
 /// The most events applied in one transaction.
@@ -52,10 +57,17 @@ struct Counts {
     events: AtomicU64,
 }
 
+/// Runs before a group is applied; tests use it to make one group fail.
+type Fault = Arc<dyn Fn(&[Event]) + Send + Sync>;
+
 impl EventQueue {
     /// Starts the workers on the current tokio runtime: one on SQLite (it has one writer
     /// anyway), four on PostgreSQL (groups touching different members commit in parallel).
     pub fn start(store: Store, policy: Arc<Policy>) -> EventQueue {
+        EventQueue::start_with(store, policy, None)
+    }
+
+    fn start_with(store: Store, policy: Arc<Policy>, fault: Option<Fault>) -> EventQueue {
         let (sender, receiver) = mpsc::channel(QUEUE_DEPTH);
         let receiver = Arc::new(Mutex::new(receiver));
         let counts = Arc::new(Counts::default());
@@ -69,6 +81,7 @@ impl EventQueue {
                 policy.clone(),
                 receiver.clone(),
                 counts.clone(),
+                fault.clone(),
             ));
         }
         EventQueue { sender, counts }
@@ -83,6 +96,11 @@ impl EventQueue {
         )
     }
 
+    /// Events waiting for a worker now.
+    pub fn depth(&self) -> usize {
+        self.sender.max_capacity() - self.sender.capacity()
+    }
+
     /// Applies `event` (in a group with whatever else is waiting) and answers once it is
     /// committed.
     pub async fn submit(&self, event: Event, now: Micros) -> Result<EventResult, StoreError> {
@@ -91,17 +109,21 @@ impl EventQueue {
             .send(Waiting { event, now, reply })
             .await
             .map_err(|_| StoreError::Invalid("the event queue has stopped".into()))?;
-        answer
-            .await
-            .map_err(|_| StoreError::Invalid("the event queue dropped the event".into()))?
+        answer.await.map_err(|_| {
+            StoreError::Invalid("the event was not applied: its group failed (see the log)".into())
+        })?
     }
 }
 
+/// Takes groups off the queue until every handle is gone. A panic while a group is
+/// applied drops its callers' replies (each answers with an error), is logged and
+/// counted, and the worker goes on with the next group.
 async fn run_worker(
     store: Store,
     policy: Arc<Policy>,
     receiver: Arc<Mutex<mpsc::Receiver<Waiting>>>,
     counts: Arc<Counts>,
+    fault: Option<Fault>,
 ) {
     loop {
         let mut group = Vec::new();
@@ -111,13 +133,41 @@ async fn run_worker(
                 return;
             }
         }
-        counts
-            .events
-            .fetch_add(group.len() as u64, Ordering::Relaxed);
-        let transactions = apply_group(&store, &policy, group).await;
-        counts
-            .transactions
-            .fetch_add(transactions, Ordering::Relaxed);
+        let events = group.len();
+        counts.events.fetch_add(events as u64, Ordering::Relaxed);
+        let started = Instant::now();
+        let applied = AssertUnwindSafe(async {
+            if let Some(fault) = &fault {
+                let events: Vec<Event> = group.iter().map(|w| w.event.clone()).collect();
+                fault(&events);
+            }
+            apply_group(&store, &policy, group).await
+        })
+        .catch_unwind()
+        .await;
+        match applied {
+            Ok(transactions) => {
+                counts
+                    .transactions
+                    .fetch_add(transactions, Ordering::Relaxed);
+            }
+            Err(panic) => {
+                let what = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| (*s).to_owned())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "a panic".into());
+                tracing::error!(
+                    events,
+                    panic = %what,
+                    "applying a group of events panicked; its callers got an error and the queue goes on"
+                );
+                metrics::counter!("flywheel_ingest_group_panics_total").increment(1);
+            }
+        }
+        metrics::counter!("flywheel_ingest_groups_total").increment(1);
+        metrics::histogram!("flywheel_ingest_group_seconds")
+            .record(started.elapsed().as_secs_f64());
     }
 }
 
@@ -168,4 +218,44 @@ async fn apply_group(store: &Store, policy: &Policy, group: Vec<Waiting>) -> u64
         let _ = reply.send(result);
     }
     transactions
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use flywheel_core::event::parse_event;
+    use serde_json::json;
+
+    fn event(id: &str, phone: &str, now: Micros) -> Event {
+        let policy = Policy::default();
+        let raw = json!({"event_id": id, "type": "like", "occurred_at": flywheel_core::time::to_rfc3339(now),
+                         "channel": "app", "identities": {"phone": phone}});
+        parse_event(&raw, &policy.parse_context(now)).unwrap()
+    }
+
+    /// A panic while a group is applied fails that group's callers, and the next groups
+    /// are applied as if nothing had happened.
+    #[tokio::test]
+    async fn the_worker_survives_a_panic_in_one_group() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("q.db").display());
+        let store = Store::open(&url).await.unwrap();
+        let fault: Fault = Arc::new(|events: &[Event]| {
+            if events.iter().any(|e| e.event_id == "boom") {
+                panic!("injected fault");
+            }
+        });
+        let policy = Arc::new(Policy::default());
+        let queue = EventQueue::start_with(store.clone(), policy, Some(fault));
+        let now = chrono::Utc::now().timestamp_micros();
+        let failed = queue.submit(event("boom", "13800138000", now), now).await;
+        assert!(failed.is_err(), "{failed:?}");
+        for (id, phone) in [("after-1", "13900139000"), ("after-2", "13700137000")] {
+            let result = queue.submit(event(id, phone, now), now).await.unwrap();
+            assert!(matches!(result, EventResult::Accepted(_)), "{result:?}");
+        }
+        let total = store.stage_counts().await.unwrap().total;
+        assert_eq!(total, 2, "the failed group wrote nothing");
+        assert_eq!(queue.depth(), 0);
+    }
 }

@@ -199,6 +199,10 @@ impl Store {
         .await?;
         let written = started.elapsed();
         tx.commit().await?;
+        metrics::histogram!("flywheel_ingest_commit_seconds")
+            .record((started.elapsed() - written).as_secs_f64());
+        metrics::histogram!("flywheel_ingest_batch_seconds")
+            .record(started.elapsed().as_secs_f64());
         tracing::debug!(
             events = events.len(),
             members = ws.members.len(),
@@ -224,10 +228,12 @@ impl Store {
                 None => not_applied(),
             });
         }
-        Ok(results
+        let results: Vec<EventResult> = results
             .into_iter()
             .map(|r| r.unwrap_or_else(not_applied))
-            .collect())
+            .collect();
+        count_results(&results);
+        Ok(results)
     }
 
     /// Where a member (or the member it merged into) stands.
@@ -256,6 +262,25 @@ impl Store {
         Err(StoreError::Corrupt(format!(
             "member {id}: merge chain too long"
         )))
+    }
+}
+
+/// Events ingested, by what became of them.
+fn count_results(results: &[EventResult]) {
+    let (mut accepted, mut duplicate, mut rejected) = (0u64, 0u64, 0u64);
+    for r in results {
+        match r {
+            EventResult::Accepted(_) => accepted += 1,
+            EventResult::Duplicate(_) => duplicate += 1,
+            EventResult::Rejected(_) => rejected += 1,
+        }
+    }
+    for (result, n) in [
+        ("accepted", accepted),
+        ("duplicate", duplicate),
+        ("rejected", rejected),
+    ] {
+        metrics::counter!("flywheel_ingest_events_total", "result" => result).increment(n);
     }
 }
 

@@ -1,9 +1,11 @@
 //! API keys, stored as SHA-256 hashes with a short prefix for listings.
 
+use crate::audit::{AuditActor, AuditChange};
 use crate::db::Store;
 use crate::error::StoreError;
 use flywheel_core::auth::Role;
 use flywheel_core::time::Micros;
+use serde_json::json;
 use sqlx::Row;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -30,6 +32,7 @@ fn key_from_row(r: &sqlx::any::AnyRow) -> Result<ApiKeyRow, StoreError> {
 }
 
 impl Store {
+    /// Stores a new key (by its hash), audited; returns its id.
     pub async fn create_key(
         &self,
         hash: &str,
@@ -37,7 +40,9 @@ impl Store {
         role: Role,
         label: &str,
         now: Micros,
+        actor: &AuditActor,
     ) -> Result<i64, StoreError> {
+        let mut tx = self.begin_write().await?;
         let row = sqlx::query(
             "INSERT INTO api_keys (key_hash, prefix, role, label, created_at) VALUES ($1, $2, $3, $4, $5) RETURNING id",
         )
@@ -46,9 +51,20 @@ impl Store {
         .bind(role.as_str())
         .bind(label.to_owned())
         .bind(now)
-        .fetch_one(self.pool())
+        .fetch_one(&mut *tx)
         .await?;
-        Ok(row.try_get("id")?)
+        let id: i64 = row.try_get("id")?;
+        let change = AuditChange {
+            kind: "api_key",
+            action: "create",
+            target: format!("api_key:{id}"),
+            reason: None,
+            before: None,
+            after: Some(json!({"id": id, "prefix": prefix, "role": role.as_str(), "label": label})),
+        };
+        crate::audit::record(&mut tx, now, actor, change).await?;
+        tx.commit().await?;
+        Ok(id)
     }
 
     /// The live (unrevoked) key with this hash.
@@ -71,14 +87,42 @@ impl Store {
         rows.iter().map(key_from_row).collect()
     }
 
-    /// Revokes a key; false if there was no live key with that id.
-    pub async fn revoke_key(&self, id: i64, now: Micros) -> Result<bool, StoreError> {
-        let done =
-            sqlx::query("UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
-                .bind(now)
-                .bind(id)
-                .execute(self.pool())
-                .await?;
-        Ok(done.rows_affected() == 1)
+    /// Revokes a key, audited; false if there was no live key with that id.
+    pub async fn revoke_key(
+        &self,
+        id: i64,
+        now: Micros,
+        actor: &AuditActor,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let key = sqlx::query(
+            "SELECT id, prefix, role, label, created_at, revoked_at FROM api_keys WHERE id = $1 AND revoked_at IS NULL",
+        )
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(key) = key.as_ref().map(key_from_row).transpose()? else {
+            return Ok(false);
+        };
+        sqlx::query("UPDATE api_keys SET revoked_at = $1 WHERE id = $2")
+            .bind(now)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        let view = |revoked: Option<Micros>| {
+            json!({"id": id, "prefix": key.prefix, "role": key.role.as_str(), "label": key.label,
+                   "revoked_at": revoked.map(flywheel_core::time::to_rfc3339)})
+        };
+        let change = AuditChange {
+            kind: "api_key",
+            action: "revoke",
+            target: format!("api_key:{id}"),
+            reason: None,
+            before: Some(view(None)),
+            after: Some(view(Some(now))),
+        };
+        crate::audit::record(&mut tx, now, actor, change).await?;
+        tx.commit().await?;
+        Ok(true)
     }
 }

@@ -7,9 +7,11 @@
 //! batch's working set and writes its changes in one transaction, `group_commit.rs`
 //! gathers single events into shared transactions, `members.rs` serves reads and the
 //! manual merge, `sweep.rs` re-evaluates members whose stage can change with time,
-//! `keys.rs` holds API keys, `points/` the points ledger, its commands, catalogue, sweep
-//! and reports, `scores/` the score recompute job and score reads.
+//! `keys.rs` holds API keys, `audit.rs` the audit log of changes people make, `points/` the points ledger, its commands, catalogue, sweep
+//! and reports, `scores/` the score recompute job and score reads, `privacy.rs` a member's export
+//! and erasure (PIPL).
 
+mod audit;
 mod db;
 mod dialect;
 mod error;
@@ -19,18 +21,21 @@ mod keys;
 mod members;
 mod migrate;
 mod points;
+mod privacy;
 mod rows;
 mod scores;
 mod sql;
 mod sweep;
 mod wal;
 
-pub use db::{Backend, Store, create_postgres_database};
+pub use audit::{AUDIT_KINDS, AuditActor, AuditChange, AuditQuery, AuditRow};
+pub use db::{Backend, PoolStats, Store, create_postgres_database};
 pub use error::StoreError;
 pub use group_commit::EventQueue;
 pub use ingest::{AsOf, EventResult, IngestMode};
 pub use keys::ApiKeyRow;
 pub use members::{ConflictRow, MergeRow, StageCounts, StoredEvent, TimelineCursor, TransitionRow};
 pub use points::*;
+pub use privacy::{Erasure, MemberExport};
 pub use scores::*;
 pub use sweep::SweepReport;

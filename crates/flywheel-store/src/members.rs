@@ -1,6 +1,7 @@
 //! Reads about members — documents, look-ups, timelines, stage history, merges,
 //! conflicts, counts per stage — and the one manual write: merging two members.
 
+use crate::audit::{AuditActor, AuditChange};
 use crate::db::Store;
 use crate::error::StoreError;
 use crate::ingest::{IdentityScope, load_members, write_changes};
@@ -285,7 +286,7 @@ impl Store {
         &self,
         survivor: MemberId,
         merged: MemberId,
-        actor: &str,
+        actor: &AuditActor,
         reason: &str,
         rules: &Rules<'_>,
         as_of: Micros,
@@ -307,7 +308,15 @@ impl Store {
         }
         load_related(conn, &mut ws, &[s, m]).await?;
         let mut changes = Changes::default();
-        let request = ManualMerge { actor, reason };
+        let summary = |m: &MemberState| {
+            serde_json::json!({"id": m.id, "stage": m.stage.as_str(), "lens": m.lens.as_str(),
+                               "merged_into": m.merged_into})
+        };
+        let before = serde_json::json!({"survivor": summary(&ws.members[&s]), "merged": summary(&ws.members[&m])});
+        let request = ManualMerge {
+            actor: &actor.reference,
+            reason,
+        };
         ws.merge_manually(s, m, &request, rules, as_of, &mut changes);
         write_changes(conn, &ws, &changes, as_of).await?;
         crate::points::ingest::move_merged_points(conn, &changes, as_of).await?;
@@ -317,19 +326,21 @@ impl Store {
                  WHERE status = 'open' AND member_ids = $3",
             )
             .bind(as_of)
-            .bind(actor.to_owned())
+            .bind(actor.reference.clone())
             .bind(pair)
             .execute(&mut *conn)
             .await?;
         }
-        let details = serde_json::json!({"survivor": s, "merged": m, "reason": reason}).to_string();
-        sqlx::query("INSERT INTO audit_log (at, actor, action, target, details) VALUES ($1, $2, 'merge_members', $3, $4)")
-            .bind(as_of)
-            .bind(actor.to_owned())
-            .bind(format!("member:{s}"))
-            .bind(details)
-            .execute(&mut *conn)
-            .await?;
+        let after = serde_json::json!({"survivor": summary(&ws.members[&s]), "merged": summary(&ws.members[&m])});
+        let change = AuditChange {
+            kind: "member_merge",
+            action: "merge",
+            target: format!("member:{s}"),
+            reason: Some(reason.to_owned()),
+            before: Some(before),
+            after: Some(after),
+        };
+        crate::audit::record(conn, as_of, actor, change).await?;
         tx.commit().await?;
         self.member(s).await
     }
@@ -370,7 +381,7 @@ impl Store {
     pub async fn dismiss_conflict(
         &self,
         id: i64,
-        actor: &str,
+        actor: &AuditActor,
         reason: &str,
         now: Micros,
     ) -> Result<Option<(ConflictRow, bool)>, StoreError> {
@@ -379,21 +390,30 @@ impl Store {
             "UPDATE identity_conflicts SET status = 'dismissed', resolved_at = $1, resolved_by = $2 WHERE id = $3 AND status = 'open'",
         )
         .bind(now)
-        .bind(actor.to_owned())
+        .bind(actor.reference.clone())
         .bind(id)
         .execute(&mut *tx)
         .await?
         .rows_affected()
             == 1;
         if closed {
-            let details = serde_json::json!({"conflict": id, "reason": reason}).to_string();
-            sqlx::query("INSERT INTO audit_log (at, actor, action, target, details) VALUES ($1, $2, 'dismiss_conflict', $3, $4)")
-                .bind(now)
-                .bind(actor.to_owned())
-                .bind(format!("identity_conflict:{id}"))
-                .bind(details)
-                .execute(&mut *tx)
-                .await?;
+            // The conflict's values are identities (phones): the record keeps the members.
+            let members: String =
+                sqlx::query("SELECT member_ids FROM identity_conflicts WHERE id = $1")
+                    .bind(id)
+                    .fetch_one(&mut *tx)
+                    .await?
+                    .try_get("member_ids")?;
+            let members: serde_json::Value = serde_json::from_str(&members)?;
+            let change = AuditChange {
+                kind: "identity_conflict",
+                action: "dismiss",
+                target: format!("identity_conflict:{id}"),
+                reason: Some(reason.to_owned()),
+                before: Some(serde_json::json!({"status": "open", "member_ids": members})),
+                after: Some(serde_json::json!({"status": "dismissed", "member_ids": members})),
+            };
+            crate::audit::record(&mut tx, now, actor, change).await?;
         }
         tx.commit().await?;
         let rows = self.conflicts(None, id - 1, 1).await?;

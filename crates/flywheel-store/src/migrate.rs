@@ -50,6 +50,18 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/common/0006_event_digests.sql"),
         postgres: include_str!("../migrations/common/0006_event_digests.sql"),
     },
+    Migration {
+        version: 7,
+        name: "audit",
+        sqlite: include_str!("../migrations/common/0007_audit.sql"),
+        postgres: include_str!("../migrations/common/0007_audit.sql"),
+    },
+    Migration {
+        version: 8,
+        name: "erasure",
+        sqlite: include_str!("../migrations/common/0008_erasure.sql"),
+        postgres: include_str!("../migrations/common/0008_erasure.sql"),
+    },
 ];
 
 impl Store {

@@ -11,7 +11,7 @@ use sqlx::any::AnyRow;
 /// The columns [`member_from_row`] reads.
 macro_rules! member_columns {
     () => {
-        "id, created_at, merged_into, stage, lens, stage_since, next_review_at, profile, facts"
+        "id, created_at, merged_into, stage, lens, stage_since, next_review_at, profile, facts, erased_at"
     };
 }
 
@@ -45,6 +45,7 @@ pub(crate) fn member_from_row(row: &AnyRow) -> Result<MemberState, StoreError> {
     m.next_review_at = row.try_get("next_review_at")?;
     m.profile = serde_json::from_str(&row.try_get::<String, _>("profile")?)?;
     m.facts = serde_json::from_str(&row.try_get::<String, _>("facts")?)?;
+    m.erased_at = row.try_get("erased_at")?;
     Ok(m)
 }
 

@@ -55,6 +55,9 @@ async fn checkpoint(inner: &Inner) -> Result<(), sqlx::Error> {
     let mut reader = inner.pool.acquire().await?;
     let started = Instant::now();
     let log_frames = passive_checkpoint(&mut reader).await?;
+    metrics::histogram!("flywheel_checkpoint_seconds", "step" => "pass")
+        .record(started.elapsed().as_secs_f64());
+    metrics::gauge!("flywheel_wal_frames").set(log_frames as f64);
     if log_frames <= RESTART_FRAMES {
         return Ok(());
     }
@@ -83,6 +86,8 @@ async fn checkpoint(inner: &Inner) -> Result<(), sqlx::Error> {
     let mut writer = inner.writes.acquire().await?;
     let started = Instant::now();
     passive_checkpoint(&mut writer).await?;
+    metrics::histogram!("flywheel_checkpoint_seconds", "step" => "catch_up")
+        .record(started.elapsed().as_secs_f64());
     tracing::debug!(log_frames, writer_held = ?started.elapsed(), "checkpoint let the log restart");
     Ok(())
 }

@@ -7,7 +7,9 @@ use flywheel_core::event::{ParseContext, parse_event};
 use flywheel_core::ingest::Rules;
 use flywheel_core::time::{DAY, parse_rfc3339};
 use flywheel_core::{Event, IdentityKind, IdentityRules, Lens, Policy, Stage, StagePolicy};
-use flywheel_store::{AsOf, EventQueue, EventResult, IngestMode, Store, TimelineCursor};
+use flywheel_store::{
+    AsOf, AuditActor, AuditQuery, EventQueue, EventResult, IngestMode, Store, TimelineCursor,
+};
 use serde_json::{Value, json};
 use std::sync::Arc;
 
@@ -257,7 +259,7 @@ async fn a_refused_merge_is_listed_as_an_open_conflict() {
             limits: &flywheel_core::Limits::default(),
         };
         let merged = s
-            .merge_members(a, b, "key:1", "same person", &rules, now())
+            .merge_members(a, b, &admin(), "same person", &rules, now())
             .await
             .unwrap()
             .unwrap();
@@ -556,6 +558,7 @@ async fn keys_are_found_by_hash_until_revoked() {
                 flywheel_core::auth::Role::Staff,
                 "till 3",
                 now(),
+                &AuditActor::cli(),
             )
             .await
             .unwrap();
@@ -563,9 +566,47 @@ async fn keys_are_found_by_hash_until_revoked() {
             s.find_key("h1").await.unwrap().unwrap().role,
             flywheel_core::auth::Role::Staff
         );
-        assert!(s.revoke_key(id, now()).await.unwrap());
+        assert!(s.revoke_key(id, now(), &admin()).await.unwrap());
+        assert!(!s.revoke_key(id, now(), &admin()).await.unwrap());
         assert!(s.find_key("h1").await.unwrap().is_none());
         assert_eq!(s.list_keys().await.unwrap().len(), 1);
+        // Both changes are in the audit log, newest first, with who and before/after.
+        let query = AuditQuery {
+            kind: Some("api_key".into()),
+            limit: 10,
+            ..AuditQuery::default()
+        };
+        let log = s.audit(&query).await.unwrap();
+        let actions: Vec<(&str, &str)> = log
+            .iter()
+            .map(|r| (r.action.as_str(), r.actor.as_str()))
+            .collect();
+        assert_eq!(actions, [("revoke", "key:1"), ("create", "cli")]);
+        assert_eq!(log[0].actor_key_id, Some(1));
+        assert_eq!(log[0].before.as_ref().unwrap()["revoked_at"], Value::Null);
+        assert!(log[0].after.as_ref().unwrap()["revoked_at"].is_string());
+        assert_eq!(log[1].after.as_ref().unwrap()["label"], "till 3");
+        let by_actor = AuditQuery {
+            actor: Some("cli".into()),
+            limit: 10,
+            ..AuditQuery::default()
+        };
+        assert_eq!(s.audit(&by_actor).await.unwrap().len(), 1);
+        let paged = AuditQuery {
+            before_id: Some(log[0].id),
+            limit: 10,
+            ..AuditQuery::default()
+        };
+        assert_eq!(s.audit(&paged).await.unwrap()[0].id, log[1].id);
+    }
+}
+
+/// An admin key, as the API names it in the audit log.
+fn admin() -> AuditActor {
+    AuditActor {
+        reference: "key:1".into(),
+        key_id: Some(1),
+        name: "ops admin".into(),
     }
 }
 

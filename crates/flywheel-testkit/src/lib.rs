@@ -36,6 +36,13 @@ impl TestDb {
             .unwrap_or_else(|e| panic!("opening the {} test database: {e}", self.name()))
     }
 
+    /// The database file, for SQLite.
+    pub fn sqlite_file(&self) -> Option<std::path::PathBuf> {
+        self.url
+            .strip_prefix("sqlite://")
+            .map(std::path::PathBuf::from)
+    }
+
     /// A fresh SQLite database in a temporary directory.
     pub fn sqlite() -> TestDb {
         let dir = tempfile::tempdir().expect("a temporary directory");

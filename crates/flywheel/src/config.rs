@@ -7,6 +7,7 @@
 //! db = "sqlite://flywheel.db"
 //! listen = "127.0.0.1:8080"
 //! sweep_interval_secs = 60
+//! metrics_require_key = false   # /metrics without a key, like /health
 //!
 //! currency = "CNY"          # at the top level, before any [section]
 //!
@@ -27,6 +28,14 @@
 //! [limits]
 //! max_order_amount = "10000000.00"    # larger amounts are refused (422 out_of_range)
 //! max_points_per_posting = 100000000  # likewise any earning or points command
+//! event_body_bytes = 1048576          # one event, alone or inside a batch (413 beyond)
+//! batch_body_bytes = 16777216         # a whole batch
+//! concurrent_batches = 2              # batches parsed at once; more wait their turn
+//! header_timeout_secs = 10            # to send a request's headers (also the idle limit)
+//! body_timeout_secs = 30              # to send its body (408 beyond)
+//! [limits.rate_per_key]               # per key, by role; replaces the defaults when given
+//! staff = { per_second = 20, burst = 40 }
+//! read_only = { per_second = 20, burst = 40 }
 //!
 //! [scores]
 //! half_life_days = 90             # silence halves intimacy and repurchase every 90 days
@@ -41,11 +50,15 @@
 //! `PUT /v1/points/rules`.
 
 use anyhow::{Context, bail};
+use flywheel_api::{HttpLimits, Rate};
+use flywheel_core::auth::Role;
 use flywheel_core::points::PointsPolicy;
 use flywheel_core::scores::ScorePolicy;
-use flywheel_core::{IdentityRules, Limits, Policy, StagePolicy};
+use flywheel_core::{IdentityRules, Limits, Money, Policy, StagePolicy};
 use serde::Deserialize;
+use std::collections::BTreeMap;
 use std::path::Path;
+use std::time::Duration;
 
 #[derive(Clone, Debug, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -54,6 +67,9 @@ pub struct ServerConfig {
     pub listen: String,
     /// How often the stage sweep looks for members whose stage changed with time.
     pub sweep_interval_secs: u64,
+    /// `/metrics` answers only with a key (of a role that reads statistics); off by
+    /// default, like `/health`, for scrapers on a private network.
+    pub metrics_require_key: bool,
 }
 
 impl Default for ServerConfig {
@@ -62,7 +78,88 @@ impl Default for ServerConfig {
             db: "sqlite://flywheel.db".into(),
             listen: "127.0.0.1:8080".into(),
             sweep_interval_secs: 60,
+            metrics_require_key: false,
         }
+    }
+}
+
+/// `[limits]`: the largest amounts the engine accepts (the core's `Limits`) and what
+/// protects the HTTP server (the API's `HttpLimits`), in one section.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct LimitsFile {
+    max_order_amount: String,
+    max_points_per_posting: i64,
+    event_body_bytes: usize,
+    batch_body_bytes: usize,
+    concurrent_batches: usize,
+    header_timeout_secs: u64,
+    body_timeout_secs: u64,
+    /// Role → rate; giving the table replaces the defaults (a role left out is not
+    /// limited).
+    rate_per_key: Option<BTreeMap<String, RateFile>>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RateFile {
+    per_second: u32,
+    burst: u32,
+}
+
+impl Default for LimitsFile {
+    fn default() -> Self {
+        let (core, http) = (Limits::default(), HttpLimits::default());
+        LimitsFile {
+            max_order_amount: core.max_order_amount.to_string(),
+            max_points_per_posting: core.max_points_per_posting,
+            event_body_bytes: http.event_body_bytes,
+            batch_body_bytes: http.batch_body_bytes,
+            concurrent_batches: http.concurrent_batches,
+            header_timeout_secs: http.header_timeout.as_secs(),
+            body_timeout_secs: http.body_timeout.as_secs(),
+            rate_per_key: None,
+        }
+    }
+}
+
+impl LimitsFile {
+    fn split(self) -> anyhow::Result<(Limits, HttpLimits)> {
+        let core = Limits {
+            max_order_amount: Money::parse(&self.max_order_amount).map_err(|e| {
+                anyhow::anyhow!("limits.max_order_amount {:?} {e}", self.max_order_amount)
+            })?,
+            max_points_per_posting: self.max_points_per_posting,
+        };
+        let mut http = HttpLimits {
+            event_body_bytes: self.event_body_bytes,
+            batch_body_bytes: self.batch_body_bytes,
+            concurrent_batches: self.concurrent_batches,
+            header_timeout: Duration::from_secs(self.header_timeout_secs),
+            body_timeout: Duration::from_secs(self.body_timeout_secs),
+            ..HttpLimits::default()
+        };
+        if let Some(rates) = self.rate_per_key {
+            http.rates = BTreeMap::new();
+            for (role, rate) in rates {
+                let Some(parsed) = Role::parse(&role) else {
+                    let all: Vec<_> = Role::ALL.iter().map(|r| r.as_str()).collect();
+                    bail!(
+                        "limits.rate_per_key: {role:?} is not a role ({})",
+                        all.join(", ")
+                    );
+                };
+                http.rates.insert(
+                    parsed,
+                    Rate {
+                        per_second: rate.per_second,
+                        burst: rate.burst,
+                    },
+                );
+            }
+        }
+        http.validate().map_err(anyhow::Error::msg)?;
+        Ok((core, http))
     }
 }
 
@@ -75,13 +172,14 @@ struct FileConfig {
     stages: StagePolicy,
     points: PointsPolicy,
     scores: ScorePolicy,
-    limits: Limits,
+    limits: LimitsFile,
 }
 
 #[derive(Clone, Debug)]
 pub struct Config {
     pub server: ServerConfig,
     pub policy: Policy,
+    pub http_limits: HttpLimits,
     /// Accepted as an admin key without being stored, so a fresh install is usable at once.
     pub admin_key: Option<String>,
 }
@@ -104,6 +202,7 @@ impl Config {
             None => FileConfig::default(),
         };
         let mut server = parsed.server;
+        let (limits, http_limits) = parsed.limits.split()?;
         let policy = Policy {
             currency: parsed
                 .currency
@@ -112,7 +211,7 @@ impl Config {
             stages: parsed.stages,
             points: parsed.points,
             scores: parsed.scores,
-            limits: parsed.limits,
+            limits,
         };
         if let Ok(db) = std::env::var("FLYWHEEL_DB") {
             server.db = db;
@@ -141,6 +240,7 @@ impl Config {
         Ok(Config {
             server,
             policy,
+            http_limits,
             admin_key,
         })
     }
@@ -198,6 +298,47 @@ mod tests {
             format!("{err:#}").contains("line 3"),
             "points at the bad rule: {err:#}"
         );
+    }
+
+    #[test]
+    fn limits_come_from_one_section_and_mistakes_are_named() {
+        let c = load(
+            r#"
+            [limits]
+            max_order_amount = "500.00"
+            batch_body_bytes = 2000000
+            header_timeout_secs = 3
+            [limits.rate_per_key]
+            integrator = { per_second = 100, burst = 200 }
+            "#,
+        )
+        .unwrap();
+        assert_eq!(c.policy.limits.max_order_amount.to_string(), "500.00");
+        assert_eq!(c.http_limits.batch_body_bytes, 2_000_000);
+        assert_eq!(c.http_limits.header_timeout, Duration::from_secs(3));
+        assert_eq!(
+            c.http_limits.rates.len(),
+            1,
+            "the table replaces the defaults"
+        );
+        assert_eq!(c.http_limits.rates[&Role::Integrator].burst, 200);
+        let defaults = load("").unwrap();
+        assert_eq!(defaults.http_limits, HttpLimits::default());
+        for (bad, named) in [
+            ("[limits]\nmax_order_amount = \"ten\"", "max_order_amount"),
+            (
+                "[limits.rate_per_key]\ncashier = { per_second = 1, burst = 1 }",
+                "cashier",
+            ),
+            ("[limits]\nconcurrent_batches = 0", "concurrent_batches"),
+            (
+                "[limits]\nmax_points_per_posting = 0",
+                "max_points_per_posting",
+            ),
+        ] {
+            let err = format!("{:#}", load(bad).unwrap_err());
+            assert!(err.contains(named), "{bad}: {err}");
+        }
     }
 
     #[test]

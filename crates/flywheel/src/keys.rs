@@ -5,7 +5,7 @@ use anyhow::{Context, bail};
 use clap::Subcommand;
 use flywheel_core::auth::{Role, format_key, hash_key, key_prefix};
 use flywheel_core::time::to_rfc3339;
-use flywheel_store::Store;
+use flywheel_store::{AuditActor, Store};
 use rand::RngCore;
 
 #[derive(Subcommand)]
@@ -25,14 +25,20 @@ pub enum KeysCommand {
     Revoke { id: i64 },
 }
 
-/// Makes a key, stores its hash, and returns the key.
-pub async fn create(store: &Store, role: Role, label: &str) -> anyhow::Result<(i64, String)> {
+/// Makes a key, stores its hash (the audit log names `actor` as its maker), and returns
+/// the key.
+pub async fn create(
+    store: &Store,
+    role: Role,
+    label: &str,
+    actor: &AuditActor,
+) -> anyhow::Result<(i64, String)> {
     let mut random = [0u8; 32];
     rand::rng().fill_bytes(&mut random);
     let key = format_key(&random);
     let now = chrono::Utc::now().timestamp_micros();
     let id = store
-        .create_key(&hash_key(&key), &key_prefix(&key), role, label, now)
+        .create_key(&hash_key(&key), &key_prefix(&key), role, label, now, actor)
         .await?;
     Ok((id, key))
 }
@@ -47,7 +53,7 @@ pub async fn run(config: &Config, command: KeysCommand) -> anyhow::Result<()> {
                 let all: Vec<_> = Role::ALL.iter().map(|r| r.as_str()).collect();
                 bail!("unknown role {role:?}: use one of {}", all.join(", "));
             };
-            let (id, key) = create(&store, role, &label).await?;
+            let (id, key) = create(&store, role, &label, &AuditActor::cli()).await?;
             eprintln!("created key {id} ({role}); it is shown only once:");
             println!("{key}");
         }
@@ -75,7 +81,11 @@ pub async fn run(config: &Config, command: KeysCommand) -> anyhow::Result<()> {
         }
         KeysCommand::Revoke { id } => {
             if !store
-                .revoke_key(id, chrono::Utc::now().timestamp_micros())
+                .revoke_key(
+                    id,
+                    chrono::Utc::now().timestamp_micros(),
+                    &AuditActor::cli(),
+                )
                 .await?
             {
                 bail!("no live key with id {id}");

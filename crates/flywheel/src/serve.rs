@@ -1,15 +1,26 @@
 //! `flywheel serve`: migrate, make sure somebody can log in, run the periodic stage and
 //! points sweep and the score recompute, and serve the API until SIGINT/SIGTERM.
+//!
+//! Shutting down is graceful: the server stops accepting, answers every request in
+//! flight (single events waiting for their group included), the background tasks stop
+//! between runs, the database is closed (SQLite checkpoints its log), and the process
+//! exits 0.
 
 use crate::config::Config;
 use anyhow::Context;
 use flywheel_api::AppState;
 use flywheel_core::auth::Role;
 use flywheel_store::Store;
-use std::time::Duration;
+use futures_util::FutureExt;
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
+use tokio::sync::watch;
 
 pub async fn run(config: Config, store: Option<Store>) -> anyhow::Result<()> {
+    // The recorder first, so everything the store does from here on is counted.
+    flywheel_api::metrics::handle();
     let store = match store {
         Some(s) => s,
         None => Store::open(&config.server.db)
@@ -19,7 +30,14 @@ pub async fn run(config: Config, store: Option<Store>) -> anyhow::Result<()> {
     // Only a fresh install (no key ever made) gets a key printed; after keys were
     // revoked on purpose, a restart must not mint a new admin key into the logs.
     if config.admin_key.is_none() && store.list_keys().await?.is_empty() {
-        let (_, key) = crate::keys::create(&store, Role::Admin, "created at first start").await?;
+        let first_start = flywheel_store::AuditActor {
+            reference: "system".into(),
+            key_id: None,
+            name: "first start".into(),
+        };
+        let (_, key) =
+            crate::keys::create(&store, Role::Admin, "created at first start", &first_start)
+                .await?;
         eprintln!(
             "No API key existed, so an admin key was created (shown only once):\n\n    {key}\n"
         );
@@ -29,90 +47,139 @@ pub async fn run(config: Config, store: Option<Store>) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("listening on {}", config.server.listen))?;
     let addr = listener.local_addr()?;
-    let sweeper = tokio::spawn(sweep_forever(store.clone(), config.clone()));
-    let scorer = tokio::spawn(recompute_forever(store.clone(), config.clone()));
-    let state = AppState::new(
+    let (stop, stopping) = watch::channel(false);
+    let sweep_every = Duration::from_secs(config.server.sweep_interval_secs);
+    let sweeper = tokio::spawn(supervise("sweep", stopping.clone(), {
+        let (store, config) = (store.clone(), config.clone());
+        move || sweep_once(store.clone(), config.clone(), sweep_every)
+    }));
+    let scorer = tokio::spawn(supervise("recompute", stopping.clone(), {
+        let (store, config) = (store.clone(), config.clone());
+        move || recompute_when_due(store.clone(), config.clone())
+    }));
+    let mut state = AppState::new(
         store.clone(),
         config.policy.clone(),
         config.admin_key.as_deref(),
-    );
+    )
+    .with_limits(config.http_limits.clone());
+    state.metrics_require_key = config.server.metrics_require_key;
     tracing::info!(%addr, db = store.backend().name(), "Flywheel is serving; docs at http://{addr}/docs");
     eprintln!("Flywheel is serving on http://{addr} (docs: http://{addr}/docs)");
     flywheel_api::serve(listener, state, shutdown()).await?;
-    sweeper.abort();
-    scorer.abort();
+    // Every request has been answered; stop the background work between runs.
+    let _ = stop.send(true);
+    for mut task in [sweeper, scorer] {
+        if tokio::time::timeout(Duration::from_secs(10), &mut task)
+            .await
+            .is_err()
+        {
+            // A run still going (a long recompute): its transaction rolls back.
+            tracing::warn!("a background task did not stop within 10 s; cancelling it");
+            task.abort();
+        }
+    }
     store.close().await;
+    tracing::info!("stopped");
     Ok(())
 }
 
-/// Re-evaluates members whose stage can change with time alone, and posts points whose
-/// return window or expiry has passed, every interval.
-async fn sweep_forever(store: Store, config: Config) {
-    let mut tick = tokio::time::interval(Duration::from_secs(config.server.sweep_interval_secs));
+/// Runs `task` over and over — each run says how long to wait before the next — until
+/// `stopping` turns true. A run that fails is logged and counted; a run that panics is
+/// logged, counted and retried a minute later. Nothing fails silently.
+async fn supervise<F, Fut>(name: &'static str, mut stopping: watch::Receiver<bool>, mut task: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = anyhow::Result<Duration>>,
+{
     loop {
-        tick.tick().await;
-        let now = chrono::Utc::now().timestamp_micros();
-        match store.sweep(&config.policy.stages, now, false).await {
-            Ok(r) if r.examined > 0 => {
-                tracing::info!(examined = r.examined, changed = r.changed, "stage sweep")
-            }
-            Ok(_) => {}
-            Err(e) => tracing::warn!(error = %e, "stage sweep failed; will retry"),
+        if *stopping.borrow() {
+            return;
         }
-        match store.sweep_points(now).await {
-            Ok(r) if r.members > 0 => {
-                tracing::info!(
-                    members = r.members,
-                    matured = r.matured,
-                    expired = r.expired,
-                    "points sweep"
-                )
+        let started = Instant::now();
+        let wait = match AssertUnwindSafe(task()).catch_unwind().await {
+            Ok(Ok(wait)) => wait,
+            Ok(Err(e)) => {
+                tracing::warn!(task = name, error = %format!("{e:#}"), "background task failed; will retry in a minute");
+                metrics::counter!("flywheel_background_failures_total", "task" => name)
+                    .increment(1);
+                Duration::from_secs(60)
             }
-            Ok(_) => {}
-            Err(e) => tracing::warn!(error = %e, "points sweep failed; will retry"),
+            Err(_) => {
+                tracing::error!(
+                    task = name,
+                    "background task panicked; will retry in a minute"
+                );
+                metrics::counter!("flywheel_background_failures_total", "task" => name)
+                    .increment(1);
+                Duration::from_secs(60)
+            }
+        };
+        metrics::histogram!("flywheel_background_run_seconds", "task" => name)
+            .record(started.elapsed().as_secs_f64());
+        tokio::select! {
+            () = tokio::time::sleep(wait) => {}
+            _ = stopping.changed() => return,
         }
     }
+}
+
+/// Re-evaluates members whose stage can change with time alone, and posts points whose
+/// return window or expiry has passed; then waits for the next interval.
+async fn sweep_once(store: Store, config: Config, every: Duration) -> anyhow::Result<Duration> {
+    let now = chrono::Utc::now().timestamp_micros();
+    let started = Instant::now();
+    let r = store.sweep(&config.policy.stages, now, false).await?;
+    metrics::histogram!("flywheel_sweep_seconds").record(started.elapsed().as_secs_f64());
+    if r.examined > 0 {
+        tracing::info!(examined = r.examined, changed = r.changed, "stage sweep");
+    }
+    let started = Instant::now();
+    let p = store.sweep_points(now).await?;
+    metrics::histogram!("flywheel_points_sweep_seconds").record(started.elapsed().as_secs_f64());
+    if p.members > 0 {
+        tracing::info!(
+            members = p.members,
+            matured = p.matured,
+            expired = p.expired,
+            "points sweep"
+        );
+    }
+    Ok(every)
 }
 
 /// Recomputes the population scores (RFM, lifetime value) when the last run is older
 /// than the configured interval — at start if it is already due, so a restart neither
-/// skips a run nor repeats one.
-async fn recompute_forever(store: Store, config: Config) {
+/// skips a run nor repeats one. Returns how long until the next is due.
+async fn recompute_when_due(store: Store, config: Config) -> anyhow::Result<Duration> {
     let every = config.policy.scores.recompute_interval_secs;
     if every == 0 {
-        return;
+        // Only on demand: look again in a day in case nothing else ever asks.
+        return Ok(Duration::from_secs(86_400));
     }
     let every = Duration::from_secs(every);
-    loop {
-        let wait = match store.last_score_run().await {
-            Ok(Some((at, _))) => {
-                let since = chrono::Utc::now().timestamp_micros() - at;
-                every.saturating_sub(Duration::from_micros(since.max(0) as u64))
-            }
-            Ok(None) => Duration::ZERO,
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot read the last score run; will retry");
-                Duration::from_secs(60)
-            }
-        };
-        tokio::time::sleep(wait).await;
-        let now = chrono::Utc::now().timestamp_micros();
-        match store
-            .recompute_scores(&config.policy.scores, now, &|_| {})
-            .await
-        {
-            Ok(r) => tracing::info!(
-                members = r.members,
-                rfm = r.rfm_members,
-                elapsed_ms = r.elapsed_ms,
-                "scores recomputed"
-            ),
-            Err(e) => {
-                tracing::warn!(error = %e, "score recompute failed; will retry");
-                tokio::time::sleep(Duration::from_secs(60)).await;
-            }
+    let due_in = match store.last_score_run().await? {
+        Some((at, _)) => {
+            let since = chrono::Utc::now().timestamp_micros() - at;
+            every.saturating_sub(Duration::from_micros(since.max(0) as u64))
         }
+        None => Duration::ZERO,
+    };
+    if !due_in.is_zero() {
+        return Ok(due_in);
     }
+    let now = chrono::Utc::now().timestamp_micros();
+    let r = store
+        .recompute_scores(&config.policy.scores, now, &|_| {})
+        .await?;
+    metrics::histogram!("flywheel_recompute_seconds").record(r.elapsed_ms as f64 / 1000.0);
+    tracing::info!(
+        members = r.members,
+        rfm = r.rfm_members,
+        elapsed_ms = r.elapsed_ms,
+        "scores recomputed"
+    );
+    Ok(every)
 }
 
 async fn shutdown() {
@@ -129,5 +196,5 @@ async fn shutdown() {
     #[cfg(not(unix))]
     let term = std::future::pending::<()>();
     tokio::select! { _ = ctrl_c => {}, _ = term => {} }
-    tracing::info!("shutting down");
+    tracing::info!("shutting down: no new connections; answering the requests in flight");
 }

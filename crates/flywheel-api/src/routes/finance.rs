@@ -2,7 +2,7 @@
 //! balance (always zero), and the settlement report per partner brand and day.
 
 use super::points::{instant, programme};
-use crate::auth::Caller;
+use crate::auth::{Allowed, need};
 use crate::error::ApiError;
 use crate::params::Params;
 use crate::state::AppState;
@@ -10,7 +10,6 @@ use axum::extract::State;
 use axum::routing::get;
 use axum::{Json, Router};
 use flywheel_core::ErrorCode;
-use flywheel_core::auth::Permission;
 use flywheel_core::time::{self, to_rfc3339};
 use serde_json::{Value, json};
 
@@ -29,11 +28,10 @@ pub fn router() -> Router<AppState> {
     responses((status = 200, description = "Period totals and balances at `to`")),
     security(("bearer" = [])))]
 pub async fn report(
-    caller: Caller,
+    _caller: Allowed<need::ReadFinance>,
     State(state): State<AppState>,
     Params(params): Params,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require(Permission::ReadFinance)?;
     let now = state.now();
     let (mut from, mut to, mut given) = (0, now, None);
     for (k, v) in params {
@@ -89,11 +87,10 @@ pub async fn report(
     responses((status = 200, description = "`{accounts, member_accounts, total, entries_total?, mismatched_accounts?}`")),
     security(("bearer" = [])))]
 pub async fn trial_balance(
-    caller: Caller,
+    _caller: Allowed<need::ReadFinance>,
     State(state): State<AppState>,
     Params(params): Params,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require(Permission::ReadFinance)?;
     let mut verify = false;
     for (k, v) in params {
         match (k.as_str(), v.as_str()) {
@@ -132,11 +129,10 @@ fn day(text: &str, field: &str) -> Result<String, ApiError> {
     responses((status = 200, description = "`{rows: [...]}`")),
     security(("bearer" = [])))]
 pub async fn settlement(
-    caller: Caller,
+    _caller: Allowed<need::ReadFinance>,
     State(state): State<AppState>,
     Params(params): Params,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require(Permission::ReadFinance)?;
     let now = state.now();
     let today = time::to_datetime(now).format("%Y-%m-%d").to_string();
     let month_ago = time::to_datetime(now - time::days(30))

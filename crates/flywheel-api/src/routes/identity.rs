@@ -3,7 +3,7 @@
 
 use super::member_id;
 use super::members::{document, load};
-use crate::auth::Caller;
+use crate::auth::{Allowed, need};
 use crate::body::{JsonValue, SMALL};
 use crate::error::ApiError;
 use crate::params::Params;
@@ -13,7 +13,6 @@ use axum::extract::{Path, State};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use flywheel_core::ErrorCode;
-use flywheel_core::auth::Permission;
 use flywheel_core::time::to_rfc3339;
 use flywheel_store::ConflictRow;
 
@@ -47,11 +46,10 @@ fn view(c: ConflictRow) -> ConflictView {
     responses((status = 200, body = ConflictList)),
     security(("bearer" = [])))]
 pub async fn conflicts(
-    caller: Caller,
+    _caller: Allowed<need::ReadConflicts>,
     State(state): State<AppState>,
     Params(params): Params,
 ) -> Result<Json<ConflictList>, ApiError> {
-    caller.require(Permission::ReadConflicts)?;
     let (mut status, mut after, mut limit) = (Some("open".to_owned()), 0_i64, 100_u32);
     for (k, v) in params {
         match k.as_str() {
@@ -121,12 +119,11 @@ fn reason_of(body: &serde_json::Value) -> Result<String, ApiError> {
               (status = 409, description = "already_merged: both ids are one member"), (status = 422, description = "missing reason or member_id")),
     security(("bearer" = [])))]
 pub async fn merge(
-    caller: Caller,
+    caller: Allowed<need::ManageIdentities>,
     State(state): State<AppState>,
     Path(id): Path<String>,
     JsonValue(body): JsonValue<SMALL>,
 ) -> Result<Json<MemberDoc>, ApiError> {
-    caller.require(Permission::ManageIdentities)?;
     let survivor = member_id(&id)?;
     let other = match body.get("member_id") {
         Some(v) => v.as_i64().filter(|v| *v > 0).ok_or_else(|| {
@@ -146,6 +143,15 @@ pub async fn merge(
     };
     let reason = reason_of(&body)?;
     let (a, b) = (load(&state, survivor).await?, load(&state, other).await?);
+    if let Some(erased) = [&a, &b].into_iter().find(|m| m.erased_at.is_some()) {
+        return Err(ApiError::new(
+            ErrorCode::MemberErased,
+            format!(
+                "member {}'s personal data was erased; it cannot be merged",
+                erased.id
+            ),
+        ));
+    }
     if a.id == b.id {
         return Err(ApiError::new(
             ErrorCode::AlreadyMerged,
@@ -160,7 +166,7 @@ pub async fn merge(
         .merge_members(
             a.id,
             b.id,
-            &caller.actor,
+            &caller.audit_actor(),
             &reason,
             &state.policy.rules(),
             state.now(),
@@ -182,19 +188,18 @@ pub async fn merge(
     responses((status = 200, body = ConflictView), (status = 404, description = "conflict_not_found"), (status = 409, description = "conflict_closed")),
     security(("bearer" = [])))]
 pub async fn dismiss(
-    caller: Caller,
+    caller: Allowed<need::ManageIdentities>,
     State(state): State<AppState>,
     Path(id): Path<String>,
     JsonValue(body): JsonValue<SMALL>,
 ) -> Result<Json<ConflictView>, ApiError> {
-    caller.require(Permission::ManageIdentities)?;
     let id: i64 = id.parse().map_err(|_| {
         ApiError::not_found(ErrorCode::ConflictNotFound, format!("no conflict {id}"))
     })?;
     let reason = reason_of(&body)?;
     match state
         .store
-        .dismiss_conflict(id, &caller.actor, &reason, state.now())
+        .dismiss_conflict(id, &caller.audit_actor(), &reason, state.now())
         .await?
     {
         None => Err(ApiError::not_found(

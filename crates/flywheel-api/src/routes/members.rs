@@ -1,7 +1,7 @@
 //! Member reads: the document, look-up by identity, timeline, stage history.
 
 use super::member_id;
-use crate::auth::Caller;
+use crate::auth::{Allowed, need};
 use crate::error::ApiError;
 use crate::params::Params;
 use crate::state::AppState;
@@ -11,14 +11,16 @@ use axum::routing::get;
 use axum::{Json, Router};
 use flywheel_core::ErrorCode;
 use flywheel_core::IdentityKind;
-use flywheel_core::auth::Permission;
 use flywheel_core::time::to_rfc3339;
 use flywheel_store::TimelineCursor;
 
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/v1/members/lookup", get(lookup))
-        .route("/v1/members/{id}", get(member))
+        .route(
+            "/v1/members/{id}",
+            get(member).merge(super::privacy::erase_route()),
+        )
         .route("/v1/members/{id}/timeline", get(timeline))
         .route("/v1/members/{id}/stages", get(stages))
 }
@@ -62,11 +64,10 @@ pub(crate) async fn document(
     responses((status = 200, body = MemberDoc), (status = 404, description = "member_not_found")),
     security(("bearer" = [])))]
 pub async fn member(
-    caller: Caller,
+    _caller: Allowed<need::ReadMembers>,
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<MemberDoc>, ApiError> {
-    caller.require(Permission::ReadMembers)?;
     let m = load(&state, member_id(&id)?).await?;
     Ok(Json(document(&state, &m).await?))
 }
@@ -80,11 +81,10 @@ pub async fn member(
     responses((status = 200, body = MemberDoc), (status = 404, description = "member_not_found"), (status = 422, description = "Unknown kind or invalid value")),
     security(("bearer" = [])))]
 pub async fn lookup(
-    caller: Caller,
+    _caller: Allowed<need::ReadMembers>,
     State(state): State<AppState>,
     Params(params): Params,
 ) -> Result<Json<MemberDoc>, ApiError> {
-    caller.require(Permission::ReadMembers)?;
     let [(kind, value)] = params.as_slice() else {
         return Err(ApiError::new(
             ErrorCode::InvalidQuery,
@@ -122,12 +122,11 @@ pub async fn lookup(
     responses((status = 200, body = Timeline), (status = 404, description = "member_not_found")),
     security(("bearer" = [])))]
 pub async fn timeline(
-    caller: Caller,
+    _caller: Allowed<need::ReadMembers>,
     State(state): State<AppState>,
     Path(id): Path<String>,
     Params(params): Params,
 ) -> Result<Json<Timeline>, ApiError> {
-    caller.require(Permission::ReadMembers)?;
     let m = load(&state, member_id(&id)?).await?;
     let mut limit = 50;
     let mut cursor = None;
@@ -165,11 +164,10 @@ pub async fn timeline(
     responses((status = 200, body = StageHistory), (status = 404, description = "member_not_found")),
     security(("bearer" = [])))]
 pub async fn stages(
-    caller: Caller,
+    _caller: Allowed<need::ReadMembers>,
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<StageHistory>, ApiError> {
-    caller.require(Permission::ReadMembers)?;
     let m = load(&state, member_id(&id)?).await?;
     let transitions = state
         .store

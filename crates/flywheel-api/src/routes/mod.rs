@@ -1,11 +1,13 @@
 //! One module per resource, each with its own `router()`.
 
+pub mod audit;
 pub mod events;
 pub mod finance;
 pub mod health;
 pub mod identity;
 pub mod members;
 pub mod points;
+pub mod privacy;
 pub mod rewards;
 pub mod scores;
 pub mod stats;

@@ -2,7 +2,7 @@
 //! transfers, manual adjustments and the sweep. Finance reports are in `finance.rs`.
 
 use super::member_id;
-use crate::auth::Caller;
+use crate::auth::{Allowed, need};
 use crate::body::{JsonValue, SMALL, typed};
 use crate::error::ApiError;
 use crate::params::{Params, limit};
@@ -16,7 +16,6 @@ use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use flywheel_core::ErrorCode;
-use flywheel_core::auth::Permission;
 use flywheel_core::points::rules::{self, EarningRule};
 use flywheel_core::points::{Earning, Trigger};
 use flywheel_core::time::{self, Micros, to_rfc3339};
@@ -95,10 +94,9 @@ pub(crate) fn instant(text: &str, field: &str) -> Result<Micros, ApiError> {
     responses((status = 200, description = "`{version, effective_from, rules, versions}`")),
     security(("bearer" = [])))]
 pub async fn get_rules(
-    caller: Caller,
+    _caller: Allowed<need::ReadPoints>,
     State(state): State<AppState>,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require(Permission::ReadPoints)?;
     let book = state.store.rule_book().await?;
     let now = state.now();
     let current = book.at(now);
@@ -147,11 +145,10 @@ struct PutRules {
     responses((status = 200, description = "The stored version"), (status = 422, description = "A rule is invalid; every problem is in `details`")),
     security(("bearer" = [])))]
 pub async fn put_rules(
-    caller: Caller,
+    caller: Allowed<need::ManagePoints>,
     State(state): State<AppState>,
     JsonValue(body): JsonValue<SMALL>,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require(Permission::ManagePoints)?;
     let req: PutRules = typed(body)?;
     let now = state.now();
     let effective_from = match &req.effective_from {
@@ -164,7 +161,7 @@ pub async fn put_rules(
     }
     let version = state
         .store
-        .put_rules(&req.rules, effective_from, &caller.actor, now)
+        .put_rules(&req.rules, effective_from, &caller.audit_actor(), now)
         .await?;
     Ok(Json(json!({
         "version": version,
@@ -181,11 +178,10 @@ pub async fn put_rules(
     responses((status = 200, description = "`{member_id, stage, rule_version, total, lines}`")),
     security(("bearer" = [])))]
 pub async fn simulate(
-    caller: Caller,
+    _caller: Allowed<need::ReadPoints>,
     State(state): State<AppState>,
     JsonValue(body): JsonValue<SMALL>,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require(Permission::ReadPoints)?;
     let Value::Object(mut obj) = body else {
         return Err(
             ApiError::new(ErrorCode::InvalidType, "the body must be an object").field("body"),
@@ -284,12 +280,11 @@ pub async fn simulate(
     responses((status = 200, body = PointsView), (status = 404, description = "member_not_found")),
     security(("bearer" = [])))]
 pub async fn member_points(
-    caller: Caller,
+    _caller: Allowed<need::ReadPoints>,
     State(state): State<AppState>,
     Path(id): Path<String>,
     Params(params): Params,
 ) -> Result<Json<PointsView>, ApiError> {
-    caller.require(Permission::ReadPoints)?;
     let id = member_id(&id)?;
     let mut given = None;
     for (k, v) in params {
@@ -360,12 +355,11 @@ fn decode_cursor(raw: &str) -> Result<LedgerCursor, ApiError> {
     responses((status = 200, body = LedgerView), (status = 404, description = "member_not_found")),
     security(("bearer" = [])))]
 pub async fn member_ledger(
-    caller: Caller,
+    _caller: Allowed<need::ReadPoints>,
     State(state): State<AppState>,
     Path(id): Path<String>,
     Params(params): Params,
 ) -> Result<Json<LedgerView>, ApiError> {
-    caller.require(Permission::ReadPoints)?;
     let id = member_id(&id)?;
     let (mut n, mut before) = (100u32, None);
     for (k, v) in params {
@@ -439,11 +433,10 @@ struct TransferBody {
               (status = 409, description = "insufficient_points, limit_reached or idempotency_key_reused")),
     security(("bearer" = [])))]
 pub async fn transfer(
-    caller: Caller,
+    _caller: Allowed<need::SpendPoints>,
     State(state): State<AppState>,
     JsonValue(body): JsonValue<SMALL>,
 ) -> Result<(StatusCode, Json<TransferView>), ApiError> {
-    caller.require(Permission::SpendPoints)?;
     let b: TransferBody = typed(body)?;
     let req = TransferRequest {
         from_member_id: b.from_member_id,
@@ -479,11 +472,10 @@ struct AdjustBody {
     responses((status = 201, body = AdjustmentView), (status = 409, description = "insufficient_points")),
     security(("bearer" = [])))]
 pub async fn adjust(
-    caller: Caller,
+    caller: Allowed<need::AdjustPoints>,
     State(state): State<AppState>,
     JsonValue(body): JsonValue<SMALL>,
 ) -> Result<(StatusCode, Json<AdjustmentView>), ApiError> {
-    caller.require(Permission::AdjustPoints)?;
     let b: AdjustBody = typed(body)?;
     let reason = check_paragraph("reason", &b.reason, 500)?;
     if b.points == 0 {
@@ -496,7 +488,7 @@ pub async fn adjust(
         reason: reason.clone(),
         programme: programme(&state, b.programme)?,
         idempotency_key: idempotency_key(b.idempotency_key)?,
-        actor: caller.actor.clone(),
+        actor: caller.audit_actor(),
     };
     let (key, replayed) = state
         .store
@@ -523,8 +515,10 @@ pub async fn adjust(
 #[utoipa::path(post, path = "/v1/points/sweep", tag = "points",
     responses((status = 200, description = "`{members, matured, expired}`")),
     security(("bearer" = [])))]
-pub async fn sweep(caller: Caller, State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
-    caller.require(Permission::ManagePoints)?;
+pub async fn sweep(
+    _caller: Allowed<need::ManagePoints>,
+    State(state): State<AppState>,
+) -> Result<Json<Value>, ApiError> {
     let r = state.store.sweep_points(state.now()).await?;
     Ok(Json(
         json!({"members": r.members, "matured": r.matured, "expired": r.expired}),

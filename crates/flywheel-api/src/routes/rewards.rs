@@ -3,7 +3,7 @@
 
 use super::member_id;
 use super::points::{idempotency_key, positive, programme};
-use crate::auth::Caller;
+use crate::auth::{Allowed, need};
 use crate::body::{JsonValue, SMALL, typed};
 use crate::error::ApiError;
 use crate::points_views::{ExchangeView, PartnerView, RedemptionView, RewardView};
@@ -14,7 +14,6 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use flywheel_core::ErrorCode;
 use flywheel_core::Money;
-use flywheel_core::auth::Permission;
 use flywheel_core::points::policy::is_code;
 use flywheel_core::time;
 use flywheel_core::validation::check_line;
@@ -137,10 +136,9 @@ fn reward_row(
 #[utoipa::path(get, path = "/v1/rewards", tag = "rewards",
     responses((status = 200, description = "`{rewards: [...]}`")), security(("bearer" = [])))]
 pub async fn list_rewards(
-    caller: Caller,
+    _caller: Allowed<need::ReadPoints>,
     State(state): State<AppState>,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require(Permission::ReadPoints)?;
     let rewards: Vec<RewardView> = state
         .store
         .rewards()
@@ -157,17 +155,20 @@ pub async fn list_rewards(
     responses((status = 201, body = RewardView), (status = 409, description = "reward_exists")),
     security(("bearer" = [])))]
 pub async fn create_reward(
-    caller: Caller,
+    caller: Allowed<need::ManagePoints>,
     State(state): State<AppState>,
     JsonValue(body): JsonValue<SMALL>,
 ) -> Result<(StatusCode, Json<RewardView>), ApiError> {
-    caller.require(Permission::ManagePoints)?;
     let b: RewardBody = typed(body)?;
     let id =
         b.id.clone()
             .ok_or_else(|| ApiError::new(ErrorCode::MissingField, "id is required").field("id"))?;
     let row = reward_row(&state, id, b, 0)?;
-    if !state.store.save_reward(&row, false).await? {
+    if !state
+        .store
+        .save_reward(&row, false, &caller.audit_actor())
+        .await?
+    {
         return Err(ApiError::new(
             ErrorCode::RewardExists,
             format!(
@@ -186,11 +187,10 @@ pub async fn create_reward(
     responses((status = 200, body = RewardView), (status = 404, description = "reward_not_found")),
     security(("bearer" = [])))]
 pub async fn get_reward(
-    caller: Caller,
+    _caller: Allowed<need::ReadPoints>,
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<RewardView>, ApiError> {
-    caller.require(Permission::ReadPoints)?;
     let r = state
         .store
         .reward(&id)
@@ -204,12 +204,11 @@ pub async fn get_reward(
     params(("id" = String, Path, description = "Reward id")),
     responses((status = 200, body = RewardView)), security(("bearer" = [])))]
 pub async fn put_reward(
-    caller: Caller,
+    caller: Allowed<need::ManagePoints>,
     State(state): State<AppState>,
     Path(id): Path<String>,
     JsonValue(body): JsonValue<SMALL>,
 ) -> Result<Json<RewardView>, ApiError> {
-    caller.require(Permission::ManagePoints)?;
     let b: RewardBody = typed(body)?;
     if b.id.as_ref().is_some_and(|given| *given != id) {
         return Err(ApiError::new(
@@ -225,7 +224,10 @@ pub async fn put_reward(
         .map(|r| r.created_at)
         .unwrap_or(0);
     let row = reward_row(&state, id, b, created)?;
-    state.store.save_reward(&row, true).await?;
+    state
+        .store
+        .save_reward(&row, true, &caller.audit_actor())
+        .await?;
     Ok(Json(row.into()))
 }
 
@@ -249,11 +251,10 @@ struct RedeemBody {
               (status = 404, description = "member_not_found or reward_not_found")),
     security(("bearer" = [])))]
 pub async fn redeem(
-    caller: Caller,
+    caller: Allowed<need::SpendPoints>,
     State(state): State<AppState>,
     JsonValue(body): JsonValue<SMALL>,
 ) -> Result<(StatusCode, Json<RedemptionView>), ApiError> {
-    caller.require(Permission::SpendPoints)?;
     let b: RedeemBody = typed(body)?;
     let points = match (&b.reward_id, b.points) {
         (Some(_), None) => None,
@@ -296,11 +297,10 @@ pub async fn redeem(
     responses((status = 200, body = RedemptionView), (status = 404, description = "redemption_not_found")),
     security(("bearer" = [])))]
 pub async fn get_redemption(
-    caller: Caller,
+    _caller: Allowed<need::ReadPoints>,
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<RedemptionView>, ApiError> {
-    caller.require(Permission::ReadPoints)?;
     let r = state.store.redemption(&id).await?.ok_or_else(|| {
         ApiError::new(ErrorCode::RedemptionNotFound, format!("no redemption {id}"))
     })?;
@@ -313,11 +313,10 @@ pub async fn get_redemption(
     responses((status = 200, body = RedemptionView), (status = 404, description = "redemption_not_found")),
     security(("bearer" = [])))]
 pub async fn cancel(
-    caller: Caller,
+    _caller: Allowed<need::SpendPoints>,
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<RedemptionView>, ApiError> {
-    caller.require(Permission::SpendPoints)?;
     let r = state.store.cancel_redemption(&id, state.now()).await?;
     Ok(Json(RedemptionView::of(r, false)))
 }
@@ -337,10 +336,9 @@ struct PartnerBody {
 #[utoipa::path(get, path = "/v1/partners", tag = "partners",
     responses((status = 200, description = "`{partners: [...]}`")), security(("bearer" = [])))]
 pub async fn list_partners(
-    caller: Caller,
+    _caller: Allowed<need::ReadPoints>,
     State(state): State<AppState>,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require(Permission::ReadPoints)?;
     let partners: Vec<PartnerView> = state
         .store
         .partners()
@@ -356,11 +354,10 @@ pub async fn list_partners(
     responses((status = 201, body = PartnerView), (status = 409, description = "partner_exists")),
     security(("bearer" = [])))]
 pub async fn create_partner(
-    caller: Caller,
+    caller: Allowed<need::ManagePoints>,
     State(state): State<AppState>,
     JsonValue(body): JsonValue<SMALL>,
 ) -> Result<(StatusCode, Json<PartnerView>), ApiError> {
-    caller.require(Permission::ManagePoints)?;
     let b: PartnerBody = typed(body)?;
     if !is_code(&b.id) {
         return Err(ApiError::new(
@@ -379,7 +376,11 @@ pub async fn create_partner(
         daily_limit: positive(&state, b.daily_limit, "daily_limit")?,
         created_at: state.now(),
     };
-    if !state.store.create_partner(&row).await? {
+    if !state
+        .store
+        .create_partner(&row, &caller.audit_actor())
+        .await?
+    {
         return Err(ApiError::new(
             ErrorCode::PartnerExists,
             format!("partner {} exists", row.id),
@@ -408,11 +409,10 @@ struct ExchangeBody {
               (status = 409, description = "insufficient_points, limit_reached"), (status = 422, description = "inexact_exchange")),
     security(("bearer" = [])))]
 pub async fn exchange(
-    caller: Caller,
+    _caller: Allowed<need::SpendPoints>,
     State(state): State<AppState>,
     JsonValue(body): JsonValue<SMALL>,
 ) -> Result<(StatusCode, Json<ExchangeView>), ApiError> {
-    caller.require(Permission::SpendPoints)?;
     let b: ExchangeBody = typed(body)?;
     if b.direction != "out" && b.direction != "in" {
         return Err(ApiError::new(

@@ -2,7 +2,7 @@
 //! CSV export of every member's scores.
 
 use super::member_id;
-use crate::auth::Caller;
+use crate::auth::{Allowed, need};
 use crate::error::ApiError;
 use crate::params::{Params, limit, unknown};
 use crate::state::AppState;
@@ -13,7 +13,6 @@ use axum::response::Response;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use flywheel_core::ErrorCode;
-use flywheel_core::auth::Permission;
 use flywheel_core::scores::{Score, ScoreInputs, super_user};
 use flywheel_core::time::to_rfc3339;
 use flywheel_store::{ExportRow, StoredScores};
@@ -60,12 +59,11 @@ fn clv_json(s: &StoredScores, horizon_days: u32) -> Value {
         (status = 404, description = "member_not_found")),
     security(("bearer" = [])))]
 pub async fn member_scores(
-    caller: Caller,
+    _caller: Allowed<need::ReadMembers>,
     State(state): State<AppState>,
     Path(id): Path<String>,
     Params(params): Params,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require(Permission::ReadMembers)?;
     let id = member_id(&id)?;
     if let Some((name, _)) = params.first() {
         return Err(unknown(name));
@@ -101,11 +99,10 @@ pub async fn member_scores(
     responses((status = 200, description = "`{potential, computed_at, items: [{member_id, score, explanation, parts, stage, rfm_cell}]}` ordered by the last recompute's score; each explained from the member's facts now")),
     security(("bearer" = [])))]
 pub async fn super_users(
-    caller: Caller,
+    _caller: Allowed<need::ReadMembers>,
     State(state): State<AppState>,
     Params(params): Params,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require(Permission::ReadMembers)?;
     let (mut potential, mut max, mut min_score) = (false, 50, 0.0);
     for (k, v) in params {
         match k.as_str() {
@@ -170,10 +167,9 @@ pub async fn super_users(
         (status = 403, description = "admin only")),
     security(("bearer" = [])))]
 pub async fn recompute(
-    caller: Caller,
+    _caller: Allowed<need::RecomputeScores>,
     State(state): State<AppState>,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require(Permission::RecomputeScores)?;
     let now = state.now();
     let report = state
         .store
@@ -190,11 +186,10 @@ const EXPORT_PAGE: u32 = 2_000;
     responses((status = 200, description = "text/csv, streamed: one row per member of the last recompute with their identities (`kind:value` separated by `;`)")),
     security(("bearer" = [])))]
 pub async fn export(
-    caller: Caller,
+    _caller: Allowed<need::ReadMembers>,
     State(state): State<AppState>,
     Params(params): Params,
 ) -> Result<Response, ApiError> {
-    caller.require(Permission::ReadMembers)?;
     if let Some((name, _)) = params.first() {
         return Err(unknown(name));
     }

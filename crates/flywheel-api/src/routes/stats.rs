@@ -1,13 +1,12 @@
 //! `GET /v1/stats/stages`: members per stage and per lens.
 
-use crate::auth::Caller;
+use crate::auth::{Allowed, need};
 use crate::error::ApiError;
 use crate::state::AppState;
 use crate::views::StageStats;
 use axum::extract::State;
 use axum::routing::get;
 use axum::{Json, Router};
-use flywheel_core::auth::Permission;
 use flywheel_core::{Lens, Stage};
 
 pub fn router() -> Router<AppState> {
@@ -19,10 +18,9 @@ pub fn router() -> Router<AppState> {
     responses((status = 200, body = StageStats)),
     security(("bearer" = [])))]
 pub async fn stages(
-    caller: Caller,
+    _caller: Allowed<need::ReadStats>,
     State(state): State<AppState>,
 ) -> Result<Json<StageStats>, ApiError> {
-    caller.require(Permission::ReadStats)?;
     let counts = state.store.stage_counts().await?;
     let mut stages: std::collections::BTreeMap<String, i64> = Stage::ALL
         .iter()

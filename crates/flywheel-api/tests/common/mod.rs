@@ -18,7 +18,7 @@ pub struct TestApp {
     pub base: String,
     pub http: reqwest::Client,
     pub store: Store,
-    _db: flywheel_testkit::TestDb,
+    db: flywheel_testkit::TestDb,
     _stop: tokio::sync::oneshot::Sender<()>,
     /// Added to the system clock: tests move time forward with [`TestApp::advance`].
     pub offset: Arc<AtomicI64>,
@@ -41,9 +41,18 @@ impl TestApp {
     }
 
     pub async fn spawn(store: Store, db: flywheel_testkit::TestDb) -> TestApp {
+        TestApp::spawn_with(store, db, |state| state).await
+    }
+
+    /// A server whose state `configure` adjusts (limits, metrics settings).
+    pub async fn spawn_with(
+        store: Store,
+        db: flywheel_testkit::TestDb,
+        configure: impl FnOnce(AppState) -> AppState,
+    ) -> TestApp {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
-        let mut state = AppState::new(store.clone(), Policy::default(), Some(ADMIN));
+        let mut state = configure(AppState::new(store.clone(), Policy::default(), Some(ADMIN)));
         let offset = Arc::new(AtomicI64::new(0));
         let shift = offset.clone();
         state.clock =
@@ -56,16 +65,43 @@ impl TestApp {
             base,
             http: reqwest::Client::new(),
             store,
-            _db: db,
+            db,
             _stop: stop,
             offset,
         }
     }
 
+    /// A server on each test database, its state adjusted by `configure`.
+    pub async fn all_with(
+        configure: impl Fn(AppState) -> AppState + Copy,
+    ) -> flywheel_testkit::Each<TestApp> {
+        flywheel_testkit::databases()
+            .await
+            .then(|db| async move { TestApp::spawn_with(db.open().await, db, configure).await })
+            .await
+    }
+
+    /// The SQLite file behind this server, if it runs on SQLite.
+    pub fn sqlite_file(&self) -> Option<std::path::PathBuf> {
+        self.db.sqlite_file()
+    }
+
+    /// `host:port`, for raw TCP clients.
+    pub fn addr(&self) -> String {
+        self.base.trim_start_matches("http://").to_owned()
+    }
+
     pub async fn key(&self, role: Role) -> String {
         let key = format!("fw_test_{}_{}", role.as_str(), self.base.len());
         self.store
-            .create_key(&hash_key(&key), "fw_test", role, "test", 0)
+            .create_key(
+                &hash_key(&key),
+                "fw_test",
+                role,
+                &format!("test {role}"),
+                0,
+                &flywheel_store::AuditActor::cli(),
+            )
             .await
             .unwrap();
         key

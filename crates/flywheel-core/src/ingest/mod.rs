@@ -37,6 +37,8 @@ pub struct MemberState {
     /// The member's identities the store loaded: all of them, or for ingest only those
     /// resolution reads (the ones the batch names and those of unique kinds).
     pub identities: BTreeSet<Identity>,
+    /// When the member's personal data was erased; the row stays, anonymous.
+    pub erased_at: Option<Micros>,
 }
 
 impl MemberState {
@@ -52,6 +54,7 @@ impl MemberState {
             profile: Profile::default(),
             facts: MemberFacts::default(),
             identities: BTreeSet::new(),
+            erased_at: None,
         }
     }
 

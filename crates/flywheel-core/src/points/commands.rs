@@ -154,6 +154,17 @@ pub fn exchange_in(
     p
 }
 
+/// Forfeits all of a member's points (available and pending) because their personal
+/// data was erased: posted as expiry, so finance reports count it as breakage.
+pub fn forfeit(wallet: &mut Wallet, key: &str, now: Micros) -> (Posting, i64) {
+    let mut p = Posting::new(key, Kind::Expire, &wallet.programme.clone(), now)
+        .reason("forfeited: the member's personal data was erased")
+        .source("erasure", wallet.member_id.to_string())
+        .member(wallet.member_id);
+    let points = wallet.forfeit(&mut p);
+    (p, points)
+}
+
 /// A manual correction: a positive amount credits a new lot, a negative one debits the
 /// earliest-expiring lots (never below zero).
 pub fn adjust(

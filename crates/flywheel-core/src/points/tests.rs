@@ -365,6 +365,37 @@ fn transfers_keep_the_senders_expiry_and_exchange_is_exact() {
     assert!(commands::transfer(&mut from, &mut to, "tr2", 21, at).is_err());
 }
 
+#[test]
+fn an_erased_member_forfeits_available_and_pending_points_and_keeps_the_debt() {
+    let policy = PointsPolicy::default();
+    let limits = Limits::default();
+    let mut book = Book::default();
+    let at = t("2026-03-01T10:00:00Z");
+    let e = earning(
+        "p1",
+        1,
+        trigger("purchase", at, Some("80.00"), Stage::Micro),
+        Some("o1"),
+    );
+    book.earn(&defaults(), &policy, &limits, &e, at);
+    let e = earning("c1", 1, trigger("comment", at, None, Stage::Micro), None);
+    book.earn(&defaults(), &policy, &limits, &e, at);
+    let w = book.wallet(1, "points", at);
+    assert_eq!((w.available(at), w.pending()), (10, 80));
+    let (posting, points) = commands::forfeit(w, "forfeit:1:points", at);
+    assert_eq!(points, 90);
+    assert_eq!((w.available(at), w.pending()), (0, 0));
+    assert_eq!(
+        w.summary(at + 30 * DAY).balance,
+        0,
+        "nothing matures afterwards"
+    );
+    book.postings.push(posting);
+    check(&book, at);
+    let b = balances(&book.postings);
+    assert_eq!(b[&Account::brand("points", BrandAccount::Expiry)], 90);
+}
+
 // ---- property test -------------------------------------------------------------------
 
 #[derive(Clone, Debug)]

@@ -500,6 +500,32 @@ impl Wallet {
         (returned, expired)
     }
 
+    /// Forfeits every point the member holds, available and pending, to the brand's
+    /// expiry account (they can never be spent: the member's identity was erased). Debt
+    /// stays as it is. Returns the points forfeited.
+    pub fn forfeit(&mut self, posting: &mut Posting) -> i64 {
+        use super::account::MemberAccount::{Pending, Wallet as W};
+        let (mut available, mut pending) = (0i64, 0i64);
+        for lot in self.lots.iter_mut().filter(|l| l.remaining > 0) {
+            if lot.pending {
+                pending += lot.remaining;
+            } else {
+                available += lot.remaining;
+            }
+            posting.lot_moves.push(LotMove {
+                lot_id: lot.id.clone(),
+                points: -lot.remaining,
+            });
+            lot.remaining = 0;
+            self.dirty.insert(lot.id.clone());
+        }
+        let expiry = self.brand(BrandAccount::Expiry);
+        posting.transfer(self.account(W), expiry.clone(), available);
+        posting.transfer(self.account(Pending), expiry, pending);
+        self.due = None;
+        available + pending
+    }
+
     /// Takes over a merged member's wallet: its lots, its pending points and its debt.
     pub fn absorb(&mut self, posting: &mut Posting, other: Wallet) {
         use super::account::MemberAccount::{Debt, Pending, Wallet as W};

@@ -3,11 +3,14 @@
 //! version has been stored (by this process or another).
 
 use super::PointsError;
+use crate::audit::{self, AuditActor, AuditChange};
 use crate::db::{Backend, Store};
 use crate::error::StoreError;
 use flywheel_core::points::{EarningRule, RuleBook, RuleSet};
 use flywheel_core::time::Micros;
+use flywheel_core::time::to_rfc3339;
 use serde::Serialize;
+use serde_json::json;
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 use std::sync::Arc;
@@ -168,7 +171,7 @@ impl Store {
         &self,
         rules: &[EarningRule],
         effective_from: Micros,
-        actor: &str,
+        actor: &AuditActor,
         now: Micros,
     ) -> Result<i64, StoreError> {
         let mut tx = self.begin_write().await?;
@@ -178,35 +181,64 @@ impl Store {
                 .execute(&mut *conn)
                 .await?;
         }
-        let version: i64 =
-            sqlx::query("SELECT COALESCE(MAX(version), 0) + 1 AS v FROM points_rules")
-                .fetch_one(&mut *conn)
-                .await?
-                .try_get("v")?;
+        let previous = sqlx::query(
+            "SELECT version, effective_from, rules FROM points_rules ORDER BY version DESC LIMIT 1",
+        )
+        .fetch_optional(&mut *conn)
+        .await?;
+        let (version, before) = match previous {
+            Some(row) => {
+                let v: i64 = row.try_get("version")?;
+                let text: String = row.try_get("rules")?;
+                let rules: serde_json::Value = serde_json::from_str(&text)?;
+                let from: i64 = row.try_get("effective_from")?;
+                (
+                    v + 1,
+                    json!({"version": v, "effective_from": to_rfc3339(from), "rules": rules}),
+                )
+            }
+            None => (
+                1,
+                json!({"version": 0, "rules": flywheel_core::points::rules::default_rules()}),
+            ),
+        };
         let text = serde_json::to_string(rules)?;
         sqlx::query("INSERT INTO points_rules (version, effective_from, rules, created_at, created_by) VALUES ($1, $2, $3, $4, $5)")
             .bind(version)
             .bind(effective_from)
             .bind(text.clone())
             .bind(now)
-            .bind(actor.to_owned())
+            .bind(actor.reference.clone())
             .execute(&mut *conn)
             .await?;
-        let details =
-            serde_json::json!({"version": version, "effective_from": effective_from}).to_string();
-        sqlx::query("INSERT INTO audit_log (at, actor, action, target, details) VALUES ($1, $2, 'put_points_rules', $3, $4)")
-            .bind(now)
-            .bind(actor.to_owned())
-            .bind(format!("points_rules:{version}"))
-            .bind(details)
-            .execute(&mut *conn)
-            .await?;
+        let after = json!({"version": version, "effective_from": to_rfc3339(effective_from), "rules": rules});
+        let change = AuditChange {
+            kind: "points_rules",
+            action: "create",
+            target: format!("points_rules:{version}"),
+            reason: None,
+            before: Some(before),
+            after: Some(after),
+        };
+        audit::record(conn, now, actor, change).await?;
         tx.commit().await?;
         Ok(version)
     }
 
-    /// Creates a reward, or replaces it when `replace` (stock, price, validity…).
-    pub async fn save_reward(&self, r: &RewardRow, replace: bool) -> Result<bool, StoreError> {
+    /// Creates a reward, or replaces it when `replace` (stock, price, validity…); audited.
+    /// False when `replace` is off and the id is taken.
+    pub async fn save_reward(
+        &self,
+        r: &RewardRow,
+        replace: bool,
+        actor: &AuditActor,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let conn: &mut AnyConnection = &mut tx;
+        let before = self.reward_for_update(conn, &r.id).await?;
+        if before.is_some() && !replace {
+            return Ok(false);
+        }
         let tail = if replace {
             "ON CONFLICT (id) DO UPDATE SET name = excluded.name, kind = excluded.kind, programme = excluded.programme, \
              points_cost = excluded.points_cost, cash_cost = excluded.cash_cost, stock = excluded.stock, \
@@ -233,9 +265,22 @@ impl Store {
             .bind(i64::from(r.active))
             .bind(r.created_at)
             .bind(r.updated_at)
-            .execute(self.pool())
+            .execute(&mut *conn)
             .await?;
-        Ok(done.rows_affected() > 0)
+        if done.rows_affected() == 0 {
+            return Ok(false);
+        }
+        let change = AuditChange {
+            kind: "reward",
+            action: if before.is_some() { "update" } else { "create" },
+            target: format!("reward:{}", r.id),
+            reason: None,
+            before: before.map(serde_json::to_value).transpose()?,
+            after: Some(serde_json::to_value(r)?),
+        };
+        audit::record(conn, r.updated_at, actor, change).await?;
+        tx.commit().await?;
+        Ok(true)
     }
 
     pub async fn rewards(&self) -> Result<Vec<RewardRow>, StoreError> {
@@ -277,8 +322,14 @@ impl Store {
             .transpose()
     }
 
-    /// Creates a partner; false if the id is taken.
-    pub async fn create_partner(&self, p: &PartnerRow) -> Result<bool, StoreError> {
+    /// Creates a partner, audited; false if the id is taken.
+    pub async fn create_partner(
+        &self,
+        p: &PartnerRow,
+        actor: &AuditActor,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let conn: &mut AnyConnection = &mut tx;
         let done = sqlx::query(
             "INSERT INTO partners (id, name, programme, rate_ours, rate_theirs, daily_limit, created_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (id) DO NOTHING",
@@ -290,9 +341,22 @@ impl Store {
         .bind(p.rate_theirs)
         .bind(p.daily_limit)
         .bind(p.created_at)
-        .execute(self.pool())
+        .execute(&mut *conn)
         .await?;
-        Ok(done.rows_affected() > 0)
+        if done.rows_affected() == 0 {
+            return Ok(false);
+        }
+        let change = AuditChange {
+            kind: "partner",
+            action: "create",
+            target: format!("partner:{}", p.id),
+            reason: None,
+            before: None,
+            after: Some(serde_json::to_value(p)?),
+        };
+        audit::record(conn, p.created_at, actor, change).await?;
+        tx.commit().await?;
+        Ok(true)
     }
 
     pub async fn partners(&self) -> Result<Vec<PartnerRow>, StoreError> {

@@ -6,6 +6,7 @@
 
 use super::ledger::{Lots, load_wallets, write_book};
 use super::{PointsError, retrying};
+use crate::audit::{AuditActor, AuditChange};
 use crate::db::{Backend, Store};
 use crate::error::StoreError;
 use flywheel_core::MemberId;
@@ -27,14 +28,17 @@ impl From<Insufficient> for PointsError {
 }
 
 /// Locks `id`'s row (following merges to the survivor); None if there is no such member.
+/// A member whose personal data was erased holds no points and takes none.
 pub(super) async fn lock_member(
     conn: &mut AnyConnection,
     backend: Backend,
     id: MemberId,
-) -> Result<Option<MemberId>, StoreError> {
+) -> Result<Option<MemberId>, PointsError> {
     let sql = match backend {
-        Backend::Sqlite => "SELECT id, merged_into FROM members WHERE id = $1",
-        Backend::Postgres => "SELECT id, merged_into FROM members WHERE id = $1 FOR UPDATE",
+        Backend::Sqlite => "SELECT id, merged_into, erased_at FROM members WHERE id = $1",
+        Backend::Postgres => {
+            "SELECT id, merged_into, erased_at FROM members WHERE id = $1 FOR UPDATE"
+        }
     };
     let mut id = id;
     for _ in 0..64 {
@@ -43,12 +47,13 @@ pub(super) async fn lock_member(
         };
         match row.try_get::<Option<i64>, _>("merged_into")? {
             Some(next) => id = next,
+            None if row.try_get::<Option<i64>, _>("erased_at")?.is_some() => {
+                return Err(PointsError::Erased(id));
+            }
             None => return Ok(Some(id)),
         }
     }
-    Err(StoreError::Corrupt(format!(
-        "member {id}: merge chain too long"
-    )))
+    Err(StoreError::Corrupt(format!("member {id}: merge chain too long")).into())
 }
 
 /// Locks two members in id order (so two transfers cannot wait on each other).
@@ -134,7 +139,7 @@ pub struct AdjustRequest {
     #[serde(skip)]
     pub idempotency_key: String,
     #[serde(skip)]
-    pub actor: String,
+    pub actor: AuditActor,
 }
 
 /// A member's wallet in a fresh book, settled at `now` (settling postings included).
@@ -399,15 +404,17 @@ impl Store {
         let member = member.ok_or(PointsError::NotFound("member"))?;
         let mut book = book_for(conn, &[member], &req.programme, now).await?;
         let wallet = book.wallet(member, &req.programme, now);
+        let balance_before = wallet.available(now);
         let posting = commands::adjust(
             wallet,
             &key,
             req.points,
             &req.reason,
-            &req.actor,
+            &req.actor.reference,
             policy,
             now,
         )?;
+        let balance_after = wallet.available(now);
         book.postings.push(posting);
         sqlx::query("INSERT INTO points_adjustments (idempotency_key, request, member_id, programme, points, reason, actor, at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)")
             .bind(req.idempotency_key.clone())
@@ -416,17 +423,23 @@ impl Store {
             .bind(req.programme.clone())
             .bind(req.points)
             .bind(req.reason.clone())
-            .bind(req.actor.clone())
+            .bind(req.actor.reference.clone())
             .bind(now)
             .execute(&mut *conn)
             .await?;
-        sqlx::query("INSERT INTO audit_log (at, actor, action, target, details) VALUES ($1, $2, 'adjust_points', $3, $4)")
-            .bind(now)
-            .bind(req.actor.clone())
-            .bind(format!("member:{member}"))
-            .bind(request)
-            .execute(&mut *conn)
-            .await?;
+        let balance = |b: i64| serde_json::json!({"programme": req.programme, "balance": b});
+        let mut after = balance(balance_after);
+        after["points"] = req.points.into();
+        after["ledger_key"] = key.clone().into();
+        let change = AuditChange {
+            kind: "points_adjustment",
+            action: "create",
+            target: format!("member:{member}"),
+            reason: Some(req.reason.clone()),
+            before: Some(balance(balance_before)),
+            after: Some(after),
+        };
+        crate::audit::record(conn, now, &req.actor, change).await?;
         write_book(conn, &book, now).await?;
         tx.commit().await?;
         Ok((key, false))

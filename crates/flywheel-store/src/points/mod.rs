@@ -10,7 +10,7 @@
 mod catalog;
 mod commands;
 pub(crate) mod ingest;
-mod ledger;
+pub(crate) mod ledger;
 mod redemptions;
 mod reports;
 mod sweep;
@@ -49,6 +49,8 @@ pub enum PointsError {
     },
     #[error("this idempotency key was used for a different request")]
     IdempotencyConflict,
+    #[error("member {0}'s personal data was erased; its points can no longer move")]
+    Erased(i64),
     #[error("{0}")]
     Invalid(String),
     #[error(transparent)]

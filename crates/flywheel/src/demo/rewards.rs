@@ -4,6 +4,7 @@
 
 use flywheel_core::Money;
 use flywheel_core::time::Micros;
+use flywheel_store::AuditActor;
 use flywheel_store::{PartnerRow, RewardRow, Store};
 
 pub async fn seed(store: &Store, now: Micros) -> anyhow::Result<()> {
@@ -66,19 +67,27 @@ pub async fn seed(store: &Store, now: Micros) -> anyhow::Result<()> {
             None,
         ),
     ];
+    let demo = AuditActor {
+        reference: "demo".into(),
+        key_id: None,
+        name: "flywheel demo".into(),
+    };
     for r in &catalogue {
-        store.save_reward(r, false).await?;
+        store.save_reward(r, false, &demo).await?;
     }
     store
-        .create_partner(&PartnerRow {
-            id: "sky-miles".into(),
-            name: "Sky Miles airline".into(),
-            programme: flywheel_core::points::DEFAULT_PROGRAMME.into(),
-            rate_ours: 100,
-            rate_theirs: 30,
-            daily_limit: 5000,
-            created_at: now,
-        })
+        .create_partner(
+            &PartnerRow {
+                id: "sky-miles".into(),
+                name: "Sky Miles airline".into(),
+                programme: flywheel_core::points::DEFAULT_PROGRAMME.into(),
+                rate_ours: 100,
+                rate_theirs: 30,
+                daily_limit: 5000,
+                created_at: now,
+            },
+            &demo,
+        )
         .await?;
     Ok(())
 }
