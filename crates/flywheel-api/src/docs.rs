@@ -3,9 +3,11 @@
 
 use crate::metrics;
 use crate::points_views;
+use crate::report_views;
 use crate::routes::{
     audit, events, finance, health, identity, members, points, privacy, rewards, scores, stats,
 };
+use crate::score_views;
 use crate::state::AppState;
 use crate::views;
 use axum::Router;
@@ -39,8 +41,19 @@ use utoipa_swagger_ui::SwaggerUi;
         points_views::PointsView, points_views::LotView, points_views::ExpiryView, points_views::LedgerView,
         points_views::LedgerEntryView, points_views::SourceView, points_views::RewardView, points_views::RedemptionView,
         points_views::TransferView, points_views::PartnerView, points_views::ExchangeView, points_views::AdjustmentView,
+        report_views::RulesView, report_views::RuleVersionView, report_views::PutRulesInput, report_views::StoredRulesView,
+        report_views::SimulateInput, report_views::SimulationView, report_views::SimulatedLine, report_views::PointsSweepView,
+        report_views::PointsReportView, report_views::TrialBalanceView, report_views::AccountBalanceView,
+        report_views::TrialGroupView, report_views::SettlementView, report_views::SettlementRowView,
+        report_views::RewardList, report_views::PartnerList,
+        score_views::MemberScoresView, score_views::ScoreView, score_views::PartView, score_views::SuperUserScoreView,
+        score_views::InfluenceView, score_views::ReferralTreeView, score_views::RfmView, score_views::ClvView,
+        score_views::SuperUserList, score_views::SuperUserItem, score_views::RecomputeView, score_views::ModelView,
+        score_views::BgNbdView, score_views::GammaGammaView, score_views::ClvFitView,
+        points::TransferBody, points::AdjustBody, rewards::RewardBody, rewards::RedeemBody, rewards::PartnerBody,
+        rewards::ExchangeBody, identity::MergeInput,
     )),
-    modifiers(&BearerAuth),
+    modifiers(&BearerAuth, &ErrorAnswers),
 )]
 pub struct ApiDoc;
 
@@ -53,6 +66,87 @@ impl Modify for BearerAuth {
             "bearer",
             SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
         );
+    }
+}
+
+/// Declares, on every operation, the error answers it can give — 401, 403 and 429 for
+/// the routes behind a key; 400, 408, 413 and 422 for those with a body; 400 for those
+/// with parameters; 405 for another method on the path; 500 — and gives every error
+/// answer the one error body (`ErrorBody`), so the document matches what the server
+/// sends and clients can rely on it.
+struct ErrorAnswers;
+
+impl Modify for ErrorAnswers {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{Content, Ref, RefOr, Response, ResponseBuilder};
+        let error_body = || {
+            ResponseBuilder::new()
+                .content(
+                    "application/json",
+                    Content::new(Some(Ref::from_schema_name("ErrorBody"))),
+                )
+                .build()
+                .content
+        };
+        for item in openapi.paths.paths.values_mut() {
+            let operations = [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+                &mut item.patch,
+            ];
+            for op in operations.into_iter().flatten() {
+                let keyed = op.security.as_ref().is_some_and(|s| !s.is_empty());
+                let has_body = op.request_body.is_some();
+                let has_params = op.parameters.as_ref().is_some_and(|p| !p.is_empty());
+                let mut standard: Vec<(&str, &str)> = vec![
+                    (
+                        "405",
+                        "method_not_allowed: the path does not take that method",
+                    ),
+                    (
+                        "500",
+                        "internal: something failed on the server; it was logged",
+                    ),
+                ];
+                if keyed {
+                    standard.extend([
+                        ("401", "unauthorized: no key, or an unknown or revoked one"),
+                        ("403", "forbidden: the key's role may not do this"),
+                        (
+                            "429",
+                            "rate_limited: the key sent more than its role's rate; see Retry-After",
+                        ),
+                    ]);
+                }
+                if has_body {
+                    standard.extend([
+                        ("400", "malformed_json: the body is not JSON"),
+                        ("408", "request_timeout: the body did not arrive in time"),
+                        ("413", "payload_too_large: the body is larger than the limit"),
+                        ("422", "The body is invalid: error.field names the field, error.details lists every problem"),
+                    ]);
+                }
+                if has_params {
+                    standard.push(("400", "invalid_query, invalid_cursor or invalid_member_id"));
+                }
+                for (status, description) in standard {
+                    op.responses
+                        .responses
+                        .entry(status.to_owned())
+                        .or_insert_with(|| RefOr::T(Response::new(description)));
+                }
+                for (status, response) in op.responses.responses.iter_mut() {
+                    if let RefOr::T(response) = response
+                        && !status.starts_with('2')
+                        && response.content.is_empty()
+                    {
+                        response.content = error_body();
+                    }
+                }
+            }
+        }
     }
 }
 

@@ -195,8 +195,16 @@ async fn crafted_members_rank_in_the_right_order_with_reasons() {
         assert_eq!(status, StatusCode::OK, "{report}");
         assert_eq!(report["members"], 6, "{report}");
         assert_eq!(report["rfm_members"], 6, "{report}");
+        // Six members are far too few to fit lifetime value, and the answer says so.
+        assert!(report["elapsed_ms"].is_u64(), "{report}");
+        assert_eq!(report["model"], Value::Null, "{report}");
+        assert_eq!(report["clv"]["status"], "insufficient_data", "{report}");
+        assert_eq!(report["clv"]["min_customers"], 50, "{report}");
         assert!(
-            report["elapsed_ms"].is_u64() && report["model"]["bgnbd"]["r"].is_f64(),
+            report["clv"]["reason"]
+                .as_str()
+                .unwrap()
+                .contains("6 members have bought; lifetime value needs at least 50"),
             "{report}"
         );
 
@@ -253,11 +261,12 @@ async fn crafted_members_rank_in_the_right_order_with_reasons() {
         );
         assert_eq!(star["cell"], "loyal", "{star}");
         let clv = &all[0]["clv"];
+        assert_eq!(clv["status"], "insufficient_data", "{clv}");
         assert!(
-            clv["p_alive"].as_f64().unwrap() > 0.0 && clv["expected_purchases_90d"].is_f64(),
+            clv["reason"].as_str().unwrap().contains("at least 50"),
             "{clv}"
         );
-        assert!(clv["expected_value_90d"].is_string(), "{clv}");
+        assert_eq!(clv["p_alive"], Value::Null, "{clv}");
         assert!(all[0]["computed_at"].is_string());
 
         // Whom to invite: the hopeful (not paid) before the regular; the star is already in.
@@ -407,6 +416,11 @@ async fn rfm_on_cdnow_matches_the_definition_member_by_member() {
         let (status, report) = app.post("/v1/scores/recompute", json!({})).await;
         assert_eq!(status, StatusCode::OK, "{report}");
         assert_eq!(report["rfm_members"], 2357, "{report}");
+        // 2,357 buyers are plenty: lifetime value is fitted (on those whose orders
+        // have a value) and given to them.
+        assert_eq!(report["clv"]["status"], "fitted", "{report}");
+        assert!(report["clv_members"].as_u64().unwrap() > 2300, "{report}");
+        assert!(report["model"]["bgnbd"]["r"].is_f64(), "{report}");
         // Read every member's scores back through the export, keyed by identity.
         let csv = app
             .http
@@ -432,6 +446,16 @@ async fn rfm_on_cdnow_matches_the_definition_member_by_member() {
             );
         }
         assert_eq!(exported.len(), 2357);
+        // A buyer's own scores carry the fitted lifetime value.
+        let some = &exported.values().next().unwrap()[col("member_id")];
+        let (_, s) = app.get(&format!("/v1/members/{some}/scores")).await;
+        assert_eq!(s["clv"]["status"], "fitted", "{s}");
+        assert!(s["clv"]["p_alive"].as_f64().unwrap() > 0.0, "{s}");
+        assert!(
+            s["clv"]["expected_purchases"].is_f64() && s["clv"]["expected_value"].is_string(),
+            "{s}"
+        );
+        assert_eq!(s["clv"]["horizon_days"], 90, "{s}");
         let mut checked = 0;
         for (i, c) in customers.iter().enumerate() {
             let row = &exported[*c];

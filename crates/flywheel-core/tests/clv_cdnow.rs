@@ -106,3 +106,54 @@ fn predictions_behave_like_the_model_says() {
     let e = model.predict(&example, 39.0).expected_purchases;
     assert!(close(e, 1.226, 0.01), "{e}");
 }
+
+#[test]
+fn the_cdnow_population_is_enough_and_a_tiny_one_is_not_used() {
+    let customers = cdnow_sample();
+    assert!(Model::fit_population(&customers, 50).is_ok());
+    // Three members, two of them repeat buyers: a fit exists but means nothing.
+    let tiny = [
+        Customer {
+            frequency: 2,
+            recency: 10.0,
+            age: 10.0,
+            monetary: 30.0,
+        },
+        Customer {
+            frequency: 1,
+            recency: 3.0,
+            age: 12.0,
+            monetary: 20.0,
+        },
+        Customer {
+            frequency: 0,
+            recency: 0.0,
+            age: 8.0,
+            monetary: 0.0,
+        },
+    ];
+    let why = Model::fit_population(&tiny, 50).err().unwrap();
+    assert!(
+        why.contains("3 members have bought") && why.contains("at least 50"),
+        "{why}"
+    );
+    // Enough buyers, hardly any of whom came back.
+    let mostly_once: Vec<Customer> = customers
+        .iter()
+        .filter(|c| c.frequency == 0)
+        .copied()
+        .take(200)
+        .chain(
+            customers
+                .iter()
+                .filter(|c| c.frequency > 0)
+                .copied()
+                .take(2),
+        )
+        .collect();
+    let why = Model::fit_population(&mostly_once, 50).err().unwrap();
+    assert!(
+        why.contains("2 members have bought more than once"),
+        "{why}"
+    );
+}

@@ -62,6 +62,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/common/0008_erasure.sql"),
         postgres: include_str!("../migrations/common/0008_erasure.sql"),
     },
+    Migration {
+        version: 9,
+        name: "clv_status",
+        sqlite: include_str!("../migrations/common/0009_clv_status.sql"),
+        postgres: include_str!("../migrations/common/0009_clv_status.sql"),
+    },
 ];
 
 impl Store {

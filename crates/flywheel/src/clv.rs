@@ -69,8 +69,10 @@ pub struct Input {
     customer_col: String,
     #[arg(long, default_value = "date")]
     date_col: String,
-    #[arg(long, default_value = "amount")]
-    amount_col: String,
+    /// The amount column (default `amount`, used if the file has one; without amounts
+    /// only BG/NBD is fitted). Naming a column that is not there is an error.
+    #[arg(long)]
+    amount_col: Option<String>,
 }
 
 fn parse_day_arg(text: &str) -> Result<NaiveDate, String> {
@@ -118,7 +120,19 @@ fn read_log(input: &Input) -> anyhow::Result<Log> {
             found.join(", ")
         );
     };
-    let amount_col = column(&input.amount_col);
+    let amount_col = match &input.amount_col {
+        Some(name) => match column(name) {
+            Some(i) => Some(i),
+            None => bail!(
+                "{}: no column '{}' (columns: {})",
+                path.display(),
+                name,
+                found.join(", ")
+            ),
+        },
+        None => column("amount"),
+    };
+    let amount_name = input.amount_col.as_deref().unwrap_or("amount");
     let mut index: HashMap<String, usize> = HashMap::new();
     let mut log = Log {
         ids: Vec::new(),
@@ -145,7 +159,7 @@ fn read_log(input: &Input) -> anyhow::Result<Log> {
                 let text = field(col);
                 match text.parse::<f64>() {
                     Ok(a) if a.is_finite() => a,
-                    _ => bail!("line {line}: {} '{text}' is not a number", input.amount_col),
+                    _ => bail!("line {line}: {amount_name} '{text}' is not a number"),
                 }
             }
             None => 0.0,

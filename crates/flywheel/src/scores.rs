@@ -53,6 +53,9 @@ pub async fn run(file: Option<&Path>, command: ScoresCommand) -> anyhow::Result<
         report.rfm_members,
         report.clv_members
     );
+    if let Some(reason) = &report.clv.reason {
+        println!("lifetime value not computed: {reason}");
+    }
     if let Some(m) = &report.model {
         println!(
             "BG/NBD (days) r = {:.4} alpha = {:.4} a = {:.4} b = {:.4}, fitted on {} members",

@@ -175,10 +175,29 @@ fn scores_recompute_scores_every_member_and_says_so() {
     assert!(ok, "{err}");
     let (ok, out, err) = run(flywheel(dir.path()).args(["scores", "recompute"]).args(db));
     assert!(ok, "{err}");
+    // Twenty buyers are too few for lifetime value by default, and the answer says so.
     assert!(
-        out.contains("scored 30 members in") && out.contains("20 with RFM, 20 with lifetime value"),
+        out.contains("scored 30 members in") && out.contains("20 with RFM, 0 with lifetime value"),
         "{out}"
     );
+    assert!(
+        out.contains(
+            "lifetime value not computed: 20 members have bought; lifetime value needs at least 50"
+        ),
+        "{out}"
+    );
+    assert!(!out.contains("BG/NBD"), "{out}");
+    // With the minimum lowered, the same members are enough.
+    std::fs::write(
+        dir.path().join("low.toml"),
+        "[scores]\nclv_min_customers = 10\n",
+    )
+    .unwrap();
+    let (ok, out, err) = run(flywheel(dir.path())
+        .args(["--config", "low.toml", "scores", "recompute"])
+        .args(db));
+    assert!(ok, "{err}");
+    assert!(out.contains("20 with RFM, 20 with lifetime value"), "{out}");
     assert!(out.contains("BG/NBD (days) r = "), "{out}");
 }
 
@@ -364,6 +383,45 @@ fn a_server_killed_with_sigkill_keeps_every_event_it_acknowledged() {
             server.child.kill().unwrap(); // SIGKILL
         }));
         let _ = server.child.wait();
+        assert!(acked.len() >= 300, "{} acknowledged", acked.len());
+        let server = Server::start(dir.path(), &db, admin);
+        let missing = rt.block_on(not_kept(&server.base, admin, &acked));
+        assert!(
+            missing.is_empty(),
+            "{} acknowledged events lost on {db}: {missing:?}",
+            missing.len()
+        );
+    }
+}
+
+/// SIGTERM during a load of single events: the server stops accepting, answers what is
+/// in flight, exits 0, and every event it acknowledged is there after a restart.
+#[test]
+fn sigterm_during_a_load_exits_cleanly_and_keeps_every_acknowledged_event() {
+    let dir = tempfile::tempdir().unwrap();
+    let admin = "term-test-admin-key-0123456789";
+    for test_db in flywheel_testkit::databases_blocking() {
+        let db = test_db.url.clone();
+        let mut server = Server::start(dir.path(), &db, admin);
+        let pid = server.child.id().to_string();
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let base = server.base.clone();
+        let acked = rt.block_on(load_until_stopped(&base, admin, 300, || {
+            let sent = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+            assert!(sent.success());
+        }));
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let status = loop {
+            if let Some(status) = server.child.try_wait().unwrap() {
+                break status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the server did not stop after SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        assert!(status.success(), "exit status after SIGTERM: {status}");
         assert!(acked.len() >= 300, "{} acknowledged", acked.len());
         let server = Server::start(dir.path(), &db, admin);
         let missing = rt.block_on(not_kept(&server.base, admin, &acked));

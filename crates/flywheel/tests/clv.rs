@@ -232,4 +232,23 @@ fn bad_files_are_refused_with_the_line_and_the_column() {
         "2024-13-01",
     ]);
     assert!(!ok && err.contains("'2024-13-01' is not a date"), "{err}");
+    // An amount column that is not there is named, like the others.
+    let (ok, _, err) = clv(&[
+        "fit",
+        "--transactions",
+        file,
+        "--calibration-end",
+        "2024-12-31",
+        "--customer-col",
+        "cust",
+        "--date-col",
+        "day",
+        "--amount-col",
+        "spend",
+    ]);
+    assert!(!ok);
+    assert!(
+        err.contains("no column 'spend' (columns: cust, day, value)"),
+        "{err}"
+    );
 }

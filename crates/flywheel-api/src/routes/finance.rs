@@ -5,13 +5,13 @@ use super::points::{instant, programme};
 use crate::auth::{Allowed, need};
 use crate::error::ApiError;
 use crate::params::Params;
+use crate::report_views::{PointsReportView, SettlementRowView, SettlementView, TrialBalanceView};
 use crate::state::AppState;
 use axum::extract::State;
 use axum::routing::get;
 use axum::{Json, Router};
 use flywheel_core::ErrorCode;
 use flywheel_core::time::{self, to_rfc3339};
-use serde_json::{Value, json};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -25,13 +25,13 @@ pub fn router() -> Router<AppState> {
     params(("from" = Option<String>, Query, description = "RFC 3339; default: the start of time"),
            ("to" = Option<String>, Query, description = "RFC 3339, exclusive; default: now"),
            ("programme" = Option<String>, Query, description = "Default: the first programme")),
-    responses((status = 200, description = "Period totals and balances at `to`")),
+    responses((status = 200, body = PointsReportView), (status = 400, description = "invalid_query: a bad date, or from not before to"), (status = 422, description = "unknown_programme")),
     security(("bearer" = [])))]
 pub async fn report(
     _caller: Allowed<need::ReadFinance>,
     State(state): State<AppState>,
     Params(params): Params,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<PointsReportView>, ApiError> {
     let now = state.now();
     let (mut from, mut to, mut given) = (0, now, None);
     for (k, v) in params {
@@ -58,39 +58,39 @@ pub async fn report(
         ))
     })?;
     let breakage_rate = flywheel_core::points::policy::breakage_rate(r.expired, r.redeemed);
-    Ok(Json(json!({
-        "programme": r.programme,
-        "from": to_rfc3339(r.from),
-        "to": to_rfc3339(r.to),
-        "issued": r.issued,
-        "reversed_pending": r.reversed_pending,
-        "redeemed": r.redeemed,
-        "expired": r.expired,
-        "clawed_back": r.clawed_back,
-        "adjusted": r.adjusted,
-        "transferred": r.transferred,
-        "exchanged_out": r.exchanged_out,
-        "exchanged_in": r.exchanged_in,
-        "outstanding": r.outstanding,
-        "pending": r.pending,
-        "debt": r.debt,
-        "value_per_point": value.to_string(),
-        "liability": liability.to_string(),
-        "breakage": r.expired,
-        "breakage_rate": breakage_rate,
-    })))
+    Ok(Json(PointsReportView {
+        programme: r.programme,
+        from: to_rfc3339(r.from),
+        to: to_rfc3339(r.to),
+        issued: r.issued,
+        reversed_pending: r.reversed_pending,
+        redeemed: r.redeemed,
+        expired: r.expired,
+        clawed_back: r.clawed_back,
+        adjusted: r.adjusted,
+        transferred: r.transferred,
+        exchanged_out: r.exchanged_out,
+        exchanged_in: r.exchanged_in,
+        outstanding: r.outstanding,
+        pending: r.pending,
+        debt: r.debt,
+        value_per_point: value.to_string(),
+        liability: liability.to_string(),
+        breakage: r.expired,
+        breakage_rate,
+    }))
 }
 
 /// Every brand and partner account, members' accounts summed, and a total that is 0
 #[utoipa::path(get, path = "/v1/reports/points/trial-balance", tag = "finance",
     params(("verify" = Option<bool>, Query, description = "Also recompute every balance from the entries (slow on big ledgers)")),
-    responses((status = 200, description = "`{accounts, member_accounts, total, entries_total?, mismatched_accounts?}`")),
+    responses((status = 200, body = TrialBalanceView), (status = 400, description = "invalid_query")),
     security(("bearer" = [])))]
 pub async fn trial_balance(
     _caller: Allowed<need::ReadFinance>,
     State(state): State<AppState>,
     Params(params): Params,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<TrialBalanceView>, ApiError> {
     let mut verify = false;
     for (k, v) in params {
         match (k.as_str(), v.as_str()) {
@@ -106,7 +106,7 @@ pub async fn trial_balance(
         }
     }
     let tb = state.store.trial_balance(verify).await?;
-    Ok(Json(serde_json::to_value(tb).map_err(ApiError::internal)?))
+    Ok(Json(tb.into()))
 }
 
 fn day(text: &str, field: &str) -> Result<String, ApiError> {
@@ -126,13 +126,13 @@ fn day(text: &str, field: &str) -> Result<String, ApiError> {
     params(("partner" = Option<String>, Query, description = "One partner; default all"),
            ("from" = Option<String>, Query, description = "YYYY-MM-DD; default 30 days ago"),
            ("to" = Option<String>, Query, description = "YYYY-MM-DD inclusive; default today")),
-    responses((status = 200, description = "`{rows: [...]}`")),
+    responses((status = 200, body = SettlementView), (status = 400, description = "invalid_query: a bad date")),
     security(("bearer" = [])))]
 pub async fn settlement(
     _caller: Allowed<need::ReadFinance>,
     State(state): State<AppState>,
     Params(params): Params,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<SettlementView>, ApiError> {
     let now = state.now();
     let today = time::to_datetime(now).format("%Y-%m-%d").to_string();
     let month_ago = time::to_datetime(now - time::days(30))
@@ -153,5 +153,9 @@ pub async fn settlement(
         .store
         .settlement(partner.as_deref(), &from, &to)
         .await?;
-    Ok(Json(json!({"from": from, "to": to, "rows": rows})))
+    Ok(Json(SettlementView {
+        from,
+        to,
+        rows: rows.into_iter().map(SettlementRowView::from).collect(),
+    }))
 }

@@ -107,6 +107,18 @@ fn reason_of(body: &serde_json::Value) -> Result<String, ApiError> {
     }
 }
 
+/// `POST /v1/members/{id}/merge`.
+#[derive(serde::Deserialize, utoipa::ToSchema)]
+#[allow(dead_code)]
+pub(crate) struct MergeInput {
+    /// The member to merge in.
+    #[schema(minimum = 1)]
+    member_id: i64,
+    /// Why, for the audit log: "same person, confirmed at the till".
+    #[schema(min_length = 1, max_length = 500)]
+    reason: String,
+}
+
 /// Merge another member into this one (manual, audited)
 ///
 /// Body: `{"member_id": OTHER, "reason": "…"}`. The member in the path survives; the
@@ -114,7 +126,7 @@ fn reason_of(body: &serde_json::Value) -> Result<String, ApiError> {
 /// the two are closed as merged. Unique-kind clashes are allowed: a person decided.
 #[utoipa::path(post, path = "/v1/members/{id}/merge", tag = "identity",
     params(("id" = i64, Path, description = "The member that survives")),
-    request_body(content = Object, description = r#"{"member_id": 42, "reason": "same person, confirmed at the till"}"#),
+    request_body(content = MergeInput),
     responses((status = 200, body = MemberDoc), (status = 404, description = "member_not_found"),
               (status = 409, description = "already_merged: both ids are one member"), (status = 422, description = "missing reason or member_id")),
     security(("bearer" = [])))]
@@ -184,7 +196,7 @@ pub async fn merge(
 /// Dismiss an identity conflict: the members are different people
 #[utoipa::path(post, path = "/v1/identity-conflicts/{id}/dismiss", tag = "identity",
     params(("id" = i64, Path)),
-    request_body(content = Object, description = r#"{"reason": "two people sharing one tablet"}"#),
+    request_body(content = crate::views::ReasonInput),
     responses((status = 200, body = ConflictView), (status = 404, description = "conflict_not_found"), (status = 409, description = "conflict_closed")),
     security(("bearer" = [])))]
 pub async fn dismiss(

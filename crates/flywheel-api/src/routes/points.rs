@@ -10,6 +10,10 @@ use crate::points_views::{
     AdjustmentView, ExpiryView, LedgerEntryView, LedgerView, LotView, PointsView, SourceView,
     TransferView,
 };
+use crate::report_views::{
+    PointsSweepView, PutRulesInput, RuleVersionView, RulesView, SimulateInput, SimulatedLine,
+    SimulationView, StoredRulesView, rfc3339_opt,
+};
 use crate::state::AppState;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -23,7 +27,7 @@ use flywheel_core::validation::check_paragraph;
 use flywheel_core::{Money, Payload};
 use flywheel_store::{AdjustRequest, LedgerCursor, TransferRequest};
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -91,43 +95,41 @@ pub(crate) fn instant(text: &str, field: &str) -> Result<Micros, ApiError> {
 
 /// The earning rules in force now, and every stored version
 #[utoipa::path(get, path = "/v1/points/rules", tag = "points",
-    responses((status = 200, description = "`{version, effective_from, rules, versions}`")),
+    responses((status = 200, body = RulesView)),
     security(("bearer" = [])))]
 pub async fn get_rules(
     _caller: Allowed<need::ReadPoints>,
     State(state): State<AppState>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<RulesView>, ApiError> {
     let book = state.store.rule_book().await?;
     let now = state.now();
     let current = book.at(now);
-    let versions: Vec<Value> = state
+    let versions = state
         .store
         .rule_versions()
         .await?
         .into_iter()
-        .map(|v| {
-            json!({
-                "version": v.version,
-                "effective_from": v.effective_from.map(to_rfc3339),
-                "created_at": v.created_at.map(to_rfc3339),
-                "created_by": v.created_by,
-                "rules": v.rules.len(),
-            })
+        .map(|v| RuleVersionView {
+            version: v.version,
+            effective_from: rfc3339_opt(v.effective_from),
+            created_at: rfc3339_opt(v.created_at),
+            created_by: v.created_by,
+            rules: v.rules.len(),
         })
         .collect();
-    let scheduled: Vec<i64> = book
+    let scheduled_versions: Vec<i64> = book
         .versions
         .iter()
         .filter(|v| v.effective_from > now)
         .map(|v| v.version)
         .collect();
-    Ok(Json(json!({
-        "version": current.version,
-        "effective_from": (current.version > 0).then(|| to_rfc3339(current.effective_from)),
-        "rules": current.rules,
-        "scheduled_versions": scheduled,
-        "versions": versions,
-    })))
+    Ok(Json(RulesView {
+        version: current.version,
+        effective_from: (current.version > 0).then(|| to_rfc3339(current.effective_from)),
+        rules: serde_json::to_value(&current.rules).map_err(ApiError::internal)?,
+        scheduled_versions,
+        versions,
+    }))
 }
 
 #[derive(Deserialize)]
@@ -142,13 +144,14 @@ struct PutRules {
 /// The whole rule set, in force for events from `effective_from` (default: now). Earlier
 /// versions stay stored and keep judging the events they were in force for.
 #[utoipa::path(put, path = "/v1/points/rules", tag = "points",
-    responses((status = 200, description = "The stored version"), (status = 422, description = "A rule is invalid; every problem is in `details`")),
+    request_body(content = PutRulesInput),
+    responses((status = 200, body = StoredRulesView), (status = 422, description = "A rule is invalid; every problem is in `details`")),
     security(("bearer" = [])))]
 pub async fn put_rules(
     caller: Allowed<need::ManagePoints>,
     State(state): State<AppState>,
     JsonValue(body): JsonValue<SMALL>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<StoredRulesView>, ApiError> {
     let req: PutRules = typed(body)?;
     let now = state.now();
     let effective_from = match &req.effective_from {
@@ -163,11 +166,11 @@ pub async fn put_rules(
         .store
         .put_rules(&req.rules, effective_from, &caller.audit_actor(), now)
         .await?;
-    Ok(Json(json!({
-        "version": version,
-        "effective_from": to_rfc3339(effective_from),
-        "rules": req.rules,
-    })))
+    Ok(Json(StoredRulesView {
+        version,
+        effective_from: to_rfc3339(effective_from),
+        rules: serde_json::to_value(&req.rules).map_err(ApiError::internal)?,
+    }))
 }
 
 /// Which rules an event would fire, and for how many points (writes nothing)
@@ -175,13 +178,14 @@ pub async fn put_rules(
 /// Body: `{"event": {…an event as for POST /v1/events…}}`. The member is found by the
 /// event's identities, so their stage, today's limits and budgets are taken into account.
 #[utoipa::path(post, path = "/v1/points/rules/simulate", tag = "points",
-    responses((status = 200, description = "`{member_id, stage, rule_version, total, lines}`")),
+    request_body(content = SimulateInput),
+    responses((status = 200, body = SimulationView), (status = 422, description = "The event is invalid (fields under `event.`)")),
     security(("bearer" = [])))]
 pub async fn simulate(
     _caller: Allowed<need::ReadPoints>,
     State(state): State<AppState>,
     JsonValue(body): JsonValue<SMALL>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<SimulationView>, ApiError> {
     let Value::Object(mut obj) = body else {
         return Err(
             ApiError::new(ErrorCode::InvalidType, "the body must be an object").field("body"),
@@ -245,32 +249,31 @@ pub async fn simulate(
     };
     let rule_book = state.store.rule_book().await?;
     let set = rule_book.at(event.occurred_at);
-    let lines: Vec<Value> = set
+    let lines: Vec<SimulatedLine> = set
         .rules
         .iter()
         .filter(|r| r.trigger == event.type_name)
         .map(|r| {
             let l = book.preview(r, &earning, &state.policy.limits);
-            json!({
-                "rule_id": l.rule_id,
-                "programme": l.programme,
-                "fires": l.points > 0,
-                "points": l.points,
-                "quoted": l.quoted,
-                "pending_until": l.pending_until.map(to_rfc3339),
-                "explanation": l.explanation,
-                "limited_by": l.limited_by,
-            })
+            SimulatedLine {
+                fires: l.points > 0,
+                rule_id: l.rule_id,
+                programme: l.programme,
+                points: l.points,
+                quoted: l.quoted,
+                pending_until: rfc3339_opt(l.pending_until),
+                explanation: l.explanation,
+                limited_by: l.limited_by,
+            }
         })
         .collect();
-    let total: i64 = lines.iter().filter_map(|l| l["points"].as_i64()).sum();
-    Ok(Json(json!({
-        "member_id": member.as_ref().map(|m| m.member_id),
-        "stage": stage.as_str(),
-        "rule_version": set.version,
-        "total": total,
-        "lines": lines,
-    })))
+    Ok(Json(SimulationView {
+        member_id: member.as_ref().map(|m| m.member_id),
+        stage: stage.as_str().into(),
+        rule_version: set.version,
+        total: lines.iter().map(|l| l.points).sum(),
+        lines,
+    }))
 }
 
 /// A member's points: balance, pending, debt, lots and what expires next
@@ -415,9 +418,9 @@ pub async fn member_ledger(
     }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct TransferBody {
+pub(crate) struct TransferBody {
     from_member_id: i64,
     to_member_id: i64,
     points: i64,
@@ -429,7 +432,8 @@ struct TransferBody {
 ///
 /// Within the sender's daily limit; the receiver's points keep the sender's expiry dates.
 #[utoipa::path(post, path = "/v1/points/transfers", tag = "points",
-    responses((status = 201, body = TransferView), (status = 200, description = "Replayed idempotency key"),
+    request_body(content = TransferBody),
+    responses((status = 201, body = TransferView), (status = 200, body = TransferView, description = "Replayed idempotency key: the first answer, `replayed: true`"),
               (status = 409, description = "insufficient_points, limit_reached or idempotency_key_reused")),
     security(("bearer" = [])))]
 pub async fn transfer(
@@ -457,9 +461,9 @@ pub async fn transfer(
     Ok((status, Json(TransferView::of(row, replayed))))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct AdjustBody {
+pub(crate) struct AdjustBody {
     member_id: i64,
     points: i64,
     reason: String,
@@ -469,7 +473,9 @@ struct AdjustBody {
 
 /// Credit or debit a member's points by hand (admin or finance; audited)
 #[utoipa::path(post, path = "/v1/points/adjustments", tag = "points",
-    responses((status = 201, body = AdjustmentView), (status = 409, description = "insufficient_points")),
+    request_body(content = AdjustBody),
+    responses((status = 201, body = AdjustmentView), (status = 200, body = AdjustmentView, description = "Replayed idempotency key: the first answer, `replayed: true`"),
+              (status = 404, description = "member_not_found"), (status = 409, description = "insufficient_points, member_erased or idempotency_key_reused")),
     security(("bearer" = [])))]
 pub async fn adjust(
     caller: Allowed<need::AdjustPoints>,
@@ -513,14 +519,16 @@ pub async fn adjust(
 
 /// Post maturity and expiry that are due now (the server also does this every sweep interval)
 #[utoipa::path(post, path = "/v1/points/sweep", tag = "points",
-    responses((status = 200, description = "`{members, matured, expired}`")),
+    responses((status = 200, body = PointsSweepView)),
     security(("bearer" = [])))]
 pub async fn sweep(
     _caller: Allowed<need::ManagePoints>,
     State(state): State<AppState>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<PointsSweepView>, ApiError> {
     let r = state.store.sweep_points(state.now()).await?;
-    Ok(Json(
-        json!({"members": r.members, "matured": r.matured, "expired": r.expired}),
-    ))
+    Ok(Json(PointsSweepView {
+        members: r.members,
+        matured: r.matured,
+        expired: r.expired,
+    }))
 }

@@ -7,6 +7,7 @@ use crate::auth::{Allowed, need};
 use crate::body::{JsonValue, SMALL, typed};
 use crate::error::ApiError;
 use crate::points_views::{ExchangeView, PartnerView, RedemptionView, RewardView};
+use crate::report_views::{PartnerList, RewardList};
 use crate::state::AppState;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -19,7 +20,6 @@ use flywheel_core::time;
 use flywheel_core::validation::check_line;
 use flywheel_store::{ExchangeRequest, PartnerRow, RedeemRequest, RewardRow};
 use serde::Deserialize;
-use serde_json::{Value, json};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -32,9 +32,9 @@ pub fn router() -> Router<AppState> {
         .route("/v1/points/exchanges", post(exchange))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct RewardBody {
+pub(crate) struct RewardBody {
     id: Option<String>,
     name: String,
     kind: String,
@@ -134,11 +134,11 @@ fn reward_row(
 
 /// The rewards catalogue
 #[utoipa::path(get, path = "/v1/rewards", tag = "rewards",
-    responses((status = 200, description = "`{rewards: [...]}`")), security(("bearer" = [])))]
+    responses((status = 200, body = RewardList)), security(("bearer" = [])))]
 pub async fn list_rewards(
     _caller: Allowed<need::ReadPoints>,
     State(state): State<AppState>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<RewardList>, ApiError> {
     let rewards: Vec<RewardView> = state
         .store
         .rewards()
@@ -146,12 +146,13 @@ pub async fn list_rewards(
         .into_iter()
         .map(RewardView::from)
         .collect();
-    Ok(Json(json!({ "rewards": rewards })))
+    Ok(Json(RewardList { rewards }))
 }
 
 /// Add a reward: coupon, gift or privilege, with points cost, optional cash part, stock,
 /// per-member limit and validity
 #[utoipa::path(post, path = "/v1/rewards", tag = "rewards",
+    request_body(content = RewardBody),
     responses((status = 201, body = RewardView), (status = 409, description = "reward_exists")),
     security(("bearer" = [])))]
 pub async fn create_reward(
@@ -201,6 +202,7 @@ pub async fn get_reward(
 
 /// Create or replace a reward (stock, price, validity, switching it off)
 #[utoipa::path(put, path = "/v1/rewards/{id}", tag = "rewards",
+    request_body(content = RewardBody),
     params(("id" = String, Path, description = "Reward id")),
     responses((status = 200, body = RewardView)), security(("bearer" = [])))]
 pub async fn put_reward(
@@ -231,9 +233,9 @@ pub async fn put_reward(
     Ok(Json(row.into()))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct RedeemBody {
+pub(crate) struct RedeemBody {
     member_id: i64,
     reward_id: Option<String>,
     points: Option<i64>,
@@ -246,7 +248,8 @@ struct RedeemBody {
 /// Atomic with the reward's stock. The same `idempotency_key` again answers with the first
 /// redemption (200, `replayed: true`) and changes nothing.
 #[utoipa::path(post, path = "/v1/redemptions", tag = "rewards",
-    responses((status = 201, body = RedemptionView), (status = 200, description = "Replayed idempotency key"),
+    request_body(content = RedeemBody),
+    responses((status = 201, body = RedemptionView), (status = 200, body = RedemptionView, description = "Replayed idempotency key: the first answer, `replayed: true`"),
               (status = 409, description = "insufficient_points, out_of_stock, reward_unavailable, limit_reached, idempotency_key_reused"),
               (status = 404, description = "member_not_found or reward_not_found")),
     security(("bearer" = [])))]
@@ -321,9 +324,9 @@ pub async fn cancel(
     Ok(Json(RedemptionView::of(r, false)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct PartnerBody {
+pub(crate) struct PartnerBody {
     id: String,
     name: String,
     rate_ours: i64,
@@ -334,11 +337,11 @@ struct PartnerBody {
 
 /// Partner brands (异业联盟) and their exchange rates
 #[utoipa::path(get, path = "/v1/partners", tag = "partners",
-    responses((status = 200, description = "`{partners: [...]}`")), security(("bearer" = [])))]
+    responses((status = 200, body = PartnerList)), security(("bearer" = [])))]
 pub async fn list_partners(
     _caller: Allowed<need::ReadPoints>,
     State(state): State<AppState>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<PartnerList>, ApiError> {
     let partners: Vec<PartnerView> = state
         .store
         .partners()
@@ -346,11 +349,12 @@ pub async fn list_partners(
         .into_iter()
         .map(PartnerView::from)
         .collect();
-    Ok(Json(json!({ "partners": partners })))
+    Ok(Json(PartnerList { partners }))
 }
 
 /// Add a partner brand: `rate_ours` of our points are worth `rate_theirs` of theirs
 #[utoipa::path(post, path = "/v1/partners", tag = "partners",
+    request_body(content = PartnerBody),
     responses((status = 201, body = PartnerView), (status = 409, description = "partner_exists")),
     security(("bearer" = [])))]
 pub async fn create_partner(
@@ -390,9 +394,9 @@ pub async fn create_partner(
     Ok((StatusCode::CREATED, Json(row.into())))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct ExchangeBody {
+pub(crate) struct ExchangeBody {
     member_id: i64,
     partner_id: String,
     direction: String,
@@ -405,7 +409,8 @@ struct ExchangeBody {
 /// `points` are ours; the answer says what they are worth in the partner's points.
 /// `out` sends our points to the partner, `in` brings them back from it.
 #[utoipa::path(post, path = "/v1/points/exchanges", tag = "partners",
-    responses((status = 201, body = ExchangeView), (status = 200, description = "Replayed idempotency key"),
+    request_body(content = ExchangeBody),
+    responses((status = 201, body = ExchangeView), (status = 200, body = ExchangeView, description = "Replayed idempotency key: the first answer, `replayed: true`"),
               (status = 409, description = "insufficient_points, limit_reached"), (status = 422, description = "inexact_exchange")),
     security(("bearer" = [])))]
 pub async fn exchange(

@@ -5,6 +5,10 @@ use super::member_id;
 use crate::auth::{Allowed, need};
 use crate::error::ApiError;
 use crate::params::{Params, limit, unknown};
+use crate::score_views::{
+    ClvView, InfluenceView, MemberScoresView, RecomputeView, ReferralTreeView, RfmView, ScoreView,
+    SuperUserItem, SuperUserList, SuperUserScoreView, parts,
+};
 use crate::state::AppState;
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, State};
@@ -13,10 +17,9 @@ use axum::response::Response;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use flywheel_core::ErrorCode;
-use flywheel_core::scores::{Score, ScoreInputs, super_user};
+use flywheel_core::scores::{ScoreInputs, super_user};
 use flywheel_core::time::to_rfc3339;
-use flywheel_store::{ExportRow, StoredScores};
-use serde_json::{Value, json};
+use flywheel_store::ExportRow;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -26,44 +29,21 @@ pub fn router() -> Router<AppState> {
         .route("/v1/scores/export", get(export))
 }
 
-fn score_json(s: &Score) -> Value {
-    json!({"score": s.score, "parts": s.parts, "explanation": s.explanation})
-}
-
-fn rfm_json(s: &StoredScores) -> Value {
-    match &s.rfm {
-        Some(r) => json!({
-            "r": r.r, "f": r.f, "m": r.m, "cell": r.cell,
-            "recency_days": r.recency_days, "frequency": r.frequency,
-            "monetary": r.monetary.to_string(),
-        }),
-        None => Value::Null,
-    }
-}
-
-fn clv_json(s: &StoredScores, horizon_days: u32) -> Value {
-    match &s.clv {
-        Some(c) => json!({
-            "p_alive": c.p_alive,
-            format!("expected_purchases_{horizon_days}d"): c.expected_purchases,
-            format!("expected_value_{horizon_days}d"): c.expected_value.to_string(),
-            "horizon_days": horizon_days,
-        }),
-        None => Value::Null,
-    }
-}
-
+/// One member's scores
+///
+/// Super user, influence and intimacy are live (they move with each event), each with its
+/// parts and an explanation; RFM and lifetime value come from the last recompute
+/// (`computed_at`; null before it).
 #[utoipa::path(get, path = "/v1/members/{id}/scores", tag = "scores",
     params(("id" = i64, Path, description = "Member id (a merged-away id answers for the survivor)")),
-    responses((status = 200, description = "`{member_id, rfm, super_user, influence, intimacy, clv, computed_at, as_of}`: super user, influence and intimacy are live, each with its parts and an explanation; RFM and lifetime value come from the last recompute (`computed_at`; null before it)"),
-        (status = 404, description = "member_not_found")),
+    responses((status = 200, body = MemberScoresView), (status = 404, description = "member_not_found")),
     security(("bearer" = [])))]
 pub async fn member_scores(
     _caller: Allowed<need::ReadMembers>,
     State(state): State<AppState>,
     Path(id): Path<String>,
     Params(params): Params,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<MemberScoresView>, ApiError> {
     let id = member_id(&id)?;
     if let Some((name, _)) = params.first() {
         return Err(unknown(name));
@@ -76,33 +56,48 @@ pub async fn member_scores(
         .await?
         .ok_or_else(|| ApiError::not_found(ErrorCode::MemberNotFound, format!("no member {id}")))?;
     let stored = s.stored.as_ref();
-    let mut influence = score_json(&s.influence);
-    influence["referral_tree"] = json!(s.referral_tree);
-    let mut super_user = score_json(&s.super_user);
-    super_user["paid_member"] = json!(s.paid_member);
-    Ok(Json(json!({
-        "member_id": s.member_id,
-        "rfm": stored.map(rfm_json).unwrap_or(Value::Null),
-        "super_user": super_user,
-        "influence": influence,
-        "intimacy": score_json(&s.intimacy),
-        "clv": stored.map(|st| clv_json(st, policy.horizon_days)).unwrap_or(Value::Null),
-        "computed_at": stored.map(|st| to_rfc3339(st.computed_at)),
-        "as_of": to_rfc3339(now),
-    })))
+    Ok(Json(MemberScoresView {
+        member_id: s.member_id,
+        rfm: stored.and_then(|st| st.rfm.as_ref()).map(|r| RfmView {
+            r: r.r,
+            f: r.f,
+            m: r.m,
+            cell: r.cell.clone(),
+            recency_days: r.recency_days,
+            frequency: r.frequency,
+            monetary: r.monetary.to_string(),
+        }),
+        super_user: SuperUserScoreView {
+            score: s.super_user.score,
+            parts: parts(&s.super_user),
+            explanation: s.super_user.explanation.clone(),
+            paid_member: s.paid_member,
+        },
+        influence: InfluenceView {
+            score: s.influence.score,
+            parts: parts(&s.influence),
+            explanation: s.influence.explanation.clone(),
+            referral_tree: ReferralTreeView::from(&s.referral_tree),
+        },
+        intimacy: ScoreView::from(&s.intimacy),
+        clv: stored.map(|st| ClvView::of(st, s.clv_unfit.as_deref(), policy.horizon_days)),
+        computed_at: stored.map(|st| to_rfc3339(st.computed_at)),
+        as_of: to_rfc3339(now),
+    }))
 }
 
+/// The super users, or the members to invite
 #[utoipa::path(get, path = "/v1/super-users", tag = "scores",
     params(("potential" = Option<bool>, Query, description = "true: members who are not paid members yet, best score first — whom to invite; false (default): the current super users (paid members)"),
         ("limit" = Option<u32>, Query, description = "1-1000, default 50"),
         ("min_score" = Option<f64>, Query, description = "0-100, default 0")),
-    responses((status = 200, description = "`{potential, computed_at, items: [{member_id, score, explanation, parts, stage, rfm_cell}]}` ordered by the last recompute's score; each explained from the member's facts now")),
+    responses((status = 200, body = SuperUserList, description = "Ordered by the last recompute's score; each explained from the member's facts now")),
     security(("bearer" = [])))]
 pub async fn super_users(
     _caller: Allowed<need::ReadMembers>,
     State(state): State<AppState>,
     Params(params): Params,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<SuperUserList>, ApiError> {
     let (mut potential, mut max, mut min_score) = (false, 50, 0.0);
     for (k, v) in params {
         match k.as_str() {
@@ -139,51 +134,53 @@ pub async fn super_users(
     let now = state.now();
     let rows = state.store.super_users(!potential, min_score, max).await?;
     let last = state.store.last_score_run().await?;
-    let items: Vec<Value> = rows
+    let items = rows
         .iter()
         .map(|row| {
             let inputs = ScoreInputs::from(&row.member.facts);
             let live = super_user::score(&inputs, &state.policy.scores, now);
-            json!({
-                "member_id": row.member.id,
-                "score": row.stored.super_user,
-                "score_now": live.score,
-                "explanation": live.explanation,
-                "parts": live.parts,
-                "stage": row.member.stage.as_str(),
-                "rfm_cell": row.stored.rfm.as_ref().map(|r| r.cell.clone()),
-            })
+            SuperUserItem {
+                member_id: row.member.id,
+                score: row.stored.super_user,
+                score_now: live.score,
+                parts: parts(&live),
+                explanation: live.explanation,
+                stage: row.member.stage.as_str().into(),
+                rfm_cell: row.stored.rfm.as_ref().map(|r| r.cell.clone()),
+            }
         })
         .collect();
-    Ok(Json(json!({
-        "potential": potential,
-        "computed_at": last.map(|(at, _)| to_rfc3339(at)),
-        "items": items,
-    })))
+    Ok(Json(SuperUserList {
+        potential,
+        computed_at: last.map(|(at, _)| to_rfc3339(at)),
+        items,
+    }))
 }
 
+/// Recompute every member's scores now (admin)
+///
+/// RFM and lifetime value need the whole population; the answer says how many members
+/// were scored, whether lifetime value could be computed (and if not, why: too few
+/// buyers, with the minimum), and the fitted models.
 #[utoipa::path(post, path = "/v1/scores/recompute", tag = "scores",
-    responses((status = 200, description = "Done: `{computed_at, members, rfm_members, clv_members, model, elapsed_ms}`"),
-        (status = 403, description = "admin only")),
+    responses((status = 200, body = RecomputeView), (status = 403, description = "admin only")),
     security(("bearer" = [])))]
 pub async fn recompute(
     _caller: Allowed<need::RecomputeScores>,
     State(state): State<AppState>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<RecomputeView>, ApiError> {
     let now = state.now();
     let report = state
         .store
         .recompute_scores(&state.policy.scores, now, &|_| {})
         .await?;
-    let mut body = json!(report);
-    body["computed_at"] = json!(to_rfc3339(report.computed_at));
-    Ok(Json(body))
+    Ok(Json(RecomputeView::from(&report)))
 }
 
 const EXPORT_PAGE: u32 = 2_000;
 
 #[utoipa::path(get, path = "/v1/scores/export", tag = "scores",
-    responses((status = 200, description = "text/csv, streamed: one row per member of the last recompute with their identities (`kind:value` separated by `;`)")),
+    responses((status = 200, content_type = "text/csv", body = String, description = "Streamed: one row per member of the last recompute with their identities (`kind:value` separated by `;`)")),
     security(("bearer" = [])))]
 pub async fn export(
     _caller: Allowed<need::ReadMembers>,

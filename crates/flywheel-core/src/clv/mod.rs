@@ -111,6 +111,33 @@ impl Model {
         })
     }
 
+    /// Fits a brand's own population, or says why its models should not be used: too
+    /// few buyers or repeat buyers to pin four parameters down, or a fit that ran away
+    /// (a three-member population fits r ≈ 2·10¹⁰, which calls a buyer from yesterday
+    /// gone). `min_customers` buyers are needed, and a tenth as many repeat buyers (at
+    /// least 5).
+    pub fn fit_population(customers: &[Customer], min_customers: usize) -> Result<Model, String> {
+        let repeat = customers.iter().filter(|c| c.frequency > 0).count();
+        let min_repeat = (min_customers / 10).max(5);
+        if customers.len() < min_customers {
+            return Err(format!(
+                "{} members have bought; lifetime value needs at least {min_customers} \
+                 (scores.clv_min_customers)",
+                customers.len()
+            ));
+        }
+        if repeat < min_repeat {
+            return Err(format!(
+                "{repeat} members have bought more than once; lifetime value needs at least \
+                 {min_repeat}"
+            ));
+        }
+        let model = Model::fit(customers)
+            .ok_or_else(|| "no member has been a customer for long enough to fit".to_owned())?;
+        plausible(&model.purchases, customers)?;
+        Ok(model)
+    }
+
     pub fn predict(&self, c: &Customer, horizon: f64) -> Prediction {
         let bg = &self.purchases.model;
         let expected_purchases = bg.expected_purchases(c, horizon);
@@ -124,6 +151,40 @@ impl Model {
             expected_avg_value,
             clv: expected_purchases * expected_avg_value,
         }
+    }
+}
+
+/// Whether a fit can be believed: finite, positive parameters, and not calling a recent
+/// repeat buyer gone. A fit that ran away (r in the billions) takes any gap since the
+/// last purchase as overwhelming evidence of dropping out; it is judged on a buyer of the
+/// population's median age who bought twice, the second time at 95% of that age.
+fn plausible(fit: &BgNbdFit, customers: &[Customer]) -> Result<(), String> {
+    let bg = fit.model;
+    let positive = [bg.r, bg.alpha, bg.a, bg.b]
+        .into_iter()
+        .all(|x| x.is_finite() && x > 0.0);
+    if !positive || !fit.log_likelihood.is_finite() {
+        return Err("the fit did not converge to finite parameters".to_owned());
+    }
+    let mut ages: Vec<f64> = customers.iter().map(|c| c.age).collect();
+    ages.sort_by(f64::total_cmp);
+    let age = ages.get(ages.len() / 2).copied().unwrap_or(1.0);
+    let recent = Customer {
+        frequency: 1,
+        recency: 0.95 * age,
+        age,
+        monetary: 0.0,
+    };
+    let alive = bg.p_alive(&recent);
+    if alive >= 0.05 {
+        Ok(())
+    } else {
+        Err(format!(
+            "the fit ran to implausible parameters (r = {:.3e}, alpha = {:.3e}, a = {:.3e}, \
+             b = {:.3e}): it calls a recent repeat buyer gone (P(alive) = {alive:.3}), so the \
+             data do not pin the model down",
+            bg.r, bg.alpha, bg.a, bg.b
+        ))
     }
 }
 
@@ -180,6 +241,27 @@ mod tests {
         assert_eq!(s[1].1.frequency, 0);
         assert_eq!(s[1].1.monetary, 0.0);
         assert!((s[1].1.age - 11.0 / 7.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn a_fit_that_ran_away_is_not_believed() {
+        let people = [Customer {
+            frequency: 1,
+            recency: 20.0,
+            age: 30.0,
+            monetary: 0.0,
+        }];
+        let fit = |r, alpha, a, b| BgNbdFit {
+            model: BgNbd { r, alpha, a, b },
+            log_likelihood: -10.0,
+        };
+        // What a three-member database fitted.
+        let why = plausible(&fit(2.0e10, 1.0e9, 0.5, 1.0), &people).unwrap_err();
+        assert!(why.contains("P(alive)"), "{why}");
+        // The published CDNOW fit (in weeks), and a fixed dropout rate (a, b both huge).
+        assert!(plausible(&fit(0.243, 4.414, 0.793, 2.426), &people).is_ok());
+        assert!(plausible(&fit(2.76, 66.5, 1.2e7, 3.5e7), &people).is_ok());
+        assert!(plausible(&fit(f64::NAN, 1.0, 1.0, 1.0), &people).is_err());
     }
 
     #[test]

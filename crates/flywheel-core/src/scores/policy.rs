@@ -16,6 +16,9 @@ pub struct ScorePolicy {
     /// The lifetime-value models are fitted on at most this many members, evenly
     /// sampled; every member is still predicted.
     pub fit_sample: usize,
+    /// Fewer buyers than this and lifetime value is not computed (the models need a
+    /// population to learn from); a tenth as many repeat buyers are needed too.
+    pub clv_min_customers: usize,
     pub super_user: SuperUserWeights,
     pub influence: InfluenceWeights,
     pub intimacy: IntimacyWeights,
@@ -28,6 +31,7 @@ impl Default for ScorePolicy {
             horizon_days: 90,
             recompute_interval_secs: 3600,
             fit_sample: 100_000,
+            clv_min_customers: 50,
             super_user: SuperUserWeights::default(),
             influence: InfluenceWeights::default(),
             intimacy: IntimacyWeights::default(),
@@ -107,6 +111,9 @@ impl ScorePolicy {
         }
         if self.horizon_days == 0 || self.horizon_days > 3650 {
             return Err("scores.horizon_days must be 1 to 3650".into());
+        }
+        if self.clv_min_customers < 2 {
+            return Err("scores.clv_min_customers must be at least 2".into());
         }
         if self.fit_sample < 100 {
             return Err("scores.fit_sample must be at least 100".into());

@@ -26,6 +26,8 @@ pub struct MemberScores {
     pub intimacy: Score,
     /// The last recompute's row; `None` before the first recompute reached this member.
     pub stored: Option<StoredScores>,
+    /// Why the last recompute computed no lifetime value, if it did not.
+    pub clv_unfit: Option<String>,
 }
 
 /// Referrals that brought someone in: the invitee was not already a customer and this
@@ -51,6 +53,16 @@ impl Store {
             .await?
             .map(|r| stored_from_row(&r))
             .transpose()?;
+        let clv_unfit = sqlx::query(
+            "SELECT clv_status, clv_reason FROM score_runs ORDER BY started_at DESC LIMIT 1",
+        )
+        .fetch_optional(&mut *conn)
+        .await?
+        .and_then(|r| {
+            let status: Option<String> = r.try_get("clv_status").ok()?;
+            let reason: Option<String> = r.try_get("clv_reason").ok()?;
+            (status.as_deref() == Some("insufficient_data")).then(|| reason.unwrap_or_default())
+        });
         let m = ScoreInputs::from(&member.facts);
         Ok(Some(MemberScores {
             member_id: member.id,
@@ -60,6 +72,7 @@ impl Store {
             referral_tree: tree,
             intimacy: intimacy::score(&m, policy, now),
             stored,
+            clv_unfit,
         }))
     }
 }

@@ -8,7 +8,7 @@ mod recompute;
 
 pub use lists::{ExportRow, SuperUserRow};
 pub use member::MemberScores;
-pub use recompute::{ModelSummary, Progress, RecomputeReport};
+pub use recompute::{ClvFit, ModelSummary, Progress, RecomputeReport};
 
 use flywheel_core::MemberId;
 use flywheel_core::money::Money;

@@ -49,6 +49,16 @@ pub struct ModelSummary {
     pub horizon_days: u32,
 }
 
+/// Whether lifetime value was computed, and if not, why.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ClvFit {
+    /// `fitted` or `insufficient_data`.
+    pub status: &'static str,
+    pub reason: Option<String>,
+    /// The fewest buyers the models are fitted on (`scores.clv_min_customers`).
+    pub min_customers: usize,
+}
+
 #[derive(Clone, Debug, Serialize)]
 pub struct RecomputeReport {
     pub computed_at: Micros,
@@ -56,6 +66,7 @@ pub struct RecomputeReport {
     pub rfm_members: u64,
     pub clv_members: u64,
     pub model: Option<ModelSummary>,
+    pub clv: ClvFit,
     pub elapsed_ms: u64,
 }
 
@@ -91,7 +102,23 @@ impl Store {
             .collect();
 
         let customers: Vec<Customer> = scored.iter().filter_map(|s| s.customer).collect();
-        let model = Model::fit(&clv::sample(&customers, policy.fit_sample));
+        let fitted = Model::fit_population(
+            &clv::sample(&customers, policy.fit_sample),
+            policy.clv_min_customers,
+        );
+        let clv_fit = ClvFit {
+            status: if fitted.is_ok() {
+                "fitted"
+            } else {
+                "insufficient_data"
+            },
+            reason: fitted.as_ref().err().cloned(),
+            min_customers: policy.clv_min_customers,
+        };
+        if let Err(why) = &fitted {
+            tracing::info!(reason = %why, "lifetime value not computed");
+        }
+        let model = fitted.ok();
         let horizon = f64::from(policy.horizon_days);
 
         let fit_ms = started.elapsed().as_millis() - read_ms;
@@ -139,11 +166,12 @@ impl Store {
                 period_days: 1,
                 horizon_days: policy.horizon_days,
             }),
+            clv: clv_fit,
             elapsed_ms: started.elapsed().as_millis() as u64,
         };
         sqlx::query(
-            "INSERT INTO score_runs (started_at, finished_at, members, rfm_members, clv_members, model) \
-             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (started_at) DO NOTHING",
+            "INSERT INTO score_runs (started_at, finished_at, members, rfm_members, clv_members, model, clv_status, clv_reason) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (started_at) DO NOTHING",
         )
         .bind(now)
         .bind(now + report.elapsed_ms as i64 * 1000)
@@ -151,6 +179,8 @@ impl Store {
         .bind(report.rfm_members as i64)
         .bind(report.clv_members as i64)
         .bind(serde_json::to_string(&report.model)?)
+        .bind(report.clv.status)
+        .bind(report.clv.reason.clone())
         .execute(self.pool())
         .await?;
         Ok(report)
