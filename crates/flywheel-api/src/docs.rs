@@ -129,7 +129,10 @@ impl Modify for ErrorAnswers {
                     ]);
                 }
                 if has_params {
-                    standard.push(("400", "invalid_query, invalid_cursor or invalid_member_id"));
+                    standard.extend([
+                        ("400", "invalid_query, invalid_cursor or invalid_member_id"),
+                        ("422", "A parameter names something unknown (a programme, an identity kind) or an invalid value"),
+                    ]);
                 }
                 for (status, description) in standard {
                     op.responses

@@ -249,13 +249,38 @@ pub struct ErrorBody {
 #[derive(Serialize, ToSchema)]
 pub struct ErrorDetail {
     /// A stable code from the README's error table.
+    #[schema(schema_with = code_schema)]
     pub code: String,
     pub message: String,
     /// The field at fault, dotted (`properties.items[2].qty`), if one is.
     pub field: Option<String>,
-    /// Every problem, when there are several (`{index?, field, code, message}`).
-    #[schema(value_type = Option<Vec<Object>>)]
+    /// Every problem, when there are several (`[{index?, field, code, message}]`); or the
+    /// numbers behind the refusal (`insufficient_points`: `{available, requested}`,
+    /// `inexact_exchange`: `{step}`).
+    #[schema(schema_with = details_schema)]
     pub details: Option<Value>,
+}
+
+/// `code`: one of the codes `ErrorCode` lists.
+fn code_schema() -> utoipa::openapi::schema::Schema {
+    use utoipa::openapi::schema::{ObjectBuilder, Type};
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .enum_values(Some(
+            flywheel_core::ErrorCode::ALL.iter().map(|c| c.as_str()),
+        ))
+        .description(Some("A stable code from the README's error table"))
+        .into()
+}
+
+/// `details`: a list of problems, an object of numbers, or absent.
+fn details_schema() -> utoipa::openapi::schema::Schema {
+    use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, OneOfBuilder, Type};
+    OneOfBuilder::new()
+        .item(ArrayBuilder::new().items(ObjectBuilder::new().schema_type(Type::Object)))
+        .item(ObjectBuilder::new().schema_type(Type::Object))
+        .item(ObjectBuilder::new().schema_type(Type::Null))
+        .into()
 }
 
 #[derive(Serialize, ToSchema)]

@@ -416,7 +416,7 @@ impl Store {
             crate::audit::record(&mut tx, now, actor, change).await?;
         }
         tx.commit().await?;
-        let rows = self.conflicts(None, id - 1, 1).await?;
+        let rows = self.conflicts(None, id.saturating_sub(1), 1).await?;
         Ok(rows.into_iter().find(|c| c.id == id).map(|c| (c, closed)))
     }
 }

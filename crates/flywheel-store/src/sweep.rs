@@ -54,6 +54,7 @@ impl Store {
         as_of: Micros,
         full: bool,
     ) -> Result<SweepReport, StoreError> {
+        let started = std::time::Instant::now();
         let mut report = SweepReport::default();
         let mut cursor = if full {
             Cursor::Full { after_id: i64::MIN }
@@ -68,7 +69,11 @@ impl Store {
             report.changed += changed;
             match next {
                 Some(next) => cursor = next,
-                None => return Ok(report),
+                None => {
+                    metrics::histogram!("flywheel_sweep_seconds")
+                        .record(started.elapsed().as_secs_f64());
+                    return Ok(report);
+                }
             }
         }
     }

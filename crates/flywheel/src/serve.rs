@@ -128,15 +128,11 @@ where
 /// return window or expiry has passed; then waits for the next interval.
 async fn sweep_once(store: Store, config: Config, every: Duration) -> anyhow::Result<Duration> {
     let now = chrono::Utc::now().timestamp_micros();
-    let started = Instant::now();
     let r = store.sweep(&config.policy.stages, now, false).await?;
-    metrics::histogram!("flywheel_sweep_seconds").record(started.elapsed().as_secs_f64());
     if r.examined > 0 {
         tracing::info!(examined = r.examined, changed = r.changed, "stage sweep");
     }
-    let started = Instant::now();
     let p = store.sweep_points(now).await?;
-    metrics::histogram!("flywheel_points_sweep_seconds").record(started.elapsed().as_secs_f64());
     if p.members > 0 {
         tracing::info!(
             members = p.members,
@@ -172,7 +168,6 @@ async fn recompute_when_due(store: Store, config: Config) -> anyhow::Result<Dura
     let r = store
         .recompute_scores(&config.policy.scores, now, &|_| {})
         .await?;
-    metrics::histogram!("flywheel_recompute_seconds").record(r.elapsed_ms as f64 / 1000.0);
     tracing::info!(
         members = r.members,
         rfm = r.rfm_members,

@@ -613,3 +613,109 @@ fn two_servers_never_overspend_one_balance_or_one_stock() {
         });
     }
 }
+
+/// The README's tour, run as written (by bash and curl) against a demo server: each
+/// answer says what the text says it does, whatever day the test runs.
+#[test]
+fn the_readme_tour_answers_as_the_text_says() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md")).unwrap();
+    let tour = &readme[readme.find("## A short tour").unwrap()..];
+    let tour = &tour[..tour[3..].find("\n## ").unwrap() + 3];
+    // Logical commands: a line that starts one, with the indented lines that continue it.
+    let mut commands: Vec<String> = Vec::new();
+    let mut in_sh = false;
+    for line in tour.lines() {
+        match line {
+            "```sh" => in_sh = true,
+            "```" => in_sh = false,
+            _ if !in_sh || line.starts_with('#') || line.is_empty() => {}
+            _ if line.starts_with(' ') => {
+                commands.last_mut().unwrap().push_str(&format!("\n{line}"))
+            }
+            _ => commands.push(line.to_owned()),
+        }
+    }
+    let curls: Vec<&String> = commands.iter().filter(|c| c.starts_with("curl")).collect();
+    assert!(curls.len() >= 25, "{commands:?}");
+    assert!(
+        !curls.iter().any(|c| c.contains("\"occurred_at\": \"20")),
+        "the tour's events carry fixed dates"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let key = "demo-admin-key-please-change";
+    let (ok, _, err) = run(flywheel(dir.path()).args([
+        "demo",
+        "--members",
+        "200",
+        "--no-serve",
+        "--db",
+        "sqlite://tour.db",
+    ]));
+    assert!(ok, "{err}");
+    let server = Server::start(dir.path(), "sqlite://tour.db", key);
+    let host = server.base.trim_start_matches("http://").to_owned();
+    let mut setup = String::new();
+    let mut id = String::new();
+    let mut answers: Vec<(String, Value)> = Vec::new();
+    for command in &commands {
+        if command.starts_with("curl") {
+            let command = command
+                .replace("localhost:8080", &host)
+                .replace("/ID/", &format!("/{id}/"))
+                .replace("/ID ", &format!("/{id} "))
+                .replace(": ID,", &format!(": {id},"));
+            let (ok, out, err) = run(Command::new("bash")
+                .current_dir(dir.path())
+                .args(["-c", &format!("{setup}\n{command}")]));
+            assert!(ok, "{command}: {err}");
+            let answer: Value = serde_json::from_str(&out).unwrap_or(Value::String(out));
+            if command.contains("members/lookup") {
+                id = answer["id"].to_string();
+            }
+            answers.push((command, answer));
+        } else if !command.starts_with("awk") && !command.starts_with("cargo") {
+            setup.push_str(command);
+            setup.push('\n');
+        }
+    }
+    let answer = |needle: &str| -> &Value {
+        &answers
+            .iter()
+            .find(|(c, _)| c.contains(needle))
+            .unwrap_or_else(|| panic!("no tour command with {needle}"))
+            .1
+    };
+    let (one, two, three) = (answer("tour-1"), answer("tour-2"), answer("tour-3"));
+    assert_eq!(one["member_id"], two["member_id"], "{one} {two}");
+    assert_ne!(one["member_id"], three["member_id"], "{three}");
+    let found = answer("members/lookup");
+    assert_eq!(found["merged_from"], json!([three["member_id"]]), "{found}");
+    let resent = answers
+        .iter()
+        .filter(|(c, _)| c.contains("tour-3"))
+        .nth(1)
+        .unwrap();
+    assert_eq!(resent.1["duplicate"], true, "{}", resent.1);
+    let bad = answer("tour-5");
+    assert_eq!(
+        bad["error"]["details"].as_array().unwrap().len(),
+        4,
+        "{bad}"
+    );
+    let points = answers
+        .iter()
+        .find(|(c, _)| c.contains("/points ") || c.ends_with("/points"))
+        .map(|(_, a)| a)
+        .unwrap();
+    assert_eq!(
+        (points["pending"].clone(), points["balance"].clone()),
+        (json!(59), json!(6)),
+        "{points}"
+    );
+    assert_eq!(answer("tour-r1")["points"], 5);
+    assert_eq!(answer("tour-x1")["error"]["code"], "insufficient_points");
+    assert_eq!(answer("trial-balance")["total"], 0);
+    assert!(answer("scores/recompute")["members"].as_u64().unwrap() >= 200);
+}

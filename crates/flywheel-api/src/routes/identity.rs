@@ -205,7 +205,7 @@ pub async fn dismiss(
     Path(id): Path<String>,
     JsonValue(body): JsonValue<SMALL>,
 ) -> Result<Json<ConflictView>, ApiError> {
-    let id: i64 = id.parse().map_err(|_| {
+    let id: i64 = id.parse().ok().filter(|id| *id > 0).ok_or_else(|| {
         ApiError::not_found(ErrorCode::ConflictNotFound, format!("no conflict {id}"))
     })?;
     let reason = reason_of(&body)?;

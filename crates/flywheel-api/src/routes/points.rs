@@ -434,7 +434,8 @@ pub(crate) struct TransferBody {
 #[utoipa::path(post, path = "/v1/points/transfers", tag = "points",
     request_body(content = TransferBody),
     responses((status = 201, body = TransferView), (status = 200, body = TransferView, description = "Replayed idempotency key: the first answer, `replayed: true`"),
-              (status = 409, description = "insufficient_points, limit_reached or idempotency_key_reused")),
+              (status = 404, description = "member_not_found"),
+              (status = 409, description = "insufficient_points, limit_reached, idempotency_key_reused or member_erased")),
     security(("bearer" = [])))]
 pub async fn transfer(
     _caller: Allowed<need::SpendPoints>,

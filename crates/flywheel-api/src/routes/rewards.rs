@@ -250,7 +250,7 @@ pub(crate) struct RedeemBody {
 #[utoipa::path(post, path = "/v1/redemptions", tag = "rewards",
     request_body(content = RedeemBody),
     responses((status = 201, body = RedemptionView), (status = 200, body = RedemptionView, description = "Replayed idempotency key: the first answer, `replayed: true`"),
-              (status = 409, description = "insufficient_points, out_of_stock, reward_unavailable, limit_reached, idempotency_key_reused"),
+              (status = 409, description = "insufficient_points, out_of_stock, reward_unavailable, limit_reached, idempotency_key_reused, member_erased"),
               (status = 404, description = "member_not_found or reward_not_found")),
     security(("bearer" = [])))]
 pub async fn redeem(
@@ -313,7 +313,8 @@ pub async fn get_redemption(
 /// Cancel a redemption: points back to their lots (expired ones stay expired), stock back
 #[utoipa::path(post, path = "/v1/redemptions/{id}/cancel", tag = "rewards",
     params(("id" = String, Path, description = "Redemption id")),
-    responses((status = 200, body = RedemptionView), (status = 404, description = "redemption_not_found")),
+    responses((status = 200, body = RedemptionView), (status = 404, description = "redemption_not_found"),
+              (status = 409, description = "member_erased: the member's personal data was erased")),
     security(("bearer" = [])))]
 pub async fn cancel(
     _caller: Allowed<need::SpendPoints>,
@@ -411,7 +412,8 @@ pub(crate) struct ExchangeBody {
 #[utoipa::path(post, path = "/v1/points/exchanges", tag = "partners",
     request_body(content = ExchangeBody),
     responses((status = 201, body = ExchangeView), (status = 200, body = ExchangeView, description = "Replayed idempotency key: the first answer, `replayed: true`"),
-              (status = 409, description = "insufficient_points, limit_reached"), (status = 422, description = "inexact_exchange")),
+              (status = 404, description = "member_not_found or partner_not_found"),
+              (status = 409, description = "insufficient_points, limit_reached, idempotency_key_reused, member_erased"), (status = 422, description = "inexact_exchange")),
     security(("bearer" = [])))]
 pub async fn exchange(
     _caller: Allowed<need::SpendPoints>,

@@ -24,10 +24,13 @@ pub struct PointsSweepReport {
 impl Store {
     /// Posts maturity and expiry due by `now`, for every member.
     pub async fn sweep_points(&self, now: Micros) -> Result<PointsSweepReport, StoreError> {
+        let started = std::time::Instant::now();
         let mut report = PointsSweepReport::default();
         loop {
             let done = self.sweep_points_once(now, &mut report).await?;
             if done {
+                metrics::histogram!("flywheel_points_sweep_seconds")
+                    .record(started.elapsed().as_secs_f64());
                 return Ok(report);
             }
         }

@@ -148,6 +148,7 @@ impl Store {
         self.delete_stale_scores(now).await?;
         let write_ms = started.elapsed().as_millis() - read_ms - fit_ms;
         tracing::info!(members, read_ms, fit_ms, write_ms, "scores recomputed");
+        metrics::histogram!("flywheel_recompute_seconds").record(started.elapsed().as_secs_f64());
 
         let report = RecomputeReport {
             computed_at: now,
