@@ -637,3 +637,67 @@ async fn metrics_count_requests_and_ingest_and_can_require_a_key() {
         assert_eq!(status, StatusCode::OK);
     }
 }
+
+/// Events naming a member's phone keep arriving while the member is erased: whatever
+/// committed before is scrubbed with the rest, whatever comes after makes a new member,
+/// and nothing of the phone ends up on the erased row.
+#[tokio::test]
+async fn events_racing_an_erasure_never_bring_the_phone_back_to_the_erased_member() {
+    for app in TestApp::all().await {
+        let phone = json!({"phone": "13500135000"});
+        let first = app
+            .send(event("race-0", "like", app.now(), phone.clone(), json!({})))
+            .await;
+        let member = first["member_id"].as_i64().unwrap();
+        let senders: Vec<_> = (0..4)
+            .map(|client| {
+                let (http, base, phone) = (app.http.clone(), app.base.clone(), phone.clone());
+                let at = app.now();
+                tokio::spawn(async move {
+                    for i in 0..40 {
+                        let e = event(
+                            &format!("race-{client}-{i}"),
+                            "like",
+                            at,
+                            phone.clone(),
+                            json!({}),
+                        );
+                        let r = http
+                            .post(format!("{base}/v1/events"))
+                            .bearer_auth(ADMIN)
+                            .json(&e)
+                            .send()
+                            .await
+                            .unwrap();
+                        assert_eq!(r.status(), StatusCode::OK);
+                    }
+                })
+            })
+            .collect();
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let (status, erased) = app
+            .call(
+                "DELETE",
+                &format!("/v1/members/{member}"),
+                Some(ADMIN),
+                Some(json!({"reason": "asked at the counter"})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{erased}");
+        for s in senders {
+            s.await.unwrap();
+        }
+        let (_, export) = app.get(&format!("/v1/members/{member}/export")).await;
+        assert_eq!(export["member"]["identities"], json!([]), "{export}");
+        for e in export["events"].as_array().unwrap() {
+            assert_eq!(e["identities"], json!({}), "{e}");
+        }
+        let (status, now) = app.get("/v1/members/lookup?phone=13500135000").await;
+        if status == StatusCode::OK {
+            assert_ne!(
+                now["id"], member,
+                "the phone came back to the erased member"
+            );
+        }
+    }
+}

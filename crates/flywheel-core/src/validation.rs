@@ -165,10 +165,7 @@ pub fn text(
     value: &serde_json::Value,
     max_chars: usize,
 ) -> Result<String, FieldError> {
-    let s = value
-        .as_str()
-        .ok_or_else(|| FieldError::wrong_type(field, "a string"))?;
-    check_line(field, s, max_chars)
+    check_line(field, string(field, value)?, max_chars)
 }
 
 /// A JSON string that passes [`check_paragraph`].
@@ -177,10 +174,13 @@ pub fn paragraph(
     value: &serde_json::Value,
     max_chars: usize,
 ) -> Result<String, FieldError> {
-    let s = value
+    check_paragraph(field, string(field, value)?, max_chars)
+}
+
+fn string<'a>(field: &str, value: &'a serde_json::Value) -> Result<&'a str, FieldError> {
+    value
         .as_str()
-        .ok_or_else(|| FieldError::wrong_type(field, "a string"))?;
-    check_paragraph(field, s, max_chars)
+        .ok_or_else(|| FieldError::wrong_type(field, "a string"))
 }
 
 /// Like [`text`], for an optional field of a JSON object.

@@ -13,6 +13,7 @@
 
 use crate::audit::{self, AuditActor, AuditChange};
 use crate::db::{Backend, Store};
+use crate::dialect::lock_identity_keys;
 use crate::error::StoreError;
 use crate::points::ledger::{Lots, load_wallets, write_book};
 use crate::rows::member_from_row;
@@ -57,6 +58,13 @@ pub struct Erasure {
     pub identities: usize,
     pub events: usize,
     pub points_forfeited: i64,
+}
+
+/// How one erasure attempt ended: done (with the erasure, or `None` for no such member),
+/// or to be tried again (the member was merged, or gained identities, under it).
+enum Attempt {
+    Done(Option<Erasure>),
+    Again,
 }
 
 /// Event properties that describe what happened rather than who it happened to; erasure
@@ -242,22 +250,54 @@ impl Store {
         reason: &str,
         now: Micros,
     ) -> Result<Option<Erasure>, StoreError> {
+        let mut attempt = 1;
+        loop {
+            match self.erase_once(id, actor, reason, now).await {
+                Ok(Attempt::Done(done)) => return Ok(done),
+                Ok(Attempt::Again) if attempt < 8 => {}
+                Ok(Attempt::Again) => {
+                    return Err(StoreError::Invalid(format!(
+                        "member {id} kept changing while being erased"
+                    )));
+                }
+                Err(e) if e.is_transient() && attempt < 8 => {}
+                Err(e) => return Err(e),
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(5 << attempt.min(6))).await;
+            attempt += 1;
+        }
+    }
+
+    async fn erase_once(
+        &self,
+        id: MemberId,
+        actor: &AuditActor,
+        reason: &str,
+        now: Micros,
+    ) -> Result<Attempt, StoreError> {
         let Some(brief) = self.member_brief(id).await? else {
-            return Ok(None);
+            return Ok(Attempt::Done(None));
         };
         let m = brief.member_id;
         let mut tx = self.begin_write().await?;
         let conn: &mut AnyConnection = &mut tx;
+        // Ingest's order: the identity keys' locks, then the member's row. A batch that
+        // named one of these identities before commits first (and its event is scrubbed
+        // with the rest); one that names them after finds no owner and makes a new member.
+        let held = member_keys(conn, m).await?;
+        lock_identity_keys(conn, self.backend(), &held).await?;
         let rows = crate::dialect::select_members_for_update(conn, self.backend(), [m]).await?;
         let member = match rows.first() {
             Some(row) => member_from_row(row)?,
-            None => return Ok(None),
+            None => return Ok(Attempt::Done(None)),
         };
         if member.merged_into.is_some() {
-            // Merged away between the look-up and the lock: try again from the start.
-            return Err(StoreError::Invalid(format!(
-                "member {m} was merged while being erased; try again"
-            )));
+            return Ok(Attempt::Again);
+        }
+        let now_held = member_keys(conn, m).await?;
+        if now_held.iter().any(|k| !held.contains(k)) {
+            // Identities arrived between the two reads: lock them all and start over.
+            return Ok(Attempt::Again);
         }
         let erased_at: Option<Micros> = sqlx::query("SELECT erased_at FROM members WHERE id = $1")
             .bind(m)
@@ -265,14 +305,14 @@ impl Store {
             .await?
             .try_get("erased_at")?;
         if let Some(at) = erased_at {
-            return Ok(Some(Erasure {
+            return Ok(Attempt::Done(Some(Erasure {
                 member_id: m,
                 erased_at: at,
                 already_erased: true,
                 identities: 0,
                 events: 0,
                 points_forfeited: 0,
-            }));
+            })));
         }
 
         let identities: Vec<(String, String)> =
@@ -442,14 +482,14 @@ impl Store {
         audit::record(conn, now, actor, change).await?;
         tx.commit().await?;
         self.purge_log_after_erasure().await;
-        Ok(Some(Erasure {
+        Ok(Attempt::Done(Some(Erasure {
             member_id: m,
             erased_at: now,
             already_erased: false,
             identities: identities.len(),
             events,
             points_forfeited: forfeited,
-        }))
+        })))
     }
 
     /// SQLite keeps old page images in its write-ahead log until a checkpoint copies the
@@ -474,6 +514,20 @@ impl Store {
             Err(e) => tracing::warn!(error = %e, "checkpoint after an erasure failed"),
         }
     }
+}
+
+/// The keys (`kind:value`) of the identities `member` holds.
+async fn member_keys(
+    conn: &mut AnyConnection,
+    member: MemberId,
+) -> Result<Vec<String>, StoreError> {
+    sqlx::query("SELECT key FROM identities WHERE member_id = $1 ORDER BY key")
+        .bind(member)
+        .fetch_all(&mut *conn)
+        .await?
+        .iter()
+        .map(|r| r.try_get("key").map_err(StoreError::from))
+        .collect()
 }
 
 /// Every way a record may have spelt the member's identity values: as stored, and a
