@@ -184,19 +184,19 @@ fn parse_batch(
 ) -> Result<Vec<Event>, ApiError> {
     body::parse_shape(bytes)?;
     // The events are kept as their raw text first, so each one's size is judged as sent.
-    let top: std::collections::BTreeMap<&str, &RawValue> =
-        serde_json::from_slice(bytes).map_err(|_| {
+    let top: std::collections::BTreeMap<String, &RawValue> = serde_json::from_slice(bytes)
+        .map_err(|_| {
             ApiError::new(ErrorCode::InvalidType, "the body must be a JSON object").field("body")
         })?;
     let events = top.get("events").ok_or_else(|| {
         ApiError::new(ErrorCode::MissingField, "events is required").field("events")
     })?;
-    if let Some(extra) = top.keys().find(|k| **k != "events") {
+    if let Some(extra) = top.keys().find(|k| *k != "events") {
         return Err(ApiError::new(
             ErrorCode::UnknownField,
             format!("{extra} is not a field of a batch (only events)"),
         )
-        .field(*extra));
+        .field(extra.clone()));
     }
     let raw: Vec<&RawValue> = serde_json::from_str(events.get()).map_err(|_| {
         ApiError::new(ErrorCode::InvalidType, "events must be an array of events").field("events")
