@@ -49,11 +49,11 @@ pub async fn run(config: Config, store: Option<Store>) -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
     let (stop, stopping) = watch::channel(false);
     let sweep_every = Duration::from_secs(config.server.sweep_interval_secs);
-    let sweeper = tokio::spawn(supervise("sweep", stopping.clone(), {
+    let sweeper = tokio::spawn(supervise("sweep", stopping.clone(), RETRY_AFTER, {
         let (store, config) = (store.clone(), config.clone());
         move || sweep_once(store.clone(), config.clone(), sweep_every)
     }));
-    let scorer = tokio::spawn(supervise("recompute", stopping.clone(), {
+    let scorer = tokio::spawn(supervise("recompute", stopping.clone(), RETRY_AFTER, {
         let (store, config) = (store.clone(), config.clone());
         move || recompute_when_due(store.clone(), config.clone())
     }));
@@ -84,11 +84,18 @@ pub async fn run(config: Config, store: Option<Store>) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// How long a background task waits after a failed or panicked run.
+const RETRY_AFTER: Duration = Duration::from_secs(60);
+
 /// Runs `task` over and over — each run says how long to wait before the next — until
-/// `stopping` turns true. A run that fails is logged and counted; a run that panics is
-/// logged, counted and retried a minute later. Nothing fails silently.
-async fn supervise<F, Fut>(name: &'static str, mut stopping: watch::Receiver<bool>, mut task: F)
-where
+/// `stopping` turns true. A run that fails or panics is logged and counted, and retried
+/// after `retry_after`. Nothing fails silently.
+async fn supervise<F, Fut>(
+    name: &'static str,
+    mut stopping: watch::Receiver<bool>,
+    retry_after: Duration,
+    mut task: F,
+) where
     F: FnMut() -> Fut,
     Fut: Future<Output = anyhow::Result<Duration>>,
 {
@@ -100,19 +107,17 @@ where
         let wait = match AssertUnwindSafe(task()).catch_unwind().await {
             Ok(Ok(wait)) => wait,
             Ok(Err(e)) => {
-                tracing::warn!(task = name, error = %format!("{e:#}"), "background task failed; will retry in a minute");
+                let error = format!("{e:#}");
+                tracing::warn!(task = name, %error, retry_in = ?retry_after, "background task failed");
                 metrics::counter!("flywheel_background_failures_total", "task" => name)
                     .increment(1);
-                Duration::from_secs(60)
+                retry_after
             }
             Err(_) => {
-                tracing::error!(
-                    task = name,
-                    "background task panicked; will retry in a minute"
-                );
+                tracing::error!(task = name, retry_in = ?retry_after, "background task panicked");
                 metrics::counter!("flywheel_background_failures_total", "task" => name)
                     .increment(1);
-                Duration::from_secs(60)
+                retry_after
             }
         };
         metrics::histogram!("flywheel_background_run_seconds", "task" => name)
@@ -192,4 +197,47 @@ async fn shutdown() {
     let term = std::future::pending::<()>();
     tokio::select! { _ = ctrl_c => {}, _ = term => {} }
     tracing::info!("shutting down: no new connections; answering the requests in flight");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    /// A run that fails and a run that panics are both retried; the task stops when told.
+    #[tokio::test]
+    async fn a_failing_or_panicking_background_task_is_retried_until_stopped() {
+        let runs = Arc::new(AtomicU32::new(0));
+        let (stop, stopping) = watch::channel(false);
+        let counted = runs.clone();
+        let retry = Duration::from_millis(10);
+        let task = tokio::spawn(supervise("test", stopping, retry, move || {
+            let n = counted.fetch_add(1, Ordering::SeqCst);
+            async move {
+                match n {
+                    0 => anyhow::bail!("the database went away"),
+                    1 => panic!("a bug in a run"),
+                    _ => Ok(Duration::from_millis(10)),
+                }
+            }
+        }));
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while runs.load(Ordering::SeqCst) < 4 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the task was not retried: {runs:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        stop.send(true).unwrap();
+        task.await.unwrap();
+        let after = runs.load(Ordering::SeqCst);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert_eq!(
+            runs.load(Ordering::SeqCst),
+            after,
+            "runs went on after stopping"
+        );
+    }
 }
