@@ -194,54 +194,72 @@ impl Event {
     /// for different content does not. Hex of the first 16 bytes of a SHA-256.
     pub fn digest(&self) -> String {
         use sha2::{Digest, Sha256};
-        let mut text = String::with_capacity(256);
-        text.push_str(&self.event_id);
-        text.push('\u{1F}');
-        text.push_str(&self.type_name);
-        text.push('\u{1F}');
-        text.push_str(&self.occurred_at.to_string());
-        text.push('\u{1F}');
-        text.push_str(self.channel.as_str());
-        for identity in &self.identities {
-            text.push('\u{1F}');
-            text.push_str(&identity.key());
+        let mut hash = Sha256::new();
+        for part in [
+            self.event_id.as_str(),
+            self.type_name.as_str(),
+            &self.occurred_at.to_string(),
+            self.channel.as_str(),
+        ] {
+            hash.update(part.as_bytes());
+            hash.update([0x1F]);
         }
-        text.push('\u{1E}');
-        canonical_json(&Value::Object(self.properties.clone()), &mut text);
-        let hash = Sha256::digest(text.as_bytes());
-        hash[..16].iter().map(|b| format!("{b:02x}")).collect()
+        for identity in &self.identities {
+            hash.update(identity.kind.as_str().as_bytes());
+            hash.update(b":");
+            hash.update(identity.value.as_bytes());
+            hash.update([0x1F]);
+        }
+        hash.update([0x1E]);
+        canonical_object(&self.properties, &mut |bytes| hash.update(bytes));
+        hash.finalize()[..16]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
     }
 }
 
-/// JSON with object keys sorted at every level, so equal values always print alike.
-fn canonical_json(value: &Value, out: &mut String) {
-    match value {
-        Value::Object(map) => {
-            let mut keys: Vec<&String> = map.keys().collect();
-            keys.sort();
-            out.push('{');
-            for (i, k) in keys.into_iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                out.push_str(&Value::String(k.clone()).to_string());
-                out.push(':');
-                canonical_json(&map[k], out);
-            }
-            out.push('}');
+/// Feeds JSON with object keys sorted at every level to `out`, so equal values always
+/// hash alike (whatever order the map keeps its keys in).
+fn canonical_object(map: &Map<String, Value>, out: &mut impl FnMut(&[u8])) {
+    let mut keys: Vec<&String> = map.keys().collect();
+    keys.sort();
+    out(b"{");
+    for (i, k) in keys.into_iter().enumerate() {
+        if i > 0 {
+            out(b",");
         }
+        json_string(k, out);
+        out(b":");
+        canonical_value(&map[k], out);
+    }
+    out(b"}");
+}
+
+fn canonical_value(value: &Value, out: &mut impl FnMut(&[u8])) {
+    match value {
+        Value::Object(map) => canonical_object(map, out),
         Value::Array(items) => {
-            out.push('[');
+            out(b"[");
             for (i, v) in items.iter().enumerate() {
                 if i > 0 {
-                    out.push(',');
+                    out(b",");
                 }
-                canonical_json(v, out);
+                canonical_value(v, out);
             }
-            out.push(']');
+            out(b"]");
         }
-        other => out.push_str(&other.to_string()),
+        Value::String(s) => json_string(s, out),
+        other => out(other.to_string().as_bytes()),
     }
+}
+
+/// A string as JSON writes it (quoted and escaped), without building a `Value`.
+fn json_string(s: &str, out: &mut impl FnMut(&[u8])) {
+    let mut buf = Vec::with_capacity(s.len() + 2);
+    // Writing a str into a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut buf, s);
+    out(&buf);
 }
 
 /// What parsing needs besides the JSON: the identity policy, the brand's currency, the
