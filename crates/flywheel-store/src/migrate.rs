@@ -12,62 +12,34 @@ struct Migration {
     postgres: &'static str,
 }
 
-/// Files under `common/` are the same SQL on both databases.
+/// The same SQL on both databases: `migrations/common/<file>.sql`.
+macro_rules! common {
+    ($version:literal, $name:literal, $file:literal) => {
+        Migration {
+            version: $version,
+            name: $name,
+            sqlite: include_str!(concat!("../migrations/common/", $file, ".sql")),
+            postgres: include_str!(concat!("../migrations/common/", $file, ".sql")),
+        }
+    };
+}
+
 const MIGRATIONS: &[Migration] = &[
+    // The first differs per backend (identity columns, a sequence for member ids).
     Migration {
         version: 1,
         name: "members_events_identities",
         sqlite: include_str!("../migrations/sqlite/0001_members_events_identities.sql"),
         postgres: include_str!("../migrations/postgres/0001_members_events_identities.sql"),
     },
-    Migration {
-        version: 2,
-        name: "points",
-        sqlite: include_str!("../migrations/common/0002_points.sql"),
-        postgres: include_str!("../migrations/common/0002_points.sql"),
-    },
-    Migration {
-        version: 3,
-        name: "scores",
-        sqlite: include_str!("../migrations/common/0003_scores.sql"),
-        postgres: include_str!("../migrations/common/0003_scores.sql"),
-    },
-    Migration {
-        version: 4,
-        name: "member_lookups",
-        sqlite: include_str!("../migrations/common/0004_member_lookups.sql"),
-        postgres: include_str!("../migrations/common/0004_member_lookups.sql"),
-    },
-    Migration {
-        version: 5,
-        name: "identities_by_kind",
-        sqlite: include_str!("../migrations/common/0005_identities_by_kind.sql"),
-        postgres: include_str!("../migrations/common/0005_identities_by_kind.sql"),
-    },
-    Migration {
-        version: 6,
-        name: "event_digests",
-        sqlite: include_str!("../migrations/common/0006_event_digests.sql"),
-        postgres: include_str!("../migrations/common/0006_event_digests.sql"),
-    },
-    Migration {
-        version: 7,
-        name: "audit",
-        sqlite: include_str!("../migrations/common/0007_audit.sql"),
-        postgres: include_str!("../migrations/common/0007_audit.sql"),
-    },
-    Migration {
-        version: 8,
-        name: "erasure",
-        sqlite: include_str!("../migrations/common/0008_erasure.sql"),
-        postgres: include_str!("../migrations/common/0008_erasure.sql"),
-    },
-    Migration {
-        version: 9,
-        name: "clv_status",
-        sqlite: include_str!("../migrations/common/0009_clv_status.sql"),
-        postgres: include_str!("../migrations/common/0009_clv_status.sql"),
-    },
+    common!(2, "points", "0002_points"),
+    common!(3, "scores", "0003_scores"),
+    common!(4, "member_lookups", "0004_member_lookups"),
+    common!(5, "identities_by_kind", "0005_identities_by_kind"),
+    common!(6, "event_digests", "0006_event_digests"),
+    common!(7, "audit", "0007_audit"),
+    common!(8, "erasure", "0008_erasure"),
+    common!(9, "clv_status", "0009_clv_status"),
 ];
 
 impl Store {

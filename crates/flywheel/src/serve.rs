@@ -106,15 +106,12 @@ async fn supervise<F, Fut>(
         let started = Instant::now();
         let wait = match AssertUnwindSafe(task()).catch_unwind().await {
             Ok(Ok(wait)) => wait,
-            Ok(Err(e)) => {
-                let error = format!("{e:#}");
+            failed => {
+                let error = match failed {
+                    Ok(Err(e)) => format!("{e:#}"),
+                    _ => "the run panicked".to_owned(),
+                };
                 tracing::warn!(task = name, %error, retry_in = ?retry_after, "background task failed");
-                metrics::counter!("flywheel_background_failures_total", "task" => name)
-                    .increment(1);
-                retry_after
-            }
-            Err(_) => {
-                tracing::error!(task = name, retry_in = ?retry_after, "background task panicked");
                 metrics::counter!("flywheel_background_failures_total", "task" => name)
                     .increment(1);
                 retry_after
