@@ -7,13 +7,15 @@
 //! batch's working set and writes its changes in one transaction, `group_commit.rs`
 //! gathers single events into shared transactions, `members.rs` serves reads and the
 //! manual merge, `sweep.rs` re-evaluates members whose stage can change with time,
-//! `keys.rs` holds API keys, `audit.rs` the audit log of changes people make, `points/` the points ledger, its commands, catalogue, sweep
-//! and reports, `scores/` the score recompute job and score reads, `privacy.rs` a member's export
-//! and erasure (PIPL).
+//! `keys.rs` holds API keys, `audit.rs` the audit log of changes people make,
+//! `points/` the points ledger, its commands, catalogue, sweep and reports, `scores/`
+//! the score recompute job and score reads, `privacy.rs` a member's export and erasure
+//! (PIPL), `dump.rs` the canonical dump that tests compare databases with.
 
 mod audit;
 mod db;
 mod dialect;
+mod dump;
 mod error;
 mod group_commit;
 mod ingest;

@@ -14,6 +14,7 @@
 use crate::audit::{self, AuditActor, AuditChange};
 use crate::db::{Backend, Store};
 use crate::dialect::lock_identity_keys;
+use crate::dump::row_json;
 use crate::error::StoreError;
 use crate::points::ledger::{Lots, load_wallets, write_book};
 use crate::rows::member_from_row;
@@ -21,8 +22,7 @@ use flywheel_core::MemberId;
 use flywheel_core::points::{Book, commands};
 use flywheel_core::time::Micros;
 use serde_json::{Map, Value};
-use sqlx::any::AnyRow;
-use sqlx::{AnyConnection, AssertSqlSafe, Column, Row};
+use sqlx::{AnyConnection, AssertSqlSafe, Row};
 use std::collections::BTreeSet;
 
 /// Everything held about one member, table by table.
@@ -82,31 +82,6 @@ const KEPT_PROPERTIES: [&str; 11] = [
     "complaint_event_id",
     "referrer_erased",
 ];
-
-/// A row as a JSON object, column by column (for the export of plain records).
-fn row_json(row: &AnyRow) -> Value {
-    let mut out = Map::new();
-    for (i, column) in row.columns().iter().enumerate() {
-        let value = if let Ok(v) = row.try_get::<Option<i64>, _>(i) {
-            v.map_or(Value::Null, Value::from)
-        } else if let Ok(v) = row.try_get::<Option<f64>, _>(i) {
-            v.map_or(Value::Null, Value::from)
-        } else if let Ok(v) = row.try_get::<Option<String>, _>(i) {
-            // JSON kept as text (identities, properties, requests) is exported as JSON.
-            match v {
-                Some(text) if text.starts_with(['{', '[']) => {
-                    serde_json::from_str(&text).unwrap_or(Value::String(text))
-                }
-                Some(text) => Value::String(text),
-                None => Value::Null,
-            }
-        } else {
-            Value::Null
-        };
-        out.insert(column.name().to_owned(), value);
-    }
-    Value::Object(out)
-}
 
 async fn rows_json(
     conn: &mut AnyConnection,

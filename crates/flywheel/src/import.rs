@@ -40,6 +40,33 @@ pub struct ImportArgs {
     /// Events per transaction.
     #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(1..=10_000))]
     batch_size: u32,
+    /// Judge stages, windows and points at this instant (RFC 3339) instead of now, so the
+    /// same file imported twice gives the same database.
+    #[arg(long, value_parser = parse_instant)]
+    as_of: Option<i64>,
+}
+
+fn parse_instant(text: &str) -> Result<i64, String> {
+    flywheel_core::time::parse_rfc3339(text)
+        .ok_or_else(|| format!("{text:?} is not an RFC 3339 timestamp with an offset"))
+}
+
+/// How a file is imported.
+#[derive(Clone, Copy, Debug)]
+pub struct Options {
+    /// Stop at the first bad line.
+    pub strict: bool,
+    /// Events per transaction.
+    pub batch_size: usize,
+    /// The instant stages and points are judged at; `None`: the present.
+    pub as_of: Option<i64>,
+}
+
+impl Options {
+    fn now(&self) -> i64 {
+        self.as_of
+            .unwrap_or_else(|| chrono::Utc::now().timestamp_micros())
+    }
 }
 
 /// What happened to the lines of a file.
@@ -86,8 +113,11 @@ pub async fn run(file: Option<&Path>, args: ImportArgs) -> anyhow::Result<ExitCo
         &config,
         reader,
         format,
-        args.strict,
-        args.batch_size as usize,
+        Options {
+            strict: args.strict,
+            batch_size: args.batch_size as usize,
+            as_of: args.as_of,
+        },
         |s| {
             bar.set_message(format!(
                 "{} accepted, {} duplicates, {} rejected",
@@ -161,11 +191,13 @@ pub async fn import(
     config: &Config,
     reader: impl Read + Send + 'static,
     format: Format,
-    strict: bool,
-    batch_size: usize,
+    options: Options,
     mut progress: impl FnMut(&Summary),
 ) -> anyhow::Result<Summary> {
-    let now = chrono::Utc::now().timestamp_micros();
+    let Options {
+        strict, batch_size, ..
+    } = options;
+    let now = options.now();
     let records = records(reader, format)?;
     let policy = config.policy.clone();
     // One parsed batch waiting while one is written bounds the memory held ahead.
@@ -193,14 +225,14 @@ pub async fn import(
                 Err(reason) => {
                     summary.rejected.push((line, reason));
                     if strict {
-                        flush(store, config, &mut batch, strict, &mut summary).await?;
+                        flush(store, config, &mut batch, options, &mut summary).await?;
                         summary.stopped_early = true;
                         return Ok(summary);
                     }
                 }
             }
             if batch.events.len() >= batch_size {
-                flush(store, config, &mut batch, strict, &mut summary).await?;
+                flush(store, config, &mut batch, options, &mut summary).await?;
                 progress(&summary);
                 if summary.stopped_early {
                     return Ok(summary);
@@ -213,7 +245,7 @@ pub async fn import(
     if parser.join().is_err() {
         bail!("reading the file failed unexpectedly; events up to here were imported");
     }
-    flush(store, config, &mut batch, strict, &mut summary).await?;
+    flush(store, config, &mut batch, options, &mut summary).await?;
     progress(&summary);
     Ok(summary)
 }
@@ -235,13 +267,14 @@ async fn flush(
     store: &Store,
     config: &Config,
     batch: &mut Pending,
-    strict: bool,
+    options: Options,
     summary: &mut Summary,
 ) -> anyhow::Result<()> {
     if batch.events.is_empty() {
         return Ok(());
     }
-    let now = chrono::Utc::now().timestamp_micros();
+    let strict = options.strict;
+    let now = options.now();
     let events = &batch.events;
     let mode = if strict {
         IngestMode::AllOrNothing

@@ -1,6 +1,6 @@
 //! The `flywheel` binary: one program that serves the API, builds a demo brand, imports
-//! event files, migrates the database, manages API keys, recomputes scores and fits
-//! lifetime-value models for analysts.
+//! event files, migrates the database, manages API keys, recomputes scores, fits
+//! lifetime-value models for analysts, and dumps a database canonically for checks.
 //!
 //! Each subcommand lives in its own module; this file only parses the command line
 //! and hands over.
@@ -65,6 +65,16 @@ enum Command {
         /// Re-evaluate every member, not only those due (after changing the stage rules).
         #[arg(long)]
         all: bool,
+    },
+    /// Print every table's rows as JSON lines in a canonical order, without the columns
+    /// that record when a row was written: two databases holding the same facts print the
+    /// same text (for checks; each table is read whole).
+    Dump {
+        #[arg(long)]
+        db: Option<String>,
+        /// The canonical form (the only one there is).
+        #[arg(long, required = true)]
+        canonical: bool,
     },
     /// Create, list and revoke API keys.
     Keys {
@@ -156,6 +166,15 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                 "points: {} lots became available, {} lots expired, for {} members",
                 points.matured, points.expired, points.members
             );
+            store.close().await;
+            Ok(ok)
+        }
+        Command::Dump { db, canonical: _ } => {
+            let config = Config::load(file, &Overrides { db, listen: None })?;
+            let store = flywheel_store::Store::open(&config.server.db).await?;
+            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+            store.dump_canonical(&mut out).await?;
+            std::io::Write::flush(&mut out)?;
             store.close().await;
             Ok(ok)
         }
