@@ -11,7 +11,7 @@
 use crate::db::{Backend, Store};
 use crate::dialect::{lock_identity_keys, reserve_member_ids, select_members_for_update};
 use crate::error::StoreError;
-use crate::points::ingest::{Accepted, Batch, earn_for_batch};
+use crate::points::ingest::earn_for_batch;
 use crate::rows::{
     MEMBER_INSERT, MEMBER_UPSERT_TAIL, ORDER_SELECT, REFERRAL_SELECT, identity_from_row,
     member_from_row, member_values, order_from_row, referral_from_row,
@@ -20,6 +20,7 @@ use crate::sql::{Val, insert_rows, remap_ids, select_in};
 use flywheel_core::ErrorCode;
 use flywheel_core::event::{Event, Payload};
 use flywheel_core::identity::IdentityKind;
+use flywheel_core::ingest::points::{Accepted, Batch};
 use flywheel_core::ingest::{
     Changes, MemberId, MemberState, Outcome, Rejection, Rules, WorkingSet,
 };

@@ -646,7 +646,29 @@ fn the_readme_tour_answers_as_the_text_says() {
     assert!(ok, "{err}");
     let server = Server::start(dir.path(), "sqlite://tour.db", key);
     let host = server.base.trim_start_matches("http://").to_owned();
-    let mut setup = String::new();
+    // The set-up lines (the key, the tour's dates) run once, as a reader types them
+    // once: re-running `date` before each command could move a timestamp by a second
+    // and turn the resent event into a different one.
+    let setup: String = commands
+        .iter()
+        .filter(|c| !["curl", "awk", "cargo"].iter().any(|p| c.starts_with(p)))
+        .map(|c| format!("{c}\n"))
+        .collect();
+    let names: Vec<&str> = setup
+        .split_whitespace()
+        .filter_map(|word| word.split_once('=').map(|(name, _)| name))
+        .filter(|name| {
+            !name.is_empty()
+                && name
+                    .bytes()
+                    .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+        })
+        .collect();
+    let (ok, setup, err) = run(Command::new("bash").current_dir(dir.path()).args([
+        "-c",
+        &format!("set -a\n{setup}declare -px {}", names.join(" ")),
+    ]));
+    assert!(ok, "{err}");
     let mut id = String::new();
     let mut answers: Vec<(String, Value)> = Vec::new();
     for command in &commands {
@@ -665,9 +687,6 @@ fn the_readme_tour_answers_as_the_text_says() {
                 id = answer["id"].to_string();
             }
             answers.push((command, answer));
-        } else if !command.starts_with("awk") && !command.starts_with("cargo") {
-            setup.push_str(command);
-            setup.push('\n');
         }
     }
     let answer = |needle: &str| -> &Value {

@@ -8,6 +8,7 @@
 //! I/O, so the whole pipeline is unit-tested without a database.
 
 mod apply;
+pub mod points;
 mod resolve;
 
 pub use apply::ManualMerge;
