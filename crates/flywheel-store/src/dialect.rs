@@ -1,9 +1,14 @@
-//! The statements that differ between SQLite and PostgreSQL: reserving member ids,
-//! row locks, and locks on identities that may not exist yet.
+//! Everything that differs between SQLite and PostgreSQL once connected: reserving
+//! member ids, row and table locks, locks on identities that may not exist yet, the
+//! catalogue, how many writers run at once, the write-ahead log. The rest of the store
+//! speaks one SQL; how each backend is connected and tuned is in `db.rs`.
+//!
+//! On SQLite one writer runs at a time (one writer connection, `BEGIN IMMEDIATE`), so
+//! every lock below is a no-op there: holding the write transaction is the lock.
 
 use crate::db::Backend;
 use crate::sql::{Val, select_in};
-use sqlx::{AnyConnection, Row};
+use sqlx::{AnyConnection, AssertSqlSafe, Row};
 
 /// Reserves `n` fresh member ids.
 pub(crate) async fn reserve_member_ids(
@@ -84,17 +89,130 @@ pub(crate) async fn select_members_for_update(
     let mut ids: Vec<i64> = ids.into_iter().collect();
     ids.sort_unstable();
     ids.dedup();
-    let tail = match backend {
-        Backend::Sqlite => "ORDER BY id",
-        Backend::Postgres => "ORDER BY id FOR UPDATE",
-    };
+    let tail = format!("ORDER BY id{}", row_lock(backend));
     select_in(
         conn,
         crate::rows::MEMBER_SELECT,
         ids.into_iter().map(Val::Int),
-        tail,
+        &tail,
     )
     .await
+}
+
+/// Appended to a `SELECT` to lock its rows until the transaction ends.
+pub(crate) fn row_lock(backend: Backend) -> &'static str {
+    match backend {
+        Backend::Sqlite => "",
+        Backend::Postgres => " FOR UPDATE",
+    }
+}
+
+/// Appended to a `SELECT` to lock its rows, leaving out rows another transaction holds
+/// (a sweep passes over them; their holder is bringing them up to date).
+pub(crate) fn row_lock_skipping_held(backend: Backend) -> &'static str {
+    match backend {
+        Backend::Sqlite => "",
+        Backend::Postgres => " FOR UPDATE SKIP LOCKED",
+    }
+}
+
+/// Locks the members of `ids` that no other transaction holds; answers those, in id order.
+pub(crate) async fn lock_free_members(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    ids: &[i64],
+) -> Result<Vec<i64>, sqlx::Error> {
+    if backend == Backend::Sqlite {
+        return Ok(ids.to_vec());
+    }
+    let tail = format!("ORDER BY id{}", row_lock_skipping_held(backend));
+    let rows = select_in(
+        conn,
+        "SELECT id FROM members WHERE id",
+        ids.iter().map(|i| Val::Int(*i)),
+        &tail,
+    )
+    .await?;
+    rows.iter().map(|r| r.try_get::<i64, _>("id")).collect()
+}
+
+/// Keeps other writers of `table` out until the transaction ends (readers go on).
+pub(crate) async fn lock_table(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    table: &'static str,
+) -> Result<(), sqlx::Error> {
+    if backend == Backend::Postgres {
+        let sql = format!("LOCK TABLE {table} IN EXCLUSIVE MODE");
+        sqlx::query(AssertSqlSafe(sql)).execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+/// Takes (or gives back) the session lock that lets one process at a time migrate.
+pub(crate) async fn migration_lock(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    take: bool,
+) -> Result<(), sqlx::Error> {
+    if backend == Backend::Postgres {
+        let sql = if take {
+            "SELECT pg_advisory_lock(7244173)"
+        } else {
+            "SELECT pg_advisory_unlock(7244173)"
+        };
+        sqlx::query(sql).execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+/// The schema's tables, by name: `t`.
+pub(crate) fn tables_query(backend: Backend) -> &'static str {
+    match backend {
+        Backend::Sqlite => "SELECT name AS t FROM sqlite_master WHERE type = 'table' ORDER BY name",
+        Backend::Postgres => {
+            "SELECT table_name::text AS t FROM information_schema.tables \
+             WHERE table_schema = current_schema() AND table_type = 'BASE TABLE' ORDER BY 1"
+        }
+    }
+}
+
+/// Every text column of the schema's tables: `t` (table), `c` (column).
+pub(crate) fn text_columns_query(backend: Backend) -> &'static str {
+    match backend {
+        Backend::Sqlite => {
+            "SELECT m.name AS t, p.name AS c FROM sqlite_master m JOIN pragma_table_info(m.name) p \
+             WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite_%' AND upper(p.type) = 'TEXT' ORDER BY 1, 2"
+        }
+        Backend::Postgres => {
+            "SELECT table_name::text AS t, column_name::text AS c FROM information_schema.columns \
+             WHERE table_schema = current_schema() AND data_type = 'text' ORDER BY 1, 2"
+        }
+    }
+}
+
+/// How many write transactions are worth running at once: one on SQLite (it has one
+/// writer anyway); on PostgreSQL, groups touching different members commit in parallel.
+pub(crate) fn parallel_writers(backend: Backend) -> usize {
+    match backend {
+        Backend::Sqlite => 1,
+        Backend::Postgres => 4,
+    }
+}
+
+/// Empties SQLite's write-ahead log, so old page images leave the files; None where
+/// there is no such log to empty. `Some(false)`: a reader held it, nothing was cut.
+pub(crate) async fn truncate_write_ahead_log(
+    conn: &mut AnyConnection,
+    backend: Backend,
+) -> Result<Option<bool>, sqlx::Error> {
+    if backend != Backend::Sqlite {
+        return Ok(None);
+    }
+    let row = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+        .fetch_one(&mut *conn)
+        .await?;
+    Ok(Some(row.try_get::<i64, _>(0)? == 0))
 }
 
 /// The statement that starts a write transaction.

@@ -6,7 +6,8 @@
 //!
 //! Meant for checks and tests: each table is read whole and sorted in memory.
 
-use crate::db::{Backend, Store};
+use crate::db::Store;
+use crate::dialect::tables_query;
 use crate::error::StoreError;
 use serde_json::{Map, Value};
 use sqlx::any::AnyRow;
@@ -71,16 +72,7 @@ pub(crate) fn row_json(row: &AnyRow) -> Value {
 impl Store {
     /// Writes the canonical dump to `out`; returns how many rows it wrote.
     pub async fn dump_canonical(&self, out: &mut dyn Write) -> Result<u64, StoreError> {
-        let tables_sql = match self.backend() {
-            Backend::Sqlite => {
-                "SELECT name AS t FROM sqlite_master WHERE type = 'table' ORDER BY name"
-            }
-            Backend::Postgres => {
-                "SELECT table_name::text AS t FROM information_schema.tables \
-                 WHERE table_schema = current_schema() AND table_type = 'BASE TABLE' ORDER BY 1"
-            }
-        };
-        let tables: Vec<String> = sqlx::query(tables_sql)
+        let tables: Vec<String> = sqlx::query(tables_query(self.backend()))
             .fetch_all(self.pool())
             .await?
             .iter()

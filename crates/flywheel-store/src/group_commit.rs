@@ -15,7 +15,8 @@
 //! A panic while applying a group fails only that group's callers (with an error they
 //! answer as 500 `internal`); the worker logs it and goes on with the next group.
 
-use crate::db::{Backend, Store};
+use crate::db::Store;
+use crate::dialect::parallel_writers;
 use crate::error::StoreError;
 use crate::ingest::{AsOf, EventResult, IngestMode};
 use flywheel_core::Policy;
@@ -71,10 +72,7 @@ impl EventQueue {
         let (sender, receiver) = mpsc::channel(QUEUE_DEPTH);
         let receiver = Arc::new(Mutex::new(receiver));
         let counts = Arc::new(Counts::default());
-        let workers = match store.backend() {
-            Backend::Sqlite => 1,
-            Backend::Postgres => 4,
-        };
+        let workers = parallel_writers(store.backend());
         for _ in 0..workers {
             tokio::spawn(run_worker(
                 store.clone(),

@@ -27,6 +27,7 @@ mod privacy;
 mod rows;
 mod scores;
 mod sql;
+mod survivor;
 mod sweep;
 mod wal;
 

@@ -9,6 +9,7 @@ use crate::rows::{
     MEMBER_SELECT, ORDER_SELECT, REFERRAL_SELECT, identity_from_row, member_from_row,
     order_from_row, referral_from_row,
 };
+use crate::survivor::survivor_row;
 use flywheel_core::Identity;
 use flywheel_core::ingest::{Changes, ManualMerge, MemberId, MemberState, Rules, WorkingSet};
 use flywheel_core::time::Micros;
@@ -83,35 +84,20 @@ impl Store {
     /// The member `id` stands for now (following merges), with its identities.
     pub async fn member(&self, id: MemberId) -> Result<Option<MemberState>, StoreError> {
         let mut conn = self.pool().acquire().await?;
-        let mut id = id;
-        for _ in 0..64 {
-            let sql = format!("{MEMBER_SELECT} = $1");
-            let Some(row) = sqlx::query(AssertSqlSafe(sql))
-                .bind(id)
-                .fetch_optional(&mut *conn)
-                .await?
-            else {
-                return Ok(None);
-            };
-            let mut m = member_from_row(&row)?;
-            if let Some(next) = m.merged_into {
-                id = next;
-                continue;
-            }
-            let rows = sqlx::query(
-                "SELECT key, member_id FROM identities WHERE member_id = $1 ORDER BY key",
-            )
-            .bind(id)
-            .fetch_all(&mut *conn)
-            .await?;
-            for r in rows {
-                m.identities.insert(identity_from_row(&r)?.0);
-            }
-            return Ok(Some(m));
+        let select = format!("{MEMBER_SELECT} = $1");
+        let Some(row) = survivor_row(&mut conn, &select, id).await? else {
+            return Ok(None);
+        };
+        let mut m = member_from_row(&row)?;
+        let rows =
+            sqlx::query("SELECT key, member_id FROM identities WHERE member_id = $1 ORDER BY key")
+                .bind(m.id)
+                .fetch_all(&mut *conn)
+                .await?;
+        for r in rows {
+            m.identities.insert(identity_from_row(&r)?.0);
         }
-        Err(StoreError::Corrupt(format!(
-            "member {id}: merge chain too long"
-        )))
+        Ok(Some(m))
     }
 
     /// The member holding a (normalised) identity.

@@ -2,6 +2,7 @@
 //! its own transaction and recorded in `flywheel_migrations`.
 
 use crate::db::{Backend, Store};
+use crate::dialect::migration_lock;
 use crate::error::StoreError;
 use sqlx::{Executor, Row};
 
@@ -51,9 +52,7 @@ impl Store {
             "CREATE TABLE IF NOT EXISTS flywheel_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)",
         )
         .await?;
-        if self.backend() == Backend::Postgres {
-            conn.execute("SELECT pg_advisory_lock(7244173)").await?;
-        }
+        migration_lock(&mut conn, self.backend(), true).await?;
         let result = async {
             let mut ran = 0;
             for m in MIGRATIONS {
@@ -83,9 +82,7 @@ impl Store {
             Ok::<usize, StoreError>(ran)
         }
         .await;
-        if self.backend() == Backend::Postgres {
-            conn.execute("SELECT pg_advisory_unlock(7244173)").await?;
-        }
+        migration_lock(&mut conn, self.backend(), false).await?;
         result
     }
 

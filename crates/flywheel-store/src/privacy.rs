@@ -12,8 +12,9 @@
 //! and truncated afterwards, so the old values are gone from the files too.
 
 use crate::audit::{self, AuditActor, AuditChange};
-use crate::db::{Backend, Store};
+use crate::db::Store;
 use crate::dialect::lock_identity_keys;
+use crate::dialect::{text_columns_query, truncate_write_ahead_log};
 use crate::dump::row_json;
 use crate::error::StoreError;
 use crate::points::ledger::{Lots, load_wallets, write_book};
@@ -471,19 +472,13 @@ impl Store {
     /// log and it starts over: truncate it now, so the erased values leave the files
     /// (the writer's `secure_delete` has zeroed them in the database pages).
     async fn purge_log_after_erasure(&self) {
-        if self.backend() != Backend::Sqlite {
-            return;
-        }
         let done = async {
             let mut writer = self.inner.writes.acquire().await?;
-            let row = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
-                .fetch_one(&mut *writer)
-                .await?;
-            row.try_get::<i64, _>(0)
+            truncate_write_ahead_log(&mut writer, self.backend()).await
         };
         match done.await {
-            Ok(0) => {}
-            Ok(_) => tracing::warn!(
+            Ok(None | Some(true)) => {}
+            Ok(Some(false)) => tracing::warn!(
                 "after an erasure the log could not be truncated (a reader was busy); the next checkpoints overwrite it"
             ),
             Err(e) => tracing::warn!(error = %e, "checkpoint after an erasure failed"),
@@ -576,17 +571,7 @@ impl Store {
     /// nothing behind. It reads every text column of every table: slow on a large
     /// database, meant for checks and investigations, not for requests.
     pub async fn locate_text(&self, needle: &str) -> Result<Vec<String>, StoreError> {
-        let columns_sql = match self.backend() {
-            Backend::Sqlite => {
-                "SELECT m.name AS t, p.name AS c FROM sqlite_master m JOIN pragma_table_info(m.name) p \
-                 WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite_%' AND upper(p.type) = 'TEXT' ORDER BY 1, 2"
-            }
-            Backend::Postgres => {
-                "SELECT table_name::text AS t, column_name::text AS c FROM information_schema.columns \
-                 WHERE table_schema = current_schema() AND data_type = 'text' ORDER BY 1, 2"
-            }
-        };
-        let columns: Vec<(String, String)> = sqlx::query(columns_sql)
+        let columns: Vec<(String, String)> = sqlx::query(text_columns_query(self.backend()))
             .fetch_all(self.pool())
             .await?
             .iter()

@@ -9,7 +9,8 @@
 //! `FOR UPDATE SKIP LOCKED`, so several nodes can sweep at once without doing the same
 //! work or waiting on ingest.
 
-use crate::db::{Backend, Store};
+use crate::db::Store;
+use crate::dialect::row_lock_skipping_held;
 use crate::error::StoreError;
 use crate::ingest::write_changes;
 use crate::rows::{MEMBER_FROM, member_from_row};
@@ -86,10 +87,7 @@ impl Store {
     ) -> Result<(u64, u64, Option<Cursor>), StoreError> {
         let mut tx = self.begin_write().await?;
         let conn: &mut AnyConnection = &mut tx;
-        let lock = match self.backend() {
-            Backend::Sqlite => "",
-            Backend::Postgres => "FOR UPDATE SKIP LOCKED",
-        };
+        let lock = row_lock_skipping_held(self.backend());
         let rows = match cursor {
             Cursor::Full { after_id } => {
                 sqlx::query(AssertSqlSafe(format!("{MEMBER_FROM} {FULL_WHERE} {lock}")))

@@ -4,7 +4,8 @@
 
 use super::PointsError;
 use crate::audit::{self, AuditActor, AuditChange};
-use crate::db::{Backend, Store};
+use crate::db::Store;
+use crate::dialect::{lock_table, row_lock};
 use crate::error::StoreError;
 use flywheel_core::points::{EarningRule, RuleBook, RuleSet};
 use flywheel_core::time::Micros;
@@ -176,11 +177,7 @@ impl Store {
     ) -> Result<i64, StoreError> {
         let mut tx = self.begin_write().await?;
         let conn: &mut AnyConnection = &mut tx;
-        if self.backend() == Backend::Postgres {
-            sqlx::query("LOCK TABLE points_rules IN EXCLUSIVE MODE")
-                .execute(&mut *conn)
-                .await?;
-        }
+        lock_table(conn, self.backend(), "points_rules").await?;
         let previous = sqlx::query(
             "SELECT version, effective_from, rules FROM points_rules ORDER BY version DESC LIMIT 1",
         )
@@ -309,11 +306,7 @@ impl Store {
         conn: &mut AnyConnection,
         id: &str,
     ) -> Result<Option<RewardRow>, StoreError> {
-        let lock = match self.backend() {
-            Backend::Sqlite => "",
-            Backend::Postgres => " FOR UPDATE",
-        };
-        let sql = format!("{REWARD_SELECT} WHERE id = $1{lock}");
+        let sql = format!("{REWARD_SELECT} WHERE id = $1{}", row_lock(self.backend()));
         sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(id.to_owned())
             .fetch_optional(&mut *conn)

@@ -8,7 +8,9 @@ use super::ledger::{Lots, load_wallets, write_book};
 use super::{PointsError, retrying};
 use crate::audit::{AuditActor, AuditChange};
 use crate::db::{Backend, Store};
+use crate::dialect::row_lock;
 use crate::error::StoreError;
+use crate::survivor::survivor_row;
 use flywheel_core::MemberId;
 use flywheel_core::points::commands::ExchangeRateError;
 use flywheel_core::points::earn::periods;
@@ -34,26 +36,22 @@ pub(super) async fn lock_member(
     backend: Backend,
     id: MemberId,
 ) -> Result<Option<MemberId>, PointsError> {
-    let sql = match backend {
-        Backend::Sqlite => "SELECT id, merged_into, erased_at FROM members WHERE id = $1",
-        Backend::Postgres => {
-            "SELECT id, merged_into, erased_at FROM members WHERE id = $1 FOR UPDATE"
-        }
+    let select = format!(
+        "SELECT id, merged_into, erased_at FROM members WHERE id = $1{}",
+        row_lock(backend)
+    );
+    let Some(row) = survivor_row(conn, &select, id).await? else {
+        return Ok(None);
     };
-    let mut id = id;
-    for _ in 0..64 {
-        let Some(row) = sqlx::query(sql).bind(id).fetch_optional(&mut *conn).await? else {
-            return Ok(None);
-        };
-        match row.try_get::<Option<i64>, _>("merged_into")? {
-            Some(next) => id = next,
-            None if row.try_get::<Option<i64>, _>("erased_at")?.is_some() => {
-                return Err(PointsError::Erased(id));
-            }
-            None => return Ok(Some(id)),
-        }
+    let id: MemberId = row.try_get("id").map_err(StoreError::from)?;
+    if row
+        .try_get::<Option<i64>, _>("erased_at")
+        .map_err(StoreError::from)?
+        .is_some()
+    {
+        return Err(PointsError::Erased(id));
     }
-    Err(StoreError::Corrupt(format!("member {id}: merge chain too long")).into())
+    Ok(Some(id))
 }
 
 /// Locks two members in id order (so two transfers cannot wait on each other).

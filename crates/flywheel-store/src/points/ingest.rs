@@ -7,6 +7,7 @@
 
 use super::ledger::{Lots, load_wallets, write_book};
 use crate::db::Backend;
+use crate::dialect::row_lock;
 use crate::error::StoreError;
 use crate::sql::{Val, select_in};
 use flywheel_core::Limits;
@@ -138,15 +139,12 @@ async fn load_budgets(
             .execute(&mut *conn)
             .await?;
     }
-    let tail = match backend {
-        Backend::Sqlite => "ORDER BY rule_id",
-        Backend::Postgres => "ORDER BY rule_id FOR UPDATE",
-    };
+    let tail = format!("ORDER BY rule_id{}", row_lock(backend));
     let rows = select_in(
         conn,
         "SELECT rule_id, spent FROM points_budgets WHERE rule_id",
         ids.iter().map(|i| Val::from(i.as_str())),
-        tail,
+        &tail,
     )
     .await?;
     for row in rows {

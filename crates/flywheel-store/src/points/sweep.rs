@@ -5,6 +5,7 @@
 
 use super::ledger::{Lots, load_wallets, write_book};
 use crate::db::{Backend, Store};
+use crate::dialect::lock_free_members;
 use crate::error::StoreError;
 use flywheel_core::MemberId;
 use flywheel_core::points::Book;
@@ -104,18 +105,5 @@ async fn lock_members(
     backend: Backend,
     ids: &[MemberId],
 ) -> Result<Vec<MemberId>, StoreError> {
-    if backend == Backend::Sqlite {
-        return Ok(ids.to_vec());
-    }
-    let tail = "ORDER BY id FOR UPDATE SKIP LOCKED";
-    let rows = crate::sql::select_in(
-        conn,
-        "SELECT id FROM members WHERE id",
-        ids.iter().map(|i| crate::sql::Val::Int(*i)),
-        tail,
-    )
-    .await?;
-    rows.iter()
-        .map(|r| r.try_get::<i64, _>("id").map_err(StoreError::from))
-        .collect()
+    Ok(lock_free_members(conn, backend, ids).await?)
 }

@@ -1,0 +1,271 @@
+//! Loading what a batch can reach: which of its events were seen before, and the
+//! working set — the owners of its identities and orders, the pending referrals of
+//! those members and their inviters — locked for the rest of the transaction.
+
+use super::EventResult;
+use crate::db::Backend;
+use crate::dialect::{lock_identity_keys, reserve_member_ids, select_members_for_update};
+use crate::error::StoreError;
+use crate::rows::{
+    ORDER_SELECT, REFERRAL_SELECT, identity_from_row, member_from_row, order_from_row,
+    referral_from_row,
+};
+use crate::sql::{Val, select_in};
+use flywheel_core::ErrorCode;
+use flywheel_core::Identity;
+use flywheel_core::event::{Event, Payload};
+use flywheel_core::identity::IdentityKind;
+use flywheel_core::ingest::{MemberId, MemberState, Rejection, WorkingSet};
+use sqlx::{AnyConnection, Row};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+/// Which events of a batch were seen before, in the store or earlier in the batch.
+pub(super) struct Seen<'a> {
+    /// The stored events among the batch's ids: their member and digest.
+    pub stored: HashMap<String, (MemberId, Option<String>)>,
+    /// Each event's digest, by position.
+    pub digests: Vec<String>,
+    /// Where each id first appears in the batch.
+    pub first_index: HashMap<&'a str, usize>,
+    /// The positions of the events never seen before, in order.
+    pub fresh: Vec<usize>,
+    /// By position: `event_id_reused` where a seen id came with other content; None
+    /// for the rest, for now.
+    pub results: Vec<Option<EventResult>>,
+}
+
+/// Looks up the batch's ids. A seen id with other content is refused
+/// (`event_id_reused`), never taken as a resend.
+pub(super) async fn seen_before<'a>(
+    conn: &mut AnyConnection,
+    events: &'a [Event],
+) -> Result<Seen<'a>, StoreError> {
+    let ids: BTreeSet<&str> = events.iter().map(|e| e.event_id.as_str()).collect();
+    let rows = select_in(
+        conn,
+        "SELECT event_id, member_id, digest FROM events WHERE event_id",
+        ids.iter().map(|i| Val::from(*i)),
+        "",
+    )
+    .await?;
+    let mut stored: HashMap<String, (MemberId, Option<String>)> = HashMap::new();
+    for r in rows {
+        stored.insert(
+            r.try_get("event_id")?,
+            (r.try_get("member_id")?, r.try_get("digest")?),
+        );
+    }
+    let digests: Vec<String> = events.iter().map(Event::digest).collect();
+    let mut results: Vec<Option<EventResult>> = vec![None; events.len()];
+    let mut first_index: HashMap<&str, usize> = HashMap::new();
+    let mut fresh: Vec<usize> = Vec::with_capacity(events.len());
+    for (i, event) in events.iter().enumerate() {
+        let id = event.event_id.as_str();
+        let earlier = match stored.get(id) {
+            Some((_, digest)) => digest.as_deref(),
+            None => match *first_index.entry(id).or_insert(i) {
+                first if first == i => {
+                    fresh.push(i);
+                    continue;
+                }
+                first => Some(digests[first].as_str()),
+            },
+        };
+        if earlier.is_some_and(|d| d != digests[i]) {
+            results[i] = Some(EventResult::Rejected(reused(id)));
+        }
+    }
+
+    Ok(Seen {
+        stored,
+        digests,
+        first_index,
+        fresh,
+        results,
+    })
+}
+
+pub(super) fn reused(event_id: &str) -> Rejection {
+    Rejection {
+        code: ErrorCode::EventIdReused,
+        field: Some("event_id".into()),
+        message: format!(
+            "event_id {event_id:?} was already used for an event with different content; \
+             give this event an id of its own"
+        ),
+    }
+}
+
+/// Every identity set a batch names: each event's identities and each referrer's.
+fn identity_sets<'a>(events: impl Iterator<Item = &'a Event> + Clone) -> Vec<&'a [Identity]> {
+    let mut sets = Vec::new();
+    for e in events {
+        sets.push(e.identities.as_slice());
+        if let Payload::Referral { referrer } = &e.payload {
+            sets.push(referrer.as_slice());
+        }
+    }
+    sets
+}
+
+/// Loads everything `events` can reach: the owners of their identities, the owners of
+/// their orders, the pending referrals of those members and the inviters of those.
+pub(crate) async fn load_working_set<'a>(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    unique_kinds: &[IdentityKind],
+    events: impl Iterator<Item = &'a Event> + Clone,
+) -> Result<WorkingSet, StoreError> {
+    let sets = identity_sets(events.clone());
+    let keys: BTreeSet<String> = sets
+        .iter()
+        .flat_map(|s| s.iter().map(Identity::key))
+        .collect();
+    let keys: Vec<String> = keys.into_iter().collect();
+    lock_identity_keys(conn, backend, &keys).await?;
+    let mut named: HashMap<MemberId, Vec<Identity>> = HashMap::new();
+    for row in select_in(
+        conn,
+        "SELECT key, member_id FROM identities WHERE key",
+        keys.iter().map(|k| Val::from(k.as_str())),
+        "",
+    )
+    .await?
+    {
+        let (identity, member) = identity_from_row(&row)?;
+        named.entry(member).or_default().push(identity);
+    }
+    let mut wanted: BTreeSet<MemberId> = named.keys().copied().collect();
+
+    let order_ids: BTreeSet<&str> = events
+        .clone()
+        .filter_map(|e| match &e.payload {
+            Payload::Purchase(p) => Some(p.order_id.as_str()),
+            Payload::Refund { order_id, .. } => Some(order_id.as_str()),
+            _ => None,
+        })
+        .collect();
+    let mut ws = WorkingSet::default();
+    let head = format!("{ORDER_SELECT} order_id");
+    for row in select_in(conn, &head, order_ids.iter().map(|o| Val::from(*o)), "").await? {
+        let order = order_from_row(&row)?;
+        wanted.insert(order.member_id);
+        ws.orders.insert(order.order_id.clone(), order);
+    }
+
+    let scope = IdentityScope::ForResolution {
+        named: &named,
+        unique_kinds,
+    };
+    load_members(conn, backend, &scope, &mut ws, wanted).await?;
+    let invitees: Vec<MemberId> = ws.members.keys().copied().collect();
+    let head = format!("{REFERRAL_SELECT} invitee_id");
+    let mut inviters = BTreeSet::new();
+    for row in select_in(conn, &head, invitees.into_iter().map(Val::Int), "").await? {
+        let r = referral_from_row(&row)?;
+        if r.status == "pending" {
+            inviters.insert(r.inviter_id);
+        }
+        ws.referrals.insert(r.event_id.clone(), r);
+    }
+    load_members(conn, backend, &scope, &mut ws, inviters).await?;
+
+    // One fresh id for every identity set none of whose identities is known: an upper
+    // bound on the members this batch can create.
+    let needed = sets
+        .iter()
+        .filter(|s| s.iter().all(|i| !ws.owners.contains_key(i)))
+        .count();
+    let mut ids = reserve_member_ids(conn, backend, needed).await?;
+    ids.reverse();
+    ws.fresh_ids = ids;
+    Ok(ws)
+}
+
+/// Which of a loaded member's identities come into the working set.
+pub(crate) enum IdentityScope<'a> {
+    /// Every identity it holds.
+    All,
+    /// Only what identity resolution reads: the identities the batch names (already read
+    /// by key, by member) and those of unique kinds, to spot a second phone. A loyal
+    /// member collects devices and accounts over the years; reading all of them for
+    /// every event was the second-largest read of an import. The others stay in the
+    /// store, where a merge re-points them by member id.
+    ForResolution {
+        named: &'a HashMap<MemberId, Vec<Identity>>,
+        unique_kinds: &'a [IdentityKind],
+    },
+}
+
+/// Loads members (and whoever they were merged into) with the identities `scope` asks for.
+pub(crate) async fn load_members(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    scope: &IdentityScope<'_>,
+    ws: &mut WorkingSet,
+    ids: impl IntoIterator<Item = MemberId>,
+) -> Result<(), StoreError> {
+    let mut pending: BTreeSet<MemberId> = ids
+        .into_iter()
+        .filter(|id| !ws.members.contains_key(id))
+        .collect();
+    while !pending.is_empty() {
+        let rows = select_members_for_update(conn, backend, pending.iter().copied()).await?;
+        let mut loaded: BTreeMap<MemberId, MemberState> = BTreeMap::new();
+        for row in &rows {
+            let m = member_from_row(row)?;
+            loaded.insert(m.id, m);
+        }
+        load_identities(conn, scope, &mut loaded).await?;
+        let mut next = BTreeSet::new();
+        for (_, m) in loaded {
+            if let Some(target) = m.merged_into
+                && !ws.members.contains_key(&target)
+            {
+                next.insert(target);
+            }
+            ws.insert_loaded(m);
+        }
+        pending = next;
+    }
+    Ok(())
+}
+
+/// Reads the identities `scope` asks for into the members just loaded.
+async fn load_identities(
+    conn: &mut AnyConnection,
+    scope: &IdentityScope<'_>,
+    loaded: &mut BTreeMap<MemberId, MemberState>,
+) -> Result<(), StoreError> {
+    let kinds_filter = match scope {
+        IdentityScope::All => String::new(),
+        IdentityScope::ForResolution {
+            named,
+            unique_kinds,
+        } => {
+            for (id, m) in loaded.iter_mut() {
+                if let Some(identities) = named.get(id) {
+                    m.identities.extend(identities.iter().cloned());
+                }
+            }
+            if unique_kinds.is_empty() {
+                return Ok(());
+            }
+            // Kind names are constants of a closed enum, so they may go into the text.
+            let kinds: Vec<String> = unique_kinds
+                .iter()
+                .map(|k| format!("'{}'", k.as_str()))
+                .collect();
+            format!("AND kind IN ({})", kinds.join(", "))
+        }
+    };
+    let head = "SELECT key, member_id FROM identities WHERE member_id";
+    let ids = loaded.keys().map(|id| Val::Int(*id));
+    for row in select_in(conn, head, ids, &kinds_filter).await? {
+        let (identity, member) = identity_from_row(&row)?;
+        if let Some(m) = loaded.get_mut(&member) {
+            m.identities.insert(identity);
+        }
+    }
+    Ok(())
+}
