@@ -1,5 +1,6 @@
 //! Opening the database: URL → backend, pool settings, SQLite pragmas.
 
+use crate::cache::MemberCache;
 use crate::error::StoreError;
 use log::LevelFilter;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions, install_default_drivers};
@@ -54,6 +55,65 @@ pub(crate) struct Inner {
     pub backend: Backend,
     /// The earning rules, with the newest stored version they include.
     pub rule_cache: RuleCache,
+    /// Members, identities, orders and referrals ingest read or wrote, kept between its
+    /// transactions while no other writer commits (`cache.rs`).
+    pub member_cache: tokio::sync::Mutex<MemberCache>,
+}
+
+/// A write transaction. Committing advances the write generation (`write_generation`)
+/// in the same transaction, so a writer holding rows in memory can tell whether anyone
+/// else committed since it last did. Dropped without committing, it rolls back.
+pub(crate) struct WriteTx {
+    tx: sqlx::Transaction<'static, sqlx::Any>,
+    bumped: Option<i64>,
+}
+
+impl WriteTx {
+    /// Advances the write generation now (a commit does it otherwise) and answers it.
+    /// On PostgreSQL the counter's row stays locked until the end, so the generations
+    /// of concurrent writers come out in their commit order.
+    pub(crate) async fn bump_generation(&mut self) -> Result<i64, sqlx::Error> {
+        if let Some(n) = self.bumped {
+            return Ok(n);
+        }
+        let n: i64 =
+            sqlx::query_scalar("UPDATE write_generation SET n = n + 1 WHERE id = 1 RETURNING n")
+                .fetch_one(&mut *self.tx)
+                .await?;
+        self.bumped = Some(n);
+        Ok(n)
+    }
+
+    /// Commits; answers the write generation the transaction made.
+    pub(crate) async fn commit(mut self) -> Result<i64, sqlx::Error> {
+        let n = self.bump_generation().await?;
+        self.tx.commit().await?;
+        Ok(n)
+    }
+
+    pub(crate) async fn rollback(self) -> Result<(), sqlx::Error> {
+        self.tx.rollback().await
+    }
+}
+
+impl std::ops::Deref for WriteTx {
+    type Target = sqlx::AnyConnection;
+    fn deref(&self) -> &sqlx::AnyConnection {
+        &self.tx
+    }
+}
+
+impl std::ops::DerefMut for WriteTx {
+    fn deref_mut(&mut self) -> &mut sqlx::AnyConnection {
+        &mut self.tx
+    }
+}
+
+/// The write generation now: how many write transactions have committed.
+pub(crate) async fn write_generation(conn: &mut sqlx::AnyConnection) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar("SELECT n FROM write_generation WHERE id = 1")
+        .fetch_one(conn)
+        .await
 }
 
 pub(crate) type RuleCache = std::sync::Mutex<Option<(i64, Arc<flywheel_core::points::RuleBook>)>>;
@@ -104,6 +164,7 @@ impl Store {
             writes,
             backend,
             rule_cache: RuleCache::default(),
+            member_cache: tokio::sync::Mutex::new(MemberCache::default()),
         });
         if backend == Backend::Sqlite {
             tokio::spawn(crate::wal::checkpoint_forever(Arc::downgrade(&inner)));
@@ -112,13 +173,22 @@ impl Store {
     }
 
     /// Starts a write transaction on the writer connection (`BEGIN IMMEDIATE` on SQLite).
-    pub(crate) async fn begin_write(
-        &self,
-    ) -> Result<sqlx::Transaction<'static, sqlx::Any>, sqlx::Error> {
-        self.inner
+    pub(crate) async fn begin_write(&self) -> Result<WriteTx, sqlx::Error> {
+        let tx = self
+            .inner
             .writes
             .begin_with(crate::dialect::begin_write(self.inner.backend))
-            .await
+            .await?;
+        Ok(WriteTx { tx, bumped: None })
+    }
+
+    pub(crate) fn member_cache(&self) -> &tokio::sync::Mutex<MemberCache> {
+        &self.inner.member_cache
+    }
+
+    /// How many members ingest keeps in memory between transactions (0: none).
+    pub async fn set_member_cache_capacity(&self, members: usize) {
+        self.inner.member_cache.lock().await.set_capacity(members);
     }
 
     pub fn backend(&self) -> Backend {

@@ -15,9 +15,11 @@ use sqlx::{AssertSqlSafe, Column, Row};
 use std::io::Write;
 
 /// Tables left out: bookkeeping of the process (migrations, keys, the audit log, id
-/// counters) and the score runs, which record the wall clock of each recompute.
-const SKIPPED: [&str; 7] = [
+/// counters, the count of write transactions) and the score runs, which record the
+/// wall clock of each recompute.
+const SKIPPED: [&str; 8] = [
     "flywheel_migrations",
+    "write_generation",
     "api_keys",
     "audit_log",
     "id_counters",

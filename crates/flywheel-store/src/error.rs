@@ -10,14 +10,20 @@ pub enum StoreError {
     Corrupt(String),
     #[error("{0}")]
     Invalid(String),
+    /// Another writer committed while a transaction relied on rows held in memory; the
+    /// transaction was rolled back and runs again from the database.
+    #[error("another writer committed meanwhile")]
+    Contended,
 }
 
 impl StoreError {
     /// Serialization failures, deadlocks, a unique key taken by a concurrent writer, or
     /// SQLite's busy/locked: the whole transaction can simply be run again.
     pub fn is_transient(&self) -> bool {
-        let StoreError::Database(e) = self else {
-            return false;
+        let e = match self {
+            StoreError::Database(e) => e,
+            StoreError::Contended => return true,
+            _ => return false,
         };
         match e {
             sqlx::Error::Database(db) => matches!(

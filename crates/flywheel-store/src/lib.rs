@@ -13,6 +13,7 @@
 //! (PIPL), `dump.rs` the canonical dump that tests compare databases with.
 
 mod audit;
+mod cache;
 mod db;
 mod dialect;
 mod dump;
@@ -32,6 +33,7 @@ mod sweep;
 mod wal;
 
 pub use audit::{AUDIT_KINDS, AuditActor, AuditChange, AuditQuery, AuditRow};
+pub use cache::DEFAULT_CACHED_MEMBERS;
 pub use db::{Backend, PoolStats, Store, create_postgres_database};
 pub use error::StoreError;
 pub use group_commit::EventQueue;

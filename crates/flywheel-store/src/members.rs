@@ -286,6 +286,7 @@ impl Store {
             &IdentityScope::All,
             &mut ws,
             [survivor, merged],
+            None,
         )
         .await?;
         let (s, m) = (ws.survivor(survivor), ws.survivor(merged));

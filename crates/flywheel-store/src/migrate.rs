@@ -41,6 +41,7 @@ const MIGRATIONS: &[Migration] = &[
     common!(7, "audit", "0007_audit"),
     common!(8, "erasure", "0008_erasure"),
     common!(9, "clv_status", "0009_clv_status"),
+    common!(10, "write_generation", "0010_write_generation"),
 ];
 
 impl Store {

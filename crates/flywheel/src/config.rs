@@ -8,6 +8,7 @@
 //! listen = "127.0.0.1:8080"
 //! sweep_interval_secs = 60
 //! metrics_require_key = false   # /metrics without a key, like /health
+//! cache_members = 100000        # members ingest keeps in memory between groups (0: none)
 //!
 //! currency = "CNY"          # at the top level, before any [section]
 //!
@@ -70,6 +71,9 @@ pub struct ServerConfig {
     /// `/metrics` answers only with a key (of a role that reads statistics); off by
     /// default, like `/health`, for scrapers on a private network.
     pub metrics_require_key: bool,
+    /// Members ingest keeps in memory between its transactions (their identities,
+    /// orders and referrals besides); 0 turns the cache off.
+    pub cache_members: usize,
 }
 
 impl Default for ServerConfig {
@@ -79,6 +83,7 @@ impl Default for ServerConfig {
             listen: "127.0.0.1:8080".into(),
             sweep_interval_secs: 60,
             metrics_require_key: false,
+            cache_members: flywheel_store::DEFAULT_CACHED_MEMBERS,
         }
     }
 }

@@ -3,6 +3,7 @@
 //! those members and their inviters — locked for the rest of the transaction.
 
 use super::EventResult;
+use crate::cache::{MemberCache, Reached};
 use crate::db::Backend;
 use crate::dialect::{lock_identity_keys, reserve_member_ids, select_members_for_update};
 use crate::error::StoreError;
@@ -15,7 +16,7 @@ use flywheel_core::ErrorCode;
 use flywheel_core::Identity;
 use flywheel_core::event::{Event, Payload};
 use flywheel_core::identity::IdentityKind;
-use flywheel_core::ingest::{MemberId, MemberState, Rejection, WorkingSet};
+use flywheel_core::ingest::{MemberId, MemberState, ReferralState, Rejection, WorkingSet};
 use sqlx::{AnyConnection, Row};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -109,25 +110,36 @@ fn identity_sets<'a>(events: impl Iterator<Item = &'a Event> + Clone) -> Vec<&'a
 }
 
 /// Loads everything `events` can reach: the owners of their identities, the owners of
-/// their orders, the pending referrals of those members and the inviters of those.
+/// their orders, the pending referrals of those members and the inviters of those —
+/// from `cache` where it has them, from the database otherwise — and says what it
+/// looked up, for the cache to keep after the commit.
 pub(crate) async fn load_working_set<'a>(
     conn: &mut AnyConnection,
     backend: Backend,
     unique_kinds: &[IdentityKind],
     events: impl Iterator<Item = &'a Event> + Clone,
-) -> Result<WorkingSet, StoreError> {
+    cache: Option<&MemberCache>,
+) -> Result<(WorkingSet, Reached), StoreError> {
     let sets = identity_sets(events.clone());
-    let keys: BTreeSet<String> = sets
+    let identities: BTreeMap<String, &Identity> = sets
         .iter()
-        .flat_map(|s| s.iter().map(Identity::key))
+        .flat_map(|s| s.iter().map(|i| (i.key(), i)))
         .collect();
-    let keys: Vec<String> = keys.into_iter().collect();
+    let keys: Vec<String> = identities.keys().cloned().collect();
     lock_identity_keys(conn, backend, &keys).await?;
     let mut named: HashMap<MemberId, Vec<Identity>> = HashMap::new();
+    let mut unknown_keys: Vec<&str> = Vec::new();
+    for (key, identity) in &identities {
+        match cache.and_then(|c| c.owner(key)) {
+            Some(Some(member)) => named.entry(member).or_default().push((*identity).clone()),
+            Some(None) => {}
+            None => unknown_keys.push(key),
+        }
+    }
     for row in select_in(
         conn,
         "SELECT key, member_id FROM identities WHERE key",
-        keys.iter().map(|k| Val::from(k.as_str())),
+        unknown_keys.into_iter().map(Val::from),
         "",
     )
     .await?
@@ -146,8 +158,19 @@ pub(crate) async fn load_working_set<'a>(
         })
         .collect();
     let mut ws = WorkingSet::default();
+    let mut unknown_orders: Vec<&str> = Vec::new();
+    for &id in &order_ids {
+        match cache.and_then(|c| c.order(id)) {
+            Some(Some(order)) => {
+                wanted.insert(order.member_id);
+                ws.orders.insert(order.order_id.clone(), order.clone());
+            }
+            Some(None) => {}
+            None => unknown_orders.push(id),
+        }
+    }
     let head = format!("{ORDER_SELECT} order_id");
-    for row in select_in(conn, &head, order_ids.iter().map(|o| Val::from(*o)), "").await? {
+    for row in select_in(conn, &head, unknown_orders.into_iter().map(Val::from), "").await? {
         let order = order_from_row(&row)?;
         wanted.insert(order.member_id);
         ws.orders.insert(order.order_id.clone(), order);
@@ -157,18 +180,28 @@ pub(crate) async fn load_working_set<'a>(
         named: &named,
         unique_kinds,
     };
-    load_members(conn, backend, &scope, &mut ws, wanted).await?;
+    load_members(conn, backend, &scope, &mut ws, wanted, cache).await?;
     let invitees: Vec<MemberId> = ws.members.keys().copied().collect();
-    let head = format!("{REFERRAL_SELECT} invitee_id");
     let mut inviters = BTreeSet::new();
-    for row in select_in(conn, &head, invitees.into_iter().map(Val::Int), "").await? {
-        let r = referral_from_row(&row)?;
+    let mut unknown_invitees: Vec<MemberId> = Vec::new();
+    let mut referrals: Vec<ReferralState> = Vec::new();
+    for &id in &invitees {
+        match cache.and_then(|c| c.referrals_of(id)) {
+            Some(cached) => referrals.extend(cached.iter().cloned()),
+            None => unknown_invitees.push(id),
+        }
+    }
+    let head = format!("{REFERRAL_SELECT} invitee_id");
+    for row in select_in(conn, &head, unknown_invitees.into_iter().map(Val::Int), "").await? {
+        referrals.push(referral_from_row(&row)?);
+    }
+    for r in referrals {
         if r.status == "pending" {
             inviters.insert(r.inviter_id);
         }
         ws.referrals.insert(r.event_id.clone(), r);
     }
-    load_members(conn, backend, &scope, &mut ws, inviters).await?;
+    load_members(conn, backend, &scope, &mut ws, inviters, cache).await?;
 
     // One fresh id for every identity set none of whose identities is known: an upper
     // bound on the members this batch can create.
@@ -179,7 +212,13 @@ pub(crate) async fn load_working_set<'a>(
     let mut ids = reserve_member_ids(conn, backend, needed).await?;
     ids.reverse();
     ws.fresh_ids = ids;
-    Ok(ws)
+    let reached = Reached {
+        identities: identities.into_values().cloned().collect(),
+        order_ids: order_ids.into_iter().map(str::to_owned).collect(),
+        complete_invitees: invitees,
+        loaded: ws.members.keys().copied().collect(),
+    };
+    Ok((ws, reached))
 }
 
 /// Which of a loaded member's identities come into the working set.
@@ -197,26 +236,50 @@ pub(crate) enum IdentityScope<'a> {
     },
 }
 
-/// Loads members (and whoever they were merged into) with the identities `scope` asks for.
+/// Loads members (and whoever they were merged into) with the identities `scope` asks
+/// for: from `cache` where it holds them, from the database otherwise.
 pub(crate) async fn load_members(
     conn: &mut AnyConnection,
     backend: Backend,
     scope: &IdentityScope<'_>,
     ws: &mut WorkingSet,
     ids: impl IntoIterator<Item = MemberId>,
+    cache: Option<&MemberCache>,
 ) -> Result<(), StoreError> {
     let mut pending: BTreeSet<MemberId> = ids
         .into_iter()
         .filter(|id| !ws.members.contains_key(id))
         .collect();
     while !pending.is_empty() {
-        let rows = select_members_for_update(conn, backend, pending.iter().copied()).await?;
-        let mut loaded: BTreeMap<MemberId, MemberState> = BTreeMap::new();
-        for row in &rows {
-            let m = member_from_row(row)?;
-            loaded.insert(m.id, m);
+        let mut cached: Vec<MemberState> = Vec::new();
+        let mut unknown: Vec<MemberId> = Vec::new();
+        for id in pending {
+            match cache.and_then(|c| c.member(id)) {
+                Some(m) => {
+                    let mut m = m.clone();
+                    if let IdentityScope::ForResolution { named, .. } = scope
+                        && let Some(identities) = named.get(&id)
+                    {
+                        m.identities.extend(identities.iter().cloned());
+                    }
+                    cached.push(m);
+                }
+                None => unknown.push(id),
+            }
         }
-        load_identities(conn, scope, &mut loaded).await?;
+        metrics::counter!("flywheel_member_cache_members_total", "result" => "hit")
+            .increment(cached.len() as u64);
+        metrics::counter!("flywheel_member_cache_members_total", "result" => "miss")
+            .increment(unknown.len() as u64);
+        let mut loaded: BTreeMap<MemberId, MemberState> = BTreeMap::new();
+        if !unknown.is_empty() {
+            for row in &select_members_for_update(conn, backend, unknown).await? {
+                let m = member_from_row(row)?;
+                loaded.insert(m.id, m);
+            }
+            load_identities(conn, scope, &mut loaded).await?;
+        }
+        loaded.extend(cached.into_iter().map(|m| (m.id, m)));
         let mut next = BTreeSet::new();
         for (_, m) in loaded {
             if let Some(target) = m.merged_into
@@ -226,6 +289,7 @@ pub(crate) async fn load_members(
             }
             ws.insert_loaded(m);
         }
+        next.retain(|id| !ws.members.contains_key(id));
         pending = next;
     }
     Ok(())

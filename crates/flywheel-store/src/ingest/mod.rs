@@ -18,7 +18,7 @@ mod write;
 pub(crate) use load::{IdentityScope, load_members};
 pub(crate) use write::write_changes;
 
-use crate::db::Store;
+use crate::db::{Store, write_generation};
 use crate::error::StoreError;
 use crate::points::ingest::earn_for_batch;
 use crate::survivor::survivor_row;
@@ -98,7 +98,11 @@ impl Store {
         let started = std::time::Instant::now();
         let rule_book = self.rule_book().await?;
         let mut tx = self.begin_write().await?;
+        // Held to the end: the cache belongs to the transaction that trusts it.
+        let mut cache = self.member_cache().lock().await;
         let conn: &mut AnyConnection = &mut tx;
+        let generation = write_generation(conn).await?;
+        let cached = cache.check(generation);
 
         let Seen {
             stored,
@@ -107,11 +111,12 @@ impl Store {
             fresh,
             mut results,
         } = seen_before(conn, events).await?;
-        let mut ws = load_working_set(
+        let (mut ws, reached) = load_working_set(
             conn,
             backend,
             &rules.identity.unique_kinds,
             fresh.iter().map(|&i| &events[i]),
+            cached.then_some(&*cache),
         )
         .await?;
         let loaded = started.elapsed();
@@ -161,6 +166,18 @@ impl Store {
         )
         .await?;
         let written = started.elapsed();
+        // Nobody else may have committed since this writer's last commit if it read
+        // from the cache; otherwise what it read may be stale: run again from the
+        // database.
+        let committed = tx.bump_generation().await?;
+        let alone = committed == generation + 1;
+        if !alone {
+            cache.clear();
+            if cached {
+                tx.rollback().await?;
+                return Err(StoreError::Contended);
+            }
+        }
         tx.commit().await?;
         metrics::histogram!("flywheel_ingest_commit_seconds")
             .record((started.elapsed() - written).as_secs_f64());
@@ -190,6 +207,9 @@ impl Store {
                 Some(o) => EventResult::Duplicate(o),
                 None => not_applied(),
             });
+        }
+        if alone {
+            cache.install(ws, &reached, &changes.merges, committed);
         }
         let results: Vec<EventResult> = results
             .into_iter()
