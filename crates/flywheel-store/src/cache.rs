@@ -55,18 +55,22 @@ pub(crate) struct MemberCache {
 
 impl Default for MemberCache {
     fn default() -> MemberCache {
+        MemberCache::with_capacity(DEFAULT_CACHED_MEMBERS)
+    }
+}
+
+impl MemberCache {
+    pub fn with_capacity(members: usize) -> MemberCache {
         MemberCache {
             valid_at: None,
-            capacity: DEFAULT_CACHED_MEMBERS,
+            capacity: members,
             owners: HashMap::new(),
             members: HashMap::new(),
             orders: HashMap::new(),
             referrals: HashMap::new(),
         }
     }
-}
 
-impl MemberCache {
     pub fn set_capacity(&mut self, members: usize) {
         self.capacity = members;
         self.evict();

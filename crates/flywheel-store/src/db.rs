@@ -7,6 +7,7 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions, install_default_drivers};
 use sqlx::{AnyPool, ConnectOptions, Executor};
 use std::str::FromStr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 /// sqlx warns about statements slower than a second by default; a bulk import's batch
@@ -58,6 +59,8 @@ pub(crate) struct Inner {
     /// Members, identities, orders and referrals ingest read or wrote, kept between its
     /// transactions while no other writer commits (`cache.rs`).
     pub member_cache: tokio::sync::Mutex<MemberCache>,
+    /// The cache's capacity, readable without its lock: 0 means ingest leaves it alone.
+    pub cached_members: AtomicUsize,
 }
 
 /// A write transaction. Committing advances the write generation (`write_generation`)
@@ -159,12 +162,17 @@ impl Store {
             }
             Backend::Postgres => pool.clone(),
         };
+        let cached_members = match backend {
+            Backend::Sqlite => crate::DEFAULT_CACHED_MEMBERS,
+            Backend::Postgres => 0,
+        };
         let inner = Arc::new(Inner {
             pool,
             writes,
             backend,
             rule_cache: RuleCache::default(),
-            member_cache: tokio::sync::Mutex::new(MemberCache::default()),
+            member_cache: tokio::sync::Mutex::new(MemberCache::with_capacity(cached_members)),
+            cached_members: AtomicUsize::new(cached_members),
         });
         if backend == Backend::Sqlite {
             tokio::spawn(crate::wal::checkpoint_forever(Arc::downgrade(&inner)));
@@ -186,9 +194,18 @@ impl Store {
         &self.inner.member_cache
     }
 
-    /// How many members ingest keeps in memory between transactions (0: none).
+    pub(crate) fn member_cache_on(&self) -> bool {
+        self.inner.cached_members.load(Ordering::Relaxed) > 0
+    }
+
+    /// How many members ingest keeps in memory between transactions (0: none). The
+    /// default is [`crate::DEFAULT_CACHED_MEMBERS`] on SQLite and none on PostgreSQL,
+    /// where four writers commit side by side and a cache would make them take turns
+    /// (measured: fewer single-event requests a second, not more).
     pub async fn set_member_cache_capacity(&self, members: usize) {
-        self.inner.member_cache.lock().await.set_capacity(members);
+        let mut cache = self.inner.member_cache.lock().await;
+        cache.set_capacity(members);
+        self.inner.cached_members.store(members, Ordering::Relaxed);
     }
 
     pub fn backend(&self) -> Backend {

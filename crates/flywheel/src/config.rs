@@ -8,7 +8,8 @@
 //! listen = "127.0.0.1:8080"
 //! sweep_interval_secs = 60
 //! metrics_require_key = false   # /metrics without a key, like /health
-//! cache_members = 100000        # members ingest keeps in memory between groups (0: none)
+//! cache_members = 100000        # members ingest keeps in memory between groups (0: none;
+//!                               # default 100000 on SQLite, none on PostgreSQL)
 //!
 //! currency = "CNY"          # at the top level, before any [section]
 //!
@@ -72,8 +73,9 @@ pub struct ServerConfig {
     /// default, like `/health`, for scrapers on a private network.
     pub metrics_require_key: bool,
     /// Members ingest keeps in memory between its transactions (their identities,
-    /// orders and referrals besides); 0 turns the cache off.
-    pub cache_members: usize,
+    /// orders and referrals besides); 0 turns the cache off. Unset: the store's default
+    /// for the backend.
+    pub cache_members: Option<usize>,
 }
 
 impl Default for ServerConfig {
@@ -83,7 +85,7 @@ impl Default for ServerConfig {
             listen: "127.0.0.1:8080".into(),
             sweep_interval_secs: 60,
             metrics_require_key: false,
-            cache_members: flywheel_store::DEFAULT_CACHED_MEMBERS,
+            cache_members: None,
         }
     }
 }

@@ -90,9 +90,9 @@ pub async fn run(file: Option<&Path>, args: ImportArgs) -> anyhow::Result<ExitCo
     let store = Store::open(&config.server.db)
         .await
         .with_context(|| format!("opening {}", config.server.db))?;
-    store
-        .set_member_cache_capacity(config.server.cache_members)
-        .await;
+    if let Some(members) = config.server.cache_members {
+        store.set_member_cache_capacity(members).await;
+    }
     let format =
         args.format
             .unwrap_or_else(|| match args.file.extension().and_then(|e| e.to_str()) {

@@ -27,9 +27,9 @@ pub async fn run(config: Config, store: Option<Store>) -> anyhow::Result<()> {
             .await
             .with_context(|| format!("opening {}", config.server.db))?,
     };
-    store
-        .set_member_cache_capacity(config.server.cache_members)
-        .await;
+    if let Some(members) = config.server.cache_members {
+        store.set_member_cache_capacity(members).await;
+    }
     // Only a fresh install (no key ever made) gets a key printed; after keys were
     // revoked on purpose, a restart must not mint a new admin key into the logs.
     if config.admin_key.is_none() && store.list_keys().await?.is_empty() {

@@ -752,7 +752,7 @@ fn the_demo_stream_dumps_the_same_on_every_database_whatever_the_cache() {
     // reserves member ids for every identity set it does not know, and the ids it
     // leaves unused depend on where batches end.)
     let caches = [
-        ("cache on", "[server]\n"),
+        ("cache on", "[server]\ncache_members = 100000\n"),
         ("cache off", "[server]\ncache_members = 0\n"),
         ("cache of 20", "[server]\ncache_members = 20\n"),
     ];

@@ -98,11 +98,21 @@ impl Store {
         let started = std::time::Instant::now();
         let rule_book = self.rule_book().await?;
         let mut tx = self.begin_write().await?;
-        // Held to the end: the cache belongs to the transaction that trusts it.
-        let mut cache = self.member_cache().lock().await;
+        // The member cache, when on, is held to the end: it belongs to the transaction
+        // that trusts it.
+        let mut cache = match self.member_cache_on() {
+            true => Some(self.member_cache().lock().await),
+            false => None,
+        };
         let conn: &mut AnyConnection = &mut tx;
-        let generation = write_generation(conn).await?;
-        let cached = cache.check(generation);
+        let generation = match cache {
+            Some(_) => Some(write_generation(conn).await?),
+            None => None,
+        };
+        let cached = match (cache.as_mut(), generation) {
+            (Some(cache), Some(now)) => cache.check(now),
+            _ => false,
+        };
 
         let Seen {
             stored,
@@ -116,7 +126,7 @@ impl Store {
             backend,
             &rules.identity.unique_kinds,
             fresh.iter().map(|&i| &events[i]),
-            cached.then_some(&*cache),
+            cache.as_deref().filter(|_| cached),
         )
         .await?;
         let loaded = started.elapsed();
@@ -170,8 +180,10 @@ impl Store {
         // from the cache; otherwise what it read may be stale: run again from the
         // database.
         let committed = tx.bump_generation().await?;
-        let alone = committed == generation + 1;
-        if !alone {
+        let alone = generation.is_some_and(|g| committed == g + 1);
+        if let Some(cache) = cache.as_mut()
+            && !alone
+        {
             cache.clear();
             if cached {
                 tx.rollback().await?;
@@ -208,7 +220,7 @@ impl Store {
                 None => not_applied(),
             });
         }
-        if alone {
+        if alone && let Some(cache) = cache.as_mut() {
             cache.install(ws, &reached, &changes.merges, committed);
         }
         let results: Vec<EventResult> = results

@@ -94,9 +94,9 @@ pub async fn run(file: Option<&Path>, args: DemoArgs) -> anyhow::Result<()> {
     let store = Store::open(&config.server.db)
         .await
         .with_context(|| format!("opening {}", config.server.db))?;
-    store
-        .set_member_cache_capacity(config.server.cache_members)
-        .await;
+    if let Some(members) = config.server.cache_members {
+        store.set_member_cache_capacity(members).await;
+    }
     if store.stage_counts().await?.total > 0 {
         eprintln!(
             "{} already holds a brand; serving it as it is (use --fresh to rebuild)",
