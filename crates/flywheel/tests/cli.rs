@@ -2,6 +2,7 @@
 //! and a server killed with SIGKILL that must keep every event it acknowledged.
 
 use serde_json::{Value, json};
+use std::collections::BTreeSet;
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -250,13 +251,22 @@ struct Server {
 
 impl Server {
     fn start(dir: &Path, db: &str, admin: &str) -> Server {
+        Server::start_with_config(dir, db, admin, None)
+    }
+
+    /// A server reading `config` (a TOML file in `dir`) besides.
+    fn start_with_config(dir: &Path, db: &str, admin: &str, config: Option<&str>) -> Server {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
             .unwrap()
             .port();
         let listen = format!("127.0.0.1:{port}");
-        let child = flywheel(dir)
+        let mut command = flywheel(dir);
+        if let Some(config) = config {
+            command.env("FLYWHEEL_CONFIG", dir.join(config));
+        }
+        let child = command
             .args(["serve", "--db", db, "--listen", &listen])
             .env("FLYWHEEL_ADMIN_KEY", admin)
             .stdout(Stdio::null())
@@ -600,6 +610,67 @@ fn two_servers_never_overspend_one_balance_or_one_stock() {
             let tb = get(a.base.clone(), "/v1/reports/points/trial-balance?verify=true".into()).await;
             assert_eq!((tb["total"].clone(), tb["entries_total"].clone()), (json!(0), json!(0)), "{tb}");
             assert_eq!(tb["mismatched_accounts"], json!([]), "{tb}");
+        });
+    }
+}
+
+/// Two servers on one database, each keeping members in memory, take turns with the
+/// same members: each sees what the other wrote (a commit by the other process moves the
+/// write generation on, which empties the cache it made stale), so no event is lost.
+#[test]
+fn two_servers_with_member_caches_see_each_others_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let admin = "cache-test-admin-key-0123456789";
+    std::fs::write(
+        dir.path().join("cache.toml"),
+        "[server]\ncache_members = 1000\n",
+    )
+    .unwrap();
+    for test_db in flywheel_testkit::databases_blocking() {
+        let db = test_db.url.clone();
+        let a = Server::start_with_config(dir.path(), &db, admin, Some("cache.toml"));
+        let b = Server::start_with_config(dir.path(), &db, admin, Some("cache.toml"));
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        rt.block_on(async {
+            let http = reqwest::Client::new();
+            // Three members, twelve purchases each, sent one after another to the two
+            // servers in turn: every purchase lands on a member the other server wrote last.
+            let mut members = BTreeSet::new();
+            for i in 0..36 {
+                let base = if i % 2 == 0 { &a.base } else { &b.base };
+                let phone = format!("1380013800{}", i % 3);
+                let body = event(
+                    &format!("turn-{i}"),
+                    1,
+                    "purchase",
+                    json!({"phone": phone}),
+                    json!({"order_id": format!("T-{i}"), "amount": "10.00"}),
+                );
+                let r = http
+                    .post(format!("{base}/v1/events"))
+                    .bearer_auth(admin)
+                    .json(&body)
+                    .send()
+                    .await
+                    .unwrap();
+                let answer: Value = r.json().await.unwrap();
+                assert!(answer["member_id"].is_i64(), "{answer}");
+                members.insert(answer["member_id"].as_i64().unwrap());
+            }
+            assert_eq!(members.len(), 3, "{members:?}");
+            for (member, base) in members.iter().zip([&a.base, &b.base, &a.base]) {
+                let m: Value = http
+                    .get(format!("{base}/v1/members/{member}"))
+                    .bearer_auth(admin)
+                    .send()
+                    .await
+                    .unwrap()
+                    .json()
+                    .await
+                    .unwrap();
+                assert_eq!(m["facts"]["purchase_count"], 12, "{m}");
+                assert_eq!(m["facts"]["total_spent"], "120.00", "{m}");
+            }
         });
     }
 }
