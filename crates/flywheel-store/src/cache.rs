@@ -21,9 +21,6 @@ use flywheel_core::Identity;
 use flywheel_core::ingest::{MemberId, MemberState, Merge, OrderState, ReferralState, WorkingSet};
 use std::collections::{BTreeSet, HashMap};
 
-/// Members kept by default; identity owners and orders up to four times as many.
-pub const DEFAULT_CACHED_MEMBERS: usize = 100_000;
-
 /// What a transaction's working set looked up, so that its answers (including "no such
 /// identity", "no such order") can be kept.
 #[derive(Debug, Default)]
@@ -53,13 +50,9 @@ pub(crate) struct MemberCache {
     referrals: HashMap<MemberId, Vec<ReferralState>>,
 }
 
-impl Default for MemberCache {
-    fn default() -> MemberCache {
-        MemberCache::with_capacity(DEFAULT_CACHED_MEMBERS)
-    }
-}
-
 impl MemberCache {
+    /// A cache of up to `members` members, and up to four times as many identity
+    /// owners and orders.
     pub fn with_capacity(members: usize) -> MemberCache {
         MemberCache {
             valid_at: None,
@@ -261,7 +254,7 @@ mod tests {
             complete_invitees: vec![1, 2, 3],
             loaded: [1, 2, 3].into(),
         };
-        let mut cache = MemberCache::default();
+        let mut cache = MemberCache::with_capacity(100);
         assert!(!cache.check(0));
         cache.install(ws, &reached, &[], 1);
         cache

@@ -162,10 +162,8 @@ impl Store {
             }
             Backend::Postgres => pool.clone(),
         };
-        let cached_members = match backend {
-            Backend::Sqlite => crate::DEFAULT_CACHED_MEMBERS,
-            Backend::Postgres => 0,
-        };
+        // Off until `set_member_cache_capacity`: see there.
+        let cached_members = 0;
         let inner = Arc::new(Inner {
             pool,
             writes,
@@ -198,10 +196,10 @@ impl Store {
         self.inner.cached_members.load(Ordering::Relaxed) > 0
     }
 
-    /// How many members ingest keeps in memory between transactions (0: none). The
-    /// default is [`crate::DEFAULT_CACHED_MEMBERS`] on SQLite and none on PostgreSQL,
-    /// where four writers commit side by side and a cache would make them take turns
-    /// (measured: fewer single-event requests a second, not more).
+    /// How many members ingest keeps in memory between transactions (0, the default:
+    /// none). Measured (bench/PROFILE.md): on SQLite it saves about a tenth of an import
+    /// whose members fit, at 3–5 KiB a member; on PostgreSQL it makes the four writers
+    /// take turns and serves fewer single-event requests a second, not more.
     pub async fn set_member_cache_capacity(&self, members: usize) {
         let mut cache = self.inner.member_cache.lock().await;
         cache.set_capacity(members);

@@ -33,7 +33,6 @@ mod sweep;
 mod wal;
 
 pub use audit::{AUDIT_KINDS, AuditActor, AuditChange, AuditQuery, AuditRow};
-pub use cache::DEFAULT_CACHED_MEMBERS;
 pub use db::{Backend, PoolStats, Store, create_postgres_database};
 pub use error::StoreError;
 pub use group_commit::EventQueue;

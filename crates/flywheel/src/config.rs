@@ -8,8 +8,7 @@
 //! listen = "127.0.0.1:8080"
 //! sweep_interval_secs = 60
 //! metrics_require_key = false   # /metrics without a key, like /health
-//! cache_members = 100000        # members ingest keeps in memory between groups (0: none;
-//!                               # default 100000 on SQLite, none on PostgreSQL)
+//! cache_members = 0             # members ingest keeps in memory between groups (opt-in)
 //!
 //! currency = "CNY"          # at the top level, before any [section]
 //!
@@ -73,8 +72,7 @@ pub struct ServerConfig {
     /// default, like `/health`, for scrapers on a private network.
     pub metrics_require_key: bool,
     /// Members ingest keeps in memory between its transactions (their identities,
-    /// orders and referrals besides); 0 turns the cache off. Unset: the store's default
-    /// for the backend.
+    /// orders and referrals besides); unset or 0: none.
     pub cache_members: Option<usize>,
 }
 
