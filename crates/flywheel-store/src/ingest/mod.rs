@@ -100,9 +100,10 @@ impl Store {
         let mut tx = self.begin_write().await?;
         // The member cache, when on, is held to the end: it belongs to the transaction
         // that trusts it.
-        let mut cache = match self.member_cache_on() {
-            true => Some(self.member_cache().lock().await),
-            false => None,
+        let mut cache = if self.member_cache_on() {
+            Some(self.member_cache().lock().await)
+        } else {
+            None
         };
         let conn: &mut AnyConnection = &mut tx;
         let generation = match cache {

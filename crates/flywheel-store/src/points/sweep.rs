@@ -4,7 +4,7 @@
 //! reports do.
 
 use super::ledger::{Lots, load_wallets, write_book};
-use crate::db::{Backend, Store};
+use crate::db::Store;
 use crate::dialect::lock_free_members;
 use crate::error::StoreError;
 use flywheel_core::MemberId;
@@ -50,7 +50,8 @@ impl Store {
             return Ok(true);
         }
         let ids: Vec<MemberId> = due.into_iter().collect();
-        let locked = lock_members(conn, self.backend(), &ids).await?;
+        // PostgreSQL skips members another transaction holds.
+        let locked = lock_free_members(conn, self.backend(), &ids).await?;
         let mut book = Book {
             wallets: load_wallets(conn, locked.iter().copied(), Lots::All).await?,
             ..Book::default()
@@ -97,13 +98,4 @@ async fn due_members(
         }
     }
     Ok(out)
-}
-
-/// Locks the members that are free (PostgreSQL skips rows another transaction holds).
-async fn lock_members(
-    conn: &mut AnyConnection,
-    backend: Backend,
-    ids: &[MemberId],
-) -> Result<Vec<MemberId>, StoreError> {
-    Ok(lock_free_members(conn, backend, ids).await?)
 }
