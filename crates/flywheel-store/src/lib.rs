@@ -14,6 +14,7 @@
 
 mod audit;
 mod cache;
+mod crash;
 mod db;
 mod dialect;
 mod dump;

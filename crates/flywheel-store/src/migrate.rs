@@ -42,6 +42,14 @@ const MIGRATIONS: &[Migration] = &[
     common!(8, "erasure", "0008_erasure"),
     common!(9, "clv_status", "0009_clv_status"),
     common!(10, "write_generation", "0010_write_generation"),
+    // PostgreSQL only: member ids from a counter row, as SQLite has had from the start.
+    Migration {
+        version: 11,
+        name: "member_id_counter",
+        sqlite: "",
+        postgres: include_str!("../migrations/postgres/0011_member_id_counter.sql"),
+    },
+    common!(12, "lot_points_repaired", "0012_lot_points_repaired"),
 ];
 
 impl Store {
@@ -69,7 +77,9 @@ impl Store {
                     Backend::Postgres => m.postgres,
                 };
                 let mut tx = sqlx::Connection::begin(&mut *conn).await?;
-                tx.execute(sql).await?;
+                if !sql.is_empty() {
+                    tx.execute(sql).await?;
+                }
                 sqlx::query("INSERT INTO flywheel_migrations (version, name, applied_at) VALUES ($1, $2, $3)")
                     .bind(m.version)
                     .bind(m.name)

@@ -55,6 +55,9 @@ async fn checkpoint(inner: &Inner) -> Result<(), sqlx::Error> {
     let mut reader = inner.pool.acquire().await?;
     let started = Instant::now();
     let log_frames = passive_checkpoint(&mut reader).await?;
+    if log_frames > 0 {
+        crate::crash::point("checkpoint.mid");
+    }
     metrics::histogram!("flywheel_checkpoint_seconds", "step" => "pass")
         .record(started.elapsed().as_secs_f64());
     metrics::gauge!("flywheel_wal_frames").set(log_frames as f64);

@@ -3,7 +3,8 @@
 
 use super::resolve::Seen;
 use super::{
-    Changes, Conversion, MemberId, OrderState, Outcome, ReferralState, Rejection, Rules, WorkingSet,
+    Changes, Conversion, MadeBy, MemberId, OrderAt, OrderState, Outcome, ReferralState, Rejection,
+    Rules, WorkingSet,
 };
 use crate::ErrorCode;
 use crate::event::{Event, Payload, Purchase};
@@ -52,6 +53,15 @@ impl WorkingSet {
                 {
                     touched.push(owner);
                 }
+                if let Some(order) = self.orders.get(order_id) {
+                    changes.orders_after.insert(
+                        event.event_id.clone(),
+                        OrderAt {
+                            amount: order.amount,
+                            refunded: order.refunded,
+                        },
+                    );
+                }
             }
             Payload::Referral { referrer } => {
                 let inviter = self.resolve(referrer, rules, &seen, changes)?;
@@ -73,6 +83,13 @@ impl WorkingSet {
                 done.push(id);
             }
         }
+        changes.made_by.insert(
+            event.event_id.clone(),
+            MadeBy {
+                merges: changes.merges.len(),
+                conversions: changes.conversions.len(),
+            },
+        );
         let m = self.member(member).expect("resolved member is loaded");
         Ok(Outcome {
             member_id: m.id,
@@ -132,6 +149,13 @@ impl WorkingSet {
         order.occurred_at = Some(event.occurred_at);
         order.member_id = member;
         changes.dirty_orders.insert(p.order_id.clone());
+        changes.orders_after.insert(
+            event.event_id.clone(),
+            OrderAt {
+                amount: order.amount,
+                refunded: order.refunded,
+            },
+        );
         let m = self
             .members
             .get_mut(&member)

@@ -167,6 +167,29 @@ pub struct Changes {
     pub conversions: Vec<Conversion>,
     /// Each accepted event's member stage just before it (for points rules by stage).
     pub stages_before: HashMap<String, Stage>,
+    /// Each accepted purchase's and refund's order just after it, by event id: points
+    /// reconcile a refund against what had been refunded by then, not by the end of the
+    /// batch, so the ledger comes out the same however a stream is cut into batches.
+    pub orders_after: HashMap<String, OrderAt>,
+    /// For each accepted event, how many merges and conversions the batch had made by
+    /// the end of it: points replay them in step with the events, as one-event batches
+    /// would.
+    pub made_by: HashMap<String, MadeBy>,
+}
+
+/// Counts of [`Changes::merges`] and [`Changes::conversions`] at the end of an event.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MadeBy {
+    pub merges: usize,
+    pub conversions: usize,
+}
+
+/// An order's amount (once its purchase is known) and what was refunded of it, at one
+/// event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OrderAt {
+    pub amount: Option<Money>,
+    pub refunded: Money,
 }
 
 /// An event the processor refused (state-dependent checks the parser cannot make).

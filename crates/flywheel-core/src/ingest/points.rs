@@ -4,7 +4,7 @@
 //! functions say, calls [`earn_batch`], and writes the book back, in the batch's
 //! transaction.
 
-use super::{Changes, MemberId, WorkingSet};
+use super::{Changes, Conversion, MadeBy, MemberId, WorkingSet};
 use crate::event::{Event, Payload};
 use crate::limits::Limits;
 use crate::points::earn::periods;
@@ -112,10 +112,11 @@ impl Batch<'_> {
     }
 }
 
-/// Runs the points of a batch on `book`: merged members' points move first, then each
-/// accepted event earns by the rules in force when it happened (a refund reverses what
-/// its order earned instead; a purchase whose refund came first is reconciled at once),
-/// then each converted referral pays its inviter.
+/// Runs the points of a batch on `book`, in the order things happened, as batches of
+/// one event would: before each accepted event, the merges its identities caused move
+/// the merged members' points; the event earns by the rules in force when it happened (a
+/// refund reverses what its order earned instead; a purchase whose refund came first is
+/// reconciled at once); then each referral it converted pays its inviter.
 pub fn earn_batch(
     book: &mut Book,
     rules: &RuleBook,
@@ -124,77 +125,115 @@ pub fn earn_batch(
     batch: &Batch<'_>,
 ) {
     let Batch {
-        ws,
-        changes,
-        accepted,
+        changes, accepted, ..
     } = *batch;
-    for m in &changes.merges {
+    let mut done = MadeBy::default();
+    for a in accepted {
+        let made = changes.made_by.get(&a.event.event_id).copied();
+        let merges_end = made.map_or(done.merges, |m| m.merges);
+        for m in &changes.merges[done.merges..merges_end] {
+            book.merge(m.survivor, m.merged, m.at);
+        }
+        done.merges = merges_end;
+        earn_event(book, rules, policy, limits, changes, a);
+        let conversions_end = made.map_or(done.conversions, |m| m.conversions);
+        for c in &changes.conversions[done.conversions..conversions_end] {
+            pay_conversion(book, rules, policy, limits, c);
+        }
+        done.conversions = conversions_end;
+    }
+    // Nothing is made outside an event today; whatever is, counts after the last one.
+    for m in &changes.merges[done.merges..] {
         book.merge(m.survivor, m.merged, m.at);
     }
-    for a in accepted {
-        let e = a.event;
-        let member = ws.survivor(a.member_id);
-        let stage = changes
-            .stages_before
-            .get(&e.event_id)
-            .copied()
-            .unwrap_or(Stage::None);
-        let (amount, items, order_id) = match &e.payload {
-            Payload::Purchase(p) => (
-                Some(p.amount),
-                p.items.as_slice(),
-                Some(p.order_id.as_str()),
-            ),
-            _ => (None, &[][..], None),
-        };
-        if let Payload::Refund { order_id, .. } = &e.payload {
-            if let Some(order) = ws.orders.get(order_id)
+    for c in &changes.conversions[done.conversions..] {
+        pay_conversion(book, rules, policy, limits, c);
+    }
+}
+
+/// One accepted event's points, on the member it landed on (its survivor at that moment:
+/// a later merge in the batch moves them on, as it would have from the store).
+fn earn_event(
+    book: &mut Book,
+    rules: &RuleBook,
+    policy: &PointsPolicy,
+    limits: &Limits,
+    changes: &Changes,
+    a: &Accepted<'_>,
+) {
+    let e = a.event;
+    let member = a.member_id;
+    let stage = changes
+        .stages_before
+        .get(&e.event_id)
+        .copied()
+        .unwrap_or(Stage::None);
+    // The order as this event left it: a later refund in the same batch is that
+    // refund's to reconcile.
+    let order_after = changes.orders_after.get(&e.event_id);
+    let (amount, items, order_id) = match &e.payload {
+        Payload::Purchase(p) => (
+            Some(p.amount),
+            p.items.as_slice(),
+            Some(p.order_id.as_str()),
+        ),
+        Payload::Refund { order_id, .. } => {
+            if let Some(order) = order_after
                 && let Some(amount) = order.amount
             {
                 book.reconcile_refund(&e.event_id, order_id, amount, order.refunded, a.as_of);
             }
-            continue;
+            return;
         }
-        let earning = Earning {
-            source_key: format!("event:{}", e.event_id),
-            source_type: "event",
-            source_id: &e.event_id,
-            member_id: member,
-            trigger: Trigger {
-                kind: &e.type_name,
-                occurred_at: e.occurred_at,
-                channel: Some(e.channel),
-                stage,
-                amount,
-                items,
-            },
-            order_id,
-        };
-        book.earn(rules.at(e.occurred_at), policy, limits, &earning, a.as_of);
-        if let Some(order_id) = order_id
-            && let Some(order) = ws.orders.get(order_id)
-            && order.refunded.minor() > 0
-            && let Some(amount) = order.amount
-        {
-            book.reconcile_refund(&e.event_id, order_id, amount, order.refunded, a.as_of);
-        }
+        _ => (None, &[][..], None),
+    };
+    let earning = Earning {
+        source_key: format!("event:{}", e.event_id),
+        source_type: "event",
+        source_id: &e.event_id,
+        member_id: member,
+        trigger: Trigger {
+            kind: &e.type_name,
+            occurred_at: e.occurred_at,
+            channel: Some(e.channel),
+            stage,
+            amount,
+            items,
+        },
+        order_id,
+    };
+    book.earn(rules.at(e.occurred_at), policy, limits, &earning, a.as_of);
+    if let Some(order_id) = order_id
+        && let Some(order) = order_after
+        && order.refunded.minor() > 0
+        && let Some(amount) = order.amount
+    {
+        book.reconcile_refund(&e.event_id, order_id, amount, order.refunded, a.as_of);
     }
-    for c in &changes.conversions {
-        let earning = Earning {
-            source_key: format!("referral:{}", c.referral_event_id),
-            source_type: "referral",
-            source_id: &c.referral_event_id,
-            member_id: ws.survivor(c.inviter_id),
-            trigger: Trigger {
-                kind: REFERRAL_CONVERTED,
-                occurred_at: c.at,
-                channel: None,
-                stage: c.inviter_stage_before,
-                amount: None,
-                items: &[],
-            },
-            order_id: None,
-        };
-        book.earn(rules.at(c.at), policy, limits, &earning, c.at);
-    }
+}
+
+/// A converted referral pays its inviter (as the inviter stood when it converted).
+fn pay_conversion(
+    book: &mut Book,
+    rules: &RuleBook,
+    policy: &PointsPolicy,
+    limits: &Limits,
+    c: &Conversion,
+) {
+    let earning = Earning {
+        source_key: format!("referral:{}", c.referral_event_id),
+        source_type: "referral",
+        source_id: &c.referral_event_id,
+        member_id: c.inviter_id,
+        trigger: Trigger {
+            kind: REFERRAL_CONVERTED,
+            occurred_at: c.at,
+            channel: None,
+            stage: c.inviter_stage_before,
+            amount: None,
+            items: &[],
+        },
+        order_id: None,
+    };
+    book.earn(rules.at(c.at), policy, limits, &earning, c.at);
 }

@@ -294,15 +294,20 @@ impl Wallet {
         }
         // Available points not tied to an order join the live lot with the same expiry:
         // they would be spent and expire together anyway, and a member who likes and
-        // checks in every day keeps a handful of lots instead of thousands.
+        // checks in every day keeps a handful of lots instead of thousands. Of several,
+        // the one with the smallest id, whatever order the lots were loaded or made in.
         if !pending
             && credit.order_id.is_none()
-            && let Some(lot) = self.lots.iter_mut().find(|l| {
-                !l.pending
-                    && l.order_id.is_none()
-                    && l.remaining > 0
-                    && l.expires_at == credit.expires_at
-            })
+            && let Some(lot) = self
+                .lots
+                .iter_mut()
+                .filter(|l| {
+                    !l.pending
+                        && l.order_id.is_none()
+                        && l.remaining > 0
+                        && l.expires_at == credit.expires_at
+                })
+                .min_by(|a, b| a.id.cmp(&b.id))
         {
             lot.remaining += remaining;
             lot.points += remaining;

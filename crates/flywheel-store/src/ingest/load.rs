@@ -209,7 +209,7 @@ pub(crate) async fn load_working_set<'a>(
         .iter()
         .filter(|s| s.iter().all(|i| !ws.owners.contains_key(i)))
         .count();
-    let mut ids = reserve_member_ids(conn, backend, needed).await?;
+    let mut ids = reserve_member_ids(conn, needed).await?;
     ids.reverse();
     ws.fresh_ids = ids;
     let reached = Reached {

@@ -18,7 +18,9 @@ mod write;
 pub(crate) use load::{IdentityScope, load_members};
 pub(crate) use write::write_changes;
 
+use crate::crash;
 use crate::db::{Store, write_generation};
+use crate::dialect::give_back_member_ids;
 use crate::error::StoreError;
 use crate::points::ingest::earn_for_batch;
 use crate::survivor::survivor_row;
@@ -137,6 +139,8 @@ impl Store {
             clocks,
             clock,
         } = apply_fresh(&mut ws, events, &fresh, rules, as_of, &mut results);
+        let conn: &mut AnyConnection = &mut tx;
+        give_back_member_ids(conn, &ws.fresh_ids).await?;
         let any_rejected = results
             .iter()
             .any(|r| matches!(r, Some(EventResult::Rejected(_))));
@@ -152,6 +156,7 @@ impl Store {
         let now = clock;
         let conn: &mut AnyConnection = &mut tx;
         write_changes(conn, &ws, &changes, now).await?;
+        crash::point("ingest.mid_write");
         insert_events(conn, &ws, events, &digests, &accepted, &clocks).await?;
         let earned: Vec<Accepted<'_>> = accepted
             .iter()
@@ -191,7 +196,9 @@ impl Store {
                 return Err(StoreError::Contended);
             }
         }
+        crash::point("ingest.before_commit");
         tx.commit().await?;
+        crash::point("ingest.after_commit");
         metrics::histogram!("flywheel_ingest_commit_seconds")
             .record((started.elapsed() - written).as_secs_f64());
         metrics::histogram!("flywheel_ingest_batch_seconds")

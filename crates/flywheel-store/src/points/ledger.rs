@@ -187,9 +187,11 @@ pub(crate) async fn write_postings(
         "",
     )
     .await?;
+    // Every account an entry touched, even when its entries net to zero (a member's
+    // earning moved on by a merge in the same batch): the account then exists however
+    // the stream was cut into batches.
     let (members, brand): (Vec<_>, Vec<_>) = deltas
         .into_iter()
-        .filter(|(_, (d, _))| *d != 0)
         .partition(|(_, (_, a))| a.member_id().is_some());
     for group in [members, brand] {
         let rows = group
@@ -241,7 +243,7 @@ pub(crate) async fn write_lots<'a>(
         conn,
         "INSERT INTO points_lots (id, member_id, programme, earned_at, available_at, expires_at, points, remaining, pending, order_id)",
         rows,
-        "ON CONFLICT (id) DO UPDATE SET member_id = excluded.member_id, remaining = excluded.remaining, pending = excluded.pending",
+        "ON CONFLICT (id) DO UPDATE SET member_id = excluded.member_id, points = excluded.points, remaining = excluded.remaining, pending = excluded.pending",
     )
     .await?;
     Ok(())

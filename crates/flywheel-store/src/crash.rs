@@ -1,0 +1,66 @@
+//! Crash points, for the tests that prove what survives a crash. With
+//! `FLYWHEEL_CRASH_AT=<point>` (or `<point>:<n>`) in the environment the process aborts —
+//! no destructors, no buffered writes flushed, as a power cut or an OOM kill would leave
+//! it — the first (or n-th) time it reaches that point. Without the variable a point
+//! costs one load of an initialised `OnceLock`.
+//!
+//! The points, in the order an event meets them:
+//! - `ingest.mid_write`: a batch's member, identity and order rows are written, its
+//!   events and points are not; nothing is committed.
+//! - `ingest.before_commit`: everything is written, the commit has not run.
+//! - `ingest.after_commit`: the batch is committed, no caller has its answer yet.
+//! - `checkpoint.mid`: SQLite only: a checkpoint pass has copied part of the log into
+//!   the database file; the log still holds what the file may lack.
+
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Every point the store checks, so a misspelt `FLYWHEEL_CRASH_AT` fails loudly.
+pub(crate) const POINTS: [&str; 4] = [
+    "ingest.mid_write",
+    "ingest.before_commit",
+    "ingest.after_commit",
+    "checkpoint.mid",
+];
+
+struct Armed {
+    point: String,
+    at_hit: u64,
+    hits: AtomicU64,
+}
+
+fn armed() -> Option<&'static Armed> {
+    static ARMED: OnceLock<Option<Armed>> = OnceLock::new();
+    ARMED
+        .get_or_init(|| {
+            let spec = std::env::var("FLYWHEEL_CRASH_AT").ok()?;
+            let (point, at_hit) = match spec.split_once(':') {
+                Some((p, n)) => (p, n.parse().unwrap_or(1)),
+                None => (spec.as_str(), 1),
+            };
+            assert!(
+                POINTS.contains(&point),
+                "FLYWHEEL_CRASH_AT names no crash point: {point} (known: {POINTS:?})"
+            );
+            Some(Armed {
+                point: point.to_owned(),
+                at_hit: at_hit.max(1),
+                hits: AtomicU64::new(0),
+            })
+        })
+        .as_ref()
+}
+
+/// Aborts the process if `FLYWHEEL_CRASH_AT` names `name` and this is the hit it asks
+/// for.
+pub(crate) fn point(name: &'static str) {
+    debug_assert!(POINTS.contains(&name), "unlisted crash point {name}");
+    let Some(armed) = armed() else { return };
+    if armed.point != name {
+        return;
+    }
+    if armed.hits.fetch_add(1, Ordering::SeqCst) + 1 == armed.at_hit {
+        eprintln!("FLYWHEEL_CRASH_AT: aborting at {name}");
+        std::process::abort();
+    }
+}
