@@ -237,3 +237,149 @@ fn pay_conversion(
     };
     book.earn(rules.at(c.at), policy, limits, &earning, c.at);
 }
+
+#[cfg(test)]
+mod tests {
+    //! A batch's points are those of its events sent one batch each: what makes the
+    //! tables independent of where batches end (and of a crash that cut one short).
+
+    use super::*;
+    use crate::event::{ParseContext, parse_event};
+    use crate::identity::IdentityRules;
+    use crate::ingest::Rules;
+    use crate::stage::StagePolicy;
+    use crate::time::{DAY, parse_rfc3339};
+    use serde_json::{Value, json};
+
+    fn event(n: i64, kind: &str, identities: Value, properties: Value) -> Event {
+        let at = parse_rfc3339("2026-03-01T00:00:00Z").unwrap() + n * DAY;
+        let raw = json!({"event_id": format!("e{n}"), "type": kind, "channel": "store",
+            "occurred_at": crate::time::to_rfc3339(at), "identities": identities,
+            "properties": properties});
+        let ctx = ParseContext {
+            identity: &IdentityRules::default(),
+            currency: "CNY",
+            max_amount: Limits::default().max_order_amount,
+            now: at,
+        };
+        parse_event(&raw, &ctx).expect("test events are valid")
+    }
+
+    /// Applies `batches` in turn, carrying members and wallets over as the store would;
+    /// returns every posting's key and lines, sorted, and each wallet's points.
+    fn run(batches: &[&[Event]]) -> (Vec<String>, Vec<String>) {
+        let (identity, stages) = (IdentityRules::default(), StagePolicy::default());
+        let (policy, limits) = (PointsPolicy::default(), Limits::default());
+        let rules = Rules {
+            identity: &identity,
+            stages: &stages,
+            points: &policy,
+            limits: &limits,
+        };
+        let rule_book = RuleBook::new(Vec::new());
+        let now = parse_rfc3339("2026-06-01T00:00:00Z").unwrap();
+        let mut ws = WorkingSet {
+            fresh_ids: (1..=50).rev().collect(),
+            ..WorkingSet::default()
+        };
+        let mut book = Book::default();
+        for batch in batches {
+            let mut changes = Changes::default();
+            let mut landed = Vec::new();
+            for e in batch.iter() {
+                let outcome = ws.apply(e, &rules, now, &mut changes).unwrap();
+                landed.push((e, outcome.member_id));
+            }
+            let accepted: Vec<Accepted<'_>> = landed
+                .iter()
+                .map(|&(event, member_id)| Accepted {
+                    event,
+                    member_id,
+                    as_of: now,
+                })
+                .collect();
+            let batch = Batch {
+                ws: &ws,
+                changes: &changes,
+                accepted: &accepted,
+            };
+            earn_batch(&mut book, &rule_book, &policy, &limits, &batch);
+        }
+        let mut postings: Vec<String> = book
+            .postings
+            .iter()
+            .map(|p| format!("{} {:?}", p.key, p.entries))
+            .collect();
+        postings.sort();
+        let wallets = book
+            .wallets
+            .values()
+            .map(|w| {
+                let left: i64 = w.lots.iter().map(|l| l.remaining).sum();
+                format!("{} left {left} debt {}", w.member_id, w.debt)
+            })
+            .collect();
+        (postings, wallets)
+    }
+
+    #[test]
+    fn a_batch_earns_what_its_events_earn_one_batch_each() {
+        let card = json!({"card_no": "C1"});
+        let phone = json!({"phone": "13800138000"});
+        let both = json!({"card_no": "C1", "phone": "13800138000"});
+        let stream = [
+            event(
+                0,
+                "purchase",
+                card.clone(),
+                json!({"order_id": "o1", "amount": "100.00"}),
+            ),
+            event(
+                1,
+                "purchase",
+                phone.clone(),
+                json!({"order_id": "o2", "amount": "80.00"}),
+            ),
+            event(2, "check_in", phone.clone(), json!({})),
+            // Names both: the phone's member merges into the card's (older) one.
+            event(
+                3,
+                "purchase",
+                both,
+                json!({"order_id": "o3", "amount": "20.00"}),
+            ),
+            // Two partial refunds of one order, then one of an order the merge moved.
+            event(
+                4,
+                "refund",
+                card.clone(),
+                json!({"order_id": "o1", "amount": "30.00"}),
+            ),
+            event(
+                5,
+                "refund",
+                card.clone(),
+                json!({"order_id": "o1", "amount": "30.00"}),
+            ),
+            event(
+                6,
+                "refund",
+                phone,
+                json!({"order_id": "o2", "amount": "80.00"}),
+            ),
+            event(7, "check_in", card, json!({})),
+        ];
+        let one_each: Vec<&[Event]> = stream.chunks(1).collect();
+        let (postings, wallets) = run(&one_each);
+        assert!(postings.iter().any(|p| p.starts_with("refund:event:e5:o1")));
+        assert!(postings.iter().any(|p| p.starts_with("merge:")));
+        for size in [2, 3, 8] {
+            let batches: Vec<&[Event]> = stream.chunks(size).collect();
+            assert_eq!(
+                run(&batches),
+                (postings.clone(), wallets.clone()),
+                "batches of {size}"
+            );
+        }
+    }
+}
