@@ -3,9 +3,10 @@
 //! those members and their inviters — locked for the rest of the transaction.
 
 use super::EventResult;
+use super::ids::reserve_member_ids;
 use crate::cache::{MemberCache, Reached};
 use crate::db::Backend;
-use crate::dialect::{lock_identity_keys, reserve_member_ids, select_members_for_update};
+use crate::dialect::{lock_identity_keys, select_members_for_update};
 use crate::error::StoreError;
 use crate::rows::{
     ORDER_SELECT, REFERRAL_SELECT, identity_from_row, member_from_row, order_from_row,

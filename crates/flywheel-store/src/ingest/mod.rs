@@ -12,6 +12,7 @@
 //! failure or a key taken by a concurrent batch rolls back and the batch runs again.
 
 mod apply;
+mod ids;
 mod load;
 mod write;
 
@@ -20,7 +21,6 @@ pub(crate) use write::write_changes;
 
 use crate::crash;
 use crate::db::{Store, write_generation};
-use crate::dialect::give_back_member_ids;
 use crate::error::StoreError;
 use crate::points::ingest::earn_for_batch;
 use crate::survivor::survivor_row;
@@ -30,6 +30,7 @@ use flywheel_core::event::Event;
 use flywheel_core::ingest::points::{Accepted, Batch};
 use flywheel_core::ingest::{MemberId, Outcome, Rejection, Rules, WorkingSet};
 use flywheel_core::time::Micros;
+use ids::give_back_member_ids;
 use load::{Seen, load_working_set, seen_before};
 use sqlx::{AnyConnection, Row};
 use std::collections::HashMap;
