@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 mod common;
 
-use common::{flywheel, run};
+use common::{export_demo_stream, flywheel, run};
 
 fn event(id: &str, days_ago: i64, kind: &str, identities: Value, properties: Value) -> Value {
     let at = chrono::Utc::now() - chrono::Duration::days(days_ago);
@@ -884,18 +884,7 @@ fn the_readme_tour_answers_as_the_text_says() {
 #[test]
 fn the_demo_stream_dumps_the_same_on_every_database_whatever_the_cache() {
     let dir = tempfile::tempdir().unwrap();
-    let (ok, _, err) = run(flywheel(dir.path()).args([
-        "demo",
-        "--members",
-        "150",
-        "--seed",
-        "11",
-        "--end",
-        "2026-10-01",
-        "--export",
-        "s.jsonl",
-    ]));
-    assert!(ok, "{err}");
+    export_demo_stream(dir.path());
     let as_of = "2026-10-02T00:00:00Z";
     // The member cache on, off, and so small that it evicts after every batch; batches
     // of 100, 7 and 1,000 events: the tables come out the same. (Batch boundaries

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{flywheel, run};
+use common::{export_demo_stream, flywheel, run};
 use std::path::Path;
 
 const AS_OF: &str = "2026-10-02T00:00:00Z";
@@ -50,18 +50,7 @@ fn duplicates(summary: &str) -> u64 {
 #[test]
 fn an_import_that_crashes_anywhere_and_runs_again_leaves_the_tables_of_one_that_did_not() {
     let dir = tempfile::tempdir().unwrap();
-    let (ok, _, err) = run(flywheel(dir.path()).args([
-        "demo",
-        "--members",
-        "150",
-        "--seed",
-        "11",
-        "--end",
-        "2026-10-01",
-        "--export",
-        "s.jsonl",
-    ]));
-    assert!(ok, "{err}");
+    export_demo_stream(dir.path());
     let stream = std::fs::read_to_string(dir.path().join("s.jsonl")).unwrap();
     let half: Vec<&str> = stream.lines().take(700).collect();
     std::fs::write(dir.path().join("h.jsonl"), half.join("\n") + "\n").unwrap();

@@ -33,3 +33,20 @@ pub fn run(cmd: &mut Command) -> (bool, String, String) {
         String::from_utf8_lossy(&stderr).into_owned(),
     )
 }
+
+/// Writes `s.jsonl` in `dir`: the demo's history of 150 members (seed 11) up to
+/// 2026-10-01, about 1,500 events with purchases, refunds, merges and referrals.
+pub fn export_demo_stream(dir: &Path) {
+    let (ok, _, err) = run(flywheel(dir).args([
+        "demo",
+        "--members",
+        "150",
+        "--seed",
+        "11",
+        "--end",
+        "2026-10-01",
+        "--export",
+        "s.jsonl",
+    ]));
+    assert!(ok, "{err}");
+}
