@@ -23,6 +23,7 @@ mod report_views;
 mod routes;
 mod score_views;
 mod server;
+mod settle;
 mod state;
 mod views;
 
@@ -54,6 +55,10 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::scores::router())
         .merge(routes::audit::router())
         .merge(routes::privacy::router())
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            settle::settle,
+        ))
         .route_layer(middleware::from_fn_with_state(state.clone(), auth::guard));
     Router::new()
         .merge(routes::health::router())

@@ -81,6 +81,14 @@ impl MemberCache {
         valid
     }
 
+    /// The database moved from write generation `from` to `to` by a commit that wrote
+    /// only what the entries already hold (a flush of the engine's waiting plans).
+    pub fn advance(&mut self, from: i64, to: i64) {
+        if self.valid_at == Some(from) {
+            self.valid_at = Some(to);
+        }
+    }
+
     /// Drops every entry and trusts nothing until the next install.
     pub fn clear(&mut self) {
         self.valid_at = None;

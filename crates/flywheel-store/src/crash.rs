@@ -5,10 +5,16 @@
 //! costs one load of an initialised `OnceLock`.
 //!
 //! The points, in the order an event meets them:
-//! - `ingest.mid_write`: a batch's member, identity and order rows are written, its
-//!   events and points are not; nothing is committed.
+//! - `ingest.mid_write`: written through, a batch's derived rows are written and its
+//!   events are not; written behind, its events are written and their queue rows are
+//!   not. Nothing is committed.
 //! - `ingest.before_commit`: everything is written, the commit has not run.
-//! - `ingest.after_commit`: the batch is committed, no caller has its answer yet.
+//! - `ingest.after_commit`: the batch is committed (written behind: to the event log
+//!   only), no caller has its answer yet.
+//! - `flush.mid_write`: written behind, a flush has written the first waiting plan.
+//! - `flush.before_commit`: the flush has written every plan and deleted their queue
+//!   rows, and not committed.
+//! - `flush.after_commit`: the flush is committed; the plans are still in memory.
 //! - `checkpoint.mid`: SQLite only: a checkpoint pass has copied part of the log into
 //!   the database file; the log still holds what the file may lack.
 
@@ -16,10 +22,13 @@ use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Every point the store checks, so a misspelt `FLYWHEEL_CRASH_AT` fails loudly.
-pub(crate) const POINTS: [&str; 4] = [
+pub(crate) const POINTS: [&str; 7] = [
     "ingest.mid_write",
     "ingest.before_commit",
     "ingest.after_commit",
+    "flush.mid_write",
+    "flush.before_commit",
+    "flush.after_commit",
     "checkpoint.mid",
 ];
 

@@ -1,6 +1,7 @@
 //! Opening the database: URL → backend, pool settings, SQLite pragmas.
 
 use crate::cache::MemberCache;
+use crate::engine::{Engine, Pending, WRITE_THROUGH_FOR};
 use crate::error::StoreError;
 use log::LevelFilter;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions, install_default_drivers};
@@ -61,6 +62,10 @@ pub(crate) struct Inner {
     pub member_cache: tokio::sync::Mutex<MemberCache>,
     /// The cache's capacity, readable without its lock: 0 means ingest leaves it alone.
     pub cached_members: AtomicUsize,
+    /// Write-behind: the lease, the plans waiting to be flushed (`engine.rs`).
+    pub engine: Engine,
+    /// The database file, on SQLite (None in memory).
+    pub sqlite_path: Option<String>,
 }
 
 /// A write transaction. Committing advances the write generation (`write_generation`)
@@ -69,6 +74,12 @@ pub(crate) struct Inner {
 pub(crate) struct WriteTx {
     tx: sqlx::Transaction<'static, sqlx::Any>,
     bumped: Option<i64>,
+    /// The engine, held by a writer that is not the engine itself while the engine
+    /// writes behind: no group is acknowledged until this transaction ends.
+    _engine: Option<tokio::sync::OwnedMutexGuard<Pending>>,
+    /// A process without the lease checks, after it has advanced the write generation
+    /// (which no acknowledgement can pass), that no event waits in the queue.
+    check_queue: bool,
 }
 
 impl WriteTx {
@@ -88,8 +99,14 @@ impl WriteTx {
     }
 
     /// Commits; answers the write generation the transaction made.
-    pub(crate) async fn commit(mut self) -> Result<i64, sqlx::Error> {
+    pub(crate) async fn commit(mut self) -> Result<i64, StoreError> {
         let n = self.bump_generation().await?;
+        if self.check_queue && queue_waiting(&mut self.tx).await? {
+            // The lease holder acknowledged events after this transaction began; what it
+            // read may be behind them. Run it again (after the queue empties).
+            self.tx.rollback().await?;
+            return Err(StoreError::Contended);
+        }
         self.tx.commit().await?;
         Ok(n)
     }
@@ -113,6 +130,14 @@ impl std::ops::DerefMut for WriteTx {
 }
 
 /// The write generation now: how many write transactions have committed.
+/// Whether the event log holds events whose rows are not written yet.
+pub(crate) async fn queue_waiting(conn: &mut sqlx::AnyConnection) -> Result<bool, sqlx::Error> {
+    let waiting: Option<i64> = sqlx::query_scalar("SELECT seq FROM ingest_queue LIMIT 1")
+        .fetch_optional(conn)
+        .await?;
+    Ok(waiting.is_some())
+}
+
 pub(crate) async fn write_generation(conn: &mut sqlx::AnyConnection) -> Result<i64, sqlx::Error> {
     sqlx::query_scalar("SELECT n FROM write_generation WHERE id = 1")
         .fetch_one(conn)
@@ -141,6 +166,10 @@ impl Store {
     pub async fn connect(url: &str) -> Result<Store, StoreError> {
         install_default_drivers();
         let backend = Backend::of_url(url)?;
+        let sqlite_path = match backend {
+            Backend::Sqlite => sqlite_file(url),
+            Backend::Postgres => None,
+        };
         let (url, max) = match backend {
             Backend::Sqlite => (sqlite_url(url), 8),
             Backend::Postgres => (url.to_owned(), 16),
@@ -171,6 +200,8 @@ impl Store {
             rule_cache: RuleCache::default(),
             member_cache: tokio::sync::Mutex::new(MemberCache::with_capacity(cached_members)),
             cached_members: AtomicUsize::new(cached_members),
+            engine: Engine::new(),
+            sqlite_path,
         });
         if backend == Backend::Sqlite {
             tokio::spawn(crate::wal::checkpoint_forever(Arc::downgrade(&inner)));
@@ -179,13 +210,63 @@ impl Store {
     }
 
     /// Starts a write transaction on the writer connection (`BEGIN IMMEDIATE` on SQLite).
-    pub(crate) async fn begin_write(&self) -> Result<WriteTx, sqlx::Error> {
+    /// A write transaction for anyone but the engine. Where this process writes behind,
+    /// it flushes the waiting plans first and holds the engine until it ends; where
+    /// another process holds the lease, it waits until that process's queue is empty,
+    /// asking it to write through meanwhile.
+    pub(crate) async fn begin_write(&self) -> Result<WriteTx, StoreError> {
+        let engine = &self.inner.engine;
+        if engine.behind() {
+            let mut pending = engine.pending.clone().lock_owned().await;
+            self.flush(&mut pending).await?;
+            let mut tx = self.begin_engine_write().await?;
+            tx._engine = Some(pending);
+            return Ok(tx);
+        }
+        if engine.holder() {
+            return Ok(self.begin_engine_write().await?);
+        }
+        let deadline = std::time::Instant::now() + 2 * WRITE_THROUGH_FOR;
+        loop {
+            let mut tx = self.begin_engine_write().await?;
+            if !queue_waiting(&mut tx).await? {
+                tx.check_queue = true;
+                return Ok(tx);
+            }
+            tx.rollback().await?;
+            if std::time::Instant::now() > deadline {
+                return Err(StoreError::Invalid(
+                    "the process writing behind did not empty its event queue in time".into(),
+                ));
+            }
+            self.ask_for_write_through().await?;
+            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        }
+    }
+
+    /// A write transaction for the engine itself (it holds the engine already).
+    pub(crate) async fn begin_engine_write(&self) -> Result<WriteTx, sqlx::Error> {
         let tx = self
             .inner
             .writes
             .begin_with(crate::dialect::begin_write(self.inner.backend))
             .await?;
-        Ok(WriteTx { tx, bumped: None })
+        Ok(WriteTx {
+            tx,
+            bumped: None,
+            _engine: None,
+            check_queue: false,
+        })
+    }
+
+    /// Asks the process writing behind to write through for a while.
+    async fn ask_for_write_through(&self) -> Result<(), sqlx::Error> {
+        let until = chrono::Utc::now().timestamp_micros() + WRITE_THROUGH_FOR.as_micros() as i64;
+        sqlx::query("UPDATE write_generation SET write_through_until = $1 WHERE id = 1 AND write_through_until < $1")
+            .bind(until)
+            .execute(&self.inner.writes)
+            .await?;
+        Ok(())
     }
 
     pub(crate) fn member_cache(&self) -> &tokio::sync::Mutex<MemberCache> {
@@ -242,7 +323,11 @@ impl Store {
     }
 
     /// Closes both pools; on SQLite the last connection to close checkpoints the log.
+    /// Writes what waits in memory, then closes every connection.
     pub async fn close(&self) {
+        if let Err(e) = self.settle().await {
+            tracing::warn!(error = %e, "flushing at close failed; the event log keeps the events for the next start");
+        }
         self.inner.pool.close().await;
         self.inner.writes.close().await;
     }
@@ -287,6 +372,20 @@ fn pool_options(backend: Backend, max: u32, cache_mib: i64, writer: bool) -> Any
 }
 
 /// `sqlite://flywheel.db` → the same file, created if missing.
+/// The file a SQLite URL names (None for an in-memory database).
+fn sqlite_file(url: &str) -> Option<String> {
+    let path = url
+        .trim_start_matches("sqlite:")
+        .trim_start_matches("//")
+        .split('?')
+        .next()?;
+    if path.is_empty() || path.contains(":memory:") || url.contains("mode=memory") {
+        None
+    } else {
+        Some(path.to_owned())
+    }
+}
+
 fn sqlite_url(url: &str) -> String {
     if url.contains("mode=") || url.contains(":memory:") {
         url.to_owned()

@@ -14,11 +14,13 @@ use sqlx::any::AnyRow;
 use sqlx::{AssertSqlSafe, Column, Row};
 use std::io::Write;
 
-/// Tables left out: bookkeeping of the process (migrations, keys, the audit log, id
+/// Tables left out: bookkeeping of the process (migrations, the unapplied tail of the
+/// event log, keys, the audit log, id
 /// counters, the count of write transactions) and the score runs, which record the
 /// wall clock of each recompute.
-const SKIPPED: [&str; 8] = [
+const SKIPPED: [&str; 9] = [
     "flywheel_migrations",
+    "ingest_queue",
     "write_generation",
     "api_keys",
     "audit_log",

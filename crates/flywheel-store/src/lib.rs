@@ -4,7 +4,9 @@
 //!
 //! Layout: `db.rs` opens and configures connections, `wal.rs` checkpoints SQLite's log
 //! in the background, `migrate.rs` applies the embedded migrations, `ingest.rs` loads a
-//! batch's working set and writes its changes in one transaction, `group_commit.rs`
+//! batch's working set and writes its changes in one transaction (`plan.rs` holds those
+//! writes as data; `engine.rs` writes them behind the event log where configured, and
+//! replays the log after a crash), `group_commit.rs`
 //! gathers single events into shared transactions, `members.rs` serves reads and the
 //! manual merge, `sweep.rs` re-evaluates members whose stage can change with time,
 //! `keys.rs` holds API keys, `audit.rs` the audit log of changes people make,
@@ -18,12 +20,14 @@ mod crash;
 mod db;
 mod dialect;
 mod dump;
+mod engine;
 mod error;
 mod group_commit;
 mod ingest;
 mod keys;
 mod members;
 mod migrate;
+mod plan;
 mod points;
 mod privacy;
 mod rows;
@@ -35,6 +39,7 @@ mod wal;
 
 pub use audit::{AUDIT_KINDS, AuditActor, AuditChange, AuditQuery, AuditRow};
 pub use db::{Backend, PoolStats, Store, create_postgres_database};
+pub use engine::{DEFAULT_FLUSH_ROWS, EngineOptions};
 pub use error::StoreError;
 pub use group_commit::EventQueue;
 pub use ingest::{AsOf, EventResult, IngestMode};

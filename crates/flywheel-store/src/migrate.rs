@@ -50,6 +50,7 @@ const MIGRATIONS: &[Migration] = &[
         postgres: include_str!("../migrations/postgres/0011_member_id_counter.sql"),
     },
     common!(12, "lot_points_repaired", "0012_lot_points_repaired"),
+    common!(13, "ingest_queue", "0013_ingest_queue"),
 ];
 
 impl Store {

@@ -49,15 +49,26 @@ impl From<Option<String>> for Val {
     }
 }
 
-type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>;
+pub(crate) type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>;
 
-fn bind(query: AnyQuery<'_>, v: Val) -> AnyQuery<'_> {
+pub(crate) fn bind(query: AnyQuery<'_>, v: Val) -> AnyQuery<'_> {
     match v {
         Val::Int(i) => query.bind(i),
         Val::OptInt(i) => query.bind(i),
         Val::Text(s) => query.bind(s),
         Val::OptText(s) => query.bind(s),
         Val::Float(x) => query.bind(x),
+    }
+}
+
+/// Binds a value by reference: the rows of a plan are not copied to be written.
+pub(crate) fn bind_ref<'q>(query: AnyQuery<'q>, v: &'q Val) -> AnyQuery<'q> {
+    match v {
+        Val::Int(i) => query.bind(*i),
+        Val::OptInt(i) => query.bind(*i),
+        Val::Text(s) => query.bind(s.as_str()),
+        Val::OptText(s) => query.bind(s.as_deref()),
+        Val::Float(x) => query.bind(*x),
     }
 }
 
@@ -87,16 +98,14 @@ fn push_placeholder(sql: &mut String, sqlite: bool, n: usize) {
 pub(crate) async fn insert_rows(
     conn: &mut AnyConnection,
     head: &str,
-    rows: Vec<Vec<Val>>,
+    rows: &[Vec<Val>],
     tail: &str,
 ) -> Result<(), sqlx::Error> {
     let Some(width) = rows.first().map(Vec::len) else {
         return Ok(());
     };
     let sqlite = is_sqlite(conn);
-    let mut rows = rows.into_iter().peekable();
-    while rows.peek().is_some() {
-        let chunk: Vec<Vec<Val>> = rows.by_ref().take(ROWS_PER_STATEMENT).collect();
+    for chunk in rows.chunks(ROWS_PER_STATEMENT) {
         let mut sql = String::with_capacity(head.len() + chunk.len() * width * 5 + tail.len());
         sql.push_str(head);
         sql.push_str(" VALUES ");
@@ -118,8 +127,8 @@ pub(crate) async fn insert_rows(
         sql.push(' ');
         sql.push_str(tail);
         let mut query = sqlx::query(AssertSqlSafe(sql));
-        for v in chunk.into_iter().flatten() {
-            query = bind(query, v);
+        for v in chunk.iter().flatten() {
+            query = bind_ref(query, v);
         }
         query.execute(&mut *conn).await?;
     }

@@ -9,6 +9,8 @@
 //! sweep_interval_secs = 60
 //! metrics_require_key = false   # /metrics without a key, like /health
 //! cache_members = 0             # members ingest keeps in memory between groups (opt-in)
+//! write_behind = false          # acknowledge events once logged; write derived rows in flushes
+//! flush_rows = 20000            # …flushed once this many rows wait (and every second)
 //!
 //! currency = "CNY"          # at the top level, before any [section]
 //!
@@ -74,6 +76,11 @@ pub struct ServerConfig {
     /// Members ingest keeps in memory between its transactions (their identities,
     /// orders and referrals besides); unset or 0: none.
     pub cache_members: Option<usize>,
+    /// Acknowledge events once they are in the event log and write the rows they derive
+    /// in flushes (`FLYWHEEL_WRITE_BEHIND=1`); only the process holding the lease does.
+    pub write_behind: bool,
+    /// Rows waiting before a flush (`FLYWHEEL_FLUSH_ROWS`); one runs every second besides.
+    pub flush_rows: usize,
 }
 
 impl Default for ServerConfig {
@@ -84,6 +91,8 @@ impl Default for ServerConfig {
             sweep_interval_secs: 60,
             metrics_require_key: false,
             cache_members: None,
+            write_behind: false,
+            flush_rows: flywheel_store::DEFAULT_FLUSH_ROWS,
         }
     }
 }
@@ -223,6 +232,14 @@ impl Config {
         }
         if let Ok(listen) = std::env::var("FLYWHEEL_LISTEN") {
             server.listen = listen;
+        }
+        if let Ok(on) = std::env::var("FLYWHEEL_WRITE_BEHIND") {
+            server.write_behind = matches!(on.as_str(), "1" | "true" | "yes");
+        }
+        if let Ok(rows) = std::env::var("FLYWHEEL_FLUSH_ROWS") {
+            server.flush_rows = rows
+                .parse()
+                .map_err(|_| anyhow::anyhow!("FLYWHEEL_FLUSH_ROWS must be a number of rows"))?;
         }
         if let Some(db) = &flags.db {
             server.db = db.clone();

@@ -87,12 +87,7 @@ pub async fn run(file: Option<&Path>, args: ImportArgs) -> anyhow::Result<ExitCo
             listen: None,
         },
     )?;
-    let store = Store::open(&config.server.db)
-        .await
-        .with_context(|| format!("opening {}", config.server.db))?;
-    if let Some(members) = config.server.cache_members {
-        store.set_member_cache_capacity(members).await;
-    }
+    let store = crate::open::open_for_ingest(&config, config.server.write_behind).await?;
     let format =
         args.format
             .unwrap_or_else(|| match args.file.extension().and_then(|e| e.to_str()) {
@@ -131,6 +126,8 @@ pub async fn run(file: Option<&Path>, args: ImportArgs) -> anyhow::Result<ExitCo
         },
     )
     .await?;
+    // Rows still waiting behind the event log are written before the import reports.
+    store.settle().await?;
     // Closing checkpoints SQLite's log into the database file: part of the import's time.
     store.close().await;
     bar.finish_and_clear();

@@ -11,6 +11,7 @@ mod demo;
 mod healthcheck;
 mod import;
 mod keys;
+mod open;
 mod scores;
 mod serve;
 

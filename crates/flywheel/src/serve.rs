@@ -22,14 +22,12 @@ pub async fn run(config: Config, store: Option<Store>) -> anyhow::Result<()> {
     // The recorder first, so everything the store does from here on is counted.
     flywheel_api::metrics::handle();
     let store = match store {
-        Some(s) => s,
-        None => Store::open(&config.server.db)
-            .await
-            .with_context(|| format!("opening {}", config.server.db))?,
+        Some(s) => {
+            crate::open::start_engine(&s, &config, config.server.write_behind).await?;
+            s
+        }
+        None => crate::open::open_for_ingest(&config, config.server.write_behind).await?,
     };
-    if let Some(members) = config.server.cache_members {
-        store.set_member_cache_capacity(members).await;
-    }
     // Only a fresh install (no key ever made) gets a key printed; after keys were
     // revoked on purpose, a restart must not mint a new admin key into the logs.
     if config.admin_key.is_none() && store.list_keys().await?.is_empty() {

@@ -236,11 +236,6 @@ impl Server {
         Server::start_with(dir, db, admin, config, None)
     }
 
-    /// A server that aborts at the crash point `crash` (`FLYWHEEL_CRASH_AT`).
-    fn start_crashing_at(dir: &Path, db: &str, admin: &str, crash: &str) -> Server {
-        Server::start_with(dir, db, admin, None, Some(crash))
-    }
-
     fn start_with(
         dir: &Path,
         db: &str,
@@ -408,10 +403,16 @@ enum Stop {
 
 /// Puts a server on each test database under a load of single events and batches,
 /// stops it as `stop` says, checks how it exited, restarts it, and checks that every
-/// acknowledged event is there and the books balance.
-fn every_acknowledged_event_survives(stop: Stop) {
+/// acknowledged event is there and the books balance. With `flush_rows`, the server
+/// writes behind the event log, flushing at that many rows (and restarts so).
+fn every_acknowledged_event_survives(stop: Stop, flush_rows: Option<usize>) {
     let dir = tempfile::tempdir().unwrap();
     let admin = "stop-test-admin-key-0123456789";
+    let config = flush_rows.map(|rows| {
+        let toml = format!("[server]\nwrite_behind = true\nflush_rows = {rows}\n");
+        std::fs::write(dir.path().join("behind.toml"), toml).unwrap();
+        "behind.toml"
+    });
     for test_db in flywheel_testkit::databases_blocking() {
         let db = test_db.url.clone();
         let (ok, key, err) = run(flywheel(dir.path()).args([
@@ -426,10 +427,11 @@ fn every_acknowledged_event_survives(stop: Stop) {
         ]));
         assert!(ok, "{err}");
         let key = key.trim().to_owned();
-        let mut server = match stop {
-            Stop::Signal(..) => Server::start(dir.path(), &db, admin),
-            Stop::CrashAt(point) => Server::start_crashing_at(dir.path(), &db, admin, point),
+        let crash = match stop {
+            Stop::Signal(..) => None,
+            Stop::CrashAt(point) => Some(point),
         };
+        let mut server = Server::start_with(dir.path(), &db, admin, config, crash);
         let pid = server.child.id().to_string();
         let rt = tokio::runtime::Runtime::new().unwrap();
         let base = server.base.clone();
@@ -461,7 +463,7 @@ fn every_acknowledged_event_survives(stop: Stop) {
                 "no batch was acknowledged"
             );
         }
-        let server = Server::start(dir.path(), &db, admin);
+        let server = Server::start_with_config(dir.path(), &db, admin, config);
         let missing = rt.block_on(not_kept(&server.base, admin, &acked));
         assert!(
             missing.is_empty(),
@@ -494,22 +496,33 @@ fn every_acknowledged_event_survives(stop: Stop) {
 
 #[test]
 fn a_server_killed_with_sigkill_keeps_every_event_it_acknowledged() {
-    every_acknowledged_event_survives(Stop::Signal("-KILL", false));
+    every_acknowledged_event_survives(Stop::Signal("-KILL", false), None);
+}
+
+/// Written behind: a SIGKILL loses the rows waiting in memory and nothing else — the
+/// restart replays the event log — and a crash in the middle of a flush or between a
+/// flush and forgetting its plans loses nothing either.
+#[test]
+fn a_server_writing_behind_keeps_every_event_it_acknowledged_through_kills_and_crashes() {
+    every_acknowledged_event_survives(Stop::Signal("-KILL", false), Some(2_000));
+    every_acknowledged_event_survives(Stop::CrashAt("flush.mid_write:3"), Some(300));
+    every_acknowledged_event_survives(Stop::CrashAt("flush.after_commit:3"), Some(300));
+    every_acknowledged_event_survives(Stop::CrashAt("ingest.after_commit:60"), Some(100_000));
 }
 
 /// The server aborts by itself between writing a group and committing it, and between
 /// committing one and answering: what it answered for is there, the books balance.
 #[test]
 fn a_server_aborting_around_a_commit_keeps_every_event_it_acknowledged() {
-    every_acknowledged_event_survives(Stop::CrashAt("ingest.before_commit:40"));
-    every_acknowledged_event_survives(Stop::CrashAt("ingest.after_commit:60"));
+    every_acknowledged_event_survives(Stop::CrashAt("ingest.before_commit:40"), None);
+    every_acknowledged_event_survives(Stop::CrashAt("ingest.after_commit:60"), None);
 }
 
 /// SIGTERM during a load: the server stops accepting, answers what is in flight, exits
 /// 0, and every event it acknowledged is there after a restart.
 #[test]
 fn sigterm_during_a_load_exits_cleanly_and_keeps_every_acknowledged_event() {
-    every_acknowledged_event_survives(Stop::Signal("-TERM", true));
+    every_acknowledged_event_survives(Stop::Signal("-TERM", true), None);
 }
 
 #[test]

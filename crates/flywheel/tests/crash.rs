@@ -11,9 +11,23 @@ use std::path::Path;
 const AS_OF: &str = "2026-10-02T00:00:00Z";
 
 /// Imports `file` at [`AS_OF`] in batches of 50, aborting at `crash` if given; returns
-/// whether it succeeded and what it printed.
+/// whether it succeeded and what it printed. Written behind when `flush_rows` is given.
 fn import(dir: &Path, db: &str, file: &str, crash: Option<&str>) -> (bool, String) {
+    import_with(dir, db, file, crash, None)
+}
+
+fn import_with(
+    dir: &Path,
+    db: &str,
+    file: &str,
+    crash: Option<&str>,
+    flush_rows: Option<usize>,
+) -> (bool, String) {
     let mut cmd = flywheel(dir);
+    if let Some(rows) = flush_rows {
+        cmd.env("FLYWHEEL_WRITE_BEHIND", "1")
+            .env("FLYWHEEL_FLUSH_ROWS", rows.to_string());
+    }
     cmd.args([
         "import",
         file,
@@ -102,6 +116,46 @@ fn an_import_that_crashes_anywhere_and_runs_again_leaves_the_tables_of_one_that_
             if let Some((a, b)) = reference.lines().zip(after.lines()).find(|(a, b)| a != b) {
                 panic!(
                     "after {crash} on {} the tables differ from a run that never crashed:\n{a}\n{b}",
+                    test_db.name()
+                );
+            }
+            assert_eq!(reference.lines().count(), after.lines().count(), "{crash}");
+        }
+    }
+
+    // Written behind, at flush sizes from every batch to every few: the crash loses
+    // plans held in memory, the next start replays the event log's unapplied tail, and
+    // the tables are those of the run that never crashed.
+    let behind = [
+        // Acknowledged (in the event log), rows in memory only.
+        ("ingest.after_commit:10", 500),
+        ("ingest.mid_write:7", 300),
+        ("flush.mid_write:2", 0),
+        ("flush.before_commit:3", 0),
+        ("flush.after_commit:2", 0),
+    ];
+    for (flush_rows, (crash, expected_duplicates)) in
+        [700, 5_000, 1, 3_000, 20_000].into_iter().zip(behind)
+    {
+        for test_db in flywheel_testkit::databases_blocking() {
+            let db = test_db.url.as_str();
+            let (ok, out) = import_with(dir.path(), db, "s.jsonl", Some(crash), Some(flush_rows));
+            assert!(
+                !ok && out.contains("FLYWHEEL_CRASH_AT: aborting at"),
+                "{crash} written behind on {}: {out}",
+                test_db.name()
+            );
+            let (ok, out) = import_with(dir.path(), db, "s.jsonl", None, Some(flush_rows));
+            assert!(ok && out.contains("0 rejected"), "{out}");
+            if expected_duplicates > 0 {
+                assert_eq!(duplicates(&out), expected_duplicates, "{crash}: {out}");
+            } else {
+                assert!(duplicates(&out) >= 50, "{crash}: {out}");
+            }
+            let after = dump(dir.path(), db);
+            if let Some((a, b)) = reference.lines().zip(after.lines()).find(|(a, b)| a != b) {
+                panic!(
+                    "after {crash} written behind (flush at {flush_rows} rows) on {} the tables differ from a run that never crashed:\n{a}\n{b}",
                     test_db.name()
                 );
             }

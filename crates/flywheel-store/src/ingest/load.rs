@@ -36,6 +36,23 @@ pub(super) struct Seen<'a> {
     pub results: Vec<Option<EventResult>>,
 }
 
+impl<'a> Seen<'a> {
+    /// Every event new (a replay of the event log, whose events are stored already).
+    pub fn all_fresh(events: &'a [Event]) -> Seen<'a> {
+        let mut first_index = HashMap::new();
+        for (i, e) in events.iter().enumerate() {
+            first_index.entry(e.event_id.as_str()).or_insert(i);
+        }
+        Seen {
+            stored: HashMap::new(),
+            digests: events.iter().map(Event::digest).collect(),
+            first_index,
+            fresh: (0..events.len()).collect(),
+            results: vec![None; events.len()],
+        }
+    }
+}
+
 /// Looks up the batch's ids. A seen id with other content is refused
 /// (`event_id_reused`), never taken as a resend.
 pub(super) async fn seen_before<'a>(

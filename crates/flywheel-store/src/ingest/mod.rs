@@ -17,12 +17,16 @@ mod load;
 mod write;
 
 pub(crate) use load::{IdentityScope, load_members};
-pub(crate) use write::write_changes;
+pub(crate) use write::{plan_changes, write_changes};
 
 use crate::crash;
 use crate::db::{Store, write_generation};
+use crate::engine::{Pending, Touched};
 use crate::error::StoreError;
+use crate::plan::Writes;
 use crate::points::ingest::earn_for_batch;
+use crate::points::ledger::plan_book;
+use crate::sql::{Val, insert_rows};
 use crate::survivor::survivor_row;
 use apply::{Applied, apply_fresh};
 use flywheel_core::ErrorCode;
@@ -35,7 +39,7 @@ use load::{Seen, load_working_set, seen_before};
 use sqlx::{AnyConnection, Row};
 use std::collections::HashMap;
 use std::time::Duration;
-use write::insert_events;
+use write::plan_events;
 
 /// The clock a batch is applied at: the instant stages are evaluated at, recorded as
 /// each event's `received_at` and on every row the batch writes. The caller reads the
@@ -66,10 +70,45 @@ pub enum EventResult {
     Rejected(Rejection),
 }
 
+/// A group of events and how to apply them.
+#[derive(Clone, Copy)]
+pub(crate) struct Group<'a> {
+    pub events: &'a [Event],
+    pub rules: &'a Rules<'a>,
+    pub as_of: AsOf,
+    pub mode: IngestMode,
+    /// Replaying the event log up to this queue position: the events are logged
+    /// already, and their queue rows are deleted with the rows they derive.
+    pub replayed: Option<i64>,
+}
+
+/// Every key a group read or wrote (`engine.rs`).
+fn touched_by(
+    ws: &WorkingSet,
+    reached: &crate::cache::Reached,
+    changes: &flywheel_core::ingest::Changes,
+    duplicates_of: impl Iterator<Item = MemberId>,
+) -> Touched {
+    let mut t = Touched::default();
+    t.members.extend(ws.members.keys().copied());
+    t.members.extend(duplicates_of);
+    for r in ws.referrals.values() {
+        t.members.extend([r.inviter_id, r.invitee_id]);
+    }
+    t.keys.extend(reached.identities.iter().map(|i| i.key()));
+    t.keys
+        .extend(changes.new_identities.iter().map(|n| n.identity.key()));
+    t.orders.extend(reached.order_ids.iter().cloned());
+    t.orders.extend(ws.orders.keys().cloned());
+    t
+}
+
 const MAX_ATTEMPTS: u32 = 8;
 
 impl Store {
-    /// Applies `events` in one transaction and answers for each of them, in order.
+    /// Applies `events` as one group and answers for each of them, in order, once they
+    /// are acknowledged: committed with every row they derive, or — where this process
+    /// writes behind — committed to the event log with those rows waiting in memory.
     pub async fn ingest(
         &self,
         events: &[Event],
@@ -97,10 +136,82 @@ impl Store {
         as_of: AsOf,
         mode: IngestMode,
     ) -> Result<Vec<EventResult>, StoreError> {
+        if !self.inner.engine.behind() {
+            let group = Group {
+                events,
+                rules,
+                as_of,
+                mode,
+                replayed: None,
+            };
+            return self
+                .ingest_group(&group, None)
+                .await?
+                .ok_or(StoreError::Contended);
+        }
+        let mut pending = self.inner.engine.pending.lock().await;
+        let group = Group {
+            events,
+            rules,
+            as_of,
+            mode,
+            replayed: None,
+        };
+        loop {
+            if let Some(results) = self.ingest_group(&group, Some(&mut pending)).await? {
+                return Ok(results);
+            }
+            // The group reads rows a waiting plan writes: write those first.
+            self.flush(&mut pending).await?;
+        }
+    }
+
+    /// Applies one group in one transaction. With `pending` (this process writes
+    /// behind), commits only the events and their queue rows and keeps the derived
+    /// rows' plan in `pending` — or answers None, having written nothing, when the group
+    /// would read a row a waiting plan writes, and the caller must flush first.
+    pub(crate) async fn ingest_group(
+        &self,
+        group: &Group<'_>,
+        mut pending: Option<&mut Pending>,
+    ) -> Result<Option<Vec<EventResult>>, StoreError> {
+        let Group {
+            events,
+            rules,
+            as_of,
+            mode,
+            replayed,
+        } = *group;
         let backend = self.backend();
         let started = std::time::Instant::now();
         let rule_book = self.rule_book().await?;
-        let mut tx = self.begin_write().await?;
+        let mut tx = match pending {
+            Some(_) => self.begin_engine_write().await?,
+            None => self.begin_write().await?,
+        };
+        // Behind unless another process asked this one to write through for a while.
+        let behind = match pending.as_deref() {
+            Some(p) => {
+                let wall = chrono::Utc::now().timestamp_micros();
+                if Store::write_through_asked(&mut tx, wall).await? {
+                    if !p.is_empty() {
+                        tx.rollback().await?;
+                        return Ok(None);
+                    }
+                    false
+                } else {
+                    true
+                }
+            }
+            None => false,
+        };
+        let members_before: i64 = if behind {
+            sqlx::query_scalar("SELECT next_value FROM id_counters WHERE name = 'members'")
+                .fetch_one(&mut *tx)
+                .await?
+        } else {
+            0
+        };
         // The member cache, when on, is held to the end: it belongs to the transaction
         // that trusts it.
         let mut cache = if self.member_cache_on() {
@@ -124,7 +235,11 @@ impl Store {
             first_index,
             fresh,
             mut results,
-        } = seen_before(conn, events).await?;
+        } = match replayed {
+            // Replayed events are in the log already: each is new to the derived rows.
+            Some(_) => Seen::all_fresh(events),
+            None => seen_before(conn, events).await?,
+        };
         let (mut ws, reached) = load_working_set(
             conn,
             backend,
@@ -140,6 +255,14 @@ impl Store {
             clocks,
             clock,
         } = apply_fresh(&mut ws, events, &fresh, rules, as_of, &mut results);
+        let mut touched = touched_by(&ws, &reached, &changes, stored.values().map(|s| s.0));
+        if let Some(p) = pending.as_deref() {
+            touched.budgets = !rule_book.budgeted().is_empty();
+            if p.touches(&touched) {
+                tx.rollback().await?;
+                return Ok(None);
+            }
+        }
         let conn: &mut AnyConnection = &mut tx;
         give_back_member_ids(conn, &ws.fresh_ids).await?;
         let any_rejected = results
@@ -147,18 +270,16 @@ impl Store {
             .any(|r| matches!(r, Some(EventResult::Rejected(_))));
         if mode == IngestMode::AllOrNothing && any_rejected {
             tx.rollback().await?;
-            return Ok(results
-                .into_iter()
-                .map(|r| r.unwrap_or_else(not_applied))
-                .collect());
+            return Ok(Some(
+                results
+                    .into_iter()
+                    .map(|r| r.unwrap_or_else(not_applied))
+                    .collect(),
+            ));
         }
         let applied = started.elapsed();
         // The batch's rows carry the last clock it applied an event at.
         let now = clock;
-        let conn: &mut AnyConnection = &mut tx;
-        write_changes(conn, &ws, &changes, now).await?;
-        crash::point("ingest.mid_write");
-        insert_events(conn, &ws, events, &digests, &accepted, &clocks).await?;
         let earned: Vec<Accepted<'_>> = accepted
             .iter()
             .zip(&clocks)
@@ -168,7 +289,7 @@ impl Store {
                 as_of,
             })
             .collect();
-        earn_for_batch(
+        let book = earn_for_batch(
             conn,
             backend,
             &rule_book,
@@ -182,6 +303,51 @@ impl Store {
             now,
         )
         .await?;
+        let mut derived = Writes::default();
+        plan_changes(&mut derived, &ws, &changes, now)?;
+        if let Some(book) = &book {
+            plan_book(&mut derived, book, now)?;
+            touched.budgets = !book.dirty_budgets.is_empty();
+        }
+        let mut logged = Writes::default();
+        if replayed.is_none() {
+            plan_events(&mut logged, &ws, events, &digests, &accepted, &clocks)?;
+        }
+        let mut last_seq = None;
+        if behind && let Some(p) = pending.as_deref_mut() {
+            logged.run(conn).await?;
+            crash::point("ingest.mid_write");
+            let seqs = p.take_seqs(accepted.len());
+            last_seq = seqs.clone().last();
+            let rows: Vec<Vec<Val>> = accepted
+                .iter()
+                .zip(seqs)
+                .map(|(&(i, _), seq)| {
+                    vec![
+                        Val::Int(seq),
+                        events[i].event_id.as_str().into(),
+                        Val::Int(members_before),
+                    ]
+                })
+                .collect();
+            insert_rows(
+                conn,
+                "INSERT INTO ingest_queue (seq, event_id, members_before)",
+                &rows,
+                "",
+            )
+            .await?;
+        } else {
+            derived.run(conn).await?;
+            crash::point("ingest.mid_write");
+            logged.run(conn).await?;
+            if let Some(last) = replayed {
+                sqlx::query("DELETE FROM ingest_queue WHERE seq <= $1")
+                    .bind(last)
+                    .execute(&mut *conn)
+                    .await?;
+            }
+        }
         let written = started.elapsed();
         // Nobody else may have committed since this writer's last commit if it read
         // from the cache; otherwise what it read may be stale: run again from the
@@ -207,6 +373,7 @@ impl Store {
         tracing::debug!(
             events = events.len(),
             members = ws.members.len(),
+            behind,
             ?loaded,
             apply = ?(applied - loaded),
             write = ?(written - applied),
@@ -232,12 +399,23 @@ impl Store {
         if alone && let Some(cache) = cache.as_mut() {
             cache.install(ws, &reached, &changes.merges, committed);
         }
+        drop(cache);
+        if let (Some(p), Some(last)) = (pending, last_seq) {
+            p.add(derived, touched, accepted.len(), last);
+            if p.rows() >= self.inner.engine.flush_rows()
+                && let Err(e) = self.flush(p).await
+            {
+                // The group is acknowledged (its events are in the log); its rows wait
+                // for the next flush.
+                tracing::warn!(error = %e, "flushing the engine's waiting writes failed; will retry");
+            }
+        }
         let results: Vec<EventResult> = results
             .into_iter()
             .map(|r| r.unwrap_or_else(not_applied))
             .collect();
         count_results(&results);
-        Ok(results)
+        Ok(Some(results))
     }
 
     /// Where a member (or the member it merged into) stands.

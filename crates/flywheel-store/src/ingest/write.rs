@@ -1,10 +1,12 @@
-//! Writing what the processor changed: merged members' rows re-pointed, members,
-//! identities, orders, referrals, stage transitions, merges, conflicts, and the events
-//! themselves.
+//! Planning the writes of what the processor changed: merged members' rows re-pointed,
+//! members, identities, orders, referrals, stage transitions, merges, conflicts, and the
+//! events themselves. Nothing here touches the database; the plan runs in the batch's
+//! transaction or, written behind, in a later flush (`plan.rs`).
 
 use crate::error::StoreError;
+use crate::plan::Writes;
 use crate::rows::{MEMBER_INSERT, MEMBER_UPSERT_TAIL, member_values};
-use crate::sql::{Val, insert_rows, remap_ids};
+use crate::sql::Val;
 use flywheel_core::Money;
 use flywheel_core::event::Event;
 use flywheel_core::ingest::{Changes, MemberId, WorkingSet};
@@ -18,13 +20,9 @@ use std::collections::{BTreeMap, BTreeSet};
 /// replaying the merges in order would: rows of a member merged into one that is merged
 /// later end at the last survivor either way. Runs before the member upserts, which
 /// write each merged member's own `merged_into`.
-async fn repoint_merged(
-    conn: &mut AnyConnection,
-    ws: &WorkingSet,
-    changes: &Changes,
-) -> Result<(), StoreError> {
+fn repoint_merged(w: &mut Writes, ws: &WorkingSet, changes: &Changes) {
     if changes.merges.is_empty() {
-        return Ok(());
+        return;
     }
     let moves: BTreeMap<MemberId, MemberId> = changes
         .merges
@@ -43,26 +41,37 @@ async fn repoint_merged(
         ("points_orders", "member_id"),
         ("redemptions", "member_id"),
     ] {
-        remap_ids(conn, table, column, &moves).await?;
+        w.remap(table, column, moves.clone());
     }
-    Ok(())
 }
 
-/// Writes what the processor changed (everything but the events themselves).
+/// Writes what the processor changed (everything but the events themselves), now.
 pub(crate) async fn write_changes(
     conn: &mut AnyConnection,
     ws: &WorkingSet,
     changes: &Changes,
     now: Micros,
 ) -> Result<(), StoreError> {
-    repoint_merged(conn, ws, changes).await?;
+    let mut w = Writes::default();
+    plan_changes(&mut w, ws, changes, now)?;
+    Ok(w.run(conn).await?)
+}
+
+/// Plans the writes of what the processor changed (everything but the events).
+pub(crate) fn plan_changes(
+    w: &mut Writes,
+    ws: &WorkingSet,
+    changes: &Changes,
+    now: Micros,
+) -> Result<(), StoreError> {
+    repoint_merged(w, ws, changes);
     let members: Vec<Vec<Val>> = changes
         .dirty_members
         .iter()
         .filter_map(|id| ws.members.get(id))
         .map(|m| member_values(m, now))
         .collect::<Result<_, _>>()?;
-    insert_rows(conn, MEMBER_INSERT, members, MEMBER_UPSERT_TAIL).await?;
+    w.rows(MEMBER_INSERT, members, MEMBER_UPSERT_TAIL);
 
     let identities = changes
         .new_identities
@@ -78,13 +87,11 @@ pub(crate) async fn write_changes(
             ]
         })
         .collect();
-    insert_rows(
-        conn,
+    w.rows(
         "INSERT INTO identities (key, kind, value, member_id, created_at, source_event_id)",
         identities,
         "",
-    )
-    .await?;
+    );
 
     let orders = changes
         .dirty_orders
@@ -101,14 +108,12 @@ pub(crate) async fn write_changes(
             ]
         })
         .collect();
-    insert_rows(
-        conn,
+    w.rows(
         "INSERT INTO orders (order_id, member_id, purchase_event_id, amount, refunded, occurred_at)",
         orders,
         "ON CONFLICT (order_id) DO UPDATE SET member_id = excluded.member_id, purchase_event_id = excluded.purchase_event_id, \
          amount = excluded.amount, refunded = excluded.refunded, occurred_at = excluded.occurred_at",
-    )
-    .await?;
+    );
 
     let referral_ids: BTreeSet<&String> = changes
         .new_referrals
@@ -129,14 +134,12 @@ pub(crate) async fn write_changes(
             ]
         })
         .collect();
-    insert_rows(
-        conn,
+    w.rows(
         "INSERT INTO referrals (event_id, inviter_id, invitee_id, referred_at, converted_at, status)",
         referrals,
         "ON CONFLICT (event_id) DO UPDATE SET inviter_id = excluded.inviter_id, invitee_id = excluded.invitee_id, \
          converted_at = excluded.converted_at, status = excluded.status",
-    )
-    .await?;
+    );
 
     let transitions = changes
         .transitions
@@ -156,13 +159,11 @@ pub(crate) async fn write_changes(
             ]
         })
         .collect();
-    insert_rows(
-        conn,
+    w.rows(
         "INSERT INTO stage_transitions (member_id, origin_member_id, from_stage, to_stage, from_lens, to_lens, at, rule, reason, event_id)",
         transitions,
         "",
-    )
-    .await?;
+    );
 
     let merges = changes
         .merges
@@ -178,38 +179,38 @@ pub(crate) async fn write_changes(
             ]
         })
         .collect();
-    insert_rows(
-        conn,
+    w.rows(
         "INSERT INTO merges (survivor_id, merged_id, at, event_id, actor, explanation)",
         merges,
         "",
-    )
-    .await?;
+    );
 
     // A disagreement already on record (open or settled) is not recorded again: a family
     // tablet naming the spouse's phone on every visit makes one conflict, not hundreds.
     for c in &changes.conflicts {
         let member_ids = serde_json::to_string(&c.member_ids)?;
         let values = serde_json::to_string(&c.values)?;
-        sqlx::query(
+        w.statement(
             "INSERT INTO identity_conflicts (created_at, event_id, kind, member_ids, identity_values, explanation, status) \
              SELECT $1, $2, $3, $4, $5, $6, 'open' WHERE NOT EXISTS \
              (SELECT 1 FROM identity_conflicts WHERE kind = $3 AND member_ids = $4 AND identity_values = $5)",
-        )
-        .bind(c.at)
-        .bind(c.event_id.clone())
-        .bind(c.kind.as_str())
-        .bind(member_ids)
-        .bind(values)
-        .bind(c.explanation.clone())
-        .execute(&mut *conn)
-        .await?;
+            vec![
+                c.at.into(),
+                c.event_id.clone().into(),
+                c.kind.as_str().into(),
+                member_ids.into(),
+                values.into(),
+                c.explanation.clone().into(),
+            ],
+        );
     }
     Ok(())
 }
 
-pub(super) async fn insert_events(
-    conn: &mut AnyConnection,
+/// Plans the rows of the events a batch accepted, with the member each now belongs to
+/// and the clock it was applied at: what replaying the event log needs.
+pub(super) fn plan_events(
+    w: &mut Writes,
     ws: &WorkingSet,
     events: &[Event],
     digests: &[String],
@@ -239,12 +240,10 @@ pub(super) async fn insert_events(
             ])
         })
         .collect::<Result<_, StoreError>>()?;
-    insert_rows(
-        conn,
+    w.rows(
         "INSERT INTO events (event_id, member_id, type, channel, occurred_at, received_at, identities, properties, digest)",
         rows,
         "",
-    )
-    .await?;
+    );
     Ok(())
 }

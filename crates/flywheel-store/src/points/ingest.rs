@@ -20,6 +20,8 @@ use flywheel_core::time::Micros;
 use sqlx::{AnyConnection, Row};
 use std::collections::BTreeSet;
 
+/// Loads what the batch's earning reads and earns; the caller plans the book's writes.
+/// None when the batch earns nothing.
 pub(crate) async fn earn_for_batch(
     conn: &mut AnyConnection,
     backend: Backend,
@@ -28,9 +30,9 @@ pub(crate) async fn earn_for_batch(
     limits: &Limits,
     batch: &Batch<'_>,
     now: Micros,
-) -> Result<(), StoreError> {
+) -> Result<Option<Book>, StoreError> {
     if batch.earns_nothing() {
-        return Ok(());
+        return Ok(None);
     }
     let members: Vec<MemberId> = batch.ws.members.keys().copied().collect();
     let mut book = Book::default();
@@ -46,7 +48,7 @@ pub(crate) async fn earn_for_batch(
     load_usage(conn, &mut book, rules, &members, batch).await?;
     load_budgets(conn, backend, &mut book, rules).await?;
     earn_batch(&mut book, rules, policy, limits, batch);
-    write_book(conn, &book, now).await
+    Ok(Some(book))
 }
 
 async fn load_orders(

@@ -4,7 +4,8 @@
 //! them and on PostgreSQL their row locks are held until commit.
 
 use crate::error::StoreError;
-use crate::sql::{Val, insert_rows, select_in};
+use crate::plan::Writes;
+use crate::sql::{Val, select_in};
 use flywheel_core::MemberId;
 use flywheel_core::points::{Book, Kind, Lot, Posting, Wallet};
 use flywheel_core::time::Micros;
@@ -105,12 +106,8 @@ pub(crate) async fn load_lots(
         .collect()
 }
 
-/// Writes postings with their entries, lot moves and account balances.
-pub(crate) async fn write_postings(
-    conn: &mut AnyConnection,
-    postings: &[Posting],
-    now: Micros,
-) -> Result<(), StoreError> {
+/// Plans postings with their entries, lot moves and account balances.
+fn plan_postings(w: &mut Writes, postings: &[Posting], now: Micros) -> Result<(), StoreError> {
     if postings.is_empty() {
         return Ok(());
     }
@@ -166,27 +163,21 @@ pub(crate) async fn write_postings(
             ]);
         }
     }
-    insert_rows(
-        conn,
+    w.rows(
         "INSERT INTO points_transactions (key, kind, programme, reason, source_type, source_id, rule_id, actor, member_id, at, posted_at)",
         txns,
         "",
-    )
-    .await?;
-    insert_rows(
-        conn,
+    );
+    w.rows(
         "INSERT INTO points_entries (txn_key, account, account_type, programme, member_id, partner_id, kind, at, amount)",
         entries,
         "",
-    )
-    .await?;
-    insert_rows(
-        conn,
+    );
+    w.rows(
         "INSERT INTO points_lot_moves (txn_key, lot_id, points)",
         moves,
         "",
-    )
-    .await?;
+    );
     // Every account an entry touched, even when its entries net to zero (a member's
     // earning moved on by a merge in the same batch): the account then exists however
     // the stream was cut into batches.
@@ -207,22 +198,17 @@ pub(crate) async fn write_postings(
                 ]
             })
             .collect();
-        insert_rows(
-            conn,
+        w.rows(
             "INSERT INTO points_accounts (account, account_type, programme, member_id, partner_id, balance)",
             rows,
             "ON CONFLICT (account) DO UPDATE SET balance = points_accounts.balance + excluded.balance",
-        )
-        .await?;
+        );
     }
     Ok(())
 }
 
-/// Writes lots created or changed.
-pub(crate) async fn write_lots<'a>(
-    conn: &mut AnyConnection,
-    lots: impl Iterator<Item = &'a Lot>,
-) -> Result<(), StoreError> {
+/// Plans the lots created or changed.
+fn plan_lots<'a>(w: &mut Writes, lots: impl Iterator<Item = &'a Lot>) {
     let rows = lots
         .map(|l| {
             vec![
@@ -239,22 +225,26 @@ pub(crate) async fn write_lots<'a>(
             ]
         })
         .collect();
-    insert_rows(
-        conn,
+    w.rows(
         "INSERT INTO points_lots (id, member_id, programme, earned_at, available_at, expires_at, points, remaining, pending, order_id)",
         rows,
         "ON CONFLICT (id) DO UPDATE SET member_id = excluded.member_id, points = excluded.points, remaining = excluded.remaining, pending = excluded.pending",
-    )
-    .await?;
-    Ok(())
+    );
 }
 
-/// Writes everything a [`Book`] changed: usage, budgets, orders, lots, then postings.
+/// Writes everything a [`Book`] changed, now.
 pub(crate) async fn write_book(
     conn: &mut AnyConnection,
     book: &Book,
     now: Micros,
 ) -> Result<(), StoreError> {
+    let mut w = Writes::default();
+    plan_book(&mut w, book, now)?;
+    Ok(w.run(conn).await?)
+}
+
+/// Plans everything a [`Book`] changed: usage, budgets, orders, lots, then postings.
+pub(crate) fn plan_book(w: &mut Writes, book: &Book, now: Micros) -> Result<(), StoreError> {
     let usage = book
         .dirty_usage
         .iter()
@@ -269,25 +259,21 @@ pub(crate) async fn write_book(
             ]
         })
         .collect();
-    insert_rows(
-        conn,
+    w.rows(
         "INSERT INTO points_usage (member_id, rule_id, period, count, points)",
         usage,
         "ON CONFLICT (member_id, rule_id, period) DO UPDATE SET count = excluded.count, points = excluded.points",
-    )
-    .await?;
+    );
     let budgets = book
         .dirty_budgets
         .iter()
         .map(|r| vec![r.clone().into(), book.budgets[r].into()])
         .collect();
-    insert_rows(
-        conn,
+    w.rows(
         "INSERT INTO points_budgets (rule_id, spent)",
         budgets,
         "ON CONFLICT (rule_id) DO UPDATE SET spent = excluded.spent",
-    )
-    .await?;
+    );
     let orders = book
         .dirty_orders
         .iter()
@@ -305,14 +291,12 @@ pub(crate) async fn write_book(
             ]
         })
         .collect();
-    insert_rows(
-        conn,
+    w.rows(
         "INSERT INTO points_orders (order_id, rule_id, programme, member_id, earned, reversed, rate_points, rate_per)",
         orders,
         "ON CONFLICT (order_id, rule_id) DO UPDATE SET member_id = excluded.member_id, earned = excluded.earned, \
          reversed = excluded.reversed, rate_points = excluded.rate_points, rate_per = excluded.rate_per",
-    )
-    .await?;
-    write_lots(conn, book.dirty_lots()).await?;
-    write_postings(conn, &book.postings, now).await
+    );
+    plan_lots(w, book.dirty_lots());
+    plan_postings(w, &book.postings, now)
 }

@@ -138,7 +138,7 @@ impl Store {
                 .map(|(s, rank)| score_row(s, rank.as_ref(), model.as_ref(), horizon, now))
                 .collect();
             let mut tx = self.begin_write().await?;
-            insert_rows(&mut tx, &head, rows, UPSERT_TAIL).await?;
+            insert_rows(&mut tx, &head, &rows, UPSERT_TAIL).await?;
             tx.commit().await?;
             progress(Progress::Writing {
                 done: (first + chunk.len()) as u64,

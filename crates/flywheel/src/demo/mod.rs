@@ -91,12 +91,7 @@ pub async fn run(file: Option<&Path>, args: DemoArgs) -> anyhow::Result<()> {
     if args.fresh {
         remove_sqlite_file(&config.server.db)?;
     }
-    let store = Store::open(&config.server.db)
-        .await
-        .with_context(|| format!("opening {}", config.server.db))?;
-    if let Some(members) = config.server.cache_members {
-        store.set_member_cache_capacity(members).await;
-    }
+    let store = crate::open::open_for_ingest(&config, false).await?;
     if store.stage_counts().await?.total > 0 {
         eprintln!(
             "{} already holds a brand; serving it as it is (use --fresh to rebuild)",
