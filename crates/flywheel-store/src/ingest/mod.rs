@@ -136,20 +136,6 @@ impl Store {
         as_of: AsOf,
         mode: IngestMode,
     ) -> Result<Vec<EventResult>, StoreError> {
-        if !self.inner.engine.behind() {
-            let group = Group {
-                events,
-                rules,
-                as_of,
-                mode,
-                replayed: None,
-            };
-            return self
-                .ingest_group(&group, None)
-                .await?
-                .ok_or(StoreError::Contended);
-        }
-        let mut pending = self.inner.engine.pending.lock().await;
         let group = Group {
             events,
             rules,
@@ -157,6 +143,13 @@ impl Store {
             mode,
             replayed: None,
         };
+        if !self.inner.engine.behind() {
+            return self
+                .ingest_group(&group, None)
+                .await?
+                .ok_or(StoreError::Contended);
+        }
+        let mut pending = self.inner.engine.pending.lock().await;
         loop {
             if let Some(results) = self.ingest_group(&group, Some(&mut pending)).await? {
                 return Ok(results);
