@@ -51,6 +51,14 @@ fn dump(dir: &Path, db: &str) -> String {
     dump
 }
 
+/// Panics with the first differing line unless `after` is the `reference` dump.
+fn assert_same_tables(reference: &str, after: &str, what: &str) {
+    if let Some((a, b)) = reference.lines().zip(after.lines()).find(|(a, b)| a != b) {
+        panic!("after {what} the tables differ from a run that never crashed:\n{a}\n{b}");
+    }
+    assert_eq!(reference.lines().count(), after.lines().count(), "{what}");
+}
+
 /// The number printed before " duplicates" in an import's summary.
 fn duplicates(summary: &str) -> u64 {
     let before = summary
@@ -113,13 +121,11 @@ fn an_import_that_crashes_anywhere_and_runs_again_leaves_the_tables_of_one_that_
                 None => assert!(duplicates(&out) >= 700, "{crash}: {out}"),
             }
             let after = dump(dir.path(), db);
-            if let Some((a, b)) = reference.lines().zip(after.lines()).find(|(a, b)| a != b) {
-                panic!(
-                    "after {crash} on {} the tables differ from a run that never crashed:\n{a}\n{b}",
-                    test_db.name()
-                );
-            }
-            assert_eq!(reference.lines().count(), after.lines().count(), "{crash}");
+            assert_same_tables(
+                &reference,
+                &after,
+                &format!("{crash} on {}", test_db.name()),
+            );
         }
     }
 
@@ -153,13 +159,11 @@ fn an_import_that_crashes_anywhere_and_runs_again_leaves_the_tables_of_one_that_
                 assert!(duplicates(&out) >= 50, "{crash}: {out}");
             }
             let after = dump(dir.path(), db);
-            if let Some((a, b)) = reference.lines().zip(after.lines()).find(|(a, b)| a != b) {
-                panic!(
-                    "after {crash} written behind (flush at {flush_rows} rows) on {} the tables differ from a run that never crashed:\n{a}\n{b}",
-                    test_db.name()
-                );
-            }
-            assert_eq!(reference.lines().count(), after.lines().count(), "{crash}");
+            let what = format!(
+                "{crash} written behind (flush at {flush_rows} rows) on {}",
+                test_db.name()
+            );
+            assert_same_tables(&reference, &after, &what);
         }
     }
 }
