@@ -13,6 +13,9 @@ use flywheel_store::{
 use serde_json::{Value, json};
 use std::sync::Arc;
 
+#[path = "contract/engine.rs"]
+mod engine;
+
 struct Db {
     store: Store,
     _db: flywheel_testkit::TestDb,

@@ -381,7 +381,12 @@ impl Store {
             }
             let id = events[i].event_id.as_str();
             let outcome = match stored.get(id) {
-                Some((member, _)) => self.member_brief(*member).await?,
+                // Where the member stands in the database, unless this group moved it:
+                // then as the group left it (written behind, its rows are not there yet).
+                Some((member, _)) => self
+                    .member_brief(*member)
+                    .await?
+                    .map(|o| ws.member(o.member_id).map_or(o, outcome_of)),
                 None => results_of_first(&first_index, id, &accepted, &ws),
             };
             *slot = Some(match outcome {
@@ -465,10 +470,13 @@ fn results_of_first(
 ) -> Option<Outcome> {
     let first = *first_index.get(id)?;
     let (_, member) = accepted.iter().find(|(i, _)| *i == first)?;
-    let m = ws.member(*member)?;
-    Some(Outcome {
+    ws.member(*member).map(outcome_of)
+}
+
+fn outcome_of(m: &flywheel_core::ingest::MemberState) -> Outcome {
+    Outcome {
         member_id: m.id,
         stage: m.stage,
         lens: m.lens,
-    })
+    }
 }
