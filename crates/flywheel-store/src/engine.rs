@@ -30,7 +30,7 @@
 use crate::crash;
 use crate::db::{Backend, Store};
 use crate::error::StoreError;
-use crate::plan::Writes;
+use crate::plan::{Writes, run_together};
 use flywheel_core::MemberId;
 use flywheel_core::Policy;
 use sqlx::AnyConnection;
@@ -259,19 +259,15 @@ impl Store {
     }
 
     /// Writes the waiting plans, in the order they were acknowledged, in one transaction
-    /// that deletes their queue rows. On failure the plans stay, to be tried again.
+    /// that deletes their queue rows: each kind of statement once over every plan's rows
+    /// (`plan.rs`). On failure the plans stay, to be tried again.
     pub(crate) async fn flush(&self, pending: &mut Pending) -> Result<(), StoreError> {
         if pending.is_empty() {
             return Ok(());
         }
         let started = Instant::now();
         let mut tx = self.begin_engine_write().await?;
-        for (i, plan) in pending.plans.iter().enumerate() {
-            plan.run(&mut tx).await?;
-            if i == 0 {
-                crash::point("flush.mid_write");
-            }
-        }
+        run_together(&pending.plans, &mut tx, || crash::point("flush.mid_write")).await?;
         sqlx::query("DELETE FROM ingest_queue WHERE seq <= $1")
             .bind(pending.last_seq)
             .execute(&mut *tx)

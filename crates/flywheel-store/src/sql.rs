@@ -95,13 +95,13 @@ fn push_placeholder(sql: &mut String, sqlite: bool, n: usize) {
 }
 
 /// `INSERT INTO … (cols) VALUES (…), (…) <tail>` for every row, in chunks.
-pub(crate) async fn insert_rows(
+pub(crate) async fn insert_rows<R: AsRef<[Val]>>(
     conn: &mut AnyConnection,
     head: &str,
-    rows: &[Vec<Val>],
+    rows: &[R],
     tail: &str,
 ) -> Result<(), sqlx::Error> {
-    let Some(width) = rows.first().map(Vec::len) else {
+    let Some(width) = rows.first().map(|r| r.as_ref().len()) else {
         return Ok(());
     };
     let sqlite = is_sqlite(conn);
@@ -127,7 +127,7 @@ pub(crate) async fn insert_rows(
         sql.push(' ');
         sql.push_str(tail);
         let mut query = sqlx::query(AssertSqlSafe(sql));
-        for v in chunk.iter().flatten() {
+        for v in chunk.iter().flat_map(|r| r.as_ref()) {
             query = bind_ref(query, v);
         }
         query.execute(&mut *conn).await?;

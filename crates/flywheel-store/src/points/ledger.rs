@@ -184,7 +184,10 @@ fn plan_postings(w: &mut Writes, postings: &[Posting], now: Micros) -> Result<()
     let (members, brand): (Vec<_>, Vec<_>) = deltas
         .into_iter()
         .partition(|(_, (_, a))| a.member_id().is_some());
-    for group in [members, brand] {
+    // Members' accounts, then the brand's and partners'. A member's account is written
+    // by one waiting plan at a time; the brand's by nearly every plan, so a flush sums
+    // their deltas into one row per account (`plan.rs`).
+    for (group, summed) in [(members, false), (brand, true)] {
         let rows = group
             .into_iter()
             .map(|(code, (delta, a))| {
@@ -198,11 +201,13 @@ fn plan_postings(w: &mut Writes, postings: &[Posting], now: Micros) -> Result<()
                 ]
             })
             .collect();
-        w.rows(
-            "INSERT INTO points_accounts (account, account_type, programme, member_id, partner_id, balance)",
-            rows,
-            "ON CONFLICT (account) DO UPDATE SET balance = points_accounts.balance + excluded.balance",
-        );
+        let head = "INSERT INTO points_accounts (account, account_type, programme, member_id, partner_id, balance)";
+        let tail = "ON CONFLICT (account) DO UPDATE SET balance = points_accounts.balance + excluded.balance";
+        if summed {
+            w.summed_rows(head, rows, tail);
+        } else {
+            w.rows(head, rows, tail);
+        }
     }
     Ok(())
 }
