@@ -47,6 +47,10 @@ pub const DEFAULT_FLUSH_ROWS: usize = 20_000;
 /// Plans waiting longer than this are flushed by the background task.
 const FLUSH_AFTER: Duration = Duration::from_secs(1);
 
+/// Rows the background flush writes per transaction, by default: a few milliseconds of
+/// the one writer, so a group arriving meanwhile waits for one slice, not the whole flush.
+pub(crate) const DEFAULT_FLUSH_SLICE_ROWS: usize = 500;
+
 /// How long another process's request to write through lasts.
 pub(crate) const WRITE_THROUGH_FOR: Duration = Duration::from_secs(5);
 
@@ -60,6 +64,7 @@ pub(crate) struct Engine {
     /// … and writes behind (configured, and the lease held).
     behind: AtomicBool,
     flush_rows: AtomicUsize,
+    slice_rows: AtomicUsize,
     lease: std::sync::Mutex<Option<Lease>>,
 }
 
@@ -71,17 +76,22 @@ enum Lease {
 /// Plans acknowledged and not yet written, and every key they write.
 #[derive(Default)]
 pub(crate) struct Pending {
-    plans: Vec<Writes>,
+    plans: std::collections::VecDeque<Waiting>,
     rows: usize,
-    events: usize,
-    since: Option<Instant>,
     /// The next queue position.
     next_seq: i64,
+    /// Every key of every waiting plan: a quick "no" for most groups.
+    all: Touched,
+}
+
+/// One acknowledged group's plan.
+struct Waiting {
+    plan: Writes,
+    touched: Touched,
+    events: usize,
+    /// The group's last queue position.
     last_seq: i64,
-    members: HashSet<MemberId>,
-    keys: HashSet<String>,
-    orders: HashSet<String>,
-    budgets: bool,
+    since: Instant,
 }
 
 /// The keys a group reads or writes: what decides whether it must flush first, and what
@@ -94,17 +104,38 @@ pub(crate) struct Touched {
     pub budgets: bool,
 }
 
+impl Touched {
+    /// Whether a group touching `other` would read a row this one writes.
+    fn meets(&self, other: &Touched) -> bool {
+        (other.budgets && self.budgets)
+            || other.members.iter().any(|m| self.members.contains(m))
+            || other.keys.iter().any(|k| self.keys.contains(k))
+            || other.orders.iter().any(|o| self.orders.contains(o))
+    }
+
+    fn extend(&mut self, other: &Touched) {
+        self.members.extend(other.members.iter().copied());
+        self.keys.extend(other.keys.iter().cloned());
+        self.orders.extend(other.orders.iter().cloned());
+        self.budgets |= other.budgets;
+    }
+}
+
 impl Pending {
     pub fn is_empty(&self) -> bool {
         self.plans.is_empty()
     }
 
-    /// Whether a group touching `t` would read a row a waiting plan writes.
-    pub fn touches(&self, t: &Touched) -> bool {
-        (t.budgets && self.budgets)
-            || t.members.iter().any(|m| self.members.contains(m))
-            || t.keys.iter().any(|k| self.keys.contains(k))
-            || t.orders.iter().any(|o| self.orders.contains(o))
+    /// How many of the waiting plans, from the oldest, a group touching `t` must see
+    /// flushed first: up to the newest that writes a row the group would read (0: none).
+    pub fn must_flush_for(&self, t: &Touched) -> usize {
+        if !self.all.meets(t) {
+            return 0;
+        }
+        self.plans
+            .iter()
+            .rposition(|w| w.touched.meets(t))
+            .map_or(0, |i| i + 1)
     }
 
     /// Queue positions for `n` events.
@@ -117,26 +148,34 @@ impl Pending {
     /// Keeps an acknowledged group's plan until the next flush.
     pub fn add(&mut self, plan: Writes, touched: Touched, events: usize, last_seq: i64) {
         self.rows += plan.len();
-        self.events += events;
-        self.since.get_or_insert_with(Instant::now);
-        self.last_seq = last_seq;
-        self.plans.push(plan);
-        self.members.extend(touched.members);
-        self.keys.extend(touched.keys);
-        self.orders.extend(touched.orders);
-        self.budgets |= touched.budgets;
+        self.all.extend(&touched);
+        self.plans.push_back(Waiting {
+            plan,
+            touched,
+            events,
+            last_seq,
+            since: Instant::now(),
+        });
     }
 
     pub fn rows(&self) -> usize {
         self.rows
     }
 
-    fn clear(&mut self) {
-        let next_seq = self.next_seq;
-        *self = Pending {
-            next_seq,
-            ..Pending::default()
-        };
+    /// Forgets the oldest `n` plans, written.
+    fn written(&mut self, n: usize) {
+        for w in self.plans.drain(..n) {
+            self.rows -= w.plan.len();
+        }
+        self.all = Touched::default();
+        for w in &self.plans {
+            self.all.extend(&w.touched);
+        }
+    }
+
+    /// How long the oldest plan has waited.
+    fn waited(&self) -> Option<Duration> {
+        self.plans.front().map(|w| w.since.elapsed())
     }
 }
 
@@ -147,6 +186,7 @@ impl Engine {
             holder: AtomicBool::new(false),
             behind: AtomicBool::new(false),
             flush_rows: AtomicUsize::new(DEFAULT_FLUSH_ROWS),
+            slice_rows: AtomicUsize::new(DEFAULT_FLUSH_SLICE_ROWS),
             lease: std::sync::Mutex::new(None),
         }
     }
@@ -171,6 +211,8 @@ pub struct EngineOptions {
     pub write_behind: bool,
     /// Flush once waiting plans hold this many rows.
     pub flush_rows: usize,
+    /// Rows per transaction of the background flush (a plan with more is written whole).
+    pub slice_rows: usize,
 }
 
 impl Default for EngineOptions {
@@ -178,6 +220,7 @@ impl Default for EngineOptions {
         EngineOptions {
             write_behind: false,
             flush_rows: DEFAULT_FLUSH_ROWS,
+            slice_rows: DEFAULT_FLUSH_SLICE_ROWS,
         }
     }
 }
@@ -196,6 +239,9 @@ impl Store {
         engine
             .flush_rows
             .store(options.flush_rows.max(1), Ordering::Relaxed);
+        engine
+            .slice_rows
+            .store(options.slice_rows.max(1), Ordering::Relaxed);
         if !engine.holder() && !self.take_lease().await? {
             tracing::info!("another process holds the ingest lease: writing through");
             return Ok(false);
@@ -258,18 +304,57 @@ impl Store {
         self.flush(&mut pending).await
     }
 
-    /// Writes the waiting plans, in the order they were acknowledged, in one transaction
-    /// that deletes their queue rows: each kind of statement once over every plan's rows
-    /// (`plan.rs`). On failure the plans stay, to be tried again.
+    /// Writes every waiting plan, slice by slice.
     pub(crate) async fn flush(&self, pending: &mut Pending) -> Result<(), StoreError> {
-        if pending.is_empty() {
-            return Ok(());
+        self.flush_first(pending, pending.plans.len()).await
+    }
+
+    /// Writes the oldest `n` waiting plans, in the order they were acknowledged, in one
+    /// transaction. (Slicing it would only add commits: whoever asked holds the engine
+    /// until the last slice anyway.)
+    pub(crate) async fn flush_first(
+        &self,
+        pending: &mut Pending,
+        n: usize,
+    ) -> Result<(), StoreError> {
+        let n = n.min(pending.plans.len());
+        if n > 0 {
+            self.flush_slice(pending, n, usize::MAX).await?;
+        }
+        Ok(())
+    }
+
+    /// Writes the oldest waiting plans — at most `most`, and no more than `slice_rows`
+    /// rows unless the first plan alone has more — in one transaction that deletes their
+    /// queue rows: each kind of statement once over every plan's rows (`plan.rs`).
+    /// Answers how many plans it wrote. On failure the plans stay, to be tried again.
+    async fn flush_slice(
+        &self,
+        pending: &mut Pending,
+        most: usize,
+        slice_rows: usize,
+    ) -> Result<usize, StoreError> {
+        let mut count = 0;
+        let mut rows = 0;
+        for w in pending.plans.iter().take(most) {
+            if count > 0 && rows + w.plan.len() > slice_rows {
+                break;
+            }
+            count += 1;
+            rows += w.plan.len();
+        }
+        if count == 0 {
+            return Ok(0);
         }
         let started = Instant::now();
+        let slice = pending.plans.range(..count);
+        let plans: Vec<&Writes> = slice.clone().map(|w| &w.plan).collect();
+        let events: usize = slice.clone().map(|w| w.events).sum();
+        let last_seq = pending.plans[count - 1].last_seq;
         let mut tx = self.begin_engine_write().await?;
-        run_together(&pending.plans, &mut tx, || crash::point("flush.mid_write")).await?;
+        run_together(&plans, &mut tx, || crash::point("flush.mid_write")).await?;
         sqlx::query("DELETE FROM ingest_queue WHERE seq <= $1")
-            .bind(pending.last_seq)
+            .bind(last_seq)
             .execute(&mut *tx)
             .await?;
         let before = tx.bump_generation().await? - 1;
@@ -282,13 +367,34 @@ impl Store {
             .record(started.elapsed().as_secs_f64());
         metrics::counter!("flywheel_engine_flushes_total").increment(1);
         tracing::debug!(
-            plans = pending.plans.len(),
-            events = pending.events,
-            rows = pending.rows,
+            plans = count,
+            events,
+            rows,
             took = ?started.elapsed(),
             "flushed"
         );
-        pending.clear();
+        pending.written(count);
+        Ok(count)
+    }
+
+    /// Flushes the plans that have waited long enough (the background task) a slice at a
+    /// time, letting go of the engine between slices: groups arriving meanwhile wait for
+    /// one slice, not the whole flush.
+    async fn flush_due(&self) -> Result<(), StoreError> {
+        let engine = &self.inner.engine;
+        let slice_rows = engine.slice_rows.load(Ordering::Relaxed);
+        // Only the plans waiting now: a steady stream of new ones cannot keep it going.
+        let mut left = engine.pending.lock().await.plans.len();
+        while left > 0 {
+            let mut pending = engine.pending.lock().await;
+            let wrote = self.flush_slice(&mut pending, left, slice_rows).await?;
+            if wrote == 0 {
+                return Ok(());
+            }
+            left -= wrote;
+            drop(pending);
+            tokio::task::yield_now().await;
+        }
         Ok(())
     }
 
@@ -318,7 +424,7 @@ async fn flush_forever(inner: std::sync::Weak<crate::db::Inner>) {
         let store = Store { inner };
         let (waiting, due) = {
             let pending = store.inner.engine.pending.lock().await;
-            let due = pending.since.is_some_and(|t| t.elapsed() >= FLUSH_AFTER);
+            let due = pending.waited().is_some_and(|t| t >= FLUSH_AFTER);
             (!pending.is_empty(), due)
         };
         if !waiting {
@@ -337,9 +443,14 @@ async fn flush_forever(inner: std::sync::Weak<crate::db::Inner>) {
                 Err(_) => false,
             }
         };
-        if (due || asked)
-            && let Err(e) = store.settle().await
-        {
+        let flushed = if asked {
+            store.settle().await
+        } else if due {
+            store.flush_due().await
+        } else {
+            Ok(())
+        };
+        if let Err(e) = flushed {
             tracing::warn!(error = %e, "flushing the engine's waiting writes failed; will retry");
         }
     }

@@ -174,12 +174,12 @@ enum Gathered<'a> {
 /// Gathers `plans` by shape, in an order that keeps every plan's own order of shapes
 /// (the first to appear goes first where the plans leave a choice), or answers None
 /// when no order does (one plan writes a shape both before and after another).
-fn gather(plans: &[Writes]) -> Option<Vec<(Shape, Gathered<'_>)>> {
-    let mut shapes: Vec<(Shape, Gathered<'_>)> = Vec::new();
+fn gather<'a>(plans: &[&'a Writes]) -> Option<Vec<(Shape, Gathered<'a>)>> {
+    let mut shapes: Vec<(Shape, Gathered<'a>)> = Vec::new();
     let mut index: HashMap<Shape, usize> = HashMap::new();
     // Which shape some plan writes right before another.
     let mut before: Vec<(usize, usize)> = Vec::new();
-    for plan in plans {
+    for &plan in plans {
         let mut last = None;
         for write in &plan.writes {
             let shape = write.shape();
@@ -232,7 +232,7 @@ fn gather(plans: &[Writes]) -> Option<Vec<(Shape, Gathered<'_>)>> {
     if order.len() < shapes.len() {
         return None;
     }
-    let mut slots: Vec<Option<(Shape, Gathered<'_>)>> = shapes.into_iter().map(Some).collect();
+    let mut slots: Vec<Option<(Shape, Gathered<'a>)>> = shapes.into_iter().map(Some).collect();
     Some(order.into_iter().filter_map(|i| slots[i].take()).collect())
 }
 
@@ -269,7 +269,7 @@ fn sum_last(rows: &[&Vec<Val>]) -> Vec<Vec<Val>> {
 /// statement per shape over every plan's rows. `after_first` is called once the first
 /// statement has run (a crash point).
 pub(crate) async fn run_together(
-    plans: &[Writes],
+    plans: &[&Writes],
     conn: &mut AnyConnection,
     after_first: impl FnOnce(),
 ) -> Result<(), sqlx::Error> {
@@ -324,7 +324,8 @@ mod tests {
     #[test]
     fn plans_gather_by_shape_in_an_order_that_keeps_each_plans_own() {
         let shapes = |plans: &[Writes]| {
-            gather(plans).map(|g| g.into_iter().map(|(shape, _)| shape).collect::<Vec<_>>())
+            let plans: Vec<&Writes> = plans.iter().collect();
+            gather(&plans).map(|g| g.into_iter().map(|(shape, _)| shape).collect::<Vec<_>>())
         };
         let rows = |s| Shape::Rows(s, "", Combine::Append);
         assert_eq!(

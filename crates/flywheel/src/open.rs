@@ -27,6 +27,7 @@ pub async fn start_engine(
     let options = EngineOptions {
         write_behind,
         flush_rows: config.server.flush_rows,
+        ..EngineOptions::default()
     };
     let holder = store
         .start_engine(&config.policy, options)

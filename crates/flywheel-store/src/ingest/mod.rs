@@ -151,18 +151,19 @@ impl Store {
         }
         let mut pending = self.inner.engine.pending.lock().await;
         loop {
+            // None: the group would have read rows a waiting plan writes; those are
+            // written now, so it runs again.
             if let Some(results) = self.ingest_group(&group, Some(&mut pending)).await? {
                 return Ok(results);
             }
-            // The group reads rows a waiting plan writes: write those first.
-            self.flush(&mut pending).await?;
         }
     }
 
     /// Applies one group in one transaction. With `pending` (this process writes
     /// behind), commits only the events and their queue rows and keeps the derived
-    /// rows' plan in `pending` — or answers None, having written nothing, when the group
-    /// would read a row a waiting plan writes, and the caller must flush first.
+    /// rows' plan in `pending` — or, when the group would read a row a waiting plan
+    /// writes, writes nothing of its own, flushes the plans it needs written and answers
+    /// None: the caller runs it again.
     pub(crate) async fn ingest_group(
         &self,
         group: &Group<'_>,
@@ -189,6 +190,9 @@ impl Store {
                 if Store::write_through_asked(&mut tx, wall).await? {
                     if !p.is_empty() {
                         tx.rollback().await?;
+                        if let Some(p) = pending {
+                            self.flush(p).await?;
+                        }
                         return Ok(None);
                     }
                     false
@@ -249,10 +253,13 @@ impl Store {
             clock,
         } = apply_fresh(&mut ws, events, &fresh, rules, as_of, &mut results);
         let mut touched = touched_by(&ws, &reached, &changes, stored.values().map(|s| s.0));
-        if let Some(p) = pending.as_deref() {
+        if let Some(p) = pending.as_deref_mut() {
             touched.budgets = !rule_book.budgeted().is_empty();
-            if p.touches(&touched) {
+            let flush_first = p.must_flush_for(&touched);
+            if flush_first > 0 {
                 tx.rollback().await?;
+                drop(cache);
+                self.flush_first(p, flush_first).await?;
                 return Ok(None);
             }
         }

@@ -147,13 +147,19 @@ async fn dump(store: &Store) -> String {
 
 /// Opens the database and starts the engine writing behind, replaying what the log
 /// holds unapplied. A store just dropped may still be letting go of the lease.
-async fn open_behind(url: &str, policy: &Policy, flush_rows: usize, cache: usize) -> Store {
+async fn open_behind(
+    url: &str,
+    policy: &Policy,
+    (flush_rows, slice_rows): (usize, usize),
+    cache: usize,
+) -> Store {
     for _ in 0..100 {
         let store = Store::open(url).await.unwrap();
         store.set_member_cache_capacity(cache).await;
         let options = EngineOptions {
             write_behind: true,
             flush_rows,
+            slice_rows,
         };
         if store.start_engine(policy, options).await.unwrap() {
             return store;
@@ -180,6 +186,7 @@ async fn random_groups_written_behind_through_crashes_leave_the_tables_written_t
         let mut rng = Rng(seed);
         let groups = random_groups(&mut rng, &policy);
         let flush_rows = 1 + rng.below(150) as usize;
+        let slice_rows = 1 + rng.below(80) as usize;
         let cache = if rng.chance(50) {
             0
         } else {
@@ -188,7 +195,7 @@ async fn random_groups_written_behind_through_crashes_leave_the_tables_written_t
         let crash_percent = 10 + rng.below(30);
         let crashes_at: Vec<bool> = groups.iter().map(|_| rng.chance(crash_percent)).collect();
         let case = format!(
-            "seed {seed:#x}: {} groups, {} events, flush at {flush_rows} rows, cache {cache}, {} crashes",
+            "seed {seed:#x}: {} groups, {} events, flush at {flush_rows} rows in slices of {slice_rows}, cache {cache}, {} crashes",
             groups.len(),
             groups.iter().map(|g| g.events.len()).sum::<usize>(),
             crashes_at.iter().filter(|&&c| c).count()
@@ -205,14 +212,16 @@ async fn random_groups_written_behind_through_crashes_leave_the_tables_written_t
             let expected = dump(&through).await;
             through.close().await;
 
-            let mut store = open_behind(&behind.url, &policy, flush_rows, cache).await;
+            let mut store =
+                open_behind(&behind.url, &policy, (flush_rows, slice_rows), cache).await;
             for ((group, crash), answered) in groups.iter().zip(&crashes_at).zip(&answers) {
                 let got = send(&store, &policy, group).await;
                 // Acknowledged the same, duplicates included, whatever waits in memory.
                 assert_eq!(&got, answered, "{case}: answers at clock {}", group.clock);
                 if *crash {
                     drop(store);
-                    store = open_behind(&behind.url, &policy, flush_rows, cache).await;
+                    store =
+                        open_behind(&behind.url, &policy, (flush_rows, slice_rows), cache).await;
                 }
             }
             // Every event again: all duplicates, flushed or not.
