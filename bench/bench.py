@@ -153,10 +153,14 @@ def http_ingest(db, seconds):
     env = fw_env(db)
     server = subprocess.Popen([FLYWHEEL, "serve", "--db", db, "--listen", f"127.0.0.1:{port}"],
                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    engine = None
     try:
         for _ in range(300):
             try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1)
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1) as answer:
+                    # The SQLite library Flywheel links (bundled by libsqlite3-sys), which
+                    # is not the system's that Python's baseline uses.
+                    engine = json.load(answer).get("database_version")
                 break
             except Exception:
                 time.sleep(0.1)
@@ -175,7 +179,7 @@ def http_ingest(db, seconds):
         server.terminate()
         server.wait()
     cold, warm = runs
-    return {**warm, "cold": cold}
+    return {**warm, "cold": cold, "engine": engine}
 
 
 def wrk_figures(out, seconds):
@@ -462,7 +466,8 @@ def render(r):
         "# Flywheel benchmark results",
         "",
         f"Run `{r['label']}` on {r['date']}: {m['cores']} cores ({m['cpu']}), {m['memory_gib']:.1f} GiB, "
-        f"Linux {m['kernel']}; Flywheel {m['git']} built with {m['rustc']}; SQLite {m['sqlite']}"
+        f"Linux {m['kernel']}; Flywheel {m['git']} built with {m['rustc']}, linking "
+        f"{r['http'].get('engine') or 'SQLite (version not read)'}; the raw-insert baseline's SQLite {m['sqlite']} (Python's)"
         + (f"; PostgreSQL {r['postgres_version']}" if "postgres_version" in r else "")
         + f"; DuckDB {r['rfm_duckdb']['version']}, pandas {r['rfm_pandas']['version']}, lifetimes {r['bgnbd_lifetimes']['version']} (Python {m['python']}).",
         "",
@@ -499,13 +504,18 @@ def render(r):
         "",
     ]
     peak = max(imp["peak_rss"], r["sweep"]["peak_rss"], r["recompute"]["peak_rss"])
-    goals = [
-        ("import on SQLite ≥ 100,000 events/s", fw_rate >= 100_000, f"{fw_rate:,.0f} events/s"),
-        ("import on SQLite ≥ 0.3× the raw insert", fw_rate / raw_rate >= 0.3, f"{fw_rate / raw_rate:.3f}×"),
-    ]
+    # The ingest engine's goals (issue 14), then the earlier ones still standing.
+    goals = [("import on SQLite ≥ 0.5× the raw insert", fw_rate / raw_rate >= 0.5, f"{fw_rate / raw_rate:.3f}×")]
+    if r["label"] == "quick":
+        goals.append(("import on SQLite ≥ 40,000 events/s (`--quick`)", fw_rate >= 40_000, f"{fw_rate:,.0f} events/s"))
+    if "import_postgres" in r:
+        goals.append(("import on PostgreSQL ≥ 0.2× COPY", pg_rate / copy_rate >= 0.2, f"{pg_rate / copy_rate:.3f}×"))
     if "skipped" not in h:
-        goals.append(("HTTP ingest ≥ 10,000 req/s with p99 < 20 ms", h["requests_per_s"] >= 10_000 and h["p99_ms"] < 20,
-                      f"{h['requests_per_s']:,.0f} req/s, p99 {h['p99_ms']:.1f} ms"))
+        for name, run in (("warm", h), ("from a cold start", h.get("cold"))):
+            if run:
+                goals.append((f"HTTP ingest ≥ 10,000 req/s with p99 < 20 ms, {name}",
+                              run["requests_per_s"] >= 10_000 and run["p99_ms"] < 20,
+                              f"{run['requests_per_s']:,.0f} req/s, p99 {run['p99_ms']:.1f} ms"))
     goals += [
         ("score recompute faster than DuckDB's RFM aggregation", rec < duck, f"{rec:.2f} s vs {duck:.3f} s"),
         ("BG/NBD fit ≥ 10× faster than lifetimes", r["bgnbd_lifetimes"]["seconds"] / r["bgnbd_flywheel"]["seconds"] >= 10,

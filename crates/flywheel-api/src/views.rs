@@ -186,6 +186,9 @@ pub struct StageStats {
 pub struct Health {
     pub status: String,
     pub database: String,
+    /// The database engine and its version: the SQLite library built into the binary
+    /// ("SQLite 3.50.4"), or the PostgreSQL server ("PostgreSQL 15.18").
+    pub database_version: String,
     pub schema_version: i64,
     pub version: String,
 }

@@ -103,6 +103,17 @@ async fn every_v1_call_needs_a_key_and_a_role_that_allows_it() {
             (status, body["status"].as_str()),
             (StatusCode::OK, Some("ok"))
         );
+        // The engine and its version, as the database itself reports it.
+        let engine = body["database_version"].as_str().unwrap_or_default();
+        let expected = match body["database"].as_str() {
+            Some("sqlite") => "SQLite 3.",
+            _ => "PostgreSQL ",
+        };
+        assert!(engine.starts_with(expected), "{engine}");
+        assert!(
+            engine[expected.len()..].starts_with(|c: char| c.is_ascii_digit()),
+            "{engine}"
+        );
     }
 }
 

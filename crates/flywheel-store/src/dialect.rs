@@ -201,3 +201,12 @@ fn fnv1a(bytes: &[u8]) -> i64 {
     }
     h as i64
 }
+
+/// The query that names the database engine's version: the SQLite library linked into
+/// this binary (bundled by `libsqlite3-sys`, not the system's), or the PostgreSQL server.
+pub(crate) fn version_query(backend: Backend) -> &'static str {
+    match backend {
+        Backend::Sqlite => "SELECT 'SQLite ' || sqlite_version()",
+        Backend::Postgres => "SELECT 'PostgreSQL ' || current_setting('server_version')",
+    }
+}

@@ -105,4 +105,11 @@ impl Store {
             .await?;
         Ok(row.try_get::<i64, _>("v")?)
     }
+
+    /// The database engine and its version: "SQLite 3.x.y" (the library this binary
+    /// links) or "PostgreSQL 15.x".
+    pub async fn engine_version(&self) -> Result<String, StoreError> {
+        let query = crate::dialect::version_query(self.backend());
+        Ok(sqlx::query_scalar(query).fetch_one(self.pool()).await?)
+    }
 }

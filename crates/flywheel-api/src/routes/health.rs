@@ -23,9 +23,11 @@ pub async fn health(State(state): State<AppState>) -> Result<Json<Health>, ApiEr
     };
     state.store.ping().await.map_err(unavailable)?;
     let schema_version = state.store.schema_version().await.map_err(unavailable)?;
+    let database_version = state.store.engine_version().await.map_err(unavailable)?;
     Ok(Json(Health {
         status: "ok".into(),
         database: state.store.backend().name().into(),
+        database_version,
         schema_version,
         version: env!("CARGO_PKG_VERSION").into(),
     }))
