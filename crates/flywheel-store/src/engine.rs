@@ -304,7 +304,7 @@ impl Store {
         self.flush(&mut pending).await
     }
 
-    /// Writes every waiting plan, slice by slice.
+    /// Writes every waiting plan, in one transaction.
     pub(crate) async fn flush(&self, pending: &mut Pending) -> Result<(), StoreError> {
         self.flush_first(pending, pending.plans.len()).await
     }
