@@ -25,7 +25,8 @@
 //!
 //! The lease: one process per database writes behind. On SQLite it is an exclusive lock
 //! on the file `<database>-engine.lock`, on PostgreSQL a session advisory lock; both end
-//! with the process, however it ends.
+//! with the process, however it ends. The other processes try to take it now and then,
+//! so when the holder dies one of them replays its queue and holds the lease instead.
 
 use crate::crash;
 use crate::db::{Backend, Store};
@@ -244,13 +245,28 @@ impl Store {
             .store(options.slice_rows.max(1), Ordering::Relaxed);
         if !engine.holder() && !self.take_lease().await? {
             tracing::info!("another process holds the ingest lease: writing through");
+            tokio::spawn(claim_lease_later(
+                Arc::downgrade(&self.inner),
+                policy.clone(),
+                options,
+            ));
             return Ok(false);
         }
+        self.hold(policy, &options).await?;
+        Ok(true)
+    }
+
+    /// With the lease just taken: replays what the log holds unapplied, then acts as the
+    /// holder. Until the replay ends, this process's other writers wait for an empty
+    /// queue as non-holders do (the replay itself does not wait: `ingest_group`).
+    async fn hold(&self, policy: &Policy, options: &EngineOptions) -> Result<(), StoreError> {
+        let engine = &self.inner.engine;
         self.replay_queue(policy).await?;
+        engine.holder.store(true, Ordering::Relaxed);
         if options.write_behind && !engine.behind.swap(true, Ordering::Relaxed) {
             tokio::spawn(flush_forever(Arc::downgrade(&self.inner)));
         }
-        Ok(true)
+        Ok(())
     }
 
     async fn take_lease(&self) -> Result<bool, StoreError> {
@@ -259,7 +275,6 @@ impl Store {
             Backend::Sqlite => {
                 let Some(path) = self.inner.sqlite_path.as_ref() else {
                     // An in-memory database lives and dies with this process.
-                    engine.holder.store(true, Ordering::Relaxed);
                     return Ok(true);
                 };
                 let file = std::fs::OpenOptions::new()
@@ -290,7 +305,6 @@ impl Store {
             }
         };
         *engine.lease.lock().unwrap_or_else(|p| p.into_inner()) = Some(lease);
-        engine.holder.store(true, Ordering::Relaxed);
         Ok(true)
     }
 
@@ -452,6 +466,39 @@ async fn flush_forever(inner: std::sync::Weak<crate::db::Inner>) {
         };
         if let Err(e) = flushed {
             tracing::warn!(error = %e, "flushing the engine's waiting writes failed; will retry");
+        }
+    }
+}
+
+/// How often a process without the lease tries to take it.
+const CLAIM_EVERY: Duration = Duration::from_secs(2);
+
+/// Tries to take the lease now and then, until it is had or the store is dropped: when
+/// the holder dies, its queue would otherwise keep every other process's writers waiting
+/// until one of them restarts. The taker replays the dead holder's queue.
+async fn claim_lease_later(
+    inner: std::sync::Weak<crate::db::Inner>,
+    policy: Policy,
+    options: EngineOptions,
+) {
+    loop {
+        tokio::time::sleep(CLAIM_EVERY).await;
+        let Some(inner) = inner.upgrade() else {
+            return;
+        };
+        let store = Store { inner };
+        match store.take_lease().await {
+            Ok(false) => continue,
+            Ok(true) => {
+                tracing::info!("took over the ingest lease; replaying the event log");
+                // A failed replay leaves the queue for the next start; this process keeps
+                // the lease, so no other takes it over meanwhile.
+                if let Err(e) = store.hold(&policy, &options).await {
+                    tracing::error!(error = %e, "replaying the event log after taking over the lease failed");
+                }
+                return;
+            }
+            Err(e) => tracing::warn!(error = %e, "trying to take the ingest lease failed"),
         }
     }
 }

@@ -179,9 +179,12 @@ impl Store {
         let backend = self.backend();
         let started = std::time::Instant::now();
         let rule_book = self.rule_book().await?;
-        let mut tx = match pending {
-            Some(_) => self.begin_engine_write().await?,
-            None => self.begin_write().await?,
+        // The engine's own transactions (writing behind, replaying the log) never wait
+        // for the queue: they are what empties it.
+        let mut tx = if pending.is_some() || replayed.is_some() {
+            self.begin_engine_write().await?
+        } else {
+            self.begin_write().await?
         };
         // Behind unless another process asked this one to write through for a while.
         let behind = match pending.as_deref() {

@@ -248,3 +248,46 @@ async fn random_groups_written_behind_through_crashes_leave_the_tables_written_t
         }
     }
 }
+
+#[tokio::test]
+async fn a_process_without_the_lease_takes_it_over_when_the_holder_dies_and_replays_its_log() {
+    let policy = Policy::default();
+    let groups = random_groups(&mut Rng(0x7a4e_0fe2), &policy);
+    let half = groups.len() / 2;
+    let references = flywheel_testkit::databases().await;
+    let shared = flywheel_testkit::databases().await;
+    for (reference, db) in references.zip(shared) {
+        let through = reference.open().await;
+        let mut answers = Vec::new();
+        for group in &groups {
+            answers.push(send(&through, &policy, group).await);
+        }
+        let expected = dump(&through).await;
+        through.close().await;
+
+        // The holder writes behind and never fills a flush; a second process writes
+        // through beside it.
+        let holder = open_behind(&db.url, &policy, (1_000_000, 500), 0).await;
+        let other = Store::open(&db.url).await.unwrap();
+        let took = other
+            .start_engine(&policy, EngineOptions::default())
+            .await
+            .unwrap();
+        assert!(!took, "the lease is the holder's");
+        for (group, answered) in groups[..half].iter().zip(&answers) {
+            assert_eq!(&send(&holder, &policy, group).await, answered);
+        }
+        // The holder dies with plans waiting: the other process takes the lease over,
+        // replays the log, and its own writes go on.
+        drop(holder);
+        for (group, answered) in groups[half..].iter().zip(&answers[half..]) {
+            assert_eq!(&send(&other, &policy, group).await, answered);
+        }
+        let got = dump(&other).await;
+        other.close().await;
+        assert!(
+            got == expected,
+            "the tables differ from those written through"
+        );
+    }
+}
