@@ -1,6 +1,7 @@
 //! The ingest engine's property: random groups written behind, at random flush sizes,
-//! with the process "crashing" between random groups, leave the tables exactly as the
-//! same groups written through do.
+//! with the process "crashing" between random groups and other writers (points
+//! adjustments, the stage sweep) running between others, leave the tables exactly as
+//! the same groups and commands written through do.
 //!
 //! A crash here drops the store with plans still waiting in memory — what a killed
 //! process loses — and opens the database again, which replays the event log's
@@ -10,7 +11,9 @@
 use flywheel_core::event::parse_event;
 use flywheel_core::time::{DAY, parse_rfc3339};
 use flywheel_core::{Event, Policy};
-use flywheel_store::{AsOf, EngineOptions, EventResult, IngestMode, Store};
+use flywheel_store::{
+    AdjustRequest, AsOf, AuditActor, EngineOptions, EventResult, IngestMode, Store,
+};
 use serde_json::{Value, json};
 use std::time::Duration;
 
@@ -139,6 +142,77 @@ async fn send(store: &Store, policy: &Policy, group: &Group) -> Vec<EventResult>
         .unwrap()
 }
 
+/// What runs before a group besides ingest: another writer in the same process.
+#[derive(Clone, Copy)]
+enum Other {
+    /// Adjust the points of the member of the `pick`-th answer so far (debits may be
+    /// refused: both runs must refuse alike).
+    Adjust { pick: u64, points: i64 },
+    /// The stage sweep at the group's clock.
+    Sweep,
+}
+
+fn random_others(rng: &mut Rng, groups: usize) -> Vec<Vec<Other>> {
+    (0..groups)
+        .map(|_| {
+            let mut others = Vec::new();
+            if rng.chance(20) {
+                let points = rng.below(300) as i64 - 100;
+                others.push(Other::Adjust {
+                    pick: rng.next(),
+                    points,
+                });
+            }
+            if rng.chance(10) {
+                others.push(Other::Sweep);
+            }
+            others
+        })
+        .collect()
+}
+
+/// Runs `others` before group `g`, answering each as text to compare between runs.
+async fn run_others(
+    store: &Store,
+    policy: &Policy,
+    others: &[Other],
+    g: usize,
+    clock: i64,
+    answered: &[Vec<EventResult>],
+) -> Vec<String> {
+    let members: Vec<i64> = answered
+        .iter()
+        .flatten()
+        .filter_map(|r| match r {
+            EventResult::Accepted(o) => Some(o.member_id),
+            _ => None,
+        })
+        .collect();
+    let mut out = Vec::new();
+    for (i, other) in others.iter().enumerate() {
+        match *other {
+            Other::Adjust { pick, points } if !members.is_empty() && points != 0 => {
+                let request = AdjustRequest {
+                    member_id: members[(pick % members.len() as u64) as usize],
+                    points,
+                    reason: "goodwill".into(),
+                    programme: "points".into(),
+                    idempotency_key: format!("adjust-{g}-{i}"),
+                    actor: AuditActor::cli(),
+                };
+                let answer = store.adjust_points(&request, &policy.points, clock).await;
+                out.push(format!("{answer:?}"));
+            }
+            Other::Adjust { .. } => {}
+            Other::Sweep => {
+                let report = store.sweep(&policy.stages, clock, false).await.unwrap();
+                out.push(format!("swept {}", report.changed));
+            }
+        }
+    }
+    out
+}
+
 async fn dump(store: &Store) -> String {
     let mut out = Vec::new();
     store.dump_canonical(&mut out).await.unwrap();
@@ -194,6 +268,7 @@ async fn random_groups_written_behind_through_crashes_leave_the_tables_written_t
         };
         let crash_percent = 10 + rng.below(30);
         let crashes_at: Vec<bool> = groups.iter().map(|_| rng.chance(crash_percent)).collect();
+        let others = random_others(&mut rng, groups.len());
         let case = format!(
             "seed {seed:#x}: {} groups, {} events, flush at {flush_rows} rows in slices of {slice_rows}, cache {cache}, {} crashes",
             groups.len(),
@@ -206,7 +281,10 @@ async fn random_groups_written_behind_through_crashes_leave_the_tables_written_t
         for (reference, behind) in references.zip(behinds) {
             let through = reference.open().await;
             let mut answers = Vec::new();
-            for group in &groups {
+            let mut other_answers = Vec::new();
+            for (g, group) in groups.iter().enumerate() {
+                let done = run_others(&through, &policy, &others[g], g, group.clock, &answers);
+                other_answers.push(done.await);
                 answers.push(send(&through, &policy, group).await);
             }
             let expected = dump(&through).await;
@@ -214,7 +292,15 @@ async fn random_groups_written_behind_through_crashes_leave_the_tables_written_t
 
             let mut store =
                 open_behind(&behind.url, &policy, (flush_rows, slice_rows), cache).await;
-            for ((group, crash), answered) in groups.iter().zip(&crashes_at).zip(&answers) {
+            for (g, ((group, crash), answered)) in
+                groups.iter().zip(&crashes_at).zip(&answers).enumerate()
+            {
+                let done = run_others(&store, &policy, &others[g], g, group.clock, &answers[..g]);
+                assert_eq!(
+                    done.await,
+                    other_answers[g],
+                    "{case}: other writers before group {g}"
+                );
                 let got = send(&store, &policy, group).await;
                 // Acknowledged the same, duplicates included, whatever waits in memory.
                 assert_eq!(&got, answered, "{case}: answers at clock {}", group.clock);
