@@ -164,7 +164,7 @@ async fn run_statement(
     Ok(())
 }
 
-/// The writes of several plans gathered by shape, in the order the shapes first appear.
+/// The writes of one shape, gathered from several plans in plan order.
 enum Gathered<'a> {
     Rows(Vec<&'a Vec<Val>>),
     Moves(Vec<(i64, i64)>),
