@@ -8,7 +8,7 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions, install_default_drivers};
 use sqlx::{AnyPool, ConnectOptions, Executor};
 use std::str::FromStr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 /// sqlx warns about statements slower than a second by default; a bulk import's batch
@@ -60,8 +60,8 @@ pub(crate) struct Inner {
     /// Members, identities, orders and referrals ingest read or wrote, kept between its
     /// transactions while no other writer commits (`cache.rs`).
     pub member_cache: tokio::sync::Mutex<MemberCache>,
-    /// The cache's capacity, readable without its lock: 0 means ingest leaves it alone.
-    pub cached_members: AtomicUsize,
+    /// Whether the cache is on (bounds above zero), readable without its lock.
+    pub member_cache_on: AtomicBool,
     /// Write-behind: the lease, the plans waiting to be flushed (`engine.rs`).
     pub engine: Engine,
     /// The database file, on SQLite (None in memory).
@@ -191,15 +191,14 @@ impl Store {
             }
             Backend::Postgres => pool.clone(),
         };
-        // Off until `set_member_cache_capacity`: see there.
-        let cached_members = 0;
+        // Off until `set_member_cache`: see there.
         let inner = Arc::new(Inner {
             pool,
             writes,
             backend,
             rule_cache: RuleCache::default(),
-            member_cache: tokio::sync::Mutex::new(MemberCache::with_capacity(cached_members)),
-            cached_members: AtomicUsize::new(cached_members),
+            member_cache: tokio::sync::Mutex::new(MemberCache::with_bounds(0, 0)),
+            member_cache_on: AtomicBool::new(false),
             engine: Engine::new(),
             sqlite_path,
         });
@@ -274,17 +273,20 @@ impl Store {
     }
 
     pub(crate) fn member_cache_on(&self) -> bool {
-        self.inner.cached_members.load(Ordering::Relaxed) > 0
+        self.inner.member_cache_on.load(Ordering::Relaxed)
     }
 
-    /// How many members ingest keeps in memory between transactions (0, the default:
-    /// none). Measured (bench/PROFILE.md): on SQLite it saves about a tenth of an import
-    /// whose members fit, at 3–5 KiB a member; on PostgreSQL it makes the four writers
-    /// take turns and serves fewer single-event requests a second, not more.
-    pub async fn set_member_cache_capacity(&self, members: usize) {
+    /// How many members ingest keeps in memory between transactions, and about how many
+    /// bytes they may hold in all (either 0, the store's default: none). Measured
+    /// (bench/PROFILE.md): on SQLite it saves about a tenth of an import whose members
+    /// fit; on PostgreSQL it makes the four writers take turns and serves fewer
+    /// single-event requests a second, not more.
+    pub async fn set_member_cache(&self, members: usize, bytes: usize) {
         let mut cache = self.inner.member_cache.lock().await;
-        cache.set_capacity(members);
-        self.inner.cached_members.store(members, Ordering::Relaxed);
+        cache.set_bounds(members, bytes);
+        self.inner
+            .member_cache_on
+            .store(members > 0 && bytes > 0, Ordering::Relaxed);
     }
 
     pub fn backend(&self) -> Backend {

@@ -8,7 +8,8 @@
 //! listen = "127.0.0.1:8080"
 //! sweep_interval_secs = 60
 //! metrics_require_key = false   # /metrics without a key, like /health
-//! cache_members = 0             # members ingest keeps in memory between groups (opt-in)
+//! cache_members = 200000        # members ingest keeps in memory between groups…
+//! cache_mib = 256               # …and about how much they may hold (SQLite; off on PostgreSQL)
 //! write_behind = false          # acknowledge events once logged; write derived rows in flushes
 //! flush_rows = 20000            # …flushed once this many rows wait (and every second)
 //!
@@ -63,6 +64,12 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
+/// The member cache's default bound in members on SQLite.
+pub const DEFAULT_CACHE_MEMBERS: usize = 200_000;
+/// The member cache's default bound in MiB: with the rest of an import at a million
+/// members (about 600 MiB at its peak), under the 1 GiB the process must stay within.
+pub const DEFAULT_CACHE_MIB: usize = 256;
+
 #[derive(Clone, Debug, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ServerConfig {
@@ -74,13 +81,28 @@ pub struct ServerConfig {
     /// default, like `/health`, for scrapers on a private network.
     pub metrics_require_key: bool,
     /// Members ingest keeps in memory between its transactions (their identities,
-    /// orders and referrals besides); unset or 0: none.
+    /// orders and referrals besides); 0: none. Unset: 200,000 on SQLite, none on
+    /// PostgreSQL, where it makes the writers take turns (bench/PROFILE.md).
     pub cache_members: Option<usize>,
+    /// About how many MiB the cached members may hold in all, as estimated
+    /// (`FLYWHEEL_CACHE_MIB`); whichever bound is met first evicts.
+    pub cache_mib: usize,
     /// Acknowledge events once they are in the event log and write the rows they derive
     /// in flushes (`FLYWHEEL_WRITE_BEHIND=1`); only the process holding the lease does.
     pub write_behind: bool,
     /// Rows waiting before a flush (`FLYWHEEL_FLUSH_ROWS`); one runs every second besides.
     pub flush_rows: usize,
+}
+
+impl ServerConfig {
+    /// The member cache's bounds on `backend`: (members, bytes).
+    pub fn member_cache_bounds(&self, backend: flywheel_store::Backend) -> (usize, usize) {
+        let members = self.cache_members.unwrap_or(match backend {
+            flywheel_store::Backend::Sqlite => DEFAULT_CACHE_MEMBERS,
+            flywheel_store::Backend::Postgres => 0,
+        });
+        (members, self.cache_mib.saturating_mul(1 << 20))
+    }
 }
 
 impl Default for ServerConfig {
@@ -91,6 +113,7 @@ impl Default for ServerConfig {
             sweep_interval_secs: 60,
             metrics_require_key: false,
             cache_members: None,
+            cache_mib: DEFAULT_CACHE_MIB,
             write_behind: false,
             flush_rows: flywheel_store::DEFAULT_FLUSH_ROWS,
         }
@@ -240,6 +263,11 @@ impl Config {
             server.flush_rows = rows
                 .parse()
                 .map_err(|_| anyhow::anyhow!("FLYWHEEL_FLUSH_ROWS must be a number of rows"))?;
+        }
+        if let Ok(mib) = std::env::var("FLYWHEEL_CACHE_MIB") {
+            server.cache_mib = mib
+                .parse()
+                .map_err(|_| anyhow::anyhow!("FLYWHEEL_CACHE_MIB must be a number of MiB"))?;
         }
         if let Some(db) = &flags.db {
             server.db = db.clone();

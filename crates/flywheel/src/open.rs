@@ -12,9 +12,8 @@ pub async fn open_for_ingest(config: &Config, write_behind: bool) -> anyhow::Res
     let store = Store::open(&config.server.db)
         .await
         .with_context(|| format!("opening {}", config.server.db))?;
-    if let Some(members) = config.server.cache_members {
-        store.set_member_cache_capacity(members).await;
-    }
+    let (members, bytes) = config.server.member_cache_bounds(store.backend());
+    store.set_member_cache(members, bytes).await;
     start_engine(&store, config, write_behind).await?;
     Ok(store)
 }

@@ -8,6 +8,7 @@
 //! I/O, so the whole pipeline is unit-tested without a database.
 
 mod apply;
+pub mod footprint;
 pub mod points;
 mod resolve;
 

@@ -229,7 +229,13 @@ async fn open_behind(
 ) -> Store {
     for _ in 0..100 {
         let store = Store::open(url).await.unwrap();
-        store.set_member_cache_capacity(cache).await;
+        // An odd bound in members comes with a budget in bytes tight enough to evict by.
+        let bytes = if cache % 2 == 1 {
+            cache * 1500
+        } else {
+            usize::MAX
+        };
+        store.set_member_cache(cache, bytes).await;
         let options = EngineOptions {
             write_behind: true,
             flush_rows,
