@@ -168,6 +168,7 @@ pub mod need {
         ReadAudit,
         ExportMembers,
         EraseMembers,
+        ManageProgrammes,
     );
 }
 

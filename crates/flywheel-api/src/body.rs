@@ -108,7 +108,10 @@ pub fn typed<T: serde::de::DeserializeOwned>(value: Value) -> Result<T, ApiError
         let (code, field) = if message.starts_with("missing field") {
             (ErrorCode::MissingField, join(&quoted))
         } else if message.starts_with("unknown field") {
-            (ErrorCode::UnknownField, join(&quoted))
+            // The path already ends at the unknown field.
+            let named = path == quoted || path.ends_with(&format!(".{quoted}"));
+            let field = if named { path.clone() } else { join(&quoted) };
+            (ErrorCode::UnknownField, field)
         } else if message.starts_with("invalid type") {
             (ErrorCode::InvalidType, path.clone())
         } else {
@@ -121,4 +124,50 @@ pub fn typed<T: serde::de::DeserializeOwned>(value: Value) -> Result<T, ApiError
         };
         ApiError::new(code, format!("{field}: {message}")).field(field)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::typed;
+    use serde::Deserialize;
+    use serde_json::json;
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Inner {
+        a: u32,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Outer {
+        items: Vec<Inner>,
+    }
+
+    fn field_of(v: serde_json::Value) -> (String, String) {
+        let e = typed::<Outer>(v).unwrap_err();
+        (e.code.as_str().to_owned(), e.field.unwrap_or_default())
+    }
+
+    #[test]
+    fn a_fault_names_the_field_once() {
+        let cases = [
+            (json!({"items": [], "x": 1}), ("unknown_field", "x")),
+            (
+                json!({"items": [{"a": 1, "b": 2}]}),
+                ("unknown_field", "items[0].b"),
+            ),
+            (json!({"items": [{}]}), ("missing_field", "items[0].a")),
+            (json!({}), ("missing_field", "items")),
+            (
+                json!({"items": [{"a": "one"}]}),
+                ("invalid_type", "items[0].a"),
+            ),
+        ];
+        for (body, (code, field)) in cases {
+            assert_eq!(field_of(body), (code.to_owned(), field.to_owned()));
+        }
+    }
 }

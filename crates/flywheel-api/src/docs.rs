@@ -1,11 +1,13 @@
 //! The OpenAPI document (`/openapi.json`) and browsable docs (`/docs`), served from assets
 //! compiled into the binary, so they work with no internet.
 
+use crate::membership_views;
 use crate::metrics;
 use crate::points_views;
 use crate::report_views;
 use crate::routes::{
-    audit, events, finance, health, identity, members, points, privacy, rewards, scores, stats,
+    audit, events, finance, health, identity, members, points, privacy, programmes, rewards,
+    scores, stats,
 };
 use crate::score_views;
 use crate::state::AppState;
@@ -17,7 +19,7 @@ use utoipa_swagger_ui::SwaggerUi;
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "Flywheel", description = "Super-user relationship engine: ingest, identity resolution, relationship stages, points, scores."),
+    info(title = "Flywheel", description = "Super-user relationship engine: ingest, identity resolution, relationship stages, points, scores, memberships."),
     paths(
         health::health,
         events::post_event, events::post_batch,
@@ -31,6 +33,7 @@ use utoipa_swagger_ui::SwaggerUi;
         rewards::list_partners, rewards::create_partner, rewards::exchange,
         scores::member_scores, scores::super_users, scores::recompute, scores::export,
         audit::audit, privacy::export, privacy::erase, metrics::render,
+        programmes::list_programmes, programmes::get_programme, programmes::put_programme,
     ),
     components(schemas(
         views::EventAnswer, views::BatchAnswer, views::MemberDoc, views::IdentityView, views::Timeline,
@@ -52,6 +55,11 @@ use utoipa_swagger_ui::SwaggerUi;
         score_views::BgNbdView, score_views::GammaGammaView, score_views::ClvFitView,
         points::TransferBody, points::AdjustBody, rewards::RewardBody, rewards::RedeemBody, rewards::PartnerBody,
         rewards::ExchangeBody, identity::MergeInput,
+        membership_views::ProgrammeInput, membership_views::TierInput, membership_views::ThresholdInput,
+        membership_views::MeasureInput, membership_views::TermInput, membership_views::DowngradeInput,
+        membership_views::DowngradePolicyInput, membership_views::EligibilityInput,
+        membership_views::ProgrammeKindInput, membership_views::ProgrammeView,
+        membership_views::ProgrammeVersionView, membership_views::ProgrammeList,
     )),
     modifiers(&BearerAuth, &ErrorAnswers),
 )]

@@ -4,7 +4,7 @@
 //! browsable docs.
 //!
 //! Layout: `routes/` has one module per resource, each with its own `router()`;
-//! `views.rs` and `points_views.rs` the response bodies; `error.rs` the error answers;
+//! `views.rs`, `points_views.rs` and the other `*_views.rs` the bodies; `error.rs` the error answers;
 //! `auth.rs` keys, permissions and the `/v1` guard; `privacy.rs` the masking of answers;
 //! `limits.rs` body sizes, timeouts and rate limits; `body.rs`/`params.rs` request
 //! parsing with our error codes; `metrics.rs` `/metrics`; `server.rs` connections and
@@ -15,6 +15,7 @@ mod body;
 mod docs;
 mod error;
 mod limits;
+mod membership_views;
 pub mod metrics;
 mod params;
 mod points_views;
@@ -55,6 +56,7 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::scores::router())
         .merge(routes::audit::router())
         .merge(routes::privacy::router())
+        .merge(routes::programmes::router())
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             settle::settle,

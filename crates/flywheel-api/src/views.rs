@@ -301,7 +301,7 @@ pub struct AuditEntryView {
     pub id: i64,
     pub at: String,
     pub actor: AuditActorView,
-    /// points_rules, reward, partner, points_adjustment, member_merge, identity_conflict,
+    /// points_rules, programme, reward, partner, points_adjustment, member_merge, identity_conflict,
     /// api_key or member_erasure.
     pub kind: String,
     /// create, update, merge, dismiss, revoke or erase.

@@ -52,6 +52,8 @@ pub enum Permission {
     ExportMembers,
     /// Erase a member's personal data (PIPL's right to erasure).
     EraseMembers,
+    /// Define membership programmes: tiers, fees, upgrades, retention (admin only).
+    ManageProgrammes,
 }
 
 impl Role {

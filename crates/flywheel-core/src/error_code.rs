@@ -55,6 +55,7 @@ codes! {
     ConflictNotFound = "conflict_not_found", 404, "No identity conflict has that id.";
     RewardNotFound = "reward_not_found", 404, "No reward has that id.";
     PartnerNotFound = "partner_not_found", 404, "No partner brand has that id.";
+    ProgrammeNotFound = "programme_not_found", 404, "No membership programme has that id.";
     RedemptionNotFound = "redemption_not_found", 404, "No redemption has that id.";
     MethodNotAllowed = "method_not_allowed", 405, "The route exists but does not take that method.";
     RequestTimeout = "request_timeout", 408, "The request body did not arrive in time.";

@@ -15,6 +15,7 @@ pub mod facts_view;
 pub mod identity;
 pub mod ingest;
 pub mod limits;
+pub mod membership;
 pub mod money;
 pub mod points;
 pub mod policy;

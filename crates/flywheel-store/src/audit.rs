@@ -37,8 +37,8 @@ impl AuditActor {
 /// One change, as recorded.
 #[derive(Clone, Debug, PartialEq)]
 pub struct AuditChange {
-    /// `points_rules`, `reward`, `partner`, `points_adjustment`, `member_merge`,
-    /// `identity_conflict`, `api_key`, `member_erasure`.
+    /// `points_rules`, `programme`, `reward`, `partner`, `points_adjustment`,
+    /// `member_merge`, `identity_conflict`, `api_key`, `member_erasure`.
     pub kind: &'static str,
     /// `create`, `update`, `merge`, `dismiss`, `revoke`, `erase`.
     pub action: &'static str,
@@ -50,8 +50,9 @@ pub struct AuditChange {
 }
 
 /// The kinds of change the log records, for the API to check a filter against.
-pub const AUDIT_KINDS: [&str; 8] = [
+pub const AUDIT_KINDS: [&str; 9] = [
     "points_rules",
+    "programme",
     "reward",
     "partner",
     "points_adjustment",

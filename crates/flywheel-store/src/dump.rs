@@ -31,7 +31,7 @@ const SKIPPED: [&str; 9] = [
 ];
 
 /// Columns that say when or in which order a row was written, not what it holds.
-const VOLATILE: [(&str, &str); 14] = [
+const VOLATILE: [(&str, &str); 15] = [
     ("events", "received_at"),
     ("members", "updated_at"),
     ("points_transactions", "posted_at"),
@@ -39,6 +39,7 @@ const VOLATILE: [(&str, &str); 14] = [
     ("merges", "id"),
     ("identity_conflicts", "id"),
     ("points_rules", "created_at"),
+    ("programmes", "created_at"),
     ("rewards", "created_at"),
     ("rewards", "updated_at"),
     ("partners", "created_at"),

@@ -51,6 +51,7 @@ const MIGRATIONS: &[Migration] = &[
     },
     common!(12, "lot_points_repaired", "0012_lot_points_repaired"),
     common!(13, "ingest_queue", "0013_ingest_queue"),
+    common!(14, "programmes", "0014_programmes"),
 ];
 
 impl Store {

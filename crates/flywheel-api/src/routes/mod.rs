@@ -8,6 +8,7 @@ pub mod identity;
 pub mod members;
 pub mod points;
 pub mod privacy;
+pub mod programmes;
 pub mod rewards;
 pub mod scores;
 pub mod stats;

@@ -1,0 +1,152 @@
+//! Bodies of the membership routes. The input types document the shape in the OpenAPI
+//! document; requests are parsed into the core's own definitions
+//! (`flywheel_core::membership`), which check them.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::ToSchema;
+
+/// What qualifies for, keeps or raises a tier.
+#[derive(Deserialize, ToSchema)]
+#[allow(dead_code)]
+#[serde(rename_all = "snake_case")]
+pub enum MeasureInput {
+    /// Money spent on orders, less refunds.
+    Spend,
+    /// Points earned (never the balance: spending points lowers no tier).
+    Points,
+}
+
+/// A measure and how much of it is needed.
+#[derive(Deserialize, ToSchema)]
+#[allow(dead_code)]
+pub struct ThresholdInput {
+    pub measure: MeasureInput,
+    /// Money as a decimal string ("10000.00"), or points as a whole number.
+    #[schema(value_type = String, example = "10000.00")]
+    pub threshold: Value,
+}
+
+/// One tier of a programme.
+#[derive(Deserialize, ToSchema)]
+#[allow(dead_code)]
+pub struct TierInput {
+    /// 1-40 letters, digits, '_' or '-' ("V1").
+    pub id: String,
+    pub name: String,
+    /// 1 is the lowest; each tier its own rank.
+    #[schema(minimum = 1, maximum = 1000)]
+    pub rank: u32,
+    /// Paid programmes: the fee for one term, a decimal string.
+    #[schema(example = "99.00")]
+    pub fee: Option<String>,
+    /// Paid programmes: the largest share of the fee payable in points, 0 to 1.
+    #[schema(minimum = 0.0, maximum = 1.0)]
+    pub max_points_share: Option<f64>,
+    /// Paid programmes: reached free, until the term ends, at this measure over the term.
+    pub upgrade: Option<ThresholdInput>,
+    /// Earned programmes: held while the measure over the window reaches this.
+    pub qualify: Option<ThresholdInput>,
+}
+
+/// How long a paid tier or a card lasts: `days` from the purchase, or a yearly cycle
+/// ending on `ends_on` ("MM-DD"); one of the two.
+#[derive(Deserialize, ToSchema)]
+#[allow(dead_code)]
+pub struct TermInput {
+    #[schema(minimum = 1, maximum = 3660)]
+    pub days: Option<u32>,
+    #[schema(example = "12-31")]
+    pub ends_on: Option<String>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[allow(dead_code)]
+#[serde(rename_all = "snake_case")]
+pub enum DowngradePolicyInput {
+    OneDown,
+    Recompute,
+    Never,
+}
+
+/// What happens when a tier is not kept, and after how many days of grace.
+#[derive(Deserialize, ToSchema)]
+#[allow(dead_code)]
+pub struct DowngradeInput {
+    pub policy: DowngradePolicyInput,
+    #[schema(minimum = 0, maximum = 3660)]
+    pub grace_days: Option<u32>,
+}
+
+/// Cards: members whose profile field equals the value may hold one.
+#[derive(Deserialize, ToSchema)]
+#[allow(dead_code)]
+pub struct EligibilityInput {
+    /// gender, city, occupation or birthday.
+    pub field: String,
+    pub equals: String,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[allow(dead_code)]
+#[serde(rename_all = "snake_case")]
+pub enum ProgrammeKindInput {
+    Paid,
+    Earned,
+    Card,
+}
+
+/// `PUT /v1/programmes/{id}`: a whole programme definition.
+#[derive(Deserialize, ToSchema)]
+#[allow(dead_code)]
+pub struct ProgrammeInput {
+    pub name: String,
+    /// Fixed once the programme exists.
+    pub kind: ProgrammeKindInput,
+    pub tiers: Vec<TierInput>,
+    /// Paid programmes and cards (default 365 days).
+    pub term: Option<TermInput>,
+    /// Earned programmes: the rolling window of the measure (default 365).
+    #[schema(minimum = 1, maximum = 3660)]
+    pub window_days: Option<u32>,
+    /// Paid programmes: what keeps the tier at the end of a term without paying again.
+    pub retention: Option<ThresholdInput>,
+    /// Default: one tier down, no grace.
+    pub downgrade: Option<DowngradeInput>,
+    /// Cards only.
+    pub eligibility: Option<EligibilityInput>,
+    /// Days within which a purchase may be cancelled (default 7).
+    #[schema(minimum = 0, maximum = 365)]
+    pub cooling_off_days: Option<u32>,
+}
+
+/// A programme as its newest version defines it.
+#[derive(Serialize, ToSchema)]
+pub struct ProgrammeView {
+    pub id: String,
+    pub version: i64,
+    /// When this version was stored (RFC 3339).
+    pub updated_at: String,
+    /// Who stored it (`key:<id>`, `env-admin`).
+    pub updated_by: String,
+    /// The definition, as `PUT` takes it (with defaults filled in).
+    #[schema(value_type = ProgrammeInput)]
+    pub definition: Value,
+    /// Every stored version, newest first (only on `GET /v1/programmes/{id}`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub versions: Option<Vec<ProgrammeVersionView>>,
+}
+
+/// One stored version.
+#[derive(Serialize, ToSchema)]
+pub struct ProgrammeVersionView {
+    pub version: i64,
+    pub stored_at: String,
+    pub stored_by: String,
+}
+
+/// `GET /v1/programmes`.
+#[derive(Serialize, ToSchema)]
+pub struct ProgrammeList {
+    pub programmes: Vec<ProgrammeView>,
+}

@@ -1,0 +1,137 @@
+//! Programme definitions: the issue's example bodies are accepted as written, and each
+//! kind of mistake is named by its field.
+
+use super::*;
+use crate::ErrorCode;
+use serde_json::{Value, json};
+
+fn paid() -> Value {
+    json!({"name": "Paid membership", "kind": "paid", "term": {"days": 365},
+     "tiers": [
+       {"id": "V1", "name": "V1", "rank": 1, "fee": "99.00", "max_points_share": 0.6},
+       {"id": "V2", "name": "V2", "rank": 2, "fee": "199.00", "max_points_share": 0.6,
+        "upgrade": {"measure": "spend", "threshold": "10000.00"}},
+       {"id": "V3", "name": "V3", "rank": 3, "fee": "299.00", "max_points_share": 0.6,
+        "upgrade": {"measure": "spend", "threshold": "30000.00"}}],
+     "retention": {"measure": "spend", "threshold": "3000.00"},
+     "downgrade": {"policy": "one_down", "grace_days": 30}})
+}
+
+fn club() -> Value {
+    json!({"name": "Club", "kind": "earned", "window_days": 365,
+     "tiers": [{"id": "silver", "name": "Silver", "rank": 1, "qualify": {"measure": "spend", "threshold": "1000.00"}},
+               {"id": "gold", "name": "Gold", "rank": 2, "qualify": {"measure": "spend", "threshold": "5000.00"}}],
+     "downgrade": {"policy": "recompute", "grace_days": 0}})
+}
+
+fn parse(v: Value) -> Programme {
+    serde_json::from_value(v).expect("parses")
+}
+
+/// The fields named by the errors of `v` as the programme `id`.
+fn faults(id: &str, v: Value) -> Vec<(String, ErrorCode)> {
+    parse(v)
+        .validate(id)
+        .into_iter()
+        .map(|e| (e.field, e.code))
+        .collect()
+}
+
+#[test]
+fn the_issues_examples_are_sound() {
+    assert_eq!(faults("paid", paid()), vec![]);
+    assert_eq!(faults("club", club()), vec![]);
+    let p = parse(paid());
+    assert_eq!(p.tiers[1].upgrade.as_ref().unwrap().needed(), Ok(1_000_000));
+    assert_eq!(p.below("V2").map(|t| t.id.as_str()), Some("V1"));
+    assert_eq!(p.below("V1"), None);
+    assert_eq!(p.cooling_off_days, 7, "the default");
+    let card = json!({"name": "New parents", "kind": "card", "term": {"ends_on": "12-31"},
+        "tiers": [{"id": "parent", "name": "New parent", "rank": 1}],
+        "eligibility": {"field": "occupation", "equals": "parent"}});
+    assert_eq!(faults("parents", card), vec![]);
+    let points = json!({"name": "Points club", "kind": "earned",
+        "tiers": [{"id": "a", "name": "A", "rank": 1, "qualify": {"measure": "points", "threshold": 500}},
+                  {"id": "b", "name": "B", "rank": 2, "qualify": {"measure": "points", "threshold": "2000"}}]});
+    assert_eq!(faults("points-club", points), vec![]);
+}
+
+#[test]
+fn each_mistake_names_its_field() {
+    let mut v = paid();
+    v["tiers"][1]["fee"] = json!("1.999");
+    v["tiers"][2]["rank"] = json!(2);
+    v["tiers"][0]["max_points_share"] = json!(1.5);
+    v["retention"]["threshold"] = json!("-5");
+    v["term"] = json!({"days": 0});
+    let found = faults("paid", v);
+    for (field, code) in [
+        ("tiers[1].fee", ErrorCode::InvalidAmount),
+        ("tiers[2].rank", ErrorCode::Duplicate),
+        ("tiers[0].max_points_share", ErrorCode::OutOfRange),
+        ("retention.threshold", ErrorCode::InvalidValue),
+        ("term.days", ErrorCode::OutOfRange),
+    ] {
+        assert!(
+            found.contains(&(field.to_owned(), code)),
+            "{field} {code:?} not in {found:?}"
+        );
+    }
+
+    let mut v = paid();
+    v["tiers"][0].as_object_mut().unwrap().remove("fee");
+    assert_eq!(
+        faults("paid", v),
+        vec![("tiers[0].fee".into(), ErrorCode::MissingField)]
+    );
+
+    let mut v = club();
+    v["tiers"][1]["qualify"]["threshold"] = json!("500.00");
+    assert_eq!(
+        faults("club", v),
+        vec![("tiers[1].qualify.threshold".into(), ErrorCode::InvalidValue)],
+        "gold must ask more than silver"
+    );
+    let mut v = club();
+    v["tiers"][0]["fee"] = json!("10.00");
+    v["term"] = json!({"days": 30});
+    v["tiers"][1].as_object_mut().unwrap().remove("qualify");
+    let found = faults("club", v);
+    assert_eq!(
+        found,
+        vec![
+            ("tiers[0].fee".into(), ErrorCode::InvalidValue),
+            ("tiers[1].qualify".into(), ErrorCode::MissingField),
+            ("term".into(), ErrorCode::InvalidValue),
+        ]
+    );
+    assert_eq!(
+        faults("Bad Id", club()),
+        vec![("id".into(), ErrorCode::InvalidValue)]
+    );
+    let mut v = club();
+    v["tiers"] = json!([]);
+    assert_eq!(
+        faults("club", v),
+        vec![("tiers".into(), ErrorCode::InvalidValue)]
+    );
+    let card = json!({"name": "Card", "kind": "card", "term": {"ends_on": "02-30"},
+        "tiers": [{"id": "c", "name": "C", "rank": 1}],
+        "eligibility": {"field": "phone", "equals": "x"}});
+    assert_eq!(
+        faults("card", card),
+        vec![
+            ("term.ends_on".into(), ErrorCode::InvalidValue),
+            ("eligibility.field".into(), ErrorCode::InvalidValue),
+        ]
+    );
+}
+
+#[test]
+fn a_definition_reads_back_as_it_was_written() {
+    for v in [paid(), club()] {
+        let p = parse(v);
+        let again: Programme = serde_json::from_value(serde_json::to_value(&p).unwrap()).unwrap();
+        assert_eq!(again, p);
+    }
+}
