@@ -6,8 +6,8 @@ use crate::metrics;
 use crate::points_views;
 use crate::report_views;
 use crate::routes::{
-    audit, events, finance, health, identity, members, points, privacy, programmes, rewards,
-    scores, stats,
+    audit, events, finance, health, identity, members, memberships, points, privacy, programmes,
+    rewards, scores, stats,
 };
 use crate::score_views;
 use crate::state::AppState;
@@ -34,6 +34,7 @@ use utoipa_swagger_ui::SwaggerUi;
         scores::member_scores, scores::super_users, scores::recompute, scores::export,
         audit::audit, privacy::export, privacy::erase, metrics::render,
         programmes::list_programmes, programmes::get_programme, programmes::put_programme,
+        memberships::buy, memberships::member_memberships, memberships::member_tiers,
     ),
     components(schemas(
         views::EventAnswer, views::BatchAnswer, views::MemberDoc, views::IdentityView, views::Timeline,
@@ -60,6 +61,9 @@ use utoipa_swagger_ui::SwaggerUi;
         membership_views::DowngradePolicyInput, membership_views::EligibilityInput,
         membership_views::ProgrammeKindInput, membership_views::ProgrammeView,
         membership_views::ProgrammeVersionView, membership_views::ProgrammeList,
+        membership_views::PaymentInput, membership_views::MembershipInput, membership_views::PaymentView,
+        membership_views::PurchaseView, membership_views::MembershipView, membership_views::MembershipsView,
+        membership_views::TierChangeView, membership_views::TierHistoryView,
     )),
     modifiers(&BearerAuth, &ErrorAnswers),
 )]

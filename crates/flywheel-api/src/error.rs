@@ -102,6 +102,7 @@ impl From<flywheel_store::PointsError> for ApiError {
                     "reward" => ErrorCode::RewardNotFound,
                     "partner" => ErrorCode::PartnerNotFound,
                     "redemption" => ErrorCode::RedemptionNotFound,
+                    "programme" => ErrorCode::ProgrammeNotFound,
                     _ => ErrorCode::NotFound,
                 };
                 ApiError::new(code, message)
@@ -127,6 +128,7 @@ impl From<flywheel_store::PointsError> for ApiError {
                 ApiError::new(ErrorCode::OutOfRange, message).field(field)
             }
             P::Invalid(_) => ApiError::new(ErrorCode::InvalidValue, message),
+            P::Field(f) => ApiError::new(f.code, f.message).field(f.field),
             P::Store(e) => ApiError::internal(e),
         }
     }

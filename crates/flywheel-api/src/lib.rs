@@ -57,6 +57,7 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::audit::router())
         .merge(routes::privacy::router())
         .merge(routes::programmes::router())
+        .merge(routes::memberships::router())
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             settle::settle,

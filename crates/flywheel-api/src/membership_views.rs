@@ -150,3 +150,100 @@ pub struct ProgrammeVersionView {
 pub struct ProgrammeList {
     pub programmes: Vec<ProgrammeView>,
 }
+
+/// How a tier is paid for: cash, and points worth `points.value_per_point` each.
+#[derive(Deserialize, ToSchema)]
+#[allow(dead_code)]
+pub struct PaymentInput {
+    /// Decimal string ("49.00"); default 0.
+    #[schema(example = "49.00")]
+    pub cash: Option<String>,
+    /// Default 0.
+    #[schema(minimum = 0)]
+    pub points: Option<i64>,
+}
+
+/// `POST /v1/memberships`: buy or renew a paid tier.
+#[derive(Deserialize, ToSchema)]
+#[allow(dead_code)]
+pub struct MembershipInput {
+    #[schema(minimum = 1)]
+    pub member_id: i64,
+    pub programme: String,
+    pub tier: String,
+    /// Cash and points must add up to the tier's fee.
+    pub payment: PaymentInput,
+    /// Retrying with the same key answers the same purchase and pays nothing again.
+    pub idempotency_key: String,
+}
+
+/// What was paid.
+#[derive(Serialize, ToSchema)]
+pub struct PaymentView {
+    pub cash: String,
+    pub points: i64,
+}
+
+/// A purchase of a paid tier.
+#[derive(Serialize, ToSchema)]
+pub struct PurchaseView {
+    pub id: String,
+    pub member_id: i64,
+    pub programme: String,
+    pub tier: String,
+    pub payment: PaymentView,
+    /// When the term bought starts (a renewal bought early starts where the current
+    /// term ends).
+    pub term_start: String,
+    pub expires_at: Option<String>,
+    pub status: String,
+    pub created_at: String,
+    /// True when the idempotency key was seen before: the stored purchase, nothing paid.
+    pub replayed: bool,
+}
+
+/// A tier a member holds now.
+#[derive(Serialize, ToSchema)]
+pub struct MembershipView {
+    pub programme: String,
+    pub tier: String,
+    /// When the member reached this tier.
+    pub since: String,
+    /// When the term ends (none for earned tiers).
+    pub expires_at: Option<String>,
+    /// paid, earned, upgrade or manual.
+    pub source: String,
+    /// active, or grace: past the term, within the programme's grace days.
+    pub status: String,
+    /// The end of the grace, when the tier lapses unless kept.
+    pub grace_until: Option<String>,
+}
+
+/// `GET /v1/members/{id}/memberships`: only memberships that hold now.
+#[derive(Serialize, ToSchema)]
+pub struct MembershipsView {
+    pub member_id: i64,
+    /// The member's card number, once they have joined a programme.
+    pub card_no: Option<String>,
+    pub memberships: Vec<MembershipView>,
+}
+
+/// One tier change.
+#[derive(Serialize, ToSchema)]
+pub struct TierChangeView {
+    pub programme: String,
+    /// None: the member joined.
+    pub from: Option<String>,
+    /// None: the membership lapsed.
+    pub to: Option<String>,
+    pub at: String,
+    pub rule: String,
+    pub reason: String,
+}
+
+/// `GET /v1/members/{id}/tiers`: every tier change, oldest first.
+#[derive(Serialize, ToSchema)]
+pub struct TierHistoryView {
+    pub member_id: i64,
+    pub changes: Vec<TierChangeView>,
+}

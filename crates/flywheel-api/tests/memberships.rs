@@ -154,3 +154,221 @@ async fn programmes_are_defined_versioned_and_checked() {
         );
     }
 }
+
+async fn member_with_points(app: &TestApp, phone: &str, points: i64) -> i64 {
+    let now = flywheel_core::time::to_rfc3339(app.now());
+    let reg = app
+        .send(
+            json!({"event_id": format!("reg-{phone}"), "type": "register", "occurred_at": now,
+                     "channel": "mini_program", "identities": {"phone": phone}, "properties": {}}),
+        )
+        .await;
+    let member = reg["member_id"].as_i64().unwrap();
+    if points > 0 {
+        let (status, body) = app
+            .post(
+                "/v1/points/adjustments",
+                json!({"member_id": member, "points": points, "reason": "gift",
+                       "idempotency_key": format!("gift-{phone}")}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+    }
+    member
+}
+
+async fn balance(app: &TestApp, member: i64) -> i64 {
+    let (status, body) = app.get(&format!("/v1/members/{member}/points")).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body["balance"].as_i64().unwrap()
+}
+
+async fn books_balance(app: &TestApp) {
+    let (status, tb) = app
+        .get("/v1/reports/points/trial-balance?verify=true")
+        .await;
+    assert_eq!(status, StatusCode::OK, "{tb}");
+    assert_eq!(tb["total"], 0, "{tb}");
+    assert_eq!(tb["mismatched_accounts"], json!([]), "{tb}");
+}
+
+#[tokio::test]
+async fn a_paid_tier_is_bought_with_cash_and_points_renewed_and_lapses_after_grace() {
+    use flywheel_core::time::DAY;
+    for app in TestApp::all().await {
+        let (status, body) = app.put("/v1/programmes/paid", paid()).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let ann = member_with_points(&app, "13800138000", 6_000).await;
+        let start = balance(&app, ann).await; // the gift, and what registering earned
+        let buy = json!({"member_id": ann, "programme": "paid", "tier": "V1",
+                         "payment": {"cash": "49.00", "points": 5000}, "idempotency_key": "m-1"});
+        let (status, bought) = app.post("/v1/memberships", buy.clone()).await;
+        assert_eq!(status, StatusCode::CREATED, "{bought}");
+        assert_eq!(bought["payment"], json!({"cash": "49.00", "points": 5000}));
+        assert_eq!(
+            balance(&app, ann).await,
+            start - 5_000,
+            "5,000 points paid 50.00 of 99.00"
+        );
+        books_balance(&app).await;
+
+        // A retry pays nothing again; the same key for another request is refused.
+        let (status, again) = app.post("/v1/memberships", buy).await;
+        assert_eq!(status, StatusCode::OK, "{again}");
+        assert_eq!(
+            (again["id"].clone(), again["replayed"].clone()),
+            (bought["id"].clone(), json!(true))
+        );
+        assert_eq!(balance(&app, ann).await, start - 5_000);
+        let (status, body) = app
+            .post(
+                "/v1/memberships",
+                json!({"member_id": ann, "programme": "paid", "tier": "V1",
+                   "payment": {"cash": "99.00"}, "idempotency_key": "m-1"}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CONFLICT, "{body}");
+        assert_eq!(code(&body), "idempotency_key_reused");
+
+        let (status, held) = app.get(&format!("/v1/members/{ann}/memberships")).await;
+        assert_eq!(status, StatusCode::OK, "{held}");
+        let m = &held["memberships"][0];
+        assert_eq!(
+            (m["programme"].as_str(), m["tier"].as_str()),
+            (Some("paid"), Some("V1")),
+            "{held}"
+        );
+        assert_eq!(
+            (m["source"].as_str(), m["status"].as_str()),
+            (Some("paid"), Some("active"))
+        );
+        let card = held["card_no"].as_str().expect("a card number on joining");
+        assert!(
+            flywheel_core::membership::card::is_card_number(card),
+            "{card}"
+        );
+
+        // Too few points, and payments that do not fit the fee, are refused and change nothing.
+        let bob = member_with_points(&app, "13900139000", 100).await;
+        let bobs = balance(&app, bob).await;
+        let (status, body) = app
+            .post(
+                "/v1/memberships",
+                json!({"member_id": bob, "programme": "paid", "tier": "V1",
+                   "payment": {"cash": "49.00", "points": 5000}, "idempotency_key": "m-2"}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CONFLICT, "{body}");
+        assert_eq!(code(&body), "insufficient_points");
+        for (payment, field_name) in [
+            (json!({"cash": "40.00", "points": 50}), "payment"),
+            (json!({"cash": "9.00", "points": 9000}), "payment.points"),
+            (json!({"cash": "9.9.9"}), "payment.cash"),
+        ] {
+            let (status, body) = app
+                .post(
+                    "/v1/memberships",
+                    json!({"member_id": bob, "programme": "paid", "tier": "V1",
+                       "payment": payment, "idempotency_key": "m-3"}),
+                )
+                .await;
+            assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+            assert_eq!(field(&body), field_name, "{body}");
+        }
+        let (status, body) = app
+            .post(
+                "/v1/memberships",
+                json!({"member_id": bob, "programme": "paid", "tier": "V9",
+                   "payment": {"cash": "99.00"}, "idempotency_key": "m-4"}),
+            )
+            .await;
+        assert_eq!(
+            (status, field(&body)),
+            (StatusCode::UNPROCESSABLE_ENTITY, "tier"),
+            "{body}"
+        );
+        let (status, body) = app
+            .post(
+                "/v1/memberships",
+                json!({"member_id": bob, "programme": "nope", "tier": "V1",
+                   "payment": {"cash": "99.00"}, "idempotency_key": "m-5"}),
+            )
+            .await;
+        assert_eq!(
+            (status, code(&body)),
+            (StatusCode::NOT_FOUND, "programme_not_found"),
+            "{body}"
+        );
+        assert_eq!(balance(&app, bob).await, bobs);
+        let (_, none) = app.get(&format!("/v1/members/{bob}/memberships")).await;
+        assert_eq!(none["memberships"], json!([]), "{none}");
+        assert_eq!(none["card_no"], Value::Null);
+
+        // Renewing early starts the next term where this one ends.
+        let first_end = m["expires_at"].as_str().unwrap().to_owned();
+        app.advance(300 * DAY);
+        let (status, renewed) = app
+            .post(
+                "/v1/memberships",
+                json!({"member_id": ann, "programme": "paid", "tier": "V1",
+                   "payment": {"cash": "99.00"}, "idempotency_key": "m-6"}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{renewed}");
+        assert_eq!(renewed["term_start"].as_str(), Some(first_end.as_str()));
+        // A lower tier cannot be bought while a higher one holds; a higher one can.
+        let (status, up) = app
+            .post(
+                "/v1/memberships",
+                json!({"member_id": ann, "programme": "paid", "tier": "V2",
+                   "payment": {"cash": "199.00"}, "idempotency_key": "m-7"}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{up}");
+        let (status, body) = app
+            .post(
+                "/v1/memberships",
+                json!({"member_id": ann, "programme": "paid", "tier": "V1",
+                   "payment": {"cash": "99.00"}, "idempotency_key": "m-8"}),
+            )
+            .await;
+        assert_eq!(
+            (status, field(&body)),
+            (StatusCode::UNPROCESSABLE_ENTITY, "tier"),
+            "{body}"
+        );
+
+        // Past the term, within 30 days of grace: still held, in grace. After: gone.
+        app.advance(366 * DAY);
+        let (_, held) = app.get(&format!("/v1/members/{ann}/memberships")).await;
+        assert_eq!(held["memberships"][0]["status"], "grace", "{held}");
+        app.advance(30 * DAY);
+        let (_, held) = app.get(&format!("/v1/members/{ann}/memberships")).await;
+        assert_eq!(held["memberships"], json!([]), "{held}");
+
+        let (status, history) = app.get(&format!("/v1/members/{ann}/tiers")).await;
+        assert_eq!(status, StatusCode::OK, "{history}");
+        let steps: Vec<(Value, Value, Value)> = history["changes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| (c["from"].clone(), c["to"].clone(), c["rule"].clone()))
+            .collect();
+        assert_eq!(
+            steps,
+            vec![
+                (Value::Null, json!("V1"), json!("purchase")),
+                (json!("V1"), json!("V1"), json!("renewal")),
+                (json!("V1"), json!("V2"), json!("purchase")),
+            ]
+        );
+        assert!(
+            history["changes"][0]["reason"]
+                .as_str()
+                .unwrap()
+                .contains("49.00 cash and 5000 points"),
+            "{history}"
+        );
+        books_balance(&app).await;
+    }
+}

@@ -31,7 +31,7 @@ const SKIPPED: [&str; 9] = [
 ];
 
 /// Columns that say when or in which order a row was written, not what it holds.
-const VOLATILE: [(&str, &str); 15] = [
+const VOLATILE: [(&str, &str); 17] = [
     ("events", "received_at"),
     ("members", "updated_at"),
     ("points_transactions", "posted_at"),
@@ -40,6 +40,8 @@ const VOLATILE: [(&str, &str); 15] = [
     ("identity_conflicts", "id"),
     ("points_rules", "created_at"),
     ("programmes", "created_at"),
+    ("tier_changes", "id"),
+    ("membership_purchases", "request"),
     ("rewards", "created_at"),
     ("rewards", "updated_at"),
     ("partners", "created_at"),

@@ -46,7 +46,9 @@ pub use group_commit::EventQueue;
 pub use ingest::{AsOf, EventResult, IngestMode};
 pub use keys::ApiKeyRow;
 pub use members::{ConflictRow, MergeRow, StageCounts, StoredEvent, TimelineCursor, TransitionRow};
-pub use membership::{ProgrammeVersion, PutProgramme};
+pub use membership::{
+    MembershipRequest, ProgrammeVersion, PurchaseRow, PutProgramme, TierChangeRow,
+};
 pub use points::*;
 pub use privacy::{Erasure, MemberExport};
 pub use scores::*;

@@ -52,6 +52,12 @@ const MIGRATIONS: &[Migration] = &[
     common!(12, "lot_points_repaired", "0012_lot_points_repaired"),
     common!(13, "ingest_queue", "0013_ingest_queue"),
     common!(14, "programmes", "0014_programmes"),
+    Migration {
+        version: 15,
+        name: "memberships",
+        sqlite: include_str!("../migrations/sqlite/0015_memberships.sql"),
+        postgres: include_str!("../migrations/postgres/0015_memberships.sql"),
+    },
 ];
 
 impl Store {

@@ -6,6 +6,7 @@ pub mod finance;
 pub mod health;
 pub mod identity;
 pub mod members;
+pub mod memberships;
 pub mod points;
 pub mod privacy;
 pub mod programmes;

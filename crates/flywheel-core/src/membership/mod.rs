@@ -1,14 +1,19 @@
 //! Membership programmes and tiers (分级, 保级, 升级 — seed 003): paid ladders, tiers
 //! earned by qualifying spend or points, and cards for particular audiences.
 //!
-//! `programme.rs` holds the definitions a brand writes and their checks.
+//! `programme.rs` holds the definitions a brand writes and their checks; `state.rs`
+//! who holds which tier for how long, and what a purchase must pay; `card.rs` members'
+//! card numbers.
 
+pub mod card;
 pub mod programme;
+pub mod state;
 
 pub use programme::{
     Amount, Downgrade, DowngradePolicy, Eligibility, Measure, Programme, ProgrammeKind, Term,
     Threshold, Tier,
 };
+pub use state::{Membership, Payment, Source, check_payment, term_end};
 
 #[cfg(test)]
 mod tests;

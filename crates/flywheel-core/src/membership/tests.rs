@@ -135,3 +135,76 @@ fn a_definition_reads_back_as_it_was_written() {
         assert_eq!(again, p);
     }
 }
+
+#[test]
+fn terms_end_after_their_days_or_on_the_cycle_day() {
+    use crate::time::{DAY, parse_rfc3339};
+    let p = parse(paid());
+    let start = parse_rfc3339("2026-03-10T08:00:00Z").unwrap();
+    assert_eq!(term_end(&p, start), Some(start + 365 * DAY));
+    let mut cycle = paid();
+    cycle["term"] = json!({"ends_on": "12-31"});
+    let p = parse(cycle);
+    assert_eq!(
+        term_end(&p, start),
+        parse_rfc3339("2027-01-01T00:00:00Z"),
+        "ends at the end of 31 December"
+    );
+    let late = parse_rfc3339("2026-12-31T23:00:00Z").unwrap();
+    assert_eq!(term_end(&p, late), parse_rfc3339("2027-01-01T00:00:00Z"));
+    let new_year = parse_rfc3339("2027-01-01T00:00:00Z").unwrap();
+    assert_eq!(
+        term_end(&p, new_year),
+        parse_rfc3339("2028-01-01T00:00:00Z")
+    );
+    assert_eq!(
+        term_end(&parse(club()), start),
+        None,
+        "earned tiers have no term"
+    );
+}
+
+#[test]
+fn grace_follows_the_term() {
+    use crate::time::DAY;
+    let p = parse(paid());
+    let m = Membership {
+        member_id: 1,
+        programme: "paid".into(),
+        tier: "V1".into(),
+        since: 0,
+        term_start: 0,
+        expires_at: Some(365 * DAY),
+        source: Source::Paid,
+    };
+    assert!(m.active_at(&p, 364 * DAY));
+    assert!(!m.in_grace(&p, 364 * DAY));
+    assert!(m.active_at(&p, 366 * DAY) && m.in_grace(&p, 366 * DAY));
+    assert!(!m.active_at(&p, 395 * DAY), "30 days of grace are over");
+}
+
+#[test]
+fn a_fee_is_paid_exactly_with_no_more_points_than_allowed() {
+    use crate::money::Money;
+    let p = parse(paid());
+    let v1 = p.tier("V1").unwrap();
+    let point = Money::from_minor(1);
+    let pay = |cash: &str, points: i64| Payment {
+        cash: Money::parse(cash).unwrap(),
+        points,
+    };
+    assert_eq!(check_payment(v1, pay("49.00", 5000), point), Ok(()));
+    assert_eq!(check_payment(v1, pay("99.00", 0), point), Ok(()));
+    let short = check_payment(v1, pay("40.00", 5000), point).unwrap_err();
+    assert_eq!(
+        (short.field.as_str(), short.code),
+        ("payment", ErrorCode::InvalidValue)
+    );
+    // 0.6 of 99.00 is 59.40: 5,940 points at most.
+    assert_eq!(check_payment(v1, pay("39.60", 5940), point), Ok(()));
+    let greedy = check_payment(v1, pay("39.50", 5950), point).unwrap_err();
+    assert_eq!(
+        (greedy.field.as_str(), greedy.code),
+        ("payment.points", ErrorCode::OutOfRange)
+    );
+}

@@ -26,6 +26,25 @@ pub fn redeem(
     Ok(p)
 }
 
+/// Debits `points` from `wallet` as the part of a membership fee paid in points. It is
+/// a redemption in the books (points given up for something of value), told apart by its
+/// reason and source.
+pub fn pay_membership_fee(
+    wallet: &mut Wallet,
+    key: &str,
+    purchase_id: &str,
+    points: i64,
+    now: Micros,
+) -> Result<Posting, Insufficient> {
+    let mut p = Posting::new(key, Kind::Redeem, &wallet.programme.clone(), now)
+        .reason("membership fee")
+        .source("membership", purchase_id)
+        .member(wallet.member_id);
+    let to = Account::brand(&wallet.programme, BrandAccount::Redemption);
+    wallet.debit(&mut p, to, points, now)?;
+    Ok(p)
+}
+
 /// Returns a cancelled redemption's points to the lots they came from (`moves` are the
 /// redemption posting's lot moves; `lots` those lots as stored). Points of lots that
 /// expired meanwhile go to expiry.

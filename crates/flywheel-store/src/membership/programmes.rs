@@ -127,7 +127,7 @@ impl Store {
     }
 }
 
-async fn latest(
+pub(crate) async fn latest(
     conn: &mut AnyConnection,
     id: &str,
 ) -> Result<Option<ProgrammeVersion>, StoreError> {

@@ -31,7 +31,7 @@ impl From<Insufficient> for PointsError {
 
 /// Locks `id`'s row (following merges to the survivor); None if there is no such member.
 /// A member whose personal data was erased holds no points and takes none.
-pub(super) async fn lock_member(
+pub(crate) async fn lock_member(
     conn: &mut AnyConnection,
     backend: Backend,
     id: MemberId,
@@ -70,7 +70,7 @@ pub(super) async fn lock_pair(
     Ok(if a <= b { (f, s) } else { (s, f) })
 }
 
-pub(super) fn check_replay(stored_request: &str, request: &str) -> Result<(), PointsError> {
+pub(crate) fn check_replay(stored_request: &str, request: &str) -> Result<(), PointsError> {
     if stored_request == request {
         Ok(())
     } else {
@@ -78,7 +78,7 @@ pub(super) fn check_replay(stored_request: &str, request: &str) -> Result<(), Po
     }
 }
 
-pub(super) fn new_id(prefix: &str, key: &str) -> String {
+pub(crate) fn new_id(prefix: &str, key: &str) -> String {
     // Derived from the idempotency key: stable under retry, unguessable enough for an id.
     let digest = flywheel_core::auth::hash_key(key);
     format!("{prefix}_{}", &digest[..20])
@@ -141,7 +141,7 @@ pub struct AdjustRequest {
 }
 
 /// A member's wallet in a fresh book, settled at `now` (settling postings included).
-pub(super) async fn book_for(
+pub(crate) async fn book_for(
     conn: &mut AnyConnection,
     members: &[MemberId],
     programme: &str,

@@ -8,7 +8,7 @@
 //! call can never post twice.
 
 mod catalog;
-mod commands;
+pub(crate) mod commands;
 pub(crate) mod ingest;
 pub(crate) mod ledger;
 mod redemptions;
@@ -53,6 +53,10 @@ pub enum PointsError {
     Erased(i64),
     #[error("{0}")]
     Invalid(String),
+    /// A field of the request does not fit what it refers to (a tier not sold, a payment
+    /// that does not add up to the fee).
+    #[error("{}", .0.message)]
+    Field(flywheel_core::validation::FieldError),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -76,7 +80,7 @@ impl PointsError {
 }
 
 /// Runs a command transaction again after a deadlock, serialization failure or key race.
-async fn retrying<T, F, Fut>(mut attempt_once: F) -> Result<T, PointsError>
+pub(crate) async fn retrying<T, F, Fut>(mut attempt_once: F) -> Result<T, PointsError>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<T, PointsError>>,

@@ -1,0 +1,221 @@
+//! Memberships: buying a paid tier (`POST /v1/memberships`), the tiers a member holds
+//! now (`GET /v1/members/{id}/memberships`) and every change of them
+//! (`GET /v1/members/{id}/tiers`).
+
+use super::member_id;
+use super::points::{idempotency_key, positive};
+use crate::auth::{Allowed, need};
+use crate::body::{JsonValue, SMALL, typed};
+use crate::error::ApiError;
+use crate::membership_views::{
+    MembershipView, MembershipsView, PaymentView, PurchaseView, TierChangeView, TierHistoryView,
+};
+use crate::state::AppState;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use flywheel_core::time::to_rfc3339;
+use flywheel_core::{ErrorCode, Money};
+use flywheel_store::{MembershipRequest, PurchaseRow};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/memberships", post(buy))
+        .route("/v1/members/{id}/memberships", get(member_memberships))
+        .route("/v1/members/{id}/tiers", get(member_tiers))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PaymentBody {
+    cash: Option<String>,
+    points: Option<i64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MembershipBody {
+    member_id: i64,
+    programme: String,
+    tier: String,
+    payment: PaymentBody,
+    idempotency_key: String,
+}
+
+fn purchase_view(p: PurchaseRow, replayed: bool) -> PurchaseView {
+    PurchaseView {
+        id: p.id,
+        member_id: p.member_id,
+        programme: p.programme,
+        tier: p.tier,
+        payment: PaymentView {
+            cash: p.cash.to_string(),
+            points: p.points,
+        },
+        term_start: to_rfc3339(p.term_start),
+        expires_at: p.expires_at.map(to_rfc3339),
+        status: p.status,
+        created_at: to_rfc3339(p.created_at),
+        replayed,
+    }
+}
+
+/// Buy or renew a paid tier
+///
+/// The payment's cash and points must add up to the tier's fee (points at the
+/// configured value per point), with no more of it in points than the tier allows. The
+/// points are debited through the ledger in the same transaction as the membership
+/// (409 `insufficient_points` when the member has too few). Buying the tier held now
+/// renews it from the end of the current term; a higher tier starts a new term now.
+#[utoipa::path(post, path = "/v1/memberships", tag = "memberships",
+    request_body(content = crate::membership_views::MembershipInput),
+    responses((status = 201, body = PurchaseView), (status = 200, description = "A retry: the stored purchase", body = PurchaseView),
+        (status = 404, description = "member_not_found or programme_not_found"),
+        (status = 409, description = "insufficient_points, idempotency_key_reused, member_erased"),
+        (status = 422, description = "A payment that does not add up to the fee, a tier not sold, a lower tier while a higher one holds")),
+    security(("bearer" = [])))]
+pub async fn buy(
+    caller: Allowed<need::SpendPoints>,
+    State(state): State<AppState>,
+    JsonValue(body): JsonValue<SMALL>,
+) -> Result<(StatusCode, Json<PurchaseView>), ApiError> {
+    let b: MembershipBody = typed(body)?;
+    let member = member_id(&b.member_id.to_string()).map_err(|e| e.field("member_id"))?;
+    let cash = match b.payment.cash.as_deref() {
+        None => Money::ZERO,
+        Some(text) => Money::parse(text).map_err(|e| {
+            ApiError::new(ErrorCode::InvalidAmount, format!("payment.cash {e}"))
+                .field("payment.cash")
+        })?,
+    };
+    if cash > state.policy.limits.max_order_amount {
+        return Err(ApiError::new(
+            ErrorCode::OutOfRange,
+            format!(
+                "payment.cash may be at most {}",
+                state.policy.limits.max_order_amount
+            ),
+        )
+        .field("payment.cash"));
+    }
+    let points = match b.payment.points {
+        None | Some(0) => 0,
+        Some(p) => positive(&state, p, "payment.points")?,
+    };
+    let req = MembershipRequest {
+        member_id: member,
+        programme: b.programme,
+        tier: b.tier,
+        cash,
+        points,
+        points_programme: state.policy.points.default_programme().to_owned(),
+        idempotency_key: idempotency_key(b.idempotency_key)?,
+        actor: caller.audit_actor(),
+    };
+    let (purchase, replayed) = state
+        .store
+        .buy_membership(&req, state.policy.points.value_per_point, state.now())
+        .await?;
+    let status = if replayed {
+        StatusCode::OK
+    } else {
+        StatusCode::CREATED
+    };
+    Ok((status, Json(purchase_view(purchase, replayed))))
+}
+
+/// The tiers a member holds now, with their terms and card number
+///
+/// Only memberships that hold at the time of the request: one past its term and grace
+/// is not shown, whether or not the sweep has recorded its end yet.
+#[utoipa::path(get, path = "/v1/members/{id}/memberships", tag = "memberships",
+    params(("id" = i64, Path, description = "Member id")),
+    responses((status = 200, body = MembershipsView), (status = 404, description = "member_not_found")),
+    security(("bearer" = [])))]
+pub async fn member_memberships(
+    _caller: Allowed<need::ReadMembers>,
+    State(state): State<AppState>,
+    Path(raw): Path<String>,
+) -> Result<Json<MembershipsView>, ApiError> {
+    let id = member_id(&raw)?;
+    let member = state.store.member(id).await?.ok_or_else(|| {
+        ApiError::new(ErrorCode::MemberNotFound, format!("no member {id}")).field("id")
+    })?;
+    let id = member.id;
+    let now = state.now();
+    let programmes: BTreeMap<String, _> = state
+        .store
+        .programmes()
+        .await?
+        .into_iter()
+        .map(|p| (p.id.clone(), p.definition))
+        .collect();
+    let mut memberships = Vec::new();
+    for m in state.store.memberships_of(id).await? {
+        let Some(programme) = programmes.get(&m.programme) else {
+            continue;
+        };
+        if !m.active_at(programme, now) {
+            continue;
+        }
+        memberships.push(MembershipView {
+            status: if m.in_grace(programme, now) {
+                "grace"
+            } else {
+                "active"
+            }
+            .into(),
+            grace_until: m
+                .grace_until(programme)
+                .filter(|_| programme.downgrade.grace_days > 0)
+                .map(to_rfc3339),
+            programme: m.programme,
+            tier: m.tier,
+            since: to_rfc3339(m.since),
+            expires_at: m.expires_at.map(to_rfc3339),
+            source: m.source.as_str().into(),
+        });
+    }
+    Ok(Json(MembershipsView {
+        member_id: id,
+        card_no: state.store.card_of(id).await?,
+        memberships,
+    }))
+}
+
+/// Every tier change of a member, with its rule and a sentence
+#[utoipa::path(get, path = "/v1/members/{id}/tiers", tag = "memberships",
+    params(("id" = i64, Path, description = "Member id")),
+    responses((status = 200, body = TierHistoryView), (status = 404, description = "member_not_found")),
+    security(("bearer" = [])))]
+pub async fn member_tiers(
+    _caller: Allowed<need::ReadMembers>,
+    State(state): State<AppState>,
+    Path(raw): Path<String>,
+) -> Result<Json<TierHistoryView>, ApiError> {
+    let id = member_id(&raw)?;
+    let member = state.store.member(id).await?.ok_or_else(|| {
+        ApiError::new(ErrorCode::MemberNotFound, format!("no member {id}")).field("id")
+    })?;
+    let changes = state
+        .store
+        .tier_changes(member.id)
+        .await?
+        .into_iter()
+        .map(|c| TierChangeView {
+            programme: c.programme,
+            from: c.from_tier,
+            to: c.to_tier,
+            at: to_rfc3339(c.at),
+            rule: c.rule,
+            reason: c.reason,
+        })
+        .collect();
+    Ok(Json(TierHistoryView {
+        member_id: member.id,
+        changes,
+    }))
+}

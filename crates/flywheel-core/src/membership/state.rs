@@ -1,0 +1,175 @@
+//! Who holds which tier, for how long, and what a purchase must pay: the terms of a
+//! membership, the grace after them, and a fee split between cash and points.
+
+use super::programme::{Programme, ProgrammeKind, Term, Tier, month_day};
+use crate::ErrorCode;
+use crate::money::Money;
+use crate::time::{DAY, Micros, from_datetime, to_datetime};
+use crate::validation::FieldError;
+use chrono::{Datelike, NaiveDate};
+use serde::{Deserialize, Serialize};
+
+/// How a member came to hold a tier.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Source {
+    /// Bought (through the API, or a `membership_purchase` event).
+    Paid,
+    /// Qualified for by the programme's measure.
+    Earned,
+    /// Raised free by an upgrade rule, until the paid term ends.
+    Upgrade,
+    /// Set by a person (audited).
+    Manual,
+}
+
+impl Source {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::Paid => "paid",
+            Source::Earned => "earned",
+            Source::Upgrade => "upgrade",
+            Source::Manual => "manual",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Source> {
+        [
+            Source::Paid,
+            Source::Earned,
+            Source::Upgrade,
+            Source::Manual,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == s)
+    }
+}
+
+/// A member's current tier in one programme.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Membership {
+    pub member_id: i64,
+    pub programme: String,
+    pub tier: String,
+    /// When the member reached this tier.
+    pub since: Micros,
+    /// When the current term began (the purchase, or the last renewal).
+    pub term_start: Micros,
+    /// When the term ends; None: held while qualified (earned tiers).
+    pub expires_at: Option<Micros>,
+    pub source: Source,
+}
+
+impl Membership {
+    /// The end of the grace after the term, when there is a term.
+    pub fn grace_until(&self, programme: &Programme) -> Option<Micros> {
+        self.expires_at
+            .map(|end| end + i64::from(programme.downgrade.grace_days) * DAY)
+    }
+
+    /// Whether the membership holds at `now`: within its term, or its grace.
+    pub fn active_at(&self, programme: &Programme, now: Micros) -> bool {
+        self.grace_until(programme).is_none_or(|until| now < until)
+    }
+
+    /// Whether `now` falls in the grace after the term.
+    pub fn in_grace(&self, programme: &Programme, now: Micros) -> bool {
+        match (self.expires_at, self.grace_until(programme)) {
+            (Some(end), Some(until)) => now >= end && now < until,
+            _ => false,
+        }
+    }
+}
+
+/// When a term that starts at `start` ends: so many days later, or on the next
+/// `ends_on` day of the year (at the end of that day, UTC) after the start. Earned
+/// programmes have no term.
+pub fn term_end(programme: &Programme, start: Micros) -> Option<Micros> {
+    if programme.kind == ProgrammeKind::Earned {
+        return None;
+    }
+    let default = Term {
+        days: Some(365),
+        ends_on: None,
+    };
+    let term = programme.term.as_ref().unwrap_or(&default);
+    if let Some(days) = term.days {
+        return Some(start + i64::from(days) * DAY);
+    }
+    let (month, day) = term.ends_on.as_deref().and_then(month_day)?;
+    let started = to_datetime(start);
+    let year = started.year();
+    let end_of = |y: i32| {
+        NaiveDate::from_ymd_opt(y, month, day)
+            .and_then(|d| d.succ_opt())
+            .and_then(|d| d.and_hms_opt(0, 0, 0))
+            .map(|t| from_datetime(t.and_utc()))
+    };
+    match end_of(year)? {
+        end if end > start => Some(end),
+        _ => end_of(year + 1),
+    }
+}
+
+/// What a purchase pays: cash, and points worth `value_per_point` each.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Payment {
+    pub cash: Money,
+    pub points: i64,
+}
+
+/// Checks that `payment` pays the tier's fee exactly, with no more of it in points than
+/// the tier allows. Errors name the field under `payment`.
+pub fn check_payment(
+    tier: &Tier,
+    payment: Payment,
+    value_per_point: Money,
+) -> Result<(), FieldError> {
+    let fee = tier
+        .fee
+        .as_deref()
+        .and_then(|f| Money::parse(f).ok())
+        .ok_or_else(|| {
+            FieldError::new(
+                "tier",
+                ErrorCode::InvalidValue,
+                format!("tier {:?} is not sold", tier.id),
+            )
+        })?;
+    if payment.points < 0 {
+        return Err(FieldError::new(
+            "payment.points",
+            ErrorCode::OutOfRange,
+            "must be 0 or more",
+        ));
+    }
+    let points_value = i128::from(payment.points) * i128::from(value_per_point.minor());
+    let paid = points_value + i128::from(payment.cash.minor());
+    if paid != i128::from(fee.minor()) {
+        return Err(FieldError::new(
+            "payment",
+            ErrorCode::InvalidValue,
+            format!(
+                "cash and points must add up to the fee, {fee}: {} cash and {} points worth {} make {}",
+                payment.cash,
+                payment.points,
+                Money::from_minor(points_value.clamp(0, i128::from(i64::MAX)) as i64),
+                Money::from_minor(paid.clamp(0, i128::from(i64::MAX)) as i64),
+            ),
+        ));
+    }
+    let share = tier.max_points_share.unwrap_or(0.0);
+    // The points' value may be at most share × fee (compared in minor units).
+    let allowed = (share * fee.minor() as f64).floor() as i128;
+    if points_value > allowed {
+        return Err(FieldError::new(
+            "payment.points",
+            ErrorCode::OutOfRange,
+            format!(
+                "at most {} of the fee {fee} may be paid in points",
+                Money::from_minor(allowed as i64)
+            ),
+        ));
+    }
+    Ok(())
+}

@@ -1,0 +1,382 @@
+//! Buying a paid tier: the points part debited through the ledger and the membership
+//! written in one transaction, under the member's row lock, idempotent by key. Also the
+//! reads of a member's memberships and tier history.
+
+use super::cards::ensure_card;
+use super::programmes::latest;
+use crate::error::StoreError;
+use crate::points::commands::{book_for, check_replay, lock_member, new_id};
+use crate::points::ledger::write_book;
+use crate::points::{PointsError, retrying};
+use crate::{AuditActor, Store};
+use flywheel_core::ErrorCode;
+use flywheel_core::membership::{
+    Membership, Payment, ProgrammeKind, Source, check_payment, term_end,
+};
+use flywheel_core::points::commands::pay_membership_fee;
+use flywheel_core::time::{Micros, to_rfc3339};
+use flywheel_core::validation::FieldError;
+use flywheel_core::{MemberId, Money};
+use serde::Serialize;
+use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, Row};
+
+/// `POST /v1/memberships`, as the store takes it.
+#[derive(Clone, Debug, Serialize)]
+pub struct MembershipRequest {
+    pub member_id: MemberId,
+    pub programme: String,
+    pub tier: String,
+    pub cash: Money,
+    pub points: i64,
+    /// The points programme the points come from.
+    pub points_programme: String,
+    pub idempotency_key: String,
+    #[serde(skip)]
+    pub actor: AuditActor,
+}
+
+/// A stored purchase.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PurchaseRow {
+    pub id: String,
+    pub member_id: MemberId,
+    pub programme: String,
+    pub tier: String,
+    pub cash: Money,
+    pub points: i64,
+    pub term_start: Micros,
+    pub expires_at: Option<Micros>,
+    pub status: String,
+    pub created_at: Micros,
+}
+
+/// One tier change, as stored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TierChangeRow {
+    pub programme: String,
+    pub from_tier: Option<String>,
+    pub to_tier: Option<String>,
+    pub at: Micros,
+    pub rule: String,
+    pub reason: String,
+    pub actor: String,
+}
+
+const PURCHASE_SELECT: &str = "SELECT id, request, member_id, programme, tier, cash, points, term_start, expires_at, status, created_at FROM membership_purchases";
+
+fn purchase_from_row(row: &AnyRow) -> Result<PurchaseRow, StoreError> {
+    Ok(PurchaseRow {
+        id: row.try_get("id")?,
+        member_id: row.try_get("member_id")?,
+        programme: row.try_get("programme")?,
+        tier: row.try_get("tier")?,
+        cash: Money::from_minor(row.try_get("cash")?),
+        points: row.try_get("points")?,
+        term_start: row.try_get("term_start")?,
+        expires_at: row.try_get("expires_at")?,
+        status: row.try_get("status")?,
+        created_at: row.try_get("created_at")?,
+    })
+}
+
+fn membership_from_row(row: &AnyRow) -> Result<Membership, StoreError> {
+    let source: String = row.try_get("source")?;
+    Ok(Membership {
+        member_id: row.try_get("member_id")?,
+        programme: row.try_get("programme")?,
+        tier: row.try_get("tier")?,
+        since: row.try_get("since")?,
+        term_start: row.try_get("term_start")?,
+        expires_at: row.try_get("expires_at")?,
+        source: Source::parse(&source)
+            .ok_or_else(|| StoreError::Corrupt(format!("membership source {source:?}")))?,
+    })
+}
+
+const MEMBERSHIP_SELECT: &str =
+    "SELECT member_id, programme, tier, since, term_start, expires_at, source FROM memberships";
+
+pub(crate) async fn membership_of(
+    conn: &mut AnyConnection,
+    member: MemberId,
+    programme: &str,
+) -> Result<Option<Membership>, StoreError> {
+    let sql = format!("{MEMBERSHIP_SELECT} WHERE member_id = $1 AND programme = $2");
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(member)
+        .bind(programme.to_owned())
+        .fetch_optional(&mut *conn)
+        .await?
+        .as_ref()
+        .map(membership_from_row)
+        .transpose()
+}
+
+/// Writes a member's membership of a programme (insert or replace).
+pub(crate) async fn save_membership(
+    conn: &mut AnyConnection,
+    m: &Membership,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO memberships (member_id, programme, tier, since, term_start, expires_at, source) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (member_id, programme) DO UPDATE SET \
+         tier = excluded.tier, since = excluded.since, term_start = excluded.term_start, \
+         expires_at = excluded.expires_at, source = excluded.source",
+    )
+    .bind(m.member_id)
+    .bind(m.programme.clone())
+    .bind(m.tier.clone())
+    .bind(m.since)
+    .bind(m.term_start)
+    .bind(m.expires_at)
+    .bind(m.source.as_str())
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// A tier change to record.
+pub(crate) struct TierChange<'a> {
+    pub member: MemberId,
+    pub programme: &'a str,
+    pub from: Option<&'a str>,
+    pub to: Option<&'a str>,
+    pub at: Micros,
+    pub rule: &'a str,
+    pub reason: String,
+    pub actor: &'a str,
+    pub reference: Option<&'a str>,
+}
+
+pub(crate) async fn record_change(
+    conn: &mut AnyConnection,
+    c: TierChange<'_>,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO tier_changes (member_id, programme, from_tier, to_tier, at, rule, reason, actor, reference) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+    )
+    .bind(c.member)
+    .bind(c.programme.to_owned())
+    .bind(c.from.map(str::to_owned))
+    .bind(c.to.map(str::to_owned))
+    .bind(c.at)
+    .bind(c.rule.to_owned())
+    .bind(c.reason)
+    .bind(c.actor.to_owned())
+    .bind(c.reference.map(str::to_owned))
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+fn refuse(field: &str, code: ErrorCode, message: String) -> PointsError {
+    PointsError::Field(FieldError::new(field, code, message))
+}
+
+impl Store {
+    /// Buys (or renews) a paid tier: checks the payment against the fee, debits the
+    /// points part, and starts the term — now, or where the current term of the same
+    /// tier ends, for a renewal bought early. True in the answer when the key was seen
+    /// before (the stored purchase is answered, nothing is written).
+    pub async fn buy_membership(
+        &self,
+        req: &MembershipRequest,
+        value_per_point: Money,
+        now: Micros,
+    ) -> Result<(PurchaseRow, bool), PointsError> {
+        retrying(|| self.buy_once(req, value_per_point, now)).await
+    }
+
+    async fn buy_once(
+        &self,
+        req: &MembershipRequest,
+        value_per_point: Money,
+        now: Micros,
+    ) -> Result<(PurchaseRow, bool), PointsError> {
+        let request = serde_json::to_string(req)?;
+        let mut tx = self.begin_write().await?;
+        let conn: &mut AnyConnection = &mut tx;
+        let member = lock_member(conn, self.backend(), req.member_id).await?;
+        let sql = format!("{PURCHASE_SELECT} WHERE idempotency_key = $1");
+        if let Some(row) = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(req.idempotency_key.clone())
+            .fetch_optional(&mut *conn)
+            .await?
+        {
+            check_replay(&row.try_get::<String, _>("request")?, &request)?;
+            return Ok((purchase_from_row(&row)?, true));
+        }
+        let member = member.ok_or(PointsError::NotFound("member"))?;
+        let programme = latest(conn, &req.programme)
+            .await?
+            .ok_or(PointsError::NotFound("programme"))?
+            .definition;
+        if programme.kind != ProgrammeKind::Paid {
+            return Err(refuse(
+                "programme",
+                ErrorCode::InvalidValue,
+                format!(
+                    "programme {:?} is not a paid programme: its tiers are not bought",
+                    req.programme
+                ),
+            ));
+        }
+        let tier = programme.tier(&req.tier).ok_or_else(|| {
+            refuse(
+                "tier",
+                ErrorCode::InvalidValue,
+                format!("programme {:?} has no tier {:?}", req.programme, req.tier),
+            )
+        })?;
+        let payment = Payment {
+            cash: req.cash,
+            points: req.points,
+        };
+        check_payment(tier, payment, value_per_point).map_err(PointsError::Field)?;
+
+        let current = membership_of(conn, member, &req.programme)
+            .await?
+            .filter(|m| m.active_at(&programme, now));
+        let rank_of = |id: &str| programme.tier(id).map_or(0, |t| t.rank);
+        let (term_start, since, rule, change) = match &current {
+            // The same tier again: a renewal, from the end of the current term.
+            Some(m) if m.tier == req.tier => {
+                let start = m.expires_at.map_or(now, |end| end.max(now));
+                (start, m.since, "renewal", "renewed")
+            }
+            Some(m) if rank_of(&m.tier) > tier.rank => {
+                let until = m.expires_at.map(to_rfc3339).unwrap_or_default();
+                return Err(refuse(
+                    "tier",
+                    ErrorCode::InvalidValue,
+                    format!(
+                        "the member holds {} until {until}; a lower tier can be bought once that ends",
+                        m.tier
+                    ),
+                ));
+            }
+            Some(_) => (now, now, "purchase", "raised"),
+            None => (now, now, "purchase", "joined"),
+        };
+        let expires_at = term_end(&programme, term_start);
+        let id = new_id("mbr", &req.idempotency_key);
+        let txn_key = (req.points > 0).then(|| format!("membership:{}", req.idempotency_key));
+        if let Some(key) = &txn_key {
+            let mut book = book_for(conn, &[member], &req.points_programme, now).await?;
+            let wallet = book.wallet(member, &req.points_programme, now);
+            let posting = pay_membership_fee(wallet, key, &id, req.points, now)?;
+            book.postings.push(posting);
+            write_book(conn, &book, now).await?;
+        }
+        sqlx::query(
+            "INSERT INTO membership_purchases (id, idempotency_key, request, member_id, programme, tier, cash, points, \
+             term_start, expires_at, txn_key, status, created_at, actor) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'completed', $12, $13)",
+        )
+        .bind(id.clone())
+        .bind(req.idempotency_key.clone())
+        .bind(request)
+        .bind(member)
+        .bind(req.programme.clone())
+        .bind(req.tier.clone())
+        .bind(req.cash.minor())
+        .bind(req.points)
+        .bind(term_start)
+        .bind(expires_at)
+        .bind(txn_key)
+        .bind(now)
+        .bind(req.actor.reference.clone())
+        .execute(&mut *conn)
+        .await?;
+        let membership = Membership {
+            member_id: member,
+            programme: req.programme.clone(),
+            tier: req.tier.clone(),
+            since,
+            term_start: current
+                .as_ref()
+                .filter(|m| m.tier == req.tier)
+                .map_or(term_start, |m| m.term_start),
+            expires_at,
+            source: Source::Paid,
+        };
+        save_membership(conn, &membership).await?;
+        let paid = match (req.cash.minor(), req.points) {
+            (_, 0) => format!("{} cash", req.cash),
+            (0, p) => format!("{p} points"),
+            (_, p) => format!("{} cash and {p} points", req.cash),
+        };
+        let until = expires_at.map(to_rfc3339).unwrap_or_default();
+        record_change(
+            conn,
+            TierChange {
+                member,
+                programme: &req.programme,
+                from: current.as_ref().map(|m| m.tier.as_str()),
+                to: Some(&req.tier),
+                at: now,
+                rule,
+                reason: format!("{change} {} for {paid}, until {until}", req.tier),
+                actor: &req.actor.reference,
+                reference: Some(&id),
+            },
+        )
+        .await?;
+        ensure_card(conn, member, now).await?;
+        tx.commit().await?;
+        Ok((
+            PurchaseRow {
+                id,
+                member_id: member,
+                programme: req.programme.clone(),
+                tier: req.tier.clone(),
+                cash: req.cash,
+                points: req.points,
+                term_start,
+                expires_at,
+                status: "completed".into(),
+                created_at: now,
+            },
+            false,
+        ))
+    }
+
+    /// A member's memberships as stored (active or not; the caller judges by the
+    /// programme), by programme.
+    pub async fn memberships_of(&self, member: MemberId) -> Result<Vec<Membership>, StoreError> {
+        let sql = format!("{MEMBERSHIP_SELECT} WHERE member_id = $1 ORDER BY programme");
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(member)
+            .fetch_all(self.pool())
+            .await?
+            .iter()
+            .map(membership_from_row)
+            .collect()
+    }
+
+    /// A member's tier changes, oldest first.
+    pub async fn tier_changes(&self, member: MemberId) -> Result<Vec<TierChangeRow>, StoreError> {
+        sqlx::query(
+            "SELECT programme, from_tier, to_tier, at, rule, reason, actor FROM tier_changes \
+             WHERE member_id = $1 ORDER BY at, id",
+        )
+        .bind(member)
+        .fetch_all(self.pool())
+        .await?
+        .iter()
+        .map(|row| {
+            Ok(TierChangeRow {
+                programme: row.try_get("programme")?,
+                from_tier: row.try_get("from_tier")?,
+                to_tier: row.try_get("to_tier")?,
+                at: row.try_get("at")?,
+                rule: row.try_get("rule")?,
+                reason: row.try_get("reason")?,
+                actor: row.try_get("actor")?,
+            })
+        })
+        .collect()
+    }
+}
