@@ -372,3 +372,134 @@ async fn a_paid_tier_is_bought_with_cash_and_points_renewed_and_lapses_after_gra
         books_balance(&app).await;
     }
 }
+
+#[tokio::test]
+async fn the_sweep_keeps_lowers_and_lapses_terms_each_by_its_own_spend() {
+    use flywheel_core::time::{DAY, to_rfc3339};
+    for app in TestApp::all().await {
+        let (status, body) = app.put("/v1/programmes/paid", paid()).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        // A second ladder kept by points earned in the term (a purchase earns a point a yuan).
+        let stars = json!({"name": "Stars", "kind": "paid",
+            "tiers": [{"id": "S1", "name": "Star", "rank": 1, "fee": "10.00"}],
+            "retention": {"measure": "points", "threshold": 3000},
+            "downgrade": {"policy": "one_down", "grace_days": 30}});
+        let (status, body) = app.put("/v1/programmes/stars", stars).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let mut members = Vec::new();
+        for (phone, tier, fee, spend) in [
+            ("13800000001", "V2", "199.00", Some("3500.00")),
+            ("13800000002", "V2", "199.00", Some("100.00")),
+            ("13800000003", "V1", "99.00", None),
+        ] {
+            let m = member_with_points(&app, phone, 0).await;
+            let (status, body) = app
+                .post(
+                    "/v1/memberships",
+                    json!({"member_id": m, "programme": "paid", "tier": tier,
+                       "payment": {"cash": fee}, "idempotency_key": format!("buy-{phone}")}),
+                )
+                .await;
+            assert_eq!(status, StatusCode::CREATED, "{body}");
+            if tier == "V2" {
+                let (status, body) = app
+                    .post("/v1/memberships", json!({"member_id": m, "programme": "stars", "tier": "S1",
+                           "payment": {"cash": "10.00"}, "idempotency_key": format!("star-{phone}")}))
+                    .await;
+                assert_eq!(status, StatusCode::CREATED, "{body}");
+            }
+            if let Some(amount) = spend {
+                app.send(json!({"event_id": format!("spend-{phone}"), "type": "purchase",
+                    "occurred_at": to_rfc3339(app.now()), "channel": "store",
+                    "identities": {"phone": phone},
+                    "properties": {"order_id": format!("o-{phone}"), "amount": amount, "currency": "CNY"}}))
+                    .await;
+            }
+            members.push(m);
+        }
+        let [ann, bob, cat] = members[..] else {
+            unreachable!()
+        };
+        let held = |m: i64| {
+            let app = &app;
+            async move {
+                let (_, body) = app.get(&format!("/v1/members/{m}/memberships")).await;
+                body["memberships"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|x| x["tier"].as_str().unwrap().to_owned())
+                    .collect::<Vec<_>>()
+            }
+        };
+        // Within the grace nothing is decided.
+        app.advance(380 * DAY);
+        let report = app.store.sweep_memberships(app.now()).await.unwrap();
+        assert_eq!(report, flywheel_store::MembershipSweepReport::default());
+        app.advance(20 * DAY);
+        let report = app.store.sweep_memberships(app.now()).await.unwrap();
+        assert_eq!(
+            (report.retained, report.lowered, report.lapsed),
+            (2, 1, 2),
+            "{report:?}"
+        );
+        assert_eq!(
+            held(ann).await,
+            vec!["V2", "S1"],
+            "3,500.00 spent keeps V2, 3,500 points S1"
+        );
+        assert_eq!(
+            held(bob).await,
+            vec!["V1"],
+            "100.00 spent: one tier down, and S1 lapses"
+        );
+        assert_eq!(
+            held(cat).await,
+            Vec::<String>::new(),
+            "the lowest tier lapses"
+        );
+        let again = app.store.sweep_memberships(app.now()).await.unwrap();
+        assert_eq!(
+            again,
+            flywheel_store::MembershipSweepReport::default(),
+            "nothing twice"
+        );
+
+        // A sweep two terms late judges each term by its own spend: Ann spent nothing in
+        // her second term (V2 → V1) nor in the third (V1 lapses).
+        app.advance(800 * DAY);
+        let report = app.store.sweep_memberships(app.now()).await.unwrap();
+        assert_eq!((report.lowered, report.lapsed), (1, 3), "{report:?}");
+        let (_, history) = app.get(&format!("/v1/members/{ann}/tiers")).await;
+        let paid_changes: Vec<&Value> = history["changes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|c| c["programme"] == "paid")
+            .collect();
+        let steps: Vec<(Value, Value)> = paid_changes
+            .iter()
+            .map(|c| (c["to"].clone(), c["rule"].clone()))
+            .collect();
+        assert_eq!(
+            steps,
+            vec![
+                (json!("V2"), json!("purchase")),
+                (json!("V2"), json!("retention")),
+                (json!("V1"), json!("downgrade")),
+                (Value::Null, json!("lapse")),
+            ],
+            "{history}"
+        );
+        let lapse = paid_changes[3];
+        assert!(
+            lapse["reason"]
+                .as_str()
+                .unwrap()
+                .contains("less than the 3000.00"),
+            "{lapse}"
+        );
+        let (_, cats) = app.get(&format!("/v1/members/{cat}/tiers")).await;
+        assert_eq!(cats["changes"][1]["rule"], "lapse", "{cats}");
+    }
+}

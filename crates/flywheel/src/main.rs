@@ -58,8 +58,8 @@ enum Command {
         #[arg(long)]
         db: Option<String>,
     },
-    /// Re-evaluate the stages of members whose stage changed with time, and post points
-    /// that became available or expired, once.
+    /// Re-evaluate the stages of members whose stage changed with time, post points that
+    /// became available or expired, and end membership terms that are over, once.
     Sweep {
         #[arg(long)]
         db: Option<String>,
@@ -166,6 +166,11 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             println!(
                 "points: {} lots became available, {} lots expired, for {} members",
                 points.matured, points.expired, points.members
+            );
+            let tiers = store.sweep_memberships(now).await?;
+            println!(
+                "memberships: {} kept by retention, {} lowered, {} lapsed",
+                tiers.retained, tiers.lowered, tiers.lapsed
             );
             store.close().await;
             Ok(ok)

@@ -127,8 +127,9 @@ async fn supervise<F, Fut>(
     }
 }
 
-/// Re-evaluates members whose stage can change with time alone, and posts points whose
-/// return window or expiry has passed; then waits for the next interval.
+/// Re-evaluates members whose stage can change with time alone, posts points whose
+/// return window or expiry has passed, and ends membership terms that are over; then
+/// waits for the next interval.
 async fn sweep_once(store: Store, config: Config, every: Duration) -> anyhow::Result<Duration> {
     let now = chrono::Utc::now().timestamp_micros();
     let r = store.sweep(&config.policy.stages, now, false).await?;
@@ -142,6 +143,15 @@ async fn sweep_once(store: Store, config: Config, every: Duration) -> anyhow::Re
             matured = p.matured,
             expired = p.expired,
             "points sweep"
+        );
+    }
+    let t = store.sweep_memberships(now).await?;
+    if t != flywheel_store::MembershipSweepReport::default() {
+        tracing::info!(
+            retained = t.retained,
+            lowered = t.lowered,
+            lapsed = t.lapsed,
+            "membership sweep"
         );
     }
     Ok(every)

@@ -3,9 +3,10 @@
 //!
 //! `programme.rs` holds the definitions a brand writes and their checks; `state.rs`
 //! who holds which tier for how long, and what a purchase must pay; `card.rs` members'
-//! card numbers.
+//! card numbers; `lifecycle.rs` what follows the end of a term.
 
 pub mod card;
+pub mod lifecycle;
 pub mod programme;
 pub mod state;
 

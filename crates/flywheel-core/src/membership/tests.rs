@@ -208,3 +208,65 @@ fn a_fee_is_paid_exactly_with_no_more_points_than_allowed() {
         ("payment.points", ErrorCode::OutOfRange)
     );
 }
+
+#[test]
+fn a_term_ends_kept_by_retention_lowered_or_lapsed() {
+    use super::lifecycle::{TermMeasures, end_of_term};
+    use crate::time::DAY;
+    let holding = |tier: &str| Membership {
+        member_id: 7,
+        programme: "paid".into(),
+        tier: tier.into(),
+        since: 10 * DAY,
+        term_start: 10 * DAY,
+        expires_at: Some(375 * DAY),
+        source: Source::Paid,
+    };
+    let spent = |yuan: i64| TermMeasures {
+        spend: yuan * 100,
+        points: 0,
+    };
+    let p = parse(paid());
+
+    let kept = end_of_term(&p, &holding("V2"), spent(3_000));
+    assert_eq!(kept.rule, "retention");
+    let next = kept.next.unwrap();
+    assert_eq!((next.tier.as_str(), next.since), ("V2", 10 * DAY));
+    assert_eq!(
+        (next.term_start, next.expires_at),
+        (375 * DAY, Some(740 * DAY)),
+        "the next term runs on from the last"
+    );
+    assert!(kept.reason.contains("3000.00"), "{}", kept.reason);
+
+    let lowered = end_of_term(&p, &holding("V2"), spent(2_999));
+    assert_eq!(lowered.rule, "downgrade");
+    let next = lowered.next.unwrap();
+    assert_eq!((next.tier.as_str(), next.since), ("V1", 375 * DAY));
+    assert!(
+        lowered.reason.contains("less than the 3000.00"),
+        "{}",
+        lowered.reason
+    );
+    let lapsed = end_of_term(&p, &holding("V1"), spent(0));
+    assert_eq!((lapsed.rule, lapsed.next), ("lapse", None));
+
+    let mut recompute = paid();
+    recompute["downgrade"] = json!({"policy": "recompute", "grace_days": 0});
+    recompute.as_object_mut().unwrap().remove("retention");
+    let p = parse(recompute);
+    let to_v2 = end_of_term(&p, &holding("V3"), spent(12_000));
+    assert_eq!(
+        to_v2.next.map(|m| m.tier),
+        Some("V2".into()),
+        "{}",
+        to_v2.reason
+    );
+    let to_v1 = end_of_term(&p, &holding("V3"), spent(500));
+    assert_eq!(to_v1.next.map(|m| m.tier), Some("V1".into()));
+
+    let mut never = paid();
+    never["downgrade"] = json!({"policy": "never"});
+    let p = parse(never);
+    assert_eq!(end_of_term(&p, &holding("V3"), spent(10)).next, None);
+}

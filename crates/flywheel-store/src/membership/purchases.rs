@@ -80,7 +80,7 @@ fn purchase_from_row(row: &AnyRow) -> Result<PurchaseRow, StoreError> {
     })
 }
 
-fn membership_from_row(row: &AnyRow) -> Result<Membership, StoreError> {
+pub(crate) fn membership_from_row(row: &AnyRow) -> Result<Membership, StoreError> {
     let source: String = row.try_get("source")?;
     Ok(Membership {
         member_id: row.try_get("member_id")?,
@@ -94,7 +94,7 @@ fn membership_from_row(row: &AnyRow) -> Result<Membership, StoreError> {
     })
 }
 
-const MEMBERSHIP_SELECT: &str =
+pub(crate) const MEMBERSHIP_SELECT: &str =
     "SELECT member_id, programme, tier, since, term_start, expires_at, source FROM memberships";
 
 pub(crate) async fn membership_of(
