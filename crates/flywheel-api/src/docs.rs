@@ -34,7 +34,7 @@ use utoipa_swagger_ui::SwaggerUi;
         scores::member_scores, scores::super_users, scores::recompute, scores::export,
         audit::audit, privacy::export, privacy::erase, metrics::render,
         programmes::list_programmes, programmes::get_programme, programmes::put_programme,
-        memberships::buy, memberships::member_memberships, memberships::member_tiers,
+        memberships::buy, memberships::cancel, memberships::member_memberships, memberships::member_tiers,
     ),
     components(schemas(
         views::EventAnswer, views::BatchAnswer, views::MemberDoc, views::IdentityView, views::Timeline,

@@ -247,6 +247,9 @@ async fn a_paid_tier_is_bought_with_cash_and_points_renewed_and_lapses_after_gra
             flywheel_core::membership::card::is_card_number(card),
             "{card}"
         );
+        let (status, found) = app.get(&format!("/v1/members/lookup?card_no={card}")).await;
+        assert_eq!(status, StatusCode::OK, "{found}");
+        assert_eq!(found["id"], ann, "the till finds the member by card");
 
         // Too few points, and payments that do not fit the fee, are refused and change nothing.
         let bob = member_with_points(&app, "13900139000", 100).await;
@@ -501,5 +504,89 @@ async fn the_sweep_keeps_lowers_and_lapses_terms_each_by_its_own_spend() {
         );
         let (_, cats) = app.get(&format!("/v1/members/{cat}/tiers")).await;
         assert_eq!(cats["changes"][1]["rule"], "lapse", "{cats}");
+    }
+}
+
+#[tokio::test]
+async fn a_purchase_is_cancelled_within_its_cooling_off_period_points_and_tier_restored() {
+    use flywheel_core::time::DAY;
+    for app in TestApp::all().await {
+        let (status, body) = app.put("/v1/programmes/paid", paid()).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let ann = member_with_points(&app, "13700137000", 6_000).await;
+        let start = balance(&app, ann).await;
+        let buy = |tier: &str, cash: &str, points: i64, key: &str| {
+            json!({"member_id": ann, "programme": "paid", "tier": tier,
+                   "payment": {"cash": cash, "points": points}, "idempotency_key": key})
+        };
+        let (status, v1) = app
+            .post("/v1/memberships", buy("V1", "99.00", 0, "c-1"))
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{v1}");
+        app.advance(DAY);
+        let (status, v2) = app
+            .post("/v1/memberships", buy("V2", "149.00", 5000, "c-2"))
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{v2}");
+        assert_eq!(balance(&app, ann).await, start - 5_000);
+
+        // The earlier purchase cannot go while the later one holds.
+        let cancel = |id: &Value| format!("/v1/memberships/{}/cancel", id.as_str().unwrap());
+        let (status, body) = app.post(&cancel(&v1["id"]), json!({})).await;
+        assert_eq!(
+            (status, code(&body)),
+            (StatusCode::CONFLICT, "purchase_superseded"),
+            "{body}"
+        );
+
+        let (status, done) = app.post(&cancel(&v2["id"]), json!({})).await;
+        assert_eq!(status, StatusCode::OK, "{done}");
+        assert_eq!(done["status"], "cancelled");
+        assert_eq!(balance(&app, ann).await, start, "the 5,000 points are back");
+        books_balance(&app).await;
+        let (_, held) = app.get(&format!("/v1/members/{ann}/memberships")).await;
+        assert_eq!(held["memberships"][0]["tier"], "V1", "back to V1: {held}");
+        let (status, again) = app.post(&cancel(&v2["id"]), json!({})).await;
+        assert_eq!(
+            (status, again["status"].as_str()),
+            (StatusCode::OK, Some("cancelled"))
+        );
+        assert_eq!(
+            balance(&app, ann).await,
+            start,
+            "cancelling twice returns nothing twice"
+        );
+
+        // Past the 7 days of cooling-off, V1 stays bought.
+        app.advance(7 * DAY);
+        let (status, body) = app.post(&cancel(&v1["id"]), json!({})).await;
+        assert_eq!(
+            (status, code(&body)),
+            (StatusCode::CONFLICT, "cooling_off_over"),
+            "{body}"
+        );
+        let (status, body) = app.post("/v1/memberships/mbr_nope/cancel", json!({})).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+
+        let (_, history) = app.get(&format!("/v1/members/{ann}/tiers")).await;
+        let last = history["changes"]
+            .as_array()
+            .unwrap()
+            .last()
+            .unwrap()
+            .clone();
+        assert_eq!(
+            (last["from"].as_str(), last["to"].as_str()),
+            (Some("V2"), Some("V1")),
+            "{history}"
+        );
+        assert_eq!(last["rule"], "cancellation");
+        assert!(
+            last["reason"]
+                .as_str()
+                .unwrap()
+                .contains("5000 points returned"),
+            "{last}"
+        );
     }
 }

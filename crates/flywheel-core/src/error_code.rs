@@ -71,6 +71,8 @@ codes! {
     IdempotencyKeyReused = "idempotency_key_reused", 409, "The idempotency_key was used before for a different request.";
     RewardExists = "reward_exists", 409, "A reward with that id exists.";
     PartnerExists = "partner_exists", 409, "A partner brand with that id exists.";
+    CoolingOffOver = "cooling_off_over", 409, "The membership purchase is past its cooling-off period; it can no longer be cancelled.";
+    PurchaseSuperseded = "purchase_superseded", 409, "A later purchase of the same programme holds; cancel that one first.";
     PayloadTooLarge = "payload_too_large", 413, "The body (or one event in a batch) is larger than the limit.";
     MissingField = "missing_field", 422, "A required field is missing.";
     UnknownField = "unknown_field", 422, "A field is not one the request takes.";

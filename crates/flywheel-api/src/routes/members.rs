@@ -105,7 +105,13 @@ pub async fn lookup(
         .map_err(|e| {
             ApiError::new(ErrorCode::InvalidIdentity, format!("{kind} {e}")).field(kind.clone())
         })?;
-    let id = state.store.lookup(&identity).await?.ok_or_else(|| {
+    // A card number is a card the brand recorded as an identity, or else the card
+    // Flywheel gave the member on joining a programme.
+    let mut found = state.store.lookup(&identity).await?;
+    if found.is_none() && parsed_kind == IdentityKind::CardNo {
+        found = state.store.member_by_card(&identity.value).await?;
+    }
+    let id = found.ok_or_else(|| {
         ApiError::not_found(
             ErrorCode::MemberNotFound,
             format!("no member holds {identity}"),

@@ -1,4 +1,5 @@
-//! Memberships: buying a paid tier (`POST /v1/memberships`), the tiers a member holds
+//! Memberships: buying a paid tier (`POST /v1/memberships`) and cancelling the purchase
+//! within its cooling-off period, the tiers a member holds
 //! now (`GET /v1/members/{id}/memberships`) and every change of them
 //! (`GET /v1/members/{id}/tiers`).
 
@@ -24,6 +25,7 @@ use std::collections::BTreeMap;
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/v1/memberships", post(buy))
+        .route("/v1/memberships/{id}/cancel", post(cancel))
         .route("/v1/members/{id}/memberships", get(member_memberships))
         .route("/v1/members/{id}/tiers", get(member_tiers))
 }
@@ -125,6 +127,29 @@ pub async fn buy(
         StatusCode::CREATED
     };
     Ok((status, Json(purchase_view(purchase, replayed))))
+}
+
+/// Cancel a purchase within the programme's cooling-off period
+///
+/// The points part goes back to the lots it came from (points of lots that expired
+/// meanwhile stay expired) and the membership to what it was before the purchase. Only
+/// the member's latest purchase of the programme can be cancelled; cancelling again
+/// answers the cancelled purchase.
+#[utoipa::path(post, path = "/v1/memberships/{id}/cancel", tag = "memberships",
+    params(("id" = String, Path, description = "Purchase id")),
+    responses((status = 200, body = PurchaseView), (status = 404, description = "not_found"),
+        (status = 409, description = "cooling_off_over, purchase_superseded, member_erased")),
+    security(("bearer" = [])))]
+pub async fn cancel(
+    caller: Allowed<need::SpendPoints>,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<PurchaseView>, ApiError> {
+    let purchase = state
+        .store
+        .cancel_membership(&id, &caller.audit_actor(), state.now())
+        .await?;
+    Ok(Json(purchase_view(purchase, false)))
 }
 
 /// The tiers a member holds now, with their terms and card number

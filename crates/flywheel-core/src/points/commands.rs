@@ -45,6 +45,25 @@ pub fn pay_membership_fee(
     Ok(p)
 }
 
+/// Returns the points part of a cancelled membership purchase to the lots it came from
+/// (those past expiry go to expiry), as a cancelled redemption does.
+pub fn refund_membership_fee(
+    wallet: &mut Wallet,
+    key: &str,
+    purchase_id: &str,
+    moves: &[LotMove],
+    lots: &[Lot],
+    now: Micros,
+) -> Posting {
+    let mut p = Posting::new(key, Kind::CancelRedemption, &wallet.programme.clone(), now)
+        .reason("membership fee returned")
+        .source("membership", purchase_id)
+        .member(wallet.member_id);
+    let from = Account::brand(&wallet.programme, BrandAccount::Redemption);
+    wallet.restore(&mut p, from, moves, lots, now);
+    p
+}
+
 /// Returns a cancelled redemption's points to the lots they came from (`moves` are the
 /// redemption posting's lot moves; `lots` those lots as stored). Points of lots that
 /// expired meanwhile go to expiry.

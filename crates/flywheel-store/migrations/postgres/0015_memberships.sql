@@ -17,7 +17,8 @@ CREATE INDEX memberships_expiry ON memberships (expires_at) WHERE expires_at IS 
 
 -- Each purchase (or renewal) of a paid tier: the cash and points paid, the term bought,
 -- and the ledger transaction that took the points. `request` is the normalised request,
--- so a retry with the same key is told from a different request.
+-- so a retry with the same key is told from a different request; `previous` the
+-- membership the purchase replaced (JSON; NULL if none), which a cancellation restores.
 CREATE TABLE membership_purchases (
     id              TEXT PRIMARY KEY,
     idempotency_key TEXT NOT NULL UNIQUE,
@@ -33,7 +34,8 @@ CREATE TABLE membership_purchases (
     status          TEXT NOT NULL,
     created_at      BIGINT NOT NULL,
     cancelled_at    BIGINT,
-    actor           TEXT NOT NULL
+    actor           TEXT NOT NULL,
+    previous        TEXT
 );
 CREATE INDEX membership_purchases_member ON membership_purchases (member_id, created_at);
 

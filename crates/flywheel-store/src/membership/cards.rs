@@ -37,4 +37,17 @@ impl Store {
                 .transpose()?,
         )
     }
+
+    /// The member a card number was given to (merged members' cards lead to them too:
+    /// reads of the member follow merges).
+    pub async fn member_by_card(&self, card_no: &str) -> Result<Option<MemberId>, StoreError> {
+        Ok(
+            sqlx::query("SELECT member_id FROM member_cards WHERE card_no = $1")
+                .bind(card_no.to_owned())
+                .fetch_optional(self.pool())
+                .await?
+                .map(|row| row.try_get("member_id"))
+                .transpose()?,
+        )
+    }
 }

@@ -7,17 +7,19 @@ use super::programmes::latest;
 use crate::error::StoreError;
 use crate::points::commands::{book_for, check_replay, lock_member, new_id};
 use crate::points::ledger::write_book;
+use crate::points::redemptions::lots_moved_by;
 use crate::points::{PointsError, retrying};
 use crate::{AuditActor, Store};
 use flywheel_core::ErrorCode;
 use flywheel_core::membership::{
     Membership, Payment, ProgrammeKind, Source, check_payment, term_end,
 };
-use flywheel_core::points::commands::pay_membership_fee;
-use flywheel_core::time::{Micros, to_rfc3339};
+use flywheel_core::points::commands::{pay_membership_fee, refund_membership_fee};
+use flywheel_core::time::{DAY, Micros, to_rfc3339};
 use flywheel_core::validation::FieldError;
 use flywheel_core::{MemberId, Money};
 use serde::Serialize;
+use serde_json::json;
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
@@ -63,7 +65,7 @@ pub struct TierChangeRow {
     pub actor: String,
 }
 
-const PURCHASE_SELECT: &str = "SELECT id, request, member_id, programme, tier, cash, points, term_start, expires_at, status, created_at FROM membership_purchases";
+const PURCHASE_SELECT: &str = "SELECT id, request, member_id, txn_key, previous, programme, tier, cash, points, term_start, expires_at, status, created_at FROM membership_purchases";
 
 fn purchase_from_row(row: &AnyRow) -> Result<PurchaseRow, StoreError> {
     Ok(PurchaseRow {
@@ -91,6 +93,34 @@ pub(crate) fn membership_from_row(row: &AnyRow) -> Result<Membership, StoreError
         expires_at: row.try_get("expires_at")?,
         source: Source::parse(&source)
             .ok_or_else(|| StoreError::Corrupt(format!("membership source {source:?}")))?,
+    })
+}
+
+/// A membership as the `previous` column keeps it.
+fn membership_json(m: &Membership) -> String {
+    json!({"tier": m.tier, "since": m.since, "term_start": m.term_start,
+           "expires_at": m.expires_at, "source": m.source.as_str()})
+    .to_string()
+}
+
+fn membership_from_json(
+    member: MemberId,
+    programme: &str,
+    text: &str,
+) -> Result<Membership, StoreError> {
+    let v: serde_json::Value = serde_json::from_str(text)?;
+    let corrupt = || StoreError::Corrupt(format!("previous membership {text:?}"));
+    Ok(Membership {
+        member_id: member,
+        programme: programme.to_owned(),
+        tier: v["tier"].as_str().ok_or_else(corrupt)?.to_owned(),
+        since: v["since"].as_i64().ok_or_else(corrupt)?,
+        term_start: v["term_start"].as_i64().ok_or_else(corrupt)?,
+        expires_at: v["expires_at"].as_i64(),
+        source: v["source"]
+            .as_str()
+            .and_then(Source::parse)
+            .ok_or_else(corrupt)?,
     })
 }
 
@@ -169,6 +199,14 @@ pub(crate) async fn record_change(
     .execute(&mut *conn)
     .await?;
     Ok(())
+}
+
+async fn purchase_by_id(conn: &mut AnyConnection, id: &str) -> Result<Option<AnyRow>, sqlx::Error> {
+    let sql = format!("{PURCHASE_SELECT} WHERE id = $1");
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(id.to_owned())
+        .fetch_optional(&mut *conn)
+        .await
 }
 
 fn refuse(field: &str, code: ErrorCode, message: String) -> PointsError {
@@ -272,8 +310,8 @@ impl Store {
         }
         sqlx::query(
             "INSERT INTO membership_purchases (id, idempotency_key, request, member_id, programme, tier, cash, points, \
-             term_start, expires_at, txn_key, status, created_at, actor) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'completed', $12, $13)",
+             term_start, expires_at, txn_key, status, created_at, actor, previous) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'completed', $12, $13, $14)",
         )
         .bind(id.clone())
         .bind(req.idempotency_key.clone())
@@ -288,6 +326,7 @@ impl Store {
         .bind(txn_key)
         .bind(now)
         .bind(req.actor.reference.clone())
+        .bind(current.as_ref().map(membership_json))
         .execute(&mut *conn)
         .await?;
         let membership = Membership {
@@ -341,6 +380,142 @@ impl Store {
             },
             false,
         ))
+    }
+
+    /// Cancels a purchase within its programme's cooling-off period: the points part goes
+    /// back to the lots it came from, and the membership to what it was before (or away).
+    /// Only the member's latest purchase of the programme can be cancelled; cancelling
+    /// twice answers the cancelled purchase and changes nothing.
+    pub async fn cancel_membership(
+        &self,
+        id: &str,
+        actor: &AuditActor,
+        now: Micros,
+    ) -> Result<PurchaseRow, PointsError> {
+        retrying(|| self.cancel_membership_once(id, actor, now)).await
+    }
+
+    async fn cancel_membership_once(
+        &self,
+        id: &str,
+        actor: &AuditActor,
+        now: Micros,
+    ) -> Result<PurchaseRow, PointsError> {
+        let mut tx = self.begin_write().await?;
+        let conn: &mut AnyConnection = &mut tx;
+        let first = purchase_by_id(conn, id)
+            .await?
+            .ok_or(PointsError::NotFound("purchase"))?;
+        let member = lock_member(conn, self.backend(), first.try_get("member_id")?)
+            .await?
+            .ok_or(PointsError::NotFound("member"))?;
+        // Read again under the member's lock: a concurrent cancel may have won.
+        let row = purchase_by_id(conn, id)
+            .await?
+            .ok_or(PointsError::NotFound("purchase"))?;
+        let p = purchase_from_row(&row)?;
+        if p.status == "cancelled" {
+            return Ok(p);
+        }
+        let programme = latest(conn, &p.programme)
+            .await?
+            .ok_or(PointsError::NotFound("programme"))?
+            .definition;
+        let closes = p.created_at + i64::from(programme.cooling_off_days) * DAY;
+        if now > closes {
+            return Err(refuse(
+                "id",
+                ErrorCode::CoolingOffOver,
+                format!(
+                    "purchase {id} could be cancelled until {}",
+                    to_rfc3339(closes)
+                ),
+            ));
+        }
+        let newest: String = sqlx::query(
+            "SELECT id FROM membership_purchases WHERE member_id = $1 AND programme = $2 \
+             AND status = 'completed' ORDER BY created_at DESC, id DESC LIMIT 1",
+        )
+        .bind(p.member_id)
+        .bind(p.programme.clone())
+        .fetch_one(&mut *conn)
+        .await?
+        .try_get("id")?;
+        if newest != p.id {
+            return Err(refuse(
+                "id",
+                ErrorCode::PurchaseSuperseded,
+                format!("purchase {newest} came after {id}; cancel it first"),
+            ));
+        }
+        let txn_key: Option<String> = row.try_get("txn_key")?;
+        let points_programme: Option<String> = match &txn_key {
+            Some(key) => sqlx::query("SELECT programme FROM points_transactions WHERE key = $1")
+                .bind(key.clone())
+                .fetch_optional(&mut *conn)
+                .await?
+                .map(|r| r.try_get("programme"))
+                .transpose()?,
+            None => None,
+        };
+        if let (Some(key), Some(points_programme)) = (&txn_key, points_programme) {
+            let (moves, lots) = lots_moved_by(conn, key).await?;
+            let mut book = book_for(conn, &[member], &points_programme, now).await?;
+            let wallet = book.wallet(member, &points_programme, now);
+            let back = format!("cancel:{key}");
+            let posting = refund_membership_fee(wallet, &back, &p.id, &moves, &lots, now);
+            book.postings.push(posting);
+            write_book(conn, &book, now).await?;
+        }
+        let previous: Option<String> = row.try_get("previous")?;
+        let restored = previous
+            .map(|text| membership_from_json(member, &p.programme, &text))
+            .transpose()?;
+        match &restored {
+            Some(m) => save_membership(conn, m).await?,
+            None => {
+                sqlx::query("DELETE FROM memberships WHERE member_id = $1 AND programme = $2")
+                    .bind(member)
+                    .bind(p.programme.clone())
+                    .execute(&mut *conn)
+                    .await?;
+            }
+        }
+        let returned = if p.points > 0 {
+            format!("; {} points returned", p.points)
+        } else {
+            String::new()
+        };
+        record_change(
+            conn,
+            TierChange {
+                member,
+                programme: &p.programme,
+                from: Some(&p.tier),
+                to: restored.as_ref().map(|m| m.tier.as_str()),
+                at: now,
+                rule: "cancellation",
+                reason: format!(
+                    "purchase of {} cancelled within the cooling-off period{returned}",
+                    p.tier
+                ),
+                actor: &actor.reference,
+                reference: Some(&p.id),
+            },
+        )
+        .await?;
+        sqlx::query(
+            "UPDATE membership_purchases SET status = 'cancelled', cancelled_at = $2 WHERE id = $1",
+        )
+        .bind(p.id.clone())
+        .bind(now)
+        .execute(&mut *conn)
+        .await?;
+        tx.commit().await?;
+        Ok(PurchaseRow {
+            status: "cancelled".into(),
+            ..p
+        })
     }
 
     /// A member's memberships as stored (active or not; the caller judges by the

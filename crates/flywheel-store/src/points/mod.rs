@@ -11,7 +11,7 @@ mod catalog;
 pub(crate) mod commands;
 pub(crate) mod ingest;
 pub(crate) mod ledger;
-mod redemptions;
+pub(crate) mod redemptions;
 mod reports;
 mod sweep;
 

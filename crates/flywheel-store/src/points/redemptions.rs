@@ -7,7 +7,7 @@ use super::{PointsError, retrying};
 use crate::db::Store;
 use crate::error::StoreError;
 use flywheel_core::MemberId;
-use flywheel_core::points::{LotMove, commands};
+use flywheel_core::points::{Lot, LotMove, commands};
 use flywheel_core::time::Micros;
 use serde::Serialize;
 use sqlx::any::AnyRow;
@@ -215,22 +215,7 @@ impl Store {
             return Ok(r);
         }
         let txn_key: String = row.try_get("txn_key")?;
-        let moves: Vec<LotMove> = sqlx::query(
-            "SELECT lot_id, points FROM points_lot_moves WHERE txn_key = $1 ORDER BY lot_id",
-        )
-        .bind(txn_key)
-        .fetch_all(&mut *conn)
-        .await?
-        .iter()
-        .map(|m| {
-            Ok(LotMove {
-                lot_id: m.try_get("lot_id")?,
-                points: m.try_get("points")?,
-            })
-        })
-        .collect::<Result<_, sqlx::Error>>()?;
-        let lot_ids: Vec<String> = moves.iter().map(|m| m.lot_id.clone()).collect();
-        let lots = load_lots(conn, lot_ids).await?;
+        let (moves, lots) = lots_moved_by(conn, &txn_key).await?;
         let mut book = book_for(conn, &[member], &r.programme, now).await?;
         let wallet = book.wallet(member, &r.programme, now);
         let key = format!("cancel:{}", r.id);
@@ -257,4 +242,29 @@ impl Store {
             ..r
         })
     }
+}
+
+/// The lot moves a posting made, and those lots as they are now: what a cancellation
+/// needs to put points back where they came from.
+pub(crate) async fn lots_moved_by(
+    conn: &mut AnyConnection,
+    txn_key: &str,
+) -> Result<(Vec<LotMove>, Vec<Lot>), StoreError> {
+    let moves: Vec<LotMove> = sqlx::query(
+        "SELECT lot_id, points FROM points_lot_moves WHERE txn_key = $1 ORDER BY lot_id",
+    )
+    .bind(txn_key.to_owned())
+    .fetch_all(&mut *conn)
+    .await?
+    .iter()
+    .map(|m| {
+        Ok(LotMove {
+            lot_id: m.try_get("lot_id")?,
+            points: m.try_get("points")?,
+        })
+    })
+    .collect::<Result<_, sqlx::Error>>()?;
+    let lot_ids: Vec<String> = moves.iter().map(|m| m.lot_id.clone()).collect();
+    let lots = load_lots(conn, lot_ids).await?;
+    Ok((moves, lots))
 }
