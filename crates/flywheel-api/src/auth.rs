@@ -169,6 +169,7 @@ pub mod need {
         ExportMembers,
         EraseMembers,
         ManageProgrammes,
+        ManageMemberships,
     );
 }
 

@@ -34,7 +34,7 @@ use utoipa_swagger_ui::SwaggerUi;
         scores::member_scores, scores::super_users, scores::recompute, scores::export,
         audit::audit, privacy::export, privacy::erase, metrics::render,
         programmes::list_programmes, programmes::get_programme, programmes::put_programme,
-        memberships::buy, memberships::cancel, memberships::member_memberships, memberships::member_tiers,
+        memberships::buy, memberships::cancel, memberships::member_memberships, memberships::set_tier, memberships::member_tiers,
     ),
     components(schemas(
         views::EventAnswer, views::BatchAnswer, views::MemberDoc, views::IdentityView, views::Timeline,
@@ -63,7 +63,7 @@ use utoipa_swagger_ui::SwaggerUi;
         membership_views::ProgrammeVersionView, membership_views::ProgrammeList,
         membership_views::PaymentInput, membership_views::MembershipInput, membership_views::PaymentView,
         membership_views::PurchaseView, membership_views::MembershipView, membership_views::MembershipsView,
-        membership_views::TierChangeView, membership_views::TierHistoryView,
+        membership_views::TierChangeView, membership_views::TierHistoryView, membership_views::ManualTierInput,
     )),
     modifiers(&BearerAuth, &ErrorAnswers),
 )]

@@ -247,3 +247,17 @@ pub struct TierHistoryView {
     pub member_id: i64,
     pub changes: Vec<TierChangeView>,
 }
+
+/// `PUT /v1/members/{id}/memberships/{programme}`: a tier set or ended by hand.
+#[derive(Deserialize, ToSchema)]
+#[allow(dead_code)]
+pub struct ManualTierInput {
+    /// The tier to hold; null ends the membership.
+    pub tier: Option<String>,
+    /// Paid tiers and cards: until when (RFC 3339, in the future). Default: the current
+    /// term's end, or a new term from now.
+    #[schema(format = DateTime)]
+    pub expires_at: Option<String>,
+    /// Why (kept in the tier history and the audit log).
+    pub reason: String,
+}

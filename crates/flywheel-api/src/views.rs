@@ -301,10 +301,10 @@ pub struct AuditEntryView {
     pub id: i64,
     pub at: String,
     pub actor: AuditActorView,
-    /// points_rules, programme, reward, partner, points_adjustment, member_merge, identity_conflict,
-    /// api_key or member_erasure.
+    /// points_rules, programme, membership, reward, partner, points_adjustment, member_merge,
+    /// identity_conflict, api_key or member_erasure.
     pub kind: String,
-    /// create, update, merge, dismiss, revoke or erase.
+    /// create, update, remove, merge, dismiss, revoke or erase.
     pub action: String,
     /// What changed: `reward:mug`, `member:42`, `api_key:3`…
     pub target: String,

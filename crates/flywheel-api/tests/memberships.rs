@@ -590,3 +590,102 @@ async fn a_purchase_is_cancelled_within_its_cooling_off_period_points_and_tier_r
         );
     }
 }
+
+#[tokio::test]
+async fn an_operator_sets_and_ends_a_tier_by_hand_with_a_reason_in_the_audit_log() {
+    for app in TestApp::all().await {
+        let (status, body) = app.put("/v1/programmes/paid", paid()).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let ann = member_with_points(&app, "13600136000", 0).await;
+        let path = format!("/v1/members/{ann}/memberships/paid");
+        let operator = app.key(Role::Operator).await;
+        let staff = app.key(Role::Staff).await;
+        let set = json!({"tier": "V2", "reason": "service recovery after a lost order"});
+        let (status, _) = app
+            .call("PUT", &path, Some(&staff), Some(set.clone()))
+            .await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+        let (status, held) = app
+            .call("PUT", &path, Some(&operator), Some(set.clone()))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{held}");
+        let m = &held["memberships"][0];
+        assert_eq!(
+            (m["tier"].as_str(), m["source"].as_str()),
+            (Some("V2"), Some("manual")),
+            "{held}"
+        );
+        assert!(
+            m["expires_at"].is_string(),
+            "a paid tier gets a term: {held}"
+        );
+        assert!(held["card_no"].is_string(), "{held}");
+        // The same again changes nothing.
+        let (status, _) = app.call("PUT", &path, Some(&operator), Some(set)).await;
+        assert_eq!(status, StatusCode::OK);
+
+        for (body, field_name) in [
+            (json!({"tier": "V9", "reason": "x"}), "tier"),
+            (
+                json!({"tier": "V1", "expires_at": "2001-01-01T00:00:00Z", "reason": "x"}),
+                "expires_at",
+            ),
+            (json!({"tier": "V1"}), "reason"),
+            (json!({"tier": "V1", "reason": ""}), "reason"),
+        ] {
+            let (status, answer) = app.call("PUT", &path, Some(&operator), Some(body)).await;
+            assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{answer}");
+            assert_eq!(field(&answer), field_name, "{answer}");
+        }
+        let (status, body) = app
+            .call(
+                "PUT",
+                &format!("/v1/members/{ann}/memberships/nope"),
+                Some(&operator),
+                Some(json!({"tier": "V1", "reason": "x"})),
+            )
+            .await;
+        assert_eq!(
+            (status, code(&body)),
+            (StatusCode::NOT_FOUND, "programme_not_found"),
+            "{body}"
+        );
+
+        let (status, held) = app
+            .call(
+                "PUT",
+                &path,
+                Some(&operator),
+                Some(json!({"tier": null, "reason": "joined by mistake"})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{held}");
+        assert_eq!(held["memberships"], json!([]), "{held}");
+
+        let (_, history) = app.get(&format!("/v1/members/{ann}/tiers")).await;
+        let steps: Vec<(Value, Value, Value)> = history["changes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| (c["to"].clone(), c["rule"].clone(), c["reason"].clone()))
+            .collect();
+        assert_eq!(
+            steps,
+            vec![
+                (
+                    json!("V2"),
+                    json!("manual"),
+                    json!("service recovery after a lost order")
+                ),
+                (Value::Null, json!("manual"), json!("joined by mistake")),
+            ]
+        );
+        let (_, log) = app.get("/v1/audit?kind=membership").await;
+        let entries = log["entries"].as_array().unwrap();
+        assert_eq!(entries.len(), 2, "{log}");
+        let removal = entries.iter().find(|e| e["action"] == "remove").unwrap();
+        assert_eq!(removal["before"]["tier"], "V2", "{removal}");
+        assert_eq!(removal["reason"], "joined by mistake");
+        assert_eq!(removal["target"], format!("member:{ann}/programme:paid"));
+    }
+}

@@ -54,6 +54,8 @@ pub enum Permission {
     EraseMembers,
     /// Define membership programmes: tiers, fees, upgrades, retention (admin only).
     ManageProgrammes,
+    /// Set or end a member's tier by hand, with a reason (audited).
+    ManageMemberships,
 }
 
 impl Role {
@@ -98,6 +100,7 @@ impl Role {
                     | ReadPoints
                     | SpendPoints
                     | ManagePoints
+                    | ManageMemberships
             ),
             Role::Staff => matches!(
                 p,

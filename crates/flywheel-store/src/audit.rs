@@ -37,7 +37,7 @@ impl AuditActor {
 /// One change, as recorded.
 #[derive(Clone, Debug, PartialEq)]
 pub struct AuditChange {
-    /// `points_rules`, `programme`, `reward`, `partner`, `points_adjustment`,
+    /// `points_rules`, `programme`, `membership`, `reward`, `partner`, `points_adjustment`,
     /// `member_merge`, `identity_conflict`, `api_key`, `member_erasure`.
     pub kind: &'static str,
     /// `create`, `update`, `merge`, `dismiss`, `revoke`, `erase`.
@@ -50,9 +50,10 @@ pub struct AuditChange {
 }
 
 /// The kinds of change the log records, for the API to check a filter against.
-pub const AUDIT_KINDS: [&str; 9] = [
+pub const AUDIT_KINDS: [&str; 10] = [
     "points_rules",
     "programme",
+    "membership",
     "reward",
     "partner",
     "points_adjustment",

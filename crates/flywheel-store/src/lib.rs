@@ -47,8 +47,8 @@ pub use ingest::{AsOf, EventResult, IngestMode};
 pub use keys::ApiKeyRow;
 pub use members::{ConflictRow, MergeRow, StageCounts, StoredEvent, TimelineCursor, TransitionRow};
 pub use membership::{
-    MembershipRequest, MembershipSweepReport, ProgrammeVersion, PurchaseRow, PutProgramme,
-    TierChangeRow,
+    ManualTier, MembershipRequest, MembershipSweepReport, ProgrammeVersion, PurchaseRow,
+    PutProgramme, TierChangeRow,
 };
 pub use points::*;
 pub use privacy::{Erasure, MemberExport};

@@ -1,10 +1,10 @@
 //! Memberships: buying a paid tier (`POST /v1/memberships`) and cancelling the purchase
-//! within its cooling-off period, the tiers a member holds
+//! within its cooling-off period, setting a tier by hand, the tiers a member holds
 //! now (`GET /v1/members/{id}/memberships`) and every change of them
 //! (`GET /v1/members/{id}/tiers`).
 
 use super::member_id;
-use super::points::{idempotency_key, positive};
+use super::points::{idempotency_key, instant, positive};
 use crate::auth::{Allowed, need};
 use crate::body::{JsonValue, SMALL, typed};
 use crate::error::ApiError;
@@ -14,11 +14,12 @@ use crate::membership_views::{
 use crate::state::AppState;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use flywheel_core::time::to_rfc3339;
+use flywheel_core::validation::check_line;
 use flywheel_core::{ErrorCode, Money};
-use flywheel_store::{MembershipRequest, PurchaseRow};
+use flywheel_store::{ManualTier, MembershipRequest, PurchaseRow};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 
@@ -27,6 +28,7 @@ pub fn router() -> Router<AppState> {
         .route("/v1/memberships", post(buy))
         .route("/v1/memberships/{id}/cancel", post(cancel))
         .route("/v1/members/{id}/memberships", get(member_memberships))
+        .route("/v1/members/{id}/memberships/{programme}", put(set_tier))
         .route("/v1/members/{id}/tiers", get(member_tiers))
 }
 
@@ -165,7 +167,11 @@ pub async fn member_memberships(
     State(state): State<AppState>,
     Path(raw): Path<String>,
 ) -> Result<Json<MembershipsView>, ApiError> {
-    let id = member_id(&raw)?;
+    Ok(Json(memberships_now(&state, member_id(&raw)?).await?))
+}
+
+/// What `GET /v1/members/{id}/memberships` answers.
+async fn memberships_now(state: &AppState, id: i64) -> Result<MembershipsView, ApiError> {
     let member = state.store.member(id).await?.ok_or_else(|| {
         ApiError::new(ErrorCode::MemberNotFound, format!("no member {id}")).field("id")
     })?;
@@ -204,11 +210,59 @@ pub async fn member_memberships(
             source: m.source.as_str().into(),
         });
     }
-    Ok(Json(MembershipsView {
+    Ok(MembershipsView {
         member_id: id,
         card_no: state.store.card_of(id).await?,
         memberships,
-    }))
+    })
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ManualTierBody {
+    tier: Option<String>,
+    expires_at: Option<String>,
+    reason: String,
+}
+
+/// Set or end a member's tier by hand (operator or admin; audited)
+///
+/// `tier` null ends the membership. The change is in the tier history with the rule
+/// `manual` and the reason, and in the audit log with what it replaced. Answers the
+/// member's memberships as they now are.
+#[utoipa::path(put, path = "/v1/members/{id}/memberships/{programme}", tag = "memberships",
+    params(("id" = i64, Path, description = "Member id"), ("programme" = String, Path, description = "Programme id")),
+    request_body(content = crate::membership_views::ManualTierInput),
+    responses((status = 200, body = MembershipsView),
+        (status = 404, description = "member_not_found or programme_not_found"),
+        (status = 409, description = "member_erased"),
+        (status = 422, description = "A tier the programme does not have, an end date in the past or on an earned tier, a missing reason")),
+    security(("bearer" = [])))]
+pub async fn set_tier(
+    caller: Allowed<need::ManageMemberships>,
+    State(state): State<AppState>,
+    Path((raw, programme)): Path<(String, String)>,
+    JsonValue(body): JsonValue<SMALL>,
+) -> Result<Json<MembershipsView>, ApiError> {
+    let id = member_id(&raw)?;
+    let b: ManualTierBody = typed(body)?;
+    let reason = check_line("reason", &b.reason, 500)
+        .map_err(|e| ApiError::new(e.code, e.message).field("reason"))?;
+    let expires_at = b
+        .expires_at
+        .as_deref()
+        .map(|t| instant(t, "expires_at"))
+        .transpose()?;
+    let req = ManualTier {
+        member_id: id,
+        programme,
+        tier: b.tier,
+        expires_at,
+        reason,
+        actor: caller.audit_actor(),
+    };
+    state.store.set_tier_by_hand(&req, state.now()).await?;
+    Ok(Json(memberships_now(&state, id).await?))
 }
 
 /// Every tier change of a member, with its rule and a sentence
