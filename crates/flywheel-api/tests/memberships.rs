@@ -183,15 +183,6 @@ async fn balance(app: &TestApp, member: i64) -> i64 {
     body["balance"].as_i64().unwrap()
 }
 
-async fn books_balance(app: &TestApp) {
-    let (status, tb) = app
-        .get("/v1/reports/points/trial-balance?verify=true")
-        .await;
-    assert_eq!(status, StatusCode::OK, "{tb}");
-    assert_eq!(tb["total"], 0, "{tb}");
-    assert_eq!(tb["mismatched_accounts"], json!([]), "{tb}");
-}
-
 #[tokio::test]
 async fn a_paid_tier_is_bought_with_cash_and_points_renewed_and_lapses_after_grace() {
     use flywheel_core::time::DAY;
@@ -210,7 +201,7 @@ async fn a_paid_tier_is_bought_with_cash_and_points_renewed_and_lapses_after_gra
             start - 5_000,
             "5,000 points paid 50.00 of 99.00"
         );
-        books_balance(&app).await;
+        app.assert_books_balance().await;
 
         // A retry pays nothing again; the same key for another request is refused.
         let (status, again) = app.post("/v1/memberships", buy).await;
@@ -372,7 +363,7 @@ async fn a_paid_tier_is_bought_with_cash_and_points_renewed_and_lapses_after_gra
                 .contains("49.00 cash and 5000 points"),
             "{history}"
         );
-        books_balance(&app).await;
+        app.assert_books_balance().await;
     }
 }
 
@@ -543,7 +534,7 @@ async fn a_purchase_is_cancelled_within_its_cooling_off_period_points_and_tier_r
         assert_eq!(status, StatusCode::OK, "{done}");
         assert_eq!(done["status"], "cancelled");
         assert_eq!(balance(&app, ann).await, start, "the 5,000 points are back");
-        books_balance(&app).await;
+        app.assert_books_balance().await;
         let (_, held) = app.get(&format!("/v1/members/{ann}/memberships")).await;
         assert_eq!(held["memberships"][0]["tier"], "V1", "back to V1: {held}");
         let (status, again) = app.post(&cancel(&v2["id"]), json!({})).await;

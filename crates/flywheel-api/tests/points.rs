@@ -32,16 +32,6 @@ async fn points(app: &TestApp, member: &Value) -> Value {
     body
 }
 
-async fn books_balance(app: &TestApp) {
-    let (status, tb) = app
-        .get("/v1/reports/points/trial-balance?verify=true")
-        .await;
-    assert_eq!(status, StatusCode::OK, "{tb}");
-    assert_eq!(tb["total"], 0, "{tb}");
-    assert_eq!(tb["entries_total"], 0, "{tb}");
-    assert_eq!(tb["mismatched_accounts"], json!([]), "{tb}");
-}
-
 fn code(body: &Value) -> &str {
     body["error"]["code"].as_str().unwrap_or("")
 }
@@ -185,7 +175,7 @@ async fn default_rules_limits_pending_points_and_refunds() {
         assert_eq!(report["clawed_back"], 98, "{report}");
         assert_eq!(report["redeemed"], 160, "{report}");
         assert_eq!(report["debt"], 70, "{report}");
-        books_balance(&app).await;
+        app.assert_books_balance().await;
     }
 }
 
@@ -240,7 +230,7 @@ async fn points_follow_a_merge_and_a_later_refund_finds_them() {
             (json!(50), json!(0)),
             "{p}"
         );
-        books_balance(&app).await;
+        app.assert_books_balance().await;
     }
 }
 
@@ -340,7 +330,7 @@ async fn a_referral_is_worth_100_and_500_from_a_super_user() {
         assert_eq!(referral_points(&l), 100, "{l}");
         let (_, l) = app.get(&ledger(&cy["member_id"])).await;
         assert_eq!(referral_points(&l), 500, "{l}");
-        books_balance(&app).await;
+        app.assert_books_balance().await;
     }
 }
 
@@ -394,7 +384,7 @@ async fn old_lots_expire_and_spending_takes_the_earliest_first() {
         let (_, report) = app.get("/v1/reports/points").await;
         assert_eq!(report["expired"], 50, "{report}");
         assert_eq!(report["outstanding"], 5, "{report}");
-        books_balance(&app).await;
+        app.assert_books_balance().await;
     }
 }
 
@@ -545,7 +535,7 @@ async fn simultaneous_redemptions_never_overspend_points_or_stock() {
             (status, code(&body)),
             (StatusCode::NOT_FOUND, "reward_not_found")
         );
-        books_balance(&app).await;
+        app.assert_books_balance().await;
     }
 }
 
@@ -677,7 +667,7 @@ async fn transfers_exchanges_and_adjustments_keep_the_books_at_zero() {
                 Some("points")
             )
         );
-        books_balance(&app).await;
+        app.assert_books_balance().await;
     }
 }
 
@@ -826,6 +816,6 @@ async fn amounts_and_points_beyond_the_limits_are_refused_and_the_books_stay_who
             (code(&body), body["error"]["field"].as_str()),
             ("out_of_range", Some("points"))
         );
-        books_balance(&app).await;
+        app.assert_books_balance().await;
     }
 }

@@ -163,4 +163,16 @@ impl TestApp {
     pub async fn put(&self, path: &str, body: Value) -> (StatusCode, Value) {
         self.call("PUT", path, Some(ADMIN), Some(body)).await
     }
+
+    /// The points books balance: the trial balance sums to zero, entries too, and every
+    /// kept balance matches its entries.
+    pub async fn assert_books_balance(&self) {
+        let (status, tb) = self
+            .get("/v1/reports/points/trial-balance?verify=true")
+            .await;
+        assert_eq!(status, StatusCode::OK, "{tb}");
+        assert_eq!(tb["total"], 0, "{tb}");
+        assert_eq!(tb["entries_total"], 0, "{tb}");
+        assert_eq!(tb["mismatched_accounts"], serde_json::json!([]), "{tb}");
+    }
 }

@@ -3,7 +3,9 @@
 
 use super::cards::ensure_card;
 use super::programmes::latest;
-use super::purchases::{TierChange, membership_of, record_change, save_membership};
+use super::purchases::{
+    TierChange, membership_of, record_change, remove_membership, save_membership,
+};
 use crate::Store;
 use crate::audit::{self, AuditActor, AuditChange};
 use crate::points::commands::lock_member;
@@ -108,13 +110,7 @@ impl Store {
                 save_membership(conn, m).await?;
                 ensure_card(conn, member, now).await?;
             }
-            None => {
-                sqlx::query("DELETE FROM memberships WHERE member_id = $1 AND programme = $2")
-                    .bind(member)
-                    .bind(req.programme.clone())
-                    .execute(&mut *conn)
-                    .await?;
-            }
+            None => remove_membership(conn, member, &req.programme).await?,
         }
         record_change(
             conn,

@@ -166,6 +166,20 @@ pub(crate) async fn save_membership(
     Ok(())
 }
 
+/// Ends a member's membership of a programme (a lapse, a cancellation, a change by hand).
+pub(crate) async fn remove_membership(
+    conn: &mut AnyConnection,
+    member: MemberId,
+    programme: &str,
+) -> Result<(), StoreError> {
+    sqlx::query("DELETE FROM memberships WHERE member_id = $1 AND programme = $2")
+        .bind(member)
+        .bind(programme.to_owned())
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
 /// A tier change to record.
 pub(crate) struct TierChange<'a> {
     pub member: MemberId,
@@ -473,13 +487,7 @@ impl Store {
             .transpose()?;
         match &restored {
             Some(m) => save_membership(conn, m).await?,
-            None => {
-                sqlx::query("DELETE FROM memberships WHERE member_id = $1 AND programme = $2")
-                    .bind(member)
-                    .bind(p.programme.clone())
-                    .execute(&mut *conn)
-                    .await?;
-            }
+            None => remove_membership(conn, member, &p.programme).await?,
         }
         let returned = if p.points > 0 {
             format!("; {} points returned", p.points)

@@ -6,7 +6,7 @@
 use super::programmes::latest;
 use super::purchases::{
     MEMBERSHIP_SELECT, TierChange, membership_from_row, membership_of, record_change,
-    save_membership,
+    remove_membership, save_membership,
 };
 use crate::db::Store;
 use crate::error::StoreError;
@@ -142,11 +142,7 @@ impl Store {
                 }
                 None => {
                     report.lapsed += 1;
-                    sqlx::query("DELETE FROM memberships WHERE member_id = $1 AND programme = $2")
-                        .bind(member)
-                        .bind(programme_id.to_owned())
-                        .execute(&mut *conn)
-                        .await?;
+                    remove_membership(conn, member, programme_id).await?;
                     tx.commit().await?;
                     return Ok(());
                 }
