@@ -680,3 +680,281 @@ async fn an_operator_sets_and_ends_a_tier_by_hand_with_a_reason_in_the_audit_log
         assert_eq!(removal["target"], format!("member:{ann}/programme:paid"));
     }
 }
+
+/// The changes of one programme in a member's history, as (to, rule).
+async fn steps(app: &TestApp, member: i64, programme: &str) -> Vec<(Value, Value)> {
+    let (status, history) = app.get(&format!("/v1/members/{member}/tiers")).await;
+    assert_eq!(status, StatusCode::OK, "{history}");
+    history["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["programme"] == programme)
+        .map(|c| (c["to"].clone(), c["rule"].clone()))
+        .collect()
+}
+
+/// The tier a member holds now in one programme, with its source.
+async fn holding(app: &TestApp, member: i64, programme: &str) -> Option<(String, String)> {
+    let (status, body) = app.get(&format!("/v1/members/{member}/memberships")).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body["memberships"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["programme"] == programme)
+        .map(|m| {
+            (
+                m["tier"].as_str().unwrap().to_owned(),
+                m["source"].as_str().unwrap().to_owned(),
+            )
+        })
+}
+
+#[tokio::test]
+async fn spend_raises_tiers_at_once_and_spending_points_lowers_none() {
+    use flywheel_core::time::to_rfc3339;
+    for app in TestApp::all().await {
+        for (id, def) in [("paid", paid()), ("club", club())] {
+            let (status, body) = app.put(&format!("/v1/programmes/{id}"), def).await;
+            assert_eq!(status, StatusCode::OK, "{body}");
+        }
+        let ann = member_with_points(&app, "13700000001", 6_000).await;
+        let (status, body) = app
+            .post(
+                "/v1/memberships",
+                json!({"member_id": ann, "programme": "paid", "tier": "V1",
+                       "payment": {"cash": "99.00"}, "idempotency_key": "ann-v1"}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        let expires = body["expires_at"].clone();
+        let (_, member) = app.get(&format!("/v1/members/{ann}")).await;
+        assert_eq!(
+            member["facts"]["custom"]["membership_purchase"], 1,
+            "the purchase is in her history: {member}"
+        );
+        let buy = |order: &str, amount: &str| {
+            json!({"event_id": format!("buy-{order}"), "type": "purchase",
+                   "occurred_at": to_rfc3339(app.now()), "channel": "store",
+                   "identities": {"phone": "13700000001"},
+                   "properties": {"order_id": order, "amount": amount, "currency": "CNY"}})
+        };
+        app.send(buy("a1", "1500.00")).await;
+        assert_eq!(
+            holding(&app, ann, "paid").await,
+            Some(("V1".into(), "paid".into()))
+        );
+        assert_eq!(
+            holding(&app, ann, "club").await,
+            Some(("silver".into(), "earned".into())),
+            "1,000.00 in the window reaches silver"
+        );
+        app.send(buy("a2", "9000.00")).await;
+        assert_eq!(
+            holding(&app, ann, "paid").await,
+            Some(("V2".into(), "upgrade".into())),
+            "10,500.00 in the term raises V1 to V2 with the same event"
+        );
+        let (_, held) = app.get(&format!("/v1/members/{ann}/memberships")).await;
+        let paid_now = held["memberships"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["programme"] == "paid")
+            .unwrap()
+            .clone();
+        assert_eq!(paid_now["expires_at"], expires, "free until the term ends");
+        assert_eq!(
+            steps(&app, ann, "paid").await,
+            vec![
+                (json!("V1"), json!("purchase")),
+                (json!("V2"), json!("upgrade"))
+            ]
+        );
+        let (_, history) = app.get(&format!("/v1/members/{ann}/tiers")).await;
+        let upgrade = history["changes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["rule"] == "upgrade")
+            .unwrap()
+            .clone();
+        assert!(
+            upgrade["reason"]
+                .as_str()
+                .unwrap()
+                .contains("10500.00 spent in the term"),
+            "{upgrade}"
+        );
+        assert_eq!(
+            steps(&app, ann, "club").await,
+            vec![
+                (json!("silver"), json!("qualify")),
+                (json!("gold"), json!("qualify"))
+            ]
+        );
+
+        // Spending points and a refund lower nothing at once: tiers qualify on spend,
+        // never on the balance, and only the end of a term lowers them.
+        let (status, body) = app
+            .post(
+                "/v1/points/adjustments",
+                json!({"member_id": ann, "points": -5000, "reason": "spent at the till",
+                       "idempotency_key": "ann-spend"}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        let refund = json!({"event_id": "refund-a2", "type": "refund",
+            "occurred_at": to_rfc3339(app.now()), "channel": "store",
+            "identities": {"phone": "13700000001"},
+            "properties": {"order_id": "a2", "amount": "4500.00", "currency": "CNY"}});
+        app.send(refund).await;
+        assert_eq!(
+            holding(&app, ann, "club").await,
+            Some(("gold".into(), "earned".into()))
+        );
+        assert_eq!(
+            holding(&app, ann, "paid").await,
+            Some(("V2".into(), "upgrade".into()))
+        );
+        app.assert_books_balance().await;
+    }
+}
+
+#[tokio::test]
+async fn a_till_sells_a_tier_by_event_its_term_from_when_it_happened() {
+    use flywheel_core::time::{DAY, to_rfc3339};
+    for app in TestApp::all().await {
+        let (status, body) = app.put("/v1/programmes/paid", paid()).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let today = app.now();
+        let sale = |id: &str, phone: &str, ago: i64, props: Value| {
+            json!({"event_id": id, "type": "membership_purchase",
+                   "occurred_at": to_rfc3339(today - ago * DAY), "channel": "store",
+                   "identities": {"phone": phone}, "properties": props})
+        };
+        // Bought today, part paid in points: the points leave the wallet in the same
+        // transaction.
+        let bob = member_with_points(&app, "13700000002", 3_000).await;
+        let before = balance(&app, bob).await;
+        app.send(sale(
+            "till-1",
+            "13700000002",
+            0,
+            json!({"programme": "paid", "tier": "V1", "order_id": "t-1", "amount": "79.00",
+                   "currency": "CNY", "points": 2000}),
+        ))
+        .await;
+        assert_eq!(
+            holding(&app, bob, "paid").await,
+            Some(("V1".into(), "paid".into()))
+        );
+        assert_eq!(balance(&app, bob).await, before - 2_000);
+        // The same event again changes nothing.
+        app.send(sale(
+            "till-1",
+            "13700000002",
+            0,
+            json!({"programme": "paid", "tier": "V1", "order_id": "t-1", "amount": "79.00",
+                   "currency": "CNY", "points": 2000}),
+        ))
+        .await;
+        assert_eq!(balance(&app, bob).await, before - 2_000);
+        assert_eq!(steps(&app, bob, "paid").await.len(), 1);
+
+        // Bought 400 days ago and never renewed: not active, whether or not the sweep
+        // has run, and the sweep records why it ended.
+        let cat = member_with_points(&app, "13700000003", 0).await;
+        app.send(sale(
+            "till-2",
+            "13700000003",
+            400,
+            json!({"programme": "paid", "tier": "V1", "order_id": "t-2", "amount": "99.00",
+                   "currency": "CNY"}),
+        ))
+        .await;
+        assert_eq!(holding(&app, cat, "paid").await, None);
+        app.store.sweep_memberships(app.now()).await.unwrap();
+        assert_eq!(
+            steps(&app, cat, "paid").await,
+            vec![
+                (json!("V1"), json!("purchase")),
+                (Value::Null, json!("lapse"))
+            ]
+        );
+        let (_, history) = app.get(&format!("/v1/members/{cat}/tiers")).await;
+        let lapse = &history["changes"][1];
+        assert!(
+            lapse["reason"]
+                .as_str()
+                .unwrap()
+                .contains("less than the 3000.00 that keeps V1"),
+            "{lapse}"
+        );
+        let joined = &history["changes"][0];
+        assert_eq!(
+            joined["at"].as_str().unwrap(),
+            to_rfc3339(today - 400 * DAY),
+            "{joined}"
+        );
+
+        // Too few points, or a programme that does not exist: the event is kept as a
+        // fact, the tier is not given, and the history says why.
+        let dan = member_with_points(&app, "13700000004", 0).await;
+        app.send(sale(
+            "till-3",
+            "13700000004",
+            0,
+            json!({"programme": "paid", "tier": "V1", "order_id": "t-3", "amount": "49.00",
+                   "currency": "CNY", "points": 5000}),
+        ))
+        .await;
+        app.send(sale(
+            "till-4",
+            "13700000004",
+            0,
+            json!({"programme": "gym", "tier": "V1", "order_id": "t-4", "amount": "49.00",
+                   "currency": "CNY"}),
+        ))
+        .await;
+        assert_eq!(holding(&app, dan, "paid").await, None);
+        let (_, history) = app.get(&format!("/v1/members/{dan}/tiers")).await;
+        let reasons: Vec<&str> = history["changes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| {
+                assert_eq!(c["rule"], "refused", "{c}");
+                c["reason"].as_str().unwrap()
+            })
+            .collect();
+        assert_eq!(reasons.len(), 2, "{history}");
+        assert!(reasons[0].contains("the member had"), "{}", reasons[0]);
+        assert!(
+            reasons[1].contains("no programme \"gym\""),
+            "{}",
+            reasons[1]
+        );
+
+        // A sale naming a programme must say what it sold.
+        let (status, body) = app
+            .post(
+                "/v1/events",
+                sale(
+                    "till-5",
+                    "13700000004",
+                    0,
+                    json!({"programme": "paid", "amount": "49.00", "points": -1}),
+                ),
+            )
+            .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+        let fields: Vec<&str> = body["error"]["details"]
+            .as_array()
+            .map(|d| d.iter().filter_map(|x| x["field"].as_str()).collect())
+            .unwrap_or_else(|| vec![field(&body)]);
+        assert!(fields.contains(&"properties.tier"), "{body}");
+        app.assert_books_balance().await;
+    }
+}

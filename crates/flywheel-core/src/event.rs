@@ -687,7 +687,41 @@ fn parse_payload(
         "deposit" => Payload::Deposit {
             amount: money_field(props, "amount", false, ctx.max_amount, errors),
         },
+        // A custom event for facts and scores; naming a programme, it also buys a tier
+        // (`membership::realtime`), so what that needs must be there and sound.
+        "membership_purchase" => {
+            if props.get("programme").is_some_and(|v| !v.is_null()) {
+                check_membership_purchase(props, ctx, errors);
+            }
+            Payload::Custom
+        }
         _ => Payload::Custom,
+    }
+}
+
+/// The most points a membership purchase event may say were paid.
+const MAX_MEMBERSHIP_POINTS: i64 = 1_000_000_000;
+
+fn check_membership_purchase(
+    props: &Map<String, Value>,
+    ctx: &ParseContext<'_>,
+    errors: &mut Errors,
+) {
+    required_text(props, "programme", 64, errors);
+    required_text(props, "tier", 40, errors);
+    money_field(props, "amount", true, ctx.max_amount, errors);
+    match props.get("points") {
+        None | Some(Value::Null) => {}
+        Some(v) => match v.as_i64() {
+            Some(n) if (0..=MAX_MEMBERSHIP_POINTS).contains(&n) => {}
+            _ => errors.push(FieldError::new(
+                "properties.points",
+                ErrorCode::OutOfRange,
+                format!(
+                    "properties.points must be a whole number from 0 to {MAX_MEMBERSHIP_POINTS}"
+                ),
+            )),
+        },
     }
 }
 

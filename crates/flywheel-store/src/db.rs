@@ -57,6 +57,9 @@ pub(crate) struct Inner {
     pub backend: Backend,
     /// The earning rules, with the newest stored version they include.
     pub rule_cache: RuleCache,
+    /// The membership programmes, with the sum of their stored versions (which any new
+    /// version changes).
+    pub catalogue_cache: CatalogueCache,
     /// Members, identities, orders and referrals ingest read or wrote, kept between its
     /// transactions while no other writer commits (`cache.rs`).
     pub member_cache: tokio::sync::Mutex<MemberCache>,
@@ -145,6 +148,8 @@ pub(crate) async fn write_generation(conn: &mut sqlx::AnyConnection) -> Result<i
 }
 
 pub(crate) type RuleCache = std::sync::Mutex<Option<(i64, Arc<flywheel_core::points::RuleBook>)>>;
+pub(crate) type CatalogueCache =
+    std::sync::Mutex<Option<(i64, Arc<flywheel_core::membership::Catalogue>)>>;
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -197,6 +202,7 @@ impl Store {
             writes,
             backend,
             rule_cache: RuleCache::default(),
+            catalogue_cache: CatalogueCache::default(),
             member_cache: tokio::sync::Mutex::new(MemberCache::with_bounds(0, 0)),
             member_cache_on: AtomicBool::new(false),
             engine: Engine::new(),
@@ -295,6 +301,10 @@ impl Store {
 
     pub(crate) fn pool(&self) -> &AnyPool {
         &self.inner.pool
+    }
+
+    pub(crate) fn catalogue_cache(&self) -> &CatalogueCache {
+        &self.inner.catalogue_cache
     }
 
     pub(crate) fn rule_cache(&self) -> &RuleCache {

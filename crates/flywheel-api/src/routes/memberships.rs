@@ -16,10 +16,11 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
+use flywheel_core::membership::realtime::{ApiPurchase, purchase_event};
 use flywheel_core::time::to_rfc3339;
 use flywheel_core::validation::check_line;
 use flywheel_core::{ErrorCode, Money};
-use flywheel_store::{ManualTier, MembershipRequest, PurchaseRow};
+use flywheel_store::{AsOf, IngestMode, ManualTier, MembershipRequest, PurchaseRow};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 
@@ -123,12 +124,46 @@ pub async fn buy(
         .store
         .buy_membership(&req, state.policy.points.value_per_point, state.now())
         .await?;
+    // Also on a replay: a crash between the two leaves the event to the retry.
+    record_purchase_event(&state, &purchase).await?;
     let status = if replayed {
         StatusCode::OK
     } else {
         StatusCode::CREATED
     };
     Ok((status, Json(purchase_view(purchase, replayed))))
+}
+
+/// Writes a purchase into the member's history as a `membership_purchase` event, so
+/// facts and the super-user score see it. A member with no identity left (erased) has
+/// no history to write to.
+async fn record_purchase_event(state: &AppState, p: &PurchaseRow) -> Result<(), ApiError> {
+    let Some(member) = state.store.member(p.member_id).await? else {
+        return Ok(());
+    };
+    let Some(identity) = member.identities.iter().next().cloned() else {
+        return Ok(());
+    };
+    let event = purchase_event(ApiPurchase {
+        purchase_id: &p.id,
+        identity,
+        programme: &p.programme,
+        tier: &p.tier,
+        cash: p.cash,
+        points: p.points,
+        currency: &state.policy.currency,
+        at: p.created_at,
+    });
+    state
+        .store
+        .ingest(
+            &[event],
+            &state.policy.rules(),
+            AsOf::At(state.now()),
+            IngestMode::AllOrNothing,
+        )
+        .await?;
+    Ok(())
 }
 
 /// Cancel a purchase within the programme's cooling-off period

@@ -7,6 +7,8 @@
 use super::{Changes, Conversion, MadeBy, MemberId, WorkingSet};
 use crate::event::{Event, Payload};
 use crate::limits::Limits;
+use crate::membership::TierPass;
+use crate::membership::realtime::named_purchase;
 use crate::points::earn::periods;
 use crate::points::rules::REFERRAL_CONVERTED;
 use crate::points::{Book, Earning, PointsPolicy, RuleBook, Trigger};
@@ -103,6 +105,12 @@ impl Batch<'_> {
                 members.extend([o.member_id, ws.survivor(o.member_id)]);
             }
         }
+        // A membership bought partly with points spends them.
+        for a in self.accepted {
+            if named_purchase(a.event).is_some_and(|p| p.points > 0 && p.purchase_id.is_none()) {
+                members.extend([a.member_id, ws.survivor(a.member_id)]);
+            }
+        }
         for ((order_id, _), points) in &book.orders {
             if refunded.contains(order_id.as_str()) {
                 members.extend([points.member_id, ws.survivor(points.member_id)]);
@@ -117,12 +125,17 @@ impl Batch<'_> {
 /// the merged members' points; the event earns by the rules in force when it happened (a
 /// refund reverses what its order earned instead; a purchase whose refund came first is
 /// reconciled at once); then each referral it converted pays its inviter.
+///
+/// With `tiers`, each event's effect on tiers follows its points and conversions
+/// (`membership::realtime`): a purchase's points part comes from the wallet as it stands
+/// then, and a measure counts what was earned up to then.
 pub fn earn_batch(
     book: &mut Book,
     rules: &RuleBook,
     policy: &PointsPolicy,
     limits: &Limits,
     batch: &Batch<'_>,
+    mut tiers: Option<&mut TierPass<'_>>,
 ) {
     let Batch {
         changes, accepted, ..
@@ -141,6 +154,9 @@ pub fn earn_batch(
             pay_conversion(book, rules, policy, limits, c);
         }
         done.conversions = conversions_end;
+        if let Some(t) = tiers.as_deref_mut() {
+            t.after_event(book, a, batch.ws, changes);
+        }
     }
     // Nothing is made outside an event today; whatever is, counts after the last one.
     for m in &changes.merges[done.merges..] {
@@ -303,7 +319,7 @@ mod tests {
                 changes: &changes,
                 accepted: &accepted,
             };
-            earn_batch(&mut book, &rule_book, &policy, &limits, &batch);
+            earn_batch(&mut book, &rule_book, &policy, &limits, &batch, None);
         }
         let mut postings: Vec<String> = book
             .postings

@@ -2,7 +2,7 @@
 //! retention measure (保级), or lowered as the programme's downgrade policy says, or
 //! lapsed. Decided here from numbers the store reads; nothing here reads a clock.
 
-use super::programme::{DowngradePolicy, Programme, ProgrammeKind};
+use super::programme::{DowngradePolicy, Programme, ProgrammeKind, Tier};
 use super::state::{Membership, term_end};
 use crate::money::Money;
 use crate::time::to_rfc3339;
@@ -46,6 +46,9 @@ fn amount(measure: super::Measure, n: i64) -> String {
 /// Decides what follows a membership whose term (and grace) is over. The next term, if
 /// any, runs on from where the last one ended, so a late sweep gives the same terms.
 pub fn end_of_term(programme: &Programme, m: &Membership, measures: TermMeasures) -> TermEnd {
+    if programme.kind == ProgrammeKind::Earned {
+        return end_of_earned(programme, m, measures);
+    }
     let ended = m.expires_at.unwrap_or(m.term_start);
     let next_term = |tier: &str| Membership {
         tier: tier.to_owned(),
@@ -104,12 +107,90 @@ pub fn end_of_term(programme: &Programme, m: &Membership, measures: TermMeasures
     // Paid tiers below the one held were paid for only as part of it: a member lowered
     // to one keeps it for a term, as the ladder's floor; the lowest tier lapses.
     match lower {
-        Some(tier) if programme.kind != ProgrammeKind::Earned => TermEnd {
+        Some(tier) => TermEnd {
             reason: format!("lowered from {} to {tier}: {not_kept}", m.tier),
             next: Some(next_term(&tier)),
             rule: "downgrade",
         },
-        _ => TermEnd {
+        None => TermEnd {
+            next: None,
+            rule: "lapse",
+            reason: format!("{} lapsed: {not_kept}", m.tier),
+        },
+    }
+}
+
+/// The highest tier of an earned programme that `measures` (taken over its window)
+/// reach, if any.
+pub fn earned_tier(programme: &Programme, measures: TermMeasures) -> Option<&Tier> {
+    programme.ladder().into_iter().rev().find(|t| {
+        t.qualify.as_ref().is_some_and(|q| {
+            q.needed()
+                .map(|n| measures.of(q.measure) >= n)
+                .unwrap_or(false)
+        })
+    })
+}
+
+/// The end of an earned tier's term: the window to its end is measured again. Reaching
+/// the tier (or a higher one) keeps it for another window; otherwise the downgrade
+/// policy decides: `recompute` to the tier reached, `one_down` one below, `never` kept.
+fn end_of_earned(programme: &Programme, m: &Membership, measures: TermMeasures) -> TermEnd {
+    let ended = m.expires_at.unwrap_or(m.term_start);
+    let next_term = |tier: &str| Membership {
+        tier: tier.to_owned(),
+        since: if tier == m.tier { m.since } else { ended },
+        term_start: ended,
+        expires_at: term_end(programme, ended),
+        ..m.clone()
+    };
+    let rank = programme.tier(&m.tier).map_or(0, |t| t.rank);
+    let window = programme.window_days();
+    let reached = earned_tier(programme, measures);
+    let qualify = programme.tier(&m.tier).and_then(|t| t.qualify.as_ref());
+    let measured = match qualify {
+        Some(q) => format!(
+            "{} in the {window} days to {}",
+            amount(q.measure, measures.of(q.measure)),
+            to_rfc3339(ended)
+        ),
+        None => format!(
+            "nothing qualifies for it in the {window} days to {}",
+            to_rfc3339(ended)
+        ),
+    };
+    let needed = qualify
+        .and_then(|q| q.needed().ok().map(|n| amount(q.measure, n)))
+        .unwrap_or_default();
+    if reached.is_some_and(|t| t.rank >= rank) {
+        return TermEnd {
+            next: Some(next_term(&m.tier)),
+            rule: "retention",
+            reason: format!("kept {}: {measured}, at least {needed} keeps it", m.tier),
+        };
+    }
+    let not_kept = format!("{measured}, less than the {needed} that keeps {}", m.tier);
+    let lower = match programme.downgrade.policy {
+        DowngradePolicy::Never => {
+            return TermEnd {
+                next: Some(next_term(&m.tier)),
+                rule: "retention",
+                reason: format!(
+                    "kept {}: the programme never lowers a tier ({not_kept})",
+                    m.tier
+                ),
+            };
+        }
+        DowngradePolicy::Recompute => reached,
+        DowngradePolicy::OneDown => programme.below(&m.tier),
+    };
+    match lower {
+        Some(tier) => TermEnd {
+            reason: format!("lowered from {} to {}: {not_kept}", m.tier, tier.id),
+            next: Some(next_term(&tier.id)),
+            rule: "downgrade",
+        },
+        None => TermEnd {
             next: None,
             rule: "lapse",
             reason: format!("{} lapsed: {not_kept}", m.tier),

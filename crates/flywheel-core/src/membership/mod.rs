@@ -3,18 +3,21 @@
 //!
 //! `programme.rs` holds the definitions a brand writes and their checks; `state.rs`
 //! who holds which tier for how long, and what a purchase must pay; `card.rs` members'
-//! card numbers; `lifecycle.rs` what follows the end of a term.
+//! card numbers; `lifecycle.rs` what follows the end of a term; `realtime.rs` what
+//! events do to tiers as they happen.
 
 pub mod card;
 pub mod lifecycle;
 pub mod programme;
+pub mod realtime;
 pub mod state;
 
 pub use programme::{
     Amount, Downgrade, DowngradePolicy, Eligibility, Measure, Programme, ProgrammeKind, Term,
     Threshold, Tier,
 };
-pub use state::{Membership, Payment, Source, check_payment, term_end};
+pub use realtime::{Catalogue, TierPass};
+pub use state::{Membership, Payment, Purchased, Source, check_payment, purchase, term_end};
 
 #[cfg(test)]
 mod tests;

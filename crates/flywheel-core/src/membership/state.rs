@@ -82,11 +82,12 @@ impl Membership {
 }
 
 /// When a term that starts at `start` ends: so many days later, or on the next
-/// `ends_on` day of the year (at the end of that day, UTC) after the start. Earned
-/// programmes have no term.
+/// `ends_on` day of the year (at the end of that day, UTC) after the start. An earned
+/// tier's term is the programme's window from the moment the measure last reached it:
+/// reaching it again extends it, and at its end the tier is judged again.
 pub fn term_end(programme: &Programme, start: Micros) -> Option<Micros> {
     if programme.kind == ProgrammeKind::Earned {
-        return None;
+        return Some(start + i64::from(programme.window_days()) * DAY);
     }
     let default = Term {
         days: Some(365),
@@ -172,4 +173,85 @@ pub fn check_payment(
         ));
     }
     Ok(())
+}
+
+/// What buying a tier comes to, given what the member holds when the purchase happens.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Purchased {
+    /// The membership from the purchase on.
+    pub membership: Membership,
+    /// Where the term bought starts: the purchase, or the end of the current term for
+    /// a renewal bought early.
+    pub term_start: Micros,
+    /// `purchase` or `renewal`.
+    pub rule: &'static str,
+    /// `joined`, `raised` or `renewed`, for the change's sentence.
+    pub verb: &'static str,
+}
+
+/// Decides a purchase of `tier_id` at `at` by a member holding `current` (active at
+/// `at`, or None): the same tier renews from where its term ends; a higher tier starts
+/// a new term now; a lower tier is refused while the higher one holds. The same rule
+/// serves the API and `membership_purchase` events.
+pub fn purchase(
+    programme_id: &str,
+    programme: &Programme,
+    member_id: i64,
+    current: Option<&Membership>,
+    tier_id: &str,
+    at: Micros,
+) -> Result<Purchased, FieldError> {
+    if programme.kind != ProgrammeKind::Paid {
+        return Err(FieldError::new(
+            "programme",
+            ErrorCode::InvalidValue,
+            format!("programme {programme_id:?} is not a paid programme: its tiers are not bought"),
+        ));
+    }
+    let tier = programme.tier(tier_id).ok_or_else(|| {
+        FieldError::new(
+            "tier",
+            ErrorCode::InvalidValue,
+            format!("programme {programme_id:?} has no tier {tier_id:?}"),
+        )
+    })?;
+    let rank_of = |id: &str| programme.tier(id).map_or(0, |t| t.rank);
+    let (term_start, since, rule, verb) = match current {
+        Some(m) if m.tier == tier_id => {
+            let start = m.expires_at.map_or(at, |end| end.max(at));
+            (start, m.since, "renewal", "renewed")
+        }
+        Some(m) if rank_of(&m.tier) > tier.rank => {
+            let until = m
+                .expires_at
+                .map(crate::time::to_rfc3339)
+                .unwrap_or_default();
+            return Err(FieldError::new(
+                "tier",
+                ErrorCode::InvalidValue,
+                format!(
+                    "the member holds {} until {until}; a lower tier can be bought once that ends",
+                    m.tier
+                ),
+            ));
+        }
+        Some(_) => (at, at, "purchase", "raised"),
+        None => (at, at, "purchase", "joined"),
+    };
+    let renewed = current.filter(|m| m.tier == tier_id);
+    Ok(Purchased {
+        membership: Membership {
+            member_id,
+            programme: programme_id.to_owned(),
+            tier: tier_id.to_owned(),
+            since,
+            // A renewal keeps the term's start: the tier has been held since then.
+            term_start: renewed.map_or(term_start, |m| m.term_start),
+            expires_at: term_end(programme, term_start),
+            source: Source::Paid,
+        },
+        term_start,
+        rule,
+        verb,
+    })
 }

@@ -159,8 +159,8 @@ fn terms_end_after_their_days_or_on_the_cycle_day() {
     );
     assert_eq!(
         term_end(&parse(club()), start),
-        None,
-        "earned tiers have no term"
+        Some(start + 365 * DAY),
+        "an earned tier is held for the window from when it was last reached"
     );
 }
 
@@ -269,4 +269,53 @@ fn a_term_ends_kept_by_retention_lowered_or_lapsed() {
     never["downgrade"] = json!({"policy": "never"});
     let p = parse(never);
     assert_eq!(end_of_term(&p, &holding("V3"), spent(10)).next, None);
+}
+
+#[test]
+fn an_earned_tier_is_judged_again_over_the_window_at_the_end_of_its_term() {
+    use super::lifecycle::{TermMeasures, end_of_term};
+    use crate::time::{DAY, parse_rfc3339};
+    let start = parse_rfc3339("2026-01-01T00:00:00Z").unwrap();
+    let gold = Membership {
+        member_id: 1,
+        programme: "club".into(),
+        tier: "gold".into(),
+        since: start,
+        term_start: start,
+        expires_at: Some(start + 365 * DAY),
+        source: Source::Earned,
+    };
+    let spent = |minor: i64| TermMeasures {
+        spend: minor,
+        points: 0,
+    };
+    let with = |policy: &str| {
+        let mut v = club();
+        v["downgrade"]["policy"] = json!(policy);
+        parse(v)
+    };
+    let kept = end_of_term(&with("recompute"), &gold, spent(600_000));
+    assert_eq!(
+        (kept.rule, kept.next.as_ref().map(|m| m.tier.as_str())),
+        ("retention", Some("gold"))
+    );
+    assert_eq!(kept.next.unwrap().expires_at, Some(start + 730 * DAY));
+    let recomputed = end_of_term(&with("recompute"), &gold, spent(200_000));
+    assert_eq!(recomputed.next.map(|m| m.tier), Some("silver".into()));
+    assert!(
+        recomputed
+            .reason
+            .contains("less than the 5000.00 that keeps gold"),
+        "{}",
+        recomputed.reason
+    );
+    let lapsed = end_of_term(&with("recompute"), &gold, spent(0));
+    assert_eq!((lapsed.rule, lapsed.next), ("lapse", None));
+    let one_down = end_of_term(&with("one_down"), &gold, spent(0));
+    assert_eq!(one_down.next.map(|m| m.tier), Some("silver".into()));
+    let never = end_of_term(&with("never"), &gold, spent(0));
+    assert_eq!(
+        (never.rule, never.next.map(|m| m.tier)),
+        ("retention", Some("gold".into()))
+    );
 }

@@ -1,7 +1,8 @@
 //! Ingest: one transaction per batch. Load the working set the batch can reach, let the
 //! core apply each event, then write every change before committing. A single event is
 //! a batch of one; imports use batches of thousands, which is what makes them fast.
-//! Points are earned in the same transaction (`points/ingest.rs`).
+//! Points are earned in the same transaction (`points/ingest.rs`), and tiers move in it
+//! (`membership/ingest.rs`).
 //!
 //! `load.rs` finds what was seen before and loads the working set, `apply.rs` runs the
 //! core's processor over it at the caller's clock, `write.rs` writes what changed.
@@ -23,6 +24,7 @@ use crate::crash;
 use crate::db::{Store, write_generation};
 use crate::engine::{Pending, Touched};
 use crate::error::StoreError;
+use crate::membership::ingest::{load_tier_pass, plan_tiers};
 use crate::plan::Writes;
 use crate::points::ingest::earn_for_batch;
 use crate::points::ledger::plan_book;
@@ -33,6 +35,7 @@ use flywheel_core::ErrorCode;
 use flywheel_core::event::Event;
 use flywheel_core::ingest::points::{Accepted, Batch};
 use flywheel_core::ingest::{MemberId, Outcome, Rejection, Rules, WorkingSet};
+use flywheel_core::membership::realtime::wanted as wanted_by_tiers;
 use flywheel_core::time::Micros;
 use ids::give_back_member_ids;
 use load::{Seen, load_working_set, seen_before};
@@ -292,17 +295,26 @@ impl Store {
                 as_of,
             })
             .collect();
+        let batch = Batch {
+            ws: &ws,
+            changes: &changes,
+            accepted: &earned,
+        };
+        // Tiers move with the events that move them (`membership/ingest.rs`).
+        let catalogue = self.catalogue().await?;
+        let mut tiers = match wanted_by_tiers(&catalogue, &batch) {
+            Some(w) => {
+                Some(load_tier_pass(conn, &catalogue, &w, rules.points.default_programme()).await?)
+            }
+            None => None,
+        };
         let book = earn_for_batch(
             conn,
             backend,
             &rule_book,
-            rules.points,
-            rules.limits,
-            &Batch {
-                ws: &ws,
-                changes: &changes,
-                accepted: &earned,
-            },
+            rules,
+            &batch,
+            tiers.as_mut(),
             now,
         )
         .await?;
@@ -311,6 +323,9 @@ impl Store {
         if let Some(book) = &book {
             plan_book(&mut derived, book, now)?;
             touched.budgets = !book.dirty_budgets.is_empty();
+        }
+        if let Some(tiers) = &tiers {
+            plan_tiers(&mut derived, tiers, now);
         }
         let mut logged = Writes::default();
         if replayed.is_none() {

@@ -1,8 +1,10 @@
 //! Membership programmes and tiers: the stored definitions (`programmes.rs`), purchases
 //! and the memberships and tier changes they make (`purchases.rs`), and members' card
-//! numbers (`cards.rs`), the sweep that ends terms (`sweep.rs`), and changes by hand (`manual.rs`).
+//! numbers (`cards.rs`), the sweep that ends terms (`sweep.rs`), changes by hand
+//! (`manual.rs`), and what events do to tiers inside ingest (`ingest.rs`).
 
 mod cards;
+pub(crate) mod ingest;
 mod manual;
 mod programmes;
 mod purchases;

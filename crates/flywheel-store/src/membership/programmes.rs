@@ -5,11 +5,12 @@ use crate::audit::{self, AuditActor, AuditChange};
 use crate::db::Store;
 use crate::dialect::lock_table;
 use crate::error::StoreError;
-use flywheel_core::membership::{Programme, ProgrammeKind};
+use flywheel_core::membership::{Catalogue, Programme, ProgrammeKind};
 use flywheel_core::time::{Micros, to_rfc3339};
 use serde_json::json;
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
+use std::sync::Arc;
 
 /// One stored version of a programme.
 #[derive(Clone, Debug, PartialEq)]
@@ -55,6 +56,35 @@ impl Store {
             .iter()
             .map(version_from_row)
             .collect()
+    }
+
+    /// Every programme's newest definition, for ingest: kept in memory while no version
+    /// is added (one small query tells).
+    pub async fn catalogue(&self) -> Result<Arc<Catalogue>, StoreError> {
+        let stamp: i64 =
+            sqlx::query("SELECT CAST(COALESCE(SUM(version), 0) AS BIGINT) AS v FROM programmes")
+                .fetch_one(self.pool())
+                .await?
+                .try_get("v")?;
+        if let Some((v, catalogue)) = self
+            .catalogue_cache()
+            .lock()
+            .expect("catalogue cache")
+            .as_ref()
+            && *v == stamp
+        {
+            return Ok(catalogue.clone());
+        }
+        let catalogue = Arc::new(Catalogue {
+            programmes: self
+                .programmes()
+                .await?
+                .into_iter()
+                .map(|p| (p.id, p.definition))
+                .collect(),
+        });
+        *self.catalogue_cache().lock().expect("catalogue cache") = Some((stamp, catalogue.clone()));
+        Ok(catalogue)
     }
 
     /// The newest version of one programme.

@@ -11,9 +11,7 @@ use crate::points::redemptions::lots_moved_by;
 use crate::points::{PointsError, retrying};
 use crate::{AuditActor, Store};
 use flywheel_core::ErrorCode;
-use flywheel_core::membership::{
-    Membership, Payment, ProgrammeKind, Source, check_payment, term_end,
-};
+use flywheel_core::membership::{Membership, Payment, Source, check_payment, purchase};
 use flywheel_core::points::commands::{pay_membership_fee, refund_membership_fee};
 use flywheel_core::time::{DAY, Micros, to_rfc3339};
 use flywheel_core::validation::FieldError;
@@ -97,7 +95,7 @@ pub(crate) fn membership_from_row(row: &AnyRow) -> Result<Membership, StoreError
 }
 
 /// A membership as the `previous` column keeps it.
-fn membership_json(m: &Membership) -> String {
+pub(crate) fn membership_json(m: &Membership) -> String {
     json!({"tier": m.tier, "since": m.since, "term_start": m.term_start,
            "expires_at": m.expires_at, "source": m.source.as_str()})
     .to_string()
@@ -265,54 +263,27 @@ impl Store {
             .await?
             .ok_or(PointsError::NotFound("programme"))?
             .definition;
-        if programme.kind != ProgrammeKind::Paid {
-            return Err(refuse(
-                "programme",
-                ErrorCode::InvalidValue,
-                format!(
-                    "programme {:?} is not a paid programme: its tiers are not bought",
-                    req.programme
-                ),
-            ));
-        }
-        let tier = programme.tier(&req.tier).ok_or_else(|| {
-            refuse(
-                "tier",
-                ErrorCode::InvalidValue,
-                format!("programme {:?} has no tier {:?}", req.programme, req.tier),
-            )
-        })?;
+        let current = membership_of(conn, member, &req.programme)
+            .await?
+            .filter(|m| m.active_at(&programme, now));
+        let decided = purchase(
+            &req.programme,
+            &programme,
+            member,
+            current.as_ref(),
+            &req.tier,
+            now,
+        )
+        .map_err(PointsError::Field)?;
+        let tier = programme
+            .tier(&req.tier)
+            .expect("purchase checked the tier");
         let payment = Payment {
             cash: req.cash,
             points: req.points,
         };
         check_payment(tier, payment, value_per_point).map_err(PointsError::Field)?;
-
-        let current = membership_of(conn, member, &req.programme)
-            .await?
-            .filter(|m| m.active_at(&programme, now));
-        let rank_of = |id: &str| programme.tier(id).map_or(0, |t| t.rank);
-        let (term_start, since, rule, change) = match &current {
-            // The same tier again: a renewal, from the end of the current term.
-            Some(m) if m.tier == req.tier => {
-                let start = m.expires_at.map_or(now, |end| end.max(now));
-                (start, m.since, "renewal", "renewed")
-            }
-            Some(m) if rank_of(&m.tier) > tier.rank => {
-                let until = m.expires_at.map(to_rfc3339).unwrap_or_default();
-                return Err(refuse(
-                    "tier",
-                    ErrorCode::InvalidValue,
-                    format!(
-                        "the member holds {} until {until}; a lower tier can be bought once that ends",
-                        m.tier
-                    ),
-                ));
-            }
-            Some(_) => (now, now, "purchase", "raised"),
-            None => (now, now, "purchase", "joined"),
-        };
-        let expires_at = term_end(&programme, term_start);
+        let (term_start, expires_at) = (decided.term_start, decided.membership.expires_at);
         let id = new_id("mbr", &req.idempotency_key);
         let txn_key = (req.points > 0).then(|| format!("membership:{}", req.idempotency_key));
         if let Some(key) = &txn_key {
@@ -343,18 +314,7 @@ impl Store {
         .bind(current.as_ref().map(membership_json))
         .execute(&mut *conn)
         .await?;
-        let membership = Membership {
-            member_id: member,
-            programme: req.programme.clone(),
-            tier: req.tier.clone(),
-            since,
-            term_start: current
-                .as_ref()
-                .filter(|m| m.tier == req.tier)
-                .map_or(term_start, |m| m.term_start),
-            expires_at,
-            source: Source::Paid,
-        };
+        let membership = decided.membership;
         save_membership(conn, &membership).await?;
         let paid = match (req.cash.minor(), req.points) {
             (_, 0) => format!("{} cash", req.cash),
@@ -370,8 +330,8 @@ impl Store {
                 from: current.as_ref().map(|m| m.tier.as_str()),
                 to: Some(&req.tier),
                 at: now,
-                rule,
-                reason: format!("{change} {} for {paid}, until {until}", req.tier),
+                rule: decided.rule,
+                reason: format!("{} {} for {paid}, until {until}", decided.verb, req.tier),
                 actor: &req.actor.reference,
                 reference: Some(&id),
             },

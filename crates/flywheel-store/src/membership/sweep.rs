@@ -12,7 +12,7 @@ use crate::db::Store;
 use crate::error::StoreError;
 use flywheel_core::MemberId;
 use flywheel_core::membership::lifecycle::{TermMeasures, end_of_term};
-use flywheel_core::membership::{Membership, Programme};
+use flywheel_core::membership::{Membership, Programme, ProgrammeKind};
 use flywheel_core::time::{DAY, Micros};
 use sqlx::{AnyConnection, Row};
 
@@ -112,7 +112,13 @@ impl Store {
         let mut changed = false;
         while let Some(grace_end) = m.grace_until(&programme).filter(|end| *end <= now) {
             let ended = m.expires_at.unwrap_or(m.term_start);
-            let got = measures(conn, member, m.term_start, ended).await?;
+            // A paid term is judged by what was done in it; an earned tier by the
+            // programme's window up to its end.
+            let from = match programme.kind {
+                ProgrammeKind::Earned => ended - i64::from(programme.window_days()) * DAY,
+                _ => m.term_start,
+            };
+            let got = measures(conn, member, from, ended).await?;
             let outcome = end_of_term(&programme, &m, got);
             let to = outcome.next.as_ref().map(|n| n.tier.clone());
             record_change(

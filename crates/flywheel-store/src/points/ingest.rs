@@ -10,12 +10,12 @@ use crate::db::Backend;
 use crate::dialect::row_lock;
 use crate::error::StoreError;
 use crate::sql::{Val, select_in};
-use flywheel_core::Limits;
 use flywheel_core::MemberId;
-use flywheel_core::ingest::Changes;
 use flywheel_core::ingest::points::{Batch, earn_batch};
+use flywheel_core::ingest::{Changes, Rules};
+use flywheel_core::membership::TierPass;
 use flywheel_core::points::earn::periods;
-use flywheel_core::points::{Book, OrderPoints, PointsPolicy, RuleBook, Usage, UsageKey};
+use flywheel_core::points::{Book, OrderPoints, RuleBook, Usage, UsageKey};
 use flywheel_core::time::Micros;
 use sqlx::{AnyConnection, Row};
 use std::collections::BTreeSet;
@@ -26,9 +26,9 @@ pub(crate) async fn earn_for_batch(
     conn: &mut AnyConnection,
     backend: Backend,
     rules: &RuleBook,
-    policy: &PointsPolicy,
-    limits: &Limits,
+    policy: &Rules<'_>,
     batch: &Batch<'_>,
+    tiers: Option<&mut TierPass<'_>>,
     now: Micros,
 ) -> Result<Option<Book>, StoreError> {
     if batch.earns_nothing() {
@@ -47,7 +47,7 @@ pub(crate) async fn earn_for_batch(
         .extend(load_wallets(conn, whole, Lots::All).await?);
     load_usage(conn, &mut book, rules, &members, batch).await?;
     load_budgets(conn, backend, &mut book, rules).await?;
-    earn_batch(&mut book, rules, policy, limits, batch);
+    earn_batch(&mut book, rules, policy.points, policy.limits, batch, tiers);
     Ok(Some(book))
 }
 
