@@ -1,13 +1,14 @@
 //! The OpenAPI document (`/openapi.json`) and browsable docs (`/docs`), served from assets
 //! compiled into the binary, so they work with no internet.
 
+use crate::benefit_views;
 use crate::membership_views;
 use crate::metrics;
 use crate::points_views;
 use crate::report_views;
 use crate::routes::{
-    audit, events, finance, health, identity, members, memberships, points, privacy, programmes,
-    rewards, scores, stats,
+    audit, benefits, events, finance, health, identity, members, memberships, points, privacy,
+    programmes, rewards, scores, stats,
 };
 use crate::score_views;
 use crate::state::AppState;
@@ -35,6 +36,9 @@ use utoipa_swagger_ui::SwaggerUi;
         audit::audit, privacy::export, privacy::erase, metrics::render,
         programmes::list_programmes, programmes::get_programme, programmes::put_programme,
         memberships::buy, memberships::cancel, memberships::member_memberships, memberships::set_tier, memberships::member_tiers,
+        benefits::list_benefits, benefits::create_benefit, benefits::get_benefit, benefits::put_benefit,
+        benefits::get_tier_benefits, benefits::put_tier_benefits, benefits::member_benefits, benefits::use_benefit,
+        benefits::notices,
     ),
     components(schemas(
         views::EventAnswer, views::BatchAnswer, views::MemberDoc, views::IdentityView, views::Timeline,
@@ -64,6 +68,10 @@ use utoipa_swagger_ui::SwaggerUi;
         membership_views::PaymentInput, membership_views::MembershipInput, membership_views::PaymentView,
         membership_views::PurchaseView, membership_views::MembershipView, membership_views::MembershipsView,
         membership_views::TierChangeView, membership_views::TierHistoryView, membership_views::ManualTierInput,
+        benefit_views::ScopeInput, benefit_views::PeriodInput, benefit_views::LimitInput, benefit_views::BenefitInput,
+        benefit_views::BenefitView, benefit_views::BenefitList, benefit_views::TierBenefitsInput,
+        benefit_views::TierBenefitsView, benefit_views::HeldBenefitView, benefit_views::MemberBenefitsView,
+        benefit_views::UseInput, benefit_views::UseView, benefit_views::NoticeView, benefit_views::NoticeList,
     )),
     modifiers(&BearerAuth, &ErrorAnswers),
 )]

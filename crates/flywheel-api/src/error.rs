@@ -103,6 +103,7 @@ impl From<flywheel_store::PointsError> for ApiError {
                     "partner" => ErrorCode::PartnerNotFound,
                     "redemption" => ErrorCode::RedemptionNotFound,
                     "programme" => ErrorCode::ProgrammeNotFound,
+                    "benefit" => ErrorCode::BenefitNotFound,
                     _ => ErrorCode::NotFound,
                 };
                 ApiError::new(code, message)

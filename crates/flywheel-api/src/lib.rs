@@ -11,6 +11,7 @@
 //! graceful shutdown.
 
 mod auth;
+mod benefit_views;
 mod body;
 mod docs;
 mod error;
@@ -58,6 +59,7 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::privacy::router())
         .merge(routes::programmes::router())
         .merge(routes::memberships::router())
+        .merge(routes::benefits::router())
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             settle::settle,

@@ -118,6 +118,10 @@ pub struct ProgrammeInput {
     /// Days within which a purchase may be cancelled (default 7).
     #[schema(minimum = 0, maximum = 365)]
     pub cooling_off_days: Option<u32>,
+    /// Days before a benefit leaves a holder's tier that they are told, and before
+    /// their renewal that an added one is announced (default 30).
+    #[schema(minimum = 0, maximum = 365)]
+    pub notice_days: Option<u32>,
 }
 
 /// A programme as its newest version defines it.

@@ -56,6 +56,7 @@ codes! {
     RewardNotFound = "reward_not_found", 404, "No reward has that id.";
     PartnerNotFound = "partner_not_found", 404, "No partner brand has that id.";
     ProgrammeNotFound = "programme_not_found", 404, "No membership programme has that id.";
+    BenefitNotFound = "benefit_not_found", 404, "No benefit has that id.";
     RedemptionNotFound = "redemption_not_found", 404, "No redemption has that id.";
     MethodNotAllowed = "method_not_allowed", 405, "The route exists but does not take that method.";
     RequestTimeout = "request_timeout", 408, "The request body did not arrive in time.";
@@ -73,6 +74,11 @@ codes! {
     PartnerExists = "partner_exists", 409, "A partner brand with that id exists.";
     CoolingOffOver = "cooling_off_over", 409, "The membership purchase is past its cooling-off period; it can no longer be cancelled.";
     PurchaseSuperseded = "purchase_superseded", 409, "A later purchase of the same programme holds; cancel that one first.";
+    BenefitExists = "benefit_exists", 409, "A benefit with that id exists.";
+    BenefitNotHeld = "benefit_not_held", 409, "None of the member's tiers gives that benefit now.";
+    BenefitNotInEffect = "benefit_not_in_effect", 409, "The benefit cannot be used at this time (before or after its dates).";
+    BenefitOutOfScope = "benefit_out_of_scope", 409, "The benefit does not apply on that channel or category.";
+    BenefitLimitReached = "benefit_limit_reached", 409, "The member has used the benefit as often as its limit allows in this period.";
     PayloadTooLarge = "payload_too_large", 413, "The body (or one event in a batch) is larger than the limit.";
     MissingField = "missing_field", 422, "A required field is missing.";
     UnknownField = "unknown_field", 422, "A field is not one the request takes.";

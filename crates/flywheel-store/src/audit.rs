@@ -50,10 +50,12 @@ pub struct AuditChange {
 }
 
 /// The kinds of change the log records, for the API to check a filter against.
-pub const AUDIT_KINDS: [&str; 10] = [
+pub const AUDIT_KINDS: [&str; 12] = [
     "points_rules",
     "programme",
     "membership",
+    "benefit",
+    "tier_benefits",
     "reward",
     "partner",
     "points_adjustment",

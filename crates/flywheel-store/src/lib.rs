@@ -47,8 +47,9 @@ pub use ingest::{AsOf, EventResult, IngestMode};
 pub use keys::ApiKeyRow;
 pub use members::{ConflictRow, MergeRow, StageCounts, StoredEvent, TimelineCursor, TransitionRow};
 pub use membership::{
-    ManualTier, MembershipRequest, MembershipSweepReport, ProgrammeVersion, PurchaseRow,
-    PutProgramme, TierChangeRow,
+    BenefitRow, HeldBenefit, ManualTier, MembershipRequest, MembershipSweepReport, NoticeRow,
+    ProgrammeVersion, PurchaseRow, PutProgramme, SavedBenefit, TierBenefitsChange, TierChangeRow,
+    UseRequest, UseRow,
 };
 pub use points::*;
 pub use privacy::{Erasure, MemberExport};

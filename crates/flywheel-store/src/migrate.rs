@@ -58,6 +58,7 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0015_memberships.sql"),
         postgres: include_str!("../migrations/postgres/0015_memberships.sql"),
     },
+    common!(16, "benefits", "0016_benefits"),
 ];
 
 impl Store {

@@ -1,6 +1,7 @@
 //! One module per resource, each with its own `router()`.
 
 pub mod audit;
+pub mod benefits;
 pub mod events;
 pub mod finance;
 pub mod health;

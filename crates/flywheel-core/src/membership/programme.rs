@@ -180,10 +180,18 @@ pub struct Programme {
     /// Days after a purchase within which it may be cancelled, points returned.
     #[serde(default = "default_cooling_off")]
     pub cooling_off_days: u32,
+    /// Days before a benefit leaves a holder's tier (at the end of their term) that
+    /// they are told; an added benefit is announced as long before their renewal.
+    #[serde(default = "default_notice_days")]
+    pub notice_days: u32,
 }
 
 fn default_cooling_off() -> u32 {
     7
+}
+
+fn default_notice_days() -> u32 {
+    30
 }
 
 impl Programme {
@@ -446,6 +454,13 @@ impl Programme {
         if self.cooling_off_days > 365 {
             bad(
                 "cooling_off_days".into(),
+                ErrorCode::OutOfRange,
+                "must be 0 to 365".into(),
+            );
+        }
+        if self.notice_days > 365 {
+            bad(
+                "notice_days".into(),
                 ErrorCode::OutOfRange,
                 "must be 0 to 365".into(),
             );

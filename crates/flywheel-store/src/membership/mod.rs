@@ -1,8 +1,10 @@
 //! Membership programmes and tiers: the stored definitions (`programmes.rs`), purchases
 //! and the memberships and tier changes they make (`purchases.rs`), and members' card
 //! numbers (`cards.rs`), the sweep that ends terms (`sweep.rs`), changes by hand
-//! (`manual.rs`), and what events do to tiers inside ingest (`ingest.rs`).
+//! (`manual.rs`), what events do to tiers inside ingest (`ingest.rs`), and benefits
+//! with their uses and notices (`benefits.rs`).
 
+mod benefits;
 mod cards;
 pub(crate) mod ingest;
 mod manual;
@@ -10,6 +12,9 @@ mod programmes;
 mod purchases;
 mod sweep;
 
+pub use benefits::{
+    BenefitRow, HeldBenefit, NoticeRow, SavedBenefit, TierBenefitsChange, UseRequest, UseRow,
+};
 pub use manual::ManualTier;
 pub use programmes::{ProgrammeVersion, PutProgramme};
 pub use purchases::{MembershipRequest, PurchaseRow, TierChangeRow};
