@@ -67,6 +67,7 @@ use utoipa_swagger_ui::SwaggerUi;
         membership_views::ProgrammeVersionView, membership_views::ProgrammeList,
         membership_views::PaymentInput, membership_views::MembershipInput, membership_views::PaymentView,
         membership_views::PurchaseView, membership_views::MembershipView, membership_views::MembershipsView,
+        membership_views::ProgressView, membership_views::RetentionView,
         membership_views::TierChangeView, membership_views::TierHistoryView, membership_views::ManualTierInput,
         benefit_views::ScopeInput, benefit_views::PeriodInput, benefit_views::LimitInput, benefit_views::BenefitInput,
         benefit_views::BenefitView, benefit_views::BenefitList, benefit_views::TierBenefitsInput,

@@ -2,6 +2,10 @@
 //! document; requests are parsed into the core's own definitions
 //! (`flywheel_core::membership`), which check them.
 
+use flywheel_core::Money;
+use flywheel_core::membership::Measure;
+use flywheel_core::membership::progress::{Keep, Progress};
+use flywheel_core::time::to_rfc3339;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
@@ -221,6 +225,50 @@ pub struct MembershipView {
     pub status: String,
     /// The end of the grace, when the tier lapses unless kept.
     pub grace_until: Option<String>,
+    /// How far the next tier up is; none at the top or when no measure reaches one.
+    pub progress: Option<ProgressView>,
+    /// What keeps this tier when the term ends.
+    pub retention: RetentionView,
+}
+
+/// Progress to the next tier. Amounts are in the measure's unit: money as a decimal
+/// string ("2340.00"), points as a whole number in a string ("1500").
+#[derive(Serialize, ToSchema)]
+pub struct ProgressView {
+    /// The tier to reach.
+    pub tier: String,
+    /// spend or points (earned, never the balance).
+    pub measure: String,
+    /// The measure so far: over the term (paid) or the rolling window (earned).
+    pub current: String,
+    /// What is still missing; "0.00" or "0" once reached.
+    pub needed: String,
+    /// What the tier needs in all.
+    pub threshold: String,
+    /// The deadline: a paid upgrade counts within the term; none for an earned tier,
+    /// whose window rolls.
+    pub by: Option<String>,
+    /// "spend 2,340.00 more by 2027-05-01 to reach V2".
+    pub sentence: String,
+}
+
+/// What keeps a tier at the end of its term (保级).
+#[derive(Serialize, ToSchema)]
+pub struct RetentionView {
+    /// The measure that keeps it without paying (the paid programme's retention rule,
+    /// or an earned tier's own threshold); none: only renewing keeps it.
+    pub measure: Option<String>,
+    pub current: Option<String>,
+    pub needed: Option<String>,
+    pub threshold: Option<String>,
+    /// Whether the measure already keeps it.
+    pub met: bool,
+    /// When it is judged: the end of the term.
+    pub by: Option<String>,
+    /// Paid tiers: the fee for another term, and the most of it payable in points.
+    pub renewal_fee: Option<String>,
+    pub renewal_max_points: Option<i64>,
+    pub sentence: String,
 }
 
 /// `GET /v1/members/{id}/memberships`: only memberships that hold now.
@@ -264,4 +312,43 @@ pub struct ManualTierInput {
     pub expires_at: Option<String>,
     /// Why (kept in the tier history and the audit log).
     pub reason: String,
+}
+
+/// An amount in a measure's unit as the API writes it: "2340.00" or "1500".
+fn amount(measure: Measure, n: i64) -> String {
+    match measure {
+        Measure::Spend => Money::from_minor(n).to_string(),
+        Measure::Points => n.to_string(),
+    }
+}
+
+impl From<&Progress> for ProgressView {
+    fn from(p: &Progress) -> Self {
+        ProgressView {
+            tier: p.tier.clone(),
+            measure: p.measure.as_str().into(),
+            current: amount(p.measure, p.current),
+            needed: amount(p.measure, p.needed()),
+            threshold: amount(p.measure, p.threshold),
+            by: p.by.map(to_rfc3339),
+            sentence: p.sentence(),
+        }
+    }
+}
+
+impl From<&Keep> for RetentionView {
+    fn from(k: &Keep) -> Self {
+        let of = |n: i64| k.measure.map(|m| amount(m, n));
+        RetentionView {
+            measure: k.measure.map(|m| m.as_str().into()),
+            current: of(k.current),
+            needed: of((k.threshold - k.current).max(0)),
+            threshold: of(k.threshold),
+            met: k.met,
+            by: k.by.map(to_rfc3339),
+            renewal_fee: k.renewal_fee.map(|f| f.to_string()),
+            renewal_max_points: k.renewal_max_points,
+            sentence: k.sentence.clone(),
+        }
+    }
 }

@@ -958,3 +958,95 @@ async fn a_till_sells_a_tier_by_event_its_term_from_when_it_happened() {
         app.assert_books_balance().await;
     }
 }
+
+/// One programme's entry in a member's memberships.
+async fn membership(app: &TestApp, member: i64, programme: &str) -> Value {
+    let (status, body) = app.get(&format!("/v1/members/{member}/memberships")).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body["memberships"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["programme"] == programme)
+        .cloned()
+        .unwrap_or_else(|| panic!("no {programme} membership: {body}"))
+}
+
+#[tokio::test]
+async fn memberships_say_how_far_the_next_tier_is_and_what_keeps_the_one_held() {
+    use flywheel_core::time::to_rfc3339;
+    for app in TestApp::all().await {
+        for (id, def) in [("paid", paid()), ("club", club())] {
+            let (status, body) = app.put(&format!("/v1/programmes/{id}"), def).await;
+            assert_eq!(status, StatusCode::OK, "{body}");
+        }
+        let bea = member_with_points(&app, "13700000002", 0).await;
+        let (status, body) = app
+            .post(
+                "/v1/memberships",
+                json!({"member_id": bea, "programme": "paid", "tier": "V1",
+                       "payment": {"cash": "99.00"}, "idempotency_key": "bea-v1"}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        let expires = body["expires_at"].as_str().unwrap().to_owned();
+        let day = &expires[..10];
+        let buy = json!({"event_id": "buy-b1", "type": "purchase",
+               "occurred_at": to_rfc3339(app.now()), "channel": "store",
+               "identities": {"phone": "13700000002"},
+               "properties": {"order_id": "b1", "amount": "1500.00", "currency": "CNY"}});
+        app.send(buy).await;
+
+        let v1 = membership(&app, bea, "paid").await;
+        assert_eq!(
+            v1["progress"],
+            json!({"tier": "V2", "measure": "spend", "current": "1500.00", "needed": "8500.00",
+                   "threshold": "10000.00", "by": expires,
+                   "sentence": format!("spend 8,500.00 more by {day} to reach V2")}),
+            "the membership fee is not spend; the order is"
+        );
+        assert_eq!(
+            v1["retention"],
+            json!({"measure": "spend", "current": "1500.00", "needed": "1500.00",
+                   "threshold": "3000.00", "met": false, "by": expires,
+                   "renewal_fee": "99.00", "renewal_max_points": 5940,
+                   "sentence": format!("spending 1,500.00 more before {day} keeps V1, or renewing for 99.00 (up to 5,940 points of it)")})
+        );
+
+        let silver = membership(&app, bea, "club").await;
+        assert_eq!(silver["tier"], "silver");
+        assert_eq!(
+            silver["progress"],
+            json!({"tier": "gold", "measure": "spend", "current": "1500.00", "needed": "3500.00",
+                   "threshold": "5000.00", "by": null,
+                   "sentence": "spend 3,500.00 more (counted over the last 365 days) to reach Gold"})
+        );
+        let kept_on = silver["expires_at"].as_str().unwrap()[..10].to_owned();
+        assert_eq!(silver["retention"]["met"], true, "{silver}");
+        assert_eq!(
+            silver["retention"]["sentence"],
+            format!(
+                "silver will be kept on {kept_on}: 1,500.00 already reaches the 1,000.00 that keeps it"
+            )
+        );
+        assert_eq!(silver["retention"]["renewal_fee"], Value::Null);
+
+        // At the top of a ladder there is nothing further to reach.
+        let big = json!({"event_id": "buy-b2", "type": "purchase",
+               "occurred_at": to_rfc3339(app.now()), "channel": "store",
+               "identities": {"phone": "13700000002"},
+               "properties": {"order_id": "b2", "amount": "40000.00", "currency": "CNY"}});
+        app.send(big).await;
+        let v3 = membership(&app, bea, "paid").await;
+        assert_eq!(v3["tier"], "V3", "{v3}");
+        assert_eq!(v3["progress"], Value::Null);
+        assert_eq!(v3["retention"]["met"], true);
+        assert_eq!(
+            v3["retention"]["sentence"],
+            format!(
+                "V3 will be kept on {day}: 41,500.00 already reaches the 3,000.00 that keeps it"
+            )
+        );
+        assert_eq!(membership(&app, bea, "club").await["progress"], Value::Null);
+    }
+}

@@ -9,15 +9,20 @@ use crate::auth::{Allowed, need};
 use crate::body::{JsonValue, SMALL, typed};
 use crate::error::ApiError;
 use crate::membership_views::{
-    MembershipView, MembershipsView, PaymentView, PurchaseView, TierChangeView, TierHistoryView,
+    MembershipView, MembershipsView, PaymentView, ProgressView, PurchaseView, RetentionView,
+    TierChangeView, TierHistoryView,
 };
 use crate::state::AppState;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
+use flywheel_core::membership::progress::{
+    Keep, Progress, keep, kept_since, measured_since, progress,
+};
 use flywheel_core::membership::realtime::{ApiPurchase, purchase_event};
-use flywheel_core::time::to_rfc3339;
+use flywheel_core::membership::{Membership, Programme};
+use flywheel_core::time::{Micros, to_rfc3339};
 use flywheel_core::validation::check_line;
 use flywheel_core::{ErrorCode, Money};
 use flywheel_store::{AsOf, IngestMode, ManualTier, MembershipRequest, PurchaseRow};
@@ -227,6 +232,7 @@ async fn memberships_now(state: &AppState, id: i64) -> Result<MembershipsView, A
         if !m.active_at(programme, now) {
             continue;
         }
+        let (progress, retention) = standing(state, programme, &m, now).await?;
         memberships.push(MembershipView {
             status: if m.in_grace(programme, now) {
                 "grace"
@@ -243,6 +249,8 @@ async fn memberships_now(state: &AppState, id: i64) -> Result<MembershipsView, A
             since: to_rfc3339(m.since),
             expires_at: m.expires_at.map(to_rfc3339),
             source: m.source.as_str().into(),
+            progress: progress.as_ref().map(ProgressView::from),
+            retention: RetentionView::from(&retention),
         });
     }
     Ok(MembershipsView {
@@ -250,6 +258,39 @@ async fn memberships_now(state: &AppState, id: i64) -> Result<MembershipsView, A
         card_no: state.store.card_of(id).await?,
         memberships,
     })
+}
+
+/// How far `m` is from the next tier, and what keeps it, at `now`. Measures are taken up
+/// to and including `now`.
+pub(crate) async fn standing(
+    state: &AppState,
+    programme: &Programme,
+    m: &Membership,
+    now: Micros,
+) -> Result<(Option<Progress>, Keep), ApiError> {
+    let since = measured_since(programme, m, now);
+    let measured = state
+        .store
+        .member_measures(m.member_id, since, now + 1)
+        .await?;
+    let kept_from = kept_since(programme, m, now);
+    let for_keeping = if kept_from == since {
+        measured
+    } else {
+        state
+            .store
+            .member_measures(m.member_id, kept_from, now + 1)
+            .await?
+    };
+    Ok((
+        progress(programme, m, measured),
+        keep(
+            programme,
+            m,
+            for_keeping,
+            state.policy.points.value_per_point,
+        ),
+    ))
 }
 
 #[derive(Deserialize)]

@@ -1,15 +1,17 @@
 //! Membership programmes and tiers (分级, 保级, 升级 — seed 003): paid ladders, tiers
 //! earned by qualifying spend or points, and cards for particular audiences.
 //!
-//! `benefit.rs` what tiers give and the checks a use must pass; `programme.rs` holds the definitions a brand writes and their checks; `state.rs`
-//! who holds which tier for how long, and what a purchase must pay; `card.rs` members'
-//! card numbers; `lifecycle.rs` what follows the end of a term; `realtime.rs` what
-//! events do to tiers as they happen.
+//! `programme.rs` holds the definitions a brand writes and their checks; `state.rs` who
+//! holds which tier for how long, and what a purchase must pay; `card.rs` members' card
+//! numbers; `lifecycle.rs` what follows the end of a term; `realtime.rs` what events do
+//! to tiers as they happen; `progress.rs` how far the next tier is and what keeps the
+//! one held; `benefit.rs` what tiers give and the checks a use must pass.
 
 pub mod benefit;
 pub mod card;
 pub mod lifecycle;
 pub mod programme;
+pub mod progress;
 pub mod realtime;
 pub mod state;
 

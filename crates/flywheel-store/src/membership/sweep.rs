@@ -31,7 +31,7 @@ pub struct MembershipSweepReport {
 }
 
 /// Spend and points earned by `member` in `[from, to)`.
-async fn measures(
+pub(super) async fn measures(
     conn: &mut AnyConnection,
     member: MemberId,
     from: Micros,
@@ -62,6 +62,18 @@ async fn measures(
 }
 
 impl Store {
+    /// Spend (net of refunds) and points earned by `member` in `[from, to)`: what
+    /// raises, keeps and qualifies for tiers.
+    pub async fn member_measures(
+        &self,
+        member: MemberId,
+        from: Micros,
+        to: Micros,
+    ) -> Result<TermMeasures, StoreError> {
+        let mut conn = self.pool().acquire().await?;
+        measures(&mut conn, member, from, to).await
+    }
+
     /// Ends the terms (and graces) that are over at `now`. A membership several terms
     /// behind is carried through each in turn, every term judged by its own measures.
     pub async fn sweep_memberships(
