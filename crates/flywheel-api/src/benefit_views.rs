@@ -164,3 +164,21 @@ pub struct NoticeView {
 pub struct NoticeList {
     pub notices: Vec<NoticeView>,
 }
+
+impl From<flywheel_store::HeldBenefit> for HeldBenefitView {
+    fn from(h: flywheel_store::HeldBenefit) -> Self {
+        let limit = h.benefit.definition.limit.clone();
+        HeldBenefitView {
+            id: h.benefit.id,
+            name: h.benefit.definition.name,
+            description: h.benefit.definition.description,
+            programme: h.programme,
+            tier: h.tier,
+            until: h.until.map(flywheel_core::time::to_rfc3339),
+            used: limit.as_ref().map(|_| h.used),
+            limit: limit.as_ref().map(|l| l.uses),
+            per: limit.as_ref().map(|l| l.per.as_str().to_owned()),
+            period_ends: h.period_ends.map(flywheel_core::time::to_rfc3339),
+        }
+    }
+}

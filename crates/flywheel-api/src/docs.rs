@@ -7,8 +7,8 @@ use crate::metrics;
 use crate::points_views;
 use crate::report_views;
 use crate::routes::{
-    audit, benefits, events, finance, health, identity, members, memberships, points, privacy,
-    programmes, rewards, scores, stats,
+    audit, benefits, card, events, finance, health, identity, members, memberships, points,
+    privacy, programmes, rewards, scores, stats,
 };
 use crate::score_views;
 use crate::state::AppState;
@@ -35,7 +35,7 @@ use utoipa_swagger_ui::SwaggerUi;
         scores::member_scores, scores::super_users, scores::recompute, scores::export,
         audit::audit, privacy::export, privacy::erase, metrics::render,
         programmes::list_programmes, programmes::get_programme, programmes::put_programme,
-        memberships::buy, memberships::cancel, memberships::member_memberships, memberships::set_tier, memberships::member_tiers,
+        memberships::buy, memberships::cancel, memberships::member_memberships, memberships::set_tier, memberships::member_tiers, card::member_card,
         benefits::list_benefits, benefits::create_benefit, benefits::get_benefit, benefits::put_benefit,
         benefits::get_tier_benefits, benefits::put_tier_benefits, benefits::member_benefits, benefits::use_benefit,
         benefits::notices,
@@ -68,6 +68,7 @@ use utoipa_swagger_ui::SwaggerUi;
         membership_views::PaymentInput, membership_views::MembershipInput, membership_views::PaymentView,
         membership_views::PurchaseView, membership_views::MembershipView, membership_views::MembershipsView,
         membership_views::ProgressView, membership_views::RetentionView,
+        membership_views::CardView, membership_views::CardTierView, membership_views::CardPointsView,
         membership_views::TierChangeView, membership_views::TierHistoryView, membership_views::ManualTierInput,
         benefit_views::ScopeInput, benefit_views::PeriodInput, benefit_views::LimitInput, benefit_views::BenefitInput,
         benefit_views::BenefitView, benefit_views::BenefitList, benefit_views::TierBenefitsInput,

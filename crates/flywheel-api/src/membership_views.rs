@@ -352,3 +352,47 @@ impl From<&Keep> for RetentionView {
         }
     }
 }
+
+/// One tier on the member card.
+#[derive(Serialize, ToSchema)]
+pub struct CardTierView {
+    pub programme: String,
+    pub programme_name: String,
+    /// paid, earned or card.
+    pub kind: String,
+    pub tier: String,
+    pub tier_name: String,
+    pub expires_at: Option<String>,
+    /// active, or grace.
+    pub status: String,
+    /// How to reach the next tier, in one sentence; none at the top.
+    pub progress: Option<String>,
+    /// What keeps this tier when the term ends, in one sentence.
+    pub retention: String,
+}
+
+/// The member's points on the card.
+#[derive(Serialize, ToSchema)]
+pub struct CardPointsView {
+    pub programme: String,
+    pub balance: i64,
+    pub pending: i64,
+    /// The points that expire first, and when.
+    pub next_expiry: Option<crate::points_views::ExpiryView>,
+}
+
+/// `GET /v1/members/{id}/card`: the member card (电子身份证), what a till or an app shows
+/// the member about themselves.
+#[derive(Serialize, ToSchema)]
+pub struct CardView {
+    pub member_id: i64,
+    /// Given on first joining a programme.
+    pub card_no: Option<String>,
+    /// The newest nickname on any channel, or the name.
+    pub nickname: Option<String>,
+    /// Always masked on the card ("+86137****0001"): it is shown across the counter.
+    pub phone: Option<String>,
+    pub tiers: Vec<CardTierView>,
+    pub benefits: Vec<crate::benefit_views::HeldBenefitView>,
+    pub points: CardPointsView,
+}

@@ -1050,3 +1050,105 @@ async fn memberships_say_how_far_the_next_tier_is_and_what_keeps_the_one_held() 
         assert_eq!(membership(&app, bea, "club").await["progress"], Value::Null);
     }
 }
+
+#[tokio::test]
+async fn the_member_card_shows_tiers_benefits_points_and_the_way_up() {
+    use flywheel_core::time::to_rfc3339;
+    for app in TestApp::all().await {
+        let (status, body) = app.put("/v1/programmes/paid", paid()).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let (status, body) = app
+            .post(
+                "/v1/benefits",
+                json!({"id": "free-delivery", "name": "Free delivery",
+                       "description": "Two free deliveries a month",
+                       "effective_from": "2020-01-01T00:00:00Z",
+                       "limit": {"uses": 2, "per": "month"}}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        let (status, body) = app
+            .put(
+                "/v1/programmes/paid/tiers/V1/benefits",
+                json!({"benefits": ["free-delivery"]}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+
+        let cai = member_with_points(&app, "13700000003", 2_000).await;
+        let (status, card) = app.get(&format!("/v1/members/{cai}/card")).await;
+        assert_eq!(status, StatusCode::OK, "{card}");
+        assert_eq!(card["card_no"], Value::Null, "no card before joining");
+        assert_eq!(card["tiers"], json!([]));
+
+        let now = to_rfc3339(app.now());
+        app.send(
+            json!({"event_id": "nick-cai", "type": "profile_update", "occurred_at": now,
+            "channel": "mini_program", "identities": {"phone": "13700000003"},
+            "properties": {"nickname": "Little Cai"}}),
+        )
+        .await;
+        let (status, body) = app
+            .post(
+                "/v1/memberships",
+                json!({"member_id": cai, "programme": "paid", "tier": "V1",
+                       "payment": {"cash": "79.00", "points": 2000}, "idempotency_key": "cai-v1"}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        let day = body["expires_at"].as_str().unwrap()[..10].to_owned();
+        // After the purchase: only what is spent within the term counts.
+        let now = to_rfc3339(app.now());
+        app.send(
+            json!({"event_id": "buy-c1", "type": "purchase", "occurred_at": now,
+            "channel": "store", "identities": {"phone": "13700000003"},
+            "properties": {"order_id": "c1", "amount": "7660.00", "currency": "CNY"}}),
+        )
+        .await;
+
+        let (status, card) = app.get(&format!("/v1/members/{cai}/card")).await;
+        assert_eq!(status, StatusCode::OK, "{card}");
+        let (_, held) = app.get(&format!("/v1/members/{cai}/memberships")).await;
+        assert_eq!(card["card_no"], held["card_no"]);
+        assert!(card["card_no"].is_string(), "{card}");
+        assert_eq!(card["nickname"], "Little Cai");
+        assert_eq!(card["phone"], "+86137****0003", "masked even for an admin");
+        assert_eq!(
+            card["tiers"],
+            json!([{"programme": "paid", "programme_name": "Paid membership", "kind": "paid",
+                    "tier": "V1", "tier_name": "V1", "expires_at": held["memberships"][0]["expires_at"],
+                    "status": "active",
+                    "progress": format!("spend 2,340.00 more by {day} to reach V2"),
+                    "retention": format!("V1 will be kept on {day}: 7,660.00 already reaches the 3,000.00 that keeps it")}])
+        );
+        assert_eq!(card["benefits"].as_array().unwrap().len(), 1, "{card}");
+        assert_eq!(card["benefits"][0]["id"], "free-delivery");
+        assert_eq!(card["benefits"][0]["used"], 0);
+        assert_eq!(card["benefits"][0]["limit"], 2);
+        let (_, points) = app.get(&format!("/v1/members/{cai}/points")).await;
+        assert_eq!(card["points"]["balance"], points["balance"]);
+        assert_eq!(card["points"]["pending"], points["pending"]);
+        assert_eq!(card["points"]["next_expiry"], points["next_expiry"]);
+        assert!(
+            card["points"]["balance"].as_i64().unwrap()
+                + card["points"]["pending"].as_i64().unwrap()
+                > 0,
+            "the purchase earned points: {card}"
+        );
+
+        // The card number finds the member wherever the member shows the card.
+        let card_no = card["card_no"].as_str().unwrap();
+        let (status, found) = app
+            .get(&format!("/v1/members/lookup?card_no={card_no}"))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{found}");
+        assert_eq!(found["id"], cai, "{found}");
+
+        let (status, body) = app.get("/v1/members/999999/card").await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+        assert_eq!(code(&body), "member_not_found");
+        let (status, body) = app.get("/v1/members/x/card").await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+        assert_eq!(code(&body), "invalid_member_id");
+    }
+}

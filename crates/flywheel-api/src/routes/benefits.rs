@@ -321,21 +321,7 @@ pub async fn member_benefits(
         .member_benefits(member.id, state.now())
         .await?
         .into_iter()
-        .map(|h| {
-            let limit = h.benefit.definition.limit.clone();
-            HeldBenefitView {
-                id: h.benefit.id,
-                name: h.benefit.definition.name,
-                description: h.benefit.definition.description,
-                programme: h.programme,
-                tier: h.tier,
-                until: h.until.map(to_rfc3339),
-                used: limit.as_ref().map(|_| h.used),
-                limit: limit.as_ref().map(|l| l.uses),
-                per: limit.as_ref().map(|l| l.per.as_str().to_owned()),
-                period_ends: h.period_ends.map(to_rfc3339),
-            }
-        })
+        .map(HeldBenefitView::from)
         .collect();
     Ok(Json(MemberBenefitsView {
         member_id: member.id,

@@ -210,6 +210,31 @@ pub async fn member_memberships(
     Ok(Json(memberships_now(&state, member_id(&raw)?).await?))
 }
 
+/// The memberships `member` holds at `now` (within their term or grace), each with its
+/// programme's definition, in programme order.
+pub(crate) async fn held_now(
+    state: &AppState,
+    member: i64,
+    now: Micros,
+) -> Result<Vec<(Programme, Membership)>, ApiError> {
+    let mut programmes: BTreeMap<String, Programme> = state
+        .store
+        .programmes()
+        .await?
+        .into_iter()
+        .map(|p| (p.id.clone(), p.definition))
+        .collect();
+    let mut held = Vec::new();
+    for m in state.store.memberships_of(member).await? {
+        if let Some(programme) = programmes.remove(&m.programme)
+            && m.active_at(&programme, now)
+        {
+            held.push((programme, m));
+        }
+    }
+    Ok(held)
+}
+
 /// What `GET /v1/members/{id}/memberships` answers.
 async fn memberships_now(state: &AppState, id: i64) -> Result<MembershipsView, ApiError> {
     let member = state.store.member(id).await?.ok_or_else(|| {
@@ -217,31 +242,18 @@ async fn memberships_now(state: &AppState, id: i64) -> Result<MembershipsView, A
     })?;
     let id = member.id;
     let now = state.now();
-    let programmes: BTreeMap<String, _> = state
-        .store
-        .programmes()
-        .await?
-        .into_iter()
-        .map(|p| (p.id.clone(), p.definition))
-        .collect();
     let mut memberships = Vec::new();
-    for m in state.store.memberships_of(id).await? {
-        let Some(programme) = programmes.get(&m.programme) else {
-            continue;
-        };
-        if !m.active_at(programme, now) {
-            continue;
-        }
-        let (progress, retention) = standing(state, programme, &m, now).await?;
+    for (programme, m) in held_now(state, id, now).await? {
+        let (progress, retention) = standing(state, &programme, &m, now).await?;
         memberships.push(MembershipView {
-            status: if m.in_grace(programme, now) {
+            status: if m.in_grace(&programme, now) {
                 "grace"
             } else {
                 "active"
             }
             .into(),
             grace_until: m
-                .grace_until(programme)
+                .grace_until(&programme)
                 .filter(|_| programme.downgrade.grace_days > 0)
                 .map(to_rfc3339),
             programme: m.programme,

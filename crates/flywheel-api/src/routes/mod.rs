@@ -2,6 +2,7 @@
 
 pub mod audit;
 pub mod benefits;
+pub mod card;
 pub mod events;
 pub mod finance;
 pub mod health;

@@ -1,0 +1,132 @@
+//! The member card (电子身份证, seed 003): one answer with who the member is to the
+//! brand — card number, nickname, masked phone, tiers with the way up and what keeps
+//! them, benefits, points and what expires next. A till or an app shows it as it is.
+
+use super::member_id;
+use super::memberships::{held_now, standing};
+use crate::auth::{Allowed, need};
+use crate::benefit_views::HeldBenefitView;
+use crate::error::ApiError;
+use crate::membership_views::{CardPointsView, CardTierView, CardView};
+use crate::points_views::ExpiryView;
+use crate::state::AppState;
+use axum::extract::{Path, State};
+use axum::routing::get;
+use axum::{Json, Router};
+use flywheel_core::ErrorCode;
+use flywheel_core::identity::IdentityKind;
+use flywheel_core::ingest::MemberState;
+use flywheel_core::privacy::mask_text;
+use flywheel_core::time::to_rfc3339;
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/v1/members/{id}/card", get(member_card))
+}
+
+/// The member card: tiers, progress, benefits and points in one answer
+///
+/// The phone number is masked whatever the caller's role: the card is what is shown to
+/// the member across a counter. Tiers are those held now (within term or grace).
+#[utoipa::path(get, path = "/v1/members/{id}/card", tag = "memberships",
+    params(("id" = i64, Path, description = "Member id")),
+    responses((status = 200, body = CardView), (status = 404, description = "member_not_found"),
+              (status = 400, description = "invalid_member_id")),
+    security(("bearer" = [])))]
+pub async fn member_card(
+    _caller: Allowed<need::ReadMembers>,
+    State(state): State<AppState>,
+    Path(raw): Path<String>,
+) -> Result<Json<CardView>, ApiError> {
+    let id = member_id(&raw)?;
+    let member =
+        state.store.member(id).await?.ok_or_else(|| {
+            ApiError::not_found(ErrorCode::MemberNotFound, format!("no member {id}"))
+        })?;
+    let now = state.now();
+    let names = state.store.programmes().await?;
+    let mut tiers = Vec::new();
+    for (programme, m) in held_now(&state, member.id, now).await? {
+        let (progress, keep) = standing(&state, &programme, &m, now).await?;
+        let tier_name = programme
+            .tier(&m.tier)
+            .map_or_else(|| m.tier.clone(), |t| t.name.clone());
+        tiers.push(CardTierView {
+            programme_name: names
+                .iter()
+                .find(|p| p.id == m.programme)
+                .map_or_else(|| m.programme.clone(), |p| p.definition.name.clone()),
+            kind: kind_name(&programme).into(),
+            status: if m.in_grace(&programme, now) {
+                "grace"
+            } else {
+                "active"
+            }
+            .into(),
+            expires_at: m.expires_at.map(to_rfc3339),
+            progress: progress.map(|p| p.sentence()),
+            retention: keep.sentence,
+            programme: m.programme,
+            tier: m.tier,
+            tier_name,
+        });
+    }
+    let benefits = state
+        .store
+        .member_benefits(member.id, now)
+        .await?
+        .into_iter()
+        .map(HeldBenefitView::from)
+        .collect();
+    let points_programme = state.policy.points.default_programme().to_owned();
+    let (_, summary) = state
+        .store
+        .member_points(member.id, &points_programme, now)
+        .await?
+        .ok_or_else(|| ApiError::not_found(ErrorCode::MemberNotFound, format!("no member {id}")))?;
+    Ok(Json(CardView {
+        member_id: member.id,
+        card_no: state.store.card_of(member.id).await?,
+        nickname: nickname(&member),
+        phone: phone(&member),
+        tiers,
+        benefits,
+        points: CardPointsView {
+            programme: points_programme,
+            balance: summary.balance,
+            pending: summary.pending,
+            next_expiry: summary.next_expiry.map(|(points, at)| ExpiryView {
+                points,
+                expires_at: to_rfc3339(at),
+            }),
+        },
+    }))
+}
+
+fn kind_name(p: &flywheel_core::membership::Programme) -> &'static str {
+    use flywheel_core::membership::ProgrammeKind;
+    match p.kind {
+        ProgrammeKind::Paid => "paid",
+        ProgrammeKind::Earned => "earned",
+        ProgrammeKind::Card => "card",
+    }
+}
+
+/// The nickname set most recently on any channel, else the name.
+fn nickname(member: &MemberState) -> Option<String> {
+    let profile = &member.profile;
+    profile
+        .nicknames
+        .iter()
+        .max_by_key(|(channel, _)| profile.updated_at.get(&format!("nickname.{channel}")))
+        .map(|(_, nick)| nick.clone())
+        .or_else(|| profile.name.clone())
+}
+
+/// The member's phone, masked ("+86137****0001"); the first by key when there are several.
+fn phone(member: &MemberState) -> Option<String> {
+    member
+        .identities
+        .iter()
+        .find(|i| i.kind == IdentityKind::Phone)
+        .map(|i| mask_text(&i.value).into_owned())
+}
