@@ -7,8 +7,8 @@ use crate::metrics;
 use crate::points_views;
 use crate::report_views;
 use crate::routes::{
-    audit, benefits, card, events, finance, health, identity, members, memberships, points,
-    privacy, programmes, rewards, scores, stats,
+    audit, benefits, card, events, finance, health, identity, members, membership_report,
+    memberships, points, privacy, programmes, rewards, scores, stats,
 };
 use crate::score_views;
 use crate::state::AppState;
@@ -35,7 +35,7 @@ use utoipa_swagger_ui::SwaggerUi;
         scores::member_scores, scores::super_users, scores::recompute, scores::export,
         audit::audit, privacy::export, privacy::erase, metrics::render,
         programmes::list_programmes, programmes::get_programme, programmes::put_programme,
-        memberships::buy, memberships::cancel, memberships::member_memberships, memberships::set_tier, memberships::member_tiers, card::member_card,
+        memberships::buy, memberships::cancel, memberships::member_memberships, memberships::set_tier, memberships::member_tiers, card::member_card, membership_report::report,
         benefits::list_benefits, benefits::create_benefit, benefits::get_benefit, benefits::put_benefit,
         benefits::get_tier_benefits, benefits::put_tier_benefits, benefits::member_benefits, benefits::use_benefit,
         benefits::notices,
@@ -54,6 +54,7 @@ use utoipa_swagger_ui::SwaggerUi;
         report_views::PointsReportView, report_views::TrialBalanceView, report_views::AccountBalanceView,
         report_views::TrialGroupView, report_views::SettlementView, report_views::SettlementRowView,
         report_views::RewardList, report_views::PartnerList,
+        report_views::MembershipReportView, report_views::ProgrammeFiguresView, report_views::TierFiguresView,
         score_views::MemberScoresView, score_views::ScoreView, score_views::PartView, score_views::SuperUserScoreView,
         score_views::InfluenceView, score_views::ReferralTreeView, score_views::RfmView, score_views::ClvView,
         score_views::SuperUserList, score_views::SuperUserItem, score_views::RecomputeView, score_views::ModelView,

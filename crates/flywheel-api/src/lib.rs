@@ -60,6 +60,7 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::programmes::router())
         .merge(routes::memberships::router())
         .merge(routes::card::router())
+        .merge(routes::membership_report::router())
         .merge(routes::benefits::router())
         .route_layer(middleware::from_fn_with_state(
             state.clone(),

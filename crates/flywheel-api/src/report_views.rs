@@ -228,3 +228,54 @@ pub struct PartnerList {
 pub fn rfc3339_opt(at: Option<i64>) -> Option<String> {
     at.map(to_rfc3339)
 }
+
+/// One tier's figures in the membership report.
+#[derive(Serialize, ToSchema)]
+pub struct TierFiguresView {
+    pub tier: String,
+    /// The tier's name (the id again for a tier no longer in the programme).
+    pub name: String,
+    /// Members holding the tier at the end of the period.
+    pub members: i64,
+    /// Joined the programme at this tier.
+    pub new: i64,
+    /// Kept this tier for another term: renewed by paying, or by the retention measure.
+    pub renewed: i64,
+    /// Raised to this tier (by spend, a purchase, or by hand).
+    pub upgraded: i64,
+    /// Lowered from this tier.
+    pub downgraded: i64,
+    /// Left the programme from this tier.
+    pub lapsed: i64,
+    /// Purchases undone within their cooling-off period.
+    pub cancelled: i64,
+    /// Terms that came up and were lowered or lapsed by the sweep.
+    pub not_renewed: i64,
+    /// renewed ÷ (renewed + not_renewed); none when no term came up.
+    pub renewal_rate: Option<f64>,
+    /// Completed purchases in the period, the cash they paid and the points.
+    pub purchases: i64,
+    pub revenue_cash: String,
+    pub revenue_points: i64,
+}
+
+/// One programme in the membership report.
+#[derive(Serialize, ToSchema)]
+pub struct ProgrammeFiguresView {
+    pub programme: String,
+    pub name: String,
+    /// paid, earned or card.
+    pub kind: String,
+    /// In ladder order, lowest first.
+    pub tiers: Vec<TierFiguresView>,
+    /// The programme's tiers summed (`tier` is "all").
+    pub total: TierFiguresView,
+}
+
+/// `GET /v1/reports/memberships`.
+#[derive(Serialize, ToSchema)]
+pub struct MembershipReportView {
+    pub from: String,
+    pub to: String,
+    pub programmes: Vec<ProgrammeFiguresView>,
+}

@@ -47,9 +47,9 @@ pub use ingest::{AsOf, EventResult, IngestMode};
 pub use keys::ApiKeyRow;
 pub use members::{ConflictRow, MergeRow, StageCounts, StoredEvent, TimelineCursor, TransitionRow};
 pub use membership::{
-    BenefitRow, HeldBenefit, ManualTier, MembershipRequest, MembershipSweepReport, NoticeRow,
-    ProgrammeVersion, PurchaseRow, PutProgramme, SavedBenefit, TierBenefitsChange, TierChangeRow,
-    UseRequest, UseRow,
+    BenefitRow, HeldBenefit, ManualTier, MembershipReport, MembershipRequest,
+    MembershipSweepReport, NoticeRow, ProgrammeVersion, PurchaseRow, PutProgramme, SavedBenefit,
+    TierBenefitsChange, TierChangeRow, UseRequest, UseRow,
 };
 pub use points::*;
 pub use privacy::{Erasure, MemberExport};

@@ -55,7 +55,7 @@ pub async fn member_card(
                 .iter()
                 .find(|p| p.id == m.programme)
                 .map_or_else(|| m.programme.clone(), |p| p.definition.name.clone()),
-            kind: kind_name(&programme).into(),
+            kind: programme.kind.as_str().into(),
             status: if m.in_grace(&programme, now) {
                 "grace"
             } else {
@@ -100,15 +100,6 @@ pub async fn member_card(
             }),
         },
     }))
-}
-
-fn kind_name(p: &flywheel_core::membership::Programme) -> &'static str {
-    use flywheel_core::membership::ProgrammeKind;
-    match p.kind {
-        ProgrammeKind::Paid => "paid",
-        ProgrammeKind::Earned => "earned",
-        ProgrammeKind::Card => "card",
-    }
 }
 
 /// The nickname set most recently on any channel, else the name.

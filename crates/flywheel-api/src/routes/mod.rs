@@ -8,6 +8,7 @@ pub mod finance;
 pub mod health;
 pub mod identity;
 pub mod members;
+pub mod membership_report;
 pub mod memberships;
 pub mod points;
 pub mod privacy;

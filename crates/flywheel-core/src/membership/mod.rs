@@ -5,7 +5,8 @@
 //! holds which tier for how long, and what a purchase must pay; `card.rs` members' card
 //! numbers; `lifecycle.rs` what follows the end of a term; `realtime.rs` what events do
 //! to tiers as they happen; `progress.rs` how far the next tier is and what keeps the
-//! one held; `benefit.rs` what tiers give and the checks a use must pass.
+//! one held; `benefit.rs` what tiers give and the checks a use must pass; `report.rs`
+//! what the membership report counts.
 
 pub mod benefit;
 pub mod card;
@@ -13,6 +14,7 @@ pub mod lifecycle;
 pub mod programme;
 pub mod progress;
 pub mod realtime;
+pub mod report;
 pub mod state;
 
 pub use programme::{

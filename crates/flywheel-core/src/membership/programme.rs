@@ -28,6 +28,16 @@ pub enum ProgrammeKind {
     Card,
 }
 
+impl ProgrammeKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProgrammeKind::Paid => "paid",
+            ProgrammeKind::Earned => "earned",
+            ProgrammeKind::Card => "card",
+        }
+    }
+}
+
 /// What qualifies a member for a tier, keeps it, or raises it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

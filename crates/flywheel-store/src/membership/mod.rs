@@ -1,8 +1,8 @@
 //! Membership programmes and tiers: the stored definitions (`programmes.rs`), purchases
 //! and the memberships and tier changes they make (`purchases.rs`), and members' card
 //! numbers (`cards.rs`), the sweep that ends terms (`sweep.rs`), changes by hand
-//! (`manual.rs`), what events do to tiers inside ingest (`ingest.rs`), and benefits
-//! with their uses and notices (`benefits.rs`).
+//! (`manual.rs`), what events do to tiers inside ingest (`ingest.rs`), benefits with
+//! their uses and notices (`benefits.rs`), and the report's counts (`report.rs`).
 
 mod benefits;
 mod cards;
@@ -10,6 +10,7 @@ pub(crate) mod ingest;
 mod manual;
 mod programmes;
 mod purchases;
+mod report;
 mod sweep;
 
 pub use benefits::{
@@ -18,4 +19,5 @@ pub use benefits::{
 pub use manual::ManualTier;
 pub use programmes::{ProgrammeVersion, PutProgramme};
 pub use purchases::{MembershipRequest, PurchaseRow, TierChangeRow};
+pub use report::MembershipReport;
 pub use sweep::MembershipSweepReport;
