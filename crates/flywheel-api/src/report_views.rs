@@ -29,7 +29,7 @@ pub struct RulesView {
     /// Null for the built-in defaults.
     pub effective_from: Option<String>,
     /// The rules: id, trigger, programme, conditions, award, pending_days,
-    /// stage_multipliers, windows, limits, budget, active.
+    /// stage_multipliers, tier_multipliers, windows, limits, budget, active.
     #[schema(value_type = Vec<Object>)]
     pub rules: Value,
     /// Stored versions that take effect later.
@@ -85,6 +85,9 @@ pub struct SimulationView {
     /// The member the event's identities point at (null for a new person).
     pub member_id: Option<i64>,
     pub stage: String,
+    /// The tiers the member held when the event happened (`"programme:tier"`), which
+    /// rules' tier conditions and multipliers look at.
+    pub tiers: Vec<String>,
     pub rule_version: i64,
     pub total: i64,
     pub lines: Vec<SimulatedLine>,

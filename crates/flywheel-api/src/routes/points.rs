@@ -23,7 +23,7 @@ use flywheel_core::ErrorCode;
 use flywheel_core::points::rules::{self, EarningRule};
 use flywheel_core::points::{Earning, Trigger};
 use flywheel_core::time::{self, Micros, to_rfc3339};
-use flywheel_core::validation::check_paragraph;
+use flywheel_core::validation::{FieldError, check_paragraph};
 use flywheel_core::{Money, Payload};
 use flywheel_store::{AdjustRequest, LedgerCursor, TransferRequest};
 use serde::Deserialize;
@@ -158,7 +158,8 @@ pub async fn put_rules(
         Some(t) => instant(t, "effective_from")?,
         None => now,
     };
-    let errors = rules::validate(&req.rules, &state.policy.points, &state.policy.limits);
+    let mut errors = rules::validate(&req.rules, &state.policy.points, &state.policy.limits);
+    errors.extend(unknown_tiers(&state, &req.rules).await?);
     if !errors.is_empty() {
         return Err(ApiError::invalid_event(errors));
     }
@@ -173,10 +174,70 @@ pub async fn put_rules(
     }))
 }
 
+/// Tier references in `rules` that name no tier of a defined programme.
+async fn unknown_tiers(
+    state: &AppState,
+    rules: &[EarningRule],
+) -> Result<Vec<FieldError>, ApiError> {
+    let programmes = state.store.programmes().await?;
+    let known = |text: &str| {
+        rules::tier_ref(text).is_some_and(|(programme, tier)| {
+            programmes
+                .iter()
+                .any(|p| p.id == programme && p.definition.tier(tier).is_some())
+        })
+    };
+    let mut errors = Vec::new();
+    for (i, r) in rules.iter().enumerate() {
+        let named = r
+            .conditions
+            .tiers
+            .iter()
+            .enumerate()
+            .map(|(j, t)| (format!("rules[{i}].conditions.tiers[{j}]"), t))
+            .chain(
+                r.tier_multipliers
+                    .keys()
+                    .map(|t| (format!("rules[{i}].tier_multipliers.{t}"), t)),
+            );
+        for (field, t) in named {
+            if rules::tier_ref(t).is_some() && !known(t) {
+                errors.push(FieldError::new(
+                    field,
+                    ErrorCode::InvalidValue,
+                    format!("{t:?} is not a tier of a defined programme"),
+                ));
+            }
+        }
+    }
+    Ok(errors)
+}
+
+/// The tiers `member` holds at `at` as earning rules name them (`"programme:tier"`), as
+/// ingest's tier pass judges them.
+async fn tiers_held_at(state: &AppState, member: i64, at: Micros) -> Result<Vec<String>, ApiError> {
+    let programmes = state.store.programmes().await?;
+    Ok(state
+        .store
+        .memberships_of(member)
+        .await?
+        .into_iter()
+        .filter(|m| {
+            m.since <= at
+                && programmes
+                    .iter()
+                    .find(|p| p.id == m.programme)
+                    .is_some_and(|p| m.active_at(&p.definition, at))
+        })
+        .map(|m| format!("{}:{}", m.programme, m.tier))
+        .collect())
+}
+
 /// Which rules an event would fire, and for how many points (writes nothing)
 ///
 /// Body: `{"event": {…an event as for POST /v1/events…}}`. The member is found by the
-/// event's identities, so their stage, today's limits and budgets are taken into account.
+/// event's identities, so their stage, the tiers they hold when it happened, today's
+/// limits and budgets are taken into account.
 #[utoipa::path(post, path = "/v1/points/rules/simulate", tag = "points",
     request_body(content = SimulateInput),
     responses((status = 200, body = SimulationView), (status = 422, description = "The event is invalid (fields under `event.`)")),
@@ -232,6 +293,10 @@ pub async fn simulate(
             Payload::Purchase(p) => (Some(p.amount), &p.items, Some(&p.order_id)),
             _ => (None, &[], None),
         };
+    let tiers = match &member {
+        Some(m) => tiers_held_at(&state, m.member_id, event.occurred_at).await?,
+        None => Vec::new(),
+    };
     let earning = Earning {
         source_key: format!("event:{}", event.event_id),
         source_type: "event",
@@ -244,6 +309,7 @@ pub async fn simulate(
             stage,
             amount,
             items,
+            tiers: &tiers,
         },
         order_id,
     };
@@ -270,6 +336,7 @@ pub async fn simulate(
     Ok(Json(SimulationView {
         member_id: member.as_ref().map(|m| m.member_id),
         stage: stage.as_str().into(),
+        tiers: tiers.clone(),
         rule_version: set.version,
         total: lines.iter().map(|l| l.points).sum(),
         lines,

@@ -148,10 +148,18 @@ pub fn earn_batch(
             book.merge(m.survivor, m.merged, m.at);
         }
         done.merges = merges_end;
-        earn_event(book, rules, policy, limits, changes, a);
+        // The tiers held just before the event, as the stage is.
+        let held = |member: MemberId, at: Micros| {
+            tiers
+                .as_deref()
+                .map(|t| t.held_at(member, at))
+                .unwrap_or_default()
+        };
+        let event_tiers = held(a.member_id, a.event.occurred_at);
+        earn_event(book, rules, policy, limits, changes, a, &event_tiers);
         let conversions_end = made.map_or(done.conversions, |m| m.conversions);
         for c in &changes.conversions[done.conversions..conversions_end] {
-            pay_conversion(book, rules, policy, limits, c);
+            pay_conversion(book, rules, policy, limits, c, &held(c.inviter_id, c.at));
         }
         done.conversions = conversions_end;
         if let Some(t) = tiers.as_deref_mut() {
@@ -163,7 +171,11 @@ pub fn earn_batch(
         book.merge(m.survivor, m.merged, m.at);
     }
     for c in &changes.conversions[done.conversions..] {
-        pay_conversion(book, rules, policy, limits, c);
+        let inviter_tiers = tiers
+            .as_deref()
+            .map(|t| t.held_at(c.inviter_id, c.at))
+            .unwrap_or_default();
+        pay_conversion(book, rules, policy, limits, c, &inviter_tiers);
     }
 }
 
@@ -176,6 +188,7 @@ fn earn_event(
     limits: &Limits,
     changes: &Changes,
     a: &Accepted<'_>,
+    tiers: &[String],
 ) {
     let e = a.event;
     let member = a.member_id;
@@ -215,6 +228,7 @@ fn earn_event(
             stage,
             amount,
             items,
+            tiers,
         },
         order_id,
     };
@@ -235,6 +249,7 @@ fn pay_conversion(
     policy: &PointsPolicy,
     limits: &Limits,
     c: &Conversion,
+    tiers: &[String],
 ) {
     let earning = Earning {
         source_key: format!("referral:{}", c.referral_event_id),
@@ -248,6 +263,7 @@ fn pay_conversion(
             stage: c.inviter_stage_before,
             amount: None,
             items: &[],
+            tiers,
         },
         order_id: None,
     };

@@ -108,24 +108,34 @@ pub fn named_purchase(event: &Event) -> Option<NamedPurchase<'_>> {
 /// Whose memberships and history a batch needs, and since when.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Wanted {
+    /// Members whose tiers the batch can move: their memberships and history.
     pub members: BTreeSet<MemberId>,
+    /// Members who earn points by rules that look at tiers: their memberships only.
+    pub holders: BTreeSet<MemberId>,
     /// Orders and points earned from this instant on.
     pub since: Micros,
     /// Whether points earned are a measure at all (else they need not be loaded).
     pub points: bool,
 }
 
-/// The members of `batch` whose tiers its events can move, or None when none can.
-pub fn wanted(catalogue: &Catalogue, batch: &Batch<'_>) -> Option<Wanted> {
+/// The members of `batch` whose tiers its events can move, and (when `rules_use_tiers`:
+/// some earning rule has tier conditions or multipliers) every member who may earn, or
+/// None when neither is needed.
+pub fn wanted(catalogue: &Catalogue, batch: &Batch<'_>, rules_use_tiers: bool) -> Option<Wanted> {
     if catalogue.programmes.is_empty() {
         return None;
     }
     let by_spend = catalogue.moved_by(Measure::Spend);
     let by_points = catalogue.moved_by(Measure::Points);
     let mut members = BTreeSet::new();
+    let mut holders = BTreeSet::new();
     let mut earliest = None::<Micros>;
     for a in batch.accepted {
         let e = a.event;
+        earliest = Some(earliest.map_or(e.occurred_at, |t| t.min(e.occurred_at)));
+        if rules_use_tiers {
+            holders.insert(a.member_id);
+        }
         let spends = matches!(e.payload, Payload::Purchase(_) | Payload::Refund { .. });
         let moves = named_purchase(e).is_some() || by_points || (by_spend && spends);
         if !moves {
@@ -137,12 +147,18 @@ pub fn wanted(catalogue: &Catalogue, batch: &Batch<'_>) -> Option<Wanted> {
         {
             members.insert(o.member_id);
         }
-        earliest = Some(earliest.map_or(e.occurred_at, |t| t.min(e.occurred_at)));
     }
-    let earliest = earliest?;
+    if rules_use_tiers {
+        // Inviters earn by converted referrals, as they stand when those convert.
+        holders.extend(batch.changes.conversions.iter().map(|c| c.inviter_id));
+    }
+    if members.is_empty() && holders.is_empty() {
+        return None;
+    }
     Some(Wanted {
         members,
-        since: earliest - catalogue.reach(),
+        holders,
+        since: earliest? - catalogue.reach(),
         points: by_points,
     })
 }
@@ -239,6 +255,23 @@ impl<'c> TierPass<'c> {
     /// Points earned, as stored.
     pub fn earned(&mut self, member: MemberId, at: Micros, points: i64) {
         self.points.entry(member).or_default().push((at, points));
+    }
+
+    /// The tiers `member` holds at `at`, as `"programme:tier"`, for earning rules that
+    /// look at tiers: memberships reached by then and not past their term and grace.
+    pub fn held_at(&self, member: MemberId, at: Micros) -> Vec<String> {
+        self.held
+            .range((member, String::new())..)
+            .take_while(|((m, _), _)| *m == member)
+            .filter(|(_, m)| {
+                m.since <= at
+                    && self
+                        .catalogue
+                        .get(&m.programme)
+                        .is_some_and(|p| m.active_at(p, at))
+            })
+            .map(|((_, programme), m)| format!("{programme}:{}", m.tier))
+            .collect()
     }
 
     /// The membership a member holds, as the pass stands.

@@ -1,8 +1,9 @@
 //! Earning rules: declarative, stored as JSON, versioned with an effective date.
 //!
 //! A rule names a trigger (an event type, or `referral_converted`), conditions the event
-//! must meet, an award (fixed points, or points per amount rounded down), multipliers
-//! (by the member's stage, and festival windows), limits per member per day / month /
+//! must meet (among them the membership tiers the member must hold), an award (fixed
+//! points, or points per amount rounded down), multipliers (by the member's stage, by
+//! tier — "V2 earns ×1.5" — and festival windows), limits per member per day / month /
 //! lifetime, and an optional budget. [`quote`] says what one rule gives one trigger;
 //! the earning engine (`earn.rs`) applies limits and budgets against what was already
 //! awarded.
@@ -40,6 +41,11 @@ pub struct EarningRule {
     pub pending_days: u32,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub stage_multipliers: BTreeMap<Stage, Factor>,
+    /// By membership tier, `"programme:tier"` (`{"paid:V2": 1.5}`): a member holding
+    /// the tier when the event happens earns `factor` times. A member holding several
+    /// named tiers (in different programmes) gets the largest factor, not their product.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub tier_multipliers: BTreeMap<String, Factor>,
     /// Festival multipliers: events inside a window earn `factor` times.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub windows: Vec<Window>,
@@ -82,6 +88,10 @@ pub struct Conditions {
     pub sub_brands: Vec<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub stages: Vec<Stage>,
+    /// The member must hold one of these tiers (`"programme:tier"`, as `"paid:V2"`) when
+    /// the event happens.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tiers: Vec<String>,
     /// The event must have happened in [from, until).
     #[serde(
         default,
@@ -264,6 +274,7 @@ pub fn default_rules() -> Vec<EarningRule> {
         award: Award { points, per: None },
         pending_days: 0,
         stage_multipliers: BTreeMap::new(),
+        tier_multipliers: BTreeMap::new(),
         windows: Vec::new(),
         limits: Limits {
             per_day,
@@ -399,6 +410,24 @@ pub fn validate(
                 "must be after from".into(),
             );
         }
+        for (j, t) in r.conditions.tiers.iter().enumerate() {
+            if tier_ref(t).is_none() {
+                bad(
+                    &format!("conditions.tiers[{j}]"),
+                    ErrorCode::InvalidValue,
+                    format!("{t:?} must name a tier as \"programme:tier\""),
+                );
+            }
+        }
+        for t in r.tier_multipliers.keys() {
+            if tier_ref(t).is_none() {
+                bad(
+                    &format!("tier_multipliers.{t}"),
+                    ErrorCode::InvalidValue,
+                    format!("{t:?} must name a tier as \"programme:tier\""),
+                );
+            }
+        }
         for (j, w) in r.windows.iter().enumerate() {
             if w.from >= w.until {
                 bad(
@@ -456,7 +485,14 @@ fn worst_case(rule: &EarningRule, limits: &Maximums) -> Option<i128> {
         .max()
         .unwrap_or(1000)
         .max(1000);
-    let mut milli = stage;
+    let tier = rule
+        .tier_multipliers
+        .values()
+        .map(|f| i128::from(f.0))
+        .max()
+        .unwrap_or(1000)
+        .max(1000);
+    let mut milli = stage * tier / 1000;
     for w in &rule.windows {
         milli = milli * i128::from(w.factor.0.max(1000)) / 1000;
     }
@@ -481,6 +517,19 @@ pub struct Trigger<'a> {
     pub stage: Stage,
     pub amount: Option<Money>,
     pub items: &'a [Item],
+    /// The tiers the member holds when it happens, as `"programme:tier"`.
+    pub tiers: &'a [String],
+}
+
+/// Splits a tier reference `"programme:tier"` into its parts, if well formed.
+pub fn tier_ref(text: &str) -> Option<(&str, &str)> {
+    let (programme, tier) = text.split_once(':')?;
+    let ok = |s: &str| {
+        (1..=40).contains(&s.len())
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    };
+    (ok(programme) && ok(tier)).then_some((programme, tier))
 }
 
 /// What one rule gives one trigger before limits and budget.
@@ -512,6 +561,16 @@ pub fn quote(rule: &EarningRule, t: &Trigger<'_>) -> Result<Quote, Miss> {
             "the member's stage {} is not one the rule names",
             t.stage.as_str()
         ));
+    }
+    if !c.tiers.is_empty() && !c.tiers.iter().any(|x| t.tiers.contains(x)) {
+        return Err(if t.tiers.is_empty() {
+            "the member holds none of the tiers the rule names".into()
+        } else {
+            format!(
+                "the member's tiers ({}) are not ones the rule names",
+                t.tiers.join(", ")
+            )
+        });
     }
     if c.from.is_some_and(|f| t.occurred_at < f) || c.until.is_some_and(|u| t.occurred_at >= u) {
         return Err("the event is outside the rule's dates".into());
@@ -567,6 +626,15 @@ pub fn quote(rule: &EarningRule, t: &Trigger<'_>) -> Result<Quote, Miss> {
     if let Some(f) = rule.stage_multipliers.get(&t.stage) {
         factor = factor.times(*f);
         why.push(format!("×{f} for a {} member", t.stage.as_str()));
+    }
+    if let Some((tier, f)) = t
+        .tiers
+        .iter()
+        .filter_map(|held| rule.tier_multipliers.get(held).map(|f| (held, *f)))
+        .max_by_key(|(_, f)| f.0)
+    {
+        factor = factor.times(f);
+        why.push(format!("×{f} for {tier}"));
     }
     for w in &rule.windows {
         if w.from <= t.occurred_at && t.occurred_at < w.until {
@@ -657,6 +725,15 @@ impl RuleBook {
     /// The newest stored version.
     pub fn latest_version(&self) -> i64 {
         self.versions.iter().map(|v| v.version).max().unwrap_or(0)
+    }
+
+    /// Whether any rule of any version looks at the member's tiers, so ingest must know
+    /// what each earning member holds.
+    pub fn uses_tiers(&self) -> bool {
+        self.versions
+            .iter()
+            .flat_map(|v| v.rules.iter())
+            .any(|r| !r.conditions.tiers.is_empty() || !r.tier_multipliers.is_empty())
     }
 
     /// Ids of rules (any version) with a budget.

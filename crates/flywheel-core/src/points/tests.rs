@@ -24,6 +24,7 @@ fn trigger<'a>(kind: &'a str, at: Micros, amount: Option<&str>, stage: Stage) ->
         stage,
         amount: amount.map(|a| Money::parse(a).unwrap()),
         items: &[],
+        tiers: &[],
     }
 }
 

@@ -16,7 +16,8 @@ use sqlx::{AnyConnection, Row};
 use std::collections::BTreeSet;
 
 /// Loads the tier pass of a batch: the wanted members' memberships, their orders and
-/// (when points are a measure) their earnings since `wanted.since`.
+/// (when points are a measure) their earnings since `wanted.since`; for members who
+/// only earn by rules that look at tiers, their memberships alone.
 pub(crate) async fn load_tier_pass<'c>(
     conn: &mut AnyConnection,
     catalogue: &'c Catalogue,
@@ -25,8 +26,9 @@ pub(crate) async fn load_tier_pass<'c>(
 ) -> Result<TierPass<'c>, StoreError> {
     let mut pass = TierPass::new(catalogue, points_programme, wanted);
     let ids = || wanted.members.iter().map(|m| Val::Int(*m));
+    let holding = wanted.members.union(&wanted.holders).map(|m| Val::Int(*m));
     let head = format!("{MEMBERSHIP_SELECT} WHERE member_id");
-    for row in select_in(conn, &head, ids(), "").await? {
+    for row in select_in(conn, &head, holding, "").await? {
         pass.hold(membership_from_row(&row)?);
     }
     // `since` is a number this process computed, so it can sit in the SQL.
