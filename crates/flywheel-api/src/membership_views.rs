@@ -171,7 +171,7 @@ pub struct PaymentInput {
     pub points: Option<i64>,
 }
 
-/// `POST /v1/memberships`: buy or renew a paid tier.
+/// `POST /v1/memberships`: buy or renew a paid tier, or take a card.
 #[derive(Deserialize, ToSchema)]
 #[allow(dead_code)]
 pub struct MembershipInput {
@@ -179,8 +179,8 @@ pub struct MembershipInput {
     pub member_id: i64,
     pub programme: String,
     pub tier: String,
-    /// Cash and points must add up to the tier's fee.
-    pub payment: PaymentInput,
+    /// Cash and points must add up to the tier's fee; nothing (or left out) for a card.
+    pub payment: Option<PaymentInput>,
     /// Retrying with the same key answers the same purchase and pays nothing again.
     pub idempotency_key: String,
 }
@@ -219,7 +219,7 @@ pub struct MembershipView {
     pub since: String,
     /// When the term ends (none for earned tiers).
     pub expires_at: Option<String>,
-    /// paid, earned, upgrade or manual.
+    /// paid, earned, upgrade, manual or card.
     pub source: String,
     /// active, or grace: past the term, within the programme's grace days.
     pub status: String,

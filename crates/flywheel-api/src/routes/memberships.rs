@@ -38,7 +38,7 @@ pub fn router() -> Router<AppState> {
         .route("/v1/members/{id}/tiers", get(member_tiers))
 }
 
-#[derive(Deserialize)]
+#[derive(Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct PaymentBody {
     cash: Option<String>,
@@ -51,6 +51,7 @@ struct MembershipBody {
     member_id: i64,
     programme: String,
     tier: String,
+    #[serde(default)]
     payment: PaymentBody,
     idempotency_key: String,
 }
@@ -73,9 +74,11 @@ fn purchase_view(p: PurchaseRow, replayed: bool) -> PurchaseView {
     }
 }
 
-/// Buy or renew a paid tier
+/// Buy or renew a paid tier, or take a card
 ///
-/// The payment's cash and points must add up to the tier's fee (points at the
+/// A card is free and is given only to members its eligibility admits (409
+/// `not_eligible` naming the profile field otherwise); its term is the card's validity.
+/// For a paid tier, the payment's cash and points must add up to the tier's fee (points at the
 /// configured value per point), with no more of it in points than the tier allows. The
 /// points are debited through the ledger in the same transaction as the membership
 /// (409 `insufficient_points` when the member has too few). Buying the tier held now
@@ -84,7 +87,7 @@ fn purchase_view(p: PurchaseRow, replayed: bool) -> PurchaseView {
     request_body(content = crate::membership_views::MembershipInput),
     responses((status = 201, body = PurchaseView), (status = 200, description = "A retry: the stored purchase", body = PurchaseView),
         (status = 404, description = "member_not_found or programme_not_found"),
-        (status = 409, description = "insufficient_points, idempotency_key_reused, member_erased"),
+        (status = 409, description = "insufficient_points, not_eligible, idempotency_key_reused, member_erased"),
         (status = 422, description = "A payment that does not add up to the fee, a tier not sold, a lower tier while a higher one holds")),
     security(("bearer" = [])))]
 pub async fn buy(

@@ -167,6 +167,31 @@ pub struct Eligibility {
 /// The profile fields a card's eligibility may name.
 pub const ELIGIBILITY_FIELDS: [&str; 4] = ["gender", "city", "occupation", "birthday"];
 
+impl Eligibility {
+    /// Whether a member with `profile` may hold the card; if not, why (a sentence).
+    /// Values compare without regard to case or surrounding spaces.
+    pub fn admits(&self, profile: &crate::profile::Profile) -> Result<(), String> {
+        let value = match self.field.as_str() {
+            "gender" => profile.gender.as_deref(),
+            "city" => profile.city.as_deref(),
+            "occupation" => profile.occupation.as_deref(),
+            "birthday" => profile.birthday.as_deref(),
+            _ => None,
+        };
+        match value {
+            Some(v) if v.trim().eq_ignore_ascii_case(self.equals.trim()) => Ok(()),
+            Some(v) => Err(format!(
+                "the card is for members whose {} is {:?}; this member's is {v:?}",
+                self.field, self.equals
+            )),
+            None => Err(format!(
+                "the card is for members whose {} is {:?}; this member's profile has no {}",
+                self.field, self.equals, self.field
+            )),
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Programme {

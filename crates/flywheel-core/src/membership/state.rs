@@ -21,6 +21,8 @@ pub enum Source {
     Upgrade,
     /// Set by a person (audited).
     Manual,
+    /// A card taken by a member its eligibility admits (free, or for its fee).
+    Card,
 }
 
 impl Source {
@@ -30,6 +32,7 @@ impl Source {
             Source::Earned => "earned",
             Source::Upgrade => "upgrade",
             Source::Manual => "manual",
+            Source::Card => "card",
         }
     }
 
@@ -39,6 +42,7 @@ impl Source {
             Source::Earned,
             Source::Upgrade,
             Source::Manual,
+            Source::Card,
         ]
         .into_iter()
         .find(|k| k.as_str() == s)
@@ -189,8 +193,8 @@ pub struct Purchased {
     pub verb: &'static str,
 }
 
-/// Decides a purchase of `tier_id` at `at` by a member holding `current` (active at
-/// `at`, or None): the same tier renews from where its term ends; a higher tier starts
+/// Decides a purchase of `tier_id` (of a paid programme, or a card — whose eligibility
+/// the caller checks) at `at` by a member holding `current` (active at `at`, or None): the same tier renews from where its term ends; a higher tier starts
 /// a new term now; a lower tier is refused while the higher one holds. The same rule
 /// serves the API and `membership_purchase` events.
 pub fn purchase(
@@ -201,11 +205,13 @@ pub fn purchase(
     tier_id: &str,
     at: Micros,
 ) -> Result<Purchased, FieldError> {
-    if programme.kind != ProgrammeKind::Paid {
+    if programme.kind == ProgrammeKind::Earned {
         return Err(FieldError::new(
             "programme",
             ErrorCode::InvalidValue,
-            format!("programme {programme_id:?} is not a paid programme: its tiers are not bought"),
+            format!(
+                "programme {programme_id:?} is earned: its tiers are reached by spend or points, not bought"
+            ),
         ));
     }
     let tier = programme.tier(tier_id).ok_or_else(|| {
@@ -248,7 +254,10 @@ pub fn purchase(
             // A renewal keeps the term's start: the tier has been held since then.
             term_start: renewed.map_or(term_start, |m| m.term_start),
             expires_at: term_end(programme, term_start),
-            source: Source::Paid,
+            source: match programme.kind {
+                ProgrammeKind::Card => Source::Card,
+                _ => Source::Paid,
+            },
         },
         term_start,
         rule,

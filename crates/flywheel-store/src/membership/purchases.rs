@@ -11,7 +11,9 @@ use crate::points::redemptions::lots_moved_by;
 use crate::points::{PointsError, retrying};
 use crate::{AuditActor, Store};
 use flywheel_core::ErrorCode;
-use flywheel_core::membership::{Membership, Payment, Source, check_payment, purchase};
+use flywheel_core::membership::{
+    Membership, Payment, ProgrammeKind, Source, check_payment, purchase,
+};
 use flywheel_core::points::commands::{pay_membership_fee, refund_membership_fee};
 use flywheel_core::time::{DAY, Micros, to_rfc3339};
 use flywheel_core::validation::FieldError;
@@ -225,8 +227,24 @@ fn refuse(field: &str, code: ErrorCode, message: String) -> PointsError {
     PointsError::Field(FieldError::new(field, code, message))
 }
 
+/// The profile of `member` (a survivor), read inside the caller's transaction.
+async fn member_profile(
+    conn: &mut AnyConnection,
+    member: MemberId,
+) -> Result<flywheel_core::profile::Profile, StoreError> {
+    let select = format!("{} = $1", crate::rows::MEMBER_SELECT);
+    let row = sqlx::query(sqlx::AssertSqlSafe(select))
+        .bind(member)
+        .fetch_optional(&mut *conn)
+        .await?;
+    Ok(match row {
+        Some(row) => crate::rows::member_from_row(&row)?.profile,
+        None => Default::default(),
+    })
+}
+
 impl Store {
-    /// Buys (or renews) a paid tier: checks the payment against the fee, debits the
+    /// Buys (or renews) a paid tier, or takes a card: checks the payment against the fee, debits the
     /// points part, and starts the term — now, or where the current term of the same
     /// tier ends, for a renewal bought early. True in the answer when the key was seen
     /// before (the stored purchase is answered, nothing is written).
@@ -278,11 +296,30 @@ impl Store {
         let tier = programme
             .tier(&req.tier)
             .expect("purchase checked the tier");
+        if programme.kind == ProgrammeKind::Card
+            && let Some(rule) = &programme.eligibility
+        {
+            let profile = member_profile(conn, member).await?;
+            rule.admits(&profile).map_err(|why| {
+                PointsError::Field(FieldError::new("member_id", ErrorCode::NotEligible, why))
+            })?;
+        }
         let payment = Payment {
             cash: req.cash,
             points: req.points,
         };
-        check_payment(tier, payment, value_per_point).map_err(PointsError::Field)?;
+        if tier.fee.is_none() && programme.kind == ProgrammeKind::Card {
+            // A free card: nothing to pay.
+            if req.cash.minor() != 0 || req.points != 0 {
+                return Err(PointsError::Field(FieldError::new(
+                    "payment",
+                    ErrorCode::InvalidValue,
+                    format!("the {} card is free: pay nothing for it", req.tier),
+                )));
+            }
+        } else {
+            check_payment(tier, payment, value_per_point).map_err(PointsError::Field)?;
+        }
         let (term_start, expires_at) = (decided.term_start, decided.membership.expires_at);
         let id = new_id("mbr", &req.idempotency_key);
         let txn_key = (req.points > 0).then(|| format!("membership:{}", req.idempotency_key));
@@ -317,6 +354,7 @@ impl Store {
         let membership = decided.membership;
         save_membership(conn, &membership).await?;
         let paid = match (req.cash.minor(), req.points) {
+            (0, 0) => "nothing (a free card)".to_owned(),
             (_, 0) => format!("{} cash", req.cash),
             (0, p) => format!("{p} points"),
             (_, p) => format!("{} cash and {p} points", req.cash),
