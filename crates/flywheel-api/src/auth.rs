@@ -48,6 +48,12 @@ impl Caller {
     }
 
     /// Who to name in the audit log.
+    /// Whether the caller may see partners' codes whole: the roles that hand them out
+    /// with a use (those that may spend for members). Others see the last four.
+    pub fn hands_out_codes(&self) -> bool {
+        self.role.allows(Permission::SpendPoints)
+    }
+
     pub fn audit_actor(&self) -> flywheel_store::AuditActor {
         flywheel_store::AuditActor {
             reference: self.actor.clone(),

@@ -33,6 +33,15 @@ pub struct LimitInput {
     pub per: PeriodInput,
 }
 
+/// The partner behind a benefit whose uses hand out the partner's codes.
+#[derive(Deserialize, ToSchema)]
+#[allow(dead_code)]
+pub struct PartnerInput {
+    /// 1-40 lower-case letters, digits, '_' or '-'; the settlement groups by it.
+    pub id: String,
+    pub name: String,
+}
+
 /// `POST /v1/benefits` (with `id`) or `PUT /v1/benefits/{id}` (without).
 #[derive(Deserialize, ToSchema)]
 #[allow(dead_code)]
@@ -49,6 +58,35 @@ pub struct BenefitInput {
     pub effective_to: Option<String>,
     pub scope: Option<ScopeInput>,
     pub limit: Option<LimitInput>,
+    /// Set for a partner's benefit: each use hands out one of the partner's codes,
+    /// loaded with `POST /v1/benefits/{id}/codes`.
+    pub partner: Option<PartnerInput>,
+}
+
+/// A partner benefit's codes: in stock, and handed out so far.
+#[derive(Serialize, ToSchema)]
+pub struct CodeStockView {
+    pub in_stock: i64,
+    pub issued: i64,
+}
+
+/// `POST /v1/benefits/{id}/codes`: codes the partner supplied.
+#[derive(Deserialize, ToSchema)]
+#[allow(dead_code)]
+pub struct CodesInput {
+    /// 1-2,000 codes, each 1-100 characters without spaces.
+    pub codes: Vec<String>,
+}
+
+/// What a load of codes did.
+#[derive(Serialize, ToSchema)]
+pub struct CodesLoadedView {
+    pub benefit: String,
+    pub added: u64,
+    /// Codes loaded before (a retried load adds nothing).
+    pub already_loaded: u64,
+    pub in_stock: i64,
+    pub issued: i64,
 }
 
 /// A benefit.
@@ -60,6 +98,8 @@ pub struct BenefitView {
     pub definition: Value,
     /// The tiers that give it now, as `programme/tier`.
     pub tiers: Vec<String>,
+    /// A partner benefit's codes; none for others.
+    pub codes: Option<CodeStockView>,
     pub created_at: String,
     pub updated_at: String,
 }
@@ -109,6 +149,11 @@ pub struct HeldBenefitView {
     pub limit: Option<u32>,
     pub per: Option<String>,
     pub period_ends: Option<String>,
+    /// A partner benefit: the partner's name and the codes handed to the member in the
+    /// current period (or term). Whole for the roles that hand codes out (admin,
+    /// operator, staff, integrator); others see only the last four characters.
+    pub partner: Option<String>,
+    pub codes: Vec<String>,
 }
 
 /// `GET /v1/members/{id}/benefits`.
@@ -143,6 +188,10 @@ pub struct UseView {
     pub at: String,
     /// Uses left in the period (none: no limit, or a replayed answer).
     pub remaining: Option<u32>,
+    /// A partner benefit: the partner, and the code this use handed out (the same code
+    /// again when the request is retried).
+    pub partner: Option<String>,
+    pub code: Option<String>,
     pub replayed: bool,
 }
 
@@ -165,9 +214,50 @@ pub struct NoticeList {
     pub notices: Vec<NoticeView>,
 }
 
-impl From<flywheel_store::HeldBenefit> for HeldBenefitView {
-    fn from(h: flywheel_store::HeldBenefit) -> Self {
+/// Codes handed out for partner benefits, per partner and benefit.
+#[derive(Serialize, ToSchema)]
+pub struct CodeSettlementRowView {
+    pub partner: String,
+    pub partner_name: String,
+    pub benefit: String,
+    /// Codes handed out in the period: what the partner is settled for.
+    pub issued: i64,
+    /// Codes left in stock now.
+    pub in_stock: i64,
+}
+
+/// `GET /v1/reports/benefits/settlement`.
+#[derive(Serialize, ToSchema)]
+pub struct CodeSettlementView {
+    /// YYYY-MM-DD, both days included (UTC).
+    pub from: String,
+    pub to: String,
+    pub rows: Vec<CodeSettlementRowView>,
+    /// Codes handed out in the period, all partners.
+    pub issued: i64,
+}
+
+/// A partner's code as a role that does not hand codes out sees it: the last four
+/// characters, enough to match a member's complaint to a code.
+pub fn masked_code(code: &str) -> String {
+    let chars: Vec<char> = code.chars().collect();
+    let tail: String = chars[chars.len().saturating_sub(4)..].iter().collect();
+    if chars.len() <= 4 {
+        "****".into()
+    } else {
+        format!("****{tail}")
+    }
+}
+
+impl HeldBenefitView {
+    /// The view of a held benefit; `whole_codes`: the caller may see partner codes whole.
+    pub fn new(h: flywheel_store::HeldBenefit, whole_codes: bool) -> Self {
         let limit = h.benefit.definition.limit.clone();
+        let codes = h
+            .codes
+            .into_iter()
+            .map(|c| if whole_codes { c } else { masked_code(&c) })
+            .collect();
         HeldBenefitView {
             id: h.benefit.id,
             name: h.benefit.definition.name,
@@ -179,6 +269,8 @@ impl From<flywheel_store::HeldBenefit> for HeldBenefitView {
             limit: limit.as_ref().map(|l| l.uses),
             per: limit.as_ref().map(|l| l.per.as_str().to_owned()),
             period_ends: h.period_ends.map(flywheel_core::time::to_rfc3339),
+            partner: h.benefit.definition.partner.map(|p| p.name),
+            codes,
         }
     }
 }

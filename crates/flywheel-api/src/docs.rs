@@ -8,7 +8,7 @@ use crate::points_views;
 use crate::report_views;
 use crate::routes::{
     audit, benefits, card, events, finance, health, identity, members, membership_report,
-    memberships, points, privacy, programmes, rewards, scores, stats,
+    memberships, partner_codes, points, privacy, programmes, rewards, scores, stats,
 };
 use crate::score_views;
 use crate::state::AppState;
@@ -38,7 +38,7 @@ use utoipa_swagger_ui::SwaggerUi;
         memberships::buy, memberships::cancel, memberships::member_memberships, memberships::set_tier, memberships::member_tiers, card::member_card, membership_report::report,
         benefits::list_benefits, benefits::create_benefit, benefits::get_benefit, benefits::put_benefit,
         benefits::get_tier_benefits, benefits::put_tier_benefits, benefits::member_benefits, benefits::use_benefit,
-        benefits::notices,
+        benefits::notices, partner_codes::load_codes, partner_codes::settlement,
     ),
     components(schemas(
         views::EventAnswer, views::BatchAnswer, views::MemberDoc, views::IdentityView, views::Timeline,
@@ -75,6 +75,8 @@ use utoipa_swagger_ui::SwaggerUi;
         benefit_views::BenefitView, benefit_views::BenefitList, benefit_views::TierBenefitsInput,
         benefit_views::TierBenefitsView, benefit_views::HeldBenefitView, benefit_views::MemberBenefitsView,
         benefit_views::UseInput, benefit_views::UseView, benefit_views::NoticeView, benefit_views::NoticeList,
+        benefit_views::PartnerInput, benefit_views::CodeStockView, benefit_views::CodesInput,
+        benefit_views::CodesLoadedView, benefit_views::CodeSettlementRowView, benefit_views::CodeSettlementView,
     )),
     modifiers(&BearerAuth, &ErrorAnswers),
 )]

@@ -62,6 +62,7 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::card::router())
         .merge(routes::membership_report::router())
         .merge(routes::benefits::router())
+        .merge(routes::partner_codes::router())
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             settle::settle,

@@ -5,6 +5,7 @@
 mod common;
 
 use common::TestApp;
+use flywheel_core::auth::Role;
 use flywheel_core::time::{DAY, to_rfc3339};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -247,5 +248,251 @@ async fn benefits_are_used_within_scope_and_limit_and_leave_a_tier_only_when_ter
 
         let (_, audit) = app.get("/v1/audit?kind=tier_benefits").await;
         assert_eq!(audit["entries"].as_array().unwrap().len(), 2, "{audit}");
+    }
+}
+
+#[tokio::test]
+async fn a_partner_benefit_hands_out_each_code_once_and_settles_per_partner() {
+    for app in TestApp::all().await {
+        let (status, body) = app.put("/v1/programmes/paid", paid()).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let video = json!({"id": "video", "name": "Video-site membership",
+            "effective_from": "2026-01-01T00:00:00Z",
+            "limit": {"uses": 1, "per": "term"},
+            "partner": {"id": "tencent-video", "name": "Tencent Video"}});
+        let (status, body) = app.post("/v1/benefits", video).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        assert_eq!(body["codes"], json!({"in_stock": 0, "issued": 0}));
+        let (status, body) = app
+            .put(
+                "/v1/benefits/bad",
+                json!({"name": "Bad", "effective_from": "2026-01-01T00:00:00Z",
+                       "partner": {"id": "Not A Code", "name": ""}}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+        let fields: Vec<&str> = body["error"]["details"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["field"].as_str().unwrap())
+            .collect();
+        assert_eq!(fields, ["partner.id", "partner.name"], "{body}");
+        let (status, body) = app
+            .put(
+                "/v1/programmes/paid/tiers/V1/benefits",
+                json!({"benefits": ["video"]}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+
+        // Codes are checked one by one, and a load names the bad one.
+        let (status, body) = app
+            .post(
+                "/v1/benefits/video/codes",
+                json!({"codes": ["TV-0001", "TV 0002"]}),
+            )
+            .await;
+        assert_eq!(
+            (status, field(&body)),
+            (StatusCode::UNPROCESSABLE_ENTITY, "codes[1]")
+        );
+        let (status, body) = app
+            .post("/v1/benefits/video/codes", json!({"codes": []}))
+            .await;
+        assert_eq!(
+            (status, field(&body)),
+            (StatusCode::UNPROCESSABLE_ENTITY, "codes")
+        );
+        let (status, body) = app
+            .post("/v1/benefits/nothing/codes", json!({"codes": ["X1"]}))
+            .await;
+        assert_eq!(
+            (status, code(&body)),
+            (StatusCode::NOT_FOUND, "benefit_not_found")
+        );
+        app.post(
+            "/v1/benefits",
+            json!({"id": "refill", "name": "Refill", "effective_from": "2026-01-01T00:00:00Z"}),
+        )
+        .await;
+        let (status, body) = app
+            .post("/v1/benefits/refill/codes", json!({"codes": ["X1"]}))
+            .await;
+        assert_eq!(
+            (status, field(&body)),
+            (StatusCode::UNPROCESSABLE_ENTITY, "id"),
+            "{body}"
+        );
+
+        // A load retried with one more code adds only that one.
+        let (status, body) = app
+            .post(
+                "/v1/benefits/video/codes",
+                json!({"codes": ["TV-0001", "TV-0002", "TV-0003", "TV-0003"]}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(
+            (body["added"].as_u64(), body["in_stock"].as_i64()),
+            (Some(3), Some(3))
+        );
+        let (_, body) = app
+            .post(
+                "/v1/benefits/video/codes",
+                json!({"codes": ["TV-0001", "TV-0002", "TV-0003", "TV-0004"]}),
+            )
+            .await;
+        assert_eq!(
+            (
+                body["added"].as_u64(),
+                body["already_loaded"].as_u64(),
+                body["in_stock"].as_i64()
+            ),
+            (Some(1), Some(3), Some(4)),
+            "{body}"
+        );
+
+        // Five V1 members claim their code at once; there are four.
+        let mut members = Vec::new();
+        for i in 0..5 {
+            let m = member(&app, &format!("+8613900007{i:03}")).await;
+            buy(&app, m, "V1", "99.00", &format!("video-buy-{i}")).await;
+            members.push(m);
+        }
+        let paths: Vec<String> = members
+            .iter()
+            .map(|m| format!("/v1/members/{m}/benefits/video/uses"))
+            .collect();
+        let claims = members.iter().zip(&paths).map(|(m, path)| {
+            app.post(
+                path,
+                json!({"channel": "app", "idempotency_key": format!("video-{m}")}),
+            )
+        });
+        let answers = futures_util::future::join_all(claims).await;
+        let mut handed: Vec<String> = Vec::new();
+        let mut refused = Vec::new();
+        for (m, (status, body)) in members.iter().zip(&answers) {
+            match *status {
+                StatusCode::CREATED => {
+                    assert_eq!(body["partner"], "tencent-video", "{body}");
+                    handed.push(body["code"].as_str().unwrap().to_owned());
+                }
+                StatusCode::CONFLICT => {
+                    assert_eq!(code(body), "benefit_out_of_codes", "{body}");
+                    refused.push(*m);
+                }
+                other => panic!("{other}: {body}"),
+            }
+        }
+        handed.sort();
+        assert_eq!(handed, ["TV-0001", "TV-0002", "TV-0003", "TV-0004"]);
+        assert_eq!(refused.len(), 1);
+
+        // A retried claim answers the same code; a second claim in the term is refused by
+        // the limit without taking a code; the refused member succeeds once more arrive.
+        let first = members
+            .iter()
+            .find(|m| !refused.contains(m))
+            .copied()
+            .unwrap();
+        let i = members.iter().position(|m| *m == first).unwrap();
+        let (status, again) = app
+            .post(
+                &format!("/v1/members/{first}/benefits/video/uses"),
+                json!({"channel": "app", "idempotency_key": format!("video-{first}")}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{again}");
+        assert_eq!(
+            (&again["code"], again["replayed"].as_bool()),
+            (&answers[i].1["code"], Some(true))
+        );
+        let (status, body) = app
+            .post(
+                &format!("/v1/members/{first}/benefits/video/uses"),
+                json!({"idempotency_key": format!("video-{first}-again")}),
+            )
+            .await;
+        assert_eq!(
+            (status, code(&body)),
+            (StatusCode::CONFLICT, "benefit_limit_reached")
+        );
+        app.post("/v1/benefits/video/codes", json!({"codes": ["TV-0005"]}))
+            .await;
+        let late = refused[0];
+        let (status, body) = app
+            .post(
+                &format!("/v1/members/{late}/benefits/video/uses"),
+                json!({"idempotency_key": format!("video-{late}-later")}),
+            )
+            .await;
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (StatusCode::CREATED, Some("TV-0005")),
+            "{body}"
+        );
+
+        // The member's benefits show their code: whole to the till, the last four to a
+        // read-only key.
+        let path = format!("/v1/members/{late}/benefits");
+        let (_, body) = app
+            .call("GET", &path, Some(&app.key(Role::Staff).await), None)
+            .await;
+        assert_eq!(body["benefits"][0]["codes"], json!(["TV-0005"]), "{body}");
+        assert_eq!(body["benefits"][0]["partner"], "Tencent Video");
+        let (_, body) = app
+            .call("GET", &path, Some(&app.key(Role::ReadOnly).await), None)
+            .await;
+        assert_eq!(body["benefits"][0]["codes"], json!(["****0005"]), "{body}");
+
+        // The settlement counts five codes for the partner, none left.
+        let finance = app.key(Role::Finance).await;
+        let (status, body) = app
+            .call(
+                "GET",
+                "/v1/reports/benefits/settlement?partner=tencent-video",
+                Some(&finance),
+                None,
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body["issued"], 5, "{body}");
+        assert_eq!(
+            body["rows"],
+            json!([{"partner": "tencent-video", "partner_name": "Tencent Video",
+                    "benefit": "video", "issued": 5, "in_stock": 0}])
+        );
+        let (status, body) = app
+            .call(
+                "GET",
+                "/v1/reports/benefits/settlement?from=2000-01-01&to=2000-01-31",
+                Some(&finance),
+                None,
+            )
+            .await;
+        assert_eq!(
+            (status, body["issued"].as_i64()),
+            (StatusCode::OK, Some(0)),
+            "{body}"
+        );
+        let (status, body) = app
+            .call(
+                "GET",
+                "/v1/reports/benefits/settlement?from=2030-01-02&to=2030-01-01",
+                Some(&finance),
+                None,
+            )
+            .await;
+        assert_eq!((status, field(&body)), (StatusCode::BAD_REQUEST, "from"));
+        let (_, body) = app.get("/v1/benefits/video").await;
+        assert_eq!(body["codes"], json!({"in_stock": 0, "issued": 5}));
+
+        // Loads are audited by their counts; the codes themselves stay out of the log.
+        let (_, audit) = app.get("/v1/audit?kind=partner_codes").await;
+        let entries = audit["entries"].as_array().unwrap();
+        assert_eq!(entries.len(), 3, "{audit}");
+        assert!(!audit.to_string().contains("TV-000"), "{audit}");
     }
 }

@@ -79,6 +79,7 @@ codes! {
     BenefitNotInEffect = "benefit_not_in_effect", 409, "The benefit cannot be used at this time (before or after its dates).";
     BenefitOutOfScope = "benefit_out_of_scope", 409, "The benefit does not apply on that channel or category.";
     BenefitLimitReached = "benefit_limit_reached", 409, "The member has used the benefit as often as its limit allows in this period.";
+    BenefitOutOfCodes = "benefit_out_of_codes", 409, "Every code the partner supplied for the benefit has been handed out; load more.";
     NotEligible = "not_eligible", 409, "The member's profile does not meet the card's eligibility.";
     PayloadTooLarge = "payload_too_large", 413, "The body (or one event in a batch) is larger than the limit.";
     MissingField = "missing_field", 422, "A required field is missing.";

@@ -50,12 +50,13 @@ pub struct AuditChange {
 }
 
 /// The kinds of change the log records, for the API to check a filter against.
-pub const AUDIT_KINDS: [&str; 12] = [
+pub const AUDIT_KINDS: [&str; 13] = [
     "points_rules",
     "programme",
     "membership",
     "benefit",
     "tier_benefits",
+    "partner_codes",
     "reward",
     "partner",
     "points_adjustment",

@@ -47,9 +47,10 @@ pub use ingest::{AsOf, EventResult, IngestMode};
 pub use keys::ApiKeyRow;
 pub use members::{ConflictRow, MergeRow, StageCounts, StoredEvent, TimelineCursor, TransitionRow};
 pub use membership::{
-    BenefitRow, HeldBenefit, ManualTier, MembershipReport, MembershipRequest,
-    MembershipSweepReport, NoticeRow, ProgrammeVersion, PurchaseRow, PutProgramme, SavedBenefit,
-    TierBenefitsChange, TierChangeRow, UseRequest, UseRow,
+    BenefitRow, CodeSettlementRow, CodeStock, HeldBenefit, LoadedCodes, MAX_CODES_PER_LOAD,
+    ManualTier, MembershipReport, MembershipRequest, MembershipSweepReport, NoticeRow,
+    ProgrammeVersion, PurchaseRow, PutProgramme, SavedBenefit, TierBenefitsChange, TierChangeRow,
+    UseRequest, UseRow,
 };
 pub use points::*;
 pub use privacy::{Erasure, MemberExport};

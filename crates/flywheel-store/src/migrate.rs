@@ -59,6 +59,7 @@ const MIGRATIONS: &[Migration] = &[
         postgres: include_str!("../migrations/postgres/0015_memberships.sql"),
     },
     common!(16, "benefits", "0016_benefits"),
+    common!(17, "partner_codes", "0017_partner_codes"),
 ];
 
 impl Store {

@@ -24,7 +24,7 @@ pub fn router() -> Router<AppState> {
 /// when, why, and the value before and after.
 #[utoipa::path(get, path = "/v1/audit", tag = "audit",
     params(("actor" = Option<String>, Query, description = "`key:<id>`, `env-admin`, `cli`, or a key's name"),
-           ("kind" = Option<String>, Query, description = "points_rules, programme, membership, benefit, tier_benefits, reward, partner, points_adjustment, member_merge, identity_conflict, api_key or member_erasure"),
+           ("kind" = Option<String>, Query, description = "points_rules, programme, membership, benefit, tier_benefits, partner_codes, reward, partner, points_adjustment, member_merge, identity_conflict, api_key or member_erasure"),
            ("from" = Option<String>, Query, description = "RFC 3339, inclusive"),
            ("to" = Option<String>, Query, description = "RFC 3339, exclusive"),
            ("before" = Option<i64>, Query, description = "`next` from the previous page"),

@@ -6,8 +6,8 @@ use super::member_id;
 use super::points::idempotency_key;
 use crate::auth::{Allowed, need};
 use crate::benefit_views::{
-    BenefitList, BenefitView, HeldBenefitView, MemberBenefitsView, NoticeList, NoticeView,
-    TierBenefitsView, UseView,
+    BenefitList, BenefitView, CodeStockView, HeldBenefitView, MemberBenefitsView, NoticeList,
+    NoticeView, TierBenefitsView, UseView,
 };
 use crate::body::{JsonValue, SMALL, typed};
 use crate::error::ApiError;
@@ -60,10 +60,21 @@ async fn view(state: &AppState, b: BenefitRow) -> Result<BenefitView, ApiError> 
             }
         }
     }
+    let codes = match &b.definition.partner {
+        Some(_) => {
+            let stock = state.store.partner_code_stock(&b.id).await?;
+            Some(CodeStockView {
+                in_stock: stock.in_stock,
+                issued: stock.issued,
+            })
+        }
+        None => None,
+    };
     Ok(BenefitView {
         id: b.id,
         definition: serde_json::to_value(&b.definition).map_err(ApiError::internal)?,
         tiers,
+        codes,
         created_at: to_rfc3339(b.created_at),
         updated_at: to_rfc3339(b.updated_at),
     })
@@ -306,7 +317,7 @@ pub async fn put_tier_benefits(
     responses((status = 200, body = MemberBenefitsView), (status = 404, description = "member_not_found")),
     security(("bearer" = [])))]
 pub async fn member_benefits(
-    _caller: Allowed<need::ReadMembers>,
+    caller: Allowed<need::ReadMembers>,
     State(state): State<AppState>,
     Path(raw): Path<String>,
 ) -> Result<Json<MemberBenefitsView>, ApiError> {
@@ -321,7 +332,7 @@ pub async fn member_benefits(
         .member_benefits(member.id, state.now())
         .await?
         .into_iter()
-        .map(HeldBenefitView::from)
+        .map(|h| HeldBenefitView::new(h, caller.hands_out_codes()))
         .collect();
     Ok(Json(MemberBenefitsView {
         member_id: member.id,
@@ -343,12 +354,14 @@ struct UseBody {
 /// `benefit_not_held`), outside its dates (`benefit_not_in_effect`), outside its scope
 /// (`benefit_out_of_scope`, naming `channel` or `category`), or beyond its limit
 /// (`benefit_limit_reached`). Two tills using the last one at once: one is refused.
+/// A partner benefit hands out one of the partner's codes with the use (`code`), each
+/// code to one use only; with none left in stock, 409 `benefit_out_of_codes`.
 #[utoipa::path(post, path = "/v1/members/{id}/benefits/{benefit}/uses", tag = "memberships",
     params(("id" = i64, Path, description = "Member id"), ("benefit" = String, Path, description = "Benefit id")),
     request_body(content = crate::benefit_views::UseInput),
     responses((status = 201, body = UseView), (status = 200, body = UseView, description = "The key was seen before"),
         (status = 404, description = "member_not_found, benefit_not_found"),
-        (status = 409, description = "benefit_not_held, benefit_not_in_effect, benefit_out_of_scope, benefit_limit_reached, idempotency_key_reused")),
+        (status = 409, description = "benefit_not_held, benefit_not_in_effect, benefit_out_of_scope, benefit_limit_reached, benefit_out_of_codes, idempotency_key_reused")),
     security(("bearer" = [])))]
 pub async fn use_benefit(
     caller: Allowed<need::SpendPoints>,
@@ -398,6 +411,8 @@ pub async fn use_benefit(
             category: row.category,
             at: to_rfc3339(row.at),
             remaining: row.remaining,
+            partner: row.partner,
+            code: row.code,
             replayed,
         }),
     ))

@@ -33,7 +33,7 @@ pub fn router() -> Router<AppState> {
               (status = 400, description = "invalid_member_id")),
     security(("bearer" = [])))]
 pub async fn member_card(
-    _caller: Allowed<need::ReadMembers>,
+    caller: Allowed<need::ReadMembers>,
     State(state): State<AppState>,
     Path(raw): Path<String>,
 ) -> Result<Json<CardView>, ApiError> {
@@ -75,7 +75,7 @@ pub async fn member_card(
         .member_benefits(member.id, now)
         .await?
         .into_iter()
-        .map(HeldBenefitView::from)
+        .map(|h| HeldBenefitView::new(h, caller.hands_out_codes()))
         .collect();
     let points_programme = state.policy.points.default_programme().to_owned();
     let (_, summary) = state

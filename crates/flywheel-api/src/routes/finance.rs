@@ -109,7 +109,7 @@ pub async fn trial_balance(
     Ok(Json(tb.into()))
 }
 
-fn day(text: &str, field: &str) -> Result<String, ApiError> {
+pub(crate) fn day(text: &str, field: &str) -> Result<String, ApiError> {
     chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d")
         .map(|d| d.format("%Y-%m-%d").to_string())
         .map_err(|_| {

@@ -10,6 +10,7 @@ pub mod identity;
 pub mod members;
 pub mod membership_report;
 pub mod memberships;
+pub mod partner_codes;
 pub mod points;
 pub mod privacy;
 pub mod programmes;

@@ -1,5 +1,6 @@
 //! Benefits (权益, seed 003): what a tier or card gives — free delivery twice a month,
-//! a free refill a day, online only — and the checks a use must pass where it happens.
+//! a free refill a day, online only, a video-site membership whose codes a partner
+//! supplies — and the checks a use must pass where it happens.
 //! Which tiers give which benefits, and how a removal waits for each holder's term to
 //! end, is the store's; the decisions are here.
 
@@ -31,6 +32,35 @@ pub struct Benefit {
     /// How often a member may use it; none: without limit.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub limit: Option<Limit>,
+    /// A partner whose codes a use hands out (a video-site membership bundled with the
+    /// paid tier); each code handed out counts in the partner's settlement.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partner: Option<Partner>,
+}
+
+/// The partner behind a benefit, settled by the codes handed out.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Partner {
+    /// 1-40 lower-case letters, digits, '_' or '-'; the settlement groups by it.
+    pub id: String,
+    pub name: String,
+}
+
+/// Most characters in a partner's code.
+pub const MAX_CODE_CHARS: usize = 100;
+
+/// Checks one partner code: 1-100 printable characters without spaces, as the
+/// partner's site will want it typed.
+pub fn check_code(code: &str) -> Result<(), String> {
+    let n = code.chars().count();
+    if n == 0 || n > MAX_CODE_CHARS {
+        return Err(format!("a code has 1 to {MAX_CODE_CHARS} characters"));
+    }
+    if code.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err("a code has no spaces or control characters".into());
+    }
+    Ok(())
 }
 
 /// Channels and categories a benefit applies to; an empty list means all of them.
@@ -134,6 +164,18 @@ impl Benefit {
                 if let Err(e) = check_line("category", c, 64) {
                     bad(&format!("scope.categories[{i}]"), e.code, e.message);
                 }
+            }
+        }
+        if let Some(partner) = &self.partner {
+            if !crate::points::policy::is_code(&partner.id) {
+                bad(
+                    "partner.id",
+                    ErrorCode::InvalidValue,
+                    "a partner id must be 1-40 lower-case letters, digits, '_' or '-'".into(),
+                );
+            }
+            if let Err(e) = check_line("name", &partner.name, 200) {
+                bad("partner.name", e.code, e.message);
             }
         }
         if let Some(limit) = &self.limit

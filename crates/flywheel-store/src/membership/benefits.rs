@@ -3,6 +3,7 @@
 //! their term ends (`benefit_keeps`), and every holder gets a notice before it goes; one
 //! added is given at once and announced before each holder's renewal.
 
+use super::partner_codes::{codes_of, take_code};
 use super::programmes::latest;
 use super::purchases::{MEMBERSHIP_SELECT, membership_from_row};
 use crate::audit::{self, AuditActor, AuditChange};
@@ -51,6 +52,9 @@ pub struct HeldBenefit {
     /// Uses counted in the current period of its limit, and when that period ends.
     pub used: u32,
     pub period_ends: Option<Micros>,
+    /// A partner benefit: the codes handed to the member in the current period of its
+    /// limit (or its term), oldest first.
+    pub codes: Vec<String>,
 }
 
 /// `POST /v1/members/{id}/benefits/{benefit}/uses`, as the store takes it.
@@ -78,6 +82,9 @@ pub struct UseRow {
     pub at: Micros,
     /// Uses left in the period after this one (None: no limit).
     pub remaining: Option<u32>,
+    /// A partner benefit: the partner and the code this use handed out.
+    pub partner: Option<String>,
+    pub code: Option<String>,
 }
 
 /// A notice to a member.
@@ -111,7 +118,10 @@ fn benefit_from_row(row: &sqlx::any::AnyRow) -> Result<BenefitRow, StoreError> {
     })
 }
 
-async fn benefit_in(conn: &mut AnyConnection, id: &str) -> Result<Option<BenefitRow>, StoreError> {
+pub(crate) async fn benefit_in(
+    conn: &mut AnyConnection,
+    id: &str,
+) -> Result<Option<BenefitRow>, StoreError> {
     sqlx::query("SELECT id, definition, created_at, updated_at FROM benefits WHERE id = $1")
         .bind(id.to_owned())
         .fetch_optional(&mut *conn)
@@ -185,13 +195,17 @@ async fn benefits_held(
             let Some(benefit) = benefit_in(conn, &id).await? else {
                 continue;
             };
-            let (used, period_ends) = match &benefit.definition.limit {
+            let (used, period_start, period_ends) = match &benefit.definition.limit {
                 Some(limit) => {
                     let (from, to) = period_of(limit.per, now, (m.term_start, m.expires_at));
                     let used = uses_between(conn, member, &id, from, to).await?;
-                    (used, Some(to).filter(|t| *t != Micros::MAX))
+                    (used, from, Some(to).filter(|t| *t != Micros::MAX))
                 }
-                None => (0, None),
+                None => (0, m.term_start, None),
+            };
+            let codes = match &benefit.definition.partner {
+                Some(_) => codes_of(conn, member, &id, period_start).await?,
+                None => Vec::new(),
             };
             out.push((
                 HeldBenefit {
@@ -201,6 +215,7 @@ async fn benefits_held(
                     until,
                     used,
                     period_ends,
+                    codes,
                 },
                 m.clone(),
             ));
@@ -511,7 +526,7 @@ impl Store {
         let conn: &mut AnyConnection = &mut tx;
         let member = lock_member(conn, self.backend(), req.member_id).await?;
         if let Some(row) = sqlx::query(
-            "SELECT id, request, member_id, benefit, programme, tier, channel, category, at \
+            "SELECT id, request, member_id, benefit, programme, tier, channel, category, at, partner, code \
              FROM benefit_uses WHERE idempotency_key = $1",
         )
         .bind(req.idempotency_key.clone())
@@ -530,6 +545,8 @@ impl Store {
                     category: row.try_get("category")?,
                     at: row.try_get("at")?,
                     remaining: None,
+                    partner: row.try_get("partner")?,
+                    code: row.try_get("code")?,
                 },
                 true,
             ));
@@ -558,9 +575,27 @@ impl Store {
         )
         .map_err(|r| refuse(r.field, r.code, r.message))?;
         let id = new_id("use", &req.idempotency_key);
+        let partner = benefit.definition.partner.as_ref().map(|p| p.id.clone());
+        let code = match partner {
+            Some(_) => Some(
+                take_code(conn, &req.benefit, &id, member, now)
+                    .await?
+                    .ok_or_else(|| {
+                        refuse(
+                            "benefit",
+                            ErrorCode::BenefitOutOfCodes,
+                            format!(
+                                "every code the partner supplied for {} has been handed out",
+                                benefit.definition.name
+                            ),
+                        )
+                    })?,
+            ),
+            None => None,
+        };
         sqlx::query(
-            "INSERT INTO benefit_uses (id, idempotency_key, request, member_id, benefit, programme, tier, channel, category, at, actor) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+            "INSERT INTO benefit_uses (id, idempotency_key, request, member_id, benefit, programme, tier, channel, category, at, actor, partner, code) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
         )
         .bind(id.clone())
         .bind(req.idempotency_key.clone())
@@ -573,6 +608,8 @@ impl Store {
         .bind(req.category.clone())
         .bind(now)
         .bind(req.actor.reference.clone())
+        .bind(partner.clone())
+        .bind(code.clone())
         .execute(&mut *conn)
         .await?;
         tx.commit().await?;
@@ -592,6 +629,8 @@ impl Store {
                 category: req.category.clone(),
                 at: now,
                 remaining,
+                partner,
+                code,
             },
             false,
         ))
