@@ -499,6 +499,88 @@ async fn the_sweep_keeps_lowers_and_lapses_terms_each_by_its_own_spend() {
 }
 
 #[tokio::test]
+async fn a_tier_renewed_ahead_is_raised_and_kept_by_each_terms_own_spend() {
+    use flywheel_core::time::{DAY, to_rfc3339};
+    for app in TestApp::all().await {
+        let (status, body) = app.put("/v1/programmes/paid", paid()).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let spend = |phone: &'static str, n: u32, amount: &'static str| {
+            let app = &app;
+            async move {
+                app.send(json!({"event_id": format!("spend-{phone}-{n}"), "type": "purchase",
+                    "occurred_at": to_rfc3339(app.now()), "channel": "store",
+                    "identities": {"phone": phone},
+                    "properties": {"order_id": format!("o-{phone}-{n}"), "amount": amount, "currency": "CNY"}}))
+                    .await;
+            }
+        };
+        let buy = |m: i64, key: &'static str| {
+            let app = &app;
+            async move {
+                let (status, body) = app
+                    .post(
+                        "/v1/memberships",
+                        json!({"member_id": m, "programme": "paid", "tier": "V1",
+                               "payment": {"cash": "99.00"}, "idempotency_key": key}),
+                    )
+                    .await;
+                assert_eq!(status, StatusCode::CREATED, "{body}");
+            }
+        };
+        // Both spend 6,000.00 in their first term and renew V1 before it ends.
+        let (dee, eve) = ("13800000011", "13800000012");
+        let dee_id = member_with_points(&app, dee, 0).await;
+        let eve_id = member_with_points(&app, eve, 0).await;
+        buy(dee_id, "dee-1").await;
+        buy(eve_id, "eve-1").await;
+        spend(dee, 1, "6000.00").await;
+        spend(eve, 1, "6000.00").await;
+        app.advance(350 * DAY);
+        buy(dee_id, "dee-2").await;
+        buy(eve_id, "eve-2").await;
+
+        // In her second term Dee spends 5,000.00: 11,000.00 since she joined, but the
+        // 10,000.00 that raises V1 to V2 counts within one term.
+        app.advance(50 * DAY);
+        spend(dee, 2, "5000.00").await;
+        assert_eq!(
+            holding(&app, dee_id, "paid").await,
+            Some(("V1".into(), "paid".into()))
+        );
+        let (_, body) = app.get(&format!("/v1/members/{dee_id}/memberships")).await;
+        let progress = &body["memberships"][0]["progress"];
+        assert_eq!(progress["current"], "5000.00", "{body}");
+        assert_eq!(progress["needed"], "5000.00", "{body}");
+
+        // At the end of the second term each is judged by that term alone: Dee's
+        // 5,000.00 keeps V1; Eve spent nothing in it, and V1 (the floor) lapses once the
+        // 30 days of grace after day 730 are over.
+        app.advance(380 * DAY);
+        let report = app.store.sweep_memberships(app.now()).await.unwrap();
+        assert_eq!((report.retained, report.lapsed), (1, 1), "{report:?}");
+        assert_eq!(
+            holding(&app, dee_id, "paid").await.map(|h| h.0),
+            Some("V1".into())
+        );
+        assert_eq!(holding(&app, eve_id, "paid").await, None);
+        let (_, history) = app.get(&format!("/v1/members/{eve_id}/tiers")).await;
+        let last = history["changes"]
+            .as_array()
+            .unwrap()
+            .last()
+            .unwrap()
+            .clone();
+        assert!(
+            last["reason"]
+                .as_str()
+                .unwrap()
+                .contains("0.00 in the term ending"),
+            "{last}"
+        );
+    }
+}
+
+#[tokio::test]
 async fn a_purchase_is_cancelled_within_its_cooling_off_period_points_and_tier_restored() {
     use flywheel_core::time::DAY;
     for app in TestApp::all().await {

@@ -298,7 +298,7 @@ pub(crate) async fn standing(
             .await?
     };
     Ok((
-        progress(programme, m, measured),
+        progress(programme, m, measured, now),
         keep(
             programme,
             m,

@@ -14,7 +14,7 @@ use crate::time::{DAY, Micros, to_rfc3339};
 pub fn measured_since(programme: &Programme, m: &Membership, now: Micros) -> Micros {
     match programme.kind {
         ProgrammeKind::Earned => now - i64::from(programme.window_days()) * DAY,
-        _ => m.term_start,
+        _ => m.term_at(programme, now).0,
     }
 }
 
@@ -72,7 +72,12 @@ impl Progress {
 
 /// The next tier above the one held that spend or points can reach, and how far off it
 /// is. None at the top of the ladder, for cards, or when no tier above has a threshold.
-pub fn progress(programme: &Programme, m: &Membership, measured: TermMeasures) -> Option<Progress> {
+pub fn progress(
+    programme: &Programme,
+    m: &Membership,
+    measured: TermMeasures,
+    now: Micros,
+) -> Option<Progress> {
     let rank = programme.tier(&m.tier)?.rank;
     let next = programme.ladder().into_iter().find_map(|t| {
         let rule = match programme.kind {
@@ -91,7 +96,8 @@ pub fn progress(programme: &Programme, m: &Membership, measured: TermMeasures) -
         current: measured.of(rule.measure),
         threshold,
         by: match programme.kind {
-            ProgrammeKind::Paid => m.expires_at,
+            // The end of the term now falls in, whose spend `measured` is.
+            ProgrammeKind::Paid => m.term_at(programme, now).1,
             _ => None,
         },
         window_days: (programme.kind == ProgrammeKind::Earned).then(|| programme.window_days()),

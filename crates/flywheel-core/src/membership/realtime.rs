@@ -501,10 +501,13 @@ impl<'c> TierPass<'c> {
         match programme.kind {
             ProgrammeKind::Paid => {
                 let Some(m) = current else { return };
-                let Some(end) = m.expires_at.filter(|end| at >= m.term_start && at < *end) else {
+                // What is done in the term `at` falls in raises the tier, not the span
+                // of terms renewed in a row.
+                let (start, end) = m.term_at(programme, at);
+                let Some(end) = end.filter(|end| at >= start && at < *end) else {
                     return;
                 };
-                let got = self.measures(member, m.term_start, end);
+                let got = self.measures(member, start, end);
                 let rank = rank_of(&m.tier);
                 let Some((tier, needed, measure)) =
                     programme.ladder().into_iter().rev().find_map(|t| {
@@ -521,7 +524,7 @@ impl<'c> TierPass<'c> {
                     m.tier,
                     to_rfc3339(end),
                     describe(measure, got.of(measure)),
-                    to_rfc3339(m.term_start),
+                    to_rfc3339(start),
                     describe(measure, needed),
                 );
                 self.moves.push(TierMove {

@@ -57,7 +57,8 @@ pub struct Membership {
     pub tier: String,
     /// When the member reached this tier.
     pub since: Micros,
-    /// When the current term began (the purchase, or the last renewal).
+    /// When the terms paid for in a row began: a renewal keeps it, so this and
+    /// `expires_at` can span several terms (`term_at` tells them apart).
     pub term_start: Micros,
     /// When the term ends; None: held while qualified (earned tiers).
     pub expires_at: Option<Micros>,
@@ -74,6 +75,29 @@ impl Membership {
     /// Whether the membership holds at `now`: within its term, or its grace.
     pub fn active_at(&self, programme: &Programme, now: Micros) -> bool {
         self.grace_until(programme).is_none_or(|until| now < until)
+    }
+
+    /// The term `at` falls in, `[start, end)`. A membership renewed before its end runs
+    /// terms back to back from `term_start` to `expires_at`; each is its own term for
+    /// what is measured in it (upgrades, retention, a benefit's uses per term). Before
+    /// the first term: the first; after the last: the last. An earned tier's term (and
+    /// one without end) is the whole span.
+    pub fn term_at(&self, programme: &Programme, at: Micros) -> (Micros, Option<Micros>) {
+        let Some(mut end) = self.expires_at else {
+            return (self.term_start, None);
+        };
+        if programme.kind == ProgrammeKind::Earned {
+            return (self.term_start, Some(end));
+        }
+        // Bounded: memberships are renewed a term at a time, so a few steps suffice.
+        for _ in 0..1_000 {
+            let start = term_before(programme, end).max(self.term_start);
+            if start <= at || start <= self.term_start {
+                return (start, Some(end));
+            }
+            end = start;
+        }
+        (self.term_start, Some(end))
     }
 
     /// Whether `now` falls in the grace after the term.
@@ -113,6 +137,18 @@ pub fn term_end(programme: &Programme, start: Micros) -> Option<Micros> {
     match end_of(year)? {
         end if end > start => Some(end),
         _ => end_of(year + 1),
+    }
+}
+
+/// When the full term that ends at `end` began: so many days before, or a year before
+/// for a yearly cycle.
+fn term_before(programme: &Programme, end: Micros) -> Micros {
+    match programme.term.as_ref() {
+        Some(Term { days: None, .. }) => to_datetime(end)
+            .checked_sub_months(chrono::Months::new(12))
+            .map_or(end - 365 * DAY, from_datetime),
+        Some(Term { days: Some(n), .. }) => end - i64::from(*n) * DAY,
+        None => end - 365 * DAY,
     }
 }
 

@@ -165,6 +165,55 @@ fn terms_end_after_their_days_or_on_the_cycle_day() {
 }
 
 #[test]
+fn terms_renewed_in_a_row_are_each_their_own_term() {
+    use crate::time::{DAY, parse_rfc3339};
+    let p = parse(paid());
+    // Bought on day 0, renewed before the end: two terms back to back.
+    let m = Membership {
+        member_id: 1,
+        programme: "paid".into(),
+        tier: "V1".into(),
+        since: 0,
+        term_start: 0,
+        expires_at: Some(730 * DAY),
+        source: Source::Paid,
+    };
+    assert_eq!(m.term_at(&p, 100 * DAY), (0, Some(365 * DAY)));
+    assert_eq!(m.term_at(&p, 365 * DAY), (365 * DAY, Some(730 * DAY)));
+    assert_eq!(
+        m.term_at(&p, 800 * DAY),
+        (365 * DAY, Some(730 * DAY)),
+        "the last"
+    );
+    assert_eq!(m.term_at(&p, -DAY), (0, Some(365 * DAY)), "the first");
+    // A yearly cycle: the first term runs from the purchase to the cycle day, the next
+    // a whole year.
+    let mut cycle = paid();
+    cycle["term"] = json!({"ends_on": "12-31"});
+    let p = parse(cycle);
+    let at = |t: &str| parse_rfc3339(t).unwrap();
+    let m = Membership {
+        term_start: at("2026-03-10T08:00:00Z"),
+        expires_at: Some(at("2028-01-01T00:00:00Z")),
+        ..m
+    };
+    assert_eq!(
+        m.term_at(&p, at("2026-06-01T00:00:00Z")),
+        (at("2026-03-10T08:00:00Z"), Some(at("2027-01-01T00:00:00Z")))
+    );
+    assert_eq!(
+        m.term_at(&p, at("2027-06-01T00:00:00Z")),
+        (at("2027-01-01T00:00:00Z"), Some(at("2028-01-01T00:00:00Z")))
+    );
+    // An earned tier's term is its whole span.
+    let earned = parse(club());
+    assert_eq!(
+        m.term_at(&earned, at("2027-06-01T00:00:00Z")).0,
+        m.term_start
+    );
+}
+
+#[test]
 fn grace_follows_the_term() {
     use crate::time::DAY;
     let p = parse(paid());

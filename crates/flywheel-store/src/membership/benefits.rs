@@ -162,7 +162,9 @@ async fn benefits_held(
 ) -> Result<Vec<(HeldBenefit, Membership)>, StoreError> {
     let mut out: Vec<(HeldBenefit, Membership)> = Vec::new();
     let mut seen = BTreeSet::new();
-    for (m, _) in held_now(conn, member, now).await? {
+    for (m, programme) in held_now(conn, member, now).await? {
+        // A benefit's uses per term count in the term `now` falls in.
+        let term = m.term_at(&programme, now);
         let mut given: BTreeMap<String, Option<Micros>> = BTreeMap::new();
         for row in
             sqlx::query("SELECT benefit FROM tier_benefits WHERE programme = $1 AND tier = $2")
@@ -197,11 +199,11 @@ async fn benefits_held(
             };
             let (used, period_start, period_ends) = match &benefit.definition.limit {
                 Some(limit) => {
-                    let (from, to) = period_of(limit.per, now, (m.term_start, m.expires_at));
+                    let (from, to) = period_of(limit.per, now, term);
                     let used = uses_between(conn, member, &id, from, to).await?;
                     (used, from, Some(to).filter(|t| *t != Micros::MAX))
                 }
-                None => (0, m.term_start, None),
+                None => (0, term.0, None),
             };
             let codes = match &benefit.definition.partner {
                 Some(_) => codes_of(conn, member, &id, period_start).await?,

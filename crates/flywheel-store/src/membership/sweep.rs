@@ -128,7 +128,8 @@ impl Store {
             // programme's window up to its end.
             let from = match programme.kind {
                 ProgrammeKind::Earned => ended - i64::from(programme.window_days()) * DAY,
-                _ => m.term_start,
+                // The last of the terms renewed in a row: it alone keeps the tier.
+                _ => m.term_at(&programme, ended - 1).0,
             };
             let got = measures(conn, member, from, ended).await?;
             let outcome = end_of_term(&programme, &m, got);
