@@ -31,7 +31,7 @@ const SKIPPED: [&str; 9] = [
 ];
 
 /// Columns that say when or in which order a row was written, not what it holds.
-const VOLATILE: [(&str, &str); 17] = [
+const VOLATILE: [(&str, &str); 22] = [
     ("events", "received_at"),
     ("members", "updated_at"),
     ("points_transactions", "posted_at"),
@@ -49,6 +49,11 @@ const VOLATILE: [(&str, &str); 17] = [
     ("redemptions", "cancelled_at"),
     ("points_transfers", "request"),
     ("points_exchanges", "request"),
+    ("benefits", "created_at"),
+    ("benefits", "updated_at"),
+    ("tier_benefits", "added_at"),
+    ("partner_codes", "loaded_at"),
+    ("notices", "created_at"),
 ];
 
 /// A row as a JSON object, column by column; text that holds JSON (identities,

@@ -893,7 +893,8 @@ fn the_readme_tour_answers_as_the_text_says() {
 }
 
 /// The same stream imported at the same instant gives the same canonical dump on every
-/// database: what the engine decides does not depend on the backend.
+/// database: what the engine decides does not depend on the backend. With the demo's
+/// programmes defined, that includes the tiers its purchases and spend move.
 #[test]
 fn the_demo_stream_dumps_the_same_on_every_database_whatever_the_cache() {
     let dir = tempfile::tempdir().unwrap();
@@ -918,6 +919,19 @@ fn the_demo_stream_dumps_the_same_on_every_database_whatever_the_cache() {
     }) {
         let db = test_db.url.clone();
         std::fs::write(dir.path().join("cache.toml"), config).unwrap();
+        // The demo brand without its people: its programmes, so the stream's purchases
+        // and spend move tiers as the import goes.
+        let (ok, _, err) = run(flywheel(dir.path()).args([
+            "demo",
+            "--members",
+            "0",
+            "--end",
+            "2026-10-01",
+            "--no-serve",
+            "--db",
+            &db,
+        ]));
+        assert!(ok, "{err}");
         let (ok, out, err) = run(flywheel(dir.path()).args([
             "import",
             "s.jsonl",
@@ -935,6 +949,12 @@ fn the_demo_stream_dumps_the_same_on_every_database_whatever_the_cache() {
         assert!(ok, "{err}");
         assert!(dump.lines().count() > 5_000, "{}", dump.lines().count());
         assert!(dump.contains("\"table\":\"points_entries\""));
+        for rule in ["purchase", "qualify"] {
+            assert!(
+                dump.contains(&format!("\"rule\":\"{rule}\"")),
+                "the stream moves tiers by {rule}"
+            );
+        }
         // A lot never holds more than was credited to it (points joining a live lot
         // raise both).
         for line in dump

@@ -310,10 +310,16 @@ impl<'c> TierPass<'c> {
         ws: &WorkingSet,
         changes: &Changes,
     ) {
-        let counted = self.count_spend(a, ws, changes) | self.count_points(book);
+        let spent = self.count_spend(a, ws, changes);
+        let earned = self.count_points(book, a.member_id);
         if !self.members.contains(&a.member_id) {
             return;
         }
+        // Only what a programme measures reviews tiers — the same test `wanted` makes
+        // of the event alone, so a review never depends on what else is in the batch
+        // (a check-in's points must not renew a tier measured by spend).
+        let counted = (spent && self.catalogue.moved_by(Measure::Spend))
+            || (earned && self.catalogue.moved_by(Measure::Points));
         let at = a.event.occurred_at;
         let reference = a.event.event_id.clone();
         let bought = match named_purchase(a.event) {
@@ -354,8 +360,9 @@ impl<'c> TierPass<'c> {
         true
     }
 
-    /// Takes the points earned by postings added since the last look. True if any.
-    fn count_points(&mut self, book: &Book) -> bool {
+    /// Takes the points earned by postings added since the last look. True if `member`
+    /// earned any.
+    fn count_points(&mut self, book: &Book, member: MemberId) -> bool {
         let mut any = false;
         for p in &book.postings[self.postings_seen..] {
             if p.kind != Kind::Earn {
@@ -373,7 +380,7 @@ impl<'c> TierPass<'c> {
                         .entry(*member_id)
                         .or_default()
                         .push((p.at, *amount));
-                    any = true;
+                    any |= *member_id == member;
                 }
             }
         }

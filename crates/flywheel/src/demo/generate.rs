@@ -15,6 +15,7 @@
 use super::catalog::{
     CITIES, FEEDBACK_CATEGORIES, GIVEN, OCCUPATIONS, PRODUCTS, STORES_PER_CITY, SURNAMES,
 };
+use super::memberships::{MAX_POINTS_SHARE, PAID_TIERS};
 use flywheel_core::time::{DAY, Micros, SECOND, to_rfc3339};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -46,14 +47,43 @@ struct Person {
     orders: u32,
     /// Bought the paid membership (the super-user programme).
     paid: bool,
+    /// The paid tier held as far as the person's own purchases and spend say (an index
+    /// into `PAID_TIERS`), and its current term: renewals and upgrades follow it.
+    tier: Option<usize>,
+    term: (Micros, Micros),
+    /// Net spend (fen) in that term, which raises the tier.
+    term_spend: i64,
+    /// The end of a next term renewed ahead.
+    renewed_until: Option<Micros>,
+    /// Recent orders' sequence numbers and times, for refunds to find their term.
+    recent_orders: VecDeque<(u32, Micros)>,
+}
+
+impl Person {
+    /// Past the end of a term renewed ahead, the next term has begun.
+    fn roll_term(&mut self, at: Micros) {
+        if at >= self.term.1
+            && let Some(until) = self.renewed_until.take()
+        {
+            self.term = (self.term.1, until);
+            self.term_spend = 0;
+        }
+    }
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Action {
     Start,
     Activity,
-    Refund { order_seq: u32, amount: i64 },
-    Resolve { complaint_seq: u32 },
+    Refund {
+        order_seq: u32,
+        amount: i64,
+    },
+    /// Shortly before the paid term ends: renew it, or let it run out.
+    Renew,
+    Resolve {
+        complaint_seq: u32,
+    },
     BindWeibo,
     FamilyTablet,
 }
@@ -103,6 +133,11 @@ impl Generator {
                 seq: 0,
                 orders: 0,
                 paid: false,
+                tier: None,
+                term: (0, 0),
+                term_spend: 0,
+                renewed_until: None,
+                recent_orders: VecDeque::new(),
             });
         }
         // One in ten people was invited by someone who joined before them.
@@ -328,6 +363,7 @@ impl Generator {
             self.people[person as usize].mini_registered = true;
         }
         self.emit(person, at, "purchase", channel, ids.clone(), props);
+        self.count_spend(person, order_seq, at, total);
         // Engaged regulars are offered the paid membership around their fifth order,
         // and some take it; the rest are whom the super-user list says to invite.
         let p = &mut self.people[person as usize];
@@ -335,16 +371,16 @@ impl Generator {
         if !p.paid && p.orders >= 5 {
             let engagement = p.engagement;
             if self.rng.random::<f64>() < 0.08 * engagement {
+                let roll = self.rng.random::<f64>();
+                let tier = if roll < 0.12 {
+                    2
+                } else if roll < 0.4 {
+                    1
+                } else {
+                    0
+                };
                 self.people[person as usize].paid = true;
-                let props = json!({"plan": "annual", "amount": "199.00"});
-                self.emit(
-                    person,
-                    at + 60 * SECOND,
-                    "membership_purchase",
-                    channel,
-                    ids,
-                    props,
-                );
+                self.buy_tier(person, at + 60 * SECOND, channel, tier, 0);
             }
         }
         if self.rng.random::<f64>() < 0.03 {
@@ -355,6 +391,96 @@ impl Generator {
             };
             let later = at + self.rng.random_range(1..7) * DAY;
             self.schedule(later, person, Action::Refund { order_seq, amount });
+        }
+    }
+
+    /// Buys a paid tier — a join, or a renewal bought ahead whose term follows the
+    /// current one — paying `points` of the fee in points, and schedules the decision
+    /// to renew.
+    fn buy_tier(&mut self, person: u32, at: Micros, channel: &str, tier: usize, points: i64) {
+        let (id, fee, _) = PAID_TIERS[tier];
+        let p = &mut self.people[person as usize];
+        let renewal = p.tier == Some(tier) && at < p.term.1;
+        let next_start = if renewal { p.term.1 } else { at };
+        if renewal {
+            p.renewed_until = Some(next_start + 365 * DAY);
+        } else {
+            p.term = (at, at + 365 * DAY);
+            p.term_spend = 0;
+            p.renewed_until = None;
+        }
+        p.tier = Some(tier);
+        let seq = p.seq + 1;
+        let mut props = json!({"programme": "paid", "tier": id,
+            "order_id": format!("M{}-{person}-{seq}", self.seed),
+            "amount": money(fee - points), "currency": "CNY"});
+        if points > 0 {
+            props["points"] = json!(points);
+        }
+        let ids = self.identities(person, channel, true);
+        self.emit(person, at, "membership_purchase", channel, ids, props);
+        let decide = next_start + 365 * DAY - self.rng.random_range(1..15) * DAY;
+        self.schedule(decide, person, Action::Renew);
+    }
+
+    /// Near the end of a term: people still buying renew most of the time, some paying
+    /// part of the fee with points earned in the term; the rest let it run out, and the
+    /// sweep keeps, lowers or ends their tier after the grace.
+    fn renew(&mut self, person: u32, at: Micros) {
+        self.people[person as usize].roll_term(at);
+        let p = &self.people[person as usize];
+        let Some(tier) = p.tier else { return };
+        if at >= p.quiet_from || self.rng.random::<f64>() > 0.55 + 0.3 * p.engagement {
+            return;
+        }
+        let channel = p.channels[0];
+        // A point a yuan, pending a week, some refunded: half the term's spend in
+        // points is surely in the wallet. Whole yuan, so the cash part is too.
+        let most = (PAID_TIERS[tier].1 as f64 * MAX_POINTS_SHARE) as i64;
+        let usable = (p.term_spend / 200).min(most) / 100 * 100;
+        let points = if usable >= 500 && self.rng.random::<f64>() < 0.5 {
+            usable
+        } else {
+            0
+        };
+        self.buy_tier(person, at, channel, tier, points);
+    }
+
+    /// Counts an order in the paid term it falls in, raising the tier when the term's
+    /// spend reaches a higher one's threshold (as ingest does at that moment).
+    fn count_spend(&mut self, person: u32, order_seq: u32, at: Micros, total: i64) {
+        let p = &mut self.people[person as usize];
+        p.recent_orders.push_back((order_seq, at));
+        if p.recent_orders.len() > 32 {
+            p.recent_orders.pop_front();
+        }
+        p.roll_term(at);
+        let Some(tier) = p.tier else { return };
+        if at < p.term.0 || at >= p.term.1 {
+            return;
+        }
+        p.term_spend += total;
+        if let Some(higher) = (tier + 1..PAID_TIERS.len()).rev().find(|t| {
+            PAID_TIERS[*t]
+                .2
+                .is_some_and(|needed| p.term_spend >= needed)
+        }) {
+            p.tier = Some(higher);
+        }
+    }
+
+    fn count_refund(&mut self, person: u32, order_seq: u32, amount: i64) {
+        let p = &mut self.people[person as usize];
+        let at = p
+            .recent_orders
+            .iter()
+            .find(|(s, _)| *s == order_seq)
+            .map(|(_, at)| *at);
+        if let Some(at) = at
+            && at >= p.term.0
+            && at < p.term.1
+        {
+            p.term_spend -= amount;
         }
     }
 
@@ -453,11 +579,13 @@ impl Generator {
                 self.next_activity(person, at);
             }
             Action::Refund { order_seq, amount } => {
+                self.count_refund(person, order_seq, amount);
                 let channel = self.people[person as usize].channels[0];
                 let ids = self.identities(person, channel, true);
                 let props = json!({"order_id": format!("D{}-{person}-{order_seq}", self.seed), "amount": money(amount)});
                 self.emit(person, at, "refund", channel, ids, props);
             }
+            Action::Renew => self.renew(person, at),
             Action::Resolve { complaint_seq } => {
                 // The call centre knows the caller by phone.
                 let ids = json!({"phone": self.phone(person)});

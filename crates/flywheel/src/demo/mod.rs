@@ -1,9 +1,11 @@
 //! `flywheel demo`: builds a synthetic tea-and-coffee brand (see `generate.rs`), loads
 //! its two years of history through the real ingest path — replayed in time order so
-//! the stage history reads as it happened — then serves it.
+//! the stage history reads as it happened, with its membership programmes defined
+//! first so tiers move as it goes (`memberships.rs`) — then serves it.
 
 mod catalog;
 mod generate;
+mod memberships;
 mod rewards;
 
 use crate::config::{Config, Overrides};
@@ -120,6 +122,8 @@ async fn load(
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
     let first_day = end - 730 * flywheel_core::time::DAY;
+    let now = chrono::Utc::now().timestamp_micros();
+    memberships::define(store, first_day, now).await?;
     let rules = config.policy.rules();
     let mut batch = Vec::with_capacity(DEMO_BATCH);
     let mut total = 0u64;
@@ -135,7 +139,14 @@ async fn load(
         batch.clear();
         Ok(())
     };
+    let mut students = Vec::new();
     for raw in generator {
+        if raw["type"] == "register"
+            && raw["properties"]["occupation"] == "student"
+            && let Some(unionid) = raw["identities"]["wechat_unionid"].as_str()
+        {
+            students.push(unionid.to_owned());
+        }
         let event = parse_event(&raw, &ctx)
             .map_err(|e| anyhow::anyhow!("demo generated an invalid event {raw}: {e:?}"))?;
         let day = (event.occurred_at - first_day) / flywheel_core::time::DAY;
@@ -149,10 +160,11 @@ async fn load(
     }
     flush(&mut batch).await?;
     bar.finish_and_clear();
-    // Bring every stage up to the present.
-    let now = chrono::Utc::now().timestamp_micros();
+    // Bring every stage, points lot and membership term up to the present.
     store.sweep(&config.policy.stages, now, false).await?;
     store.sweep_points(now).await?;
+    let points_programme = config.policy.points.default_programme();
+    let tiers = memberships::finish(store, &students, points_programme, now).await?;
     rewards::seed(store, now).await?;
     let counts = store.stage_counts().await?;
     let secs = started.elapsed().as_secs_f64();
@@ -177,6 +189,28 @@ async fn load(
     let scores = store
         .recompute_scores(&config.policy.scores, now, &|_| {})
         .await?;
+    let report = store.membership_report(0, now + 1).await?;
+    let holders: Vec<String> = report
+        .iter()
+        .map(|r| {
+            let tiers: Vec<String> = r
+                .figures
+                .tiers
+                .iter()
+                .map(|(tier, f)| format!("{tier} {}", f.members))
+                .collect();
+            format!("{} {}", r.programme.id, tiers.join(", "))
+        })
+        .collect();
+    eprintln!(
+        "memberships: {}; terms ended today: {} kept, {} lowered, {} lapsed; {} student cards; {} notices of a benefit leaving V1",
+        holders.join("; "),
+        tiers.retained,
+        tiers.lowered,
+        tiers.lapsed,
+        tiers.cards,
+        tiers.notices
+    );
     let paid = store.paid_member_count().await?;
     eprintln!(
         "scores: {} members scored in {:.1} s, {} with RFM; {paid} paid members (GET /v1/super-users)",

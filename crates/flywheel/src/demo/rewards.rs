@@ -4,7 +4,6 @@
 
 use flywheel_core::Money;
 use flywheel_core::time::Micros;
-use flywheel_store::AuditActor;
 use flywheel_store::{PartnerRow, RewardRow, Store};
 
 pub async fn seed(store: &Store, now: Micros) -> anyhow::Result<()> {
@@ -67,11 +66,7 @@ pub async fn seed(store: &Store, now: Micros) -> anyhow::Result<()> {
             None,
         ),
     ];
-    let demo = AuditActor {
-        reference: "demo".into(),
-        key_id: None,
-        name: "flywheel demo".into(),
-    };
+    let demo = super::memberships::demo_actor();
     for r in &catalogue {
         store.save_reward(r, false, &demo).await?;
     }
