@@ -889,6 +889,29 @@ fn the_readme_tour_answers_as_the_text_says() {
     assert_eq!(answer("tour-r1")["points"], 5);
     assert_eq!(answer("tour-x1")["error"]["code"], "insufficient_points");
     assert_eq!(answer("trial-balance")["total"], 0);
+    assert_eq!(answer("tour-m1")["tier"], "V1", "{}", answer("tour-m1"));
+    let held = &answers
+        .iter()
+        .find(|(c, _)| c.contains("/members/") && c.contains("/memberships"))
+        .unwrap()
+        .1;
+    assert!(
+        held["memberships"][0]["progress"]["sentence"]
+            .as_str()
+            .is_some_and(|s| s.starts_with("spend 5,000.00 more by ")),
+        "{held}"
+    );
+    assert_eq!(answer("tour-b1")["remaining"], 1, "{}", answer("tour-b1"));
+    let card = answer("/card");
+    assert_eq!(card["tiers"][0]["tier"], "V1", "{card}");
+    assert!(card["phone"].as_str().unwrap().contains("****"), "{card}");
+    assert_eq!(
+        answer("notices?")["notices"][0]["kind"],
+        "benefit_removed",
+        "{}",
+        answer("notices?")
+    );
+    assert!(answer("reports/memberships")["programmes"].is_array());
     assert!(answer("scores/recompute")["members"].as_u64().unwrap() >= 200);
 }
 

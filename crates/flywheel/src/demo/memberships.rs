@@ -2,7 +2,7 @@
 //! 99/199/299 a year with benefits, the Tea Club earned by spend, and a student card
 //! beside them. The programmes are defined before the history loads, so the purchases
 //! and spend in it move tiers as they happened; after it, the sweep brings every term
-//! up to today, students get their card, and one benefit leaves V1 with notice.
+//! up to today, students get their card, and one benefit leaves V2 with notice.
 
 use flywheel_core::Money;
 use flywheel_core::identity::{Identity, IdentityKind};
@@ -138,7 +138,11 @@ pub async fn define(store: &Store, start: Micros, now: Micros) -> anyhow::Result
     }
     let gives: [(&str, &str, &[&str]); 4] = [
         ("paid", "V1", &["free-delivery"]),
-        ("paid", "V2", &["free-delivery", "free-refill"]),
+        (
+            "paid",
+            "V2",
+            &["free-delivery", "free-refill", "birthday-gift"],
+        ),
         (
             "paid",
             "V3",
@@ -181,8 +185,8 @@ pub struct Finished {
 }
 
 /// After the history: ends every term that is over, gives the student card to the
-/// students (`students`: their WeChat union ids), and takes free delivery off V1 from
-/// each holder's next term, which sends them a notice.
+/// students (`students`: their WeChat union ids), and keeps the birthday gift for V3
+/// from now on: V2 holders keep it to the end of their term, each told in a notice.
 pub async fn finish(
     store: &Store,
     students: &[String],
@@ -227,7 +231,14 @@ pub async fn finish(
         }
     }
     let change = store
-        .set_tier_benefits("paid", "V1", &[], 30, &actor, now)
+        .set_tier_benefits(
+            "paid",
+            "V2",
+            &["free-delivery".into(), "free-refill".into()],
+            30,
+            &actor,
+            now,
+        )
         .await
         .map_err(points_error)?;
     done.notices = change.notices;

@@ -203,7 +203,7 @@ async fn load(
         })
         .collect();
     eprintln!(
-        "memberships: {}; terms ended today: {} kept, {} lowered, {} lapsed; {} student cards; {} notices of a benefit leaving V1",
+        "memberships: {}; terms ended today: {} kept, {} lowered, {} lapsed; {} student cards; {} notices of a benefit leaving V2",
         holders.join("; "),
         tiers.retained,
         tiers.lowered,
