@@ -121,6 +121,25 @@ pub(crate) fn day(text: &str, field: &str) -> Result<String, ApiError> {
         })
 }
 
+/// The query of a settlement report: `from` and `to` (YYYY-MM-DD, UTC; by default the
+/// last 30 days to today) and optionally one `partner`.
+pub(crate) fn settlement_period(
+    params: Vec<(String, String)>,
+    now: time::Micros,
+) -> Result<(String, String, Option<String>), ApiError> {
+    let date = |at| time::to_datetime(at).format("%Y-%m-%d").to_string();
+    let (mut from, mut to, mut partner) = (date(now - time::days(30)), date(now), None);
+    for (k, v) in params {
+        match k.as_str() {
+            "from" => from = day(&v, "from")?,
+            "to" => to = day(&v, "to")?,
+            "partner" => partner = Some(v),
+            other => return Err(crate::params::unknown(other)),
+        }
+    }
+    Ok((from, to, partner))
+}
+
 /// Exchanges per partner and UTC day: points out and in, on both sides, and the net
 #[utoipa::path(get, path = "/v1/reports/points/settlement", tag = "finance",
     params(("partner" = Option<String>, Query, description = "One partner; default all"),
@@ -133,22 +152,7 @@ pub async fn settlement(
     State(state): State<AppState>,
     Params(params): Params,
 ) -> Result<Json<SettlementView>, ApiError> {
-    let now = state.now();
-    let today = time::to_datetime(now).format("%Y-%m-%d").to_string();
-    let month_ago = time::to_datetime(now - time::days(30))
-        .format("%Y-%m-%d")
-        .to_string();
-    let (mut from, mut to, mut partner) = (month_ago, today, None);
-    for (k, v) in params {
-        match k.as_str() {
-            "from" => from = day(&v, "from")?,
-            "to" => to = day(&v, "to")?,
-            "partner" => partner = Some(v),
-            other => {
-                return Err(crate::params::unknown(other));
-            }
-        }
-    }
+    let (from, to, partner) = settlement_period(params, state.now())?;
     let rows = state
         .store
         .settlement(partner.as_deref(), &from, &to)

@@ -2,14 +2,14 @@
 //! (`POST /v1/benefits/{id}/codes`, admin) and the settlement of the codes handed out,
 //! per partner (`GET /v1/reports/benefits/settlement`, finance).
 
-use super::finance::day;
+use super::finance::settlement_period;
 use crate::auth::{Allowed, need};
 use crate::benefit_views::{
     CodeSettlementRowView, CodeSettlementView, CodesInput, CodesLoadedView,
 };
 use crate::body::{JsonValue, SMALL, typed};
 use crate::error::ApiError;
-use crate::params::{Params, unknown};
+use crate::params::Params;
 use crate::state::AppState;
 use axum::extract::{Path, State};
 use axum::routing::{get, post};
@@ -91,17 +91,7 @@ pub async fn settlement(
     State(state): State<AppState>,
     Params(params): Params,
 ) -> Result<Json<CodeSettlementView>, ApiError> {
-    let now = state.now();
-    let date = |at| time::to_datetime(at).format("%Y-%m-%d").to_string();
-    let (mut from, mut to, mut partner) = (date(now - 30 * DAY), date(now), None);
-    for (k, v) in params {
-        match k.as_str() {
-            "from" => from = day(&v, "from")?,
-            "to" => to = day(&v, "to")?,
-            "partner" => partner = Some(v),
-            other => return Err(unknown(other)),
-        }
-    }
+    let (from, to, partner) = settlement_period(params, state.now())?;
     if from > to {
         return Err(
             ApiError::new(ErrorCode::InvalidQuery, "from must not come after to").field("from"),

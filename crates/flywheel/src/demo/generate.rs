@@ -45,10 +45,9 @@ struct Person {
     mini_registered: bool,
     seq: u32,
     orders: u32,
-    /// Bought the paid membership (the super-user programme).
-    paid: bool,
     /// The paid tier held as far as the person's own purchases and spend say (an index
-    /// into `PAID_TIERS`), and its current term: renewals and upgrades follow it.
+    /// into `PAID_TIERS`; none: never bought one), and its current term: renewals and
+    /// upgrades follow it.
     tier: Option<usize>,
     term: (Micros, Micros),
     /// Net spend (fen) in that term, which raises the tier.
@@ -132,7 +131,6 @@ impl Generator {
                 mini_registered: false,
                 seq: 0,
                 orders: 0,
-                paid: false,
                 tier: None,
                 term: (0, 0),
                 term_spend: 0,
@@ -362,13 +360,13 @@ impl Generator {
         if channel == "mini_program" {
             self.people[person as usize].mini_registered = true;
         }
-        self.emit(person, at, "purchase", channel, ids.clone(), props);
+        self.emit(person, at, "purchase", channel, ids, props);
         self.count_spend(person, order_seq, at, total);
         // Engaged regulars are offered the paid membership around their fifth order,
         // and some take it; the rest are whom the super-user list says to invite.
         let p = &mut self.people[person as usize];
         p.orders += 1;
-        if !p.paid && p.orders >= 5 {
+        if p.tier.is_none() && p.orders >= 5 {
             let engagement = p.engagement;
             if self.rng.random::<f64>() < 0.08 * engagement {
                 let roll = self.rng.random::<f64>();
@@ -379,7 +377,6 @@ impl Generator {
                 } else {
                     0
                 };
-                self.people[person as usize].paid = true;
                 self.buy_tier(person, at + 60 * SECOND, channel, tier, 0);
             }
         }
@@ -628,7 +625,7 @@ impl Generator {
     }
 }
 
-fn money(fen: i64) -> String {
+pub(super) fn money(fen: i64) -> String {
     format!("{}.{:02}", fen / 100, fen % 100)
 }
 

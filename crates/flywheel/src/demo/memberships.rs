@@ -4,6 +4,7 @@
 //! and spend in it move tiers as they happened; after it, the sweep brings every term
 //! up to today, students get their card, and one benefit leaves V2 with notice.
 
+use super::generate::money;
 use flywheel_core::Money;
 use flywheel_core::identity::{Identity, IdentityKind};
 use flywheel_core::membership::Programme;
@@ -35,10 +36,6 @@ pub fn demo_actor() -> AuditActor {
 
 fn programme(v: serde_json::Value) -> anyhow::Result<Programme> {
     Ok(serde_json::from_value(v)?)
-}
-
-fn money(fen: i64) -> String {
-    Money::from_minor(fen).to_string()
 }
 
 /// Defines the three programmes, the benefits and which tiers give them, and the video
