@@ -200,6 +200,11 @@ pub struct MemberFacts {
     /// Dated signals inside the longest window, oldest first.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub recent: Vec<Signal>,
+    /// Interactions per UTC day (`[day since the epoch, count]`, oldest first) inside
+    /// the longest window: what `interactions_within(7d)` counts. By day rather than one
+    /// signal each, because a keen member likes hundreds of things a month.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub interaction_days: Vec<(i64, u32)>,
 }
 
 /// Window facts counted at one instant.
@@ -281,6 +286,9 @@ impl MemberFacts {
         }
         if event.is_interaction() {
             self.last_interaction_at = max_opt(self.last_interaction_at, Some(at));
+            if at > keep_after {
+                self.count_interaction_day(time::day_number(at), 1);
+            }
         }
         if matches!(
             event.payload,
@@ -452,10 +460,34 @@ impl MemberFacts {
         self.recent.insert(index, Signal { at, kind });
     }
 
+    fn count_interaction_day(&mut self, day: i64, n: u32) {
+        let i = self.interaction_days.partition_point(|(d, _)| *d < day);
+        match self.interaction_days.get_mut(i) {
+            Some((d, count)) if *d == day => *count = count.saturating_add(n),
+            _ => self.interaction_days.insert(i, (day, n)),
+        }
+    }
+
+    /// Interactions on the UTC day of `as_of` and the `days - 1` days before it.
+    pub fn interactions_within(&self, as_of: Micros, days: u32) -> u64 {
+        let first = time::day_number(as_of) - i64::from(days) + 1;
+        self.interaction_days
+            .iter()
+            .filter(|(d, _)| *d >= first)
+            .map(|(_, n)| u64::from(*n))
+            .sum()
+    }
+
     /// Drops signals no window can see any more.
     pub fn prune(&mut self, keep_after: Micros) {
         let cut = self.recent.partition_point(|s| s.at <= keep_after);
         self.recent.drain(..cut);
+        // Days wholly before the cut-off; the day it falls in stays.
+        let first_day = time::day_number(keep_after);
+        let cut = self
+            .interaction_days
+            .partition_point(|(d, _)| *d < first_day);
+        self.interaction_days.drain(..cut);
     }
 
     /// Counts the window `(as_of - window, as_of]`… and anything later (events may be a
@@ -538,6 +570,9 @@ impl MemberFacts {
         merge_counts(&mut self.custom, &other.custom);
         self.recent.extend(other.recent.iter().cloned());
         self.recent.sort_by_key(|s| s.at);
+        for &(day, n) in &other.interaction_days {
+            self.count_interaction_day(day, n);
+        }
     }
 }
 

@@ -22,6 +22,7 @@ pub mod policy;
 pub mod privacy;
 pub mod profile;
 pub mod scores;
+pub mod segment;
 pub mod stage;
 pub mod time;
 pub mod validation;

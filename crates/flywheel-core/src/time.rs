@@ -16,6 +16,11 @@ pub fn days(n: u32) -> Micros {
     i64::from(n) * DAY
 }
 
+/// The UTC day an instant falls in, counted from 1970-01-01 (day 0).
+pub fn day_number(t: Micros) -> i64 {
+    t.div_euclid(DAY)
+}
+
 pub fn from_datetime(t: DateTime<Utc>) -> Micros {
     t.timestamp_micros()
 }

@@ -93,6 +93,11 @@ impl Footprint for MemberFacts {
             + counts(&self.custom)
             + recent
             + complaints
+            + if self.interaction_days.is_empty() {
+                0
+            } else {
+                ALLOCATION + self.interaction_days.capacity() * size_of::<(i64, u32)>()
+            }
             + if self.recent.is_empty() {
                 0
             } else {
