@@ -176,6 +176,8 @@ pub mod need {
         EraseMembers,
         ManageProgrammes,
         ManageMemberships,
+        TagMembers,
+        ManageSegments,
     );
 }
 

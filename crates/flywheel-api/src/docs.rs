@@ -8,9 +8,11 @@ use crate::points_views;
 use crate::report_views;
 use crate::routes::{
     audit, benefits, card, events, finance, health, identity, members, membership_report,
-    memberships, partner_codes, points, privacy, programmes, rewards, scores, stats,
+    memberships, partner_codes, points, privacy, programmes, rewards, scores, segments, stats,
+    tags,
 };
 use crate::score_views;
+use crate::segment_views;
 use crate::state::AppState;
 use crate::views;
 use axum::Router;
@@ -39,6 +41,10 @@ use utoipa_swagger_ui::SwaggerUi;
         benefits::list_benefits, benefits::create_benefit, benefits::get_benefit, benefits::put_benefit,
         benefits::get_tier_benefits, benefits::put_tier_benefits, benefits::member_benefits, benefits::use_benefit,
         benefits::notices, partner_codes::load_codes, partner_codes::settlement,
+        segments::list_segments, segments::create_segment, segments::get_segment, segments::put_segment,
+        segments::delete_segment, segments::segment_members, segments::segment_changes, segments::export,
+        segments::preview, segments::member_segments,
+        tags::list_tags, tags::put_dimension, tags::member_tags, tags::add_tag, tags::remove_tag,
     ),
     components(schemas(
         views::EventAnswer, views::BatchAnswer, views::MemberDoc, views::IdentityView, views::Timeline,
@@ -77,6 +83,12 @@ use utoipa_swagger_ui::SwaggerUi;
         benefit_views::UseInput, benefit_views::UseView, benefit_views::NoticeView, benefit_views::NoticeList,
         benefit_views::PartnerInput, benefit_views::CodeStockView, benefit_views::CodesInput,
         benefit_views::CodesLoadedView, benefit_views::CodeSettlementRowView, benefit_views::CodeSettlementView,
+        segment_views::SegmentInput, segment_views::SegmentView, segment_views::SegmentList,
+        segment_views::SegmentMemberView, segment_views::SegmentMembersPage, segment_views::ChangeView,
+        segment_views::ChangesPage, segment_views::MemberSegmentView, segment_views::MemberSegmentsView,
+        segment_views::PreviewInput, segment_views::PreviewView, segment_views::TagInput,
+        segment_views::MemberTagView, segment_views::MemberTagsView, segment_views::TagCountView,
+        segment_views::DimensionInput, segment_views::DimensionView, segment_views::TagsView,
     )),
     modifiers(&BearerAuth, &ErrorAnswers),
 )]

@@ -18,6 +18,9 @@ pub struct ApiError {
     pub details: Option<Value>,
     /// Seconds to wait before retrying (`Retry-After`), for 429.
     pub retry_after: Option<u64>,
+    /// Further members of the error object (`line` and `column` of an expression);
+    /// boxed, so every `Result<_, ApiError>` stays small.
+    pub extra: Option<Box<serde_json::Map<String, Value>>>,
 }
 
 /// The HTTP status of a code.
@@ -33,7 +36,16 @@ impl ApiError {
             field: None,
             details: None,
             retry_after: None,
+            extra: None,
         }
+    }
+
+    /// Adds a member to the error object.
+    pub fn with(mut self, key: &'static str, value: impl Into<Value>) -> ApiError {
+        self.extra
+            .get_or_insert_with(Default::default)
+            .insert(key.to_owned(), value.into());
+        self
     }
 
     pub fn field(mut self, field: impl Into<String>) -> ApiError {
@@ -142,6 +154,9 @@ impl IntoResponse for ApiError {
             json!({"code": self.code.as_str(), "message": self.message, "field": self.field});
         if let Some(d) = self.details {
             error["details"] = d;
+        }
+        for (k, v) in self.extra.into_iter().flat_map(|m| *m) {
+            error[k.as_str()] = v;
         }
         let mut response = (status, Json(json!({ "error": error }))).into_response();
         if status == StatusCode::UNAUTHORIZED {

@@ -24,6 +24,7 @@ mod privacy;
 mod report_views;
 mod routes;
 mod score_views;
+mod segment_views;
 mod server;
 mod settle;
 mod state;
@@ -63,6 +64,8 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::membership_report::router())
         .merge(routes::benefits::router())
         .merge(routes::partner_codes::router())
+        .merge(routes::segments::router())
+        .merge(routes::tags::router())
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             settle::settle,

@@ -41,6 +41,7 @@ impl AppState {
     pub fn new(store: Store, policy: Policy, env_admin_key: Option<&str>) -> AppState {
         // The metrics recorder before anything is counted.
         crate::metrics::handle();
+        store.configure_segments(flywheel_store::SegmentSettings::of(&policy));
         AppState {
             store,
             policy: Arc::new(policy),

@@ -56,6 +56,10 @@ pub enum Permission {
     ManageProgrammes,
     /// Set or end a member's tier by hand, with a reason (audited).
     ManageMemberships,
+    /// Set and remove members' tags (audited).
+    TagMembers,
+    /// Define segments and tag dimensions (audited).
+    ManageSegments,
 }
 
 impl Role {
@@ -101,10 +105,12 @@ impl Role {
                     | SpendPoints
                     | ManagePoints
                     | ManageMemberships
+                    | TagMembers
+                    | ManageSegments
             ),
             Role::Staff => matches!(
                 p,
-                WriteEvents | ReadMembers | ReadConflicts | ReadPoints | SpendPoints
+                WriteEvents | ReadMembers | ReadConflicts | ReadPoints | SpendPoints | TagMembers
             ),
             Role::Integrator => matches!(p, WriteEvents | SpendPoints),
             Role::Finance => matches!(

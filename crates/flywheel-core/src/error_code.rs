@@ -58,6 +58,8 @@ codes! {
     ProgrammeNotFound = "programme_not_found", 404, "No membership programme has that id.";
     BenefitNotFound = "benefit_not_found", 404, "No benefit has that id.";
     RedemptionNotFound = "redemption_not_found", 404, "No redemption has that id.";
+    SegmentNotFound = "segment_not_found", 404, "No segment has that id.";
+    TagNotFound = "tag_not_found", 404, "The member does not carry that tag.";
     MethodNotAllowed = "method_not_allowed", 405, "The route exists but does not take that method.";
     RequestTimeout = "request_timeout", 408, "The request body did not arrive in time.";
     OrderExists = "order_exists", 409, "The order was already recorded by another event.";
@@ -80,6 +82,8 @@ codes! {
     BenefitOutOfScope = "benefit_out_of_scope", 409, "The benefit does not apply on that channel or category.";
     BenefitLimitReached = "benefit_limit_reached", 409, "The member has used the benefit as often as its limit allows in this period.";
     BenefitOutOfCodes = "benefit_out_of_codes", 409, "Every code the partner supplied for the benefit has been handed out; load more.";
+    SegmentExists = "segment_exists", 409, "A segment with that id exists; change it with PUT.";
+    SegmentInUse = "segment_in_use", 409, "Another segment reads this one (in_segment); change that one first.";
     NotEligible = "not_eligible", 409, "The member's profile does not meet the card's eligibility.";
     PayloadTooLarge = "payload_too_large", 413, "The body (or one event in a batch) is larger than the limit.";
     MissingField = "missing_field", 422, "A required field is missing.";
@@ -101,6 +105,8 @@ codes! {
     BatchRejected = "batch_rejected", 422, "Not applied, because another event of its all-or-nothing batch was refused.";
     UnknownProgramme = "unknown_programme", 422, "The points programme is not one configured.";
     Duplicate = "duplicate", 422, "The same id appears twice in one request (earning rules).";
+    InvalidExpression = "invalid_expression", 422, "A segment expression does not parse or check; line and column say where.";
+    InvalidTag = "invalid_tag", 422, "A tag is malformed, its dimension is unknown, or the dimension does not allow the value.";
     InexactExchange = "inexact_exchange", 422, "The points do not convert exactly at the partner's rate.";
     RateLimited = "rate_limited", 429, "The key sent more requests than its role's rate allows; wait Retry-After seconds.";
     Internal = "internal", 500, "Something failed on the server; it was logged.";

@@ -32,6 +32,15 @@ impl AuditActor {
             name: format!("command line ({user})"),
         }
     }
+
+    /// Flywheel itself (the built-in segments it saves on a new database).
+    pub fn system() -> AuditActor {
+        AuditActor {
+            reference: "system".into(),
+            key_id: None,
+            name: "Flywheel (built-in)".into(),
+        }
+    }
 }
 
 /// One change, as recorded.
@@ -50,7 +59,7 @@ pub struct AuditChange {
 }
 
 /// The kinds of change the log records, for the API to check a filter against.
-pub const AUDIT_KINDS: [&str; 13] = [
+pub const AUDIT_KINDS: [&str; 16] = [
     "points_rules",
     "programme",
     "membership",
@@ -64,6 +73,9 @@ pub const AUDIT_KINDS: [&str; 13] = [
     "identity_conflict",
     "api_key",
     "member_erasure",
+    "segment",
+    "member_tag",
+    "tag_dimension",
 ];
 
 /// A stored record.

@@ -60,6 +60,10 @@ pub(crate) struct Inner {
     /// The membership programmes, with the sum of their stored versions (which any new
     /// version changes).
     pub catalogue_cache: CatalogueCache,
+    /// The saved segments, compiled, with the definitions' stamp they were built at.
+    pub segment_cache: SegmentCache,
+    /// The policy segments are evaluated under (`Store::configure_segments`).
+    pub segment_settings: std::sync::RwLock<crate::segments::fill::SegmentSettings>,
     /// Members, identities, orders and referrals ingest read or wrote, kept between its
     /// transactions while no other writer commits (`cache.rs`).
     pub member_cache: tokio::sync::Mutex<MemberCache>,
@@ -148,6 +152,7 @@ pub(crate) async fn write_generation(conn: &mut sqlx::AnyConnection) -> Result<i
 }
 
 pub(crate) type RuleCache = std::sync::Mutex<Option<(i64, Arc<flywheel_core::points::RuleBook>)>>;
+pub(crate) type SegmentCache = std::sync::Mutex<Option<(i64, Arc<crate::segments::SegmentBook>)>>;
 pub(crate) type CatalogueCache =
     std::sync::Mutex<Option<(i64, Arc<flywheel_core::membership::Catalogue>)>>;
 
@@ -203,6 +208,8 @@ impl Store {
             backend,
             rule_cache: RuleCache::default(),
             catalogue_cache: CatalogueCache::default(),
+            segment_cache: SegmentCache::default(),
+            segment_settings: Default::default(),
             member_cache: tokio::sync::Mutex::new(MemberCache::with_bounds(0, 0)),
             member_cache_on: AtomicBool::new(false),
             engine: Engine::new(),
@@ -301,6 +308,10 @@ impl Store {
 
     pub(crate) fn pool(&self) -> &AnyPool {
         &self.inner.pool
+    }
+
+    pub(crate) fn segment_cache(&self) -> &SegmentCache {
+        &self.inner.segment_cache
     }
 
     pub(crate) fn catalogue_cache(&self) -> &CatalogueCache {

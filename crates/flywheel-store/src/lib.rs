@@ -33,6 +33,7 @@ mod points;
 mod privacy;
 mod rows;
 mod scores;
+mod segments;
 mod sql;
 mod survivor;
 mod sweep;
@@ -55,4 +56,5 @@ pub use membership::{
 pub use points::*;
 pub use privacy::{Erasure, MemberExport};
 pub use scores::*;
+pub use segments::*;
 pub use sweep::SweepReport;

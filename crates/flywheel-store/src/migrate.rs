@@ -60,6 +60,13 @@ const MIGRATIONS: &[Migration] = &[
     },
     common!(16, "benefits", "0016_benefits"),
     common!(17, "partner_codes", "0017_partner_codes"),
+    common!(18, "tags_segments", "0018_tags_segments"),
+    Migration {
+        version: 19,
+        name: "segment_changes",
+        sqlite: include_str!("../migrations/sqlite/0019_segment_changes.sql"),
+        postgres: include_str!("../migrations/postgres/0019_segment_changes.sql"),
+    },
 ];
 
 impl Store {

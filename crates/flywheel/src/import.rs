@@ -44,6 +44,10 @@ pub struct ImportArgs {
     /// same file imported twice gives the same database.
     #[arg(long, value_parser = parse_instant)]
     as_of: Option<i64>,
+    /// The file holds tags, not events: CSV with a header `kind,value,tag` (an identity
+    /// kind, its value, the tag to set). Each tag is recorded as set by this import.
+    #[arg(long)]
+    tags: bool,
 }
 
 fn parse_instant(text: &str) -> Result<i64, String> {
@@ -88,6 +92,9 @@ pub async fn run(file: Option<&Path>, args: ImportArgs) -> anyhow::Result<ExitCo
         },
     )?;
     let store = crate::open::open_for_ingest(&config, config.server.write_behind).await?;
+    if args.tags {
+        return crate::import_tags::run(&store, &config, &args.file, args.as_of).await;
+    }
     let format =
         args.format
             .unwrap_or_else(|| match args.file.extension().and_then(|e| e.to_str()) {

@@ -10,6 +10,7 @@ mod config;
 mod demo;
 mod healthcheck;
 mod import;
+mod import_tags;
 mod keys;
 mod open;
 mod scores;

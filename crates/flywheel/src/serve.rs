@@ -49,6 +49,14 @@ pub async fn run(config: Config, store: Option<Store>) -> anyhow::Result<()> {
         .with_context(|| format!("listening on {}", config.server.listen))?;
     let addr = listener.local_addr()?;
     let (stop, stopping) = watch::channel(false);
+    store.configure_segments(flywheel_store::SegmentSettings::of(&config.policy));
+    store
+        .ensure_builtin_segments(chrono::Utc::now().timestamp_micros())
+        .await?;
+    let filler = tokio::spawn(supervise("segment fill", stopping.clone(), RETRY_AFTER, {
+        let store = store.clone();
+        move || fill_segments(store.clone())
+    }));
     let sweep_every = Duration::from_secs(config.server.sweep_interval_secs);
     let sweeper = tokio::spawn(supervise("sweep", stopping.clone(), RETRY_AFTER, {
         let (store, config) = (store.clone(), config.clone());
@@ -70,7 +78,7 @@ pub async fn run(config: Config, store: Option<Store>) -> anyhow::Result<()> {
     flywheel_api::serve(listener, state, shutdown()).await?;
     // Every request has been answered; stop the background work between runs.
     let _ = stop.send(true);
-    for mut task in [sweeper, scorer] {
+    for mut task in [sweeper, scorer, filler] {
         if tokio::time::timeout(Duration::from_secs(10), &mut task)
             .await
             .is_err()
@@ -154,7 +162,31 @@ async fn sweep_once(store: Store, config: Config, every: Duration) -> anyhow::Re
             "membership sweep"
         );
     }
+    let s = store.sweep_segments(now).await?;
+    if s.examined > 0 {
+        tracing::info!(
+            examined = s.examined,
+            entered = s.entered,
+            left = s.left,
+            "segment sweep"
+        );
+    }
     Ok(every)
+}
+
+/// Fills new and edited segments in the background, a few thousand members a chunk,
+/// letting ingest in between; looks again soon while a fill runs.
+async fn fill_segments(store: Store) -> anyhow::Result<Duration> {
+    let now = chrono::Utc::now().timestamp_micros();
+    let r = store.fill_segments(now, 10).await?;
+    for id in &r.ready {
+        tracing::info!(segment = %id, "segment filled");
+    }
+    Ok(if r.examined > 0 {
+        Duration::from_millis(50)
+    } else {
+        Duration::from_secs(2)
+    })
 }
 
 /// Recomputes the population scores (RFM, lifetime value) when the last run is older

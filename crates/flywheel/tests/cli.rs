@@ -75,6 +75,70 @@ fn import_reports_accepted_duplicates_and_every_rejected_line_by_number() {
 }
 
 #[test]
+fn tags_import_from_csv_with_every_refused_line_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let lines = [
+        event(
+            "r1",
+            3,
+            "register",
+            json!({"phone": "13800138001"}),
+            json!({}),
+        )
+        .to_string(),
+        event(
+            "r2",
+            2,
+            "register",
+            json!({"email": "li@example.com"}),
+            json!({}),
+        )
+        .to_string(),
+    ];
+    std::fs::write(dir.path().join("events.jsonl"), lines.join("\n")).unwrap();
+    let (ok, out, err) =
+        run(flywheel(dir.path()).args(["import", "events.jsonl", "--db", "sqlite://t.db"]));
+    assert!(ok, "{out}{err}");
+    let csv = "kind,value,tag\n\
+               phone,138 0013 8001,vip\n\
+               email,LI@example.com,vip\n\
+               email,nobody@example.com,vip\n\
+               fax,123,vip\n\
+               phone,13800138001,diet:vegan\n\
+               phone,13800138001,has space\n";
+    std::fs::write(dir.path().join("fair.csv"), csv).unwrap();
+    let (ok, out, err) =
+        run(flywheel(dir.path()).args(["import", "--tags", "fair.csv", "--db", "sqlite://t.db"]));
+    assert!(ok, "{out}{err}");
+    assert!(out.contains("2 tags set, 4 lines rejected"), "{out}");
+    assert!(
+        out.contains("line 4: no member has the identity email:nobody@example.com"),
+        "{out}"
+    );
+    assert!(
+        out.contains("line 5: \"fax\" is not an identity kind"),
+        "{out}"
+    );
+    assert!(
+        out.contains("line 6: \"diet\" is not a tag dimension"),
+        "{out}"
+    );
+    assert!(out.contains("line 7: a tag is"), "{out}");
+    // Sent again, nothing more is set.
+    let (ok, out, _) =
+        run(flywheel(dir.path()).args(["import", "--tags", "fair.csv", "--db", "sqlite://t.db"]));
+    assert!(ok && out.contains("0 tags set"), "{out}");
+    let (ok, _, err) = run(flywheel(dir.path()).args([
+        "import",
+        "--tags",
+        "events.jsonl",
+        "--db",
+        "sqlite://t.db",
+    ]));
+    assert!(!ok && err.contains("kind, value and tag"), "{err}");
+}
+
+#[test]
 fn strict_import_stops_at_the_first_bad_line_and_keeps_what_came_before() {
     let dir = tempfile::tempdir().unwrap();
     let who = json!({"card_no": "C1"});
@@ -912,6 +976,47 @@ fn the_readme_tour_answers_as_the_text_says() {
         answer("notices?")
     );
     assert!(answer("reports/memberships")["programmes"].is_array());
+    let segments = answer("/v1/segments ");
+    assert!(
+        segments["segments"].as_array().unwrap().len() >= 8,
+        "{segments}"
+    );
+    assert!(
+        answer("segments/preview")["count"].as_i64().is_some(),
+        "{}",
+        answer("segments/preview")
+    );
+    let tagged = answer("/tags -d");
+    assert_eq!(tagged["tags"][0]["tag"], "diet:vegetarian", "{tagged}");
+    let defined = answer("tour-veg\", \"name");
+    assert!(defined["count"].as_i64().unwrap() >= 1, "{defined}");
+    let mine = answer("with when and why he entered");
+    let ids: Vec<&str> = mine["segments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|s| s["id"].as_str())
+        .collect();
+    assert!(
+        ids.contains(&"tour-veg") && ids.contains(&"bought_last_month"),
+        "{mine}"
+    );
+    assert_eq!(answer("tour-veg/changes")["changes"][0]["cause"], "fill");
+    assert!(answer("/v1/tags ")["dimensions"].as_array().unwrap().len() >= 3);
+    let bad = &answers
+        .iter()
+        .rev()
+        .find(|(c, _)| c.contains("segments/preview"))
+        .unwrap()
+        .1;
+    assert_eq!(
+        (
+            bad["error"]["line"].as_i64(),
+            bad["error"]["column"].as_i64()
+        ),
+        (Some(1), Some(10)),
+        "{bad}"
+    );
     assert!(answer("scores/recompute")["members"].as_u64().unwrap() >= 200);
 }
 

@@ -16,7 +16,9 @@ pub mod privacy;
 pub mod programmes;
 pub mod rewards;
 pub mod scores;
+pub mod segments;
 pub mod stats;
+pub mod tags;
 
 use crate::error::ApiError;
 use flywheel_core::ErrorCode;

@@ -27,6 +27,8 @@ pub struct ExprError {
     pub message: String,
 }
 
+impl std::error::Error for ExprError {}
+
 impl std::fmt::Display for ExprError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(

@@ -243,13 +243,14 @@ fn age_holds(m: &MemberView<'_>, now: Micros, op: Op, k: i64) -> bool {
         return false;
     }
     let at_least = |years: i64| b <= born_by(now, years).as_str();
+    let next = k.saturating_add(1);
     match op {
         Op::Ge => at_least(k),
-        Op::Gt => at_least(k + 1),
-        Op::Le => !at_least(k + 1),
+        Op::Gt => at_least(next),
+        Op::Le => !at_least(next),
         Op::Lt => !at_least(k),
-        Op::Eq => at_least(k) && !at_least(k + 1),
-        Op::Ne => !at_least(k) || at_least(k + 1),
+        Op::Eq => at_least(k) && !at_least(next),
+        Op::Ne => !at_least(k) || at_least(next),
     }
 }
 

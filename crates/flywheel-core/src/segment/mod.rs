@@ -7,6 +7,7 @@
 //! with the clock alone, `calendar.rs` holds the birthday and age arithmetic both
 //! evaluators use. The SQL evaluator lives in the store (`segments/sql.rs`).
 
+pub mod builtin;
 pub mod calendar;
 pub mod check;
 pub mod eval;

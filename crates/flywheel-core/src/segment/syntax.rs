@@ -113,10 +113,22 @@ pub fn parse(text: &str) -> Result<Node, SyntaxError> {
             found: format!("{} characters", text.len()),
         });
     }
+    if let Some((offset, c)) = text.char_indices().find(|(_, c)| {
+        (c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
+            || crate::validation::is_bidi_control(*c)
+    }) {
+        return Err(SyntaxError {
+            offset,
+            expected: vec!["printable text".into()],
+            found: format!("the control character U+{:04X}", c as u32),
+        });
+    }
     if let Some(offset) = too_deep(text) {
         return Err(SyntaxError {
             offset,
-            expected: vec![format!("at most {MAX_DEPTH} nested parentheses")],
+            expected: vec![format!(
+                "at most {MAX_DEPTH} nested parentheses and {MAX_DEPTH} 'not's"
+            )],
             found: "more".into(),
         });
     }
@@ -135,8 +147,22 @@ pub fn parse(text: &str) -> Result<Node, SyntaxError> {
     }
 }
 
-/// The first offset at which brackets nest deeper than the parser allows.
+/// The first offset at which brackets (or `not`s) nest deeper than the parser allows.
 fn too_deep(text: &str) -> Option<usize> {
+    // Each `not` is a level of the recursive parser too; a person never writes many.
+    let mut nots = 0usize;
+    let bytes = text.as_bytes();
+    for (i, _) in text.match_indices("not") {
+        let before = i.checked_sub(1).map(|j| bytes[j]);
+        let after = bytes.get(i + 3).copied();
+        let word = |b: Option<u8>| b.is_some_and(|b| b.is_ascii_alphanumeric() || b == b'_');
+        if !word(before) && !word(after) {
+            nots += 1;
+            if nots > MAX_DEPTH {
+                return Some(i);
+            }
+        }
+    }
     let mut depth = 0usize;
     for (i, c) in text.char_indices() {
         match c {

@@ -28,6 +28,7 @@ use crate::membership::ingest::{load_tier_pass, plan_tiers};
 use crate::plan::Writes;
 use crate::points::ingest::earn_for_batch;
 use crate::points::ledger::plan_book;
+use crate::segments::live::{BatchSegments, plan_batch_segments};
 use crate::sql::{Val, insert_rows};
 use crate::survivor::survivor_row;
 use apply::{Applied, apply_fresh};
@@ -327,6 +328,25 @@ impl Store {
         if let Some(tiers) = &tiers {
             plan_tiers(&mut derived, tiers, now);
         }
+        // Segments move with the events that move their members (`segments/live.rs`).
+        plan_batch_segments(
+            self,
+            conn,
+            &BatchSegments {
+                ws: &ws,
+                changes: &changes,
+                events,
+                accepted: &accepted,
+                tiers: tiers.as_ref(),
+                book: book.as_ref(),
+                window_days: rules.stages.window_days,
+                points_programme: rules.points.default_programme(),
+                catalogue: &catalogue,
+                now,
+            },
+            &mut derived,
+        )
+        .await?;
         let mut logged = Writes::default();
         if replayed.is_none() {
             plan_events(&mut logged, &ws, events, &digests, &accepted, &clocks)?;

@@ -11,7 +11,7 @@ pub(crate) mod ingest;
 mod manual;
 mod partner_codes;
 mod programmes;
-mod purchases;
+pub(crate) mod purchases;
 mod report;
 mod sweep;
 

@@ -184,6 +184,10 @@ impl Store {
         .bind(report.clv.reason.clone())
         .execute(self.pool())
         .await?;
+        // Segments over scores are evaluated again, every member, in the background.
+        let mut tx = self.begin_write().await?;
+        self.refill_segments_reading_scores(&mut tx).await?;
+        tx.commit().await?;
         Ok(report)
     }
 

@@ -7,6 +7,7 @@ mod catalog;
 mod generate;
 mod memberships;
 mod rewards;
+mod segments;
 
 use crate::config::{Config, Overrides};
 use anyhow::Context;
@@ -210,6 +211,17 @@ async fn load(
         tiers.lapsed,
         tiers.cards,
         tiers.notices
+    );
+    store.configure_segments(flywheel_store::SegmentSettings::of(&config.policy));
+    let lang = flywheel_store::SegmentSettings::of(&config.policy).lang;
+    let audiences = segments::seed(store, lang, now).await?;
+    let counts = store.segment_counts().await?;
+    let sizes: Vec<String> = counts.iter().map(|(s, n)| format!("{s} {n}")).collect();
+    eprintln!(
+        "segments: {} defined ({}); {} members tagged vip by staff (GET /v1/segments, /v1/tags)",
+        audiences.segments,
+        sizes.join(", "),
+        audiences.vips
     );
     let paid = store.paid_member_count().await?;
     eprintln!(
