@@ -106,6 +106,50 @@ def flywheel_step(args, db):
     return {"seconds": secs, "peak_rss": rss}
 
 
+# Twenty segments of the kinds a loyalty team saves (issue 16): windows, stages, facts,
+# profile, tags, scores. The import with them defined is compared with the one without.
+TWENTY_SEGMENTS = [
+    "purchases_within(30d) >= 1", "purchases_within(90d) >= 2", "spent_within(180d) >= 200",
+    "stage >= strong", "stage = weak and purchase_count >= 2", "lens >= sticky",
+    "days_since_last_purchase >= 180", "interactions_within(7d) >= 1", "likes >= 10",
+    "shares >= 3 or referrals_converted >= 1", "open_complaint", "birthday_within(7d)",
+    'city = "Shanghai"', "age >= 30 and age < 40", 'tag("vip")', 'category("milk_tea") >= 3',
+    "total_spent >= 1000", "skus_bought_three_times >= 1", "super_user >= 0.5",
+    "not purchases_within(365d) >= 1 and events >= 3",
+]
+# The preview goal's three conditions.
+PREVIEW = "stage >= weak and purchases_within(90d) >= 1 and not open_complaint"
+
+
+def segments_import(path, work):
+    """Imports the file again into a fresh SQLite database on which the twenty segments
+    were defined first (each filled at once: the database is empty)."""
+    f = os.path.join(work, "segments.db")
+    for suffix in ("", "-wal", "-shm"):
+        if os.path.exists(f + suffix):
+            os.remove(f + suffix)
+    db = f"sqlite://{f}"
+    subprocess.run([FLYWHEEL, "migrate", "--db", db], env=fw_env(db), check=True, capture_output=True)
+    for i, expression in enumerate(TWENTY_SEGMENTS):
+        subprocess.run([FLYWHEEL, "segments", "define", f"bench{i:02}", expression, "--db", db],
+                       env=fw_env(db), check=True, capture_output=True)
+    out = flywheel_import(path, db, [f, f + "-wal"])
+    out["segments"] = len(TWENTY_SEGMENTS)
+    return out
+
+
+def segment_preview(db):
+    """The count of a three-condition expression, as the store times its query
+    (median of three, after one warm-up)."""
+    times = []
+    for _ in range(4):
+        out = subprocess.run([FLYWHEEL, "segments", "count", PREVIEW, "--db", db], env=fw_env(db),
+                             check=True, capture_output=True, text=True).stdout
+        count, ms = re.match(r"(\d+) members in ([\d.]+) ms", out.strip()).groups()
+        times.append(float(ms) / 1000)
+    return {"seconds": statistics.median(times[1:]), "count": int(count)}
+
+
 def count_members(db_file):
     with sqlite3.connect(db_file) as c:
         return c.execute("SELECT COUNT(*) FROM members WHERE merged_into IS NULL").fetchone()[0]
@@ -415,6 +459,12 @@ def main():
     log("score recompute")
     r["recompute"] = flywheel_step(["scores", "recompute"], db)
     checkpoint(args.work, r)
+    log("segment preview: three conditions over every member")
+    r["preview"] = segment_preview(db)
+    checkpoint(args.work, r)
+    log("Flywheel import into SQLite with twenty segments defined")
+    r["import_segments"] = segments_import(path, args.work)
+    checkpoint(args.work, r)
     log("single-event HTTP ingest (wrk, 32 connections)")
     r["http"] = http_ingest(db, args.http_seconds)
     checkpoint(args.work, r)
@@ -499,6 +549,13 @@ def render(r):
         f"| BG/NBD fit on CDNOW | {r['bgnbd_flywheel']['seconds'] * 1000:.1f} ms (whole `flywheel clv fit` process: {r['bgnbd_flywheel']['process_seconds'] * 1000:.0f} ms) | lifetimes `BetaGeoFitter.fit`: {r['bgnbd_lifetimes']['seconds'] * 1000:.0f} ms | {r['bgnbd_lifetimes']['seconds'] / r['bgnbd_flywheel']['seconds']:.1f}× |",
         f"| peak RSS, SQLite import / sweep / recompute | {mib(imp['peak_rss'])} / {mib(r['sweep']['peak_rss'])} / {mib(r['recompute']['peak_rss'])} | | |",
         f"| database size on disk (SQLite) | {mib(imp['db_bytes'])} | raw events table: {mib(r['raw_sqlite']['db_bytes'])} | |",
+    ]
+    if "preview" in r:
+        lines.append(f"| segment preview, `{PREVIEW}`, over {r['members']:,} members | {r['preview']['seconds']:.2f} s ({r['preview']['count']:,} members) | | |")
+    if "import_segments" in r:
+        seg_rate = ev / r["import_segments"]["seconds"]
+        lines.append(f"| import into SQLite with {r['import_segments']['segments']} segments kept current (events/s) | {seg_rate:,.0f} | the same import without segments: {fw_rate:,.0f} | {seg_rate / fw_rate:.3f} |")
+    lines += [
         "",
         "## Goals",
         "",
@@ -522,6 +579,11 @@ def render(r):
          f"{r['bgnbd_lifetimes']['seconds'] / r['bgnbd_flywheel']['seconds']:.1f}×"),
         (f"peak RSS < 1 GiB (at {r['members']:,} members)", peak < 1024 ** 3, mib(peak)),
     ]
+    if "preview" in r:
+        goals.append((f"segment preview of three conditions < 1 s (at {r['members']:,} members)",
+                      r["preview"]["seconds"] < 1, f"{r['preview']['seconds']:.2f} s"))
+    if "import_segments" in r:
+        goals.append(("twenty segments cost import < 10%", seg_rate / fw_rate >= 0.9, f"{seg_rate / fw_rate:.3f}× the rate without"))
     for name, met, figure in goals:
         lines.append(f"- {'met' if met else '**missed**'}: {name} — {figure}")
     lines += [
@@ -539,7 +601,12 @@ def render(r):
         "settings. RFM baselines start from the purchases already in memory (DuckDB table / pandas frame) and time the "
         "aggregation and the three rank scores, median of three. BG/NBD: both figures are the fit alone on summaries "
         "built beforehand (Flywheel's as `flywheel clv fit --json` reports it in `timings`), median of five; the whole "
-        "Flywheel process, reading the CSV and fitting Gamma-Gamma too, is given beside it. Peak RSS is the process's maximum resident set size.",
+        "Flywheel process, reading the CSV and fitting Gamma-Gamma too, is given beside it. Peak RSS is the process's maximum resident set size. "
+        "The segment preview is `flywheel segments count` on the imported database, the query's own time as it prints it "
+        "(median of three after a warm-up); the import with segments is the same file into a fresh database on which "
+        "twenty segments (`TWENTY_SEGMENTS` in bench.py) were defined first, every member's entries and exits written in "
+        "the transaction of the events that cause them. A segment entry is visible to `GET /v1/members/{id}/segments` in "
+        "the answer's own transaction (0 ms lag by construction; the API tests check it after each event).",
         "",
         "What limits each missed goal — profiles, and what was changed because of them — is in "
         "[PROFILE.md](PROFILE.md) (written by hand; its figures are from the runs it names, not this one).",

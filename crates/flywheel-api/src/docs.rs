@@ -43,7 +43,7 @@ use utoipa_swagger_ui::SwaggerUi;
         benefits::notices, partner_codes::load_codes, partner_codes::settlement,
         segments::list_segments, segments::create_segment, segments::get_segment, segments::put_segment,
         segments::delete_segment, segments::segment_members, segments::segment_changes, segments::export,
-        segments::preview, segments::member_segments,
+        segments::preview, segments::member_segments, segments::influencers,
         tags::list_tags, tags::put_dimension, tags::member_tags, tags::add_tag, tags::remove_tag,
     ),
     components(schemas(
@@ -89,6 +89,7 @@ use utoipa_swagger_ui::SwaggerUi;
         segment_views::PreviewInput, segment_views::PreviewView, segment_views::TagInput,
         segment_views::MemberTagView, segment_views::MemberTagsView, segment_views::TagCountView,
         segment_views::DimensionInput, segment_views::DimensionView, segment_views::TagsView,
+        segment_views::InfluencerView, segment_views::InfluencerList,
     )),
     modifiers(&BearerAuth, &ErrorAnswers),
 )]

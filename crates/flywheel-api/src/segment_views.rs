@@ -167,3 +167,23 @@ pub struct TagsView {
     pub tags: Vec<TagCountView>,
     pub dimensions: Vec<DimensionView>,
 }
+
+#[derive(Serialize, ToSchema)]
+pub struct InfluencerView {
+    pub member_id: i64,
+    pub followers: Option<i64>,
+    pub shares: i64,
+    /// People who came through the member's referrals.
+    pub referrals_made: i64,
+    /// Of them, those who bought.
+    pub referrals_converted: i64,
+    /// Shown for context; never used to rank.
+    pub total_spent: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct InfluencerList {
+    /// `followers` or `referrals`.
+    pub by: String,
+    pub members: Vec<InfluencerView>,
+}

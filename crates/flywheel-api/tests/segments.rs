@@ -561,3 +561,118 @@ async fn tags_and_segments_refuse_what_they_cannot_take() {
         .await;
     assert_eq!(status, StatusCode::OK);
 }
+
+#[tokio::test]
+async fn points_tiers_and_merges_move_segments_in_their_own_transactions() {
+    for app in TestApp::all().await {
+        let a = event(&app, "v-a", "visit", 1, "13800000021", json!({})).await;
+        define(&app, "holders", "points_balance >= 100").await;
+        define(&app, "v1s", r#"tier("paid") = "V1""#).await;
+        let (status, body) = app
+            .post(
+                "/v1/points/adjustments",
+                json!({"member_id": a, "points": 150, "reason": "goodwill",
+                                                  "idempotency_key": "adj-1"}),
+            )
+            .await;
+        assert!(status.is_success(), "{body}");
+        assert_eq!(members_of(&app, "holders").await, vec![a]);
+        let (_, feed) = app.get("/v1/segments/holders/changes").await;
+        assert_eq!(feed["changes"][0]["cause"], "points");
+
+        let (status, body) = app
+            .put(
+                "/v1/programmes/paid",
+                json!({"name": "Paid", "kind": "paid", "term": {"days": 365},
+                 "tiers": [{"id": "V1", "name": "V1", "rank": 1, "fee": "99.00"}]}),
+            )
+            .await;
+        assert!(status.is_success(), "{body}");
+        let (status, body) = app
+            .post("/v1/memberships", json!({"member_id": a, "programme": "paid", "tier": "V1",
+                                            "payment": {"cash": "99.00"}, "idempotency_key": "m-1"}))
+            .await;
+        assert!(status.is_success(), "{body}");
+        assert_eq!(members_of(&app, "v1s").await, vec![a]);
+        // The term ends a year on: the sweep past it takes the member out.
+        app.advance(400 * DAY);
+        app.store.sweep_segments(app.now()).await.unwrap();
+        assert!(members_of(&app, "v1s").await.is_empty());
+
+        // A member merged by hand leaves its segments; its tags go to the survivor.
+        let b = event(&app, "v-b", "visit", 0, "13800000022", json!({})).await;
+        app.post(&format!("/v1/members/{b}/tags"), json!({"tag": "vip"}))
+            .await;
+        define(&app, "vips", r#"tag("vip")"#).await;
+        assert_eq!(members_of(&app, "vips").await, vec![b]);
+        let (status, body) = app
+            .post(
+                &format!("/v1/members/{a}/merge"),
+                json!({"member_id": b, "reason": "same person at the till"}),
+            )
+            .await;
+        assert!(status.is_success(), "{body}");
+        assert_eq!(members_of(&app, "vips").await, vec![a]);
+    }
+}
+
+#[tokio::test]
+async fn influencers_rank_by_reach_whatever_they_spend() {
+    for app in TestApp::all().await {
+        let kol = event(
+            &app,
+            "kol",
+            "profile_update",
+            1,
+            "13800000031",
+            json!({"followers": 1_200_000}),
+        )
+        .await;
+        let fan = event(
+            &app,
+            "fan",
+            "profile_update",
+            1,
+            "13800000032",
+            json!({"followers": 300}),
+        )
+        .await;
+        let buyer = buy(&app, "big", 1, "13800000033", "9000.00").await;
+        // The fan's shares bring two people in; one buys.
+        for (i, phone) in ["13800000034", "13800000035"].iter().enumerate() {
+            app.send(json!({"event_id": format!("ref{i}"), "type": "referral", "occurred_at": to_rfc3339(app.now() - DAY),
+                            "channel": "app", "identities": {"phone": phone},
+                            "properties": {"referrer": {"phone": "13800000032"}}}))
+                .await;
+        }
+        buy(&app, "ref-buy", 0, "13800000034", "10.00").await;
+        let (status, body) = app.get("/v1/influencers").await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let ids: Vec<i64> = body["members"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["member_id"].as_i64().unwrap())
+            .collect();
+        assert_eq!(ids, vec![kol, fan]);
+        let (_, body) = app.get("/v1/influencers?by=referrals").await;
+        assert_eq!(body["members"][0]["member_id"], fan, "{body}");
+        assert_eq!(body["members"][0]["referrals_converted"], 1, "{body}");
+        assert!(
+            !body["members"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|m| m["member_id"] == buyer)
+        );
+        let (status, body) = app.get("/v1/influencers?by=spend").await;
+        assert_eq!(
+            (status, code(&body)),
+            (StatusCode::BAD_REQUEST, "invalid_query")
+        );
+        // The built-in segment holds the one with a million followers.
+        app.store.ensure_builtin_segments(app.now()).await.unwrap();
+        app.store.fill_segments(app.now(), 100).await.unwrap();
+        assert_eq!(members_of(&app, "influencers").await, vec![kol]);
+    }
+}

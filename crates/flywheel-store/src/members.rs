@@ -328,6 +328,9 @@ impl Store {
             after: Some(after),
         };
         crate::audit::record(conn, as_of, actor, change).await?;
+        crate::segments::live::move_tags(conn, s, m).await?;
+        self.refresh_segments_in(conn, &[s, m], &format!("merged:{s}"), as_of)
+            .await?;
         tx.commit().await?;
         self.member(s).await
     }

@@ -456,6 +456,8 @@ impl Store {
             ),
         };
         audit::record(conn, now, actor, change).await?;
+        // An erased member leaves every segment.
+        self.refresh_segments_in(conn, &[m], "erased", now).await?;
         tx.commit().await?;
         self.purge_log_after_erasure().await;
         Ok(Attempt::Done(Some(Erasure {

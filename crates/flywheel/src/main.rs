@@ -14,6 +14,7 @@ mod import_tags;
 mod keys;
 mod open;
 mod scores;
+mod segments;
 mod serve;
 
 use clap::{Parser, Subcommand};
@@ -89,6 +90,11 @@ enum Command {
     Scores {
         #[command(subcommand)]
         command: scores::ScoresCommand,
+    },
+    /// Segments: count what an expression selects, save one and fill it, list them.
+    Segments {
+        #[command(subcommand)]
+        command: segments::SegmentsCommand,
     },
     /// Customer lifetime value (BG/NBD + Gamma-Gamma) from a transaction CSV file.
     Clv {
@@ -190,6 +196,7 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             keys::run(&config, command).await.map(|_| ok)
         }
         Command::Scores { command } => scores::run(file, command).await.map(|_| ok),
+        Command::Segments { command } => segments::run(file, command).await.map(|_| ok),
         Command::Clv { command } => clv::run(command).map(|_| ok),
         Command::Healthcheck { url } => {
             let config = Config::load(file, &Overrides::default())?;

@@ -136,6 +136,23 @@ fn tags_import_from_csv_with_every_refused_line_named() {
         "sqlite://t.db",
     ]));
     assert!(!ok && err.contains("kind, value and tag"), "{err}");
+    // The imported tags are in expressions: counted, saved as a segment, listed.
+    let db = ["--db", "sqlite://t.db"];
+    let vip = r#"tag("vip")"#;
+    let (ok, out, err) = run(flywheel(dir.path())
+        .args(["segments", "count", vip])
+        .args(db));
+    assert!(ok && out.starts_with("2 members in "), "{out}{err}");
+    let (ok, out, err) = run(flywheel(dir.path())
+        .args(["segments", "define", "vips", vip])
+        .args(db));
+    assert!(ok && out.starts_with("vips: 2 members"), "{out}{err}");
+    let (ok, out, _) = run(flywheel(dir.path()).args(["segments", "list"]).args(db));
+    assert!(ok && out.contains("vips\t2\tready"), "{out}");
+    let (ok, _, err) = run(flywheel(dir.path())
+        .args(["segments", "count", "stage >= 5"])
+        .args(db));
+    assert!(!ok && err.contains("line 1, column 10"), "{err}");
 }
 
 #[test]

@@ -8,8 +8,9 @@ use crate::body::{JsonValue, SMALL, typed};
 use crate::error::ApiError;
 use crate::params::{Params, limit, unknown};
 use crate::segment_views::{
-    ChangeView, ChangesPage, MemberSegmentView, MemberSegmentsView, PreviewInput, PreviewView,
-    SegmentInput, SegmentList, SegmentMemberView, SegmentMembersPage, SegmentView,
+    ChangeView, ChangesPage, InfluencerList, InfluencerView, MemberSegmentView, MemberSegmentsView,
+    PreviewInput, PreviewView, SegmentInput, SegmentList, SegmentMemberView, SegmentMembersPage,
+    SegmentView,
 };
 use crate::state::AppState;
 use axum::body::{Body, Bytes};
@@ -37,6 +38,7 @@ pub fn router() -> Router<AppState> {
         .route("/v1/segments/{id}/changes", get(segment_changes))
         .route("/v1/segments/{id}/export", get(export))
         .route("/v1/members/{id}/segments", get(member_segments))
+        .route("/v1/influencers", get(influencers))
 }
 
 pub(crate) fn language(state: &AppState) -> Language {
@@ -536,5 +538,62 @@ pub async fn member_segments(
             })
             .collect(),
         changes: changes.into_iter().map(change_view).collect(),
+    }))
+}
+
+/// Members with the widest reach, whatever they spend
+///
+/// Seed 004: a customer with a million followers who buys little is worth more than a
+/// steady buyer. `by=followers` ranks by audience; `by=referrals` by the readers and
+/// buyers their shares brought in (converted referrals, then referrals, then shares).
+/// The built-in segment `influencers` holds those above either bar.
+#[utoipa::path(get, path = "/v1/influencers", tag = "segments",
+    params(("by" = Option<String>, Query, description = "followers (default) or referrals"),
+        ("limit" = Option<u32>, Query, description = "1-500, default 50")),
+    responses((status = 200, body = InfluencerList), (status = 400, description = "invalid_query")),
+    security(("bearer" = [])))]
+pub async fn influencers(
+    _caller: Allowed<need::ReadMembers>,
+    State(state): State<AppState>,
+    Params(params): Params,
+) -> Result<Json<InfluencerList>, ApiError> {
+    let (mut by, mut max) = (flywheel_store::Reach::Followers, 50);
+    for (k, v) in &params {
+        match k.as_str() {
+            "by" => {
+                by = match v.as_str() {
+                    "followers" => flywheel_store::Reach::Followers,
+                    "referrals" => flywheel_store::Reach::Referrals,
+                    _ => {
+                        return Err(ApiError::new(
+                            ErrorCode::InvalidQuery,
+                            "by must be followers or referrals",
+                        )
+                        .field("by"));
+                    }
+                }
+            }
+            "limit" => max = limit(v, 500)?,
+            other => return Err(unknown(other)),
+        }
+    }
+    let rows = state.store.influencers(by, i64::from(max)).await?;
+    Ok(Json(InfluencerList {
+        by: match by {
+            flywheel_store::Reach::Followers => "followers",
+            flywheel_store::Reach::Referrals => "referrals",
+        }
+        .into(),
+        members: rows
+            .into_iter()
+            .map(|r| InfluencerView {
+                member_id: r.member_id,
+                followers: r.followers,
+                shares: r.shares,
+                referrals_made: r.referrals_made,
+                referrals_converted: r.referrals_converted,
+                total_spent: flywheel_core::Money::from_minor(r.total_spent).to_string(),
+            })
+            .collect(),
     }))
 }

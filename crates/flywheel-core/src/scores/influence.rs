@@ -1,7 +1,17 @@
 //! Influence (seed 004's social attributes): how much a member's word moves others —
-//! their likes and favour, positive reviews, shares, followers (a KOL's audience), and
-//! the referral tree they grew: people they invited, the people those invited (to depth
-//! three), and what all of them have spent.
+//! their favour (seed 004's 喜欢: likes, check-ins and taking part in activities),
+//! positive reviews, shares, followers (a KOL's audience), and the referral tree they
+//! grew: people they invited, the people those invited (to depth three), and what all of
+//! them have spent.
+//!
+//! Followers count on a log scale — each tenfold more audience adds the same — not by
+//! Metcalfe's n². Metcalfe values a network by the links *among* its members, which
+//! grow as n²; a member's followers are a star around one person, whose reach grows with
+//! n at most, and whose attention per follower falls as the audience grows (a post seen
+//! by a million is acted on by a far smaller share than one seen by a hundred). n² would
+//! also let one celebrity outweigh every other part of every other member's score; the
+//! log keeps a million followers worth a lot (seed 004: worth more than a steady buyer)
+//! without drowning the rest.
 
 use super::inputs::ScoreInputs;
 use super::part::{Part, Score, Words, part, plural, saturate, total};
@@ -11,7 +21,8 @@ use crate::money::Money;
 use serde::Serialize;
 use std::collections::HashSet;
 
-const LIKES_TARGET: f64 = 50.0;
+/// Likes, check-ins and participations together for full marks on favour.
+const FAVOUR_TARGET: f64 = 50.0;
 const POSITIVE_REVIEWS_TARGET: f64 = 5.0;
 const SHARES_TARGET: f64 = 20.0;
 /// Followers for full marks, on a log scale: 10 followers earn a fifth, 100,000 all.
@@ -78,13 +89,32 @@ fn parts(
         part(
             "favour",
             w.favour,
-            saturate(f64::from(m.likes), LIKES_TARGET),
+            saturate(favour(m) as f64, FAVOUR_TARGET),
             words,
             || {
-                if m.likes == 0 {
-                    "no likes".into()
+                let mut said = Vec::new();
+                if m.likes > 0 {
+                    said.push(format!(
+                        "liked {}",
+                        plural(u64::from(m.likes), "post", "posts")
+                    ));
+                }
+                if m.check_ins > 0 {
+                    said.push(format!(
+                        "checked in {}",
+                        plural(u64::from(m.check_ins), "time", "times")
+                    ));
+                }
+                if m.participations.total > 0 {
+                    said.push(format!(
+                        "took part {}",
+                        plural(m.participations.total, "time", "times")
+                    ));
+                }
+                if said.is_empty() {
+                    "no likes, check-ins or participations".into()
                 } else {
-                    format!("liked {}", plural(u64::from(m.likes), "post", "posts"))
+                    said.join(", ")
                 }
             },
         ),
@@ -118,6 +148,11 @@ fn parts(
         followers_part(followers, w.followers, words),
         tree_part(tree, w.referral_tree, words),
     ]
+}
+
+/// Favour as seed 004 counts it: likes, check-ins and participations.
+fn favour(m: &ScoreInputs) -> u64 {
+    u64::from(m.likes) + u64::from(m.check_ins) + m.participations.total
 }
 
 fn followers_part(followers: Option<u64>, weight: f64, words: Words) -> Part {

@@ -33,8 +33,8 @@ pub struct ScoreInputs {
     pub category_count: usize,
     #[serde(rename = "sub_brands", deserialize_with = "count_entries")]
     pub sub_brand_count: usize,
-    #[serde(rename = "participations", deserialize_with = "count_entries")]
-    pub participation_kinds: usize,
+    #[serde(rename = "participations", deserialize_with = "kinds_and_total")]
+    pub participations: Participations,
     pub likes: u32,
     pub comments: u32,
     pub check_ins: u32,
@@ -66,7 +66,10 @@ impl From<&MemberFacts> for ScoreInputs {
             referrals_converted: f.referrals_converted,
             category_count: f.categories.len(),
             sub_brand_count: f.sub_brands.len(),
-            participation_kinds: f.participations.len(),
+            participations: Participations {
+                kinds: f.participations.len(),
+                total: f.participations.values().map(|n| u64::from(*n)).sum(),
+            },
             likes: f.likes,
             comments: f.comments,
             check_ins: f.check_ins,
@@ -119,6 +122,21 @@ fn count_entries<'de, D: Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
     d.deserialize_map(Count)
 }
 
+/// Participations in activities: how many kinds, and how many in all.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+pub struct Participations {
+    pub kinds: usize,
+    pub total: u64,
+}
+
+fn kinds_and_total<'de, D: Deserializer<'de>>(d: D) -> Result<Participations, D::Error> {
+    let map = BTreeMap::<String, u64>::deserialize(d)?;
+    Ok(Participations {
+        kinds: map.len(),
+        total: map.values().sum(),
+    })
+}
+
 fn has_membership<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
     let custom = BTreeMap::<String, u32>::deserialize(d)?;
     Ok(custom.get(MEMBERSHIP_PURCHASE).copied().unwrap_or(0) > 0)
@@ -149,12 +167,8 @@ mod tests {
         let read: ScoreInputs = serde_json::from_str(&json).unwrap();
         assert_eq!(read, ScoreInputs::from(&f));
         assert_eq!(
-            (
-                read.category_count,
-                read.participation_kinds,
-                read.paid_member
-            ),
-            (2, 1, true)
+            (read.category_count, read.participations, read.paid_member),
+            (2, Participations { kinds: 1, total: 2 }, true)
         );
         assert_eq!((read.purchase_count(), read.net_spent()), (4, 8_000));
     }

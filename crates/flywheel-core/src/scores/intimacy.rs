@@ -77,7 +77,7 @@ fn togetherness(m: &ScoreInputs, weight: f64, half_life: f64, now: Micros, words
     .iter()
     .filter(|n| **n > 0)
     .count()
-        + m.participation_kinds;
+        + m.participations.kinds;
     let last = m.last_interaction_at.max(m.last_purchase_at);
     let value = saturate(kinds as f64, KINDS_TARGET) * decay(silence(last, now), half_life);
     part("togetherness", weight, value, words, || match last {

@@ -126,7 +126,33 @@ fn influence_counts_audience_content_and_the_referral_tree() {
         "{}",
         k.explanation
     );
-    assert!(quiet.explanation.ends_with("nothing yet. Missing: no likes; no positive reviews; no shares; no followers on record; has not brought anyone in."), "{}", quiet.explanation);
+    assert!(quiet.explanation.ends_with("nothing yet. Missing: no likes, check-ins or participations; no positive reviews; no shares; no followers on record; has not brought anyone in."), "{}", quiet.explanation);
+}
+
+/// Seed 004's favour (喜欢) is likes, check-ins and taking part: a member who never
+/// likes a post but checks in and joins activities is favoured as much.
+#[test]
+fn favour_counts_check_ins_and_participations_as_well_as_likes() {
+    let policy = ScorePolicy::default();
+    let liker = MemberFacts {
+        likes: 20,
+        ..MemberFacts::default()
+    };
+    let regular = MemberFacts {
+        check_ins: 12,
+        participations: [("masterclass".to_string(), 8)].into(),
+        ..MemberFacts::default()
+    };
+    let none = ReferralTree::default();
+    let a = influence::score(&ScoreInputs::from(&liker), None, &none, &policy);
+    let b = influence::score(&ScoreInputs::from(&regular), None, &none, &policy);
+    assert_eq!(a.score, b.score);
+    assert!(
+        b.explanation
+            .contains("checked in 12 times, took part 8 times"),
+        "{}",
+        b.explanation
+    );
 }
 
 #[test]

@@ -136,6 +136,8 @@ impl Store {
             after: next.as_ref().map(state_json),
         };
         audit::record(conn, now, &req.actor, change).await?;
+        self.refresh_segments_in(conn, &[member], "tier", now)
+            .await?;
         tx.commit().await?;
         Ok(())
     }

@@ -376,6 +376,8 @@ impl Store {
         )
         .await?;
         ensure_card(conn, member, now).await?;
+        self.refresh_segments_in(conn, &[member], "tier", now)
+            .await?;
         tx.commit().await?;
         Ok((
             PurchaseRow {
@@ -517,6 +519,8 @@ impl Store {
         .bind(now)
         .execute(&mut *conn)
         .await?;
+        self.refresh_segments_in(conn, &[member], "tier", now)
+            .await?;
         tx.commit().await?;
         Ok(PurchaseRow {
             status: "cancelled".into(),

@@ -162,6 +162,8 @@ impl Store {
                 None => {
                     report.lapsed += 1;
                     remove_membership(conn, member, programme_id).await?;
+                    self.refresh_segments_in(conn, &[member], "tier", now)
+                        .await?;
                     tx.commit().await?;
                     return Ok(());
                 }
@@ -169,6 +171,8 @@ impl Store {
         }
         if changed {
             save_membership(conn, &m).await?;
+            self.refresh_segments_in(conn, &[member], "tier", now)
+                .await?;
             tx.commit().await?;
         }
         Ok(())

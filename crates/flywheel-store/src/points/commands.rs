@@ -10,6 +10,7 @@ use crate::audit::{AuditActor, AuditChange};
 use crate::db::{Backend, Store};
 use crate::dialect::row_lock;
 use crate::error::StoreError;
+use crate::segments::live::posting_members;
 use crate::survivor::survivor_row;
 use flywheel_core::MemberId;
 use flywheel_core::points::commands::ExchangeRateError;
@@ -241,6 +242,8 @@ impl Store {
             .execute(&mut *conn)
             .await?;
         write_book(conn, &book, now).await?;
+        self.refresh_segments_in(conn, &posting_members(&book), "points", now)
+            .await?;
         tx.commit().await?;
         Ok((
             TransferRow {
@@ -354,6 +357,8 @@ impl Store {
             .execute(&mut *conn)
             .await?;
         write_book(conn, &book, now).await?;
+        self.refresh_segments_in(conn, &posting_members(&book), "points", now)
+            .await?;
         tx.commit().await?;
         Ok((
             ExchangeRow {
@@ -439,6 +444,8 @@ impl Store {
         };
         crate::audit::record(conn, now, &req.actor, change).await?;
         write_book(conn, &book, now).await?;
+        self.refresh_segments_in(conn, &posting_members(&book), "points", now)
+            .await?;
         tx.commit().await?;
         Ok((key, false))
     }

@@ -6,6 +6,7 @@ use super::ledger::{load_lots, write_book};
 use super::{PointsError, retrying};
 use crate::db::Store;
 use crate::error::StoreError;
+use crate::segments::live::posting_members;
 use flywheel_core::MemberId;
 use flywheel_core::points::{Lot, LotMove, commands};
 use flywheel_core::time::Micros;
@@ -154,6 +155,8 @@ impl Store {
         .execute(&mut *conn)
         .await?;
         write_book(conn, &book, now).await?;
+        self.refresh_segments_in(conn, &posting_members(&book), "points", now)
+            .await?;
         tx.commit().await?;
         Ok((
             RedemptionRow {
@@ -235,6 +238,8 @@ impl Store {
             .execute(&mut *conn)
             .await?;
         write_book(conn, &book, now).await?;
+        self.refresh_segments_in(conn, &posting_members(&book), "points", now)
+            .await?;
         tx.commit().await?;
         Ok(RedemptionRow {
             status: "cancelled".into(),

@@ -7,6 +7,7 @@ use super::ledger::{Lots, load_wallets, write_book};
 use crate::db::Store;
 use crate::dialect::lock_free_members;
 use crate::error::StoreError;
+use crate::segments::live::posting_members;
 use flywheel_core::MemberId;
 use flywheel_core::points::Book;
 use flywheel_core::time::Micros;
@@ -69,6 +70,8 @@ impl Store {
         }
         report.members += locked.len() as u64;
         write_book(conn, &book, now).await?;
+        self.refresh_segments_in(conn, &posting_members(&book), "points", now)
+            .await?;
         tx.commit().await?;
         // Members locked by someone else are left for the next sweep.
         Ok(locked.len() < ids.len() || (ids.len() as i64) < MEMBERS_PER_TRANSACTION)

@@ -99,6 +99,7 @@ impl Store {
         }
         let catalogue = self.catalogue().await?;
         let ctx = LiveContext {
+            backend: self.backend(),
             book: &book,
             catalogue: &catalogue,
             points_programme: &settings.points_programme,

@@ -8,10 +8,11 @@
 //! database ([`refresh_members`]).
 
 use super::SegmentBook;
+use crate::dialect::select_members_for_update;
 use crate::error::StoreError;
 use crate::membership::purchases::{MEMBERSHIP_SELECT, membership_from_row};
 use crate::plan::Writes;
-use crate::rows::{MEMBER_SELECT, member_from_row};
+use crate::rows::member_from_row;
 use crate::sql::{Val, select_in};
 use flywheel_core::ingest::{MemberId, MemberState};
 use flywheel_core::membership::{Catalogue, Membership, TierPass};
@@ -24,6 +25,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// What evaluation reads besides the members.
 pub(crate) struct LiveContext<'a> {
+    pub backend: crate::db::Backend,
     pub book: &'a SegmentBook,
     pub catalogue: &'a Catalogue,
     pub points_programme: &'a str,
@@ -281,6 +283,7 @@ pub(crate) async fn plan_batch_segments(
             .collect(),
     };
     let ctx = LiveContext {
+        backend: store.backend(),
         book: &book,
         catalogue: b.catalogue,
         points_programme: b.points_programme,
@@ -298,7 +301,9 @@ pub(crate) async fn refresh_members(
     cause: &str,
     w: &mut Writes,
 ) -> Result<Moved, StoreError> {
-    let rows = select_in(conn, MEMBER_SELECT, ids.iter().map(|m| Val::Int(*m)), "").await?;
+    // Locked on PostgreSQL (as ingest locks them), so a concurrent batch cannot move a
+    // member between this read and these writes.
+    let rows = select_members_for_update(conn, ctx.backend, ids.iter().copied()).await?;
     let members: Vec<MemberState> = rows.iter().map(member_from_row).collect::<Result<_, _>>()?;
     // A member no longer found (erased outright) leaves everything.
     let found: BTreeSet<MemberId> = members.iter().map(|m| m.id).collect();
@@ -559,4 +564,30 @@ fn redeemed_days(c: &flywheel_core::segment::Cond) -> Option<u32> {
         Cond::Not(c) => redeemed_days(c),
         _ => None,
     }
+}
+
+/// The members whose points a book posted to, for re-evaluating their segments.
+pub(crate) fn posting_members(book: &Book) -> Vec<MemberId> {
+    let mut ids: Vec<MemberId> = book.postings.iter().filter_map(|p| p.member_id).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    ids
+}
+
+/// Moves a merged member's tags to its survivor (a tag both carry keeps the survivor's).
+pub(crate) async fn move_tags(
+    conn: &mut AnyConnection,
+    survivor: MemberId,
+    merged: MemberId,
+) -> Result<(), StoreError> {
+    sqlx::query(TAGS_MERGED)
+        .bind(survivor)
+        .bind(merged)
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query(TAGS_OF_MERGED)
+        .bind(merged)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
 }

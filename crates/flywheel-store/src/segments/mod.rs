@@ -12,7 +12,9 @@ pub(crate) mod sql;
 mod tags;
 
 pub use fill::{FillReport, SegmentSettings};
-pub use reads::{ChangeRow, MemberSegmentRow, Preview, SegmentCursor, SegmentMemberRow};
+pub use reads::{
+    ChangeRow, InfluencerRow, MemberSegmentRow, Preview, Reach, SegmentCursor, SegmentMemberRow,
+};
 pub use tags::{DimensionRow, MemberTagRow, SetTag, TagCount, TagImportLine};
 
 use crate::audit::{self, AuditActor, AuditChange};

@@ -332,3 +332,86 @@ impl Store {
         })
     }
 }
+
+/// A member ranked by reach.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InfluencerRow {
+    pub member_id: MemberId,
+    pub followers: Option<i64>,
+    pub shares: i64,
+    /// People who came through the member's referrals, and those who then bought.
+    pub referrals_made: i64,
+    pub referrals_converted: i64,
+    /// Net spend, minor units: shown, never used to rank.
+    pub total_spent: i64,
+}
+
+/// What influencers are ranked by.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reach {
+    /// The audience they have.
+    Followers,
+    /// The readers and buyers their shares brought in.
+    Referrals,
+}
+
+impl Store {
+    /// Members with the widest reach, whatever they spend (seed 004: a customer with a
+    /// million followers who buys little is worth more than a steady buyer).
+    pub async fn influencers(
+        &self,
+        by: Reach,
+        limit: i64,
+    ) -> Result<Vec<InfluencerRow>, StoreError> {
+        let pg = self.backend() == crate::db::Backend::Postgres;
+        let int = |k: &str| {
+            if pg {
+                format!("COALESCE((facts::jsonb->>'{k}')::bigint, 0)")
+            } else {
+                format!("COALESCE(json_extract(facts, '$.{k}'), 0)")
+            }
+        };
+        let profile_int = if pg {
+            "(profile::jsonb->>'followers')::bigint"
+        } else {
+            "json_extract(profile, '$.followers')"
+        };
+        let (made, converted, shares) = (
+            int("referrals_made"),
+            int("referrals_converted"),
+            int("shares"),
+        );
+        let spent = format!("{} - {}", int("gross_spent"), int("refunded"));
+        let (filter, order) = match by {
+            Reach::Followers => (
+                format!("{profile_int} > 0"),
+                format!("{profile_int} DESC, id"),
+            ),
+            Reach::Referrals => (
+                format!("({made} > 0 OR {shares} > 0)"),
+                format!("{converted} DESC, {made} DESC, {shares} DESC, id"),
+            ),
+        };
+        let sql = format!(
+            "SELECT id, {profile_int} AS followers, {shares} AS shares, {made} AS made, {converted} AS converted, \
+             {spent} AS spent FROM members WHERE merged_into IS NULL AND erased_at IS NULL AND {filter} \
+             ORDER BY {order} LIMIT $1"
+        );
+        let rows = sqlx::query(AssertSqlSafe(sql))
+            .bind(limit)
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(InfluencerRow {
+                    member_id: r.try_get("id")?,
+                    followers: r.try_get("followers")?,
+                    shares: r.try_get("shares")?,
+                    referrals_made: r.try_get("made")?,
+                    referrals_converted: r.try_get("converted")?,
+                    total_spent: r.try_get("spent")?,
+                })
+            })
+            .collect()
+    }
+}
