@@ -196,6 +196,9 @@ pub struct MemberFacts {
     pub content_clicks: u32,
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub custom: BTreeMap<String, u32>,
+    /// Events per channel (`tmall`, `app`…): where the relationship lives.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub channels: BTreeMap<String, u32>,
 
     /// Dated signals inside the longest window, oldest first.
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -279,6 +282,10 @@ impl MemberFacts {
     pub fn record(&mut self, event: &Event, keep_after: Micros) {
         let at = event.occurred_at;
         self.events += 1;
+        *self
+            .channels
+            .entry(event.channel.as_str().to_owned())
+            .or_default() += 1;
         self.first_seen_at = min_opt(self.first_seen_at, Some(at));
         self.last_seen_at = max_opt(self.last_seen_at, Some(at));
         if event.is_connecting() {
@@ -568,6 +575,7 @@ impl MemberFacts {
         self.content_opens += other.content_opens;
         self.content_clicks += other.content_clicks;
         merge_counts(&mut self.custom, &other.custom);
+        merge_counts(&mut self.channels, &other.channels);
         self.recent.extend(other.recent.iter().cloned());
         self.recent.sort_by_key(|s| s.at);
         for &(day, n) in &other.interaction_days {

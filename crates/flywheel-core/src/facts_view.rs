@@ -52,6 +52,8 @@ pub struct FactsView {
     pub content_opens: u32,
     pub content_clicks: u32,
     pub custom: BTreeMap<String, u32>,
+    /// Events per channel.
+    pub channels: BTreeMap<String, u32>,
     pub events: u64,
     pub first_seen_at: Option<String>,
     pub last_seen_at: Option<String>,
@@ -104,6 +106,7 @@ impl FactsView {
             content_opens: f.content_opens,
             content_clicks: f.content_clicks,
             custom: f.custom.clone(),
+            channels: f.channels.clone(),
             events: f.events,
             first_seen_at: at(f.first_seen_at),
             last_seen_at: at(f.last_seen_at),

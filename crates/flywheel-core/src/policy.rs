@@ -1,12 +1,15 @@
-//! The brand's policy in one value: identity rules, stage policy, currency, points and
-//! scores. Read from the `[identity]`, `[stages]`, `[points]`, `[scores]` and `currency`
-//! parts of the config.
+//! The brand's policy in one value: identity rules, stage policy, currency, points,
+//! scores and segments. Read from the `[identity]`, `[stages]`, `[points]`, `[scores]`,
+//! `[segments]` and `currency` parts of the config.
 
+use crate::event::Channel;
 use crate::identity::IdentityRules;
 use crate::ingest::Rules;
 use crate::limits::Limits;
 use crate::points::PointsPolicy;
 use crate::scores::ScorePolicy;
+use crate::segment::Language;
+use crate::segment::check::ChannelSet;
 use crate::stage::StagePolicy;
 use serde::{Deserialize, Serialize};
 
@@ -21,6 +24,27 @@ pub struct Policy {
     pub scores: ScorePolicy,
     /// The largest order amount and points posting accepted.
     pub limits: Limits,
+    pub segments: SegmentPolicy,
+}
+
+/// What the segment language needs from the brand: which channels it owns.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SegmentPolicy {
+    /// The brand's own channels (`owned_channel_events`); the rest are platforms'
+    /// (`platform_channel_events`).
+    pub owned_channels: Vec<Channel>,
+}
+
+impl Default for SegmentPolicy {
+    fn default() -> Self {
+        SegmentPolicy {
+            owned_channels: Channel::ALL
+                .into_iter()
+                .filter(|c| ChannelSet::OWNED_BY_DEFAULT.contains(*c))
+                .collect(),
+        }
+    }
 }
 
 impl Default for Policy {
@@ -32,6 +56,7 @@ impl Default for Policy {
             points: PointsPolicy::default(),
             scores: ScorePolicy::default(),
             limits: Limits::default(),
+            segments: SegmentPolicy::default(),
         }
     }
 }
@@ -49,6 +74,14 @@ impl Policy {
         self.scores.validate()?;
         self.limits.validate()?;
         self.stages.validate()
+    }
+
+    /// The segment language under this policy: the stage window, the owned channels.
+    pub fn language(&self) -> Language {
+        Language {
+            window_days: self.stages.window_days,
+            owned_channels: ChannelSet::of(&self.segments.owned_channels),
+        }
     }
 
     pub fn rules(&self) -> Rules<'_> {

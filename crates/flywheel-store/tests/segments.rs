@@ -32,7 +32,7 @@ async fn databases() -> flywheel_testkit::Each<Db> {
         .await
 }
 
-const LANG: Language = Language { window_days: 365 };
+const LANG: Language = Language::new(365);
 
 fn now() -> i64 {
     parse_rfc3339("2026-06-01T12:00:00Z").unwrap()
@@ -40,7 +40,9 @@ fn now() -> i64 {
 
 fn event(id: &str, kind: &str, days_ago: i64, who: Value, properties: Value) -> Event {
     let at = flywheel_core::time::to_rfc3339(now() - days_ago * DAY);
-    let raw = json!({"event_id": id, "type": kind, "occurred_at": at, "channel": "app",
+    // Channels vary with the id, so channel fields have something to count.
+    let channel = ["app", "store", "tmall", "app"][id.len() % 4];
+    let raw = json!({"event_id": id, "type": kind, "occurred_at": at, "channel": channel,
                      "identities": who, "properties": properties});
     parse_event(
         &raw,
@@ -451,7 +453,7 @@ impl Rng {
 fn random_atom(r: &mut Rng) -> String {
     let n = r.below(6);
     let op = r.pick(&[">=", "<=", ">", "<", "=", "!="]);
-    match r.below(22) {
+    match r.below(26) {
         0 => format!(
             "stage {op} {}",
             r.pick(&["none", "micro", "weak", "strong", "super_strong"])
@@ -491,6 +493,14 @@ fn random_atom(r: &mut Rng) -> String {
         18 => format!("skus_bought_three_times {op} {}", r.below(2)),
         19 => format!("age in ({}, {})", 20 + r.below(20), 20 + r.below(20)),
         20 => format!("spent_in_window {op} {}", r.below(200)),
+        21 => format!(
+            "channel(\"{}\") {op} {}",
+            r.pick(&["app", "store", "tmall"]),
+            r.below(4)
+        ),
+        22 => format!("owned_channel_events {op} {n}"),
+        23 => format!("platform_channel_events {op} {}", r.below(3)),
+        24 => format!("channels_used {op} {}", r.below(3)),
         _ => format!("followers {op} {}", r.below(1000)),
     }
 }

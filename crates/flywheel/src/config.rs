@@ -48,6 +48,10 @@
 //! # [scores.super_user] repurchase, feedback, advocacy, system_purchase, paid_membership
 //! # [scores.influence] favour, positive_reviews, shares, followers, referral_tree
 //! # [scores.intimacy] talk, togetherness, time      (relative weights)
+//!
+//! [segments]
+//! # the brand's own channels (owned_channel_events); the rest are platforms'
+//! owned_channels = ["app", "mini_program", "store", "wechat", "web", "call_center"]
 //! ```
 //!
 //! Earning rules are not configured here: they are data, managed (and versioned) at
@@ -57,6 +61,7 @@ use anyhow::{Context, bail};
 use flywheel_api::{HttpLimits, Rate};
 use flywheel_core::auth::Role;
 use flywheel_core::points::PointsPolicy;
+use flywheel_core::policy::SegmentPolicy;
 use flywheel_core::scores::ScorePolicy;
 use flywheel_core::{IdentityRules, Limits, Money, Policy, StagePolicy};
 use serde::Deserialize;
@@ -210,6 +215,7 @@ struct FileConfig {
     points: PointsPolicy,
     scores: ScorePolicy,
     limits: LimitsFile,
+    segments: SegmentPolicy,
 }
 
 #[derive(Clone, Debug)]
@@ -249,6 +255,7 @@ impl Config {
             points: parsed.points,
             scores: parsed.scores,
             limits,
+            segments: parsed.segments,
         };
         if let Ok(db) = std::env::var("FLYWHEEL_DB") {
             server.db = db;
@@ -305,6 +312,21 @@ mod tests {
         let mut f = tempfile::NamedTempFile::new().unwrap();
         f.write_all(text.as_bytes()).unwrap();
         Config::load(Some(f.path()), &Overrides::default())
+    }
+
+    #[test]
+    fn the_brand_says_which_channels_it_owns() {
+        let c = load("[segments]\nowned_channels = [\"app\", \"tmall\"]\n").unwrap();
+        let lang = c.policy.language();
+        assert!(lang.owned_channels.contains(flywheel_core::Channel::Tmall));
+        assert!(!lang.owned_channels.contains(flywheel_core::Channel::Store));
+        assert!(load("[segments]\nowned_channels = [\"fax\"]\n").is_err());
+        let default = load("").unwrap().policy.language();
+        assert!(
+            default
+                .owned_channels
+                .contains(flywheel_core::Channel::Store)
+        );
     }
 
     #[test]

@@ -163,6 +163,7 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         Command::Sweep { db, all } => {
             let config = Config::load(file, &Overrides { db, listen: None })?;
             let store = flywheel_store::Store::open(&config.server.db).await?;
+            store.configure_segments(flywheel_store::SegmentSettings::of(&config.policy));
             let now = chrono::Utc::now().timestamp_micros();
             let report = store.sweep(&config.policy.stages, now, all).await?;
             println!(
@@ -178,6 +179,11 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             println!(
                 "memberships: {} kept by retention, {} lowered, {} lapsed",
                 tiers.retained, tiers.lowered, tiers.lapsed
+            );
+            let segments = store.sweep_segments(now).await?;
+            println!(
+                "segments: {} members due, {} entries, {} exits",
+                segments.examined, segments.entered, segments.left
             );
             store.close().await;
             Ok(ok)

@@ -12,6 +12,7 @@ pub async fn open_for_ingest(config: &Config, write_behind: bool) -> anyhow::Res
     let store = Store::open(&config.server.db)
         .await
         .with_context(|| format!("opening {}", config.server.db))?;
+    store.configure_segments(flywheel_store::SegmentSettings::of(&config.policy));
     let (members, bytes) = config.server.member_cache_bounds(store.backend());
     store.set_member_cache(members, bytes).await;
     start_engine(&store, config, write_behind).await?;

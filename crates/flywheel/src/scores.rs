@@ -19,6 +19,7 @@ pub async fn run(file: Option<&Path>, command: ScoresCommand) -> anyhow::Result<
     let ScoresCommand::Recompute { db } = command;
     let config = Config::load(file, &Overrides { db, listen: None })?;
     let store = Store::open(&config.server.db).await?;
+    store.configure_segments(flywheel_store::SegmentSettings::of(&config.policy));
     let bar = ProgressBar::new(0);
     let style = |template: &str| {
         ProgressStyle::with_template(template).unwrap_or_else(|_| ProgressStyle::default_bar())

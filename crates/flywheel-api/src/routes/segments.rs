@@ -42,9 +42,7 @@ pub fn router() -> Router<AppState> {
 }
 
 pub(crate) fn language(state: &AppState) -> Language {
-    Language {
-        window_days: state.policy.stages.window_days,
-    }
+    state.policy.language()
 }
 
 /// Compiles an expression, or answers 422 `invalid_expression` with where and why.

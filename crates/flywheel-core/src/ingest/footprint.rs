@@ -91,6 +91,7 @@ impl Footprint for MemberFacts {
             + counts(&self.skus)
             + counts(&self.participations)
             + counts(&self.custom)
+            + counts(&self.channels)
             + recent
             + complaints
             + if self.interaction_days.is_empty() {

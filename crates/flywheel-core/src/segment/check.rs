@@ -5,16 +5,73 @@ use super::expr::{
     Cond, Constant, Counter, InstantField, Kind, MoneyField, Quantity, ScoreField, Test,
 };
 use super::syntax::{self, Node, NodeKind, Op};
+use crate::event::Channel;
 use crate::money::Money;
 use crate::stage::{Lens, Stage};
 use std::ops::Range;
 
 /// What the language is checked against.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Language {
     /// The longest window member facts keep dated signals for (the stage policy's):
     /// `purchases_within` cannot look further back than this.
     pub window_days: u32,
+    /// The channels the brand owns (`owned_channel_events`); the others are platforms'.
+    pub owned_channels: ChannelSet,
+}
+
+impl Language {
+    /// A window, with the default owned channels.
+    pub const fn new(window_days: u32) -> Language {
+        Language {
+            window_days,
+            owned_channels: ChannelSet::OWNED_BY_DEFAULT,
+        }
+    }
+}
+
+impl Default for Language {
+    fn default() -> Self {
+        Language::new(365)
+    }
+}
+
+/// A set of channels, one bit each in `Channel::ALL`'s order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ChannelSet(u32);
+
+impl ChannelSet {
+    /// The brand's own places (seed 000: relationships the brand owns): its app,
+    /// mini-program, stores, official account (wechat), web site and call centre.
+    pub const OWNED_BY_DEFAULT: ChannelSet = ChannelSet(
+        bit(Channel::App)
+            | bit(Channel::MiniProgram)
+            | bit(Channel::Store)
+            | bit(Channel::Wechat)
+            | bit(Channel::Web)
+            | bit(Channel::CallCenter),
+    );
+
+    pub fn of(channels: &[Channel]) -> ChannelSet {
+        ChannelSet(channels.iter().fold(0, |acc, c| acc | bit(*c)))
+    }
+
+    pub fn contains(self, c: Channel) -> bool {
+        self.0 & bit(c) != 0
+    }
+
+    /// The names of the channels in the set, or (with `inside` false) outside it.
+    pub fn names(self, inside: bool) -> Vec<String> {
+        Channel::ALL
+            .into_iter()
+            .filter(|c| self.contains(*c) == inside)
+            .map(|c| c.as_str().to_owned())
+            .collect()
+    }
+}
+
+const fn bit(c: Channel) -> u32 {
+    1 << (c as u32)
 }
 
 /// A parse or type error, with where it is.
@@ -155,7 +212,10 @@ impl Checker<'_> {
                 if name == "open_complaint" {
                     return Ok(Cond::Test(Test::OpenComplaint));
                 }
-                match field(name) {
+                match field(name).or_else(|| {
+                    name.ends_with("_channel_events")
+                        .then_some(Quantity::ChannelsUsed)
+                }) {
                     Some(q) => Err(self.needs_comparison(node, &q)),
                     None => Err(self.unknown_name(node, name)),
                 }
@@ -238,6 +298,12 @@ impl Checker<'_> {
 
     fn quantity(&self, node: &Node) -> Checked<Quantity> {
         match &node.kind {
+            NodeKind::Name(name) if name == "owned_channel_events" => Ok(Quantity::ChannelEvents(
+                self.lang.owned_channels.names(true),
+            )),
+            NodeKind::Name(name) if name == "platform_channel_events" => Ok(
+                Quantity::ChannelEvents(self.lang.owned_channels.names(false)),
+            ),
             NodeKind::Name(name) => field(name).ok_or_else(|| {
                 if name == "open_complaint" {
                     self.error(
@@ -296,6 +362,18 @@ impl Checker<'_> {
             "sub_brand" => Quantity::SubBrand(self.text_arg(node, args, "a sub-brand")?),
             "participations" => {
                 Quantity::Participations(self.text_arg(node, args, "a kind of participation")?)
+            }
+            "channel" => {
+                let name = self.text_arg(node, args, "a channel such as \"tmall\"")?;
+                if Channel::parse(&name).is_none() {
+                    let all: Vec<&str> = Channel::ALL.iter().map(|c| c.as_str()).collect();
+                    return Err(self.error(
+                        &args[0].span,
+                        &format!("one of {}", all.join(", ")),
+                        format!("{name:?} is not a channel"),
+                    ));
+                }
+                Quantity::ChannelEvents(vec![name])
             }
             _ => return Ok(None),
         }))
@@ -556,6 +634,10 @@ const NAMES: &[&str] = &[
     "category",
     "sub_brand",
     "participations",
+    "channel",
+    "channels_used",
+    "owned_channel_events",
+    "platform_channel_events",
 ];
 
 /// A field (a name without arguments) that has a value.
@@ -593,6 +675,7 @@ fn field(name: &str) -> Option<Quantity> {
         "age" => Quantity::Age,
         "followers" => Quantity::Followers,
         "points_balance" => Quantity::PointsBalance,
+        "channels_used" => Quantity::ChannelsUsed,
         "super_user" => Quantity::Score(ScoreField::SuperUser),
         "influence" => Quantity::Score(ScoreField::Influence),
         "intimacy" => Quantity::Score(ScoreField::Intimacy),

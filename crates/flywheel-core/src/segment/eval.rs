@@ -314,6 +314,12 @@ fn value<'a>(
         Quantity::Category(c) => int(f.categories.get(c).map_or(0, |n| i64::from(*n))),
         Quantity::SubBrand(c) => int(f.sub_brands.get(c).map_or(0, |n| i64::from(*n))),
         Quantity::Participations(c) => int(f.participations.get(c).map_or(0, |n| i64::from(*n))),
+        Quantity::ChannelEvents(names) => int(names
+            .iter()
+            .filter_map(|c| f.channels.get(c))
+            .map(|n| i64::from(*n))
+            .sum()),
+        Quantity::ChannelsUsed => int(f.channels.len() as i64),
         Quantity::City => m.profile.city.as_deref().map(Value::Text),
         Quantity::Gender => m.profile.gender.as_deref().map(Value::Text),
         Quantity::Occupation => m.profile.occupation.as_deref().map(Value::Text),

@@ -58,6 +58,10 @@ pub enum Quantity {
     SubBrand(String),
     /// Participations of this kind (`masterclass`), all time.
     Participations(String),
+    /// Events on any of these channels, all time.
+    ChannelEvents(Vec<String>),
+    /// How many channels the member has used.
+    ChannelsUsed,
     City,
     Gender,
     Occupation,
@@ -159,6 +163,8 @@ impl Quantity {
             | Category(_)
             | SubBrand(_)
             | Participations(_)
+            | ChannelEvents(_)
+            | ChannelsUsed
             | Age
             | Followers
             | PointsBalance => Kind::Count,

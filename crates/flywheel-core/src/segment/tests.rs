@@ -9,7 +9,7 @@ use crate::profile::Profile;
 use crate::stage::{Lens, Stage};
 use crate::time::{DAY, Micros};
 
-const LANG: Language = Language { window_days: 365 };
+const LANG: Language = Language::new(365);
 /// 2026-12-04T12:00:00Z
 const NOW: Micros = 1_796_385_600_000_000;
 
@@ -148,6 +148,24 @@ fn interactions_count_by_utc_day() {
     // The oldest day counted (6 days ago) leaves at the start of tomorrow.
     let tomorrow = (crate::time::day_number(NOW) + 1) * DAY;
     assert_eq!(c.next_change(&m.view(), NOW, &LANG), Some(tomorrow));
+}
+
+#[test]
+fn channels_count_events_and_split_owned_from_platforms() {
+    let mut m = Member::new();
+    m.facts.channels.insert("app".into(), 3);
+    m.facts.channels.insert("tmall".into(), 2);
+    assert!(m.is("channel(\"tmall\") = 2 and channels_used = 2"));
+    assert!(m.is("owned_channel_events = 3 and platform_channel_events = 2"));
+    let tmall_owned = Language {
+        owned_channels: check::ChannelSet::of(&[crate::event::Channel::Tmall]),
+        ..LANG
+    };
+    let c = compile("owned_channel_events = 2", &tmall_owned).unwrap();
+    assert!(c.holds(&m.view(), NOW, &tmall_owned));
+    let e = err("channel(\"fax\") >= 1");
+    assert!(e.message.contains("tmall"), "{}", e.message);
+    assert_eq!((e.line, e.column), (1, 9));
 }
 
 #[test]

@@ -302,7 +302,7 @@ impl Store {
             accepted: &earned,
         };
         // Tiers move with the events that move them (`membership/ingest.rs`).
-        let catalogue = self.catalogue().await?;
+        let catalogue = self.catalogue_on(conn).await?;
         let mut tiers = match wanted_by_tiers(&catalogue, &batch, rule_book.uses_tiers()) {
             Some(w) => {
                 Some(load_tier_pass(conn, &catalogue, &w, rules.points.default_programme()).await?)

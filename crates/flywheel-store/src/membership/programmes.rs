@@ -61,9 +61,21 @@ impl Store {
     /// Every programme's newest definition, for ingest: kept in memory while no version
     /// is added (one small query tells).
     pub async fn catalogue(&self) -> Result<Arc<Catalogue>, StoreError> {
+        let mut conn = self.pool().acquire().await?;
+        self.catalogue_on(&mut conn).await
+    }
+
+    /// [`Store::catalogue`] read on `conn`: inside a write transaction, so a writer
+    /// holding locks never waits for a second connection from the pool (on PostgreSQL
+    /// the pool writers share: enough writers waiting on one member's lock would hold
+    /// every connection).
+    pub(crate) async fn catalogue_on(
+        &self,
+        conn: &mut AnyConnection,
+    ) -> Result<Arc<Catalogue>, StoreError> {
         let stamp: i64 =
             sqlx::query("SELECT CAST(COALESCE(SUM(version), 0) AS BIGINT) AS v FROM programmes")
-                .fetch_one(self.pool())
+                .fetch_one(&mut *conn)
                 .await?
                 .try_get("v")?;
         if let Some((v, catalogue)) = self
@@ -75,13 +87,15 @@ impl Store {
         {
             return Ok(catalogue.clone());
         }
+        let sql = format!("{LATEST} ORDER BY p.id");
+        let versions = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .fetch_all(&mut *conn)
+            .await?
+            .iter()
+            .map(version_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
         let catalogue = Arc::new(Catalogue {
-            programmes: self
-                .programmes()
-                .await?
-                .into_iter()
-                .map(|p| (p.id, p.definition))
-                .collect(),
+            programmes: versions.into_iter().map(|p| (p.id, p.definition)).collect(),
         });
         *self.catalogue_cache().lock().expect("catalogue cache") = Some((stamp, catalogue.clone()));
         Ok(catalogue)

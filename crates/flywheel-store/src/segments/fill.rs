@@ -25,7 +25,7 @@ pub struct SegmentSettings {
 impl Default for SegmentSettings {
     fn default() -> Self {
         SegmentSettings {
-            lang: Language { window_days: 365 },
+            lang: Language::new(365),
             points_programme: flywheel_core::points::policy::DEFAULT_PROGRAMME.into(),
         }
     }
@@ -36,9 +36,7 @@ impl SegmentSettings {
     /// programme.
     pub fn of(policy: &flywheel_core::Policy) -> SegmentSettings {
         SegmentSettings {
-            lang: Language {
-                window_days: policy.stages.window_days,
-            },
+            lang: policy.language(),
             points_programme: policy.points.default_programme().to_owned(),
         }
     }
@@ -97,7 +95,7 @@ impl Store {
         if book.is_empty() || ids.is_empty() {
             return Ok(Moved::default());
         }
-        let catalogue = self.catalogue().await?;
+        let catalogue = self.catalogue_on(conn).await?;
         let ctx = LiveContext {
             backend: self.backend(),
             book: &book,

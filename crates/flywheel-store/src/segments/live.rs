@@ -96,7 +96,7 @@ pub(crate) async fn plan_segments(
     };
     let lang = book
         .lang
-        .unwrap_or(flywheel_core::segment::Language { window_days: 365 });
+        .unwrap_or(flywheel_core::segment::Language::new(365));
     let mut enters = Vec::new();
     let mut changes = Vec::new();
     let mut tags_set = Vec::new();
@@ -235,8 +235,10 @@ pub(crate) async fn plan_batch_segments(
     for m in &b.changes.merges {
         w.statement(TAGS_OF_MERGED, vec![Val::Int(m.merged)]);
     }
+    // The window of the rules this batch runs under; the rest as configured.
     let lang = flywheel_core::segment::Language {
         window_days: b.window_days,
+        ..store.segment_settings().lang
     };
     let book = store.segment_book(conn, lang).await?;
     if book.is_empty() {

@@ -453,7 +453,7 @@ impl Store {
 
 /// For finding which segments read which: windows do not matter there, so the longest
 /// any policy could have is allowed.
-const LANG_FOR_GRAPH: Language = Language { window_days: 3650 };
+const LANG_FOR_GRAPH: Language = Language::new(3650);
 
 pub(crate) async fn segment_in(
     conn: &mut AnyConnection,

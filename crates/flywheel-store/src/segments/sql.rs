@@ -286,6 +286,27 @@ impl Compiler<'_> {
         }
     }
 
+    /// Events on any of `names` (channels).
+    fn channel_events(&mut self, names: &[String]) -> String {
+        if names.is_empty() {
+            return "0".into();
+        }
+        let list: Vec<String> = names
+            .iter()
+            .map(|n| self.bind(Val::Text(n.clone())))
+            .collect();
+        let list = list.join(", ");
+        if self.pg() {
+            format!(
+                "COALESCE((SELECT sum((e.value)::bigint) FROM jsonb_each_text(m.facts->'channels') e WHERE e.key IN ({list})), 0)"
+            )
+        } else {
+            format!(
+                "COALESCE((SELECT sum(e.value) FROM json_each(m.facts, '$.channels') e WHERE e.key IN ({list})), 0)"
+            )
+        }
+    }
+
     /// SKUs bought in three or more orders, or orders beyond the first of each SKU.
     fn skus(&self, three_times: bool) -> String {
         let (each, n) = if self.pg() {
@@ -427,6 +448,15 @@ impl Compiler<'_> {
             Quantity::Category(c) => (self.map_count("categories", c), false),
             Quantity::SubBrand(c) => (self.map_count("sub_brands", c), false),
             Quantity::Participations(c) => (self.map_count("participations", c), false),
+            Quantity::ChannelEvents(names) => (self.channel_events(names), false),
+            Quantity::ChannelsUsed => (
+                if self.pg() {
+                    "(SELECT count(*) FROM jsonb_object_keys(COALESCE(m.facts->'channels', '{}'::jsonb)))".to_owned()
+                } else {
+                    "(SELECT count(*) FROM json_each(m.facts, '$.channels'))".to_owned()
+                },
+                false,
+            ),
             Quantity::City => (self.profile_text("city"), true),
             Quantity::Gender => (self.profile_text("gender"), true),
             Quantity::Occupation => (self.profile_text("occupation"), true),

@@ -212,9 +212,7 @@ async fn load(
         tiers.cards,
         tiers.notices
     );
-    store.configure_segments(flywheel_store::SegmentSettings::of(&config.policy));
-    let lang = flywheel_store::SegmentSettings::of(&config.policy).lang;
-    let audiences = segments::seed(store, lang, now).await?;
+    let audiences = segments::seed(store, config.policy.language(), now).await?;
     let counts = store.segment_counts().await?;
     let sizes: Vec<String> = counts.iter().map(|(s, n)| format!("{s} {n}")).collect();
     eprintln!(
