@@ -531,6 +531,25 @@ impl MemberFacts {
         w
     }
 
+    /// Purchases in the window `(as_of - days, as_of]` (and later) not refunded in full,
+    /// and what is left of them: what [`MemberFacts::window`] counts, without gathering
+    /// categories (segments ask this once per member and segment at ingest).
+    pub fn purchases_within(&self, as_of: Micros, window_days: u32) -> (u32, i64) {
+        let start = as_of - time::days(window_days);
+        let (mut n, mut spent) = (0u32, 0i64);
+        for s in self.recent.iter().filter(|s| s.at > start) {
+            if let SignalKind::Purchase {
+                amount, refunded, ..
+            } = &s.kind
+                && !(*refunded > 0 && refunded >= amount)
+            {
+                n += 1;
+                spent += amount - refunded;
+            }
+        }
+        (n, spent)
+    }
+
     /// Folds a merged member's facts into this one.
     pub fn absorb(&mut self, other: &MemberFacts) {
         self.events += other.events;

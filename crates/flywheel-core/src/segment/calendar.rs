@@ -36,6 +36,37 @@ pub fn birthday_month_days(now: Micros, days: u32) -> Vec<String> {
     out
 }
 
+/// Whether a birthday's `MM-DD` is one of [`birthday_month_days`]`(now, days)`, without
+/// building the list (ingest asks once per member and segment).
+pub fn birthday_within(month_day: &str, now: Micros, days: u32) -> bool {
+    let (Some(m), Some(d)) = (
+        month_day.get(..2).and_then(|m| m.parse::<u32>().ok()),
+        month_day.get(3..).and_then(|d| d.parse::<u32>().ok()),
+    ) else {
+        return false;
+    };
+    let today = date_of(now);
+    (0..=days).any(|k| {
+        today
+            .checked_add_days(chrono::Days::new(u64::from(k)))
+            .is_some_and(|day| {
+                (day.month(), day.day()) == (m, d)
+                    || ((m, d) == (2, 29)
+                        && day.month() == 2
+                        && day.day() == 28
+                        && !day.leap_year())
+            })
+    })
+}
+
+/// The latest birth date of someone at least `years` old at `now` (as [`born_by`]).
+pub fn born_by_date(now: Micros, years: i64) -> NaiveDate {
+    let years = years.clamp(0, MAX_AGE + 1) as u32;
+    date_of(now)
+        .checked_sub_months(Months::new(12 * years))
+        .unwrap_or(NaiveDate::MIN)
+}
+
 /// The month and day of a birthday written `YYYY-MM-DD` or `MM-DD`.
 pub fn month_day(birthday: &str) -> Option<&str> {
     match birthday.len() {
@@ -95,6 +126,24 @@ mod tests {
         assert_eq!(feb, ["02-27", "02-28", "02-29", "03-01"]);
         let leap = birthday_month_days(at("2028-02-27"), 2);
         assert_eq!(leap, ["02-27", "02-28", "02-29"]);
+    }
+
+    #[test]
+    fn the_quick_birthday_test_matches_the_list_the_sql_is_given() {
+        let start = at("2027-02-20");
+        for offset in 0..800 {
+            let now = start + offset * time::DAY;
+            for days in [0, 1, 7, 30] {
+                let list = birthday_month_days(now, days);
+                for md in ["02-28", "02-29", "03-01", "12-31", "01-01", "06-15"] {
+                    assert_eq!(
+                        birthday_within(md, now, days),
+                        list.iter().any(|d| d == md),
+                        "{md} {days} {offset}"
+                    );
+                }
+            }
+        }
     }
 
     #[test]

@@ -5,7 +5,7 @@
 //! Missing values (no birthday, no scores yet, no tier) make a comparison false, never
 //! an error; `not` then makes it true — the SQL evaluator does the same.
 
-use super::calendar::{self, born_by, month_day};
+use super::calendar::{self, born_by_date, month_day};
 use super::check::Language;
 use super::expr::{Cond, Constant, Counter, InstantField, MoneyField, Quantity, ScoreField, Test};
 use super::syntax::Op;
@@ -217,9 +217,7 @@ fn test(t: &Test, m: &MemberView<'_>, now: Micros) -> bool {
         Test::Has(kind) => m.extras.identity_kinds.contains(kind),
         Test::InSegment(s) => m.extras.segments.contains(s),
         Test::BirthdayWithin(days) => match m.profile.birthday.as_deref().and_then(month_day) {
-            Some(md) => calendar::birthday_month_days(now, *days)
-                .iter()
-                .any(|d| d == md),
+            Some(md) => calendar::birthday_within(md, now, *days),
             None => false,
         },
         Test::Holds(p) => active(m, p, now).is_some(),
@@ -234,15 +232,22 @@ fn active<'a>(m: &MemberView<'a>, programme: &str, now: Micros) -> Option<&'a He
 }
 
 /// `age op k`, decided on the birthday text against the cut-off dates of
-/// [`calendar::born_by`], exactly as the SQL evaluator decides it.
+/// [`calendar::born_by`] (as dates), exactly as the SQL evaluator decides it.
 fn age_holds(m: &MemberView<'_>, now: Micros, op: Op, k: i64) -> bool {
-    let Some(b) = m.profile.birthday.as_deref().filter(|b| b.len() == 10) else {
+    // Dates compare as their YYYY-MM-DD text does (the SQL compares the text).
+    let Some(b) = m
+        .profile
+        .birthday
+        .as_deref()
+        .filter(|b| b.len() == 10)
+        .and_then(|b| chrono::NaiveDate::parse_from_str(b, "%Y-%m-%d").ok())
+    else {
         return false;
     };
-    if b > born_by(now, 0).as_str() {
+    if b > born_by_date(now, 0) {
         return false;
     }
-    let at_least = |years: i64| b <= born_by(now, years).as_str();
+    let at_least = |years: i64| b <= born_by_date(now, years);
     let next = k.saturating_add(1);
     match op {
         Op::Ge => at_least(k),
@@ -285,7 +290,7 @@ fn value<'a>(
         Quantity::Count(c) => int(match c {
             Counter::Stored(key) => stored_counter(f, key),
             Counter::PurchaseCount => i64::from(f.purchase_count()),
-            Counter::PurchasesInWindow => i64::from(f.window(now, lang.window_days).purchases),
+            Counter::PurchasesInWindow => i64::from(f.purchases_within(now, lang.window_days).0),
             Counter::OpenComplaints => f.open_complaints.len() as i64,
             Counter::SkusBoughtThreeTimes => f.skus.values().filter(|n| **n >= 3).count() as i64,
             Counter::RepeatSkuPurchases => i64::from(f.repeat_sku_purchases()),
@@ -294,12 +299,12 @@ fn value<'a>(
             MoneyField::TotalSpent => f.gross_spent.saturating_sub(f.refunded),
             MoneyField::GrossSpent => f.gross_spent,
             MoneyField::Refunded => f.refunded,
-            MoneyField::SpentInWindow => f.window(now, lang.window_days).spent,
+            MoneyField::SpentInWindow => f.purchases_within(now, lang.window_days).1,
         }),
         Quantity::Instant(field) => instant(*field, m).map(Value::Int),
         Quantity::DaysSince(field) => instant(*field, m).map(|t| Value::Int(days_since(t, now))),
-        Quantity::PurchasesWithin(d) => int(i64::from(f.window(now, *d).purchases)),
-        Quantity::SpentWithin(d) => int(f.window(now, *d).spent),
+        Quantity::PurchasesWithin(d) => int(i64::from(f.purchases_within(now, *d).0)),
+        Quantity::SpentWithin(d) => int(f.purchases_within(now, *d).1),
         Quantity::InteractionsWithin(d) => int(f.interactions_within(now, *d) as i64),
         Quantity::RedeemedWithin(d) => {
             let start = now - time::days(*d);

@@ -101,6 +101,7 @@ pub(crate) async fn plan_segments(
     let mut changes = Vec::new();
     let mut tags_set = Vec::new();
     let mut review_rows = Vec::new();
+    let reads_segments = !book.needs.segments.is_empty();
     // Statements of one kind go together, in one order in every plan, so a flush can
     // run each kind once over many plans (`plan.rs`).
     let mut leaves = Vec::new();
@@ -130,7 +131,10 @@ pub(crate) async fn plan_segments(
                 }
                 if yes {
                     holds.insert(seg.id.as_str());
-                    x.extras.segments.insert(seg.id.clone());
+                    // Only `in_segment` reads these.
+                    if reads_segments {
+                        x.extras.segments.insert(seg.id.clone());
+                    }
                     if let Some(tag) = &seg.tag {
                         x.extras.tags.insert(tag.clone());
                     }
