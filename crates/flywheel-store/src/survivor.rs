@@ -36,3 +36,15 @@ pub(crate) async fn survivor_row(
         "member {id}: merge chain too long"
     )))
 }
+
+/// The id of the member `id` stands for now; None when no member has that id.
+pub(crate) async fn survivor_id(
+    conn: &mut AnyConnection,
+    id: MemberId,
+) -> Result<Option<MemberId>, StoreError> {
+    let select = "SELECT id, merged_into FROM members WHERE id = $1";
+    match survivor_row(conn, select, id).await? {
+        Some(row) => Ok(Some(row.try_get("id")?)),
+        None => Ok(None),
+    }
+}

@@ -6,7 +6,7 @@ use super::sql::{Compiled, SqlContext, compile};
 use crate::db::Store;
 use crate::error::StoreError;
 use crate::sql::{Val, bind_ref, select_in};
-use crate::survivor::survivor_row;
+use crate::survivor::survivor_id;
 use flywheel_core::ingest::MemberId;
 use flywheel_core::segment::Cond;
 use flywheel_core::time::Micros;
@@ -29,6 +29,12 @@ pub struct SegmentCursor {
 }
 
 impl SegmentCursor {
+    /// Before the newest row: where the first page starts.
+    pub const FIRST: SegmentCursor = SegmentCursor {
+        at: Micros::MAX,
+        member_id: MemberId::MAX,
+    };
+
     pub fn encode(&self) -> String {
         format!("{}_{}", self.at, self.member_id)
     }
@@ -112,10 +118,7 @@ impl Store {
         cursor: Option<SegmentCursor>,
         limit: i64,
     ) -> Result<Vec<SegmentMemberRow>, StoreError> {
-        let c = cursor.unwrap_or(SegmentCursor {
-            at: Micros::MAX,
-            member_id: MemberId::MAX,
-        });
+        let c = cursor.unwrap_or(SegmentCursor::FIRST);
         let rows = sqlx::query(
             "SELECT member_id, entered_at FROM segment_members WHERE segment_id = $1 \
              AND (entered_at < $2 OR (entered_at = $2 AND member_id < $3)) \
@@ -144,10 +147,7 @@ impl Store {
         cursor: Option<SegmentCursor>,
         limit: i64,
     ) -> Result<Vec<ChangeRow>, StoreError> {
-        let c = cursor.unwrap_or(SegmentCursor {
-            at: Micros::MAX,
-            member_id: MemberId::MAX,
-        });
+        let c = cursor.unwrap_or(SegmentCursor::FIRST);
         let rows = sqlx::query(
             "SELECT seq, segment_id, member_id, at, entered, cause, version FROM segment_changes WHERE segment_id = $1 \
              AND (at < $2 OR (at = $2 AND seq < $3)) ORDER BY at DESC, seq DESC LIMIT $4",
@@ -180,16 +180,9 @@ impl Store {
         changes: i64,
     ) -> Result<Option<(MemberId, Vec<MemberSegmentRow>, Vec<ChangeRow>)>, StoreError> {
         let mut conn = self.pool().acquire().await?;
-        let Some(row) = survivor_row(
-            &mut conn,
-            "SELECT id, merged_into FROM members WHERE id = $1",
-            id,
-        )
-        .await?
-        else {
+        let Some(id) = survivor_id(&mut conn, id).await? else {
             return Ok(None);
         };
-        let id: MemberId = row.try_get("id")?;
         let rows = sqlx::query(
             "SELECT segment_id, entered_at FROM segment_members WHERE member_id = $1 ORDER BY entered_at DESC, segment_id",
         )

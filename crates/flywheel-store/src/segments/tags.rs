@@ -5,7 +5,7 @@
 use crate::audit::{self, AuditActor, AuditChange};
 use crate::db::Store;
 use crate::error::StoreError;
-use crate::survivor::survivor_row;
+use crate::survivor::survivor_id;
 use flywheel_core::ingest::MemberId;
 use flywheel_core::segment::tags::{Dimension, parse_tag};
 use flywheel_core::time::Micros;
@@ -138,16 +138,9 @@ impl Store {
         id: MemberId,
     ) -> Result<Option<(MemberId, Vec<MemberTagRow>)>, StoreError> {
         let mut conn = self.pool().acquire().await?;
-        let Some(row) = survivor_row(
-            &mut conn,
-            "SELECT id, merged_into FROM members WHERE id = $1",
-            id,
-        )
-        .await?
-        else {
+        let Some(id) = survivor_id(&mut conn, id).await? else {
             return Ok(None);
         };
-        let id: MemberId = row.try_get("id")?;
         let tags = tags_in(&mut conn, id).await?;
         Ok(Some((id, tags)))
     }
@@ -165,16 +158,9 @@ impl Store {
     ) -> Result<SetTag, StoreError> {
         let mut tx = self.begin_write().await?;
         let conn: &mut AnyConnection = &mut tx;
-        let Some(row) = survivor_row(
-            conn,
-            "SELECT id, merged_into FROM members WHERE id = $1",
-            id,
-        )
-        .await?
-        else {
+        let Some(id) = survivor_id(conn, id).await? else {
             return Ok(SetTag::NoMember);
         };
-        let id: MemberId = row.try_get("id")?;
         let out = set_tag_in(conn, id, tag, note, source, &actor.reference, now).await?;
         if let SetTag::Set { replaced, .. } = &out {
             self.refresh_segments_in(conn, &[id], &format!("tag:{tag}"), now)
@@ -204,16 +190,9 @@ impl Store {
     ) -> Result<Option<bool>, StoreError> {
         let mut tx = self.begin_write().await?;
         let conn: &mut AnyConnection = &mut tx;
-        let Some(row) = survivor_row(
-            conn,
-            "SELECT id, merged_into FROM members WHERE id = $1",
-            id,
-        )
-        .await?
-        else {
+        let Some(id) = survivor_id(conn, id).await? else {
             return Ok(None);
         };
-        let id: MemberId = row.try_get("id")?;
         let before: Option<(String, String)> =
             sqlx::query("SELECT source, set_by FROM member_tags WHERE member_id = $1 AND tag = $2")
                 .bind(id)
@@ -273,20 +252,13 @@ impl Store {
                     ));
                     continue;
                 };
-                let Some(row) = survivor_row(
-                    conn,
-                    "SELECT id, merged_into FROM members WHERE id = $1",
-                    owner,
-                )
-                .await?
-                else {
+                let Some(id) = survivor_id(conn, owner).await? else {
                     rejected.push((
                         l.line,
                         format!("no member has the identity {}", l.identity_key),
                     ));
                     continue;
                 };
-                let id: MemberId = row.try_get("id")?;
                 match set_tag_in(conn, id, &l.tag, None, "import", file, now).await? {
                     SetTag::Set { .. } => {
                         set += 1;
