@@ -82,6 +82,15 @@ fn check_id(id: &str) -> Result<(), ApiError> {
 
 async fn view(state: &AppState, s: SegmentRow) -> Result<SegmentView, ApiError> {
     let count = state.store.segment_count(&s.id).await?;
+    view_counted(state, s, count).await
+}
+
+/// [`view`] with the count already known (a list counts every segment in one query).
+async fn view_counted(
+    state: &AppState,
+    s: SegmentRow,
+    count: i64,
+) -> Result<SegmentView, ApiError> {
     let changed_at = state
         .store
         .segment_changed_at(&s.id)
@@ -127,9 +136,11 @@ pub async fn list_segments(
     _caller: Allowed<need::ReadMembers>,
     State(state): State<AppState>,
 ) -> Result<Json<SegmentList>, ApiError> {
+    let counts = state.store.segment_counts().await?;
     let mut segments = Vec::new();
     for s in state.store.segments().await? {
-        segments.push(view(&state, s).await?);
+        let count = counts.get(&s.id).copied().unwrap_or(0);
+        segments.push(view_counted(&state, s, count).await?);
     }
     Ok(Json(SegmentList { segments }))
 }
