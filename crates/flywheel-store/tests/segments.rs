@@ -477,7 +477,7 @@ fn random_atom(r: &mut Rng) -> String {
             r.pick(&["=", "!="]),
             r.pick(&["Shanghai", "Beijing"])
         ),
-        12 => format!("city in (\"Shanghai\", \"Hangzhou\")"),
+        12 => "city in (\"Shanghai\", \"Hangzhou\")".to_owned(),
         13 => "open_complaint".to_owned(),
         14 => format!(
             "category(\"{}\") {op} {}",
