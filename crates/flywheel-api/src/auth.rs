@@ -82,7 +82,12 @@ pub(crate) async fn identify(state: &AppState, headers: &HeaderMap) -> Result<Ca
         .map(str::trim)
         .filter(|k| !k.is_empty())
         .ok_or_else(unauthorized)?;
-    let hash = hash_key(key);
+    identify_hash(state, &hash_key(key)).await
+}
+
+/// The caller whose key hashes to `hash` (the cockpit's sessions keep the hash), or 401.
+pub(crate) async fn identify_hash(state: &AppState, hash: &str) -> Result<Caller, ApiError> {
+    let hash = hash.to_owned();
     if state.env_admin_key_hash.as_deref() == Some(hash.as_str()) {
         return Ok(Caller {
             role: Role::Admin,

@@ -14,6 +14,7 @@ use crate::routes::{
 use crate::score_views;
 use crate::segment_views;
 use crate::state::AppState;
+use crate::stats_views;
 use crate::views;
 use axum::Router;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
@@ -28,7 +29,7 @@ use utoipa_swagger_ui::SwaggerUi;
         events::post_event, events::post_batch,
         members::member, members::lookup, members::timeline, members::stages,
         identity::conflicts, identity::dismiss, identity::merge,
-        stats::stages,
+        stats::stages, stats::overview, stats::stage_flows, stats::rfm, stats::points,
         points::get_rules, points::put_rules, points::simulate, points::member_points, points::member_ledger,
         points::transfer, points::adjust, points::sweep, finance::report, finance::trial_balance, finance::settlement,
         rewards::list_rewards, rewards::create_reward, rewards::get_reward, rewards::put_reward,
@@ -37,7 +38,7 @@ use utoipa_swagger_ui::SwaggerUi;
         scores::member_scores, scores::super_users, scores::recompute, scores::export,
         audit::audit, privacy::export, privacy::erase, metrics::render,
         programmes::list_programmes, programmes::get_programme, programmes::put_programme,
-        memberships::buy, memberships::cancel, memberships::member_memberships, memberships::set_tier, memberships::member_tiers, card::member_card, membership_report::report,
+        memberships::buy, memberships::cancel, memberships::member_memberships, memberships::set_tier, memberships::member_tiers, card::member_card, card::card_link, membership_report::report,
         benefits::list_benefits, benefits::create_benefit, benefits::get_benefit, benefits::put_benefit,
         benefits::get_tier_benefits, benefits::put_tier_benefits, benefits::member_benefits, benefits::use_benefit,
         benefits::notices, partner_codes::load_codes, partner_codes::settlement,
@@ -49,6 +50,9 @@ use utoipa_swagger_ui::SwaggerUi;
     components(schemas(
         views::EventAnswer, views::BatchAnswer, views::MemberDoc, views::IdentityView, views::Timeline,
         views::TimelineEvent, views::StageHistory, views::TransitionView, views::ConflictList, views::ConflictView,
+        stats_views::OverviewStats, stats_views::StageFlows, stats_views::StageFlowMonth, stats_views::FlowView,
+        stats_views::RfmGrid, stats_views::RfmCell, stats_views::PointsMonths, stats_views::PointsMonth,
+        membership_views::CardLinkView,
         views::StageStats, views::Health, views::EventInput, views::BatchInput, views::ErrorBody,
         views::ErrorDetail, views::AuditPage, views::AuditEntryView, views::AuditActorView,
         views::MemberExportView, views::PointsExportView, views::ErasureView, views::ReasonInput,

@@ -8,11 +8,13 @@
 //! `auth.rs` keys, permissions and the `/v1` guard; `privacy.rs` the masking of answers;
 //! `limits.rs` body sizes, timeouts and rate limits; `body.rs`/`params.rs` request
 //! parsing with our error codes; `metrics.rs` `/metrics`; `server.rs` connections and
-//! graceful shutdown.
+//! graceful shutdown; `cockpit/` the server-rendered pages (templates in `templates/`,
+//! static files in `assets/`).
 
 mod auth;
 mod benefit_views;
 mod body;
+mod cockpit;
 mod docs;
 mod error;
 mod limits;
@@ -28,6 +30,7 @@ mod segment_views;
 mod server;
 mod settle;
 mod state;
+mod stats_views;
 mod views;
 
 pub use auth::Caller;
@@ -72,6 +75,7 @@ pub fn router(state: AppState) -> Router {
         ))
         .route_layer(middleware::from_fn_with_state(state.clone(), auth::guard));
     Router::new()
+        .merge(cockpit::router())
         .merge(routes::health::router())
         .merge(metrics::router())
         .merge(v1)

@@ -396,3 +396,11 @@ pub struct CardView {
     pub benefits: Vec<crate::benefit_views::HeldBenefitView>,
     pub points: CardPointsView,
 }
+
+/// A signed link to a member's card page.
+#[derive(Serialize, ToSchema)]
+pub struct CardLinkView {
+    /// Opens the card page with no sign-in: e.g. `http://host/card/42-1767225600-3f9a…`.
+    pub url: String,
+    pub expires_at: String,
+}

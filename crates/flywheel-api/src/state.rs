@@ -32,6 +32,11 @@ pub struct AppState {
     pub(crate) rates: Arc<RateLimits>,
     /// Batches read and parsed at once (`limits.concurrent_batches`).
     pub(crate) batch_permits: Arc<Semaphore>,
+    /// Where members open their card links (`server.public_url`); unset, the Host the
+    /// request for the link came to.
+    pub public_url: Option<Arc<str>>,
+    /// The key that signs card links, read from the database on first use.
+    pub(crate) card_secret: Arc<tokio::sync::OnceCell<Vec<u8>>>,
     /// Single events waiting to be committed together; started on first use, so that
     /// building the state needs no runtime.
     events: Arc<OnceLock<EventQueue>>,
@@ -52,6 +57,8 @@ impl AppState {
             keys: Arc::new(KeyCache::default()),
             rates: Arc::new(RateLimits::new(&HttpLimits::default().rates)),
             batch_permits: Arc::new(Semaphore::new(HttpLimits::default().concurrent_batches)),
+            public_url: None,
+            card_secret: Arc::new(tokio::sync::OnceCell::new()),
             events: Arc::new(OnceLock::new()),
         }
     }

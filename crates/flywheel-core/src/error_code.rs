@@ -50,6 +50,8 @@ codes! {
     InvalidMemberId = "invalid_member_id", 400, "A member id in the path is not a positive whole number.";
     Unauthorized = "unauthorized", 401, "No API key was sent, or it is unknown or revoked.";
     Forbidden = "forbidden", 403, "The key's role may not do this.";
+    CsrfMismatch = "csrf_mismatch", 403, "A cockpit form's CSRF token is missing or not the session's; reload the page.";
+    InvalidCardLink = "invalid_card_link", 403, "A member card link's signature does not match, or the link has expired.";
     NotFound = "not_found", 404, "There is no such route.";
     MemberNotFound = "member_not_found", 404, "No member has that id or identity.";
     ConflictNotFound = "conflict_not_found", 404, "No identity conflict has that id.";

@@ -46,9 +46,54 @@ pub fn whole_days_between(earlier: Micros, later: Micros) -> i64 {
     (later - earlier).div_euclid(DAY)
 }
 
+/// The start (UTC) of the month `t` falls in.
+pub fn month_start(t: Micros) -> Micros {
+    use chrono::{Datelike, TimeZone};
+    let d = to_datetime(t);
+    Utc.with_ymd_and_hms(d.year(), d.month(), 1, 0, 0, 0)
+        .single()
+        .map_or(t, from_datetime)
+}
+
+/// `2026-11` for any instant in November 2026 (UTC).
+pub fn month_label(t: Micros) -> String {
+    to_datetime(t).format("%Y-%m").to_string()
+}
+
+/// The bounds of the last `months` calendar months up to `now`: the start of each month,
+/// oldest first, then `now` (the current month is counted so far).
+pub fn month_bounds(now: Micros, months: u32) -> Vec<Micros> {
+    let mut starts = vec![month_start(now)];
+    for _ in 1..months.max(1) {
+        let previous = month_start(starts[starts.len() - 1] - 1);
+        starts.push(previous);
+    }
+    starts.reverse();
+    starts.push(now);
+    starts
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn month_bounds_end_at_now_and_start_on_the_first() {
+        let now = parse_rfc3339("2026-03-15T12:00:00Z").unwrap();
+        let bounds = month_bounds(now, 3);
+        let labels: Vec<String> = bounds.iter().map(|t| to_rfc3339(*t)).collect();
+        assert_eq!(
+            labels,
+            [
+                "2026-01-01T00:00:00Z",
+                "2026-02-01T00:00:00Z",
+                "2026-03-01T00:00:00Z",
+                "2026-03-15T12:00:00Z"
+            ]
+        );
+        assert_eq!(month_label(bounds[1]), "2026-02");
+        assert_eq!(month_bounds(now, 0).len(), 2);
+    }
 
     #[test]
     fn offsets_are_folded_into_utc() {

@@ -9,13 +9,14 @@
 //! replays the log after a crash), `group_commit.rs`
 //! gathers single events into shared transactions, `members.rs` serves reads and the
 //! manual merge, `sweep.rs` re-evaluates members whose stage can change with time,
-//! `keys.rs` holds API keys, `audit.rs` the audit log of changes people make,
+//! `stats.rs` the counts behind the overview and `/v1/stats`, `keys.rs` holds API keys, `cockpit.rs` the cockpit's sessions and the server's secrets, `audit.rs` the audit log of changes people make,
 //! `points/` the points ledger, its commands, catalogue, sweep and reports, `scores/`
 //! the score recompute job and score reads, `privacy.rs` a member's export and erasure
 //! (PIPL), `dump.rs` the canonical dump that tests compare databases with.
 
 mod audit;
 mod cache;
+mod cockpit;
 mod crash;
 mod db;
 mod dialect;
@@ -35,18 +36,22 @@ mod rows;
 mod scores;
 mod segments;
 mod sql;
+mod stats;
 mod survivor;
 mod sweep;
 mod wal;
 
 pub use audit::{AUDIT_KINDS, AuditActor, AuditChange, AuditQuery, AuditRow};
+pub use cockpit::SessionRow;
 pub use db::{Backend, PoolStats, Store, create_postgres_database};
 pub use engine::{DEFAULT_FLUSH_ROWS, EngineOptions};
 pub use error::StoreError;
 pub use group_commit::EventQueue;
 pub use ingest::{AsOf, EventResult, IngestMode};
 pub use keys::ApiKeyRow;
-pub use members::{ConflictRow, MergeRow, StageCounts, StoredEvent, TimelineCursor, TransitionRow};
+pub use members::{
+    ConflictRow, MergeRow, OrderLine, StageCounts, StoredEvent, TimelineCursor, TransitionRow,
+};
 pub use membership::{
     BenefitRow, CodeSettlementRow, CodeStock, HeldBenefit, LoadedCodes, MAX_CODES_PER_LOAD,
     ManualTier, MembershipReport, MembershipRequest, MembershipSweepReport, NoticeRow,
@@ -57,4 +62,5 @@ pub use points::*;
 pub use privacy::{Erasure, MemberExport};
 pub use scores::*;
 pub use segments::*;
+pub use stats::FlowCounts;
 pub use sweep::SweepReport;

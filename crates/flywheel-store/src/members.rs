@@ -73,6 +73,16 @@ pub struct ConflictRow {
     pub resolved_by: Option<String>,
 }
 
+/// An order as a till shows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OrderLine {
+    pub order_id: String,
+    /// Minor units; none when the event gave no amount.
+    pub amount: Option<i64>,
+    pub refunded: bool,
+    pub occurred_at: Option<Micros>,
+}
+
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct StageCounts {
     pub total: i64,
@@ -245,6 +255,58 @@ impl Store {
                 })
             })
             .collect()
+    }
+
+    /// The member's latest `limit` orders, theirs and those of members merged into them.
+    pub async fn recent_orders(
+        &self,
+        member: MemberId,
+        limit: i64,
+    ) -> Result<Vec<OrderLine>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT order_id, amount, refunded, occurred_at FROM orders \
+             WHERE member_id = $1 OR member_id IN (SELECT id FROM members WHERE merged_into = $1) \
+             ORDER BY occurred_at DESC, order_id DESC LIMIT $2",
+        )
+        .bind(member)
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(OrderLine {
+                    order_id: r.try_get("order_id")?,
+                    amount: r.try_get("amount")?,
+                    refunded: r.try_get::<i64, _>("refunded")? != 0,
+                    occurred_at: r.try_get("occurred_at")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Up to `limit` members (newest first) whose profile text contains `text` — the
+    /// candidates for a search by name or nickname, which the caller narrows to those
+    /// fields. A scan of the members table: a search box, not a hot path.
+    pub async fn members_with_profile_text(
+        &self,
+        text: &str,
+        limit: i64,
+    ) -> Result<Vec<MemberId>, StoreError> {
+        let escaped: String = text
+            .chars()
+            .flat_map(|c| match c {
+                '%' | '_' | '\\' => vec!['\\', c],
+                c => vec![c],
+            })
+            .collect();
+        let rows = sqlx::query(
+            "SELECT id FROM members WHERE merged_into IS NULL AND profile LIKE $1 ESCAPE '\\' ORDER BY id DESC LIMIT $2",
+        )
+        .bind(format!("%{escaped}%"))
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter().map(|r| Ok(r.try_get("id")?)).collect()
     }
 
     /// Members per stage and per lens (merged-away members are not counted).

@@ -67,6 +67,7 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0019_segment_changes.sql"),
         postgres: include_str!("../migrations/postgres/0019_segment_changes.sql"),
     },
+    common!(20, "cockpit", "0020_cockpit"),
 ];
 
 impl Store {

@@ -97,6 +97,9 @@ pub struct ServerConfig {
     pub write_behind: bool,
     /// Rows waiting before a flush (`FLYWHEEL_FLUSH_ROWS`); one runs every second besides.
     pub flush_rows: usize,
+    /// The address members open their card links at (`https://loyalty.example.com`);
+    /// unset, a link names the host its request came to.
+    pub public_url: Option<String>,
 }
 
 impl ServerConfig {
@@ -121,6 +124,7 @@ impl Default for ServerConfig {
             cache_mib: DEFAULT_CACHE_MIB,
             write_behind: false,
             flush_rows: flywheel_store::DEFAULT_FLUSH_ROWS,
+            public_url: None,
         }
     }
 }

@@ -1035,6 +1035,17 @@ fn the_readme_tour_answers_as_the_text_says() {
         "{bad}"
     );
     assert!(answer("scores/recompute")["members"].as_u64().unwrap() >= 200);
+    let overview = answer("stats/overview");
+    assert!(overview["members"].as_i64().unwrap() >= 200, "{overview}");
+    assert_eq!(
+        answer("stage-flows?months=12")["months"]
+            .as_array()
+            .unwrap()
+            .len(),
+        12
+    );
+    let link = answer("card-link");
+    assert!(link["url"].as_str().unwrap().contains("/card/"), "{link}");
 }
 
 /// The same stream imported at the same instant gives the same canonical dump on every

@@ -3,7 +3,7 @@
 
 use super::member_id;
 use super::members::{document, load};
-use crate::auth::{Allowed, need};
+use crate::auth::{Allowed, Caller, need};
 use crate::body::{JsonValue, SMALL};
 use crate::error::ApiError;
 use crate::params::Params;
@@ -154,7 +154,20 @@ pub async fn merge(
         }
     };
     let reason = reason_of(&body)?;
-    let (a, b) = (load(&state, survivor).await?, load(&state, other).await?);
+    let merged = merge_members(&state, &caller, survivor, other, &reason).await?;
+    Ok(Json(document(&state, &merged).await?))
+}
+
+/// Merges `other` into `survivor` as `caller` asked, audited; the cockpit's merge
+/// button comes here too.
+pub(crate) async fn merge_members(
+    state: &AppState,
+    caller: &Caller,
+    survivor: i64,
+    other: i64,
+    reason: &str,
+) -> Result<flywheel_core::ingest::MemberState, ApiError> {
+    let (a, b) = (load(state, survivor).await?, load(state, other).await?);
     if let Some(erased) = [&a, &b].into_iter().find(|m| m.erased_at.is_some()) {
         return Err(ApiError::new(
             ErrorCode::MemberErased,
@@ -173,13 +186,13 @@ pub async fn merge(
             ),
         ));
     }
-    let merged = state
+    state
         .store
         .merge_members(
             a.id,
             b.id,
             &caller.audit_actor(),
-            &reason,
+            reason,
             &state.policy.rules(),
             state.now(),
         )
@@ -189,8 +202,7 @@ pub async fn merge(
                 ErrorCode::AlreadyMerged,
                 "the members changed while merging; look them up again",
             )
-        })?;
-    Ok(Json(document(&state, &merged).await?))
+        })
 }
 
 /// Dismiss an identity conflict: the members are different people
@@ -209,9 +221,21 @@ pub async fn dismiss(
         ApiError::not_found(ErrorCode::ConflictNotFound, format!("no conflict {id}"))
     })?;
     let reason = reason_of(&body)?;
+    Ok(Json(view(
+        dismiss_conflict(&state, &caller, id, &reason).await?,
+    )))
+}
+
+/// Closes conflict `id` as two different people, audited.
+pub(crate) async fn dismiss_conflict(
+    state: &AppState,
+    caller: &Caller,
+    id: i64,
+    reason: &str,
+) -> Result<ConflictRow, ApiError> {
     match state
         .store
-        .dismiss_conflict(id, &caller.audit_actor(), &reason, state.now())
+        .dismiss_conflict(id, &caller.audit_actor(), reason, state.now())
         .await?
     {
         None => Err(ApiError::not_found(
@@ -222,6 +246,6 @@ pub async fn dismiss(
             ErrorCode::ConflictClosed,
             format!("conflict {id} is already {}", row.status),
         )),
-        Some((row, true)) => Ok(Json(view(row))),
+        Some((row, true)) => Ok(row),
     }
 }

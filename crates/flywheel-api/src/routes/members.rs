@@ -175,6 +175,14 @@ pub async fn stages(
     Path(id): Path<String>,
 ) -> Result<Json<StageHistory>, ApiError> {
     let m = load(&state, member_id(&id)?).await?;
+    Ok(Json(stage_history(&state, &m).await?))
+}
+
+/// Every stage change of `m` with its rule and sentence (the member 360 shows the same).
+pub(crate) async fn stage_history(
+    state: &AppState,
+    m: &flywheel_core::ingest::MemberState,
+) -> Result<StageHistory, ApiError> {
     let transitions = state
         .store
         .transitions(m.id)
@@ -192,23 +200,23 @@ pub async fn stages(
             origin_member_id: t.origin_member_id,
         })
         .collect();
-    Ok(Json(StageHistory {
+    Ok(StageHistory {
         member_id: m.id,
         stage: m.stage.as_str().into(),
         lens: m.lens.as_str().into(),
         transitions,
-    }))
+    })
 }
 
 /// Cursors are opaque to clients: hex of `micros:event_id`.
-fn encode_cursor(c: &TimelineCursor) -> String {
+pub(crate) fn encode_cursor(c: &TimelineCursor) -> String {
     format!("{}:{}", c.occurred_at, c.event_id)
         .bytes()
         .map(|b| format!("{b:02x}"))
         .collect()
 }
 
-fn decode_cursor(text: &str) -> Result<TimelineCursor, ApiError> {
+pub(crate) fn decode_cursor(text: &str) -> Result<TimelineCursor, ApiError> {
     let bad = || {
         ApiError::new(
             ErrorCode::InvalidCursor,

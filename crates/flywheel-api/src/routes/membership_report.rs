@@ -11,7 +11,7 @@ use axum::extract::State;
 use axum::routing::get;
 use axum::{Json, Router};
 use flywheel_core::membership::report::TierFigures;
-use flywheel_core::time::{DAY, to_rfc3339};
+use flywheel_core::time::{DAY, Micros, to_rfc3339};
 use flywheel_core::{ErrorCode, Money};
 
 pub fn router() -> Router<AppState> {
@@ -65,6 +65,15 @@ pub async fn report(
     if from >= to {
         return Err(ApiError::new(ErrorCode::InvalidQuery, "from must be before to").field("from"));
     }
+    Ok(Json(build(&state, from, to).await?))
+}
+
+/// The report for `[from, to)`, as the route answers it (the cockpit shows the same).
+pub(crate) async fn build(
+    state: &AppState,
+    from: Micros,
+    to: Micros,
+) -> Result<MembershipReportView, ApiError> {
     let programmes = state
         .store
         .membership_report(from, to)
@@ -90,9 +99,9 @@ pub async fn report(
             }
         })
         .collect();
-    Ok(Json(MembershipReportView {
+    Ok(MembershipReportView {
         from: to_rfc3339(from),
         to: to_rfc3339(to),
         programmes,
-    }))
+    })
 }

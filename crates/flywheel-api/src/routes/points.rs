@@ -2,7 +2,7 @@
 //! transfers, manual adjustments and the sweep. Finance reports are in `finance.rs`.
 
 use super::member_id;
-use crate::auth::{Allowed, need};
+use crate::auth::{Allowed, Caller, need};
 use crate::body::{JsonValue, SMALL, typed};
 use crate::error::ApiError;
 use crate::params::{Params, limit};
@@ -366,13 +366,23 @@ pub async fn member_points(
         }
     }
     let programme = programme(&state, given)?;
+    Ok(Json(points_of(&state, id, programme).await?))
+}
+
+/// Member `id`'s balance, pending points, lots and next expiry in `programme` (the
+/// member 360 shows the same).
+pub(crate) async fn points_of(
+    state: &AppState,
+    id: i64,
+    programme: String,
+) -> Result<PointsView, ApiError> {
     let now = state.now();
     let (member, s) = state
         .store
         .member_points(id, &programme, now)
         .await?
         .ok_or_else(|| ApiError::not_found(ErrorCode::MemberNotFound, format!("no member {id}")))?;
-    Ok(Json(PointsView {
+    Ok(PointsView {
         member_id: member,
         programme,
         balance: s.balance,
@@ -393,7 +403,7 @@ pub async fn member_points(
             expires_at: to_rfc3339(at),
         }),
         as_of: to_rfc3339(now),
-    }))
+    })
 }
 
 fn encode_cursor(c: &LedgerCursor) -> String {
@@ -532,11 +542,11 @@ pub async fn transfer(
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct AdjustBody {
-    member_id: i64,
-    points: i64,
-    reason: String,
-    idempotency_key: String,
-    programme: Option<String>,
+    pub member_id: i64,
+    pub points: i64,
+    pub reason: String,
+    pub idempotency_key: String,
+    pub programme: Option<String>,
 }
 
 /// Credit or debit a member's points by hand (admin or finance; audited)
@@ -551,23 +561,8 @@ pub async fn adjust(
     JsonValue(body): JsonValue<SMALL>,
 ) -> Result<(StatusCode, Json<AdjustmentView>), ApiError> {
     let b: AdjustBody = typed(body)?;
-    let reason = check_paragraph("reason", &b.reason, 500)?;
-    if b.points == 0 {
-        return Err(ApiError::new(ErrorCode::OutOfRange, "points must not be 0").field("points"));
-    }
-    positive(&state, b.points.abs(), "points")?;
-    let req = AdjustRequest {
-        member_id: b.member_id,
-        points: b.points,
-        reason: reason.clone(),
-        programme: programme(&state, b.programme)?,
-        idempotency_key: idempotency_key(b.idempotency_key)?,
-        actor: caller.audit_actor(),
-    };
-    let (key, replayed) = state
-        .store
-        .adjust_points(&req, &state.policy.points, state.now())
-        .await?;
+    let (member_id, points) = (b.member_id, b.points);
+    let (key, replayed, reason) = adjust_points(&state, &caller, b).await?;
     let status = if replayed {
         StatusCode::OK
     } else {
@@ -577,12 +572,39 @@ pub async fn adjust(
         status,
         Json(AdjustmentView {
             ledger_key: key,
-            member_id: b.member_id,
-            points: b.points,
+            member_id,
+            points,
             reason,
             replayed,
         }),
     ))
+}
+
+/// Posts a manual adjustment as `caller` asked (the cockpit's form comes here too):
+/// the ledger key, whether it was a replay of the same idempotency key, the reason.
+pub(crate) async fn adjust_points(
+    state: &AppState,
+    caller: &Caller,
+    b: AdjustBody,
+) -> Result<(String, bool, String), ApiError> {
+    let reason = check_paragraph("reason", &b.reason, 500)?;
+    if b.points == 0 {
+        return Err(ApiError::new(ErrorCode::OutOfRange, "points must not be 0").field("points"));
+    }
+    positive(state, b.points.abs(), "points")?;
+    let req = AdjustRequest {
+        member_id: b.member_id,
+        points: b.points,
+        reason: reason.clone(),
+        programme: programme(state, b.programme)?,
+        idempotency_key: idempotency_key(b.idempotency_key)?,
+        actor: caller.audit_actor(),
+    };
+    let (key, replayed) = state
+        .store
+        .adjust_points(&req, &state.policy.points, state.now())
+        .await?;
+    Ok((key, replayed, reason))
 }
 
 /// Post maturity and expiry that are due now (the server also does this every sweep interval)

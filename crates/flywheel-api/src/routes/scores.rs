@@ -48,6 +48,11 @@ pub async fn member_scores(
     if let Some((name, _)) = params.first() {
         return Err(unknown(name));
     }
+    Ok(Json(scores_of(&state, id).await?))
+}
+
+/// Member `id`'s scores with their parts and sentences (the member 360 shows the same).
+pub(crate) async fn scores_of(state: &AppState, id: i64) -> Result<MemberScoresView, ApiError> {
     let now = state.now();
     let policy = &state.policy.scores;
     let s = state
@@ -56,7 +61,7 @@ pub async fn member_scores(
         .await?
         .ok_or_else(|| ApiError::not_found(ErrorCode::MemberNotFound, format!("no member {id}")))?;
     let stored = s.stored.as_ref();
-    Ok(Json(MemberScoresView {
+    Ok(MemberScoresView {
         member_id: s.member_id,
         rfm: stored.and_then(|st| st.rfm.as_ref()).map(|r| RfmView {
             r: r.r,
@@ -83,7 +88,7 @@ pub async fn member_scores(
         clv: stored.map(|st| ClvView::of(st, s.clv_unfit.as_deref(), policy.horizon_days)),
         computed_at: stored.map(|st| to_rfc3339(st.computed_at)),
         as_of: to_rfc3339(now),
-    }))
+    })
 }
 
 /// The super users, or the members to invite

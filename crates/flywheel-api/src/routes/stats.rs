@@ -1,16 +1,30 @@
-//! `GET /v1/stats/stages`: members per stage and per lens.
+//! `/v1/stats/*`: members per stage and lens, the overview's tiles, stage flows by
+//! month, the RFM grid and points by month. Each figure is built by one function here
+//! that the cockpit's overview calls too, so a page and the API never disagree.
 
 use crate::auth::{Allowed, need};
 use crate::error::ApiError;
+use crate::params::Params;
 use crate::state::AppState;
+use crate::stats_views::{
+    FlowView, OverviewStats, PointsMonth, PointsMonths, RfmCell, RfmGrid, StageFlowMonth,
+    StageFlows,
+};
 use crate::views::StageStats;
 use axum::extract::State;
 use axum::routing::get;
 use axum::{Json, Router};
-use flywheel_core::{Lens, Stage};
+use flywheel_core::time::{DAY, month_bounds, month_label, month_start, to_rfc3339};
+use flywheel_core::{ErrorCode, Lens, Stage};
+use std::collections::BTreeMap;
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/v1/stats/stages", get(stages))
+    Router::new()
+        .route("/v1/stats/stages", get(stages))
+        .route("/v1/stats/overview", get(overview))
+        .route("/v1/stats/stage-flows", get(stage_flows))
+        .route("/v1/stats/rfm", get(rfm))
+        .route("/v1/stats/points", get(points))
 }
 
 /// Members per relationship stage and per lens (merged-away ids not counted)
@@ -21,21 +35,232 @@ pub async fn stages(
     _caller: Allowed<need::ReadStats>,
     State(state): State<AppState>,
 ) -> Result<Json<StageStats>, ApiError> {
+    Ok(Json(stage_stats(&state).await?))
+}
+
+pub(crate) async fn stage_stats(state: &AppState) -> Result<StageStats, ApiError> {
     let counts = state.store.stage_counts().await?;
-    let mut stages: std::collections::BTreeMap<String, i64> = Stage::ALL
+    let mut stages: BTreeMap<String, i64> = Stage::ALL
         .iter()
         .map(|s| (s.as_str().to_owned(), 0))
         .collect();
     stages.extend(counts.stages);
-    let mut lenses: std::collections::BTreeMap<String, i64> = Lens::ALL
+    let mut lenses: BTreeMap<String, i64> = Lens::ALL
         .iter()
         .map(|l| (l.as_str().to_owned(), 0))
         .collect();
     lenses.extend(counts.lenses);
-    Ok(Json(StageStats {
+    Ok(StageStats {
         total: counts.total,
         stages,
         lenses,
-        computed_at: flywheel_core::time::to_rfc3339(state.now()),
-    }))
+        computed_at: to_rfc3339(state.now()),
+    })
+}
+
+/// The overview's tiles: members, active, new, super users, paid members, liability
+#[utoipa::path(get, path = "/v1/stats/overview", tag = "stats",
+    responses((status = 200, body = OverviewStats)),
+    security(("bearer" = [])))]
+pub async fn overview(
+    _caller: Allowed<need::ReadStats>,
+    State(state): State<AppState>,
+) -> Result<Json<OverviewStats>, ApiError> {
+    Ok(Json(overview_stats(&state).await?))
+}
+
+pub(crate) async fn overview_stats(state: &AppState) -> Result<OverviewStats, ApiError> {
+    let now = state.now();
+    let stages = state.store.stage_counts().await?;
+    let active_30d = state.store.active_members(now - 30 * DAY, now + 1).await?;
+    let new_this_month = state.store.new_members(month_start(now), now + 1).await?;
+    let report = super::membership_report::build(state, now - 30 * DAY, now).await?;
+    let paid_members = report
+        .programmes
+        .iter()
+        .filter(|p| p.kind == "paid")
+        .map(|p| p.total.members)
+        .sum();
+    let programme = state.policy.points.default_programme().to_owned();
+    let points = state
+        .store
+        .points_report(&programme, now - DAY, now + 1)
+        .await?;
+    Ok(OverviewStats {
+        members: stages.total,
+        active_30d,
+        new_this_month,
+        super_users: stages
+            .stages
+            .get(Stage::SuperStrong.as_str())
+            .copied()
+            .unwrap_or(0),
+        paid_members,
+        points_liability: points.outstanding,
+        points_pending: points.pending,
+        points_programme: programme,
+        computed_at: to_rfc3339(now),
+    })
+}
+
+/// `?months=N`, 1–36, default 12.
+fn months_param(params: Vec<(String, String)>) -> Result<u32, ApiError> {
+    let mut months = 12;
+    for (k, v) in params {
+        match k.as_str() {
+            "months" => {
+                months = v
+                    .parse()
+                    .ok()
+                    .filter(|m| (1..=36).contains(m))
+                    .ok_or_else(|| {
+                        ApiError::new(
+                            ErrorCode::InvalidQuery,
+                            "months must be a whole number from 1 to 36",
+                        )
+                        .field("months")
+                    })?;
+            }
+            other => return Err(crate::params::unknown(other)),
+        }
+    }
+    Ok(months)
+}
+
+/// Who moved between stages, month by month: up, down, jumped, and every (from, to)
+///
+/// Months are calendar months in UTC; the current one is counted up to now.
+#[utoipa::path(get, path = "/v1/stats/stage-flows", tag = "stats",
+    params(("months" = Option<u32>, Query, description = "1–36, default 12")),
+    responses((status = 200, body = StageFlows),
+              (status = 400, description = "invalid_query: months out of range or an unknown parameter")),
+    security(("bearer" = [])))]
+pub async fn stage_flows(
+    _caller: Allowed<need::ReadStats>,
+    State(state): State<AppState>,
+    Params(params): Params,
+) -> Result<Json<StageFlows>, ApiError> {
+    let months = months_param(params)?;
+    Ok(Json(stage_flows_of(&state, months).await?))
+}
+
+pub(crate) async fn stage_flows_of(state: &AppState, months: u32) -> Result<StageFlows, ApiError> {
+    let now = state.now();
+    let bounds = month_bounds(now, months);
+    let counts = state.store.stage_flows(&bounds).await?;
+    let months = counts
+        .into_iter()
+        .enumerate()
+        .map(|(i, flows)| {
+            let (mut up, mut down, mut jumped) = (0, 0, 0);
+            let mut views = Vec::with_capacity(flows.len());
+            for ((from, to), n) in flows {
+                let rank = |s: &str| Stage::parse(s).map_or(0, |s| s as i64);
+                let step = rank(&to) - rank(&from);
+                if step > 0 {
+                    up += n;
+                }
+                if step < 0 {
+                    down += n;
+                }
+                if step >= 2 {
+                    jumped += n;
+                }
+                views.push(FlowView {
+                    from,
+                    to,
+                    members: n,
+                });
+            }
+            StageFlowMonth {
+                month: month_label(bounds[i]),
+                from: to_rfc3339(bounds[i]),
+                to: to_rfc3339(bounds[i + 1]),
+                up,
+                down,
+                jumped,
+                flows: views,
+            }
+        })
+        .collect();
+    Ok(StageFlows {
+        months,
+        computed_at: to_rfc3339(now),
+    })
+}
+
+/// The RFM 5×5 grid: members per recency and frequency score, from the last recompute
+#[utoipa::path(get, path = "/v1/stats/rfm", tag = "stats",
+    responses((status = 200, body = RfmGrid)),
+    security(("bearer" = [])))]
+pub async fn rfm(
+    _caller: Allowed<need::ReadStats>,
+    State(state): State<AppState>,
+) -> Result<Json<RfmGrid>, ApiError> {
+    Ok(Json(rfm_grid(&state).await?))
+}
+
+pub(crate) async fn rfm_grid(state: &AppState) -> Result<RfmGrid, ApiError> {
+    let counts: BTreeMap<(i64, i64), i64> = state
+        .store
+        .rfm_grid()
+        .await?
+        .into_iter()
+        .map(|(r, f, n)| ((r, f), n))
+        .collect();
+    let cells = (1..=5)
+        .flat_map(|r| (1..=5).map(move |f| (r, f)))
+        .map(|(r, f)| RfmCell {
+            r,
+            f,
+            members: counts.get(&(r, f)).copied().unwrap_or(0),
+        })
+        .collect();
+    let computed_at = state
+        .store
+        .last_score_run()
+        .await?
+        .map(|(at, _)| to_rfc3339(at));
+    Ok(RfmGrid {
+        cells,
+        scored: counts.values().sum(),
+        computed_at,
+    })
+}
+
+/// Points issued, redeemed and expired per month (default programme)
+#[utoipa::path(get, path = "/v1/stats/points", tag = "stats",
+    params(("months" = Option<u32>, Query, description = "1–36, default 12")),
+    responses((status = 200, body = PointsMonths),
+              (status = 400, description = "invalid_query: months out of range or an unknown parameter")),
+    security(("bearer" = [])))]
+pub async fn points(
+    _caller: Allowed<need::ReadStats>,
+    State(state): State<AppState>,
+    Params(params): Params,
+) -> Result<Json<PointsMonths>, ApiError> {
+    let months = months_param(params)?;
+    Ok(Json(points_months(&state, months).await?))
+}
+
+pub(crate) async fn points_months(state: &AppState, months: u32) -> Result<PointsMonths, ApiError> {
+    let programme = state.policy.points.default_programme().to_owned();
+    let bounds = month_bounds(state.now(), months);
+    let mut out = Vec::with_capacity(bounds.len() - 1);
+    for pair in bounds.windows(2) {
+        let report = state
+            .store
+            .points_report(&programme, pair[0], pair[1])
+            .await?;
+        out.push(PointsMonth {
+            month: month_label(pair[0]),
+            issued: report.issued,
+            redeemed: report.redeemed,
+            expired: report.expired,
+        });
+    }
+    Ok(PointsMonths {
+        programme,
+        months: out,
+    })
 }

@@ -3,7 +3,7 @@
 //! Each change moves the member's segments in the same transaction and is audited.
 
 use super::member_id;
-use crate::auth::{Allowed, need};
+use crate::auth::{Allowed, Caller, need};
 use crate::body::{JsonValue, SMALL, typed};
 use crate::error::ApiError;
 use crate::segment_views::{
@@ -144,7 +144,7 @@ pub async fn member_tags(
     Ok(Json(tags_view(&state, id).await?))
 }
 
-async fn tags_view(state: &AppState, id: i64) -> Result<MemberTagsView, ApiError> {
+pub(crate) async fn tags_view(state: &AppState, id: i64) -> Result<MemberTagsView, ApiError> {
     let (member_id, tags) = state
         .store
         .member_tags(id)
@@ -185,16 +185,25 @@ pub async fn add_tag(
 ) -> Result<(StatusCode, Json<MemberTagsView>), ApiError> {
     let id = member_id(&raw)?;
     let input: TagInput = typed(body)?;
-    let note = input
-        .note
-        .as_deref()
-        .map(|n| check_paragraph("note", n, 500))
-        .transpose()?;
-    let status = match state
+    let status = tag_member(&state, &caller, id, &input.tag, input.note.as_deref()).await?;
+    Ok((status, Json(tags_view(&state, id).await?)))
+}
+
+/// Sets `tag` on member `id` by hand (the cockpit's form comes here too): 201 when set,
+/// 200 when the member already carried it.
+pub(crate) async fn tag_member(
+    state: &AppState,
+    caller: &Caller,
+    id: i64,
+    tag: &str,
+    note: Option<&str>,
+) -> Result<StatusCode, ApiError> {
+    let note = note.map(|n| check_paragraph("note", n, 500)).transpose()?;
+    match state
         .store
         .set_member_tag(
             id,
-            &input.tag,
+            tag,
             note.as_deref(),
             "staff",
             &caller.audit_actor(),
@@ -202,12 +211,11 @@ pub async fn add_tag(
         )
         .await?
     {
-        SetTag::Set { .. } => StatusCode::CREATED,
-        SetTag::Unchanged { .. } => StatusCode::OK,
-        SetTag::NoMember => return Err(no_member(id)),
-        SetTag::Invalid(why) => return Err(ApiError::new(ErrorCode::InvalidTag, why).field("tag")),
-    };
-    Ok((status, Json(tags_view(&state, id).await?)))
+        SetTag::Set { .. } => Ok(StatusCode::CREATED),
+        SetTag::Unchanged { .. } => Ok(StatusCode::OK),
+        SetTag::NoMember => Err(no_member(id)),
+        SetTag::Invalid(why) => Err(ApiError::new(ErrorCode::InvalidTag, why).field("tag")),
+    }
 }
 
 /// Remove a tag from a member

@@ -1,0 +1,75 @@
+//! `/card/{token}`: the member's own card, opened from a signed link on their phone —
+//! card number as a QR code and a Code 128 barcode, tiers with the way to the next,
+//! benefits, points and what expires next. No sign-in; nothing but that member's card.
+
+use super::page::{PageError, html_response};
+use crate::membership_views::CardView;
+use crate::routes::card;
+use crate::state::AppState;
+use askama::Template;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use barcoders::generators::svg::SVG;
+use barcoders::sym::code128::Code128;
+use qrcode::QrCode;
+use qrcode::render::svg;
+
+#[derive(Template)]
+#[template(path = "card.html")]
+struct CardPage {
+    card: CardView,
+    /// What the codes carry: the card number, else `M` and the member id.
+    code_text: String,
+    qr_svg: String,
+    barcode_svg: String,
+}
+
+/// The QR code of `text` as an SVG element.
+fn qr(text: &str) -> String {
+    match QrCode::new(text.as_bytes()) {
+        Ok(code) => code
+            .render::<svg::Color<'_>>()
+            .min_dimensions(200, 200)
+            .quiet_zone(true)
+            .build(),
+        Err(_) => String::new(),
+    }
+}
+
+/// `text` as a Code 128 barcode (character set B, which covers printable ASCII).
+fn barcode(text: &str) -> String {
+    let printable = text.chars().all(|c| c.is_ascii_graphic() || c == ' ');
+    if !printable {
+        return String::new();
+    }
+    match Code128::new(format!("\u{0181}{text}")) {
+        // Stretched to the card's width: bars keep their proportions across.
+        Ok(code) => SVG::new(80)
+            .generate(code.encode())
+            .map(|svg| svg.replacen("<svg ", "<svg preserveAspectRatio=\"none\" ", 1))
+            .unwrap_or_default(),
+        Err(_) => String::new(),
+    }
+}
+
+pub(super) async fn page(
+    State(state): State<AppState>,
+    Path(token): Path<String>,
+) -> Result<Response, PageError> {
+    let member = super::card_link::verify(&state, &token).await?;
+    let card = card::card(&state, member, false).await?;
+    let code_text = card
+        .card_no
+        .clone()
+        .unwrap_or_else(|| format!("M{}", card.member_id));
+    let page = CardPage {
+        qr_svg: qr(&code_text),
+        barcode_svg: barcode(&code_text),
+        code_text,
+        card,
+    };
+    let html = page.render().map_err(crate::error::ApiError::internal)?;
+    // The card shows its own member's phone masked already (the card view masks it).
+    Ok(html_response(StatusCode::OK, html))
+}

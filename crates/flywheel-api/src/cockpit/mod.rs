@@ -1,0 +1,50 @@
+//! The cockpit: the pages people use — the overview with its charts, member search and
+//! the member 360, the till lookup, identity conflicts, segments, points — and the
+//! member's own card page. Served by the same binary from templates and assets compiled
+//! in (askama; htmx and Chart.js vendored under `assets/vendor/`), so it works offline.
+//!
+//! Every page reads through the same functions as the JSON API (`routes::*`), so a
+//! figure on a page is the figure its endpoint answers. Pages are behind a session
+//! ([`session`]); each renders through [`page::render`], which masks contact details
+//! for the roles that must not see them, as the API's middleware does for JSON.
+//!
+//! Layout: `session.rs` sign-in, sign-out, the session cookie and CSRF; `page.rs` what
+//! every page shares (the header, role-dependent actions, errors); `assets.rs` the
+//! static files; `card_link.rs` the signed links to a member's card; one module per page.
+
+mod assets;
+pub(crate) mod card_link;
+mod card_page;
+mod conflicts;
+mod members;
+mod overview;
+mod page;
+mod points;
+mod segments;
+mod session;
+mod till;
+
+use crate::state::AppState;
+use axum::Router;
+use axum::routing::{get, post};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/", get(overview::page))
+        .route("/login", get(session::login_form).post(session::login))
+        .route("/logout", post(session::logout))
+        .route("/members", get(members::search))
+        .route("/members/{id}", get(members::member_360))
+        .route("/members/{id}/tags", post(members::add_tag))
+        .route("/members/{id}/points", post(members::adjust_points))
+        .route("/members/{id}/merge", post(members::merge))
+        .route("/till", get(till::page))
+        .route("/conflicts", get(conflicts::page))
+        .route("/conflicts/{id}/dismiss", post(conflicts::dismiss))
+        .route("/segments", get(segments::page).post(segments::save))
+        .route("/segments/preview", post(segments::preview))
+        .route("/segments/{id}/export", get(segments::export))
+        .route("/points", get(points::page))
+        .route("/card/{token}", get(card_page::page))
+        .route("/assets/{name}", get(assets::serve))
+}

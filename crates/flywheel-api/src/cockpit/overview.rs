@@ -1,0 +1,165 @@
+//! `/`: the overview — KPI tiles, the 5CR funnel beside the lens, stage flows by month,
+//! members per tier, the RFM grid and points by month. Each block is drawn from the
+//! function behind its `/v1/stats/*` endpoint and links to it, with its numbers in a
+//! table one click away.
+
+use super::page::{Chrome, PageError, render};
+use super::session::Viewer;
+use crate::routes::{membership_report, stats};
+use crate::state::AppState;
+use crate::stats_views::{OverviewStats, PointsMonths, RfmGrid, StageFlows};
+use crate::views::StageStats;
+use askama::Template;
+use axum::extract::State;
+use axum::response::{IntoResponse, Redirect, Response};
+use flywheel_core::auth::Permission;
+use flywheel_core::time::DAY;
+use flywheel_core::{Lens, Stage};
+use serde_json::json;
+
+/// One tier's members, for the table and the chart.
+pub(super) struct TierRow {
+    pub programme: String,
+    pub tier: String,
+    pub members: i64,
+    pub renewal_rate: String,
+}
+
+#[derive(Template)]
+#[template(path = "overview.html")]
+struct OverviewPage {
+    chrome: Chrome,
+    tiles: OverviewStats,
+    stages: Vec<(&'static str, i64)>,
+    lenses: Vec<(&'static str, i64)>,
+    flows: StageFlows,
+    tiers: Vec<TierRow>,
+    rfm: RfmGrid,
+    /// rfm.cells as 5 rows (r = 5 first) of 5 (f = 1 first), with a shade 0–4.
+    rfm_rows: Vec<(i64, Vec<(i64, u8)>)>,
+    points: PointsMonths,
+    funnel_chart: String,
+    flows_chart: String,
+    tiers_chart: String,
+    points_chart: String,
+}
+
+pub(super) async fn page(
+    viewer: Viewer,
+    State(state): State<AppState>,
+) -> Result<Response, PageError> {
+    if !viewer.caller.role.allows(Permission::ReadStats) {
+        // Staff see members, not the programme's figures: their start page is the till.
+        return Ok(Redirect::to("/till").into_response());
+    }
+    let tiles = stats::overview_stats(&state).await?;
+    let stage_stats = stats::stage_stats(&state).await?;
+    let flows = stats::stage_flows_of(&state, 12).await?;
+    let now = state.now();
+    let report = membership_report::build(&state, now - 30 * DAY, now).await?;
+    let rfm = stats::rfm_grid(&state).await?;
+    let points = stats::points_months(&state, 12).await?;
+
+    let stages = ordered(&stage_stats, Stage::ALL.map(|s| s.as_str()), |s| &s.stages);
+    let lenses = ordered(&stage_stats, Lens::ALL.map(|l| l.as_str()), |s| &s.lenses);
+    let tiers: Vec<TierRow> = report
+        .programmes
+        .iter()
+        .flat_map(|p| {
+            p.tiers.iter().map(move |t| TierRow {
+                programme: p.name.clone(),
+                tier: t.name.clone(),
+                members: t.members,
+                renewal_rate: t
+                    .renewal_rate
+                    .map_or_else(|| "–".to_owned(), |r| format!("{:.0}%", r * 100.0)),
+            })
+        })
+        .collect();
+    let max_cell = rfm
+        .cells
+        .iter()
+        .map(|c| c.members)
+        .max()
+        .unwrap_or(0)
+        .max(1);
+    let rfm_rows = (1..=5)
+        .rev()
+        .map(|r| {
+            let cells = rfm
+                .cells
+                .iter()
+                .filter(|c| c.r == r)
+                .map(|c| {
+                    let shade =
+                        u8::try_from((c.members * 4 + max_cell - 1) / max_cell).unwrap_or(4);
+                    (c.members, shade.min(4))
+                })
+                .collect();
+            (r, cells)
+        })
+        .collect();
+
+    let funnel_chart = json!({
+        "type": "bar",
+        "labels": stages.iter().map(|(s, _)| *s).collect::<Vec<_>>(),
+        "series": [{"label": "members", "data": stages.iter().map(|(_, n)| *n).collect::<Vec<_>>()}],
+        "horizontal": true,
+    })
+    .to_string();
+    let flows_chart = json!({
+        "type": "bar",
+        "labels": flows.months.iter().map(|m| m.month.as_str()).collect::<Vec<_>>(),
+        "series": [
+            {"label": "up", "data": flows.months.iter().map(|m| m.up).collect::<Vec<_>>()},
+            {"label": "down", "data": flows.months.iter().map(|m| -m.down).collect::<Vec<_>>()},
+            {"label": "jumped", "data": flows.months.iter().map(|m| m.jumped).collect::<Vec<_>>()},
+        ],
+    })
+    .to_string();
+    let tiers_chart = json!({
+        "type": "bar",
+        "labels": tiers.iter().map(|t| format!("{} · {}", t.programme, t.tier)).collect::<Vec<_>>(),
+        "series": [{"label": "members", "data": tiers.iter().map(|t| t.members).collect::<Vec<_>>()}],
+    })
+    .to_string();
+    let points_chart = json!({
+        "type": "bar",
+        "labels": points.months.iter().map(|m| m.month.as_str()).collect::<Vec<_>>(),
+        "series": [
+            {"label": "issued", "data": points.months.iter().map(|m| m.issued).collect::<Vec<_>>()},
+            {"label": "redeemed", "data": points.months.iter().map(|m| m.redeemed).collect::<Vec<_>>()},
+            {"label": "expired", "data": points.months.iter().map(|m| m.expired).collect::<Vec<_>>()},
+        ],
+    })
+    .to_string();
+
+    let page = OverviewPage {
+        chrome: Chrome::of(&viewer, "overview"),
+        tiles,
+        stages,
+        lenses,
+        flows,
+        tiers,
+        rfm,
+        rfm_rows,
+        points,
+        funnel_chart,
+        flows_chart,
+        tiers_chart,
+        points_chart,
+    };
+    Ok(render(&viewer, &page))
+}
+
+/// Counts in the order of `names` (the funnel's order), zero where none.
+fn ordered<const N: usize>(
+    stats: &StageStats,
+    names: [&'static str; N],
+    map: impl Fn(&StageStats) -> &std::collections::BTreeMap<String, i64>,
+) -> Vec<(&'static str, i64)> {
+    names
+        .into_iter()
+        .map(|n| (n, map(stats).get(n).copied().unwrap_or(0)))
+        .collect()
+}

@@ -1,0 +1,130 @@
+//! `/till?q=PHONE_OR_CARD`: what the clerk at the till needs in one glance (seed 003):
+//! who the member is, tier, points available, benefits usable now, purchases and total
+//! spent, the last three purchases, an open complaint, and — when the member is among
+//! the potential super users and holds no paid tier — a prompt to invite them (点单提醒).
+//! Every read is by key: an identity, the member, their segments, their orders.
+
+use super::members::display_name;
+use super::page::{Chrome, PageError, render};
+use super::session::Viewer;
+use crate::benefit_views::HeldBenefitView;
+use crate::membership_views::CardTierView;
+use crate::routes::card;
+use crate::state::AppState;
+use askama::Template;
+use axum::extract::{Query, State};
+use axum::response::Response;
+use flywheel_core::Money;
+use flywheel_core::identity::IdentityKind;
+use flywheel_core::ingest::MemberState;
+use flywheel_core::time::to_rfc3339;
+use serde::Deserialize;
+
+/// The built-in segment whose members the till prompts to invite.
+const INVITE_SEGMENT: &str = "potential_super_users";
+
+pub(super) struct Glance {
+    pub member_id: i64,
+    pub name: String,
+    pub card_no: Option<String>,
+    pub tiers: Vec<CardTierView>,
+    pub points: i64,
+    pub pending: i64,
+    pub benefits: Vec<HeldBenefitView>,
+    pub purchases: u32,
+    pub spent: String,
+    pub last_purchases: Vec<(String, String, bool)>,
+    pub open_complaint: bool,
+    pub invite: bool,
+}
+
+#[derive(Template)]
+#[template(path = "till.html")]
+struct TillPage {
+    chrome: Chrome,
+    q: String,
+    searched: bool,
+    glance: Option<Glance>,
+}
+
+#[derive(Deserialize)]
+pub(super) struct TillQuery {
+    #[serde(default)]
+    q: String,
+}
+
+/// The member a phone or card number names, if any.
+async fn find(state: &AppState, q: &str) -> Result<Option<MemberState>, PageError> {
+    let q = q.trim();
+    if q.is_empty() {
+        return Ok(None);
+    }
+    for kind in [IdentityKind::Phone, IdentityKind::CardNo] {
+        if let Ok(identity) = state.policy.identity.normalise(kind, q)
+            && let Some(id) = state.store.lookup(&identity).await?
+        {
+            return Ok(state.store.member(id).await?);
+        }
+    }
+    match state.store.member_by_card(q).await? {
+        Some(id) => Ok(state.store.member(id).await?),
+        None => Ok(None),
+    }
+}
+
+pub(super) async fn page(
+    viewer: Viewer,
+    State(state): State<AppState>,
+    Query(q): Query<TillQuery>,
+) -> Result<Response, PageError> {
+    let glance = match find(&state, &q.q).await? {
+        Some(m) => Some(glance(&state, &viewer, &m).await?),
+        None => None,
+    };
+    let page = TillPage {
+        chrome: Chrome::of(&viewer, "till"),
+        searched: !q.q.trim().is_empty(),
+        q: q.q,
+        glance,
+    };
+    Ok(render(&viewer, &page))
+}
+
+async fn glance(state: &AppState, viewer: &Viewer, m: &MemberState) -> Result<Glance, PageError> {
+    let card = card::card(state, m.id, viewer.caller.hands_out_codes()).await?;
+    let in_invite_segment = state
+        .store
+        .member_segments(m.id, 0)
+        .await?
+        .is_some_and(|(_, held, _)| held.iter().any(|s| s.segment_id == INVITE_SEGMENT));
+    let holds_paid = card.tiers.iter().any(|t| t.kind == "paid");
+    let last_purchases = state
+        .store
+        .recent_orders(m.id, 3)
+        .await?
+        .into_iter()
+        .map(|o| {
+            (
+                o.occurred_at.map(to_rfc3339).unwrap_or_default(),
+                o.amount
+                    .map(|a| Money::from_minor(a).to_string())
+                    .unwrap_or_default(),
+                o.refunded,
+            )
+        })
+        .collect();
+    Ok(Glance {
+        member_id: m.id,
+        name: card.nickname.clone().unwrap_or_else(|| display_name(m)),
+        card_no: card.card_no,
+        tiers: card.tiers,
+        points: card.points.balance,
+        pending: card.points.pending,
+        benefits: card.benefits,
+        purchases: m.facts.orders.saturating_sub(m.facts.refunded_orders),
+        spent: Money::from_minor(m.facts.gross_spent - m.facts.refunded).to_string(),
+        last_purchases,
+        open_complaint: !m.facts.open_complaints.is_empty(),
+        invite: in_invite_segment && !holds_paid,
+    })
+}

@@ -1,0 +1,93 @@
+//! Bodies of `/v1/stats/*`: the figures the cockpit's overview draws, each one the same
+//! number the page shows.
+
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// The overview's tiles.
+#[derive(Serialize, ToSchema)]
+pub struct OverviewStats {
+    /// Members (merged-away ids not counted).
+    pub members: i64,
+    /// Members with any event in the last 30 days.
+    pub active_30d: i64,
+    /// Members who joined since the start of this month (UTC).
+    pub new_this_month: i64,
+    /// Members at the super-strong stage.
+    pub super_users: i64,
+    /// Members holding a tier of a paid programme now.
+    pub paid_members: i64,
+    /// Points in members' wallets: what the brand owes (default programme).
+    pub points_liability: i64,
+    /// Points earned but not yet available.
+    pub points_pending: i64,
+    pub points_programme: String,
+    pub computed_at: String,
+}
+
+/// One stage change counted in a month.
+#[derive(Serialize, ToSchema)]
+pub struct FlowView {
+    pub from: String,
+    pub to: String,
+    pub members: i64,
+}
+
+/// A month's stage changes.
+#[derive(Serialize, ToSchema)]
+pub struct StageFlowMonth {
+    /// `2026-11`.
+    #[schema(example = "2026-11")]
+    pub month: String,
+    pub from: String,
+    /// Exclusive; the current month ends now.
+    pub to: String,
+    /// Changes to a higher stage.
+    pub up: i64,
+    /// Changes to a lower stage.
+    pub down: i64,
+    /// Changes up by two stages or more at once (counted in `up` too).
+    pub jumped: i64,
+    pub flows: Vec<FlowView>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct StageFlows {
+    pub months: Vec<StageFlowMonth>,
+    pub computed_at: String,
+}
+
+/// Members in one cell of the RFM grid.
+#[derive(Serialize, ToSchema)]
+pub struct RfmCell {
+    /// Recency score, 1–5 (5 bought most recently).
+    pub r: i64,
+    /// Frequency score, 1–5.
+    pub f: i64,
+    pub members: i64,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct RfmGrid {
+    /// All 25 cells, r then f ascending.
+    pub cells: Vec<RfmCell>,
+    /// Members scored (buyers in the last recompute).
+    pub scored: i64,
+    /// When the scores were computed; none before the first recompute.
+    pub computed_at: Option<String>,
+}
+
+/// A month's points flows.
+#[derive(Serialize, ToSchema)]
+pub struct PointsMonth {
+    pub month: String,
+    pub issued: i64,
+    pub redeemed: i64,
+    pub expired: i64,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct PointsMonths {
+    pub programme: String,
+    pub months: Vec<PointsMonth>,
+}

@@ -1,0 +1,477 @@
+//! The cockpit's pages over real HTTP on SQLite and PostgreSQL: sign-in with a key and
+//! the session cookie, CSRF refusals, every page's status for each role, masking for
+//! the staff role, no buttons for read-only, signed card links, and the stats endpoints
+//! the overview draws from. The browser tests (tests/browser) drive the same pages in
+//! Chromium.
+
+mod common;
+
+use common::{ADMIN, TestApp};
+use flywheel_core::auth::Role;
+use flywheel_core::time::{DAY, to_rfc3339};
+use reqwest::StatusCode;
+use reqwest::header::{CONTENT_TYPE, COOKIE, LOCATION, SET_COOKIE};
+use serde_json::{Value, json};
+
+/// A person at a browser: a client that does not follow redirects, and the session's
+/// cookie and CSRF token once signed in.
+struct Person {
+    http: reqwest::Client,
+    base: String,
+    session: Option<String>,
+    csrf: String,
+}
+
+fn form_encode(fields: &[(&str, &str)]) -> String {
+    fields
+        .iter()
+        .map(|(k, v)| {
+            let value: String = v
+                .bytes()
+                .map(|b| {
+                    if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+                        (b as char).to_string()
+                    } else {
+                        format!("%{b:02X}")
+                    }
+                })
+                .collect();
+            format!("{k}={value}")
+        })
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+fn cookie_value(resp: &reqwest::Response, name: &str) -> Option<(String, String)> {
+    resp.headers().get_all(SET_COOKIE).iter().find_map(|v| {
+        let text = v.to_str().ok()?;
+        let value = text.strip_prefix(&format!("{name}="))?;
+        Some((value.split(';').next()?.to_owned(), text.to_owned()))
+    })
+}
+
+fn hidden(html: &str, name: &str) -> String {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = html.find(&marker).expect("hidden field") + marker.len();
+    html[start..start + html[start..].find('"').unwrap()].to_owned()
+}
+
+impl Person {
+    fn new(app: &TestApp) -> Person {
+        Person {
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+            base: app.base.clone(),
+            session: None,
+            csrf: String::new(),
+        }
+    }
+
+    async fn get(&self, path: &str) -> (StatusCode, String, Option<String>) {
+        let mut req = self.http.get(format!("{}{path}", self.base));
+        if let Some(s) = &self.session {
+            req = req.header(COOKIE, format!("fw_session={s}"));
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status();
+        let location = resp
+            .headers()
+            .get(LOCATION)
+            .map(|l| l.to_str().unwrap().to_owned());
+        (status, resp.text().await.unwrap(), location)
+    }
+
+    async fn post(&self, path: &str, fields: &[(&str, &str)]) -> (StatusCode, String) {
+        let mut req = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(form_encode(fields));
+        if let Some(s) = &self.session {
+            req = req.header(COOKIE, format!("fw_session={s}"));
+        }
+        let resp = req.send().await.unwrap();
+        (resp.status(), resp.text().await.unwrap())
+    }
+
+    /// Signs in with `key`; the answer's status and the session cookie's attributes.
+    async fn sign_in(&mut self, key: &str) -> (StatusCode, String) {
+        let resp = self
+            .http
+            .get(format!("{}/login", self.base))
+            .send()
+            .await
+            .unwrap();
+        let (login_token, _) = cookie_value(&resp, "fw_login").expect("login cookie");
+        let html = resp.text().await.unwrap();
+        let csrf = hidden(&html, "csrf");
+        assert_eq!(csrf, login_token, "the form and the cookie carry one token");
+        let resp = self
+            .http
+            .post(format!("{}/login", self.base))
+            .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .header(COOKIE, format!("fw_login={login_token}"))
+            .body(form_encode(&[
+                ("key", key),
+                ("csrf", &csrf),
+                ("next", "/members"),
+            ]))
+            .send()
+            .await
+            .unwrap();
+        let status = resp.status();
+        let attributes = match cookie_value(&resp, "fw_session") {
+            Some((value, attributes)) => {
+                self.session = Some(value);
+                attributes
+            }
+            None => String::new(),
+        };
+        if self.session.is_some() {
+            let (_, page, _) = self.get("/members").await;
+            self.csrf = hidden(&page, "csrf");
+        }
+        (status, attributes)
+    }
+}
+
+async fn register(app: &TestApp, phone: &str, email: &str) -> i64 {
+    let body = app
+        .send(
+            json!({"event_id": format!("reg-{phone}"), "type": "register",
+            "occurred_at": to_rfc3339(app.now()), "channel": "mini_program",
+            "identities": {"phone": phone, "email": email},
+            "properties": {"name": "Chen Jing", "city": "Hangzhou"}}),
+        )
+        .await;
+    body["member_id"].as_i64().unwrap()
+}
+
+#[tokio::test]
+async fn signing_in_opens_a_strict_httponly_session_and_signing_out_ends_it() {
+    for app in TestApp::all().await {
+        let mut person = Person::new(&app);
+        let (status, _, location) = person.get("/").await;
+        assert_eq!(status, StatusCode::SEE_OTHER);
+        assert_eq!(location.as_deref(), Some("/login?next=/"));
+
+        // A form without the sign-in cookie's token is refused, and so is a wrong key.
+        let resp = person
+            .http
+            .post(format!("{}/login", app.base))
+            .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(form_encode(&[("key", ADMIN), ("csrf", "forged")]))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+        assert!(cookie_value(&resp, "fw_session").is_none());
+        let (status, _) = person.sign_in("fw_wrong").await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        assert!(person.session.is_none());
+
+        let (status, attributes) = person.sign_in(ADMIN).await;
+        assert_eq!(status, StatusCode::SEE_OTHER);
+        for attribute in ["HttpOnly", "SameSite=Strict", "Path=/"] {
+            assert!(attributes.contains(attribute), "{attributes}");
+        }
+        let (status, page, _) = person.get("/").await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(page.contains("id=\"kpi-members\""));
+
+        let csrf = person.csrf.clone();
+        let (status, _) = person.post("/logout", &[("csrf", "forged")]).await;
+        assert_eq!(
+            status,
+            StatusCode::FORBIDDEN,
+            "sign-out needs the token too"
+        );
+        let (status, _) = person.post("/logout", &[("csrf", &csrf)]).await;
+        assert_eq!(status, StatusCode::SEE_OTHER);
+        let (status, _, location) = person.get("/").await;
+        assert_eq!(
+            status,
+            StatusCode::SEE_OTHER,
+            "the old cookie opens nothing"
+        );
+        assert!(location.unwrap().starts_with("/login"));
+    }
+}
+
+#[tokio::test]
+async fn integrator_keys_cannot_sign_in_and_a_revoked_key_ends_its_sessions() {
+    let app = TestApp::sqlite().await;
+    let mut integrator = Person::new(&app);
+    let (status, _) = integrator.sign_in(&app.key(Role::Integrator).await).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert!(integrator.session.is_none());
+
+    let staff_key = app.key(Role::Staff).await;
+    let mut staff = Person::new(&app);
+    staff.sign_in(&staff_key).await;
+    assert_eq!(staff.get("/till").await.0, StatusCode::OK);
+    let keys = app.store.list_keys().await.unwrap();
+    let id = keys.iter().find(|k| k.role == Role::Staff).unwrap().id;
+    app.store
+        .revoke_key(id, app.now(), &flywheel_store::AuditActor::cli())
+        .await
+        .unwrap();
+    // The server remembers verified keys briefly; the revocation holds after that.
+    tokio::time::sleep(flywheel_api::KEY_CACHE_TTL + std::time::Duration::from_millis(200)).await;
+    let (status, _, location) = staff.get("/till").await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert!(location.unwrap().starts_with("/login"));
+}
+
+#[tokio::test]
+async fn every_page_answers_for_every_role_with_masking_and_buttons_by_role() {
+    for app in TestApp::all().await {
+        let member = register(&app, "13900001111", "chen.jing@example.com").await;
+        let pages = [
+            "/".to_owned(),
+            "/members".to_owned(),
+            "/members?q=13900001111".to_owned(),
+            "/members?stage=micro".to_owned(),
+            format!("/members/{member}"),
+            "/till?q=13900001111".to_owned(),
+            "/conflicts".to_owned(),
+            "/segments".to_owned(),
+            "/points".to_owned(),
+        ];
+        for role in [
+            Role::Admin,
+            Role::Operator,
+            Role::Staff,
+            Role::Finance,
+            Role::ReadOnly,
+        ] {
+            let mut person = Person::new(&app);
+            let key = if role == Role::Admin {
+                ADMIN.to_owned()
+            } else {
+                app.key(role).await
+            };
+            person.sign_in(&key).await;
+            for page in &pages {
+                let (status, html, location) = person.get(page).await;
+                let expected = match (role, page.as_str()) {
+                    // Staff start at the till: the programme's figures are not theirs.
+                    (Role::Staff, "/") => StatusCode::SEE_OTHER,
+                    // Finance reads members and points, not identity conflicts.
+                    (Role::Finance, "/conflicts") => StatusCode::FORBIDDEN,
+                    _ => StatusCode::OK,
+                };
+                assert_eq!(status, expected, "{role} {page}: {location:?} {html}");
+                if status != StatusCode::OK {
+                    continue;
+                }
+                assert!(html.contains("text/css") || html.contains("cockpit.css"));
+                let sees = role.sees_personal_data();
+                if page.contains("/members/") || page.contains("?q=") {
+                    assert_eq!(html.contains("13900001111"), sees, "{role} {page}");
+                    if !page.starts_with("/till") {
+                        // The till shows no e-mail to anyone.
+                        assert_eq!(
+                            html.contains("chen.jing@example.com"),
+                            sees,
+                            "{role} {page}"
+                        );
+                    }
+                    if !sees {
+                        assert!(html.contains("139****1111"), "{role} {page}");
+                    }
+                }
+            }
+            let (_, html, _) = person.get(&format!("/members/{member}")).await;
+            let has = |s: &str| html.contains(s);
+            assert_eq!(
+                has("name=\"idempotency_key\""),
+                role.allows(flywheel_core::auth::Permission::AdjustPoints),
+                "{role}"
+            );
+            assert_eq!(
+                has("/tags\""),
+                role.allows(flywheel_core::auth::Permission::TagMembers),
+                "{role}"
+            );
+            assert_eq!(
+                has("/merge\""),
+                role.allows(flywheel_core::auth::Permission::ManageIdentities),
+                "{role}"
+            );
+            if role == Role::ReadOnly {
+                assert!(
+                    !has("class=\"action\""),
+                    "read-only sees no button that changes anything"
+                );
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn forms_change_things_only_with_the_sessions_csrf_token_and_are_audited() {
+    for app in TestApp::all().await {
+        let member = register(&app, "13900002222", "wu.lei@example.com").await;
+        let mut person = Person::new(&app);
+        person.sign_in(ADMIN).await;
+        let tags_path = format!("/members/{member}/tags");
+
+        let (status, html) = person
+            .post(&tags_path, &[("csrf", "forged"), ("tag", "vip")])
+            .await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+        assert!(html.contains("csrf_mismatch"), "{html}");
+        let (_, tags) = app.get(&format!("/v1/members/{member}/tags")).await;
+        assert_eq!(tags["tags"], json!([]), "nothing written");
+
+        let csrf = person.csrf.clone();
+        let (status, _) = person
+            .post(
+                &tags_path,
+                &[
+                    ("csrf", &csrf),
+                    ("tag", "vip"),
+                    ("note", "regular at the bar"),
+                ],
+            )
+            .await;
+        assert_eq!(status, StatusCode::SEE_OTHER);
+        let (_, tags) = app.get(&format!("/v1/members/{member}/tags")).await;
+        assert_eq!(tags["tags"][0]["tag"], "vip");
+
+        // Adjusting points: the reason is required, and a resent form posts once.
+        let (_, before) = app.get(&format!("/v1/members/{member}/points")).await;
+        let before = before["balance"].as_i64().unwrap();
+        let points_path = format!("/members/{member}/points");
+        let (status, html) = person
+            .post(
+                &points_path,
+                &[
+                    ("csrf", &csrf),
+                    ("points", "50"),
+                    ("reason", ""),
+                    ("idempotency_key", "form-1"),
+                ],
+            )
+            .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{html}");
+        for _ in 0..2 {
+            let (status, _) = person
+                .post(
+                    &points_path,
+                    &[
+                        ("csrf", &csrf),
+                        ("points", "50"),
+                        ("reason", "goodwill"),
+                        ("idempotency_key", "form-1"),
+                    ],
+                )
+                .await;
+            assert_eq!(status, StatusCode::SEE_OTHER);
+        }
+        let (_, points) = app.get(&format!("/v1/members/{member}/points")).await;
+        assert_eq!(points["balance"], before + 50, "{points}");
+        let (_, audit) = app.get("/v1/audit?kind=points_adjustment").await;
+        assert_eq!(audit["entries"].as_array().unwrap().len(), 1, "{audit}");
+        app.assert_books_balance().await;
+    }
+}
+
+#[tokio::test]
+async fn card_links_open_one_card_until_they_expire_and_tampered_ones_open_nothing() {
+    for app in TestApp::all().await {
+        let member = register(&app, "13900003333", "he.min@example.com").await;
+        let (status, link) = app
+            .get(&format!("/v1/members/{member}/card-link?valid_days=2"))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{link}");
+        let url = link["url"].as_str().unwrap();
+        let path = &url[url.find("/card/").unwrap()..];
+        assert!(url.starts_with(&app.base), "{url}");
+
+        let anyone = Person::new(&app);
+        let (status, html, _) = anyone.get(path).await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(html.contains("<svg"), "QR code and barcode");
+        assert!(html.contains("139****3333") || !html.contains("13900003333"));
+        assert!(!html.contains("he.min@example.com"));
+
+        let mut tampered = path.to_owned();
+        let last = tampered.pop().unwrap();
+        tampered.push(if last == '0' { '1' } else { '0' });
+        let other_member = path.replacen(&format!("/card/{member}-"), "/card/1-", 1);
+        for bad in [tampered.as_str(), other_member.as_str(), "/card/garbage"] {
+            if bad == path {
+                continue;
+            }
+            let (status, html, _) = anyone.get(bad).await;
+            assert_eq!(status, StatusCode::FORBIDDEN, "{bad}");
+            assert!(html.contains("invalid_card_link"));
+        }
+
+        app.advance(3 * DAY);
+        let (status, _, _) = anyone.get(path).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "expired");
+
+        let (status, body) = app
+            .get(&format!("/v1/members/{member}/card-link?valid_days=0"))
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+        let (status, _) = app.get("/v1/members/999999/card-link").await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+    }
+}
+
+#[tokio::test]
+async fn the_stats_the_overview_draws_agree_with_each_other() {
+    for app in TestApp::all().await {
+        let member = register(&app, "13900004444", "li.na@example.com").await;
+        app.send(
+            json!({"event_id": "buy-1", "type": "purchase", "occurred_at": to_rfc3339(app.now()),
+            "channel": "mini_program", "identities": {"phone": "13900004444"},
+            "properties": {"order_id": "o-1", "amount": "88.00", "currency": "CNY"}}),
+        )
+        .await;
+        let (status, overview) = app.get("/v1/stats/overview").await;
+        assert_eq!(status, StatusCode::OK, "{overview}");
+        let (_, stages) = app.get("/v1/stats/stages").await;
+        assert_eq!(overview["members"], stages["total"]);
+        assert_eq!(overview["active_30d"], 1);
+        assert_eq!(overview["new_this_month"], 1);
+
+        let (status, flows) = app.get("/v1/stats/stage-flows?months=3").await;
+        assert_eq!(status, StatusCode::OK, "{flows}");
+        let months = flows["months"].as_array().unwrap();
+        assert_eq!(months.len(), 3);
+        let this_month: &Value = &months[2];
+        let changes: i64 = this_month["flows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["members"].as_i64().unwrap())
+            .sum();
+        let (_, history) = app.get(&format!("/v1/members/{member}/stages")).await;
+        assert_eq!(
+            changes,
+            history["transitions"].as_array().unwrap().len() as i64
+        );
+        assert_eq!(
+            this_month["up"].as_i64().unwrap() + this_month["down"].as_i64().unwrap(),
+            changes
+        );
+
+        for bad in ["months=0", "months=37", "months=x", "weeks=2"] {
+            let (status, body) = app.get(&format!("/v1/stats/stage-flows?{bad}")).await;
+            assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}: {body}");
+        }
+        let (status, rfm) = app.get("/v1/stats/rfm").await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(rfm["cells"].as_array().unwrap().len(), 25);
+        let (status, points) = app.get("/v1/stats/points?months=2").await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(points["months"].as_array().unwrap().len(), 2);
+    }
+}

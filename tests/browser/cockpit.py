@@ -1,0 +1,245 @@
+"""The cockpit in a real browser: Debian's Chromium driven by Selenium, headless.
+
+Run by scripts/browser-tests against a server it seeds with the demo brand. Each test
+opens pages as a person would and checks what they show against the JSON API; every
+test writes a screenshot under $FLYWHEEL_SCREENSHOTS.
+"""
+
+import json
+import os
+import time
+import unittest
+import urllib.error
+import urllib.request
+
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.common.exceptions import WebDriverException
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions as EC
+from selenium.webdriver.support.ui import WebDriverWait
+
+BASE = os.environ["FLYWHEEL_URL"].rstrip("/")
+ADMIN_KEY = os.environ["FLYWHEEL_ADMIN_KEY"]
+STAFF_KEY = os.environ["FLYWHEEL_STAFF_KEY"]
+SHOTS = os.environ.get("FLYWHEEL_SCREENSHOTS", "target/screenshots")
+
+
+def api(path, key=ADMIN_KEY):
+    request = urllib.request.Request(BASE + path, headers={"Authorization": "Bearer " + key})
+    with urllib.request.urlopen(request, timeout=30) as answer:
+        return json.load(answer)
+
+
+def browser(width=1280, height=900):
+    options = webdriver.ChromeOptions()
+    options.binary_location = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--disable-quic",
+        "--no-first-run",
+        f"--window-size={width},{height}",
+    ):
+        options.add_argument(flag)
+    # Chromium sometimes fails to start on a busy machine: try again before failing.
+    for attempt in range(3):
+        service = Service(os.environ.get("CHROMEDRIVER", "/usr/bin/chromedriver"))
+        try:
+            return webdriver.Chrome(service=service, options=options)
+        except WebDriverException:
+            if attempt == 2:
+                raise
+            time.sleep(2)
+
+
+class Cockpit(unittest.TestCase):
+    def setUp(self):
+        self.driver = browser()
+        self.wait = WebDriverWait(self.driver, 20)
+
+    def tearDown(self):
+        self.driver.quit()
+
+    def shot(self, name):
+        os.makedirs(SHOTS, exist_ok=True)
+        self.driver.save_screenshot(os.path.join(SHOTS, name + ".png"))
+
+    def sign_in(self, key, start="/"):
+        self.driver.get(BASE + start)
+        self.wait.until(EC.presence_of_element_located((By.ID, "key")))
+        self.driver.find_element(By.ID, "key").send_keys(key)
+        self.driver.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
+        self.wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, "header.top")))
+
+    def text(self, element_id):
+        return self.driver.find_element(By.ID, element_id).text
+
+    def a_member_with_phone(self):
+        """The first member (by id) with a phone, as the API sees them."""
+        for member_id in range(1, 200):
+            try:
+                doc = api(f"/v1/members/{member_id}")
+            except urllib.error.HTTPError:
+                continue
+            phones = [i["value"] for i in doc["identities"] if i["kind"] == "phone"]
+            if phones and doc["facts"]["purchase_count"] > 0:
+                return doc, phones[0]
+        self.fail("the demo has no member with a phone and a purchase")
+
+    def test_signed_out_visitors_are_sent_to_sign_in(self):
+        self.driver.get(BASE + "/members")
+        self.wait.until(EC.presence_of_element_located((By.ID, "key")))
+        self.assertIn("/login", self.driver.current_url)
+        self.driver.find_element(By.ID, "key").send_keys("fw_not_a_key")
+        self.driver.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
+        alert = self.wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, ".error")))
+        self.assertIn("unknown or revoked", alert.text)
+        self.shot("login-refused")
+
+    def test_overview_tiles_match_the_api_and_charts_render(self):
+        self.sign_in(ADMIN_KEY)
+        figures = api("/v1/stats/overview")
+        self.assertEqual(self.text("kpi-members"), str(figures["members"]))
+        self.assertEqual(self.text("kpi-super"), str(figures["super_users"]))
+        self.assertEqual(self.text("kpi-paid"), str(figures["paid_members"]))
+        self.assertEqual(self.text("kpi-liability"), str(figures["points_liability"]))
+        for chart in ("chart-funnel", "chart-flows", "chart-points"):
+            painted = self.wait.until(
+                lambda d: d.execute_script(
+                    """
+                    const c = document.getElementById(arguments[0]);
+                    if (!c || !c.chart) return 0;
+                    const data = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+                    let n = 0;
+                    for (let i = 3; i < data.length; i += 4) if (data[i] > 0) n++;
+                    return n;
+                    """,
+                    chart,
+                )
+            )
+            self.assertGreater(painted, 500, f"{chart} is blank")
+        self.shot("overview")
+
+    def test_search_a_member_and_open_the_360(self):
+        doc, phone = self.a_member_with_phone()
+        self.sign_in(ADMIN_KEY, "/members")
+        box = self.driver.find_element(By.NAME, "q")
+        box.send_keys(phone)
+        box.submit()
+        link = self.wait.until(
+            EC.element_to_be_clickable((By.CSS_SELECTOR, f"#results a[href='/members/{doc['id']}']"))
+        )
+        link.click()
+        self.wait.until(EC.presence_of_element_located((By.ID, "member-name")))
+        self.assertEqual(self.text("member-stage"), doc["stage"])
+        self.assertEqual(self.text("purchase-count"), str(doc["facts"]["purchase_count"]))
+        self.assertIn(phone, self.text("identities"))
+        points = api(f"/v1/members/{doc['id']}/points")
+        self.assertEqual(self.text("points-balance"), str(points["balance"]))
+        self.shot("member-360")
+
+    def test_till_lookup_by_phone_shows_the_api_figures(self):
+        doc, phone = self.a_member_with_phone()
+        self.sign_in(STAFF_KEY, "/till")
+        box = self.driver.find_element(By.NAME, "q")
+        box.send_keys(phone)
+        box.submit()
+        self.wait.until(EC.presence_of_element_located((By.ID, "till-result")))
+        card = api(f"/v1/members/{doc['id']}/card")
+        self.assertEqual(self.text("till-points"), str(card["points"]["balance"]))
+        self.assertEqual(self.text("till-purchases"), str(doc["facts"]["purchase_count"]))
+        self.assertEqual(self.text("till-spent"), doc["facts"]["total_spent"])
+        self.shot("till")
+
+    def test_staff_see_contacts_masked_and_no_points_adjustment(self):
+        doc, phone = self.a_member_with_phone()
+        self.sign_in(STAFF_KEY, f"/members/{doc['id']}")
+        self.wait.until(EC.presence_of_element_located((By.ID, "identities")))
+        identities = self.text("identities")
+        self.assertNotIn(phone, identities)
+        self.assertIn("****", identities)
+        self.assertEqual(self.driver.find_elements(By.NAME, "points"), [])
+        self.shot("member-360-staff")
+
+    def test_decide_an_identity_conflict(self):
+        open_before = api("/v1/identity-conflicts")["conflicts"]
+        if not open_before:
+            self.skipTest("the demo brand has no open conflict")
+        conflict = open_before[0]
+        self.sign_in(ADMIN_KEY, "/conflicts")
+        section = self.wait.until(
+            EC.presence_of_element_located((By.ID, f"conflict-{conflict['id']}"))
+        )
+        self.shot("conflicts")
+        forms = section.find_elements(By.CSS_SELECTOR, "form.action")
+        dismiss = forms[-1]
+        dismiss.find_element(By.NAME, "reason").send_keys("two people, checked in the browser test")
+        dismiss.find_element(By.CSS_SELECTOR, "button[value=dismiss]").click()
+        self.wait.until(EC.staleness_of(section))
+        ids = [c["id"] for c in api("/v1/identity-conflicts")["conflicts"]]
+        self.assertNotIn(conflict["id"], ids)
+        audit = api("/v1/audit?kind=identity_conflict")
+        self.assertTrue(any("browser test" in json.dumps(r) for r in audit["entries"]))
+
+    def test_segment_builder_counts_as_you_type_and_points_at_errors(self):
+        self.sign_in(ADMIN_KEY, "/segments")
+        box = self.wait.until(EC.presence_of_element_located((By.ID, "expression")))
+        box.send_keys("purchase_count >= 1")
+        count = self.wait.until(EC.presence_of_element_located((By.ID, "preview-count")))
+        preview = api_post("/v1/segments/preview", {"expression": "purchase_count >= 1"})
+        self.assertEqual(count.text, str(preview["count"]))
+        box.clear()
+        box.send_keys("stage >= 5")
+        error = self.wait.until(EC.presence_of_element_located((By.ID, "preview-error")))
+        self.assertIn("^", error.text)
+        self.shot("segment-builder")
+
+    def test_the_card_page_opens_from_a_signed_link_and_refuses_a_tampered_one(self):
+        doc, _ = self.a_member_with_phone()
+        link = api(f"/v1/members/{doc['id']}/card-link")["url"]
+        path = link[link.index("/card/"):]
+        phone_browser = browser(390, 844)
+        try:
+            phone_browser.get(BASE + path)
+            WebDriverWait(phone_browser, 20).until(
+                EC.presence_of_element_located((By.ID, "card-qr"))
+            )
+            self.assertTrue(phone_browser.find_elements(By.CSS_SELECTOR, "#card-qr svg"))
+            self.assertTrue(phone_browser.find_elements(By.CSS_SELECTOR, "#card-barcode svg"))
+            card = api(f"/v1/members/{doc['id']}/card")
+            self.assertEqual(
+                phone_browser.find_element(By.ID, "card-points").text,
+                str(card["points"]["balance"]),
+            )
+            os.makedirs(SHOTS, exist_ok=True)
+            phone_browser.save_screenshot(os.path.join(SHOTS, "card.png"))
+            last = path[-1]
+            tampered = path[:-1] + ("0" if last != "0" else "1")
+            phone_browser.get(BASE + tampered)
+            body = phone_browser.find_element(By.TAG_NAME, "body").text
+            self.assertIn("403", body)
+            self.assertIn("invalid_card_link", body)
+            phone_browser.save_screenshot(os.path.join(SHOTS, "card-tampered.png"))
+        finally:
+            phone_browser.quit()
+
+
+def api_post(path, body, key=ADMIN_KEY):
+    request = urllib.request.Request(
+        BASE + path,
+        data=json.dumps(body).encode(),
+        headers={"Authorization": "Bearer " + key, "Content-Type": "application/json"},
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=30) as answer:
+        return json.load(answer)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
