@@ -35,8 +35,11 @@ const SKIPPED: [&str; 12] = [
     "server_secrets",
 ];
 
-/// Columns that say when or in which order a row was written, not what it holds.
-const VOLATILE: [(&str, &str); 25] = [
+/// Columns that say when or in which order a row was written, not what it holds. A
+/// segment's entry (and the tag a segment sets) is dated by the transaction that
+/// evaluated its member — in a history replayed at its own time, the member's last event
+/// of its batch — so, like the feed of entries and exits, it depends on batch sizes.
+const VOLATILE: [(&str, &str); 27] = [
     ("events", "received_at"),
     ("members", "updated_at"),
     ("points_transactions", "posted_at"),
@@ -62,6 +65,8 @@ const VOLATILE: [(&str, &str); 25] = [
     ("segments", "defined_at"),
     ("segments", "changed_at"),
     ("tag_dimensions", "created_at"),
+    ("segment_members", "entered_at"),
+    ("member_tags", "set_at"),
 ];
 
 /// A row as a JSON object, column by column; text that holds JSON (identities,

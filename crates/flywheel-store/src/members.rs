@@ -257,6 +257,16 @@ impl Store {
             .collect()
     }
 
+    /// The latest instant any member was judged at (the clock their row was last
+    /// written with); none in an empty database. A history imported afterwards is
+    /// judged no earlier than this, so no member's story runs backwards.
+    pub async fn judged_until(&self) -> Result<Option<Micros>, StoreError> {
+        let row = sqlx::query("SELECT MAX(updated_at) AS t FROM members")
+            .fetch_one(self.pool())
+            .await?;
+        Ok(row.try_get("t")?)
+    }
+
     /// The member's latest `limit` orders, theirs and those of members merged into them.
     pub async fn recent_orders(
         &self,

@@ -27,6 +27,11 @@ pub struct SweepReport {
 
 const CHUNK: i64 = 2000;
 
+/// Review instants one member is evaluated at in one history sweep; more than the stages
+/// and time rules can produce in one gap, so a review that does not move its own time
+/// forward cannot loop.
+const MAX_REVIEWS_PER_SWEEP: usize = 16;
+
 /// Where the next chunk starts: after the last member the previous one read.
 #[derive(Clone, Copy, Debug)]
 enum Cursor {
@@ -65,7 +70,7 @@ impl Store {
             }
         };
         loop {
-            let (examined, changed, next) = self.sweep_chunk(policy, as_of, cursor).await?;
+            let (examined, changed, next) = self.sweep_chunk(policy, as_of, cursor, false).await?;
             report.examined += examined;
             report.changed += changed;
             match next {
@@ -79,11 +84,39 @@ impl Store {
         }
     }
 
+    /// Replaying history: re-evaluates every member due by `until` at the instants
+    /// their stages could change — each member's own review times, one after another
+    /// while they fall before `until` — so a silence that crossed its limit on 3 March
+    /// is dated 3 March, not the day the import reached. Imports in time order call this
+    /// between stretches of events.
+    pub async fn sweep_history(
+        &self,
+        policy: &StagePolicy,
+        until: Micros,
+    ) -> Result<SweepReport, StoreError> {
+        let mut report = SweepReport::default();
+        let mut cursor = Cursor::Due {
+            after: (Micros::MIN, i64::MIN),
+        };
+        loop {
+            let (examined, changed, next) = self.sweep_chunk(policy, until, cursor, true).await?;
+            report.examined += examined;
+            report.changed += changed;
+            match next {
+                Some(next) => cursor = next,
+                None => return Ok(report),
+            }
+        }
+    }
+
+    /// One chunk of members; `at_reviews` evaluates each at its own review instants up
+    /// to `as_of` (history) rather than once at `as_of` (the present).
     async fn sweep_chunk(
         &self,
         policy: &StagePolicy,
         as_of: Micros,
         cursor: Cursor,
+        at_reviews: bool,
     ) -> Result<(u64, u64, Option<Cursor>), StoreError> {
         let mut tx = self.begin_write().await?;
         let conn: &mut AnyConnection = &mut tx;
@@ -130,7 +163,21 @@ impl Store {
         let mut changes = Changes::default();
         let ids: Vec<i64> = ws.members.keys().copied().collect();
         for id in &ids {
-            ws.evaluate(*id, policy, as_of, None, &mut changes);
+            if at_reviews {
+                // A member may cross several limits in a long gap (strong → weak →
+                // micro): each at its own instant, a bounded number of times.
+                for _ in 0..MAX_REVIEWS_PER_SWEEP {
+                    let due = ws.members.get(id).and_then(|m| m.next_review_at);
+                    match due {
+                        Some(at) if at <= as_of => {
+                            ws.evaluate(*id, policy, at, None, &mut changes);
+                        }
+                        _ => break,
+                    }
+                }
+            } else {
+                ws.evaluate(*id, policy, as_of, None, &mut changes);
+            }
         }
         let changed = changes.transitions.len() as u64;
         write_changes(conn, &ws, &changes, as_of).await?;

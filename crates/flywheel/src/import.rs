@@ -48,6 +48,10 @@ pub struct ImportArgs {
     /// kind, its value, the tag to set). Each tag is recorded as set by this import.
     #[arg(long)]
     tags: bool,
+    /// Order the file's events by occurred_at before importing (on disk if it is large),
+    /// so a history in any order is judged at its own time.
+    #[arg(long)]
+    sort: bool,
 }
 
 fn parse_instant(text: &str) -> Result<i64, String> {
@@ -62,8 +66,23 @@ pub struct Options {
     pub strict: bool,
     /// Events per transaction.
     pub batch_size: usize,
-    /// The instant stages and points are judged at; `None`: the present.
+    /// The present for the import: stages, points and memberships are brought up to it
+    /// at the end (and events out of time order are judged at it); `None`: now.
     pub as_of: Option<i64>,
+    /// Order the file by occurred_at first.
+    pub sort: bool,
+}
+
+/// When the file's events were judged.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Timing {
+    /// Every event in time order, each judged at its own occurred_at, with what the
+    /// clock changes (silences, expiring points, ending terms) applied in between.
+    History,
+    /// The event on `line` is earlier than one before it: from there on events were
+    /// judged at the present (the import's instant), and everything was brought up to
+    /// it at the end.
+    PresentFrom { line: u64 },
 }
 
 impl Options {
@@ -81,6 +100,10 @@ pub struct Summary {
     /// Line number and reason.
     pub rejected: Vec<(u64, String)>,
     pub stopped_early: bool,
+    /// In time order until proven otherwise.
+    pub timing: Option<Timing>,
+    /// The latest occurred_at imported in time order so far.
+    last_at: i64,
 }
 
 pub async fn run(file: Option<&Path>, args: ImportArgs) -> anyhow::Result<ExitCode> {
@@ -122,6 +145,7 @@ pub async fn run(file: Option<&Path>, args: ImportArgs) -> anyhow::Result<ExitCo
             strict: args.strict,
             batch_size: args.batch_size as usize,
             as_of: args.as_of,
+            sort: args.sort,
         },
         |s| {
             bar.set_message(format!(
@@ -157,6 +181,14 @@ pub async fn run(file: Option<&Path>, args: ImportArgs) -> anyhow::Result<ExitCo
             "  … and {} more rejected lines",
             summary.rejected.len() - 100
         );
+    }
+    match summary.timing {
+        Some(Timing::History) | None => println!(
+            "history in time order: each event judged at its own occurred_at, the clock's changes applied between"
+        ),
+        Some(Timing::PresentFrom { line }) => println!(
+            "line {line} is earlier than a line before it: from there events were judged at the present and every member brought up to it (import with --sort to replay the history in order)"
+        ),
     }
     if summary.stopped_early {
         println!("stopped at the first bad line (--strict); lines before it were imported");
@@ -205,7 +237,13 @@ pub async fn import(
         strict, batch_size, ..
     } = options;
     let now = options.now();
-    let records = records(reader, format)?;
+    let mut records = records(reader, format)?;
+    if options.sort {
+        records = crate::import_sort::sorted(records, crate::import_sort::RUN)?;
+    }
+    let mut replay = crate::replay::Replay::new();
+    // What the database already knows is not judged again at an earlier instant.
+    let not_before = store.judged_until().await?.unwrap_or(i64::MIN);
     let policy = config.policy.clone();
     // One parsed batch waiting while one is written bounds the memory held ahead.
     let (parsed_tx, mut parsed_rx) = tokio::sync::mpsc::channel::<Vec<Parsed>>(1);
@@ -232,16 +270,36 @@ pub async fn import(
                 Err(reason) => {
                     summary.rejected.push((line, reason));
                     if strict {
-                        flush(store, config, &mut batch, options, &mut summary).await?;
+                        flush(
+                            store,
+                            config,
+                            &mut batch,
+                            options,
+                            &mut summary,
+                            &mut replay,
+                            not_before,
+                        )
+                        .await?;
+                        finish(store, config, now, &mut summary, &mut replay).await?;
                         summary.stopped_early = true;
                         return Ok(summary);
                     }
                 }
             }
             if batch.events.len() >= batch_size {
-                flush(store, config, &mut batch, options, &mut summary).await?;
+                flush(
+                    store,
+                    config,
+                    &mut batch,
+                    options,
+                    &mut summary,
+                    &mut replay,
+                    not_before,
+                )
+                .await?;
                 progress(&summary);
                 if summary.stopped_early {
+                    finish(store, config, now, &mut summary, &mut replay).await?;
                     return Ok(summary);
                 }
             }
@@ -252,9 +310,40 @@ pub async fn import(
     if parser.join().is_err() {
         bail!("reading the file failed unexpectedly; events up to here were imported");
     }
-    flush(store, config, &mut batch, options, &mut summary).await?;
+    flush(
+        store,
+        config,
+        &mut batch,
+        options,
+        &mut summary,
+        &mut replay,
+        not_before,
+    )
+    .await?;
+    finish(store, config, now, &mut summary, &mut replay).await?;
     progress(&summary);
     Ok(summary)
+}
+
+/// Brings every member up to the import's present: after a history in time order, what
+/// the clock changed since the last event, each at its own instant; after one out of
+/// order, a full re-evaluation at the present.
+async fn finish(
+    store: &Store,
+    config: &Config,
+    now: i64,
+    summary: &mut Summary,
+    replay: &mut crate::replay::Replay,
+) -> anyhow::Result<()> {
+    match summary.timing {
+        Some(Timing::PresentFrom { .. }) => {
+            store.sweep(&config.policy.stages, now, true).await?;
+            replay.catch_up(store, config, now).await?;
+        }
+        Some(Timing::History) => replay.catch_up(store, config, now).await?,
+        None => {}
+    }
+    Ok(())
 }
 
 fn parse_line(
@@ -270,26 +359,96 @@ fn parse_line(
     })
 }
 
+/// Imports the gathered batch: the part still in time order stretch by stretch at event
+/// time, with the clock's changes applied before each stretch; from the first event
+/// earlier than one before it, the rest at the present.
 async fn flush(
     store: &Store,
     config: &Config,
     batch: &mut Pending,
     options: Options,
     summary: &mut Summary,
+    replay: &mut crate::replay::Replay,
+    not_before: i64,
 ) -> anyhow::Result<()> {
     if batch.events.is_empty() {
         return Ok(());
     }
-    let strict = options.strict;
-    let now = options.now();
+    let rules = config.policy.rules();
     let events = &batch.events;
+    let mut in_order = 0;
+    if matches!(summary.timing, None | Some(Timing::History)) {
+        let mut last = summary.last_at;
+        while in_order < events.len() && events[in_order].occurred_at >= last {
+            last = events[in_order].occurred_at;
+            in_order += 1;
+        }
+        if in_order > 0 {
+            summary.timing = Some(Timing::History);
+        }
+        for range in crate::replay::stretches(&events[..in_order]) {
+            replay
+                .catch_up(
+                    store,
+                    config,
+                    crate::replay::day_start(events[range.start].occurred_at),
+                )
+                .await?;
+            let stopped = ingest_part(
+                store,
+                &rules,
+                &events[range.clone()],
+                &batch.lines[range.clone()],
+                AsOf::EventTime(not_before),
+                options.strict,
+                summary,
+            )
+            .await?;
+            summary.last_at = events[range.end - 1].occurred_at;
+            if stopped {
+                batch.clear();
+                return Ok(());
+            }
+        }
+        if in_order < events.len() {
+            summary.timing = Some(Timing::PresentFrom {
+                line: batch.lines[in_order],
+            });
+        }
+    }
+    if in_order < events.len() {
+        ingest_part(
+            store,
+            &rules,
+            &events[in_order..],
+            &batch.lines[in_order..],
+            AsOf::At(options.now()),
+            options.strict,
+            summary,
+        )
+        .await?;
+    }
+    batch.clear();
+    Ok(())
+}
+
+/// Ingests `events` (from `lines`) at `as_of`, counting each answer; with `strict`, keeps
+/// what came before the first bad event and reports true (stop).
+async fn ingest_part(
+    store: &Store,
+    rules: &flywheel_core::ingest::Rules<'_>,
+    events: &[Event],
+    lines: &[u64],
+    as_of: AsOf,
+    strict: bool,
+    summary: &mut Summary,
+) -> anyhow::Result<bool> {
     let mode = if strict {
         IngestMode::AllOrNothing
     } else {
         IngestMode::SkipRejected
     };
-    let rules = config.policy.rules();
-    let mut results = store.ingest(events, &rules, AsOf::At(now), mode).await?;
+    let mut results = store.ingest(events, rules, as_of, mode).await?;
     if strict {
         let first_bad = results
             .iter()
@@ -309,18 +468,12 @@ async fn flush(
                 r.code
             );
             let before = store
-                .ingest(
-                    &events[..bad],
-                    &rules,
-                    AsOf::At(now),
-                    IngestMode::AllOrNothing,
-                )
+                .ingest(&events[..bad], rules, as_of, IngestMode::AllOrNothing)
                 .await?;
             count(&before, summary);
-            summary.rejected.push((batch.lines[bad], reason));
+            summary.rejected.push((lines[bad], reason));
             summary.stopped_early = true;
-            batch.clear();
-            return Ok(());
+            return Ok(true);
         }
     }
     for (i, r) in results.iter_mut().enumerate() {
@@ -332,12 +485,11 @@ async fn flush(
                 .unwrap_or_default();
             summary
                 .rejected
-                .push((batch.lines[i], format!("{field}{} ({})", r.message, r.code)));
+                .push((lines[i], format!("{field}{} ({})", r.message, r.code)));
         }
     }
     count(&results, summary);
-    batch.clear();
-    Ok(())
+    Ok(false)
 }
 
 fn count(results: &[EventResult], summary: &mut Summary) {
@@ -350,7 +502,8 @@ fn count(results: &[EventResult], summary: &mut Summary) {
     }
 }
 
-type Record = (u64, Result<Value, String>);
+/// A line's number and its JSON value, or why it is not one.
+pub type Record = (u64, Result<Value, String>);
 
 /// The file as numbered JSON values (or the reason a line is not one).
 fn records(

@@ -1136,3 +1136,100 @@ fn the_demo_stream_dumps_the_same_on_every_database_whatever_the_cache() {
         assert_eq!(first.lines().count(), dump.lines().count(), "{name}");
     }
 }
+
+/// Imported history is judged at its own time: a file in time order dates each stage
+/// change when it happened — a silence crossing its limit included, at the instant it
+/// crossed — whereas a file out of order is judged at the present from the first line
+/// that breaks the order (and the summary says so); `--sort` replays it as if in order.
+#[test]
+fn imported_history_in_time_order_dates_stage_changes_when_they_happened() {
+    let dir = tempfile::tempdir().unwrap();
+    let who = json!({"phone": "13800138111"});
+    let lines = [
+        event(
+            "h1",
+            400,
+            "register",
+            who.clone(),
+            json!({"name": "Zhao Min"}),
+        ),
+        event(
+            "h2",
+            399,
+            "purchase",
+            who.clone(),
+            json!({"order_id": "H1", "amount": "30.00"}),
+        ),
+        event("h3", 10, "like", who, json!({})),
+    ];
+    let in_order: Vec<String> = lines.iter().map(Value::to_string).collect();
+    let reversed: Vec<String> = in_order.iter().rev().cloned().collect();
+    std::fs::write(dir.path().join("in-order.jsonl"), in_order.join("\n")).unwrap();
+    std::fs::write(dir.path().join("reversed.jsonl"), reversed.join("\n")).unwrap();
+    let as_of = chrono::Utc::now().to_rfc3339();
+    let import = |file: &str, db: &str, sort: bool| {
+        let mut args = vec!["import", file, "--as-of", &as_of, "--db", db];
+        if sort {
+            args.push("--sort");
+        }
+        let (ok, out, err) = run(flywheel(dir.path()).args(&args));
+        assert!(ok, "{out}{err}");
+        out
+    };
+    let transitions = |db: &str| -> Vec<Value> {
+        let (ok, dump, err) = run(flywheel(dir.path()).args(["dump", "--canonical", "--db", db]));
+        assert!(ok, "{err}");
+        dump.lines()
+            .map(|l| serde_json::from_str::<Value>(l).unwrap())
+            .filter(|v| v["table"] == "stage_transitions")
+            .map(|v| v["row"].clone())
+            .collect()
+    };
+    let dump = |db: &str| run(flywheel(dir.path()).args(["dump", "--canonical", "--db", db])).1;
+
+    let out = import("in-order.jsonl", "sqlite://a.db", false);
+    assert!(out.contains("history in time order"), "{out}");
+    let history = transitions("sqlite://a.db");
+    // A year without a purchase or an interaction drops the member to none: dated when
+    // the year ran out, not when the import ran.
+    let silence = history
+        .iter()
+        .find(|t| t["rule"] == "cap:silent_365d")
+        .unwrap_or_else(|| panic!("no silence cap in {history:?}"));
+    let bought =
+        flywheel_core::time::parse_rfc3339(lines[1]["occurred_at"].as_str().unwrap()).unwrap();
+    let crossed = silence["at"].as_i64().unwrap();
+    let limit = bought + 365 * flywheel_core::time::DAY;
+    assert!(
+        crossed > limit && crossed - limit < flywheel_core::time::DAY,
+        "the silence is dated when it crossed 365 days: {crossed} vs {limit}"
+    );
+    let first = &history[0];
+    assert_eq!(first["event_id"], "h1");
+    let registered =
+        flywheel_core::time::parse_rfc3339(lines[0]["occurred_at"].as_str().unwrap()).unwrap();
+    assert_eq!(first["at"].as_i64().unwrap(), registered);
+
+    let out = import("reversed.jsonl", "sqlite://b.db", false);
+    assert!(
+        out.contains("line 2 is earlier than a line before it"),
+        "{out}"
+    );
+    // Its first line was in order (and judged at its time); the older lines after it
+    // were judged at the present, so no change is dated back in the history.
+    let liked =
+        flywheel_core::time::parse_rfc3339(lines[2]["occurred_at"].as_str().unwrap()).unwrap();
+    let dated = transitions("sqlite://b.db");
+    assert!(
+        dated.iter().all(|t| t["at"].as_i64().unwrap() >= liked),
+        "out of order: judged at the present: {dated:?}"
+    );
+
+    let out = import("reversed.jsonl", "sqlite://c.db", true);
+    assert!(out.contains("history in time order"), "{out}");
+    assert_eq!(
+        dump("sqlite://c.db"),
+        dump("sqlite://a.db"),
+        "--sort replays it in order"
+    );
+}

@@ -29,13 +29,13 @@ pub(super) fn apply_fresh(
     let mut changes = Changes::default();
     let mut clock = match as_of {
         AsOf::At(t) => t,
-        AsOf::EventTime => Micros::MIN,
+        AsOf::EventTime(not_before) => not_before,
     };
     let mut accepted: Vec<(usize, MemberId)> = Vec::with_capacity(fresh.len());
     let mut clocks: Vec<Micros> = Vec::with_capacity(fresh.len());
     for &i in fresh {
         let event = &events[i];
-        if let AsOf::EventTime = as_of {
+        if let AsOf::EventTime(_) = as_of {
             clock = clock.max(event.occurred_at);
         }
         match ws.apply(event, rules, clock, &mut changes) {

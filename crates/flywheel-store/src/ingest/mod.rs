@@ -53,9 +53,10 @@ use write::plan_events;
 pub enum AsOf {
     /// One instant for the whole batch: the present, for live traffic and imports.
     At(Micros),
-    /// Each event's own time (never going backwards): replays history in order, so the
-    /// stage history reads as it happened. Used by the demo generator.
-    EventTime,
+    /// Each event's own time, never going backwards and never before the instant given
+    /// (what the database was already judged at): replays history in order, so the
+    /// stage history reads as it happened. Used by imports in time order and the demo.
+    EventTime(Micros),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -337,6 +338,7 @@ impl Store {
                 changes: &changes,
                 events,
                 accepted: &accepted,
+                clocks: &clocks,
                 tiers: tiers.as_ref(),
                 book: book.as_ref(),
                 window_days: rules.stages.window_days,

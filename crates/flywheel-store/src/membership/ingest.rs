@@ -13,7 +13,7 @@ use flywheel_core::membership::realtime::Wanted;
 use flywheel_core::membership::{Catalogue, TierPass};
 use flywheel_core::time::Micros;
 use sqlx::{AnyConnection, Row};
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 
 /// Loads the tier pass of a batch: the wanted members' memberships, their orders and
 /// (when points are a measure) their earnings since `wanted.since`; for members who
@@ -83,7 +83,7 @@ const PURCHASE_INSERT: &str = "INSERT INTO membership_purchases (id, idempotency
 const CARD_INSERT: &str = "INSERT INTO member_cards (member_id, card_no, issued_at)";
 const CARD_TAIL: &str = "ON CONFLICT (member_id) DO NOTHING";
 
-/// Plans the rows the tier pass decided. `now` is the batch's clock (cards issued).
+/// Plans the rows the tier pass decided. `now` is the batch's clock.
 pub(crate) fn plan_tiers(w: &mut Writes, pass: &TierPass<'_>, now: Micros) {
     let memberships: Vec<Vec<Val>> = pass
         .written()
@@ -143,10 +143,17 @@ pub(crate) fn plan_tiers(w: &mut Writes, pass: &TierPass<'_>, now: Micros) {
         })
         .collect();
     w.rows(CHANGE_INSERT, changes, "");
-    let carded: BTreeSet<i64> = pass.written().map(|m| m.member_id).collect();
+    // A card is issued when its member first holds a tier: dated then (the tier's
+    // `since`), not by the batch the event happened to land in, so a history replayed
+    // at its own time issues the same cards whatever its batches.
+    let mut carded: BTreeMap<i64, Micros> = BTreeMap::new();
+    for m in pass.written() {
+        let at = carded.entry(m.member_id).or_insert(now);
+        *at = (*at).min(m.since);
+    }
     let cards: Vec<Vec<Val>> = carded
         .into_iter()
-        .map(|m| vec![Val::Int(m), card_number(m).into(), Val::Int(now)])
+        .map(|(m, at)| vec![Val::Int(m), card_number(m).into(), Val::Int(at)])
         .collect();
     w.rows(CARD_INSERT, cards, CARD_TAIL);
 }

@@ -49,6 +49,10 @@ pub(crate) struct Pending<'a> {
 pub(crate) struct Subject<'a> {
     pub member: &'a MemberState,
     pub cause: String,
+    /// The instant it is evaluated at: the clock of the last event applied to it (a
+    /// history replayed at its own time dates entries when they happened, whatever
+    /// the batch), else the context's.
+    pub at: Option<Micros>,
 }
 
 const ENTER: &str = "INSERT INTO segment_members (segment_id, member_id, entered_at)";
@@ -85,7 +89,6 @@ pub(crate) async fn plan_segments(
         return Ok(moved);
     }
     let book = ctx.book;
-    let now = ctx.now;
     let ids: Vec<MemberId> = subjects.iter().map(|s| s.member.id).collect();
     let current = current_segments(conn, &ids).await?;
     let reviews = current_reviews(conn, &ids).await?;
@@ -110,6 +113,7 @@ pub(crate) async fn plan_segments(
     for s in subjects {
         let m = s.member;
         let id = m.id;
+        let now = s.at.unwrap_or(ctx.now);
         let mine = current.get(&id);
         let gone = m.merged_into.is_some() || m.erased_at.is_some();
         let mut holds: BTreeSet<&str> = BTreeSet::new();
@@ -211,6 +215,8 @@ pub(crate) struct BatchSegments<'a> {
     pub events: &'a [flywheel_core::Event],
     /// (index into `events`, member it was applied to).
     pub accepted: &'a [(usize, MemberId)],
+    /// The clock each accepted event was applied at.
+    pub clocks: &'a [Micros],
     pub tiers: Option<&'a TierPass<'a>>,
     pub book: Option<&'a Book>,
     pub window_days: u32,
@@ -256,9 +262,12 @@ pub(crate) async fn plan_batch_segments(
         ids.extend(p.postings.iter().filter_map(|p| p.member_id));
     }
     let mut cause: HashMap<MemberId, &str> = HashMap::new();
-    for &(i, member) in b.accepted {
+    let mut clock: HashMap<MemberId, Micros> = HashMap::new();
+    for (&(i, member), &at) in b.accepted.iter().zip(b.clocks) {
         cause.insert(b.ws.survivor(member), b.events[i].event_id.as_str());
         cause.insert(member, b.events[i].event_id.as_str());
+        clock.insert(b.ws.survivor(member), at);
+        clock.insert(member, at);
     }
     let subjects: Vec<Subject<'_>> = ids
         .iter()
@@ -270,6 +279,7 @@ pub(crate) async fn plan_batch_segments(
                 (None, Some(e)) => format!("event:{e}"),
                 (None, None) => "event".to_owned(),
             },
+            at: clock.get(&m.id).copied(),
         })
         .collect();
     let pending = Pending {
@@ -324,6 +334,7 @@ pub(crate) async fn refresh_members(
         .map(|m| Subject {
             member: m,
             cause: cause.to_owned(),
+            at: None,
         })
         .collect();
     plan_segments(conn, ctx, &subjects, &Pending::default(), w).await

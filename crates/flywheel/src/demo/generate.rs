@@ -633,16 +633,25 @@ impl Iterator for Generator {
     type Item = Value;
 
     fn next(&mut self) -> Option<Value> {
+        let time = |v: &Value| {
+            v["occurred_at"]
+                .as_str()
+                .and_then(flywheel_core::time::parse_rfc3339)
+                .unwrap_or(Micros::MIN)
+        };
         loop {
-            if let Some(v) = self.ready.pop_front() {
-                return Some(v);
+            // Actions may emit events a few minutes after their instant: an event waits
+            // until no queued action comes before it, so the stream is in time order
+            // (an import replays it at its own time).
+            let next_action = self.queue.peek().map(|Reverse((at, ..))| *at);
+            if let Some(v) = self.ready.front()
+                && next_action.is_none_or(|at| time(v) <= at)
+            {
+                return self.ready.pop_front();
             }
             let Reverse((at, _, person, action)) = self.queue.pop()?;
             self.act(at, person, action);
-            // Actions may emit events a few minutes after `at`: keep the buffer in time order.
-            self.ready
-                .make_contiguous()
-                .sort_by(|a, b| a["occurred_at"].as_str().cmp(&b["occurred_at"].as_str()));
+            self.ready.make_contiguous().sort_by_key(|v| time(v));
         }
     }
 }
@@ -664,6 +673,14 @@ mod tests {
         assert_eq!(a, b);
         assert_ne!(a, c);
         assert!(a.len() > 200, "{} events", a.len());
+    }
+
+    #[test]
+    fn events_come_in_time_order() {
+        let times: Vec<Micros> = Generator::new(5, 300, end())
+            .map(|v| parse_rfc3339(v["occurred_at"].as_str().unwrap()).unwrap())
+            .collect();
+        assert!(times.windows(2).all(|w| w[0] <= w[1]));
     }
 
     #[test]

@@ -12,6 +12,7 @@ mod segments;
 use crate::config::{Config, Overrides};
 use anyhow::Context;
 use flywheel_core::parse_event;
+use flywheel_core::time::Micros;
 use flywheel_store::{AsOf, IngestMode, Store};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::io::Write;
@@ -130,13 +131,28 @@ async fn load(
     let mut total = 0u64;
     // Generated events carry times up to `end`; parse them as of `end`.
     let ctx = config.policy.parse_context(end);
+    // History replays at its own time, with what the clock changes (silences, expiring
+    // points, ending terms) applied between stretches, as an import in time order does.
+    let replay = std::cell::RefCell::new(crate::replay::Replay::new());
     let flush = async |batch: &mut Vec<flywheel_core::Event>| -> anyhow::Result<()> {
-        if batch.is_empty() {
-            return Ok(());
-        }
-        store
-            .ingest(batch, &rules, AsOf::EventTime, IngestMode::SkipRejected)
+        for range in crate::replay::stretches(batch) {
+            let mut r = replay.take();
+            r.catch_up(
+                store,
+                config,
+                crate::replay::day_start(batch[range.start].occurred_at),
+            )
             .await?;
+            replay.replace(r);
+            store
+                .ingest(
+                    &batch[range],
+                    &rules,
+                    AsOf::EventTime(Micros::MIN),
+                    IngestMode::SkipRejected,
+                )
+                .await?;
+        }
         batch.clear();
         Ok(())
     };
@@ -161,9 +177,9 @@ async fn load(
     }
     flush(&mut batch).await?;
     bar.finish_and_clear();
-    // Bring every stage, points lot and membership term up to the present.
-    store.sweep(&config.policy.stages, now, false).await?;
-    store.sweep_points(now).await?;
+    // Bring every stage, points lot and membership term up to the present, each change
+    // at its own instant.
+    replay.take().catch_up(store, config, now).await?;
     let points_programme = config.policy.points.default_programme();
     let tiers = memberships::finish(store, &students, points_programme, now).await?;
     rewards::seed(store, now).await?;
