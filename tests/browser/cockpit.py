@@ -109,7 +109,7 @@ class Cockpit(unittest.TestCase):
         self.assertEqual(self.text("kpi-super"), str(figures["super_users"]))
         self.assertEqual(self.text("kpi-paid"), str(figures["paid_members"]))
         self.assertEqual(self.text("kpi-liability"), str(figures["points_liability"]))
-        for chart in ("chart-funnel", "chart-flows", "chart-points"):
+        for chart in ("chart-funnel", "chart-flows", "chart-points", "chart-referrals"):
             painted = self.wait.until(
                 lambda d: d.execute_script(
                     """
@@ -124,6 +124,7 @@ class Cockpit(unittest.TestCase):
                 )
             )
             self.assertGreater(painted, 500, f"{chart} is blank")
+        self.assertTrue(self.driver.find_elements(By.CSS_SELECTOR, "#cohorts tbody tr"))
         self.shot("overview")
 
     def test_search_a_member_and_open_the_360(self):

@@ -91,3 +91,41 @@ pub struct PointsMonths {
     pub programme: String,
     pub months: Vec<PointsMonth>,
 }
+
+/// Buyers of a cohort in one month after its first.
+#[derive(Serialize, ToSchema)]
+pub struct RetentionPoint {
+    /// Months after the cohort's month (0: the month itself).
+    pub offset: u32,
+    pub buyers: i64,
+    /// buyers / members, 0–1.
+    pub share: f64,
+}
+
+/// The members whose first purchase fell in one month, and how many bought later.
+#[derive(Serialize, ToSchema)]
+pub struct CohortView {
+    #[schema(example = "2026-05")]
+    pub month: String,
+    pub members: i64,
+    pub retention: Vec<RetentionPoint>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Cohorts {
+    pub cohorts: Vec<CohortView>,
+    pub computed_at: String,
+}
+
+/// Referrals made and converted (the invitee bought) in one month.
+#[derive(Serialize, ToSchema)]
+pub struct ReferralMonth {
+    pub month: String,
+    pub made: i64,
+    pub converted: i64,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ReferralMonths {
+    pub months: Vec<ReferralMonth>,
+}

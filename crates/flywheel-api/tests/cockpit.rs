@@ -467,6 +467,58 @@ async fn the_stats_the_overview_draws_agree_with_each_other() {
             let (status, body) = app.get(&format!("/v1/stats/stage-flows?{bad}")).await;
             assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}: {body}");
         }
+        // A cohort: Li Na first bought 40 days ago, and bought again just now; Wang Fang
+        // joined through her referral and bought, which converts the referral.
+        let first = app.now() - 40 * DAY;
+        app.send(
+            json!({"event_id": "buy-0", "type": "purchase", "occurred_at": to_rfc3339(first),
+            "channel": "mini_program", "identities": {"phone": "13900004444"},
+            "properties": {"order_id": "o-0", "amount": "20.00", "currency": "CNY"}}),
+        )
+        .await;
+        app.send(
+            json!({"event_id": "ref-1", "type": "referral", "occurred_at": to_rfc3339(app.now()),
+            "channel": "wechat", "identities": {"phone": "13900005555"},
+            "properties": {"referrer": {"phone": "13900004444"}}}),
+        )
+        .await;
+        app.send(
+            json!({"event_id": "buy-2", "type": "purchase", "occurred_at": to_rfc3339(app.now()),
+            "channel": "mini_program", "identities": {"phone": "13900005555"},
+            "properties": {"order_id": "o-2", "amount": "15.00", "currency": "CNY"}}),
+        )
+        .await;
+        let (status, cohorts) = app.get("/v1/stats/cohorts?months=3").await;
+        assert_eq!(status, StatusCode::OK, "{cohorts}");
+        let list = cohorts["cohorts"].as_array().unwrap();
+        assert_eq!(list.len(), 3);
+        let label = flywheel_core::time::month_label(first);
+        let index = list
+            .iter()
+            .position(|c| c["month"] == label.as_str())
+            .unwrap();
+        let hers = &list[index];
+        assert_eq!(hers["members"], 1, "{cohorts}");
+        let retention = hers["retention"].as_array().unwrap();
+        assert_eq!(retention.len(), 3 - index);
+        assert_eq!(retention[0]["buyers"], 1);
+        assert_eq!(
+            retention.last().unwrap()["buyers"],
+            1,
+            "she bought again this month"
+        );
+        assert_eq!(retention.last().unwrap()["share"], 1.0);
+        // Wang Fang's cohort is this month's.
+        assert_eq!(
+            list[2]["members"],
+            if index == 2 { 2 } else { 1 },
+            "{cohorts}"
+        );
+        let (status, referrals) = app.get("/v1/stats/referrals?months=2").await;
+        assert_eq!(status, StatusCode::OK, "{referrals}");
+        assert_eq!(referrals["months"][1]["made"], 1, "{referrals}");
+        assert_eq!(referrals["months"][1]["converted"], 1, "{referrals}");
+
         let (status, rfm) = app.get("/v1/stats/rfm").await;
         assert_eq!(status, StatusCode::OK);
         assert_eq!(rfm["cells"].as_array().unwrap().len(), 25);

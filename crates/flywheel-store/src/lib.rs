@@ -62,5 +62,5 @@ pub use points::*;
 pub use privacy::{Erasure, MemberExport};
 pub use scores::*;
 pub use segments::*;
-pub use stats::FlowCounts;
+pub use stats::{Cohort, FlowCounts, ReferralCounts};
 pub use sweep::SweepReport;

@@ -1,5 +1,5 @@
 //! The counts behind the cockpit's overview and `/v1/stats/*`: members active and new
-//! in a period, stage flows by month, and the RFM grid. Periods are given as instants;
+//! in a period, stage flows by month, cohort retention, referrals, and the RFM grid. Periods are given as instants;
 //! what a month is belongs to the caller.
 
 use crate::db::Store;
@@ -11,6 +11,29 @@ use std::collections::BTreeMap;
 
 /// Stage changes in one period, by (from, to).
 pub type FlowCounts = BTreeMap<(String, String), i64>;
+
+/// One cohort: the members whose first purchase fell in a period, and how many of them
+/// bought in each period from then on (the first is the cohort itself).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Cohort {
+    pub members: i64,
+    pub buyers: Vec<i64>,
+}
+
+/// Referrals made and converted in one period.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ReferralCounts {
+    pub made: i64,
+    pub converted: i64,
+}
+
+/// The period index of `t` among `bounds` (`[bounds[i], bounds[i + 1])`), if any.
+fn period_of(bounds: &[Micros], t: Micros) -> Option<usize> {
+    if bounds.len() < 2 || t < bounds[0] || t >= bounds[bounds.len() - 1] {
+        return None;
+    }
+    Some(bounds.partition_point(|b| *b <= t) - 1)
+}
 
 impl Store {
     /// Members (not merged away) with an event in `[from, to)`; an event of a member
@@ -80,6 +103,96 @@ impl Store {
         Ok(out)
     }
 
+    /// Retention by cohort: for each period `[bounds[i], bounds[i + 1])`, the members
+    /// (merged ids counted with their survivor) whose first kept purchase fell in it, and
+    /// how many of them bought in it and in each later period. Refunded orders do not
+    /// count.
+    pub async fn cohorts(&self, bounds: &[Micros]) -> Result<Vec<Cohort>, StoreError> {
+        let periods = bounds.len().saturating_sub(1);
+        let mut out = vec![Cohort::default(); periods];
+        if periods == 0 {
+            return Ok(out);
+        }
+        let owner = "COALESCE(m.merged_into, o.member_id)";
+        // First purchases inside the range: members whose cohort is one of ours.
+        let firsts = sqlx::query(AssertSqlSafe(format!(
+            "SELECT {owner} AS mid, MIN(o.occurred_at) AS first FROM orders o \
+             JOIN members m ON m.id = o.member_id \
+             WHERE o.refunded = 0 AND o.occurred_at IS NOT NULL GROUP BY {owner} \
+             HAVING MIN(o.occurred_at) >= $1 AND MIN(o.occurred_at) < $2"
+        )))
+        .bind(bounds[0])
+        .bind(bounds[periods])
+        .fetch_all(self.pool())
+        .await?;
+        let mut cohort_of: std::collections::HashMap<i64, usize> =
+            std::collections::HashMap::with_capacity(firsts.len());
+        for r in &firsts {
+            let first: i64 = r.try_get("first")?;
+            if let Some(p) = period_of(bounds, first) {
+                cohort_of.insert(r.try_get("mid")?, p);
+                out[p].members += 1;
+            }
+        }
+        for (p, c) in out.iter_mut().enumerate() {
+            c.buyers = vec![0; periods - p];
+        }
+        // Who bought in which period, once per member and period.
+        let rows = sqlx::query(AssertSqlSafe(format!(
+            "SELECT DISTINCT {owner} AS mid, o.occurred_at AS at FROM orders o \
+             JOIN members m ON m.id = o.member_id \
+             WHERE o.refunded = 0 AND o.occurred_at >= $1 AND o.occurred_at < $2"
+        )))
+        .bind(bounds[0])
+        .bind(bounds[periods])
+        .fetch_all(self.pool())
+        .await?;
+        let mut seen: std::collections::HashSet<(i64, usize)> = std::collections::HashSet::new();
+        for r in &rows {
+            let mid: i64 = r.try_get("mid")?;
+            let Some(&cohort) = cohort_of.get(&mid) else {
+                continue;
+            };
+            let Some(p) = period_of(bounds, r.try_get("at")?) else {
+                continue;
+            };
+            if p >= cohort && seen.insert((mid, p)) {
+                out[cohort].buyers[p - cohort] += 1;
+            }
+        }
+        Ok(out)
+    }
+
+    /// Referrals made and converted in each period `[bounds[i], bounds[i + 1])`.
+    pub async fn referral_counts(
+        &self,
+        bounds: &[Micros],
+    ) -> Result<Vec<ReferralCounts>, StoreError> {
+        let periods = bounds.len().saturating_sub(1);
+        let mut out = vec![ReferralCounts::default(); periods];
+        if periods == 0 {
+            return Ok(out);
+        }
+        let rows = sqlx::query(
+            "SELECT referred_at, converted_at FROM referrals \
+             WHERE (referred_at >= $1 AND referred_at < $2) OR (converted_at >= $1 AND converted_at < $2)",
+        )
+        .bind(bounds[0])
+        .bind(bounds[periods])
+        .fetch_all(self.pool())
+        .await?;
+        for r in &rows {
+            if let Some(p) = period_of(bounds, r.try_get("referred_at")?) {
+                out[p].made += 1;
+            }
+            let converted: Option<i64> = r.try_get("converted_at")?;
+            if let Some(p) = converted.and_then(|t| period_of(bounds, t)) {
+                out[p].converted += 1;
+            }
+        }
+        Ok(out)
+    }
+
     /// Members of the last score recompute per (recency score, frequency score), 1–5.
     pub async fn rfm_grid(&self) -> Result<Vec<(i64, i64, i64)>, StoreError> {
         let rows = sqlx::query(
@@ -90,5 +203,21 @@ impl Store {
         rows.iter()
             .map(|r| Ok((r.try_get("r")?, r.try_get("f")?, r.try_get("n")?)))
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::period_of;
+
+    #[test]
+    fn instants_fall_in_half_open_periods() {
+        let bounds = [10, 20, 30];
+        assert_eq!(period_of(&bounds, 9), None);
+        assert_eq!(period_of(&bounds, 10), Some(0));
+        assert_eq!(period_of(&bounds, 19), Some(0));
+        assert_eq!(period_of(&bounds, 20), Some(1));
+        assert_eq!(period_of(&bounds, 30), None);
+        assert_eq!(period_of(&[10], 10), None);
     }
 }

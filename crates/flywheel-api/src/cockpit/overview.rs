@@ -1,5 +1,5 @@
 //! `/`: the overview — KPI tiles, the 5CR funnel beside the lens, stage flows by month,
-//! members per tier, the RFM grid and points by month. Each block is drawn from the
+//! members per tier, the RFM grid, cohort retention, points and referrals by month. Each block is drawn from the
 //! function behind its `/v1/stats/*` endpoint and links to it, with its numbers in a
 //! table one click away.
 
@@ -7,7 +7,7 @@ use super::page::{Chrome, PageError, render};
 use super::session::Viewer;
 use crate::routes::{membership_report, stats};
 use crate::state::AppState;
-use crate::stats_views::{OverviewStats, PointsMonths, RfmGrid, StageFlows};
+use crate::stats_views::{OverviewStats, PointsMonths, ReferralMonths, RfmGrid, StageFlows};
 use crate::views::StageStats;
 use askama::Template;
 use axum::extract::State;
@@ -25,6 +25,13 @@ pub(super) struct TierRow {
     pub renewal_rate: String,
 }
 
+/// A cohort's month, size, and (share as a percentage, shade 0–4) per month after.
+pub(super) struct CohortRow {
+    pub month: String,
+    pub members: i64,
+    pub cells: Vec<(String, u8)>,
+}
+
 #[derive(Template)]
 #[template(path = "overview.html")]
 struct OverviewPage {
@@ -38,6 +45,9 @@ struct OverviewPage {
     /// rfm.cells as 5 rows (r = 5 first) of 5 (f = 1 first), with a shade 0–4.
     rfm_rows: Vec<(i64, Vec<(i64, u8)>)>,
     points: PointsMonths,
+    cohorts: Vec<CohortRow>,
+    referrals: ReferralMonths,
+    referrals_chart: String,
     funnel_chart: String,
     flows_chart: String,
     tiers_chart: String,
@@ -59,6 +69,37 @@ pub(super) async fn page(
     let report = membership_report::build(&state, now - 30 * DAY, now).await?;
     let rfm = stats::rfm_grid(&state).await?;
     let points = stats::points_months(&state, 12).await?;
+    let cohort_stats = stats::cohorts_of(&state, 12).await?;
+    let referrals = stats::referral_months(&state, 12).await?;
+    let cohorts = cohort_stats
+        .cohorts
+        .iter()
+        .filter(|c| c.members > 0)
+        .map(|c| {
+            let cells = c
+                .retention
+                .iter()
+                .map(|p| {
+                    let shade = (p.share * 4.0).ceil().clamp(0.0, 4.0) as u8;
+                    (format!("{:.0}%", p.share * 100.0), shade)
+                })
+                .collect();
+            CohortRow {
+                month: c.month.clone(),
+                members: c.members,
+                cells,
+            }
+        })
+        .collect();
+    let referrals_chart = json!({
+        "type": "bar",
+        "labels": referrals.months.iter().map(|m| m.month.as_str()).collect::<Vec<_>>(),
+        "series": [
+            {"label": "referred", "data": referrals.months.iter().map(|m| m.made).collect::<Vec<_>>()},
+            {"label": "converted", "data": referrals.months.iter().map(|m| m.converted).collect::<Vec<_>>()},
+        ],
+    })
+    .to_string();
 
     let stages = ordered(&stage_stats, Stage::ALL.map(|s| s.as_str()), |s| &s.stages);
     let lenses = ordered(&stage_stats, Lens::ALL.map(|l| l.as_str()), |s| &s.lenses);
@@ -144,6 +185,9 @@ pub(super) async fn page(
         rfm,
         rfm_rows,
         points,
+        cohorts,
+        referrals,
+        referrals_chart,
         funnel_chart,
         flows_chart,
         tiers_chart,

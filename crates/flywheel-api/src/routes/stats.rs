@@ -1,5 +1,5 @@
 //! `/v1/stats/*`: members per stage and lens, the overview's tiles, stage flows by
-//! month, the RFM grid and points by month. Each figure is built by one function here
+//! month, cohort retention, referrals, the RFM grid and points by month. Each figure is built by one function here
 //! that the cockpit's overview calls too, so a page and the API never disagree.
 
 use crate::auth::{Allowed, need};
@@ -7,8 +7,8 @@ use crate::error::ApiError;
 use crate::params::Params;
 use crate::state::AppState;
 use crate::stats_views::{
-    FlowView, OverviewStats, PointsMonth, PointsMonths, RfmCell, RfmGrid, StageFlowMonth,
-    StageFlows,
+    CohortView, Cohorts, FlowView, OverviewStats, PointsMonth, PointsMonths, ReferralMonth,
+    ReferralMonths, RetentionPoint, RfmCell, RfmGrid, StageFlowMonth, StageFlows,
 };
 use crate::views::StageStats;
 use axum::extract::State;
@@ -25,6 +25,8 @@ pub fn router() -> Router<AppState> {
         .route("/v1/stats/stage-flows", get(stage_flows))
         .route("/v1/stats/rfm", get(rfm))
         .route("/v1/stats/points", get(points))
+        .route("/v1/stats/cohorts", get(cohorts))
+        .route("/v1/stats/referrals", get(referrals))
 }
 
 /// Members per relationship stage and per lens (merged-away ids not counted)
@@ -262,5 +264,91 @@ pub(crate) async fn points_months(state: &AppState, months: u32) -> Result<Point
     Ok(PointsMonths {
         programme,
         months: out,
+    })
+}
+
+/// Retention by cohort: members by month of first purchase, and who bought again
+///
+/// Months are calendar months in UTC, the current one counted up to now. Refunded orders
+/// do not count; a merged member counts once, with its survivor.
+#[utoipa::path(get, path = "/v1/stats/cohorts", tag = "stats",
+    params(("months" = Option<u32>, Query, description = "1–36, default 12")),
+    responses((status = 200, body = Cohorts),
+              (status = 400, description = "invalid_query: months out of range or an unknown parameter")),
+    security(("bearer" = [])))]
+pub async fn cohorts(
+    _caller: Allowed<need::ReadStats>,
+    State(state): State<AppState>,
+    Params(params): Params,
+) -> Result<Json<Cohorts>, ApiError> {
+    let months = months_param(params)?;
+    Ok(Json(cohorts_of(&state, months).await?))
+}
+
+pub(crate) async fn cohorts_of(state: &AppState, months: u32) -> Result<Cohorts, ApiError> {
+    let now = state.now();
+    let bounds = month_bounds(now, months);
+    let cohorts = state
+        .store
+        .cohorts(&bounds)
+        .await?
+        .into_iter()
+        .enumerate()
+        .map(|(i, c)| CohortView {
+            month: month_label(bounds[i]),
+            members: c.members,
+            retention: c
+                .buyers
+                .iter()
+                .enumerate()
+                .map(|(offset, &buyers)| RetentionPoint {
+                    offset: u32::try_from(offset).unwrap_or(u32::MAX),
+                    buyers,
+                    share: if c.members > 0 {
+                        buyers as f64 / c.members as f64
+                    } else {
+                        0.0
+                    },
+                })
+                .collect(),
+        })
+        .collect();
+    Ok(Cohorts {
+        cohorts,
+        computed_at: to_rfc3339(now),
+    })
+}
+
+/// Referrals made and converted per month
+#[utoipa::path(get, path = "/v1/stats/referrals", tag = "stats",
+    params(("months" = Option<u32>, Query, description = "1–36, default 12")),
+    responses((status = 200, body = ReferralMonths),
+              (status = 400, description = "invalid_query: months out of range or an unknown parameter")),
+    security(("bearer" = [])))]
+pub async fn referrals(
+    _caller: Allowed<need::ReadStats>,
+    State(state): State<AppState>,
+    Params(params): Params,
+) -> Result<Json<ReferralMonths>, ApiError> {
+    let months = months_param(params)?;
+    Ok(Json(referral_months(&state, months).await?))
+}
+
+pub(crate) async fn referral_months(
+    state: &AppState,
+    months: u32,
+) -> Result<ReferralMonths, ApiError> {
+    let bounds = month_bounds(state.now(), months);
+    let counts = state.store.referral_counts(&bounds).await?;
+    Ok(ReferralMonths {
+        months: counts
+            .into_iter()
+            .enumerate()
+            .map(|(i, c)| ReferralMonth {
+                month: month_label(bounds[i]),
+                made: c.made,
+                converted: c.converted,
+            })
+            .collect(),
     })
 }
