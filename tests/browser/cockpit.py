@@ -201,6 +201,17 @@ class Cockpit(unittest.TestCase):
         self.assertIn("^", error.text)
         self.shot("segment-builder")
 
+    def test_tiers_page_shows_the_membership_report_and_the_benefits(self):
+        self.sign_in(ADMIN_KEY, "/memberships")
+        report = api("/v1/reports/memberships")
+        self.assertTrue(report["programmes"], "the demo brand sells tiers")
+        for programme in report["programmes"]:
+            table = self.driver.find_element(By.ID, "programme-" + programme["programme"])
+            total = table.find_element(By.CSS_SELECTOR, "tr.total td.num").text
+            self.assertEqual(total, str(programme["total"]["members"]))
+        self.assertTrue(self.driver.find_elements(By.CSS_SELECTOR, "#benefits tbody tr"))
+        self.shot("tiers")
+
     def test_the_card_page_opens_from_a_signed_link_and_refuses_a_tampered_one(self):
         doc, _ = self.a_member_with_phone()
         link = api(f"/v1/members/{doc['id']}/card-link")["url"]

@@ -17,6 +17,7 @@ pub(crate) mod card_link;
 mod card_page;
 mod conflicts;
 mod members;
+mod memberships;
 mod overview;
 mod page;
 mod points;
@@ -45,6 +46,7 @@ pub fn router() -> Router<AppState> {
         .route("/segments/preview", post(segments::preview))
         .route("/segments/{id}/export", get(segments::export))
         .route("/points", get(points::page))
+        .route("/memberships", get(memberships::page))
         .route("/card/{token}", get(card_page::page))
         .route("/assets/{name}", get(assets::serve))
 }
