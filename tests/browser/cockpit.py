@@ -201,6 +201,22 @@ class Cockpit(unittest.TestCase):
         self.assertIn("^", error.text)
         self.shot("segment-builder")
 
+    def test_value_page_says_what_super_users_are_worth(self):
+        self.sign_in(ADMIN_KEY, "/value")
+        figures = api("/v1/stats/contribution")
+        summary = self.text("value-summary")
+        supers = [g for g in figures["super_users"] if g["key"] == "super_users"]
+        if supers:
+            self.assertIn(f"{supers[0]['revenue_share'] * 100:.1f}% of revenue", summary)
+        self.assertEqual(self.text("top-fifth"), f"{figures['top_fifth_revenue_share'] * 100:.0f}%")
+        painted = self.wait.until(
+            lambda d: d.execute_script(
+                "const c = document.getElementById('chart-concentration'); return c && c.chart ? 1 : 0;"
+            )
+        )
+        self.assertEqual(painted, 1)
+        self.shot("value")
+
     def test_tiers_page_shows_the_membership_report_and_the_benefits(self):
         self.sign_in(ADMIN_KEY, "/memberships")
         report = api("/v1/reports/memberships")

@@ -8,7 +8,8 @@
     var spec;
     try { spec = JSON.parse(canvas.dataset.chart); } catch (e) { return; }
     var datasets = spec.series.map(function (s, i) {
-      return { label: s.label, data: s.data, backgroundColor: palette[i % palette.length], borderRadius: 3 };
+      var colour = palette[i % palette.length];
+      return { label: s.label, data: s.data, backgroundColor: colour, borderColor: colour, borderRadius: 3 };
     });
     canvas.chart = new window.Chart(canvas, {
       type: spec.type,

@@ -129,3 +129,56 @@ pub struct ReferralMonth {
 pub struct ReferralMonths {
     pub months: Vec<ReferralMonth>,
 }
+
+/// One group's contribution.
+#[derive(Serialize, ToSchema)]
+pub struct GroupView {
+    /// The stage, lens, `programme:tier`, or `super_users` / `everyone_else`.
+    pub key: String,
+    pub members: i64,
+    /// members / all members, 0–1.
+    pub member_share: f64,
+    pub buyers: i64,
+    /// Kept spend (gross less refunds), decimal.
+    pub revenue: String,
+    /// revenue / all revenue, 0–1.
+    pub revenue_share: f64,
+    /// Revenue per member, decimal.
+    pub spend_per_head: String,
+    /// Buyers with two orders or more / buyers.
+    pub repurchase_rate: f64,
+    /// Buyers who bought one SKU more than three times / buyers.
+    pub sku_repurchase_rate: f64,
+    /// Members who shared / members.
+    pub share_rate: f64,
+    /// Members who referred someone / members.
+    pub referral_rate: f64,
+    /// Spend per head against that of every member outside the group (seed 002: a
+    /// super user is worth at least 5 ordinary members); null when nobody is outside.
+    pub multiple: Option<f64>,
+    /// Expected value over the score horizon, summed (last recompute), decimal.
+    pub lifetime_value: String,
+}
+
+/// A point of the concentration curve.
+#[derive(Serialize, ToSchema)]
+pub struct ConcentrationPoint {
+    /// The top share of buyers, by revenue, 0–1.
+    pub buyers: f64,
+    /// The share of revenue they bring, 0–1.
+    pub revenue: f64,
+}
+
+/// What the relationships are worth, cut by stage, lens, tier, and super users.
+#[derive(Serialize, ToSchema)]
+pub struct ContributionView {
+    pub by_stage: Vec<GroupView>,
+    pub by_lens: Vec<GroupView>,
+    pub by_tier: Vec<GroupView>,
+    pub super_users: Vec<GroupView>,
+    /// Every 5% of buyers, largest spenders first.
+    pub concentration: Vec<ConcentrationPoint>,
+    /// The share of revenue from the top 20% of buyers (the 80/20 rule's figure).
+    pub top_fifth_revenue_share: f64,
+    pub computed_at: String,
+}

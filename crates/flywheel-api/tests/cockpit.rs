@@ -240,6 +240,7 @@ async fn every_page_answers_for_every_role_with_masking_and_buttons_by_role() {
             "/segments".to_owned(),
             "/points".to_owned(),
             "/memberships".to_owned(),
+            "/value".to_owned(),
         ];
         for role in [
             Role::Admin,
@@ -263,7 +264,7 @@ async fn every_page_answers_for_every_role_with_masking_and_buttons_by_role() {
                     // Finance reads members and points, not identity conflicts.
                     (Role::Finance, "/conflicts") => StatusCode::FORBIDDEN,
                     // The programme's figures are not the till's.
-                    (Role::Staff, "/memberships") => StatusCode::FORBIDDEN,
+                    (Role::Staff, "/memberships" | "/value") => StatusCode::FORBIDDEN,
                     _ => StatusCode::OK,
                 };
                 assert_eq!(status, expected, "{role} {page}: {location:?} {html}");
@@ -528,5 +529,57 @@ async fn the_stats_the_overview_draws_agree_with_each_other() {
         let (status, points) = app.get("/v1/stats/points?months=2").await;
         assert_eq!(status, StatusCode::OK);
         assert_eq!(points["months"].as_array().unwrap().len(), 2);
+    }
+}
+
+#[tokio::test]
+async fn contribution_counts_revenue_repeat_buyers_and_the_multiple_by_group() {
+    for app in TestApp::all().await {
+        // Ma Li buys the same latte four times (30.00 each); Qian Yu buys once (20.00);
+        // Sun Bo only registers.
+        let ma = register(&app, "13900006666", "ma.li@example.com").await;
+        for i in 0..4 {
+            app.send(json!({"event_id": format!("ma-{i}"), "type": "purchase",
+                "occurred_at": to_rfc3339(app.now() - (10 - i) * DAY), "channel": "store",
+                "identities": {"phone": "13900006666"},
+                "properties": {"order_id": format!("ma-o{i}"), "amount": "30.00", "currency": "CNY",
+                    "items": [{"sku": "ROAST-LATTE", "category": "espresso", "qty": 1}]}}))
+                .await;
+        }
+        register(&app, "13900007777", "qian.yu@example.com").await;
+        app.send(
+            json!({"event_id": "qian-1", "type": "purchase", "occurred_at": to_rfc3339(app.now()),
+            "channel": "store", "identities": {"phone": "13900007777"},
+            "properties": {"order_id": "qian-o1", "amount": "20.00", "currency": "CNY"}}),
+        )
+        .await;
+        register(&app, "13900008888", "sun.bo@example.com").await;
+
+        let (status, c) = app.get("/v1/stats/contribution").await;
+        assert_eq!(status, StatusCode::OK, "{c}");
+        let (_, ma_doc) = app.get(&format!("/v1/members/{ma}")).await;
+        let ma_stage = ma_doc["stage"].as_str().unwrap();
+        let stages = c["by_stage"].as_array().unwrap();
+        let members: i64 = stages.iter().map(|g| g["members"].as_i64().unwrap()).sum();
+        assert_eq!(members, 3);
+        let revenue_share: f64 = stages
+            .iter()
+            .map(|g| g["revenue_share"].as_f64().unwrap())
+            .sum();
+        assert!((revenue_share - 1.0).abs() < 1e-9, "{c}");
+        let hers = stages.iter().find(|g| g["key"] == ma_stage).unwrap();
+        // Four purchases put her alone in a higher stage than the two others: 120.00
+        // against 20.00 spread over two.
+        assert_eq!(hers["members"], 1, "{c}");
+        assert_eq!(hers["revenue"], "120.00", "{c}");
+        assert_eq!(hers["repurchase_rate"], 1.0);
+        assert_eq!(hers["sku_repurchase_rate"], 1.0);
+        assert_eq!(hers["multiple"], 12.0, "{c}");
+        // The top fifth of the two buyers (one of them) brings 120 of 140.
+        let top = c["top_fifth_revenue_share"].as_f64().unwrap();
+        assert!((top - 120.0 / 140.0).abs() < 1e-9, "{c}");
+        let curve = c["concentration"].as_array().unwrap();
+        assert_eq!(curve.len(), 20);
+        assert_eq!(curve[19]["revenue"], 1.0);
     }
 }

@@ -17,6 +17,7 @@
 mod audit;
 mod cache;
 mod cockpit;
+mod contribution;
 mod crash;
 mod db;
 mod dialect;
@@ -43,6 +44,7 @@ mod wal;
 
 pub use audit::{AUDIT_KINDS, AuditActor, AuditChange, AuditQuery, AuditRow};
 pub use cockpit::SessionRow;
+pub use contribution::{Contribution, GroupFigures};
 pub use db::{Backend, PoolStats, Store, create_postgres_database};
 pub use engine::{DEFAULT_FLUSH_ROWS, EngineOptions};
 pub use error::StoreError;

@@ -24,6 +24,7 @@ mod points;
 mod segments;
 mod session;
 mod till;
+mod value;
 
 use crate::state::AppState;
 use axum::Router;
@@ -47,6 +48,7 @@ pub fn router() -> Router<AppState> {
         .route("/segments/{id}/export", get(segments::export))
         .route("/points", get(points::page))
         .route("/memberships", get(memberships::page))
+        .route("/value", get(value::page))
         .route("/card/{token}", get(card_page::page))
         .route("/assets/{name}", get(assets::serve))
 }

@@ -7,8 +7,9 @@ use crate::error::ApiError;
 use crate::params::Params;
 use crate::state::AppState;
 use crate::stats_views::{
-    CohortView, Cohorts, FlowView, OverviewStats, PointsMonth, PointsMonths, ReferralMonth,
-    ReferralMonths, RetentionPoint, RfmCell, RfmGrid, StageFlowMonth, StageFlows,
+    CohortView, Cohorts, ConcentrationPoint, ContributionView, FlowView, GroupView, OverviewStats,
+    PointsMonth, PointsMonths, ReferralMonth, ReferralMonths, RetentionPoint, RfmCell, RfmGrid,
+    StageFlowMonth, StageFlows,
 };
 use crate::views::StageStats;
 use axum::extract::State;
@@ -27,6 +28,7 @@ pub fn router() -> Router<AppState> {
         .route("/v1/stats/points", get(points))
         .route("/v1/stats/cohorts", get(cohorts))
         .route("/v1/stats/referrals", get(referrals))
+        .route("/v1/stats/contribution", get(contribution))
 }
 
 /// Members per relationship stage and per lens (merged-away ids not counted)
@@ -350,5 +352,88 @@ pub(crate) async fn referral_months(
                 converted: c.converted,
             })
             .collect(),
+    })
+}
+
+/// What the relationships are worth: members, revenue, repeat buyers, sharers and
+/// referrers, lifetime value and the multiple of everyone else, by stage, by lens, by
+/// tier and for super users; and the concentration of revenue in the top buyers
+#[utoipa::path(get, path = "/v1/stats/contribution", tag = "stats",
+    responses((status = 200, body = ContributionView)),
+    security(("bearer" = [])))]
+pub async fn contribution(
+    _caller: Allowed<need::ReadStats>,
+    State(state): State<AppState>,
+) -> Result<Json<ContributionView>, ApiError> {
+    Ok(Json(contribution_of(&state).await?))
+}
+
+pub(crate) async fn contribution_of(state: &AppState) -> Result<ContributionView, ApiError> {
+    use flywheel_core::Money;
+    let now = state.now();
+    let c = state.store.contribution(now).await?;
+    let (all_members, all_revenue) = c
+        .by_stage
+        .iter()
+        .fold((0, 0), |(m, r), g| (m + g.members, r + g.revenue));
+    let ratio = |a: i64, b: i64| if b > 0 { a as f64 / b as f64 } else { 0.0 };
+    let view = |g: &flywheel_store::GroupFigures| {
+        let (other_members, other_revenue) = (all_members - g.members, all_revenue - g.revenue);
+        let per_head = ratio(g.revenue, g.members);
+        let others = ratio(other_revenue, other_members);
+        GroupView {
+            key: g.key.clone(),
+            members: g.members,
+            member_share: ratio(g.members, all_members),
+            buyers: g.buyers,
+            revenue: Money::from_minor(g.revenue).to_string(),
+            revenue_share: ratio(g.revenue, all_revenue),
+            spend_per_head: Money::from_minor((per_head).round() as i64).to_string(),
+            repurchase_rate: ratio(g.repeaters, g.buyers),
+            sku_repurchase_rate: ratio(g.sku_loyal, g.buyers),
+            share_rate: ratio(g.sharers, g.members),
+            referral_rate: ratio(g.referrers, g.members),
+            multiple: (other_members > 0 && others > 0.0).then(|| per_head / others),
+            lifetime_value: Money::from_minor(g.clv).to_string(),
+        }
+    };
+    let in_order = |groups: &[flywheel_store::GroupFigures], order: &[&str]| -> Vec<GroupView> {
+        let mut out: Vec<GroupView> = order
+            .iter()
+            .filter_map(|k| groups.iter().find(|g| g.key == *k))
+            .map(view)
+            .collect();
+        out.extend(
+            groups
+                .iter()
+                .filter(|g| !order.contains(&g.key.as_str()))
+                .map(view),
+        );
+        out
+    };
+    let stages: Vec<&str> = Stage::ALL.iter().map(|s| s.as_str()).collect();
+    let lenses: Vec<&str> = Lens::ALL.iter().map(|l| l.as_str()).collect();
+    let total: i64 = c.revenues.iter().sum();
+    let mut concentration = Vec::with_capacity(20);
+    let mut running = 0i64;
+    let mut taken = 0usize;
+    for step in 1..=20usize {
+        let upto = (c.revenues.len() * step).div_ceil(20);
+        running += c.revenues[taken..upto].iter().sum::<i64>();
+        taken = upto;
+        concentration.push(ConcentrationPoint {
+            buyers: step as f64 / 20.0,
+            revenue: ratio(running, total),
+        });
+    }
+    let top_fifth_revenue_share = concentration.get(3).map_or(0.0, |p| p.revenue);
+    Ok(ContributionView {
+        by_stage: in_order(&c.by_stage, &stages),
+        by_lens: in_order(&c.by_lens, &lenses),
+        by_tier: in_order(&c.by_tier, &[]),
+        super_users: in_order(&c.super_users, &["super_users", "everyone_else"]),
+        concentration,
+        top_fifth_revenue_share,
+        computed_at: to_rfc3339(now),
     })
 }

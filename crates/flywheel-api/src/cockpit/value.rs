@@ -1,0 +1,105 @@
+//! `/value`: what the relationships are worth (seeds 002, 003, 004, 001) — super users
+//! against everyone else, and the same figures by stage, by lens and by tier, with the
+//! concentration of revenue in the top buyers; all from `GET /v1/stats/contribution`.
+
+use super::page::{Chrome, PageError, render};
+use super::session::Viewer;
+use crate::routes::stats;
+use crate::state::AppState;
+use crate::stats_views::{ContributionView, GroupView};
+use askama::Template;
+use axum::extract::State;
+use axum::response::Response;
+use flywheel_core::auth::Permission;
+use serde_json::json;
+
+#[derive(Template)]
+#[template(path = "value.html")]
+struct ValuePage {
+    chrome: Chrome,
+    c: ContributionView,
+    /// The headline, from the figures: the super users' share and multiple.
+    summary: String,
+    curve_chart: String,
+}
+
+/// "Super users are 2.7% of members and bring 21.1% of revenue; each spends 9.7 times
+/// what everyone else does."
+fn headline(super_users: Option<&GroupView>) -> String {
+    let Some(s) = super_users.filter(|s| s.members > 0) else {
+        return "No member has reached the super-strong stage yet.".to_owned();
+    };
+    let mut text = format!(
+        "Super users are {:.1}% of members and bring {:.1}% of revenue",
+        s.member_share * 100.0,
+        s.revenue_share * 100.0
+    );
+    if let Some(m) = s.multiple {
+        text.push_str(&format!(
+            "; each spends {m:.1} times what everyone else does on average"
+        ));
+        if m >= 5.0 {
+            text.push_str(" (seed 002's bar: at least 5)");
+        }
+    }
+    text.push('.');
+    text
+}
+
+pub(super) async fn page(
+    viewer: Viewer,
+    State(state): State<AppState>,
+) -> Result<Response, PageError> {
+    viewer.caller.require(Permission::ReadStats)?;
+    let c = stats::contribution_of(&state).await?;
+    let summary = headline(c.super_users.iter().find(|g| g.key == "super_users"));
+    let curve_chart = json!({
+        "type": "line",
+        "labels": c.concentration.iter().map(|p| format!("{:.0}%", p.buyers * 100.0)).collect::<Vec<_>>(),
+        "series": [{"label": "share of revenue", "data": c.concentration.iter().map(|p| (p.revenue * 1000.0).round() / 10.0).collect::<Vec<_>>()}],
+    })
+    .to_string();
+    let page = ValuePage {
+        chrome: Chrome::of(&viewer, "value"),
+        c,
+        summary,
+        curve_chart,
+    };
+    Ok(render(&viewer, &page))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn group(member_share: f64, revenue_share: f64, multiple: Option<f64>) -> GroupView {
+        GroupView {
+            key: "super_users".into(),
+            members: 17,
+            member_share,
+            buyers: 17,
+            revenue: "0.00".into(),
+            revenue_share,
+            spend_per_head: "0.00".into(),
+            repurchase_rate: 1.0,
+            sku_repurchase_rate: 0.5,
+            share_rate: 0.0,
+            referral_rate: 0.0,
+            multiple,
+            lifetime_value: "0.00".into(),
+        }
+    }
+
+    #[test]
+    fn the_headline_says_the_share_and_the_multiple() {
+        assert_eq!(
+            headline(Some(&group(0.027, 0.211, Some(9.72)))),
+            "Super users are 2.7% of members and bring 21.1% of revenue; each spends 9.7 times what everyone else does on average (seed 002's bar: at least 5)."
+        );
+        assert_eq!(
+            headline(Some(&group(0.1, 0.2, Some(2.25)))),
+            "Super users are 10.0% of members and bring 20.0% of revenue; each spends 2.2 times what everyone else does on average."
+        );
+        assert!(headline(None).starts_with("No member"));
+    }
+}
