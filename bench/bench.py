@@ -19,6 +19,7 @@ import statistics
 import subprocess
 import sys
 import time
+import urllib.parse
 import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -185,29 +186,69 @@ end
 """
 
 
-def http_ingest(db, seconds):
-    if not shutil.which("wrk"):
-        return {"skipped": "wrk is not installed"}
+def start_server(db):
+    """`flywheel serve` on a free port, once it answers /health: (process, port, the
+    SQLite library it links)."""
     import socket
 
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
     port = s.getsockname()[1]
     s.close()
-    env = fw_env(db)
     server = subprocess.Popen([FLYWHEEL, "serve", "--db", db, "--listen", f"127.0.0.1:{port}"],
-                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                              env=fw_env(db), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     engine = None
+    for _ in range(300):
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1) as answer:
+                # The SQLite library Flywheel links (bundled by libsqlite3-sys), which
+                # is not the system's that Python's baseline uses.
+                engine = json.load(answer).get("database_version")
+            break
+        except Exception:
+            time.sleep(0.1)
+    return server, port, engine
+
+
+def cockpit_pages(db, db_file):
+    """The cockpit as a person uses it: signed in with the admin key, the overview, the
+    value page and a till lookup by phone, each timed end to end over HTTP (median of
+    five, after one warm-up)."""
+    import http.cookiejar
+
+    with sqlite3.connect(db_file) as c:
+        phone = c.execute("SELECT value FROM identities WHERE kind = 'phone' ORDER BY key LIMIT 1").fetchone()[0]
+    server, port, _ = start_server(db)
+    base = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(300):
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1) as answer:
-                    # The SQLite library Flywheel links (bundled by libsqlite3-sys), which
-                    # is not the system's that Python's baseline uses.
-                    engine = json.load(answer).get("database_version")
-                break
-            except Exception:
-                time.sleep(0.1)
+        jar = http.cookiejar.CookieJar()
+        opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+        form = opener.open(base + "/login", timeout=60).read().decode()
+        csrf = re.search(r'name="csrf" value="([0-9a-f]+)"', form).group(1)
+        body = urllib.parse.urlencode({"key": ADMIN_KEY, "csrf": csrf, "next": "/"}).encode()
+        opener.open(base + "/login", data=body, timeout=600).read()
+        out = {}
+        for name, path in [("overview", "/"), ("value", "/value"),
+                           ("till", "/till?" + urllib.parse.urlencode({"q": phone}))]:
+            times = []
+            for _ in range(6):
+                started = time.perf_counter()
+                page = opener.open(base + path, timeout=600).read().decode()
+                times.append(time.perf_counter() - started)
+            if name == "till" and "till-result" not in page:
+                raise RuntimeError("the till found nobody for " + phone)
+            out[name] = {"seconds": statistics.median(times[1:]), "first": times[0]}
+        return out
+    finally:
+        server.terminate()
+        server.wait()
+
+
+def http_ingest(db, seconds):
+    if not shutil.which("wrk"):
+        return {"skipped": "wrk is not installed"}
+    server, port, engine = start_server(db)
+    try:
         script = os.path.join(os.path.dirname(db.replace("sqlite://", "")) or ".", "ingest.lua")
         headers = '{["Authorization"] = "Bearer ' + ADMIN_KEY + '", ["Content-Type"] = "application/json"}'
         runs = []
@@ -459,6 +500,9 @@ def main():
     log("score recompute")
     r["recompute"] = flywheel_step(["scores", "recompute"], db)
     checkpoint(args.work, r)
+    log("cockpit pages: overview, value, till lookup")
+    r["cockpit"] = cockpit_pages(db, sqlite_file)
+    checkpoint(args.work, r)
     log("segment preview: three conditions over every member")
     r["preview"] = segment_preview(db)
     checkpoint(args.work, r)
@@ -552,6 +596,11 @@ def render(r):
     ]
     if "preview" in r:
         lines.append(f"| segment preview, `{PREVIEW}`, over {r['members']:,} members | {r['preview']['seconds']:.2f} s ({r['preview']['count']:,} members) | | |")
+    if "cockpit" in r:
+        ck = r["cockpit"]
+        lines.append(f"| cockpit page over HTTP, signed in: overview / value / till lookup by phone (median of five warm; first) | "
+                     f"{ck['overview']['seconds'] * 1000:.0f} / {ck['value']['seconds'] * 1000:.0f} / {ck['till']['seconds'] * 1000:.1f} ms "
+                     f"({ck['overview']['first'] * 1000:.0f} / {ck['value']['first'] * 1000:.0f} / {ck['till']['first'] * 1000:.1f} ms) | | |")
     if "import_segments" in r:
         seg_rate = ev / r["import_segments"]["seconds"]
         lines.append(f"| import into SQLite with {r['import_segments']['segments']} segments kept current (events/s) | {seg_rate:,.0f} | the same import without segments: {fw_rate:,.0f} | {seg_rate / fw_rate:.3f} |")
@@ -582,6 +631,12 @@ def render(r):
     if "preview" in r:
         goals.append((f"segment preview of three conditions < 1 s (at {r['members']:,} members)",
                       r["preview"]["seconds"] < 1, f"{r['preview']['seconds']:.2f} s"))
+    if "cockpit" in r:
+        ck = r["cockpit"]
+        goals.append((f"cockpit overview < 500 ms (at {r['members']:,} members)", ck["overview"]["seconds"] < 0.5,
+                      f"{ck['overview']['seconds'] * 1000:.0f} ms"))
+        goals.append((f"till lookup by phone < 50 ms (at {r['members']:,} members)", ck["till"]["seconds"] < 0.05,
+                      f"{ck['till']['seconds'] * 1000:.1f} ms"))
     if "import_segments" in r:
         goals.append(("twenty segments cost import < 10%", seg_rate / fw_rate >= 0.9, f"{seg_rate / fw_rate:.3f}× the rate without"))
     for name, met, figure in goals:
