@@ -215,6 +215,8 @@ class Cockpit(unittest.TestCase):
             )
         )
         self.assertEqual(painted, 1)
+        persona = api("/v1/stats/personas?stage=super_strong")
+        self.assertEqual(self.text("persona-summary"), persona["summary"])
         self.shot("value")
 
     def test_tiers_page_shows_the_membership_report_and_the_benefits(self):

@@ -182,3 +182,48 @@ pub struct ContributionView {
     pub top_fifth_revenue_share: f64,
     pub computed_at: String,
 }
+
+/// A profile value and its members.
+#[derive(Serialize, ToSchema)]
+pub struct CountView {
+    pub value: String,
+    pub members: i64,
+    /// members / the group's members, 0–1.
+    pub share: f64,
+}
+
+/// Who the people of a group are.
+#[derive(Serialize, ToSchema)]
+pub struct PersonaView {
+    /// `all`, `stage:<stage>` or `segment:<id>`.
+    pub group: String,
+    pub members: i64,
+    pub genders: Vec<CountView>,
+    pub age_bands: Vec<CountView>,
+    /// The ten largest, then `other`, then `unknown`.
+    pub cities: Vec<CountView>,
+    pub occupations: Vec<CountView>,
+    /// Written from the figures: "412 members: mostly women (62%), …".
+    pub summary: String,
+}
+
+/// A month's points cost against its sales.
+#[derive(Serialize, ToSchema)]
+pub struct PointsCostMonth {
+    pub month: String,
+    pub points_issued: i64,
+    /// points_issued at the configured value per point, decimal.
+    pub cost: String,
+    /// Kept sales that month, decimal.
+    pub sales: String,
+    /// cost / sales, 0–1 (0 without sales).
+    pub cost_share: f64,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct PointsCost {
+    pub programme: String,
+    /// What one point costs the brand (`points.value_per_point`), decimal.
+    pub value_per_point: String,
+    pub months: Vec<PointsCostMonth>,
+}

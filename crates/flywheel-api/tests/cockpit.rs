@@ -581,5 +581,51 @@ async fn contribution_counts_revenue_repeat_buyers_and_the_multiple_by_group() {
         let curve = c["concentration"].as_array().unwrap();
         assert_eq!(curve.len(), 20);
         assert_eq!(curve[19]["revenue"], 1.0);
+
+        // All three registered in Hangzhou, with no gender or birthday given.
+        let (status, p) = app.get("/v1/stats/personas").await;
+        assert_eq!(status, StatusCode::OK, "{p}");
+        assert_eq!(p["members"], 3);
+        assert_eq!(p["cities"][0]["value"], "Hangzhou");
+        assert_eq!(p["cities"][0]["share"], 1.0);
+        assert_eq!(p["genders"][0]["value"], "unknown");
+        assert_eq!(p["summary"], "3 members: in Hangzhou (100%).", "{p}");
+        let (status, p) = app
+            .get(&format!("/v1/stats/personas?stage={ma_stage}"))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{p}");
+        assert_eq!(p["members"], 1);
+        for (bad, code) in [
+            ("stage=bogus", StatusCode::BAD_REQUEST),
+            ("stage=weak&segment=x", StatusCode::BAD_REQUEST),
+            ("segment=nope", StatusCode::NOT_FOUND),
+            ("city=x", StatusCode::BAD_REQUEST),
+        ] {
+            let (status, body) = app.get(&format!("/v1/stats/personas?{bad}")).await;
+            assert_eq!(status, code, "{bad}: {body}");
+        }
+
+        // Points cost against sales: this month's sales are the 20.00 and the latte
+        // bought within it; cost is the points issued at 0.01 a point.
+        let (status, cost) = app.get("/v1/stats/points-cost?months=2").await;
+        assert_eq!(status, StatusCode::OK, "{cost}");
+        let (_, points) = app.get("/v1/stats/points?months=2").await;
+        for (m, p) in cost["months"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .zip(points["months"].as_array().unwrap())
+        {
+            assert_eq!(m["points_issued"], p["issued"], "{cost}");
+            let issued = p["issued"].as_i64().unwrap();
+            assert_eq!(m["cost"], format!("{}.{:02}", issued / 100, issued % 100));
+        }
+        let sales: f64 = cost["months"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["sales"].as_str().unwrap().parse::<f64>().unwrap())
+            .sum();
+        assert!((sales - 140.0).abs() < 1e-9, "{cost}");
     }
 }

@@ -17,6 +17,7 @@ pub mod ingest;
 pub mod limits;
 pub mod membership;
 pub mod money;
+pub mod persona;
 pub mod points;
 pub mod policy;
 pub mod privacy;

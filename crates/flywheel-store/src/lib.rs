@@ -30,6 +30,7 @@ mod keys;
 mod members;
 mod membership;
 mod migrate;
+mod persona;
 mod plan;
 mod points;
 mod privacy;
@@ -60,6 +61,7 @@ pub use membership::{
     ProgrammeVersion, PurchaseRow, PutProgramme, SavedBenefit, TierBenefitsChange, TierChangeRow,
     UseRequest, UseRow,
 };
+pub use persona::PersonaGroup;
 pub use points::*;
 pub use privacy::{Erasure, MemberExport};
 pub use scores::*;

@@ -27,6 +27,21 @@ pub struct ReferralCounts {
     pub converted: i64,
 }
 
+/// The period of each row by `column`, as a CASE over bound parameters — the same SQL on
+/// both databases, with no date functions — and its parameters: the periods' ends, then
+/// the first period's start (the last parameter, for the caller's lower bound).
+fn period_case(bounds: &[Micros], column: &str) -> (String, Vec<Val>) {
+    let mut case = String::from("CAST(CASE");
+    let mut binds = Vec::with_capacity(bounds.len());
+    for (i, end) in bounds[1..].iter().enumerate() {
+        binds.push(Val::Int(*end));
+        case.push_str(&format!(" WHEN {column} < ${} THEN {i}", binds.len()));
+    }
+    case.push_str(" ELSE -1 END AS BIGINT)");
+    binds.push(Val::Int(bounds[0]));
+    (case, binds)
+}
+
 /// The period index of `t` among `bounds` (`[bounds[i], bounds[i + 1])`), if any.
 fn period_of(bounds: &[Micros], t: Micros) -> Option<usize> {
     if bounds.len() < 2 || t < bounds[0] || t >= bounds[bounds.len() - 1] {
@@ -71,16 +86,7 @@ impl Store {
         if periods == 0 {
             return Ok(out);
         }
-        // The period of each row as a CASE over bound parameters: the same SQL on both
-        // databases, with no date functions.
-        let mut case = String::from("CAST(CASE");
-        let mut binds = Vec::with_capacity(bounds.len() + 1);
-        for (i, end) in bounds[1..].iter().enumerate() {
-            binds.push(Val::Int(*end));
-            case.push_str(&format!(" WHEN at < ${} THEN {i}", binds.len()));
-        }
-        case.push_str(" ELSE -1 END AS BIGINT)");
-        binds.push(Val::Int(bounds[0]));
+        let (case, binds) = period_case(bounds, "at");
         let sql = format!(
             "SELECT {case} AS period, from_stage, to_stage, COUNT(*) AS n FROM stage_transitions \
              WHERE at >= ${} GROUP BY 1, from_stage, to_stage",
@@ -158,6 +164,33 @@ impl Store {
             };
             if p >= cohort && seen.insert((mid, p)) {
                 out[cohort].buyers[p - cohort] += 1;
+            }
+        }
+        Ok(out)
+    }
+
+    /// Kept sales (orders not refunded, by when they happened) in each period
+    /// `[bounds[i], bounds[i + 1])`, minor units.
+    pub async fn sales(&self, bounds: &[Micros]) -> Result<Vec<i64>, StoreError> {
+        let periods = bounds.len().saturating_sub(1);
+        let mut out = vec![0; periods];
+        if periods == 0 {
+            return Ok(out);
+        }
+        let (case, binds) = period_case(bounds, "occurred_at");
+        let sql = format!(
+            "SELECT {case} AS period, CAST(COALESCE(SUM(amount), 0) AS BIGINT) AS total FROM orders \
+             WHERE refunded = 0 AND occurred_at >= ${} GROUP BY 1",
+            binds.len()
+        );
+        let mut query = sqlx::query(AssertSqlSafe(sql));
+        for v in &binds {
+            query = bind_ref(query, v);
+        }
+        for r in query.fetch_all(self.pool()).await? {
+            let period: i64 = r.try_get("period")?;
+            if let Some(slot) = usize::try_from(period).ok().and_then(|p| out.get_mut(p)) {
+                *slot = r.try_get("total")?;
             }
         }
         Ok(out)

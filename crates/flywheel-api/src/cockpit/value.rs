@@ -1,16 +1,20 @@
 //! `/value`: what the relationships are worth (seeds 002, 003, 004, 001) — super users
 //! against everyone else, and the same figures by stage, by lens and by tier, with the
-//! concentration of revenue in the top buyers; all from `GET /v1/stats/contribution`.
+//! concentration of revenue in the top buyers (`GET /v1/stats/contribution`); the
+//! persona of a stage or a segment (`/v1/stats/personas`); and points cost against
+//! sales by month (`/v1/stats/points-cost`).
 
 use super::page::{Chrome, PageError, render};
 use super::session::Viewer;
 use crate::routes::stats;
 use crate::state::AppState;
-use crate::stats_views::{ContributionView, GroupView};
+use crate::stats_views::{ContributionView, GroupView, PersonaView, PointsCost};
 use askama::Template;
-use axum::extract::State;
+use axum::extract::{Query, State};
 use axum::response::Response;
 use flywheel_core::auth::Permission;
+use flywheel_store::PersonaGroup;
+use serde::Deserialize;
 use serde_json::json;
 
 #[derive(Template)]
@@ -21,6 +25,18 @@ struct ValuePage {
     /// The headline, from the figures: the super users' share and multiple.
     summary: String,
     curve_chart: String,
+    /// The groups a persona can be drawn for: (value, label), and the one shown.
+    groups: Vec<(String, String)>,
+    chosen: String,
+    persona: PersonaView,
+    cost: PointsCost,
+    cost_chart: String,
+}
+
+#[derive(Deserialize)]
+pub(super) struct ValueQuery {
+    /// `stage:<stage>` or `segment:<id>`; default the super users' stage.
+    persona: Option<String>,
 }
 
 /// "Super users are 2.7% of members and bring 21.1% of revenue; each spends 9.7 times
@@ -49,9 +65,39 @@ fn headline(super_users: Option<&GroupView>) -> String {
 pub(super) async fn page(
     viewer: Viewer,
     State(state): State<AppState>,
+    Query(q): Query<ValueQuery>,
 ) -> Result<Response, PageError> {
     viewer.caller.require(Permission::ReadStats)?;
     let c = stats::contribution_of(&state).await?;
+    let mut groups: Vec<(String, String)> = vec![("all".into(), "every member".into())];
+    groups.extend(
+        flywheel_core::Stage::ALL
+            .iter()
+            .map(|s| (format!("stage:{s}"), format!("stage {s}"))),
+    );
+    let segments = state.store.segments().await?;
+    groups.extend(
+        segments
+            .iter()
+            .map(|s| (format!("segment:{}", s.id), format!("segment {}", s.name))),
+    );
+    let chosen = q
+        .persona
+        .filter(|p| groups.iter().any(|(v, _)| v == p))
+        .unwrap_or_else(|| "stage:super_strong".to_owned());
+    let group = match chosen.split_once(':') {
+        Some(("stage", s)) => PersonaGroup::Stage(s.to_owned()),
+        Some(("segment", s)) => PersonaGroup::Segment(s.to_owned()),
+        _ => PersonaGroup::All,
+    };
+    let persona = stats::persona_of(&state, &group).await?;
+    let cost = stats::points_cost_of(&state, 12).await?;
+    let cost_chart = json!({
+        "type": "bar",
+        "labels": cost.months.iter().map(|m| m.month.as_str()).collect::<Vec<_>>(),
+        "series": [{"label": "points cost, % of sales", "data": cost.months.iter().map(|m| (m.cost_share * 1000.0).round() / 10.0).collect::<Vec<_>>()}],
+    })
+    .to_string();
     let summary = headline(c.super_users.iter().find(|g| g.key == "super_users"));
     let curve_chart = json!({
         "type": "line",
@@ -64,6 +110,11 @@ pub(super) async fn page(
         c,
         summary,
         curve_chart,
+        groups,
+        chosen,
+        persona,
+        cost,
+        cost_chart,
     };
     Ok(render(&viewer, &page))
 }

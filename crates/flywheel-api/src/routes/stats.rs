@@ -1,15 +1,17 @@
 //! `/v1/stats/*`: members per stage and lens, the overview's tiles, stage flows by
-//! month, cohort retention, referrals, the RFM grid and points by month. Each figure is built by one function here
-//! that the cockpit's overview calls too, so a page and the API never disagree.
+//! month, cohort retention, referrals, the RFM grid, points by month and their cost
+//! against sales, contribution by group and personas. Each figure is built by one
+//! function here that the cockpit's pages call too, so a page and the API never
+//! disagree.
 
 use crate::auth::{Allowed, need};
 use crate::error::ApiError;
 use crate::params::Params;
 use crate::state::AppState;
 use crate::stats_views::{
-    CohortView, Cohorts, ConcentrationPoint, ContributionView, FlowView, GroupView, OverviewStats,
-    PointsMonth, PointsMonths, ReferralMonth, ReferralMonths, RetentionPoint, RfmCell, RfmGrid,
-    StageFlowMonth, StageFlows,
+    CohortView, Cohorts, ConcentrationPoint, ContributionView, CountView, FlowView, GroupView,
+    OverviewStats, PersonaView, PointsCost, PointsCostMonth, PointsMonth, PointsMonths,
+    ReferralMonth, ReferralMonths, RetentionPoint, RfmCell, RfmGrid, StageFlowMonth, StageFlows,
 };
 use crate::views::StageStats;
 use axum::extract::State;
@@ -29,6 +31,8 @@ pub fn router() -> Router<AppState> {
         .route("/v1/stats/cohorts", get(cohorts))
         .route("/v1/stats/referrals", get(referrals))
         .route("/v1/stats/contribution", get(contribution))
+        .route("/v1/stats/personas", get(personas))
+        .route("/v1/stats/points-cost", get(points_cost))
 }
 
 /// Members per relationship stage and per lens (merged-away ids not counted)
@@ -435,5 +439,138 @@ pub(crate) async fn contribution_of(state: &AppState) -> Result<ContributionView
         concentration,
         top_fifth_revenue_share,
         computed_at: to_rfc3339(now),
+    })
+}
+
+/// Who the people of a stage or a segment are: by gender, age band, city and occupation,
+/// with a sentence written from the figures
+///
+/// Name at most one group: `stage` or `segment`; neither gives every member.
+#[utoipa::path(get, path = "/v1/stats/personas", tag = "stats",
+    params(("stage" = Option<String>, Query, description = "none, micro, weak, strong or super_strong"),
+           ("segment" = Option<String>, Query, description = "A segment's id")),
+    responses((status = 200, body = PersonaView),
+              (status = 400, description = "invalid_query: an unknown parameter, both groups, or an unknown stage"),
+              (status = 404, description = "segment_not_found")),
+    security(("bearer" = [])))]
+pub async fn personas(
+    _caller: Allowed<need::ReadStats>,
+    State(state): State<AppState>,
+    Params(params): Params,
+) -> Result<Json<PersonaView>, ApiError> {
+    let mut group = flywheel_store::PersonaGroup::All;
+    for (k, v) in params {
+        if group != flywheel_store::PersonaGroup::All {
+            return Err(
+                ApiError::new(ErrorCode::InvalidQuery, "name one group: stage or segment").field(k),
+            );
+        }
+        group = match k.as_str() {
+            "stage" => match Stage::parse(&v) {
+                Some(s) => flywheel_store::PersonaGroup::Stage(s.as_str().to_owned()),
+                None => {
+                    return Err(ApiError::new(
+                        ErrorCode::InvalidQuery,
+                        format!("{v:?} is not a stage (none, micro, weak, strong, super_strong)"),
+                    )
+                    .field("stage"));
+                }
+            },
+            "segment" => {
+                if state.store.segment(&v).await?.is_none() {
+                    return Err(ApiError::new(
+                        ErrorCode::SegmentNotFound,
+                        format!("no segment {v:?}"),
+                    )
+                    .field("segment"));
+                }
+                flywheel_store::PersonaGroup::Segment(v)
+            }
+            other => return Err(crate::params::unknown(other)),
+        };
+    }
+    Ok(Json(persona_of(&state, &group).await?))
+}
+
+pub(crate) async fn persona_of(
+    state: &AppState,
+    group: &flywheel_store::PersonaGroup,
+) -> Result<PersonaView, ApiError> {
+    use chrono::Datelike;
+    let year = flywheel_core::time::to_datetime(state.now()).year();
+    let p = state.store.persona(group, year).await?;
+    let counts = |list: &[flywheel_core::persona::Count]| -> Vec<CountView> {
+        list.iter()
+            .map(|c| CountView {
+                value: c.value.clone(),
+                members: c.members,
+                share: if p.members > 0 {
+                    c.members as f64 / p.members as f64
+                } else {
+                    0.0
+                },
+            })
+            .collect()
+    };
+    Ok(PersonaView {
+        group: match group {
+            flywheel_store::PersonaGroup::All => "all".to_owned(),
+            flywheel_store::PersonaGroup::Stage(s) => format!("stage:{s}"),
+            flywheel_store::PersonaGroup::Segment(s) => format!("segment:{s}"),
+        },
+        members: p.members,
+        genders: counts(&p.genders),
+        age_bands: counts(&p.age_bands),
+        cities: counts(&p.cities),
+        occupations: counts(&p.occupations),
+        summary: p.summary(),
+    })
+}
+
+/// Points cost against sales, per month: points issued at the value per point, and the
+/// kept sales of the month
+#[utoipa::path(get, path = "/v1/stats/points-cost", tag = "stats",
+    params(("months" = Option<u32>, Query, description = "1–36, default 12")),
+    responses((status = 200, body = PointsCost),
+              (status = 400, description = "invalid_query: months out of range or an unknown parameter")),
+    security(("bearer" = [])))]
+pub async fn points_cost(
+    _caller: Allowed<need::ReadStats>,
+    State(state): State<AppState>,
+    Params(params): Params,
+) -> Result<Json<PointsCost>, ApiError> {
+    let months = months_param(params)?;
+    Ok(Json(points_cost_of(&state, months).await?))
+}
+
+pub(crate) async fn points_cost_of(state: &AppState, months: u32) -> Result<PointsCost, ApiError> {
+    use flywheel_core::Money;
+    let issued = points_months(state, months).await?;
+    let bounds = month_bounds(state.now(), months);
+    let sales = state.store.sales(&bounds).await?;
+    let value = state.policy.points.value_per_point;
+    let out = issued
+        .months
+        .into_iter()
+        .zip(sales)
+        .map(|(m, sales)| {
+            let cost = m.issued.saturating_mul(value.minor());
+            PointsCostMonth {
+                month: m.month,
+                points_issued: m.issued,
+                cost: Money::from_minor(cost).to_string(),
+                sales: Money::from_minor(sales).to_string(),
+                cost_share: if sales > 0 {
+                    cost as f64 / sales as f64
+                } else {
+                    0.0
+                },
+            }
+        })
+        .collect();
+    Ok(PointsCost {
+        programme: issued.programme,
+        value_per_point: value.to_string(),
+        months: out,
     })
 }
