@@ -215,6 +215,8 @@ class Cockpit(unittest.TestCase):
             )
         )
         self.assertEqual(painted, 1)
+        kpis = api("/v1/kpis")["kpis"]
+        self.assertEqual(len(self.driver.find_elements(By.CSS_SELECTOR, "#kpi-table tbody tr")), len(kpis))
         persona = api("/v1/stats/personas?stage=super_strong")
         self.assertEqual(self.text("persona-summary"), persona["summary"])
         self.shot("value")

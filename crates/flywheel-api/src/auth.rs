@@ -183,6 +183,7 @@ pub mod need {
         ManageMemberships,
         TagMembers,
         ManageSegments,
+        SetTargets,
     );
 }
 

@@ -7,7 +7,7 @@ use crate::metrics;
 use crate::points_views;
 use crate::report_views;
 use crate::routes::{
-    audit, benefits, card, events, finance, health, identity, members, membership_report,
+    audit, benefits, card, events, finance, health, identity, kpis, members, membership_report,
     memberships, partner_codes, points, privacy, programmes, rewards, scores, segments, stats,
     tags,
 };
@@ -29,7 +29,7 @@ use utoipa_swagger_ui::SwaggerUi;
         events::post_event, events::post_batch,
         members::member, members::lookup, members::timeline, members::stages,
         identity::conflicts, identity::dismiss, identity::merge,
-        stats::stages, stats::overview, stats::stage_flows, stats::rfm, stats::points, stats::cohorts, stats::referrals, stats::contribution, stats::personas, stats::points_cost,
+        stats::stages, stats::overview, stats::stage_flows, stats::rfm, stats::points, stats::cohorts, stats::referrals, stats::contribution, stats::personas, stats::points_cost, kpis::month, kpis::set_target,
         points::get_rules, points::put_rules, points::simulate, points::member_points, points::member_ledger,
         points::transfer, points::adjust, points::sweep, finance::report, finance::trial_balance, finance::settlement,
         rewards::list_rewards, rewards::create_reward, rewards::get_reward, rewards::put_reward,
@@ -55,6 +55,7 @@ use utoipa_swagger_ui::SwaggerUi;
         stats_views::Cohorts, stats_views::CohortView, stats_views::RetentionPoint, stats_views::ReferralMonths, stats_views::ReferralMonth,
         stats_views::ContributionView, stats_views::GroupView, stats_views::ConcentrationPoint,
         stats_views::PersonaView, stats_views::CountView, stats_views::PointsCost, stats_views::PointsCostMonth,
+        stats_views::KpiTargetInput, stats_views::KpiView, stats_views::KpiMonth,
         membership_views::CardLinkView,
         views::StageStats, views::Health, views::EventInput, views::BatchInput, views::ErrorBody,
         views::ErrorDetail, views::AuditPage, views::AuditEntryView, views::AuditActorView,

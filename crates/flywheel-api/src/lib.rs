@@ -55,6 +55,7 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::members::router())
         .merge(routes::identity::router())
         .merge(routes::stats::router())
+        .merge(routes::kpis::router())
         .merge(routes::points::router())
         .merge(routes::rewards::router())
         .merge(routes::finance::router())

@@ -227,3 +227,43 @@ pub struct PointsCost {
     pub value_per_point: String,
     pub months: Vec<PointsCostMonth>,
 }
+
+/// A KPI target to set.
+#[derive(serde::Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct KpiTargetInput {
+    /// The stage of the programme it belongs to, e.g. `recruiting`, `interaction`,
+    /// `conversion` (seed 001), 1–40 characters.
+    #[schema(example = "recruiting")]
+    pub phase: String,
+    /// The month's target: a count, or for `sales` minor units.
+    #[schema(minimum = 0)]
+    pub target: i64,
+}
+
+/// One metric's month against its target and the brand's own baseline.
+#[derive(Serialize, ToSchema)]
+pub struct KpiView {
+    /// new_members, active_members, referrals, referral_conversions, sales, stage_ups.
+    pub metric: String,
+    pub phase: Option<String>,
+    pub target: Option<i64>,
+    /// So far, for the current month.
+    pub actual: i64,
+    /// The average of the three months before.
+    pub baseline: f64,
+    /// actual − target.
+    pub variance: Option<i64>,
+    /// actual / target (1 = on target).
+    pub attainment: Option<f64>,
+    /// actual / baseline.
+    pub against_baseline: Option<f64>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct KpiMonth {
+    #[schema(example = "2026-11")]
+    pub month: String,
+    /// Every metric, those with a target first.
+    pub kpis: Vec<KpiView>,
+}

@@ -629,3 +629,99 @@ async fn contribution_counts_revenue_repeat_buyers_and_the_multiple_by_group() {
         assert!((sales - 140.0).abs() < 1e-9, "{cost}");
     }
 }
+
+#[tokio::test]
+async fn kpi_targets_are_set_by_operators_audited_and_read_against_the_month() {
+    for app in TestApp::all().await {
+        register(&app, "13900009991", "a@example.com").await;
+        register(&app, "13900009992", "b@example.com").await;
+        let month = flywheel_core::time::month_label(app.now());
+        let path = format!("/v1/kpis/new_members/{month}");
+        let staff = app.key(Role::Staff).await;
+        let (status, _) = app
+            .call(
+                "PUT",
+                &path,
+                Some(&staff),
+                Some(json!({"phase": "recruiting", "target": 4})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+        let operator = app.key(Role::Operator).await;
+        let (status, body) = app
+            .call(
+                "PUT",
+                &path,
+                Some(&operator),
+                Some(json!({"phase": "recruiting", "target": 4})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let k = &body["kpis"][0];
+        assert_eq!(k["metric"], "new_members", "{body}");
+        assert_eq!(k["phase"], "recruiting");
+        assert_eq!(
+            (k["target"].as_i64(), k["actual"].as_i64()),
+            (Some(4), Some(2))
+        );
+        assert_eq!(k["variance"], -2);
+        assert_eq!(k["attainment"], 0.5);
+        assert_eq!(k["baseline"], 0.0);
+        let (_, audit) = app.get("/v1/audit?kind=kpi_target").await;
+        assert_eq!(audit["entries"].as_array().unwrap().len(), 1, "{audit}");
+        let (_, again) = app.get(&format!("/v1/kpis?month={month}")).await;
+        assert_eq!(again["kpis"][0], body["kpis"][0]);
+        assert_eq!(again["kpis"].as_array().unwrap().len(), 6);
+        for (bad_path, bad_body) in [
+            (
+                format!("/v1/kpis/members/{month}"),
+                json!({"phase": "x", "target": 1}),
+            ),
+            (
+                "/v1/kpis/sales/2026-13".to_owned(),
+                json!({"phase": "x", "target": 1}),
+            ),
+            (path.clone(), json!({"phase": "x", "target": -1})),
+            (path.clone(), json!({"phase": "", "target": 1})),
+            (path.clone(), json!({"target": 1})),
+        ] {
+            let (status, body) = app.put(&bad_path, bad_body.clone()).await;
+            assert_eq!(
+                status,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "{bad_path} {bad_body}: {body}"
+            );
+        }
+        let (status, _) = app.get("/v1/kpis?month=soon").await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+
+        // The value page's form sets one too, with the session's token only.
+        let mut person = Person::new(&app);
+        person.sign_in(ADMIN).await;
+        let csrf = person.csrf.clone();
+        let form = [
+            ("metric", "sales"),
+            ("month", month.as_str()),
+            ("phase", "conversion"),
+            ("target", "100000"),
+        ];
+        let (status, _) = person
+            .post(
+                "/value/kpis",
+                &[&[("csrf", "forged")][..], &form[..]].concat(),
+            )
+            .await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+        let (status, _) = person
+            .post(
+                "/value/kpis",
+                &[&[("csrf", csrf.as_str())][..], &form[..]].concat(),
+            )
+            .await;
+        assert_eq!(status, StatusCode::SEE_OTHER);
+        let (_, page, _) = person.get("/value").await;
+        assert!(page.contains("conversion"), "the target shows on the page");
+        let (_, audit) = app.get("/v1/audit?kind=kpi_target").await;
+        assert_eq!(audit["entries"].as_array().unwrap().len(), 2, "{audit}");
+    }
+}

@@ -60,6 +60,8 @@ pub enum Permission {
     TagMembers,
     /// Define segments and tag dimensions (audited).
     ManageSegments,
+    /// Set KPI targets (the marketing team's plan for a month).
+    SetTargets,
 }
 
 impl Role {
@@ -107,6 +109,7 @@ impl Role {
                     | ManageMemberships
                     | TagMembers
                     | ManageSegments
+                    | SetTargets
             ),
             Role::Staff => matches!(
                 p,

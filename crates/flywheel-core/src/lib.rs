@@ -14,6 +14,7 @@ pub mod facts;
 pub mod facts_view;
 pub mod identity;
 pub mod ingest;
+pub mod kpi;
 pub mod limits;
 pub mod membership;
 pub mod money;

@@ -59,7 +59,7 @@ pub struct AuditChange {
 }
 
 /// The kinds of change the log records, for the API to check a filter against.
-pub const AUDIT_KINDS: [&str; 16] = [
+pub const AUDIT_KINDS: [&str; 17] = [
     "points_rules",
     "programme",
     "membership",
@@ -76,6 +76,7 @@ pub const AUDIT_KINDS: [&str; 16] = [
     "segment",
     "member_tag",
     "tag_dimension",
+    "kpi_target",
 ];
 
 /// A stored record.

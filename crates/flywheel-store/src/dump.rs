@@ -39,7 +39,7 @@ const SKIPPED: [&str; 12] = [
 /// segment's entry (and the tag a segment sets) is dated by the transaction that
 /// evaluated its member — in a history replayed at its own time, the member's last event
 /// of its batch — so, like the feed of entries and exits, it depends on batch sizes.
-const VOLATILE: [(&str, &str); 27] = [
+const VOLATILE: [(&str, &str); 28] = [
     ("events", "received_at"),
     ("members", "updated_at"),
     ("points_transactions", "posted_at"),
@@ -67,6 +67,7 @@ const VOLATILE: [(&str, &str); 27] = [
     ("tag_dimensions", "created_at"),
     ("segment_members", "entered_at"),
     ("member_tags", "set_at"),
+    ("kpi_targets", "set_at"),
 ];
 
 /// A row as a JSON object, column by column; text that holds JSON (identities,

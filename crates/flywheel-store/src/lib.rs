@@ -27,6 +27,7 @@ mod error;
 mod group_commit;
 mod ingest;
 mod keys;
+mod kpi;
 mod members;
 mod membership;
 mod migrate;
@@ -52,6 +53,7 @@ pub use error::StoreError;
 pub use group_commit::EventQueue;
 pub use ingest::{AsOf, EventResult, IngestMode};
 pub use keys::ApiKeyRow;
+pub use kpi::TargetRow;
 pub use members::{
     ConflictRow, MergeRow, OrderLine, StageCounts, StoredEvent, TimelineCursor, TransitionRow,
 };

@@ -68,6 +68,7 @@ const MIGRATIONS: &[Migration] = &[
         postgres: include_str!("../migrations/postgres/0019_segment_changes.sql"),
     },
     common!(20, "cockpit", "0020_cockpit"),
+    common!(21, "kpi_targets", "0021_kpi_targets"),
 ];
 
 impl Store {

@@ -49,6 +49,7 @@ pub fn router() -> Router<AppState> {
         .route("/points", get(points::page))
         .route("/memberships", get(memberships::page))
         .route("/value", get(value::page))
+        .route("/value/kpis", post(value::set_target))
         .route("/card/{token}", get(card_page::page))
         .route("/assets/{name}", get(assets::serve))
 }

@@ -31,6 +31,7 @@ pub(crate) struct Can {
     pub adjust_points: bool,
     pub merge: bool,
     pub manage_segments: bool,
+    pub set_targets: bool,
 }
 
 impl Chrome {
@@ -48,6 +49,7 @@ impl Chrome {
                 adjust_points: role.allows(Permission::AdjustPoints),
                 merge: role.allows(Permission::ManageIdentities),
                 manage_segments: role.allows(Permission::ManageSegments),
+                set_targets: role.allows(Permission::SetTargets),
             },
         }
     }

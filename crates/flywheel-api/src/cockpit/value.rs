@@ -6,9 +6,10 @@
 
 use super::page::{Chrome, PageError, render};
 use super::session::Viewer;
+use crate::routes::kpis;
 use crate::routes::stats;
 use crate::state::AppState;
-use crate::stats_views::{ContributionView, GroupView, PersonaView, PointsCost};
+use crate::stats_views::{ContributionView, GroupView, KpiMonth, PersonaView, PointsCost};
 use askama::Template;
 use axum::extract::{Query, State};
 use axum::response::Response;
@@ -31,6 +32,8 @@ struct ValuePage {
     persona: PersonaView,
     cost: PointsCost,
     cost_chart: String,
+    kpis: KpiMonth,
+    metrics: Vec<&'static str>,
 }
 
 #[derive(Deserialize)]
@@ -92,6 +95,7 @@ pub(super) async fn page(
     };
     let persona = stats::persona_of(&state, &group).await?;
     let cost = stats::points_cost_of(&state, 12).await?;
+    let kpis = kpis::kpi_month(&state, &flywheel_core::time::month_label(state.now())).await?;
     let cost_chart = json!({
         "type": "bar",
         "labels": cost.months.iter().map(|m| m.month.as_str()).collect::<Vec<_>>(),
@@ -115,6 +119,11 @@ pub(super) async fn page(
         persona,
         cost,
         cost_chart,
+        kpis,
+        metrics: flywheel_core::kpi::Metric::ALL
+            .iter()
+            .map(|m| m.as_str())
+            .collect(),
     };
     Ok(render(&viewer, &page))
 }
@@ -153,4 +162,48 @@ mod tests {
         );
         assert!(headline(None).starts_with("No member"));
     }
+}
+
+#[derive(Deserialize)]
+pub(super) struct TargetForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    metric: String,
+    #[serde(default)]
+    month: String,
+    #[serde(default)]
+    phase: String,
+    #[serde(default)]
+    target: String,
+}
+
+/// `POST /value/kpis`: sets a month's target from the value page.
+pub(super) async fn set_target(
+    viewer: Viewer,
+    State(state): State<AppState>,
+    form: Result<axum::Form<TargetForm>, axum::extract::rejection::FormRejection>,
+) -> Result<Response, PageError> {
+    let axum::Form(form) = form?;
+    super::page::check_csrf(&viewer, &form.csrf)?;
+    viewer.caller.require(Permission::SetTargets)?;
+    let target: i64 = form.target.trim().parse().map_err(|_| {
+        crate::error::ApiError::new(
+            flywheel_core::ErrorCode::InvalidValue,
+            "target must be a whole number (sales in minor units)",
+        )
+        .field("target")
+    })?;
+    kpis::save_target(
+        &state,
+        &viewer.caller,
+        &form.metric,
+        form.month.trim(),
+        &form.phase,
+        target,
+    )
+    .await?;
+    Ok(axum::response::IntoResponse::into_response(
+        axum::response::Redirect::to("/value#kpis"),
+    ))
 }

@@ -7,6 +7,7 @@ pub mod events;
 pub mod finance;
 pub mod health;
 pub mod identity;
+pub mod kpis;
 pub mod members;
 pub mod membership_report;
 pub mod memberships;
