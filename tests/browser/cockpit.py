@@ -215,6 +215,9 @@ class Cockpit(unittest.TestCase):
             )
         )
         self.assertEqual(painted, 1)
+        entries = api("/v1/stats/entries")
+        shown = self.driver.find_elements(By.CSS_SELECTOR, "#entry-products tbody tr")
+        self.assertEqual(len(shown), min(15, len(entries["products"])))
         kpis = api("/v1/kpis")["kpis"]
         self.assertEqual(len(self.driver.find_elements(By.CSS_SELECTOR, "#kpi-table tbody tr")), len(kpis))
         persona = api("/v1/stats/personas?stage=super_strong")

@@ -267,3 +267,22 @@ pub struct KpiMonth {
     /// Every metric, those with a target first.
     pub kpis: Vec<KpiView>,
 }
+
+/// Members a product or channel brought in, and how many came back.
+#[derive(Serialize, ToSchema)]
+pub struct EntryView {
+    /// A SKU (else a category, else `unknown`), or a channel.
+    pub key: String,
+    /// Members whose first purchase it was.
+    pub members: i64,
+    /// Of them, those who bought again.
+    pub came_back: i64,
+    pub came_back_rate: f64,
+}
+
+/// Entry products and channels, most members first.
+#[derive(Serialize, ToSchema)]
+pub struct EntriesView {
+    pub products: Vec<EntryView>,
+    pub channels: Vec<EntryView>,
+}

@@ -582,6 +582,20 @@ async fn contribution_counts_revenue_repeat_buyers_and_the_multiple_by_group() {
         assert_eq!(curve.len(), 20);
         assert_eq!(curve[19]["revenue"], 1.0);
 
+        // Ma Li came in through the latte and came back; Qian Yu's first purchase named
+        // no items, and she has not come back; both bought at the store.
+        let (status, e) = app.get("/v1/stats/entries").await;
+        assert_eq!(status, StatusCode::OK, "{e}");
+        assert_eq!(
+            e["products"],
+            json!([{"key": "ROAST-LATTE", "members": 1, "came_back": 1, "came_back_rate": 1.0},
+                   {"key": "unknown", "members": 1, "came_back": 0, "came_back_rate": 0.0}])
+        );
+        assert_eq!(
+            e["channels"],
+            json!([{"key": "store", "members": 2, "came_back": 1, "came_back_rate": 0.5}])
+        );
+
         // All three registered in Hangzhou, with no gender or birthday given.
         let (status, p) = app.get("/v1/stats/personas").await;
         assert_eq!(status, StatusCode::OK, "{p}");

@@ -172,3 +172,93 @@ impl Store {
         Ok(out)
     }
 }
+
+/// What brought members in: the product and channel of each member's first kept
+/// purchase, with how many of those members bought again.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Entries {
+    /// By the first item's SKU (else its category, else `unknown`): (key, members, came back).
+    pub products: Vec<(String, i64, i64)>,
+    /// By the channel of the first purchase.
+    pub channels: Vec<(String, i64, i64)>,
+}
+
+impl Store {
+    /// Entry products and channels over every buyer; a merged member's orders count with
+    /// its survivor's.
+    pub async fn entries(&self) -> Result<Entries, StoreError> {
+        let mut conn = self.pool().acquire().await?;
+        let survivor: std::collections::HashMap<i64, i64> =
+            sqlx::query("SELECT id, merged_into FROM members WHERE merged_into IS NOT NULL")
+                .fetch_all(&mut *conn)
+                .await?
+                .iter()
+                .map(|r| Ok((r.try_get("id")?, r.try_get("merged_into")?)))
+                .collect::<Result<_, StoreError>>()?;
+        // Each id's first kept order (through the orders_member index), its event, and
+        // how many kept orders the id has.
+        let rows = sqlx::query(
+            "SELECT o.member_id AS id, o.occurred_at AS at, e.channel AS channel, e.properties AS props, \
+             (SELECT CAST(COUNT(*) AS BIGINT) FROM orders c WHERE c.member_id = o.member_id AND c.refunded = 0) AS n \
+             FROM orders o JOIN events e ON e.event_id = o.purchase_event_id \
+             WHERE o.refunded = 0 AND o.occurred_at = (SELECT MIN(f.occurred_at) FROM orders f \
+                 WHERE f.member_id = o.member_id AND f.refunded = 0)",
+        )
+        .fetch_all(&mut *conn)
+        .await?;
+        // Per survivor: the earliest first order among its ids, and all their orders.
+        let mut first: std::collections::HashMap<i64, (i64, String, String, i64)> =
+            std::collections::HashMap::new();
+        for r in &rows {
+            let id: i64 = r.try_get("id")?;
+            // Follow merges to the member that holds the orders now.
+            let mut owner = id;
+            for _ in 0..16 {
+                match survivor.get(&owner) {
+                    Some(&next) => owner = next,
+                    None => break,
+                }
+            }
+            let at: i64 = r.try_get("at")?;
+            let n: i64 = r.try_get("n")?;
+            let props: String = r.try_get("props")?;
+            let product = serde_json::from_str::<serde_json::Value>(&props)
+                .ok()
+                .and_then(|p| {
+                    let item = p.get("items")?.get(0)?.clone();
+                    item.get("sku")
+                        .or_else(|| item.get("category"))
+                        .and_then(|v| v.as_str())
+                        .map(str::to_owned)
+                })
+                .unwrap_or_else(|| "unknown".to_owned());
+            let channel: String = r.try_get("channel")?;
+            let entry = first
+                .entry(owner)
+                .or_insert((at, product.clone(), channel.clone(), 0));
+            if at < entry.0 {
+                (entry.0, entry.1, entry.2) = (at, product, channel);
+            }
+            entry.3 += n;
+        }
+        let mut products: std::collections::BTreeMap<String, (i64, i64)> = Default::default();
+        let mut channels: std::collections::BTreeMap<String, (i64, i64)> = Default::default();
+        for (_, product, channel, orders) in first.into_values() {
+            let again = i64::from(orders >= 2);
+            let p = products.entry(product).or_default();
+            *p = (p.0 + 1, p.1 + again);
+            let c = channels.entry(channel).or_default();
+            *c = (c.0 + 1, c.1 + again);
+        }
+        let ranked = |m: std::collections::BTreeMap<String, (i64, i64)>| {
+            let mut v: Vec<(String, i64, i64)> =
+                m.into_iter().map(|(k, (a, b))| (k, a, b)).collect();
+            v.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+            v
+        };
+        Ok(Entries {
+            products: ranked(products),
+            channels: ranked(channels),
+        })
+    }
+}

@@ -46,7 +46,7 @@ mod wal;
 
 pub use audit::{AUDIT_KINDS, AuditActor, AuditChange, AuditQuery, AuditRow};
 pub use cockpit::SessionRow;
-pub use contribution::{Contribution, GroupFigures};
+pub use contribution::{Contribution, Entries, GroupFigures};
 pub use db::{Backend, PoolStats, Store, create_postgres_database};
 pub use engine::{DEFAULT_FLUSH_ROWS, EngineOptions};
 pub use error::StoreError;

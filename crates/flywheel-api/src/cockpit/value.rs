@@ -9,7 +9,9 @@ use super::session::Viewer;
 use crate::routes::kpis;
 use crate::routes::stats;
 use crate::state::AppState;
-use crate::stats_views::{ContributionView, GroupView, KpiMonth, PersonaView, PointsCost};
+use crate::stats_views::{
+    ContributionView, EntriesView, GroupView, KpiMonth, PersonaView, PointsCost,
+};
 use askama::Template;
 use axum::extract::{Query, State};
 use axum::response::Response;
@@ -34,6 +36,7 @@ struct ValuePage {
     cost_chart: String,
     kpis: KpiMonth,
     metrics: Vec<&'static str>,
+    entries: EntriesView,
 }
 
 #[derive(Deserialize)]
@@ -95,6 +98,9 @@ pub(super) async fn page(
     };
     let persona = stats::persona_of(&state, &group).await?;
     let cost = stats::points_cost_of(&state, 12).await?;
+    let mut entries = stats::entries_of(&state).await?;
+    entries.products.truncate(15);
+    entries.channels.truncate(15);
     let kpis = kpis::kpi_month(&state, &flywheel_core::time::month_label(state.now())).await?;
     let cost_chart = json!({
         "type": "bar",
@@ -124,6 +130,7 @@ pub(super) async fn page(
             .iter()
             .map(|m| m.as_str())
             .collect(),
+        entries,
     };
     Ok(render(&viewer, &page))
 }

@@ -9,9 +9,10 @@ use crate::error::ApiError;
 use crate::params::Params;
 use crate::state::AppState;
 use crate::stats_views::{
-    CohortView, Cohorts, ConcentrationPoint, ContributionView, CountView, FlowView, GroupView,
-    OverviewStats, PersonaView, PointsCost, PointsCostMonth, PointsMonth, PointsMonths,
-    ReferralMonth, ReferralMonths, RetentionPoint, RfmCell, RfmGrid, StageFlowMonth, StageFlows,
+    CohortView, Cohorts, ConcentrationPoint, ContributionView, CountView, EntriesView, EntryView,
+    FlowView, GroupView, OverviewStats, PersonaView, PointsCost, PointsCostMonth, PointsMonth,
+    PointsMonths, ReferralMonth, ReferralMonths, RetentionPoint, RfmCell, RfmGrid, StageFlowMonth,
+    StageFlows,
 };
 use crate::views::StageStats;
 use axum::extract::State;
@@ -33,6 +34,7 @@ pub fn router() -> Router<AppState> {
         .route("/v1/stats/contribution", get(contribution))
         .route("/v1/stats/personas", get(personas))
         .route("/v1/stats/points-cost", get(points_cost))
+        .route("/v1/stats/entries", get(entries))
 }
 
 /// Members per relationship stage and per lens (merged-away ids not counted)
@@ -572,5 +574,39 @@ pub(crate) async fn points_cost_of(state: &AppState, months: u32) -> Result<Poin
         programme: issued.programme,
         value_per_point: value.to_string(),
         months: out,
+    })
+}
+
+/// Entry products and channels: what each buyer's first purchase was and where, and how
+/// many of those buyers came back
+#[utoipa::path(get, path = "/v1/stats/entries", tag = "stats",
+    responses((status = 200, body = EntriesView)),
+    security(("bearer" = [])))]
+pub async fn entries(
+    _caller: Allowed<need::ReadStats>,
+    State(state): State<AppState>,
+) -> Result<Json<EntriesView>, ApiError> {
+    Ok(Json(entries_of(&state).await?))
+}
+
+pub(crate) async fn entries_of(state: &AppState) -> Result<EntriesView, ApiError> {
+    let e = state.store.entries().await?;
+    let views = |list: Vec<(String, i64, i64)>| -> Vec<EntryView> {
+        list.into_iter()
+            .map(|(key, members, came_back)| EntryView {
+                came_back_rate: if members > 0 {
+                    came_back as f64 / members as f64
+                } else {
+                    0.0
+                },
+                key,
+                members,
+                came_back,
+            })
+            .collect()
+    };
+    Ok(EntriesView {
+        products: views(e.products),
+        channels: views(e.channels),
     })
 }
