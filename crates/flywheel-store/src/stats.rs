@@ -86,22 +86,16 @@ impl Store {
         if periods == 0 {
             return Ok(out);
         }
-        let (case, binds) = period_case(bounds, "at");
-        let sql = format!(
-            "SELECT {case} AS period, from_stage, to_stage, COUNT(*) AS n FROM stage_transitions \
-             WHERE at >= ${} GROUP BY 1, from_stage, to_stage",
-            binds.len()
-        );
-        let mut query = sqlx::query(AssertSqlSafe(sql));
-        for v in &binds {
-            query = bind_ref(query, v);
-        }
-        for r in query.fetch_all(self.pool()).await? {
-            let period: i64 = r.try_get("period")?;
-            let Some(slot) = usize::try_from(period).ok().and_then(|p| out.get_mut(p)) else {
-                continue;
-            };
-            slot.insert(
+        let rows = self
+            .rows_by_period(bounds, "at", |case, start| {
+                format!(
+                    "SELECT {case} AS period, from_stage, to_stage, COUNT(*) AS n FROM stage_transitions \
+                     WHERE at >= ${start} GROUP BY 1, from_stage, to_stage"
+                )
+            })
+            .await?;
+        for (period, r) in rows {
+            out[period].insert(
                 (r.try_get("from_stage")?, r.try_get("to_stage")?),
                 r.try_get("n")?,
             );
@@ -177,21 +171,16 @@ impl Store {
         if periods == 0 {
             return Ok(out);
         }
-        let (case, binds) = period_case(bounds, "occurred_at");
-        let sql = format!(
-            "SELECT {case} AS period, CAST(COALESCE(SUM(amount), 0) AS BIGINT) AS total FROM orders \
-             WHERE refunded = 0 AND occurred_at >= ${} GROUP BY 1",
-            binds.len()
-        );
-        let mut query = sqlx::query(AssertSqlSafe(sql));
-        for v in &binds {
-            query = bind_ref(query, v);
-        }
-        for r in query.fetch_all(self.pool()).await? {
-            let period: i64 = r.try_get("period")?;
-            if let Some(slot) = usize::try_from(period).ok().and_then(|p| out.get_mut(p)) {
-                *slot = r.try_get("total")?;
-            }
+        let rows = self
+            .rows_by_period(bounds, "occurred_at", |case, start| {
+                format!(
+                    "SELECT {case} AS period, CAST(COALESCE(SUM(amount), 0) AS BIGINT) AS total FROM orders \
+                     WHERE refunded = 0 AND occurred_at >= ${start} GROUP BY 1"
+                )
+            })
+            .await?;
+        for (period, r) in rows {
+            out[period] = r.try_get("total")?;
         }
         Ok(out)
     }
@@ -221,6 +210,32 @@ impl Store {
             let converted: Option<i64> = r.try_get("converted_at")?;
             if let Some(p) = converted.and_then(|t| period_of(bounds, t)) {
                 out[p].converted += 1;
+            }
+        }
+        Ok(out)
+    }
+
+    /// The rows of `sql` — given the CASE naming each row's period by `column`, and the
+    /// number of the parameter holding the first period's start — each with its period;
+    /// rows outside every period are left out.
+    async fn rows_by_period(
+        &self,
+        bounds: &[Micros],
+        column: &str,
+        sql: impl FnOnce(&str, usize) -> String,
+    ) -> Result<Vec<(usize, sqlx::any::AnyRow)>, StoreError> {
+        let periods = bounds.len().saturating_sub(1);
+        let (case, binds) = period_case(bounds, column);
+        let sql = sql(&case, binds.len());
+        let mut query = sqlx::query(AssertSqlSafe(sql));
+        for v in &binds {
+            query = bind_ref(query, v);
+        }
+        let mut out = Vec::new();
+        for r in query.fetch_all(self.pool()).await? {
+            let period: i64 = r.try_get("period")?;
+            if let Some(p) = usize::try_from(period).ok().filter(|p| *p < periods) {
+                out.push((p, r));
             }
         }
         Ok(out)

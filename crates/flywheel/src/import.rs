@@ -241,9 +241,14 @@ pub async fn import(
     if options.sort {
         records = crate::import_sort::sorted(records, crate::import_sort::RUN)?;
     }
-    let mut replay = crate::replay::Replay::new();
     // What the database already knows is not judged again at an earlier instant.
-    let not_before = store.judged_until().await?.unwrap_or(i64::MIN);
+    let mut writer = Writer {
+        store,
+        config,
+        options,
+        replay: crate::replay::Replay::new(),
+        not_before: store.judged_until().await?.unwrap_or(i64::MIN),
+    };
     let policy = config.policy.clone();
     // One parsed batch waiting while one is written bounds the memory held ahead.
     let (parsed_tx, mut parsed_rx) = tokio::sync::mpsc::channel::<Vec<Parsed>>(1);
@@ -270,36 +275,18 @@ pub async fn import(
                 Err(reason) => {
                     summary.rejected.push((line, reason));
                     if strict {
-                        flush(
-                            store,
-                            config,
-                            &mut batch,
-                            options,
-                            &mut summary,
-                            &mut replay,
-                            not_before,
-                        )
-                        .await?;
-                        finish(store, config, now, &mut summary, &mut replay).await?;
+                        flush(&mut writer, &mut batch, &mut summary).await?;
+                        writer.finish(&mut summary).await?;
                         summary.stopped_early = true;
                         return Ok(summary);
                     }
                 }
             }
             if batch.events.len() >= batch_size {
-                flush(
-                    store,
-                    config,
-                    &mut batch,
-                    options,
-                    &mut summary,
-                    &mut replay,
-                    not_before,
-                )
-                .await?;
+                flush(&mut writer, &mut batch, &mut summary).await?;
                 progress(&summary);
                 if summary.stopped_early {
-                    finish(store, config, now, &mut summary, &mut replay).await?;
+                    writer.finish(&mut summary).await?;
                     return Ok(summary);
                 }
             }
@@ -310,40 +297,39 @@ pub async fn import(
     if parser.join().is_err() {
         bail!("reading the file failed unexpectedly; events up to here were imported");
     }
-    flush(
-        store,
-        config,
-        &mut batch,
-        options,
-        &mut summary,
-        &mut replay,
-        not_before,
-    )
-    .await?;
-    finish(store, config, now, &mut summary, &mut replay).await?;
+    flush(&mut writer, &mut batch, &mut summary).await?;
+    writer.finish(&mut summary).await?;
     progress(&summary);
     Ok(summary)
 }
 
-/// Brings every member up to the import's present: after a history in time order, what
-/// the clock changed since the last event, each at its own instant; after one out of
-/// order, a full re-evaluation at the present.
-async fn finish(
-    store: &Store,
-    config: &Config,
-    now: i64,
-    summary: &mut Summary,
-    replay: &mut crate::replay::Replay,
-) -> anyhow::Result<()> {
-    match summary.timing {
-        Some(Timing::PresentFrom { .. }) => {
-            store.sweep(&config.policy.stages, now, true).await?;
-            replay.catch_up(store, config, now).await?;
+/// What writing a file's batches needs besides the batch: where, how, and the replay's
+/// state.
+struct Writer<'a> {
+    store: &'a Store,
+    config: &'a Config,
+    options: Options,
+    replay: crate::replay::Replay,
+    /// What the database was judged at before the import: no event is judged earlier.
+    not_before: i64,
+}
+
+impl Writer<'_> {
+    /// Brings every member up to the import's present: after a history in time order,
+    /// what the clock changed since the last event, each at its own instant; after one
+    /// out of order, a full re-evaluation at the present.
+    async fn finish(&mut self, summary: &mut Summary) -> anyhow::Result<()> {
+        let (store, config, now) = (self.store, self.config, self.options.now());
+        match summary.timing {
+            Some(Timing::PresentFrom { .. }) => {
+                store.sweep(&config.policy.stages, now, true).await?;
+                self.replay.catch_up(store, config, now).await?;
+            }
+            Some(Timing::History) => self.replay.catch_up(store, config, now).await?,
+            None => {}
         }
-        Some(Timing::History) => replay.catch_up(store, config, now).await?,
-        None => {}
+        Ok(())
     }
-    Ok(())
 }
 
 fn parse_line(
@@ -363,17 +349,15 @@ fn parse_line(
 /// time, with the clock's changes applied before each stretch; from the first event
 /// earlier than one before it, the rest at the present.
 async fn flush(
-    store: &Store,
-    config: &Config,
+    w: &mut Writer<'_>,
     batch: &mut Pending,
-    options: Options,
     summary: &mut Summary,
-    replay: &mut crate::replay::Replay,
-    not_before: i64,
 ) -> anyhow::Result<()> {
     if batch.events.is_empty() {
         return Ok(());
     }
+    let (store, config, options, not_before) = (w.store, w.config, w.options, w.not_before);
+    let replay = &mut w.replay;
     let rules = config.policy.rules();
     let events = &batch.events;
     let mut in_order = 0;
