@@ -739,3 +739,58 @@ async fn kpi_targets_are_set_by_operators_audited_and_read_against_the_month() {
         assert_eq!(audit["entries"].as_array().unwrap().len(), 2, "{audit}");
     }
 }
+
+#[tokio::test]
+async fn a_saved_segment_loads_into_the_builder_and_saves_back() {
+    let app = TestApp::sqlite().await;
+    let (status, body) = app
+        .post(
+            "/v1/segments",
+            json!({"id": "buyers", "name": "Buyers", "expression": "purchase_count >= 1"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    let mut person = Person::new(&app);
+    person.sign_in(ADMIN).await;
+    let (status, html, _) = person.get("/segments?edit=buyers").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        html.contains(">purchase_count &#62;= 1</textarea>"),
+        "{html}"
+    );
+    assert!(html.contains("value=\"Buyers\""));
+    let csrf = person.csrf.clone();
+    let (status, _) = person
+        .post(
+            "/segments",
+            &[
+                ("csrf", &csrf),
+                ("id", "buyers"),
+                ("name", "Buyers twice"),
+                ("expression", "purchase_count >= 2"),
+                ("tag", ""),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let (_, segment) = app.get("/v1/segments/buyers").await;
+    assert_eq!(segment["expression"], "purchase_count >= 2", "{segment}");
+    assert_eq!(segment["name"], "Buyers twice");
+    // A bad expression is refused with its position, and nothing is saved.
+    let (status, html) = person
+        .post(
+            "/segments",
+            &[
+                ("csrf", &csrf),
+                ("id", "buyers"),
+                ("name", "x"),
+                ("expression", "stage >= 5"),
+                ("tag", ""),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(html.contains("invalid_expression"), "{html}");
+    let (_, segment) = app.get("/v1/segments/buyers").await;
+    assert_eq!(segment["expression"], "purchase_count >= 2");
+}

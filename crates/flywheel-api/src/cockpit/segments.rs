@@ -12,7 +12,7 @@ use crate::state::AppState;
 use askama::Template;
 use axum::Form;
 use axum::extract::rejection::FormRejection;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use flywheel_core::auth::Permission;
@@ -33,11 +33,19 @@ pub(super) struct SegmentLine {
 struct SegmentsPage {
     chrome: Chrome,
     segments: Vec<SegmentLine>,
+    /// The segment loaded into the builder (`?edit=id`), if any.
+    editing: Option<SegmentLine>,
+}
+
+#[derive(Deserialize)]
+pub(super) struct EditQuery {
+    edit: Option<String>,
 }
 
 pub(super) async fn page(
     viewer: Viewer,
     State(state): State<AppState>,
+    Query(q): Query<EditQuery>,
 ) -> Result<Response, PageError> {
     let counts = state.store.segment_counts().await?;
     let segments = state
@@ -54,9 +62,22 @@ pub(super) async fn page(
             tag: s.tag,
         })
         .collect();
+    let segments: Vec<SegmentLine> = segments;
+    let editing = q
+        .edit
+        .and_then(|id| segments.iter().find(|s| s.id == id))
+        .map(|s| SegmentLine {
+            id: s.id.clone(),
+            name: s.name.clone(),
+            expression: s.expression.clone(),
+            count: s.count,
+            builtin: s.builtin,
+            tag: s.tag.clone(),
+        });
     let page = SegmentsPage {
         chrome: Chrome::of(&viewer, "segments"),
         segments,
+        editing,
     };
     Ok(render(&viewer, &page))
 }
