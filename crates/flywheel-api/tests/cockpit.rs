@@ -794,3 +794,25 @@ async fn a_saved_segment_loads_into_the_builder_and_saves_back() {
     let (_, segment) = app.get("/v1/segments/buyers").await;
     assert_eq!(segment["expression"], "purchase_count >= 2");
 }
+
+#[tokio::test]
+async fn card_links_name_the_public_address_when_one_is_configured() {
+    let db = flywheel_testkit::TestDb::sqlite();
+    let app = TestApp::spawn_with(db.open().await, db, |mut state| {
+        state.public_url = Some("https://loyalty.example.com/".into());
+        state
+    })
+    .await;
+    let member = register(&app, "13900001212", "c@example.com").await;
+    let (status, link) = app.get(&format!("/v1/members/{member}/card-link")).await;
+    assert_eq!(status, StatusCode::OK, "{link}");
+    let url = link["url"].as_str().unwrap();
+    assert!(
+        url.starts_with("https://loyalty.example.com/card/"),
+        "{url}"
+    );
+    // The same token opens the card here.
+    let path = &url["https://loyalty.example.com".len()..];
+    let (status, _, _) = Person::new(&app).get(path).await;
+    assert_eq!(status, StatusCode::OK);
+}

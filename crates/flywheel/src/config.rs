@@ -12,6 +12,7 @@
 //! cache_mib = 256               # …and about how much they may hold (SQLite; off on PostgreSQL)
 //! write_behind = false          # acknowledge events once logged; write derived rows in flushes
 //! flush_rows = 20000            # …flushed once this many rows wait (and every second)
+//! public_url = "https://loyalty.example.com"   # card links' address (default: the request's host)
 //!
 //! currency = "CNY"          # at the top level, before any [section]
 //!
@@ -340,6 +341,7 @@ mod tests {
             currency = "HKD"
             [server]
             listen = "0.0.0.0:9000"
+            public_url = "https://loyalty.example.com"
             [identity]
             default_region = "HK"
             [stages]
@@ -356,6 +358,10 @@ mod tests {
         .unwrap();
         assert_eq!(c.policy.currency, "HKD");
         assert_eq!(c.server.listen, "0.0.0.0:9000");
+        assert_eq!(
+            c.server.public_url.as_deref(),
+            Some("https://loyalty.example.com")
+        );
         assert_eq!(c.policy.stages.window_days, 180);
         assert_eq!(c.policy.stages.rules.len(), 1);
         assert_eq!(c.policy.identity.default_region, "HK");
