@@ -9,7 +9,11 @@
 //! replays the log after a crash), `group_commit.rs`
 //! gathers single events into shared transactions, `members.rs` serves reads and the
 //! manual merge, `sweep.rs` re-evaluates members whose stage can change with time,
-//! `stats.rs` the counts behind the overview and `/v1/stats`, `keys.rs` holds API keys, `cockpit.rs` the cockpit's sessions and the server's secrets, `audit.rs` the audit log of changes people make,
+//! `stats.rs` the counts behind the overview and `/v1/stats`, `contribution.rs` what
+//! members are worth by stage, lens, tier and entry product, `persona.rs` a group's
+//! profile counts, `kpi.rs` KPI targets and month figures, `keys.rs` holds API keys,
+//! `cockpit.rs` the cockpit's sessions and the server's secrets, `audit.rs` the audit
+//! log of changes people make,
 //! `points/` the points ledger, its commands, catalogue, sweep and reports, `scores/`
 //! the score recompute job and score reads, `privacy.rs` a member's export and erasure
 //! (PIPL), `dump.rs` the canonical dump that tests compare databases with.
