@@ -3,7 +3,7 @@
 //! function behind its `/v1/stats/*` endpoint and links to it, with its numbers in a
 //! table one click away.
 
-use super::page::{Chrome, PageError, render};
+use super::page::{Chart, Chrome, PageError, render};
 use super::session::Viewer;
 use crate::routes::{membership_report, stats};
 use crate::state::AppState;
@@ -15,7 +15,6 @@ use axum::response::{IntoResponse, Redirect, Response};
 use flywheel_core::auth::Permission;
 use flywheel_core::time::DAY;
 use flywheel_core::{Lens, Stage};
-use serde_json::json;
 
 /// One tier's members, for the table and the chart.
 pub(super) struct TierRow {
@@ -91,15 +90,10 @@ pub(super) async fn page(
             }
         })
         .collect();
-    let referrals_chart = json!({
-        "type": "bar",
-        "labels": referrals.months.iter().map(|m| m.month.as_str()).collect::<Vec<_>>(),
-        "series": [
-            {"label": "referred", "data": referrals.months.iter().map(|m| m.made).collect::<Vec<_>>()},
-            {"label": "converted", "data": referrals.months.iter().map(|m| m.converted).collect::<Vec<_>>()},
-        ],
-    })
-    .to_string();
+    let referrals_chart = Chart::bar(referrals.months.iter().map(|m| &m.month))
+        .series("referred", referrals.months.iter().map(|m| m.made))
+        .series("converted", referrals.months.iter().map(|m| m.converted))
+        .json();
 
     let stages = ordered(&stage_stats, Stage::ALL.map(|s| s.as_str()), |s| &s.stages);
     let lenses = ordered(&stage_stats, Lens::ALL.map(|l| l.as_str()), |s| &s.lenses);
@@ -141,39 +135,27 @@ pub(super) async fn page(
         })
         .collect();
 
-    let funnel_chart = json!({
-        "type": "bar",
-        "labels": stages.iter().map(|(s, _)| *s).collect::<Vec<_>>(),
-        "series": [{"label": "members", "data": stages.iter().map(|(_, n)| *n).collect::<Vec<_>>()}],
-        "horizontal": true,
-    })
-    .to_string();
-    let flows_chart = json!({
-        "type": "bar",
-        "labels": flows.months.iter().map(|m| m.month.as_str()).collect::<Vec<_>>(),
-        "series": [
-            {"label": "up", "data": flows.months.iter().map(|m| m.up).collect::<Vec<_>>()},
-            {"label": "down", "data": flows.months.iter().map(|m| -m.down).collect::<Vec<_>>()},
-            {"label": "jumped", "data": flows.months.iter().map(|m| m.jumped).collect::<Vec<_>>()},
-        ],
-    })
-    .to_string();
-    let tiers_chart = json!({
-        "type": "bar",
-        "labels": tiers.iter().map(|t| format!("{} · {}", t.programme, t.tier)).collect::<Vec<_>>(),
-        "series": [{"label": "members", "data": tiers.iter().map(|t| t.members).collect::<Vec<_>>()}],
-    })
-    .to_string();
-    let points_chart = json!({
-        "type": "bar",
-        "labels": points.months.iter().map(|m| m.month.as_str()).collect::<Vec<_>>(),
-        "series": [
-            {"label": "issued", "data": points.months.iter().map(|m| m.issued).collect::<Vec<_>>()},
-            {"label": "redeemed", "data": points.months.iter().map(|m| m.redeemed).collect::<Vec<_>>()},
-            {"label": "expired", "data": points.months.iter().map(|m| m.expired).collect::<Vec<_>>()},
-        ],
-    })
-    .to_string();
+    let funnel_chart = Chart::bar(stages.iter().map(|(s, _)| *s))
+        .series("members", stages.iter().map(|(_, n)| *n))
+        .horizontal()
+        .json();
+    let flows_chart = Chart::bar(flows.months.iter().map(|m| &m.month))
+        .series("up", flows.months.iter().map(|m| m.up))
+        .series("down", flows.months.iter().map(|m| -m.down))
+        .series("jumped", flows.months.iter().map(|m| m.jumped))
+        .json();
+    let tiers_chart = Chart::bar(
+        tiers
+            .iter()
+            .map(|t| format!("{} · {}", t.programme, t.tier)),
+    )
+    .series("members", tiers.iter().map(|t| t.members))
+    .json();
+    let points_chart = Chart::bar(points.months.iter().map(|m| &m.month))
+        .series("issued", points.months.iter().map(|m| m.issued))
+        .series("redeemed", points.months.iter().map(|m| m.redeemed))
+        .series("expired", points.months.iter().map(|m| m.expired))
+        .json();
 
     let page = OverviewPage {
         chrome: Chrome::of(&viewer, "overview"),

@@ -159,3 +159,63 @@ pub(crate) fn when(rfc3339: &str) -> String {
         None => rfc3339.to_owned(),
     }
 }
+
+/// A chart `cockpit.js` draws from a canvas's `data-chart`: a type, labels and named
+/// series of numbers.
+pub(crate) struct Chart {
+    kind: &'static str,
+    labels: Vec<String>,
+    series: Vec<serde_json::Value>,
+    horizontal: bool,
+}
+
+impl Chart {
+    pub fn bar(labels: impl IntoIterator<Item = impl ToString>) -> Chart {
+        Chart::of("bar", labels)
+    }
+
+    pub fn line(labels: impl IntoIterator<Item = impl ToString>) -> Chart {
+        Chart::of("line", labels)
+    }
+
+    fn of(kind: &'static str, labels: impl IntoIterator<Item = impl ToString>) -> Chart {
+        Chart {
+            kind,
+            labels: labels.into_iter().map(|l| l.to_string()).collect(),
+            series: Vec::new(),
+            horizontal: false,
+        }
+    }
+
+    /// Adds a series, one number per label.
+    pub fn series(
+        mut self,
+        label: &str,
+        data: impl IntoIterator<Item = impl serde::Serialize>,
+    ) -> Chart {
+        let data: Vec<serde_json::Value> = data
+            .into_iter()
+            .map(|n| serde_json::to_value(n).unwrap_or_default())
+            .collect();
+        self.series
+            .push(serde_json::json!({"label": label, "data": data}));
+        self
+    }
+
+    /// Bars run across, one row per label (the funnel).
+    pub fn horizontal(mut self) -> Chart {
+        self.horizontal = true;
+        self
+    }
+
+    /// The `data-chart` attribute's value.
+    pub fn json(&self) -> String {
+        serde_json::json!({
+            "type": self.kind,
+            "labels": self.labels,
+            "series": self.series,
+            "horizontal": self.horizontal,
+        })
+        .to_string()
+    }
+}

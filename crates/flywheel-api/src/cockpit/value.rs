@@ -4,7 +4,7 @@
 //! persona of a stage or a segment (`/v1/stats/personas`); and points cost against
 //! sales by month (`/v1/stats/points-cost`).
 
-use super::page::{Chrome, PageError, render};
+use super::page::{Chart, Chrome, PageError, render};
 use super::session::Viewer;
 use crate::routes::kpis;
 use crate::routes::stats;
@@ -18,7 +18,6 @@ use axum::response::Response;
 use flywheel_core::auth::Permission;
 use flywheel_store::PersonaGroup;
 use serde::Deserialize;
-use serde_json::json;
 
 #[derive(Template)]
 #[template(path = "value.html")]
@@ -102,19 +101,27 @@ pub(super) async fn page(
     entries.products.truncate(15);
     entries.channels.truncate(15);
     let kpis = kpis::kpi_month(&state, &flywheel_core::time::month_label(state.now())).await?;
-    let cost_chart = json!({
-        "type": "bar",
-        "labels": cost.months.iter().map(|m| m.month.as_str()).collect::<Vec<_>>(),
-        "series": [{"label": "points cost, % of sales", "data": cost.months.iter().map(|m| (m.cost_share * 1000.0).round() / 10.0).collect::<Vec<_>>()}],
-    })
-    .to_string();
+    let cost_chart = Chart::bar(cost.months.iter().map(|m| &m.month))
+        .series(
+            "points cost, % of sales",
+            cost.months
+                .iter()
+                .map(|m| (m.cost_share * 1000.0).round() / 10.0),
+        )
+        .json();
     let summary = headline(c.super_users.iter().find(|g| g.key == "super_users"));
-    let curve_chart = json!({
-        "type": "line",
-        "labels": c.concentration.iter().map(|p| format!("{:.0}%", p.buyers * 100.0)).collect::<Vec<_>>(),
-        "series": [{"label": "share of revenue", "data": c.concentration.iter().map(|p| (p.revenue * 1000.0).round() / 10.0).collect::<Vec<_>>()}],
-    })
-    .to_string();
+    let curve_chart = Chart::line(
+        c.concentration
+            .iter()
+            .map(|p| format!("{:.0}%", p.buyers * 100.0)),
+    )
+    .series(
+        "share of revenue",
+        c.concentration
+            .iter()
+            .map(|p| (p.revenue * 1000.0).round() / 10.0),
+    )
+    .json();
     let page = ValuePage {
         chrome: Chrome::of(&viewer, "value"),
         c,
