@@ -154,6 +154,10 @@ pub struct TrialBalanceView {
     pub entries_total: Option<i64>,
     /// With `verify=true`: accounts whose balance differs from the sum of their entries.
     pub mismatched_accounts: Option<Vec<String>>,
+    /// With `verify=true`: rows of the daily aggregate the reports read (`programme day
+    /// account_type kind sign`, the day as its first microsecond) that differ from the
+    /// entries they sum.
+    pub mismatched_days: Option<Vec<String>>,
 }
 
 impl From<TrialBalance> for TrialBalanceView {
@@ -176,6 +180,7 @@ impl From<TrialBalance> for TrialBalanceView {
             total: tb.total,
             entries_total: tb.entries_total,
             mismatched_accounts: tb.mismatched_accounts,
+            mismatched_days: tb.mismatched_days,
         }
     }
 }

@@ -35,12 +35,18 @@ pub struct AppState {
     /// Where members open their card links (`server.public_url`); unset, the Host the
     /// request for the link came to.
     pub public_url: Option<Arc<str>>,
+    /// How old kept history figures (active members, cohorts) may grow once anything
+    /// was written since they were computed (`server.stats_refresh_secs`).
+    pub stats_refresh_after: Micros,
     /// The key that signs card links, read from the database on first use.
     pub(crate) card_secret: Arc<tokio::sync::OnceCell<Vec<u8>>>,
     /// Single events waiting to be committed together; started on first use, so that
     /// building the state needs no runtime.
     events: Arc<OnceLock<EventQueue>>,
 }
+
+/// Kept history figures are computed again at most this often while data changes.
+pub const DEFAULT_STATS_REFRESH_AFTER: Micros = 15 * 60 * flywheel_core::time::SECOND;
 
 impl AppState {
     pub fn new(store: Store, policy: Policy, env_admin_key: Option<&str>) -> AppState {
@@ -58,6 +64,7 @@ impl AppState {
             rates: Arc::new(RateLimits::new(&HttpLimits::default().rates)),
             batch_permits: Arc::new(Semaphore::new(HttpLimits::default().concurrent_batches)),
             public_url: None,
+            stats_refresh_after: DEFAULT_STATS_REFRESH_AFTER,
             card_secret: Arc::new(tokio::sync::OnceCell::new()),
             events: Arc::new(OnceLock::new()),
         }

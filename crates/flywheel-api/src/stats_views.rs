@@ -9,8 +9,12 @@ use utoipa::ToSchema;
 pub struct OverviewStats {
     /// Members (merged-away ids not counted).
     pub members: i64,
-    /// Members with any event in the last 30 days.
+    /// Members with any event in the 30 days up to `active_30d_computed_at`.
     pub active_30d: i64,
+    /// When `active_30d` was computed: it needs a pass over every member's history, so
+    /// it is kept and computed again every few minutes when anything changed (and on
+    /// each new day), as the cohorts are.
+    pub active_30d_computed_at: String,
     /// Members who joined since the start of this month (UTC).
     pub new_this_month: i64,
     /// Members at the super-strong stage.

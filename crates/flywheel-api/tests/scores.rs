@@ -476,6 +476,20 @@ async fn rfm_on_cdnow_matches_the_definition_member_by_member() {
             checked += 1;
         }
         assert_eq!(checked, 2357);
+        // The RFM grid the overview draws, kept by the run, counts the same scores.
+        let (status, grid) = app.get("/v1/stats/rfm").await;
+        assert_eq!(status, StatusCode::OK, "{grid}");
+        for cell in grid["cells"].as_array().unwrap() {
+            let (cr, cf) = (cell["r"].as_i64().unwrap(), cell["f"].as_i64().unwrap());
+            let expected = (0..customers.len())
+                .filter(|&i| r[i] == cr && f[i] == cf)
+                .count();
+            assert_eq!(
+                cell["members"], expected as u64,
+                "cell r={cr} f={cf}: {grid}"
+            );
+        }
+        assert_eq!(grid["scored"], 2357, "{grid}");
         // The cells use every score band: with 2,357 buyers, no quintile is empty.
         for name in ["r", "f", "m"] {
             let mut seen: Vec<i64> = exported

@@ -21,6 +21,11 @@ pub fn day_number(t: Micros) -> i64 {
     t.div_euclid(DAY)
 }
 
+/// The first microsecond of the UTC day `t` falls in.
+pub fn day_start(t: Micros) -> Micros {
+    t - t.rem_euclid(DAY)
+}
+
 pub fn from_datetime(t: DateTime<Utc>) -> Micros {
     t.timestamp_micros()
 }

@@ -71,6 +71,8 @@ pub(crate) struct Inner {
     pub member_cache_on: AtomicBool,
     /// Write-behind: the lease, the plans waiting to be flushed (`engine.rs`).
     pub engine: Engine,
+    /// Held while the kept history figures are computed (`history_figures.rs`).
+    pub history_figures: tokio::sync::Mutex<()>,
     /// The database file, on SQLite (None in memory).
     pub sqlite_path: Option<String>,
 }
@@ -213,6 +215,7 @@ impl Store {
             member_cache: tokio::sync::Mutex::new(MemberCache::with_bounds(0, 0)),
             member_cache_on: AtomicBool::new(false),
             engine: Engine::new(),
+            history_figures: tokio::sync::Mutex::new(()),
             sqlite_path,
         });
         if backend == Backend::Sqlite {

@@ -16,11 +16,12 @@ use std::io::Write;
 
 /// Tables left out: bookkeeping of the process (migrations, the unapplied tail of the
 /// event log, keys, the audit log, id counters, the count of write transactions, the
-/// cockpit's sessions and the server's own secrets), the score runs, which record the
-/// wall clock of each recompute, and the segments' feed of entries and exits, which
+/// cockpit's sessions and the server's own secrets), the score runs and the kept history
+/// figures, which record the wall clock of each computation, and the segments' feed of
+/// entries and exits, which
 /// records each transaction that evaluated a member (a member in and out again inside
 /// one batch of an import leaves no change; sent one by one, it leaves two).
-const SKIPPED: [&str; 12] = [
+const SKIPPED: [&str; 13] = [
     "flywheel_migrations",
     "ingest_queue",
     "write_generation",
@@ -33,6 +34,7 @@ const SKIPPED: [&str; 12] = [
     "segment_changes",
     "cockpit_sessions",
     "server_secrets",
+    "stats_snapshots",
 ];
 
 /// Columns that say when or in which order a row was written, not what it holds. A

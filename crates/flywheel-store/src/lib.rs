@@ -9,7 +9,9 @@
 //! replays the log after a crash), `group_commit.rs`
 //! gathers single events into shared transactions, `members.rs` serves reads and the
 //! manual merge, `sweep.rs` re-evaluates members whose stage can change with time,
-//! `stats.rs` the counts behind the overview and `/v1/stats`, `contribution.rs` what
+//! `stats.rs` the counts behind the overview and `/v1/stats` (`daily.rs` the daily
+//! aggregates they sum, `history_figures.rs` the kept figures that need every member's
+//! history), `contribution.rs` what
 //! members are worth by stage, lens, tier and entry product, `persona.rs` a group's
 //! profile counts, `kpi.rs` KPI targets and month figures, `keys.rs` holds API keys,
 //! `cockpit.rs` the cockpit's sessions and the server's secrets, `audit.rs` the audit
@@ -23,12 +25,14 @@ mod cache;
 mod cockpit;
 mod contribution;
 mod crash;
+mod daily;
 mod db;
 mod dialect;
 mod dump;
 mod engine;
 mod error;
 mod group_commit;
+mod history_figures;
 mod ingest;
 mod keys;
 mod kpi;
@@ -55,6 +59,7 @@ pub use db::{Backend, PoolStats, Store, create_postgres_database};
 pub use engine::{DEFAULT_FLUSH_ROWS, EngineOptions};
 pub use error::StoreError;
 pub use group_commit::EventQueue;
+pub use history_figures::{COHORT_MONTHS, HistoryFigures};
 pub use ingest::{AsOf, EventResult, IngestMode};
 pub use keys::ApiKeyRow;
 pub use kpi::TargetRow;

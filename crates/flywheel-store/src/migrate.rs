@@ -69,6 +69,7 @@ const MIGRATIONS: &[Migration] = &[
     },
     common!(20, "cockpit", "0020_cockpit"),
     common!(21, "kpi_targets", "0021_kpi_targets"),
+    common!(22, "daily_stats", "0022_daily_stats"),
 ];
 
 impl Store {

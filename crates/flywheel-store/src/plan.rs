@@ -26,7 +26,7 @@ use std::collections::HashMap;
 enum Combine {
     /// Every row, in plan order.
     Append,
-    /// One row per value of the first column, its last column the sum of theirs.
+    /// One row per value of every column but the last, the last the sum of theirs.
     SumLast,
 }
 
@@ -85,8 +85,8 @@ impl Writes {
     }
 
     /// Rows of an upsert that adds its last column to the stored row's (`… SET x = x +
-    /// excluded.x`), keyed by its first: run with other plans', rows of one key become
-    /// one row carrying the sum.
+    /// excluded.x`), keyed by the others: run with other plans', rows of one key become
+    /// one row carrying the sum. Within one plan, each key must come once.
     pub fn summed_rows(&mut self, head: &'static str, rows: Vec<Vec<Val>>, tail: &'static str) {
         self.push_rows(head, rows, tail, Combine::SumLast);
     }
@@ -236,16 +236,13 @@ fn gather<'a>(plans: &[&'a Writes]) -> Option<Vec<(Shape, Gathered<'a>)>> {
     Some(order.into_iter().filter_map(|i| slots[i].take()).collect())
 }
 
-/// Rows keyed by their first column, in order of first appearance, each carrying the
-/// sum of the last column over its key.
+/// Rows keyed by every column but the last, in order of first appearance, each
+/// carrying the sum of the last column over its key.
 fn sum_last(rows: &[&Vec<Val>]) -> Vec<Vec<Val>> {
     let mut out: Vec<Vec<Val>> = Vec::new();
     let mut at: HashMap<String, usize> = HashMap::new();
     for row in rows {
-        let key = match row.first() {
-            Some(Val::Text(s)) => s.clone(),
-            other => format!("{other:?}"),
-        };
+        let key = format!("{:?}", &row[..row.len().saturating_sub(1)]);
         match at.get(&key) {
             Some(&i) => {
                 if let (Some(Val::Int(sum)), Some(Val::Int(add))) = (out[i].last_mut(), row.last())

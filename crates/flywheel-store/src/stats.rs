@@ -2,6 +2,7 @@
 //! in a period, stage flows by month, cohort retention, referrals, and the RFM grid. Periods are given as instants;
 //! what a month is belongs to the caller.
 
+use crate::daily::split_days;
 use crate::db::Store;
 use crate::error::StoreError;
 use crate::sql::{Val, bind_ref};
@@ -14,7 +15,7 @@ pub type FlowCounts = BTreeMap<(String, String), i64>;
 
 /// One cohort: the members whose first purchase fell in a period, and how many of them
 /// bought in each period from then on (the first is the cohort itself).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Cohort {
     pub members: i64,
     pub buyers: Vec<i64>,
@@ -78,27 +79,42 @@ impl Store {
         Ok(row.try_get("n")?)
     }
 
-    /// Stage changes in each period `[bounds[i], bounds[i + 1])`, by (from, to), in one
-    /// pass over the transitions since `bounds[0]`.
+    /// Stage changes in each period `[bounds[i], bounds[i + 1])`, by (from, to): whole
+    /// days from `stage_flows_daily`, the pieces of days at the ends from the transitions.
     pub async fn stage_flows(&self, bounds: &[Micros]) -> Result<Vec<FlowCounts>, StoreError> {
-        let periods = bounds.len().saturating_sub(1);
-        let mut out = vec![FlowCounts::new(); periods];
-        if periods == 0 {
-            return Ok(out);
-        }
-        let rows = self
-            .rows_by_period(bounds, "at", |case, start| {
-                format!(
-                    "SELECT {case} AS period, from_stage, to_stage, COUNT(*) AS n FROM stage_transitions \
-                     WHERE at >= ${start} GROUP BY 1, from_stage, to_stage"
+        let mut out = Vec::with_capacity(bounds.len().saturating_sub(1));
+        for pair in bounds.windows(2) {
+            let mut counts = FlowCounts::new();
+            let split = split_days(pair[0], pair[1]);
+            let whole_days = split.days.map(|(first, end)| {
+                (
+                    "SELECT from_stage, to_stage, CAST(SUM(n) AS BIGINT) AS n FROM stage_flows_daily \
+                     WHERE day >= $1 AND day < $2 GROUP BY from_stage, to_stage",
+                    first,
+                    end,
                 )
-            })
-            .await?;
-        for (period, r) in rows {
-            out[period].insert(
-                (r.try_get("from_stage")?, r.try_get("to_stage")?),
-                r.try_get("n")?,
-            );
+            });
+            let pieces = split.edges.into_iter().map(|(from, to)| {
+                (
+                    "SELECT from_stage, to_stage, COUNT(*) AS n FROM stage_transitions \
+                     WHERE at >= $1 AND at < $2 GROUP BY from_stage, to_stage",
+                    from,
+                    to,
+                )
+            });
+            for (sql, from, to) in whole_days.into_iter().chain(pieces) {
+                for r in sqlx::query(sql)
+                    .bind(from)
+                    .bind(to)
+                    .fetch_all(self.pool())
+                    .await?
+                {
+                    *counts
+                        .entry((r.try_get("from_stage")?, r.try_get("to_stage")?))
+                        .or_default() += r.try_get::<i64, _>("n")?;
+                }
+            }
+            out.push(counts);
         }
         Ok(out)
     }
@@ -195,21 +211,24 @@ impl Store {
         if periods == 0 {
             return Ok(out);
         }
-        let rows = sqlx::query(
-            "SELECT referred_at, converted_at FROM referrals \
-             WHERE (referred_at >= $1 AND referred_at < $2) OR (converted_at >= $1 AND converted_at < $2)",
-        )
-        .bind(bounds[0])
-        .bind(bounds[periods])
-        .fetch_all(self.pool())
-        .await?;
-        for r in &rows {
-            if let Some(p) = period_of(bounds, r.try_get("referred_at")?) {
-                out[p].made += 1;
-            }
-            let converted: Option<i64> = r.try_get("converted_at")?;
-            if let Some(p) = converted.and_then(|t| period_of(bounds, t)) {
-                out[p].converted += 1;
+        // Each side by its own index: the referrals made in the periods, then those
+        // converted in them.
+        for (column, converted) in [("referred_at", false), ("converted_at", true)] {
+            let rows = self
+                .rows_by_period(bounds, column, |case, start| {
+                    format!(
+                        "SELECT {case} AS period, COUNT(*) AS n FROM referrals \
+                         WHERE {column} >= ${start} GROUP BY 1"
+                    )
+                })
+                .await?;
+            for (period, r) in rows {
+                let n: i64 = r.try_get("n")?;
+                if converted {
+                    out[period].converted += n;
+                } else {
+                    out[period].made += n;
+                }
             }
         }
         Ok(out)
@@ -241,8 +260,22 @@ impl Store {
         Ok(out)
     }
 
-    /// Members of the last score recompute per (recency score, frequency score), 1–5.
+    /// Members of the last score recompute per (recency score, frequency score), 1–5:
+    /// as the run counted them (scores change only in runs), or counted now for a run
+    /// made before runs kept their grid.
     pub async fn rfm_grid(&self) -> Result<Vec<(i64, i64, i64)>, StoreError> {
+        let kept: Option<Option<String>> =
+            sqlx::query_scalar("SELECT rfm_cells FROM score_runs ORDER BY started_at DESC LIMIT 1")
+                .fetch_optional(self.pool())
+                .await?;
+        if let Some(Some(cells)) = kept {
+            return Ok(serde_json::from_str(&cells)?);
+        }
+        self.count_rfm_cells().await
+    }
+
+    /// Counts the grid over every member's stored score.
+    pub(crate) async fn count_rfm_cells(&self) -> Result<Vec<(i64, i64, i64)>, StoreError> {
         let rows = sqlx::query(
             "SELECT r, f, COUNT(*) AS n FROM member_scores WHERE r IS NOT NULL AND f IS NOT NULL GROUP BY r, f",
         )

@@ -47,7 +47,17 @@ fn event(
     identities: Value,
     properties: Value,
 ) -> Event {
-    let at = flywheel_core::time::to_rfc3339(now() - days_before_now * DAY);
+    event_at(
+        id,
+        kind,
+        now() - days_before_now * DAY,
+        identities,
+        properties,
+    )
+}
+
+fn event_at(id: &str, kind: &str, at: i64, identities: Value, properties: Value) -> Event {
+    let at = flywheel_core::time::to_rfc3339(at);
     let raw = json!({"event_id": id, "type": kind, "occurred_at": at, "channel": "store",
                      "identities": identities, "properties": properties});
     let rules = IdentityRules::default();
@@ -681,5 +691,84 @@ async fn single_events_queued_together_commit_together_and_each_gets_its_own_ans
             transactions < total / 4,
             "{transactions} transactions for {total} events: the queue did not group them"
         );
+    }
+}
+
+/// Stage flows by period, read from the daily aggregate and the transitions at the
+/// periods' ends, count what each member's own stage history says — for calendar months
+/// ending now and for bounds that fall anywhere in a day.
+#[tokio::test]
+async fn stage_flows_by_period_agree_with_every_members_history() {
+    use flywheel_core::time::{SECOND, month_bounds};
+    for db in databases().await {
+        let s = &db.store;
+        let mut evs = Vec::new();
+        for person in 0..24_i64 {
+            let who = json!({"card_no": format!("F{person}")});
+            // Purchases spread over 200 days, at hours of the day that vary.
+            for k in 0..(1 + person % 5) {
+                let at = now() - (200 - person * 7 - k * 11) * DAY
+                    + (person * 3 + k) % 24 * 3600 * SECOND;
+                let id = format!("f{person}-{k}");
+                evs.push(event_at(&id, "purchase", at, who.clone(),
+                    json!({"order_id": id, "amount": "30", "items": [{"sku": "LATTE", "category": "coffee"}]})));
+            }
+        }
+        evs.sort_by_key(|e| e.occurred_at);
+        let identity = IdentityRules::default();
+        let stages = StagePolicy::default();
+        let rules = Rules {
+            identity: &identity,
+            stages: &stages,
+            points: &flywheel_core::points::PointsPolicy::default(),
+            limits: &flywheel_core::Limits::default(),
+        };
+        // In two batches, so both the first day's rows and later additions to a day
+        // already counted are exercised.
+        let (early, late) = evs.split_at(evs.len() / 2);
+        let mut members = std::collections::BTreeSet::new();
+        for part in [early, late] {
+            for r in s
+                .ingest(part, &rules, AsOf::EventTime(0), IngestMode::SkipRejected)
+                .await
+                .unwrap()
+            {
+                members.insert(accepted(&r).member_id);
+            }
+        }
+        // Time passes: the sweep demotes the silent at its own instants.
+        for later in [
+            now() + 40 * DAY + 5 * 3600 * SECOND,
+            now() + 130 * DAY + 77 * SECOND,
+        ] {
+            s.sweep(&stages, later, false).await.unwrap();
+        }
+        let mut history = Vec::new();
+        for m in &members {
+            history.extend(s.transitions(*m).await.unwrap());
+        }
+        assert!(history.len() > 30, "{} transitions", history.len());
+        let end = now() + 150 * DAY + 3 * 3600 * SECOND;
+        let bound_sets = [
+            month_bounds(end, 12),
+            vec![
+                now() - 190 * DAY + 17,
+                now() - 100 * DAY + 5 * 3600 * SECOND,
+                now() - 99 * DAY - 1,
+                now() + 41 * DAY,
+                end,
+            ],
+            vec![now() + 40 * DAY, now() + 40 * DAY + 5 * 3600 * SECOND + 1],
+        ];
+        for bounds in bound_sets {
+            let flows = s.stage_flows(&bounds).await.unwrap();
+            for (i, pair) in bounds.windows(2).enumerate() {
+                let mut expected = flywheel_store::FlowCounts::new();
+                for t in history.iter().filter(|t| t.at >= pair[0] && t.at < pair[1]) {
+                    *expected.entry((t.from.clone(), t.to.clone())).or_default() += 1;
+                }
+                assert_eq!(flows[i], expected, "period {i} of {bounds:?}");
+            }
+        }
     }
 }

@@ -13,6 +13,7 @@
 //! write_behind = false          # acknowledge events once logged; write derived rows in flushes
 //! flush_rows = 20000            # …flushed once this many rows wait (and every second)
 //! public_url = "https://loyalty.example.com"   # card links' address (default: the request's host)
+//! stats_refresh_secs = 900  # active members and cohorts: recomputed at most this often
 //!
 //! currency = "CNY"          # at the top level, before any [section]
 //!
@@ -101,6 +102,10 @@ pub struct ServerConfig {
     /// The address members open their card links at (`https://loyalty.example.com`);
     /// unset, a link names the host its request came to.
     pub public_url: Option<String>,
+    /// Active members and cohort retention need a pass over every member's history, so
+    /// they are kept and computed again (in the background) at most this often while
+    /// anything changes, and on each new day (UTC).
+    pub stats_refresh_secs: u64,
 }
 
 impl ServerConfig {
@@ -126,6 +131,7 @@ impl Default for ServerConfig {
             write_behind: false,
             flush_rows: flywheel_store::DEFAULT_FLUSH_ROWS,
             public_url: None,
+            stats_refresh_secs: 900,
         }
     }
 }

@@ -10,6 +10,7 @@ use crate::config::Config;
 use anyhow::Context;
 use flywheel_api::AppState;
 use flywheel_core::auth::Role;
+use flywheel_core::time::SECOND;
 use flywheel_store::Store;
 use futures_util::FutureExt;
 use std::future::Future;
@@ -66,12 +67,24 @@ pub async fn run(config: Config, store: Option<Store>) -> anyhow::Result<()> {
         let (store, config) = (store.clone(), config.clone());
         move || recompute_when_due(store.clone(), config.clone())
     }));
+    let stats_refresh_after =
+        i64::try_from(config.server.stats_refresh_secs).unwrap_or(i64::MAX / 2) * SECOND;
+    let refresher = tokio::spawn(supervise(
+        "history figures",
+        stopping.clone(),
+        RETRY_AFTER,
+        {
+            let store = store.clone();
+            move || refresh_history_figures(store.clone(), stats_refresh_after)
+        },
+    ));
     let mut state = AppState::new(
         store.clone(),
         config.policy.clone(),
         config.admin_key.as_deref(),
     )
     .with_limits(config.http_limits.clone());
+    state.stats_refresh_after = stats_refresh_after;
     state.metrics_require_key = config.server.metrics_require_key;
     state.public_url = config.server.public_url.as_deref().map(Into::into);
     tracing::info!(%addr, db = store.backend().name(), "Flywheel is serving; docs at http://{addr}/docs");
@@ -79,7 +92,7 @@ pub async fn run(config: Config, store: Option<Store>) -> anyhow::Result<()> {
     flywheel_api::serve(listener, state, shutdown()).await?;
     // Every request has been answered; stop the background work between runs.
     let _ = stop.send(true);
-    for mut task in [sweeper, scorer, filler] {
+    for mut task in [sweeper, scorer, filler, refresher] {
         if tokio::time::timeout(Duration::from_secs(10), &mut task)
             .await
             .is_err()
@@ -92,6 +105,18 @@ pub async fn run(config: Config, store: Option<Store>) -> anyhow::Result<()> {
     store.close().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Computes the kept history figures (active members, cohorts) again when they are
+/// three quarters of the way to stale, so a person opening the overview finds them
+/// ready; then waits a minute.
+async fn refresh_history_figures(
+    store: Store,
+    refresh_after: flywheel_core::time::Micros,
+) -> anyhow::Result<Duration> {
+    let now = chrono::Utc::now().timestamp_micros();
+    store.history_figures(now, refresh_after / 4 * 3).await?;
+    Ok(Duration::from_secs(60))
 }
 
 /// How long a background task waits after a failed or panicked run.

@@ -567,6 +567,7 @@ fn every_acknowledged_event_survives(stop: Stop, flush_rows: Option<usize>) {
         });
         assert_eq!(books["total"], 0, "{books}");
         assert_eq!(books["mismatched_accounts"], json!([]), "{books}");
+        assert_eq!(books["mismatched_days"], json!([]), "{books}");
         assert!(
             books["member_accounts"]
                 .as_array()
@@ -783,6 +784,7 @@ fn two_servers_never_overspend_one_balance_or_one_stock() {
             let tb = get(a.base.clone(), "/v1/reports/points/trial-balance?verify=true".into()).await;
             assert_eq!((tb["total"].clone(), tb["entries_total"].clone()), (json!(0), json!(0)), "{tb}");
             assert_eq!(tb["mismatched_accounts"], json!([]), "{tb}");
+            assert_eq!(tb["mismatched_days"], json!([]), "{tb}");
         });
     }
 }

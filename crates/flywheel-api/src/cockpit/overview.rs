@@ -45,6 +45,7 @@ struct OverviewPage {
     rfm_rows: Vec<(i64, Vec<(i64, u8)>)>,
     points: PointsMonths,
     cohorts: Vec<CohortRow>,
+    cohorts_at: String,
     referrals: ReferralMonths,
     referrals_chart: String,
     funnel_chart: String,
@@ -61,11 +62,11 @@ pub(super) async fn page(
         // Staff see members, not the programme's figures: their start page is the till.
         return Ok(Redirect::to("/till").into_response());
     }
-    let tiles = stats::overview_stats(&state).await?;
     let stage_stats = stats::stage_stats(&state).await?;
-    let flows = stats::stage_flows_of(&state, 12).await?;
     let now = state.now();
     let report = membership_report::build(&state, now - 30 * DAY, now).await?;
+    let tiles = stats::overview_of(&state, &stage_stats, &report).await?;
+    let flows = stats::stage_flows_of(&state, 12).await?;
     let rfm = stats::rfm_grid(&state).await?;
     let points = stats::points_months(&state, 12).await?;
     let cohort_stats = stats::cohorts_of(&state, 12).await?;
@@ -168,6 +169,7 @@ pub(super) async fn page(
         rfm_rows,
         points,
         cohorts,
+        cohorts_at: cohort_stats.computed_at,
         referrals,
         referrals_chart,
         funnel_chart,

@@ -80,11 +80,22 @@ pub async fn overview(
 }
 
 pub(crate) async fn overview_stats(state: &AppState) -> Result<OverviewStats, ApiError> {
+    let stages = stage_stats(state).await?;
     let now = state.now();
-    let stages = state.store.stage_counts().await?;
-    let active_30d = state.store.active_members(now - 30 * DAY, now + 1).await?;
-    let new_this_month = state.store.new_members(month_start(now), now + 1).await?;
     let report = super::membership_report::build(state, now - 30 * DAY, now).await?;
+    overview_of(state, &stages, &report).await
+}
+
+/// The tiles, given the stage counts and the membership report the overview page draws
+/// anyway (each is read once per page).
+pub(crate) async fn overview_of(
+    state: &AppState,
+    stages: &StageStats,
+    report: &crate::report_views::MembershipReportView,
+) -> Result<OverviewStats, ApiError> {
+    let now = state.now();
+    let kept = history_figures(state).await?;
+    let new_this_month = state.store.new_members(month_start(now), now + 1).await?;
     let paid_members = report
         .programmes
         .iter()
@@ -98,7 +109,8 @@ pub(crate) async fn overview_stats(state: &AppState) -> Result<OverviewStats, Ap
         .await?;
     Ok(OverviewStats {
         members: stages.total,
-        active_30d,
+        active_30d: kept.active_30d,
+        active_30d_computed_at: to_rfc3339(kept.computed_at),
         new_this_month,
         super_users: stages
             .stages
@@ -277,8 +289,11 @@ pub(crate) async fn points_months(state: &AppState, months: u32) -> Result<Point
 
 /// Retention by cohort: members by month of first purchase, and who bought again
 ///
-/// Months are calendar months in UTC, the current one counted up to now. Refunded orders
-/// do not count; a merged member counts once, with its survivor.
+/// Months are calendar months in UTC, the current one counted up to `computed_at`.
+/// Refunded orders do not count; a merged member counts once, with its survivor. The
+/// cohorts need a pass over every member's history, so they are kept and computed again
+/// every few minutes when anything changed (`server.stats_refresh_secs`), and on each new
+/// day; `computed_at` says when.
 #[utoipa::path(get, path = "/v1/stats/cohorts", tag = "stats",
     params(("months" = Option<u32>, Query, description = "1–36, default 12")),
     responses((status = 200, body = Cohorts),
@@ -294,13 +309,10 @@ pub async fn cohorts(
 }
 
 pub(crate) async fn cohorts_of(state: &AppState, months: u32) -> Result<Cohorts, ApiError> {
-    let now = state.now();
-    let bounds = month_bounds(now, months);
-    let cohorts = state
-        .store
-        .cohorts(&bounds)
-        .await?
-        .into_iter()
+    let kept = history_figures(state).await?;
+    let (bounds, cohorts) = kept.last_cohorts(months);
+    let cohorts = cohorts
+        .iter()
         .enumerate()
         .map(|(i, c)| CohortView {
             month: month_label(bounds[i]),
@@ -323,8 +335,17 @@ pub(crate) async fn cohorts_of(state: &AppState, months: u32) -> Result<Cohorts,
         .collect();
     Ok(Cohorts {
         cohorts,
-        computed_at: to_rfc3339(now),
+        computed_at: to_rfc3339(kept.computed_at),
     })
+}
+
+/// The figures that need a pass over every member's history, as kept (computed again
+/// first when stale: `flywheel_store::HistoryFigures`).
+async fn history_figures(state: &AppState) -> Result<flywheel_store::HistoryFigures, ApiError> {
+    Ok(state
+        .store
+        .history_figures(state.now(), state.stats_refresh_after)
+        .await?)
 }
 
 /// Referrals made and converted per month

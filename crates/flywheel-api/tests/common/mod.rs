@@ -52,7 +52,10 @@ impl TestApp {
     ) -> TestApp {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
-        let mut state = configure(AppState::new(store.clone(), Policy::default(), Some(ADMIN)));
+        let mut base_state = AppState::new(store.clone(), Policy::default(), Some(ADMIN));
+        // Tests read figures right after writing what they count.
+        base_state.stats_refresh_after = 0;
+        let mut state = configure(base_state);
         let offset = Arc::new(AtomicI64::new(0));
         let shift = offset.clone();
         state.clock =
@@ -165,7 +168,7 @@ impl TestApp {
     }
 
     /// The points books balance: the trial balance sums to zero, entries too, and every
-    /// kept balance matches its entries.
+    /// kept balance and daily total matches its entries.
     pub async fn assert_books_balance(&self) {
         let (status, tb) = self
             .get("/v1/reports/points/trial-balance?verify=true")
@@ -174,5 +177,6 @@ impl TestApp {
         assert_eq!(tb["total"], 0, "{tb}");
         assert_eq!(tb["entries_total"], 0, "{tb}");
         assert_eq!(tb["mismatched_accounts"], serde_json::json!([]), "{tb}");
+        assert_eq!(tb["mismatched_days"], serde_json::json!([]), "{tb}");
     }
 }

@@ -164,6 +164,7 @@ pub(crate) fn plan_changes(
         transitions,
         "",
     );
+    crate::daily::plan_stage_flows_daily(w, &changes.transitions);
 
     let merges = changes
         .merges

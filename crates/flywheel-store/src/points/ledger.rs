@@ -173,6 +173,20 @@ fn plan_postings(w: &mut Writes, postings: &[Posting], now: Micros) -> Result<()
         entries,
         "",
     );
+    crate::daily::plan_points_daily(
+        w,
+        postings.iter().flat_map(|p| {
+            p.entries.iter().map(|(account, amount)| {
+                (
+                    account.programme(),
+                    account.type_name(),
+                    p.kind.as_str(),
+                    p.at,
+                    *amount,
+                )
+            })
+        }),
+    );
     w.rows(
         "INSERT INTO points_lot_moves (txn_key, lot_id, points)",
         moves,

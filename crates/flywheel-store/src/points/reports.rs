@@ -6,7 +6,7 @@ use crate::db::Store;
 use crate::error::StoreError;
 use flywheel_core::MemberId;
 use flywheel_core::points::{Summary, Wallet};
-use flywheel_core::time::Micros;
+use flywheel_core::time::{Micros, day_start};
 use serde::Serialize;
 use sqlx::Row;
 use std::collections::BTreeMap;
@@ -87,6 +87,9 @@ pub struct TrialBalance {
     pub entries_total: Option<i64>,
     /// With `verify`: accounts whose stored balance differs from the sum of their entries.
     pub mismatched_accounts: Option<Vec<String>>,
+    /// With `verify`: rows of the daily aggregate (`programme day account_type kind
+    /// sign`) that differ from the entries they sum, or that are missing.
+    pub mismatched_days: Option<Vec<String>>,
 }
 
 #[derive(Clone, Debug, Default, Serialize)]
@@ -165,30 +168,57 @@ impl Store {
             .collect()
     }
 
-    /// Flows in [from, to) and balances at `to`, for one programme.
+    /// Flows in [from, to) and balances at `to`, for one programme: whole days from
+    /// `points_daily`, the pieces of days at the ends from the entries.
     pub async fn points_report(
         &self,
         programme: &str,
         from: Micros,
         to: Micros,
     ) -> Result<PointsReport, StoreError> {
-        let rows = sqlx::query(
-            "SELECT account_type, kind, \
-             CAST(COALESCE(SUM(CASE WHEN amount > 0 THEN amount ELSE 0 END), 0) AS BIGINT) AS plus, \
-             CAST(COALESCE(SUM(CASE WHEN amount < 0 THEN amount ELSE 0 END), 0) AS BIGINT) AS minus \
-             FROM points_entries WHERE programme = $1 AND at >= $2 AND at < $3 GROUP BY account_type, kind",
-        )
-        .bind(programme.to_owned())
-        .bind(from)
-        .bind(to)
-        .fetch_all(self.pool())
-        .await?;
         let mut flows: BTreeMap<(String, String), (i64, i64)> = BTreeMap::new();
-        for r in rows {
-            flows.insert(
-                (r.try_get("account_type")?, r.try_get("kind")?),
-                (r.try_get("plus")?, r.try_get("minus")?),
-            );
+        let split = crate::daily::split_days(from, to);
+        if let Some((first, end)) = split.days {
+            let rows = sqlx::query(
+                "SELECT account_type, kind, sign, CAST(SUM(amount) AS BIGINT) AS total FROM points_daily \
+                 WHERE programme = $1 AND day >= $2 AND day < $3 GROUP BY account_type, kind, sign",
+            )
+            .bind(programme.to_owned())
+            .bind(first)
+            .bind(end)
+            .fetch_all(self.pool())
+            .await?;
+            for r in rows {
+                let flow = flows
+                    .entry((r.try_get("account_type")?, r.try_get("kind")?))
+                    .or_default();
+                let total: i64 = r.try_get("total")?;
+                if r.try_get::<i64, _>("sign")? > 0 {
+                    flow.0 += total;
+                } else {
+                    flow.1 += total;
+                }
+            }
+        }
+        for (edge_from, edge_to) in split.edges {
+            let rows = sqlx::query(
+                "SELECT account_type, kind, \
+                 CAST(COALESCE(SUM(CASE WHEN amount > 0 THEN amount ELSE 0 END), 0) AS BIGINT) AS plus, \
+                 CAST(COALESCE(SUM(CASE WHEN amount < 0 THEN amount ELSE 0 END), 0) AS BIGINT) AS minus \
+                 FROM points_entries WHERE programme = $1 AND at >= $2 AND at < $3 GROUP BY account_type, kind",
+            )
+            .bind(programme.to_owned())
+            .bind(edge_from)
+            .bind(edge_to)
+            .fetch_all(self.pool())
+            .await?;
+            for r in rows {
+                let flow = flows
+                    .entry((r.try_get("account_type")?, r.try_get("kind")?))
+                    .or_default();
+                flow.0 += r.try_get::<i64, _>("plus")?;
+                flow.1 += r.try_get::<i64, _>("minus")?;
+            }
         }
         let net = |account: &str, kind: &str| {
             flows
@@ -222,20 +252,31 @@ impl Store {
             exchanged_in: -net("clearing", "exchange_in"),
             ..PointsReport::default()
         };
-        let rows = sqlx::query(
-            "SELECT account_type, CAST(COALESCE(SUM(amount), 0) AS BIGINT) AS total FROM points_entries \
-             WHERE programme = $1 AND at < $2 AND account_type IN ('wallet', 'pending', 'debt') GROUP BY account_type",
+        // Balances at `to`: every whole day before its own, then its day so far.
+        let midnight = day_start(to);
+        let whole_days = sqlx::query(
+            "SELECT account_type, CAST(COALESCE(SUM(amount), 0) AS BIGINT) AS total FROM points_daily \
+             WHERE programme = $1 AND day < $2 AND account_type IN ('wallet', 'pending', 'debt') GROUP BY account_type",
         )
         .bind(programme.to_owned())
+        .bind(midnight)
+        .fetch_all(self.pool())
+        .await?;
+        let today = sqlx::query(
+            "SELECT account_type, CAST(COALESCE(SUM(amount), 0) AS BIGINT) AS total FROM points_entries \
+             WHERE programme = $1 AND at >= $2 AND at < $3 AND account_type IN ('wallet', 'pending', 'debt') GROUP BY account_type",
+        )
+        .bind(programme.to_owned())
+        .bind(midnight)
         .bind(to)
         .fetch_all(self.pool())
         .await?;
-        for r in rows {
+        for r in whole_days.iter().chain(&today) {
             let total: i64 = r.try_get("total")?;
             match r.try_get::<String, _>("account_type")?.as_str() {
-                "wallet" => report.outstanding = total,
-                "pending" => report.pending = total,
-                _ => report.debt = -total,
+                "wallet" => report.outstanding += total,
+                "pending" => report.pending += total,
+                _ => report.debt -= total,
             }
         }
         Ok(report)
@@ -272,7 +313,7 @@ impl Store {
         }
         let total = accounts.iter().map(|a| a.balance).sum::<i64>()
             + member_accounts.iter().map(|g| g.balance).sum::<i64>();
-        let (mut entries_total, mut mismatched) = (None, None);
+        let (mut entries_total, mut mismatched, mut mismatched_days) = (None, None, None);
         if verify {
             let mut sums: BTreeMap<String, i64> = BTreeMap::new();
             for r in sqlx::query("SELECT account, CAST(SUM(amount) AS BIGINT) AS total FROM points_entries GROUP BY account")
@@ -295,6 +336,7 @@ impl Store {
             }
             bad.extend(sums.into_iter().filter(|(_, v)| *v != 0).map(|(k, _)| k));
             mismatched = Some(bad);
+            mismatched_days = Some(self.mismatched_points_days().await?);
         }
         Ok(TrialBalance {
             accounts,
@@ -302,7 +344,49 @@ impl Store {
             total,
             entries_total,
             mismatched_accounts: mismatched,
+            mismatched_days,
         })
+    }
+
+    /// The rows of `points_daily` that differ from the entries they sum (both ways).
+    async fn mismatched_points_days(&self) -> Result<Vec<String>, StoreError> {
+        type Key = (String, i64, String, String, i64);
+        let key = |r: &sqlx::any::AnyRow| -> Result<Key, StoreError> {
+            Ok((
+                r.try_get("programme")?,
+                r.try_get("day")?,
+                r.try_get("account_type")?,
+                r.try_get("kind")?,
+                r.try_get("sign")?,
+            ))
+        };
+        let mut recomputed: BTreeMap<Key, i64> = BTreeMap::new();
+        for r in sqlx::query(
+            "SELECT programme, at - ((at % 86400000000) + 86400000000) % 86400000000 AS day, account_type, kind, \
+             CAST(CASE WHEN amount > 0 THEN 1 ELSE -1 END AS BIGINT) AS sign, CAST(SUM(amount) AS BIGINT) AS total \
+             FROM points_entries WHERE amount <> 0 GROUP BY 1, 2, 3, 4, 5",
+        )
+        .fetch_all(self.pool())
+        .await?
+        {
+            recomputed.insert(key(&r)?, r.try_get("total")?);
+        }
+        let mut bad = Vec::new();
+        let name = |(programme, day, account_type, kind, sign): &Key| {
+            format!("{programme} {day} {account_type} {kind} {sign}")
+        };
+        for r in
+            sqlx::query("SELECT programme, day, account_type, kind, sign, amount FROM points_daily")
+                .fetch_all(self.pool())
+                .await?
+        {
+            let k = key(&r)?;
+            if recomputed.remove(&k) != Some(r.try_get("amount")?) {
+                bad.push(name(&k));
+            }
+        }
+        bad.extend(recomputed.keys().map(name));
+        Ok(bad)
     }
 
     /// Exchanges per partner and UTC day (`YYYY-MM-DD`, inclusive).

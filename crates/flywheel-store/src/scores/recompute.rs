@@ -146,6 +146,7 @@ impl Store {
             });
         }
         self.delete_stale_scores(now).await?;
+        let rfm_cells = serde_json::to_string(&self.count_rfm_cells().await?)?;
         let write_ms = started.elapsed().as_millis() - read_ms - fit_ms;
         tracing::info!(members, read_ms, fit_ms, write_ms, "scores recomputed");
         metrics::histogram!("flywheel_recompute_seconds").record(started.elapsed().as_secs_f64());
@@ -171,8 +172,8 @@ impl Store {
             elapsed_ms: started.elapsed().as_millis() as u64,
         };
         sqlx::query(
-            "INSERT INTO score_runs (started_at, finished_at, members, rfm_members, clv_members, model, clv_status, clv_reason) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (started_at) DO NOTHING",
+            "INSERT INTO score_runs (started_at, finished_at, members, rfm_members, clv_members, model, clv_status, clv_reason, rfm_cells) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (started_at) DO NOTHING",
         )
         .bind(now)
         .bind(now + report.elapsed_ms as i64 * 1000)
@@ -182,6 +183,7 @@ impl Store {
         .bind(serde_json::to_string(&report.model)?)
         .bind(report.clv.status)
         .bind(report.clv.reason.clone())
+        .bind(rfm_cells)
         .execute(self.pool())
         .await?;
         // Segments over scores are evaluated again, every member, in the background.
