@@ -176,7 +176,46 @@ async fn default_rules_limits_pending_points_and_refunds() {
         assert_eq!(report["redeemed"], 160, "{report}");
         assert_eq!(report["debt"], 70, "{report}");
         app.assert_books_balance().await;
+
+        // Balances at any instant, read from the daily totals and the entries at the
+        // period's end, are the member's own ledger summed up to it.
+        let end = app.now() + 1;
+        let mut to = now - DAY + 5;
+        while to <= end {
+            let mut expected = [0_i64; 3];
+            for e in entries {
+                let at = flywheel_core::time::parse_rfc3339(e["at"].as_str().unwrap()).unwrap();
+                if at < to {
+                    let i = ["wallet", "pending", "debt"]
+                        .iter()
+                        .position(|a| e["account"] == *a)
+                        .unwrap();
+                    expected[i] += e["amount"].as_i64().unwrap();
+                }
+            }
+            let query = format!(
+                "/v1/reports/points?from={}&to={}",
+                urlencode(&to_rfc3339(now - 30 * DAY)),
+                urlencode(&to_rfc3339(to))
+            );
+            let (status, report) = app.get(&query).await;
+            assert_eq!(status, StatusCode::OK, "{report}");
+            assert_eq!(
+                (
+                    report["outstanding"].clone(),
+                    report["pending"].clone(),
+                    report["debt"].clone()
+                ),
+                (json!(expected[0]), json!(expected[1]), json!(-expected[2])),
+                "at {to}: {report}"
+            );
+            to += 7 * 3600 * 1_000_000 + 13;
+        }
     }
+}
+
+fn urlencode(text: &str) -> String {
+    text.replace(':', "%3A").replace('+', "%2B")
 }
 
 #[tokio::test]

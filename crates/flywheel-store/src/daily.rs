@@ -8,6 +8,7 @@ use crate::plan::Writes;
 use crate::sql::Val;
 use flywheel_core::ingest::Transition;
 use flywheel_core::time::{DAY, Micros, day_start};
+use sqlx::{AnyPool, AssertSqlSafe};
 use std::collections::BTreeMap;
 
 /// A period `[from, to)` cut at UTC midnights.
@@ -43,6 +44,64 @@ pub(crate) fn split_days(from: Micros, to: Micros) -> DaySplit {
         days: Some((first, end)),
         edges,
     }
+}
+
+/// [`split_days`], with a piece of a day at either end read as its whole day when the
+/// rest of that day holds no row of `table` (by its indexed time `column`): a period
+/// ending now, or at the last entry so far, then reads today from the aggregate too.
+/// One index probe per end tells.
+pub(crate) async fn split_days_where_empty(
+    pool: &AnyPool,
+    table: &str,
+    column: &str,
+    from: Micros,
+    to: Micros,
+) -> Result<DaySplit, sqlx::Error> {
+    if from >= to {
+        return Ok(DaySplit::default());
+    }
+    let empty = |a: Micros, b: Micros| async move {
+        if a >= b {
+            return Ok::<bool, sqlx::Error>(true);
+        }
+        let sql =
+            format!("SELECT 1 AS hit FROM {table} WHERE {column} >= $1 AND {column} < $2 LIMIT 1");
+        let hit: Option<i64> = sqlx::query_scalar(AssertSqlSafe(sql))
+            .bind(a)
+            .bind(b)
+            .fetch_optional(pool)
+            .await?;
+        Ok(hit.is_none())
+    };
+    let split = split_days(from, to);
+    let (first_day, last_day) = (day_start(from), day_start(to - 1));
+    let start_whole = from == first_day || empty(first_day, from).await?;
+    let end_whole = to == last_day + DAY || empty(to, last_day + DAY).await?;
+    Ok(match split.days {
+        None if start_whole && end_whole => DaySplit {
+            days: Some((first_day, last_day + DAY)),
+            edges: vec![],
+        },
+        None => split,
+        Some((first, end)) => {
+            let days = (
+                if start_whole { first_day } else { first },
+                if end_whole && end < to {
+                    end + DAY
+                } else {
+                    end
+                },
+            );
+            let edges = [(from, first), (end, to)]
+                .into_iter()
+                .filter(|&(a, b)| a < b && !(a >= days.0 && b <= days.1))
+                .collect();
+            DaySplit {
+                days: Some(days),
+                edges,
+            }
+        }
+    })
 }
 
 /// Plans adding ledger entries to `points_daily`: `(programme, account type, kind, at,

@@ -2,7 +2,7 @@
 //! in a period, stage flows by month, cohort retention, referrals, and the RFM grid. Periods are given as instants;
 //! what a month is belongs to the caller.
 
-use crate::daily::split_days;
+use crate::daily::split_days_where_empty;
 use crate::db::Store;
 use crate::error::StoreError;
 use crate::sql::{Val, bind_ref};
@@ -85,7 +85,9 @@ impl Store {
         let mut out = Vec::with_capacity(bounds.len().saturating_sub(1));
         for pair in bounds.windows(2) {
             let mut counts = FlowCounts::new();
-            let split = split_days(pair[0], pair[1]);
+            let split =
+                split_days_where_empty(self.pool(), "stage_transitions", "at", pair[0], pair[1])
+                    .await?;
             let whole_days = split.days.map(|(first, end)| {
                 (
                     "SELECT from_stage, to_stage, CAST(SUM(n) AS BIGINT) AS n FROM stage_flows_daily \

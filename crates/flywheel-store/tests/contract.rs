@@ -758,7 +758,11 @@ async fn stage_flows_by_period_agree_with_every_members_history() {
                 now() + 41 * DAY,
                 end,
             ],
-            vec![now() + 40 * DAY, now() + 40 * DAY + 5 * 3600 * SECOND + 1],
+            vec![
+                now() + 40 * DAY,
+                now() + 40 * DAY + 5 * 3600 * SECOND - 1,
+                now() + 40 * DAY + 5 * 3600 * SECOND + 1,
+            ],
         ];
         for bounds in bound_sets {
             let flows = s.stage_flows(&bounds).await.unwrap();

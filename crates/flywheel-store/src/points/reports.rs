@@ -177,7 +177,9 @@ impl Store {
         to: Micros,
     ) -> Result<PointsReport, StoreError> {
         let mut flows: BTreeMap<(String, String), (i64, i64)> = BTreeMap::new();
-        let split = crate::daily::split_days(from, to);
+        let split =
+            crate::daily::split_days_where_empty(self.pool(), "points_entries", "at", from, to)
+                .await?;
         if let Some((first, end)) = split.days {
             let rows = sqlx::query(
                 "SELECT account_type, kind, sign, CAST(SUM(amount) AS BIGINT) AS total FROM points_daily \
@@ -252,8 +254,20 @@ impl Store {
             exchanged_in: -net("clearing", "exchange_in"),
             ..PointsReport::default()
         };
-        // Balances at `to`: every whole day before its own, then its day so far.
-        let midnight = day_start(to);
+        // Balances at `to`: every whole day before its own, then its day so far (or
+        // the whole of it, when nothing was posted later that day).
+        let upto = crate::daily::split_days_where_empty(
+            self.pool(),
+            "points_entries",
+            "at",
+            day_start(to),
+            to,
+        )
+        .await?;
+        let (midnight, to) = match upto.days {
+            Some((_, end)) => (end, end),
+            None => (day_start(to), to),
+        };
         let whole_days = sqlx::query(
             "SELECT account_type, CAST(COALESCE(SUM(amount), 0) AS BIGINT) AS total FROM points_daily \
              WHERE programme = $1 AND day < $2 AND account_type IN ('wallet', 'pending', 'debt') GROUP BY account_type",
