@@ -103,10 +103,7 @@ pub(crate) async fn overview_of(
         .map(|p| p.total.members)
         .sum();
     let programme = state.policy.points.default_programme().to_owned();
-    let points = state
-        .store
-        .points_report(&programme, now - DAY, now + 1)
-        .await?;
+    let points = state.store.points_balances(&programme, now + 1).await?;
     Ok(OverviewStats {
         members: stages.total,
         active_30d: kept.active_30d,

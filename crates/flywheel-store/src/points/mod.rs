@@ -19,8 +19,8 @@ pub use catalog::{PartnerRow, RewardRow, RuleVersion};
 pub use commands::{AdjustRequest, ExchangeRequest, ExchangeRow, TransferRequest, TransferRow};
 pub use redemptions::{RedeemRequest, RedemptionRow};
 pub use reports::{
-    AccountBalance, LedgerCursor, LedgerEntry, PointsReport, SettlementRow, TrialBalance,
-    TrialGroup,
+    AccountBalance, LedgerCursor, LedgerEntry, PointsBalances, PointsReport, SettlementRow,
+    TrialBalance, TrialGroup,
 };
 pub use sweep::PointsSweepReport;
 

@@ -60,6 +60,17 @@ pub struct PointsReport {
     pub debt: i64,
 }
 
+/// What members hold in one programme at an instant.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PointsBalances {
+    /// Available points: what the brand owes.
+    pub outstanding: i64,
+    /// Earned, not yet available.
+    pub pending: i64,
+    /// Owed back by members (clawbacks beyond their balance).
+    pub debt: i64,
+}
+
 #[derive(Clone, Debug, Serialize)]
 pub struct AccountBalance {
     pub account: String,
@@ -254,6 +265,21 @@ impl Store {
             exchanged_in: -net("clearing", "exchange_in"),
             ..PointsReport::default()
         };
+        let balances = self.points_balances(programme, to).await?;
+        report.outstanding = balances.outstanding;
+        report.pending = balances.pending;
+        report.debt = balances.debt;
+        Ok(report)
+    }
+
+    /// Members' balances in one programme at `to`, from the daily totals (and the
+    /// entries of `to`'s own day when more was posted later that day).
+    pub async fn points_balances(
+        &self,
+        programme: &str,
+        to: Micros,
+    ) -> Result<PointsBalances, StoreError> {
+        let mut balances = PointsBalances::default();
         // Balances at `to`: every whole day before its own, then its day so far (or
         // the whole of it, when nothing was posted later that day).
         let upto = crate::daily::split_days_where_empty(
@@ -288,12 +314,12 @@ impl Store {
         for r in whole_days.iter().chain(&today) {
             let total: i64 = r.try_get("total")?;
             match r.try_get::<String, _>("account_type")?.as_str() {
-                "wallet" => report.outstanding += total,
-                "pending" => report.pending += total,
-                _ => report.debt -= total,
+                "wallet" => balances.outstanding += total,
+                "pending" => balances.pending += total,
+                _ => balances.debt -= total,
             }
         }
-        Ok(report)
+        Ok(balances)
     }
 
     /// Every brand and partner account, members' accounts summed by type, and the total.
