@@ -164,9 +164,7 @@ impl Store {
                     remove_membership(conn, member, programme_id).await?;
                     self.refresh_segments_in(conn, &[member], "tier", now)
                         .await?;
-                    // Memberships and segments: nothing the member cache holds.
-                    let committed = tx.commit().await?;
-                    self.keep_member_cache(committed, &[]).await;
+                    tx.commit().await?;
                     return Ok(());
                 }
             }
@@ -175,8 +173,7 @@ impl Store {
             save_membership(conn, &m).await?;
             self.refresh_segments_in(conn, &[member], "tier", now)
                 .await?;
-            let committed = tx.commit().await?;
-            self.keep_member_cache(committed, &[]).await;
+            tx.commit().await?;
         }
         Ok(())
     }

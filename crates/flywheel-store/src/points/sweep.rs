@@ -72,9 +72,7 @@ impl Store {
         write_book(conn, &book, now).await?;
         self.refresh_segments_in(conn, &posting_members(&book), "points", now)
             .await?;
-        // Lots, the ledger and segments: nothing the member cache holds.
-        let committed = tx.commit().await?;
-        self.keep_member_cache(committed, &[]).await;
+        tx.commit().await?;
         // Members locked by someone else are left for the next sweep.
         Ok(locked.len() < ids.len() || (ids.len() as i64) < MEMBERS_PER_TRANSACTION)
     }
