@@ -83,15 +83,29 @@ fn purchase(id: &str, days: i64, who: Value, order: &str, amount: &str) -> Event
     )
 }
 
+/// The default policies, owned, so that a test can borrow the `Rules` an ingest takes.
+#[derive(Default)]
+struct Policies {
+    identity: IdentityRules,
+    stages: StagePolicy,
+    points: flywheel_core::points::PointsPolicy,
+    limits: flywheel_core::Limits,
+}
+
+impl Policies {
+    fn rules(&self) -> Rules<'_> {
+        Rules {
+            identity: &self.identity,
+            stages: &self.stages,
+            points: &self.points,
+            limits: &self.limits,
+        }
+    }
+}
+
 async fn send(store: &Store, events: &[Event]) -> Vec<EventResult> {
-    let identity = IdentityRules::default();
-    let stages = StagePolicy::default();
-    let rules = Rules {
-        identity: &identity,
-        stages: &stages,
-        points: &flywheel_core::points::PointsPolicy::default(),
-        limits: &flywheel_core::Limits::default(),
-    };
+    let policies = Policies::default();
+    let rules = policies.rules();
     store
         .ingest(events, &rules, AsOf::At(now()), IngestMode::SkipRejected)
         .await
@@ -263,14 +277,8 @@ async fn a_refused_merge_is_listed_as_an_open_conflict() {
             panic!()
         };
         // A person decides: they are one member after all.
-        let identity = IdentityRules::default();
-        let stages = StagePolicy::default();
-        let rules = Rules {
-            identity: &identity,
-            stages: &stages,
-            points: &flywheel_core::points::PointsPolicy::default(),
-            limits: &flywheel_core::Limits::default(),
-        };
+        let policies = Policies::default();
+        let rules = policies.rules();
         let merged = s
             .merge_members(a, b, &admin(), "same person", &rules, now())
             .await
@@ -292,14 +300,8 @@ async fn a_batch_with_a_rejected_event_writes_nothing_when_all_or_nothing() {
             &[purchase("p1", 5, json!({"card_no": "C1"}), "O1", "10")],
         )
         .await;
-        let identity = IdentityRules::default();
-        let stages = StagePolicy::default();
-        let rules = Rules {
-            identity: &identity,
-            stages: &stages,
-            points: &flywheel_core::points::PointsPolicy::default(),
-            limits: &flywheel_core::Limits::default(),
-        };
+        let policies = Policies::default();
+        let rules = policies.rules();
         let batch = [
             event("x", "like", 1, json!({"card_no": "C2"}), json!({})),
             purchase("p2", 1, json!({"card_no": "C1"}), "O1", "5"),
@@ -715,14 +717,8 @@ async fn stage_flows_by_period_agree_with_every_members_history() {
             }
         }
         evs.sort_by_key(|e| e.occurred_at);
-        let identity = IdentityRules::default();
-        let stages = StagePolicy::default();
-        let rules = Rules {
-            identity: &identity,
-            stages: &stages,
-            points: &flywheel_core::points::PointsPolicy::default(),
-            limits: &flywheel_core::Limits::default(),
-        };
+        let policies = Policies::default();
+        let rules = policies.rules();
         // In two batches, so both the first day's rows and later additions to a day
         // already counted are exercised.
         let (early, late) = evs.split_at(evs.len() / 2);
@@ -741,7 +737,7 @@ async fn stage_flows_by_period_agree_with_every_members_history() {
             now() + 40 * DAY + 5 * 3600 * SECOND,
             now() + 130 * DAY + 77 * SECOND,
         ] {
-            s.sweep(&stages, later, false).await.unwrap();
+            s.sweep(&policies.stages, later, false).await.unwrap();
         }
         let mut history = Vec::new();
         for m in &members {

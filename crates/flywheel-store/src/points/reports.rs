@@ -191,40 +191,36 @@ impl Store {
         let split =
             crate::daily::split_days_where_empty(self.pool(), "points_entries", "at", from, to)
                 .await?;
+        // Both sources answer the same shape: per account type and kind, the sum of
+        // what was added and the sum of what was taken.
+        let mut queries = Vec::new();
         if let Some((first, end)) = split.days {
-            let rows = sqlx::query(
-                "SELECT account_type, kind, sign, CAST(SUM(amount) AS BIGINT) AS total FROM points_daily \
-                 WHERE programme = $1 AND day >= $2 AND day < $3 GROUP BY account_type, kind, sign",
-            )
-            .bind(programme.to_owned())
-            .bind(first)
-            .bind(end)
-            .fetch_all(self.pool())
-            .await?;
-            for r in rows {
-                let flow = flows
-                    .entry((r.try_get("account_type")?, r.try_get("kind")?))
-                    .or_default();
-                let total: i64 = r.try_get("total")?;
-                if r.try_get::<i64, _>("sign")? > 0 {
-                    flow.0 += total;
-                } else {
-                    flow.1 += total;
-                }
-            }
+            queries.push((
+                "SELECT account_type, kind, \
+                 CAST(COALESCE(SUM(CASE WHEN sign > 0 THEN amount ELSE 0 END), 0) AS BIGINT) AS plus, \
+                 CAST(COALESCE(SUM(CASE WHEN sign < 0 THEN amount ELSE 0 END), 0) AS BIGINT) AS minus \
+                 FROM points_daily WHERE programme = $1 AND day >= $2 AND day < $3 GROUP BY account_type, kind",
+                first,
+                end,
+            ));
         }
         for (edge_from, edge_to) in split.edges {
-            let rows = sqlx::query(
+            queries.push((
                 "SELECT account_type, kind, \
                  CAST(COALESCE(SUM(CASE WHEN amount > 0 THEN amount ELSE 0 END), 0) AS BIGINT) AS plus, \
                  CAST(COALESCE(SUM(CASE WHEN amount < 0 THEN amount ELSE 0 END), 0) AS BIGINT) AS minus \
                  FROM points_entries WHERE programme = $1 AND at >= $2 AND at < $3 GROUP BY account_type, kind",
-            )
-            .bind(programme.to_owned())
-            .bind(edge_from)
-            .bind(edge_to)
-            .fetch_all(self.pool())
-            .await?;
+                edge_from,
+                edge_to,
+            ));
+        }
+        for (sql, start, end) in queries {
+            let rows = sqlx::query(sql)
+                .bind(programme.to_owned())
+                .bind(start)
+                .bind(end)
+                .fetch_all(self.pool())
+                .await?;
             for r in rows {
                 let flow = flows
                     .entry((r.try_get("account_type")?, r.try_get("kind")?))
