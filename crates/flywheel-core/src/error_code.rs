@@ -62,6 +62,8 @@ codes! {
     RedemptionNotFound = "redemption_not_found", 404, "No redemption has that id.";
     SegmentNotFound = "segment_not_found", 404, "No segment has that id.";
     TagNotFound = "tag_not_found", 404, "The member does not carry that tag.";
+    ContentNotFound = "content_not_found", 404, "No content in the library has that id.";
+    JourneyNotFound = "journey_not_found", 404, "No journey has that id.";
     MethodNotAllowed = "method_not_allowed", 405, "The route exists but does not take that method.";
     RequestTimeout = "request_timeout", 408, "The request body did not arrive in time.";
     OrderExists = "order_exists", 409, "The order was already recorded by another event.";
@@ -86,6 +88,8 @@ codes! {
     BenefitOutOfCodes = "benefit_out_of_codes", 409, "Every code the partner supplied for the benefit has been handed out; load more.";
     SegmentExists = "segment_exists", 409, "A segment with that id exists; change it with PUT.";
     SegmentInUse = "segment_in_use", 409, "Another segment reads this one (in_segment); change that one first.";
+    ContentExists = "content_exists", 409, "Content with that id exists; change it with PUT.";
+    JourneyExists = "journey_exists", 409, "A journey with that id exists; change it with PUT.";
     NotEligible = "not_eligible", 409, "The member's profile does not meet the card's eligibility.";
     PayloadTooLarge = "payload_too_large", 413, "The body (or one event in a batch) is larger than the limit.";
     MissingField = "missing_field", 422, "A required field is missing.";
@@ -108,6 +112,7 @@ codes! {
     UnknownProgramme = "unknown_programme", 422, "The points programme is not one configured.";
     Duplicate = "duplicate", 422, "The same id appears twice in one request (earning rules).";
     InvalidExpression = "invalid_expression", 422, "A segment expression does not parse or check; line and column say where.";
+    InvalidTemplate = "invalid_template", 422, "A template names a variable Flywheel does not know, or leaves a '{{' unclosed.";
     InvalidTag = "invalid_tag", 422, "A tag is malformed, its dimension is unknown, or the dimension does not allow the value.";
     InexactExchange = "inexact_exchange", 422, "The points do not convert exactly at the partner's rate.";
     RateLimited = "rate_limited", 429, "The key sent more requests than its role's rate allows; wait Retry-After seconds.";

@@ -8,6 +8,7 @@
 
 pub mod auth;
 pub mod clv;
+pub mod engagement;
 pub mod error_code;
 pub mod event;
 pub mod facts;

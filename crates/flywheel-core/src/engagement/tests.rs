@@ -1,0 +1,284 @@
+use super::duration::{parse_duration, parse_time_of_day};
+use super::journey::{Op, Reentry, Trigger, compile};
+use super::quiet::{
+    Caps, Counted, QuietHours, local_day_start, next_time_of_day, parse_offset, retry_after,
+};
+use super::template;
+use crate::segment::Language;
+use crate::stage::Stage;
+use crate::time::{DAY, SECOND, parse_rfc3339};
+use serde_json::json;
+use std::collections::BTreeMap;
+
+const HOUR: i64 = 3600 * SECOND;
+
+fn lang() -> Language {
+    Language::new(365)
+}
+
+fn has_content(id: &str) -> Option<String> {
+    (id == "welcome-weak").then(|| "webhook".to_owned())
+}
+
+#[test]
+fn durations_and_times_of_day_read_as_written() {
+    assert_eq!(parse_duration("2d"), Ok(2 * DAY));
+    assert_eq!(parse_duration("36h"), Ok(36 * HOUR));
+    assert_eq!(parse_duration("1w"), Ok(7 * DAY));
+    assert!(parse_duration("2").is_err());
+    assert!(parse_duration("0d").is_err());
+    assert!(parse_duration("800d").is_err());
+    assert!(parse_duration("d").is_err());
+    assert_eq!(parse_time_of_day("09:30"), Ok(570));
+    assert!(parse_time_of_day("24:00").is_err());
+    assert!(parse_time_of_day("9:00").is_err());
+    assert_eq!(parse_offset("+08:00"), Ok(480));
+    assert_eq!(parse_offset("-05:30"), Ok(-330));
+    assert!(parse_offset("08:00").is_err());
+}
+
+#[test]
+fn templates_refuse_unknown_variables_and_fill_known_ones() {
+    let body = "Hi {{nickname}}, you have {{ points.balance }} points.";
+    assert!(template::check(body).is_ok());
+    assert_eq!(template::variables(body), ["nickname", "points.balance"]);
+    let e = template::check("Hi {{nick}}").unwrap_err();
+    assert_eq!(e.at, 3);
+    assert!(
+        e.message.contains("unknown variable 'nick'"),
+        "{}",
+        e.message
+    );
+    assert!(template::check("Hi {{nickname").is_err());
+    let mut values = BTreeMap::new();
+    values.insert("nickname", "Yan".to_owned());
+    values.insert("points.balance", "120".to_owned());
+    assert_eq!(
+        template::render(body, &values),
+        "Hi Yan, you have 120 points."
+    );
+    values.remove("nickname");
+    assert_eq!(template::render(body, &values), "Hi , you have 120 points.");
+}
+
+#[test]
+fn the_issue_example_compiles_to_a_wait_then_a_send() {
+    let j = compile(
+        &json!({"event": "purchase", "when": "purchases_within(365d) == 3"}),
+        &json!([{"wait": "2d"}, {"send": {"content": "welcome-weak"}}]),
+        "once",
+        None,
+        &lang(),
+        &has_content,
+    )
+    .unwrap();
+    assert!(
+        matches!(j.trigger, Trigger::Event { ref event_type, when: Some(_) } if event_type == "purchase")
+    );
+    assert_eq!(j.reentry, Reentry::Once);
+    assert!(matches!(j.program[0], Op::Wait(d) if d == 2 * DAY));
+    assert!(
+        matches!(j.program[1], Op::Send { ref content, channel: None } if content == "welcome-weak")
+    );
+}
+
+#[test]
+fn an_if_becomes_jumps_that_skip_the_branch_not_taken() {
+    let j = compile(
+        &json!({"stage": {"to": "weak"}}),
+        &json!([
+            {"if": "points_balance >= 100", "then": [{"tag": "rich"}], "else": [{"tag": "poor"}, {"untag": "rich"}]},
+            {"send": {"content": "welcome-weak"}}
+        ]),
+        "always",
+        Some("purchases_within(30d) >= 1"),
+        &lang(),
+        &has_content,
+    )
+    .unwrap();
+    // 0 JumpUnless→3, 1 Tag rich, 2 Jump→5, 3 Tag poor, 4 Untag rich, 5 Send.
+    assert!(matches!(j.program[0], Op::JumpUnless { target: 3, .. }));
+    assert!(matches!(j.program[2], Op::Jump(5)));
+    assert!(matches!(j.program[5], Op::Send { .. }));
+    assert!(j.goal.is_some());
+    assert!(j.trigger.matches_stage(Stage::Micro, Stage::Weak));
+    assert!(!j.trigger.matches_stage(Stage::Weak, Stage::Strong));
+}
+
+#[test]
+fn every_bad_definition_names_its_field() {
+    let bad = |trigger: serde_json::Value, steps: serde_json::Value, reentry: &str| {
+        compile(&trigger, &steps, reentry, None, &lang(), &has_content)
+            .unwrap_err()
+            .field
+    };
+    let ok_steps = json!([{"send": {"content": "welcome-weak"}}]);
+    assert_eq!(
+        bad(
+            json!({"event": "purchase", "when": "purchases >"}),
+            ok_steps.clone(),
+            "once"
+        ),
+        "trigger.when"
+    );
+    assert_eq!(
+        bad(
+            json!({"event": "purchase", "stage": {}}),
+            ok_steps.clone(),
+            "once"
+        ),
+        "trigger"
+    );
+    assert_eq!(
+        bad(json!({"stage": {"to": "gold"}}), ok_steps.clone(), "once"),
+        "trigger.stage.to"
+    );
+    assert_eq!(
+        bad(
+            json!({"segment": "vip", "on": "stay"}),
+            ok_steps.clone(),
+            "once"
+        ),
+        "trigger.on"
+    );
+    assert_eq!(
+        bad(json!({"event": "purchase"}), ok_steps.clone(), "twice"),
+        "reentry"
+    );
+    assert_eq!(
+        bad(
+            json!({"event": "purchase"}),
+            json!([{"send": {"content": "nope"}}]),
+            "once"
+        ),
+        "steps[0].send.content"
+    );
+    assert_eq!(
+        bad(
+            json!({"event": "purchase"}),
+            json!([{"wait": "2x"}]),
+            "once"
+        ),
+        "steps[0].wait"
+    );
+    assert_eq!(
+        bad(json!({"event": "purchase"}), json!([{"jump": 1}]), "once"),
+        "steps[0].jump"
+    );
+    assert_eq!(
+        bad(
+            json!({"event": "purchase"}),
+            json!([{"if": "stage >= weak", "then": [{"wait": {"until": "25:00"}}]}]),
+            "once"
+        ),
+        "steps[0].then[0].wait.until"
+    );
+    assert_eq!(
+        bad(json!({"event": "purchase"}), json!([]), "once"),
+        "steps"
+    );
+}
+
+#[test]
+fn reentry_admits_as_its_policy_says() {
+    let t = 100 * DAY;
+    assert!(Reentry::Once.admits(None, t));
+    assert!(!Reentry::Once.admits(Some(t - 400 * DAY), t));
+    assert!(Reentry::Always.admits(Some(t), t));
+    let monthly = Reentry::parse("once_per:30d").unwrap();
+    assert!(!monthly.admits(Some(t - 29 * DAY), t));
+    assert!(monthly.admits(Some(t - 30 * DAY), t));
+}
+
+#[test]
+fn quiet_hours_hold_a_message_until_morning_on_the_members_clock() {
+    let quiet = QuietHours {
+        start: 21 * 60,
+        end: 9 * 60,
+    };
+    // 15:30 UTC is 23:30 in Shanghai: held until 09:00 local, 01:00 UTC next day.
+    let late = parse_rfc3339("2026-12-05T15:30:00Z").unwrap();
+    assert_eq!(
+        quiet.hold_until(late, 480),
+        parse_rfc3339("2026-12-06T01:00:00Z")
+    );
+    // 00:30 UTC is 08:30 local: held half an hour.
+    let early = parse_rfc3339("2026-12-06T00:30:00Z").unwrap();
+    assert_eq!(
+        quiet.hold_until(early, 480),
+        parse_rfc3339("2026-12-06T01:00:00Z")
+    );
+    // 02:00 UTC is 10:00 local: goes now.
+    assert_eq!(
+        quiet.hold_until(parse_rfc3339("2026-12-06T02:00:00Z").unwrap(), 480),
+        None
+    );
+    // The same instant in UTC is 15:30: not quiet.
+    assert_eq!(quiet.hold_until(late, 0), None);
+    assert_eq!(QuietHours { start: 0, end: 0 }.hold_until(late, 480), None);
+    assert_eq!(
+        local_day_start(late, 480),
+        parse_rfc3339("2026-12-04T16:00:00Z").unwrap()
+    );
+    assert_eq!(
+        next_time_of_day(late, 480, 9 * 60),
+        parse_rfc3339("2026-12-06T01:00:00Z").unwrap()
+    );
+}
+
+#[test]
+fn caps_stop_the_message_past_the_limit() {
+    let caps = Caps {
+        channel_per_day: 3,
+        channel_per_week: 10,
+        all_per_day: 5,
+    };
+    assert_eq!(
+        caps.breached(Counted {
+            channel_day: 2,
+            channel_week: 2,
+            all_day: 2
+        }),
+        None
+    );
+    assert_eq!(
+        caps.breached(Counted {
+            channel_day: 3,
+            channel_week: 3,
+            all_day: 3
+        }),
+        Some("frequency_cap_channel_day")
+    );
+    assert_eq!(
+        caps.breached(Counted {
+            channel_day: 0,
+            channel_week: 10,
+            all_day: 3
+        }),
+        Some("frequency_cap_channel_week")
+    );
+    assert_eq!(
+        caps.breached(Counted {
+            channel_day: 0,
+            channel_week: 0,
+            all_day: 5
+        }),
+        Some("frequency_cap_all_day")
+    );
+    let none = Caps {
+        channel_per_day: 0,
+        channel_per_week: 0,
+        all_per_day: 0,
+    };
+    assert_eq!(
+        none.breached(Counted {
+            channel_day: 99,
+            channel_week: 99,
+            all_day: 99
+        }),
+        None
+    );
+    assert_eq!(retry_after(0), 60 * SECOND);
+    assert_eq!(retry_after(3), 8 * 60 * SECOND);
+    assert_eq!(retry_after(30), 6 * HOUR);
+}
