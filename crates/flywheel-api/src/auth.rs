@@ -184,6 +184,7 @@ pub mod need {
         TagMembers,
         ManageSegments,
         SetTargets,
+        ManageEngagement,
     );
 }
 

@@ -2,14 +2,15 @@
 //! compiled into the binary, so they work with no internet.
 
 use crate::benefit_views;
+use crate::engagement_views;
 use crate::membership_views;
 use crate::metrics;
 use crate::points_views;
 use crate::report_views;
 use crate::routes::{
-    audit, benefits, card, events, finance, health, identity, kpis, members, membership_report,
-    memberships, partner_codes, points, privacy, programmes, rewards, scores, segments, stats,
-    tags,
+    audit, benefits, card, content, events, finance, health, identity, kpis, members,
+    membership_report, memberships, partner_codes, points, privacy, programmes, rewards, scores,
+    segments, stats, tags,
 };
 use crate::score_views;
 use crate::segment_views;
@@ -46,6 +47,8 @@ use utoipa_swagger_ui::SwaggerUi;
         segments::delete_segment, segments::segment_members, segments::segment_changes, segments::export,
         segments::preview, segments::member_segments, segments::influencers,
         tags::list_tags, tags::put_dimension, tags::member_tags, tags::add_tag, tags::remove_tag,
+        content::list_content, content::create_content, content::get_content, content::put_content,
+        content::delete_content, content::preview,
     ),
     components(schemas(
         views::EventAnswer, views::BatchAnswer, views::MemberDoc, views::IdentityView, views::Timeline,
@@ -99,6 +102,8 @@ use utoipa_swagger_ui::SwaggerUi;
         segment_views::MemberTagView, segment_views::MemberTagsView, segment_views::TagCountView,
         segment_views::DimensionInput, segment_views::DimensionView, segment_views::TagsView,
         segment_views::InfluencerView, segment_views::InfluencerList,
+        engagement_views::ContentInput, engagement_views::ContentView, engagement_views::ContentList,
+        engagement_views::ContentPreviewInput, engagement_views::ContentPreviewView,
     )),
     modifiers(&BearerAuth, &ErrorAnswers),
 )]

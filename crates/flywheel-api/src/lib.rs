@@ -16,6 +16,7 @@ mod benefit_views;
 mod body;
 mod cockpit;
 mod docs;
+mod engagement_views;
 mod error;
 mod limits;
 mod membership_views;
@@ -52,6 +53,7 @@ pub fn router(state: AppState) -> Router {
     // Every /v1 route is behind the guard: a key, its rate, and masking by role.
     let v1 = Router::new()
         .merge(routes::events::router())
+        .merge(routes::content::router())
         .merge(routes::members::router())
         .merge(routes::identity::router())
         .merge(routes::stats::router())

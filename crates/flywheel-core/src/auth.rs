@@ -62,6 +62,8 @@ pub enum Permission {
     ManageSegments,
     /// Set KPI targets (the marketing team's plan for a month).
     SetTargets,
+    /// Write content, journeys and campaigns; set members' consent (audited).
+    ManageEngagement,
 }
 
 impl Role {
@@ -110,6 +112,7 @@ impl Role {
                     | TagMembers
                     | ManageSegments
                     | SetTargets
+                    | ManageEngagement
             ),
             Role::Staff => matches!(
                 p,

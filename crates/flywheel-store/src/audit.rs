@@ -59,7 +59,7 @@ pub struct AuditChange {
 }
 
 /// The kinds of change the log records, for the API to check a filter against.
-pub const AUDIT_KINDS: [&str; 17] = [
+pub const AUDIT_KINDS: [&str; 18] = [
     "points_rules",
     "programme",
     "membership",
@@ -77,6 +77,7 @@ pub const AUDIT_KINDS: [&str; 17] = [
     "member_tag",
     "tag_dimension",
     "kpi_target",
+    "content",
 ];
 
 /// A stored record.

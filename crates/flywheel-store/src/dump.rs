@@ -41,7 +41,7 @@ const SKIPPED: [&str; 13] = [
 /// segment's entry (and the tag a segment sets) is dated by the transaction that
 /// evaluated its member — in a history replayed at its own time, the member's last event
 /// of its batch — so, like the feed of entries and exits, it depends on batch sizes.
-const VOLATILE: [(&str, &str); 28] = [
+const VOLATILE: [(&str, &str); 30] = [
     ("events", "received_at"),
     ("members", "updated_at"),
     ("points_transactions", "posted_at"),
@@ -70,6 +70,8 @@ const VOLATILE: [(&str, &str); 28] = [
     ("segment_members", "entered_at"),
     ("member_tags", "set_at"),
     ("kpi_targets", "set_at"),
+    ("content", "created_at"),
+    ("content", "updated_at"),
 ];
 
 /// A row as a JSON object, column by column; text that holds JSON (identities,

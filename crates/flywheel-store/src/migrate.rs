@@ -70,6 +70,7 @@ const MIGRATIONS: &[Migration] = &[
     common!(20, "cockpit", "0020_cockpit"),
     common!(21, "kpi_targets", "0021_kpi_targets"),
     common!(22, "daily_stats", "0022_daily_stats"),
+    common!(23, "content", "0023_content"),
 ];
 
 impl Store {

@@ -3,6 +3,7 @@
 pub mod audit;
 pub mod benefits;
 pub mod card;
+pub mod content;
 pub mod events;
 pub mod finance;
 pub mod health;

@@ -1,0 +1,342 @@
+//! The content library (`/v1/content`): message templates per channel, checked when
+//! saved (an unknown `{{variable}}` is refused with where it stands), previewed for a
+//! member, versioned and audited.
+
+use super::member_id;
+use crate::auth::{Allowed, Caller, need};
+use crate::body::{JsonValue, SMALL, typed};
+use crate::engagement_views::{
+    ContentInput, ContentList, ContentPreviewInput, ContentPreviewView, ContentView,
+};
+use crate::error::ApiError;
+use crate::state::AppState;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use flywheel_core::ErrorCode;
+use flywheel_core::engagement::{CHANNELS, is_channel, template};
+use flywheel_core::time::{to_datetime, to_rfc3339};
+use flywheel_core::validation::{check_line, check_paragraph};
+use flywheel_store::{ContentRow, PutContent, SavedContent};
+use std::collections::BTreeMap;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/content", get(list_content).post(create_content))
+        .route(
+            "/v1/content/{id}",
+            get(get_content).put(put_content).delete(delete_content),
+        )
+        .route("/v1/content/{id}/preview", post(preview))
+}
+
+fn view(c: ContentRow) -> ContentView {
+    let mut variables = template::variables(&c.body);
+    if let Some(s) = &c.subject {
+        for v in template::variables(s) {
+            if !variables.contains(&v) {
+                variables.push(v);
+            }
+        }
+    }
+    ContentView {
+        variables,
+        id: c.id,
+        channel: c.channel,
+        name: c.name,
+        subject: c.subject,
+        body: c.body,
+        link: c.link,
+        version: c.version,
+        created_at: to_rfc3339(c.created_at),
+        updated_at: to_rfc3339(c.updated_at),
+        updated_by: c.updated_by,
+    }
+}
+
+fn check_id(id: &str) -> Result<(), ApiError> {
+    let ok = !id.is_empty()
+        && id.len() <= 40
+        && id
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-');
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            ErrorCode::InvalidValue,
+            "a content id is 1-40 lower-case letters, digits, '_' or '-'",
+        )
+        .field("id"))
+    }
+}
+
+fn not_found(id: &str) -> ApiError {
+    ApiError::not_found(ErrorCode::ContentNotFound, format!("no content {id:?}"))
+}
+
+fn checked_template(field: &'static str, text: &str) -> Result<(), ApiError> {
+    template::check(text).map_err(|e| {
+        ApiError::new(
+            ErrorCode::InvalidTemplate,
+            format!("{field}: {}", e.message),
+        )
+        .field(field)
+        .with("at", e.at)
+    })
+}
+
+/// List the content library
+#[utoipa::path(get, path = "/v1/content", tag = "engagement",
+    responses((status = 200, body = ContentList)),
+    security(("bearer" = [])))]
+pub async fn list_content(
+    _caller: Allowed<need::ReadStats>,
+    State(state): State<AppState>,
+) -> Result<Json<ContentList>, ApiError> {
+    let content = state
+        .store
+        .contents()
+        .await?
+        .into_iter()
+        .map(view)
+        .collect();
+    Ok(Json(ContentList { content }))
+}
+
+/// One template
+#[utoipa::path(get, path = "/v1/content/{id}", tag = "engagement",
+    params(("id" = String, Path, description = "Content id")),
+    responses((status = 200, body = ContentView), (status = 404, description = "content_not_found")),
+    security(("bearer" = [])))]
+pub async fn get_content(
+    _caller: Allowed<need::ReadStats>,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<ContentView>, ApiError> {
+    let row = state
+        .store
+        .content(&id)
+        .await?
+        .ok_or_else(|| not_found(&id))?;
+    Ok(Json(view(row)))
+}
+
+/// Save a template
+///
+/// A template that names a variable Flywheel does not know, or leaves `{{` open, is
+/// refused (422 `invalid_template`, with the byte offset `at`). Sending the same
+/// template again answers 200 and changes nothing.
+#[utoipa::path(post, path = "/v1/content", tag = "engagement",
+    request_body(content = ContentInput),
+    responses((status = 201, body = ContentView, description = "Saved"),
+        (status = 200, body = ContentView, description = "Stored before, unchanged"),
+        (status = 409, description = "content_exists: the id holds another template"),
+        (status = 422, description = "invalid_template, or an unsound field")),
+    security(("bearer" = [])))]
+pub async fn create_content(
+    caller: Allowed<need::ManageEngagement>,
+    State(state): State<AppState>,
+    JsonValue(body): JsonValue<SMALL>,
+) -> Result<(StatusCode, Json<ContentView>), ApiError> {
+    let input: ContentInput = typed(body)?;
+    let id = input
+        .id
+        .clone()
+        .ok_or_else(|| ApiError::new(ErrorCode::MissingField, "id is required").field("id"))?;
+    save(&state, &caller, &id, input, true).await
+}
+
+/// Change a template (or save it under this id)
+#[utoipa::path(put, path = "/v1/content/{id}", tag = "engagement",
+    params(("id" = String, Path, description = "Content id")),
+    request_body(content = ContentInput),
+    responses((status = 201, body = ContentView, description = "Saved (a new version)"),
+        (status = 200, body = ContentView, description = "Unchanged"),
+        (status = 422, description = "invalid_template, or an unsound field")),
+    security(("bearer" = [])))]
+pub async fn put_content(
+    caller: Allowed<need::ManageEngagement>,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    JsonValue(body): JsonValue<SMALL>,
+) -> Result<(StatusCode, Json<ContentView>), ApiError> {
+    let input: ContentInput = typed(body)?;
+    if input.id.as_ref().is_some_and(|b| b != &id) {
+        return Err(ApiError::new(
+            ErrorCode::InvalidValue,
+            "the id is the path's; leave it out of the body or send the same",
+        )
+        .field("id"));
+    }
+    save(&state, &caller, &id, input, false).await
+}
+
+async fn save(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+    input: ContentInput,
+    create: bool,
+) -> Result<(StatusCode, Json<ContentView>), ApiError> {
+    check_id(id)?;
+    if !is_channel(&input.channel) {
+        return Err(ApiError::new(
+            ErrorCode::InvalidValue,
+            format!("channel is one of {}", CHANNELS.join(", ")),
+        )
+        .field("channel"));
+    }
+    let name = match &input.name {
+        Some(n) => check_line("name", n, 100)?,
+        None => id.to_owned(),
+    };
+    let subject = match &input.subject {
+        Some(s) => {
+            let s = check_line("subject", s, 200)?;
+            checked_template("subject", &s)?;
+            Some(s)
+        }
+        None => None,
+    };
+    let body = check_paragraph("body", &input.body, 4000)?;
+    if body.trim().is_empty() {
+        return Err(ApiError::new(ErrorCode::InvalidValue, "body is empty").field("body"));
+    }
+    checked_template("body", &body)?;
+    let link = match &input.link {
+        Some(l) => {
+            let l = check_line("link", l, 1000)?;
+            let sound = (l.starts_with("https://") || l.starts_with("http://"))
+                && !l.contains(char::is_whitespace)
+                && l.len() > "https://".len();
+            if !sound {
+                return Err(
+                    ApiError::new(ErrorCode::InvalidValue, "link is an http(s) URL").field("link"),
+                );
+            }
+            Some(l)
+        }
+        None => None,
+    };
+    let def = PutContent {
+        id: id.to_owned(),
+        channel: input.channel,
+        name,
+        subject,
+        body,
+        link,
+    };
+    let saved = state
+        .store
+        .save_content(&def, create, &caller.audit_actor(), state.now())
+        .await?;
+    match saved {
+        SavedContent::Created(c) | SavedContent::Updated(c) => {
+            Ok((StatusCode::CREATED, Json(view(c))))
+        }
+        SavedContent::Unchanged(c) => Ok((StatusCode::OK, Json(view(c)))),
+        SavedContent::Exists => Err(ApiError::new(
+            ErrorCode::ContentExists,
+            format!("content {id:?} exists; change it with PUT"),
+        )
+        .field("id")),
+    }
+}
+
+/// Delete a template
+#[utoipa::path(delete, path = "/v1/content/{id}", tag = "engagement",
+    params(("id" = String, Path, description = "Content id")),
+    responses((status = 204), (status = 404, description = "content_not_found")),
+    security(("bearer" = [])))]
+pub async fn delete_content(
+    caller: Allowed<need::ManageEngagement>,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    if state
+        .store
+        .delete_content(&id, &caller.audit_actor(), state.now())
+        .await?
+    {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(not_found(&id))
+    }
+}
+
+/// The values a member gives a template's variables now.
+pub(crate) async fn member_values(
+    state: &AppState,
+    id: i64,
+    link: Option<&str>,
+) -> Result<BTreeMap<&'static str, String>, ApiError> {
+    let member =
+        state.store.member(id).await?.ok_or_else(|| {
+            ApiError::not_found(ErrorCode::MemberNotFound, format!("no member {id}"))
+        })?;
+    let mut values = BTreeMap::new();
+    let name = member.profile.name.clone();
+    let nickname = member.profile.nicknames.values().next().cloned();
+    values.insert("member_id", member.id.to_string());
+    values.insert("stage", member.stage.as_str().to_owned());
+    if let Some(n) = nickname.clone().or_else(|| name.clone()) {
+        values.insert("nickname", n);
+    }
+    if let Some(n) = name {
+        values.insert("name", n);
+    }
+    if let Some(m) = state.store.memberships_of(member.id).await?.first() {
+        values.insert("tier", m.tier.clone());
+    }
+    let programme = state.policy.points.default_programme().to_owned();
+    if let Some((_, summary)) = state
+        .store
+        .member_points(member.id, &programme, state.now())
+        .await?
+    {
+        values.insert("points.balance", summary.balance.to_string());
+        if let Some((points, at)) = summary.next_expiry {
+            values.insert("points.expiring_next", points.to_string());
+            values.insert(
+                "points.expiring_at",
+                to_datetime(at).format("%Y-%m-%d").to_string(),
+            );
+        }
+    }
+    if let Some(l) = link {
+        values.insert("link", l.to_owned());
+    }
+    Ok(values)
+}
+
+/// A template as a member would receive it now
+#[utoipa::path(post, path = "/v1/content/{id}/preview", tag = "engagement",
+    params(("id" = String, Path, description = "Content id")),
+    request_body(content = ContentPreviewInput),
+    responses((status = 200, body = ContentPreviewView),
+        (status = 404, description = "content_not_found or member_not_found")),
+    security(("bearer" = [])))]
+pub async fn preview(
+    _caller: Allowed<need::ReadMembers>,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    JsonValue(body): JsonValue<SMALL>,
+) -> Result<Json<ContentPreviewView>, ApiError> {
+    let input: ContentPreviewInput = typed(body)?;
+    let member = member_id(&input.member_id.to_string()).map_err(|e| e.field("member_id"))?;
+    let content = state
+        .store
+        .content(&id)
+        .await?
+        .ok_or_else(|| not_found(&id))?;
+    let values = member_values(&state, member, content.link.as_deref()).await?;
+    Ok(Json(ContentPreviewView {
+        content: content.id,
+        member_id: member,
+        channel: content.channel,
+        subject: content.subject.map(|s| template::render(&s, &values)),
+        body: template::render(&content.body, &values),
+    }))
+}
