@@ -185,6 +185,7 @@ pub mod need {
         ManageSegments,
         SetTargets,
         ManageEngagement,
+        SetConsent,
     );
 }
 

@@ -8,7 +8,7 @@ use crate::metrics;
 use crate::points_views;
 use crate::report_views;
 use crate::routes::{
-    audit, benefits, card, content, events, finance, health, identity, kpis, members,
+    audit, benefits, card, consent, content, events, finance, health, identity, kpis, members,
     membership_report, memberships, partner_codes, points, privacy, programmes, rewards, scores,
     segments, stats, tags,
 };
@@ -48,7 +48,7 @@ use utoipa_swagger_ui::SwaggerUi;
         segments::preview, segments::member_segments, segments::influencers,
         tags::list_tags, tags::put_dimension, tags::member_tags, tags::add_tag, tags::remove_tag,
         content::list_content, content::create_content, content::get_content, content::put_content,
-        content::delete_content, content::preview,
+        content::delete_content, content::preview, consent::member_consent, consent::set_consent,
     ),
     components(schemas(
         views::EventAnswer, views::BatchAnswer, views::MemberDoc, views::IdentityView, views::Timeline,
@@ -104,6 +104,7 @@ use utoipa_swagger_ui::SwaggerUi;
         segment_views::InfluencerView, segment_views::InfluencerList,
         engagement_views::ContentInput, engagement_views::ContentView, engagement_views::ContentList,
         engagement_views::ContentPreviewInput, engagement_views::ContentPreviewView,
+        engagement_views::ConsentInput, engagement_views::ConsentView, engagement_views::ConsentsView,
     )),
     modifiers(&BearerAuth, &ErrorAnswers),
 )]

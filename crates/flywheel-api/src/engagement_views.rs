@@ -1,4 +1,4 @@
-//! Bodies of the engagement API (issue 18): the content library.
+//! Bodies of the engagement API (issue 18): the content library and consent.
 
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -60,4 +60,35 @@ pub struct ContentPreviewView {
     pub channel: String,
     pub subject: Option<String>,
     pub body: String,
+}
+
+/// A grant or withdrawal of consent to be contacted on one channel.
+#[derive(Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ConsentInput {
+    /// sms, email, wechat, push or webhook.
+    pub channel: String,
+    pub granted: bool,
+    /// Where the member said so: 1-40 lower-case letters, digits or '_' (`call_center`,
+    /// `app`, `store`…).
+    pub source: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ConsentView {
+    pub channel: String,
+    pub granted: bool,
+    pub source: String,
+    /// When it was recorded.
+    pub at: String,
+    /// The API key (or process) that recorded it.
+    pub set_by: String,
+}
+
+/// A member's consents: only channels someone recorded a word on are listed.
+#[derive(Serialize, ToSchema)]
+pub struct ConsentsView {
+    /// The member (the survivor, when the id asked for was merged).
+    pub member_id: i64,
+    pub consents: Vec<ConsentView>,
 }

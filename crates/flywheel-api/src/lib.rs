@@ -54,6 +54,7 @@ pub fn router(state: AppState) -> Router {
     let v1 = Router::new()
         .merge(routes::events::router())
         .merge(routes::content::router())
+        .merge(routes::consent::router())
         .merge(routes::members::router())
         .merge(routes::identity::router())
         .merge(routes::stats::router())

@@ -194,3 +194,159 @@ async fn the_content_library_checks_versions_and_previews_templates() {
         );
     }
 }
+
+async fn member_with(app: &TestApp, event_id: &str, identities: Value) -> i64 {
+    app.send(
+        json!({"event_id": event_id, "type": "visit", "occurred_at": to_rfc3339(app.now()),
+        "channel": "app", "identities": identities, "properties": {}}),
+    )
+    .await["member_id"]
+        .as_i64()
+        .unwrap()
+}
+
+async fn consent_of(app: &TestApp, member: i64, channel: &str) -> Option<bool> {
+    let (status, body) = app.get(&format!("/v1/members/{member}/consent")).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body["consents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["channel"] == channel)
+        .map(|c| c["granted"].as_bool().unwrap())
+}
+
+#[tokio::test]
+async fn consent_is_recorded_with_its_source_and_a_withdrawal_survives_a_merge() {
+    for app in TestApp::all().await {
+        let a = member_with(&app, "v1", json!({"phone": "13800138001"})).await;
+        let path = format!("/v1/members/{a}/consent");
+        assert_eq!(consent_of(&app, a, "sms").await, None);
+        // The example body, as written.
+        let (status, body) = app
+            .put(
+                &path,
+                json!({"channel": "sms", "granted": false, "source": "call_center"}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body["consents"][0]["source"], "call_center");
+        assert_eq!(consent_of(&app, a, "sms").await, Some(false));
+        // The same word again is not a second change.
+        app.put(
+            &path,
+            json!({"channel": "sms", "granted": false, "source": "call_center"}),
+        )
+        .await;
+        // Staff at the till may record it; finance and read-only keys may not.
+        let staff = app.key(Role::Staff).await;
+        let (status, body) = app
+            .call(
+                "PUT",
+                &path,
+                Some(&staff),
+                Some(json!({"channel": "email", "granted": true, "source": "store"})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        for role in [Role::Finance, Role::ReadOnly, Role::Integrator] {
+            let key = app.key(role).await;
+            let (status, _) = app
+                .call(
+                    "PUT",
+                    &path,
+                    Some(&key),
+                    Some(json!({"channel": "sms", "granted": true, "source": "app"})),
+                )
+                .await;
+            assert_eq!(status, StatusCode::FORBIDDEN, "{role}");
+        }
+        // Bad input names its field and writes nothing.
+        for (body, field) in [
+            (
+                json!({"channel": "fax", "granted": true, "source": "app"}),
+                "channel",
+            ),
+            (
+                json!({"channel": "sms", "granted": true, "source": "Call Center"}),
+                "source",
+            ),
+            (
+                json!({"channel": "sms", "granted": "yes", "source": "app"}),
+                "granted",
+            ),
+        ] {
+            let (status, answer) = app.put(&path, body).await;
+            assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{answer}");
+            assert_eq!(answer["error"]["field"], field, "{answer}");
+        }
+        assert_eq!(consent_of(&app, a, "sms").await, Some(false));
+        let (status, none) = app
+            .put(
+                "/v1/members/999999/consent",
+                json!({"channel": "sms", "granted": true, "source": "app"}),
+            )
+            .await;
+        assert_eq!(
+            (status, code(&none)),
+            (StatusCode::NOT_FOUND, "member_not_found")
+        );
+        let (_, audit) = app.get("/v1/audit?kind=consent").await;
+        assert_eq!(audit["entries"].as_array().unwrap().len(), 2, "{audit}");
+
+        // A merge by hand: b granted sms, a withdrew it; the survivor keeps the no.
+        let b = member_with(&app, "v2", json!({"phone": "13800138002"})).await;
+        app.put(
+            &format!("/v1/members/{b}/consent"),
+            json!({"channel": "sms", "granted": true, "source": "app"}),
+        )
+        .await;
+        let (status, merged) = app
+            .post(
+                &format!("/v1/members/{b}/merge"),
+                json!({"member_id": a, "reason": "same person"}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{merged}");
+        assert_eq!(consent_of(&app, b, "sms").await, Some(false));
+        assert_eq!(
+            consent_of(&app, b, "email").await,
+            Some(true),
+            "a's email grant moved"
+        );
+        assert_eq!(
+            consent_of(&app, a, "sms").await,
+            Some(false),
+            "a's id answers for its survivor"
+        );
+
+        // A merge by an event naming both members' identities moves consent too.
+        let c = member_with(&app, "v3", json!({"email": "c@example.com"})).await;
+        app.put(
+            &format!("/v1/members/{c}/consent"),
+            json!({"channel": "push", "granted": false, "source": "app"}),
+        )
+        .await;
+        let joined = member_with(
+            &app,
+            "v4",
+            json!({"phone": "13800138002", "email": "c@example.com"}),
+        )
+        .await;
+        let (_, doc) = app.get(&format!("/v1/members/{c}")).await;
+        let survivor = doc["id"].as_i64().unwrap();
+        let (_, other) = app.get(&format!("/v1/members/{b}")).await;
+        assert_eq!(
+            other["id"].as_i64(),
+            Some(survivor),
+            "the event merged b and c: {doc}"
+        );
+        assert_eq!(joined, survivor);
+        assert_eq!(
+            consent_of(&app, survivor, "push").await,
+            Some(false),
+            "{doc}"
+        );
+        assert_eq!(consent_of(&app, survivor, "sms").await, Some(false));
+    }
+}

@@ -64,6 +64,8 @@ pub enum Permission {
     SetTargets,
     /// Write content, journeys and campaigns; set members' consent (audited).
     ManageEngagement,
+    /// Record a member's consent to be contacted on a channel (audited).
+    SetConsent,
 }
 
 impl Role {
@@ -113,10 +115,17 @@ impl Role {
                     | ManageSegments
                     | SetTargets
                     | ManageEngagement
+                    | SetConsent
             ),
             Role::Staff => matches!(
                 p,
-                WriteEvents | ReadMembers | ReadConflicts | ReadPoints | SpendPoints | TagMembers
+                WriteEvents
+                    | ReadMembers
+                    | ReadConflicts
+                    | ReadPoints
+                    | SpendPoints
+                    | TagMembers
+                    | SetConsent
             ),
             Role::Integrator => matches!(p, WriteEvents | SpendPoints),
             Role::Finance => matches!(

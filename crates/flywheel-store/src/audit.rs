@@ -59,7 +59,7 @@ pub struct AuditChange {
 }
 
 /// The kinds of change the log records, for the API to check a filter against.
-pub const AUDIT_KINDS: [&str; 18] = [
+pub const AUDIT_KINDS: [&str; 19] = [
     "points_rules",
     "programme",
     "membership",
@@ -78,6 +78,7 @@ pub const AUDIT_KINDS: [&str; 18] = [
     "tag_dimension",
     "kpi_target",
     "content",
+    "consent",
 ];
 
 /// A stored record.

@@ -17,8 +17,8 @@
 //! `cockpit.rs` the cockpit's sessions and the server's secrets, `audit.rs` the audit
 //! log of changes people make,
 //! `points/` the points ledger, its commands, catalogue, sweep and reports, `scores/`
-//! the score recompute job and score reads, `engagement/` the content library (journeys,
-//! the outbox and consent as they land), `privacy.rs` a member's export and erasure
+//! the score recompute job and score reads, `engagement/` the content library and consent
+//! (journeys and the outbox as they land), `privacy.rs` a member's export and erasure
 //! (PIPL), `dump.rs` the canonical dump that tests compare databases with.
 
 mod audit;
@@ -58,7 +58,7 @@ pub use audit::{AUDIT_KINDS, AuditActor, AuditChange, AuditQuery, AuditRow};
 pub use cockpit::SessionRow;
 pub use contribution::{Contribution, Entries, GroupFigures};
 pub use db::{Backend, PoolStats, Store, create_postgres_database};
-pub use engagement::{ContentRow, PutContent, SavedContent};
+pub use engagement::{ConsentRow, ContentRow, PutContent, SavedContent};
 pub use engine::{DEFAULT_FLUSH_ROWS, EngineOptions};
 pub use error::StoreError;
 pub use group_commit::EventQueue;

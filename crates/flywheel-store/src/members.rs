@@ -401,6 +401,7 @@ impl Store {
         };
         crate::audit::record(conn, as_of, actor, change).await?;
         crate::segments::live::move_tags(conn, s, m).await?;
+        crate::engagement::consent::move_consents(conn, s, m).await?;
         self.refresh_segments_in(conn, &[s, m], &format!("merged:{s}"), as_of)
             .await?;
         tx.commit().await?;

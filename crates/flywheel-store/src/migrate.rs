@@ -71,6 +71,7 @@ const MIGRATIONS: &[Migration] = &[
     common!(21, "kpi_targets", "0021_kpi_targets"),
     common!(22, "daily_stats", "0022_daily_stats"),
     common!(23, "content", "0023_content"),
+    common!(24, "consent", "0024_consent"),
 ];
 
 impl Store {

@@ -3,6 +3,7 @@
 pub mod audit;
 pub mod benefits;
 pub mod card;
+pub mod consent;
 pub mod content;
 pub mod events;
 pub mod finance;

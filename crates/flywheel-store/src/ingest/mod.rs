@@ -349,6 +349,13 @@ impl Store {
             &mut derived,
         )
         .await?;
+        // Consent follows a merged member to its survivor, as tags do.
+        let merged: Vec<(MemberId, MemberId)> = changes
+            .merges
+            .iter()
+            .map(|m| (m.survivor, m.merged))
+            .collect();
+        crate::engagement::consent::plan_merged_consents(&mut derived, &merged);
         let mut logged = Writes::default();
         if replayed.is_none() {
             plan_events(&mut logged, &ws, events, &digests, &accepted, &clocks)?;
