@@ -62,7 +62,7 @@ pub enum Permission {
     ManageSegments,
     /// Set KPI targets (the marketing team's plan for a month).
     SetTargets,
-    /// Write content, journeys and campaigns; set members' consent (audited).
+    /// Write content, journeys and campaigns (audited).
     ManageEngagement,
     /// Record a member's consent to be contacted on a channel (audited).
     SetConsent,
