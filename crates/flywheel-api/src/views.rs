@@ -377,6 +377,9 @@ pub struct MemberExportView {
     #[schema(value_type = Vec<Object>)]
     pub referrals: Vec<Value>,
     pub points: PointsExportView,
+    /// Consent to be contacted, per channel, with where it was given.
+    #[schema(value_type = Vec<Object>)]
+    pub consents: Vec<Value>,
     /// The last recompute's scores (null before the first).
     #[schema(value_type = Option<Object>)]
     pub scores: Option<Value>,

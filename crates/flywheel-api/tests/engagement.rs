@@ -293,6 +293,13 @@ async fn consent_is_recorded_with_its_source_and_a_withdrawal_survives_a_merge()
         );
         let (_, audit) = app.get("/v1/audit?kind=consent").await;
         assert_eq!(audit["entries"].as_array().unwrap().len(), 2, "{audit}");
+        // The member's copy of their data (PIPL) says what they agreed to and where.
+        let (_, export) = app.get(&format!("/v1/members/{a}/export")).await;
+        let consents = export["consents"].as_array().unwrap();
+        assert_eq!(consents.len(), 2, "{export}");
+        assert_eq!(consents[1]["channel"], "sms");
+        assert_eq!(consents[1]["source"], "call_center");
+        assert_eq!(consents[1]["granted"], 0);
 
         // A merge by hand: b granted sms, a withdrew it; the survivor keeps the no.
         let b = member_with(&app, "v2", json!({"phone": "13800138002"})).await;

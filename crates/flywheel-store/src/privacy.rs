@@ -46,6 +46,8 @@ pub struct MemberExport {
     pub transfers: Vec<Value>,
     pub exchanges: Vec<Value>,
     pub adjustments: Vec<Value>,
+    /// Consent per channel, with its source (issue 18).
+    pub consents: Vec<Value>,
     pub scores: Option<Value>,
 }
 
@@ -209,6 +211,13 @@ impl Store {
                 c,
                 "SELECT idempotency_key, programme, points, reason, actor, at FROM points_adjustments \
                  WHERE member_id = $1 ORDER BY at, idempotency_key",
+                m,
+            )
+            .await?,
+            consents: rows_json(
+                c,
+                "SELECT channel, granted, source, at, set_by FROM member_consents \
+                 WHERE member_id = $1 ORDER BY channel",
                 m,
             )
             .await?,
@@ -473,20 +482,33 @@ impl Store {
     /// SQLite keeps old page images in its write-ahead log until a checkpoint copies the
     /// log and it starts over: truncate it now, so the erased values leave the files
     /// (the writer's `secure_delete` has zeroed them in the database pages).
+    /// A reader in the middle of a query (a request, the background checkpoint) makes
+    /// the truncation give up at once, so it is tried again for up to a second.
     async fn purge_log_after_erasure(&self) {
-        let done = async {
-            let mut writer = self.inner.writes.acquire().await?;
-            truncate_write_ahead_log(&mut writer, self.backend()).await
-        };
-        match done.await {
-            Ok(None | Some(true)) => {}
-            Ok(Some(false)) => tracing::warn!(
-                "after an erasure the log could not be truncated (a reader was busy); the next checkpoints overwrite it"
-            ),
-            Err(e) => tracing::warn!(error = %e, "checkpoint after an erasure failed"),
+        for attempt in 0..PURGE_ATTEMPTS {
+            let done = async {
+                let mut writer = self.inner.writes.acquire().await?;
+                truncate_write_ahead_log(&mut writer, self.backend()).await
+            };
+            match done.await {
+                Ok(None | Some(true)) => return,
+                Ok(Some(false)) if attempt + 1 < PURGE_ATTEMPTS => {
+                    tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+                }
+                Ok(Some(false)) => tracing::warn!(
+                    "after an erasure the log could not be truncated (a reader stayed busy); the next checkpoints overwrite it"
+                ),
+                Err(e) => {
+                    tracing::warn!(error = %e, "checkpoint after an erasure failed");
+                    return;
+                }
+            }
         }
     }
 }
+
+/// How often [`Store::purge_log_after_erasure`] tries, 25 ms apart.
+const PURGE_ATTEMPTS: u32 = 40;
 
 /// The keys (`kind:value`) of the identities `member` holds.
 async fn member_keys(

@@ -70,6 +70,7 @@ pub async fn export(
             exchanges: data.exchanges,
             adjustments: data.adjustments,
         },
+        consents: data.consents,
         scores: data.scores,
     }))
 }
