@@ -141,10 +141,7 @@ pub async fn create_content(
     JsonValue(body): JsonValue<SMALL>,
 ) -> Result<(StatusCode, Json<ContentView>), ApiError> {
     let input: ContentInput = typed(body)?;
-    let id = input
-        .id
-        .clone()
-        .ok_or_else(|| ApiError::new(ErrorCode::MissingField, "id is required").field("id"))?;
+    let id = super::required_id(input.id.as_ref())?;
     save(&state, &caller, &id, input, true).await
 }
 
@@ -163,13 +160,7 @@ pub async fn put_content(
     JsonValue(body): JsonValue<SMALL>,
 ) -> Result<(StatusCode, Json<ContentView>), ApiError> {
     let input: ContentInput = typed(body)?;
-    if input.id.as_ref().is_some_and(|b| b != &id) {
-        return Err(ApiError::new(
-            ErrorCode::InvalidValue,
-            "the id is the path's; leave it out of the body or send the same",
-        )
-        .field("id"));
-    }
+    super::same_id(&id, input.id.as_ref())?;
     save(&state, &caller, &id, input, false).await
 }
 

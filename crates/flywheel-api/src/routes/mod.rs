@@ -26,6 +26,25 @@ pub mod tags;
 use crate::error::ApiError;
 use flywheel_core::ErrorCode;
 
+/// The id a create (POST) names in its body, which it must.
+pub(crate) fn required_id(body_id: Option<&String>) -> Result<String, ApiError> {
+    body_id
+        .cloned()
+        .ok_or_else(|| ApiError::new(ErrorCode::MissingField, "id is required").field("id"))
+}
+
+/// On PUT the id is the path's: a body may repeat it but not name another.
+pub(crate) fn same_id(path_id: &str, body_id: Option<&String>) -> Result<(), ApiError> {
+    if body_id.is_some_and(|b| b != path_id) {
+        return Err(ApiError::new(
+            ErrorCode::InvalidValue,
+            "the id is the path's; leave it out of the body or send the same",
+        )
+        .field("id"));
+    }
+    Ok(())
+}
+
 /// Parses a member id from a path segment.
 pub(crate) fn member_id(raw: &str) -> Result<i64, ApiError> {
     raw.parse::<i64>().ok().filter(|id| *id > 0).ok_or_else(|| {

@@ -161,9 +161,7 @@ pub async fn create_reward(
     JsonValue(body): JsonValue<SMALL>,
 ) -> Result<(StatusCode, Json<RewardView>), ApiError> {
     let b: RewardBody = typed(body)?;
-    let id =
-        b.id.clone()
-            .ok_or_else(|| ApiError::new(ErrorCode::MissingField, "id is required").field("id"))?;
+    let id = super::required_id(b.id.as_ref())?;
     let row = reward_row(&state, id, b, 0)?;
     if !state
         .store

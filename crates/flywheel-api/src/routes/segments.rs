@@ -164,10 +164,7 @@ pub async fn create_segment(
     JsonValue(body): JsonValue<SMALL>,
 ) -> Result<(StatusCode, Json<SegmentView>), ApiError> {
     let input: SegmentInput = typed(body)?;
-    let id = input
-        .id
-        .clone()
-        .ok_or_else(|| ApiError::new(ErrorCode::MissingField, "id is required").field("id"))?;
+    let id = super::required_id(input.id.as_ref())?;
     save(&state, &caller, &id, input, true).await
 }
 
@@ -187,13 +184,7 @@ pub async fn put_segment(
     JsonValue(body): JsonValue<SMALL>,
 ) -> Result<(StatusCode, Json<SegmentView>), ApiError> {
     let input: SegmentInput = typed(body)?;
-    if input.id.as_ref().is_some_and(|b| b != &id) {
-        return Err(ApiError::new(
-            ErrorCode::InvalidValue,
-            "the id is the path's; leave it out of the body or send the same",
-        )
-        .field("id"));
-    }
+    super::same_id(&id, input.id.as_ref())?;
     save(&state, &caller, &id, input, false).await
 }
 
