@@ -8,9 +8,9 @@ use crate::metrics;
 use crate::points_views;
 use crate::report_views;
 use crate::routes::{
-    audit, benefits, card, consent, content, events, finance, health, identity, kpis, members,
-    membership_report, memberships, partner_codes, points, privacy, programmes, rewards, scores,
-    segments, stats, tags,
+    audit, benefits, card, consent, content, events, finance, health, identity, journeys, kpis,
+    members, membership_report, memberships, partner_codes, points, privacy, programmes, rewards,
+    scores, segments, stats, tags,
 };
 use crate::score_views;
 use crate::segment_views;
@@ -49,6 +49,8 @@ use utoipa_swagger_ui::SwaggerUi;
         tags::list_tags, tags::put_dimension, tags::member_tags, tags::add_tag, tags::remove_tag,
         content::list_content, content::create_content, content::get_content, content::put_content,
         content::delete_content, content::preview, consent::member_consent, consent::set_consent,
+        journeys::list_journeys, journeys::get_journey, journeys::create_journey,
+        journeys::put_journey, journeys::member_journeys, journeys::outbox,
     ),
     components(schemas(
         views::EventAnswer, views::BatchAnswer, views::MemberDoc, views::IdentityView, views::Timeline,
@@ -105,6 +107,9 @@ use utoipa_swagger_ui::SwaggerUi;
         engagement_views::ContentInput, engagement_views::ContentView, engagement_views::ContentList,
         engagement_views::ContentPreviewInput, engagement_views::ContentPreviewView,
         engagement_views::ConsentInput, engagement_views::ConsentView, engagement_views::ConsentsView,
+        engagement_views::JourneyInput, engagement_views::JourneyView, engagement_views::JourneyList,
+        engagement_views::MemberJourneyView, engagement_views::MemberJourneysView,
+        engagement_views::OutboxMessageView, engagement_views::OutboxView,
     )),
     modifiers(&BearerAuth, &ErrorAnswers),
 )]

@@ -1,4 +1,5 @@
-//! Bodies of the engagement API (issue 18): the content library and consent.
+//! Bodies of the engagement API (issue 18): the content library, consent, journeys and
+//! the outbox.
 
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -91,4 +92,117 @@ pub struct ConsentsView {
     /// The member (the survivor, when the id asked for was merged).
     pub member_id: i64,
     pub consents: Vec<ConsentView>,
+}
+
+/// A journey: a trigger, steps, a re-entry policy and an optional goal.
+///
+/// Triggers: `{"event": "purchase", "when": "<expression>"}`, `{"stage": {"from": "weak",
+/// "to": "strong"}}` (either end may be left out) or `{"segment": "<id>", "on": "enter" |
+/// "exit"}`. Steps: `{"wait": "2d"}`, `{"wait": {"until": "10:00"}}`, `{"send": {"content":
+/// "<id>", "channel": "sms"}}`, `{"tag": "vip"}`, `{"untag": "vip"}`, `{"points": {"amount":
+/// 100, "rule": "birthday"}}`, `{"webhook": {"event": "<name>"}}` and `{"if": "<expression>",
+/// "then": [steps], "else": [steps]}`.
+#[derive(Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct JourneyInput {
+    /// 1-40 lower-case letters, digits, '_' or '-'; required on POST, the path's on PUT.
+    pub id: Option<String>,
+    /// A name for people; the id when absent.
+    pub name: Option<String>,
+    /// draft (the default), active or paused. Only an active journey starts members on
+    /// it, and only for triggers from the moment it became active.
+    pub status: Option<String>,
+    /// once (the default), always, or once_per:<duration> (once_per:30d).
+    pub reentry: Option<String>,
+    #[schema(value_type = Object)]
+    pub trigger: serde_json::Value,
+    #[schema(value_type = Vec<Object>)]
+    pub steps: serde_json::Value,
+    /// An expression: a member for whom it holds leaves the journey (checked before each
+    /// step).
+    pub goal: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct JourneyView {
+    pub id: String,
+    pub name: String,
+    pub status: String,
+    /// Counts saves that changed the definition; a member's run keeps the version it
+    /// entered with.
+    pub version: i64,
+    pub reentry: String,
+    #[schema(value_type = Object)]
+    pub trigger: serde_json::Value,
+    #[schema(value_type = Vec<Object>)]
+    pub steps: serde_json::Value,
+    pub goal: Option<String>,
+    /// Since when triggers start it (while active).
+    pub active_since: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+    pub updated_by: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct JourneyList {
+    pub journeys: Vec<JourneyView>,
+}
+
+/// A member's place in one journey.
+#[derive(Serialize, ToSchema)]
+pub struct MemberJourneyView {
+    pub journey: String,
+    pub version: i64,
+    /// The next step to run, counted in the compiled program from 0.
+    pub step: i64,
+    /// triggered (waiting to be admitted) | active | done | exited | skipped | failed
+    pub status: String,
+    /// Why it ended: goal, reentry (not admitted), member_gone, or a failure.
+    pub reason: Option<String>,
+    /// What started it: `event:<event_id>`, `stage:…` or `segment:…`.
+    pub cause: String,
+    pub triggered_at: String,
+    pub entered_at: Option<String>,
+    /// When the next step runs, while under way.
+    pub next_at: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct MemberJourneysView {
+    pub member_id: i64,
+    pub journeys: Vec<MemberJourneyView>,
+}
+
+/// A message in the outbox.
+#[derive(Serialize, ToSchema)]
+pub struct OutboxMessageView {
+    pub id: i64,
+    pub member_id: i64,
+    pub journey: Option<String>,
+    pub content: Option<String>,
+    pub content_version: Option<i64>,
+    /// message (to the member) or call (a journey's webhook step).
+    pub kind: String,
+    pub channel: String,
+    /// queued | waiting (quiet hours) | sending | delivered | failed | suppressed
+    pub status: String,
+    /// Why it was suppressed or is waiting: no_consent, consent_withdrawn,
+    /// suppression_list, frequency_cap_channel_day, frequency_cap_channel_week,
+    /// frequency_cap_all_day, content_missing, quiet_hours.
+    pub reason: Option<String>,
+    pub subject: Option<String>,
+    pub body: String,
+    pub created_at: String,
+    pub send_at: String,
+    pub attempts: i64,
+    /// When it was delivered or failed for good.
+    pub done_at: Option<String>,
+    /// The provider's last answer.
+    pub answer: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct OutboxView {
+    pub messages: Vec<OutboxMessageView>,
 }

@@ -55,6 +55,7 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::events::router())
         .merge(routes::content::router())
         .merge(routes::consent::router())
+        .merge(routes::journeys::router())
         .merge(routes::members::router())
         .merge(routes::identity::router())
         .merge(routes::stats::router())

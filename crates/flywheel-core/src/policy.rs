@@ -1,7 +1,8 @@
 //! The brand's policy in one value: identity rules, stage policy, currency, points,
-//! scores and segments. Read from the `[identity]`, `[stages]`, `[points]`, `[scores]`,
-//! `[segments]` and `currency` parts of the config.
+//! scores, segments and do-not-disturb. Read from the `[identity]`, `[stages]`, `[points]`,
+//! `[scores]`, `[segments]`, `[engagement]` and `currency` parts of the config.
 
+use crate::engagement::EngagementPolicy;
 use crate::event::Channel;
 use crate::identity::IdentityRules;
 use crate::ingest::Rules;
@@ -25,6 +26,8 @@ pub struct Policy {
     /// The largest order amount and points posting accepted.
     pub limits: Limits,
     pub segments: SegmentPolicy,
+    /// Do-not-disturb: the members' clock, quiet hours, caps, channels that need opt-in.
+    pub engagement: EngagementPolicy,
 }
 
 /// What the segment language needs from the brand: which channels it owns.
@@ -57,6 +60,7 @@ impl Default for Policy {
             scores: ScorePolicy::default(),
             limits: Limits::default(),
             segments: SegmentPolicy::default(),
+            engagement: EngagementPolicy::default(),
         }
     }
 }
@@ -73,6 +77,7 @@ impl Policy {
         self.points.validate()?;
         self.scores.validate()?;
         self.limits.validate()?;
+        self.engagement.validate()?;
         self.stages.validate()
     }
 

@@ -59,7 +59,7 @@ pub struct AuditChange {
 }
 
 /// The kinds of change the log records, for the API to check a filter against.
-pub const AUDIT_KINDS: [&str; 19] = [
+pub const AUDIT_KINDS: [&str; 21] = [
     "points_rules",
     "programme",
     "membership",
@@ -79,6 +79,8 @@ pub const AUDIT_KINDS: [&str; 19] = [
     "kpi_target",
     "content",
     "consent",
+    "journey",
+    "suppression",
 ];
 
 /// A stored record.

@@ -17,12 +17,14 @@
 //! - `flush.after_commit`: the flush is committed; the plans are still in memory.
 //! - `checkpoint.mid`: SQLite only: a checkpoint pass has copied part of the log into
 //!   the database file; the log still holds what the file may lack.
+//! - `journey.decided`: the runner committed a journey step's decision (its outbox row
+//!   and the run's new position); no sender has seen the message.
 
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Every point the store checks, so a misspelt `FLYWHEEL_CRASH_AT` fails loudly.
-pub(crate) const POINTS: [&str; 7] = [
+pub(crate) const POINTS: [&str; 8] = [
     "ingest.mid_write",
     "ingest.before_commit",
     "ingest.after_commit",
@@ -30,6 +32,7 @@ pub(crate) const POINTS: [&str; 7] = [
     "flush.before_commit",
     "flush.after_commit",
     "checkpoint.mid",
+    "journey.decided",
 ];
 
 struct Armed {

@@ -62,6 +62,8 @@ pub(crate) struct Inner {
     pub catalogue_cache: CatalogueCache,
     /// The saved segments, compiled, with the definitions' stamp they were built at.
     pub segment_cache: SegmentCache,
+    /// The active journeys, compiled, with the stamp they were built at.
+    pub journey_cache: JourneyCache,
     /// The policy segments are evaluated under (`Store::configure_segments`).
     pub segment_settings: std::sync::RwLock<crate::segments::fill::SegmentSettings>,
     /// Members, identities, orders and referrals ingest read or wrote, kept between its
@@ -155,6 +157,8 @@ pub(crate) async fn write_generation(conn: &mut sqlx::AnyConnection) -> Result<i
 
 pub(crate) type RuleCache = std::sync::Mutex<Option<(i64, Arc<flywheel_core::points::RuleBook>)>>;
 pub(crate) type SegmentCache = std::sync::Mutex<Option<(i64, Arc<crate::segments::SegmentBook>)>>;
+pub(crate) type JourneyCache =
+    std::sync::Mutex<Option<(i64, Arc<crate::engagement::journeys::JourneyBook>)>>;
 pub(crate) type CatalogueCache =
     std::sync::Mutex<Option<(i64, Arc<flywheel_core::membership::Catalogue>)>>;
 
@@ -211,6 +215,7 @@ impl Store {
             rule_cache: RuleCache::default(),
             catalogue_cache: CatalogueCache::default(),
             segment_cache: SegmentCache::default(),
+            journey_cache: JourneyCache::default(),
             segment_settings: Default::default(),
             member_cache: tokio::sync::Mutex::new(MemberCache::with_bounds(0, 0)),
             member_cache_on: AtomicBool::new(false),
@@ -315,6 +320,10 @@ impl Store {
 
     pub(crate) fn segment_cache(&self) -> &SegmentCache {
         &self.inner.segment_cache
+    }
+
+    pub(crate) fn journey_cache(&self) -> &JourneyCache {
+        &self.inner.journey_cache
     }
 
     pub(crate) fn catalogue_cache(&self) -> &CatalogueCache {

@@ -17,11 +17,12 @@ use std::io::Write;
 /// Tables left out: bookkeeping of the process (migrations, the unapplied tail of the
 /// event log, keys, the audit log, id counters, the count of write transactions, the
 /// cockpit's sessions and the server's own secrets), the score runs and the kept history
-/// figures, which record the wall clock of each computation, and the segments' feed of
+/// figures, which record the wall clock of each computation, the outbox and its
+/// attempts, which record when the runner and the senders ran, and the segments' feed of
 /// entries and exits, which
 /// records each transaction that evaluated a member (a member in and out again inside
 /// one batch of an import leaves no change; sent one by one, it leaves two).
-const SKIPPED: [&str; 13] = [
+const SKIPPED: [&str; 15] = [
     "flywheel_migrations",
     "ingest_queue",
     "write_generation",
@@ -35,13 +36,15 @@ const SKIPPED: [&str; 13] = [
     "cockpit_sessions",
     "server_secrets",
     "stats_snapshots",
+    "outbox",
+    "outbox_attempts",
 ];
 
 /// Columns that say when or in which order a row was written, not what it holds. A
 /// segment's entry (and the tag a segment sets) is dated by the transaction that
 /// evaluated its member — in a history replayed at its own time, the member's last event
 /// of its batch — so, like the feed of entries and exits, it depends on batch sizes.
-const VOLATILE: [(&str, &str); 30] = [
+const VOLATILE: [(&str, &str); 36] = [
     ("events", "received_at"),
     ("members", "updated_at"),
     ("points_transactions", "posted_at"),
@@ -72,6 +75,12 @@ const VOLATILE: [(&str, &str); 30] = [
     ("kpi_targets", "set_at"),
     ("content", "created_at"),
     ("content", "updated_at"),
+    ("journeys", "created_at"),
+    ("journeys", "updated_at"),
+    ("journeys", "active_since"),
+    ("journey_versions", "saved_at"),
+    ("journey_runs", "id"),
+    ("journey_runs", "updated_at"),
 ];
 
 /// A row as a JSON object, column by column; text that holds JSON (identities,

@@ -58,7 +58,11 @@ pub use audit::{AUDIT_KINDS, AuditActor, AuditChange, AuditQuery, AuditRow};
 pub use cockpit::SessionRow;
 pub use contribution::{Contribution, Entries, GroupFigures};
 pub use db::{Backend, PoolStats, Store, create_postgres_database};
-pub use engagement::{ConsentRow, ContentRow, PutContent, SavedContent};
+pub use engagement::{
+    Claimed, ConsentRow, ContentRow, Delivery, JOURNEY_STATUSES, JourneyRow, OutboxQuery,
+    OutboxRow, PutContent, PutJourney, RunReport, RunRow, SavedContent, SavedJourney,
+    compile_stored,
+};
 pub use engine::{DEFAULT_FLUSH_ROWS, EngineOptions};
 pub use error::StoreError;
 pub use group_commit::EventQueue;

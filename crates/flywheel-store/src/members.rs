@@ -377,7 +377,10 @@ impl Store {
             reason,
         };
         ws.merge_manually(s, m, &request, rules, as_of, &mut changes);
-        write_changes(conn, &ws, &changes, as_of).await?;
+        let journeys = self
+            .journey_book(conn, self.segment_settings().lang)
+            .await?;
+        write_changes(conn, &ws, &changes, as_of, &journeys).await?;
         crate::points::ingest::move_merged_points(conn, &changes, as_of).await?;
         for pair in [format!("[{s},{m}]"), format!("[{m},{s}]")] {
             sqlx::query(

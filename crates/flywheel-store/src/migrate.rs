@@ -72,6 +72,12 @@ const MIGRATIONS: &[Migration] = &[
     common!(22, "daily_stats", "0022_daily_stats"),
     common!(23, "content", "0023_content"),
     common!(24, "consent", "0024_consent"),
+    Migration {
+        version: 25,
+        name: "journeys",
+        sqlite: include_str!("../migrations/sqlite/0025_journeys.sql"),
+        postgres: include_str!("../migrations/postgres/0025_journeys.sql"),
+    },
 ];
 
 impl Store {

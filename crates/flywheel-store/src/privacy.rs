@@ -314,6 +314,18 @@ impl Store {
             .execute(&mut *conn)
             .await?;
 
+        // Messages rendered for them carry their name: the text goes, what was sent when
+        // stays; nothing still waiting goes out.
+        sqlx::query(
+            "UPDATE outbox SET subject = NULL, body = '', \
+             status = CASE WHEN status IN ('queued', 'waiting', 'sending') THEN 'suppressed' ELSE status END, \
+             reason = CASE WHEN status IN ('queued', 'waiting', 'sending') THEN 'member_erased' ELSE reason END \
+             WHERE member_id = $1",
+        )
+        .bind(m)
+        .execute(&mut *conn)
+        .await?;
+
         // Their own events: no identities, only the properties that say what happened.
         let own = sqlx::query("SELECT event_id, properties FROM events WHERE member_id = $1")
             .bind(m)

@@ -180,7 +180,10 @@ impl Store {
             }
         }
         let changed = changes.transitions.len() as u64;
-        write_changes(conn, &ws, &changes, as_of).await?;
+        let journeys = self
+            .journey_book(conn, self.segment_settings().lang)
+            .await?;
+        write_changes(conn, &ws, &changes, as_of, &journeys).await?;
         // Segments over stages follow the members the clock moved.
         let moved: Vec<i64> = changes.transitions.iter().map(|t| t.member_id).collect();
         self.refresh_segments_in(conn, &moved, "stage_sweep", as_of)

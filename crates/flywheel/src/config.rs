@@ -59,9 +59,11 @@
 //! Earning rules are not configured here: they are data, managed (and versioned) at
 //! `PUT /v1/points/rules`.
 
+use crate::channels::ChannelsConfig;
 use anyhow::{Context, bail};
 use flywheel_api::{HttpLimits, Rate};
 use flywheel_core::auth::Role;
+use flywheel_core::engagement::EngagementPolicy;
 use flywheel_core::points::PointsPolicy;
 use flywheel_core::policy::SegmentPolicy;
 use flywheel_core::scores::ScorePolicy;
@@ -227,6 +229,8 @@ struct FileConfig {
     scores: ScorePolicy,
     limits: LimitsFile,
     segments: SegmentPolicy,
+    engagement: EngagementPolicy,
+    channels: ChannelsConfig,
 }
 
 #[derive(Clone, Debug)]
@@ -234,6 +238,8 @@ pub struct Config {
     pub server: ServerConfig,
     pub policy: Policy,
     pub http_limits: HttpLimits,
+    /// Where messages go (`[channels]`).
+    pub channels: ChannelsConfig,
     /// Accepted as an admin key without being stored, so a fresh install is usable at once.
     pub admin_key: Option<String>,
 }
@@ -267,6 +273,7 @@ impl Config {
             scores: parsed.scores,
             limits,
             segments: parsed.segments,
+            engagement: parsed.engagement,
         };
         if let Ok(db) = std::env::var("FLYWHEEL_DB") {
             server.db = db;
@@ -305,10 +312,12 @@ impl Config {
         if server.sweep_interval_secs == 0 {
             bail!("server.sweep_interval_secs must be at least 1");
         }
+        parsed.channels.validate().map_err(anyhow::Error::msg)?;
         Ok(Config {
             server,
             policy,
             http_limits,
+            channels: parsed.channels,
             admin_key,
         })
     }

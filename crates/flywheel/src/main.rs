@@ -5,6 +5,7 @@
 //! Each subcommand lives in its own module; this file only parses the command line
 //! and hands over.
 
+mod channels;
 mod clv;
 mod config;
 mod demo;
@@ -70,6 +71,15 @@ enum Command {
         /// Re-evaluate every member, not only those due (after changing the stage rules).
         #[arg(long)]
         all: bool,
+    },
+    /// Walk members through their journeys and deliver the messages due, once (what
+    /// `serve` does every second).
+    Engage {
+        #[arg(long)]
+        db: Option<String>,
+        /// Act as at this instant (RFC 3339) instead of now.
+        #[arg(long)]
+        as_of: Option<String>,
     },
     /// Print every table's rows as JSON lines in a canonical order, without the columns
     /// that record when a row was written: two databases holding the same facts print the
@@ -160,6 +170,31 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                 "{ran} migration(s) applied; schema version {}",
                 store.schema_version().await?
             );
+            Ok(ok)
+        }
+        Command::Engage { db, as_of } => {
+            let config = Config::load(file, &Overrides { db, listen: None })?;
+            let store = flywheel_store::Store::open(&config.server.db).await?;
+            store.configure_segments(flywheel_store::SegmentSettings::of(&config.policy));
+            let now = match as_of {
+                Some(t) => flywheel_core::time::parse_rfc3339(&t)
+                    .ok_or_else(|| anyhow::anyhow!("--as-of {t:?} is not an RFC 3339 instant"))?,
+                None => chrono::Utc::now().timestamp_micros(),
+            };
+            let senders = channels::Senders::new(config.channels.clone())?;
+            let (runs, delivered, attempted) =
+                serve::engage_once(&store, &config, &senders, now).await?;
+            println!(
+                "journeys: {} admitted, {} skipped, {} steps, {} finished; messages: {} queued, {} delivered of {} attempted",
+                runs.admitted,
+                runs.skipped,
+                runs.steps,
+                runs.finished,
+                runs.messages,
+                delivered,
+                attempted
+            );
+            store.close().await;
             Ok(ok)
         }
         Command::Sweep { db, all } => {

@@ -78,6 +78,11 @@ pub async fn run(config: Config, store: Option<Store>) -> anyhow::Result<()> {
             move || refresh_history_figures(store.clone(), stats_refresh_after)
         },
     ));
+    let senders = crate::channels::Senders::new(config.channels.clone())?;
+    let engager = tokio::spawn(supervise("engagement", stopping.clone(), RETRY_AFTER, {
+        let (store, config) = (store.clone(), config.clone());
+        move || engage(store.clone(), config.clone(), senders.clone())
+    }));
     let mut state = AppState::new(
         store.clone(),
         config.policy.clone(),
@@ -92,7 +97,7 @@ pub async fn run(config: Config, store: Option<Store>) -> anyhow::Result<()> {
     flywheel_api::serve(listener, state, shutdown()).await?;
     // Every request has been answered; stop the background work between runs.
     let _ = stop.send(true);
-    for mut task in [sweeper, scorer, filler, refresher] {
+    for mut task in [sweeper, scorer, filler, refresher, engager] {
         if tokio::time::timeout(Duration::from_secs(10), &mut task)
             .await
             .is_err()
@@ -117,6 +122,38 @@ async fn refresh_history_figures(
     let now = chrono::Utc::now().timestamp_micros();
     store.history_figures(now, refresh_after / 4 * 3).await?;
     Ok(Duration::from_secs(60))
+}
+
+/// Walks members through their journeys and delivers what is due, every second.
+async fn engage(
+    store: Store,
+    config: Config,
+    senders: crate::channels::Senders,
+) -> anyhow::Result<Duration> {
+    let now = chrono::Utc::now().timestamp_micros();
+    engage_once(&store, &config, &senders, now).await?;
+    Ok(Duration::from_secs(1))
+}
+
+/// One pass: the journeys' due steps, then the messages due.
+pub async fn engage_once(
+    store: &Store,
+    config: &Config,
+    senders: &crate::channels::Senders,
+    now: flywheel_core::time::Micros,
+) -> anyhow::Result<(flywheel_store::RunReport, u64, u64)> {
+    let runs = store.run_journeys(&config.policy, now, 1000).await?;
+    if runs != flywheel_store::RunReport::default() {
+        tracing::info!(
+            admitted = runs.admitted,
+            skipped = runs.skipped,
+            steps = runs.steps,
+            messages = runs.messages,
+            "journeys"
+        );
+    }
+    let (delivered, attempted) = crate::channels::deliver_due(store, senders, now, 100).await?;
+    Ok((runs, delivered, attempted))
 }
 
 /// How long a background task waits after a failed or panicked run.

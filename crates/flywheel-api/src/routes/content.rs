@@ -16,10 +16,9 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use flywheel_core::ErrorCode;
 use flywheel_core::engagement::{CHANNELS, is_channel, template};
-use flywheel_core::time::{to_datetime, to_rfc3339};
+use flywheel_core::time::to_rfc3339;
 use flywheel_core::validation::{check_line, check_paragraph};
 use flywheel_store::{ContentRow, PutContent, SavedContent};
-use std::collections::BTreeMap;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -257,51 +256,6 @@ pub async fn delete_content(
     }
 }
 
-/// The values a member gives a template's variables now.
-pub(crate) async fn member_values(
-    state: &AppState,
-    id: i64,
-    link: Option<&str>,
-) -> Result<BTreeMap<&'static str, String>, ApiError> {
-    let member =
-        state.store.member(id).await?.ok_or_else(|| {
-            ApiError::not_found(ErrorCode::MemberNotFound, format!("no member {id}"))
-        })?;
-    let mut values = BTreeMap::new();
-    let name = member.profile.name.clone();
-    let nickname = member.profile.nicknames.values().next().cloned();
-    values.insert("member_id", member.id.to_string());
-    values.insert("stage", member.stage.as_str().to_owned());
-    if let Some(n) = nickname.clone().or_else(|| name.clone()) {
-        values.insert("nickname", n);
-    }
-    if let Some(n) = name {
-        values.insert("name", n);
-    }
-    if let Some(m) = state.store.memberships_of(member.id).await?.first() {
-        values.insert("tier", m.tier.clone());
-    }
-    let programme = state.policy.points.default_programme().to_owned();
-    if let Some((_, summary)) = state
-        .store
-        .member_points(member.id, &programme, state.now())
-        .await?
-    {
-        values.insert("points.balance", summary.balance.to_string());
-        if let Some((points, at)) = summary.next_expiry {
-            values.insert("points.expiring_next", points.to_string());
-            values.insert(
-                "points.expiring_at",
-                to_datetime(at).format("%Y-%m-%d").to_string(),
-            );
-        }
-    }
-    if let Some(l) = link {
-        values.insert("link", l.to_owned());
-    }
-    Ok(values)
-}
-
 /// A template as a member would receive it now
 #[utoipa::path(post, path = "/v1/content/{id}/preview", tag = "engagement",
     params(("id" = String, Path, description = "Content id")),
@@ -322,7 +276,17 @@ pub async fn preview(
         .content(&id)
         .await?
         .ok_or_else(|| not_found(&id))?;
-    let values = member_values(&state, member, content.link.as_deref()).await?;
+    let programme = state.policy.points.default_programme();
+    let mut values = state
+        .store
+        .template_values(member, programme, state.now())
+        .await?
+        .ok_or_else(|| {
+            ApiError::not_found(ErrorCode::MemberNotFound, format!("no member {member}"))
+        })?;
+    if let Some(l) = &content.link {
+        values.insert("link", l.clone());
+    }
     Ok(Json(ContentPreviewView {
         content: content.id,
         member_id: member,

@@ -9,6 +9,7 @@ pub mod events;
 pub mod finance;
 pub mod health;
 pub mod identity;
+pub mod journeys;
 pub mod kpis;
 pub mod members;
 pub mod membership_report;

@@ -84,6 +84,12 @@ impl TestApp {
             .await
     }
 
+    /// Another store over this server's database, as a process started afresh would
+    /// open it.
+    pub async fn reopen(&self) -> Store {
+        self.db.open().await
+    }
+
     /// The SQLite file behind this server, if it runs on SQLite.
     pub fn sqlite_file(&self) -> Option<std::path::PathBuf> {
         self.db.sqlite_file()

@@ -9,8 +9,11 @@
 
 pub mod duration;
 pub mod journey;
+pub mod policy;
 pub mod quiet;
 pub mod template;
+
+pub use policy::{Circumstances, Decision, DoNotDisturb, EngagementPolicy};
 
 #[cfg(test)]
 mod tests;

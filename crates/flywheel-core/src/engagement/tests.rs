@@ -282,3 +282,77 @@ fn caps_stop_the_message_past_the_limit() {
     assert_eq!(retry_after(3), 8 * 60 * SECOND);
     assert_eq!(retry_after(30), 6 * HOUR);
 }
+
+#[test]
+fn a_message_is_decided_by_consent_then_the_list_then_caps_then_quiet_hours() {
+    use super::{Circumstances, Decision, EngagementPolicy};
+    let dnd = EngagementPolicy::default().rules().unwrap();
+    // 14:00 in Shanghai is outside the default quiet hours (21:00-09:00).
+    let afternoon = parse_rfc3339("2026-11-02T06:00:00Z").unwrap();
+    let night = parse_rfc3339("2026-11-02T15:00:00Z").unwrap(); // 23:00 local
+    let fine = Circumstances::default();
+    assert_eq!(dnd.decide("webhook", fine, afternoon), Decision::Send);
+    // SMS and e-mail need a grant by default; a withdrawal beats everything.
+    assert_eq!(
+        dnd.decide("sms", fine, afternoon),
+        Decision::Suppress("no_consent")
+    );
+    let granted = Circumstances {
+        consent: Some(true),
+        ..fine
+    };
+    assert_eq!(dnd.decide("sms", granted, afternoon), Decision::Send);
+    let withdrawn = Circumstances {
+        consent: Some(false),
+        suppressed: true,
+        ..fine
+    };
+    assert_eq!(
+        dnd.decide("push", withdrawn, afternoon),
+        Decision::Suppress("consent_withdrawn")
+    );
+    let listed = Circumstances {
+        suppressed: true,
+        ..granted
+    };
+    assert_eq!(
+        dnd.decide("sms", listed, afternoon),
+        Decision::Suppress("suppression_list")
+    );
+    let busy = Circumstances {
+        counted: Counted {
+            channel_day: 0,
+            channel_week: 0,
+            all_day: 3,
+        },
+        ..fine
+    };
+    assert_eq!(
+        dnd.decide("push", busy, afternoon),
+        Decision::Suppress("frequency_cap_all_day")
+    );
+    // At 23:00 local the message waits for 09:00 local (01:00 UTC the next day).
+    assert_eq!(
+        dnd.decide("push", fine, night),
+        Decision::Hold(parse_rfc3339("2026-11-03T01:00:00Z").unwrap())
+    );
+    let gone = Circumstances {
+        gone: true,
+        ..granted
+    };
+    assert_eq!(
+        dnd.decide("sms", gone, afternoon),
+        Decision::Suppress("member_gone")
+    );
+    // Settings are checked with their names.
+    let bad = EngagementPolicy {
+        opt_in_channels: vec!["fax".into()],
+        ..EngagementPolicy::default()
+    };
+    assert!(bad.validate().unwrap_err().contains("opt_in_channels"));
+    let bad = EngagementPolicy {
+        quiet_end: "25:00".into(),
+        ..EngagementPolicy::default()
+    };
+    assert!(bad.validate().unwrap_err().contains("quiet_end"));
+}

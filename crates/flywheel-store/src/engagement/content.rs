@@ -65,7 +65,10 @@ fn content_from_row(r: &AnyRow) -> Result<ContentRow, StoreError> {
     })
 }
 
-async fn content_in(conn: &mut AnyConnection, id: &str) -> Result<Option<ContentRow>, StoreError> {
+pub(crate) async fn content_in(
+    conn: &mut AnyConnection,
+    id: &str,
+) -> Result<Option<ContentRow>, StoreError> {
     let row = sqlx::query(sqlx::AssertSqlSafe(format!(
         "SELECT {COLUMNS} FROM content WHERE id = $1"
     )))

@@ -1,8 +1,18 @@
-//! Engagement's storage (issue 18): the content library (`content.rs`) and consent per
-//! member and channel (`consent.rs`). Journeys and the outbox follow as they land.
+//! Engagement's storage (issue 18): the content library (`content.rs`), consent per
+//! member and channel (`consent.rs`), journeys and their book (`journeys.rs`), the
+//! triggers ingest and the segment planner record (`triggers.rs`), the runner that walks
+//! members through their journeys and decides each message (`runner.rs`), and the
+//! outbox the senders drain (`outbox.rs`).
 
 pub(crate) mod consent;
 mod content;
+pub(crate) mod journeys;
+mod outbox;
+mod runner;
+pub(crate) mod triggers;
 
 pub use consent::ConsentRow;
 pub use content::{ContentRow, PutContent, SavedContent};
+pub use journeys::{JOURNEY_STATUSES, JourneyRow, PutJourney, SavedJourney, compile_stored};
+pub use outbox::{Claimed, Delivery, OutboxQuery, OutboxRow};
+pub use runner::{RunReport, RunRow};

@@ -2,6 +2,8 @@
 //! at the clock the batch is applied at, onto the working set loaded for it.
 
 use super::{AsOf, EventResult};
+use crate::engagement::journeys::JourneyBook;
+use crate::engagement::triggers::AfterEvent;
 use flywheel_core::event::Event;
 use flywheel_core::ingest::{Changes, MemberId, Rules, WorkingSet};
 use flywheel_core::time::Micros;
@@ -15,6 +17,8 @@ pub(super) struct Applied {
     pub clocks: Vec<Micros>,
     /// The last clock an event was applied at: the batch's rows carry it.
     pub clock: Micros,
+    /// Members as each event of a type a journey watches left them.
+    pub after_watched: Vec<AfterEvent>,
 }
 
 /// Applies `events[i]` for each `i` in `fresh`, recording each one's answer in `results`.
@@ -25,6 +29,7 @@ pub(super) fn apply_fresh(
     rules: &Rules<'_>,
     as_of: AsOf,
     results: &mut [Option<EventResult>],
+    watched: &JourneyBook,
 ) -> Applied {
     let mut changes = Changes::default();
     let mut clock = match as_of {
@@ -33,6 +38,7 @@ pub(super) fn apply_fresh(
     };
     let mut accepted: Vec<(usize, MemberId)> = Vec::with_capacity(fresh.len());
     let mut clocks: Vec<Micros> = Vec::with_capacity(fresh.len());
+    let mut after_watched = Vec::new();
     for &i in fresh {
         let event = &events[i];
         if let AsOf::EventTime(_) = as_of {
@@ -40,6 +46,18 @@ pub(super) fn apply_fresh(
         }
         match ws.apply(event, rules, clock, &mut changes) {
             Ok(outcome) => {
+                // A journey's condition is read as this event left the member, not as
+                // the batch does: the third purchase of five in one import is the third.
+                if watched.by_event.contains_key(&event.type_name)
+                    && let Some(m) = ws.member(outcome.member_id)
+                {
+                    after_watched.push(AfterEvent {
+                        event_id: event.event_id.clone(),
+                        event_type: event.type_name.clone(),
+                        member: m.clone(),
+                        at: clock,
+                    });
+                }
                 accepted.push((i, outcome.member_id));
                 clocks.push(clock);
                 results[i] = Some(EventResult::Accepted(outcome));
@@ -52,5 +70,6 @@ pub(super) fn apply_fresh(
         accepted,
         clocks,
         clock,
+        after_watched,
     }
 }

@@ -22,13 +22,14 @@ pub(crate) use write::{plan_changes, write_changes};
 
 use crate::crash;
 use crate::db::{Store, write_generation};
+use crate::engagement::triggers::{plan_event_triggers, plan_stage_triggers};
 use crate::engine::{Pending, Touched};
 use crate::error::StoreError;
 use crate::membership::ingest::{load_tier_pass, plan_tiers};
 use crate::plan::Writes;
 use crate::points::ingest::earn_for_batch;
 use crate::points::ledger::plan_book;
-use crate::segments::live::{BatchSegments, plan_batch_segments};
+use crate::segments::live::{BatchSegments, ExtrasFor, plan_batch_segments};
 use crate::sql::{Val, insert_rows};
 use crate::survivor::survivor_row;
 use apply::{Applied, apply_fresh};
@@ -254,12 +255,26 @@ impl Store {
         )
         .await?;
         let loaded = started.elapsed();
+        let lang = flywheel_core::segment::Language {
+            window_days: rules.stages.window_days,
+            ..self.segment_settings().lang
+        };
+        let journeys = self.journey_book(conn, lang).await?;
         let Applied {
             changes,
             accepted,
             clocks,
             clock,
-        } = apply_fresh(&mut ws, events, &fresh, rules, as_of, &mut results);
+            after_watched,
+        } = apply_fresh(
+            &mut ws,
+            events,
+            &fresh,
+            rules,
+            as_of,
+            &mut results,
+            &journeys,
+        );
         let mut touched = touched_by(&ws, &reached, &changes, stored.values().map(|s| s.0));
         if let Some(p) = pending.as_deref_mut() {
             touched.budgets = !rule_book.budgeted().is_empty();
@@ -322,6 +337,7 @@ impl Store {
         .await?;
         let mut derived = Writes::default();
         plan_changes(&mut derived, &ws, &changes, now)?;
+        plan_stage_triggers(&mut derived, &journeys, &changes.transitions);
         if let Some(book) = &book {
             plan_book(&mut derived, book, now)?;
             touched.budgets = !book.dirty_budgets.is_empty();
@@ -356,6 +372,20 @@ impl Store {
             .map(|m| (m.survivor, m.merged))
             .collect();
         crate::engagement::consent::plan_merged_consents(&mut derived, &merged);
+        // Journeys an event starts, judged as the event left its member.
+        plan_event_triggers(
+            conn,
+            &journeys,
+            &ExtrasFor {
+                backend,
+                catalogue: &catalogue,
+                points_programme: rules.points.default_programme(),
+                now,
+            },
+            &after_watched,
+            &mut derived,
+        )
+        .await?;
         let mut logged = Writes::default();
         if replayed.is_none() {
             plan_events(&mut logged, &ws, events, &digests, &accepted, &clocks)?;

@@ -45,15 +45,18 @@ fn repoint_merged(w: &mut Writes, ws: &WorkingSet, changes: &Changes) {
     }
 }
 
-/// Writes what the processor changed (everything but the events themselves), now.
+/// Writes what the processor changed (everything but the events themselves), now,
+/// and the journeys its stage changes start.
 pub(crate) async fn write_changes(
     conn: &mut AnyConnection,
     ws: &WorkingSet,
     changes: &Changes,
     now: Micros,
+    journeys: &crate::engagement::journeys::JourneyBook,
 ) -> Result<(), StoreError> {
     let mut w = Writes::default();
     plan_changes(&mut w, ws, changes, now)?;
+    crate::engagement::triggers::plan_stage_triggers(&mut w, journeys, &changes.transitions);
     Ok(w.run(conn).await?)
 }
 

@@ -96,12 +96,14 @@ impl Store {
             return Ok(Moved::default());
         }
         let catalogue = self.catalogue_on(conn).await?;
+        let journeys = self.journey_book(conn, settings.lang).await?;
         let ctx = LiveContext {
             backend: self.backend(),
             book: &book,
             catalogue: &catalogue,
             points_programme: &settings.points_programme,
             now,
+            journeys: Some(&journeys),
         };
         let mut w = Writes::default();
         let moved = refresh_members(conn, &ctx, ids, cause, &mut w).await?;

@@ -9,6 +9,7 @@
 
 use super::SegmentBook;
 use crate::dialect::select_members_for_update;
+use crate::engagement::triggers::{plan_runs, segment_trigger_rows};
 use crate::error::StoreError;
 use crate::membership::purchases::{MEMBERSHIP_SELECT, membership_from_row};
 use crate::plan::Writes;
@@ -30,6 +31,8 @@ pub(crate) struct LiveContext<'a> {
     pub catalogue: &'a Catalogue,
     pub points_programme: &'a str,
     pub now: Micros,
+    /// The active journeys: an entry or exit starts those watching the segment.
+    pub journeys: Option<&'a crate::engagement::journeys::JourneyBook>,
 }
 
 /// This transaction's own changes that the database does not show yet (written behind,
@@ -110,6 +113,7 @@ pub(crate) async fn plan_segments(
     let mut leaves = Vec::new();
     let mut untags = Vec::new();
     let mut unreviews = Vec::new();
+    let mut runs = Vec::new();
     for s in subjects {
         let m = s.member;
         let id = m.id;
@@ -164,6 +168,9 @@ pub(crate) async fn plan_segments(
                 s.cause.as_str().into(),
                 Val::Int(seg.version),
             ]);
+            if let Some(journeys) = ctx.journeys {
+                runs.extend(segment_trigger_rows(journeys, id_s, id, is, now));
+            }
             if is {
                 moved.entered += 1;
                 enters.push(vec![id_s.into(), Val::Int(id), Val::Int(now)]);
@@ -205,6 +212,7 @@ pub(crate) async fn plan_segments(
     w.rows(CHANGE, changes, "");
     w.rows(RULE_TAG, tags_set, RULE_TAG_TAIL);
     w.rows(REVIEW, review_rows, REVIEW_TAIL);
+    plan_runs(w, runs);
     Ok(moved)
 }
 
@@ -254,6 +262,7 @@ pub(crate) async fn plan_batch_segments(
     if book.is_empty() {
         return Ok(());
     }
+    let journeys = store.journey_book(conn, lang).await?;
     let mut ids: BTreeSet<MemberId> = b.changes.dirty_members.iter().copied().collect();
     if let Some(t) = b.tiers {
         ids.extend(t.written().map(|m| m.member_id));
@@ -304,6 +313,7 @@ pub(crate) async fn plan_batch_segments(
         catalogue: b.catalogue,
         points_programme: b.points_programme,
         now: b.now,
+        journeys: Some(&journeys),
     };
     plan_segments(conn, &ctx, &subjects, &pending, w).await?;
     Ok(())
@@ -560,6 +570,57 @@ async fn load_extras(
                     clv: r.try_get("expected_value")?,
                 });
             }
+        }
+    }
+    Ok(out)
+}
+
+/// What reading extras for conditions other than the segments' needs (journeys'
+/// triggers, branches and goals).
+pub(crate) struct ExtrasFor<'a> {
+    pub backend: crate::db::Backend,
+    pub catalogue: &'a Catalogue,
+    pub points_programme: &'a str,
+    pub now: Micros,
+}
+
+/// What `conds` read about `ids` beyond their own rows, as the database has it
+/// (segments the members are in included).
+pub(crate) async fn extras_for(
+    conn: &mut AnyConnection,
+    ctx: &ExtrasFor<'_>,
+    conds: &[&flywheel_core::segment::Cond],
+    ids: &[MemberId],
+) -> Result<HashMap<MemberId, Extras>, StoreError> {
+    if conds.is_empty() || ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let mut book = SegmentBook::default();
+    for (i, c) in conds.iter().enumerate() {
+        let needs = c.needs();
+        book.needs.add(&needs);
+        book.segments.push(super::Compiled {
+            id: format!("condition-{i}"),
+            version: 0,
+            cond: (*c).clone(),
+            tag: None,
+            needs,
+        });
+    }
+    let live = LiveContext {
+        backend: ctx.backend,
+        book: &book,
+        catalogue: ctx.catalogue,
+        points_programme: ctx.points_programme,
+        now: ctx.now,
+        journeys: None,
+    };
+    let loaded = load_extras(conn, &live, ids, &Pending::default()).await?;
+    let mut out: HashMap<MemberId, Extras> =
+        loaded.into_iter().map(|(m, l)| (m, l.extras)).collect();
+    if !book.needs.segments.is_empty() {
+        for (m, segments) in current_segments(conn, ids).await? {
+            out.entry(m).or_default().segments = segments;
         }
     }
     Ok(out)

@@ -15,6 +15,7 @@ pub use fill::{FillReport, SegmentSettings};
 pub use reads::{
     ChangeRow, InfluencerRow, MemberSegmentRow, Preview, Reach, SegmentCursor, SegmentMemberRow,
 };
+pub(crate) use tags::set_tag_in;
 pub use tags::{DimensionRow, MemberTagRow, SetTag, TagCount, TagImportLine};
 
 use crate::audit::{self, AuditActor, AuditChange};

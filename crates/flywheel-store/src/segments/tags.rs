@@ -280,7 +280,7 @@ impl Store {
 }
 
 /// Sets `tag` on member `id` (a survivor) in the caller's transaction.
-async fn set_tag_in(
+pub(crate) async fn set_tag_in(
     conn: &mut AnyConnection,
     id: MemberId,
     tag: &str,

@@ -1,5 +1,6 @@
 //! What the binary's tests share: running `flywheel` as a user would, in a directory of
 //! the test's own, with none of the caller's Flywheel environment leaking in.
+#![allow(dead_code)]
 
 use std::path::Path;
 use std::process::{Command, Output};

@@ -1,0 +1,385 @@
+//! Journeys and the outbox over real HTTP, on SQLite and PostgreSQL (issue 18), with a
+//! clock the test moves: a journey on the third purchase starts once however often the
+//! event is retried, its two-day wait fires once after a restart, quiet hours hold a
+//! message until they end, a channel without consent gets nothing and says why, a
+//! frequency cap stops the fourth message of a day, and a member's progress and messages
+//! read back through the API.
+
+mod common;
+
+use common::TestApp;
+use flywheel_core::Policy;
+use flywheel_core::time::{DAY, SECOND, to_rfc3339};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+const HOUR: i64 = 3600 * SECOND;
+
+/// The brand's policy with quiet hours off and the default caps.
+fn loud() -> Policy {
+    let mut p = Policy::default();
+    p.engagement.quiet_start = "00:00".into();
+    p.engagement.quiet_end = "00:00".into();
+    p
+}
+
+async fn purchase(app: &TestApp, event_id: &str, phone: &str, order: &str) -> Value {
+    app.send(
+        json!({"event_id": event_id, "type": "purchase", "occurred_at": to_rfc3339(app.now()),
+        "channel": "app", "identities": {"phone": phone},
+        "properties": {"order_id": order, "amount": "30.00"}}),
+    )
+    .await
+}
+
+async fn messages(app: &TestApp, member: i64) -> Vec<Value> {
+    let (status, body) = app.get(&format!("/v1/outbox?member_id={member}")).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body["messages"].as_array().unwrap().clone()
+}
+
+#[tokio::test]
+async fn a_third_purchase_starts_one_journey_whose_wait_survives_a_restart() {
+    for app in TestApp::all().await {
+        let (status, body) = app
+            .post(
+                "/v1/content",
+                json!({"id": "welcome-weak", "channel": "webhook", "subject": "Welcome",
+                    "body": "Hi {{nickname}}, you have {{points.balance}} points."}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        // The issue's example, as written.
+        let (status, journey) = app
+            .post(
+                "/v1/journeys",
+                json!({"id": "third-purchase", "name": "Welcome to weak", "status": "active", "reentry": "once",
+                    "trigger": {"event": "purchase", "when": "purchases_within(365d) == 3"},
+                    "steps": [{"wait": "2d"}, {"send": {"content": "welcome-weak"}}]}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{journey}");
+        assert_eq!(
+            (journey["version"].as_i64(), journey["status"].as_str()),
+            (Some(1), Some("active"))
+        );
+
+        // Two purchases start nothing; the third does, and sending it again (a retry)
+        // and a fourth purchase change nothing.
+        let member = purchase(&app, "p1", "13800138001", "o1").await["member_id"]
+            .as_i64()
+            .unwrap();
+        purchase(&app, "p2", "13800138001", "o2").await;
+        app.store
+            .run_journeys(&loud(), app.now(), 100)
+            .await
+            .unwrap();
+        let (_, runs) = app.get(&format!("/v1/members/{member}/journeys")).await;
+        assert_eq!(runs["journeys"], json!([]), "{runs}");
+        let third = json!({"event_id": "p3", "type": "purchase", "occurred_at": to_rfc3339(app.now()),
+            "channel": "app", "identities": {"phone": "13800138001"},
+            "properties": {"order_id": "o3", "amount": "30.00"}});
+        for _ in 0..3 {
+            app.send(third.clone()).await;
+        }
+        let report = app
+            .store
+            .run_journeys(&loud(), app.now(), 100)
+            .await
+            .unwrap();
+        assert_eq!(report.admitted, 1, "{report:?}");
+        app.send(third.clone()).await;
+        purchase(&app, "p4", "13800138001", "o4").await;
+        app.store
+            .run_journeys(&loud(), app.now(), 100)
+            .await
+            .unwrap();
+        let (_, runs) = app.get(&format!("/v1/members/{member}/journeys")).await;
+        let list = runs["journeys"].as_array().unwrap();
+        assert_eq!(list.len(), 1, "{runs}");
+        assert_eq!(list[0]["journey"], "third-purchase");
+        assert_eq!(list[0]["status"], "active");
+        assert_eq!(list[0]["step"], 1, "waiting after the wait step: {runs}");
+        assert_eq!(list[0]["cause"], "event:p3");
+        assert!(messages(&app, member).await.is_empty());
+
+        // Two days on, a process started afresh sends the message, once.
+        app.advance(2 * DAY + 60 * SECOND);
+        let restarted = app.reopen().await;
+        let report = restarted
+            .run_journeys(&loud(), app.now(), 100)
+            .await
+            .unwrap();
+        assert_eq!(report.messages, 1, "{report:?}");
+        restarted
+            .run_journeys(&loud(), app.now(), 100)
+            .await
+            .unwrap();
+        app.store
+            .run_journeys(&loud(), app.now(), 100)
+            .await
+            .unwrap();
+        let sent = messages(&app, member).await;
+        assert_eq!(sent.len(), 1, "{sent:?}");
+        assert_eq!(sent[0]["status"], "queued");
+        assert_eq!(sent[0]["channel"], "webhook");
+        assert_eq!(sent[0]["journey"], "third-purchase");
+        assert!(
+            sent[0]["body"].as_str().unwrap().starts_with("Hi "),
+            "rendered for the member: {sent:?}"
+        );
+        let (_, runs) = app.get(&format!("/v1/members/{member}/journeys")).await;
+        assert_eq!(runs["journeys"][0]["status"], "done", "{runs}");
+        assert_eq!(runs["journeys"][0]["next_at"], Value::Null);
+
+        // A member on a fourth purchase never matches `== 3`; a fresh member's third
+        // purchase starts their own run.
+        for (i, e) in ["q1", "q2", "q3"].iter().enumerate() {
+            purchase(&app, e, "13800138002", &format!("qo{i}")).await;
+        }
+        let report = app
+            .store
+            .run_journeys(&loud(), app.now(), 100)
+            .await
+            .unwrap();
+        assert_eq!(report.admitted, 1);
+    }
+}
+
+#[tokio::test]
+async fn do_not_disturb_holds_suppresses_and_caps_with_reasons() {
+    for app in TestApp::all().await {
+        for (id, channel) in [("hello-sms", "sms"), ("hello-hook", "webhook")] {
+            let (status, body) = app
+                .post(
+                    "/v1/content",
+                    json!({"id": id, "channel": channel, "body": "Hello {{member_id}}"}),
+                )
+                .await;
+            assert_eq!(status, StatusCode::CREATED, "{body}");
+        }
+        // Four sends in a row on a visit: SMS (no consent recorded), then three webhooks.
+        let (status, body) = app
+            .post(
+                "/v1/journeys",
+                json!({"id": "chatty", "status": "active", "reentry": "always",
+                    "trigger": {"event": "visit"},
+                    "steps": [{"send": {"content": "hello-sms"}},
+                              {"send": {"content": "hello-hook"}}, {"send": {"content": "hello-hook"}},
+                              {"send": {"content": "hello-hook"}}, {"send": {"content": "hello-hook"}}]}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        let visit = |id: &str| {
+            json!({"event_id": id, "type": "visit", "occurred_at": to_rfc3339(app.now()),
+                "channel": "app", "identities": {"phone": "13900139000"}, "properties": {}})
+        };
+        let member = app.send(visit("v1")).await["member_id"].as_i64().unwrap();
+        let mut policy = loud();
+        policy.engagement.per_channel_per_day = 0;
+        policy.engagement.per_channel_per_week = 0;
+        policy.engagement.all_channels_per_day = 3;
+        app.store
+            .run_journeys(&policy, app.now(), 100)
+            .await
+            .unwrap();
+        let sent = messages(&app, member).await;
+        let by_status: Vec<(String, String)> = sent
+            .iter()
+            .rev()
+            .map(|m| {
+                (
+                    m["status"].as_str().unwrap().to_owned(),
+                    m["reason"].as_str().unwrap_or("").to_owned(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            by_status,
+            vec![
+                ("suppressed".to_owned(), "no_consent".to_owned()),
+                ("queued".to_owned(), String::new()),
+                ("queued".to_owned(), String::new()),
+                ("queued".to_owned(), String::new()),
+                ("suppressed".to_owned(), "frequency_cap_all_day".to_owned()),
+            ],
+            "SMS needs a grant; the fourth message of the day is capped: {sent:?}"
+        );
+
+        // A grant lets SMS through; quiet hours around now hold it until they end.
+        let (status, body) = app
+            .put(
+                &format!("/v1/members/{member}/consent"),
+                json!({"channel": "sms", "granted": true, "source": "app"}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let offset = 8 * 60;
+        let local = (app.now() / (60 * SECOND) + offset).rem_euclid(24 * 60);
+        let hhmm = |m: i64| {
+            format!(
+                "{:02}:{:02}",
+                m.rem_euclid(1440) / 60,
+                m.rem_euclid(1440) % 60
+            )
+        };
+        let mut quiet = policy.clone();
+        quiet.engagement.quiet_start = hhmm(local - 60);
+        quiet.engagement.quiet_end = hhmm(local + 60);
+        app.advance(DAY);
+        app.send(visit("v2")).await;
+        app.store
+            .run_journeys(&quiet, app.now(), 100)
+            .await
+            .unwrap();
+        let sent = messages(&app, member).await;
+        let sms = sent
+            .iter()
+            .find(|m| m["channel"] == "sms" && m["status"] != "suppressed")
+            .unwrap_or_else(|| panic!("an SMS after the grant: {sent:?}"));
+        assert_eq!(sms["status"], "waiting", "{sms}");
+        assert_eq!(sms["reason"], "quiet_hours");
+        let send_at = flywheel_core::time::parse_rfc3339(sms["send_at"].as_str().unwrap()).unwrap();
+        let wait = send_at - app.now();
+        assert!(
+            wait > 0 && wait <= HOUR + 60 * SECOND,
+            "held until the quiet hours end, within the hour: {sms}"
+        );
+        // Nothing is claimed before then; at the end of quiet hours it is.
+        let claimed = app
+            .store
+            .claim_messages(app.now(), 60 * SECOND, 100)
+            .await
+            .unwrap();
+        assert!(
+            claimed.iter().all(|c| c.message.channel != "sms"),
+            "{claimed:?}"
+        );
+        let claimed = app
+            .store
+            .claim_messages(send_at, 60 * SECOND, 100)
+            .await
+            .unwrap();
+        assert!(
+            claimed.iter().any(|c| c.message.channel == "sms"),
+            "{claimed:?}"
+        );
+
+        // Withdrawn consent beats the grant, and a paused journey starts nobody.
+        app.put(
+            &format!("/v1/members/{member}/consent"),
+            json!({"channel": "sms", "granted": false, "source": "call_center"}),
+        )
+        .await;
+        app.advance(DAY);
+        app.send(visit("v3")).await;
+        app.store
+            .run_journeys(&policy, app.now(), 100)
+            .await
+            .unwrap();
+        let latest = messages(&app, member).await;
+        let withdrawn = latest
+            .iter()
+            .find(|m| m["channel"] == "sms" && m["reason"] == "consent_withdrawn");
+        assert!(withdrawn.is_some(), "{latest:?}");
+        let mut paused = app.get("/v1/journeys/chatty").await.1;
+        paused["status"] = json!("paused");
+        for k in [
+            "version",
+            "active_since",
+            "created_at",
+            "updated_at",
+            "updated_by",
+        ] {
+            paused.as_object_mut().unwrap().remove(k);
+        }
+        let (status, body) = app.put("/v1/journeys/chatty", paused).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        assert_eq!(
+            body["version"], 1,
+            "a status change keeps the version: {body}"
+        );
+        let before = messages(&app, member).await.len();
+        app.advance(DAY);
+        app.send(visit("v4")).await;
+        app.store
+            .run_journeys(&policy, app.now(), 100)
+            .await
+            .unwrap();
+        assert_eq!(messages(&app, member).await.len(), before);
+    }
+}
+
+#[tokio::test]
+async fn journeys_are_checked_field_by_field() {
+    let app = TestApp::sqlite().await;
+    let cases = [
+        (
+            json!({"id": "j", "trigger": {"event": "purchase"}, "steps": [{"send": {"content": "nope"}}]}),
+            StatusCode::NOT_FOUND,
+            "content_not_found",
+            "steps[0].send.content",
+        ),
+        (
+            json!({"id": "j", "trigger": {"event": "purchase", "when": "purchases_within(3"}, "steps": [{"wait": "1d"}]}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_expression",
+            "trigger.when",
+        ),
+        (
+            json!({"id": "j", "trigger": {"stage": {"to": "super"}}, "steps": [{"wait": "2x"}]}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_value",
+            "trigger.stage.to",
+        ),
+        (
+            json!({"id": "j", "trigger": {"segment": "vip"}, "steps": [{"wait": "2x"}]}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_value",
+            "steps[0].wait",
+        ),
+        (
+            json!({"id": "j", "trigger": {"segment": "vip"}, "reentry": "twice", "steps": [{"wait": "2d"}]}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_value",
+            "reentry",
+        ),
+        (
+            json!({"id": "j", "status": "running", "trigger": {"segment": "vip"}, "steps": [{"wait": "2d"}]}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_value",
+            "status",
+        ),
+        (
+            json!({"id": "J!", "trigger": {"segment": "vip"}, "steps": [{"wait": "2d"}]}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_value",
+            "id",
+        ),
+    ];
+    for (body, status, code, field) in cases {
+        let (got, answer) = app.post("/v1/journeys", body.clone()).await;
+        assert_eq!(got, status, "{body} → {answer}");
+        assert_eq!(answer["error"]["code"], code, "{answer}");
+        assert_eq!(answer["error"]["field"], field, "{answer}");
+    }
+    assert_eq!(app.get("/v1/journeys").await.1["journeys"], json!([]));
+    let (status, _) = app.get("/v1/journeys/nope").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    // Operators and admins write journeys; analysts read them; staff do not write.
+    let staff = app.key(flywheel_core::auth::Role::Staff).await;
+    let (status, _) = app
+        .call(
+            "POST",
+            "/v1/journeys",
+            Some(&staff),
+            Some(json!({"id": "j", "trigger": {"segment": "vip"}, "steps": [{"wait": "2d"}]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, body) = app.get("/v1/outbox?status=lost").await;
+    assert_eq!(
+        (status, body["error"]["field"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("status"))
+    );
+}

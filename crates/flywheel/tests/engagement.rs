@@ -1,0 +1,238 @@
+//! Journeys' messages leave through the outbox exactly as decided, across a crash: the
+//! process is killed (`FLYWHEEL_CRASH_AT=journey.decided`, an abort as a SIGKILL would
+//! leave it) right after a step's decision committed and before any sender saw it; the
+//! next `flywheel engage` delivers it to a webhook receiver on 127.0.0.1 — signed, once,
+//! under its outbox id — and a provider's 503 is retried after the backoff, under the same
+//! id. Each database in turn.
+
+mod common;
+
+use common::{flywheel, run};
+use flywheel_core::time::parse_rfc3339;
+use flywheel_store::{AuditActor, PutContent, PutJourney};
+use hmac::{Hmac, Mac};
+use serde_json::json;
+use sha2::Sha256;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::sync::{Arc, Mutex};
+
+const SECRET: &str = "a-webhook-secret-of-some-length";
+
+/// What the receiver was sent: (message id header, signature header, body).
+type Received = Arc<Mutex<Vec<(String, String, String)>>>;
+
+/// A webhook receiver: answers 503 to the first request and 200 after.
+fn receiver() -> (String, Received) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    let got: Received = Arc::default();
+    let seen = got.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let (mut id, mut signature, mut length) = (String::new(), String::new(), 0);
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+                let (name, value) = line.split_once(':').unwrap_or((&line, ""));
+                let value = value.trim().to_owned();
+                match name.to_ascii_lowercase().as_str() {
+                    "x-flywheel-message-id" => id = value,
+                    "x-flywheel-signature" => signature = value,
+                    "content-length" => length = value.parse().unwrap_or(0),
+                    _ => {}
+                }
+            }
+            let mut body = vec![0; length];
+            reader.read_exact(&mut body).unwrap();
+            let first = {
+                let mut all = seen.lock().unwrap();
+                all.push((id, signature, String::from_utf8(body).unwrap()));
+                all.len() == 1
+            };
+            let status = if first {
+                "503 Service Unavailable"
+            } else {
+                "200 OK"
+            };
+            let _ = write!(
+                stream,
+                "HTTP/1.1 {status}\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok"
+            );
+        }
+    });
+    (url, got)
+}
+
+#[tokio::test]
+async fn a_decided_message_survives_a_crash_and_is_delivered_once_signed() {
+    for test_db in flywheel_testkit::databases().await {
+        let dir = tempfile::tempdir().unwrap();
+        let (url, received) = receiver();
+        std::fs::write(
+            dir.path().join("flywheel.toml"),
+            format!(
+                "[engagement]\nquiet_start = \"00:00\"\nquiet_end = \"00:00\"\n\n\
+                 [channels.webhook]\nurl = \"{url}\"\nsecret = \"{SECRET}\"\n"
+            ),
+        )
+        .unwrap();
+        let db = test_db.url.as_str();
+        let store = test_db.open().await;
+        let t0 = parse_rfc3339("2026-11-01T00:00:00Z").unwrap();
+        let actor = AuditActor::cli();
+        let content = PutContent {
+            id: "thanks".into(),
+            channel: "webhook".into(),
+            name: "Thanks".into(),
+            subject: None,
+            body: "Thank you, member {{member_id}}".into(),
+            link: None,
+        };
+        store
+            .save_content(&content, true, &actor, t0)
+            .await
+            .unwrap();
+        let journey = PutJourney {
+            id: "thank-buyers".into(),
+            name: "Thank buyers".into(),
+            status: "active".into(),
+            definition: json!({"trigger": {"event": "purchase"}, "reentry": "once",
+                "steps": [{"send": {"content": "thanks"}}]}),
+        };
+        store
+            .save_journey(&journey, true, &actor, t0)
+            .await
+            .unwrap();
+        store.close().await;
+
+        let event = json!({"event_id": "e1", "type": "purchase", "occurred_at": "2026-11-02T10:00:00Z",
+            "channel": "app", "identities": {"phone": "13800138000"},
+            "properties": {"order_id": "o1", "amount": "88.00"}});
+        std::fs::write(dir.path().join("e.jsonl"), format!("{event}\n")).unwrap();
+        let as_of = "2026-11-02T10:00:00Z";
+        let (ok, out, err) =
+            run(flywheel(dir.path()).args(["import", "e.jsonl", "--as-of", as_of, "--db", db]));
+        assert!(ok, "{out}{err}");
+
+        // Killed right after the step's decision committed: nothing was sent.
+        let (ok, out, err) = run(flywheel(dir.path())
+            .env("FLYWHEEL_CRASH_AT", "journey.decided")
+            .args([
+                "--config",
+                "flywheel.toml",
+                "engage",
+                "--as-of",
+                as_of,
+                "--db",
+                db,
+            ]));
+        assert!(
+            !ok && err.contains("aborting at"),
+            "{}: {out}{err}",
+            test_db.name()
+        );
+        assert!(received.lock().unwrap().is_empty());
+
+        // Started again: the message is attempted once (the receiver answers 503), and
+        // the journey is not walked again.
+        let (ok, out, err) = run(flywheel(dir.path()).args([
+            "--config",
+            "flywheel.toml",
+            "engage",
+            "--as-of",
+            as_of,
+            "--db",
+            db,
+        ]));
+        assert!(ok, "{out}{err}");
+        assert!(
+            out.contains("0 admitted") && out.contains("0 delivered of 1 attempted"),
+            "{out}"
+        );
+        // Too early for the retry: nothing is attempted.
+        let (ok, out, _) = run(flywheel(dir.path()).args([
+            "--config",
+            "flywheel.toml",
+            "engage",
+            "--as-of",
+            "2026-11-02T10:00:30Z",
+            "--db",
+            db,
+        ]));
+        assert!(ok && out.contains("0 delivered of 0 attempted"), "{out}");
+        // After the backoff (a minute), delivered.
+        let (ok, out, err) = run(flywheel(dir.path()).args([
+            "--config",
+            "flywheel.toml",
+            "engage",
+            "--as-of",
+            "2026-11-02T10:02:00Z",
+            "--db",
+            db,
+        ]));
+        assert!(
+            ok && out.contains("1 delivered of 1 attempted"),
+            "{out}{err}"
+        );
+        let (ok, out, _) = run(flywheel(dir.path()).args([
+            "--config",
+            "flywheel.toml",
+            "engage",
+            "--as-of",
+            "2026-11-03T10:00:00Z",
+            "--db",
+            db,
+        ]));
+        assert!(ok && out.contains("0 delivered of 0 attempted"), "{out}");
+
+        let got = received.lock().unwrap().clone();
+        assert_eq!(got.len(), 2, "one failed attempt, one delivery: {got:?}");
+        assert_eq!(got[0].0, got[1].0, "both attempts carry the message's id");
+        for (id, signature, body) in &got {
+            let mut mac = Hmac::<Sha256>::new_from_slice(SECRET.as_bytes()).unwrap();
+            mac.update(body.as_bytes());
+            let want: String = mac
+                .finalize()
+                .into_bytes()
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect();
+            assert_eq!(signature, &format!("sha256={want}"), "{body}");
+            let sent: serde_json::Value = serde_json::from_str(body).unwrap();
+            assert_eq!(sent["id"].to_string(), *id);
+            assert_eq!(sent["journey"], "thank-buyers");
+            assert!(
+                sent["body"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with("Thank you, member ")
+            );
+        }
+        let store = test_db.open().await;
+        let rows = store
+            .outbox(&flywheel_store::OutboxQuery {
+                limit: 10,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(rows.len(), 1);
+        assert_eq!(
+            (rows[0].status.as_str(), rows[0].attempts),
+            ("delivered", 2)
+        );
+        assert!(
+            rows[0]
+                .answer
+                .as_deref()
+                .unwrap_or("")
+                .starts_with("HTTP 200")
+        );
+        store.close().await;
+    }
+}
