@@ -10,7 +10,7 @@ use crate::report_views;
 use crate::routes::{
     audit, benefits, card, consent, content, events, finance, health, identity, journeys, kpis,
     members, membership_report, memberships, partner_codes, points, privacy, programmes, rewards,
-    scores, segments, stats, tags,
+    scores, segments, stats, tags, tracking,
 };
 use crate::score_views;
 use crate::segment_views;
@@ -51,6 +51,7 @@ use utoipa_swagger_ui::SwaggerUi;
         content::delete_content, content::preview, consent::member_consent, consent::set_consent,
         journeys::list_journeys, journeys::get_journey, journeys::create_journey,
         journeys::put_journey, journeys::member_journeys, journeys::outbox,
+        tracking::follow_link, tracking::opened,
     ),
     components(schemas(
         views::EventAnswer, views::BatchAnswer, views::MemberDoc, views::IdentityView, views::Timeline,

@@ -200,6 +200,9 @@ pub struct OutboxMessageView {
     pub done_at: Option<String>,
     /// The provider's last answer.
     pub answer: Option<String>,
+    /// The first open and the first click its tracked links saw.
+    pub opened_at: Option<String>,
+    pub clicked_at: Option<String>,
 }
 
 #[derive(Serialize, ToSchema)]

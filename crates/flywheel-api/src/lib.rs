@@ -82,6 +82,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(cockpit::router())
         .merge(routes::health::router())
+        .merge(routes::tracking::router())
         .merge(metrics::router())
         .merge(v1)
         .merge(docs::router())

@@ -355,5 +355,49 @@ async fn consent_is_recorded_with_its_source_and_a_withdrawal_survives_a_merge()
             "{doc}"
         );
         assert_eq!(consent_of(&app, survivor, "sms").await, Some(false));
+
+        // The member's own word in a profile_update: the event is the source; an older
+        // event sent late does not overturn a newer word.
+        let at = |offset: i64| to_rfc3339(app.now() + offset);
+        let update = |id: &str, when: String, consent: Value| {
+            json!({"event_id": id, "type": "profile_update", "occurred_at": when,
+                "channel": "mini_program", "identities": {"phone": "13800138002"},
+                "properties": {"consent": consent}})
+        };
+        app.send(update("u1", at(0), json!({"sms": true, "email": true})))
+            .await;
+        assert_eq!(consent_of(&app, survivor, "sms").await, Some(true));
+        assert_eq!(consent_of(&app, survivor, "email").await, Some(true));
+        app.send(update("u0", at(-3_600_000_000), json!({"email": false})))
+            .await;
+        assert_eq!(consent_of(&app, survivor, "email").await, Some(true));
+        let (_, listed) = app.get(&format!("/v1/members/{survivor}/consent")).await;
+        let sms = listed["consents"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["channel"] == "sms")
+            .unwrap()
+            .clone();
+        assert_eq!(
+            (sms["source"].as_str(), sms["set_by"].as_str()),
+            (Some("event:mini_program"), Some("event:u1")),
+            "{sms}"
+        );
+        // A word that is not a channel's true or false is refused, naming the field.
+        let (status, bad) = app
+            .call(
+                "POST",
+                "/v1/events",
+                Some(common::ADMIN),
+                Some(update("u2", at(0), json!({"sms": "yes", "fax": true}))),
+            )
+            .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{bad}");
+        let text = bad.to_string();
+        assert!(
+            text.contains("properties.consent.sms") && text.contains("properties.consent.fax"),
+            "{bad}"
+        );
     }
 }

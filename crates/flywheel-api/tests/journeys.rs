@@ -71,7 +71,7 @@ async fn a_third_purchase_starts_one_journey_whose_wait_survives_a_restart() {
             .unwrap();
         purchase(&app, "p2", "13800138001", "o2").await;
         app.store
-            .run_journeys(&loud(), app.now(), 100)
+            .run_journeys(&loud(), &app.base, app.now(), 100)
             .await
             .unwrap();
         let (_, runs) = app.get(&format!("/v1/members/{member}/journeys")).await;
@@ -84,14 +84,14 @@ async fn a_third_purchase_starts_one_journey_whose_wait_survives_a_restart() {
         }
         let report = app
             .store
-            .run_journeys(&loud(), app.now(), 100)
+            .run_journeys(&loud(), &app.base, app.now(), 100)
             .await
             .unwrap();
         assert_eq!(report.admitted, 1, "{report:?}");
         app.send(third.clone()).await;
         purchase(&app, "p4", "13800138001", "o4").await;
         app.store
-            .run_journeys(&loud(), app.now(), 100)
+            .run_journeys(&loud(), &app.base, app.now(), 100)
             .await
             .unwrap();
         let (_, runs) = app.get(&format!("/v1/members/{member}/journeys")).await;
@@ -107,16 +107,16 @@ async fn a_third_purchase_starts_one_journey_whose_wait_survives_a_restart() {
         app.advance(2 * DAY + 60 * SECOND);
         let restarted = app.reopen().await;
         let report = restarted
-            .run_journeys(&loud(), app.now(), 100)
+            .run_journeys(&loud(), &app.base, app.now(), 100)
             .await
             .unwrap();
         assert_eq!(report.messages, 1, "{report:?}");
         restarted
-            .run_journeys(&loud(), app.now(), 100)
+            .run_journeys(&loud(), &app.base, app.now(), 100)
             .await
             .unwrap();
         app.store
-            .run_journeys(&loud(), app.now(), 100)
+            .run_journeys(&loud(), &app.base, app.now(), 100)
             .await
             .unwrap();
         let sent = messages(&app, member).await;
@@ -139,7 +139,7 @@ async fn a_third_purchase_starts_one_journey_whose_wait_survives_a_restart() {
         }
         let report = app
             .store
-            .run_journeys(&loud(), app.now(), 100)
+            .run_journeys(&loud(), &app.base, app.now(), 100)
             .await
             .unwrap();
         assert_eq!(report.admitted, 1);
@@ -180,7 +180,7 @@ async fn do_not_disturb_holds_suppresses_and_caps_with_reasons() {
         policy.engagement.per_channel_per_week = 0;
         policy.engagement.all_channels_per_day = 3;
         app.store
-            .run_journeys(&policy, app.now(), 100)
+            .run_journeys(&policy, &app.base, app.now(), 100)
             .await
             .unwrap();
         let sent = messages(&app, member).await;
@@ -229,7 +229,7 @@ async fn do_not_disturb_holds_suppresses_and_caps_with_reasons() {
         app.advance(DAY);
         app.send(visit("v2")).await;
         app.store
-            .run_journeys(&quiet, app.now(), 100)
+            .run_journeys(&quiet, &app.base, app.now(), 100)
             .await
             .unwrap();
         let sent = messages(&app, member).await;
@@ -274,7 +274,7 @@ async fn do_not_disturb_holds_suppresses_and_caps_with_reasons() {
         app.advance(DAY);
         app.send(visit("v3")).await;
         app.store
-            .run_journeys(&policy, app.now(), 100)
+            .run_journeys(&policy, &app.base, app.now(), 100)
             .await
             .unwrap();
         let latest = messages(&app, member).await;
@@ -303,7 +303,7 @@ async fn do_not_disturb_holds_suppresses_and_caps_with_reasons() {
         app.advance(DAY);
         app.send(visit("v4")).await;
         app.store
-            .run_journeys(&policy, app.now(), 100)
+            .run_journeys(&policy, &app.base, app.now(), 100)
             .await
             .unwrap();
         assert_eq!(messages(&app, member).await.len(), before);
@@ -382,4 +382,208 @@ async fn journeys_are_checked_field_by_field() {
         (status, body["error"]["field"].as_str()),
         (StatusCode::BAD_REQUEST, Some("status"))
     );
+}
+
+#[tokio::test]
+async fn a_click_on_a_tracked_link_comes_back_as_the_members_content_click() {
+    for app in TestApp::all().await {
+        let (status, body) = app
+            .post(
+                "/v1/content",
+                json!({"id": "new-menu", "channel": "wechat", "body": "Our autumn menu: {{link}}",
+                    "link": "https://shop.example.com/autumn"}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        app.post(
+            "/v1/journeys",
+            json!({"id": "menu", "status": "active", "trigger": {"event": "register"},
+                "steps": [{"send": {"content": "new-menu"}}]}),
+        )
+        .await;
+        let member = app
+            .send(json!({"event_id": "r1", "type": "register", "occurred_at": to_rfc3339(app.now()),
+                "channel": "mini_program", "identities": {"phone": "13700137000"}, "properties": {}}))
+            .await["member_id"]
+            .as_i64()
+            .unwrap();
+        app.store
+            .run_journeys(&loud(), &app.base, app.now(), 100)
+            .await
+            .unwrap();
+        let sent = messages(&app, member).await;
+        let body = sent[0]["body"].as_str().unwrap();
+        let link = body
+            .strip_prefix("Our autumn menu: ")
+            .unwrap_or_else(|| panic!("{body}"));
+        assert!(link.starts_with(&format!("{}/l/", app.base)), "{link}");
+        assert!(
+            !body.contains("shop.example.com"),
+            "the link is tracked: {body}"
+        );
+
+        // Followed: on to the content's link, and a content_click on the timeline.
+        let browser = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        let resp = browser.get(link).send().await.unwrap();
+        assert_eq!(resp.status(), StatusCode::FOUND);
+        assert_eq!(
+            resp.headers()["location"].to_str().unwrap(),
+            "https://shop.example.com/autumn"
+        );
+        let (_, timeline) = app.get(&format!("/v1/members/{member}/timeline")).await;
+        let click = timeline["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["type"] == "content_click")
+            .unwrap_or_else(|| panic!("{timeline}"));
+        assert_eq!(click["properties"]["content_id"], "new-menu", "{click}");
+        let (_, shown) = app.get(&format!("/v1/members/{member}")).await;
+        assert_eq!(shown["facts"]["content_clicks"], 1, "{shown}");
+        let sent = messages(&app, member).await;
+        assert!(sent[0]["clicked_at"].is_string(), "{sent:?}");
+        assert_eq!(sent[0]["opened_at"], Value::Null);
+
+        // The open image answers a GIF and records an open; a made-up token, nothing.
+        let open = link.replace("/l/", "/o/");
+        let resp = browser.get(&open).send().await.unwrap();
+        assert_eq!(resp.status(), StatusCode::OK);
+        assert_eq!(resp.headers()["content-type"], "image/gif");
+        assert!(messages(&app, member).await[0]["opened_at"].is_string());
+        let forged = format!("{}/l/{}", app.base, "0".repeat(32));
+        assert_eq!(
+            browser.get(&forged).send().await.unwrap().status(),
+            StatusCode::NOT_FOUND
+        );
+    }
+}
+
+#[tokio::test]
+async fn segment_and_stage_triggers_run_tags_points_branches_and_goals() {
+    for app in TestApp::all().await {
+        app.post(
+            "/v1/content",
+            json!({"id": "thanks", "channel": "push", "body": "Thanks, you now have {{points.balance}} points"}),
+        )
+        .await;
+        app.post(
+            "/v1/content",
+            json!({"id": "nudge", "channel": "push", "body": "We miss you"}),
+        )
+        .await;
+        let (status, body) = app
+            .post(
+                "/v1/segments",
+                json!({"id": "buyers", "name": "Buyers", "expression": "purchases_within(365d) >= 1"}),
+            )
+            .await;
+        assert!(status.is_success(), "{body}");
+        // On entering the segment: a tag, points through the ledger, then a branch on
+        // the tag just set.
+        let (status, body) = app
+            .post(
+                "/v1/journeys",
+                json!({"id": "welcome-buyer", "status": "active",
+                    "trigger": {"segment": "buyers", "on": "enter"},
+                    "steps": [{"tag": "welcomed"}, {"points": {"amount": 50, "rule": "welcome"}},
+                              {"if": "tag(\"welcomed\")", "then": [{"send": {"content": "thanks"}}],
+                               "else": [{"send": {"content": "nudge"}}]}]}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        // On any stage change out of none: wait a day, then nudge, unless the goal (a
+        // vip tag) is met by then.
+        let (status, body) = app
+            .post(
+                "/v1/journeys",
+                json!({"id": "first-steps", "status": "active", "goal": "tag(\"vip\")",
+                    "trigger": {"stage": {"from": "none"}},
+                    "steps": [{"wait": "1d"}, {"send": {"content": "nudge"}}]}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+
+        let member = purchase(&app, "b1", "13600136000", "bo1").await["member_id"]
+            .as_i64()
+            .unwrap();
+        let report = app
+            .store
+            .run_journeys(&loud(), &app.base, app.now(), 100)
+            .await
+            .unwrap();
+        assert_eq!(report.admitted, 2, "{report:?}");
+        let (_, runs) = app.get(&format!("/v1/members/{member}/journeys")).await;
+        let status_of = |id: &str| {
+            runs["journeys"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|r| r["journey"] == id)
+                .map(|r| (r["status"].clone(), r["cause"].clone()))
+                .unwrap_or_else(|| panic!("{id}: {runs}"))
+        };
+        assert_eq!(status_of("welcome-buyer").0, "done");
+        assert!(
+            status_of("welcome-buyer")
+                .1
+                .as_str()
+                .unwrap()
+                .starts_with("segment:buyers:enter:")
+        );
+        assert_eq!(status_of("first-steps").0, "active");
+        assert!(
+            status_of("first-steps")
+                .1
+                .as_str()
+                .unwrap()
+                .starts_with("stage:")
+        );
+        let (_, tags) = app.get(&format!("/v1/members/{member}/tags")).await;
+        assert!(tags.to_string().contains("welcomed"), "{tags}");
+        let (_, points) = app.get(&format!("/v1/members/{member}/points")).await;
+        let balance = points["balance"].as_i64().unwrap();
+        assert!(balance >= 50, "{points}");
+        let sent = messages(&app, member).await;
+        assert_eq!(sent.len(), 1, "{sent:?}");
+        assert_eq!(sent[0]["content"], "thanks", "the branch saw the tag");
+        assert_eq!(
+            sent[0]["body"],
+            format!("Thanks, you now have {balance} points"),
+            "rendered after the grant"
+        );
+        // Walking again grants nothing more (one ledger posting per step).
+        app.store
+            .run_journeys(&loud(), &app.base, app.now(), 100)
+            .await
+            .unwrap();
+        let (_, again) = app.get(&format!("/v1/members/{member}/points")).await;
+        assert_eq!(again["balance"].as_i64(), Some(balance));
+
+        // The goal is met before the wait ends: the member leaves without the nudge.
+        let (status, body) = app
+            .post(&format!("/v1/members/{member}/tags"), json!({"tag": "vip"}))
+            .await;
+        assert!(status.is_success(), "{body}");
+        app.advance(DAY + 60 * SECOND);
+        app.store
+            .run_journeys(&loud(), &app.base, app.now(), 100)
+            .await
+            .unwrap();
+        let (_, runs) = app.get(&format!("/v1/members/{member}/journeys")).await;
+        let first = runs["journeys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["journey"] == "first-steps")
+            .unwrap();
+        assert_eq!(
+            (first["status"].as_str(), first["reason"].as_str()),
+            (Some("done"), Some("goal")),
+            "{runs}"
+        );
+        assert_eq!(messages(&app, member).await.len(), 1);
+    }
 }

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 
-pub const PROFILE_FIELDS: [&str; 7] = [
+pub const PROFILE_FIELDS: [&str; 8] = [
     "name",
     "nickname",
     "gender",
@@ -17,6 +17,7 @@ pub const PROFILE_FIELDS: [&str; 7] = [
     "city",
     "occupation",
     "followers",
+    "consent",
 ];
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -51,6 +52,9 @@ pub struct ProfileChange {
     pub city: Option<String>,
     pub occupation: Option<String>,
     pub followers: Option<u64>,
+    /// The member's word on being contacted, per channel (`{"sms": false}`): kept as
+    /// consent with the event's channel as its source, not in the profile.
+    pub consent: BTreeMap<String, bool>,
 }
 
 impl ProfileChange {
@@ -114,7 +118,35 @@ impl ProfileChange {
                 }
             },
         };
+        let mut consent = BTreeMap::new();
+        match props.get("consent") {
+            None | Some(Value::Null) => {}
+            Some(Value::Object(map)) => {
+                for (channel, v) in map {
+                    let field = format!("properties.consent.{channel}");
+                    if !crate::engagement::is_channel(channel) {
+                        errors.push(FieldError::new(
+                            field,
+                            ErrorCode::UnknownField,
+                            format!(
+                                "'{channel}' is not a channel (expected one of {})",
+                                crate::engagement::CHANNELS.join(", ")
+                            ),
+                        ));
+                    } else if let Some(b) = v.as_bool() {
+                        consent.insert(channel.clone(), b);
+                    } else {
+                        errors.push(FieldError::wrong_type(field, "true or false"));
+                    }
+                }
+            }
+            Some(_) => errors.push(FieldError::wrong_type(
+                "properties.consent",
+                "an object of channel: true or false",
+            )),
+        }
         ProfileChange {
+            consent,
             name: optional_text(props, "name", p, 100, errors),
             nickname: optional_text(props, "nickname", p, 100, errors),
             gender,

@@ -60,7 +60,7 @@ pub use contribution::{Contribution, Entries, GroupFigures};
 pub use db::{Backend, PoolStats, Store, create_postgres_database};
 pub use engagement::{
     Claimed, ConsentRow, ContentRow, Delivery, JOURNEY_STATUSES, JourneyRow, OutboxQuery,
-    OutboxRow, PutContent, PutJourney, RunReport, RunRow, SavedContent, SavedJourney,
+    OutboxRow, PutContent, PutJourney, RunReport, RunRow, SavedContent, SavedJourney, Tracked,
     compile_stored,
 };
 pub use engine::{DEFAULT_FLUSH_ROWS, EngineOptions};

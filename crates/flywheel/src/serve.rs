@@ -142,7 +142,11 @@ pub async fn engage_once(
     senders: &crate::channels::Senders,
     now: flywheel_core::time::Micros,
 ) -> anyhow::Result<(flywheel_store::RunReport, u64, u64)> {
-    let runs = store.run_journeys(&config.policy, now, 1000).await?;
+    let base = match &config.server.public_url {
+        Some(u) => u.clone(),
+        None => format!("http://{}", config.server.listen),
+    };
+    let runs = store.run_journeys(&config.policy, &base, now, 1000).await?;
     if runs != flywheel_store::RunReport::default() {
         tracing::info!(
             admitted = runs.admitted,

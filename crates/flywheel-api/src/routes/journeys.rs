@@ -282,6 +282,8 @@ fn message_view(m: OutboxRow) -> OutboxMessageView {
         attempts: m.attempts,
         done_at: m.done_at.map(to_rfc3339),
         answer: m.answer,
+        opened_at: m.opened_at.map(to_rfc3339),
+        clicked_at: m.clicked_at.map(to_rfc3339),
     }
 }
 

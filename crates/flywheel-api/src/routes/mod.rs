@@ -23,6 +23,7 @@ pub mod scores;
 pub mod segments;
 pub mod stats;
 pub mod tags;
+pub mod tracking;
 
 use crate::error::ApiError;
 use flywheel_core::ErrorCode;

@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 
 /// The variables a template may name, with what each holds.
-pub const VARIABLES: [(&str, &str); 9] = [
+pub const VARIABLES: [(&str, &str); 10] = [
     ("nickname", "the member's nickname, else their name"),
     ("name", "the member's name"),
     ("member_id", "the member's id"),
@@ -28,6 +28,10 @@ pub const VARIABLES: [(&str, &str); 9] = [
         "the date that lot expires (YYYY-MM-DD)",
     ),
     ("link", "the content's tracked link, when it has one"),
+    (
+        "open_url",
+        "an address that records the message as opened (an e-mail's 1x1 image)",
+    ),
 ];
 
 /// Why a template does not check.

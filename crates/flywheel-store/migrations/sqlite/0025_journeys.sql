@@ -67,8 +67,15 @@ CREATE TABLE outbox (
     lease_until     BIGINT,
     done_at         BIGINT,
     answer          TEXT,
+    -- The message's tracked links (`/l/<token>`, `/o/<token>`) and what they lead to;
+    -- the first open and click they saw.
+    token           TEXT NOT NULL,
+    link            TEXT,
+    opened_at       BIGINT,
+    clicked_at      BIGINT,
     UNIQUE (run_id, step)
 );
+CREATE UNIQUE INDEX outbox_token ON outbox (token);
 CREATE INDEX outbox_due ON outbox (status, send_at);
 CREATE INDEX outbox_member ON outbox (member_id, send_at);
 CREATE TABLE outbox_attempts (

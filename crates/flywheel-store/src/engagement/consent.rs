@@ -1,5 +1,6 @@
 //! Consent per member per channel: set by staff or the member's own channels through
-//! the API (audited, with its source), carried to the survivor when members merge — a
+//! the API (audited, with its source) or by the member's `register` and
+//! `profile_update` events (the event is the record), carried to the survivor when members merge — a
 //! withdrawal wins over a grant, since either person may have said no.
 
 use crate::audit::{self, AuditActor, AuditChange};
@@ -38,6 +39,58 @@ pub(crate) fn plan_merged_consents(w: &mut Writes, merges: &[(MemberId, MemberId
     for &(_, merged) in merges {
         w.statement(DROP_MERGED, vec![Val::Int(merged)]);
     }
+}
+
+const FROM_EVENT: &str =
+    "INSERT INTO member_consents (member_id, channel, granted, source, at, set_by)";
+const FROM_EVENT_TAIL: &str = "ON CONFLICT (member_id, channel) DO UPDATE SET \
+     granted = excluded.granted, source = excluded.source, at = excluded.at, set_by = excluded.set_by \
+     WHERE excluded.at >= member_consents.at";
+
+/// Plans the consent the batch's accepted `register` and `profile_update` events gave
+/// (`"consent": {"sms": true}`): on the member each landed on (its survivor), with the
+/// event's channel as the source, unless a later word is on record.
+pub(crate) fn plan_event_consents(
+    w: &mut Writes,
+    ws: &flywheel_core::ingest::WorkingSet,
+    events: &[flywheel_core::Event],
+    accepted: &[(usize, MemberId)],
+) {
+    use flywheel_core::event::Payload;
+    use std::collections::BTreeMap;
+    // The latest word per member and channel: one row each, so one statement can
+    // carry them.
+    let mut latest: BTreeMap<(MemberId, &str), (bool, &flywheel_core::Event)> = BTreeMap::new();
+    for &(i, member) in accepted {
+        let e = &events[i];
+        let change = match &e.payload {
+            Payload::ProfileUpdate(c) | Payload::Register(c) => c,
+            _ => continue,
+        };
+        for (channel, granted) in &change.consent {
+            let key = (ws.survivor(member), channel.as_str());
+            let newer = latest
+                .get(&key)
+                .is_none_or(|(_, before)| e.occurred_at >= before.occurred_at);
+            if newer {
+                latest.insert(key, (*granted, e));
+            }
+        }
+    }
+    let rows = latest
+        .into_iter()
+        .map(|((member, channel), (granted, e))| {
+            vec![
+                Val::Int(member),
+                channel.into(),
+                Val::Int(i64::from(granted)),
+                format!("event:{}", e.channel.as_str()).into(),
+                Val::Int(e.occurred_at),
+                format!("event:{}", e.event_id).into(),
+            ]
+        })
+        .collect();
+    w.rows(FROM_EVENT, rows, FROM_EVENT_TAIL);
 }
 
 /// Moves a merged member's consents to its survivor now (a merge by hand).

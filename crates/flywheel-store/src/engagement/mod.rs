@@ -14,5 +14,5 @@ pub(crate) mod triggers;
 pub use consent::ConsentRow;
 pub use content::{ContentRow, PutContent, SavedContent};
 pub use journeys::{JOURNEY_STATUSES, JourneyRow, PutJourney, SavedJourney, compile_stored};
-pub use outbox::{Claimed, Delivery, OutboxQuery, OutboxRow};
+pub use outbox::{Claimed, Delivery, OutboxQuery, OutboxRow, Tracked};
 pub use runner::{RunReport, RunRow};

@@ -45,6 +45,9 @@ pub struct OutboxRow {
     pub done_at: Option<Micros>,
     /// The provider's last answer.
     pub answer: Option<String>,
+    /// The first open and the first click its tracked links saw.
+    pub opened_at: Option<Micros>,
+    pub clicked_at: Option<Micros>,
 }
 
 /// Which messages to list.
@@ -76,6 +79,16 @@ pub enum Delivery {
     Failed(String),
 }
 
+/// A tracked link or open image seen: the message, where the link leads, and an
+/// identity of its member (now) to send the `content_click` or `content_open` event
+/// under; None when the member is erased.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Tracked {
+    pub message: OutboxRow,
+    pub link: Option<String>,
+    pub identity: Option<(String, String)>,
+}
+
 /// What deciding a send did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Decided {
@@ -86,12 +99,19 @@ pub(crate) enum Decided {
 }
 
 const COLUMNS: &str = "id, member_id, journey_id, run_id, step, content_id, content_version, kind, \
-     channel, status, reason, subject, body, created_at, send_at, attempts, done_at, answer";
+     channel, status, reason, subject, body, created_at, send_at, attempts, done_at, answer, \
+     opened_at, clicked_at";
 
 const INSERT: &str = "INSERT INTO outbox (run_id, step, journey_id, campaign_id, member_id, kind, \
-     channel, content_id, content_version, subject, body, status, reason, created_at, send_at, attempts) \
-     VALUES ($1, $2, $3, NULL, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, 0) \
+     channel, content_id, content_version, subject, body, status, reason, created_at, send_at, attempts, \
+     token, link) \
+     VALUES ($1, $2, $3, NULL, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, 0, $15, $16) \
      ON CONFLICT (run_id, step) DO NOTHING";
+
+/// A fresh, unguessable token for a message's tracked links.
+fn new_token() -> String {
+    format!("{:032x}", rand::random::<u128>())
+}
 
 fn outbox_from_row(r: &AnyRow) -> Result<OutboxRow, StoreError> {
     Ok(OutboxRow {
@@ -113,6 +133,8 @@ fn outbox_from_row(r: &AnyRow) -> Result<OutboxRow, StoreError> {
         attempts: r.try_get("attempts")?,
         done_at: r.try_get("done_at")?,
         answer: r.try_get("answer")?,
+        opened_at: r.try_get("opened_at")?,
+        clicked_at: r.try_get("clicked_at")?,
     })
 }
 
@@ -207,6 +229,7 @@ pub(crate) async fn decide_and_queue(
     channel: Option<&str>,
     dnd: &DoNotDisturb,
     programme: &str,
+    link_base: &str,
     now: Micros,
 ) -> Result<Decided, StoreError> {
     let done: Option<i64> =
@@ -219,6 +242,8 @@ pub(crate) async fn decide_and_queue(
         return Ok(Decided::Already);
     }
     let content = super::content::content_in(conn, content_id).await?;
+    let token = new_token();
+    let base = link_base.trim_end_matches('/');
     let (channel, version, subject, body, decision) = match &content {
         None => (
             channel.unwrap_or("webhook").to_owned(),
@@ -230,9 +255,10 @@ pub(crate) async fn decide_and_queue(
         Some(c) => {
             let channel = channel.unwrap_or(&c.channel).to_owned();
             let mut values = template_values(conn, member, programme, now).await?;
-            if let Some(l) = &c.link {
-                values.insert("link", l.clone());
+            if c.link.is_some() {
+                values.insert("link", format!("{base}/l/{token}"));
             }
+            values.insert("open_url", format!("{base}/o/{token}"));
             let consent: Option<i64> = sqlx::query_scalar(
                 "SELECT granted FROM member_consents WHERE member_id = $1 AND channel = $2",
             )
@@ -283,6 +309,8 @@ pub(crate) async fn decide_and_queue(
         .bind(reason)
         .bind(now)
         .bind(send_at)
+        .bind(token)
+        .bind(content.and_then(|c| c.link))
         .execute(&mut *conn)
         .await?;
     Ok(if status == "suppressed" {
@@ -317,12 +345,63 @@ pub(crate) async fn queue_call(
         .bind(None::<String>)
         .bind(now)
         .bind(now)
+        .bind(new_token())
+        .bind(None::<String>)
         .execute(&mut *conn)
         .await?;
     Ok(())
 }
 
 impl Store {
+    /// Records that the message holding `token` was opened (`click` false) or its link
+    /// followed, the first time only; None when no message has the token.
+    pub async fn track_message(
+        &self,
+        token: &str,
+        click: bool,
+        now: Micros,
+    ) -> Result<Option<Tracked>, StoreError> {
+        if token.len() != 32 || !token.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Ok(None);
+        }
+        let mut tx = self.begin_write().await?;
+        let conn: &mut AnyConnection = &mut tx;
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS}, link FROM outbox WHERE token = $1"
+        )))
+        .bind(token.to_owned())
+        .fetch_optional(&mut *conn)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        let message = outbox_from_row(&row)?;
+        let link: Option<String> = row.try_get("link")?;
+        let column = if click { "clicked_at" } else { "opened_at" };
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "UPDATE outbox SET {column} = $1 WHERE id = $2 AND {column} IS NULL"
+        )))
+        .bind(now)
+        .bind(message.id)
+        .execute(&mut *conn)
+        .await?;
+        let identity = match crate::survivor::survivor_id(conn, message.member_id).await? {
+            Some(m) => sqlx::query(
+                "SELECT kind, value FROM identities WHERE member_id = $1 ORDER BY key LIMIT 1",
+            )
+            .bind(m)
+            .fetch_optional(&mut *conn)
+            .await?
+            .map(|r| Ok::<_, StoreError>((r.try_get("kind")?, r.try_get("value")?)))
+            .transpose()?,
+            None => None,
+        };
+        tx.commit().await?;
+        Ok(Some(Tracked {
+            message,
+            link,
+            identity,
+        }))
+    }
+
     /// The values member `id` (or its survivor) gives a template's variables at `now`;
     /// None when there is no such member.
     pub async fn template_values(

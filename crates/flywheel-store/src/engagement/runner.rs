@@ -100,6 +100,16 @@ fn lock_tail(backend: Backend) -> &'static str {
     }
 }
 
+/// What one pass of the runner works under.
+struct Pass<'a> {
+    policy: &'a Policy,
+    dnd: &'a DoNotDisturb,
+    lang: Language,
+    /// Where tracked links point (`server.public_url`).
+    link_base: &'a str,
+    now: Micros,
+}
+
 /// Compiled programs by (journey, version), for one pass.
 type Programs = HashMap<(String, i64), Option<Arc<Journey>>>;
 
@@ -119,6 +129,7 @@ impl Store {
     pub async fn run_journeys(
         &self,
         policy: &Policy,
+        link_base: &str,
         now: Micros,
         limit: i64,
     ) -> Result<RunReport, StoreError> {
@@ -139,23 +150,26 @@ impl Store {
         let mut report = RunReport::default();
         let mut programs = Programs::new();
         for id in due {
-            self.run_one(id, policy, &dnd, lang, now, &mut programs, &mut report)
-                .await?;
+            let pass = Pass {
+                policy,
+                dnd: &dnd,
+                lang,
+                link_base,
+                now,
+            };
+            self.run_one(id, &pass, &mut programs, &mut report).await?;
         }
         Ok(report)
     }
 
-    #[allow(clippy::too_many_arguments)]
     async fn run_one(
         &self,
         id: i64,
-        policy: &Policy,
-        dnd: &DoNotDisturb,
-        lang: Language,
-        now: Micros,
+        pass: &Pass<'_>,
         programs: &mut Programs,
         report: &mut RunReport,
     ) -> Result<(), StoreError> {
+        let (policy, now) = (pass.policy, pass.now);
         // A points step ends a transaction; the walk goes on in the next one.
         for _ in 0..64 {
             let mut tx = self.begin_write().await?;
@@ -172,7 +186,7 @@ impl Store {
             // Taken by another process, or walked already.
             let Some(row) = row else { return Ok(()) };
             let run = run_from_row(&row)?;
-            let Some(journey) = self.program(conn, &run, lang, programs).await? else {
+            let Some(journey) = self.program(conn, &run, pass.lang, programs).await? else {
                 finish(
                     conn,
                     run.id,
@@ -203,9 +217,7 @@ impl Store {
                 pc = 0;
             }
             let stop = self
-                .walk(
-                    conn, &run, &journey, &mut pc, policy, dnd, lang, now, report,
-                )
+                .walk(conn, &run, &journey, &mut pc, pass, report)
                 .await?;
             match stop {
                 Stop::Park(at) => {
@@ -314,19 +326,16 @@ impl Store {
 
     /// Runs steps from `pc` until one waits, the program ends, the goal is met or a
     /// points step needs its own transaction.
-    #[allow(clippy::too_many_arguments)]
     async fn walk(
         &self,
         conn: &mut AnyConnection,
         run: &RunRow,
         journey: &Journey,
         pc: &mut usize,
-        policy: &Policy,
-        dnd: &DoNotDisturb,
-        lang: Language,
-        now: Micros,
+        pass: &Pass<'_>,
         report: &mut RunReport,
     ) -> Result<Stop, StoreError> {
+        let (policy, dnd, lang, now) = (pass.policy, pass.dnd, pass.lang, pass.now);
         let Some(member) = self.member_now(conn, run.member_id).await? else {
             return Ok(Stop::End("exited", Some("member_gone".into())));
         };
@@ -367,6 +376,7 @@ impl Store {
                         channel.as_deref(),
                         dnd,
                         policy.points.default_programme(),
+                        pass.link_base,
                         now,
                     )
                     .await?;

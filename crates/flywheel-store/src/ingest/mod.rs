@@ -372,6 +372,7 @@ impl Store {
             .map(|m| (m.survivor, m.merged))
             .collect();
         crate::engagement::consent::plan_merged_consents(&mut derived, &merged);
+        crate::engagement::consent::plan_event_consents(&mut derived, &ws, events, &accepted);
         // Journeys an event starts, judged as the event left its member.
         plan_event_triggers(
             conn,
