@@ -51,7 +51,8 @@ use utoipa_swagger_ui::SwaggerUi;
         content::delete_content, content::preview, consent::member_consent, consent::set_consent,
         journeys::list_journeys, journeys::get_journey, journeys::create_journey,
         journeys::put_journey, journeys::member_journeys, journeys::outbox,
-        tracking::follow_link, tracking::opened,
+        tracking::follow_link, tracking::opened, journeys::journey_performance,
+        content::content_performance,
     ),
     components(schemas(
         views::EventAnswer, views::BatchAnswer, views::MemberDoc, views::IdentityView, views::Timeline,
@@ -111,6 +112,7 @@ use utoipa_swagger_ui::SwaggerUi;
         engagement_views::JourneyInput, engagement_views::JourneyView, engagement_views::JourneyList,
         engagement_views::MemberJourneyView, engagement_views::MemberJourneysView,
         engagement_views::OutboxMessageView, engagement_views::OutboxView,
+        engagement_views::PerformanceView,
     )),
     modifiers(&BearerAuth, &ErrorAnswers),
 )]

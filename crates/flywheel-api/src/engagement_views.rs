@@ -209,3 +209,50 @@ pub struct OutboxMessageView {
 pub struct OutboxView {
     pub messages: Vec<OutboxMessageView>,
 }
+
+/// How a content's (or a journey's) messages did.
+#[derive(Serialize, ToSchema)]
+pub struct PerformanceView {
+    /// The window after delivery a purchase or a rise counts in.
+    pub days: u32,
+    /// Messages decided (suppressed ones included).
+    pub messages: i64,
+    pub suppressed: i64,
+    /// Queued, waiting for quiet hours to end, or being sent.
+    pub waiting: i64,
+    pub delivered: i64,
+    pub failed: i64,
+    /// Messages whose open image or tracked link was seen.
+    pub opened: i64,
+    pub clicked: i64,
+    /// Delivered messages whose member bought within `days`.
+    pub converted: i64,
+    /// Delivered messages whose member's stage rose within `days`.
+    pub rose: i64,
+    /// clicked ÷ delivered, converted ÷ delivered, rose ÷ delivered (None before any
+    /// delivery).
+    pub click_rate: Option<f64>,
+    pub conversion_rate: Option<f64>,
+    pub rise_rate: Option<f64>,
+}
+
+impl PerformanceView {
+    pub fn of(p: flywheel_store::Performance, days: u32) -> PerformanceView {
+        let rate = |n: i64| (p.delivered > 0).then(|| n as f64 / p.delivered as f64);
+        PerformanceView {
+            days,
+            click_rate: rate(p.clicked),
+            conversion_rate: rate(p.converted),
+            rise_rate: rate(p.rose),
+            messages: p.messages,
+            suppressed: p.suppressed,
+            waiting: p.waiting,
+            delivered: p.delivered,
+            failed: p.failed,
+            opened: p.opened,
+            clicked: p.clicked,
+            converted: p.converted,
+            rose: p.rose,
+        }
+    }
+}

@@ -458,6 +458,65 @@ async fn a_click_on_a_tracked_link_comes_back_as_the_members_content_click() {
             browser.get(&forged).send().await.unwrap().status(),
             StatusCode::NOT_FOUND
         );
+
+        // Delivered, then three purchases two days later: a conversion, and the stage
+        // rose (to weak, on the third).
+        let claimed = app
+            .store
+            .claim_messages(app.now(), 60 * SECOND, 10)
+            .await
+            .unwrap();
+        assert_eq!(claimed.len(), 1);
+        app.store
+            .record_delivery(
+                &claimed[0],
+                &flywheel_store::Delivery::Delivered("ok".into()),
+                app.now(),
+            )
+            .await
+            .unwrap();
+        app.advance(2 * DAY);
+        for i in 0..3 {
+            purchase(
+                &app,
+                &format!("buy-after-{i}"),
+                "13700137000",
+                &format!("ba{i}"),
+            )
+            .await;
+        }
+        let (status, perf) = app.get("/v1/content/new-menu/performance?days=7").await;
+        assert_eq!(status, StatusCode::OK, "{perf}");
+        let counts: Vec<i64> = [
+            "messages",
+            "delivered",
+            "opened",
+            "clicked",
+            "converted",
+            "rose",
+        ]
+        .iter()
+        .map(|k| perf[k].as_i64().unwrap())
+        .collect();
+        let (_, stages) = app.get(&format!("/v1/members/{member}/stages")).await;
+        assert_eq!(counts, vec![1, 1, 1, 1, 1, 1], "{perf} {stages}");
+        assert_eq!(perf["conversion_rate"], 1.0);
+        let (_, by_journey) = app.get("/v1/journeys/menu/performance").await;
+        assert_eq!(by_journey["converted"], 1, "{by_journey}");
+        // Outside a one-day window, neither is the message's doing.
+        let (_, narrow) = app.get("/v1/journeys/menu/performance?days=1").await;
+        assert_eq!(
+            (narrow["converted"].as_i64(), narrow["rose"].as_i64()),
+            (Some(0), Some(0)),
+            "{narrow}"
+        );
+        let (status, bad) = app.get("/v1/journeys/menu/performance?days=0").await;
+        assert_eq!(
+            (status, bad["error"]["field"].as_str()),
+            (StatusCode::BAD_REQUEST, Some("days"))
+        );
+        let (status, _) = app.get("/v1/journeys/nope/performance").await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
     }
 }
 

@@ -59,9 +59,9 @@ pub use cockpit::SessionRow;
 pub use contribution::{Contribution, Entries, GroupFigures};
 pub use db::{Backend, PoolStats, Store, create_postgres_database};
 pub use engagement::{
-    Claimed, ConsentRow, ContentRow, Delivery, JOURNEY_STATUSES, JourneyRow, OutboxQuery,
-    OutboxRow, PutContent, PutJourney, RunReport, RunRow, SavedContent, SavedJourney, Tracked,
-    compile_stored,
+    Claimed, ConsentRow, ContentRow, Delivery, JOURNEY_STATUSES, JourneyRow, Messages, OutboxQuery,
+    OutboxRow, Performance, PutContent, PutJourney, RunReport, RunRow, SavedContent, SavedJourney,
+    Tracked, compile_stored,
 };
 pub use engine::{DEFAULT_FLUSH_ROWS, EngineOptions};
 pub use error::StoreError;

@@ -7,8 +7,10 @@ use crate::auth::{Allowed, Caller, need};
 use crate::body::{JsonValue, SMALL, typed};
 use crate::engagement_views::{
     ContentInput, ContentList, ContentPreviewInput, ContentPreviewView, ContentView,
+    PerformanceView,
 };
 use crate::error::ApiError;
+use crate::params::Params;
 use crate::state::AppState;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -18,7 +20,7 @@ use flywheel_core::ErrorCode;
 use flywheel_core::engagement::{CHANNELS, is_channel, template};
 use flywheel_core::time::to_rfc3339;
 use flywheel_core::validation::{check_line, check_paragraph};
-use flywheel_store::{ContentRow, PutContent, SavedContent};
+use flywheel_store::{ContentRow, Messages, PutContent, SavedContent};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -28,6 +30,7 @@ pub fn router() -> Router<AppState> {
             get(get_content).put(put_content).delete(delete_content),
         )
         .route("/v1/content/{id}/preview", post(preview))
+        .route("/v1/content/{id}/performance", get(content_performance))
 }
 
 fn view(c: ContentRow) -> ContentView {
@@ -294,4 +297,31 @@ pub async fn preview(
         subject: content.subject.map(|s| template::render(&s, &values)),
         body: template::render(&content.body, &values),
     }))
+}
+
+/// How a template's messages did
+///
+/// Decided, suppressed, delivered, opened, clicked, and how many members bought or rose
+/// a stage within `days` of a delivery, across every journey that sent it.
+#[utoipa::path(get, path = "/v1/content/{id}/performance", tag = "engagement",
+    params(("id" = String, Path, description = "Content id"),
+        ("days" = Option<u32>, Query, description = "1-90; 7 by default")),
+    responses((status = 200, body = PerformanceView), (status = 400, description = "invalid_query"),
+        (status = 404, description = "content_not_found")),
+    security(("bearer" = [])))]
+pub async fn content_performance(
+    _caller: Allowed<need::ReadStats>,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Params(params): Params,
+) -> Result<Json<PerformanceView>, ApiError> {
+    let days = super::journeys::window_days(params)?;
+    if state.store.content(&id).await?.is_none() {
+        return Err(not_found(&id));
+    }
+    let p = state
+        .store
+        .message_performance(Messages::Content(&id), days)
+        .await?;
+    Ok(Json(PerformanceView::of(p, days)))
 }

@@ -8,7 +8,7 @@ use crate::auth::{Allowed, Caller, need};
 use crate::body::{JsonValue, SMALL, typed};
 use crate::engagement_views::{
     JourneyInput, JourneyList, JourneyView, MemberJourneyView, MemberJourneysView,
-    OutboxMessageView, OutboxView,
+    OutboxMessageView, OutboxView, PerformanceView,
 };
 use crate::error::ApiError;
 use crate::params::{Params, limit, unknown};
@@ -22,7 +22,8 @@ use flywheel_core::engagement::journey::compile;
 use flywheel_core::time::to_rfc3339;
 use flywheel_core::validation::check_line;
 use flywheel_store::{
-    JOURNEY_STATUSES, JourneyRow, OutboxQuery, OutboxRow, PutJourney, RunRow, SavedJourney,
+    JOURNEY_STATUSES, JourneyRow, Messages, OutboxQuery, OutboxRow, PutJourney, RunRow,
+    SavedJourney,
 };
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
@@ -31,6 +32,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/v1/journeys", get(list_journeys).post(create_journey))
         .route("/v1/journeys/{id}", get(get_journey).put(put_journey))
+        .route("/v1/journeys/{id}/performance", get(journey_performance))
         .route("/v1/members/{id}/journeys", get(member_journeys))
         .route("/v1/outbox", get(outbox))
 }
@@ -340,4 +342,52 @@ pub async fn outbox(
         .map(message_view)
         .collect();
     Ok(Json(OutboxView { messages }))
+}
+
+/// `?days=` (1-90, 7 by default): the window after delivery a purchase or a rise counts in.
+pub(crate) fn window_days(params: Vec<(String, String)>) -> Result<u32, ApiError> {
+    let mut days = 7;
+    for (k, v) in params {
+        match k.as_str() {
+            "days" => {
+                days = v
+                    .parse::<u32>()
+                    .ok()
+                    .filter(|d| (1..=90).contains(d))
+                    .ok_or_else(|| {
+                        ApiError::new(ErrorCode::InvalidQuery, "days is a number from 1 to 90")
+                            .field("days")
+                    })?
+            }
+            other => return Err(unknown(other)),
+        }
+    }
+    Ok(days)
+}
+
+/// How a journey's messages did
+///
+/// Decided, suppressed, delivered, opened, clicked, and how many members bought or rose
+/// a stage within `days` of a delivery.
+#[utoipa::path(get, path = "/v1/journeys/{id}/performance", tag = "engagement",
+    params(("id" = String, Path, description = "Journey id"),
+        ("days" = Option<u32>, Query, description = "1-90; 7 by default")),
+    responses((status = 200, body = PerformanceView), (status = 400, description = "invalid_query"),
+        (status = 404, description = "journey_not_found")),
+    security(("bearer" = [])))]
+pub async fn journey_performance(
+    _caller: Allowed<need::ReadStats>,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Params(params): Params,
+) -> Result<Json<PerformanceView>, ApiError> {
+    let days = window_days(params)?;
+    if state.store.journey(&id).await?.is_none() {
+        return Err(not_found(&id));
+    }
+    let p = state
+        .store
+        .message_performance(Messages::Journey(&id), days)
+        .await?;
+    Ok(Json(PerformanceView::of(p, days)))
 }

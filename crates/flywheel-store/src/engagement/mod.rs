@@ -2,12 +2,13 @@
 //! member and channel (`consent.rs`), journeys and their book (`journeys.rs`), the
 //! triggers ingest and the segment planner record (`triggers.rs`), the runner that walks
 //! members through their journeys and decides each message (`runner.rs`), and the
-//! outbox the senders drain (`outbox.rs`).
+//! outbox the senders drain (`outbox.rs`), and how messages did (`performance.rs`).
 
 pub(crate) mod consent;
 mod content;
 pub(crate) mod journeys;
 mod outbox;
+mod performance;
 mod runner;
 pub(crate) mod triggers;
 
@@ -15,4 +16,5 @@ pub use consent::ConsentRow;
 pub use content::{ContentRow, PutContent, SavedContent};
 pub use journeys::{JOURNEY_STATUSES, JourneyRow, PutJourney, SavedJourney, compile_stored};
 pub use outbox::{Claimed, Delivery, OutboxQuery, OutboxRow, Tracked};
+pub use performance::{Messages, Performance};
 pub use runner::{RunReport, RunRow};
