@@ -5,6 +5,7 @@
 
 mod catalog;
 mod generate;
+mod journeys;
 mod memberships;
 mod rewards;
 mod segments;
@@ -228,6 +229,8 @@ async fn load(
         tiers.cards,
         tiers.notices
     );
+    // Journeys before the audiences fill, so today's entries start members on them.
+    let journeys = journeys::define(store, config.policy.language(), now).await?;
     let audiences = segments::seed(store, config.policy.language(), now).await?;
     let counts = store.segment_counts().await?;
     let sizes: Vec<String> = counts.iter().map(|(s, n)| format!("{s} {n}")).collect();
@@ -236,6 +239,27 @@ async fn load(
         audiences.segments,
         sizes.join(", "),
         audiences.vips
+    );
+    let senders = crate::channels::Senders::new(config.channels.clone())?;
+    let (runs, delivered, _) = crate::serve::engage_once(store, config, &senders, now).await?;
+    let waiting = store
+        .outbox(&flywheel_store::OutboxQuery {
+            status: Some("waiting".into()),
+            limit: 1000,
+            ..Default::default()
+        })
+        .await?
+        .len();
+    eprintln!(
+        "journeys: {journeys} active; {} members started today, {} messages decided, {delivered} written to {}{} (GET /v1/journeys, /v1/outbox)",
+        runs.admitted,
+        runs.messages,
+        config.channels.file,
+        if waiting > 0 {
+            format!(", {waiting} waiting for quiet hours to end")
+        } else {
+            String::new()
+        }
     );
     let paid = store.paid_member_count().await?;
     eprintln!(
