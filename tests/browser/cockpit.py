@@ -235,6 +235,21 @@ class Cockpit(unittest.TestCase):
         self.assertTrue(self.driver.find_elements(By.CSS_SELECTOR, "#benefits tbody tr"))
         self.shot("tiers")
 
+    def test_journeys_page_counts_what_the_api_counts(self):
+        self.sign_in(ADMIN_KEY, "/journeys")
+        journeys = api("/v1/journeys")["journeys"]
+        self.assertEqual(len(journeys), 4, "the demo brand runs four journeys")
+        for j in journeys:
+            row = self.driver.find_element(By.ID, "journey-" + j["id"])
+            performance = api(f"/v1/journeys/{j['id']}/performance")
+            self.assertEqual(row.find_element(By.CSS_SELECTOR, "td.messages").text,
+                             str(performance["messages"]))
+        sent = api("/v1/outbox?limit=50")["messages"]
+        self.assertTrue(sent, "the demo's journeys sent messages")
+        rows = self.driver.find_elements(By.CSS_SELECTOR, "#outbox tbody tr")
+        self.assertEqual(len(rows), len(sent))
+        self.shot("journeys")
+
     def test_the_card_page_opens_from_a_signed_link_and_refuses_a_tampered_one(self):
         doc, _ = self.a_member_with_phone()
         link = api(f"/v1/members/{doc['id']}/card-link")["url"]

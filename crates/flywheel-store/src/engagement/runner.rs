@@ -125,6 +125,25 @@ impl Store {
         rows.iter().map(run_from_row).collect()
     }
 
+    /// How many runs each journey has in each status: (journey, status) → count.
+    pub async fn journey_run_counts(
+        &self,
+    ) -> Result<std::collections::BTreeMap<(String, String), i64>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT journey_id, status, COUNT(*) AS n FROM journey_runs GROUP BY journey_id, status",
+        )
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    (r.try_get("journey_id")?, r.try_get("status")?),
+                    r.try_get("n")?,
+                ))
+            })
+            .collect()
+    }
+
     /// Walks every run due at `now` (at most `limit`) of the active journeys.
     pub async fn run_journeys(
         &self,
