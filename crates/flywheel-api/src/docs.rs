@@ -10,7 +10,7 @@ use crate::report_views;
 use crate::routes::{
     audit, benefits, card, consent, content, events, finance, health, identity, journeys, kpis,
     members, membership_report, memberships, partner_codes, points, privacy, programmes, rewards,
-    scores, segments, stats, tags, tracking,
+    scores, segments, stats, suppressions, tags, tracking,
 };
 use crate::score_views;
 use crate::segment_views;
@@ -52,7 +52,8 @@ use utoipa_swagger_ui::SwaggerUi;
         journeys::list_journeys, journeys::get_journey, journeys::create_journey,
         journeys::put_journey, journeys::member_journeys, journeys::outbox,
         tracking::follow_link, tracking::opened, journeys::journey_performance,
-        content::content_performance,
+        content::content_performance, suppressions::list, suppressions::suppress,
+        suppressions::unsuppress,
     ),
     components(schemas(
         views::EventAnswer, views::BatchAnswer, views::MemberDoc, views::IdentityView, views::Timeline,
@@ -112,7 +113,8 @@ use utoipa_swagger_ui::SwaggerUi;
         engagement_views::JourneyInput, engagement_views::JourneyView, engagement_views::JourneyList,
         engagement_views::MemberJourneyView, engagement_views::MemberJourneysView,
         engagement_views::OutboxMessageView, engagement_views::OutboxView,
-        engagement_views::PerformanceView,
+        engagement_views::PerformanceView, engagement_views::SuppressionInput,
+        engagement_views::SuppressionView, engagement_views::SuppressionList,
     )),
     modifiers(&BearerAuth, &ErrorAnswers),
 )]

@@ -256,3 +256,26 @@ impl PerformanceView {
         }
     }
 }
+
+/// Why a member goes on the suppression list.
+#[derive(Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SuppressionInput {
+    /// Up to 200 characters ("asked never to be contacted on the complaint call").
+    pub reason: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct SuppressionView {
+    pub member_id: i64,
+    /// A channel, or `*` for every channel.
+    pub channel: String,
+    pub reason: String,
+    pub at: String,
+    pub set_by: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct SuppressionList {
+    pub suppressions: Vec<SuppressionView>,
+}

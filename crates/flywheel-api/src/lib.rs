@@ -56,6 +56,7 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::content::router())
         .merge(routes::consent::router())
         .merge(routes::journeys::router())
+        .merge(routes::suppressions::router())
         .merge(routes::members::router())
         .merge(routes::identity::router())
         .merge(routes::stats::router())

@@ -282,6 +282,73 @@ async fn do_not_disturb_holds_suppresses_and_caps_with_reasons() {
             .iter()
             .find(|m| m["channel"] == "sms" && m["reason"] == "consent_withdrawn");
         assert!(withdrawn.is_some(), "{latest:?}");
+        // On the suppression list for every channel: the webhook messages stop too,
+        // each kept with the reason; off the list, they go again.
+        let (status, listed) = app
+            .put(
+                &format!("/v1/members/{member}/suppressions/*"),
+                json!({"reason": "asked on the complaint call never to be contacted"}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{listed}");
+        let (status, _) = app
+            .put(
+                &format!("/v1/members/{member}/suppressions/*"),
+                json!({"reason": "again"}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK);
+        let (_, list) = app
+            .get(&format!("/v1/suppressions?member_id={member}"))
+            .await;
+        assert_eq!(list["suppressions"].as_array().unwrap().len(), 1, "{list}");
+        app.advance(DAY);
+        app.send(visit("v3b")).await;
+        app.store
+            .run_journeys(&policy, &app.base, app.now(), 100)
+            .await
+            .unwrap();
+        let latest = messages(&app, member).await;
+        let hooks: Vec<&Value> = latest
+            .iter()
+            .take(5)
+            .filter(|m| m["channel"] == "webhook")
+            .collect();
+        assert!(
+            hooks.len() == 4 && hooks.iter().all(|m| m["reason"] == "suppression_list"),
+            "{latest:?}"
+        );
+        let (status, _) = app
+            .call(
+                "DELETE",
+                &format!("/v1/members/{member}/suppressions/*"),
+                Some(common::ADMIN),
+                None,
+            )
+            .await;
+        assert_eq!(status, StatusCode::NO_CONTENT);
+        let (status, _) = app
+            .call(
+                "DELETE",
+                &format!("/v1/members/{member}/suppressions/*"),
+                Some(common::ADMIN),
+                None,
+            )
+            .await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        let (status, bad) = app
+            .put(
+                &format!("/v1/members/{member}/suppressions/fax"),
+                json!({"reason": "x"}),
+            )
+            .await;
+        assert_eq!(
+            (status, bad["error"]["field"].as_str()),
+            (StatusCode::UNPROCESSABLE_ENTITY, Some("channel"))
+        );
+        let (_, audit) = app.get("/v1/audit?kind=suppression").await;
+        assert_eq!(audit["entries"].as_array().unwrap().len(), 2, "{audit}");
+
         let mut paused = app.get("/v1/journeys/chatty").await.1;
         paused["status"] = json!("paused");
         for k in [

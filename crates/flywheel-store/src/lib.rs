@@ -61,7 +61,7 @@ pub use db::{Backend, PoolStats, Store, create_postgres_database};
 pub use engagement::{
     Claimed, ConsentRow, ContentRow, Delivery, JOURNEY_STATUSES, JourneyRow, Messages, OutboxQuery,
     OutboxRow, Performance, PutContent, PutJourney, RunReport, RunRow, SavedContent, SavedJourney,
-    Tracked, compile_stored,
+    SuppressionRow, Tracked, compile_stored,
 };
 pub use engine::{DEFAULT_FLUSH_ROWS, EngineOptions};
 pub use error::StoreError;

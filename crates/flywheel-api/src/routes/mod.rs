@@ -22,6 +22,7 @@ pub mod rewards;
 pub mod scores;
 pub mod segments;
 pub mod stats;
+pub mod suppressions;
 pub mod tags;
 pub mod tracking;
 

@@ -33,11 +33,22 @@ const DROP_MERGED: &str = "DELETE FROM member_consents WHERE member_id = $1";
 
 /// Plans moving the consents of members a batch merged to their survivors.
 pub(crate) fn plan_merged_consents(w: &mut Writes, merges: &[(MemberId, MemberId)]) {
+    use super::suppressions::{DROP_SUPPRESSIONS, MOVE_SUPPRESSIONS};
     for &(survivor, merged) in merges {
         w.statement(MOVE, vec![Val::Int(survivor), Val::Int(merged)]);
     }
     for &(_, merged) in merges {
         w.statement(DROP_MERGED, vec![Val::Int(merged)]);
+    }
+    // The suppression list follows the member as consent does.
+    for &(survivor, merged) in merges {
+        w.statement(
+            MOVE_SUPPRESSIONS,
+            vec![Val::Int(survivor), Val::Int(merged)],
+        );
+    }
+    for &(_, merged) in merges {
+        w.statement(DROP_SUPPRESSIONS, vec![Val::Int(merged)]);
     }
 }
 
@@ -108,7 +119,7 @@ pub(crate) async fn move_consents(
         .bind(merged)
         .execute(&mut *conn)
         .await?;
-    Ok(())
+    super::suppressions::move_suppressions(conn, survivor, merged).await
 }
 
 async fn consents_in(

@@ -1,8 +1,9 @@
 //! Engagement's storage (issue 18): the content library (`content.rs`), consent per
-//! member and channel (`consent.rs`), journeys and their book (`journeys.rs`), the
-//! triggers ingest and the segment planner record (`triggers.rs`), the runner that walks
-//! members through their journeys and decides each message (`runner.rs`), and the
-//! outbox the senders drain (`outbox.rs`), and how messages did (`performance.rs`).
+//! member and channel (`consent.rs`), the global suppression list (`suppressions.rs`),
+//! journeys and their book (`journeys.rs`), the triggers ingest and the segment planner
+//! record (`triggers.rs`), the runner that walks members through their journeys and
+//! decides each message (`runner.rs`), the outbox the senders drain (`outbox.rs`), and
+//! how messages did (`performance.rs`).
 
 pub(crate) mod consent;
 mod content;
@@ -10,6 +11,7 @@ pub(crate) mod journeys;
 mod outbox;
 mod performance;
 mod runner;
+mod suppressions;
 pub(crate) mod triggers;
 
 pub use consent::ConsentRow;
@@ -18,3 +20,4 @@ pub use journeys::{JOURNEY_STATUSES, JourneyRow, PutJourney, SavedJourney, compi
 pub use outbox::{Claimed, Delivery, OutboxQuery, OutboxRow, Tracked};
 pub use performance::{Messages, Performance};
 pub use runner::{RunReport, RunRow};
+pub use suppressions::SuppressionRow;
