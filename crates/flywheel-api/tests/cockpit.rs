@@ -59,7 +59,7 @@ fn hidden(html: &str, name: &str) -> String {
 impl Person {
     fn new(app: &TestApp) -> Person {
         Person {
-            http: reqwest::Client::builder()
+            http: flywheel_testkit::http_builder()
                 .redirect(reqwest::redirect::Policy::none())
                 .build()
                 .unwrap(),

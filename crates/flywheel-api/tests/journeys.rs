@@ -490,7 +490,7 @@ async fn a_click_on_a_tracked_link_comes_back_as_the_members_content_click() {
         );
 
         // Followed: on to the content's link, and a content_click on the timeline.
-        let browser = reqwest::Client::builder()
+        let browser = flywheel_testkit::http_builder()
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .unwrap();

@@ -175,6 +175,20 @@ impl<T> Drop for Each<T> {
     }
 }
 
+/// An HTTP client builder for tests. reqwest is built with rustls and no crypto provider
+/// of its own (the binary installs ring's when it starts its senders), so a test
+/// process installs it first.
+pub fn http_builder() -> reqwest::ClientBuilder {
+    #[allow(deprecated)] // ring lacks post-quantum key exchange; tests talk to 127.0.0.1
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder()
+}
+
+/// An HTTP client for tests ([`http_builder`]).
+pub fn http() -> reqwest::Client {
+    http_builder().build().expect("an HTTP client")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

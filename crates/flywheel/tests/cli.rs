@@ -374,7 +374,7 @@ async fn load_until_stopped(
     after: usize,
     stop: impl FnOnce(),
 ) -> Vec<(String, Value)> {
-    let http = reqwest::Client::new();
+    let http = flywheel_testkit::http();
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(String, Value)>();
     for client in 0..8 {
         let (http, tx, base, key) = (http.clone(), tx.clone(), base.to_owned(), key.to_owned());
@@ -453,7 +453,7 @@ async fn load_until_stopped(
 
 /// Sends every acknowledged event again; returns the ids the server did not already hold.
 async fn not_kept(base: &str, key: &str, acked: &[(String, Value)]) -> Vec<String> {
-    let http = reqwest::Client::new();
+    let http = flywheel_testkit::http();
     let mut missing = Vec::new();
     for (id, body) in acked {
         let r: Value = http
@@ -552,7 +552,7 @@ fn every_acknowledged_event_survives(stop: Stop, flush_rows: Option<usize>) {
             missing.len()
         );
         let books: Value = rt.block_on(async {
-            reqwest::Client::new()
+            flywheel_testkit::http()
                 .get(format!(
                     "{}/v1/reports/points/trial-balance?verify=true",
                     server.base
@@ -657,7 +657,7 @@ fn a_fresh_install_prints_one_admin_key_that_works_and_a_restart_prints_none() {
     let key = key.expect("a fresh install prints an admin key");
     let rt = tokio::runtime::Runtime::new().unwrap();
     let status = rt.block_on(async {
-        reqwest::Client::new()
+        flywheel_testkit::http()
             .get(format!("http://{listen}/v1/stats/stages"))
             .bearer_auth(&key)
             .send()
@@ -686,7 +686,7 @@ fn two_servers_never_overspend_one_balance_or_one_stock() {
         let b = Server::start(dir.path(), &db, admin);
         let rt = tokio::runtime::Runtime::new().unwrap();
         rt.block_on(async {
-            let http = reqwest::Client::new();
+            let http = flywheel_testkit::http();
             let post = |base: &str, path: &str, body: Value| {
                 http.post(format!("{base}{path}"))
                     .bearer_auth(admin)
@@ -807,7 +807,7 @@ fn two_servers_with_member_caches_see_each_others_writes() {
         let b = Server::start_with_config(dir.path(), &db, admin, Some("cache.toml"));
         let rt = tokio::runtime::Runtime::new().unwrap();
         rt.block_on(async {
-            let http = reqwest::Client::new();
+            let http = flywheel_testkit::http();
             // Three members, twelve purchases each, sent one after another to the two
             // servers in turn: every purchase lands on a member the other server wrote last.
             let mut members = BTreeSet::new();

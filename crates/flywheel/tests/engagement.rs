@@ -236,3 +236,152 @@ async fn a_decided_message_survives_a_crash_and_is_delivered_once_signed() {
         store.close().await;
     }
 }
+
+/// What the SMTP sink was sent: (recipients, the message as transmitted).
+type Mails = Arc<Mutex<Vec<(Vec<String>, String)>>>;
+
+/// An SMTP sink on 127.0.0.1: accepts every message and keeps it.
+fn smtp_sink() -> (u16, Mails) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let got: Mails = Arc::default();
+    let kept = got.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut out) = stream else { continue };
+            let mut reader = BufReader::new(out.try_clone().unwrap());
+            let _ = write!(out, "220 sink ESMTP\r\n");
+            let mut rcpt = Vec::new();
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                    break;
+                }
+                let verb = line.to_ascii_uppercase();
+                if verb.starts_with("EHLO") || verb.starts_with("HELO") {
+                    let _ = write!(out, "250 sink\r\n");
+                } else if verb.starts_with("RCPT TO:") {
+                    rcpt.push(line[8..].trim().to_owned());
+                    let _ = write!(out, "250 OK\r\n");
+                } else if verb.starts_with("DATA") {
+                    let _ = write!(out, "354 go on\r\n");
+                    let mut data = String::new();
+                    loop {
+                        let mut l = String::new();
+                        if reader.read_line(&mut l).unwrap_or(0) == 0 || l == ".\r\n" {
+                            break;
+                        }
+                        data.push_str(&l);
+                    }
+                    kept.lock().unwrap().push((std::mem::take(&mut rcpt), data));
+                    let _ = write!(out, "250 queued\r\n");
+                } else if verb.starts_with("QUIT") {
+                    let _ = write!(out, "221 bye\r\n");
+                    break;
+                } else {
+                    let _ = write!(out, "250 OK\r\n");
+                }
+            }
+        }
+    });
+    (port, got)
+}
+
+#[tokio::test]
+async fn e_mail_goes_over_smtp_to_the_members_address_and_nobody_without_one() {
+    let test_db = flywheel_testkit::TestDb::sqlite();
+    let dir = tempfile::tempdir().unwrap();
+    let (port, mails) = smtp_sink();
+    std::fs::write(
+        dir.path().join("flywheel.toml"),
+        format!(
+            "[engagement]\nquiet_start = \"00:00\"\nquiet_end = \"00:00\"\n\n\
+             [channels.smtp]\nhost = \"127.0.0.1\"\nport = {port}\ntls = \"none\"\n\
+             from = \"Tea House <news@tea.example>\"\n"
+        ),
+    )
+    .unwrap();
+    let db = test_db.url.as_str();
+    let store = test_db.open().await;
+    let t0 = parse_rfc3339("2026-11-01T00:00:00Z").unwrap();
+    let actor = AuditActor::cli();
+    let content = PutContent {
+        id: "hello-mail".into(),
+        channel: "email".into(),
+        name: "Hello".into(),
+        subject: Some("Welcome, {{nickname}}".into()),
+        body: "Your member number is {{member_id}}.".into(),
+        link: None,
+    };
+    store
+        .save_content(&content, true, &actor, t0)
+        .await
+        .unwrap();
+    let journey = PutJourney {
+        id: "hello".into(),
+        name: "Hello".into(),
+        status: "active".into(),
+        definition: json!({"trigger": {"event": "register"}, "steps": [{"send": {"content": "hello-mail"}}]}),
+    };
+    store
+        .save_journey(&journey, true, &actor, t0)
+        .await
+        .unwrap();
+    store.close().await;
+    // Both opt in to e-mail when they register; only one gives an address.
+    let lines = [
+        json!({"event_id": "r1", "type": "register", "occurred_at": "2026-11-02T10:00:00Z",
+            "channel": "app", "identities": {"email": "Lin@Example.com"},
+            "properties": {"nickname": "Lin", "consent": {"email": true}}}),
+        json!({"event_id": "r2", "type": "register", "occurred_at": "2026-11-02T10:00:00Z",
+            "channel": "app", "identities": {"phone": "13800138000"},
+            "properties": {"nickname": "Wu", "consent": {"email": true}}}),
+    ];
+    let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
+    std::fs::write(dir.path().join("e.jsonl"), text).unwrap();
+    let as_of = "2026-11-02T10:00:00Z";
+    let (ok, out, err) =
+        run(flywheel(dir.path()).args(["import", "e.jsonl", "--as-of", as_of, "--db", db]));
+    assert!(ok, "{out}{err}");
+    let (ok, out, err) = run(flywheel(dir.path()).args([
+        "--config",
+        "flywheel.toml",
+        "engage",
+        "--as-of",
+        as_of,
+        "--db",
+        db,
+    ]));
+    assert!(
+        ok && out.contains("1 delivered of 1 attempted"),
+        "{out}{err}"
+    );
+    let got = mails.lock().unwrap().clone();
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(got[0].0, vec!["<lin@example.com>".to_owned()]);
+    assert!(got[0].1.contains("Subject: Welcome, Lin"), "{}", got[0].1);
+    assert!(
+        got[0].1.contains("From: \"Tea House\" <news@tea.example>"),
+        "{}",
+        got[0].1
+    );
+    assert!(got[0].1.contains("Your member number is "), "{}", got[0].1);
+    let store = test_db.open().await;
+    let rows = store
+        .outbox(&flywheel_store::OutboxQuery {
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let statuses: Vec<(&str, Option<&str>)> = rows
+        .iter()
+        .map(|r| (r.status.as_str(), r.reason.as_deref()))
+        .collect();
+    assert!(statuses.contains(&("delivered", None)), "{statuses:?}");
+    assert!(
+        statuses.contains(&("suppressed", Some("no_address"))),
+        "{statuses:?}"
+    );
+    store.close().await;
+}

@@ -66,7 +66,7 @@ impl TestApp {
         }));
         TestApp {
             base,
-            http: reqwest::Client::new(),
+            http: flywheel_testkit::http(),
             store,
             db,
             _stop: stop,

@@ -21,6 +21,20 @@ mod tests;
 /// The channels a message can go out on.
 pub const CHANNELS: [&str; 5] = ["sms", "email", "wechat", "push", "webhook"];
 
+/// The identity a channel reaches a member at, and whether a message cannot go
+/// without it: SMS needs a phone and e-mail an address; a WeChat message goes to the
+/// openid and a push to the app's user id when known, else the provider's bridge finds
+/// the member by id.
+pub fn address_kind(channel: &str) -> Option<(&'static str, bool)> {
+    match channel {
+        "sms" => Some(("phone", true)),
+        "email" => Some(("email", true)),
+        "wechat" => Some(("wechat_openid", false)),
+        "push" => Some(("app_user_id", false)),
+        _ => None,
+    }
+}
+
 /// Whether `name` is one of [`CHANNELS`].
 pub fn is_channel(name: &str) -> bool {
     CHANNELS.contains(&name)

@@ -1,6 +1,6 @@
 //! The brand's do-not-disturb rules (`[engagement]` in the config) and the decision
-//! every message goes through before it may leave: consent, the suppression list,
-//! frequency caps and quiet hours, in that order. A message that may not go is kept
+//! every message goes through before it may leave: consent, an address to reach the
+//! member at, the suppression list, frequency caps and quiet hours, in that order. A message that may not go is kept
 //! with the reason; one that may not go yet waits with the instant it may.
 
 use super::quiet::{Caps, Counted, QuietHours, parse_offset};
@@ -93,6 +93,9 @@ pub struct Circumstances {
     pub suppressed: bool,
     /// The member is erased or merged away: there is nobody to write to.
     pub gone: bool,
+    /// The channel needs an address (a phone for SMS, an e-mail address) the member has
+    /// not given.
+    pub no_address: bool,
     /// Messages already going to the member in the caps' spans.
     pub counted: Counted,
 }
@@ -121,6 +124,9 @@ impl DoNotDisturb {
                 return Decision::Suppress("no_consent");
             }
             _ => {}
+        }
+        if c.no_address {
+            return Decision::Suppress("no_address");
         }
         if c.suppressed {
             return Decision::Suppress("suppression_list");

@@ -336,6 +336,14 @@ fn a_message_is_decided_by_consent_then_the_list_then_caps_then_quiet_hours() {
         dnd.decide("push", fine, night),
         Decision::Hold(parse_rfc3339("2026-11-03T01:00:00Z").unwrap())
     );
+    let unreachable = Circumstances {
+        no_address: true,
+        ..granted
+    };
+    assert_eq!(
+        dnd.decide("sms", unreachable, afternoon),
+        Decision::Suppress("no_address")
+    );
     let gone = Circumstances {
         gone: true,
         ..granted

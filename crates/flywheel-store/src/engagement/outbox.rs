@@ -14,7 +14,7 @@ use crate::error::StoreError;
 use crate::membership::purchases::{MEMBERSHIP_SELECT, membership_from_row};
 use crate::points::ledger::{Lots, load_wallets};
 use flywheel_core::engagement::quiet::{Counted, local_day_start};
-use flywheel_core::engagement::{Circumstances, Decision, DoNotDisturb, template};
+use flywheel_core::engagement::{Circumstances, Decision, DoNotDisturb, address_kind, template};
 use flywheel_core::ingest::{MemberId, MemberState};
 use flywheel_core::time::{DAY, Micros, to_datetime};
 use sqlx::any::AnyRow;
@@ -59,11 +59,33 @@ pub struct OutboxQuery {
     pub limit: i64,
 }
 
-/// A message claimed for delivery: attempt `attempt`, held until `lease_until`.
+/// A message claimed for delivery, on its `attempt`-th attempt.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Claimed {
     pub message: OutboxRow,
     pub attempt: i64,
+    /// Where the channel reaches the member now (`address_kind`): a phone, an e-mail
+    /// address, an openid; None when it has none (or needs none).
+    pub to: Option<String>,
+}
+
+/// The member's (or its survivor's) identity of `kind`, the first by key.
+async fn address_of(
+    conn: &mut AnyConnection,
+    member: MemberId,
+    kind: &str,
+) -> Result<Option<String>, StoreError> {
+    let Some(id) = crate::survivor::survivor_id(conn, member).await? else {
+        return Ok(None);
+    };
+    let value: Option<String> = sqlx::query_scalar(
+        "SELECT value FROM identities WHERE member_id = $1 AND kind = $2 ORDER BY key LIMIT 1",
+    )
+    .bind(id)
+    .bind(kind.to_owned())
+    .fetch_optional(&mut *conn)
+    .await?;
+    Ok(value)
 }
 
 /// What a delivery attempt came to.
@@ -273,11 +295,16 @@ pub(crate) async fn decide_and_queue(
             .bind(channel.clone())
             .fetch_optional(&mut *conn)
             .await?;
+            let no_address = match address_kind(&channel) {
+                Some((kind, true)) => address_of(conn, member.id, kind).await?.is_none(),
+                _ => false,
+            };
             let goes_at = dnd.quiet.hold_until(now, dnd.offset_minutes).unwrap_or(now);
             let circumstances = Circumstances {
                 consent: consent.map(|g| g != 0),
                 suppressed: listed.is_some(),
                 gone: false,
+                no_address,
                 counted: counted(conn, member.id, &channel, goes_at, dnd.offset_minutes).await?,
             };
             (
@@ -470,9 +497,16 @@ impl Store {
             .execute(&mut *conn)
             .await?;
             m.status = "sending".into();
+            let to = match address_kind(&m.channel) {
+                Some((kind, _)) if m.kind == "message" => {
+                    address_of(conn, m.member_id, kind).await?
+                }
+                _ => None,
+            };
             claimed.push(Claimed {
                 attempt: m.attempts,
                 message: m,
+                to,
             });
         }
         tx.commit().await?;

@@ -8,24 +8,42 @@ use flywheel_core::engagement::quiet::retry_after;
 use flywheel_core::time::{Micros, SECOND, to_rfc3339};
 use flywheel_store::{Claimed, Delivery, Store};
 use hmac::{Hmac, Mac};
+use lettre::{AsyncSmtpTransport, Tokio1Executor};
 use serde_json::json;
 use sha2::Sha256;
 use std::io::Write;
 use std::time::Duration;
 
-/// What delivers: the channels' settings and one HTTP client.
+/// What delivers: the channels' settings, one HTTP client and, when configured, the
+/// SMTP transport.
 #[derive(Clone)]
 pub struct Senders {
     pub config: ChannelsConfig,
     http: reqwest::Client,
+    mailer: Option<AsyncSmtpTransport<Tokio1Executor>>,
 }
 
 impl Senders {
     pub fn new(config: ChannelsConfig) -> anyhow::Result<Senders> {
+        // TLS (https webhooks and bridges, SMTP) through rustls on ring, chosen over
+        // aws-lc for its build cost; rustls marks ring's provider deprecated because it
+        // lacks post-quantum key exchange, which these connections can do without. A
+        // second install (a process making several senders) is refused harmlessly.
+        #[allow(deprecated)]
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(10))
             .build()?;
-        Ok(Senders { config, http })
+        let mailer = config
+            .smtp
+            .as_ref()
+            .map(super::email::transport)
+            .transpose()?;
+        Ok(Senders {
+            config,
+            http,
+            mailer,
+        })
     }
 }
 
@@ -84,6 +102,7 @@ fn payload(c: &Claimed) -> serde_json::Value {
         "body": m.body,
         "created_at": to_rfc3339(m.created_at),
         "attempt": c.attempt,
+        "to": c.to,
     })
 }
 
@@ -97,6 +116,24 @@ async fn deliver_one(senders: &Senders, c: &Claimed, now: Micros) -> Delivery {
         mac.update(body.as_bytes());
         let signature = hex(&mac.finalize().into_bytes());
         post(senders, &w.url, None, &body, c.message.id, Some(&signature)).await
+    } else if c.message.channel == "email"
+        && let (Some(mailer), Some(smtp)) = (&senders.mailer, &cfg.smtp)
+    {
+        match &c.to {
+            Some(to) => {
+                let subject = c.message.subject.as_deref().unwrap_or("");
+                super::email::send(
+                    mailer,
+                    &smtp.from,
+                    to,
+                    c.message.id,
+                    subject,
+                    &c.message.body,
+                )
+                .await
+            }
+            None => Err(("the member has no e-mail address".to_owned(), true)),
+        }
     } else if let Some(a) = cfg.adapter(&c.message.channel) {
         post(
             senders,
