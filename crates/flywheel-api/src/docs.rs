@@ -8,9 +8,9 @@ use crate::metrics;
 use crate::points_views;
 use crate::report_views;
 use crate::routes::{
-    audit, benefits, card, consent, content, events, finance, health, identity, journeys, kpis,
-    members, membership_report, memberships, partner_codes, points, privacy, programmes, rewards,
-    scores, segments, stats, suppressions, tags, tracking,
+    audit, benefits, campaigns, card, consent, content, events, finance, health, identity,
+    journeys, kpis, members, membership_report, memberships, partner_codes, points, privacy,
+    programmes, rewards, scores, segments, stats, suppressions, tags, tracking,
 };
 use crate::score_views;
 use crate::segment_views;
@@ -53,7 +53,8 @@ use utoipa_swagger_ui::SwaggerUi;
         journeys::put_journey, journeys::member_journeys, journeys::outbox,
         tracking::follow_link, tracking::opened, journeys::journey_performance,
         content::content_performance, suppressions::list, suppressions::suppress,
-        suppressions::unsuppress,
+        suppressions::unsuppress, campaigns::list_campaigns, campaigns::get_campaign,
+        campaigns::create_campaign, campaigns::put_campaign, campaigns::results,
     ),
     components(schemas(
         views::EventAnswer, views::BatchAnswer, views::MemberDoc, views::IdentityView, views::Timeline,
@@ -115,6 +116,9 @@ use utoipa_swagger_ui::SwaggerUi;
         engagement_views::OutboxMessageView, engagement_views::OutboxView,
         engagement_views::PerformanceView, engagement_views::SuppressionInput,
         engagement_views::SuppressionView, engagement_views::SuppressionList,
+        engagement_views::CampaignInput, engagement_views::CampaignView,
+        engagement_views::CampaignList, engagement_views::VariantResultView,
+        engagement_views::CampaignResultsView,
     )),
     modifiers(&BearerAuth, &ErrorAnswers),
 )]

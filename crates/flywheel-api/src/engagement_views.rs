@@ -279,3 +279,78 @@ pub struct SuppressionView {
 pub struct SuppressionList {
     pub suppressions: Vec<SuppressionView>,
 }
+
+/// A campaign: content sent to a saved segment at a date and time, once or every so
+/// often, split between variants with a holdout group.
+#[derive(Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CampaignInput {
+    /// 1-40 lower-case letters, digits, '_' or '-'; required on POST, the path's on PUT.
+    pub id: Option<String>,
+    pub name: Option<String>,
+    /// draft (the default), scheduled, paused or done. Only a scheduled campaign goes out.
+    pub status: Option<String>,
+    /// The saved segment it goes to (its members when each occurrence goes out).
+    pub segment: String,
+    /// The first occurrence (RFC 3339).
+    pub send_at: String,
+    /// Again this long after each occurrence (`7d`; at least a day).
+    pub every: Option<String>,
+    /// No occurrence after this instant (RFC 3339).
+    pub until: Option<String>,
+    /// One content for everyone (or give `variants`).
+    pub content: Option<String>,
+    /// Up to five: `{"id": "a", "content": "…", "weight": 1}`.
+    #[schema(value_type = Option<Vec<Object>>)]
+    pub variants: Option<serde_json::Value>,
+    /// Percent of the segment held out (0-50): they get nothing, and show what happens
+    /// without the message.
+    pub holdout: Option<u32>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct CampaignView {
+    pub id: String,
+    pub name: String,
+    pub status: String,
+    pub version: i64,
+    #[schema(value_type = Object)]
+    pub definition: serde_json::Value,
+    /// Occurrences sent so far.
+    pub occurrences_sent: i64,
+    /// When the next goes out; None once the last has.
+    pub next_at: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+    pub updated_by: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct CampaignList {
+    pub campaigns: Vec<CampaignView>,
+}
+
+/// One group's results: a variant, or the holdout.
+#[derive(Serialize, ToSchema)]
+pub struct VariantResultView {
+    pub variant: String,
+    pub members: i64,
+    pub suppressed: i64,
+    pub delivered: i64,
+    pub opened: i64,
+    pub clicked: i64,
+    /// Members who bought within `days` of their occurrence.
+    pub converted: i64,
+    /// Members whose stage rose within `days`.
+    pub rose: i64,
+    /// converted ÷ members, rose ÷ members.
+    pub conversion_rate: Option<f64>,
+    pub rise_rate: Option<f64>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct CampaignResultsView {
+    pub campaign: String,
+    pub days: u32,
+    pub groups: Vec<VariantResultView>,
+}

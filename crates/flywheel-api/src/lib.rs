@@ -57,6 +57,7 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::consent::router())
         .merge(routes::journeys::router())
         .merge(routes::suppressions::router())
+        .merge(routes::campaigns::router())
         .merge(routes::members::router())
         .merge(routes::identity::router())
         .merge(routes::stats::router())

@@ -713,3 +713,132 @@ async fn segment_and_stage_triggers_run_tags_points_branches_and_goals() {
         assert_eq!(messages(&app, member).await.len(), 1);
     }
 }
+
+#[tokio::test]
+async fn a_campaign_goes_out_once_per_occurrence_split_between_variants_and_a_holdout() {
+    for app in TestApp::all().await {
+        for id in ["autumn-a", "autumn-b"] {
+            let (status, body) = app
+                .post(
+                    "/v1/content",
+                    json!({"id": id, "channel": "webhook", "body": format!("{id}: mooncakes for {{{{nickname}}}}")}),
+                )
+                .await;
+            assert_eq!(status, StatusCode::CREATED, "{body}");
+        }
+        app.post(
+            "/v1/segments",
+            json!({"id": "buyers", "name": "Buyers", "expression": "purchases_within(365d) >= 1"}),
+        )
+        .await;
+        let events: Vec<Value> = (0..60)
+            .map(|i| {
+                json!({"event_id": format!("c{i}"), "type": "purchase", "occurred_at": to_rfc3339(app.now()),
+                    "channel": "app", "identities": {"phone": format!("1350000{i:04}")},
+                    "properties": {"order_id": format!("co{i}"), "amount": "25.00"}})
+            })
+            .collect();
+        let (status, body) = app
+            .post("/v1/events/batch", json!({"events": events}))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+
+        // Errors name their field; an unknown segment or content is a 404.
+        let send_at = to_rfc3339(app.now() + HOUR);
+        let (status, bad) = app
+            .post(
+                "/v1/campaigns",
+                json!({"id": "autumn", "segment": "nobody", "send_at": send_at, "content": "autumn-a"}),
+            )
+            .await;
+        assert_eq!(
+            (status, bad["error"]["code"].as_str()),
+            (StatusCode::NOT_FOUND, Some("segment_not_found"))
+        );
+        let (status, bad) = app
+            .post(
+                "/v1/campaigns",
+                json!({"id": "autumn", "segment": "buyers", "send_at": send_at,
+                    "variants": [{"id": "a", "content": "autumn-x"}]}),
+            )
+            .await;
+        assert_eq!(
+            (status, bad["error"]["field"].as_str()),
+            (StatusCode::NOT_FOUND, Some("variants[0].content"))
+        );
+        let (status, campaign) = app
+            .post(
+                "/v1/campaigns",
+                json!({"id": "autumn", "name": "Mid-Autumn", "status": "scheduled", "segment": "buyers",
+                    "send_at": send_at, "every": "7d", "holdout": 20,
+                    "variants": [{"id": "a", "content": "autumn-a"}, {"id": "b", "content": "autumn-b"}]}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{campaign}");
+
+        // Not before its time; at its time, every member of the segment once.
+        let report = app
+            .store
+            .run_campaigns(&loud(), &app.base, app.now())
+            .await
+            .unwrap();
+        assert_eq!(report.members, 0);
+        app.advance(HOUR + 60 * SECOND);
+        let report = app
+            .store
+            .run_campaigns(&loud(), &app.base, app.now())
+            .await
+            .unwrap();
+        assert_eq!(report.members, 60, "{report:?}");
+        assert!(report.held_out > 0 && report.messages > 30, "{report:?}");
+        assert_eq!(report.messages + report.held_out, 60);
+        let again = app
+            .store
+            .run_campaigns(&loud(), &app.base, app.now())
+            .await
+            .unwrap();
+        assert_eq!(again.members, 0, "an occurrence goes out once");
+        let (_, results) = app.get("/v1/campaigns/autumn/results").await;
+        let groups = results["groups"].as_array().unwrap();
+        let names: Vec<&str> = groups
+            .iter()
+            .map(|g| g["variant"].as_str().unwrap())
+            .collect();
+        assert_eq!(names, vec!["a", "b", "holdout"], "{results}");
+        let members: i64 = groups.iter().map(|g| g["members"].as_i64().unwrap()).sum();
+        assert_eq!(members, 60);
+        let holdout = &groups[2];
+        assert_eq!(
+            holdout["members"].as_u64(),
+            Some(report.held_out),
+            "{results}"
+        );
+        let (_, sent) = app.get("/v1/outbox?limit=1000").await;
+        let bodies: Vec<&str> = sent["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|m| m["body"].as_str())
+            .filter(|b| b.contains("mooncakes"))
+            .collect();
+        assert_eq!(bodies.len() as u64, report.messages);
+
+        // A week on, the next occurrence: the same members in the same groups.
+        app.advance(7 * DAY);
+        let second = app
+            .store
+            .run_campaigns(&loud(), &app.base, app.now())
+            .await
+            .unwrap();
+        assert_eq!((second.members, second.held_out), (60, report.held_out));
+        let (_, shown) = app.get("/v1/campaigns/autumn").await;
+        assert_eq!(shown["occurrences_sent"], 2, "{shown}");
+        let (_, results) = app.get("/v1/campaigns/autumn/results").await;
+        assert_eq!(
+            results["groups"][2]["members"].as_u64(),
+            Some(2 * report.held_out)
+        );
+        let (status, _) = app.get("/v1/campaigns/nope/results").await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+    }
+}

@@ -64,6 +64,7 @@ codes! {
     TagNotFound = "tag_not_found", 404, "The member does not carry that tag.";
     ContentNotFound = "content_not_found", 404, "No content in the library has that id.";
     JourneyNotFound = "journey_not_found", 404, "No journey has that id.";
+    CampaignNotFound = "campaign_not_found", 404, "No campaign has that id.";
     MethodNotAllowed = "method_not_allowed", 405, "The route exists but does not take that method.";
     RequestTimeout = "request_timeout", 408, "The request body did not arrive in time.";
     OrderExists = "order_exists", 409, "The order was already recorded by another event.";
@@ -90,6 +91,7 @@ codes! {
     SegmentInUse = "segment_in_use", 409, "Another segment reads this one (in_segment); change that one first.";
     ContentExists = "content_exists", 409, "Content with that id exists; change it with PUT.";
     JourneyExists = "journey_exists", 409, "A journey with that id exists; change it with PUT.";
+    CampaignExists = "campaign_exists", 409, "A campaign with that id exists; change it with PUT.";
     NotEligible = "not_eligible", 409, "The member's profile does not meet the card's eligibility.";
     PayloadTooLarge = "payload_too_large", 413, "The body (or one event in a batch) is larger than the limit.";
     MissingField = "missing_field", 422, "A required field is missing.";

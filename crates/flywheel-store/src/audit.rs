@@ -59,7 +59,7 @@ pub struct AuditChange {
 }
 
 /// The kinds of change the log records, for the API to check a filter against.
-pub const AUDIT_KINDS: [&str; 21] = [
+pub const AUDIT_KINDS: [&str; 22] = [
     "points_rules",
     "programme",
     "membership",
@@ -81,6 +81,7 @@ pub const AUDIT_KINDS: [&str; 21] = [
     "consent",
     "journey",
     "suppression",
+    "campaign",
 ];
 
 /// A stored record.

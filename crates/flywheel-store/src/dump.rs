@@ -17,12 +17,12 @@ use std::io::Write;
 /// Tables left out: bookkeeping of the process (migrations, the unapplied tail of the
 /// event log, keys, the audit log, id counters, the count of write transactions, the
 /// cockpit's sessions and the server's own secrets), the score runs and the kept history
-/// figures, which record the wall clock of each computation, the outbox and its
-/// attempts, which record when the runner and the senders ran, and the segments' feed of
+/// figures, which record the wall clock of each computation, the outbox, its attempts
+/// and the campaigns' recipients, which record when the runner and the senders ran, and the segments' feed of
 /// entries and exits, which
 /// records each transaction that evaluated a member (a member in and out again inside
 /// one batch of an import leaves no change; sent one by one, it leaves two).
-const SKIPPED: [&str; 15] = [
+const SKIPPED: [&str; 16] = [
     "flywheel_migrations",
     "ingest_queue",
     "write_generation",
@@ -38,13 +38,14 @@ const SKIPPED: [&str; 15] = [
     "stats_snapshots",
     "outbox",
     "outbox_attempts",
+    "campaign_members",
 ];
 
 /// Columns that say when or in which order a row was written, not what it holds. A
 /// segment's entry (and the tag a segment sets) is dated by the transaction that
 /// evaluated its member — in a history replayed at its own time, the member's last event
 /// of its batch — so, like the feed of entries and exits, it depends on batch sizes.
-const VOLATILE: [(&str, &str); 36] = [
+const VOLATILE: [(&str, &str); 38] = [
     ("events", "received_at"),
     ("members", "updated_at"),
     ("points_transactions", "posted_at"),
@@ -81,6 +82,8 @@ const VOLATILE: [(&str, &str); 36] = [
     ("journey_versions", "saved_at"),
     ("journey_runs", "id"),
     ("journey_runs", "updated_at"),
+    ("campaigns", "created_at"),
+    ("campaigns", "updated_at"),
 ];
 
 /// A row as a JSON object, column by column; text that holds JSON (identities,

@@ -59,9 +59,10 @@ pub use cockpit::SessionRow;
 pub use contribution::{Contribution, Entries, GroupFigures};
 pub use db::{Backend, PoolStats, Store, create_postgres_database};
 pub use engagement::{
-    Claimed, ConsentRow, ContentRow, Delivery, JOURNEY_STATUSES, JourneyRow, Messages, OutboxQuery,
-    OutboxRow, Performance, PutContent, PutJourney, RunReport, RunRow, SavedContent, SavedJourney,
-    SuppressionRow, Tracked, compile_stored,
+    CAMPAIGN_STATUSES, CampaignReport, CampaignRow, Claimed, ConsentRow, ContentRow, Delivery,
+    JOURNEY_STATUSES, JourneyRow, Messages, OutboxQuery, OutboxRow, Performance, PutCampaign,
+    PutContent, PutJourney, RunReport, RunRow, SavedCampaign, SavedContent, SavedJourney,
+    SuppressionRow, Tracked, VariantResult, compile_stored, compile_stored_campaign,
 };
 pub use engine::{DEFAULT_FLUSH_ROWS, EngineOptions};
 pub use error::StoreError;

@@ -78,6 +78,7 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0025_journeys.sql"),
         postgres: include_str!("../migrations/postgres/0025_journeys.sql"),
     },
+    common!(26, "campaigns", "0026_campaigns"),
 ];
 
 impl Store {

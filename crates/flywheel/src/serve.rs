@@ -135,7 +135,8 @@ async fn engage(
     Ok(Duration::from_secs(1))
 }
 
-/// One pass: the journeys' due steps, then the messages due.
+/// One pass: the journeys' due steps, the campaigns' due occurrences, then the messages
+/// due.
 pub async fn engage_once(
     store: &Store,
     config: &Config,
@@ -154,6 +155,15 @@ pub async fn engage_once(
             steps = runs.steps,
             messages = runs.messages,
             "journeys"
+        );
+    }
+    let sent = store.run_campaigns(&config.policy, &base, now).await?;
+    if sent != flywheel_store::CampaignReport::default() {
+        tracing::info!(
+            members = sent.members,
+            messages = sent.messages,
+            held_out = sent.held_out,
+            "campaigns"
         );
     }
     let (delivered, attempted) = crate::channels::deliver_due(store, senders, now, 100).await?;

@@ -57,23 +57,6 @@ fn view(c: ContentRow) -> ContentView {
     }
 }
 
-fn check_id(id: &str) -> Result<(), ApiError> {
-    let ok = !id.is_empty()
-        && id.len() <= 40
-        && id
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-');
-    if ok {
-        Ok(())
-    } else {
-        Err(ApiError::new(
-            ErrorCode::InvalidValue,
-            "a content id is 1-40 lower-case letters, digits, '_' or '-'",
-        )
-        .field("id"))
-    }
-}
-
 fn not_found(id: &str) -> ApiError {
     ApiError::not_found(ErrorCode::ContentNotFound, format!("no content {id:?}"))
 }
@@ -173,7 +156,7 @@ async fn save(
     input: ContentInput,
     create: bool,
 ) -> Result<(StatusCode, Json<ContentView>), ApiError> {
-    check_id(id)?;
+    super::check_slug(id, "a content id")?;
     if !is_channel(&input.channel) {
         return Err(ApiError::new(
             ErrorCode::InvalidValue,

@@ -55,23 +55,6 @@ fn view(j: JourneyRow) -> JourneyView {
     }
 }
 
-fn check_id(id: &str) -> Result<(), ApiError> {
-    let ok = !id.is_empty()
-        && id.len() <= 40
-        && id
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-');
-    if ok {
-        Ok(())
-    } else {
-        Err(ApiError::new(
-            ErrorCode::InvalidValue,
-            "a journey id is 1-40 lower-case letters, digits, '_' or '-'",
-        )
-        .field("id"))
-    }
-}
-
 fn not_found(id: &str) -> ApiError {
     ApiError::not_found(ErrorCode::JourneyNotFound, format!("no journey {id:?}"))
 }
@@ -165,7 +148,7 @@ async fn save(
     input: JourneyInput,
     create: bool,
 ) -> Result<(StatusCode, Json<JourneyView>), ApiError> {
-    check_id(id)?;
+    super::check_slug(id, "a journey id")?;
     let name = match &input.name {
         Some(n) => check_line("name", n, 100)?,
         None => id.to_owned(),

@@ -2,6 +2,7 @@
 
 pub mod audit;
 pub mod benefits;
+pub mod campaigns;
 pub mod card;
 pub mod consent;
 pub mod content;
@@ -49,6 +50,25 @@ pub(crate) fn same_id(path_id: &str, body_id: Option<&String>) -> Result<(), Api
 }
 
 /// Parses a member id from a path segment.
+/// Checks an id people choose (content, journeys, campaigns): 1-40 lower-case letters,
+/// digits, '_' or '-'; `what` names it in the error ("a journey id").
+pub(crate) fn check_slug(id: &str, what: &str) -> Result<(), ApiError> {
+    let ok = !id.is_empty()
+        && id.len() <= 40
+        && id
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-');
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            ErrorCode::InvalidValue,
+            format!("{what} is 1-40 lower-case letters, digits, '_' or '-'"),
+        )
+        .field("id"))
+    }
+}
+
 pub(crate) fn member_id(raw: &str) -> Result<i64, ApiError> {
     raw.parse::<i64>().ok().filter(|id| *id > 0).ok_or_else(|| {
         ApiError::new(

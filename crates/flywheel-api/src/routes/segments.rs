@@ -63,23 +63,6 @@ fn not_found(id: &str) -> ApiError {
     ApiError::new(ErrorCode::SegmentNotFound, format!("no segment {id:?}")).field("id")
 }
 
-fn check_id(id: &str) -> Result<(), ApiError> {
-    let ok = !id.is_empty()
-        && id.len() <= 40
-        && id
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-');
-    if ok {
-        Ok(())
-    } else {
-        Err(ApiError::new(
-            ErrorCode::InvalidValue,
-            "a segment id is 1-40 lower-case letters, digits, '_' or '-'",
-        )
-        .field("id"))
-    }
-}
-
 async fn view(state: &AppState, s: SegmentRow) -> Result<SegmentView, ApiError> {
     let count = state.store.segment_count(&s.id).await?;
     view_counted(state, s, count).await
@@ -124,7 +107,7 @@ fn status_of(s: &SegmentRow) -> StatusCode {
 
 async fn find(state: &AppState, id: &str) -> Result<SegmentRow, ApiError> {
     // An id no segment could have is not looked up.
-    check_id(id).map_err(|_| not_found(id))?;
+    super::check_slug(id, "a segment id").map_err(|_| not_found(id))?;
     state.store.segment(id).await?.ok_or_else(|| not_found(id))
 }
 
@@ -195,7 +178,7 @@ pub(crate) async fn save(
     input: SegmentInput,
     create: bool,
 ) -> Result<(StatusCode, Json<SegmentView>), ApiError> {
-    check_id(id)?;
+    super::check_slug(id, "a segment id")?;
     let name = check_line("name", &input.name, 100)?;
     let cond = checked(state, &input.expression)?;
     if let Some(tag) = &input.tag
@@ -281,7 +264,7 @@ pub async fn delete_segment(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    check_id(&id).map_err(|_| not_found(&id))?;
+    super::check_slug(&id, "a segment id").map_err(|_| not_found(&id))?;
     match state
         .store
         .delete_segment(&id, &caller.audit_actor(), state.now())

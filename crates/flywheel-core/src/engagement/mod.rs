@@ -7,6 +7,7 @@
 //! Storage, the runner's transactions and the channels live in the store and the
 //! binary; nothing here does I/O.
 
+pub mod campaign;
 pub mod duration;
 pub mod journey;
 pub mod policy;

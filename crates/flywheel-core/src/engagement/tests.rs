@@ -364,3 +364,69 @@ fn a_message_is_decided_by_consent_then_the_list_then_caps_then_quiet_hours() {
     };
     assert!(bad.validate().unwrap_err().contains("quiet_end"));
 }
+
+#[test]
+fn campaigns_split_members_stably_with_a_holdout_and_repeat_until_the_end() {
+    use super::campaign::compile_campaign;
+    let def = json!({"segment": "buyers", "send_at": "2026-09-25T10:00:00+08:00", "every": "7d",
+        "until": "2026-10-20T00:00:00Z", "holdout": 10,
+        "variants": [{"id": "a", "content": "x", "weight": 1}, {"id": "b", "content": "y", "weight": 3}]});
+    let c = compile_campaign(def.as_object().unwrap(), &|_| true).unwrap();
+    let mut counts = [0u32; 3];
+    for m in 1..=20_000 {
+        let got = c.assign("autumn", m);
+        assert_eq!(
+            got,
+            c.assign("autumn", m),
+            "the same member, the same group"
+        );
+        counts[got.map_or(2, |i| i)] += 1;
+    }
+    // About 10% held out; the rest split 1:3.
+    assert!((1_700..2_300).contains(&counts[2]), "{counts:?}");
+    assert!((4_000..5_000).contains(&counts[0]), "{counts:?}");
+    assert!((13_000..14_000).contains(&counts[1]), "{counts:?}");
+    let first = parse_rfc3339("2026-09-25T02:00:00Z").unwrap();
+    assert_eq!(c.send_at, first);
+    assert_eq!(c.next_after(first, first), Some(first + 7 * DAY));
+    // A server down for two weeks sends the next one due, not a backlog.
+    assert_eq!(
+        c.next_after(first, first + 15 * DAY),
+        Some(first + 21 * DAY)
+    );
+    assert_eq!(
+        c.next_after(first + 21 * DAY, first + 21 * DAY),
+        None,
+        "past until"
+    );
+    // Errors name their field.
+    for (bad, field) in [
+        (
+            json!({"segment": "s", "send_at": "soon", "content": "x"}),
+            "send_at",
+        ),
+        (
+            json!({"segment": "s", "send_at": "2026-09-25T10:00:00Z", "content": "x", "every": "1h"}),
+            "every",
+        ),
+        (
+            json!({"segment": "s", "send_at": "2026-09-25T10:00:00Z", "content": "x", "holdout": 80}),
+            "holdout",
+        ),
+        (
+            json!({"segment": "s", "send_at": "2026-09-25T10:00:00Z", "variants": [{"id": "holdout", "content": "x"}]}),
+            "variants[0].id",
+        ),
+        (
+            json!({"segment": "s", "send_at": "2026-09-25T10:00:00Z", "content": "gone"}),
+            "content",
+        ),
+        (
+            json!({"send_at": "2026-09-25T10:00:00Z", "content": "x"}),
+            "segment",
+        ),
+    ] {
+        let e = compile_campaign(bad.as_object().unwrap(), &|c| c != "gone").unwrap_err();
+        assert_eq!(e.field, field, "{bad}: {}", e.message);
+    }
+}

@@ -2,9 +2,11 @@
 //! member and channel (`consent.rs`), the global suppression list (`suppressions.rs`),
 //! journeys and their book (`journeys.rs`), the triggers ingest and the segment planner
 //! record (`triggers.rs`), the runner that walks members through their journeys and
-//! decides each message (`runner.rs`), the outbox the senders drain (`outbox.rs`), and
-//! how messages did (`performance.rs`).
+//! decides each message (`runner.rs`), campaigns and their results per variant
+//! (`campaigns.rs`), the outbox the senders drain (`outbox.rs`), and how messages did
+//! (`performance.rs`).
 
+mod campaigns;
 pub(crate) mod consent;
 mod content;
 pub(crate) mod journeys;
@@ -14,6 +16,10 @@ mod runner;
 mod suppressions;
 pub(crate) mod triggers;
 
+pub use campaigns::{
+    CAMPAIGN_STATUSES, CampaignReport, CampaignRow, PutCampaign, SavedCampaign, VariantResult,
+    compile_stored_campaign,
+};
 pub use consent::ConsentRow;
 pub use content::{ContentRow, PutContent, SavedContent};
 pub use journeys::{JOURNEY_STATUSES, JourneyRow, PutJourney, SavedJourney, compile_stored};

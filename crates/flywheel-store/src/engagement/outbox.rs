@@ -127,7 +127,7 @@ const COLUMNS: &str = "id, member_id, journey_id, run_id, step, content_id, cont
 const INSERT: &str = "INSERT INTO outbox (run_id, step, journey_id, campaign_id, member_id, kind, \
      channel, content_id, content_version, subject, body, status, reason, created_at, send_at, attempts, \
      token, link) \
-     VALUES ($1, $2, $3, NULL, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, 0, $15, $16) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, 0, $16, $17) \
      ON CONFLICT (run_id, step) DO NOTHING";
 
 /// A fresh, unguessable token for a message's tracked links.
@@ -239,29 +239,64 @@ async fn counted(
     Ok(c)
 }
 
-/// Decides the send at step `step` of `run` and writes it to the outbox: rendered for
-/// the member now, queued (or waiting for quiet hours to end), or suppressed with why.
-#[allow(clippy::too_many_arguments)]
+/// Where a message comes from: a journey's step, or a campaign.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Origin<'a> {
+    Step { run: &'a RunRow, step: usize },
+    Campaign { id: &'a str },
+}
+
+/// A message to decide.
+pub(crate) struct ToDecide<'a> {
+    pub origin: Origin<'a>,
+    pub member: &'a MemberState,
+    pub content_id: &'a str,
+    /// The channel to send on; the content's own when None.
+    pub channel: Option<&'a str>,
+    pub dnd: &'a DoNotDisturb,
+    /// The points programme `{{points.balance}}` reads.
+    pub programme: &'a str,
+    /// Where tracked links point.
+    pub link_base: &'a str,
+    pub now: Micros,
+}
+
+/// Decides a message and writes it to the outbox: rendered for the member now, queued
+/// (or waiting for quiet hours to end), or suppressed with why. Answers what it did and
+/// the message's id; a journey step decided before is [`Decided::Already`].
 pub(crate) async fn decide_and_queue(
     conn: &mut AnyConnection,
-    run: &RunRow,
-    step: usize,
-    member: &MemberState,
-    content_id: &str,
-    channel: Option<&str>,
-    dnd: &DoNotDisturb,
-    programme: &str,
-    link_base: &str,
-    now: Micros,
-) -> Result<Decided, StoreError> {
-    let done: Option<i64> =
-        sqlx::query_scalar("SELECT id FROM outbox WHERE run_id = $1 AND step = $2")
-            .bind(run.id)
-            .bind(step as i64)
-            .fetch_optional(&mut *conn)
-            .await?;
-    if done.is_some() {
-        return Ok(Decided::Already);
+    d: &ToDecide<'_>,
+) -> Result<(Decided, Option<i64>), StoreError> {
+    let ToDecide {
+        origin,
+        member,
+        content_id,
+        channel,
+        dnd,
+        programme,
+        link_base,
+        now,
+    } = *d;
+    let (run_id, step, journey_id, campaign_id) = match origin {
+        Origin::Step { run, step } => (
+            Some(run.id),
+            Some(step as i64),
+            Some(run.journey_id.clone()),
+            None,
+        ),
+        Origin::Campaign { id } => (None, None, None, Some(id.to_owned())),
+    };
+    if let (Some(run_id), Some(step)) = (run_id, step) {
+        let done: Option<i64> =
+            sqlx::query_scalar("SELECT id FROM outbox WHERE run_id = $1 AND step = $2")
+                .bind(run_id)
+                .bind(step)
+                .fetch_optional(&mut *conn)
+                .await?;
+        if done.is_some() {
+            return Ok((Decided::Already, done));
+        }
     }
     let content = super::content::content_in(conn, content_id).await?;
     let token = new_token();
@@ -322,9 +357,10 @@ pub(crate) async fn decide_and_queue(
         Decision::Suppress(why) => ("suppressed", Some(why.to_owned()), now),
     };
     sqlx::query(INSERT)
-        .bind(run.id)
-        .bind(step as i64)
-        .bind(run.journey_id.clone())
+        .bind(run_id)
+        .bind(step)
+        .bind(journey_id)
+        .bind(campaign_id)
         .bind(member.id)
         .bind("message")
         .bind(channel)
@@ -336,15 +372,20 @@ pub(crate) async fn decide_and_queue(
         .bind(reason)
         .bind(now)
         .bind(send_at)
-        .bind(token)
+        .bind(token.clone())
         .bind(content.and_then(|c| c.link))
         .execute(&mut *conn)
         .await?;
-    Ok(if status == "suppressed" {
+    let id: Option<i64> = sqlx::query_scalar("SELECT id FROM outbox WHERE token = $1")
+        .bind(token)
+        .fetch_optional(&mut *conn)
+        .await?;
+    let decided = if status == "suppressed" {
         Decided::Suppressed
     } else {
         Decided::Queued
-    })
+    };
+    Ok((decided, id))
 }
 
 /// Queues a journey's webhook step: a call to the integrator, not a message to the
@@ -361,6 +402,7 @@ pub(crate) async fn queue_call(
         .bind(run.id)
         .bind(step as i64)
         .bind(run.journey_id.clone())
+        .bind(None::<String>)
         .bind(member)
         .bind("call")
         .bind("webhook")

@@ -10,7 +10,7 @@
 //! several processes share the work and never walk one run twice.
 
 use super::journeys::compile_stored;
-use super::outbox::{Decided, decide_and_queue};
+use super::outbox::{Decided, Origin, ToDecide, decide_and_queue};
 use crate::audit::AuditActor;
 use crate::db::{Backend, Store};
 use crate::error::StoreError;
@@ -386,17 +386,18 @@ impl Store {
                     }
                 }
                 Op::Send { content, channel } => {
-                    let decided = decide_and_queue(
+                    let (decided, _) = decide_and_queue(
                         conn,
-                        run,
-                        *pc,
-                        &member,
-                        content,
-                        channel.as_deref(),
-                        dnd,
-                        policy.points.default_programme(),
-                        pass.link_base,
-                        now,
+                        &ToDecide {
+                            origin: Origin::Step { run, step: *pc },
+                            member: &member,
+                            content_id: content,
+                            channel: channel.as_deref(),
+                            dnd,
+                            programme: policy.points.default_programme(),
+                            link_base: pass.link_base,
+                            now,
+                        },
                     )
                     .await?;
                     if decided == Decided::Queued {
@@ -453,7 +454,7 @@ impl Store {
     }
 
     /// The member a run belongs to now (its survivor after a merge); None when erased.
-    async fn member_now(
+    pub(crate) async fn member_now(
         &self,
         conn: &mut AnyConnection,
         id: MemberId,
