@@ -249,6 +249,15 @@ class Cockpit(unittest.TestCase):
         rows = self.driver.find_elements(By.CSS_SELECTOR, "#outbox tbody tr")
         self.assertEqual(len(rows), len(sent))
         self.shot("journeys")
+        # The member 360 shows the member's journeys and messages as the API does.
+        member = sent[0]["member_id"]
+        self.driver.get(f"{BASE}/members/{member}")
+        runs = api(f"/v1/members/{member}/journeys")["journeys"]
+        shown = self.driver.find_elements(By.CSS_SELECTOR, "#member-journeys tbody tr")
+        self.assertEqual(len(shown), min(len(runs), 20))
+        mine = api(f"/v1/outbox?member_id={member}&limit=10")["messages"]
+        listed = self.driver.find_elements(By.CSS_SELECTOR, "#member-messages tbody tr")
+        self.assertEqual(len(listed), len(mine))
 
     def test_the_card_page_opens_from_a_signed_link_and_refuses_a_tampered_one(self):
         doc, _ = self.a_member_with_phone()

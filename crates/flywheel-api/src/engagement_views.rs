@@ -180,6 +180,7 @@ pub struct OutboxMessageView {
     pub id: i64,
     pub member_id: i64,
     pub journey: Option<String>,
+    pub campaign: Option<String>,
     pub content: Option<String>,
     pub content_version: Option<i64>,
     /// message (to the member) or call (a journey's webhook step).

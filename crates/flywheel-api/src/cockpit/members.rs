@@ -261,6 +261,23 @@ pub(super) struct TimelineLine {
     pub summary: String,
 }
 
+/// A journey the member is on or went through.
+pub(super) struct RunLine {
+    pub journey: String,
+    pub status: String,
+    /// When the next step runs, or why it ended.
+    pub note: String,
+}
+
+/// A message decided for the member.
+pub(super) struct MessageLine {
+    pub at: String,
+    pub channel: String,
+    pub what: String,
+    pub status: String,
+    pub reason: String,
+}
+
 #[derive(Template)]
 #[template(path = "member.html")]
 struct MemberPage {
@@ -278,6 +295,8 @@ struct MemberPage {
     segments: Vec<(String, String)>,
     timeline: Vec<TimelineLine>,
     next_events: Option<String>,
+    runs: Vec<RunLine>,
+    messages: Vec<MessageLine>,
     /// A fresh idempotency key for the adjustment form: a double submit posts once.
     adjust_key: String,
     flash: Option<String>,
@@ -362,8 +381,51 @@ pub(super) async fn member_360(
             channel: e.channel,
         })
         .collect();
+    let runs = state
+        .store
+        .member_journeys(m.id)
+        .await?
+        .into_iter()
+        .take(20)
+        .map(|r| RunLine {
+            note: match (r.next_at, r.reason) {
+                (Some(t), _) => format!(
+                    "step {} at {}",
+                    r.step,
+                    crate::cockpit::page::when(&to_rfc3339(t))
+                ),
+                (None, Some(why)) => why,
+                (None, None) => String::new(),
+            },
+            journey: r.journey_id,
+            status: r.status,
+        })
+        .collect();
+    let messages = state
+        .store
+        .outbox(&flywheel_store::OutboxQuery {
+            member_id: Some(m.id),
+            limit: 10,
+            ..Default::default()
+        })
+        .await?
+        .into_iter()
+        .map(|o| MessageLine {
+            at: to_rfc3339(o.send_at),
+            channel: o.channel,
+            what: o
+                .journey_id
+                .map(|j| format!("journey {j}"))
+                .or(o.campaign_id.map(|c| format!("campaign {c}")))
+                .unwrap_or_default(),
+            status: o.status,
+            reason: o.reason.unwrap_or_default(),
+        })
+        .collect();
     let page = MemberPage {
         chrome: Chrome::of(&viewer, "members"),
+        runs,
+        messages,
         name: display_name(&m),
         profile: profile_lines(&doc.profile),
         doc,

@@ -254,6 +254,7 @@ fn message_view(m: OutboxRow) -> OutboxMessageView {
         id: m.id,
         member_id: m.member_id,
         journey: m.journey_id,
+        campaign: m.campaign_id,
         content: m.content_id,
         content_version: m.content_version,
         kind: m.kind,

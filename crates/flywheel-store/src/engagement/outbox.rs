@@ -27,6 +27,7 @@ pub struct OutboxRow {
     pub id: i64,
     pub member_id: MemberId,
     pub journey_id: Option<String>,
+    pub campaign_id: Option<String>,
     pub run_id: Option<i64>,
     pub step: Option<i64>,
     pub content_id: Option<String>,
@@ -120,7 +121,7 @@ pub(crate) enum Decided {
     Already,
 }
 
-const COLUMNS: &str = "id, member_id, journey_id, run_id, step, content_id, content_version, kind, \
+const COLUMNS: &str = "id, member_id, journey_id, campaign_id, run_id, step, content_id, content_version, kind, \
      channel, status, reason, subject, body, created_at, send_at, attempts, done_at, answer, \
      opened_at, clicked_at";
 
@@ -140,6 +141,7 @@ fn outbox_from_row(r: &AnyRow) -> Result<OutboxRow, StoreError> {
         id: r.try_get("id")?,
         member_id: r.try_get("member_id")?,
         journey_id: r.try_get("journey_id")?,
+        campaign_id: r.try_get("campaign_id")?,
         run_id: r.try_get("run_id")?,
         step: r.try_get("step")?,
         content_id: r.try_get("content_id")?,
