@@ -97,8 +97,9 @@ pub struct ConsentsView {
 /// A journey: a trigger, steps, a re-entry policy and an optional goal.
 ///
 /// Triggers: `{"event": "purchase", "when": "<expression>"}`, `{"stage": {"from": "weak",
-/// "to": "strong"}}` (either end may be left out) or `{"segment": "<id>", "on": "enter" |
-/// "exit"}`. Steps: `{"wait": "2d"}`, `{"wait": {"until": "10:00"}}`, `{"send": {"content":
+/// "to": "strong"}}` (either end may be left out), `{"segment": "<id>", "on": "enter" |
+/// "exit"}` or `{"tier": {"programme": "club", "from": "silver", "to": "gold"}}` (any end
+/// may be left out). Steps: `{"wait": "2d"}`, `{"wait": {"until": "10:00"}}`, `{"send": {"content":
 /// "<id>", "channel": "sms"}}`, `{"tag": "vip"}`, `{"untag": "vip"}`, `{"points": {"amount":
 /// 100, "rule": "birthday"}}`, `{"webhook": {"event": "<name>"}}` and `{"if": "<expression>",
 /// "then": [steps], "else": [steps]}`.

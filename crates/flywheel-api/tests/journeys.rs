@@ -842,3 +842,84 @@ async fn a_campaign_goes_out_once_per_occurrence_split_between_variants_and_a_ho
         assert_eq!(status, StatusCode::NOT_FOUND);
     }
 }
+
+#[tokio::test]
+async fn a_tier_change_starts_a_journey_by_ingest_and_by_hand() {
+    for app in TestApp::all().await {
+        let (status, body) = app
+            .put(
+                "/v1/programmes/club",
+                json!({"name": "Club", "kind": "earned", "window_days": 365,
+                    "tiers": [{"id": "silver", "name": "Silver", "rank": 1, "qualify": {"measure": "spend", "threshold": "1000.00"}},
+                              {"id": "gold", "name": "Gold", "rank": 2, "qualify": {"measure": "spend", "threshold": "5000.00"}}],
+                    "downgrade": {"policy": "recompute", "grace_days": 0}}),
+            )
+            .await;
+        assert!(status.is_success(), "{body}");
+        app.post(
+            "/v1/content",
+            json!({"id": "welcome-tier", "channel": "webhook", "body": "Welcome to {{tier}}"}),
+        )
+        .await;
+        let (status, body) = app
+            .post(
+                "/v1/journeys",
+                json!({"id": "new-tier", "status": "active", "reentry": "always",
+                    "trigger": {"tier": {"programme": "club", "from": null}},
+                    "steps": [{"send": {"content": "welcome-tier"}}]}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        let (status, bad) = app
+            .post(
+                "/v1/journeys",
+                json!({"id": "odd", "trigger": {"tier": {"from": "gold", "to": "gold"}},
+                    "steps": [{"wait": "1d"}]}),
+            )
+            .await;
+        assert_eq!(
+            (status, bad["error"]["field"].as_str()),
+            (StatusCode::UNPROCESSABLE_ENTITY, Some("trigger.tier"))
+        );
+        // Spending past the threshold earns silver at ingest: the journey starts.
+        let member = app
+            .send(
+                json!({"event_id": "big", "type": "purchase", "occurred_at": to_rfc3339(app.now()),
+                "channel": "store", "identities": {"phone": "13300133000"},
+                "properties": {"order_id": "big1", "amount": "1200.00"}}),
+            )
+            .await["member_id"]
+            .as_i64()
+            .unwrap();
+        app.store
+            .run_journeys(&loud(), &app.base, app.now(), 100)
+            .await
+            .unwrap();
+        let sent = messages(&app, member).await;
+        assert_eq!(sent.len(), 1, "{sent:?}");
+        assert_eq!(sent[0]["body"], "Welcome to silver", "{sent:?}");
+        // Staff raising the member to gold by hand is a change too.
+        let (status, body) = app
+            .put(
+                &format!("/v1/members/{member}/memberships/club"),
+                json!({"tier": "gold", "reason": "founding customer"}),
+            )
+            .await;
+        assert!(status.is_success(), "{body}");
+        app.advance(60 * SECOND);
+        app.store
+            .run_journeys(&loud(), &app.base, app.now(), 100)
+            .await
+            .unwrap();
+        let (_, runs) = app.get(&format!("/v1/members/{member}/journeys")).await;
+        let causes: Vec<&str> = runs["journeys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["cause"].as_str().unwrap())
+            .collect();
+        assert_eq!(causes.len(), 2, "{runs}");
+        assert!(causes.iter().all(|c| c.starts_with("tier:club:")), "{runs}");
+        assert_eq!(messages(&app, member).await.len(), 2);
+    }
+}

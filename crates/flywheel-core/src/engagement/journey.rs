@@ -29,9 +29,33 @@ pub enum Trigger {
     },
     /// Entering (or leaving) a saved segment.
     Segment { id: String, entered: bool },
+    /// A tier change in a membership programme; any end left open matches anything
+    /// (a tier gained from none, or lost to none, included).
+    Tier {
+        programme: Option<String>,
+        from: Option<String>,
+        to: Option<String>,
+    },
 }
 
 impl Trigger {
+    /// Whether a tier change in `programme` from `from` to `to` starts the journey.
+    pub fn matches_tier(&self, programme: &str, from: Option<&str>, to: Option<&str>) -> bool {
+        match self {
+            Trigger::Tier {
+                programme: p,
+                from: f,
+                to: t,
+            } => {
+                from != to
+                    && p.as_deref().is_none_or(|p| p == programme)
+                    && f.as_deref().is_none_or(|f| Some(f) == from)
+                    && t.as_deref().is_none_or(|t| Some(t) == to)
+            }
+            _ => false,
+        }
+    }
+
     /// Whether a transition from `from` to `to` starts the journey.
     pub fn matches_stage(&self, from: Stage, to: Stage) -> bool {
         match self {
@@ -149,19 +173,23 @@ fn only_keys(map: &Map<String, Value>, field: &str, allowed: &[&str]) -> Result<
     Ok(())
 }
 
-/// Checks a trigger: `{"event": "purchase", "when": "…"}`, `{"stage": {"from", "to"}}`
-/// or `{"segment": "id", "on": "enter" | "exit"}`.
+/// Checks a trigger: `{"event": "purchase", "when": "…"}`, `{"stage": {"from", "to"}}`,
+/// `{"segment": "id", "on": "enter" | "exit"}` or `{"tier": {"programme", "from", "to"}}`.
 pub fn compile_trigger(v: &Value, lang: &Language) -> Result<Trigger, FieldError> {
     let map = object_of(v, "trigger")?;
-    only_keys(map, "trigger", &["event", "when", "stage", "segment", "on"])?;
-    let kinds = ["event", "stage", "segment"]
+    only_keys(
+        map,
+        "trigger",
+        &["event", "when", "stage", "segment", "on", "tier"],
+    )?;
+    let kinds = ["event", "stage", "segment", "tier"]
         .iter()
         .filter(|k| map.contains_key(**k))
         .count();
     if kinds != 1 {
         return Err(invalid(
             "trigger",
-            "a trigger names exactly one of event, stage or segment",
+            "a trigger names exactly one of event, stage, segment or tier",
         ));
     }
     if let Some(e) = map.get("event") {
@@ -216,6 +244,32 @@ pub fn compile_trigger(v: &Value, lang: &Language) -> Result<Trigger, FieldError
             return Err(invalid("trigger.stage", "from and to are the same stage"));
         }
         return Ok(Trigger::Stage { from, to });
+    }
+    if let Some(t) = map.get("tier") {
+        let ends = object_of(t, "trigger.tier")?;
+        only_keys(ends, "trigger.tier", &["programme", "from", "to"])?;
+        let end = |name: &str| -> Result<Option<String>, FieldError> {
+            let field = format!("trigger.tier.{name}");
+            match ends.get(name) {
+                None | Some(Value::Null) => Ok(None),
+                Some(v) => {
+                    let t = text_of(v, &field)?;
+                    if t.is_empty() || t.len() > 64 {
+                        return Err(invalid(&field, "a programme or tier id is 1-64 characters"));
+                    }
+                    Ok(Some(t.to_owned()))
+                }
+            }
+        };
+        let (programme, from, to) = (end("programme")?, end("from")?, end("to")?);
+        if from.is_some() && from == to {
+            return Err(invalid("trigger.tier", "from and to are the same tier"));
+        }
+        return Ok(Trigger::Tier {
+            programme,
+            from,
+            to,
+        });
     }
     let id = text_of(&map["segment"], "trigger.segment")?;
     let entered = match map

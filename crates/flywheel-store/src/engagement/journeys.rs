@@ -121,6 +121,7 @@ pub(crate) struct JourneyBook {
     /// Event type → journeys it starts.
     pub by_event: HashMap<String, Vec<usize>>,
     pub on_stage: Vec<usize>,
+    pub on_tier: Vec<usize>,
     /// (segment, entered) → journeys.
     pub by_segment: HashMap<(String, bool), Vec<usize>>,
     pub lang: Option<Language>,
@@ -146,6 +147,10 @@ impl JourneyBook {
 
     pub fn for_stage(&self) -> impl Iterator<Item = &Watched> {
         self.on_stage.iter().map(|&i| &self.journeys[i])
+    }
+
+    pub fn for_tier(&self) -> impl Iterator<Item = &Watched> {
+        self.on_tier.iter().map(|&i| &self.journeys[i])
     }
 }
 
@@ -325,6 +330,7 @@ impl Store {
                     .or_default()
                     .push(at),
                 Trigger::Stage { .. } => book.on_stage.push(at),
+                Trigger::Tier { .. } => book.on_tier.push(at),
                 Trigger::Segment { id, entered } => book
                     .by_segment
                     .entry((id.clone(), *entered))

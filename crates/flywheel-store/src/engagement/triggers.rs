@@ -60,6 +60,38 @@ pub(crate) fn plan_stage_triggers(w: &mut Writes, book: &JourneyBook, transition
     w.rows(RUN, rows, RUN_TAIL);
 }
 
+/// The runs a tier change starts, for [`plan_runs`].
+pub(crate) fn tier_trigger_rows(
+    book: &JourneyBook,
+    member: MemberId,
+    programme: &str,
+    from: Option<&str>,
+    to: Option<&str>,
+    at: Micros,
+) -> Vec<Vec<Val>> {
+    book.for_tier()
+        .filter(|j| at >= j.active_since && j.journey.trigger.matches_tier(programme, from, to))
+        .map(|j| {
+            let cause = format!(
+                "tier:{programme}:{at}:{}>{}",
+                from.unwrap_or("none"),
+                to.unwrap_or("none")
+            );
+            run_row(j, member, cause, at)
+        })
+        .collect()
+}
+
+/// Writes the runs a tier change made outside ingest starts, now.
+pub(crate) async fn write_runs(
+    conn: &mut AnyConnection,
+    rows: Vec<Vec<Val>>,
+) -> Result<(), StoreError> {
+    let mut w = Writes::default();
+    plan_runs(&mut w, rows);
+    Ok(w.run(conn).await?)
+}
+
 /// The runs a segment entry (or exit) starts, for [`plan_runs`].
 pub(crate) fn segment_trigger_rows(
     book: &JourneyBook,

@@ -344,6 +344,21 @@ impl Store {
         }
         if let Some(tiers) = &tiers {
             plan_tiers(&mut derived, tiers, now);
+            let runs = tiers
+                .moves
+                .iter()
+                .flat_map(|m| {
+                    crate::engagement::triggers::tier_trigger_rows(
+                        &journeys,
+                        m.member,
+                        &m.programme,
+                        m.from.as_deref(),
+                        m.to.as_deref(),
+                        m.at,
+                    )
+                })
+                .collect();
+            crate::engagement::triggers::plan_runs(&mut derived, runs);
         }
         // Segments move with the events that move their members (`segments/live.rs`).
         plan_batch_segments(

@@ -3,9 +3,7 @@
 
 use super::cards::ensure_card;
 use super::programmes::latest;
-use super::purchases::{
-    TierChange, membership_of, record_change, remove_membership, save_membership,
-};
+use super::purchases::{TierChange, membership_of, remove_membership, save_membership};
 use crate::Store;
 use crate::audit::{self, AuditActor, AuditChange};
 use crate::points::commands::lock_member;
@@ -112,7 +110,7 @@ impl Store {
             }
             None => remove_membership(conn, member, &req.programme).await?,
         }
-        record_change(
+        self.record_tier_change(
             conn,
             TierChange {
                 member,

@@ -193,10 +193,31 @@ pub(crate) struct TierChange<'a> {
     pub reference: Option<&'a str>,
 }
 
-pub(crate) async fn record_change(
-    conn: &mut AnyConnection,
-    c: TierChange<'_>,
-) -> Result<(), StoreError> {
+impl Store {
+    /// Records a tier change made outside ingest (a purchase, the sweep, staff) and
+    /// starts the journeys it triggers.
+    pub(crate) async fn record_tier_change(
+        &self,
+        conn: &mut AnyConnection,
+        c: TierChange<'_>,
+    ) -> Result<(), StoreError> {
+        let journeys = self
+            .journey_book(conn, self.segment_settings().lang)
+            .await?;
+        let runs = crate::engagement::triggers::tier_trigger_rows(
+            &journeys,
+            c.member,
+            c.programme,
+            c.from,
+            c.to,
+            c.at,
+        );
+        record_change(conn, c).await?;
+        crate::engagement::triggers::write_runs(conn, runs).await
+    }
+}
+
+async fn record_change(conn: &mut AnyConnection, c: TierChange<'_>) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT INTO tier_changes (member_id, programme, from_tier, to_tier, at, rule, reason, actor, reference) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
@@ -360,7 +381,7 @@ impl Store {
             (_, p) => format!("{} cash and {p} points", req.cash),
         };
         let until = expires_at.map(to_rfc3339).unwrap_or_default();
-        record_change(
+        self.record_tier_change(
             conn,
             TierChange {
                 member,
@@ -494,7 +515,7 @@ impl Store {
         } else {
             String::new()
         };
-        record_change(
+        self.record_tier_change(
             conn,
             TierChange {
                 member,

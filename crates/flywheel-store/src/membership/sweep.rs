@@ -5,8 +5,8 @@
 
 use super::programmes::latest;
 use super::purchases::{
-    MEMBERSHIP_SELECT, TierChange, membership_from_row, membership_of, record_change,
-    remove_membership, save_membership,
+    MEMBERSHIP_SELECT, TierChange, membership_from_row, membership_of, remove_membership,
+    save_membership,
 };
 use crate::db::Store;
 use crate::error::StoreError;
@@ -134,7 +134,7 @@ impl Store {
             let got = measures(conn, member, from, ended).await?;
             let outcome = end_of_term(&programme, &m, got);
             let to = outcome.next.as_ref().map(|n| n.tier.clone());
-            record_change(
+            self.record_tier_change(
                 conn,
                 TierChange {
                     member,
