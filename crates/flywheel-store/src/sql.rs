@@ -205,3 +205,25 @@ pub(crate) async fn remap_ids(
     }
     Ok(())
 }
+
+/// A stamp: a counter in `id_counters` that every change of some definitions (saved
+/// segments, journeys) advances, so each process can tell its compiled copy is stale.
+pub(crate) async fn stamp(conn: &mut AnyConnection, name: &str) -> Result<i64, sqlx::Error> {
+    let v: Option<i64> = sqlx::query_scalar("SELECT next_value FROM id_counters WHERE name = $1")
+        .bind(name.to_owned())
+        .fetch_optional(&mut *conn)
+        .await?;
+    Ok(v.unwrap_or(0))
+}
+
+/// Advances the stamp `name` ([`stamp`]), in the caller's transaction.
+pub(crate) async fn advance_stamp(conn: &mut AnyConnection, name: &str) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO id_counters (name, next_value) VALUES ($1, 1) \
+         ON CONFLICT (name) DO UPDATE SET next_value = id_counters.next_value + 1",
+    )
+    .bind(name.to_owned())
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}

@@ -154,26 +154,8 @@ impl JourneyBook {
     }
 }
 
+/// The stamp every journey save advances (`sql::stamp`).
 const STAMP: &str = "journeys";
-
-async fn stamp(conn: &mut AnyConnection) -> Result<i64, StoreError> {
-    let v: Option<i64> = sqlx::query_scalar("SELECT next_value FROM id_counters WHERE name = $1")
-        .bind(STAMP)
-        .fetch_optional(&mut *conn)
-        .await?;
-    Ok(v.unwrap_or(0))
-}
-
-async fn advance_stamp(conn: &mut AnyConnection) -> Result<(), StoreError> {
-    sqlx::query(
-        "INSERT INTO id_counters (name, next_value) VALUES ($1, 1) \
-         ON CONFLICT (name) DO UPDATE SET next_value = id_counters.next_value + 1",
-    )
-    .bind(STAMP)
-    .execute(&mut *conn)
-    .await?;
-    Ok(())
-}
 
 impl Store {
     /// Every journey, by id.
@@ -269,7 +251,7 @@ impl Store {
             .execute(&mut *conn)
             .await?;
         }
-        advance_stamp(conn).await?;
+        crate::sql::advance_stamp(conn, STAMP).await?;
         let change = AuditChange {
             kind: "journey",
             action: match &before {
@@ -297,7 +279,7 @@ impl Store {
         conn: &mut AnyConnection,
         lang: Language,
     ) -> Result<Arc<JourneyBook>, StoreError> {
-        let now_stamp = stamp(conn).await?;
+        let now_stamp = crate::sql::stamp(conn, STAMP).await?;
         if let Some((s, book)) = self.journey_cache().lock().expect("journey cache").as_ref()
             && *s == now_stamp
             && book.lang.is_some_and(|l| l.window_days == lang.window_days)

@@ -177,25 +177,6 @@ fn collect_tags(c: &Cond, out: &mut Vec<String>) {
 /// compiled book is stale.
 const STAMP: &str = "segments";
 
-async fn stamp(conn: &mut AnyConnection) -> Result<i64, StoreError> {
-    let v: Option<i64> = sqlx::query_scalar("SELECT next_value FROM id_counters WHERE name = $1")
-        .bind(STAMP)
-        .fetch_optional(&mut *conn)
-        .await?;
-    Ok(v.unwrap_or(0))
-}
-
-async fn advance_stamp(conn: &mut AnyConnection) -> Result<(), StoreError> {
-    sqlx::query(
-        "INSERT INTO id_counters (name, next_value) VALUES ($1, 1) \
-         ON CONFLICT (name) DO UPDATE SET next_value = id_counters.next_value + 1",
-    )
-    .bind(STAMP)
-    .execute(&mut *conn)
-    .await?;
-    Ok(())
-}
-
 impl Store {
     /// Every saved segment, by id.
     pub async fn segments(&self) -> Result<Vec<SegmentRow>, StoreError> {
@@ -313,7 +294,7 @@ impl Store {
         .bind(changed_at)
         .execute(&mut *conn)
         .await?;
-        advance_stamp(conn).await?;
+        crate::sql::advance_stamp(conn, STAMP).await?;
         let change = AuditChange {
             kind: "segment",
             action: if before.is_some() { "update" } else { "create" },
@@ -383,7 +364,7 @@ impl Store {
             .bind(id.to_owned())
             .execute(&mut *conn)
             .await?;
-        advance_stamp(conn).await?;
+        crate::sql::advance_stamp(conn, STAMP).await?;
         let change = AuditChange {
             kind: "segment",
             action: "delete",
@@ -407,7 +388,7 @@ impl Store {
         conn: &mut AnyConnection,
         lang: Language,
     ) -> Result<Arc<SegmentBook>, StoreError> {
-        let now_stamp = stamp(conn).await?;
+        let now_stamp = crate::sql::stamp(conn, STAMP).await?;
         if let Some((s, book)) = self.segment_cache().lock().expect("segment cache").as_ref()
             && *s == now_stamp
             && book.lang.is_some_and(|l| l.window_days == lang.window_days)
