@@ -226,6 +226,43 @@ async fn benefits_are_used_within_scope_and_limit_and_leave_a_tier_only_when_ter
         let n = &notices["notices"][0];
         assert_eq!(n["kind"], "benefit_removed", "{notices}");
         assert_eq!(n["deliver_at"], json!(to_rfc3339(until - 30 * DAY)));
+        // When it is due it goes out through the outbox, once, as a service notice: no
+        // opt-in needed, quiet hours still kept.
+        let mut policy = flywheel_core::Policy::default();
+        policy.engagement.quiet_start = "00:00".into();
+        policy.engagement.quiet_end = "00:00".into();
+        let due = until - 30 * DAY;
+        let early = app
+            .store
+            .run_notices(&policy, &app.base, due - DAY)
+            .await
+            .unwrap();
+        assert_eq!(early, 0);
+        let sent = app
+            .store
+            .run_notices(&policy, &app.base, due)
+            .await
+            .unwrap();
+        assert_eq!(sent, 1);
+        assert_eq!(
+            app.store
+                .run_notices(&policy, &app.base, due + DAY)
+                .await
+                .unwrap(),
+            0
+        );
+        let (_, outbox) = app.get(&format!("/v1/outbox?member_id={ann}")).await;
+        let m = &outbox["messages"][0];
+        assert_eq!(
+            (
+                m["kind"].as_str(),
+                m["channel"].as_str(),
+                m["status"].as_str()
+            ),
+            (Some("notice"), Some("wechat"), Some("queued")),
+            "{outbox}"
+        );
+        assert_eq!(m["subject"], n["subject"], "{outbox}");
         let cat = member(&app, "13600000003").await;
         buy(&app, cat, "V2", "199.00", "cat-v2").await;
         assert_eq!(

@@ -45,7 +45,7 @@ const SKIPPED: [&str; 16] = [
 /// segment's entry (and the tag a segment sets) is dated by the transaction that
 /// evaluated its member — in a history replayed at its own time, the member's last event
 /// of its batch — so, like the feed of entries and exits, it depends on batch sizes.
-const VOLATILE: [(&str, &str); 38] = [
+const VOLATILE: [(&str, &str); 39] = [
     ("events", "received_at"),
     ("members", "updated_at"),
     ("points_transactions", "posted_at"),
@@ -84,6 +84,7 @@ const VOLATILE: [(&str, &str); 38] = [
     ("journey_runs", "updated_at"),
     ("campaigns", "created_at"),
     ("campaigns", "updated_at"),
+    ("notices", "message_id"),
 ];
 
 /// A row as a JSON object, column by column; text that holds JSON (identities,

@@ -79,6 +79,7 @@ const MIGRATIONS: &[Migration] = &[
         postgres: include_str!("../migrations/postgres/0025_journeys.sql"),
     },
     common!(26, "campaigns", "0026_campaigns"),
+    common!(27, "notice_messages", "0027_notice_messages"),
 ];
 
 impl Store {

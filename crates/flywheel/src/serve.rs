@@ -135,8 +135,8 @@ async fn engage(
     Ok(Duration::from_secs(1))
 }
 
-/// One pass: the journeys' due steps, the campaigns' due occurrences, then the messages
-/// due.
+/// One pass: the journeys' due steps, the campaigns' due occurrences, the membership
+/// notices due, then the messages due.
 pub async fn engage_once(
     store: &Store,
     config: &Config,
@@ -165,6 +165,10 @@ pub async fn engage_once(
             held_out = sent.held_out,
             "campaigns"
         );
+    }
+    let notices = store.run_notices(&config.policy, &base, now).await?;
+    if notices > 0 {
+        tracing::info!(notices, "membership notices queued");
     }
     let (delivered, attempted) = crate::channels::deliver_due(store, senders, now, 100).await?;
     Ok((runs, delivered, attempted))

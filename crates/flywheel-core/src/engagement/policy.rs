@@ -24,6 +24,8 @@ pub struct EngagementPolicy {
     pub per_channel_per_day: u32,
     pub per_channel_per_week: u32,
     pub all_channels_per_day: u32,
+    /// The channel service notices (benefit changes) go out on.
+    pub notice_channel: String,
 }
 
 impl Default for EngagementPolicy {
@@ -36,6 +38,7 @@ impl Default for EngagementPolicy {
             per_channel_per_day: 2,
             per_channel_per_week: 7,
             all_channels_per_day: 3,
+            notice_channel: "wechat".into(),
         }
     }
 }
@@ -70,6 +73,13 @@ impl EngagementPolicy {
                 ));
             }
         }
+        if !super::is_channel(&self.notice_channel) {
+            return Err(format!(
+                "engagement.notice_channel: '{}' is not one of {}",
+                self.notice_channel,
+                super::CHANNELS.join(", ")
+            ));
+        }
         Ok(DoNotDisturb {
             offset_minutes,
             quiet: QuietHours { start, end },
@@ -98,6 +108,9 @@ pub struct Circumstances {
     pub no_address: bool,
     /// Messages already going to the member in the caps' spans.
     pub counted: Counted,
+    /// A service notice (a benefit leaving the member's tier), not marketing: it needs
+    /// no opt-in and no cap stops it; a withdrawal, the list and quiet hours still hold.
+    pub service: bool,
 }
 
 /// What becomes of a message.
@@ -120,7 +133,7 @@ impl DoNotDisturb {
         }
         match c.consent {
             Some(false) => return Decision::Suppress("consent_withdrawn"),
-            None if self.opt_in_channels.iter().any(|o| o == channel) => {
+            None if !c.service && self.opt_in_channels.iter().any(|o| o == channel) => {
                 return Decision::Suppress("no_consent");
             }
             _ => {}
@@ -131,7 +144,9 @@ impl DoNotDisturb {
         if c.suppressed {
             return Decision::Suppress("suppression_list");
         }
-        if let Some(reason) = self.caps.breached(c.counted) {
+        if !c.service
+            && let Some(reason) = self.caps.breached(c.counted)
+        {
             return Decision::Suppress(reason);
         }
         match self.quiet.hold_until(now, self.offset_minutes) {

@@ -331,6 +331,20 @@ fn a_message_is_decided_by_consent_then_the_list_then_caps_then_quiet_hours() {
         dnd.decide("push", busy, afternoon),
         Decision::Suppress("frequency_cap_all_day")
     );
+    // A service notice needs no opt-in and no cap stops it; a withdrawal still does.
+    let notice = Circumstances {
+        service: true,
+        ..busy
+    };
+    assert_eq!(dnd.decide("sms", notice, afternoon), Decision::Send);
+    let refused = Circumstances {
+        consent: Some(false),
+        ..notice
+    };
+    assert_eq!(
+        dnd.decide("sms", refused, afternoon),
+        Decision::Suppress("consent_withdrawn")
+    );
     // At 23:00 local the message waits for 09:00 local (01:00 UTC the next day).
     assert_eq!(
         dnd.decide("push", fine, night),

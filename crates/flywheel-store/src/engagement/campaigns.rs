@@ -309,6 +309,8 @@ impl Store {
                                     programme: policy.points.default_programme(),
                                     link_base,
                                     now,
+                                    given: None,
+                                    service: false,
                                 },
                             )
                             .await?;

@@ -3,13 +3,14 @@
 //! journeys and their book (`journeys.rs`), the triggers ingest and the segment planner
 //! record (`triggers.rs`), the runner that walks members through their journeys and
 //! decides each message (`runner.rs`), campaigns and their results per variant
-//! (`campaigns.rs`), the outbox the senders drain (`outbox.rs`), and how messages did
-//! (`performance.rs`).
+//! (`campaigns.rs`), membership notices delivered as messages (`notices.rs`), the
+//! outbox the senders drain (`outbox.rs`), and how messages did (`performance.rs`).
 
 mod campaigns;
 pub(crate) mod consent;
 mod content;
 pub(crate) mod journeys;
+mod notices;
 mod outbox;
 mod performance;
 mod runner;

@@ -32,7 +32,8 @@ pub struct OutboxRow {
     pub step: Option<i64>,
     pub content_id: Option<String>,
     pub content_version: Option<i64>,
-    /// `message` to a member, or `call` (a journey's webhook step).
+    /// `message` to a member, `notice` (a service notice), or `call` (a journey's
+    /// webhook step).
     pub kind: String,
     pub channel: String,
     /// queued | waiting (quiet hours) | sending | delivered | failed | suppressed
@@ -241,11 +242,12 @@ async fn counted(
     Ok(c)
 }
 
-/// Where a message comes from: a journey's step, or a campaign.
+/// Where a message comes from: a journey's step, a campaign, or a membership notice.
 #[derive(Clone, Copy, Debug)]
 pub(crate) enum Origin<'a> {
     Step { run: &'a RunRow, step: usize },
     Campaign { id: &'a str },
+    Notice,
 }
 
 /// A message to decide.
@@ -261,6 +263,10 @@ pub(crate) struct ToDecide<'a> {
     /// Where tracked links point.
     pub link_base: &'a str,
     pub now: Micros,
+    /// Text given by the caller (a service notice) instead of content from the library.
+    pub given: Option<&'a super::ContentRow>,
+    /// A service notice: no opt-in, no caps (`Circumstances::service`).
+    pub service: bool,
 }
 
 /// Decides a message and writes it to the outbox: rendered for the member now, queued
@@ -279,6 +285,8 @@ pub(crate) async fn decide_and_queue(
         programme,
         link_base,
         now,
+        given,
+        service,
     } = *d;
     let (run_id, step, journey_id, campaign_id) = match origin {
         Origin::Step { run, step } => (
@@ -288,6 +296,7 @@ pub(crate) async fn decide_and_queue(
             None,
         ),
         Origin::Campaign { id } => (None, None, None, Some(id.to_owned())),
+        Origin::Notice => (None, None, None, None),
     };
     if let (Some(run_id), Some(step)) = (run_id, step) {
         let done: Option<i64> =
@@ -300,7 +309,10 @@ pub(crate) async fn decide_and_queue(
             return Ok((Decided::Already, done));
         }
     }
-    let content = super::content::content_in(conn, content_id).await?;
+    let content = match given {
+        Some(c) => Some(c.clone()),
+        None => super::content::content_in(conn, content_id).await?,
+    };
     let token = new_token();
     let base = link_base.trim_end_matches('/');
     let (channel, version, subject, body, decision) = match &content {
@@ -342,11 +354,12 @@ pub(crate) async fn decide_and_queue(
                 suppressed: listed.is_some(),
                 gone: false,
                 no_address,
+                service,
                 counted: counted(conn, member.id, &channel, goes_at, dnd.offset_minutes).await?,
             };
             (
                 channel.clone(),
-                Some(c.version),
+                given.is_none().then_some(c.version),
                 c.subject.as_ref().map(|s| template::render(s, &values)),
                 template::render(&c.body, &values),
                 dnd.decide(&channel, circumstances, now),
@@ -364,7 +377,7 @@ pub(crate) async fn decide_and_queue(
         .bind(journey_id)
         .bind(campaign_id)
         .bind(member.id)
-        .bind("message")
+        .bind(if service { "notice" } else { "message" })
         .bind(channel)
         .bind(content_id.to_owned())
         .bind(version)
@@ -542,9 +555,7 @@ impl Store {
             .await?;
             m.status = "sending".into();
             let to = match address_kind(&m.channel) {
-                Some((kind, _)) if m.kind == "message" => {
-                    address_of(conn, m.member_id, kind).await?
-                }
+                Some((kind, _)) if m.kind != "call" => address_of(conn, m.member_id, kind).await?,
                 _ => None,
             };
             claimed.push(Claimed {

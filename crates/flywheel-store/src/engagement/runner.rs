@@ -397,6 +397,8 @@ impl Store {
                             programme: policy.points.default_programme(),
                             link_base: pass.link_base,
                             now,
+                            given: None,
+                            service: false,
                         },
                     )
                     .await?;
