@@ -584,6 +584,39 @@ async fn a_click_on_a_tracked_link_comes_back_as_the_members_content_click() {
         );
         let (status, _) = app.get("/v1/journeys/nope/performance").await;
         assert_eq!(status, StatusCode::NOT_FOUND);
+
+        // Open and click rates are facts the segment language reads: in SQL (a preview)
+        // and in memory (a saved segment the member's next event evaluates).
+        for (expression, count) in [
+            ("click_rate >= 1", 1),
+            ("click_rate(\"wechat\") > 0.5 and open_rate >= 1", 1),
+            ("open_rate(\"email\") > 0", 0),
+            ("not open_rate(\"email\") > 0", 1),
+        ] {
+            let (status, preview) = app
+                .post("/v1/segments/preview", json!({"expression": expression}))
+                .await;
+            assert_eq!(status, StatusCode::OK, "{expression}: {preview}");
+            assert_eq!(preview["count"], count, "{expression}: {preview}");
+        }
+        let (status, bad) = app
+            .post(
+                "/v1/segments/preview",
+                json!({"expression": "open_rate(\"fax\") > 0"}),
+            )
+            .await;
+        assert_eq!(
+            (status, bad["error"]["code"].as_str()),
+            (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_expression"))
+        );
+        app.post(
+            "/v1/segments",
+            json!({"id": "clickers", "name": "Clickers", "expression": "click_rate >= 0.5"}),
+        )
+        .await;
+        purchase(&app, "after-rates", "13700137000", "ar1").await;
+        let (_, segs) = app.get(&format!("/v1/members/{member}/segments")).await;
+        assert!(segs.to_string().contains("clickers"), "{segs}");
     }
 }
 

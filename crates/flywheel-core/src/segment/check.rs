@@ -358,6 +358,21 @@ impl Checker<'_> {
             "tier" => {
                 Quantity::Tier(self.text_arg(node, args, "a programme id such as \"paid\"")?)
             }
+            "open_rate" | "click_rate" => {
+                let channel = self.text_arg(node, args, "a message channel such as \"email\"")?;
+                if !crate::engagement::is_channel(&channel) {
+                    return Err(self.error(
+                        &args[0].span,
+                        &format!("one of {}", crate::engagement::CHANNELS.join(", ")),
+                        format!("{channel:?} is not a message channel"),
+                    ));
+                }
+                if name == "open_rate" {
+                    Quantity::OpenRate(Some(channel))
+                } else {
+                    Quantity::ClickRate(Some(channel))
+                }
+            }
             "category" => Quantity::Category(self.text_arg(node, args, "a category")?),
             "sub_brand" => Quantity::SubBrand(self.text_arg(node, args, "a sub-brand")?),
             "participations" => {
@@ -590,6 +605,8 @@ const NAMES: &[&str] = &[
     "age",
     "followers",
     "points_balance",
+    "open_rate",
+    "click_rate",
     "super_user",
     "influence",
     "intimacy",
@@ -675,6 +692,8 @@ fn field(name: &str) -> Option<Quantity> {
         "age" => Quantity::Age,
         "followers" => Quantity::Followers,
         "points_balance" => Quantity::PointsBalance,
+        "open_rate" => Quantity::OpenRate(None),
+        "click_rate" => Quantity::ClickRate(None),
         "channels_used" => Quantity::ChannelsUsed,
         "super_user" => Quantity::Score(ScoreField::SuperUser),
         "influence" => Quantity::Score(ScoreField::Influence),

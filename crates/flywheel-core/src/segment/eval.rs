@@ -14,7 +14,7 @@ use crate::profile::Profile;
 use crate::stage::{Lens, Stage};
 use crate::time::{self, DAY, Micros};
 use std::cmp::Ordering;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// A membership as segments see it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -53,6 +53,8 @@ pub struct Extras {
     pub scores: Option<ScoreValues>,
     /// Saved segments the member is in, for `in_segment`.
     pub segments: BTreeSet<String>,
+    /// Messages per channel: [delivered, opened, clicked].
+    pub messages: BTreeMap<String, [u32; 3]>,
 }
 
 /// One member as the evaluator reads it.
@@ -335,6 +337,8 @@ fn value<'a>(
             .followers
             .map(|n| Value::Int(n.min(i64::MAX as u64) as i64)),
         Quantity::PointsBalance => int(m.extras.points_balance),
+        Quantity::OpenRate(ch) => message_rate(m.extras, ch.as_deref(), 1),
+        Quantity::ClickRate(ch) => message_rate(m.extras, ch.as_deref(), 2),
         Quantity::Tier(p) => active(m, p, now).map(|h| Value::Text(h.tier.as_str())),
         Quantity::Score(s) => {
             let sc = m.extras.scores.as_ref()?;
@@ -402,4 +406,17 @@ fn op_holds(op: Op, o: Ordering) -> bool {
         Op::Gt => o == Ordering::Greater,
         Op::Ge => o != Ordering::Less,
     }
+}
+
+/// Opened (`part` 1) or clicked (2) over delivered, in millionths, on one channel or
+/// all; None before any delivery. Integer division, as the SQL form does.
+fn message_rate<'a>(x: &Extras, channel: Option<&str>, part: usize) -> Option<Value<'a>> {
+    let (mut delivered, mut n) = (0i64, 0i64);
+    for (c, counts) in &x.messages {
+        if channel.is_none_or(|want| want == c) {
+            delivered += i64::from(counts[0]);
+            n += i64::from(counts[part]);
+        }
+    }
+    (delivered > 0).then(|| Value::Int(n * 1_000_000 / delivered))
 }

@@ -70,6 +70,10 @@ pub enum Quantity {
     Followers,
     /// Spendable points in the default programme.
     PointsBalance,
+    /// Of the messages delivered to the member (on one channel, or all), the share
+    /// opened / clicked, in millionths; missing before any delivery.
+    OpenRate(Option<String>),
+    ClickRate(Option<String>),
     /// The tier held in an active membership of this programme.
     Tier(String),
     Score(ScoreField),
@@ -168,6 +172,7 @@ impl Quantity {
             | Age
             | Followers
             | PointsBalance => Kind::Count,
+            OpenRate(_) | ClickRate(_) => Kind::Fraction,
             Money(_) | SpentWithin(_) => Kind::Money,
             Instant(_) => Kind::Instant,
             City | Gender | Occupation | Tier(_) => Kind::Text,
@@ -191,6 +196,8 @@ pub struct Needs {
     pub points: bool,
     pub redemptions: bool,
     pub scores: bool,
+    /// Messages delivered, opened and clicked (`open_rate`, `click_rate`).
+    pub messages: bool,
     pub segments: Vec<String>,
     /// Changes with the clock alone (windows, days since, birthdays, age, tier expiry).
     pub clock: bool,
@@ -204,6 +211,7 @@ impl Needs {
         self.points |= other.points;
         self.redemptions |= other.redemptions;
         self.scores |= other.scores;
+        self.messages |= other.messages;
         self.clock |= other.clock;
         for s in &other.segments {
             if !self.segments.contains(s) {
@@ -246,6 +254,7 @@ impl Cond {
                     n.clock = true;
                 }
                 Quantity::PointsBalance => n.points = true,
+                Quantity::OpenRate(_) | Quantity::ClickRate(_) => n.messages = true,
                 Quantity::Tier(_) => {
                     n.memberships = true;
                     n.clock = true;

@@ -547,6 +547,29 @@ async fn load_extras(
             }
         }
     }
+    if needs.messages {
+        let rows = select_in(
+            conn,
+            "SELECT member_id, channel, COUNT(*) AS delivered, \
+             SUM(CASE WHEN opened_at IS NOT NULL THEN 1 ELSE 0 END) AS opened, \
+             SUM(CASE WHEN clicked_at IS NOT NULL THEN 1 ELSE 0 END) AS clicked \
+             FROM outbox WHERE member_id",
+            ids.iter().map(|m| Val::Int(*m)),
+            "AND kind = 'message' AND status = 'delivered' GROUP BY member_id, channel",
+        )
+        .await?;
+        for r in rows {
+            if let Some(l) = out.get_mut(&r.try_get::<i64, _>("member_id")?) {
+                let n = |c: &str| -> Result<u32, StoreError> {
+                    Ok(u32::try_from(r.try_get::<i64, _>(c)?).unwrap_or(u32::MAX))
+                };
+                l.extras.messages.insert(
+                    r.try_get("channel")?,
+                    [n("delivered")?, n("opened")?, n("clicked")?],
+                );
+            }
+        }
+    }
     if needs.scores {
         let rows = select_in(
             conn,

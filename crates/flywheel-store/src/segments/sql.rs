@@ -481,6 +481,27 @@ impl Compiler<'_> {
                     false,
                 )
             }
+            Quantity::OpenRate(ch) | Quantity::ClickRate(ch) => {
+                let column = if matches!(q, Quantity::OpenRate(_)) {
+                    "o.opened_at"
+                } else {
+                    "o.clicked_at"
+                };
+                let on_channel = match ch {
+                    Some(c) => format!(" AND o.channel = {}", self.bind(Val::Text(c.clone()))),
+                    None => String::new(),
+                };
+                // Millionths, integer division: as the evaluator reads `open_rate`.
+                (
+                    format!(
+                        "(SELECT CASE WHEN COUNT(*) = 0 THEN NULL ELSE \
+                         SUM(CASE WHEN {column} IS NOT NULL THEN 1 ELSE 0 END) * 1000000 / COUNT(*) END \
+                         FROM outbox o WHERE o.member_id = m.id AND o.kind = 'message' \
+                         AND o.status = 'delivered'{on_channel})"
+                    ),
+                    true,
+                )
+            }
             Quantity::Tier(p) => {
                 let active = self.active_membership(p);
                 (
