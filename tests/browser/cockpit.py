@@ -259,6 +259,18 @@ class Cockpit(unittest.TestCase):
         listed = self.driver.find_elements(By.CSS_SELECTOR, "#member-messages tbody tr")
         self.assertEqual(len(listed), len(mine))
 
+    def test_campaigns_page_shows_each_group_against_the_holdout(self):
+        self.sign_in(ADMIN_KEY, "/campaigns")
+        results = api("/v1/campaigns/mid-autumn/results")["groups"]
+        self.assertEqual([g["variant"] for g in results], ["a", "b", "holdout"],
+                         "the demo's campaign went out to two variants and a holdout")
+        section = self.driver.find_element(By.ID, "campaign-mid-autumn")
+        for g in results:
+            row = section.find_element(By.CSS_SELECTOR, "tr.group-" + g["variant"])
+            self.assertEqual(row.find_element(By.CSS_SELECTOR, "td.members").text,
+                             str(g["members"]))
+        self.shot("campaigns")
+
     def test_the_card_page_opens_from_a_signed_link_and_refuses_a_tampered_one(self):
         doc, _ = self.a_member_with_phone()
         link = api(f"/v1/members/{doc['id']}/card-link")["url"]

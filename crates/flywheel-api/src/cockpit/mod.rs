@@ -1,8 +1,8 @@
 //! The cockpit: the pages people use — the overview with its charts, member search and
 //! the member 360, the till lookup, identity conflicts, segments, points, tiers, journeys
-//! and their messages — and the member's own card page. Served by the same binary from
-//! templates and assets compiled in (askama; htmx and Chart.js vendored under
-//! `assets/vendor/`), so it works offline.
+//! and their messages, campaigns — and the member's own card page. Served by the same
+//! binary from templates and assets compiled in (askama; htmx and Chart.js vendored
+//! under `assets/vendor/`), so it works offline.
 //!
 //! Every page reads through the same functions as the JSON API (`routes::*`), so a
 //! figure on a page is the figure its endpoint answers. Pages are behind a session
@@ -14,6 +14,7 @@
 //! static files; `card_link.rs` the signed links to a member's card; one module per page.
 
 mod assets;
+mod campaigns;
 pub(crate) mod card_link;
 mod card_page;
 mod conflicts;
@@ -51,6 +52,7 @@ pub fn router() -> Router<AppState> {
         .route("/points", get(points::page))
         .route("/memberships", get(memberships::page))
         .route("/journeys", get(journeys::page))
+        .route("/campaigns", get(campaigns::page))
         .route("/value", get(value::page))
         .route("/value/kpis", post(value::set_target))
         .route("/card/{token}", get(card_page::page))

@@ -3,12 +3,13 @@
 //! invitation to the super-user club when the score reaches 70 — with the templates they
 //! send and the segment the invitation starts from. Defined before the audiences fill,
 //! so the members the segments take in today start on them, and their messages land in
-//! the development channel's file.
+//! the development channel's file. And one campaign: mooncakes for the Mid-Autumn
+//! festival to last month's buyers, two variants and a holdout.
 
 use super::memberships::demo_actor;
 use flywheel_core::segment::{Language, compile};
 use flywheel_core::time::Micros;
-use flywheel_store::{PutContent, PutJourney, PutSegment, Store};
+use flywheel_store::{PutCampaign, PutContent, PutJourney, PutSegment, Store};
 use serde_json::json;
 
 /// A template: id, channel, subject, body and link.
@@ -20,7 +21,21 @@ type Template = (
     Option<&'static str>,
 );
 
-const CONTENT: [Template; 4] = [
+const CONTENT: [Template; 6] = [
+    (
+        "mooncake-a",
+        "wechat",
+        None,
+        "{{nickname}}, mooncakes for the Mid-Autumn festival: order by the 20th.",
+        None,
+    ),
+    (
+        "mooncake-b",
+        "wechat",
+        None,
+        "{{nickname}}, a box of mooncakes is waiting for you: {{link}}",
+        Some("https://shop.example.com/mooncakes"),
+    ),
     (
         "birthday",
         "wechat",
@@ -60,7 +75,14 @@ const SEGMENTS: [(&str, &str, &str); 1] = [(
     "super_user >= 70",
 )];
 
-pub async fn define(store: &Store, lang: Language, now: Micros) -> anyhow::Result<usize> {
+/// Defines them at `now`; the campaign is dated `end` (the history's last day), so two
+/// demos of the same history define the same campaign.
+pub async fn define(
+    store: &Store,
+    lang: Language,
+    end: Micros,
+    now: Micros,
+) -> anyhow::Result<usize> {
     let actor = demo_actor();
     for (id, channel, subject, body, link) in CONTENT {
         let c = PutContent {
@@ -136,5 +158,18 @@ pub async fn define(store: &Store, lang: Language, now: Micros) -> anyhow::Resul
         };
         store.save_journey(&j, false, &actor, now).await?;
     }
+    // A festival campaign to last month's buyers, A/B with a tenth held out; it goes
+    // out on the demo's first pass.
+    let campaign = PutCampaign {
+        id: "mid-autumn".into(),
+        name: "Mid-Autumn mooncakes".into(),
+        status: "scheduled".into(),
+        definition: json!({"segment": "bought_last_month",
+            "send_at": flywheel_core::time::to_rfc3339(end), "holdout": 10,
+            "variants": [{"id": "a", "content": "mooncake-a"}, {"id": "b", "content": "mooncake-b"}]}),
+    };
+    flywheel_store::compile_stored_campaign(&campaign.definition)
+        .map_err(|e| anyhow::anyhow!("demo campaign: {e}"))?;
+    store.save_campaign(&campaign, false, &actor, now).await?;
     Ok(defined)
 }

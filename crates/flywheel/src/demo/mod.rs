@@ -230,7 +230,7 @@ async fn load(
         tiers.notices
     );
     // Journeys before the audiences fill, so today's entries start members on them.
-    let journeys = journeys::define(store, config.policy.language(), now).await?;
+    let journeys = journeys::define(store, config.policy.language(), end, now).await?;
     let audiences = segments::seed(store, config.policy.language(), now).await?;
     let counts = store.segment_counts().await?;
     let sizes: Vec<String> = counts.iter().map(|(s, n)| format!("{s} {n}")).collect();
@@ -250,6 +250,15 @@ async fn load(
         })
         .await?
         .len();
+    let campaign = store.campaign_results("mid-autumn", 7).await?;
+    let groups: Vec<String> = campaign
+        .iter()
+        .map(|g| format!("{} {}", g.variant, g.members))
+        .collect();
+    eprintln!(
+        "campaign mid-autumn sent to last month's buyers: {} (GET /v1/campaigns/mid-autumn/results)",
+        groups.join(", ")
+    );
     eprintln!(
         "journeys: {journeys} active; {} members started today, {} messages decided, {delivered} written to {}{} (GET /v1/journeys, /v1/outbox)",
         runs.admitted,
