@@ -19,12 +19,14 @@
 //!   the database file; the log still holds what the file may lack.
 //! - `journey.decided`: the runner committed a journey step's decision (its outbox row
 //!   and the run's new position); no sender has seen the message.
+//! - `outbox.before_record`: a sender has handed a message to its channel and has its
+//!   answer; the attempt is not recorded, so the message is still claimed (`sending`).
 
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Every point the store checks, so a misspelt `FLYWHEEL_CRASH_AT` fails loudly.
-pub(crate) const POINTS: [&str; 8] = [
+pub(crate) const POINTS: [&str; 9] = [
     "ingest.mid_write",
     "ingest.before_commit",
     "ingest.after_commit",
@@ -33,6 +35,7 @@ pub(crate) const POINTS: [&str; 8] = [
     "flush.after_commit",
     "checkpoint.mid",
     "journey.decided",
+    "outbox.before_record",
 ];
 
 struct Armed {

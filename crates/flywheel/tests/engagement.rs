@@ -3,7 +3,10 @@
 //! leave it) right after a step's decision committed and before any sender saw it; the
 //! next `flywheel engage` delivers it to a webhook receiver on 127.0.0.1 — signed, once,
 //! under its outbox id — and a provider's 503 is retried after the backoff, under the same
-//! id. Each database in turn.
+//! id. Each database in turn. A sender killed after the receiver took a message and
+//! before it recorded so sends it again once its claim runs out — under the same id, so
+//! the receiver can tell — and records it delivered; and e-mail goes over SMTP to a
+//! local sink.
 
 mod common;
 
@@ -22,8 +25,9 @@ const SECRET: &str = "a-webhook-secret-of-some-length";
 /// What the receiver was sent: (message id header, signature header, body).
 type Received = Arc<Mutex<Vec<(String, String, String)>>>;
 
-/// A webhook receiver: answers 503 to the first request and 200 after.
-fn receiver() -> (String, Received) {
+/// A webhook receiver: answers 503 to the first request when `fail_first`, 200 to the
+/// rest.
+fn receiver(fail_first: bool) -> (String, Received) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}/hook", listener.local_addr().unwrap());
     let got: Received = Arc::default();
@@ -54,7 +58,7 @@ fn receiver() -> (String, Received) {
                 all.push((id, signature, String::from_utf8(body).unwrap()));
                 all.len() == 1
             };
-            let status = if first {
+            let status = if first && fail_first {
                 "503 Service Unavailable"
             } else {
                 "200 OK"
@@ -72,7 +76,7 @@ fn receiver() -> (String, Received) {
 async fn a_decided_message_survives_a_crash_and_is_delivered_once_signed() {
     for test_db in flywheel_testkit::databases().await {
         let dir = tempfile::tempdir().unwrap();
-        let (url, received) = receiver();
+        let (url, received) = receiver(true);
         std::fs::write(
             dir.path().join("flywheel.toml"),
             format!(
@@ -384,4 +388,107 @@ async fn e_mail_goes_over_smtp_to_the_members_address_and_nobody_without_one() {
         "{statuses:?}"
     );
     store.close().await;
+}
+
+#[tokio::test]
+async fn a_sender_killed_before_recording_repeats_the_message_under_its_id() {
+    for test_db in flywheel_testkit::databases().await {
+        let dir = tempfile::tempdir().unwrap();
+        let (url, received) = receiver(false);
+        std::fs::write(
+            dir.path().join("flywheel.toml"),
+            format!(
+                "[engagement]\nquiet_start = \"00:00\"\nquiet_end = \"00:00\"\n\n\
+                 [channels.webhook]\nurl = \"{url}\"\nsecret = \"{SECRET}\"\n"
+            ),
+        )
+        .unwrap();
+        let db = test_db.url.as_str();
+        let store = test_db.open().await;
+        let t0 = parse_rfc3339("2026-11-01T00:00:00Z").unwrap();
+        let actor = AuditActor::cli();
+        let content = PutContent {
+            id: "thanks".into(),
+            channel: "webhook".into(),
+            name: "Thanks".into(),
+            subject: None,
+            body: "Thank you".into(),
+            link: None,
+        };
+        store
+            .save_content(&content, true, &actor, t0)
+            .await
+            .unwrap();
+        let journey = PutJourney {
+            id: "thank-buyers".into(),
+            name: "Thank buyers".into(),
+            status: "active".into(),
+            definition: json!({"trigger": {"event": "purchase"}, "steps": [{"send": {"content": "thanks"}}]}),
+        };
+        store
+            .save_journey(&journey, true, &actor, t0)
+            .await
+            .unwrap();
+        store.close().await;
+        let event = json!({"event_id": "e1", "type": "purchase", "occurred_at": "2026-11-02T10:00:00Z",
+            "channel": "app", "identities": {"phone": "13800138000"},
+            "properties": {"order_id": "o1", "amount": "88.00"}});
+        std::fs::write(dir.path().join("e.jsonl"), format!("{event}\n")).unwrap();
+        let as_of = "2026-11-02T10:00:00Z";
+        let (ok, out, err) =
+            run(flywheel(dir.path()).args(["import", "e.jsonl", "--as-of", as_of, "--db", db]));
+        assert!(ok, "{out}{err}");
+        let engage = |at: &str, crash: Option<&str>| {
+            let mut cmd = flywheel(dir.path());
+            if let Some(point) = crash {
+                cmd.env("FLYWHEEL_CRASH_AT", point);
+            }
+            cmd.args([
+                "--config",
+                "flywheel.toml",
+                "engage",
+                "--as-of",
+                at,
+                "--db",
+                db,
+            ]);
+            run(&mut cmd)
+        };
+        // The receiver took the message; the sender died before recording it.
+        let (ok, _, err) = engage(as_of, Some("outbox.before_record"));
+        assert!(
+            !ok && err.contains("aborting at"),
+            "{}: {err}",
+            test_db.name()
+        );
+        assert_eq!(received.lock().unwrap().len(), 1);
+        // Its claim holds for a minute: nobody sends it meanwhile.
+        let (ok, out, _) = engage("2026-11-02T10:00:30Z", None);
+        assert!(ok && out.contains("0 delivered of 0 attempted"), "{out}");
+        // Then it goes again, under the same id, and is recorded delivered.
+        let (ok, out, err) = engage("2026-11-02T10:02:00Z", None);
+        assert!(
+            ok && out.contains("1 delivered of 1 attempted"),
+            "{out}{err}"
+        );
+        let got = received.lock().unwrap().clone();
+        assert_eq!(got.len(), 2, "{got:?}");
+        assert_eq!(got[0].0, got[1].0, "one message id for both");
+        let (ok, out, _) = engage("2026-11-03T10:00:00Z", None);
+        assert!(ok && out.contains("0 delivered of 0 attempted"), "{out}");
+        let store = test_db.open().await;
+        let rows = store
+            .outbox(&flywheel_store::OutboxQuery {
+                limit: 10,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(rows.len(), 1);
+        assert_eq!(
+            (rows[0].status.as_str(), rows[0].attempts),
+            ("delivered", 2)
+        );
+        store.close().await;
+    }
 }

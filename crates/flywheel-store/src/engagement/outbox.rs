@@ -576,6 +576,7 @@ impl Store {
         result: &Delivery,
         now: Micros,
     ) -> Result<(), StoreError> {
+        crate::crash::point("outbox.before_record");
         let mut tx = self.begin_write().await?;
         let conn: &mut AnyConnection = &mut tx;
         let (ok, answer) = match result {
