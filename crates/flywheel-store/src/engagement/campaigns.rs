@@ -244,10 +244,7 @@ impl Store {
             loop {
                 let mut tx = self.begin_write().await?;
                 let conn: &mut AnyConnection = &mut tx;
-                let lock = match self.backend() {
-                    crate::db::Backend::Postgres => " FOR UPDATE",
-                    crate::db::Backend::Sqlite => "",
-                };
+                let lock = crate::dialect::row_lock(self.backend());
                 let row = sqlx::query(sqlx::AssertSqlSafe(format!(
                     "SELECT {COLUMNS} FROM campaigns WHERE id = $1 AND status = 'scheduled' AND next_at <= $2{lock}"
                 )))
@@ -350,13 +347,10 @@ impl Store {
         id: &str,
         window_days: u32,
     ) -> Result<Vec<VariantResult>, StoreError> {
-        let rank = |c: &str| {
-            format!(
-                "(CASE {c} WHEN 'micro' THEN 1 WHEN 'weak' THEN 2 WHEN 'strong' THEN 3 \
-                 WHEN 'super_strong' THEN 4 ELSE 0 END)"
-            )
-        };
-        let (to, from) = (rank("t.to_stage"), rank("t.from_stage"));
+        let (to, from) = (
+            super::performance::stage_rank("t.to_stage"),
+            super::performance::stage_rank("t.from_stage"),
+        );
         let sql = format!(
             "SELECT cm.variant AS variant, COUNT(*) AS members, \
              COALESCE(SUM(CASE WHEN o.status = 'suppressed' THEN 1 ELSE 0 END), 0) AS suppressed, \

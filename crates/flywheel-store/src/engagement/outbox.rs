@@ -9,7 +9,7 @@
 //! receivers use to tell.
 
 use super::runner::RunRow;
-use crate::db::{Backend, Store};
+use crate::db::Store;
 use crate::error::StoreError;
 use crate::membership::purchases::{MEMBERSHIP_SELECT, membership_from_row};
 use crate::points::ledger::{Lots, load_wallets};
@@ -529,10 +529,7 @@ impl Store {
     ) -> Result<Vec<Claimed>, StoreError> {
         let mut tx = self.begin_write().await?;
         let conn: &mut AnyConnection = &mut tx;
-        let lock = match self.backend() {
-            Backend::Postgres => " FOR UPDATE SKIP LOCKED",
-            Backend::Sqlite => "",
-        };
+        let lock = crate::dialect::row_lock_skipping_held(self.backend());
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {COLUMNS} FROM outbox WHERE ((status IN ('queued', 'waiting') AND send_at <= $1) \
              OR (status = 'sending' AND lease_until < $1)) ORDER BY send_at, id LIMIT $2{lock}"

@@ -6,6 +6,7 @@
 
 use crate::db::Store;
 use crate::error::StoreError;
+use flywheel_core::Stage;
 use flywheel_core::time::{Micros, days};
 use sqlx::Row;
 
@@ -32,12 +33,13 @@ pub struct Performance {
     pub rose: i64,
 }
 
-/// A stage's rung on the ladder, in SQL.
-fn rank(column: &str) -> String {
-    format!(
-        "(CASE {column} WHEN 'micro' THEN 1 WHEN 'weak' THEN 2 WHEN 'strong' THEN 3 \
-         WHEN 'super_strong' THEN 4 ELSE 0 END)"
-    )
+/// A stage's rung on the ladder (`Stage as i64`), in SQL.
+pub(crate) fn stage_rank(column: &str) -> String {
+    let arms: Vec<String> = Stage::ALL
+        .iter()
+        .map(|s| format!("WHEN '{}' THEN {}", s.as_str(), *s as i64))
+        .collect();
+    format!("(CASE {column} {} ELSE 0 END)", arms.join(" "))
 }
 
 impl Store {
@@ -53,7 +55,7 @@ impl Store {
             Messages::Journey(id) => ("journey_id", id),
         };
         let window: Micros = days(window_days);
-        let (to, from) = (rank("t.to_stage"), rank("t.from_stage"));
+        let (to, from) = (stage_rank("t.to_stage"), stage_rank("t.from_stage"));
         let sql = format!(
             "SELECT COUNT(*) AS messages, \
              COALESCE(SUM(CASE WHEN o.status = 'suppressed' THEN 1 ELSE 0 END), 0) AS suppressed, \

@@ -12,7 +12,7 @@
 use super::journeys::compile_stored;
 use super::outbox::{Decided, Origin, ToDecide, decide_and_queue};
 use crate::audit::AuditActor;
-use crate::db::{Backend, Store};
+use crate::db::Store;
 use crate::error::StoreError;
 use crate::points::AdjustRequest;
 use crate::rows::member_from_row;
@@ -91,13 +91,6 @@ fn run_from_row(r: &sqlx::any::AnyRow) -> Result<RunRow, StoreError> {
         reason: r.try_get("reason")?,
         status,
     })
-}
-
-fn lock_tail(backend: Backend) -> &'static str {
-    match backend {
-        Backend::Postgres => " FOR UPDATE SKIP LOCKED",
-        Backend::Sqlite => "",
-    }
 }
 
 /// What one pass of the runner works under.
@@ -196,7 +189,7 @@ impl Store {
             let row = sqlx::query(sqlx::AssertSqlSafe(format!(
                 "SELECT {RUN_COLUMNS} FROM journey_runs WHERE id = $1 \
                  AND status IN ('triggered', 'active') AND next_at <= $2{}",
-                lock_tail(self.backend())
+                crate::dialect::row_lock_skipping_held(self.backend())
             )))
             .bind(id)
             .bind(now)

@@ -375,6 +375,7 @@ impl Store {
                 window_days: rules.stages.window_days,
                 points_programme: rules.points.default_programme(),
                 catalogue: &catalogue,
+                journeys: &journeys,
                 now,
             },
             &mut derived,

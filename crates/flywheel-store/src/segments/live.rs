@@ -230,6 +230,9 @@ pub(crate) struct BatchSegments<'a> {
     pub window_days: u32,
     pub points_programme: &'a str,
     pub catalogue: &'a Catalogue,
+    /// The active journeys the batch read already: an entry or exit starts those
+    /// watching the segment.
+    pub journeys: &'a crate::engagement::journeys::JourneyBook,
     pub now: Micros,
 }
 
@@ -262,7 +265,6 @@ pub(crate) async fn plan_batch_segments(
     if book.is_empty() {
         return Ok(());
     }
-    let journeys = store.journey_book(conn, lang).await?;
     let mut ids: BTreeSet<MemberId> = b.changes.dirty_members.iter().copied().collect();
     if let Some(t) = b.tiers {
         ids.extend(t.written().map(|m| m.member_id));
@@ -313,7 +315,7 @@ pub(crate) async fn plan_batch_segments(
         catalogue: b.catalogue,
         points_programme: b.points_programme,
         now: b.now,
-        journeys: Some(&journeys),
+        journeys: Some(b.journeys),
     };
     plan_segments(conn, &ctx, &subjects, &pending, w).await?;
     Ok(())
