@@ -72,56 +72,68 @@ fn receiver(fail_first: bool) -> (String, Received) {
     (url, got)
 }
 
+/// When the one purchase happens and is imported.
+const AS_OF: &str = "2026-11-02T10:00:00Z";
+
+/// Sets up, in `dir` and `test_db`, a brand whose journey thanks every buyer by webhook
+/// to `url` (quiet hours off), and imports one purchase at [`AS_OF`] with the binary.
+async fn brand_thanking_a_buyer(
+    test_db: &flywheel_testkit::TestDb,
+    dir: &std::path::Path,
+    url: &str,
+) {
+    std::fs::write(
+        dir.join("flywheel.toml"),
+        format!(
+            "[engagement]\nquiet_start = \"00:00\"\nquiet_end = \"00:00\"\n\n\
+             [channels.webhook]\nurl = \"{url}\"\nsecret = \"{SECRET}\"\n"
+        ),
+    )
+    .unwrap();
+    let store = test_db.open().await;
+    let t0 = parse_rfc3339("2026-11-01T00:00:00Z").unwrap();
+    let actor = AuditActor::cli();
+    let content = PutContent {
+        id: "thanks".into(),
+        channel: "webhook".into(),
+        name: "Thanks".into(),
+        subject: None,
+        body: "Thank you, member {{member_id}}".into(),
+        link: None,
+    };
+    store
+        .save_content(&content, true, &actor, t0)
+        .await
+        .unwrap();
+    let journey = PutJourney {
+        id: "thank-buyers".into(),
+        name: "Thank buyers".into(),
+        status: "active".into(),
+        definition: json!({"trigger": {"event": "purchase"}, "reentry": "once",
+            "steps": [{"send": {"content": "thanks"}}]}),
+    };
+    store
+        .save_journey(&journey, true, &actor, t0)
+        .await
+        .unwrap();
+    store.close().await;
+    let event = json!({"event_id": "e1", "type": "purchase", "occurred_at": AS_OF,
+        "channel": "app", "identities": {"phone": "13800138000"},
+        "properties": {"order_id": "o1", "amount": "88.00"}});
+    std::fs::write(dir.join("e.jsonl"), format!("{event}\n")).unwrap();
+    let (ok, out, err) =
+        run(flywheel(dir).args(["import", "e.jsonl", "--as-of", AS_OF, "--db", &test_db.url]));
+    assert!(ok, "{out}{err}");
+}
+
 #[tokio::test]
 async fn a_decided_message_survives_a_crash_and_is_delivered_once_signed() {
     for test_db in flywheel_testkit::databases().await {
         let dir = tempfile::tempdir().unwrap();
         let (url, received) = receiver(true);
-        std::fs::write(
-            dir.path().join("flywheel.toml"),
-            format!(
-                "[engagement]\nquiet_start = \"00:00\"\nquiet_end = \"00:00\"\n\n\
-                 [channels.webhook]\nurl = \"{url}\"\nsecret = \"{SECRET}\"\n"
-            ),
-        )
-        .unwrap();
         let db = test_db.url.as_str();
-        let store = test_db.open().await;
-        let t0 = parse_rfc3339("2026-11-01T00:00:00Z").unwrap();
-        let actor = AuditActor::cli();
-        let content = PutContent {
-            id: "thanks".into(),
-            channel: "webhook".into(),
-            name: "Thanks".into(),
-            subject: None,
-            body: "Thank you, member {{member_id}}".into(),
-            link: None,
-        };
-        store
-            .save_content(&content, true, &actor, t0)
-            .await
-            .unwrap();
-        let journey = PutJourney {
-            id: "thank-buyers".into(),
-            name: "Thank buyers".into(),
-            status: "active".into(),
-            definition: json!({"trigger": {"event": "purchase"}, "reentry": "once",
-                "steps": [{"send": {"content": "thanks"}}]}),
-        };
-        store
-            .save_journey(&journey, true, &actor, t0)
-            .await
-            .unwrap();
-        store.close().await;
-
-        let event = json!({"event_id": "e1", "type": "purchase", "occurred_at": "2026-11-02T10:00:00Z",
-            "channel": "app", "identities": {"phone": "13800138000"},
-            "properties": {"order_id": "o1", "amount": "88.00"}});
-        std::fs::write(dir.path().join("e.jsonl"), format!("{event}\n")).unwrap();
-        let as_of = "2026-11-02T10:00:00Z";
-        let (ok, out, err) =
-            run(flywheel(dir.path()).args(["import", "e.jsonl", "--as-of", as_of, "--db", db]));
-        assert!(ok, "{out}{err}");
+        let as_of = AS_OF;
+        brand_thanking_a_buyer(&test_db, dir.path(), &url).await;
 
         // Killed right after the step's decision committed: nothing was sent.
         let (ok, out, err) = run(flywheel(dir.path())
@@ -395,49 +407,9 @@ async fn a_sender_killed_before_recording_repeats_the_message_under_its_id() {
     for test_db in flywheel_testkit::databases().await {
         let dir = tempfile::tempdir().unwrap();
         let (url, received) = receiver(false);
-        std::fs::write(
-            dir.path().join("flywheel.toml"),
-            format!(
-                "[engagement]\nquiet_start = \"00:00\"\nquiet_end = \"00:00\"\n\n\
-                 [channels.webhook]\nurl = \"{url}\"\nsecret = \"{SECRET}\"\n"
-            ),
-        )
-        .unwrap();
         let db = test_db.url.as_str();
-        let store = test_db.open().await;
-        let t0 = parse_rfc3339("2026-11-01T00:00:00Z").unwrap();
-        let actor = AuditActor::cli();
-        let content = PutContent {
-            id: "thanks".into(),
-            channel: "webhook".into(),
-            name: "Thanks".into(),
-            subject: None,
-            body: "Thank you".into(),
-            link: None,
-        };
-        store
-            .save_content(&content, true, &actor, t0)
-            .await
-            .unwrap();
-        let journey = PutJourney {
-            id: "thank-buyers".into(),
-            name: "Thank buyers".into(),
-            status: "active".into(),
-            definition: json!({"trigger": {"event": "purchase"}, "steps": [{"send": {"content": "thanks"}}]}),
-        };
-        store
-            .save_journey(&journey, true, &actor, t0)
-            .await
-            .unwrap();
-        store.close().await;
-        let event = json!({"event_id": "e1", "type": "purchase", "occurred_at": "2026-11-02T10:00:00Z",
-            "channel": "app", "identities": {"phone": "13800138000"},
-            "properties": {"order_id": "o1", "amount": "88.00"}});
-        std::fs::write(dir.path().join("e.jsonl"), format!("{event}\n")).unwrap();
-        let as_of = "2026-11-02T10:00:00Z";
-        let (ok, out, err) =
-            run(flywheel(dir.path()).args(["import", "e.jsonl", "--as-of", as_of, "--db", db]));
-        assert!(ok, "{out}{err}");
+        let as_of = AS_OF;
+        brand_thanking_a_buyer(&test_db, dir.path(), &url).await;
         let engage = |at: &str, crash: Option<&str>| {
             let mut cmd = flywheel(dir.path());
             if let Some(point) = crash {
