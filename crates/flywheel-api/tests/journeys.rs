@@ -956,3 +956,96 @@ async fn a_tier_change_starts_a_journey_by_ingest_and_by_hand() {
         assert_eq!(messages(&app, member).await.len(), 2);
     }
 }
+
+#[tokio::test]
+async fn dates_relative_to_a_members_data_start_journeys_as_the_clock_reaches_them() {
+    for app in TestApp::all().await {
+        for (id, body) in [
+            ("pram-service", "Your pram's first service is due in a week"),
+            ("renew", "Your membership ends in a week"),
+        ] {
+            app.post(
+                "/v1/content",
+                json!({"id": id, "channel": "webhook", "body": body}),
+            )
+            .await;
+        }
+        // A pram needs a service 30 days after it is bought; the reminder goes 7 days
+        // before. A paid membership is reminded of a week before it ends.
+        for (id, expression) in [
+            ("pram-service-due", r#"days_since_category("pram") >= 23d"#),
+            ("renewal-due", r#"days_until_expiry("paid") <= 7d"#),
+        ] {
+            let (status, body) = app
+                .post(
+                    "/v1/segments",
+                    json!({"id": id, "name": id, "expression": expression}),
+                )
+                .await;
+            assert!(status.is_success(), "{body}");
+            let (status, body) = app
+                .post(
+                    "/v1/journeys",
+                    json!({"id": id, "status": "active", "trigger": {"segment": id},
+                        "steps": [{"send": {"content": if id == "renewal-due" { "renew" } else { "pram-service" }}}]}),
+                )
+                .await;
+            assert_eq!(status, StatusCode::CREATED, "{body}");
+        }
+        let (status, body) = app
+            .put(
+                "/v1/programmes/paid",
+                json!({"name": "Paid", "kind": "paid", "term": {"days": 365},
+                 "tiers": [{"id": "V1", "name": "V1", "rank": 1, "fee": "99.00"}]}),
+            )
+            .await;
+        assert!(status.is_success(), "{body}");
+        let member = app
+            .send(
+                json!({"event_id": "pram", "type": "purchase", "occurred_at": to_rfc3339(app.now()),
+                "channel": "store", "identities": {"phone": "13200132000"},
+                "properties": {"order_id": "pram1", "amount": "2999.00",
+                    "items": [{"sku": "PRAM-1", "category": "pram", "qty": 1}]}}),
+            )
+            .await["member_id"]
+            .as_i64()
+            .unwrap();
+        let (status, body) = app
+            .post("/v1/memberships", json!({"member_id": member, "programme": "paid", "tier": "V1",
+                                            "payment": {"cash": "99.00"}, "idempotency_key": "m-pram"}))
+            .await;
+        assert!(status.is_success(), "{body}");
+        let pass = |app: &TestApp| {
+            let (store, base, now) = (app.store.clone(), app.base.clone(), app.now());
+            async move {
+                store.sweep_segments(now).await.unwrap();
+                store.run_journeys(&loud(), &base, now, 100).await.unwrap();
+            }
+        };
+        let contents = |sent: &[Value]| -> Vec<String> {
+            sent.iter()
+                .map(|m| m["content"].as_str().unwrap().to_owned())
+                .collect()
+        };
+        pass(&app).await;
+        app.advance(22 * DAY);
+        pass(&app).await;
+        assert!(messages(&app, member).await.is_empty());
+        app.advance(DAY + 60 * SECOND);
+        pass(&app).await;
+        assert_eq!(
+            contents(&messages(&app, member).await),
+            vec!["pram-service"]
+        );
+        // A week before the year ends, the renewal reminder; the pram's goes once.
+        app.advance(335 * DAY);
+        pass(&app).await;
+        assert_eq!(
+            contents(&messages(&app, member).await),
+            vec!["renew", "pram-service"]
+        );
+        app.advance(3 * DAY);
+        pass(&app).await;
+        assert_eq!(messages(&app, member).await.len(), 2);
+    }
+}

@@ -145,6 +145,10 @@ pub struct MemberFacts {
     pub sub_brands: BTreeMap<String, u32>,
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub skus: BTreeMap<String, u32>,
+    /// When an order with an item of each category was last placed: what a service
+    /// reminder ("30 days after a pram") or a repurchase nudge counts from.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub category_last_at: BTreeMap<String, Micros>,
 
     #[serde(skip_serializing_if = "is_zero")]
     pub visits: u32,
@@ -416,6 +420,8 @@ impl MemberFacts {
         let skus: BTreeSet<&String> = purchase.items.iter().map(|i| &i.sku).collect();
         for c in &categories {
             *self.categories.entry(c.clone()).or_default() += 1;
+            let last = self.category_last_at.entry(c.clone()).or_insert(at);
+            *last = (*last).max(at);
         }
         for b in &sub_brands {
             *self.sub_brands.entry(b.clone()).or_default() += 1;
@@ -567,6 +573,10 @@ impl MemberFacts {
         merge_counts(&mut self.categories, &other.categories);
         merge_counts(&mut self.sub_brands, &other.sub_brands);
         merge_counts(&mut self.skus, &other.skus);
+        for (c, at) in &other.category_last_at {
+            let last = self.category_last_at.entry(c.clone()).or_insert(*at);
+            *last = (*last).max(*at);
+        }
         self.visits += other.visits;
         self.follows += other.follows;
         self.registers += other.registers;

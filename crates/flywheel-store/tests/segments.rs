@@ -453,7 +453,7 @@ impl Rng {
 fn random_atom(r: &mut Rng) -> String {
     let n = r.below(6);
     let op = r.pick(&[">=", "<=", ">", "<", "=", "!="]);
-    match r.below(26) {
+    match r.below(27) {
         0 => format!(
             "stage {op} {}",
             r.pick(&["none", "micro", "weak", "strong", "super_strong"])
@@ -501,6 +501,11 @@ fn random_atom(r: &mut Rng) -> String {
         22 => format!("owned_channel_events {op} {n}"),
         23 => format!("platform_channel_events {op} {}", r.below(3)),
         24 => format!("channels_used {op} {}", r.below(3)),
+        25 => format!(
+            "days_since_category(\"{}\") {op} {}",
+            r.pick(&["tea", "cake", "shoes"]),
+            r.below(60)
+        ),
         _ => format!("followers {op} {}", r.below(1000)),
     }
 }

@@ -374,6 +374,14 @@ impl Checker<'_> {
                 }
             }
             "category" => Quantity::Category(self.text_arg(node, args, "a category")?),
+            "days_since_category" => {
+                Quantity::DaysSinceCategory(self.text_arg(node, args, "a category")?)
+            }
+            "days_until_expiry" => Quantity::DaysUntilExpiry(self.text_arg(
+                node,
+                args,
+                "a programme id such as \"paid\"",
+            )?),
             "sub_brand" => Quantity::SubBrand(self.text_arg(node, args, "a sub-brand")?),
             "participations" => {
                 Quantity::Participations(self.text_arg(node, args, "a kind of participation")?)
@@ -441,7 +449,14 @@ impl Checker<'_> {
                 .parse::<i64>()
                 .map(Constant::Int)
                 .map_err(|_| bad("a whole number".into(), Some(format!("{name} is a count")))),
-            (Kind::Count, NodeKind::Duration(d)) if matches!(q, Quantity::DaysSince(_)) => {
+            (Kind::Count, NodeKind::Duration(d))
+                if matches!(
+                    q,
+                    Quantity::DaysSince(_)
+                        | Quantity::DaysSinceCategory(_)
+                        | Quantity::DaysUntilExpiry(_)
+                ) =>
+            {
                 Ok(Constant::Int(i64::from(*d)))
             }
             (Kind::Money, NodeKind::Number(n)) => Money::parse(n)
@@ -649,6 +664,8 @@ const NAMES: &[&str] = &[
     "holds",
     "tier",
     "category",
+    "days_since_category",
+    "days_until_expiry",
     "sub_brand",
     "participations",
     "channel",

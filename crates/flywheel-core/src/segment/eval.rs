@@ -23,6 +23,8 @@ pub struct Held {
     pub tier: String,
     /// When it stops counting (its end plus the programme's grace); None: open-ended.
     pub active_until: Option<Micros>,
+    /// When it ends (before any grace); None: open-ended.
+    pub expires_at: Option<Micros>,
 }
 
 /// Scores from the last recompute.
@@ -191,12 +193,27 @@ fn quantity_changes(
         }
         Quantity::DaysSince(f) => {
             if let Some(t) = instant(*f, m) {
-                for c in constants {
-                    if let Constant::Int(k) = c {
-                        let k = (*k).clamp(0, 100_000);
-                        offer(t + k * DAY);
-                        offer(t + (k + 1) * DAY);
-                    }
+                for k in ints(constants) {
+                    offer(t + k * DAY);
+                    offer(t + (k + 1) * DAY);
+                }
+            }
+        }
+        Quantity::DaysSinceCategory(c) => {
+            if let Some(t) = m.facts.category_last_at.get(c) {
+                for k in ints(constants) {
+                    offer(t + k * DAY);
+                    offer(t + (k + 1) * DAY);
+                }
+            }
+        }
+        Quantity::DaysUntilExpiry(p) => {
+            held_changes(m, p, offer);
+            if let Some(end) = active(m, p, now).and_then(|h| h.expires_at) {
+                // The count drops to k just after `end - (k + 1) days`.
+                for k in ints(constants) {
+                    offer(end - (k + 1) * DAY + 1);
+                    offer(end - k * DAY + 1);
                 }
             }
         }
@@ -210,6 +227,14 @@ fn quantity_changes(
         Quantity::Tier(p) => held_changes(m, p, offer),
         _ => {}
     }
+}
+
+/// The whole-number constants of a comparison, clamped to a sane span of days.
+fn ints(constants: &[Constant]) -> impl Iterator<Item = i64> + '_ {
+    constants.iter().filter_map(|c| match c {
+        Constant::Int(k) => Some((*k).clamp(0, 100_000)),
+        _ => None,
+    })
 }
 
 fn test(t: &Test, m: &MemberView<'_>, now: Micros) -> bool {
@@ -273,6 +298,11 @@ fn instant(f: InstantField, m: &MemberView<'_>) -> Option<Micros> {
     }
 }
 
+/// Whole days from `now` to `t`; 0 for instants already past.
+pub fn days_until(t: Micros, now: Micros) -> i64 {
+    if t < now { 0 } else { (t - now) / DAY }
+}
+
 /// Whole days from `t` to `now`; 0 for instants ahead of the clock.
 pub fn days_since(t: Micros, now: Micros) -> i64 {
     if t > now { 0 } else { (now - t) / DAY }
@@ -305,6 +335,13 @@ fn value<'a>(
         }),
         Quantity::Instant(field) => instant(*field, m).map(Value::Int),
         Quantity::DaysSince(field) => instant(*field, m).map(|t| Value::Int(days_since(t, now))),
+        Quantity::DaysSinceCategory(c) => f
+            .category_last_at
+            .get(c)
+            .map(|t| Value::Int(days_since(*t, now))),
+        Quantity::DaysUntilExpiry(p) => active(m, p, now)
+            .and_then(|h| h.expires_at)
+            .map(|end| Value::Int(days_until(end, now))),
         Quantity::PurchasesWithin(d) => int(i64::from(f.purchases_within(now, *d).0)),
         Quantity::SpentWithin(d) => int(f.purchases_within(now, *d).1),
         Quantity::InteractionsWithin(d) => int(f.interactions_within(now, *d) as i64),

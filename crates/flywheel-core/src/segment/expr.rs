@@ -53,6 +53,12 @@ pub enum Quantity {
     InteractionsWithin(u32),
     /// Points redeemed (spent on rewards) in the last N days, in the default programme.
     RedeemedWithin(u32),
+    /// Whole days since the last order with an item of this category; missing when
+    /// the member never bought one.
+    DaysSinceCategory(String),
+    /// Whole days until the membership of this programme ends (0 once it has, in
+    /// its grace); missing without an active membership or for one without an end.
+    DaysUntilExpiry(String),
     /// Orders with an item of this category / sub-brand, all time.
     Category(String),
     SubBrand(String),
@@ -161,6 +167,8 @@ impl Quantity {
             Lens => Kind::Lens,
             Count(_)
             | DaysSince(_)
+            | DaysSinceCategory(_)
+            | DaysUntilExpiry(_)
             | PurchasesWithin(_)
             | InteractionsWithin(_)
             | RedeemedWithin(_)
@@ -243,6 +251,7 @@ impl Cond {
             },
             Cond::Compare(q, ..) | Cond::In(q, _) => match q {
                 Quantity::DaysSince(_)
+                | Quantity::DaysSinceCategory(_)
                 | Quantity::PurchasesWithin(_)
                 | Quantity::SpentWithin(_)
                 | Quantity::InteractionsWithin(_)
@@ -255,7 +264,7 @@ impl Cond {
                 }
                 Quantity::PointsBalance => n.points = true,
                 Quantity::OpenRate(_) | Quantity::ClickRate(_) => n.messages = true,
-                Quantity::Tier(_) => {
+                Quantity::Tier(_) | Quantity::DaysUntilExpiry(_) => {
                     n.memberships = true;
                     n.clock = true;
                 }

@@ -81,6 +81,7 @@ fn the_issue_example_reads_and_holds() {
         programme: "paid".into(),
         tier: "V2".into(),
         active_until: Some(NOW + 30 * DAY),
+        expires_at: Some(NOW + 30 * DAY),
     });
     let text = r#"stage >= strong and purchases_within(30d) >= 1 and tier("paid") in ("V2", "V3") and tag("vip") and not open_complaint"#;
     assert!(m.is(text));
@@ -194,12 +195,51 @@ fn tiers_count_until_they_end() {
         programme: "paid".into(),
         tier: "V1".into(),
         active_until: Some(NOW + DAY),
+        expires_at: Some(NOW + DAY),
     });
     let c = ok(r#"tier("paid") = "V1""#);
     assert!(c.holds(&m.view(), NOW, &LANG));
     assert_eq!(c.next_change(&m.view(), NOW, &LANG), Some(NOW + DAY));
     assert!(!c.holds(&m.view(), NOW + DAY, &LANG));
     assert!(m.is(r#"holds("paid")"#));
+}
+
+#[test]
+fn days_since_a_category_count_from_its_last_order_and_move_with_the_clock() {
+    let mut m = Member::new();
+    bought(&mut m.facts, NOW - 40 * DAY, 9900, "pram");
+    bought(&mut m.facts, NOW - 23 * DAY, 1200, "pram");
+    bought(&mut m.facts, NOW - 2 * DAY, 500, "tea");
+    assert!(m.is(r#"days_since_category("pram") = 23"#));
+    assert!(m.is(r#"days_since_category("tea") < 7d"#));
+    // Never bought: missing, so no comparison holds.
+    assert!(!m.is(r#"days_since_category("shoes") >= 0"#));
+    let due = ok(r#"days_since_category("pram") >= 30"#);
+    assert!(!due.holds(&m.view(), NOW, &LANG));
+    let next = due.next_change(&m.view(), NOW, &LANG).unwrap();
+    assert_eq!(next, NOW + 7 * DAY);
+    assert!(due.holds(&m.view(), next, &LANG));
+    assert!(!due.holds(&m.view(), next - 1, &LANG));
+}
+
+#[test]
+fn days_until_expiry_counts_down_to_the_end_not_the_grace() {
+    let mut m = Member::new();
+    m.extras.memberships.push(Held {
+        programme: "paid".into(),
+        tier: "V1".into(),
+        active_until: Some(NOW + 40 * DAY),
+        expires_at: Some(NOW + 10 * DAY + DAY / 2),
+    });
+    assert!(m.is(r#"days_until_expiry("paid") = 10"#));
+    assert!(!m.is(r#"days_until_expiry("card") >= 0"#));
+    let soon = ok(r#"days_until_expiry("paid") <= 7d"#);
+    assert!(!soon.holds(&m.view(), NOW, &LANG));
+    let next = soon.next_change(&m.view(), NOW, &LANG).unwrap();
+    assert!(soon.holds(&m.view(), next, &LANG));
+    assert!(!soon.holds(&m.view(), next - 1, &LANG));
+    // In its grace the membership still counts, with no days left.
+    assert!(ok(r#"days_until_expiry("paid") = 0"#).holds(&m.view(), NOW + 20 * DAY, &LANG));
 }
 
 #[test]

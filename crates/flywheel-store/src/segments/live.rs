@@ -485,6 +485,7 @@ async fn load_extras(
                 programme,
                 tier: m.tier,
                 active_until,
+                expires_at: m.expires_at,
             });
         }
     }

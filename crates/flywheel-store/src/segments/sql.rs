@@ -431,6 +431,34 @@ impl Compiler<'_> {
                     nullable,
                 )
             }
+            Quantity::DaysSinceCategory(c) => {
+                let p = self.bind(Val::Text(c.clone()));
+                let t = if self.pg() {
+                    format!("(m.facts->'category_last_at'->>{p})::bigint")
+                } else {
+                    format!(
+                        "(SELECT e.value FROM json_each(m.facts, '$.category_last_at') e WHERE e.key = {p})"
+                    )
+                };
+                let now = self.bind(Val::Int(self.ctx.now));
+                let now2 = self.bind(Val::Int(self.ctx.now));
+                (
+                    format!("(CASE WHEN {t} > {now} THEN 0 ELSE ({now2} - {t}) / {DAY} END)"),
+                    true,
+                )
+            }
+            Quantity::DaysUntilExpiry(p) => {
+                let active = self.active_membership(p);
+                let now = self.bind(Val::Int(self.ctx.now));
+                let now2 = self.bind(Val::Int(self.ctx.now));
+                (
+                    format!(
+                        "(SELECT CASE WHEN ms.expires_at < {now} THEN 0 ELSE (ms.expires_at - {now2}) / {DAY} END \
+                         FROM memberships ms WHERE {active})"
+                    ),
+                    true,
+                )
+            }
             Quantity::PurchasesWithin(d) => (self.window(*d, false), false),
             Quantity::SpentWithin(d) => (self.window(*d, true), false),
             Quantity::InteractionsWithin(d) => (self.interactions(*d), false),
