@@ -191,7 +191,9 @@ pub struct OutboxMessageView {
     pub status: String,
     /// Why it was suppressed or is waiting: no_consent, consent_withdrawn, no_address,
     /// suppression_list, frequency_cap_channel_day, frequency_cap_channel_week,
-    /// frequency_cap_all_day, content_missing, member_gone, member_erased, quiet_hours.
+    /// frequency_cap_all_day, content_missing, no_recommendation (the template names
+    /// `{{recommended.sku}}` and the member has none), member_gone, member_erased,
+    /// quiet_hours.
     pub reason: Option<String>,
     pub subject: Option<String>,
     pub body: String,

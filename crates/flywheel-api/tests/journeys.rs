@@ -1049,3 +1049,98 @@ async fn dates_relative_to_a_members_data_start_journeys_as_the_clock_reaches_th
         assert_eq!(messages(&app, member).await.len(), 2);
     }
 }
+
+#[tokio::test]
+async fn a_template_recommends_the_best_seller_of_the_favourite_category_not_yet_bought() {
+    for app in TestApp::all().await {
+        let (status, body) = app
+            .post(
+                "/v1/content",
+                json!({"id": "try-this", "channel": "webhook",
+                    "body": "Fans of {{recommended.category}} love {{recommended.sku}}"}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        let (status, body) = app
+            .post(
+                "/v1/journeys",
+                json!({"id": "recommend", "status": "active", "reentry": "always",
+                    "trigger": {"event": "visit"},
+                    "steps": [{"send": {"content": "try-this"}}]}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        // Other members make PUER tea's best seller, then OOLONG; TART leads cake.
+        let mut n = 0;
+        let mut buy = |phone: &str, items: Value| {
+            n += 1;
+            json!({"event_id": format!("buy{n}"), "type": "purchase",
+                "occurred_at": to_rfc3339(app.now() - DAY), "channel": "store",
+                "identities": {"phone": phone},
+                "properties": {"order_id": format!("rec{n}"), "amount": "40.00", "items": items}})
+        };
+        let mut events = Vec::new();
+        for (phone, sku, category) in [
+            ("13100131001", "PUER", "tea"),
+            ("13100131002", "PUER", "tea"),
+            ("13100131003", "PUER", "tea"),
+            ("13100131001", "OOLONG", "tea"),
+            ("13100131002", "OOLONG", "tea"),
+            ("13100131003", "TART", "cake"),
+        ] {
+            events.push(buy(
+                phone,
+                json!([{"sku": sku, "category": category}, {"sku": "BAG"}]),
+            ));
+        }
+        // The tea drinker has PUER already: OOLONG is theirs.
+        events.push(buy(
+            "13100131009",
+            json!([{"sku": "PUER", "category": "tea", "qty": 2}]),
+        ));
+        events.push(buy(
+            "13100131009",
+            json!([{"sku": "PUER", "category": "tea"}]),
+        ));
+        events.push(buy(
+            "13100131009",
+            json!([{"sku": "TART", "category": "cake"}]),
+        ));
+        for e in events {
+            app.send(e).await;
+        }
+        let visit = |id: &str, phone: &str| {
+            json!({"event_id": id, "type": "visit", "occurred_at": to_rfc3339(app.now()),
+                "channel": "app", "identities": {"phone": phone}})
+        };
+        let drinker = app.send(visit("v1", "13100131009")).await["member_id"]
+            .as_i64()
+            .unwrap();
+        let stranger = app.send(visit("v2", "13100131999")).await["member_id"]
+            .as_i64()
+            .unwrap();
+        let (status, preview) = app
+            .post(
+                "/v1/content/try-this/preview",
+                json!({"member_id": drinker}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{preview}");
+        assert_eq!(preview["body"], "Fans of tea love OOLONG");
+        app.store
+            .run_journeys(&loud(), &app.base, app.now(), 100)
+            .await
+            .unwrap();
+        let sent = messages(&app, drinker).await;
+        assert_eq!(sent.len(), 1, "{sent:?}");
+        assert_eq!(sent[0]["body"], "Fans of tea love OOLONG");
+        assert_eq!(sent[0]["status"], "queued");
+        // Nothing bought, nothing to recommend: kept, with the reason, not sent blank.
+        let none = messages(&app, stranger).await;
+        assert_eq!(
+            (none[0]["status"].as_str(), none[0]["reason"].as_str()),
+            (Some("suppressed"), Some("no_recommendation")),
+            "{none:?}"
+        );
+    }
+}

@@ -80,6 +80,7 @@ const MIGRATIONS: &[Migration] = &[
     },
     common!(26, "campaigns", "0026_campaigns"),
     common!(27, "notice_messages", "0027_notice_messages"),
+    common!(28, "best_sellers", "0028_best_sellers"),
 ];
 
 impl Store {

@@ -3,7 +3,8 @@
 //! `template.rs` checks and fills message templates (`{{nickname}}`), `journey.rs`
 //! parses a journey's definition and compiles its steps into a flat program the runner
 //! walks one step at a time, `quiet.rs` holds the do-not-disturb arithmetic (quiet
-//! hours in the member's time zone, frequency caps), `duration.rs` reads `2d`, `36h`.
+//! hours in the member's time zone, frequency caps), `duration.rs` reads `2d`, `36h`,
+//! `recommend.rs` picks the SKU `{{recommended.sku}}` offers.
 //! Storage, the runner's transactions and the channels live in the store and the
 //! binary; nothing here does I/O.
 
@@ -12,6 +13,7 @@ pub mod duration;
 pub mod journey;
 pub mod policy;
 pub mod quiet;
+pub mod recommend;
 pub mod template;
 
 pub use policy::{Circumstances, Decision, DoNotDisturb, EngagementPolicy};

@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 
 /// The variables a template may name, with what each holds.
-pub const VARIABLES: [(&str, &str); 10] = [
+pub const VARIABLES: [(&str, &str); 12] = [
     ("nickname", "the member's nickname, else their name"),
     ("name", "the member's name"),
     ("member_id", "the member's id"),
@@ -26,6 +26,14 @@ pub const VARIABLES: [(&str, &str); 10] = [
     (
         "points.expiring_at",
         "the date that lot expires (YYYY-MM-DD)",
+    ),
+    (
+        "recommended.sku",
+        "the best seller of the member's favourite category they have not bought yet",
+    ),
+    (
+        "recommended.category",
+        "the category that SKU was chosen from",
     ),
     ("link", "the content's tracked link, when it has one"),
     (

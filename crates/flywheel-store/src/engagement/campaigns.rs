@@ -239,6 +239,9 @@ impl Store {
         .bind(now)
         .fetch_all(self.pool())
         .await?;
+        if !due.is_empty() {
+            self.refresh_best_sellers(now).await?;
+        }
         let mut report = CampaignReport::default();
         for id in due {
             loop {

@@ -4,7 +4,8 @@
 //! record (`triggers.rs`), the runner that walks members through their journeys and
 //! decides each message (`runner.rs`), campaigns and their results per variant
 //! (`campaigns.rs`), membership notices delivered as messages (`notices.rs`), the
-//! outbox the senders drain (`outbox.rs`), and how messages did (`performance.rs`).
+//! outbox the senders drain (`outbox.rs`), how messages did (`performance.rs`), and
+//! the best sellers a template's recommendation is chosen from (`recommend.rs`).
 
 mod campaigns;
 pub(crate) mod consent;
@@ -13,6 +14,7 @@ pub(crate) mod journeys;
 mod notices;
 mod outbox;
 mod performance;
+pub(crate) mod recommend;
 mod runner;
 mod suppressions;
 pub(crate) mod triggers;

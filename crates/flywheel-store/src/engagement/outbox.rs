@@ -14,7 +14,9 @@ use crate::error::StoreError;
 use crate::membership::purchases::{MEMBERSHIP_SELECT, membership_from_row};
 use crate::points::ledger::{Lots, load_wallets};
 use flywheel_core::engagement::quiet::{Counted, local_day_start};
-use flywheel_core::engagement::{Circumstances, Decision, DoNotDisturb, address_kind, template};
+use flywheel_core::engagement::{
+    Circumstances, Decision, DoNotDisturb, address_kind, recommend, template,
+};
 use flywheel_core::ingest::{MemberId, MemberState};
 use flywheel_core::time::{DAY, Micros, to_datetime};
 use sqlx::any::AnyRow;
@@ -206,6 +208,24 @@ pub(crate) async fn template_values(
     Ok(values)
 }
 
+/// Fills `recommended.*` for the member from the counted best sellers; false when
+/// there is nothing to recommend.
+pub(crate) async fn add_recommendation(
+    conn: &mut AnyConnection,
+    member: &MemberState,
+    values: &mut BTreeMap<&'static str, String>,
+) -> Result<bool, StoreError> {
+    let best = super::recommend::best_sellers_for(conn, &member.facts.categories).await?;
+    match recommend::recommend(&member.facts.categories, &member.facts.skus, &best) {
+        Some(r) => {
+            values.insert("recommended.sku", r.sku);
+            values.insert("recommended.category", r.category);
+            Ok(true)
+        }
+        None => Ok(false),
+    }
+}
+
 /// What is already going to `member` in the caps' spans around `at`.
 async fn counted(
     conn: &mut AnyConnection,
@@ -326,6 +346,18 @@ pub(crate) async fn decide_and_queue(
         Some(c) => {
             let channel = channel.unwrap_or(&c.channel).to_owned();
             let mut values = template_values(conn, member, programme, now).await?;
+            let mut named = template::variables(&c.body);
+            named.extend(
+                c.subject
+                    .as_deref()
+                    .map(template::variables)
+                    .unwrap_or_default(),
+            );
+            let unrecommended = if recommend::wanted(&named) {
+                !add_recommendation(conn, member, &mut values).await?
+            } else {
+                false
+            };
             if c.link.is_some() {
                 values.insert("link", format!("{base}/l/{token}"));
             }
@@ -362,7 +394,11 @@ pub(crate) async fn decide_and_queue(
                 given.is_none().then_some(c.version),
                 c.subject.as_ref().map(|s| template::render(s, &values)),
                 template::render(&c.body, &values),
-                dnd.decide(&channel, circumstances, now),
+                if unrecommended {
+                    Decision::Suppress("no_recommendation")
+                } else {
+                    dnd.decide(&channel, circumstances, now)
+                },
             )
         }
     };
@@ -497,10 +533,12 @@ impl Store {
         let Some(member) = self.member(id).await? else {
             return Ok(None);
         };
+        // A preview shows the recommendation the member would be sent today.
+        self.refresh_best_sellers(now).await?;
         let mut conn = self.pool().acquire().await?;
-        Ok(Some(
-            template_values(&mut conn, &member, programme, now).await?,
-        ))
+        let mut values = template_values(&mut conn, &member, programme, now).await?;
+        add_recommendation(&mut conn, &member, &mut values).await?;
+        Ok(Some(values))
     }
 
     /// Messages, newest first.

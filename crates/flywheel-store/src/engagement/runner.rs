@@ -159,6 +159,10 @@ impl Store {
         .bind(limit)
         .fetch_all(self.pool())
         .await?;
+        if !due.is_empty() {
+            // Outside the walk's transactions: a recount reads a quarter's orders.
+            self.refresh_best_sellers(now).await?;
+        }
         let mut report = RunReport::default();
         let mut programs = Programs::new();
         for id in due {

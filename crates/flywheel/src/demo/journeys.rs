@@ -54,7 +54,7 @@ const CONTENT: [Template; 6] = [
         "welcome-weak",
         "wechat",
         None,
-        "Three cups in a year, {{nickname}}: welcome to the regulars. Your points: {{points.balance}}.",
+        "Three cups in a year, {{nickname}}: welcome to the regulars. Next time, try {{recommended.sku}}. Your points: {{points.balance}}.",
         None,
     ),
     (
