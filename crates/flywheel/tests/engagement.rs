@@ -76,11 +76,13 @@ fn receiver(fail_first: bool) -> (String, Received) {
 const AS_OF: &str = "2026-11-02T10:00:00Z";
 
 /// Sets up, in `dir` and `test_db`, a brand whose journey thanks every buyer by webhook
-/// to `url` (quiet hours off), and imports one purchase at [`AS_OF`] with the binary.
-async fn brand_thanking_a_buyer(
+/// to `url` (quiet hours off), and imports a purchase by each of `buyers` members at
+/// [`AS_OF`] with the binary.
+async fn brand_thanking_buyers(
     test_db: &flywheel_testkit::TestDb,
     dir: &std::path::Path,
     url: &str,
+    buyers: usize,
 ) {
     std::fs::write(
         dir.join("flywheel.toml"),
@@ -117,10 +119,15 @@ async fn brand_thanking_a_buyer(
         .await
         .unwrap();
     store.close().await;
-    let event = json!({"event_id": "e1", "type": "purchase", "occurred_at": AS_OF,
-        "channel": "app", "identities": {"phone": "13800138000"},
-        "properties": {"order_id": "o1", "amount": "88.00"}});
-    std::fs::write(dir.join("e.jsonl"), format!("{event}\n")).unwrap();
+    let lines: String = (1..=buyers)
+        .map(|n| {
+            let event = json!({"event_id": format!("e{n}"), "type": "purchase", "occurred_at": AS_OF,
+                "channel": "app", "identities": {"phone": format!("1380013{n:04}")},
+                "properties": {"order_id": format!("o{n}"), "amount": "88.00"}});
+            format!("{event}\n")
+        })
+        .collect();
+    std::fs::write(dir.join("e.jsonl"), lines).unwrap();
     let (ok, out, err) =
         run(flywheel(dir).args(["import", "e.jsonl", "--as-of", AS_OF, "--db", &test_db.url]));
     assert!(ok, "{out}{err}");
@@ -133,7 +140,7 @@ async fn a_decided_message_survives_a_crash_and_is_delivered_once_signed() {
         let (url, received) = receiver(true);
         let db = test_db.url.as_str();
         let as_of = AS_OF;
-        brand_thanking_a_buyer(&test_db, dir.path(), &url).await;
+        brand_thanking_buyers(&test_db, dir.path(), &url, 1).await;
 
         // Killed right after the step's decision committed: nothing was sent.
         let (ok, out, err) = run(flywheel(dir.path())
@@ -409,7 +416,7 @@ async fn a_sender_killed_before_recording_repeats_the_message_under_its_id() {
         let (url, received) = receiver(false);
         let db = test_db.url.as_str();
         let as_of = AS_OF;
-        brand_thanking_a_buyer(&test_db, dir.path(), &url).await;
+        brand_thanking_buyers(&test_db, dir.path(), &url, 1).await;
         let engage = |at: &str, crash: Option<&str>| {
             let mut cmd = flywheel(dir.path());
             if let Some(point) = crash {
@@ -460,6 +467,105 @@ async fn a_sender_killed_before_recording_repeats_the_message_under_its_id() {
         assert_eq!(
             (rows[0].status.as_str(), rows[0].attempts),
             ("delivered", 2)
+        );
+        store.close().await;
+    }
+}
+
+/// The count before `label` in a line of `flywheel engage`'s report.
+fn reported(out: &str, label: &str) -> u64 {
+    let at = out
+        .find(label)
+        .unwrap_or_else(|| panic!("no {label:?} in {out}"));
+    out[..at]
+        .split_whitespace()
+        .last()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no count before {label:?} in {out}"))
+}
+
+#[tokio::test]
+async fn two_runners_at_once_walk_and_send_each_members_journey_once() {
+    const BUYERS: usize = 150;
+    for test_db in flywheel_testkit::databases().await {
+        let dir = tempfile::tempdir().unwrap();
+        let (url, received) = receiver(false);
+        let db = test_db.url.as_str();
+        brand_thanking_buyers(&test_db, dir.path(), &url, BUYERS).await;
+        let engage = || {
+            flywheel(dir.path())
+                .args([
+                    "--config",
+                    "flywheel.toml",
+                    "engage",
+                    "--as-of",
+                    AS_OF,
+                    "--db",
+                    db,
+                ])
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        };
+        // Two processes over the same due runs and messages: on PostgreSQL each claims
+        // rows the other has not locked (SKIP LOCKED); on SQLite the one writer takes
+        // turns. Either way no run is admitted twice and no message claimed twice.
+        let (a, b) = (engage(), engage());
+        let outputs: Vec<String> = [a, b]
+            .into_iter()
+            .map(|child| {
+                let out = child.wait_with_output().unwrap();
+                let text = format!(
+                    "{}{}",
+                    String::from_utf8_lossy(&out.stdout),
+                    String::from_utf8_lossy(&out.stderr)
+                );
+                assert!(out.status.success(), "{}: {text}", test_db.name());
+                text
+            })
+            .collect();
+        let admitted: u64 = outputs.iter().map(|o| reported(o, "admitted")).sum();
+        let queued: u64 = outputs.iter().map(|o| reported(o, "queued")).sum();
+        assert_eq!(
+            (admitted, queued),
+            (BUYERS as u64, BUYERS as u64),
+            "{}: {outputs:?}",
+            test_db.name()
+        );
+        // Whatever the two left (each sends a hundred a pass), one more pass drains.
+        let (ok, out, err) = run(flywheel(dir.path()).args([
+            "--config",
+            "flywheel.toml",
+            "engage",
+            "--as-of",
+            AS_OF,
+            "--db",
+            db,
+        ]));
+        assert!(ok && out.contains("0 admitted"), "{out}{err}");
+        let got = received.lock().unwrap().clone();
+        let ids: std::collections::BTreeSet<&String> = got.iter().map(|(id, _, _)| id).collect();
+        let bodies: std::collections::BTreeSet<&String> =
+            got.iter().map(|(_, _, body)| body).collect();
+        assert_eq!(
+            (got.len(), ids.len(), bodies.len()),
+            (BUYERS, BUYERS, BUYERS),
+            "{}: every message once, to a different member",
+            test_db.name()
+        );
+        let store = test_db.open().await;
+        let rows = store
+            .outbox(&flywheel_store::OutboxQuery {
+                limit: 1000,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(rows.len(), BUYERS);
+        assert!(
+            rows.iter()
+                .all(|r| r.status == "delivered" && r.attempts == 1)
         );
         store.close().await;
     }
