@@ -186,6 +186,8 @@ pub mod need {
         SetTargets,
         ManageEngagement,
         SetConsent,
+        ManageService,
+        HandleTickets,
     );
 }
 

@@ -10,10 +10,11 @@ use crate::report_views;
 use crate::routes::{
     audit, benefits, campaigns, card, consent, content, events, finance, health, identity,
     journeys, kpis, members, membership_report, memberships, partner_codes, points, privacy,
-    programmes, rewards, scores, segments, stats, suppressions, tags, tracking,
+    programmes, queues, rewards, scores, segments, stats, suppressions, tags, tickets, tracking,
 };
 use crate::score_views;
 use crate::segment_views;
+use crate::service_views;
 use crate::state::AppState;
 use crate::stats_views;
 use crate::views;
@@ -55,6 +56,10 @@ use utoipa_swagger_ui::SwaggerUi;
         content::content_performance, suppressions::list, suppressions::suppress,
         suppressions::unsuppress, campaigns::list_campaigns, campaigns::get_campaign,
         campaigns::create_campaign, campaigns::put_campaign, campaigns::results,
+        queues::list_queues, queues::get_queue, queues::put_queue, queues::delete_queue,
+        queues::list_staff, queues::save_staff, tickets::list_tickets, tickets::member_tickets,
+        tickets::get_ticket, tickets::open_ticket, tickets::respond, tickets::resolve,
+        tickets::reopen, tickets::comment, tickets::assign,
     ),
     components(schemas(
         views::EventAnswer, views::BatchAnswer, views::MemberDoc, views::IdentityView, views::Timeline,
@@ -119,6 +124,11 @@ use utoipa_swagger_ui::SwaggerUi;
         engagement_views::CampaignInput, engagement_views::CampaignView,
         engagement_views::CampaignList, engagement_views::VariantResultView,
         engagement_views::CampaignResultsView,
+        service_views::WorkingHoursInput, service_views::QueueInput, service_views::WorkingHoursView,
+        service_views::QueueView, service_views::QueueList, service_views::TicketInput,
+        service_views::TicketNoteInput, service_views::TicketAssignInput, service_views::TicketNoteView,
+        service_views::TicketView, service_views::TicketList, service_views::StaffInput,
+        service_views::StaffView, service_views::StaffList,
     )),
     modifiers(&BearerAuth, &ErrorAnswers),
 )]

@@ -29,6 +29,7 @@ mod routes;
 mod score_views;
 mod segment_views;
 mod server;
+mod service_views;
 mod settle;
 mod state;
 mod stats_views;
@@ -58,6 +59,8 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::journeys::router())
         .merge(routes::suppressions::router())
         .merge(routes::campaigns::router())
+        .merge(routes::queues::router())
+        .merge(routes::tickets::router())
         .merge(routes::members::router())
         .merge(routes::identity::router())
         .merge(routes::stats::router())

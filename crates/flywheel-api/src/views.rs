@@ -380,6 +380,9 @@ pub struct MemberExportView {
     /// Consent to be contacted, per channel, with where it was given.
     #[schema(value_type = Vec<Object>)]
     pub consents: Vec<Value>,
+    /// Service tickets: what the member raised and when it was answered.
+    #[schema(value_type = Vec<Object>)]
+    pub tickets: Vec<Value>,
     /// The last recompute's scores (null before the first).
     #[schema(value_type = Option<Object>)]
     pub scores: Option<Value>,

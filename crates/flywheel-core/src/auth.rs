@@ -66,6 +66,10 @@ pub enum Permission {
     ManageEngagement,
     /// Record a member's consent to be contacted on a channel (audited).
     SetConsent,
+    /// Define service queues and the staff roster (audited).
+    ManageService,
+    /// Open, answer, resolve, reopen, comment on and assign tickets (audited).
+    HandleTickets,
 }
 
 impl Role {
@@ -116,6 +120,8 @@ impl Role {
                     | SetTargets
                     | ManageEngagement
                     | SetConsent
+                    | ManageService
+                    | HandleTickets
             ),
             Role::Staff => matches!(
                 p,
@@ -126,6 +132,7 @@ impl Role {
                     | SpendPoints
                     | TagMembers
                     | SetConsent
+                    | HandleTickets
             ),
             Role::Integrator => matches!(p, WriteEvents | SpendPoints),
             Role::Finance => matches!(

@@ -65,6 +65,9 @@ codes! {
     ContentNotFound = "content_not_found", 404, "No content in the library has that id.";
     JourneyNotFound = "journey_not_found", 404, "No journey has that id.";
     CampaignNotFound = "campaign_not_found", 404, "No campaign has that id.";
+    QueueNotFound = "queue_not_found", 404, "No service queue has that id.";
+    TicketNotFound = "ticket_not_found", 404, "No ticket has that id.";
+    StaffNotFound = "staff_not_found", 404, "No member of staff has that id.";
     MethodNotAllowed = "method_not_allowed", 405, "The route exists but does not take that method.";
     RequestTimeout = "request_timeout", 408, "The request body did not arrive in time.";
     OrderExists = "order_exists", 409, "The order was already recorded by another event.";

@@ -128,9 +128,11 @@ pub enum Payload {
         kind: FeedbackKind,
         category: Option<String>,
     },
-    /// Closes the complaint raised by `complaint_event_id`, or the oldest open one.
+    /// Closes the complaint raised by `complaint_event_id`, or the oldest open one;
+    /// `within_target` when the service team answered it inside its queue's targets.
     ComplaintResolved {
         complaint_event_id: Option<String>,
+        within_target: bool,
     },
     Message {
         direction: Direction,
@@ -668,6 +670,17 @@ fn parse_payload(
                 200,
                 errors,
             ),
+            within_target: match props.get("within_target") {
+                None | Some(Value::Null) => false,
+                Some(Value::Bool(b)) => *b,
+                Some(_) => {
+                    errors.push(FieldError::wrong_type(
+                        "properties.within_target",
+                        "true or false",
+                    ));
+                    false
+                }
+            },
         },
         "message" => {
             let direction = one_of(

@@ -184,6 +184,13 @@ pub struct MemberFacts {
     pub complaints: u32,
     #[serde(skip_serializing_if = "is_zero")]
     pub complaints_resolved: u32,
+    /// Of those, answered within their queue's targets (issue 19): a fast answer is
+    /// what turns a critic into an advocate.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub complaints_resolved_in_time: u32,
+    /// When the last of them was resolved.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resolved_in_time_at: Option<Micros>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub open_complaints: Vec<OpenComplaint>,
     #[serde(skip_serializing_if = "is_zero")]
@@ -340,8 +347,14 @@ impl MemberFacts {
                     }
                 }
             }
-            Payload::ComplaintResolved { complaint_event_id } => {
-                self.resolve_complaint(complaint_event_id.as_deref())
+            Payload::ComplaintResolved {
+                complaint_event_id,
+                within_target,
+            } => {
+                if self.resolve_complaint(complaint_event_id.as_deref()) && *within_target {
+                    self.complaints_resolved_in_time += 1;
+                    self.resolved_in_time_at = max_opt(self.resolved_in_time_at, Some(at));
+                }
             }
             Payload::Message {
                 direction: Direction::In,
@@ -367,7 +380,16 @@ impl MemberFacts {
         self.prune(keep_after);
     }
 
-    fn resolve_complaint(&mut self, complaint_event_id: Option<&str>) {
+    /// A complaint resolved within its targets, and a purchase after it.
+    pub fn complainer_won_back(&self) -> bool {
+        match (self.resolved_in_time_at, self.last_purchase_at) {
+            (Some(resolved), Some(bought)) => bought > resolved,
+            _ => false,
+        }
+    }
+
+    /// Closes a complaint; false when none was open.
+    fn resolve_complaint(&mut self, complaint_event_id: Option<&str>) -> bool {
         let index = match complaint_event_id {
             Some(id) => self.open_complaints.iter().position(|c| c.event_id == id),
             None => None,
@@ -382,6 +404,7 @@ impl MemberFacts {
             self.open_complaints.remove(i);
             self.complaints_resolved += 1;
         }
+        index.is_some()
     }
 
     /// A purchase of `purchase`, of which `already_refunded` was refunded before the
@@ -594,6 +617,8 @@ impl MemberFacts {
         self.suggestions += other.suggestions;
         self.complaints += other.complaints;
         self.complaints_resolved += other.complaints_resolved;
+        self.complaints_resolved_in_time += other.complaints_resolved_in_time;
+        self.resolved_in_time_at = max_opt(self.resolved_in_time_at, other.resolved_in_time_at);
         self.open_complaints
             .extend(other.open_complaints.iter().cloned());
         self.open_complaints.sort_by_key(|c| c.since);
@@ -709,6 +734,7 @@ mod tests {
             &event(
                 Payload::ComplaintResolved {
                     complaint_event_id: Some("c2".into()),
+                    within_target: true,
                 },
                 3 * DAY,
             ),
@@ -719,6 +745,7 @@ mod tests {
             &event(
                 Payload::ComplaintResolved {
                     complaint_event_id: None,
+                    within_target: false,
                 },
                 4 * DAY,
             ),
@@ -726,6 +753,8 @@ mod tests {
         );
         assert_eq!(f.oldest_open_complaint(), None);
         assert_eq!(f.complaints_resolved, 2);
+        assert_eq!(f.complaints_resolved_in_time, 1);
+        assert_eq!(f.resolved_in_time_at, Some(3 * DAY));
     }
 
     #[test]

@@ -40,6 +40,10 @@ pub struct FactsView {
     pub suggestions: u32,
     pub complaints: u32,
     pub complaints_resolved: u32,
+    /// Of those, resolved within their service queue's targets.
+    pub complaints_resolved_in_time: u32,
+    /// A complaint resolved within target, then a purchase: a critic won back.
+    pub complainer_won_back: bool,
     pub open_complaints: usize,
     pub open_complaint_since: Option<String>,
     pub messages_in: u32,
@@ -94,6 +98,8 @@ impl FactsView {
             suggestions: f.suggestions,
             complaints: f.complaints,
             complaints_resolved: f.complaints_resolved,
+            complaints_resolved_in_time: f.complaints_resolved_in_time,
+            complainer_won_back: f.complainer_won_back(),
             open_complaints: f.open_complaints.len(),
             open_complaint_since: at(f.oldest_open_complaint()),
             messages_in: f.messages_in,

@@ -26,6 +26,7 @@ pub mod privacy;
 pub mod profile;
 pub mod scores;
 pub mod segment;
+pub mod service;
 pub mod stage;
 pub mod time;
 pub mod validation;

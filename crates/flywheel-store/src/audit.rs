@@ -59,7 +59,7 @@ pub struct AuditChange {
 }
 
 /// The kinds of change the log records, for the API to check a filter against.
-pub const AUDIT_KINDS: [&str; 22] = [
+pub const AUDIT_KINDS: [&str; 25] = [
     "points_rules",
     "programme",
     "membership",
@@ -82,6 +82,9 @@ pub const AUDIT_KINDS: [&str; 22] = [
     "journey",
     "suppression",
     "campaign",
+    "service_queue",
+    "ticket",
+    "staff",
 ];
 
 /// A stored record.

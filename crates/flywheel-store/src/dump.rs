@@ -44,11 +44,12 @@ const SKIPPED: [&str; 18] = [
     "best_sellers_state",
 ];
 
-/// Columns that say when or in which order a row was written, not what it holds. A
+/// Columns that say when or in which order a row was written, not what it holds (a
+/// ticket's id is its place in the order a flush wrote the batch's rows). A
 /// segment's entry (and the tag a segment sets) is dated by the transaction that
 /// evaluated its member — in a history replayed at its own time, the member's last event
 /// of its batch — so, like the feed of entries and exits, it depends on batch sizes.
-const VOLATILE: [(&str, &str); 39] = [
+const VOLATILE: [(&str, &str); 40] = [
     ("events", "received_at"),
     ("members", "updated_at"),
     ("points_transactions", "posted_at"),
@@ -88,6 +89,7 @@ const VOLATILE: [(&str, &str); 39] = [
     ("campaigns", "created_at"),
     ("campaigns", "updated_at"),
     ("notices", "message_id"),
+    ("tickets", "id"),
 ];
 
 /// A row as a JSON object, column by column; text that holds JSON (identities,

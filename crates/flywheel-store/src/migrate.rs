@@ -81,6 +81,12 @@ const MIGRATIONS: &[Migration] = &[
     common!(26, "campaigns", "0026_campaigns"),
     common!(27, "notice_messages", "0027_notice_messages"),
     common!(28, "best_sellers", "0028_best_sellers"),
+    Migration {
+        version: 29,
+        name: "service",
+        sqlite: include_str!("../migrations/sqlite/0029_service.sql"),
+        postgres: include_str!("../migrations/postgres/0029_service.sql"),
+    },
 ];
 
 impl Store {

@@ -48,6 +48,8 @@ pub struct MemberExport {
     pub adjustments: Vec<Value>,
     /// Consent per channel, with its source (issue 18).
     pub consents: Vec<Value>,
+    /// Service tickets, theirs and those of members merged into them (issue 19).
+    pub tickets: Vec<Value>,
     pub scores: Option<Value>,
 }
 
@@ -221,6 +223,14 @@ impl Store {
                 m,
             )
             .await?,
+            tickets: rows_json(
+                c,
+                "SELECT id, kind, category, queue_id, text, channel, status, opened_at, \
+                 responded_at, resolved_at FROM tickets WHERE member_id = $1 \
+                 OR member_id IN (SELECT id FROM members WHERE merged_into = $1) ORDER BY opened_at, id",
+                m,
+            )
+            .await?,
             scores: scores.into_iter().next(),
         }))
     }
@@ -325,6 +335,20 @@ impl Store {
         .bind(m)
         .execute(&mut *conn)
         .await?;
+
+        // What they told the service team goes, and the notes about it; when and how
+        // fast it was answered stays for the reports.
+        sqlx::query(
+            "UPDATE ticket_notes SET note = NULL WHERE ticket_id IN \
+             (SELECT id FROM tickets WHERE member_id = $1)",
+        )
+        .bind(m)
+        .execute(&mut *conn)
+        .await?;
+        sqlx::query("UPDATE tickets SET text = NULL WHERE member_id = $1")
+            .bind(m)
+            .execute(&mut *conn)
+            .await?;
 
         // Their own events: no identities, only the properties that say what happened.
         let own = sqlx::query("SELECT event_id, properties FROM events WHERE member_id = $1")

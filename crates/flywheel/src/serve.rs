@@ -136,7 +136,7 @@ async fn engage(
 }
 
 /// One pass: the journeys' due steps, the campaigns' due occurrences, the membership
-/// notices due, then the messages due.
+/// notices due, tickets past their targets, then the messages due.
 pub async fn engage_once(
     store: &Store,
     config: &Config,
@@ -169,6 +169,10 @@ pub async fn engage_once(
     let notices = store.run_notices(&config.policy, &base, now).await?;
     if notices > 0 {
         tracing::info!(notices, "membership notices queued");
+    }
+    let breached = store.flag_ticket_breaches(now).await?;
+    for t in &breached {
+        tracing::warn!(ticket = t.id, queue = ?t.queue_id, "ticket past its target");
     }
     let (delivered, attempted) = crate::channels::deliver_due(store, senders, now, 100).await?;
     Ok((runs, delivered, attempted))

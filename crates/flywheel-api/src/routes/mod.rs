@@ -19,12 +19,14 @@ pub mod partner_codes;
 pub mod points;
 pub mod privacy;
 pub mod programmes;
+pub mod queues;
 pub mod rewards;
 pub mod scores;
 pub mod segments;
 pub mod stats;
 pub mod suppressions;
 pub mod tags;
+pub mod tickets;
 pub mod tracking;
 
 use crate::error::ApiError;

@@ -71,6 +71,7 @@ pub async fn export(
             adjustments: data.adjustments,
         },
         consents: data.consents,
+        tickets: data.tickets,
         scores: data.scores,
     }))
 }

@@ -43,6 +43,8 @@ pub struct ScoreInputs {
     pub messages_in: u32,
     pub messages_out: u32,
     pub complaints_resolved: u32,
+    /// Of those, resolved within their queue's targets.
+    pub complaints_resolved_in_time: u32,
     pub deposits: u32,
     /// Bought the paid membership (a `membership_purchase` event).
     #[serde(rename = "custom", deserialize_with = "has_membership")]
@@ -78,6 +80,7 @@ impl From<&MemberFacts> for ScoreInputs {
             messages_in: f.messages_in,
             messages_out: f.messages_out,
             complaints_resolved: f.complaints_resolved,
+            complaints_resolved_in_time: f.complaints_resolved_in_time,
             deposits: f.deposits,
             paid_member: f.custom.get(MEMBERSHIP_PURCHASE).copied().unwrap_or(0) > 0,
         }

@@ -36,19 +36,27 @@ fn parts(m: &ScoreInputs, policy: &ScorePolicy, now: Micros, words: Words) -> Ve
 }
 
 /// A conversation needs both sides: the smaller of messages in and out, plus every
-/// complaint the brand answered.
+/// complaint the brand answered — twice for one answered within its queue's targets,
+/// since a fast answer is what turns a critic into an advocate (seed 002).
 fn talk(m: &ScoreInputs, weight: f64, half_life: f64, now: Micros, words: Words) -> Part {
-    let two_way = m.messages_in.min(m.messages_out) + m.complaints_resolved;
+    let two_way = m.messages_in.min(m.messages_out)
+        + m.complaints_resolved
+        + m.complaints_resolved_in_time.min(m.complaints_resolved);
     let value =
         saturate(f64::from(two_way), TALK_TARGET) * decay(silence(m.last_talk_at, now), half_life);
     part("talk", weight, value, words, || match m.last_talk_at {
         None => "no conversation yet".into(),
         Some(last) => {
-            let answered = match m.complaints_resolved {
-                0 => String::new(),
-                n => format!(
+            let answered = match (m.complaints_resolved, m.complaints_resolved_in_time) {
+                (0, _) => String::new(),
+                (n, 0) => format!(
                     ", {} answered",
                     plural(u64::from(n), "complaint", "complaints")
+                ),
+                (n, fast) => format!(
+                    ", {} answered ({} within target, counted twice)",
+                    plural(u64::from(n), "complaint", "complaints"),
+                    fast.min(n)
                 ),
             };
             format!(

@@ -2,7 +2,7 @@
 //! language like any other, so a brand reads, edits or deletes them as its own.
 
 /// (id, name, expression).
-pub const BUILTIN: [(&str, &str, &str); 8] = [
+pub const BUILTIN: [(&str, &str, &str); 9] = [
     (
         "very_active",
         "Very active (很活跃)",
@@ -36,7 +36,12 @@ pub const BUILTIN: [(&str, &str, &str); 8] = [
     (
         "potential_super_users",
         "Potential super users (潜在超级用户)",
-        "stage >= strong and super_user >= 0.5",
+        "(stage >= strong and super_user >= 0.5) or complainer_won_back",
+    ),
+    (
+        "complainers_won_back",
+        "Complainers won back (投诉后复购)",
+        "complainer_won_back",
     ),
     (
         "influencers",

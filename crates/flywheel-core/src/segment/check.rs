@@ -212,6 +212,9 @@ impl Checker<'_> {
                 if name == "open_complaint" {
                     return Ok(Cond::Test(Test::OpenComplaint));
                 }
+                if name == "complainer_won_back" {
+                    return Ok(Cond::Test(Test::ComplainerWonBack));
+                }
                 match field(name).or_else(|| {
                     name.ends_with("_channel_events")
                         .then_some(Quantity::ChannelsUsed)
@@ -564,7 +567,7 @@ fn kind_name(k: Kind) -> &'static str {
 
 /// Counters stored in the facts as they are named on the member document
 /// (document name, facts key).
-pub const STORED_COUNTERS: [(&str, &str); 22] = [
+pub const STORED_COUNTERS: [(&str, &str); 23] = [
     ("likes", "likes"),
     ("comments", "comments"),
     ("check_ins", "check_ins"),
@@ -578,6 +581,7 @@ pub const STORED_COUNTERS: [(&str, &str); 22] = [
     ("suggestions", "suggestions"),
     ("complaints", "complaints"),
     ("complaints_resolved", "complaints_resolved"),
+    ("complaints_resolved_in_time", "complaints_resolved_in_time"),
     ("messages_in", "messages_in"),
     ("messages_out", "messages_out"),
     ("visits", "visits"),
@@ -597,6 +601,7 @@ const NAMES: &[&str] = &[
     "purchases_in_window",
     "open_complaints",
     "open_complaint",
+    "complainer_won_back",
     "skus_bought_three_times",
     "repeat_sku_purchases",
     "events",

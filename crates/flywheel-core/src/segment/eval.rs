@@ -240,6 +240,7 @@ fn ints(constants: &[Constant]) -> impl Iterator<Item = i64> + '_ {
 fn test(t: &Test, m: &MemberView<'_>, now: Micros) -> bool {
     match t {
         Test::OpenComplaint => !m.facts.open_complaints.is_empty(),
+        Test::ComplainerWonBack => m.facts.complainer_won_back(),
         Test::Tag(tag) => m.extras.tags.contains(tag),
         Test::Has(kind) => m.extras.identity_kinds.contains(kind),
         Test::InSegment(s) => m.extras.segments.contains(s),
@@ -411,6 +412,7 @@ pub fn stored_counter(f: &MemberFacts, key: &str) -> i64 {
         "suggestions" => f.suggestions.into(),
         "complaints" => f.complaints.into(),
         "complaints_resolved" => f.complaints_resolved.into(),
+        "complaints_resolved_in_time" => f.complaints_resolved_in_time.into(),
         "messages_in" => f.messages_in.into(),
         "messages_out" => f.messages_out.into(),
         "visits" => f.visits.into(),

@@ -22,6 +22,9 @@ pub enum Cond {
 pub enum Test {
     /// At least one complaint is open.
     OpenComplaint,
+    /// A complaint was resolved within its targets and the member bought after it: a
+    /// critic turned back into a customer, a potential super user (seed 002).
+    ComplainerWonBack,
     /// The member carries the tag (`diet:vegetarian`, `vip`).
     Tag(String),
     /// The member has an identity of this kind (`wechat_openid`).
@@ -235,7 +238,7 @@ impl Cond {
         let mut n = Needs::default();
         self.visit(&mut |c| match c {
             Cond::Test(t) => match t {
-                Test::OpenComplaint => {}
+                Test::OpenComplaint | Test::ComplainerWonBack => {}
                 Test::Tag(_) => n.tags = true,
                 Test::Has(_) => n.identities = true,
                 Test::InSegment(s) => {

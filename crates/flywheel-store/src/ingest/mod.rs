@@ -389,6 +389,23 @@ impl Store {
             .collect();
         crate::engagement::consent::plan_merged_consents(&mut derived, &merged);
         crate::engagement::consent::plan_event_consents(&mut derived, &ws, events, &accepted);
+        // Feedback opens a ticket in the queue its category routes to.
+        let feedback = accepted.iter().any(|&(i, _)| {
+            matches!(
+                events[i].payload,
+                flywheel_core::event::Payload::Feedback { .. }
+            )
+        });
+        if feedback {
+            let queues = self.queue_book(conn).await?;
+            crate::service::tickets::plan_event_tickets(
+                &mut derived,
+                &queues,
+                &ws,
+                events,
+                &accepted,
+            );
+        }
         // Journeys an event starts, judged as the event left its member.
         plan_event_triggers(
             conn,

@@ -172,6 +172,12 @@ impl Compiler<'_> {
     fn test(&mut self, t: &Test) -> String {
         match t {
             Test::OpenComplaint => format!("{} > 0", self.array_len("open_complaints")),
+            Test::ComplainerWonBack => format!(
+                "({} IS NOT NULL AND {} > {})",
+                self.facts_int("resolved_in_time_at"),
+                self.counter("last_purchase_at"),
+                self.facts_int("resolved_in_time_at")
+            ),
             Test::Tag(tag) => {
                 let p = self.bind(Val::Text(tag.clone()));
                 format!(

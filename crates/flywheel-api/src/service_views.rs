@@ -1,0 +1,184 @@
+//! Bodies of the service API (issue 19): queues, tickets and the staff roster.
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// When a queue's team works; its targets count only these hours.
+#[derive(Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WorkingHoursInput {
+    /// mon, tue, wed, thu, fri, sat, sun.
+    pub days: Vec<String>,
+    /// `HH:MM`, local time.
+    pub from: String,
+    /// `HH:MM` after `from`; "24:00" for the end of the day.
+    pub to: String,
+    /// An IANA time zone such as "Asia/Shanghai".
+    pub time_zone: String,
+}
+
+/// A service queue: the feedback categories a team owns, and how fast it answers.
+#[derive(Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct QueueInput {
+    /// The path's id when present.
+    pub id: Option<String>,
+    /// A name for people; the id when absent.
+    pub name: Option<String>,
+    /// Feedback categories routed here (`delivery`); `*` takes any category no other
+    /// queue lists.
+    pub categories: Vec<String>,
+    /// The department that owns the queue.
+    pub team: Option<String>,
+    /// The first response is due this many working hours after the ticket opens
+    /// (fractions allowed, up to a year).
+    pub respond_within_hours: f64,
+    /// The resolution is due this many working hours after it opens.
+    pub resolve_within_hours: f64,
+    /// Round the clock in UTC when absent.
+    pub working_hours: Option<WorkingHoursInput>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct WorkingHoursView {
+    pub days: Vec<String>,
+    pub from: String,
+    pub to: String,
+    pub time_zone: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct QueueView {
+    pub id: String,
+    pub name: String,
+    pub categories: Vec<String>,
+    pub team: Option<String>,
+    pub respond_within_hours: f64,
+    pub resolve_within_hours: f64,
+    pub working_hours: WorkingHoursView,
+    pub created_at: String,
+    pub updated_at: String,
+    pub updated_by: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct QueueList {
+    pub queues: Vec<QueueView>,
+}
+
+/// A ticket staff open for a member (a complaint taken on the phone, a request).
+#[derive(Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TicketInput {
+    pub member_id: i64,
+    /// complaint, suggestion or request. A complaint or suggestion is recorded as the
+    /// member's `feedback` event (a complaint holds their stage until resolved); a
+    /// request is a task for the team.
+    pub kind: String,
+    /// Routes the ticket to the queue that lists it.
+    pub category: Option<String>,
+    /// What the member said (up to 4,000 characters).
+    pub text: Option<String>,
+    /// Where it was taken: call_center (the default), store, wechat, app…
+    pub channel: Option<String>,
+    /// Makes a retry return the same ticket (1-100 characters).
+    pub idempotency_key: String,
+}
+
+/// A note for a move or a comment.
+#[derive(Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TicketNoteInput {
+    /// Up to 4,000 characters.
+    pub note: Option<String>,
+    /// On a comment: a retry under the same key adds nothing.
+    pub idempotency_key: Option<String>,
+}
+
+#[derive(Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TicketAssignInput {
+    /// A member of the roster (`POST /v1/staff`).
+    pub staff_id: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct TicketNoteView {
+    pub at: String,
+    /// Who: `key:<id>`, `env-admin`, or `sweep` for a breach.
+    pub author: String,
+    /// comment, respond, resolve, reopen, assign, response_breached, resolution_breached.
+    pub kind: String,
+    pub note: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct TicketView {
+    pub id: i64,
+    pub member_id: i64,
+    /// None when no queue lists its category (and none takes `*`).
+    pub queue: Option<String>,
+    /// complaint, suggestion or request.
+    pub kind: String,
+    pub category: Option<String>,
+    /// open, responded or resolved.
+    pub status: String,
+    pub text: Option<String>,
+    pub channel: Option<String>,
+    /// `event:<event_id>`, `staff:<key>` or `journey:<run>:<step>`.
+    pub source: String,
+    pub opened_at: String,
+    pub respond_by: Option<String>,
+    pub resolve_by: Option<String>,
+    pub responded_at: Option<String>,
+    pub resolved_at: Option<String>,
+    /// Working hours the first response and the resolution took.
+    pub response_hours: Option<f64>,
+    pub resolution_hours: Option<f64>,
+    /// A target passed without its answer (flagged as it happens, kept after).
+    pub breached: bool,
+    pub response_breached: bool,
+    pub resolution_breached: bool,
+    pub assignee: Option<String>,
+    pub reopened: i64,
+    /// Present on `GET /v1/tickets/{id}`: the ticket's timeline, oldest first.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub notes: Option<Vec<TicketNoteView>>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct TicketList {
+    pub tickets: Vec<TicketView>,
+}
+
+/// A member of staff.
+#[derive(Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StaffInput {
+    /// 1-40 lower-case letters, digits, '_' or '-'.
+    pub id: String,
+    pub name: String,
+    /// sales, service, delivery, city_manager, after_sales…
+    pub roles: Vec<String>,
+    pub city: Option<String>,
+    pub store: Option<String>,
+    /// Inactive staff keep their history and are assigned nothing new; true by default.
+    pub active: Option<bool>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct StaffView {
+    pub id: String,
+    pub name: String,
+    pub roles: Vec<String>,
+    pub city: Option<String>,
+    pub store: Option<String>,
+    pub active: bool,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct StaffList {
+    pub staff: Vec<StaffView>,
+}

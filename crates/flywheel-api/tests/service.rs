@@ -1,0 +1,440 @@
+//! Service over real HTTP, on SQLite and PostgreSQL (issue 19), with a clock the test
+//! moves: a complaint about delivery lands in the delivery queue with its targets, once
+//! however often the event is retried; the clock passes the response target and the
+//! sweep flags the ticket breached; resolving it closes the member's complaint at once;
+//! a queue's working hours carry a Friday-evening complaint's target to Monday; staff
+//! open, comment on, assign and reopen tickets, and a retry never writes twice; a
+//! complaint answered in time, then a purchase, makes a complainer won back.
+
+mod common;
+
+use common::TestApp;
+use flywheel_core::time::{DAY, SECOND, parse_rfc3339, to_rfc3339};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+const HOUR: i64 = 3600 * SECOND;
+
+fn complaint(app: &TestApp, id: &str, phone: &str, category: &str, at: i64) -> Value {
+    let _ = app;
+    json!({"event_id": id, "type": "feedback", "occurred_at": to_rfc3339(at), "channel": "app",
+        "identities": {"phone": phone},
+        "properties": {"kind": "complaint", "category": category, "text": "The parcel came late"}})
+}
+
+async fn queues(app: &TestApp) {
+    // As the issue writes it: round the clock in Shanghai.
+    let (status, body) = app
+        .put(
+            "/v1/queues/delivery",
+            json!({"name": "Delivery", "categories": ["delivery"], "respond_within_hours": 4,
+                "resolve_within_hours": 48,
+                "working_hours": {"days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"],
+                    "from": "00:00", "to": "24:00", "time_zone": "Asia/Shanghai"}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(body["working_hours"]["time_zone"], "Asia/Shanghai");
+    let (status, body) = app
+        .put(
+            "/v1/queues/product",
+            json!({"name": "Product", "categories": ["product", "quality"], "team": "Product QA",
+                "respond_within_hours": 4, "resolve_within_hours": 16,
+                "working_hours": {"days": ["mon", "tue", "wed", "thu", "fri"],
+                    "from": "09:00", "to": "18:00", "time_zone": "Asia/Shanghai"}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let (status, body) = app
+        .put(
+            "/v1/queues/general",
+            json!({"categories": ["*"], "respond_within_hours": 8, "resolve_within_hours": 72}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+}
+
+#[tokio::test]
+async fn a_delivery_complaint_is_routed_breached_and_resolved_with_the_member_at_once() {
+    for app in TestApp::all().await {
+        queues(&app).await;
+        let opened = app.now();
+        let event = complaint(&app, "c1", "13900139001", "delivery", opened);
+        let member = app.send(event.clone()).await["member_id"].as_i64().unwrap();
+        // Retried: still one ticket.
+        let again = app.send(event).await;
+        assert_eq!(again["duplicate"], true);
+        let (status, list) = app.get(&format!("/v1/members/{member}/tickets")).await;
+        assert_eq!(status, StatusCode::OK, "{list}");
+        let tickets = list["tickets"].as_array().unwrap();
+        assert_eq!(tickets.len(), 1, "{list}");
+        let t = &tickets[0];
+        assert_eq!(
+            (
+                t["queue"].as_str(),
+                t["kind"].as_str(),
+                t["status"].as_str()
+            ),
+            (Some("delivery"), Some("complaint"), Some("open"))
+        );
+        assert_eq!(t["text"], "The parcel came late");
+        let at = |v: &Value| parse_rfc3339(v.as_str().unwrap()).unwrap();
+        assert_eq!(at(&t["respond_by"]), opened + 4 * HOUR);
+        assert_eq!(at(&t["resolve_by"]), opened + 48 * HOUR);
+        let id = t["id"].as_i64().unwrap();
+        let (_, doc) = app.get(&format!("/v1/members/{member}")).await;
+        assert_eq!(doc["facts"]["open_complaints"], 1, "{doc}");
+
+        // Past the response target with no answer: the sweep flags it, once.
+        app.advance(4 * HOUR + SECOND);
+        let flagged = app.store.flag_ticket_breaches(app.now()).await.unwrap();
+        assert_eq!(flagged.iter().map(|t| t.id).collect::<Vec<_>>(), vec![id]);
+        assert!(
+            app.store
+                .flag_ticket_breaches(app.now())
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        let (_, breached) = app.get("/v1/tickets?breached=true&queue=delivery").await;
+        assert_eq!(
+            breached["tickets"].as_array().unwrap().len(),
+            1,
+            "{breached}"
+        );
+        assert_eq!(breached["tickets"][0]["response_breached"], true);
+        let (_, fine) = app.get("/v1/tickets?breached=false").await;
+        assert!(fine["tickets"].as_array().unwrap().is_empty(), "{fine}");
+
+        // Answered, then resolved: the complaint closes on the member at once.
+        let (status, body) = app
+            .post(
+                &format!("/v1/tickets/{id}/respond"),
+                json!({"note": "Called; a new parcel goes out today"}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body["status"], "responded");
+        assert!(body["response_hours"].as_f64().unwrap() >= 4.0, "{body}");
+        let (status, body) = app
+            .post(
+                &format!("/v1/tickets/{id}/resolve"),
+                json!({"note": "Delivered"}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body["status"], "resolved");
+        let (_, doc) = app.get(&format!("/v1/members/{member}")).await;
+        assert_eq!(doc["facts"]["open_complaints"], 0, "{doc}");
+        assert_eq!(doc["facts"]["complaints_resolved"], 1);
+        assert_eq!(
+            doc["facts"]["complaints_resolved_in_time"], 0,
+            "breached: not in time"
+        );
+        // Resolving again changes nothing and sends nothing.
+        let (status, body) = app
+            .post(&format!("/v1/tickets/{id}/resolve"), json!({}))
+            .await;
+        assert_eq!(
+            (status, body["status"].as_str()),
+            (StatusCode::OK, Some("resolved"))
+        );
+        let (_, doc) = app.get(&format!("/v1/members/{member}")).await;
+        assert_eq!(doc["facts"]["complaints_resolved"], 1);
+        let (_, full) = app.get(&format!("/v1/tickets/{id}")).await;
+        let kinds: Vec<&str> = full["notes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|n| n["kind"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            kinds,
+            vec!["response_breached", "respond", "resolve"],
+            "{full}"
+        );
+
+        // Reopened: a complaint again, with a new resolution target from now.
+        let (status, body) = app
+            .post(
+                &format!("/v1/tickets/{id}/reopen"),
+                json!({"note": "Box was damaged"}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(
+            (body["status"].as_str(), body["reopened"].as_i64()),
+            (Some("responded"), Some(1))
+        );
+        assert_eq!(body["resolution_breached"], false);
+        let (_, doc) = app.get(&format!("/v1/members/{member}")).await;
+        assert_eq!(doc["facts"]["open_complaints"], 1, "{doc}");
+        app.post(&format!("/v1/tickets/{id}/resolve"), json!({}))
+            .await;
+        let (_, doc) = app.get(&format!("/v1/members/{member}")).await;
+        assert_eq!(doc["facts"]["open_complaints"], 0, "{doc}");
+        assert_eq!(doc["facts"]["complaints_resolved"], 2);
+        // The ticket only: one, whatever the reopening sent in.
+        let (_, list) = app.get(&format!("/v1/members/{member}/tickets")).await;
+        assert_eq!(list["tickets"].as_array().unwrap().len(), 1, "{list}");
+    }
+}
+
+#[tokio::test]
+async fn working_hours_carry_a_friday_evening_complaint_to_monday() {
+    for app in TestApp::all().await {
+        queues(&app).await;
+        // A Friday, 17:50 in Shanghai (09:50 UTC), after today.
+        let mut friday = parse_rfc3339("2027-01-08T09:50:00Z").unwrap();
+        while friday <= app.now() {
+            friday += 7 * DAY;
+        }
+        app.advance(friday - app.now());
+        let member = app
+            .send(complaint(&app, "q1", "13900139002", "quality", friday))
+            .await["member_id"]
+            .as_i64()
+            .unwrap();
+        let (_, list) = app.get(&format!("/v1/members/{member}/tickets")).await;
+        let t = &list["tickets"][0];
+        assert_eq!(t["queue"], "product");
+        let at = |v: &Value| parse_rfc3339(v.as_str().unwrap()).unwrap();
+        // Ten minutes on Friday, three hours fifty on Monday from nine.
+        assert_eq!(at(&t["respond_by"]), friday + 3 * DAY - 5 * HOUR);
+        // A category no queue lists goes to the catch-all.
+        let other = app
+            .send(complaint(&app, "q2", "13900139002", "parking", friday))
+            .await;
+        assert_eq!(other["member_id"].as_i64(), Some(member));
+        let (_, list) = app.get("/v1/tickets?queue=general").await;
+        assert_eq!(list["tickets"].as_array().unwrap().len(), 1, "{list}");
+        // Over the weekend the product team's ticket is not breached; the round-the-clock
+        // catch-all's is.
+        app.advance(2 * DAY);
+        let flagged = app.store.flag_ticket_breaches(app.now()).await.unwrap();
+        let queues: Vec<Option<&str>> = flagged.iter().map(|t| t.queue_id.as_deref()).collect();
+        assert_eq!(queues, vec![Some("general")]);
+    }
+}
+
+#[tokio::test]
+async fn staff_open_comment_assign_and_retries_change_nothing() {
+    for app in TestApp::all().await {
+        queues(&app).await;
+        let member = app
+            .send(
+                json!({"event_id": "v1", "type": "visit", "occurred_at": to_rfc3339(app.now()),
+                "channel": "store", "identities": {"phone": "13900139003"}}),
+            )
+            .await["member_id"]
+            .as_i64()
+            .unwrap();
+        let body = json!({"member_id": member, "kind": "complaint", "category": "delivery",
+            "text": "Rang the hotline: order missing", "idempotency_key": "call-17"});
+        let (status, first) = app.post("/v1/tickets", body.clone()).await;
+        assert_eq!(status, StatusCode::CREATED, "{first}");
+        assert_eq!(
+            (first["queue"].as_str(), first["channel"].as_str()),
+            (Some("delivery"), Some("call_center"))
+        );
+        let (status, second) = app.post("/v1/tickets", body).await;
+        assert_eq!(
+            (status, second["id"].clone()),
+            (StatusCode::OK, first["id"].clone())
+        );
+        let (_, doc) = app.get(&format!("/v1/members/{member}")).await;
+        assert_eq!(doc["facts"]["complaints"], 1, "one feedback event: {doc}");
+        let id = first["id"].as_i64().unwrap();
+
+        let (status, request) = app
+            .post(
+                "/v1/tickets",
+                json!({"member_id": member, "kind": "request", "category": "installation",
+                    "idempotency_key": "install-1"}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{request}");
+        assert_eq!(request["queue"], "general");
+
+        for expected in [StatusCode::CREATED, StatusCode::OK] {
+            let (status, body) = app
+                .post(
+                    &format!("/v1/tickets/{id}/comments"),
+                    json!({"note": "Courier says it was left at the gate", "idempotency_key": "n1"}),
+                )
+                .await;
+            assert_eq!(status, expected, "{body}");
+            assert_eq!(body["notes"].as_array().unwrap().len(), 1, "{body}");
+        }
+        let (status, body) = app
+            .post(
+                &format!("/v1/tickets/{id}/assign"),
+                json!({"staff_id": "s-li"}),
+            )
+            .await;
+        assert_eq!(
+            (status, body["error"]["code"].as_str()),
+            (StatusCode::NOT_FOUND, Some("staff_not_found"))
+        );
+        let (status, body) = app
+            .post(
+                "/v1/staff",
+                json!({"id": "s-li", "name": "Li Na", "roles": ["service"], "city": "Shanghai"}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        let (status, body) = app
+            .post(
+                &format!("/v1/tickets/{id}/assign"),
+                json!({"staff_id": "s-li"}),
+            )
+            .await;
+        assert_eq!(
+            (status, body["assignee"].as_str()),
+            (StatusCode::OK, Some("s-li"))
+        );
+
+        // Answered in time and resolved: a complaint resolved within target; a purchase
+        // after it makes the member a complainer won back.
+        app.post(
+            &format!("/v1/tickets/{id}/resolve"),
+            json!({"note": "Refound it"}),
+        )
+        .await;
+        let (_, doc) = app.get(&format!("/v1/members/{member}")).await;
+        assert_eq!(doc["facts"]["complaints_resolved_in_time"], 1, "{doc}");
+        assert_eq!(doc["facts"]["complainer_won_back"], false);
+        app.advance(HOUR);
+        app.send(
+            json!({"event_id": "p1", "type": "purchase", "occurred_at": to_rfc3339(app.now()),
+            "channel": "store", "identities": {"phone": "13900139003"},
+            "properties": {"order_id": "after", "amount": "50.00"}}),
+        )
+        .await;
+        let (_, doc) = app.get(&format!("/v1/members/{member}")).await;
+        assert_eq!(doc["facts"]["complainer_won_back"], true, "{doc}");
+        let (status, preview) = app
+            .post(
+                "/v1/segments/preview",
+                json!({"expression": "complainer_won_back"}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{preview}");
+        assert_eq!(preview["count"], 1, "{preview}");
+        let (_, scores) = app.get(&format!("/v1/members/{member}/scores")).await;
+        assert!(
+            scores
+                .to_string()
+                .contains("1 within target, counted twice"),
+            "{scores}"
+        );
+        // The member's copy of their data holds the tickets; erasing them blanks what
+        // they said and the notes about it, and keeps when it was answered.
+        let (_, export) = app.get(&format!("/v1/members/{member}/export")).await;
+        assert_eq!(export["tickets"].as_array().unwrap().len(), 2, "{export}");
+        let (status, body) = app
+            .call(
+                "DELETE",
+                &format!("/v1/members/{member}"),
+                Some(common::ADMIN),
+                Some(json!({"reason": "PIPL request"})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let (_, t) = app.get(&format!("/v1/tickets/{id}")).await;
+        assert_eq!(t["text"], Value::Null, "{t}");
+        assert!(
+            t["notes"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|n| n["note"].is_null()),
+            "{t}"
+        );
+        assert!(t["resolved_at"].is_string());
+    }
+}
+
+#[tokio::test]
+async fn queues_and_tickets_are_checked_field_by_field() {
+    for app in TestApp::all().await {
+        let bad = |body: Value, field: &str| {
+            let app = &app;
+            let field = field.to_owned();
+            async move {
+                let (status, answer) = app.put("/v1/queues/q", body).await;
+                assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{answer}");
+                assert_eq!(answer["error"]["field"], field.as_str(), "{answer}");
+            }
+        };
+        let hours = |tz: &str, from: &str| json!({"days": ["mon"], "from": from, "to": "18:00", "time_zone": tz});
+        bad(
+            json!({"categories": ["a"], "respond_within_hours": 4, "resolve_within_hours": 8,
+                "working_hours": hours("Mars/Olympus", "09:00")}),
+            "working_hours.time_zone",
+        )
+        .await;
+        bad(
+            json!({"categories": ["a"], "respond_within_hours": 4, "resolve_within_hours": 8,
+                "working_hours": hours("UTC", "19:00")}),
+            "working_hours.to",
+        )
+        .await;
+        bad(
+            json!({"categories": ["a"], "respond_within_hours": 0, "resolve_within_hours": 8}),
+            "respond_within_hours",
+        )
+        .await;
+        bad(
+            json!({"categories": ["a"], "respond_within_hours": 9, "resolve_within_hours": 8}),
+            "resolve_within_hours",
+        )
+        .await;
+        bad(
+            json!({"categories": [], "respond_within_hours": 1, "resolve_within_hours": 8}),
+            "categories",
+        )
+        .await;
+        let (status, body) = app.get("/v1/tickets/999").await;
+        assert_eq!(
+            (status, body["error"]["code"].as_str()),
+            (StatusCode::NOT_FOUND, Some("ticket_not_found"))
+        );
+        let (status, body) = app
+            .post(
+                "/v1/tickets",
+                json!({"member_id": 999, "kind": "complaint", "idempotency_key": "k"}),
+            )
+            .await;
+        assert_eq!(
+            (status, body["error"]["code"].as_str()),
+            (StatusCode::NOT_FOUND, Some("member_not_found"))
+        );
+        let (status, body) = app
+            .post(
+                "/v1/tickets",
+                json!({"member_id": 1, "kind": "praise", "idempotency_key": "k"}),
+            )
+            .await;
+        assert_eq!(
+            (status, body["error"]["field"].as_str()),
+            (StatusCode::UNPROCESSABLE_ENTITY, Some("kind"))
+        );
+        let (status, body) = app.get("/v1/tickets?status=closed").await;
+        assert_eq!(
+            (status, body["error"]["field"].as_str()),
+            (StatusCode::BAD_REQUEST, Some("status"))
+        );
+        // Staff keys handle tickets; they do not define queues.
+        let staff = app.key(flywheel_core::auth::Role::Staff).await;
+        let (status, _) = app
+            .call(
+                "PUT",
+                "/v1/queues/x",
+                Some(&staff),
+                Some(json!({"categories": ["a"], "respond_within_hours": 1, "resolve_within_hours": 2})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+    }
+}

@@ -1,0 +1,14 @@
+//! Service (issue 19): feedback and complaints as tickets routed to the team that owns
+//! them, answered against targets counted in that team's working hours.
+//!
+//! `hours.rs` is the working-hours clock, `queue.rs` routes a category to a queue and
+//! sets a ticket's targets, `ticket.rs` says which moves a ticket may make. Storage and
+//! the sweep that flags breaches live in the store; nothing here does I/O.
+
+pub mod hours;
+pub mod queue;
+pub mod ticket;
+
+pub use hours::WorkingHours;
+pub use queue::{Queue, Targets, route};
+pub use ticket::{Move, TicketStatus};
