@@ -438,3 +438,83 @@ async fn queues_and_tickets_are_checked_field_by_field() {
         assert_eq!(status, StatusCode::FORBIDDEN);
     }
 }
+
+#[tokio::test]
+async fn a_breach_starts_a_journey_and_a_journey_opens_a_request() {
+    for app in TestApp::all().await {
+        queues(&app).await;
+        let mut policy = flywheel_core::Policy::default();
+        policy.engagement.quiet_start = "00:00".into();
+        policy.engagement.quiet_end = "00:00".into();
+        app.post(
+            "/v1/content",
+            json!({"id": "sorry", "channel": "webhook", "body": "Sorry we are late, {{nickname}}"}),
+        )
+        .await;
+        // A breached delivery ticket: an apology, and a call-back request for the team.
+        let (status, body) = app
+            .post(
+                "/v1/journeys",
+                json!({"id": "late-apology", "status": "active",
+                    "trigger": {"ticket": {"on": "breached", "queue": "delivery"}},
+                    "steps": [{"send": {"content": "sorry"}},
+                              {"ticket": {"category": "callback", "text": "Call back after a late answer"}}]}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        let (status, body) = app
+            .post(
+                "/v1/journeys",
+                json!({"id": "bad", "trigger": {"ticket": {"on": "closed"}}, "steps": [{"wait": "1d"}]}),
+            )
+            .await;
+        assert_eq!(
+            (status, body["error"]["field"].as_str()),
+            (StatusCode::UNPROCESSABLE_ENTITY, Some("trigger.ticket.on"))
+        );
+        let member = app
+            .send(complaint(
+                &app,
+                "late",
+                "13900139004",
+                "delivery",
+                app.now(),
+            ))
+            .await["member_id"]
+            .as_i64()
+            .unwrap();
+        app.advance(5 * HOUR);
+        app.store.flag_ticket_breaches(app.now()).await.unwrap();
+        app.store.flag_ticket_breaches(app.now()).await.unwrap();
+        app.store
+            .run_journeys(&policy, &app.base, app.now(), 100)
+            .await
+            .unwrap();
+        let (_, outbox) = app.get(&format!("/v1/outbox?member_id={member}")).await;
+        let messages = outbox["messages"].as_array().unwrap();
+        assert_eq!(messages.len(), 1, "{outbox}");
+        assert_eq!(messages[0]["content"], "sorry");
+        let (_, list) = app.get(&format!("/v1/members/{member}/tickets")).await;
+        let kinds: Vec<(&str, Option<&str>)> = list["tickets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| (t["kind"].as_str().unwrap(), t["queue"].as_str()))
+            .collect();
+        assert_eq!(
+            kinds,
+            vec![
+                ("request", Some("general")),
+                ("complaint", Some("delivery"))
+            ],
+            "{list}"
+        );
+        // Walking again opens nothing more.
+        app.store
+            .run_journeys(&policy, &app.base, app.now(), 100)
+            .await
+            .unwrap();
+        let (_, list) = app.get(&format!("/v1/members/{member}/tickets")).await;
+        assert_eq!(list["tickets"].as_array().unwrap().len(), 2);
+    }
+}

@@ -350,7 +350,7 @@ async fn make_move(
     let (note, _) = note_of(body)?;
     let t = state.store.ticket(n).await?.ok_or_else(|| not_found(id))?;
     let mut reopened_as = None;
-    if step.apply(t.status).is_some() && t.kind == "complaint" {
+    if step.apply(t.status).is_some() && t.kind == "complaint" && step != Move::Respond {
         let (kind, value) = handle(state, t.member_id).await?;
         let now = to_rfc3339(state.now());
         match step {

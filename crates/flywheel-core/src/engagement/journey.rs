@@ -36,9 +36,49 @@ pub enum Trigger {
         from: Option<String>,
         to: Option<String>,
     },
+    /// A service ticket of the member opened, breached a target or was resolved (in a
+    /// queue, or any).
+    Ticket {
+        on: TicketMoment,
+        queue: Option<String>,
+    },
+}
+
+/// The moments of a ticket a journey can start on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TicketMoment {
+    Opened,
+    Breached,
+    Resolved,
+}
+
+impl TicketMoment {
+    pub const ALL: [TicketMoment; 3] = [
+        TicketMoment::Opened,
+        TicketMoment::Breached,
+        TicketMoment::Resolved,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TicketMoment::Opened => "opened",
+            TicketMoment::Breached => "breached",
+            TicketMoment::Resolved => "resolved",
+        }
+    }
 }
 
 impl Trigger {
+    /// Whether a ticket in `queue` reaching `moment` starts the journey.
+    pub fn matches_ticket(&self, moment: TicketMoment, queue: Option<&str>) -> bool {
+        match self {
+            Trigger::Ticket { on, queue: q } => {
+                *on == moment && q.as_deref().is_none_or(|q| Some(q) == queue)
+            }
+            _ => false,
+        }
+    }
+
     /// Whether a tier change in `programme` from `from` to `to` starts the journey.
     pub fn matches_tier(&self, programme: &str, from: Option<&str>, to: Option<&str>) -> bool {
         match self {
@@ -124,6 +164,11 @@ pub enum Op {
     Webhook {
         event: String,
     },
+    /// Open a service request for the member (routed by category like any ticket).
+    Ticket {
+        category: Option<String>,
+        text: Option<String>,
+    },
     /// Go to `target` unless the condition holds.
     JumpUnless {
         cond: Cond,
@@ -180,17 +225,52 @@ pub fn compile_trigger(v: &Value, lang: &Language) -> Result<Trigger, FieldError
     only_keys(
         map,
         "trigger",
-        &["event", "when", "stage", "segment", "on", "tier"],
+        &["event", "when", "stage", "segment", "on", "tier", "ticket"],
     )?;
-    let kinds = ["event", "stage", "segment", "tier"]
+    let kinds = ["event", "stage", "segment", "tier", "ticket"]
         .iter()
         .filter(|k| map.contains_key(**k))
         .count();
     if kinds != 1 {
         return Err(invalid(
             "trigger",
-            "a trigger names exactly one of event, stage, segment or tier",
+            "a trigger names exactly one of event, stage, segment, tier or ticket",
         ));
+    }
+    if let Some(t) = map.get("ticket") {
+        let o = object_of(t, "trigger.ticket")?;
+        only_keys(o, "trigger.ticket", &["on", "queue"])?;
+        let on = text_of(
+            o.get("on")
+                .ok_or_else(|| FieldError::missing("trigger.ticket.on"))?,
+            "trigger.ticket.on",
+        )?;
+        let on = TicketMoment::ALL
+            .into_iter()
+            .find(|m| m.as_str() == on)
+            .ok_or_else(|| {
+                invalid(
+                    "trigger.ticket.on",
+                    format!("'{on}' is not opened, breached or resolved"),
+                )
+            })?;
+        let queue = match o.get("queue") {
+            None | Some(Value::Null) => None,
+            Some(q) => {
+                let q = text_of(q, "trigger.ticket.queue")?;
+                if q.is_empty() || q.len() > 40 {
+                    return Err(invalid(
+                        "trigger.ticket.queue",
+                        "a queue id is 1-40 characters",
+                    ));
+                }
+                Some(q.to_owned())
+            }
+        };
+        if map.contains_key("on") {
+            return Err(invalid("trigger.on", "only a segment trigger takes on"));
+        }
+        return Ok(Trigger::Ticket { on, queue });
     }
     if let Some(e) = map.get("event") {
         let event_type = text_of(e, "trigger.event")?;
@@ -497,12 +577,36 @@ fn emit(
                     event: event.to_owned(),
                 }
             }
+            "ticket" => {
+                let o = object_of(body, &inner)?;
+                only_keys(o, &inner, &["category", "text"])?;
+                let line = |key: &str, max: usize| -> Result<Option<String>, FieldError> {
+                    let field = format!("{inner}.{key}");
+                    match o.get(key) {
+                        None | Some(Value::Null) => Ok(None),
+                        Some(v) => {
+                            let t = text_of(v, &field)?;
+                            if t.trim().is_empty() || t.chars().count() > max {
+                                return Err(invalid(
+                                    &field,
+                                    format!("{field} is 1-{max} characters"),
+                                ));
+                            }
+                            Ok(Some(t.to_owned()))
+                        }
+                    }
+                };
+                Op::Ticket {
+                    category: line("category", 64)?,
+                    text: line("text", 4000)?,
+                }
+            }
             other => {
                 return Err(FieldError::new(
                     &inner,
                     ErrorCode::UnknownField,
                     format!(
-                        "'{other}' is not a step: wait, send, tag, untag, points, webhook or if"
+                        "'{other}' is not a step: wait, send, tag, untag, points, webhook, ticket or if"
                     ),
                 ));
             }

@@ -122,6 +122,7 @@ pub(crate) struct JourneyBook {
     pub by_event: HashMap<String, Vec<usize>>,
     pub on_stage: Vec<usize>,
     pub on_tier: Vec<usize>,
+    pub on_ticket: Vec<usize>,
     /// (segment, entered) → journeys.
     pub by_segment: HashMap<(String, bool), Vec<usize>>,
     pub lang: Option<Language>,
@@ -151,6 +152,10 @@ impl JourneyBook {
 
     pub fn for_tier(&self) -> impl Iterator<Item = &Watched> {
         self.on_tier.iter().map(|&i| &self.journeys[i])
+    }
+
+    pub fn for_ticket(&self) -> impl Iterator<Item = &Watched> {
+        self.on_ticket.iter().map(|&i| &self.journeys[i])
     }
 }
 
@@ -313,6 +318,7 @@ impl Store {
                     .push(at),
                 Trigger::Stage { .. } => book.on_stage.push(at),
                 Trigger::Tier { .. } => book.on_tier.push(at),
+                Trigger::Ticket { .. } => book.on_ticket.push(at),
                 Trigger::Segment { id, entered } => book
                     .by_segment
                     .entry((id.clone(), *entered))

@@ -433,6 +433,21 @@ impl Store {
                         .await?;
                     *pc += 1;
                 }
+                Op::Ticket { category, text } => {
+                    let queues = self.queue_book(conn).await?;
+                    crate::service::tickets::open_journey_ticket(
+                        conn,
+                        &queues,
+                        run.id,
+                        *pc,
+                        member.id,
+                        category.as_deref(),
+                        text.clone(),
+                        now,
+                    )
+                    .await?;
+                    *pc += 1;
+                }
                 Op::Points { amount, rule } => {
                     return Ok(Stop::Points {
                         amount: *amount,

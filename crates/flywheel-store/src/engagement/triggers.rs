@@ -92,6 +92,26 @@ pub(crate) async fn write_runs(
     Ok(w.run(conn).await?)
 }
 
+/// The runs a ticket of `member` in `queue` reaching `moment` starts, for
+/// [`plan_runs`]; `ticket` names the ticket in the cause (its id, or its source while
+/// it has none).
+pub(crate) fn ticket_trigger_rows(
+    book: &JourneyBook,
+    member: MemberId,
+    moment: flywheel_core::engagement::journey::TicketMoment,
+    queue: Option<&str>,
+    ticket: &str,
+    at: Micros,
+) -> Vec<Vec<Val>> {
+    book.for_ticket()
+        .filter(|j| at >= j.active_since && j.journey.trigger.matches_ticket(moment, queue))
+        .map(|j| {
+            let cause = format!("ticket:{ticket}:{}", moment.as_str());
+            run_row(j, member, cause, at)
+        })
+        .collect()
+}
+
 /// The runs a segment entry (or exit) starts, for [`plan_runs`].
 pub(crate) fn segment_trigger_rows(
     book: &JourneyBook,

@@ -401,6 +401,7 @@ impl Store {
             crate::service::tickets::plan_event_tickets(
                 &mut derived,
                 &queues,
+                &journeys,
                 &ws,
                 events,
                 &accepted,

@@ -9,10 +9,13 @@
 
 use crate::audit::{self, AuditActor, AuditChange};
 use crate::db::Store;
+use crate::engagement::journeys::JourneyBook;
+use crate::engagement::triggers::{plan_runs, ticket_trigger_rows, write_runs};
 use crate::error::StoreError;
 use crate::plan::Writes;
 use crate::sql::Val;
 use flywheel_core::Event;
+use flywheel_core::engagement::journey::TicketMoment;
 use flywheel_core::event::{FeedbackKind, Payload};
 use flywheel_core::ingest::{MemberId, WorkingSet};
 use flywheel_core::service::{Move, Queue, Targets, TicketStatus, route};
@@ -152,11 +155,13 @@ impl NewTicket<'_> {
 pub(crate) fn plan_event_tickets(
     w: &mut Writes,
     queues: &[Queue],
+    journeys: &JourneyBook,
     ws: &WorkingSet,
     events: &[Event],
     accepted: &[(usize, MemberId)],
 ) {
     let mut rows = Vec::new();
+    let mut runs = Vec::new();
     for &(i, member) in accepted {
         let e = &events[i];
         let Payload::Feedback { kind, category } = &e.payload else {
@@ -186,8 +191,60 @@ pub(crate) fn plan_event_tickets(
             opened_at: e.occurred_at,
         };
         rows.push(ticket.row());
+        runs.extend(ticket_trigger_rows(
+            journeys,
+            ticket.member,
+            TicketMoment::Opened,
+            ticket.queue.map(|q| q.id.as_str()),
+            &ticket.source,
+            e.occurred_at,
+        ));
     }
     w.rows(INSERT, rows, INSERT_TAIL);
+    plan_runs(w, runs);
+}
+
+/// Inserts a new ticket unless its source has one; true when it did.
+async fn insert_ticket(
+    conn: &mut AnyConnection,
+    ticket: &NewTicket<'_>,
+) -> Result<bool, StoreError> {
+    let places: Vec<String> = (1..=14).map(|i| format!("${i}")).collect();
+    let mut insert = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "{INSERT} VALUES ({}) {INSERT_TAIL}",
+        places.join(", ")
+    )));
+    for v in ticket.row() {
+        insert = crate::sql::bind(insert, v);
+    }
+    Ok(insert.execute(&mut *conn).await?.rows_affected() > 0)
+}
+
+/// A journey's ticket step: a request for the team, once per run and step.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn open_journey_ticket(
+    conn: &mut AnyConnection,
+    queues: &[Queue],
+    run: i64,
+    step: usize,
+    member: MemberId,
+    category: Option<&str>,
+    text: Option<String>,
+    now: Micros,
+) -> Result<(), StoreError> {
+    let ticket = NewTicket {
+        source: format!("journey:{run}:{step}"),
+        member,
+        kind: "request",
+        category,
+        queue: route(queues, category),
+        text,
+        channel: None,
+        complaint_event_id: None,
+        opened_at: now,
+    };
+    insert_ticket(conn, &ticket).await?;
+    Ok(())
 }
 
 /// Which tickets to list.
@@ -343,15 +400,7 @@ impl Store {
             complaint_event_id: None,
             opened_at: now,
         };
-        let places: Vec<String> = (1..=14).map(|i| format!("${i}")).collect();
-        let mut insert = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "{INSERT} VALUES ({}) {INSERT_TAIL}",
-            places.join(", ")
-        )));
-        for v in ticket.row() {
-            insert = crate::sql::bind(insert, v);
-        }
-        let fresh = insert.execute(&mut *conn).await?.rows_affected() > 0;
+        let fresh = insert_ticket(conn, &ticket).await?;
         let row = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {COLUMNS} FROM tickets WHERE source = $1"
         )))
@@ -360,6 +409,18 @@ impl Store {
         .await?;
         let row = ticket_from_row(&row)?;
         if fresh {
+            let journeys = self
+                .journey_book(conn, self.segment_settings().lang)
+                .await?;
+            let runs = ticket_trigger_rows(
+                &journeys,
+                row.member_id,
+                TicketMoment::Opened,
+                row.queue_id.as_deref(),
+                &row.source,
+                now,
+            );
+            write_runs(conn, runs).await?;
             let change = AuditChange {
                 kind: "ticket",
                 action: "open",
@@ -453,6 +514,20 @@ impl Store {
         .execute(&mut *conn)
         .await?;
         add_note(conn, id, now, &actor.reference, step.as_str(), note).await?;
+        if step == Move::Resolve {
+            let journeys = self
+                .journey_book(conn, self.segment_settings().lang)
+                .await?;
+            let runs = ticket_trigger_rows(
+                &journeys,
+                t.member_id,
+                TicketMoment::Resolved,
+                t.queue_id.as_deref(),
+                &format!("{id}-{}", t.reopened),
+                now,
+            );
+            write_runs(conn, runs).await?;
+        }
         let change = AuditChange {
             kind: "ticket",
             action: step.as_str(),
@@ -559,6 +634,15 @@ impl Store {
         .fetch_all(&mut *conn)
         .await?;
         let mut flagged = Vec::with_capacity(rows.len());
+        let journeys = if rows.is_empty() {
+            None
+        } else {
+            Some(
+                self.journey_book(conn, self.segment_settings().lang)
+                    .await?,
+            )
+        };
+        let mut runs = Vec::new();
         for r in &rows {
             let mut t = ticket_from_row(r)?;
             let response = t.status == TicketStatus::Open
@@ -566,13 +650,27 @@ impl Store {
                 && t.respond_by.is_some_and(|by| by <= now);
             let resolution =
                 t.resolution_breached_at.is_none() && t.resolve_by.is_some_and(|by| by <= now);
-            if response {
-                t.response_breached_at = t.respond_by;
-                add_note(conn, t.id, now, "sweep", "response_breached", None).await?;
-            }
-            if resolution {
-                t.resolution_breached_at = t.resolve_by;
-                add_note(conn, t.id, now, "sweep", "resolution_breached", None).await?;
+            for (breached, which) in [(response, "response"), (resolution, "resolution")] {
+                if !breached {
+                    continue;
+                }
+                if which == "response" {
+                    t.response_breached_at = t.respond_by;
+                } else {
+                    t.resolution_breached_at = t.resolve_by;
+                }
+                let kind = format!("{which}_breached");
+                add_note(conn, t.id, now, "sweep", &kind, None).await?;
+                if let Some(book) = &journeys {
+                    runs.extend(ticket_trigger_rows(
+                        book,
+                        t.member_id,
+                        TicketMoment::Breached,
+                        t.queue_id.as_deref(),
+                        &format!("{}-{which}-{}", t.id, t.reopened),
+                        now,
+                    ));
+                }
             }
             sqlx::query(
                 "UPDATE tickets SET response_breached_at = $1, resolution_breached_at = $2 WHERE id = $3",
@@ -584,6 +682,7 @@ impl Store {
             .await?;
             flagged.push(t);
         }
+        write_runs(conn, runs).await?;
         tx.commit().await?;
         Ok(flagged)
     }
