@@ -271,6 +271,37 @@ class Cockpit(unittest.TestCase):
                              str(g["members"]))
         self.shot("campaigns")
 
+    def test_service_page_shows_the_report_and_resolves_a_late_ticket(self):
+        self.sign_in(STAFF_KEY, "/service")
+        report = api("/v1/service/report?days=30")["queues"]
+        self.assertTrue(report, "the demo's feedback opened tickets in its queues")
+        for q in report:
+            name = q["queue"] or "none"
+            row = self.driver.find_element(By.CSS_SELECTOR, "#queues tr.queue-" + name)
+            self.assertEqual(row.find_element(By.CSS_SELECTOR, "td.opened").text, str(q["opened"]))
+            self.assertEqual(row.find_element(By.CSS_SELECTOR, "td.breached-now").text,
+                             str(q["breached_now"]))
+        late = [t for t in api("/v1/tickets?breached=true&limit=200")["tickets"]
+                if t["status"] != "resolved"]
+        rows = self.driver.find_elements(By.CSS_SELECTOR, "#breached tbody tr")
+        self.assertEqual(len(rows), len(late))
+        self.shot("service")
+        # Staff resolve the first late ticket from the page; the API sees it resolved.
+        ticket = late[0]
+        row = self.driver.find_element(By.ID, f"ticket-{ticket['id']}")
+        form = row.find_element(By.CSS_SELECTOR, "form[action$='/resolve']")
+        form.find_element(By.NAME, "note").send_keys("Called back and settled")
+        form.find_element(By.TAG_NAME, "button").click()
+        self.wait.until(EC.url_contains("done=resolve"))
+        after = api(f"/v1/tickets/{ticket['id']}")
+        self.assertEqual(after["status"], "resolved")
+        self.assertEqual(after["notes"][-1]["note"], "Called back and settled")
+        # The member 360 lists the member's tickets as the API does.
+        self.driver.get(f"{BASE}/members/{ticket['member_id']}")
+        theirs = api(f"/v1/members/{ticket['member_id']}/tickets")["tickets"]
+        shown = self.driver.find_elements(By.CSS_SELECTOR, "#member-tickets tbody tr")
+        self.assertEqual(len(shown), min(len(theirs), 20))
+
     def test_the_card_page_opens_from_a_signed_link_and_refuses_a_tampered_one(self):
         doc, _ = self.a_member_with_phone()
         link = api(f"/v1/members/{doc['id']}/card-link")["url"]

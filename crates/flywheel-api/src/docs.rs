@@ -10,7 +10,8 @@ use crate::report_views;
 use crate::routes::{
     audit, benefits, campaigns, card, consent, content, events, finance, health, identity,
     journeys, kpis, members, membership_report, memberships, partner_codes, points, privacy,
-    programmes, queues, rewards, scores, segments, stats, suppressions, tags, tickets, tracking,
+    programmes, queues, rewards, scores, segments, service_report, stats, suppressions, tags,
+    tickets, tracking,
 };
 use crate::score_views;
 use crate::segment_views;
@@ -59,7 +60,7 @@ use utoipa_swagger_ui::SwaggerUi;
         queues::list_queues, queues::get_queue, queues::put_queue, queues::delete_queue,
         queues::list_staff, queues::save_staff, tickets::list_tickets, tickets::member_tickets,
         tickets::get_ticket, tickets::open_ticket, tickets::respond, tickets::resolve,
-        tickets::reopen, tickets::comment, tickets::assign,
+        tickets::reopen, tickets::comment, tickets::assign, service_report::report,
     ),
     components(schemas(
         views::EventAnswer, views::BatchAnswer, views::MemberDoc, views::IdentityView, views::Timeline,
@@ -128,7 +129,8 @@ use utoipa_swagger_ui::SwaggerUi;
         service_views::QueueView, service_views::QueueList, service_views::TicketInput,
         service_views::TicketNoteInput, service_views::TicketAssignInput, service_views::TicketNoteView,
         service_views::TicketView, service_views::TicketList, service_views::StaffInput,
-        service_views::StaffView, service_views::StaffList,
+        service_views::StaffView, service_views::StaffList, service_views::QueueFiguresView,
+        service_views::ServiceReportView,
     )),
     modifiers(&BearerAuth, &ErrorAnswers),
 )]

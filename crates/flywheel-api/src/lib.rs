@@ -61,6 +61,7 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::campaigns::router())
         .merge(routes::queues::router())
         .merge(routes::tickets::router())
+        .merge(routes::service_report::router())
         .merge(routes::members::router())
         .merge(routes::identity::router())
         .merge(routes::stats::router())

@@ -182,3 +182,31 @@ pub struct StaffView {
 pub struct StaffList {
     pub staff: Vec<StaffView>,
 }
+
+/// One queue's figures over the period.
+#[derive(Serialize, ToSchema)]
+pub struct QueueFiguresView {
+    /// None: tickets no queue took.
+    pub queue: Option<String>,
+    /// Opened in the period.
+    pub opened: i64,
+    /// Open now, whenever opened, and of those past a target.
+    pub open_now: i64,
+    pub breached_now: i64,
+    /// Of the period's tickets: answered, resolved, past a target at any time.
+    pub responded: i64,
+    pub resolved: i64,
+    pub breached: i64,
+    /// breached / opened.
+    pub breach_rate: Option<f64>,
+    /// Median working hours to the first answer and to the resolution.
+    pub median_response_hours: Option<f64>,
+    pub median_resolution_hours: Option<f64>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ServiceReportView {
+    pub from: String,
+    pub to: String,
+    pub queues: Vec<QueueFiguresView>,
+}

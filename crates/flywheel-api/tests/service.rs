@@ -174,6 +174,27 @@ async fn a_delivery_complaint_is_routed_breached_and_resolved_with_the_member_at
         let (_, doc) = app.get(&format!("/v1/members/{member}")).await;
         assert_eq!(doc["facts"]["open_complaints"], 0, "{doc}");
         assert_eq!(doc["facts"]["complaints_resolved"], 2);
+        // The report: one delivery ticket this month, answered and resolved, breached.
+        let (status, report) = app.get("/v1/service/report?days=30").await;
+        assert_eq!(status, StatusCode::OK, "{report}");
+        let delivery = report["queues"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|q| q["queue"] == "delivery")
+            .unwrap_or_else(|| panic!("{report}"));
+        assert_eq!(
+            (
+                delivery["opened"].as_i64(),
+                delivery["resolved"].as_i64(),
+                delivery["breached"].as_i64(),
+                delivery["breach_rate"].as_f64(),
+                delivery["open_now"].as_i64()
+            ),
+            (Some(1), Some(1), Some(1), Some(1.0), Some(0)),
+            "{report}"
+        );
+        assert!(delivery["median_response_hours"].as_f64().unwrap() >= 4.0);
         // The ticket only: one, whatever the reopening sent in.
         let (_, list) = app.get(&format!("/v1/members/{member}/tickets")).await;
         assert_eq!(list["tickets"].as_array().unwrap().len(), 1, "{list}");
@@ -516,5 +537,62 @@ async fn a_breach_starts_a_journey_and_a_journey_opens_a_request() {
             .unwrap();
         let (_, list) = app.get(&format!("/v1/members/{member}/tickets")).await;
         assert_eq!(list["tickets"].as_array().unwrap().len(), 2);
+    }
+}
+
+#[tokio::test]
+async fn a_resolution_sent_as_an_event_closes_the_ticket_in_the_same_batch_or_later() {
+    for app in TestApp::all().await {
+        queues(&app).await;
+        let t0 = app.now();
+        let resolved = |id: &str, complaint: &str, at: i64| {
+            json!({"event_id": id, "type": "complaint_resolved", "occurred_at": to_rfc3339(at),
+                "channel": "call_center", "identities": {"phone": "13900139005"},
+                "properties": {"complaint_event_id": complaint}})
+        };
+        // Opened and resolved in one import, an hour apart: within target.
+        let (status, body) = app
+            .post(
+                "/v1/events/batch",
+                json!({"events": [complaint(&app, "b1", "13900139005", "delivery", t0 - 2 * HOUR),
+                                  resolved("r1", "b1", t0 - HOUR)]}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        // Opened now, resolved by the call centre's system two days later: late.
+        let member = app
+            .send(complaint(&app, "b2", "13900139005", "delivery", t0))
+            .await["member_id"]
+            .as_i64()
+            .unwrap();
+        app.advance(2 * DAY);
+        app.send(resolved("r2", "b2", app.now())).await;
+        let (_, list) = app.get(&format!("/v1/members/{member}/tickets")).await;
+        let tickets = list["tickets"].as_array().unwrap();
+        assert_eq!(tickets.len(), 2, "{list}");
+        let by_source = |s: &str| {
+            tickets
+                .iter()
+                .find(|t| t["source"] == s)
+                .unwrap_or_else(|| panic!("{list}"))
+        };
+        let first = by_source("event:b1");
+        assert_eq!(
+            (first["status"].as_str(), first["breached"].as_bool()),
+            (Some("resolved"), Some(false)),
+            "{first}"
+        );
+        assert_eq!(first["resolution_hours"].as_f64(), Some(1.0));
+        let second = by_source("event:b2");
+        assert_eq!(
+            (
+                second["status"].as_str(),
+                second["response_breached"].as_bool()
+            ),
+            (Some("resolved"), Some(true)),
+            "{second}"
+        );
+        let (_, full) = app.get(&format!("/v1/tickets/{}", second["id"])).await;
+        assert_eq!(full["notes"][0]["author"], "event:r2", "{full}");
     }
 }

@@ -297,6 +297,7 @@ struct MemberPage {
     next_events: Option<String>,
     runs: Vec<RunLine>,
     messages: Vec<MessageLine>,
+    tickets: Vec<super::service::TicketLine>,
     /// A fresh idempotency key for the adjustment form: a double submit posts once.
     adjust_key: String,
     flash: Option<String>,
@@ -401,6 +402,17 @@ pub(super) async fn member_360(
             status: r.status,
         })
         .collect();
+    let tickets = state
+        .store
+        .tickets(&flywheel_store::TicketQuery {
+            member_id: Some(m.id),
+            limit: 20,
+            ..Default::default()
+        })
+        .await?
+        .iter()
+        .map(super::service::line)
+        .collect();
     let messages = state
         .store
         .outbox(&flywheel_store::OutboxQuery {
@@ -425,6 +437,7 @@ pub(super) async fn member_360(
     let page = MemberPage {
         chrome: Chrome::of(&viewer, "members"),
         runs,
+        tickets,
         messages,
         name: display_name(&m),
         profile: profile_lines(&doc.profile),

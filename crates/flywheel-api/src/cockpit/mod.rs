@@ -1,6 +1,6 @@
 //! The cockpit: the pages people use — the overview with its charts, member search and
 //! the member 360, the till lookup, identity conflicts, segments, points, tiers, journeys
-//! and their messages, campaigns — and the member's own card page. Served by the same
+//! and their messages, campaigns, service tickets — and the member's own card page. Served by the same
 //! binary from templates and assets compiled in (askama; htmx and Chart.js vendored
 //! under `assets/vendor/`), so it works offline.
 //!
@@ -25,6 +25,7 @@ mod overview;
 mod page;
 mod points;
 mod segments;
+mod service;
 mod session;
 mod till;
 mod value;
@@ -53,6 +54,8 @@ pub fn router() -> Router<AppState> {
         .route("/memberships", get(memberships::page))
         .route("/journeys", get(journeys::page))
         .route("/campaigns", get(campaigns::page))
+        .route("/service", get(service::page))
+        .route("/service/tickets/{id}/{step}", post(service::move_ticket))
         .route("/value", get(value::page))
         .route("/value/kpis", post(value::set_target))
         .route("/card/{token}", get(card_page::page))

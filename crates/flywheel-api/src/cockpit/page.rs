@@ -32,6 +32,7 @@ pub(crate) struct Can {
     pub merge: bool,
     pub manage_segments: bool,
     pub set_targets: bool,
+    pub handle_tickets: bool,
 }
 
 impl Chrome {
@@ -50,6 +51,7 @@ impl Chrome {
                 merge: role.allows(Permission::ManageIdentities),
                 manage_segments: role.allows(Permission::ManageSegments),
                 set_targets: role.allows(Permission::SetTargets),
+                handle_tickets: role.allows(Permission::HandleTickets),
             },
         }
     }

@@ -23,6 +23,7 @@ pub mod queues;
 pub mod rewards;
 pub mod scores;
 pub mod segments;
+pub mod service_report;
 pub mod stats;
 pub mod suppressions;
 pub mod tags;

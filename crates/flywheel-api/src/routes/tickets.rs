@@ -339,7 +339,7 @@ fn note_of(body: Value) -> Result<(Option<String>, Option<String>), ApiError> {
     Ok((note, key))
 }
 
-async fn make_move(
+pub(crate) async fn make_move(
     state: &AppState,
     caller: &Caller,
     id: &str,

@@ -389,16 +389,18 @@ impl Store {
             .collect();
         crate::engagement::consent::plan_merged_consents(&mut derived, &merged);
         crate::engagement::consent::plan_event_consents(&mut derived, &ws, events, &accepted);
-        // Feedback opens a ticket in the queue its category routes to.
-        let feedback = accepted.iter().any(|&(i, _)| {
+        // Feedback opens a ticket in the queue its category routes to; a resolution
+        // sent as an event closes it.
+        let service = accepted.iter().any(|&(i, _)| {
             matches!(
                 events[i].payload,
                 flywheel_core::event::Payload::Feedback { .. }
+                    | flywheel_core::event::Payload::ComplaintResolved { .. }
             )
         });
-        if feedback {
+        if service {
             let queues = self.queue_book(conn).await?;
-            crate::service::tickets::plan_event_tickets(
+            let planned = crate::service::tickets::plan_event_tickets(
                 &mut derived,
                 &queues,
                 &journeys,
@@ -406,6 +408,16 @@ impl Store {
                 events,
                 &accepted,
             );
+            crate::service::tickets::plan_event_resolutions(
+                conn,
+                &mut derived,
+                &queues,
+                &journeys,
+                events,
+                &accepted,
+                planned,
+            )
+            .await?;
         }
         // Journeys an event starts, judged as the event left its member.
         plan_event_triggers(

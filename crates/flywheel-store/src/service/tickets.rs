@@ -129,6 +129,35 @@ struct NewTicket<'a> {
 }
 
 impl NewTicket<'_> {
+    /// The ticket as it will read once written (its id not known yet).
+    fn as_row(&self) -> TicketRow {
+        let targets = self.queue.map(|q| q.targets(self.opened_at));
+        TicketRow {
+            id: 0,
+            source: self.source.clone(),
+            member_id: self.member,
+            kind: self.kind.to_owned(),
+            category: self.category.map(str::to_owned),
+            queue_id: self.queue.map(|q| q.id.clone()),
+            text: self.text.clone(),
+            channel: self.channel.map(str::to_owned),
+            complaint_event_id: self.complaint_event_id.map(str::to_owned),
+            status: TicketStatus::Open,
+            opened_at: self.opened_at,
+            respond_by: targets.map(|t| t.respond_by),
+            resolve_by: targets.map(|t| t.resolve_by),
+            responded_at: None,
+            resolved_at: None,
+            response_minutes: None,
+            resolution_minutes: None,
+            response_breached_at: None,
+            resolution_breached_at: None,
+            assignee: None,
+            reopened: 0,
+            updated_at: self.opened_at,
+        }
+    }
+
     fn row(&self) -> Vec<Val> {
         let targets: Option<Targets> = self.queue.map(|q| q.targets(self.opened_at));
         vec![
@@ -159,9 +188,10 @@ pub(crate) fn plan_event_tickets(
     ws: &WorkingSet,
     events: &[Event],
     accepted: &[(usize, MemberId)],
-) {
+) -> Vec<TicketRow> {
     let mut rows = Vec::new();
     let mut runs = Vec::new();
+    let mut planned = Vec::new();
     for &(i, member) in accepted {
         let e = &events[i];
         let Payload::Feedback { kind, category } = &e.payload else {
@@ -191,6 +221,7 @@ pub(crate) fn plan_event_tickets(
             opened_at: e.occurred_at,
         };
         rows.push(ticket.row());
+        planned.push(ticket.as_row());
         runs.extend(ticket_trigger_rows(
             journeys,
             ticket.member,
@@ -202,6 +233,124 @@ pub(crate) fn plan_event_tickets(
     }
     w.rows(INSERT, rows, INSERT_TAIL);
     plan_runs(w, runs);
+    planned
+}
+
+/// Closes the tickets that `complaint_resolved` events of the batch resolve — sent by
+/// a call-centre system rather than through `/v1/tickets/{id}/resolve` (whose own
+/// events carry `ticket_id` and are left to it) — as a resolution by that event: the
+/// answer and resolution times counted, a missed target marked, a note on the
+/// timeline. A ticket opened in an earlier group is in the tables by now: the engine
+/// flushes any group that touched the same member before this one reads.
+pub(crate) async fn plan_event_resolutions(
+    conn: &mut AnyConnection,
+    w: &mut Writes,
+    queues: &[Queue],
+    journeys: &JourneyBook,
+    events: &[Event],
+    accepted: &[(usize, MemberId)],
+    planned: Vec<TicketRow>,
+) -> Result<(), StoreError> {
+    let resolving: Vec<&Event> = accepted
+        .iter()
+        .map(|&(i, _)| &events[i])
+        .filter(|e| !e.properties.contains_key("ticket_id"))
+        .filter(|e| {
+            matches!(
+                &e.payload,
+                Payload::ComplaintResolved {
+                    complaint_event_id: Some(_),
+                    ..
+                }
+            )
+        })
+        .collect();
+    if resolving.is_empty() {
+        return Ok(());
+    }
+    let sources = resolving.iter().filter_map(|e| match &e.payload {
+        Payload::ComplaintResolved {
+            complaint_event_id: Some(id),
+            ..
+        } => Some(Val::Text(format!("event:{id}"))),
+        _ => None,
+    });
+    let head = format!("SELECT {COLUMNS} FROM tickets WHERE source");
+    let rows = crate::sql::select_in(conn, &head, sources, "AND status <> 'resolved'").await?;
+    let mut open: std::collections::HashMap<String, TicketRow> = rows
+        .iter()
+        .map(|r| ticket_from_row(r).map(|t| (t.source.clone(), t)))
+        .collect::<Result<_, _>>()?;
+    // Opened earlier in this very batch: not in the table yet.
+    for t in planned {
+        open.entry(t.source.clone()).or_insert(t);
+    }
+    let mut runs = Vec::new();
+    for e in resolving {
+        let Payload::ComplaintResolved {
+            complaint_event_id: Some(id),
+            ..
+        } = &e.payload
+        else {
+            continue;
+        };
+        let Some(mut t) = open.remove(&format!("event:{id}")) else {
+            continue;
+        };
+        let at = e.occurred_at.max(t.opened_at);
+        let queue = t
+            .queue_id
+            .as_deref()
+            .and_then(|q| queues.iter().find(|x| x.id == q));
+        if t.responded_at.is_none() {
+            t.responded_at = Some(at);
+            t.response_minutes = Some(working_minutes(queue, t.opened_at, at));
+            if t.respond_by.is_some_and(|by| at > by) && t.response_breached_at.is_none() {
+                t.response_breached_at = t.respond_by;
+            }
+        }
+        t.resolved_at = Some(at);
+        t.resolution_minutes = Some(working_minutes(queue, t.opened_at, at));
+        if t.resolve_by.is_some_and(|by| at > by) && t.resolution_breached_at.is_none() {
+            t.resolution_breached_at = t.resolve_by;
+        }
+        w.statement(
+            "UPDATE tickets SET status = 'resolved', responded_at = $1, resolved_at = $2, \
+             response_minutes = $3, resolution_minutes = $4, response_breached_at = $5, \
+             resolution_breached_at = $6, updated_at = $7 WHERE source = $8 AND status <> 'resolved'",
+            vec![
+                Val::OptInt(t.responded_at),
+                Val::OptInt(t.resolved_at),
+                Val::OptInt(t.response_minutes),
+                Val::OptInt(t.resolution_minutes),
+                Val::OptInt(t.response_breached_at),
+                Val::OptInt(t.resolution_breached_at),
+                Val::Int(at),
+                t.source.clone().into(),
+            ],
+        );
+        w.statement(
+            "INSERT INTO ticket_notes (ticket_id, at, author, kind, note, request_key) \
+             SELECT id, $1, $2, 'resolve', NULL, $3 FROM tickets WHERE source = $4 \
+             ON CONFLICT (ticket_id, request_key) DO NOTHING",
+            vec![
+                Val::Int(at),
+                format!("event:{}", e.event_id).into(),
+                format!("event:{}", e.event_id).into(),
+                t.source.clone().into(),
+            ],
+        );
+        runs.extend(ticket_trigger_rows(
+            journeys,
+            t.member_id,
+            TicketMoment::Resolved,
+            t.queue_id.as_deref(),
+            &format!("{}-{}", t.source, t.reopened),
+            at,
+        ));
+    }
+    plan_runs(w, runs);
+    Ok(())
 }
 
 /// Inserts a new ticket unless its source has one; true when it did.

@@ -9,6 +9,7 @@ mod journeys;
 mod memberships;
 mod rewards;
 mod segments;
+mod service;
 
 use crate::config::{Config, Overrides};
 use anyhow::Context;
@@ -127,6 +128,7 @@ async fn load(
     let first_day = end - 730 * flywheel_core::time::DAY;
     let now = chrono::Utc::now().timestamp_micros();
     memberships::define(store, first_day, now).await?;
+    service::define(store, first_day).await?;
     let rules = config.policy.rules();
     let mut batch = Vec::with_capacity(DEMO_BATCH);
     let mut total = 0u64;
@@ -269,6 +271,15 @@ async fn load(
         } else {
             String::new()
         }
+    );
+    let service = store
+        .service_figures(now - 30 * flywheel_core::time::DAY, now + 1)
+        .await?;
+    let (opened, open_now, late) = service.iter().fold((0, 0, 0), |(a, b, c), q| {
+        (a + q.opened, b + q.open_now, c + q.breached_now)
+    });
+    eprintln!(
+        "service: 3 queues; {opened} tickets opened in the last 30 days, {open_now} open now, {late} of them past target (GET /v1/service/report, /v1/tickets)"
     );
     let paid = store.paid_member_count().await?;
     eprintln!(

@@ -1,0 +1,80 @@
+//! `GET /v1/service/report`: tickets per queue over a period, the median working hours
+//! to an answer and to a resolution, and the breach rate.
+
+use crate::auth::{Allowed, need};
+use crate::error::ApiError;
+use crate::params::Params;
+use crate::service_views::{QueueFiguresView, ServiceReportView};
+use crate::state::AppState;
+use axum::extract::State;
+use axum::routing::get;
+use axum::{Json, Router};
+use flywheel_core::ErrorCode;
+use flywheel_core::time::{DAY, to_rfc3339};
+use flywheel_store::QueueFigures;
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/v1/service/report", get(report))
+}
+
+pub(crate) fn figures_view(f: QueueFigures) -> QueueFiguresView {
+    QueueFiguresView {
+        breach_rate: f.breach_rate(),
+        queue: f.queue,
+        opened: f.opened,
+        open_now: f.open_now,
+        breached_now: f.breached_now,
+        responded: f.responded,
+        resolved: f.resolved,
+        breached: f.breached,
+        median_response_hours: f.median_response_hours,
+        median_resolution_hours: f.median_resolution_hours,
+    }
+}
+
+/// Service figures per queue
+#[utoipa::path(get, path = "/v1/service/report", tag = "service",
+    params(("days" = Option<u32>, Query, description = "The period: the last 1-366 days, 30 by default")),
+    responses((status = 200, body = ServiceReportView)),
+    security(("bearer" = [])))]
+pub async fn report(
+    _caller: Allowed<need::ReadStats>,
+    State(state): State<AppState>,
+    Params(params): Params,
+) -> Result<Json<ServiceReportView>, ApiError> {
+    let mut days = 30;
+    for (k, v) in params {
+        match k.as_str() {
+            "days" => {
+                days = v
+                    .parse::<i64>()
+                    .ok()
+                    .filter(|d| (1..=366).contains(d))
+                    .ok_or_else(|| {
+                        ApiError::new(ErrorCode::InvalidQuery, "days is 1 to 366").field("days")
+                    })?
+            }
+            other => {
+                return Err(ApiError::new(
+                    ErrorCode::InvalidQuery,
+                    format!("unknown parameter {other:?}"),
+                )
+                .field(other.to_owned()));
+            }
+        }
+    }
+    let to = state.now();
+    let from = to - days * DAY;
+    let queues = state
+        .store
+        .service_figures(from, to + 1)
+        .await?
+        .into_iter()
+        .map(figures_view)
+        .collect();
+    Ok(Json(ServiceReportView {
+        from: to_rfc3339(from),
+        to: to_rfc3339(to),
+        queues,
+    }))
+}

@@ -1,0 +1,135 @@
+//! Service figures per queue over a period: tickets opened, still open, answered and
+//! resolved, median working hours to each, and how many broke a target — what a
+//! service manager reads each morning (issue 19's reports).
+
+use crate::db::Store;
+use crate::error::StoreError;
+use flywheel_core::time::Micros;
+use sqlx::Row;
+use std::collections::BTreeMap;
+
+/// One queue's figures (`queue` None: tickets no queue took).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct QueueFigures {
+    pub queue: Option<String>,
+    /// Opened in the period.
+    pub opened: i64,
+    /// Open now (whenever opened).
+    pub open_now: i64,
+    /// Open now and past a target.
+    pub breached_now: i64,
+    /// Of those opened in the period: answered, resolved, and past a target at any time.
+    pub responded: i64,
+    pub resolved: i64,
+    pub breached: i64,
+    /// Median working hours to the first answer and to the resolution, of those.
+    pub median_response_hours: Option<f64>,
+    pub median_resolution_hours: Option<f64>,
+}
+
+impl QueueFigures {
+    /// Share of the period's tickets that broke a target.
+    pub fn breach_rate(&self) -> Option<f64> {
+        (self.opened > 0).then(|| self.breached as f64 / self.opened as f64)
+    }
+}
+
+fn median_hours(mut minutes: Vec<i64>) -> Option<f64> {
+    if minutes.is_empty() {
+        return None;
+    }
+    minutes.sort_unstable();
+    let n = minutes.len();
+    let m = if n % 2 == 1 {
+        minutes[n / 2] as f64
+    } else {
+        (minutes[n / 2 - 1] + minutes[n / 2]) as f64 / 2.0
+    };
+    Some(m / 60.0)
+}
+
+impl Store {
+    /// Figures per queue for tickets opened in `[from, to)`, and those open now.
+    pub async fn service_figures(
+        &self,
+        from: Micros,
+        to: Micros,
+    ) -> Result<Vec<QueueFigures>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT queue_id, status, opened_at, response_minutes, resolution_minutes, \
+             response_breached_at, resolution_breached_at FROM tickets \
+             WHERE (opened_at >= $1 AND opened_at < $2) OR status <> 'resolved'",
+        )
+        .bind(from)
+        .bind(to)
+        .fetch_all(self.pool())
+        .await?;
+        let mut by_queue: BTreeMap<Option<String>, (QueueFigures, Vec<i64>, Vec<i64>)> =
+            BTreeMap::new();
+        for r in &rows {
+            let queue: Option<String> = r.try_get("queue_id")?;
+            let status: String = r.try_get("status")?;
+            let opened_at: Micros = r.try_get("opened_at")?;
+            let response: Option<i64> = r.try_get("response_minutes")?;
+            let resolution: Option<i64> = r.try_get("resolution_minutes")?;
+            let breached = r
+                .try_get::<Option<i64>, _>("response_breached_at")?
+                .is_some()
+                || r.try_get::<Option<i64>, _>("resolution_breached_at")?
+                    .is_some();
+            let entry = by_queue.entry(queue.clone()).or_insert_with(|| {
+                (
+                    QueueFigures {
+                        queue,
+                        ..QueueFigures::default()
+                    },
+                    Vec::new(),
+                    Vec::new(),
+                )
+            });
+            let (f, responses, resolutions) = entry;
+            if status != "resolved" {
+                f.open_now += 1;
+                if breached {
+                    f.breached_now += 1;
+                }
+            }
+            if opened_at >= from && opened_at < to {
+                f.opened += 1;
+                if let Some(m) = response {
+                    f.responded += 1;
+                    responses.push(m);
+                }
+                if status == "resolved"
+                    && let Some(m) = resolution
+                {
+                    f.resolved += 1;
+                    resolutions.push(m);
+                }
+                if breached {
+                    f.breached += 1;
+                }
+            }
+        }
+        Ok(by_queue
+            .into_values()
+            .map(|(mut f, responses, resolutions)| {
+                f.median_response_hours = median_hours(responses);
+                f.median_resolution_hours = median_hours(resolutions);
+                f
+            })
+            .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::median_hours;
+
+    #[test]
+    fn medians_are_of_the_middle_answers_in_hours() {
+        assert_eq!(median_hours(vec![]), None);
+        assert_eq!(median_hours(vec![120, 60, 600]), Some(2.0));
+        assert_eq!(median_hours(vec![60, 120]), Some(1.5));
+    }
+}
