@@ -10,8 +10,8 @@ use crate::report_views;
 use crate::routes::{
     audit, benefits, campaigns, card, consent, content, events, finance, health, identity,
     journeys, kpis, members, membership_report, memberships, partner_codes, points, privacy,
-    programmes, queues, rewards, scores, segments, service_report, stats, suppressions, tags,
-    tickets, tracking,
+    programmes, queues, rewards, scores, segments, service_report, service_teams, stats,
+    suppressions, tags, tickets, tracking,
 };
 use crate::score_views;
 use crate::segment_views;
@@ -61,6 +61,8 @@ use utoipa_swagger_ui::SwaggerUi;
         queues::list_staff, queues::save_staff, tickets::list_tickets, tickets::member_tickets,
         tickets::get_ticket, tickets::open_ticket, tickets::respond, tickets::resolve,
         tickets::reopen, tickets::comment, tickets::assign, service_report::report,
+        service_teams::list_templates, service_teams::get_template, service_teams::put_template,
+        service_teams::member_team, service_teams::add_note,
     ),
     components(schemas(
         views::EventAnswer, views::BatchAnswer, views::MemberDoc, views::IdentityView, views::Timeline,
@@ -130,7 +132,10 @@ use utoipa_swagger_ui::SwaggerUi;
         service_views::TicketNoteInput, service_views::TicketAssignInput, service_views::TicketNoteView,
         service_views::TicketView, service_views::TicketList, service_views::StaffInput,
         service_views::StaffView, service_views::StaffList, service_views::QueueFiguresView,
-        service_views::ServiceReportView,
+        service_views::ServiceReportView, service_views::TeamTemplateInput,
+        service_views::TeamTemplateView, service_views::TeamTemplateList,
+        service_views::TeamPlaceView, service_views::TeamNoteView, service_views::ServiceTeamView,
+        service_views::TeamNoteInput,
     )),
     modifiers(&BearerAuth, &ErrorAnswers),
 )]

@@ -62,6 +62,7 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::queues::router())
         .merge(routes::tickets::router())
         .merge(routes::service_report::router())
+        .merge(routes::service_teams::router())
         .merge(routes::members::router())
         .merge(routes::identity::router())
         .merge(routes::stats::router())

@@ -210,3 +210,78 @@ pub struct ServiceReportView {
     pub to: String,
     pub queues: Vec<QueueFiguresView>,
 }
+
+/// A service-team template: who gathers around a member, on what, and for how long.
+#[derive(Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TeamTemplateInput {
+    /// The path's id when present.
+    pub id: Option<String>,
+    pub name: Option<String>,
+    /// Role → how many people (1-10 each, 30 in all): {"sales": 1, "service": 2}.
+    #[schema(value_type = Object)]
+    pub roles: serde_json::Value,
+    /// `{"event": "deposit", "when"?: "<segment expression checked as the team forms>"}`.
+    #[schema(value_type = Object)]
+    pub trigger: serde_json::Value,
+    /// The team closes this many days after `close_on`'s event, or after it opened.
+    pub close_after_days: u32,
+    /// An event type (`delivery`) the closing days count from.
+    pub close_on: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct TeamTemplateView {
+    pub id: String,
+    #[schema(value_type = Object)]
+    pub definition: serde_json::Value,
+    pub created_at: String,
+    pub updated_at: String,
+    pub updated_by: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct TeamTemplateList {
+    pub templates: Vec<TeamTemplateView>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct TeamPlaceView {
+    pub staff_id: String,
+    pub name: String,
+    pub role: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct TeamNoteView {
+    pub at: String,
+    pub author: String,
+    pub note: String,
+}
+
+/// The member's service team.
+#[derive(Serialize, ToSchema)]
+pub struct ServiceTeamView {
+    pub id: i64,
+    pub template: String,
+    pub member_id: i64,
+    /// forming (within a second of its event), open or closed.
+    pub status: String,
+    pub team: Vec<TeamPlaceView>,
+    /// Roles no one on the roster could fill.
+    pub missing: Vec<String>,
+    pub opened_at: Option<String>,
+    pub closes_at: Option<String>,
+    pub closed_at: Option<String>,
+    /// Notes the team shares, oldest first.
+    pub notes: Vec<TeamNoteView>,
+}
+
+#[derive(Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TeamNoteInput {
+    /// Up to 4,000 characters.
+    pub note: String,
+    /// A retry under the same key adds nothing.
+    pub idempotency_key: Option<String>,
+}

@@ -596,3 +596,125 @@ async fn a_resolution_sent_as_an_event_closes_the_ticket_in_the_same_batch_or_la
         assert_eq!(full["notes"][0]["author"], "event:r2", "{full}");
     }
 }
+
+#[tokio::test]
+async fn a_deposit_gathers_a_complete_team_from_the_roster_until_delivery_and_30_days() {
+    for app in TestApp::all().await {
+        for (id, name, role, city) in [
+            ("s-sales", "Zhou Ping", "sales", "Shanghai"),
+            ("s-sales-bj", "Qian Bo", "sales", "Beijing"),
+            ("s-svc1", "Li Na", "service", "Shanghai"),
+            ("s-svc2", "Wang Fang", "service", "Shanghai"),
+            ("s-svc3", "Guo Jin", "service", "Shanghai"),
+            ("s-del", "Chen Jie", "delivery", "Shanghai"),
+            ("s-cm", "Liu Yang", "city_manager", "Shanghai"),
+            ("s-as1", "Sun Qi", "after_sales", "Shanghai"),
+            ("s-as2", "Ma Lin", "after_sales", "Hangzhou"),
+        ] {
+            let (status, body) = app
+                .post(
+                    "/v1/staff",
+                    json!({"id": id, "name": name, "roles": [role], "city": city}),
+                )
+                .await;
+            assert_eq!(status, StatusCode::CREATED, "{body}");
+        }
+        // As the issue writes it, then closing 30 days after delivery.
+        let (status, body) = app
+            .put(
+                "/v1/service-teams/templates/deposit",
+                json!({"roles": {"sales": 1, "service": 2, "delivery": 1, "city_manager": 1, "after_sales": 2},
+                    "trigger": {"event": "deposit"}, "close_after_days": 30}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        let (status, body) = app
+            .put(
+                "/v1/service-teams/templates/deposit",
+                json!({"roles": {"sales": 1, "service": 2, "delivery": 1, "city_manager": 1, "after_sales": 2},
+                    "trigger": {"event": "deposit"}, "close_after_days": 30, "close_on": "delivery"}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        let (status, body) = app
+            .put(
+                "/v1/service-teams/templates/bad",
+                json!({"roles": {"sales": 11}, "trigger": {"event": "deposit"}, "close_after_days": 30}),
+            )
+            .await;
+        assert_eq!(
+            (status, body["error"]["field"].as_str()),
+            (StatusCode::UNPROCESSABLE_ENTITY, Some("roles.sales"))
+        );
+        let deposit = json!({"event_id": "dep1", "type": "deposit", "occurred_at": to_rfc3339(app.now()),
+            "channel": "store", "identities": {"phone": "13900139006"},
+            "properties": {"amount": "5000.00", "city": "Shanghai"}});
+        app.send(
+            json!({"event_id": "reg6", "type": "register", "occurred_at": to_rfc3339(app.now()),
+            "channel": "store", "identities": {"phone": "13900139006"},
+            "properties": {"city": "Shanghai", "name": "Zhang Wei"}}),
+        )
+        .await;
+        let member = app.send(deposit.clone()).await["member_id"]
+            .as_i64()
+            .unwrap();
+        app.send(deposit).await;
+        let (status, body) = app.get(&format!("/v1/members/{member}/service-team")).await;
+        assert_eq!(
+            (status, body["status"].as_str()),
+            (StatusCode::OK, Some("forming")),
+            "{body}"
+        );
+        let report = app.store.run_service_teams(app.now()).await.unwrap();
+        assert_eq!(report.formed, 1, "one team, however often the deposit came");
+        let (_, team) = app.get(&format!("/v1/members/{member}/service-team")).await;
+        let people = team["team"].as_array().unwrap();
+        assert_eq!(people.len(), 7, "{team}");
+        assert!(team["missing"].as_array().unwrap().is_empty(), "{team}");
+        let staff: Vec<&str> = people
+            .iter()
+            .map(|p| p["staff_id"].as_str().unwrap())
+            .collect();
+        assert!(
+            staff.contains(&"s-sales"),
+            "Shanghai's sales person first: {team}"
+        );
+        assert!(!staff.contains(&"s-sales-bj"), "{team}");
+        assert!(
+            staff.contains(&"s-as2"),
+            "after-sales needs a second person: {team}"
+        );
+        assert_eq!(
+            team["closes_at"],
+            Value::Null,
+            "open until delivery + 30 days"
+        );
+        // A note the team shares; retried, added once.
+        for expected in [StatusCode::CREATED, StatusCode::OK] {
+            let (status, body) = app
+                .post(
+                    &format!("/v1/members/{member}/service-team/notes"),
+                    json!({"note": "Prefers calls after 6pm", "idempotency_key": "n1"}),
+                )
+                .await;
+            assert_eq!(status, expected, "{body}");
+            assert_eq!(body["notes"].as_array().unwrap().len(), 1);
+        }
+        // Delivered: the team stays 30 days more, then closes.
+        app.send(
+            json!({"event_id": "deliv1", "type": "delivery", "occurred_at": to_rfc3339(app.now()),
+            "channel": "store", "identities": {"phone": "13900139006"}, "properties": {}}),
+        )
+        .await;
+        let (_, team) = app.get(&format!("/v1/members/{member}/service-team")).await;
+        let closes = parse_rfc3339(team["closes_at"].as_str().unwrap()).unwrap();
+        assert!(closes > app.now() + 29 * DAY, "{team}");
+        app.advance(31 * DAY);
+        let report = app.store.run_service_teams(app.now()).await.unwrap();
+        assert_eq!(report.closed, 1);
+        let (_, team) = app.get(&format!("/v1/members/{member}/service-team")).await;
+        assert_eq!(team["status"], "closed", "{team}");
+        let (status, body) = app.get("/v1/members/999/service-team").await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    }
+}

@@ -64,8 +64,8 @@ pub(crate) struct Inner {
     pub segment_cache: SegmentCache,
     /// The active journeys, compiled, with the stamp they were built at.
     pub journey_cache: JourneyCache,
-    /// The service queues feedback is routed with, and the stamp they were read at.
-    pub queue_cache: crate::service::queues::QueueCache,
+    /// The service queues and team templates, compiled, with the stamp they were read at.
+    pub service_cache: crate::service::book::ServiceCache,
     /// The policy segments are evaluated under (`Store::configure_segments`).
     pub segment_settings: std::sync::RwLock<crate::segments::fill::SegmentSettings>,
     /// Members, identities, orders and referrals ingest read or wrote, kept between its
@@ -218,7 +218,7 @@ impl Store {
             catalogue_cache: CatalogueCache::default(),
             segment_cache: SegmentCache::default(),
             journey_cache: JourneyCache::default(),
-            queue_cache: Default::default(),
+            service_cache: Default::default(),
             segment_settings: Default::default(),
             member_cache: tokio::sync::Mutex::new(MemberCache::with_bounds(0, 0)),
             member_cache_on: AtomicBool::new(false),
@@ -329,8 +329,8 @@ impl Store {
         &self.inner.journey_cache
     }
 
-    pub(crate) fn queue_cache(&self) -> &crate::service::queues::QueueCache {
-        &self.inner.queue_cache
+    pub(crate) fn service_cache(&self) -> &crate::service::book::ServiceCache {
+        &self.inner.service_cache
     }
 
     pub(crate) fn catalogue_cache(&self) -> &CatalogueCache {

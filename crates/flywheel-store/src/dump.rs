@@ -49,7 +49,7 @@ const SKIPPED: [&str; 18] = [
 /// segment's entry (and the tag a segment sets) is dated by the transaction that
 /// evaluated its member — in a history replayed at its own time, the member's last event
 /// of its batch — so, like the feed of entries and exits, it depends on batch sizes.
-const VOLATILE: [(&str, &str); 42] = [
+const VOLATILE: [(&str, &str); 43] = [
     ("events", "received_at"),
     ("members", "updated_at"),
     ("points_transactions", "posted_at"),
@@ -92,6 +92,7 @@ const VOLATILE: [(&str, &str); 42] = [
     ("tickets", "id"),
     ("ticket_notes", "id"),
     ("ticket_notes", "ticket_id"),
+    ("service_teams", "id"),
 ];
 
 /// A row as a JSON object, column by column; text that holds JSON (identities,

@@ -87,6 +87,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0029_service.sql"),
         postgres: include_str!("../migrations/postgres/0029_service.sql"),
     },
+    Migration {
+        version: 30,
+        name: "service_teams",
+        sqlite: include_str!("../migrations/sqlite/0030_service_teams.sql"),
+        postgres: include_str!("../migrations/postgres/0030_service_teams.sql"),
+    },
 ];
 
 impl Store {

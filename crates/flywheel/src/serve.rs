@@ -136,7 +136,8 @@ async fn engage(
 }
 
 /// One pass: the journeys' due steps, the campaigns' due occurrences, the membership
-/// notices due, tickets past their targets, then the messages due.
+/// notices due, service teams to form or close, tickets past their targets, then the
+/// messages due.
 pub async fn engage_once(
     store: &Store,
     config: &Config,
@@ -169,6 +170,15 @@ pub async fn engage_once(
     let notices = store.run_notices(&config.policy, &base, now).await?;
     if notices > 0 {
         tracing::info!(notices, "membership notices queued");
+    }
+    let teams = store.run_service_teams(now).await?;
+    if teams != flywheel_store::TeamsReport::default() {
+        tracing::info!(
+            formed = teams.formed,
+            skipped = teams.skipped,
+            closed = teams.closed,
+            "service teams"
+        );
     }
     let breached = store.flag_ticket_breaches(now).await?;
     for t in &breached {

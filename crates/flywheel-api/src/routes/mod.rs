@@ -24,6 +24,7 @@ pub mod rewards;
 pub mod scores;
 pub mod segments;
 pub mod service_report;
+pub mod service_teams;
 pub mod stats;
 pub mod suppressions;
 pub mod tags;

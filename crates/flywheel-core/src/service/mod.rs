@@ -2,11 +2,13 @@
 //! them, answered against targets counted in that team's working hours.
 //!
 //! `hours.rs` is the working-hours clock, `queue.rs` routes a category to a queue and
-//! sets a ticket's targets, `ticket.rs` says which moves a ticket may make. Storage and
+//! sets a ticket's targets, `ticket.rs` says which moves a ticket may make, `team.rs`
+//! reads service-team templates and picks who joins a member's team. Storage and
 //! the sweep that flags breaches live in the store; nothing here does I/O.
 
 pub mod hours;
 pub mod queue;
+pub mod team;
 pub mod ticket;
 
 pub use hours::WorkingHours;

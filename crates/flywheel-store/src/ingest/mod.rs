@@ -391,6 +391,15 @@ impl Store {
         crate::engagement::consent::plan_event_consents(&mut derived, &ws, events, &accepted);
         // Feedback opens a ticket in the queue its category routes to; a resolution
         // sent as an event closes it.
+        // An event a team template names starts (or times the end of) a service team.
+        let service_book = self.service_book(conn).await?;
+        crate::service::teams::plan_event_teams(
+            &mut derived,
+            &service_book,
+            &ws,
+            events,
+            &accepted,
+        );
         let service = accepted.iter().any(|&(i, _)| {
             matches!(
                 events[i].payload,
@@ -399,10 +408,10 @@ impl Store {
             )
         });
         if service {
-            let queues = self.queue_book(conn).await?;
+            let queues = &service_book.queues;
             let planned = crate::service::tickets::plan_event_tickets(
                 &mut derived,
-                &queues,
+                queues,
                 &journeys,
                 &ws,
                 events,
@@ -411,7 +420,7 @@ impl Store {
             crate::service::tickets::plan_event_resolutions(
                 conn,
                 &mut derived,
-                &queues,
+                queues,
                 &journeys,
                 events,
                 &accepted,

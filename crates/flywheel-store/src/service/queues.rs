@@ -1,5 +1,5 @@
-//! Service queues (migration 29): saved whole, audited, and compiled into the book
-//! ingest routes feedback with — cached until a queue is saved or deleted.
+//! Service queues (migration 29): saved whole and audited; ingest routes feedback with
+//! them through the service book (`book.rs`).
 
 use crate::audit::{self, AuditActor, AuditChange};
 use crate::db::Store;
@@ -9,13 +9,6 @@ use flywheel_core::time::Micros;
 use serde_json::json;
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
-use std::sync::{Arc, Mutex};
-
-/// The stamp every queue change advances.
-const STAMP: &str = "queues";
-
-/// The compiled queues and the stamp they were read at.
-pub(crate) type QueueCache = Mutex<Option<(i64, Arc<Vec<Queue>>)>>;
 
 /// A queue as stored.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -26,10 +19,10 @@ pub struct QueueRow {
     pub updated_by: String,
 }
 
-const COLUMNS: &str = "id, name, categories, team, respond_minutes, resolve_minutes, working_days, \
+pub(super) const COLUMNS: &str = "id, name, categories, team, respond_minutes, resolve_minutes, working_days, \
      work_from, work_to, time_zone, created_at, updated_at, updated_by";
 
-fn queue_from_row(r: &AnyRow) -> Result<QueueRow, StoreError> {
+pub(super) fn queue_from_row(r: &AnyRow) -> Result<QueueRow, StoreError> {
     let id: String = r.try_get("id")?;
     let corrupt = |what: &str| StoreError::Corrupt(format!("queue {id}: {what}"));
     let categories: Vec<String> = serde_json::from_str(&r.try_get::<String, _>("categories")?)
@@ -150,7 +143,7 @@ impl Store {
         .bind(row.updated_by.clone())
         .execute(&mut *conn)
         .await?;
-        crate::sql::advance_stamp(conn, STAMP).await?;
+        crate::sql::advance_stamp(conn, super::book::STAMP).await?;
         let change = AuditChange {
             kind: "service_queue",
             action: if before.is_some() { "update" } else { "create" },
@@ -185,7 +178,7 @@ impl Store {
             .bind(id.to_owned())
             .execute(&mut *conn)
             .await?;
-        crate::sql::advance_stamp(conn, STAMP).await?;
+        crate::sql::advance_stamp(conn, super::book::STAMP).await?;
         let change = AuditChange {
             kind: "service_queue",
             action: "delete",
@@ -197,30 +190,5 @@ impl Store {
         audit::record(conn, now, actor, change).await?;
         tx.commit().await?;
         Ok(true)
-    }
-
-    /// The queues feedback is routed with; cached until one changes.
-    pub(crate) async fn queue_book(
-        &self,
-        conn: &mut AnyConnection,
-    ) -> Result<Arc<Vec<Queue>>, StoreError> {
-        let now_stamp = crate::sql::stamp(conn, STAMP).await?;
-        if let Some((s, book)) = self.queue_cache().lock().expect("queue cache").as_ref()
-            && *s == now_stamp
-        {
-            return Ok(book.clone());
-        }
-        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {COLUMNS} FROM service_queues ORDER BY id"
-        )))
-        .fetch_all(&mut *conn)
-        .await?;
-        let book: Arc<Vec<Queue>> = Arc::new(
-            rows.iter()
-                .map(|r| queue_from_row(r).map(|q| q.queue))
-                .collect::<Result<_, _>>()?,
-        );
-        *self.queue_cache().lock().expect("queue cache") = Some((now_stamp, book.clone()));
-        Ok(book)
     }
 }
