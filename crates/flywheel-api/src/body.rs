@@ -94,6 +94,15 @@ pub const SMALL: usize = 256 << 10;
 /// Parses a JSON value into a request type (`deny_unknown_fields` structs), naming the
 /// field at fault: `missing_field`, `unknown_field` or `invalid_type`, with its path.
 pub fn typed<T: serde::de::DeserializeOwned>(value: Value) -> Result<T, ApiError> {
+    // Serde reads a struct from an array of its fields in order too; every body here
+    // is an object, so `[null, null]` is refused rather than read as all fields absent.
+    if value.is_array() {
+        return Err(ApiError::new(
+            ErrorCode::InvalidType,
+            "body: the body is a JSON object, not an array",
+        )
+        .field("body"));
+    }
     serde_path_to_error::deserialize(value).map_err(|e| {
         let path = e.path().to_string();
         let message = e.inner().to_string();
@@ -129,6 +138,21 @@ pub fn typed<T: serde::de::DeserializeOwned>(value: Value) -> Result<T, ApiError
 #[cfg(test)]
 mod tests {
     use super::typed;
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct AllOptional {
+        note: Option<String>,
+        key: Option<String>,
+    }
+
+    #[test]
+    fn an_array_is_not_read_as_a_struct_of_its_fields() {
+        let e = typed::<AllOptional>(json!([null, null])).unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("body"));
+        assert!(typed::<AllOptional>(json!({})).is_ok());
+    }
     use serde::Deserialize;
     use serde_json::json;
 

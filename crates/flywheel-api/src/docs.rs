@@ -8,7 +8,7 @@ use crate::metrics;
 use crate::points_views;
 use crate::report_views;
 use crate::routes::{
-    audit, benefits, campaigns, card, consent, content, events, finance, health, identity,
+    audit, benefits, campaigns, card, care, consent, content, events, finance, health, identity,
     journeys, kpis, members, membership_report, memberships, partner_codes, points, privacy,
     programmes, queues, rewards, scores, segments, service_report, service_teams, stats,
     suppressions, tags, tickets, tracking,
@@ -62,7 +62,7 @@ use utoipa_swagger_ui::SwaggerUi;
         tickets::get_ticket, tickets::open_ticket, tickets::respond, tickets::resolve,
         tickets::reopen, tickets::comment, tickets::assign, service_report::report,
         service_teams::list_templates, service_teams::get_template, service_teams::put_template,
-        service_teams::member_team, service_teams::add_note,
+        service_teams::member_team, service_teams::add_note, care::today,
     ),
     components(schemas(
         views::EventAnswer, views::BatchAnswer, views::MemberDoc, views::IdentityView, views::Timeline,
@@ -135,7 +135,7 @@ use utoipa_swagger_ui::SwaggerUi;
         service_views::ServiceReportView, service_views::TeamTemplateInput,
         service_views::TeamTemplateView, service_views::TeamTemplateList,
         service_views::TeamPlaceView, service_views::TeamNoteView, service_views::ServiceTeamView,
-        service_views::TeamNoteInput,
+        service_views::TeamNoteInput, service_views::CareItemView, service_views::CareList,
     )),
     modifiers(&BearerAuth, &ErrorAnswers),
 )]

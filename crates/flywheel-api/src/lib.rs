@@ -63,6 +63,7 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::tickets::router())
         .merge(routes::service_report::router())
         .merge(routes::service_teams::router())
+        .merge(routes::care::router())
         .merge(routes::members::router())
         .merge(routes::identity::router())
         .merge(routes::stats::router())

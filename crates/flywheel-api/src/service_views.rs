@@ -285,3 +285,24 @@ pub struct TeamNoteInput {
     /// A retry under the same key adds nothing.
     pub idempotency_key: Option<String>,
 }
+
+/// A reason for a store's staff to reach out to a member today.
+#[derive(Serialize, ToSchema)]
+pub struct CareItemView {
+    pub member_id: i64,
+    /// birthday, anniversary, service_due or repurchase.
+    pub kind: String,
+    /// The category or SKU it is about; empty for birthdays and anniversaries.
+    pub subject: String,
+    /// The member's home store (where they buy most).
+    pub store: Option<String>,
+    /// Why, in a sentence: "Buys LEAF-PUER every 14 days (median of 3 gaps); last …".
+    pub reason: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct CareList {
+    /// The UTC day, YYYY-MM-DD.
+    pub day: String,
+    pub items: Vec<CareItemView>,
+}

@@ -718,3 +718,76 @@ async fn a_deposit_gathers_a_complete_team_from_the_roster_until_delivery_and_30
         assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
     }
 }
+
+#[tokio::test]
+async fn a_member_whose_repurchase_cycle_has_passed_is_on_their_stores_care_list() {
+    for app in TestApp::all().await {
+        app.post(
+            "/v1/content",
+            json!({"id": "restock", "channel": "webhook", "body": "Time for more tea?"}),
+        )
+        .await;
+        let (status, body) = app
+            .post(
+                "/v1/journeys",
+                json!({"id": "restock", "status": "active", "reentry": "always",
+                    "trigger": {"care": "repurchase"}, "steps": [{"send": {"content": "restock"}}]}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        let buy = |id: &str, phone: &str, store: &str, days_ago: i64| {
+            json!({"event_id": id, "type": "purchase", "occurred_at": to_rfc3339(app.now() - days_ago * DAY),
+                "channel": "store", "identities": {"phone": phone},
+                "properties": {"order_id": id, "amount": "14.00", "store": store,
+                    "items": [{"sku": "LEAF-PUER", "category": "tea"}]}})
+        };
+        // Every 14 days at the Shanghai store, the last 15 days ago: due.
+        let mut regular = 0;
+        for (id, days) in [("t1", 43), ("t2", 29), ("t3", 15)] {
+            regular = app.send(buy(id, "13900139007", "SH-01", days)).await["member_id"]
+                .as_i64()
+                .unwrap();
+        }
+        // Twice only, in Beijing: no cycle yet.
+        for (id, days) in [("b1", 30), ("b2", 16)] {
+            app.send(buy(id, "13900139008", "BJ-01", days)).await;
+        }
+        let (status, list) = app.get("/v1/care/today?store=SH-01").await;
+        assert_eq!(status, StatusCode::OK, "{list}");
+        let items = list["items"].as_array().unwrap();
+        assert_eq!(items.len(), 1, "{list}");
+        assert_eq!(
+            (items[0]["member_id"].as_i64(), items[0]["kind"].as_str()),
+            (Some(regular), Some("repurchase"))
+        );
+        let reason = items[0]["reason"].as_str().unwrap();
+        assert!(
+            reason.starts_with("Buys LEAF-PUER every 14 days (median of 2 gaps)"),
+            "{reason}"
+        );
+        let (_, other) = app.get("/v1/care/today?store=BJ-01").await;
+        assert!(other["items"].as_array().unwrap().is_empty(), "{other}");
+        // Counted once a day; the journey the moment starts sends once.
+        assert_eq!(
+            app.store
+                .compute_care(app.now(), &Default::default())
+                .await
+                .unwrap(),
+            None
+        );
+        let mut policy = flywheel_core::Policy::default();
+        policy.engagement.quiet_start = "00:00".into();
+        policy.engagement.quiet_end = "00:00".into();
+        app.store
+            .run_journeys(&policy, &app.base, app.now(), 100)
+            .await
+            .unwrap();
+        let (_, outbox) = app.get(&format!("/v1/outbox?member_id={regular}")).await;
+        assert_eq!(outbox["messages"].as_array().unwrap().len(), 1, "{outbox}");
+        let (status, body) = app.get("/v1/care/today?days=3").await;
+        assert_eq!(
+            (status, body["error"]["field"].as_str()),
+            (StatusCode::BAD_REQUEST, Some("days"))
+        );
+    }
+}

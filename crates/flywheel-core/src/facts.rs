@@ -149,6 +149,16 @@ pub struct MemberFacts {
     /// reminder ("30 days after a pram") or a repurchase nudge counts from.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub category_last_at: BTreeMap<String, Micros>,
+    /// Orders per store (`properties.store`): the member's home store is where they buy
+    /// most, and its staff care for them.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub stores: BTreeMap<String, u32>,
+    /// When each SKU was last ordered, and the whole days between its latest orders (at
+    /// most [`SKU_GAPS_KEPT`], oldest first): the member's own repurchase cycle.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub sku_last_at: BTreeMap<String, Micros>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub sku_gaps: BTreeMap<String, Vec<u32>>,
 
     #[serde(skip_serializing_if = "is_zero")]
     pub visits: u32,
@@ -234,6 +244,9 @@ pub struct WindowFacts {
     pub categories: BTreeSet<String>,
     pub sub_brands: BTreeSet<String>,
 }
+
+/// Gaps between a SKU's orders kept per SKU: enough for a median, bounded per member.
+pub const SKU_GAPS_KEPT: usize = 6;
 
 fn is_zero<T: Default + PartialEq>(n: &T) -> bool {
     *n == T::default()
@@ -380,6 +393,14 @@ impl MemberFacts {
         self.prune(keep_after);
     }
 
+    /// The store the member orders from most (ties to the name first), if any.
+    pub fn home_store(&self) -> Option<&str> {
+        self.stores
+            .iter()
+            .max_by(|a, b| a.1.cmp(b.1).then(b.0.cmp(a.0)))
+            .map(|(s, _)| s.as_str())
+    }
+
     /// A complaint resolved within its targets, and a purchase after it.
     pub fn complainer_won_back(&self) -> bool {
         match (self.resolved_in_time_at, self.last_purchase_at) {
@@ -451,6 +472,25 @@ impl MemberFacts {
         }
         for s in skus {
             *self.skus.entry(s.clone()).or_default() += 1;
+            // Orders arrive in time order but for history imported out of order; an
+            // earlier one than the last seen leaves the cycle as it was.
+            match self.sku_last_at.get(s).copied() {
+                Some(last) if at > last => {
+                    let gaps = self.sku_gaps.entry(s.clone()).or_default();
+                    gaps.push(((at - last) / time::DAY).clamp(0, i64::from(u32::MAX)) as u32);
+                    if gaps.len() > SKU_GAPS_KEPT {
+                        gaps.remove(0);
+                    }
+                    self.sku_last_at.insert(s.clone(), at);
+                }
+                Some(_) => {}
+                None => {
+                    self.sku_last_at.insert(s.clone(), at);
+                }
+            }
+        }
+        if let Some(store) = &purchase.store {
+            *self.stores.entry(store.clone()).or_default() += 1;
         }
         let kind = SignalKind::Purchase {
             order_id: purchase.order_id.clone(),
@@ -596,6 +636,17 @@ impl MemberFacts {
         merge_counts(&mut self.categories, &other.categories);
         merge_counts(&mut self.sub_brands, &other.sub_brands);
         merge_counts(&mut self.skus, &other.skus);
+        merge_counts(&mut self.stores, &other.stores);
+        for (sku, at) in &other.sku_last_at {
+            let last = self.sku_last_at.entry(sku.clone()).or_insert(*at);
+            *last = (*last).max(*at);
+        }
+        for (sku, gaps) in &other.sku_gaps {
+            let mine = self.sku_gaps.entry(sku.clone()).or_default();
+            mine.extend(gaps.iter().copied());
+            let extra = mine.len().saturating_sub(SKU_GAPS_KEPT);
+            mine.drain(..extra);
+        }
         for (c, at) in &other.category_last_at {
             let last = self.category_last_at.entry(c.clone()).or_insert(*at);
             *last = (*last).max(*at);

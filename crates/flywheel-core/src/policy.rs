@@ -28,6 +28,8 @@ pub struct Policy {
     pub segments: SegmentPolicy,
     /// Do-not-disturb: the members' clock, quiet hours, caps, channels that need opt-in.
     pub engagement: EngagementPolicy,
+    /// Care moments: categories that need a service, how repurchase cycles count.
+    pub care: crate::service::care::CarePolicy,
 }
 
 /// What the segment language needs from the brand: which channels it owns.
@@ -61,6 +63,7 @@ impl Default for Policy {
             limits: Limits::default(),
             segments: SegmentPolicy::default(),
             engagement: EngagementPolicy::default(),
+            care: crate::service::care::CarePolicy::default(),
         }
     }
 }

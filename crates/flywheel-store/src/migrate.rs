@@ -93,6 +93,7 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0030_service_teams.sql"),
         postgres: include_str!("../migrations/postgres/0030_service_teams.sql"),
     },
+    common!(31, "care", "0031_care"),
 ];
 
 impl Store {

@@ -230,6 +230,7 @@ struct FileConfig {
     limits: LimitsFile,
     segments: SegmentPolicy,
     engagement: EngagementPolicy,
+    care: flywheel_core::service::care::CarePolicy,
     channels: ChannelsConfig,
 }
 
@@ -274,6 +275,7 @@ impl Config {
             limits,
             segments: parsed.segments,
             engagement: parsed.engagement,
+            care: parsed.care,
         };
         if let Ok(db) = std::env::var("FLYWHEEL_DB") {
             server.db = db;

@@ -257,6 +257,9 @@ async fn sweep_once(store: Store, config: Config, every: Duration) -> anyhow::Re
             "membership sweep"
         );
     }
+    if let Some(n) = store.compute_care(now, &config.policy.care).await? {
+        tracing::info!(moments = n, "today's care moments counted");
+    }
     let s = store.sweep_segments(now).await?;
     if s.examined > 0 {
         tracing::info!(

@@ -4,6 +4,7 @@ pub mod audit;
 pub mod benefits;
 pub mod campaigns;
 pub mod card;
+pub mod care;
 pub mod consent;
 pub mod content;
 pub mod events;

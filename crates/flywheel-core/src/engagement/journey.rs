@@ -42,6 +42,9 @@ pub enum Trigger {
         on: TicketMoment,
         queue: Option<String>,
     },
+    /// A care moment of the member's: birthday, anniversary, service_due, repurchase
+    /// (counted once per UTC day).
+    Care { kind: String },
 }
 
 /// The moments of a ticket a journey can start on.
@@ -69,6 +72,11 @@ impl TicketMoment {
 }
 
 impl Trigger {
+    /// Whether a care moment of `kind` starts the journey.
+    pub fn matches_care(&self, kind: &str) -> bool {
+        matches!(self, Trigger::Care { kind: k } if k == kind)
+    }
+
     /// Whether a ticket in `queue` reaching `moment` starts the journey.
     pub fn matches_ticket(&self, moment: TicketMoment, queue: Option<&str>) -> bool {
         match self {
@@ -225,17 +233,31 @@ pub fn compile_trigger(v: &Value, lang: &Language) -> Result<Trigger, FieldError
     only_keys(
         map,
         "trigger",
-        &["event", "when", "stage", "segment", "on", "tier", "ticket"],
+        &[
+            "event", "when", "stage", "segment", "on", "tier", "ticket", "care",
+        ],
     )?;
-    let kinds = ["event", "stage", "segment", "tier", "ticket"]
+    let kinds = ["event", "stage", "segment", "tier", "ticket", "care"]
         .iter()
         .filter(|k| map.contains_key(**k))
         .count();
     if kinds != 1 {
         return Err(invalid(
             "trigger",
-            "a trigger names exactly one of event, stage, segment, tier or ticket",
+            "a trigger names exactly one of event, stage, segment, tier, ticket or care",
         ));
+    }
+    if let Some(c) = map.get("care") {
+        let kind = text_of(c, "trigger.care")?;
+        if crate::service::care::CareKind::parse(kind).is_none() {
+            return Err(invalid(
+                "trigger.care",
+                format!("'{kind}' is not birthday, anniversary, service_due or repurchase"),
+            ));
+        }
+        return Ok(Trigger::Care {
+            kind: kind.to_owned(),
+        });
     }
     if let Some(t) = map.get("ticket") {
         let o = object_of(t, "trigger.ticket")?;

@@ -123,6 +123,7 @@ pub(crate) struct JourneyBook {
     pub on_stage: Vec<usize>,
     pub on_tier: Vec<usize>,
     pub on_ticket: Vec<usize>,
+    pub on_care: Vec<usize>,
     /// (segment, entered) → journeys.
     pub by_segment: HashMap<(String, bool), Vec<usize>>,
     pub lang: Option<Language>,
@@ -156,6 +157,10 @@ impl JourneyBook {
 
     pub fn for_ticket(&self) -> impl Iterator<Item = &Watched> {
         self.on_ticket.iter().map(|&i| &self.journeys[i])
+    }
+
+    pub fn for_care(&self) -> impl Iterator<Item = &Watched> {
+        self.on_care.iter().map(|&i| &self.journeys[i])
     }
 }
 
@@ -319,6 +324,7 @@ impl Store {
                 Trigger::Stage { .. } => book.on_stage.push(at),
                 Trigger::Tier { .. } => book.on_tier.push(at),
                 Trigger::Ticket { .. } => book.on_ticket.push(at),
+                Trigger::Care { .. } => book.on_care.push(at),
                 Trigger::Segment { id, entered } => book
                     .by_segment
                     .entry((id.clone(), *entered))

@@ -112,6 +112,21 @@ pub(crate) fn ticket_trigger_rows(
         .collect()
 }
 
+/// The runs a care moment of `kind` starts (`key` tells one day's moment from the
+/// next), for [`plan_runs`].
+pub(crate) fn care_trigger_rows(
+    book: &JourneyBook,
+    member: MemberId,
+    kind: &str,
+    key: &str,
+    at: Micros,
+) -> Vec<Vec<Val>> {
+    book.for_care()
+        .filter(|j| at >= j.active_since && j.journey.trigger.matches_care(kind))
+        .map(|j| run_row(j, member, format!("care:{kind}:{key}"), at))
+        .collect()
+}
+
 /// The runs a segment entry (or exit) starts, for [`plan_runs`].
 pub(crate) fn segment_trigger_rows(
     book: &JourneyBook,

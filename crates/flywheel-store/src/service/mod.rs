@@ -2,15 +2,17 @@
 //! from (`book.rs`), queues (`queues.rs`), service teams formed around members
 //! (`teams.rs`), tickets — opened at ingest, by staff or by a journey, moved by staff,
 //! swept for breached targets (`tickets.rs`) — the staff roster (`staff.rs`), and the
-//! figures per queue (`report.rs`).
+//! figures per queue (`report.rs`), and each day's care moments (`care.rs`).
 
 pub(crate) mod book;
+mod care;
 pub(crate) mod queues;
 mod report;
 pub(crate) mod staff;
 pub(crate) mod teams;
 pub(crate) mod tickets;
 
+pub use care::CareRow;
 pub use queues::{QueueRow, SavedQueue};
 pub use report::QueueFigures;
 pub use staff::{PutStaff, StaffRow};

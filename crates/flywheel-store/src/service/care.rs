@@ -1,0 +1,139 @@
+//! Care moments (migration 31): once per UTC day a pass over the members writes the
+//! day's reasons to reach out to each (`flywheel_core::service::care`), with their home
+//! store, and starts the journeys that name that kind of moment. Stores' to-do lists
+//! read the day's rows.
+
+use crate::db::Store;
+use crate::engagement::triggers::{care_trigger_rows, write_runs};
+use crate::error::StoreError;
+use crate::rows::{MEMBER_FROM, member_from_row};
+use flywheel_core::ingest::MemberId;
+use flywheel_core::service::care::{CarePolicy, moments};
+use flywheel_core::time::{DAY, Micros};
+use sqlx::{AnyConnection, Row};
+
+/// Members read per transaction.
+const PAGE: i64 = 2_000;
+
+/// One line of a care list.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CareRow {
+    pub member_id: MemberId,
+    /// birthday | anniversary | service_due | repurchase
+    pub kind: String,
+    /// The category or SKU it is about; empty for birthdays and anniversaries.
+    pub subject: String,
+    pub store: Option<String>,
+    pub reason: String,
+}
+
+impl Store {
+    /// Counts the care moments of `now`'s UTC day unless they are counted already;
+    /// the number written, or None when the day was done.
+    pub async fn compute_care(
+        &self,
+        now: Micros,
+        policy: &CarePolicy,
+    ) -> Result<Option<usize>, StoreError> {
+        let day = now.div_euclid(DAY);
+        let done: Option<i64> = sqlx::query_scalar("SELECT day FROM care_days WHERE day = $1")
+            .bind(day)
+            .fetch_optional(self.pool())
+            .await?;
+        if done.is_some() {
+            return Ok(None);
+        }
+        let mut written = 0;
+        let mut after: MemberId = 0;
+        loop {
+            let mut tx = self.begin_write().await?;
+            let conn: &mut AnyConnection = &mut tx;
+            let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "{MEMBER_FROM} WHERE id > $1 AND merged_into IS NULL ORDER BY id LIMIT $2"
+            )))
+            .bind(after)
+            .bind(PAGE)
+            .fetch_all(&mut *conn)
+            .await?;
+            if rows.is_empty() {
+                sqlx::query(
+                    "INSERT INTO care_days (day, computed_at, moments) VALUES ($1, $2, $3) \
+                     ON CONFLICT (day) DO NOTHING",
+                )
+                .bind(day)
+                .bind(now)
+                .bind(written as i64)
+                .execute(&mut *conn)
+                .await?;
+                tx.commit().await?;
+                return Ok(Some(written));
+            }
+            let journeys = self
+                .journey_book(conn, self.segment_settings().lang)
+                .await?;
+            let mut runs = Vec::new();
+            for r in &rows {
+                let m = member_from_row(r)?;
+                after = m.id;
+                if m.erased_at.is_some() {
+                    continue;
+                }
+                let store = m.facts.home_store().map(str::to_owned);
+                for moment in moments(&m.facts, &m.profile, m.created_at, now, policy) {
+                    let inserted = sqlx::query(
+                        "INSERT INTO care_moments (day, member_id, kind, subject, store, reason) \
+                         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (day, member_id, kind, subject) DO NOTHING",
+                    )
+                    .bind(day)
+                    .bind(m.id)
+                    .bind(moment.kind.as_str().to_owned())
+                    .bind(moment.subject.clone())
+                    .bind(store.clone())
+                    .bind(moment.reason.clone())
+                    .execute(&mut *conn)
+                    .await?
+                    .rows_affected();
+                    written += inserted as usize;
+                    runs.extend(care_trigger_rows(
+                        &journeys,
+                        m.id,
+                        moment.kind.as_str(),
+                        &format!("{day}:{}", moment.subject),
+                        now,
+                    ));
+                }
+            }
+            write_runs(conn, runs).await?;
+            tx.commit().await?;
+        }
+    }
+
+    /// The day's care list: for one store (its members by home store), or all.
+    pub async fn care_list(
+        &self,
+        now: Micros,
+        store: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<CareRow>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT member_id, kind, subject, store, reason FROM care_moments \
+             WHERE day = $1 AND ($2 = '' OR store = $2) ORDER BY member_id, kind, subject LIMIT $3",
+        )
+        .bind(now.div_euclid(DAY))
+        .bind(store.unwrap_or_default().to_owned())
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(CareRow {
+                    member_id: r.try_get("member_id")?,
+                    kind: r.try_get("kind")?,
+                    subject: r.try_get("subject")?,
+                    store: r.try_get("store")?,
+                    reason: r.try_get("reason")?,
+                })
+            })
+            .collect()
+    }
+}
