@@ -181,8 +181,9 @@ pub async fn engage_once(
         );
     }
     let breached = store.flag_ticket_breaches(now).await?;
-    for t in &breached {
-        tracing::warn!(ticket = t.id, queue = ?t.queue_id, "ticket past its target");
+    if !breached.is_empty() {
+        let ids: Vec<i64> = breached.iter().take(10).map(|t| t.id).collect();
+        tracing::info!(tickets = breached.len(), first = ?ids, "tickets past their target flagged");
     }
     let (delivered, attempted) = crate::channels::deliver_due(store, senders, now, 100).await?;
     Ok((runs, delivered, attempted))

@@ -272,6 +272,11 @@ async fn load(
             String::new()
         }
     );
+    let team_member = service::deposit_team(store, config, now).await?;
+    let care = store
+        .compute_care(now, &config.policy.care)
+        .await?
+        .unwrap_or_default();
     let service = store
         .service_figures(now - 30 * flywheel_core::time::DAY, now + 1)
         .await?;
@@ -279,7 +284,10 @@ async fn load(
         (a + q.opened, b + q.open_now, c + q.breached_now)
     });
     eprintln!(
-        "service: 3 queues; {opened} tickets opened in the last 30 days, {open_now} open now, {late} of them past target (GET /v1/service/report, /v1/tickets)"
+        "service: 3 queues; {opened} tickets opened in the last 30 days, {open_now} open now, {late} of them past target (GET /v1/service/report, /v1/tickets); {care} care moments today (GET /v1/care/today?store=…){}",
+        team_member.map_or_else(String::new, |m| format!(
+            "; a deposit gathered a team around member {m} (GET /v1/members/{m}/service-team)"
+        ))
     );
     let paid = store.paid_member_count().await?;
     eprintln!(

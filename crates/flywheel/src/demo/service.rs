@@ -3,12 +3,16 @@
 //! hours, and a small roster. Defined before the history is loaded, so every complaint
 //! opens its ticket as it arrives and every resolution the call centre sent closes it —
 //! some within target, many after — and today's sweep flags the open ones past theirs.
+//! After the history, a regular of a store pays a deposit for a corporate tea order and
+//! a team gathers around them, and today's care list is counted.
 
 use super::memberships::demo_actor;
+use flywheel_core::event::parse_event;
 use flywheel_core::service::queue::target_minutes;
 use flywheel_core::service::{Queue, WorkingHours};
-use flywheel_core::time::Micros;
-use flywheel_store::{PutStaff, Store};
+use flywheel_core::time::{Micros, to_rfc3339};
+use flywheel_store::{AsOf, IngestMode, PutStaff, Store};
+use serde_json::json;
 
 /// (id, name, categories, team, respond hours, resolve hours, days, from, to).
 type QueueDef = (
@@ -107,4 +111,55 @@ pub async fn define(store: &Store, now: Micros) -> anyhow::Result<usize> {
         store.save_staff(&staff, &actor, now).await?;
     }
     Ok(QUEUES.len())
+}
+
+/// The deposit template: sales, two service people and after-sales, until 30 days after
+/// the order is delivered.
+pub async fn deposit_team(
+    store: &Store,
+    config: &crate::config::Config,
+    now: Micros,
+) -> anyhow::Result<Option<i64>> {
+    let definition = json!({"name": "Corporate order", "roles": {"sales": 1, "service": 2, "after_sales": 1},
+        "trigger": {"event": "deposit"}, "close_after_days": 30, "close_on": "delivery"});
+    store
+        .save_team_template(
+            "corporate-order",
+            &definition,
+            "deposit",
+            &demo_actor(),
+            now,
+        )
+        .await?;
+    // The first member who buys at a store of ours.
+    let mut chosen = None;
+    for id in 1..500 {
+        if let Some(m) = store.member(id).await?
+            && m.facts
+                .home_store()
+                .is_some_and(|s| s.starts_with("store-"))
+            && let Some(handle) = store.member_handle(m.id).await?
+        {
+            chosen = Some((m.id, handle));
+            break;
+        }
+    }
+    let Some((member, (kind, value))) = chosen else {
+        return Ok(None);
+    };
+    let raw = json!({"event_id": "demo-deposit-1", "type": "deposit", "occurred_at": to_rfc3339(now),
+        "channel": "store", "identities": {kind: value},
+        "properties": {"amount": "2000.00", "order": "corporate mooncake boxes"}});
+    let event = parse_event(&raw, &config.policy.parse_context(now))
+        .map_err(|e| anyhow::anyhow!("demo deposit: {e:?}"))?;
+    store
+        .ingest(
+            &[event],
+            &config.policy.rules(),
+            AsOf::At(now),
+            IngestMode::SkipRejected,
+        )
+        .await?;
+    store.run_service_teams(now).await?;
+    Ok(Some(member))
 }
