@@ -93,13 +93,17 @@ fn member_missing(member: i64) -> ApiError {
     ApiError::not_found(ErrorCode::MemberNotFound, format!("no member {member}"))
 }
 
-/// Sends `body` in as an event for the member and waits for it to be applied.
+/// Sends `body` in as an event for the member and waits for it to be applied — and,
+/// written behind, for the rows it derives (the ticket) to be written.
 async fn send_event(state: &AppState, body: Value) -> Result<(), ApiError> {
     let now = state.now();
     let event =
         parse_event(&body, &state.policy.parse_context(now)).map_err(ApiError::invalid_event)?;
     match state.event_queue().submit(event, now).await? {
-        EventResult::Accepted(_) | EventResult::Duplicate(_) => Ok(()),
+        EventResult::Accepted(_) | EventResult::Duplicate(_) => {
+            state.store.settle().await?;
+            Ok(())
+        }
         EventResult::Rejected(r) => {
             let mut e = ApiError::new(r.code, r.message);
             e.field = r.field;
