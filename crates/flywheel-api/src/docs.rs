@@ -9,8 +9,8 @@ use crate::points_views;
 use crate::report_views;
 use crate::routes::{
     audit, benefits, campaigns, card, care, consent, content, events, finance, health, identity,
-    journeys, kpis, members, membership_report, memberships, partner_codes, points, privacy,
-    programmes, queues, rewards, scores, segments, service_report, service_teams, stats,
+    journeys, kpis, members, membership_report, memberships, owners, partner_codes, points,
+    privacy, programmes, queues, rewards, scores, segments, service_report, service_teams, stats,
     suppressions, tags, tickets, tracking,
 };
 use crate::score_views;
@@ -63,6 +63,8 @@ use utoipa_swagger_ui::SwaggerUi;
         tickets::reopen, tickets::comment, tickets::assign, service_report::report,
         service_teams::list_templates, service_teams::get_template, service_teams::put_template,
         service_teams::member_team, service_teams::add_note, care::today,
+        owners::get_owner, owners::put_owner, owners::delete_owner, owners::owned_members,
+        owners::contact,
     ),
     components(schemas(
         views::EventAnswer, views::BatchAnswer, views::MemberDoc, views::IdentityView, views::Timeline,
@@ -136,6 +138,8 @@ use utoipa_swagger_ui::SwaggerUi;
         service_views::TeamTemplateView, service_views::TeamTemplateList,
         service_views::TeamPlaceView, service_views::TeamNoteView, service_views::ServiceTeamView,
         service_views::TeamNoteInput, service_views::CareItemView, service_views::CareList,
+        service_views::OwnerInput, service_views::OwnerView, service_views::OwnedMemberView,
+        service_views::OwnedMembersView, service_views::ContactInput, service_views::ContactView,
     )),
     modifiers(&BearerAuth, &ErrorAnswers),
 )]

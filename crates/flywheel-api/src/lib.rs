@@ -64,6 +64,7 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::service_report::router())
         .merge(routes::service_teams::router())
         .merge(routes::care::router())
+        .merge(routes::owners::router())
         .merge(routes::members::router())
         .merge(routes::identity::router())
         .merge(routes::stats::router())

@@ -306,3 +306,57 @@ pub struct CareList {
     pub day: String,
     pub items: Vec<CareItemView>,
 }
+
+#[derive(Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OwnerInput {
+    /// A member of the roster; absent on DELETE.
+    pub staff_id: Option<String>,
+    /// Why (up to 500 characters), for the audit log.
+    pub reason: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct OwnerView {
+    pub member_id: i64,
+    pub staff_id: String,
+    pub name: String,
+    pub since: String,
+    /// `rule:home_store`, `rule:city`, or the key that set it.
+    pub assigned_by: String,
+    pub reason: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct OwnedMemberView {
+    pub member_id: i64,
+    pub stage: String,
+    /// Today's reasons to reach out, each a sentence.
+    pub todo: Vec<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct OwnedMembersView {
+    pub staff_id: String,
+    pub members: Vec<OwnedMemberView>,
+}
+
+/// A contact a member of staff made with a member, logged as the member's `message`
+/// (out) event so intimacy sees it.
+#[derive(Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ContactInput {
+    pub staff_id: String,
+    /// Where: wechat (the default), call_center, store, app…
+    pub channel: Option<String>,
+    /// Up to 1,000 characters.
+    pub note: Option<String>,
+    /// Makes a retry log nothing more (1-100 characters).
+    pub idempotency_key: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ContactView {
+    pub event_id: String,
+    pub duplicate: bool,
+}

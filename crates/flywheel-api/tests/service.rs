@@ -791,3 +791,105 @@ async fn a_member_whose_repurchase_cycle_has_passed_is_on_their_stores_care_list
         );
     }
 }
+
+#[tokio::test]
+async fn owners_come_by_rule_or_by_hand_and_see_what_needs_doing_today() {
+    let by_home_store = |mut s: flywheel_api::AppState| {
+        let mut policy = (*s.policy).clone();
+        policy.care.assign_owners = "home_store".into();
+        s.policy = std::sync::Arc::new(policy);
+        s
+    };
+    for app in TestApp::all_with(by_home_store).await {
+        for (id, store, load) in [
+            ("s-a", "SH-01", 0),
+            ("s-b", "SH-01", 0),
+            ("s-c", "BJ-01", 0),
+        ] {
+            let _ = load;
+            let (status, body) = app
+                .post(
+                    "/v1/staff",
+                    json!({"id": id, "name": id, "roles": ["sales"], "city": "Shanghai", "store": store}),
+                )
+                .await;
+            assert_eq!(status, StatusCode::CREATED, "{body}");
+        }
+        let buy = |id: &str, phone: &str, days_ago: i64| {
+            json!({"event_id": id, "type": "purchase", "occurred_at": to_rfc3339(app.now() - days_ago * DAY),
+                "channel": "store", "identities": {"phone": phone},
+                "properties": {"order_id": id, "amount": "14.00", "store": "SH-01",
+                    "items": [{"sku": "LEAF-PUER", "category": "tea"}]}})
+        };
+        let mut members = Vec::new();
+        for (n, phone) in ["13900139011", "13900139012"].iter().enumerate() {
+            let mut m = 0;
+            for (k, days) in [43, 29, 15].iter().enumerate() {
+                m = app.send(buy(&format!("o{n}-{k}"), phone, *days)).await["member_id"]
+                    .as_i64()
+                    .unwrap();
+            }
+            members.push(m);
+        }
+        // The day's pass gives each a Shanghai store owner, balanced by load.
+        let (status, list) = app.get("/v1/staff/s-a/members").await;
+        assert_eq!(status, StatusCode::OK, "{list}");
+        let mut owners = Vec::new();
+        for m in &members {
+            let (status, owner) = app.get(&format!("/v1/members/{m}/owner")).await;
+            assert_eq!(status, StatusCode::OK, "{owner}");
+            assert_eq!(owner["assigned_by"], "rule:home_store");
+            owners.push(owner["staff_id"].as_str().unwrap().to_owned());
+        }
+        owners.sort();
+        assert_eq!(owners, vec!["s-a", "s-b"], "one each");
+        let (_, a) = app.get("/v1/staff/s-a/members").await;
+        let mine = a["members"].as_array().unwrap();
+        assert_eq!(mine.len(), 1, "{a}");
+        assert!(
+            mine[0]["todo"][0]
+                .as_str()
+                .unwrap()
+                .starts_with("Buys LEAF-PUER every 14 days"),
+            "{a}"
+        );
+        // By hand, with a reason, audited.
+        let m = members[0];
+        let (status, body) = app
+            .put(
+                &format!("/v1/members/{m}/owner"),
+                json!({"staff_id": "s-c", "reason": "moved to Beijing"}),
+            )
+            .await;
+        assert_eq!(
+            (status, body["assigned_by"].as_str()),
+            (StatusCode::OK, Some("env-admin")),
+            "{body}"
+        );
+        let (_, audit) = app.get("/v1/audit?kind=member_owner").await;
+        assert_eq!(audit["entries"].as_array().unwrap().len(), 1, "{audit}");
+        let (status, body) = app
+            .put(
+                &format!("/v1/members/{m}/owner"),
+                json!({"staff_id": "nobody", "reason": "x"}),
+            )
+            .await;
+        assert_eq!(
+            (status, body["error"]["code"].as_str()),
+            (StatusCode::NOT_FOUND, Some("staff_not_found"))
+        );
+        // A contact is the member's outgoing message: once, however often retried.
+        for duplicate in [false, true] {
+            let (status, body) = app
+                .post(
+                    &format!("/v1/members/{m}/contacts"),
+                    json!({"staff_id": "s-c", "note": "Asked about the new oolong", "idempotency_key": "c-1"}),
+                )
+                .await;
+            assert_eq!(status, StatusCode::OK, "{body}");
+            assert_eq!(body["duplicate"], duplicate);
+        }
+        let (_, doc) = app.get(&format!("/v1/members/{m}")).await;
+        assert_eq!(doc["facts"]["messages_out"], 1, "{doc}");
+    }
+}

@@ -70,6 +70,12 @@ impl Default for Policy {
 
 impl Policy {
     pub fn validate(&self) -> Result<(), String> {
+        if !["none", "home_store", "city"].contains(&self.care.assign_owners.as_str()) {
+            return Err(format!(
+                "[care] assign_owners {:?} must be none, home_store or city",
+                self.care.assign_owners
+            ));
+        }
         if self.currency.len() != 3 || !self.currency.chars().all(|c| c.is_ascii_uppercase()) {
             return Err(format!(
                 "currency {:?} must be a three-letter ISO 4217 code such as CNY",

@@ -94,6 +94,7 @@ const MIGRATIONS: &[Migration] = &[
         postgres: include_str!("../migrations/postgres/0030_service_teams.sql"),
     },
     common!(31, "care", "0031_care"),
+    common!(32, "owners", "0032_owners"),
 ];
 
 impl Store {

@@ -16,6 +16,7 @@ pub mod kpis;
 pub mod members;
 pub mod membership_report;
 pub mod memberships;
+pub mod owners;
 pub mod partner_codes;
 pub mod points;
 pub mod privacy;

@@ -104,6 +104,12 @@ async fn send_event(state: &AppState, body: Value) -> Result<(), ApiError> {
             state.store.settle().await?;
             Ok(())
         }
+        // The id is the ticket's own: a retry sends it again at a later instant, and
+        // the first was applied.
+        EventResult::Rejected(r) if r.code == ErrorCode::EventIdReused => {
+            state.store.settle().await?;
+            Ok(())
+        }
         EventResult::Rejected(r) => {
             let mut e = ApiError::new(r.code, r.message);
             e.field = r.field;

@@ -30,6 +30,11 @@ pub struct CarePolicy {
     pub service: Vec<ServiceInterval>,
     /// Gaps between orders of a SKU needed before its cycle counts (2: three orders).
     pub repurchase_min_gaps: u32,
+    /// How the daily pass gives a member without an owner one: "home_store" (staff of
+    /// the store they buy from most, else of their city), "city", or "none".
+    pub assign_owners: String,
+    /// The roles that own relationships.
+    pub owner_roles: Vec<String>,
 }
 
 impl Default for CarePolicy {
@@ -37,6 +42,8 @@ impl Default for CarePolicy {
         CarePolicy {
             service: Vec::new(),
             repurchase_min_gaps: 2,
+            assign_owners: "none".into(),
+            owner_roles: vec!["sales".into(), "service".into()],
         }
     }
 }
@@ -216,7 +223,7 @@ mod tests {
                 after_days: 30,
                 announce_days: 7,
             }],
-            repurchase_min_gaps: 2,
+            ..CarePolicy::default()
         };
         let found = moments(&facts, &profile, at("2024-12-05T08:00:00Z"), now, &policy);
         let kinds: Vec<CareKind> = found.iter().map(|m| m.kind).collect();

@@ -1,6 +1,7 @@
 //! Care moments (migration 31): once per UTC day a pass over the members writes the
 //! day's reasons to reach out to each (`flywheel_core::service::care`), with their home
-//! store, and starts the journeys that name that kind of moment. Stores' to-do lists
+//! store, starts the journeys that name that kind of moment, and gives members without
+//! an owner one by the `[care] assign_owners` rule (`owners.rs`). Stores' to-do lists
 //! read the day's rows.
 
 use crate::db::Store;
@@ -45,6 +46,10 @@ impl Store {
         }
         let mut written = 0;
         let mut after: MemberId = 0;
+        let mut owners = {
+            let mut conn = self.pool().acquire().await?;
+            super::owners::OwnerRule::load(&mut conn, policy).await?
+        };
         loop {
             let mut tx = self.begin_write().await?;
             let conn: &mut AnyConnection = &mut tx;
@@ -71,12 +76,29 @@ impl Store {
             let journeys = self
                 .journey_book(conn, self.segment_settings().lang)
                 .await?;
+            let owned: std::collections::HashSet<MemberId> = match &owners {
+                Some(_) => sqlx::query_scalar(
+                    "SELECT member_id FROM member_owners WHERE member_id > $1 AND member_id <= $2",
+                )
+                .bind(after)
+                .bind(member_from_row(rows.last().expect("a page"))?.id)
+                .fetch_all(&mut *conn)
+                .await?
+                .into_iter()
+                .collect(),
+                None => Default::default(),
+            };
             let mut runs = Vec::new();
             for r in &rows {
                 let m = member_from_row(r)?;
                 after = m.id;
                 if m.erased_at.is_some() {
                     continue;
+                }
+                if let Some(rule) = &mut owners
+                    && !owned.contains(&m.id)
+                {
+                    rule.assign(conn, &m, now).await?;
                 }
                 let store = m.facts.home_store().map(str::to_owned);
                 for moment in moments(&m.facts, &m.profile, m.created_at, now, policy) {

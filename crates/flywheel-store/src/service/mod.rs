@@ -2,10 +2,12 @@
 //! from (`book.rs`), queues (`queues.rs`), service teams formed around members
 //! (`teams.rs`), tickets — opened at ingest, by staff or by a journey, moved by staff,
 //! swept for breached targets (`tickets.rs`) — the staff roster (`staff.rs`), and the
-//! figures per queue (`report.rs`), and each day's care moments (`care.rs`).
+//! figures per queue (`report.rs`), each day's care moments (`care.rs`) and the
+//! owners of relationships (`owners.rs`).
 
 pub(crate) mod book;
 mod care;
+mod owners;
 pub(crate) mod queues;
 mod report;
 pub(crate) mod staff;
@@ -13,6 +15,7 @@ pub(crate) mod teams;
 pub(crate) mod tickets;
 
 pub use care::CareRow;
+pub use owners::{OwnedMember, OwnerRow};
 pub use queues::{QueueRow, SavedQueue};
 pub use report::QueueFigures;
 pub use staff::{PutStaff, StaffRow};
