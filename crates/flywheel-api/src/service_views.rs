@@ -202,6 +202,15 @@ pub struct QueueFiguresView {
     /// Median working hours to the first answer and to the resolution.
     pub median_response_hours: Option<f64>,
     pub median_resolution_hours: Option<f64>,
+    /// Of the period's complaints resolved: members who bought after the resolution,
+    /// and that share (complaint-to-repurchase conversion).
+    pub complaints_resolved: i64,
+    pub bought_after: i64,
+    pub repurchase_rate: Option<f64>,
+    /// Members who reviewed after the resolution, and the mean rating (1-5) of their
+    /// first review after it: satisfaction.
+    pub reviewed_after: i64,
+    pub mean_rating_after: Option<f64>,
 }
 
 #[derive(Serialize, ToSchema)]

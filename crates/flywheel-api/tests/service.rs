@@ -195,6 +195,37 @@ async fn a_delivery_complaint_is_routed_breached_and_resolved_with_the_member_at
             "{report}"
         );
         assert!(delivery["median_response_hours"].as_f64().unwrap() >= 4.0);
+        assert_eq!(delivery["complaints_resolved"], 1, "{report}");
+        assert_eq!(delivery["repurchase_rate"].as_f64(), Some(0.0));
+        // The member reviews and buys after the resolution: satisfaction and conversion.
+        app.advance(SECOND);
+        app.send(
+            json!({"event_id": "rv1", "type": "review", "occurred_at": to_rfc3339(app.now()),
+            "channel": "app", "identities": {"phone": "13900139001"}, "properties": {"rating": 4}}),
+        )
+        .await;
+        app.send(json!({"event_id": "buy-after", "type": "purchase", "occurred_at": to_rfc3339(app.now()),
+            "channel": "app", "identities": {"phone": "13900139001"},
+            "properties": {"order_id": "after-1", "amount": "20.00"}}))
+            .await;
+        let (_, report) = app.get("/v1/service/report").await;
+        let delivery = &report["queues"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|q| q["queue"] == "delivery")
+            .cloned()
+            .unwrap();
+        assert_eq!(
+            (
+                delivery["bought_after"].as_i64(),
+                delivery["repurchase_rate"].as_f64(),
+                delivery["reviewed_after"].as_i64(),
+                delivery["mean_rating_after"].as_f64()
+            ),
+            (Some(1), Some(1.0), Some(1), Some(4.0)),
+            "{report}"
+        );
         // The ticket only: one, whatever the reopening sent in.
         let (_, list) = app.get(&format!("/v1/members/{member}/tickets")).await;
         assert_eq!(list["tickets"].as_array().unwrap().len(), 1, "{list}");

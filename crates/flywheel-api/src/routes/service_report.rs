@@ -1,5 +1,6 @@
 //! `GET /v1/service/report`: tickets per queue over a period, the median working hours
-//! to an answer and to a resolution, and the breach rate.
+//! to an answer and to a resolution, the breach rate, and what resolved complaints came
+//! to: purchases after (conversion) and the ratings of reviews after (satisfaction).
 
 use crate::auth::{Allowed, need};
 use crate::error::ApiError;
@@ -20,6 +21,11 @@ pub fn router() -> Router<AppState> {
 pub(crate) fn figures_view(f: QueueFigures) -> QueueFiguresView {
     QueueFiguresView {
         breach_rate: f.breach_rate(),
+        repurchase_rate: f.repurchase_rate(),
+        complaints_resolved: f.complaints_resolved,
+        bought_after: f.bought_after,
+        reviewed_after: f.reviewed_after,
+        mean_rating_after: f.mean_rating_after,
         queue: f.queue,
         opened: f.opened,
         open_now: f.open_now,
