@@ -64,7 +64,7 @@ use utoipa_swagger_ui::SwaggerUi;
         service_teams::list_templates, service_teams::get_template, service_teams::put_template,
         service_teams::member_team, service_teams::add_note, care::today,
         owners::get_owner, owners::put_owner, owners::delete_owner, owners::owned_members,
-        owners::contact,
+        owners::contact, owners::gift,
     ),
     components(schemas(
         views::EventAnswer, views::BatchAnswer, views::MemberDoc, views::IdentityView, views::Timeline,
@@ -140,6 +140,7 @@ use utoipa_swagger_ui::SwaggerUi;
         service_views::TeamNoteInput, service_views::CareItemView, service_views::CareList,
         service_views::OwnerInput, service_views::OwnerView, service_views::OwnedMemberView,
         service_views::OwnedMembersView, service_views::ContactInput, service_views::ContactView,
+        service_views::GiftInput, service_views::GiftView,
     )),
     modifiers(&BearerAuth, &ErrorAnswers),
 )]

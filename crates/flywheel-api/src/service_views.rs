@@ -369,3 +369,29 @@ pub struct ContactView {
     pub event_id: String,
     pub duplicate: bool,
 }
+
+/// Points a member of staff gives a member at their discretion, within their monthly
+/// allowance (`[care] staff_allowance_points`).
+#[derive(Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GiftInput {
+    pub staff_id: String,
+    /// 1 up to the allowance.
+    pub points: i64,
+    /// Why (up to 500 characters): on the ledger line and in the audit log.
+    pub reason: String,
+    /// Makes a retry give nothing more (1-100 characters).
+    pub idempotency_key: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct GiftView {
+    pub ledger_key: String,
+    pub member_id: i64,
+    pub staff_id: String,
+    pub points: i64,
+    /// The giver's points given this month, this gift included, and the allowance.
+    pub used_this_month: i64,
+    pub allowance: i64,
+    pub replayed: bool,
+}

@@ -924,3 +924,94 @@ async fn owners_come_by_rule_or_by_hand_and_see_what_needs_doing_today() {
         assert_eq!(doc["facts"]["messages_out"], 1, "{doc}");
     }
 }
+
+#[tokio::test]
+async fn staff_give_points_within_their_monthly_allowance_even_all_at_once() {
+    for app in TestApp::all().await {
+        let staff_key = app.key(flywheel_core::auth::Role::Staff).await;
+        for id in ["s-gift", "s-rush"] {
+            app.post(
+                "/v1/staff",
+                json!({"id": id, "name": id, "roles": ["sales"]}),
+            )
+            .await;
+        }
+        let member = app
+            .send(
+                json!({"event_id": "g-visit", "type": "visit", "occurred_at": to_rfc3339(app.now()),
+                "channel": "store", "identities": {"phone": "13900139020"}}),
+            )
+            .await["member_id"]
+            .as_i64()
+            .unwrap();
+        let give = |staff: &str, points: i64, key: &str| json!({"staff_id": staff, "points": points, "reason": "sorry for the wait", "idempotency_key": key});
+        let path = format!("/v1/members/{member}/gifts");
+        let (status, body) = app
+            .call(
+                "POST",
+                &path,
+                Some(&staff_key),
+                Some(give("s-gift", 300, "g1")),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        assert_eq!(
+            (body["used_this_month"].as_i64(), body["allowance"].as_i64()),
+            (Some(300), Some(500))
+        );
+        let (status, body) = app
+            .call(
+                "POST",
+                &path,
+                Some(&staff_key),
+                Some(give("s-gift", 300, "g1")),
+            )
+            .await;
+        assert_eq!(
+            (status, body["replayed"].as_bool()),
+            (StatusCode::OK, Some(true)),
+            "{body}"
+        );
+        let (status, body) = app
+            .call(
+                "POST",
+                &path,
+                Some(&staff_key),
+                Some(give("s-gift", 250, "g2")),
+            )
+            .await;
+        assert_eq!(
+            (status, body["error"]["code"].as_str()),
+            (StatusCode::CONFLICT, Some("allowance_exceeded")),
+            "{body}"
+        );
+        // Ten gifts of 100 at once from one person: five fit, five are refused.
+        let calls = (0..10).map(|i| {
+            let (app, key, path) = (&app, staff_key.clone(), path.clone());
+            async move {
+                app.call(
+                    "POST",
+                    &path,
+                    Some(&key),
+                    Some(give("s-rush", 100, &format!("r{i}"))),
+                )
+                .await
+                .0
+            }
+        });
+        let statuses = futures_util::future::join_all(calls).await;
+        let given = statuses
+            .iter()
+            .filter(|s| **s == StatusCode::CREATED)
+            .count();
+        let refused = statuses
+            .iter()
+            .filter(|s| **s == StatusCode::CONFLICT)
+            .count();
+        assert_eq!((given, refused), (5, 5), "{statuses:?}");
+        let (_, points) = app.get(&format!("/v1/members/{member}/points")).await;
+        assert_eq!(points["balance"], 800, "{points}");
+        let (_, audit) = app.get("/v1/audit?kind=points_adjustment").await;
+        assert_eq!(audit["entries"].as_array().unwrap().len(), 6, "{audit}");
+    }
+}

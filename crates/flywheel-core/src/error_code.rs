@@ -95,6 +95,7 @@ codes! {
     ContentExists = "content_exists", 409, "Content with that id exists; change it with PUT.";
     JourneyExists = "journey_exists", 409, "A journey with that id exists; change it with PUT.";
     CampaignExists = "campaign_exists", 409, "A campaign with that id exists; change it with PUT.";
+    AllowanceExceeded = "allowance_exceeded", 409, "The gift would take the member of staff past their points allowance for the month.";
     NotEligible = "not_eligible", 409, "The member's profile does not meet the card's eligibility.";
     PayloadTooLarge = "payload_too_large", 413, "The body (or one event in a batch) is larger than the limit.";
     MissingField = "missing_field", 422, "A required field is missing.";

@@ -19,11 +19,12 @@ use std::io::Write;
 /// cockpit's sessions and the server's own secrets), the score runs and the kept history
 /// figures, which record the wall clock of each computation, the outbox, its attempts
 /// and the campaigns' recipients, which record when the runner and the senders ran, the
-/// best sellers, a cache the runner counts when it needs one, and the segments' feed of
+/// best sellers, a cache the runner counts when it needs one, the day's care moments,
+/// counted by the clock of whichever pass ran first, and the segments' feed of
 /// entries and exits, which
 /// records each transaction that evaluated a member (a member in and out again inside
 /// one batch of an import leaves no change; sent one by one, it leaves two).
-const SKIPPED: [&str; 18] = [
+const SKIPPED: [&str; 20] = [
     "flywheel_migrations",
     "ingest_queue",
     "write_generation",
@@ -42,6 +43,8 @@ const SKIPPED: [&str; 18] = [
     "campaign_members",
     "best_sellers",
     "best_sellers_state",
+    "care_moments",
+    "care_days",
 ];
 
 /// Columns that say when or in which order a row was written, not what it holds (a
@@ -49,7 +52,7 @@ const SKIPPED: [&str; 18] = [
 /// segment's entry (and the tag a segment sets) is dated by the transaction that
 /// evaluated its member — in a history replayed at its own time, the member's last event
 /// of its batch — so, like the feed of entries and exits, it depends on batch sizes.
-const VOLATILE: [(&str, &str); 43] = [
+const VOLATILE: [(&str, &str); 44] = [
     ("events", "received_at"),
     ("members", "updated_at"),
     ("points_transactions", "posted_at"),
@@ -93,6 +96,7 @@ const VOLATILE: [(&str, &str); 43] = [
     ("ticket_notes", "id"),
     ("ticket_notes", "ticket_id"),
     ("service_teams", "id"),
+    ("member_owners", "since"),
 ];
 
 /// A row as a JSON object, column by column; text that holds JSON (identities,

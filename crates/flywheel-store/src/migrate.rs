@@ -95,6 +95,7 @@ const MIGRATIONS: &[Migration] = &[
     },
     common!(31, "care", "0031_care"),
     common!(32, "owners", "0032_owners"),
+    common!(33, "staff_gifts", "0033_staff_gifts"),
 ];
 
 impl Store {

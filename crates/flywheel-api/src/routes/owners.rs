@@ -1,7 +1,9 @@
 //! Owners of relationships: `GET/PUT/DELETE /v1/members/{id}/owner` (set by hand,
 //! audited; the daily care pass assigns by rule), `GET /v1/staff/{id}/members` (an
 //! owner's members with what needs doing today) and `POST /v1/members/{id}/contacts`
-//! (a contact logged as the member's outgoing `message` event, so intimacy sees it).
+//! (a contact logged as the member's outgoing `message` event, so intimacy sees it)
+//! and `POST /v1/members/{id}/gifts` (points at a person's discretion, within their
+//! monthly allowance).
 
 use super::member_id;
 use crate::auth::{Allowed, need};
@@ -9,7 +11,8 @@ use crate::body::{JsonValue, SMALL, typed};
 use crate::error::ApiError;
 use crate::params::Params;
 use crate::service_views::{
-    ContactInput, ContactView, OwnedMemberView, OwnedMembersView, OwnerInput, OwnerView,
+    ContactInput, ContactView, GiftInput, GiftView, OwnedMemberView, OwnedMembersView, OwnerInput,
+    OwnerView,
 };
 use crate::state::AppState;
 use axum::extract::{Path, State};
@@ -20,7 +23,7 @@ use flywheel_core::ErrorCode;
 use flywheel_core::event::parse_event;
 use flywheel_core::time::to_rfc3339;
 use flywheel_core::validation::{check_line, check_paragraph};
-use flywheel_store::{EventResult, OwnerRow};
+use flywheel_store::{AdjustRequest, EventResult, OwnerRow, Reserved};
 use serde_json::json;
 
 pub fn router() -> Router<AppState> {
@@ -31,6 +34,7 @@ pub fn router() -> Router<AppState> {
         )
         .route("/v1/staff/{id}/members", get(owned_members))
         .route("/v1/members/{id}/contacts", post(contact))
+        .route("/v1/members/{id}/gifts", post(gift))
 }
 
 fn owner_view(o: OwnerRow) -> OwnerView {
@@ -281,4 +285,114 @@ pub async fn contact(
         event_id,
         duplicate,
     }))
+}
+
+/// Give the member points at a member of staff's discretion
+///
+/// Within the giver's allowance for the UTC month (`[care] staff_allowance_points`,
+/// 500 by default): the points are reserved against it first — two gifts at once never
+/// pass it — then posted through the ledger as an adjustment (audited, with the
+/// reason). A retry with the same key gives nothing more; past the allowance the answer
+/// is 409 `allowance_exceeded`.
+#[utoipa::path(post, path = "/v1/members/{id}/gifts", tag = "service",
+    params(("id" = i64, Path, description = "Member id")),
+    request_body(content = GiftInput),
+    responses((status = 201, body = GiftView, description = "Given"),
+        (status = 200, body = GiftView, description = "Given before under this key"),
+        (status = 404, description = "member_not_found or staff_not_found"),
+        (status = 409, description = "allowance_exceeded, or idempotency_key_reused: the key was used for another gift"),
+        (status = 422, description = "A field that does not check, named")),
+    security(("bearer" = [])))]
+pub async fn gift(
+    caller: Allowed<need::HandleTickets>,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    JsonValue(body): JsonValue<SMALL>,
+) -> Result<(StatusCode, Json<GiftView>), ApiError> {
+    let input: GiftInput = typed(body)?;
+    let reason = checked_reason(&input.reason)?;
+    let key = check_line("idempotency_key", &input.idempotency_key, 100)?;
+    if key.trim().is_empty() {
+        return Err(
+            ApiError::new(ErrorCode::InvalidValue, "idempotency_key is empty")
+                .field("idempotency_key"),
+        );
+    }
+    let allowance = state.policy.care.staff_allowance_points;
+    if input.points < 1 || input.points > allowance.max(1) {
+        return Err(ApiError::new(
+            ErrorCode::OutOfRange,
+            format!("points is 1 to the monthly allowance of {allowance}"),
+        )
+        .field("points"));
+    }
+    let member = survivor(&state, &id).await?;
+    state
+        .store
+        .staff_member(&input.staff_id)
+        .await?
+        .filter(|s| s.active)
+        .ok_or_else(|| staff_missing(&input.staff_id))?;
+    let reserved = state
+        .store
+        .reserve_gift(
+            &key,
+            &input.staff_id,
+            member,
+            input.points,
+            allowance,
+            &reason,
+            state.now(),
+        )
+        .await?;
+    let (used, fresh) = match reserved {
+        Reserved::Fresh { used } => (used, true),
+        Reserved::Again { used } => (used, false),
+        Reserved::Conflict => {
+            return Err(ApiError::new(
+                ErrorCode::IdempotencyKeyReused,
+                "idempotency_key was used for another gift",
+            )
+            .field("idempotency_key"));
+        }
+        Reserved::Over { used } => {
+            return Err(ApiError::new(
+                ErrorCode::AllowanceExceeded,
+                format!(
+                    "{} has given {used} of {allowance} points this month; {} more would pass it",
+                    input.staff_id, input.points
+                ),
+            )
+            .field("points"));
+        }
+    };
+    let req = AdjustRequest {
+        member_id: member,
+        points: input.points,
+        reason: format!("gift from {}: {reason}", input.staff_id),
+        programme: state.policy.points.default_programme().to_owned(),
+        idempotency_key: format!("gift-{key}"),
+        actor: caller.audit_actor(),
+    };
+    let (ledger_key, replayed) = state
+        .store
+        .adjust_points(&req, &state.policy.points, state.now())
+        .await?;
+    let status = if fresh && !replayed {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((
+        status,
+        Json(GiftView {
+            ledger_key,
+            member_id: member,
+            staff_id: input.staff_id,
+            points: input.points,
+            used_this_month: used,
+            allowance,
+            replayed: !fresh,
+        }),
+    ))
 }

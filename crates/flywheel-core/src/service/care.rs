@@ -35,6 +35,9 @@ pub struct CarePolicy {
     pub assign_owners: String,
     /// The roles that own relationships.
     pub owner_roles: Vec<String>,
+    /// Points each member of staff may give members at their discretion per calendar
+    /// month (UTC); 0 allows none.
+    pub staff_allowance_points: i64,
 }
 
 impl Default for CarePolicy {
@@ -44,6 +47,7 @@ impl Default for CarePolicy {
             repurchase_min_gaps: 2,
             assign_owners: "none".into(),
             owner_roles: vec!["sales".into(), "service".into()],
+            staff_allowance_points: 500,
         }
     }
 }

@@ -272,7 +272,7 @@ async fn load(
             String::new()
         }
     );
-    let team_member = service::deposit_team(store, config, now).await?;
+    let team_member = service::deposit_team(store, config, end).await?;
     let care = store
         .compute_care(now, &config.policy.care)
         .await?

@@ -114,7 +114,8 @@ pub async fn define(store: &Store, now: Micros) -> anyhow::Result<usize> {
 }
 
 /// The deposit template: sales, two service people and after-sales, until 30 days after
-/// the order is delivered.
+/// the order is delivered; a deposit at `end` (the demo's last day, so the same seed
+/// builds the same rows) and the team it gathers.
 pub async fn deposit_team(
     store: &Store,
     config: &crate::config::Config,
