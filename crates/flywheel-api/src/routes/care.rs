@@ -11,7 +11,6 @@ use crate::state::AppState;
 use axum::extract::State;
 use axum::routing::get;
 use axum::{Json, Router};
-use flywheel_core::ErrorCode;
 use flywheel_core::time::to_datetime;
 
 pub fn router() -> Router<AppState> {
@@ -33,22 +32,8 @@ pub async fn today(
     for (k, v) in params {
         match k.as_str() {
             "store" => store = Some(v),
-            "limit" => {
-                limit = v
-                    .parse::<i64>()
-                    .ok()
-                    .filter(|n| (1..=1000).contains(n))
-                    .ok_or_else(|| {
-                        ApiError::new(ErrorCode::InvalidQuery, "limit is 1 to 1000").field("limit")
-                    })?
-            }
-            other => {
-                return Err(ApiError::new(
-                    ErrorCode::InvalidQuery,
-                    format!("unknown parameter {other:?}"),
-                )
-                .field(other.to_owned()));
-            }
+            "limit" => limit = i64::from(crate::params::limit(&v, 1000)?),
+            other => return Err(crate::params::unknown(other)),
         }
     }
     let now = state.now();

@@ -181,22 +181,8 @@ pub async fn owned_members(
     let mut limit = 200;
     for (k, v) in params {
         match k.as_str() {
-            "limit" => {
-                limit = v
-                    .parse::<i64>()
-                    .ok()
-                    .filter(|n| (1..=1000).contains(n))
-                    .ok_or_else(|| {
-                        ApiError::new(ErrorCode::InvalidQuery, "limit is 1 to 1000").field("limit")
-                    })?
-            }
-            other => {
-                return Err(ApiError::new(
-                    ErrorCode::InvalidQuery,
-                    format!("unknown parameter {other:?}"),
-                )
-                .field(other.to_owned()));
-            }
+            "limit" => limit = i64::from(crate::params::limit(&v, 1000)?),
+            other => return Err(crate::params::unknown(other)),
         }
     }
     state

@@ -60,13 +60,7 @@ pub async fn report(
                         ApiError::new(ErrorCode::InvalidQuery, "days is 1 to 366").field("days")
                     })?
             }
-            other => {
-                return Err(ApiError::new(
-                    ErrorCode::InvalidQuery,
-                    format!("unknown parameter {other:?}"),
-                )
-                .field(other.to_owned()));
-            }
+            other => return Err(crate::params::unknown(other)),
         }
     }
     let to = state.now();

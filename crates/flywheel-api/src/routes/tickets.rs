@@ -161,20 +161,8 @@ pub async fn list_tickets(
                     _ => return Err(bad("breached is true or false")),
                 })
             }
-            "limit" => {
-                q.limit = v
-                    .parse::<i64>()
-                    .ok()
-                    .filter(|n| (1..=1000).contains(n))
-                    .ok_or_else(|| bad("limit is 1 to 1000"))?
-            }
-            other => {
-                return Err(ApiError::new(
-                    ErrorCode::InvalidQuery,
-                    format!("unknown parameter {other:?}"),
-                )
-                .field(other.to_owned()));
-            }
+            "limit" => q.limit = i64::from(crate::params::limit(&v, 1000)?),
+            other => return Err(crate::params::unknown(other)),
         }
     }
     let tickets = state
