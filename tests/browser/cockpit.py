@@ -281,6 +281,10 @@ class Cockpit(unittest.TestCase):
             self.assertEqual(row.find_element(By.CSS_SELECTOR, "td.opened").text, str(q["opened"]))
             self.assertEqual(row.find_element(By.CSS_SELECTOR, "td.breached-now").text,
                              str(q["breached_now"]))
+        care = api("/v1/care/today?limit=100")["items"]
+        self.assertTrue(care, "the demo's regulars have repurchase cycles come round")
+        self.assertEqual(len(self.driver.find_elements(By.CSS_SELECTOR, "#care tbody tr")),
+                         len(care))
         late = [t for t in api("/v1/tickets?breached=true&limit=200")["tickets"]
                 if t["status"] != "resolved"]
         rows = self.driver.find_elements(By.CSS_SELECTOR, "#breached tbody tr")

@@ -1,7 +1,7 @@
 //! `/service`: each queue's last 30 days — tickets opened, still open, median working
 //! hours to an answer and to a resolution, breach rate — the tickets past a target
-//! that are still open, with buttons to answer and resolve them, and the latest
-//! tickets. The figures are `GET /v1/service/report`'s; the buttons do what `POST
+//! that are still open, with buttons to answer and resolve them, today's care list (of
+//! one store, or all) and the latest tickets. The figures are `GET /v1/service/report`'s; the buttons do what `POST
 //! /v1/tickets/{id}/respond` and `/resolve` do.
 
 use super::page::{Chrome, PageError, check_csrf, render};
@@ -58,6 +58,8 @@ pub(super) fn line(t: &TicketRow) -> TicketLine {
 struct ServicePage {
     chrome: Chrome,
     queues: Vec<QueueFigures>,
+    care: Vec<flywheel_store::CareRow>,
+    store: String,
     breached: Vec<TicketLine>,
     latest: Vec<TicketLine>,
     done: Option<String>,
@@ -76,6 +78,8 @@ pub(super) fn share(r: Option<f64>) -> String {
 #[derive(Deserialize)]
 pub(super) struct Done {
     done: Option<String>,
+    /// The store whose care list to show; every store when absent.
+    store: Option<String>,
 }
 
 pub(super) async fn page(
@@ -108,9 +112,14 @@ pub(super) async fn page(
         .iter()
         .map(line)
         .collect();
+    state.store.compute_care(now, &state.policy.care).await?;
+    let store = q.store.filter(|s| !s.trim().is_empty() && s.len() <= 100);
+    let care = state.store.care_list(now, store.as_deref(), 100).await?;
     let page = ServicePage {
         chrome: Chrome::of(&viewer, "service"),
         queues,
+        care,
+        store: store.unwrap_or_default(),
         breached,
         latest,
         done: q.done.filter(|d| d.len() < 40),
