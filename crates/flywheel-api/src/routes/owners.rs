@@ -20,10 +20,9 @@ use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use flywheel_core::ErrorCode;
-use flywheel_core::event::parse_event;
 use flywheel_core::time::to_rfc3339;
 use flywheel_core::validation::{check_line, check_paragraph};
-use flywheel_store::{AdjustRequest, EventResult, OwnerRow, Reserved};
+use flywheel_store::{AdjustRequest, OwnerRow, Reserved};
 use serde_json::json;
 
 pub fn router() -> Router<AppState> {
@@ -254,19 +253,7 @@ pub async fn contact(
     let raw = json!({"event_id": event_id, "type": "message", "occurred_at": to_rfc3339(now),
         "channel": input.channel.as_deref().unwrap_or("wechat"), "identities": {kind: value},
         "properties": {"direction": "out", "staff_id": input.staff_id, "text": note}});
-    let event =
-        parse_event(&raw, &state.policy.parse_context(now)).map_err(ApiError::invalid_event)?;
-    let duplicate = match state.event_queue().submit(event, now).await? {
-        EventResult::Accepted(_) => false,
-        EventResult::Duplicate(_) => true,
-        // A retry of the same contact at a later instant: logged the first time.
-        EventResult::Rejected(r) if r.code == ErrorCode::EventIdReused => true,
-        EventResult::Rejected(r) => {
-            let mut e = ApiError::new(r.code, r.message);
-            e.field = r.field;
-            return Err(e);
-        }
-    };
+    let duplicate = super::tickets::send_event(&state, raw).await?;
     Ok(Json(ContactView {
         event_id,
         duplicate,

@@ -80,6 +80,25 @@ fn template_missing(id: &str) -> ApiError {
     )
 }
 
+/// The team around the member the path names (or the member it merged into).
+async fn team_of(state: &AppState, raw: &str) -> Result<TeamRow, ApiError> {
+    let member = member_id(raw)?;
+    let brief = state.store.member_brief(member).await?.ok_or_else(|| {
+        ApiError::not_found(ErrorCode::MemberNotFound, format!("no member {member}"))
+    })?;
+    let team = state
+        .store
+        .member_team(brief.member_id)
+        .await?
+        .ok_or_else(|| {
+            ApiError::not_found(
+                ErrorCode::NotFound,
+                format!("no service team around member {member}"),
+            )
+        })?;
+    Ok(team)
+}
+
 /// List the service-team templates
 #[utoipa::path(get, path = "/v1/service-teams/templates", tag = "service",
     responses((status = 200, body = TeamTemplateList)),
@@ -179,20 +198,7 @@ pub async fn member_team(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<ServiceTeamView>, ApiError> {
-    let member = member_id(&id)?;
-    let brief = state.store.member_brief(member).await?.ok_or_else(|| {
-        ApiError::not_found(ErrorCode::MemberNotFound, format!("no member {member}"))
-    })?;
-    let team = state
-        .store
-        .member_team(brief.member_id)
-        .await?
-        .ok_or_else(|| {
-            ApiError::not_found(
-                ErrorCode::NotFound,
-                format!("no service team around member {member}"),
-            )
-        })?;
+    let team = team_of(&state, &id).await?;
     Ok(Json(team_view(team)))
 }
 
@@ -210,7 +216,6 @@ pub async fn add_note(
     Path(id): Path<String>,
     JsonValue(body): JsonValue<SMALL>,
 ) -> Result<(StatusCode, Json<ServiceTeamView>), ApiError> {
-    let member = member_id(&id)?;
     let input: TeamNoteInput = typed(body)?;
     let note = check_paragraph("note", &input.note, 4000)?;
     if note.trim().is_empty() {
@@ -221,19 +226,7 @@ pub async fn add_note(
         .as_deref()
         .map(|k| check_line("idempotency_key", k, 100))
         .transpose()?;
-    let brief = state.store.member_brief(member).await?.ok_or_else(|| {
-        ApiError::not_found(ErrorCode::MemberNotFound, format!("no member {member}"))
-    })?;
-    let team = state
-        .store
-        .member_team(brief.member_id)
-        .await?
-        .ok_or_else(|| {
-            ApiError::not_found(
-                ErrorCode::NotFound,
-                format!("no service team around member {member}"),
-            )
-        })?;
+    let team = team_of(&state, &id).await?;
     let added = state
         .store
         .note_team(
@@ -244,11 +237,7 @@ pub async fn add_note(
             state.now(),
         )
         .await?;
-    let team = state
-        .store
-        .member_team(brief.member_id)
-        .await?
-        .ok_or_else(|| ApiError::internal("the team went away"))?;
+    let team = team_of(&state, &id).await?;
     let status = if added {
         StatusCode::CREATED
     } else {

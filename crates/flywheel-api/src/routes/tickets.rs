@@ -93,29 +93,26 @@ fn member_missing(member: i64) -> ApiError {
     ApiError::not_found(ErrorCode::MemberNotFound, format!("no member {member}"))
 }
 
-/// Sends `body` in as an event for the member and waits for it to be applied — and,
-/// written behind, for the rows it derives (the ticket) to be written.
-async fn send_event(state: &AppState, body: Value) -> Result<(), ApiError> {
+/// Sends `body` — an event Flywheel makes for a member, under an id of its own — in
+/// and waits for it to be applied and, written behind, for the rows it derives to be
+/// written; true when it was there before. A retry sends the same id at a later
+/// instant, which ingest calls a reused id: the first was applied, so it counts as there.
+pub(crate) async fn send_event(state: &AppState, body: Value) -> Result<bool, ApiError> {
     let now = state.now();
     let event =
         parse_event(&body, &state.policy.parse_context(now)).map_err(ApiError::invalid_event)?;
-    match state.event_queue().submit(event, now).await? {
-        EventResult::Accepted(_) | EventResult::Duplicate(_) => {
-            state.store.settle().await?;
-            Ok(())
-        }
-        // The id is the ticket's own: a retry sends it again at a later instant, and
-        // the first was applied.
-        EventResult::Rejected(r) if r.code == ErrorCode::EventIdReused => {
-            state.store.settle().await?;
-            Ok(())
-        }
+    let before = match state.event_queue().submit(event, now).await? {
+        EventResult::Accepted(_) => false,
+        EventResult::Duplicate(_) => true,
+        EventResult::Rejected(r) if r.code == ErrorCode::EventIdReused => true,
         EventResult::Rejected(r) => {
             let mut e = ApiError::new(r.code, r.message);
             e.field = r.field;
-            Err(e)
+            return Err(e);
         }
-    }
+    };
+    state.store.settle().await?;
+    Ok(before)
 }
 
 /// The identity to send a member's events under.
