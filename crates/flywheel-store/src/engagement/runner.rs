@@ -434,10 +434,10 @@ impl Store {
                     *pc += 1;
                 }
                 Op::Ticket { category, text } => {
-                    let queues = self.queue_book(conn).await?;
+                    let book = self.service_book(conn).await?;
                     crate::service::tickets::open_journey_ticket(
                         conn,
-                        &queues,
+                        &book.queues,
                         run.id,
                         *pc,
                         member.id,

@@ -79,12 +79,4 @@ impl Store {
         *self.service_cache().lock().expect("service cache") = Some((now_stamp, book.clone()));
         Ok(book)
     }
-
-    /// The queues tickets are routed with.
-    pub(crate) async fn queue_book(
-        &self,
-        conn: &mut AnyConnection,
-    ) -> Result<Vec<Queue>, StoreError> {
-        Ok(self.service_book(conn).await?.queues.clone())
-    }
 }

@@ -18,7 +18,6 @@ use flywheel_core::time::{DAY, Micros};
 use serde_json::Value;
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
-use std::collections::BTreeMap;
 
 /// A template as stored: its definition as the caller sent it.
 #[derive(Clone, Debug, PartialEq)]
@@ -44,6 +43,19 @@ pub(super) fn template_from_row(r: &AnyRow) -> Result<TemplateRow, StoreError> {
         updated_by: r.try_get("updated_by")?,
         id,
     })
+}
+
+async fn template_in(
+    conn: &mut AnyConnection,
+    id: &str,
+) -> Result<Option<TemplateRow>, StoreError> {
+    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {TEMPLATE_COLUMNS} FROM service_team_templates WHERE id = $1"
+    )))
+    .bind(id.to_owned())
+    .fetch_optional(&mut *conn)
+    .await?;
+    row.as_ref().map(template_from_row).transpose()
 }
 
 /// One person on a member's team.
@@ -205,13 +217,8 @@ impl Store {
     }
 
     pub async fn team_template(&self, id: &str) -> Result<Option<TemplateRow>, StoreError> {
-        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {TEMPLATE_COLUMNS} FROM service_team_templates WHERE id = $1"
-        )))
-        .bind(id.to_owned())
-        .fetch_optional(self.pool())
-        .await?;
-        row.as_ref().map(template_from_row).transpose()
+        let mut conn = self.pool().acquire().await?;
+        template_in(&mut conn, id).await
     }
 
     /// Saves a template (checked by the caller) whole; false when it was stored as is.
@@ -225,15 +232,7 @@ impl Store {
     ) -> Result<(TemplateRow, bool), StoreError> {
         let mut tx = self.begin_write().await?;
         let conn: &mut AnyConnection = &mut tx;
-        let before = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {TEMPLATE_COLUMNS} FROM service_team_templates WHERE id = $1"
-        )))
-        .bind(id.to_owned())
-        .fetch_optional(&mut *conn)
-        .await?
-        .as_ref()
-        .map(template_from_row)
-        .transpose()?;
+        let before = template_in(conn, id).await?;
         if let Some(b) = &before
             && b.definition == *definition
         {
@@ -476,18 +475,5 @@ impl Store {
         .rows_affected()
             > 0;
         Ok(added)
-    }
-
-    /// Open teams per person on the roster.
-    pub async fn staff_loads(&self) -> Result<BTreeMap<String, i64>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT ts.staff_id, COUNT(*) AS n FROM service_team_staff ts \
-             JOIN service_teams t ON t.id = ts.team_id WHERE t.status = 'open' GROUP BY ts.staff_id",
-        )
-        .fetch_all(self.pool())
-        .await?;
-        rows.iter()
-            .map(|r| Ok((r.try_get("staff_id")?, r.try_get("n")?)))
-            .collect()
     }
 }

@@ -63,6 +63,29 @@ impl TicketRow {
     pub fn breached(&self) -> bool {
         self.response_breached_at.is_some() || self.resolution_breached_at.is_some()
     }
+
+    /// Records the first answer at `at` (if none yet): the working minutes it took on
+    /// `queue`'s clock, and a missed target.
+    fn answer_at(&mut self, queue: Option<&Queue>, at: Micros) {
+        if self.responded_at.is_none() {
+            self.responded_at = Some(at);
+            self.response_minutes = Some(working_minutes(queue, self.opened_at, at));
+            if self.respond_by.is_some_and(|by| at > by) && self.response_breached_at.is_none() {
+                self.response_breached_at = self.respond_by;
+            }
+        }
+    }
+
+    /// Records the resolution at `at` — an answer too, if there was none — with the
+    /// working minutes it took and a missed target.
+    fn resolve_at(&mut self, queue: Option<&Queue>, at: Micros) {
+        self.answer_at(queue, at);
+        self.resolved_at = Some(at);
+        self.resolution_minutes = Some(working_minutes(queue, self.opened_at, at));
+        if self.resolve_by.is_some_and(|by| at > by) && self.resolution_breached_at.is_none() {
+            self.resolution_breached_at = self.resolve_by;
+        }
+    }
 }
 
 /// One entry of a ticket's timeline.
@@ -302,18 +325,7 @@ pub(crate) async fn plan_event_resolutions(
             .queue_id
             .as_deref()
             .and_then(|q| queues.iter().find(|x| x.id == q));
-        if t.responded_at.is_none() {
-            t.responded_at = Some(at);
-            t.response_minutes = Some(working_minutes(queue, t.opened_at, at));
-            if t.respond_by.is_some_and(|by| at > by) && t.response_breached_at.is_none() {
-                t.response_breached_at = t.respond_by;
-            }
-        }
-        t.resolved_at = Some(at);
-        t.resolution_minutes = Some(working_minutes(queue, t.opened_at, at));
-        if t.resolve_by.is_some_and(|by| at > by) && t.resolution_breached_at.is_none() {
-            t.resolution_breached_at = t.resolve_by;
-        }
+        t.resolve_at(queue, at);
         w.statement(
             "UPDATE tickets SET status = 'resolved', responded_at = $1, resolved_at = $2, \
              response_minutes = $3, resolution_minutes = $4, response_breached_at = $5, \
@@ -537,13 +549,14 @@ impl Store {
     ) -> Result<(TicketRow, bool), StoreError> {
         let mut tx = self.begin_write().await?;
         let conn: &mut AnyConnection = &mut tx;
-        let queues = self.queue_book(conn).await?;
+        let book = self.service_book(conn).await?;
+        let queues = &book.queues;
         let ticket = NewTicket {
             source: source.to_owned(),
             member,
             kind,
             category,
-            queue: route(&queues, category),
+            queue: route(queues, category),
             text,
             channel: None,
             complaint_event_id: None,
@@ -604,32 +617,17 @@ impl Store {
         let Some(status) = step.apply(before.status) else {
             return Ok(Some(Moved::Unchanged(before)));
         };
-        let queues = self.queue_book(conn).await?;
+        let book = self.service_book(conn).await?;
         let queue = before
             .queue_id
             .as_deref()
-            .and_then(|q| queues.iter().find(|x| x.id == q));
+            .and_then(|q| book.queues.iter().find(|x| x.id == q));
         let mut t = before.clone();
         t.status = status;
         t.updated_at = now;
         match step {
-            Move::Respond | Move::Resolve => {
-                if t.responded_at.is_none() {
-                    t.responded_at = Some(now);
-                    t.response_minutes = Some(working_minutes(queue, t.opened_at, now));
-                    if t.respond_by.is_some_and(|by| now > by) && t.response_breached_at.is_none() {
-                        t.response_breached_at = t.respond_by;
-                    }
-                }
-                if step == Move::Resolve {
-                    t.resolved_at = Some(now);
-                    t.resolution_minutes = Some(working_minutes(queue, t.opened_at, now));
-                    if t.resolve_by.is_some_and(|by| now > by) && t.resolution_breached_at.is_none()
-                    {
-                        t.resolution_breached_at = t.resolve_by;
-                    }
-                }
-            }
+            Move::Respond => t.answer_at(queue, now),
+            Move::Resolve => t.resolve_at(queue, now),
             Move::Reopen => {
                 // A new promise to resolve, counted from now on the same clock.
                 t.reopened += 1;
