@@ -16,6 +16,7 @@ from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import Select
 from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import WebDriverWait
 
@@ -281,6 +282,16 @@ class Cockpit(unittest.TestCase):
             self.assertEqual(row.find_element(By.CSS_SELECTOR, "td.opened").text, str(q["opened"]))
             self.assertEqual(row.find_element(By.CSS_SELECTOR, "td.breached-now").text,
                              str(q["breached_now"]))
+        # The deposit funnel: the demo's deals, with and without a service team.
+        deposits = api("/v1/service/report?days=90")["deposits"]
+        self.assertGreater(deposits["with_team"]["deals"], 0)
+        self.assertGreater(deposits["without_team"]["deals"], 0)
+        for key, css in [("all", "all"), ("with_team", "with-team"), ("without_team", "without-team")]:
+            row = self.driver.find_element(By.CSS_SELECTOR, "#deposits tr.deals-" + css)
+            self.assertEqual(row.find_element(By.CSS_SELECTOR, "td.deals").text,
+                             str(deposits[key]["deals"]))
+            self.assertEqual(row.find_element(By.CSS_SELECTOR, "td.delivered").text,
+                             str(deposits[key]["delivered"]))
         care = api("/v1/care/today?limit=100")["items"]
         self.assertTrue(care, "the demo's regulars have repurchase cycles come round")
         self.assertEqual(len(self.driver.find_elements(By.CSS_SELECTOR, "#care tbody tr")),
@@ -305,6 +316,31 @@ class Cockpit(unittest.TestCase):
         theirs = api(f"/v1/members/{ticket['member_id']}/tickets")["tickets"]
         shown = self.driver.find_elements(By.CSS_SELECTOR, "#member-tickets tbody tr")
         self.assertEqual(len(shown), min(len(theirs), 20))
+
+    def test_an_owners_list_shows_what_needs_doing_and_logs_a_contact(self):
+        self.sign_in(STAFF_KEY, "/service")
+        self.driver.find_element(By.ID, "owners-link").click()
+        self.wait.until(EC.url_contains("/service/owners"))
+        Select(self.driver.find_element(By.NAME, "staff")).select_by_value("s-li")
+        self.driver.find_element(By.CSS_SELECTOR, "#pick button").click()
+        self.wait.until(EC.presence_of_element_located((By.ID, "owned")))
+        owned = api("/v1/staff/s-li/members")["members"]
+        self.assertTrue(owned, "the demo gives Li Na the corporate accounts")
+        rows = self.driver.find_elements(By.CSS_SELECTOR, "#owned tbody tr")
+        self.assertEqual(len(rows), len(owned))
+        first = owned[0]
+        row = self.driver.find_element(By.ID, f"owned-{first['member_id']}")
+        self.assertEqual(len(row.find_elements(By.CSS_SELECTOR, "ul.todo li")), len(first["todo"]))
+        self.shot("owners")
+        # Staff log that they called; the member's timeline has the outgoing message.
+        row.find_element(By.NAME, "note").send_keys("Called about the delivery date")
+        row.find_element(By.TAG_NAME, "button").click()
+        self.wait.until(EC.url_contains("done="))
+        events = api(f"/v1/members/{first['member_id']}/timeline")["events"]
+        said = [e for e in events if e["type"] == "message"
+                and e["properties"].get("staff_id") == "s-li"]
+        self.assertEqual(len(said), 1, events[:3])
+        self.assertEqual(said[0]["properties"]["text"], "Called about the delivery date")
 
     def test_the_card_page_opens_from_a_signed_link_and_refuses_a_tampered_one(self):
         doc, _ = self.a_member_with_phone()

@@ -218,6 +218,37 @@ pub struct ServiceReportView {
     pub from: String,
     pub to: String,
     pub queues: Vec<QueueFiguresView>,
+    /// Deals begun in the period, from deposit to delivery.
+    pub deposits: DepositFunnelsView,
+}
+
+/// How deals went from a small deposit to the full one to delivery.
+#[derive(Serialize, ToSchema)]
+pub struct FunnelView {
+    pub deals: i64,
+    /// Deals with a small (refundable) deposit, with the full deposit, delivered.
+    pub small: i64,
+    pub full: i64,
+    pub delivered: i64,
+    /// Deals whose deposit was given back before any delivery.
+    pub lost: i64,
+    /// Of the deals with a small deposit, the share that paid the full one.
+    pub small_to_full: Option<f64>,
+    /// Of the deals with a full deposit, the share delivered.
+    pub full_to_delivery: Option<f64>,
+    /// Of all deals, the share delivered.
+    pub deposit_to_delivery: Option<f64>,
+    /// Median days from the first deposit to delivery.
+    pub median_days_to_delivery: Option<f64>,
+}
+
+/// The deposit funnel: every deal, and split by whether a service team was around the
+/// member while the deal was open.
+#[derive(Serialize, ToSchema)]
+pub struct DepositFunnelsView {
+    pub all: FunnelView,
+    pub with_team: FunnelView,
+    pub without_team: FunnelView,
 }
 
 /// A service-team template: who gathers around a member, on what, and for how long.

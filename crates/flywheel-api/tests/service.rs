@@ -1015,3 +1015,177 @@ async fn staff_give_points_within_their_monthly_allowance_even_all_at_once() {
         assert_eq!(audit["entries"].as_array().unwrap().len(), 6, "{audit}");
     }
 }
+
+/// A deal's step for the member with `phone`, `days` after `t0`.
+fn deal_step(id: &str, phone: &str, kind: &str, props: Value, at: i64) -> Value {
+    json!({"event_id": id, "type": kind, "occurred_at": to_rfc3339(at), "channel": "store",
+        "identities": {"phone": phone}, "properties": props})
+}
+
+#[tokio::test]
+async fn deposits_make_a_funnel_with_and_without_a_service_team() {
+    for app in TestApp::all().await {
+        let (status, body) = app
+            .post(
+                "/v1/staff",
+                json!({"id": "s-sh", "name": "Li Na", "roles": ["service"], "city": "Shanghai"}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        // Teams for Shanghai's deals only: Beijing's go without.
+        let (status, body) = app
+            .put(
+                "/v1/service-teams/templates/deposit",
+                json!({"roles": {"service": 1}, "trigger": {"event": "deposit", "when": "city == \"Shanghai\""},
+                    "close_after_days": 30, "close_on": "delivery"}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        let t0 = app.now() - 25 * DAY;
+        let people = [
+            ("a", "13900139101", "Shanghai"),
+            ("b", "13900139102", "Shanghai"),
+            ("c", "13900139103", "Beijing"),
+            ("d", "13900139104", "Beijing"),
+        ];
+        for (name, phone, city) in people {
+            app.send(deal_step(
+                &format!("reg-{name}"),
+                phone,
+                "register",
+                json!({"city": city}),
+                t0 - DAY,
+            ))
+            .await;
+        }
+        let small = json!({"stage": "small", "amount": "500.00"});
+        let full = json!({"stage": "full", "amount": "20000.00"});
+        let steps = [
+            // Shanghai: small → full → delivered after 20 days; small, then given back.
+            ("a1", "13900139101", "deposit", small.clone(), 0),
+            ("a2", "13900139101", "deposit", full.clone(), 2),
+            ("a3", "13900139101", "delivery", json!({}), 20),
+            ("b1", "13900139102", "deposit", small.clone(), 0),
+            (
+                "b2",
+                "13900139102",
+                "deposit_refund",
+                json!({"amount": "500.00"}),
+                3,
+            ),
+            // Beijing: small → full, waiting; two deals of one member told apart by
+            // their order ids, one straight to the full deposit and delivered in 10 days.
+            ("c1", "13900139103", "deposit", small.clone(), 1),
+            ("c2", "13900139103", "deposit", full.clone(), 4),
+            (
+                "d1",
+                "13900139104",
+                "deposit",
+                json!({"order_id": "car-1", "amount": "20000.00"}),
+                1,
+            ),
+            (
+                "d2",
+                "13900139104",
+                "delivery",
+                json!({"order_id": "car-1"}),
+                11,
+            ),
+            (
+                "d3",
+                "13900139104",
+                "deposit",
+                json!({"order_id": "car-2", "stage": "small", "amount": "500.00"}),
+                5,
+            ),
+        ];
+        // Sent newest first: history out of order comes to the same deals.
+        for (id, phone, kind, props, day) in steps.iter().rev() {
+            app.send(deal_step(id, phone, kind, props.clone(), t0 + day * DAY))
+                .await;
+        }
+        // Retried, and a second small deposit days later: no new deal, no later step.
+        app.send(deal_step("a1", "13900139101", "deposit", small.clone(), t0))
+            .await;
+        app.send(deal_step(
+            "a4",
+            "13900139101",
+            "deposit",
+            small.clone(),
+            t0 + 6 * DAY,
+        ))
+        .await;
+        let (status, body) = app
+            .post(
+                "/v1/events",
+                deal_step(
+                    "bad",
+                    "13900139101",
+                    "deposit",
+                    json!({"stage": "huge"}),
+                    t0,
+                ),
+            )
+            .await;
+        assert_eq!(
+            (status, body["error"]["field"].as_str()),
+            (StatusCode::UNPROCESSABLE_ENTITY, Some("properties.stage")),
+            "{body}"
+        );
+        let formed = app.store.run_service_teams(app.now()).await.unwrap();
+        assert!(formed.formed >= 2 && formed.skipped >= 3, "{formed:?}");
+
+        let (status, report) = app.get("/v1/service/report?days=30").await;
+        assert_eq!(status, StatusCode::OK, "{report}");
+        let d = &report["deposits"];
+        let counts = |f: &Value| {
+            ["deals", "small", "full", "delivered", "lost"].map(|k| f[k].as_i64().unwrap_or(-1))
+        };
+        assert_eq!(counts(&d["all"]), [5, 4, 3, 2, 1], "{d}");
+        assert_eq!(counts(&d["with_team"]), [2, 2, 1, 1, 1], "{d}");
+        assert_eq!(counts(&d["without_team"]), [3, 2, 2, 1, 0], "{d}");
+        let w = &d["with_team"];
+        assert_eq!(w["small_to_full"], 0.5, "{d}");
+        assert_eq!(w["full_to_delivery"], 1.0, "{d}");
+        assert_eq!(w["deposit_to_delivery"], 0.5, "{d}");
+        assert_eq!(w["median_days_to_delivery"], 20.0, "{d}");
+        let wo = &d["without_team"];
+        assert_eq!(wo["small_to_full"], 0.5, "{d}");
+        assert_eq!(wo["full_to_delivery"], 0.5, "{d}");
+        assert_eq!(wo["median_days_to_delivery"], 10.0, "{d}");
+        // A deposit and its delivery in one batch: the team formed on the deposit
+        // still closes 30 days after the delivery.
+        let member = app
+            .send(deal_step(
+                "reg-e",
+                "13900139105",
+                "register",
+                json!({"city": "Shanghai"}),
+                t0,
+            ))
+            .await["member_id"]
+            .as_i64()
+            .unwrap();
+        let (status, body) = app
+            .post(
+                "/v1/events/batch",
+                json!({"events": [
+                    deal_step("e1", "13900139105", "deposit", full.clone(), t0 + DAY),
+                    deal_step("e2", "13900139105", "delivery", json!({}), t0 + 2 * DAY),
+                ]}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        app.store.run_service_teams(app.now()).await.unwrap();
+        let (_, team) = app.get(&format!("/v1/members/{member}/service-team")).await;
+        assert_eq!(
+            team["closes_at"].as_str().map(parse_rfc3339),
+            Some(Some(t0 + 32 * DAY)),
+            "{team}"
+        );
+        // Deals begun before the period are not in it.
+        let (_, report) = app.get("/v1/service/report?days=7").await;
+        assert_eq!(report["deposits"]["all"]["deals"], 0, "{report}");
+        assert_eq!(report["deposits"]["all"]["small_to_full"], Value::Null);
+    }
+}

@@ -697,9 +697,25 @@ fn parse_payload(
             let kind = required_text(props, "kind", 64, errors).unwrap_or_default();
             Payload::Participation { kind }
         }
-        "deposit" => Payload::Deposit {
-            amount: money_field(props, "amount", false, ctx.max_amount, errors),
-        },
+        // Deals' steps (`service::deposit`): which deal and which kind of deposit.
+        "deposit" => {
+            optional_text(props, "order_id", "properties", 128, errors);
+            if props.get("stage").is_some_and(|v| !v.is_null()) {
+                one_of(
+                    props,
+                    "stage",
+                    &crate::service::deposit::DEPOSIT_STAGES.map(|s| (s, ())),
+                    errors,
+                );
+            }
+            Payload::Deposit {
+                amount: money_field(props, "amount", false, ctx.max_amount, errors),
+            }
+        }
+        "delivery" | "deposit_refund" => {
+            optional_text(props, "order_id", "properties", 128, errors);
+            Payload::Custom
+        }
         // A custom event for facts and scores; naming a programme, it also buys a tier
         // (`membership::realtime`), so what that needs must be there and sound.
         "membership_purchase" => {
@@ -902,6 +918,37 @@ mod tests {
                 ("properties.items[0].sku".into(), "missing_field"),
                 ("properties.items[0].qty".into(), "out_of_range"),
             ]
+        );
+    }
+
+    #[test]
+    fn a_deals_steps_name_their_stage_and_order_plainly() {
+        let got = fields(json!({
+            "event_id": "d1", "type": "deposit", "occurred_at": "2026-11-01T10:00:00+08:00",
+            "channel": "store", "identities": {"card_no": "C1"},
+            "properties": {"stage": "tiny", "order_id": 7, "amount": "500.00"}
+        }));
+        assert_eq!(
+            got,
+            vec![
+                ("properties.order_id".into(), "invalid_type"),
+                ("properties.stage".into(), "invalid_value"),
+            ]
+        );
+        let got = fields(json!({
+            "event_id": "d2", "type": "delivery", "occurred_at": "2026-11-01T10:00:00+08:00",
+            "channel": "store", "identities": {"card_no": "C1"}, "properties": {"order_id": ["x"]}
+        }));
+        assert_eq!(got, vec![("properties.order_id".into(), "invalid_type")]);
+        let e = parse(json!({
+            "event_id": "d3", "type": "deposit", "occurred_at": "2026-11-01T10:00:00+08:00",
+            "channel": "store", "identities": {"card_no": "C1"},
+            "properties": {"stage": "small", "order_id": "CAR-1", "amount": "500.00"}
+        }))
+        .unwrap();
+        assert_eq!(
+            crate::service::deposit::deal_step(&e),
+            Some((crate::service::deposit::DealStep::Small, "CAR-1"))
         );
     }
 

@@ -96,6 +96,7 @@ const MIGRATIONS: &[Migration] = &[
     common!(31, "care", "0031_care"),
     common!(32, "owners", "0032_owners"),
     common!(33, "staff_gifts", "0033_staff_gifts"),
+    common!(34, "deals", "0034_deals"),
 ];
 
 impl Store {

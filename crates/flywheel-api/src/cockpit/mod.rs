@@ -22,6 +22,7 @@ mod journeys;
 mod members;
 mod memberships;
 mod overview;
+mod owners;
 mod page;
 mod points;
 mod segments;
@@ -56,6 +57,11 @@ pub fn router() -> Router<AppState> {
         .route("/campaigns", get(campaigns::page))
         .route("/service", get(service::page))
         .route("/service/tickets/{id}/{step}", post(service::move_ticket))
+        .route("/service/owners", get(owners::page))
+        .route(
+            "/service/owners/{staff}/contacts/{member}",
+            post(owners::contact),
+        )
         .route("/value", get(value::page))
         .route("/value/kpis", post(value::set_target))
         .route("/card/{token}", get(card_page::page))

@@ -1,8 +1,9 @@
 //! `/service`: each queue's last 30 days — tickets opened, still open, median working
-//! hours to an answer and to a resolution, breach rate — the tickets past a target
-//! that are still open, with buttons to answer and resolve them, today's care list (of
-//! one store, or all) and the latest tickets. The figures are `GET /v1/service/report`'s; the buttons do what `POST
-//! /v1/tickets/{id}/respond` and `/resolve` do.
+//! hours to an answer and to a resolution, breach rate — the deposit funnel of the
+//! last 90 days' deals with and without a service team, the tickets past a target that
+//! are still open, with buttons to answer and resolve them, today's care list (of one
+//! store, or all) and the latest tickets. The figures are `GET /v1/service/report`'s;
+//! the buttons do what `POST /v1/tickets/{id}/respond` and `/resolve` do.
 
 use super::page::{Chrome, PageError, check_csrf, render};
 use super::session::Viewer;
@@ -14,6 +15,7 @@ use axum::extract::{Form, Path, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use flywheel_core::auth::Permission;
 use flywheel_core::service::Move;
+use flywheel_core::service::deposit::Funnel;
 use flywheel_core::time::{DAY, to_datetime};
 use flywheel_store::{QueueFigures, TicketQuery, TicketRow};
 use serde::Deserialize;
@@ -53,11 +55,18 @@ pub(super) fn line(t: &TicketRow) -> TicketLine {
     }
 }
 
+/// Deals take weeks from a deposit to delivery: the funnel looks back further than the
+/// queues do.
+const DEPOSIT_DAYS: i64 = 90;
+
 #[derive(Template)]
 #[template(path = "service.html")]
 struct ServicePage {
     chrome: Chrome,
     queues: Vec<QueueFigures>,
+    /// Deals begun in the last 90 days: every one, with a service team, without.
+    deposits: Vec<(&'static str, &'static str, Funnel)>,
+    any_deals: bool,
     care: Vec<flywheel_store::CareRow>,
     store: String,
     breached: Vec<TicketLine>,
@@ -75,6 +84,11 @@ pub(super) fn share(r: Option<f64>) -> String {
     r.map_or_else(|| "–".to_owned(), |r| format!("{:.0}%", r * 100.0))
 }
 
+/// [`share`] of a field the template holds by reference.
+pub(super) fn share_of(r: &Option<f64>) -> String {
+    share(*r)
+}
+
 #[derive(Deserialize)]
 pub(super) struct Done {
     done: Option<String>,
@@ -90,6 +104,15 @@ pub(super) async fn page(
     viewer.caller.require(Permission::ReadMembers)?;
     let now = state.now();
     let queues = state.store.service_figures(now - 30 * DAY, now + 1).await?;
+    let funnels = state
+        .store
+        .deposit_funnels(now - DEPOSIT_DAYS * DAY, now + 1)
+        .await?;
+    let deposits = vec![
+        ("all", "Every deal", funnels.all),
+        ("with-team", "With a service team", funnels.with_team),
+        ("without-team", "Without a team", funnels.without_team),
+    ];
     let breached = state
         .store
         .tickets(&TicketQuery {
@@ -118,6 +141,8 @@ pub(super) async fn page(
     let page = ServicePage {
         chrome: Chrome::of(&viewer, "service"),
         queues,
+        any_deals: deposits[0].2.deals > 0,
+        deposits,
         care,
         store: store.unwrap_or_default(),
         breached,

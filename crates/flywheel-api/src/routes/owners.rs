@@ -227,6 +227,15 @@ pub async fn contact(
     JsonValue(body): JsonValue<SMALL>,
 ) -> Result<Json<ContactView>, ApiError> {
     let input: ContactInput = typed(body)?;
+    Ok(Json(log_contact(&state, &id, input).await?))
+}
+
+/// Logs a contact as the member's outgoing `message` event: the API's and the cockpit's.
+pub(crate) async fn log_contact(
+    state: &AppState,
+    member: &str,
+    input: ContactInput,
+) -> Result<ContactView, ApiError> {
     let key = check_line("idempotency_key", &input.idempotency_key, 100)?;
     if key.trim().is_empty() {
         return Err(
@@ -239,7 +248,7 @@ pub async fn contact(
         .as_deref()
         .map(|n| check_paragraph("note", n, 1000))
         .transpose()?;
-    let member = survivor(&state, &id).await?;
+    let member = survivor(state, member).await?;
     state
         .store
         .staff_member(&input.staff_id)
@@ -253,11 +262,11 @@ pub async fn contact(
     let raw = json!({"event_id": event_id, "type": "message", "occurred_at": to_rfc3339(now),
         "channel": input.channel.as_deref().unwrap_or("wechat"), "identities": {kind: value},
         "properties": {"direction": "out", "staff_id": input.staff_id, "text": note}});
-    let duplicate = super::tickets::send_event(&state, raw).await?;
-    Ok(Json(ContactView {
+    let duplicate = super::tickets::send_event(state, raw).await?;
+    Ok(ContactView {
         event_id,
         duplicate,
-    }))
+    })
 }
 
 /// Give the member points at a member of staff's discretion

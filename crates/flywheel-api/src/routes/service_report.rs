@@ -1,18 +1,20 @@
 //! `GET /v1/service/report`: tickets per queue over a period, the median working hours
 //! to an answer and to a resolution, the breach rate, and what resolved complaints came
-//! to: purchases after (conversion) and the ratings of reviews after (satisfaction).
+//! to: purchases after (conversion) and the ratings of reviews after (satisfaction);
+//! and the deposit funnel of deals begun in the period, with and without a service team.
 
 use crate::auth::{Allowed, need};
 use crate::error::ApiError;
 use crate::params::Params;
-use crate::service_views::{QueueFiguresView, ServiceReportView};
+use crate::service_views::{DepositFunnelsView, FunnelView, QueueFiguresView, ServiceReportView};
 use crate::state::AppState;
 use axum::extract::State;
 use axum::routing::get;
 use axum::{Json, Router};
 use flywheel_core::ErrorCode;
+use flywheel_core::service::deposit::Funnel;
 use flywheel_core::time::{DAY, to_rfc3339};
-use flywheel_store::QueueFigures;
+use flywheel_store::{DepositFunnels, QueueFigures};
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/v1/service/report", get(report))
@@ -38,7 +40,29 @@ pub(crate) fn figures_view(f: QueueFigures) -> QueueFiguresView {
     }
 }
 
-/// Service figures per queue
+fn funnel_view(f: Funnel) -> FunnelView {
+    FunnelView {
+        deals: f.deals,
+        small: f.small,
+        full: f.full,
+        delivered: f.delivered,
+        lost: f.lost,
+        small_to_full: f.small_to_full,
+        full_to_delivery: f.full_to_delivery,
+        deposit_to_delivery: f.deposit_to_delivery,
+        median_days_to_delivery: f.median_days_to_delivery,
+    }
+}
+
+pub(crate) fn funnels_view(f: DepositFunnels) -> DepositFunnelsView {
+    DepositFunnelsView {
+        all: funnel_view(f.all),
+        with_team: funnel_view(f.with_team),
+        without_team: funnel_view(f.without_team),
+    }
+}
+
+/// Service figures per queue and the deposit funnel
 #[utoipa::path(get, path = "/v1/service/report", tag = "service",
     params(("days" = Option<u32>, Query, description = "The period: the last 1-366 days, 30 by default")),
     responses((status = 200, body = ServiceReportView)),
@@ -72,9 +96,11 @@ pub async fn report(
         .into_iter()
         .map(figures_view)
         .collect();
+    let deposits = funnels_view(state.store.deposit_funnels(from, to + 1).await?);
     Ok(Json(ServiceReportView {
         from: to_rfc3339(from),
         to: to_rfc3339(to),
         queues,
+        deposits,
     }))
 }

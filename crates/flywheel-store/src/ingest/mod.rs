@@ -391,7 +391,8 @@ impl Store {
         crate::engagement::consent::plan_event_consents(&mut derived, &ws, events, &accepted);
         // Feedback opens a ticket in the queue its category routes to; a resolution
         // sent as an event closes it.
-        // An event a team template names starts (or times the end of) a service team.
+        // An event a team template names starts (or times the end of) a service team;
+        // deposits, deliveries and deposit refunds move their deals.
         let service_book = self.service_book(conn).await?;
         crate::service::teams::plan_event_teams(
             &mut derived,
@@ -400,6 +401,7 @@ impl Store {
             events,
             &accepted,
         );
+        crate::service::deals::plan_event_deals(&mut derived, &ws, events, &accepted);
         let service = accepted.iter().any(|&(i, _)| {
             matches!(
                 events[i].payload,

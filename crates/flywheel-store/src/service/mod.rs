@@ -3,11 +3,12 @@
 //! (`teams.rs`), tickets — opened at ingest, by staff or by a journey, moved by staff,
 //! swept for breached targets (`tickets.rs`) — the staff roster (`staff.rs`), and the
 //! figures per queue (`report.rs`), each day's care moments (`care.rs`) and the
-//! owners of relationships (`owners.rs`), and staff's capped gifts of points
-//! (`gifts.rs`).
+//! owners of relationships (`owners.rs`), staff's capped gifts of points
+//! (`gifts.rs`), and deals on their way from a deposit to delivery (`deals.rs`).
 
 pub(crate) mod book;
 mod care;
+pub(crate) mod deals;
 mod gifts;
 mod owners;
 pub(crate) mod queues;
@@ -17,6 +18,7 @@ pub(crate) mod teams;
 pub(crate) mod tickets;
 
 pub use care::CareRow;
+pub use deals::DepositFunnels;
 pub use gifts::Reserved;
 pub use owners::{OwnedMember, OwnerRow};
 pub use queues::{QueueRow, SavedQueue};

@@ -109,6 +109,7 @@ pub(crate) fn plan_event_teams(
         return;
     }
     let mut rows = Vec::new();
+    let mut closings = Vec::new();
     for &(i, member) in accepted {
         let e = &events[i];
         let member = ws.survivor(member);
@@ -122,18 +123,24 @@ pub(crate) fn plan_event_teams(
             ]);
         }
         for t in book.closing(&e.type_name) {
-            w.statement(
-                "UPDATE service_teams SET closes_at = $1 WHERE template_id = $2 AND member_id = $3 \
-                 AND status IN ('forming', 'open')",
-                vec![
-                    Val::Int(e.occurred_at + i64::from(t.close_after_days) * DAY),
-                    t.id.as_str().into(),
-                    Val::Int(member),
-                ],
-            );
+            closings.push(vec![
+                Val::Int(e.occurred_at + i64::from(t.close_after_days) * DAY),
+                t.id.as_str().into(),
+                Val::Int(member),
+                Val::Int(e.occurred_at),
+            ]);
         }
     }
     w.rows(TEAM_INSERT, rows, TEAM_INSERT_TAIL);
+    // After the inserts, so a deposit and its delivery in one batch close the team; only
+    // teams begun by then, so an old delivery does not close a later deal's team.
+    for args in closings {
+        w.statement(
+            "UPDATE service_teams SET closes_at = $1 WHERE template_id = $2 AND member_id = $3 \
+             AND status IN ('forming', 'open') AND triggered_at <= $4",
+            args,
+        );
+    }
 }
 
 /// What a pass of [`Store::run_service_teams`] did.

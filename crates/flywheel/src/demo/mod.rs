@@ -289,6 +289,19 @@ async fn load(
             "; a deposit gathered a team around member {m} (GET /v1/members/{m}/service-team)"
         ))
     );
+    let deals = store
+        .deposit_funnels(end - 90 * flywheel_core::time::DAY, end + 1)
+        .await?;
+    let delivered = |f: &flywheel_core::service::deposit::Funnel| {
+        f.deposit_to_delivery
+            .map_or_else(|| "–".to_owned(), |r| format!("{:.0}%", r * 100.0))
+    };
+    eprintln!(
+        "deposits: {} deals in the last 90 days; delivered {} with a service team, {} without (GET /v1/service/report)",
+        deals.all.deals,
+        delivered(&deals.with_team),
+        delivered(&deals.without_team)
+    );
     let paid = store.paid_member_count().await?;
     eprintln!(
         "scores: {} members scored in {:.1} s, {} with RFM; {paid} paid members (GET /v1/super-users)",
