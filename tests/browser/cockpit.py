@@ -159,6 +159,33 @@ class Cockpit(unittest.TestCase):
         self.assertEqual(self.text("till-spent"), doc["facts"]["total_spent"])
         self.shot("till")
 
+    def test_the_till_redeems_a_coupon_once_on_the_order_at_hand(self):
+        doc, phone = self.a_member_with_phone()
+        issued = api_post("/v1/coupons/ten-off/issue",
+                          {"member_id": doc["id"], "idempotency_key": f"browser-{doc['id']}"})
+        code = issued["code"]
+        self.sign_in(STAFF_KEY, "/till")
+        box = self.driver.find_element(By.NAME, "q")
+        box.send_keys(phone)
+        box.submit()
+        self.wait.until(EC.presence_of_element_located((By.ID, "till-coupons")))
+        row = self.driver.find_element(By.ID, f"coupon-{code}")
+        self.assertIn("10 off 50", row.text)
+        row.find_element(By.NAME, "order_id").send_keys("TILL-1")
+        row.find_element(By.NAME, "amount").send_keys("68.00")
+        row.find_element(By.TAG_NAME, "button").click()
+        self.wait.until(EC.presence_of_element_located((By.ID, "till-redeemed")))
+        self.assertIn("take 10.00 off", self.text("till-redeemed"))
+        # Back on the member's glance, the code has left the list, and the API sees it
+        # redeemed on that order.
+        self.assertEqual(len(self.driver.find_elements(By.ID, "till-result")), 1)
+        self.assertEqual(self.driver.find_elements(By.ID, f"coupon-{code}"), [])
+        held = api(f"/v1/members/{doc['id']}/coupons")["coupons"]
+        mine = [c for c in held if c["code"] == code][0]
+        self.assertEqual((mine["status"], mine["order_id"], mine["discount"]),
+                         ("redeemed", "TILL-1", "10.00"))
+        self.shot("till-coupon")
+
     def test_staff_see_contacts_masked_and_no_points_adjustment(self):
         doc, phone = self.a_member_with_phone()
         self.sign_in(STAFF_KEY, f"/members/{doc['id']}")

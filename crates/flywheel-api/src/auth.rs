@@ -188,6 +188,7 @@ pub mod need {
         SetConsent,
         ManageService,
         HandleTickets,
+        ManageMarketing,
     );
 }
 

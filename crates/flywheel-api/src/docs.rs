@@ -3,15 +3,16 @@
 
 use crate::benefit_views;
 use crate::engagement_views;
+use crate::marketing_views;
 use crate::membership_views;
 use crate::metrics;
 use crate::points_views;
 use crate::report_views;
 use crate::routes::{
-    audit, benefits, campaigns, card, care, consent, content, events, finance, health, identity,
-    journeys, kpis, members, membership_report, memberships, owners, partner_codes, points,
-    privacy, programmes, queues, rewards, scores, segments, service_report, service_teams, stats,
-    suppressions, tags, tickets, tracking,
+    audit, benefits, campaigns, card, care, consent, content, coupons, events, finance, health,
+    identity, journeys, kpis, members, membership_report, memberships, owners, partner_codes,
+    points, privacy, products, programmes, queues, rewards, scores, segments, service_report,
+    service_teams, stats, suppressions, tags, tickets, tracking,
 };
 use crate::score_views;
 use crate::segment_views;
@@ -65,6 +66,10 @@ use utoipa_swagger_ui::SwaggerUi;
         service_teams::member_team, service_teams::add_note, care::today,
         owners::get_owner, owners::put_owner, owners::delete_owner, owners::owned_members,
         owners::contact, owners::gift,
+        products::list_products, products::get_product, products::put_product,
+        products::import_products, coupons::list_coupons, coupons::get_coupon,
+        coupons::create_coupon, coupons::put_coupon, coupons::issue, coupons::redeem,
+        coupons::member_coupons,
     ),
     components(schemas(
         views::EventAnswer, views::BatchAnswer, views::MemberDoc, views::IdentityView, views::Timeline,
@@ -142,6 +147,11 @@ use utoipa_swagger_ui::SwaggerUi;
         service_views::OwnerInput, service_views::OwnerView, service_views::OwnedMemberView,
         service_views::OwnedMembersView, service_views::ContactInput, service_views::ContactView,
         service_views::GiftInput, service_views::GiftView,
+        marketing_views::ProductInput, marketing_views::ProductView, marketing_views::ProductList,
+        marketing_views::ProductImportView, marketing_views::CouponInput, marketing_views::CouponView,
+        marketing_views::CouponList, marketing_views::IssueInput, marketing_views::CodeView,
+        marketing_views::SegmentIssueView, marketing_views::IssueAnswer, marketing_views::CodeList,
+        marketing_views::OrderLineInput, marketing_views::RedeemCouponInput,
     )),
     modifiers(&BearerAuth, &ErrorAnswers),
 )]

@@ -19,6 +19,7 @@ mod docs;
 mod engagement_views;
 mod error;
 mod limits;
+mod marketing_views;
 mod membership_views;
 pub mod metrics;
 mod params;
@@ -65,6 +66,8 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::service_teams::router())
         .merge(routes::care::router())
         .merge(routes::owners::router())
+        .merge(routes::products::router())
+        .merge(routes::coupons::router())
         .merge(routes::members::router())
         .merge(routes::identity::router())
         .merge(routes::stats::router())

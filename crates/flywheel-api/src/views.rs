@@ -383,6 +383,9 @@ pub struct MemberExportView {
     /// Service tickets: what the member raised and when it was answered.
     #[schema(value_type = Vec<Object>)]
     pub tickets: Vec<Value>,
+    /// Coupon codes issued to them and what became of each.
+    #[schema(value_type = Vec<Object>)]
+    pub coupons: Vec<Value>,
     /// The last recompute's scores (null before the first).
     #[schema(value_type = Option<Object>)]
     pub scores: Option<Value>,

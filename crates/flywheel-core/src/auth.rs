@@ -70,6 +70,8 @@ pub enum Permission {
     ManageService,
     /// Open, answer, resolve, reopen, comment on and assign tickets (audited).
     HandleTickets,
+    /// Keep the product catalogue, define coupons and issue them (audited).
+    ManageMarketing,
 }
 
 impl Role {
@@ -122,6 +124,7 @@ impl Role {
                     | SetConsent
                     | ManageService
                     | HandleTickets
+                    | ManageMarketing
             ),
             Role::Staff => matches!(
                 p,

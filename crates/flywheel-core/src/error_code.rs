@@ -68,6 +68,8 @@ codes! {
     QueueNotFound = "queue_not_found", 404, "No service queue has that id.";
     TicketNotFound = "ticket_not_found", 404, "No ticket has that id.";
     StaffNotFound = "staff_not_found", 404, "No member of staff has that id.";
+    ProductNotFound = "product_not_found", 404, "No product in the catalogue has that SKU.";
+    CouponNotFound = "coupon_not_found", 404, "No coupon has that id, or no issued coupon has that code.";
     MethodNotAllowed = "method_not_allowed", 405, "The route exists but does not take that method.";
     RequestTimeout = "request_timeout", 408, "The request body did not arrive in time.";
     OrderExists = "order_exists", 409, "The order was already recorded by another event.";
@@ -97,6 +99,14 @@ codes! {
     CampaignExists = "campaign_exists", 409, "A campaign with that id exists; change it with PUT.";
     AllowanceExceeded = "allowance_exceeded", 409, "The gift would take the member of staff past their points allowance for the month.";
     NotEligible = "not_eligible", 409, "The member's profile does not meet the card's eligibility.";
+    CouponExists = "coupon_exists", 409, "A coupon with that id exists; change it with PUT.";
+    CouponUnavailable = "coupon_unavailable", 409, "The coupon is switched off or outside its dates, so no code is issued.";
+    CouponBudgetSpent = "coupon_budget_spent", 409, "The coupon's budget (codes issued, or discount granted) is used up.";
+    CouponExpired = "coupon_expired", 409, "The coupon code has expired.";
+    CouponUsed = "coupon_used", 409, "The coupon code was redeemed on another order.";
+    CouponNotYours = "coupon_not_yours", 409, "The coupon code was issued to another member.";
+    BelowMinSpend = "below_min_spend", 409, "The order spends less on what the coupon covers than its minimum.";
+    CouponNotApplicable = "coupon_not_applicable", 409, "Nothing in the order is something the coupon covers (category, sub-brand, free item, buy N get N).";
     PayloadTooLarge = "payload_too_large", 413, "The body (or one event in a batch) is larger than the limit.";
     MissingField = "missing_field", 422, "A required field is missing.";
     UnknownField = "unknown_field", 422, "A field is not one the request takes.";

@@ -754,6 +754,41 @@ fn check_membership_purchase(
     }
 }
 
+/// The most coupon codes one order may name.
+const MAX_ORDER_COUPONS: usize = 20;
+
+/// Checks `properties.coupons`, the codes an order used (`marketing::coupon`): a list of
+/// up to 20 codes as the member was given them.
+fn coupon_codes(props: &Map<String, Value>, errors: &mut Errors) {
+    match props.get("coupons") {
+        None | Some(Value::Null) => {}
+        Some(Value::Array(list)) if list.len() <= MAX_ORDER_COUPONS => {
+            for (i, v) in list.iter().enumerate() {
+                errors.take(text(&format!("properties.coupons[{i}]"), v, 64));
+            }
+        }
+        Some(Value::Array(_)) => errors.push(FieldError::new(
+            "properties.coupons",
+            ErrorCode::OutOfRange,
+            format!("properties.coupons names at most {MAX_ORDER_COUPONS} codes"),
+        )),
+        Some(_) => errors.push(FieldError::wrong_type(
+            "properties.coupons",
+            "a list of coupon codes",
+        )),
+    }
+}
+
+/// The coupon codes a purchase names, as the parser checked them.
+pub fn purchase_coupons(e: &Event) -> impl Iterator<Item = &str> {
+    e.properties
+        .get("coupons")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+}
+
 fn parse_purchase(
     props: &Map<String, Value>,
     ctx: &ParseContext<'_>,
@@ -774,6 +809,7 @@ fn parse_purchase(
         ));
     }
     let store = optional_text(props, "store", "properties", 128, errors);
+    coupon_codes(props, errors);
     let mut items = Vec::new();
     match props.get("items") {
         None | Some(Value::Null) => {}

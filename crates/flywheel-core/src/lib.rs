@@ -17,6 +17,7 @@ pub mod identity;
 pub mod ingest;
 pub mod kpi;
 pub mod limits;
+pub mod marketing;
 pub mod membership;
 pub mod money;
 pub mod persona;

@@ -59,7 +59,7 @@ pub struct AuditChange {
 }
 
 /// The kinds of change the log records, for the API to check a filter against.
-pub const AUDIT_KINDS: [&str; 27] = [
+pub const AUDIT_KINDS: [&str; 29] = [
     "points_rules",
     "programme",
     "membership",
@@ -83,6 +83,8 @@ pub const AUDIT_KINDS: [&str; 27] = [
     "suppression",
     "campaign",
     "service_queue",
+    "product",
+    "coupon",
     "ticket",
     "staff",
     "service_team_template",

@@ -48,11 +48,12 @@ const SKIPPED: [&str; 20] = [
 ];
 
 /// Columns that say when or in which order a row was written, not what it holds (a
-/// ticket's id is its place in the order a flush wrote the batch's rows). A
+/// ticket's id is its place in the order a flush wrote the batch's rows; a coupon code
+/// is random). A
 /// segment's entry (and the tag a segment sets) is dated by the transaction that
 /// evaluated its member — in a history replayed at its own time, the member's last event
 /// of its batch — so, like the feed of entries and exits, it depends on batch sizes.
-const VOLATILE: [(&str, &str); 44] = [
+const VOLATILE: [(&str, &str); 45] = [
     ("events", "received_at"),
     ("members", "updated_at"),
     ("points_transactions", "posted_at"),
@@ -97,6 +98,7 @@ const VOLATILE: [(&str, &str); 44] = [
     ("ticket_notes", "ticket_id"),
     ("service_teams", "id"),
     ("member_owners", "since"),
+    ("coupon_codes", "code"),
 ];
 
 /// A row as a JSON object, column by column; text that holds JSON (identities,

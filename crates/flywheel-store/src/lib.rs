@@ -38,6 +38,7 @@ mod history_figures;
 mod ingest;
 mod keys;
 mod kpi;
+mod marketing;
 mod members;
 mod membership;
 mod migrate;
@@ -72,6 +73,7 @@ pub use history_figures::{COHORT_MONTHS, HistoryFigures};
 pub use ingest::{AsOf, EventResult, IngestMode};
 pub use keys::ApiKeyRow;
 pub use kpi::TargetRow;
+pub use marketing::*;
 pub use members::{
     ConflictRow, MergeRow, OrderLine, StageCounts, StoredEvent, TimelineCursor, TransitionRow,
 };

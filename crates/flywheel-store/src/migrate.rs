@@ -97,6 +97,7 @@ const MIGRATIONS: &[Migration] = &[
     common!(32, "owners", "0032_owners"),
     common!(33, "staff_gifts", "0033_staff_gifts"),
     common!(34, "deals", "0034_deals"),
+    common!(35, "marketing", "0035_marketing"),
 ];
 
 impl Store {

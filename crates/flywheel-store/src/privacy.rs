@@ -50,6 +50,8 @@ pub struct MemberExport {
     pub consents: Vec<Value>,
     /// Service tickets, theirs and those of members merged into them (issue 19).
     pub tickets: Vec<Value>,
+    /// Coupon codes issued to them and what became of each (issue 20).
+    pub coupons: Vec<Value>,
     pub scores: Option<Value>,
 }
 
@@ -228,6 +230,14 @@ impl Store {
                 "SELECT id, kind, category, queue_id, text, channel, status, opened_at, \
                  responded_at, resolved_at FROM tickets WHERE member_id = $1 \
                  OR member_id IN (SELECT id FROM members WHERE merged_into = $1) ORDER BY opened_at, id",
+                m,
+            )
+            .await?,
+            coupons: rows_json(
+                c,
+                "SELECT code, coupon_id, source, issued_at, expires_at, status, order_id, \
+                 discount, redeemed_at FROM coupon_codes WHERE member_id = $1 \
+                 OR member_id IN (SELECT id FROM members WHERE merged_into = $1) ORDER BY issued_at, code",
                 m,
             )
             .await?,

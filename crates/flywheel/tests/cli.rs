@@ -789,6 +789,119 @@ fn two_servers_never_overspend_one_balance_or_one_stock() {
     }
 }
 
+/// Coupons through two server processes on one database: 40 issues at once of a coupon
+/// with a budget of 7 codes issue exactly 7, and one code redeemed on 20 orders at once
+/// is redeemed once.
+#[test]
+fn two_servers_never_issue_past_a_coupons_budget_or_redeem_a_code_twice() {
+    let dir = tempfile::tempdir().unwrap();
+    let admin = "coupon-race-admin-key-0123456789";
+    for test_db in flywheel_testkit::databases_blocking() {
+        let db = test_db.url.clone();
+        let a = Server::start(dir.path(), &db, admin);
+        let b = Server::start(dir.path(), &db, admin);
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        rt.block_on(async {
+            let http = flywheel_testkit::http();
+            let post = |base: &str, path: &str, body: Value| {
+                http.post(format!("{base}{path}"))
+                    .bearer_auth(admin)
+                    .json(&body)
+                    .send()
+            };
+            let r = post(
+                &a.base,
+                "/v1/events",
+                event("coupon-m", 1, "register", json!({"phone": "13812345679"}), json!({})),
+            )
+            .await
+            .unwrap();
+            let member = r.json::<Value>().await.unwrap()["member_id"].clone();
+            let r = post(&b.base, "/v1/coupons", json!({"id": "race", "name": "Race", "kind": "amount_off",
+                "amount": "5.00", "valid_days": 7, "budget_count": 7}))
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 201);
+            // Fires every body at once, alternating servers; answers (status, code) pairs.
+            let race = |path: &'static str, bodies: Vec<Value>| {
+                let tasks: Vec<_> = bodies
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, body)| {
+                        let base = if i % 2 == 0 { a.base.clone() } else { b.base.clone() };
+                        let http = http.clone();
+                        tokio::spawn(async move {
+                            let r = http
+                                .post(format!("{base}{path}"))
+                                .bearer_auth(admin)
+                                .json(&body)
+                                .send()
+                                .await
+                                .unwrap();
+                            (r.status().as_u16(), r.json::<Value>().await.unwrap())
+                        })
+                    })
+                    .collect();
+                async move {
+                    let mut answers = Vec::new();
+                    for t in tasks {
+                        answers.push(t.await.unwrap());
+                    }
+                    answers
+                }
+            };
+            let issued = race(
+                "/v1/coupons/race/issue",
+                (0..40)
+                    .map(|i| json!({"member_id": member, "idempotency_key": format!("k-{i}")}))
+                    .collect(),
+            )
+            .await;
+            let codes: Vec<String> = issued
+                .iter()
+                .filter(|(s, _)| *s == 201)
+                .map(|(_, b)| b["code"].as_str().unwrap().to_owned())
+                .collect();
+            assert_eq!(codes.len(), 7, "{db}: {issued:?}");
+            for (status, body) in &issued {
+                assert!(
+                    *status == 201 || (*status == 409 && body["error"]["code"] == "coupon_budget_spent"),
+                    "{db}: {status} {body}"
+                );
+            }
+            let redeemed = race(
+                "/v1/coupons/redeem",
+                (0..20)
+                    .map(|i| json!({"code": codes[0], "member_id": member, "order_id": format!("R-{i}"), "amount": "30.00"}))
+                    .collect(),
+            )
+            .await;
+            let won = redeemed.iter().filter(|(s, _)| *s == 200).count();
+            assert_eq!(won, 1, "{db}: {redeemed:?}");
+            for (status, body) in &redeemed {
+                assert!(
+                    *status == 200 || (*status == 409 && body["error"]["code"] == "coupon_used"),
+                    "{db}: {status} {body}"
+                );
+            }
+            let coupon = http
+                .get(format!("{}/v1/coupons/race", a.base))
+                .bearer_auth(admin)
+                .send()
+                .await
+                .unwrap()
+                .json::<Value>()
+                .await
+                .unwrap();
+            assert_eq!(
+                (coupon["issued"].clone(), coupon["redeemed"].clone(), coupon["granted"].clone()),
+                (json!(7), json!(1), json!("5.00")),
+                "{db}: {coupon}"
+            );
+        });
+    }
+}
+
 /// Two servers on one database, each keeping members in memory, take turns with the
 /// same members: each sees what the other wrote (a commit by the other process moves the
 /// write generation on, which empties the cache it made stale), so no event is lost.

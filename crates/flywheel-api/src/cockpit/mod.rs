@@ -46,6 +46,7 @@ pub fn router() -> Router<AppState> {
         .route("/members/{id}/points", post(members::adjust_points))
         .route("/members/{id}/merge", post(members::merge))
         .route("/till", get(till::page))
+        .route("/till/{member}/coupons/{code}", post(till::redeem))
         .route("/conflicts", get(conflicts::page))
         .route("/conflicts/{id}/dismiss", post(conflicts::dismiss))
         .route("/segments", get(segments::page).post(segments::save))

@@ -33,6 +33,8 @@ pub(crate) struct Can {
     pub manage_segments: bool,
     pub set_targets: bool,
     pub handle_tickets: bool,
+    /// Redeem coupons (and points) for members.
+    pub redeem: bool,
 }
 
 impl Chrome {
@@ -52,6 +54,7 @@ impl Chrome {
                 manage_segments: role.allows(Permission::ManageSegments),
                 set_targets: role.allows(Permission::SetTargets),
                 handle_tickets: role.allows(Permission::HandleTickets),
+                redeem: role.allows(Permission::SpendPoints),
             },
         }
     }

@@ -1,8 +1,10 @@
 //! `/till?q=PHONE_OR_CARD`: what the clerk at the till needs in one glance (seed 003):
 //! who the member is, tier, points available, benefits usable now, purchases and total
 //! spent, the last three purchases, an open complaint, and — when the member is among
-//! the potential super users and holds no paid tier — a prompt to invite them (点单提醒).
-//! Every read is by key: an identity, the member, their segments, their orders.
+//! the potential super users and holds no paid tier — a prompt to invite them (点单提醒);
+//! and the coupon codes ready to use, each redeemed on the order at hand with one form,
+//! as `POST /v1/coupons/redeem` does. Every read is by key: an identity, the member,
+//! their segments, their orders, their codes.
 
 use super::members::display_name;
 use super::page::{Chrome, PageError, render};
@@ -36,6 +38,8 @@ pub(super) struct Glance {
     pub last_purchases: Vec<(String, String, bool)>,
     pub open_complaint: bool,
     pub invite: bool,
+    /// Codes unused and unexpired: (code, coupon name, expires).
+    pub coupons: Vec<(String, String, String)>,
 }
 
 #[derive(Template)]
@@ -45,12 +49,19 @@ struct TillPage {
     q: String,
     searched: bool,
     glance: Option<Glance>,
+    /// The code just redeemed and what it took off.
+    redeemed: Option<(String, String)>,
 }
 
 #[derive(Deserialize)]
 pub(super) struct TillQuery {
     #[serde(default)]
     q: String,
+    /// The member by id, as a form on the page sends the clerk back to them (the search
+    /// as typed may be masked on the page).
+    member: Option<i64>,
+    redeemed: Option<String>,
+    discount: Option<String>,
 }
 
 /// The member a phone or card number names, if any.
@@ -77,15 +88,23 @@ pub(super) async fn page(
     State(state): State<AppState>,
     Query(q): Query<TillQuery>,
 ) -> Result<Response, PageError> {
-    let glance = match find(&state, &q.q).await? {
+    let found = match q.member {
+        Some(id) if id > 0 => state.store.member(id).await?,
+        _ => find(&state, &q.q).await?,
+    };
+    let glance = match found {
         Some(m) => Some(glance(&state, &viewer, &m).await?),
         None => None,
     };
     let page = TillPage {
         chrome: Chrome::of(&viewer, "till"),
-        searched: !q.q.trim().is_empty(),
+        searched: !q.q.trim().is_empty() || q.member.is_some(),
         q: q.q,
         glance,
+        redeemed: q
+            .redeemed
+            .zip(q.discount)
+            .filter(|(c, d)| c.len() <= 64 && d.len() <= 20),
     };
     Ok(render(&viewer, &page))
 }
@@ -113,7 +132,20 @@ async fn glance(state: &AppState, viewer: &Viewer, m: &MemberState) -> Result<Gl
             )
         })
         .collect();
+    let now = state.now();
+    let mut coupons = Vec::new();
+    for c in state.store.member_coupons(m.id).await? {
+        if c.status == "issued" && c.expires_at > now {
+            let name = state
+                .store
+                .coupon(&c.coupon_id)
+                .await?
+                .map_or_else(|| c.coupon_id.clone(), |r| r.coupon.name);
+            coupons.push((c.code, name, to_rfc3339(c.expires_at)));
+        }
+    }
     Ok(Glance {
+        coupons,
         member_id: m.id,
         name: card.nickname.clone().unwrap_or_else(|| display_name(m)),
         card_no: card.card_no,
@@ -127,4 +159,56 @@ async fn glance(state: &AppState, viewer: &Viewer, m: &MemberState) -> Result<Gl
         open_complaint: !m.facts.open_complaints.is_empty(),
         invite: in_invite_segment && !holds_paid,
     })
+}
+
+#[derive(Deserialize)]
+pub(super) struct RedeemForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    order_id: String,
+    #[serde(default)]
+    amount: String,
+}
+
+/// Redeems a code on the order at the till, as `POST /v1/coupons/redeem` does (without
+/// items: a coupon scoped to categories, a free item or buy N get N needs the shop's
+/// order lines, so it is redeemed through the API).
+pub(super) async fn redeem(
+    viewer: Viewer,
+    State(state): State<AppState>,
+    axum::extract::Path((member, code)): axum::extract::Path<(String, String)>,
+    form: Result<axum::extract::Form<RedeemForm>, axum::extract::rejection::FormRejection>,
+) -> Result<Response, PageError> {
+    use axum::response::IntoResponse;
+    let axum::extract::Form(form) = form?;
+    super::page::check_csrf(&viewer, &form.csrf)?;
+    viewer
+        .caller
+        .require(flywheel_core::auth::Permission::SpendPoints)?;
+    let member = crate::routes::member_id(&member)?;
+    let order_id = flywheel_core::validation::check_line("order_id", &form.order_id, 128)
+        .map_err(crate::error::ApiError::from)?;
+    let amount = crate::routes::products::money_text(&state, "amount", form.amount.trim())
+        .map_err(crate::error::ApiError::from)?;
+    let req = flywheel_store::Redeemed {
+        code,
+        member_id: member,
+        order_id,
+        order: flywheel_core::marketing::Order {
+            amount,
+            lines: Vec::new(),
+        },
+    };
+    let (row, _) = state
+        .store
+        .redeem_coupon(&req, state.now())
+        .await
+        .map_err(crate::error::ApiError::from)?;
+    let discount = row.discount.unwrap_or_default().to_string();
+    Ok(axum::response::Redirect::to(&format!(
+        "/till?member={}&redeemed={}&discount={discount}",
+        row.member_id, row.code
+    ))
+    .into_response())
 }

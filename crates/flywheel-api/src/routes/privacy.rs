@@ -72,6 +72,7 @@ pub async fn export(
         },
         consents: data.consents,
         tickets: data.tickets,
+        coupons: data.coupons,
         scores: data.scores,
     }))
 }

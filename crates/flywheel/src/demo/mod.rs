@@ -6,6 +6,7 @@
 mod catalog;
 mod generate;
 mod journeys;
+mod marketing;
 mod memberships;
 mod rewards;
 mod segments;
@@ -129,6 +130,7 @@ async fn load(
     let now = chrono::Utc::now().timestamp_micros();
     memberships::define(store, first_day, now).await?;
     service::define(store, first_day).await?;
+    marketing::define(store, first_day).await?;
     let rules = config.policy.rules();
     let mut batch = Vec::with_capacity(DEMO_BATCH);
     let mut total = 0u64;
@@ -271,6 +273,11 @@ async fn load(
         } else {
             String::new()
         }
+    );
+    let (codes, used) = marketing::issue(store, end).await?;
+    eprintln!(
+        "marketing: {} products, 4 coupons; {codes} ten-off codes issued to last month's buyers, {used} redeemed at the till (GET /v1/products, /v1/coupons)",
+        catalog::PRODUCTS.len()
     );
     let team_member = service::deposit_team(store, config, end).await?;
     let care = store

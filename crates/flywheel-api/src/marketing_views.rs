@@ -1,0 +1,201 @@
+//! Bodies of the marketing API (issue 20): the product catalogue and coupons.
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// A product of the catalogue; the SKU is the path's.
+#[derive(Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProductInput {
+    pub name: String,
+    pub sub_brand: Option<String>,
+    pub category: Option<String>,
+    /// The list price, a decimal string ("128.00").
+    pub price: Option<String>,
+    /// A service falls due this many days after a purchase (1-3650).
+    pub service_after_days: Option<u32>,
+    /// false takes it off coupons' and sales' scope; true by default.
+    pub active: Option<bool>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ProductView {
+    pub sku: String,
+    pub name: String,
+    pub sub_brand: Option<String>,
+    pub category: Option<String>,
+    pub price: Option<String>,
+    pub service_after_days: Option<u32>,
+    pub active: bool,
+    pub created_at: String,
+    pub updated_at: String,
+    pub updated_by: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ProductList {
+    pub products: Vec<ProductView>,
+    /// Pass as `cursor` for the next page; null on the last.
+    pub next: Option<String>,
+}
+
+/// What a CSV import did: new products, changed ones, and rows already as sent.
+#[derive(Serialize, ToSchema)]
+pub struct ProductImportView {
+    pub created: usize,
+    pub updated: usize,
+    pub unchanged: usize,
+}
+
+/// A coupon definition. `kind` decides which of `amount`, `percent`/`max_off`, `sku`,
+/// `buy`/`get` it needs.
+#[derive(Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CouponInput {
+    /// Required on POST; the path's on PUT.
+    pub id: Option<String>,
+    pub name: String,
+    /// amount_off | percent_off | free_item | buy_n_get_n
+    pub kind: String,
+    /// amount_off: the amount taken off ("10.00").
+    pub amount: Option<String>,
+    /// percent_off: 1-100, with an optional cap `max_off`.
+    pub percent: Option<u32>,
+    pub max_off: Option<String>,
+    /// free_item: the SKU given free (one unit).
+    pub sku: Option<String>,
+    /// buy_n_get_n: for every `buy + get` units covered, the cheapest `get` are free.
+    pub buy: Option<u32>,
+    pub get: Option<u32>,
+    /// The least the order must spend on what the coupon covers.
+    pub min_spend: Option<String>,
+    /// Only lines of these categories and sub-brands are covered (all when empty).
+    pub categories: Option<Vec<String>>,
+    pub sub_brands: Option<Vec<String>>,
+    /// A code lasts this many days from its issue; and/or the coupon's window
+    /// (RFC 3339). One of `valid_days` and `valid_until` is required.
+    pub valid_days: Option<u32>,
+    pub valid_from: Option<String>,
+    pub valid_until: Option<String>,
+    /// Codes one member may hold.
+    pub per_member_limit: Option<u32>,
+    /// Codes issued in all, and discount granted in all ("5000.00").
+    pub budget_count: Option<i64>,
+    pub budget_amount: Option<String>,
+    /// false stops issuing (codes already issued still redeem); true by default.
+    pub active: Option<bool>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct CouponView {
+    pub id: String,
+    pub name: String,
+    pub kind: String,
+    pub amount: Option<String>,
+    pub percent: Option<u32>,
+    pub max_off: Option<String>,
+    pub sku: Option<String>,
+    pub buy: Option<u32>,
+    pub get: Option<u32>,
+    pub min_spend: Option<String>,
+    pub categories: Vec<String>,
+    pub sub_brands: Vec<String>,
+    pub valid_days: Option<u32>,
+    pub valid_from: Option<String>,
+    pub valid_until: Option<String>,
+    pub per_member_limit: Option<u32>,
+    pub budget_count: Option<i64>,
+    pub budget_amount: Option<String>,
+    pub active: bool,
+    /// Codes issued, codes redeemed now, and the discount granted on them.
+    pub issued: i64,
+    pub redeemed: i64,
+    pub granted: String,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct CouponList {
+    pub coupons: Vec<CouponView>,
+}
+
+/// To one member, or to every member of a segment (keyed `<idempotency_key>:<member>`).
+#[derive(Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct IssueInput {
+    pub member_id: Option<i64>,
+    pub segment: Option<String>,
+    /// The same key again issues nothing more (1-100 characters).
+    pub idempotency_key: String,
+}
+
+/// An issued code.
+#[derive(Serialize, ToSchema)]
+pub struct CodeView {
+    pub code: String,
+    pub coupon_id: String,
+    pub member_id: i64,
+    /// api | segment
+    pub source: String,
+    /// issued | redeemed
+    pub status: String,
+    pub issued_at: String,
+    pub expires_at: String,
+    pub order_id: Option<String>,
+    /// Taken off the order; null for a code a purchase event named (the shop took it off).
+    pub discount: Option<String>,
+    pub redeemed_at: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct SegmentIssueView {
+    pub segment: String,
+    pub issued: usize,
+    /// Issued before under the same key.
+    pub already: usize,
+    /// Members refused, by the refusal's code (limit_reached, member_erased).
+    #[schema(value_type = Object)]
+    pub refused: serde_json::Value,
+    /// The budget ran out before every member had a code.
+    pub budget_spent: bool,
+}
+
+/// What an issue answers: the code for one member, or the counts for a segment.
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum IssueAnswer {
+    Code(CodeView),
+    Segment(SegmentIssueView),
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct CodeList {
+    pub coupons: Vec<CodeView>,
+}
+
+/// One line of the order a code is redeemed on.
+#[derive(Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OrderLineInput {
+    pub sku: String,
+    /// From the catalogue when absent.
+    pub category: Option<String>,
+    pub sub_brand: Option<String>,
+    pub qty: u32,
+    /// The unit price; from the catalogue when absent.
+    pub price: Option<String>,
+}
+
+/// A code redeemed at the till or in a shop, on an order.
+#[derive(Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RedeemCouponInput {
+    pub code: String,
+    pub member_id: i64,
+    pub order_id: String,
+    /// The order's total before the coupon ("80.00").
+    pub amount: String,
+    /// Needed by coupons scoped to categories, free items and buy N get N.
+    pub items: Option<Vec<OrderLineInput>>,
+}

@@ -1,0 +1,9 @@
+//! Marketing tools (issue 20): the product catalogue that scopes them, and coupons —
+//! what each kind takes off an order, and when one may be issued and redeemed. Storage,
+//! codes and the exactly-once redemption live in the store; nothing here does I/O.
+
+pub mod coupon;
+pub mod product;
+
+pub use coupon::{Coupon, Offer, Order, OrderLine, Refusal};
+pub use product::Product;

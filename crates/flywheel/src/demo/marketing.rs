@@ -1,0 +1,125 @@
+//! The demo brand's marketing tools: its products in the catalogue, and four coupons —
+//! ten off fifty, 15% off tea (capped), a free egg tart, and buy three pastries get three
+//! — defined on the first day. After the history, last month's buyers each get a
+//! ten-off code and a few of them use it at the till on the last day.
+
+use super::catalog::PRODUCTS;
+use super::memberships::demo_actor;
+use flywheel_core::marketing::{Coupon, Offer, Order, Product};
+use flywheel_core::money::Money;
+use flywheel_core::time::Micros;
+use flywheel_store::{Redeemed, Store};
+
+fn coupon(id: &str, name: &str, offer: Offer) -> Coupon {
+    Coupon {
+        id: id.into(),
+        name: name.into(),
+        offer,
+        min_spend: None,
+        categories: vec![],
+        sub_brands: vec![],
+        valid_days: Some(30),
+        valid_from: None,
+        valid_until: None,
+        per_member_limit: Some(3),
+        budget_count: Some(5000),
+        budget_amount: None,
+        active: true,
+    }
+}
+
+/// A product's display name from its SKU: "BAKE-EGG-TART" → "Egg Tart".
+fn name_of(sku: &str) -> String {
+    sku.split('-')
+        .skip(1)
+        .map(|w| {
+            let lower = w.to_lowercase();
+            let mut c = lower.chars();
+            c.next()
+                .map(|f| f.to_uppercase().chain(c).collect())
+                .unwrap_or_default()
+        })
+        .collect::<Vec<String>>()
+        .join(" ")
+}
+
+/// The catalogue and the coupons; returns how many coupons.
+pub async fn define(store: &Store, first_day: Micros) -> anyhow::Result<usize> {
+    let products: Vec<Product> = PRODUCTS
+        .iter()
+        .map(|p| Product {
+            sku: p.sku.into(),
+            name: name_of(p.sku),
+            sub_brand: Some(p.sub_brand.into()),
+            category: Some(p.category.into()),
+            price: Some(Money::from_minor(p.price)),
+            service_after_days: None,
+            active: true,
+        })
+        .collect();
+    store
+        .save_products(&products, &demo_actor(), first_day)
+        .await?;
+    let mut ten_off = coupon(
+        "ten-off",
+        "10 off 50",
+        Offer::AmountOff {
+            amount: Money::from_minor(1000),
+        },
+    );
+    ten_off.min_spend = Some(Money::from_minor(5000));
+    let mut tea = coupon(
+        "tea-15",
+        "15% off tea",
+        Offer::PercentOff {
+            percent: 15,
+            max_off: Some(Money::from_minor(2000)),
+        },
+    );
+    tea.categories = vec!["milk_tea".into(), "fruit_tea".into(), "pure_tea".into()];
+    let tart = coupon(
+        "free-egg-tart",
+        "A free egg tart",
+        Offer::FreeItem {
+            sku: "BAKE-EGG-TART".into(),
+        },
+    );
+    let mut pastry = coupon(
+        "pastry-3-for-3",
+        "Buy three pastries, get three",
+        Offer::BuyNGetN { buy: 3, get: 3 },
+    );
+    pastry.categories = vec!["pastry".into()];
+    let coupons = [ten_off, tea, tart, pastry];
+    for c in &coupons {
+        c.check()
+            .map_err(|e| anyhow::anyhow!("demo coupon {}: {}", c.id, e.message))?;
+        store.save_coupon(c, true, &demo_actor(), first_day).await?;
+    }
+    Ok(coupons.len())
+}
+
+/// Last month's buyers get a ten-off code each; the first five use theirs on an order
+/// of 68.00 on the last day. Returns (codes issued, codes redeemed).
+pub async fn issue(store: &Store, end: Micros) -> anyhow::Result<(usize, usize)> {
+    let out = store
+        .issue_coupon_to_segment("ten-off", "bought_last_month", "demo-ten-off", end)
+        .await?;
+    let mut redeemed = 0;
+    let mut members: Vec<i64> = Vec::new();
+    for code in store.coupon_codes_of("ten-off", 5).await? {
+        members.push(code.member_id);
+        let req = Redeemed {
+            code: code.code.clone(),
+            member_id: code.member_id,
+            order_id: format!("demo-coupon-{}", code.member_id),
+            order: Order {
+                amount: Money::from_minor(6800),
+                lines: vec![],
+            },
+        };
+        store.redeem_coupon(&req, end).await?;
+        redeemed += 1;
+    }
+    Ok((out.issued + out.already, redeemed))
+}
