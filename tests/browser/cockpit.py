@@ -186,6 +186,23 @@ class Cockpit(unittest.TestCase):
                          ("redeemed", "TILL-1", "10.00"))
         self.shot("till-coupon")
 
+    def test_the_marketing_page_shows_coupons_and_flash_sales_as_the_api(self):
+        self.sign_in(STAFF_KEY, "/marketing")
+        coupons = api("/v1/coupons")["coupons"]
+        self.assertEqual(len(coupons), 4, "the demo defines four coupons")
+        for c in coupons:
+            row = self.driver.find_element(By.ID, f"coupon-{c['id']}")
+            self.assertEqual(row.find_element(By.CSS_SELECTOR, "td.issued").text, str(c["issued"]))
+            self.assertEqual(row.find_element(By.CSS_SELECTOR, "td.redeemed").text, str(c["redeemed"]))
+            self.assertEqual(row.find_element(By.CSS_SELECTOR, "td.granted").text, c["granted"])
+        sales = api("/v1/flash-sales")["flash_sales"]
+        self.assertTrue(sales)
+        for s in sales:
+            row = self.driver.find_element(By.ID, f"sale-{s['id']}")
+            self.assertEqual(row.find_element(By.CSS_SELECTOR, "td.remaining").text, str(s["remaining"]))
+            self.assertEqual(row.find_element(By.CSS_SELECTOR, "td.paid").text, str(s["paid"]))
+        self.shot("marketing")
+
     def test_staff_see_contacts_masked_and_no_points_adjustment(self):
         doc, phone = self.a_member_with_phone()
         self.sign_in(STAFF_KEY, f"/members/{doc['id']}")

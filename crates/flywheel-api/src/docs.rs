@@ -9,10 +9,10 @@ use crate::metrics;
 use crate::points_views;
 use crate::report_views;
 use crate::routes::{
-    audit, benefits, campaigns, card, care, consent, content, coupons, events, finance, health,
-    identity, journeys, kpis, members, membership_report, memberships, owners, partner_codes,
-    points, privacy, products, programmes, queues, rewards, scores, segments, service_report,
-    service_teams, stats, suppressions, tags, tickets, tracking,
+    audit, benefits, campaigns, card, care, consent, content, coupons, events, finance,
+    flash_sales, health, identity, journeys, kpis, members, membership_report, memberships, owners,
+    partner_codes, points, privacy, products, programmes, queues, rewards, scores, segments,
+    service_report, service_teams, stats, suppressions, tags, tickets, tracking,
 };
 use crate::score_views;
 use crate::segment_views;
@@ -69,7 +69,9 @@ use utoipa_swagger_ui::SwaggerUi;
         products::list_products, products::get_product, products::put_product,
         products::import_products, coupons::list_coupons, coupons::get_coupon,
         coupons::create_coupon, coupons::put_coupon, coupons::issue, coupons::redeem,
-        coupons::member_coupons,
+        coupons::member_coupons, flash_sales::list_sales, flash_sales::get_sale,
+        flash_sales::create_sale, flash_sales::put_sale, flash_sales::claim,
+        flash_sales::get_claim, flash_sales::pay,
     ),
     components(schemas(
         views::EventAnswer, views::BatchAnswer, views::MemberDoc, views::IdentityView, views::Timeline,
@@ -152,6 +154,9 @@ use utoipa_swagger_ui::SwaggerUi;
         marketing_views::CouponList, marketing_views::IssueInput, marketing_views::CodeView,
         marketing_views::SegmentIssueView, marketing_views::IssueAnswer, marketing_views::CodeList,
         marketing_views::OrderLineInput, marketing_views::RedeemCouponInput,
+        marketing_views::PriceInput, marketing_views::FlashSaleInput, marketing_views::PriceView,
+        marketing_views::FlashSaleView, marketing_views::FlashSaleList, marketing_views::ClaimInput,
+        marketing_views::ClaimView, marketing_views::PayInput,
     )),
     modifiers(&BearerAuth, &ErrorAnswers),
 )]

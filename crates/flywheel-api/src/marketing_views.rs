@@ -199,3 +199,93 @@ pub struct RedeemCouponInput {
     /// Needed by coupons scoped to categories, free items and buy N get N.
     pub items: Option<Vec<OrderLineInput>>,
 }
+
+/// A price in cash and/or points.
+#[derive(Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PriceInput {
+    /// A decimal string ("19.90"); 0 when absent.
+    pub cash: Option<String>,
+    /// 0 when absent.
+    pub points: Option<i64>,
+}
+
+/// A flash sale: an item at a price, a stock, a window and a per-member limit.
+#[derive(Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FlashSaleInput {
+    /// Required on POST; the path's on PUT.
+    pub id: Option<String>,
+    pub name: String,
+    /// The product on sale.
+    pub sku: Option<String>,
+    pub price: PriceInput,
+    /// Units for sale (1-1,000,000).
+    pub stock: i64,
+    /// RFC 3339 with an offset: when claims open and close.
+    pub starts_at: String,
+    pub ends_at: String,
+    /// Units one member may claim (held or paid); 1 by default.
+    pub per_member_limit: Option<u32>,
+    /// A claim lapses, its unit back on sale, if not paid within this (15 by default).
+    pub pay_within_minutes: Option<u32>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct PriceView {
+    pub cash: String,
+    pub points: i64,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct FlashSaleView {
+    pub id: String,
+    pub name: String,
+    pub sku: Option<String>,
+    pub price: PriceView,
+    pub stock: i64,
+    /// Units not claimed; claims held and awaiting payment, and paid.
+    pub remaining: i64,
+    pub held: i64,
+    pub paid: i64,
+    pub starts_at: String,
+    pub ends_at: String,
+    pub per_member_limit: u32,
+    pub pay_within_minutes: u32,
+    /// Taking claims now.
+    pub open: bool,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct FlashSaleList {
+    pub flash_sales: Vec<FlashSaleView>,
+}
+
+#[derive(Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ClaimInput {
+    pub member_id: i64,
+    /// The same key again claims nothing more (1-100 characters).
+    pub idempotency_key: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ClaimView {
+    pub id: String,
+    pub sale_id: String,
+    pub member_id: i64,
+    /// held | paid | lapsed
+    pub status: String,
+    pub claimed_at: String,
+    /// Unpaid by then, the claim lapses.
+    pub pay_by: String,
+    pub paid_at: Option<String>,
+    pub order_id: Option<String>,
+}
+
+#[derive(Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PayInput {
+    /// The shop's order for the claimed unit.
+    pub order_id: Option<String>,
+}

@@ -10,6 +10,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 pub type Micros = i64;
 
 pub const SECOND: Micros = 1_000_000;
+pub const MINUTE: Micros = 60 * SECOND;
 pub const DAY: Micros = 86_400 * SECOND;
 
 pub fn days(n: u32) -> Micros {

@@ -59,7 +59,7 @@ pub struct AuditChange {
 }
 
 /// The kinds of change the log records, for the API to check a filter against.
-pub const AUDIT_KINDS: [&str; 29] = [
+pub const AUDIT_KINDS: [&str; 30] = [
     "points_rules",
     "programme",
     "membership",
@@ -85,6 +85,7 @@ pub const AUDIT_KINDS: [&str; 29] = [
     "service_queue",
     "product",
     "coupon",
+    "flash_sale",
     "ticket",
     "staff",
     "service_team_template",

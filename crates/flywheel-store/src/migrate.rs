@@ -98,6 +98,7 @@ const MIGRATIONS: &[Migration] = &[
     common!(33, "staff_gifts", "0033_staff_gifts"),
     common!(34, "deals", "0034_deals"),
     common!(35, "marketing", "0035_marketing"),
+    common!(36, "flash_sales", "0036_flash_sales"),
 ];
 
 impl Store {

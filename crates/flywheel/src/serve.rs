@@ -185,6 +185,11 @@ pub async fn engage_once(
         let ids: Vec<i64> = breached.iter().take(10).map(|t| t.id).collect();
         tracing::info!(tickets = breached.len(), first = ?ids, "tickets past their target flagged");
     }
+    // Flash-sale claims unpaid in time give their units back.
+    let lapsed = store.lapse_flash_claims(now).await?;
+    if lapsed > 0 {
+        tracing::info!(claims = lapsed, "unpaid flash-sale claims lapsed");
+    }
     let (delivered, attempted) = crate::channels::deliver_due(store, senders, now, 100).await?;
     Ok((runs, delivered, attempted))
 }

@@ -789,11 +789,11 @@ fn two_servers_never_overspend_one_balance_or_one_stock() {
     }
 }
 
-/// Coupons through two server processes on one database: 40 issues at once of a coupon
-/// with a budget of 7 codes issue exactly 7, and one code redeemed on 20 orders at once
-/// is redeemed once.
+/// Coupons and flash sales through two server processes on one database: 40 issues at
+/// once of a coupon with a budget of 7 codes issue exactly 7, one code redeemed on 20
+/// orders at once is redeemed once, and 40 claims at once of a sale of 7 units sell 7.
 #[test]
-fn two_servers_never_issue_past_a_coupons_budget_or_redeem_a_code_twice() {
+fn two_servers_never_pass_a_coupons_budget_redeem_a_code_twice_or_oversell_a_sale() {
     let dir = tempfile::tempdir().unwrap();
     let admin = "coupon-race-admin-key-0123456789";
     for test_db in flywheel_testkit::databases_blocking() {
@@ -898,6 +898,29 @@ fn two_servers_never_issue_past_a_coupons_budget_or_redeem_a_code_twice() {
                 (json!(7), json!(1), json!("5.00")),
                 "{db}: {coupon}"
             );
+            // A flash sale of 7 units, 40 claims at once over both servers: 7 sold.
+            let now = chrono::Utc::now();
+            let r = post(&a.base, "/v1/flash-sales", json!({"id": "race", "name": "Race", "price": {"cash": "1.00"},
+                "stock": 7, "starts_at": (now - chrono::Duration::minutes(1)).to_rfc3339(),
+                "ends_at": (now + chrono::Duration::hours(1)).to_rfc3339(), "per_member_limit": 100}))
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 201);
+            let claims = race(
+                "/v1/flash-sales/race/claims",
+                (0..40)
+                    .map(|i| json!({"member_id": member, "idempotency_key": format!("f-{i}")}))
+                    .collect(),
+            )
+            .await;
+            let sold = claims.iter().filter(|(s, _)| *s == 201).count();
+            assert_eq!(sold, 7, "{db}: {claims:?}");
+            for (status, body) in &claims {
+                assert!(
+                    *status == 201 || (*status == 409 && body["error"]["code"] == "sold_out"),
+                    "{db}: {status} {body}"
+                );
+            }
         });
     }
 }

@@ -19,6 +19,7 @@ pub(crate) mod card_link;
 mod card_page;
 mod conflicts;
 mod journeys;
+mod marketing;
 mod members;
 mod memberships;
 mod overview;
@@ -56,6 +57,7 @@ pub fn router() -> Router<AppState> {
         .route("/memberships", get(memberships::page))
         .route("/journeys", get(journeys::page))
         .route("/campaigns", get(campaigns::page))
+        .route("/marketing", get(marketing::page))
         .route("/service", get(service::page))
         .route("/service/tickets/{id}/{step}", post(service::move_ticket))
         .route("/service/owners", get(owners::page))

@@ -20,7 +20,7 @@ use flywheel_core::ErrorCode;
 use flywheel_core::marketing::{Coupon, Offer, Order, OrderLine};
 use flywheel_core::time::{self, to_rfc3339};
 use flywheel_core::validation::{FieldError, check_line};
-use flywheel_store::{CodeRow, CouponError, CouponRow, Redeemed};
+use flywheel_store::{CodeRow, CouponRow, MarketingError, Redeemed};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -31,11 +31,11 @@ pub fn router() -> Router<AppState> {
         .route("/v1/members/{id}/coupons", get(member_coupons))
 }
 
-impl From<CouponError> for ApiError {
-    fn from(e: CouponError) -> ApiError {
+impl From<MarketingError> for ApiError {
+    fn from(e: MarketingError) -> ApiError {
         match e {
-            CouponError::Store(s) => s.into(),
-            CouponError::Refused { code, message } => ApiError::new(code, message),
+            MarketingError::Store(s) => s.into(),
+            MarketingError::Refused { code, message } => ApiError::new(code, message),
         }
     }
 }

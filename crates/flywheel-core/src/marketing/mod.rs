@@ -1,9 +1,12 @@
-//! Marketing tools (issue 20): the product catalogue that scopes them, and coupons —
-//! what each kind takes off an order, and when one may be issued and redeemed. Storage,
+//! Marketing tools (issue 20): the product catalogue that scopes them, coupons — what
+//! each kind takes off an order, and when one may be issued and redeemed — and flash
+//! sales. Storage,
 //! codes and the exactly-once redemption live in the store; nothing here does I/O.
 
 pub mod coupon;
+pub mod flash;
 pub mod product;
 
 pub use coupon::{Coupon, Offer, Order, OrderLine, Refusal};
+pub use flash::FlashSale;
 pub use product::Product;

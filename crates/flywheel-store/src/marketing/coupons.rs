@@ -36,50 +36,53 @@ use sqlx::{AnyConnection, Row};
 
 /// A refusal with its stable code, or a store failure.
 #[derive(Debug, thiserror::Error)]
-pub enum CouponError {
+pub enum MarketingError {
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("{message}")]
     Refused { code: ErrorCode, message: String },
 }
 
-impl From<sqlx::Error> for CouponError {
+impl From<sqlx::Error> for MarketingError {
     fn from(e: sqlx::Error) -> Self {
-        CouponError::Store(e.into())
+        MarketingError::Store(e.into())
     }
 }
 
-impl From<PointsError> for CouponError {
+impl From<PointsError> for MarketingError {
     fn from(e: PointsError) -> Self {
         match e {
-            PointsError::Store(s) => CouponError::Store(s),
+            PointsError::Store(s) => MarketingError::Store(s),
             PointsError::Erased(id) => refused(
                 ErrorCode::MemberErased,
                 format!("member {id}'s personal data was erased"),
             ),
-            other => CouponError::Store(StoreError::Invalid(other.to_string())),
+            PointsError::InsufficientPoints { .. } => {
+                refused(ErrorCode::InsufficientPoints, e.to_string())
+            }
+            other => MarketingError::Store(StoreError::Invalid(other.to_string())),
         }
     }
 }
 
-fn refused(code: ErrorCode, message: impl Into<String>) -> CouponError {
-    CouponError::Refused {
+pub(super) fn refused(code: ErrorCode, message: impl Into<String>) -> MarketingError {
+    MarketingError::Refused {
         code,
         message: message.into(),
     }
 }
 
-impl CouponError {
+impl MarketingError {
     fn is_transient(&self) -> bool {
-        matches!(self, CouponError::Store(e) if e.is_transient())
+        matches!(self, MarketingError::Store(e) if e.is_transient())
     }
 }
 
 /// Runs a coupon transaction again after a deadlock, serialization failure or key race.
-async fn retrying<T, F, Fut>(mut attempt_once: F) -> Result<T, CouponError>
+pub(super) async fn retrying<T, F, Fut>(mut attempt_once: F) -> Result<T, MarketingError>
 where
     F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<T, CouponError>>,
+    Fut: std::future::Future<Output = Result<T, MarketingError>>,
 {
     let mut attempt = 1u32;
     loop {
@@ -134,13 +137,6 @@ pub struct Issued {
     pub refused: std::collections::BTreeMap<String, usize>,
     /// The budget ran out before every member had a code.
     pub budget_spent: bool,
-}
-
-/// Who a code goes to.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum IssueTo {
-    Member(MemberId),
-    Segment(String),
 }
 
 /// What a redemption asks.
@@ -231,7 +227,7 @@ impl Store {
         replace: bool,
         actor: &AuditActor,
         now: Micros,
-    ) -> Result<bool, CouponError> {
+    ) -> Result<bool, MarketingError> {
         let mut tx = self.begin_write().await?;
         let conn: &mut AnyConnection = &mut tx;
         let before = coupon_in(conn, &coupon.id).await?;
@@ -297,17 +293,19 @@ impl Store {
         rows.iter().map(code_from_row).collect()
     }
 
-    /// A coupon's codes not yet redeemed, by member, at most `limit`.
+    /// A coupon's codes in `status` (issued | redeemed), by member, at most `limit`.
     pub async fn coupon_codes_of(
         &self,
         coupon_id: &str,
+        status: &str,
         limit: i64,
     ) -> Result<Vec<CodeRow>, StoreError> {
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {CODE_COLUMNS} FROM coupon_codes WHERE coupon_id = $1 AND status = 'issued' \
-             ORDER BY member_id, issued_at LIMIT $2"
+            "SELECT {CODE_COLUMNS} FROM coupon_codes WHERE coupon_id = $1 AND status = $2 \
+             ORDER BY member_id, issued_at LIMIT $3"
         )))
         .bind(coupon_id.to_owned())
+        .bind(status.to_owned())
         .bind(limit)
         .fetch_all(self.pool())
         .await?;
@@ -335,7 +333,7 @@ impl Store {
         key: &str,
         source: &str,
         now: Micros,
-    ) -> Result<(CodeRow, bool), CouponError> {
+    ) -> Result<(CodeRow, bool), MarketingError> {
         retrying(|| self.issue_coupon_once(coupon_id, member, key, source, now)).await
     }
 
@@ -346,7 +344,7 @@ impl Store {
         key: &str,
         source: &str,
         now: Micros,
-    ) -> Result<(CodeRow, bool), CouponError> {
+    ) -> Result<(CodeRow, bool), MarketingError> {
         let mut tx = self.begin_write().await?;
         let conn: &mut AnyConnection = &mut tx;
         let survivor = lock_member(conn, self.backend(), member)
@@ -449,7 +447,7 @@ impl Store {
         segment: &str,
         key: &str,
         now: Micros,
-    ) -> Result<Issued, CouponError> {
+    ) -> Result<Issued, MarketingError> {
         let members: Vec<MemberId> = sqlx::query_scalar(
             "SELECT member_id FROM segment_members WHERE segment_id = $1 ORDER BY member_id",
         )
@@ -464,22 +462,22 @@ impl Store {
             {
                 Ok((_, true)) => out.already += 1,
                 Ok((_, false)) => out.issued += 1,
-                Err(CouponError::Refused {
+                Err(MarketingError::Refused {
                     code: ErrorCode::CouponBudgetSpent,
                     ..
                 }) => {
                     out.budget_spent = true;
                     break;
                 }
-                Err(CouponError::Refused { code, message })
+                Err(MarketingError::Refused { code, message })
                     if matches!(
                         code,
                         ErrorCode::CouponNotFound | ErrorCode::CouponUnavailable
                     ) =>
                 {
-                    return Err(CouponError::Refused { code, message });
+                    return Err(MarketingError::Refused { code, message });
                 }
-                Err(CouponError::Refused { code, .. }) => {
+                Err(MarketingError::Refused { code, .. }) => {
                     *out.refused.entry(code.as_str().to_owned()).or_default() += 1;
                 }
                 Err(e) => return Err(e),
@@ -493,7 +491,7 @@ impl Store {
         &self,
         req: &Redeemed,
         now: Micros,
-    ) -> Result<(CodeRow, bool), CouponError> {
+    ) -> Result<(CodeRow, bool), MarketingError> {
         retrying(|| self.redeem_coupon_once(req, now)).await
     }
 
@@ -501,7 +499,7 @@ impl Store {
         &self,
         req: &Redeemed,
         now: Micros,
-    ) -> Result<(CodeRow, bool), CouponError> {
+    ) -> Result<(CodeRow, bool), MarketingError> {
         let mut tx = self.begin_write().await?;
         let conn: &mut AnyConnection = &mut tx;
         let member = lock_member(conn, self.backend(), req.member_id)
@@ -614,7 +612,7 @@ impl Store {
 /// The order with what its lines leave out — category, sub-brand, price — filled in
 /// from the catalogue (a line with no price either way is refused by the coupon, when it
 /// needs one).
-async fn with_catalogue(conn: &mut AnyConnection, order: &Order) -> Result<Order, CouponError> {
+async fn with_catalogue(conn: &mut AnyConnection, order: &Order) -> Result<Order, MarketingError> {
     let skus: Vec<String> = order.lines.iter().map(|l| l.sku.clone()).collect();
     let catalogue = if skus.is_empty() {
         Default::default()

@@ -1,13 +1,14 @@
 //! The demo brand's marketing tools: its products in the catalogue, and four coupons —
 //! ten off fifty, 15% off tea (capped), a free egg tart, and buy three pastries get three
 //! — defined on the first day. After the history, last month's buyers each get a
-//! ten-off code and a few of them use it at the till on the last day.
+//! ten-off code and a few of them use it at the till on the last day, and a mooncake
+//! flash sale opens: its first claims come in, and one is paid.
 
 use super::catalog::PRODUCTS;
 use super::memberships::demo_actor;
-use flywheel_core::marketing::{Coupon, Offer, Order, Product};
+use flywheel_core::marketing::{Coupon, FlashSale, Offer, Order, Product};
 use flywheel_core::money::Money;
-use flywheel_core::time::Micros;
+use flywheel_core::time::{DAY, MINUTE, Micros};
 use flywheel_store::{Redeemed, Store};
 
 fn coupon(id: &str, name: &str, offer: Offer) -> Coupon {
@@ -107,7 +108,7 @@ pub async fn issue(store: &Store, end: Micros) -> anyhow::Result<(usize, usize)>
         .await?;
     let mut redeemed = 0;
     let mut members: Vec<i64> = Vec::new();
-    for code in store.coupon_codes_of("ten-off", 5).await? {
+    for code in store.coupon_codes_of("ten-off", "issued", 5).await? {
         members.push(code.member_id);
         let req = Redeemed {
             code: code.code.clone(),
@@ -122,4 +123,50 @@ pub async fn issue(store: &Store, end: Micros) -> anyhow::Result<(usize, usize)>
         redeemed += 1;
     }
     Ok((out.issued + out.already, redeemed))
+}
+
+/// A mooncake box at 99.00, 50 of them, from an hour before the last day ends for a
+/// week; the members who used a ten-off code claim one each, and the first pays.
+/// Returns the units claimed.
+pub async fn flash_sale(
+    store: &Store,
+    config: &crate::config::Config,
+    end: Micros,
+) -> anyhow::Result<usize> {
+    let sale = FlashSale {
+        id: "mooncake-rush".into(),
+        name: "Mooncake box rush".into(),
+        sku: Some("BAKE-MOONCAKE-BOX".into()),
+        price_cash: Money::from_minor(9900),
+        price_points: 0,
+        stock: 50,
+        starts_at: end - 60 * MINUTE,
+        ends_at: end + 7 * DAY,
+        per_member_limit: 1,
+        pay_within_minutes: 30,
+    };
+    sale.check()
+        .map_err(|e| anyhow::anyhow!("demo flash sale: {}", e.message))?;
+    store
+        .save_flash_sale(&sale, true, &demo_actor(), end)
+        .await?;
+    let mut claimed = 0;
+    for code in store.coupon_codes_of("ten-off", "redeemed", 5).await? {
+        let key = format!("demo-{}", code.member_id);
+        let (claim, _) = store
+            .claim_flash_sale(&sale.id, code.member_id, &key, end - 30 * MINUTE)
+            .await?;
+        if claimed == 0 {
+            store
+                .pay_flash_claim(
+                    &claim.id,
+                    Some("demo-rush-1"),
+                    config.policy.points.default_programme(),
+                    end - 20 * MINUTE,
+                )
+                .await?;
+        }
+        claimed += 1;
+    }
+    Ok(claimed)
 }

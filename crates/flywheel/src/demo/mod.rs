@@ -275,8 +275,9 @@ async fn load(
         }
     );
     let (codes, used) = marketing::issue(store, end).await?;
+    let claimed = marketing::flash_sale(store, config, end).await?;
     eprintln!(
-        "marketing: {} products, 4 coupons; {codes} ten-off codes issued to last month's buyers, {used} redeemed at the till (GET /v1/products, /v1/coupons)",
+        "marketing: {} products, 4 coupons; {codes} ten-off codes issued to last month's buyers, {used} redeemed at the till; a mooncake flash sale with {claimed} units claimed (GET /v1/products, /v1/coupons, /v1/flash-sales)",
         catalog::PRODUCTS.len()
     );
     let team_member = service::deposit_team(store, config, end).await?;
