@@ -201,6 +201,9 @@ class Cockpit(unittest.TestCase):
             row = self.driver.find_element(By.ID, f"sale-{s['id']}")
             self.assertEqual(row.find_element(By.CSS_SELECTOR, "td.remaining").text, str(s["remaining"]))
             self.assertEqual(row.find_element(By.CSS_SELECTOR, "td.paid").text, str(s["paid"]))
+        for lottery in api("/v1/lotteries")["lotteries"]:
+            row = self.driver.find_element(By.ID, f"lottery-{lottery['id']}")
+            self.assertEqual(row.find_element(By.CSS_SELECTOR, "td.draws").text, str(lottery["draws"]))
         self.shot("marketing")
 
     def test_staff_see_contacts_masked_and_no_points_adjustment(self):

@@ -10,9 +10,9 @@ use crate::points_views;
 use crate::report_views;
 use crate::routes::{
     audit, benefits, campaigns, card, care, consent, content, coupons, events, finance,
-    flash_sales, health, identity, journeys, kpis, members, membership_report, memberships, owners,
-    partner_codes, points, privacy, products, programmes, queues, rewards, scores, segments,
-    service_report, service_teams, stats, suppressions, tags, tickets, tracking,
+    flash_sales, health, identity, journeys, kpis, lotteries, members, membership_report,
+    memberships, owners, partner_codes, points, privacy, products, programmes, queues, rewards,
+    scores, segments, service_report, service_teams, stats, suppressions, tags, tickets, tracking,
 };
 use crate::score_views;
 use crate::segment_views;
@@ -71,7 +71,9 @@ use utoipa_swagger_ui::SwaggerUi;
         coupons::create_coupon, coupons::put_coupon, coupons::issue, coupons::redeem,
         coupons::member_coupons, flash_sales::list_sales, flash_sales::get_sale,
         flash_sales::create_sale, flash_sales::put_sale, flash_sales::claim,
-        flash_sales::get_claim, flash_sales::pay,
+        flash_sales::get_claim, flash_sales::pay, lotteries::list_lotteries,
+        lotteries::get_lottery, lotteries::create_lottery, lotteries::put_lottery,
+        lotteries::draw, lotteries::get_draw,
     ),
     components(schemas(
         views::EventAnswer, views::BatchAnswer, views::MemberDoc, views::IdentityView, views::Timeline,
@@ -156,7 +158,9 @@ use utoipa_swagger_ui::SwaggerUi;
         marketing_views::OrderLineInput, marketing_views::RedeemCouponInput,
         marketing_views::PriceInput, marketing_views::FlashSaleInput, marketing_views::PriceView,
         marketing_views::FlashSaleView, marketing_views::FlashSaleList, marketing_views::ClaimInput,
-        marketing_views::ClaimView, marketing_views::PayInput,
+        marketing_views::ClaimView, marketing_views::PayInput, marketing_views::PrizeInput,
+        marketing_views::LotteryInput, marketing_views::PrizeView, marketing_views::LotteryView,
+        marketing_views::LotteryList, marketing_views::DrawInput, marketing_views::DrawView,
     )),
     modifiers(&BearerAuth, &ErrorAnswers),
 )]

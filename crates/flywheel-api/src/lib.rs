@@ -69,6 +69,7 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::products::router())
         .merge(routes::coupons::router())
         .merge(routes::flash_sales::router())
+        .merge(routes::lotteries::router())
         .merge(routes::members::router())
         .merge(routes::identity::router())
         .merge(routes::stats::router())

@@ -289,3 +289,89 @@ pub struct PayInput {
     /// The shop's order for the claimed unit.
     pub order_id: Option<String>,
 }
+
+/// A prize of a lottery.
+#[derive(Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PrizeInput {
+    pub id: String,
+    pub name: String,
+    /// The chance in basis points (250 = 2.5%); the prizes' chances add up to at most
+    /// 10,000, and what they leave is the chance of winning nothing.
+    pub chance: u64,
+    /// Left to win; unlimited when absent. Saving the lottery sets it.
+    pub stock: Option<i64>,
+    /// Points the prize credits.
+    pub points: Option<i64>,
+}
+
+/// A points lottery: a cost per draw, a daily limit per member, prizes.
+#[derive(Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LotteryInput {
+    /// Required on POST; the path's on PUT.
+    pub id: Option<String>,
+    pub name: String,
+    pub cost_points: i64,
+    /// Draws per member per UTC day; 1 by default.
+    pub daily_limit: Option<u32>,
+    pub prizes: Vec<PrizeInput>,
+    /// true by default.
+    pub active: Option<bool>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct PrizeView {
+    pub id: String,
+    pub name: String,
+    pub chance: u64,
+    pub stock: Option<i64>,
+    pub points: Option<i64>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct LotteryView {
+    pub id: String,
+    pub name: String,
+    pub cost_points: i64,
+    pub daily_limit: u32,
+    /// Each save is a new version of the prize table; a draw names the one it used.
+    pub version: i64,
+    /// For prizes with a stock, what is left now.
+    pub prizes: Vec<PrizeView>,
+    pub active: bool,
+    pub draws: i64,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct LotteryList {
+    pub lotteries: Vec<LotteryView>,
+}
+
+#[derive(Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DrawInput {
+    pub member_id: i64,
+    /// The same key again draws nothing more (1-100 characters).
+    pub idempotency_key: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct DrawView {
+    pub id: String,
+    pub lottery_id: String,
+    pub member_id: i64,
+    pub at: String,
+    /// The random number drawn, and the prize table version it was drawn under: the
+    /// number modulo 10,000 walks the prizes' chances in order.
+    pub number: i64,
+    pub version: i64,
+    /// won | nothing | out_of_stock (the prize it picked had none left)
+    pub outcome: String,
+    pub prize_id: Option<String>,
+    pub prize_name: Option<String>,
+    pub cost_points: i64,
+    /// The prize the stored number picks under the stored table, worked out again now:
+    /// always `prize_id`.
+    pub reproduced_prize_id: Option<String>,
+}

@@ -70,6 +70,7 @@ codes! {
     StaffNotFound = "staff_not_found", 404, "No member of staff has that id.";
     ProductNotFound = "product_not_found", 404, "No product in the catalogue has that SKU.";
     CouponNotFound = "coupon_not_found", 404, "No coupon has that id, or no issued coupon has that code.";
+    LotteryNotFound = "lottery_not_found", 404, "No lottery has that id, or it has no such draw.";
     FlashSaleNotFound = "flash_sale_not_found", 404, "No flash sale has that id, or it has no such claim.";
     MethodNotAllowed = "method_not_allowed", 405, "The route exists but does not take that method.";
     RequestTimeout = "request_timeout", 408, "The request body did not arrive in time.";
@@ -107,6 +108,8 @@ codes! {
     CouponUsed = "coupon_used", 409, "The coupon code was redeemed on another order.";
     CouponNotYours = "coupon_not_yours", 409, "The coupon code was issued to another member.";
     BelowMinSpend = "below_min_spend", 409, "The order spends less on what the coupon covers than its minimum.";
+    LotteryExists = "lottery_exists", 409, "A lottery with that id exists; change it with PUT.";
+    LotteryClosed = "lottery_closed", 409, "The lottery is switched off.";
     FlashSaleExists = "flash_sale_exists", 409, "A flash sale with that id exists; change it with PUT.";
     SaleNotOpen = "sale_not_open", 409, "The flash sale is not taking claims now (before or after its window).";
     SoldOut = "sold_out", 409, "The flash sale's stock is all claimed.";

@@ -59,7 +59,7 @@ pub struct AuditChange {
 }
 
 /// The kinds of change the log records, for the API to check a filter against.
-pub const AUDIT_KINDS: [&str; 30] = [
+pub const AUDIT_KINDS: [&str; 31] = [
     "points_rules",
     "programme",
     "membership",
@@ -86,6 +86,7 @@ pub const AUDIT_KINDS: [&str; 30] = [
     "product",
     "coupon",
     "flash_sale",
+    "lottery",
     "ticket",
     "staff",
     "service_team_template",

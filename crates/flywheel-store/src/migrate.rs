@@ -99,6 +99,7 @@ const MIGRATIONS: &[Migration] = &[
     common!(34, "deals", "0034_deals"),
     common!(35, "marketing", "0035_marketing"),
     common!(36, "flash_sales", "0036_flash_sales"),
+    common!(37, "lotteries", "0037_lotteries"),
 ];
 
 impl Store {

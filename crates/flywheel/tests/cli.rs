@@ -789,11 +789,12 @@ fn two_servers_never_overspend_one_balance_or_one_stock() {
     }
 }
 
-/// Coupons and flash sales through two server processes on one database: 40 issues at
-/// once of a coupon with a budget of 7 codes issue exactly 7, one code redeemed on 20
-/// orders at once is redeemed once, and 40 claims at once of a sale of 7 units sell 7.
+/// Coupons, flash sales and the lottery through two server processes on one database:
+/// 40 issues at once of a coupon with a budget of 7 codes issue exactly 7, one code
+/// redeemed on 20 orders at once is redeemed once, 40 claims at once of a sale of 7 units
+/// sell 7, and 40 draws of a prize with 5 in stock win 5.
 #[test]
-fn two_servers_never_pass_a_coupons_budget_redeem_a_code_twice_or_oversell_a_sale() {
+fn two_servers_never_pass_a_budget_redeem_a_code_twice_or_oversell_a_stock() {
     let dir = tempfile::tempdir().unwrap();
     let admin = "coupon-race-admin-key-0123456789";
     for test_db in flywheel_testkit::databases_blocking() {
@@ -921,6 +922,22 @@ fn two_servers_never_pass_a_coupons_budget_redeem_a_code_twice_or_oversell_a_sal
                     "{db}: {status} {body}"
                 );
             }
+            // A lottery whose one prize always wins, 5 in stock: 40 draws win 5.
+            let r = post(&b.base, "/v1/lotteries", json!({"id": "race", "name": "Race", "cost_points": 0,
+                "daily_limit": 100, "prizes": [{"id": "cup", "name": "Cup", "chance": 10000, "stock": 5}]}))
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 201);
+            let draws = race(
+                "/v1/lotteries/race/draws",
+                (0..40)
+                    .map(|i| json!({"member_id": member, "idempotency_key": format!("l-{i}")}))
+                    .collect(),
+            )
+            .await;
+            let won = draws.iter().filter(|(_, d)| d["outcome"] == "won").count();
+            let empty = draws.iter().filter(|(_, d)| d["outcome"] == "out_of_stock").count();
+            assert_eq!((won, empty), (5, 35), "{db}: {draws:?}");
         });
     }
 }

@@ -1,6 +1,7 @@
 //! `/marketing`: the coupons — what each takes off, codes issued and redeemed against
-//! its budget, the discount granted — and the flash sales with their units left, held
-//! and paid. The figures are `GET /v1/coupons`' and `GET /v1/flash-sales`'.
+//! its budget, the discount granted — the flash sales with their units left, held and
+//! paid, and the lotteries with their prizes' chances and stock. The figures are `GET
+//! /v1/coupons`', `GET /v1/flash-sales`' and `GET /v1/lotteries`'.
 
 use super::page::{Chrome, PageError, render};
 use super::session::Viewer;
@@ -11,7 +12,7 @@ use axum::response::Response;
 use flywheel_core::auth::Permission;
 use flywheel_core::marketing::Offer;
 use flywheel_core::time::to_datetime;
-use flywheel_store::{CouponRow, FlashSaleRow};
+use flywheel_store::{CouponRow, FlashSaleRow, LotteryRow};
 
 pub(super) struct CouponLine {
     pub id: String,
@@ -96,12 +97,49 @@ fn sale_line(r: FlashSaleRow) -> SaleLine {
     }
 }
 
+pub(super) struct LotteryLine {
+    pub id: String,
+    pub name: String,
+    pub cost: i64,
+    pub daily_limit: u32,
+    /// Each prize with its chance and, if stocked, what is left.
+    pub prizes: String,
+    pub version: i64,
+    pub draws: i64,
+}
+
+fn lottery_line(r: LotteryRow) -> LotteryLine {
+    let l = r.lottery;
+    let prizes = l
+        .prizes
+        .iter()
+        .map(|p| {
+            let chance = format!("{:.2}%", p.chance as f64 / 100.0);
+            match r.stock.iter().find(|(id, _)| *id == p.id) {
+                Some((_, left)) => format!("{} ({chance}, {left} left)", p.name),
+                None => format!("{} ({chance})", p.name),
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" · ");
+    LotteryLine {
+        id: l.id,
+        name: l.name,
+        cost: l.cost_points,
+        daily_limit: l.daily_limit,
+        prizes,
+        version: r.version,
+        draws: r.draws,
+    }
+}
+
 #[derive(Template)]
 #[template(path = "marketing.html")]
 struct MarketingPage {
     chrome: Chrome,
     coupons: Vec<CouponLine>,
     sales: Vec<SaleLine>,
+    lotteries: Vec<LotteryLine>,
 }
 
 pub(super) async fn page(
@@ -123,10 +161,18 @@ pub(super) async fn page(
         .into_iter()
         .map(sale_line)
         .collect();
+    let lotteries = state
+        .store
+        .lotteries()
+        .await?
+        .into_iter()
+        .map(lottery_line)
+        .collect();
     let page = MarketingPage {
         chrome: Chrome::of(&viewer, "marketing"),
         coupons,
         sales,
+        lotteries,
     };
     Ok(render(&viewer, &page))
 }

@@ -15,6 +15,7 @@ pub mod health;
 pub mod identity;
 pub mod journeys;
 pub mod kpis;
+pub mod lotteries;
 pub mod members;
 pub mod membership_report;
 pub mod memberships;

@@ -1,13 +1,16 @@
 //! Marketing tools' storage (issue 20): the product catalogue (`products.rs`) and
 //! coupons — definitions with their budget counters, issued codes, the exactly-once
 //! redemption and what ingest does with codes a purchase names or a refund frees
-//! (`coupons.rs`), and flash sales with their claims (`flash.rs`).
+//! (`coupons.rs`), flash sales with their claims (`flash.rs`), and the points lottery
+//! with its auditable draws (`lottery.rs`).
 
 mod coupons;
 mod flash;
+mod lottery;
 mod products;
 
 pub(crate) use coupons::plan_event_coupons;
 pub use coupons::{CodeRow, CouponRow, Issued, MarketingError, Redeemed};
 pub use flash::{ClaimRow, FlashSaleRow};
+pub use lottery::{DrawRow, LotteryRow};
 pub use products::{ProductQuery, ProductRow, SavedProducts};

@@ -1,12 +1,12 @@
-//! The demo brand's marketing tools: its products in the catalogue, and four coupons —
-//! ten off fifty, 15% off tea (capped), a free egg tart, and buy three pastries get three
-//! — defined on the first day. After the history, last month's buyers each get a
-//! ten-off code and a few of them use it at the till on the last day, and a mooncake
-//! flash sale opens: its first claims come in, and one is paid.
+//! The demo brand's marketing tools, defined on the first day: its products in the
+//! catalogue, four coupons — ten off fifty, 15% off tea (capped), a free egg tart, buy
+//! three pastries get three — and a daily points lottery. After the history, last
+//! month's buyers each get a ten-off code and a few of them use it at the till on the
+//! last day, and a mooncake flash sale opens: its first claims come in, and one is paid.
 
 use super::catalog::PRODUCTS;
 use super::memberships::demo_actor;
-use flywheel_core::marketing::{Coupon, FlashSale, Offer, Order, Product};
+use flywheel_core::marketing::{Coupon, FlashSale, Lottery, Offer, Order, Prize, Product};
 use flywheel_core::money::Money;
 use flywheel_core::time::{DAY, MINUTE, Micros};
 use flywheel_store::{Redeemed, Store};
@@ -97,6 +97,33 @@ pub async fn define(store: &Store, first_day: Micros) -> anyhow::Result<usize> {
             .map_err(|e| anyhow::anyhow!("demo coupon {}: {}", c.id, e.message))?;
         store.save_coupon(c, true, &demo_actor(), first_day).await?;
     }
+    // Seed 000's daily points lottery: 10 points a draw, once a day.
+    let prize =
+        |id: &str, name: &str, chance: u64, stock: Option<i64>, points: Option<i64>| Prize {
+            id: id.into(),
+            name: name.into(),
+            chance,
+            stock,
+            points,
+        };
+    let lottery = Lottery {
+        id: "daily-draw".into(),
+        name: "Daily points draw".into(),
+        cost_points: 10,
+        daily_limit: 1,
+        prizes: vec![
+            prize("tumbler", "A Home Brew tumbler", 50, Some(20), None),
+            prize("fifty", "50 points", 1_000, None, Some(50)),
+            prize("ten", "10 points back", 3_000, None, Some(10)),
+        ],
+        active: true,
+    };
+    lottery
+        .check()
+        .map_err(|e| anyhow::anyhow!("demo lottery: {}", e.message))?;
+    store
+        .save_lottery(&lottery, true, &demo_actor(), first_day)
+        .await?;
     Ok(coupons.len())
 }
 
