@@ -3,13 +3,14 @@
 
 use crate::benefit_views;
 use crate::engagement_views;
+use crate::fission_views;
 use crate::marketing_views;
 use crate::membership_views;
 use crate::metrics;
 use crate::points_views;
 use crate::report_views;
 use crate::routes::{
-    audit, benefits, campaigns, card, care, consent, content, coupons, events, finance,
+    audit, benefits, campaigns, card, care, consent, content, coupons, events, finance, fission,
     flash_sales, health, identity, journeys, kpis, lotteries, members, membership_report,
     memberships, owners, partner_codes, points, privacy, products, programmes, queues, rewards,
     scores, segments, service_report, service_teams, stats, suppressions, tags, tickets, tracking,
@@ -73,7 +74,9 @@ use utoipa_swagger_ui::SwaggerUi;
         flash_sales::create_sale, flash_sales::put_sale, flash_sales::claim,
         flash_sales::get_claim, flash_sales::pay, lotteries::list_lotteries,
         lotteries::get_lottery, lotteries::create_lottery, lotteries::put_lottery,
-        lotteries::draw, lotteries::get_draw,
+        lotteries::draw, lotteries::get_draw, fission::list_campaigns, fission::get_campaign,
+        fission::create_campaign, fission::put_campaign, fission::list_rounds, fission::open_round,
+        fission::get_round, fission::join_round,
     ),
     components(schemas(
         views::EventAnswer, views::BatchAnswer, views::MemberDoc, views::IdentityView, views::Timeline,
@@ -161,6 +164,10 @@ use utoipa_swagger_ui::SwaggerUi;
         marketing_views::ClaimView, marketing_views::PayInput, marketing_views::PrizeInput,
         marketing_views::LotteryInput, marketing_views::PrizeView, marketing_views::LotteryView,
         marketing_views::LotteryList, marketing_views::DrawInput, marketing_views::DrawView,
+        fission_views::FissionCampaignInput, fission_views::FissionCampaignView,
+        fission_views::FissionCampaignList, fission_views::OpenRoundInput, fission_views::JoinInput,
+        fission_views::JoinView, fission_views::GroupOrderView, fission_views::RoundView,
+        fission_views::RoundList, fission_views::JoinAnswer,
     )),
     modifiers(&BearerAuth, &ErrorAnswers),
 )]

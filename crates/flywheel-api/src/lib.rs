@@ -18,6 +18,7 @@ mod cockpit;
 mod docs;
 mod engagement_views;
 mod error;
+mod fission_views;
 mod limits;
 mod marketing_views;
 mod membership_views;
@@ -70,6 +71,7 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::coupons::router())
         .merge(routes::flash_sales::router())
         .merge(routes::lotteries::router())
+        .merge(routes::fission::router())
         .merge(routes::members::router())
         .merge(routes::identity::router())
         .merge(routes::stats::router())

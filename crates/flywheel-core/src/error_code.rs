@@ -72,6 +72,7 @@ codes! {
     CouponNotFound = "coupon_not_found", 404, "No coupon has that id, or no issued coupon has that code.";
     LotteryNotFound = "lottery_not_found", 404, "No lottery has that id, or it has no such draw.";
     FlashSaleNotFound = "flash_sale_not_found", 404, "No flash sale has that id, or it has no such claim.";
+    FissionNotFound = "fission_not_found", 404, "No fission campaign has that id, or no round of it has that id.";
     MethodNotAllowed = "method_not_allowed", 405, "The route exists but does not take that method.";
     RequestTimeout = "request_timeout", 408, "The request body did not arrive in time.";
     OrderExists = "order_exists", 409, "The order was already recorded by another event.";
@@ -114,6 +115,11 @@ codes! {
     SaleNotOpen = "sale_not_open", 409, "The flash sale is not taking claims now (before or after its window).";
     SoldOut = "sold_out", 409, "The flash sale's stock is all claimed.";
     ClaimExpired = "claim_expired", 409, "The claim was not paid in time; its unit went back on sale.";
+    FissionCampaignExists = "fission_campaign_exists", 409, "A fission campaign with that id exists; change it with PUT.";
+    CampaignNotOpen = "campaign_not_open", 409, "The fission campaign opens no rounds now (before or after its window).";
+    RoundClosed = "round_closed", 409, "The group, help request or bargain is no longer open: full, unlocked, failed or past its deadline.";
+    AlreadyJoined = "already_joined", 409, "The member has already joined or helped a round of this campaign.";
+    SelfReferral = "self_referral", 409, "A member cannot join, help or refer themselves.";
     CouponNotApplicable = "coupon_not_applicable", 409, "Nothing in the order is something the coupon covers (category, sub-brand, free item, buy N get N).";
     PayloadTooLarge = "payload_too_large", 413, "The body (or one event in a batch) is larger than the limit.";
     MissingField = "missing_field", 422, "A required field is missing.";

@@ -11,6 +11,7 @@ pub type Micros = i64;
 
 pub const SECOND: Micros = 1_000_000;
 pub const MINUTE: Micros = 60 * SECOND;
+pub const HOUR: Micros = 60 * MINUTE;
 pub const DAY: Micros = 86_400 * SECOND;
 
 pub fn days(n: u32) -> Micros {

@@ -59,7 +59,7 @@ pub struct AuditChange {
 }
 
 /// The kinds of change the log records, for the API to check a filter against.
-pub const AUDIT_KINDS: [&str; 31] = [
+pub const AUDIT_KINDS: [&str; 32] = [
     "points_rules",
     "programme",
     "membership",
@@ -87,6 +87,7 @@ pub const AUDIT_KINDS: [&str; 31] = [
     "coupon",
     "flash_sale",
     "lottery",
+    "fission_campaign",
     "ticket",
     "staff",
     "service_team_template",

@@ -100,6 +100,7 @@ const MIGRATIONS: &[Migration] = &[
     common!(35, "marketing", "0035_marketing"),
     common!(36, "flash_sales", "0036_flash_sales"),
     common!(37, "lotteries", "0037_lotteries"),
+    common!(38, "fission", "0038_fission"),
 ];
 
 impl Store {

@@ -190,6 +190,13 @@ pub async fn engage_once(
     if lapsed > 0 {
         tracing::info!(claims = lapsed, "unpaid flash-sale claims lapsed");
     }
+    // Group-buys, help requests and bargains past their deadline close.
+    let closed = store
+        .close_due_fission_rounds(&config.policy.points, now)
+        .await?;
+    if closed > 0 {
+        tracing::info!(rounds = closed, "fission rounds past their deadline closed");
+    }
     let (delivered, attempted) = crate::channels::deliver_due(store, senders, now, 100).await?;
     Ok((runs, delivered, attempted))
 }

@@ -10,6 +10,7 @@ pub mod content;
 pub mod coupons;
 pub mod events;
 pub mod finance;
+pub mod fission;
 pub mod flash_sales;
 pub mod health;
 pub mod identity;

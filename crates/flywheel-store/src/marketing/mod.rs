@@ -2,15 +2,18 @@
 //! coupons — definitions with their budget counters, issued codes, the exactly-once
 //! redemption and what ingest does with codes a purchase names or a refund frees
 //! (`coupons.rs`), flash sales with their claims (`flash.rs`), and the points lottery
-//! with its auditable draws (`lottery.rs`).
+//! with its auditable draws (`lottery.rs`), and fission campaigns — group-buys, help
+//! requests and bargains — with their rounds and joins (`fission.rs`).
 
 mod coupons;
+mod fission;
 mod flash;
 mod lottery;
 mod products;
 
 pub(crate) use coupons::plan_event_coupons;
 pub use coupons::{CodeRow, CouponRow, Issued, MarketingError, Redeemed};
+pub use fission::{FissionCampaignRow, JoinRow, Joined, RoundRow};
 pub use flash::{ClaimRow, FlashSaleRow};
 pub use lottery::{DrawRow, LotteryRow};
 pub use products::{ProductQuery, ProductRow, SavedProducts};

@@ -1,0 +1,335 @@
+//! Fission campaigns over real HTTP, on SQLite and PostgreSQL (issue 20): a group-buy of
+//! three fills with exactly two friends out of many joining at once and confirms every
+//! order at the group price; another fails at its deadline and charges nothing; a help
+//! request unlocks its reward at the target with each helper counted once and new
+//! members weighed more; a bargain reaches its floor at its last helper; and every join
+//! is a referral of the leader, which a friend's purchase converts.
+
+mod common;
+
+use common::{ADMIN, TestApp};
+use flywheel_core::time::{HOUR, to_rfc3339};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+async fn member(app: &TestApp, phone: &str, at: i64) -> i64 {
+    app.send(json!({"event_id": format!("reg-{phone}"), "type": "register", "occurred_at": to_rfc3339(at),
+        "channel": "mini_program", "identities": {"phone": phone}}))
+        .await["member_id"]
+        .as_i64()
+        .unwrap()
+}
+
+async fn join(app: &TestApp, round: &str, member: i64) -> (StatusCode, Value) {
+    app.post(
+        &format!("/v1/fission-rounds/{round}/joins"),
+        json!({"member_id": member}),
+    )
+    .await
+}
+
+/// Many friends join one round at once; answers their statuses.
+async fn join_at_once(app: &TestApp, round: &str, members: &[i64]) -> Vec<(StatusCode, Value)> {
+    let tasks: Vec<_> = members
+        .iter()
+        .map(|&m| {
+            let (http, url) = (
+                flywheel_testkit::http(),
+                format!("http://{}/v1/fission-rounds/{round}/joins", app.addr()),
+            );
+            tokio::spawn(async move {
+                let r = http
+                    .post(url)
+                    .bearer_auth(ADMIN)
+                    .json(&json!({"member_id": m}))
+                    .send()
+                    .await
+                    .unwrap();
+                (r.status(), r.json::<Value>().await.unwrap())
+            })
+        })
+        .collect();
+    let mut answers = Vec::new();
+    for t in tasks {
+        answers.push(t.await.unwrap());
+    }
+    answers
+}
+
+#[tokio::test]
+async fn group_buys_fill_or_fail_and_every_join_is_a_referral_of_the_leader() {
+    for app in TestApp::all().await {
+        let start = app.now();
+        let leader = member(&app, "13900001000", start).await;
+        let mut friends = Vec::new();
+        for i in 0..8 {
+            friends.push(member(&app, &format!("139000011{i:02}"), start).await);
+        }
+        let window = json!({"starts_at": to_rfc3339(start - HOUR), "ends_at": to_rfc3339(start + 100 * HOUR)});
+        let mut trio = json!({"id": "trio", "name": "Three for 99", "kind": "group_buy", "size": 3,
+            "group_price": "99.00", "list_price": "129.00", "hours": 24});
+        trio.as_object_mut()
+            .unwrap()
+            .extend(window.as_object().unwrap().clone());
+        let (status, body) = app.post("/v1/fission-campaigns", trio.clone()).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        assert_eq!(body["kind"], "group_buy");
+        // A field of another kind is refused by name.
+        let mut bad = trio.clone();
+        bad["id"] = json!("bad");
+        bad["target"] = json!(3);
+        let (status, body) = app.post("/v1/fission-campaigns", bad).await;
+        assert_eq!(
+            (status, body["error"]["field"].as_str()),
+            (StatusCode::UNPROCESSABLE_ENTITY, Some("target")),
+            "{body}"
+        );
+
+        let (status, round) = app
+            .post(
+                "/v1/fission-campaigns/trio/rounds",
+                json!({"member_id": leader, "idempotency_key": "open-1"}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{round}");
+        let id = round["id"].as_str().unwrap().to_owned();
+        assert_eq!(round["goal"], 3);
+        // The same key, or a second open while the round is open, answers the round.
+        let (status, again) = app
+            .post(
+                "/v1/fission-campaigns/trio/rounds",
+                json!({"member_id": leader, "idempotency_key": "open-2"}),
+            )
+            .await;
+        assert_eq!((status, &again["id"]), (StatusCode::OK, &round["id"]));
+        let (status, body) = join(&app, &id, leader).await;
+        assert_eq!(
+            (status, body["error"]["code"].as_str()),
+            (StatusCode::CONFLICT, Some("self_referral"))
+        );
+
+        // Eight friends at once: exactly two get in.
+        let answers = join_at_once(&app, &id, &friends).await;
+        let joined: Vec<i64> = answers
+            .iter()
+            .filter(|(s, _)| *s == StatusCode::CREATED)
+            .map(|(_, b)| b["join"]["member_id"].as_i64().unwrap())
+            .collect();
+        assert_eq!(joined.len(), 2, "{answers:?}");
+        for (s, b) in &answers {
+            if *s != StatusCode::CREATED {
+                assert_eq!(
+                    (*s, b["error"]["code"].as_str()),
+                    (StatusCode::CONFLICT, Some("round_closed")),
+                    "{b}"
+                );
+            }
+        }
+        let (_, full) = app.get(&format!("/v1/fission-rounds/{id}")).await;
+        assert_eq!(full["status"], "filled", "{full}");
+        assert_eq!(full["joined"], 2);
+        let orders = full["orders"].as_array().unwrap();
+        assert_eq!(orders.len(), 3);
+        assert!(
+            orders
+                .iter()
+                .all(|o| o["status"] == "confirmed" && o["charged"] == "99.00"),
+            "{full}"
+        );
+        // Joining again answers the same join.
+        let (status, body) = join(&app, &id, joined[0]).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+
+        // The joins are the leader's referrals; a friend's purchase converts one.
+        let (_, l) = app.get(&format!("/v1/members/{leader}")).await;
+        assert_eq!(l["facts"]["referrals_made"], 2, "{l}");
+        app.send(json!({"event_id": "gb-buy", "type": "purchase", "occurred_at": to_rfc3339(app.now()),
+            "channel": "mini_program", "identities": {"phone": format!("139000011{:02}", friends.iter().position(|f| *f == joined[0]).unwrap())},
+            "properties": {"order_id": format!("{id}:{}", joined[0]), "amount": "99.00", "currency": "CNY"}}))
+            .await;
+        let (_, l) = app.get(&format!("/v1/members/{leader}")).await;
+        assert_eq!(l["facts"]["referrals_converted"], 1, "{l}");
+
+        // A second group, of a friend left out, fails at its deadline: nothing charged.
+        let lonely = friends
+            .iter()
+            .copied()
+            .find(|f| !joined.contains(f))
+            .unwrap();
+        let (status, round2) = app
+            .post(
+                "/v1/fission-campaigns/trio/rounds",
+                json!({"member_id": lonely, "idempotency_key": "open-3"}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{round2}");
+        let id2 = round2["id"].as_str().unwrap().to_owned();
+        let other = friends
+            .iter()
+            .copied()
+            .find(|f| !joined.contains(f) && *f != lonely)
+            .unwrap();
+        let (status, _) = join(&app, &id2, other).await;
+        assert_eq!(status, StatusCode::CREATED);
+        app.advance(25 * HOUR);
+        let last = friends
+            .iter()
+            .copied()
+            .rfind(|f| !joined.contains(f) && *f != lonely && *f != other)
+            .unwrap();
+        let (status, body) = join(&app, &id2, last).await;
+        assert_eq!(
+            (status, body["error"]["code"].as_str()),
+            (StatusCode::CONFLICT, Some("round_closed")),
+            "{body}"
+        );
+        let (_, failed) = app.get(&format!("/v1/fission-rounds/{id2}")).await;
+        assert_eq!(failed["status"], "failed", "{failed}");
+        assert!(
+            failed["orders"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|o| o["status"] == "cancelled" && o["charged"] == "0.00"),
+            "{failed}"
+        );
+        let (_, campaign) = app.get("/v1/fission-campaigns/trio").await;
+        assert_eq!(
+            (
+                &campaign["rounds"],
+                &campaign["completed"],
+                &campaign["joins"]
+            ),
+            (&json!(2), &json!(1), &json!(3)),
+            "{campaign}"
+        );
+        let (_, failed_list) = app
+            .get("/v1/fission-campaigns/trio/rounds?status=failed")
+            .await;
+        assert_eq!(failed_list["rounds"].as_array().unwrap().len(), 1);
+    }
+}
+
+#[tokio::test]
+async fn help_unlocks_at_its_target_and_bargains_reach_their_floor() {
+    for app in TestApp::all().await {
+        let start = app.now();
+        let asker = member(&app, "13900002000", start - 10 * HOUR).await;
+        let old_friend = member(&app, "13900002001", start - 10 * HOUR).await;
+        let (status, body) = app
+            .post(
+                "/v1/fission-campaigns",
+                json!({"id": "help-me", "name": "Help me win 300 points", "kind": "help", "target": 4,
+                "new_member_weight": 2, "reward_points": 300, "hours": 48,
+                "starts_at": to_rfc3339(start - HOUR), "ends_at": to_rfc3339(start + 100 * HOUR)}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        let (_, round) = app
+            .post(
+                "/v1/fission-campaigns/help-me/rounds",
+                json!({"member_id": asker, "idempotency_key": "h-1"}),
+            )
+            .await;
+        let id = round["id"].as_str().unwrap().to_owned();
+        // The same friend helping five times at once counts once.
+        let answers = join_at_once(&app, &id, &[old_friend; 5]).await;
+        assert_eq!(
+            answers
+                .iter()
+                .filter(|(s, _)| *s == StatusCode::CREATED)
+                .count(),
+            1,
+            "{answers:?}"
+        );
+        assert!(answers.iter().all(|(s, _)| s.is_success()), "{answers:?}");
+        let (_, r) = app.get(&format!("/v1/fission-rounds/{id}")).await;
+        assert_eq!((&r["progress"], &r["status"]), (&json!(1), &json!("open")));
+        // A member new since the round opened weighs 2: 1 + 2 = 3, then one more.
+        app.advance(HOUR);
+        let newcomer = member(&app, "13900002002", app.now()).await;
+        let (status, body) = join(&app, &id, newcomer).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        assert_eq!(
+            (&body["join"]["weight"], &body["join"]["new_member"]),
+            (&json!(2), &json!(true))
+        );
+        let third = member(&app, "13900002003", start - 10 * HOUR).await;
+        let (status, body) = join(&app, &id, third).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        assert_eq!(body["round"]["status"], "unlocked", "{body}");
+        assert!(body["round"]["rewarded_at"].is_string(), "{body}");
+        // The reward is one adjustment of 300 (a share may earn by the rules too).
+        let (_, ledger) = app
+            .get(&format!("/v1/members/{asker}/points/ledger?limit=500"))
+            .await;
+        let rewards: Vec<i64> = ledger["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| {
+                e["account"] == "wallet" && e["reason"].as_str().unwrap().contains("help campaign")
+            })
+            .map(|e| e["amount"].as_i64().unwrap())
+            .collect();
+        assert_eq!(rewards, [300], "{ledger}");
+        // Each help was the asker's share and referral.
+        let (_, a) = app.get(&format!("/v1/members/{asker}")).await;
+        assert_eq!(
+            (&a["facts"]["shares"], &a["facts"]["referrals_made"]),
+            (&json!(3), &json!(3)),
+            "{a}"
+        );
+        // One help per friend per campaign: a helper of this round cannot help another.
+        let (_, round2) = app
+            .post(
+                "/v1/fission-campaigns/help-me/rounds",
+                json!({"member_id": third, "idempotency_key": "h-2"}),
+            )
+            .await;
+        let (status, body) = join(&app, round2["id"].as_str().unwrap(), old_friend).await;
+        assert_eq!(
+            (status, body["error"]["code"].as_str()),
+            (StatusCode::CONFLICT, Some("already_joined")),
+            "{body}"
+        );
+
+        // A bargain from 99.00 to 9.90 in three cuts.
+        let (status, body) = app
+            .post(
+                "/v1/fission-campaigns",
+                json!({"id": "cut", "name": "Cut the price", "kind": "bargain", "price": "99.00",
+                "floor": "9.90", "helpers": 3,
+                "starts_at": to_rfc3339(start - HOUR), "ends_at": to_rfc3339(start + 100 * HOUR)}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        let (_, b) = app
+            .post(
+                "/v1/fission-campaigns/cut/rounds",
+                json!({"member_id": asker, "idempotency_key": "b-1"}),
+            )
+            .await;
+        let bid = b["id"].as_str().unwrap().to_owned();
+        let mut cuts = 0i64;
+        for (i, helper) in [old_friend, newcomer, third].into_iter().enumerate() {
+            let (status, body) = join(&app, &bid, helper).await;
+            assert_eq!(status, StatusCode::CREATED, "{body}");
+            let cut = (body["join"]["cut"]
+                .as_str()
+                .unwrap()
+                .parse::<f64>()
+                .unwrap()
+                * 100.0)
+                .round() as i64;
+            assert!(cut >= 1, "{body}");
+            cuts += cut;
+            let done = i == 2;
+            assert_eq!(body["round"]["status"] == "unlocked", done, "{body}");
+        }
+        assert_eq!(cuts, 9_900 - 990);
+        let (_, r) = app.get(&format!("/v1/fission-rounds/{bid}")).await;
+        assert_eq!(r["price"], "9.90", "{r}");
+        app.assert_books_balance().await;
+    }
+}
