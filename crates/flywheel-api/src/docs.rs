@@ -76,7 +76,7 @@ use utoipa_swagger_ui::SwaggerUi;
         lotteries::get_lottery, lotteries::create_lottery, lotteries::put_lottery,
         lotteries::draw, lotteries::get_draw, fission::list_campaigns, fission::get_campaign,
         fission::create_campaign, fission::put_campaign, fission::list_rounds, fission::open_round,
-        fission::get_round, fission::join_round,
+        fission::get_round, fission::join_round, coupons::gift,
     ),
     components(schemas(
         views::EventAnswer, views::BatchAnswer, views::MemberDoc, views::IdentityView, views::Timeline,
@@ -167,7 +167,7 @@ use utoipa_swagger_ui::SwaggerUi;
         fission_views::FissionCampaignInput, fission_views::FissionCampaignView,
         fission_views::FissionCampaignList, fission_views::OpenRoundInput, fission_views::JoinInput,
         fission_views::JoinView, fission_views::GroupOrderView, fission_views::RoundView,
-        fission_views::RoundList, fission_views::JoinAnswer,
+        fission_views::RoundList, fission_views::JoinAnswer, marketing_views::GiftInput,
     )),
     modifiers(&BearerAuth, &ErrorAnswers),
 )]

@@ -84,6 +84,9 @@ pub struct CouponInput {
     pub budget_amount: Option<String>,
     /// false stops issuing (codes already issued still redeem); true by default.
     pub active: Option<bool>,
+    /// Give-one-get-one: points the giver and the friend each earn when a gifted code
+    /// is redeemed on the friend's first purchase (1-1,000,000).
+    pub gift_points: Option<i64>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -107,6 +110,7 @@ pub struct CouponView {
     pub budget_count: Option<i64>,
     pub budget_amount: Option<String>,
     pub active: bool,
+    pub gift_points: Option<i64>,
     /// Codes issued, codes redeemed now, and the discount granted on them.
     pub issued: i64,
     pub redeemed: i64,
@@ -136,9 +140,10 @@ pub struct CodeView {
     pub code: String,
     pub coupon_id: String,
     pub member_id: i64,
-    /// api | segment
+    /// api | segment | gift | fission:<campaign>
     pub source: String,
-    /// issued | redeemed
+    /// issued | redeemed | gifted (sent to a friend, who has not redeemed it yet; its
+    /// `member_id` is the giver's until then)
     pub status: String,
     pub issued_at: String,
     pub expires_at: String,
@@ -146,6 +151,18 @@ pub struct CodeView {
     /// Taken off the order; null for a code a purchase event named (the shop took it off).
     pub discount: Option<String>,
     pub redeemed_at: Option<String>,
+    /// The member who gifted the code.
+    pub gift_from: Option<i64>,
+}
+
+/// A code a member sends to a friend.
+#[derive(Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GiftInput {
+    /// The giver.
+    pub from_member_id: i64,
+    /// The same key again gifts nothing more (1-100 characters).
+    pub idempotency_key: String,
 }
 
 #[derive(Serialize, ToSchema)]

@@ -600,3 +600,104 @@ async fn a_segment_gets_one_code_each_until_the_budget_runs_out() {
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
     }
 }
+
+/// The gift rewards in a member's ledger.
+async fn gift_rewards(app: &TestApp, member: i64) -> Vec<i64> {
+    let (_, ledger) = app
+        .get(&format!("/v1/members/{member}/points/ledger?limit=500"))
+        .await;
+    ledger["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| {
+            e["account"] == "wallet" && e["reason"].as_str().unwrap().starts_with("gift coupon")
+        })
+        .map(|e| e["amount"].as_i64().unwrap())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_gift_redeemed_on_a_friends_first_purchase_rewards_both_and_extends_the_referral_tree() {
+    for app in TestApp::all().await {
+        let giver = member(&app, "13900003000").await;
+        let friend = member(&app, "13900003001").await;
+        let regular = member(&app, "13900003002").await;
+        app.send(
+            json!({"event_id": "reg-buy", "type": "purchase", "occurred_at": to_rfc3339(app.now()),
+            "channel": "app", "identities": {"phone": "13900003002"},
+            "properties": {"order_id": "R-0", "amount": "30.00", "currency": "CNY"}}),
+        )
+        .await;
+        let (status, body) = app
+            .post(
+                "/v1/coupons",
+                json!({"id": "gift-ten", "name": "10 off, from a friend", "kind": "amount_off",
+                "amount": "10.00", "valid_days": 30, "per_member_limit": 5, "gift_points": 100}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        assert_eq!(body["gift_points"], 100);
+        let gift = |key: &str| {
+            app.post(
+                "/v1/coupons/gift-ten/gift",
+                json!({"from_member_id": giver, "idempotency_key": key}),
+            )
+        };
+        let (status, code) = gift("g-1").await;
+        assert_eq!(status, StatusCode::CREATED, "{code}");
+        assert_eq!(
+            (&code["status"], &code["gift_from"]),
+            (&json!("gifted"), &json!(giver))
+        );
+        let (status, again) = gift("g-1").await;
+        assert_eq!((status, &again["code"]), (StatusCode::OK, &code["code"]));
+        let redeem = |m: i64, code: &Value, order: &str| {
+            app.post(
+                "/v1/coupons/redeem",
+                json!({"code": code["code"], "member_id": m, "order_id": order, "amount": "80.00"}),
+            )
+        };
+        // The giver cannot use their own gift.
+        let (status, body) = redeem(giver, &code, "G-0").await;
+        assert_eq!(
+            (status, body["error"]["code"].as_str()),
+            (StatusCode::CONFLICT, Some("self_referral")),
+            "{body}"
+        );
+        // The friend redeems it on a first purchase: both earn, once.
+        let (status, body) = redeem(friend, &code, "F-1").await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(
+            (&body["status"], &body["member_id"], &body["discount"]),
+            (&json!("redeemed"), &json!(friend), &json!("10.00"))
+        );
+        let (status, _) = redeem(friend, &code, "F-1").await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(gift_rewards(&app, giver).await, [100]);
+        assert_eq!(gift_rewards(&app, friend).await, [100]);
+        // The friend is the giver's referral; their purchase converts it.
+        app.send(
+            json!({"event_id": "f-buy", "type": "purchase", "occurred_at": to_rfc3339(app.now()),
+            "channel": "app", "identities": {"phone": "13900003001"},
+            "properties": {"order_id": "F-1", "amount": "70.00", "currency": "CNY"}}),
+        )
+        .await;
+        let (_, g) = app.get(&format!("/v1/members/{giver}")).await;
+        assert_eq!(
+            (
+                &g["facts"]["referrals_made"],
+                &g["facts"]["referrals_converted"]
+            ),
+            (&json!(1), &json!(1)),
+            "{g}"
+        );
+        // A gift redeemed by someone who has bought before rewards nobody.
+        let (_, second) = gift("g-2").await;
+        let (status, body) = redeem(regular, &second, "R-1").await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert!(gift_rewards(&app, regular).await.is_empty());
+        assert_eq!(gift_rewards(&app, giver).await, [100]);
+        app.assert_books_balance().await;
+    }
+}

@@ -101,6 +101,7 @@ const MIGRATIONS: &[Migration] = &[
     common!(36, "flash_sales", "0036_flash_sales"),
     common!(37, "lotteries", "0037_lotteries"),
     common!(38, "fission", "0038_fission"),
+    common!(39, "gift_coupons", "0039_gift_coupons"),
 ];
 
 impl Store {

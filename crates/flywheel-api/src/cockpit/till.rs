@@ -205,6 +205,7 @@ pub(super) async fn redeem(
         .redeem_coupon(&req, state.now())
         .await
         .map_err(crate::error::ApiError::from)?;
+    crate::routes::coupons::after_gift_redeemed(&state, &row).await?;
     let discount = row.discount.unwrap_or_default().to_string();
     Ok(axum::response::Redirect::to(&format!(
         "/till?member={}&redeemed={}&discount={discount}",

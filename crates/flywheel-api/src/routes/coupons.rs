@@ -3,12 +3,12 @@
 //! clear refusal otherwise; `GET /v1/members/{id}/coupons` lists a member's codes.
 
 use super::products::money_text;
-use super::{check_slug, member_id, required_id, same_id};
+use super::{an_identity, check_slug, member_id, required_id, same_id};
 use crate::auth::{Allowed, need};
 use crate::body::{JsonValue, SMALL, typed};
 use crate::error::ApiError;
 use crate::marketing_views::{
-    CodeList, CodeView, CouponInput, CouponList, CouponView, IssueAnswer, IssueInput,
+    CodeList, CodeView, CouponInput, CouponList, CouponView, GiftInput, IssueAnswer, IssueInput,
     RedeemCouponInput, SegmentIssueView,
 };
 use crate::state::AppState;
@@ -17,6 +17,7 @@ use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use flywheel_core::ErrorCode;
+use flywheel_core::marketing::coupon::{gift_referral, on_first_purchase};
 use flywheel_core::marketing::{Coupon, Offer, Order, OrderLine};
 use flywheel_core::time::{self, to_rfc3339};
 use flywheel_core::validation::{FieldError, check_line};
@@ -28,6 +29,7 @@ pub fn router() -> Router<AppState> {
         .route("/v1/coupons/redeem", post(redeem))
         .route("/v1/coupons/{id}", get(get_coupon).put(put_coupon))
         .route("/v1/coupons/{id}/issue", post(issue))
+        .route("/v1/coupons/{id}/gift", post(gift))
         .route("/v1/members/{id}/coupons", get(member_coupons))
 }
 
@@ -83,6 +85,7 @@ pub(crate) fn coupon_view(r: CouponRow) -> CouponView {
         budget_count: c.budget_count,
         budget_amount: money(c.budget_amount),
         active: c.active,
+        gift_points: c.gift_points,
         issued: r.issued,
         redeemed: r.redeemed,
         granted: r.granted.to_string(),
@@ -103,6 +106,7 @@ pub(crate) fn code_view(c: CodeRow) -> CodeView {
         order_id: c.order_id,
         discount: money(c.discount),
         redeemed_at: c.redeemed_at.map(to_rfc3339),
+        gift_from: c.gift_from,
     }
 }
 
@@ -189,6 +193,7 @@ fn coupon_of(state: &AppState, id: &str, b: CouponInput) -> Result<Coupon, Field
         budget_count: b.budget_count,
         budget_amount: m("budget_amount", &b.budget_amount)?,
         active: b.active.unwrap_or(true),
+        gift_points: b.gift_points,
     };
     coupon.check()?;
     Ok(coupon)
@@ -377,6 +382,82 @@ pub async fn issue(
     }
 }
 
+/// Gift a code to a friend (give-one-get-one, 送)
+///
+/// Issues a code the giver sends on (201; the same `idempotency_key` again answers 200
+/// with the same code). It counts against the giver's per-member limit and the coupon's
+/// budget, and any member but the giver may redeem it. Redeemed on the friend's first
+/// purchase, it credits the coupon's `gift_points` to both, and the friend becomes the
+/// giver's referral (converted by the purchase, as any referral is).
+#[utoipa::path(post, path = "/v1/coupons/{id}/gift", tag = "marketing",
+    params(("id" = String, Path, description = "Coupon id")),
+    request_body(content = GiftInput),
+    responses((status = 201, body = CodeView, description = "A code to send on"),
+        (status = 200, body = CodeView, description = "Gifted before under this key"),
+        (status = 404, description = "coupon_not_found or member_not_found"),
+        (status = 409, description = "coupon_unavailable, coupon_budget_spent, limit_reached, member_erased or idempotency_key_reused"),
+        (status = 422, description = "A field that does not check, named")),
+    security(("bearer" = [])))]
+pub async fn gift(
+    _caller: Allowed<need::SpendPoints>,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    JsonValue(body): JsonValue<SMALL>,
+) -> Result<(StatusCode, Json<CodeView>), ApiError> {
+    let input: GiftInput = typed(body)?;
+    let key = checked_key(&input.idempotency_key)?;
+    let giver =
+        member_id(&input.from_member_id.to_string()).map_err(|e| e.field("from_member_id"))?;
+    let (code, replayed) = state
+        .store
+        .gift_coupon(&id, giver, &key, state.now())
+        .await?;
+    let status = if replayed {
+        StatusCode::OK
+    } else {
+        StatusCode::CREATED
+    };
+    Ok((status, Json(code_view(code))))
+}
+
+/// What a gifted code's redemption does besides the discount: the friend becomes the
+/// giver's referral (as of the gift) and, on the friend's first purchase, both earn the
+/// coupon's `gift_points`. Run on every answer, retries included: the referral's event
+/// id and the rewards' keys come from the code, so nothing is written twice.
+pub(crate) async fn after_gift_redeemed(state: &AppState, code: &CodeRow) -> Result<(), ApiError> {
+    let Some(giver) = code.gift_from.filter(|_| code.status == "redeemed") else {
+        return Ok(());
+    };
+    let gifted_at = code.issued_at;
+    let Some(friend) = state.store.member(code.member_id).await? else {
+        return Ok(());
+    };
+    let first = on_first_purchase(
+        friend.facts.orders,
+        friend.facts.first_purchase_at,
+        gifted_at,
+    );
+    let points = state
+        .store
+        .coupon(&code.coupon_id)
+        .await?
+        .and_then(|c| c.coupon.gift_points);
+    if let (true, Some(points)) = (first, points) {
+        state
+            .store
+            .reward_gift(code, points, &state.policy.points, state.now())
+            .await?;
+    }
+    if let (Some(friend_id), Some(giver_id)) = (
+        friend.identities.iter().next().cloned(),
+        an_identity(state, giver).await?,
+    ) {
+        let event = gift_referral(&code.code, gifted_at, friend_id, giver_id);
+        state.event_queue().submit(event, state.now()).await?;
+    }
+    Ok(())
+}
+
 /// Redeem a code on an order
 ///
 /// Exactly once: the code is the member's, unused and unexpired, and the order spends
@@ -437,6 +518,7 @@ pub async fn redeem(
         order: Order { amount, lines },
     };
     let (code, _) = state.store.redeem_coupon(&req, state.now()).await?;
+    after_gift_redeemed(&state, &code).await?;
     Ok(Json(code_view(code)))
 }
 

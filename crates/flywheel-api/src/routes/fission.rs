@@ -6,7 +6,7 @@
 //! referral tree.
 
 use super::products::money_text;
-use super::{check_slug, member_id, required_id, same_id};
+use super::{an_identity, check_slug, member_id, required_id, same_id};
 use crate::auth::{Allowed, need};
 use crate::body::{JsonValue, SMALL, typed};
 use crate::error::ApiError;
@@ -21,7 +21,6 @@ use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use flywheel_core::ErrorCode;
-use flywheel_core::ingest::MemberId;
 use flywheel_core::marketing::fission::join_events;
 use flywheel_core::marketing::{FissionCampaign, Mechanic};
 use flywheel_core::money::Money;
@@ -500,13 +499,9 @@ pub async fn get_round(
 /// help and bargain rounds). Their event ids come from the round and the joiner, so a
 /// retried join writes nothing twice; a member erased since has no history to write.
 async fn record_join(state: &AppState, round: &RoundRow, join: &JoinRow) -> Result<(), ApiError> {
-    let identity = |m: MemberId| async move {
-        let member = state.store.member(m).await?;
-        Ok::<_, ApiError>(member.and_then(|m| m.identities.iter().next().cloned()))
-    };
     let (Some(joiner), Some(leader)) = (
-        identity(join.member_id).await?,
-        identity(round.leader_id).await?,
+        an_identity(state, join.member_id).await?,
+        an_identity(state, round.leader_id).await?,
     ) else {
         return Ok(());
     };

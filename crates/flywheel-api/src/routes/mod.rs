@@ -80,6 +80,16 @@ pub(crate) fn check_slug(id: &str, what: &str) -> Result<(), ApiError> {
     }
 }
 
+/// One identity of a member, to write an event into their history; None for a member
+/// unknown or erased (no identity left).
+pub(crate) async fn an_identity(
+    state: &crate::state::AppState,
+    member: i64,
+) -> Result<Option<flywheel_core::identity::Identity>, ApiError> {
+    let member = state.store.member(member).await?;
+    Ok(member.and_then(|m| m.identities.iter().next().cloned()))
+}
+
 pub(crate) fn member_id(raw: &str) -> Result<i64, ApiError> {
     raw.parse::<i64>().ok().filter(|id| *id > 0).ok_or_else(|| {
         ApiError::new(

@@ -67,6 +67,10 @@ pub struct Coupon {
     pub budget_count: Option<i64>,
     pub budget_amount: Option<Money>,
     pub active: bool,
+    /// Give-one-get-one (送): points the giver and the friend each earn when a code the
+    /// giver gifted is redeemed on the friend's first purchase.
+    #[serde(default)]
+    pub gift_points: Option<i64>,
 }
 
 /// One line of the order a coupon is redeemed against.
@@ -224,6 +228,16 @@ impl Coupon {
                 "budget_count is 1 to 100,000,000",
             ));
         }
+        if self
+            .gift_points
+            .is_some_and(|p| !(1..=1_000_000).contains(&p))
+        {
+            return Err(FieldError::new(
+                "gift_points",
+                ErrorCode::OutOfRange,
+                "gift_points is 1 to 1,000,000",
+            ));
+        }
         if self.budget_amount.is_some_and(|m| m.minor() <= 0) {
             return Err(invalid(
                 "budget_amount",
@@ -338,6 +352,45 @@ impl Coupon {
     }
 }
 
+/// Whether a gifted code redeemed now is redeemed on the friend's first purchase: they
+/// had bought nothing before the gift was sent, and at most once since — the order the
+/// code is redeemed on, when the shop's purchase event came first. (`orders` and
+/// `first_purchase_at` are the friend's facts as of the redemption.)
+pub fn on_first_purchase(
+    orders: u32,
+    first_purchase_at: Option<Micros>,
+    gifted_at: Micros,
+) -> bool {
+    match orders {
+        0 => true,
+        1 => first_purchase_at.is_some_and(|at| at >= gifted_at),
+        _ => false,
+    }
+}
+
+/// The referral a gift makes once a friend redeems it: the friend invited by the giver,
+/// as of when the gift was sent (so the friend's purchase, made after, converts it).
+pub fn gift_referral(
+    code: &str,
+    gifted_at: Micros,
+    friend: crate::identity::Identity,
+    giver: crate::identity::Identity,
+) -> crate::event::Event {
+    let mut properties = serde_json::Map::new();
+    properties.insert("gift_code".into(), code.into());
+    crate::event::Event {
+        event_id: format!("gift-referral:{code}"),
+        type_name: "referral".into(),
+        occurred_at: gifted_at,
+        channel: crate::event::Channel::MiniProgram,
+        identities: vec![friend],
+        payload: crate::event::Payload::Referral {
+            referrer: vec![giver],
+        },
+        properties,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -354,6 +407,7 @@ mod tests {
             valid_from: None,
             valid_until: None,
             per_member_limit: None,
+            gift_points: None,
             budget_count: None,
             budget_amount: None,
             active: true,

@@ -19,8 +19,8 @@ use crate::db::Store;
 use crate::dialect::row_lock;
 use crate::error::StoreError;
 use crate::plan::Writes;
-use crate::points::PointsError;
 use crate::points::commands::lock_member;
+use crate::points::{AdjustRequest, PointsError};
 use crate::sql::Val;
 use flywheel_core::ErrorCode;
 use flywheel_core::Event;
@@ -29,6 +29,7 @@ use flywheel_core::ingest::{MemberId, WorkingSet};
 use flywheel_core::marketing::coupon::normalise_code;
 use flywheel_core::marketing::{Coupon, Order, OrderLine};
 use flywheel_core::money::Money;
+use flywheel_core::points::PointsPolicy;
 use flywheel_core::time::Micros;
 use rand::Rng;
 use sqlx::any::AnyRow;
@@ -115,16 +116,18 @@ pub struct CodeRow {
     pub code: String,
     pub coupon_id: String,
     pub member_id: MemberId,
-    /// api | segment (and, later, journey | reward | gift).
+    /// api | segment | gift | fission:<campaign>
     pub source: String,
     pub issued_at: Micros,
     pub expires_at: Micros,
-    /// issued | redeemed
+    /// issued | redeemed | gifted (sent by `gift_from`, not yet redeemed by a friend)
     pub status: String,
     pub order_id: Option<String>,
     /// None for a code a purchase event named: the shop took the discount off.
     pub discount: Option<Money>,
     pub redeemed_at: Option<Micros>,
+    /// The member who gifted the code (give-one-get-one).
+    pub gift_from: Option<MemberId>,
 }
 
 /// What issuing to a segment did.
@@ -148,7 +151,7 @@ pub struct Redeemed {
     pub order: Order,
 }
 
-const CODE_COLUMNS: &str = "code, coupon_id, member_id, source, issued_at, expires_at, status, order_id, discount, redeemed_at";
+const CODE_COLUMNS: &str = "code, coupon_id, member_id, source, issued_at, expires_at, status, order_id, discount, redeemed_at, gift_from";
 
 fn code_from_row(r: &AnyRow) -> Result<CodeRow, StoreError> {
     Ok(CodeRow {
@@ -164,6 +167,7 @@ fn code_from_row(r: &AnyRow) -> Result<CodeRow, StoreError> {
             .try_get::<Option<i64>, _>("discount")?
             .map(Money::from_minor),
         redeemed_at: r.try_get("redeemed_at")?,
+        gift_from: r.try_get("gift_from")?,
     })
 }
 
@@ -334,7 +338,20 @@ impl Store {
         source: &str,
         now: Micros,
     ) -> Result<(CodeRow, bool), MarketingError> {
-        retrying(|| self.issue_coupon_once(coupon_id, member, key, source, now)).await
+        retrying(|| self.issue_coupon_once(coupon_id, member, key, source, false, now)).await
+    }
+
+    /// Issues a code `giver` sends to a friend (give-one-get-one): it counts against the
+    /// giver's per-member limit and the coupon's budget, and is redeemed by whoever the
+    /// friend turns out to be — anyone but the giver.
+    pub async fn gift_coupon(
+        &self,
+        coupon_id: &str,
+        giver: MemberId,
+        key: &str,
+        now: Micros,
+    ) -> Result<(CodeRow, bool), MarketingError> {
+        retrying(|| self.issue_coupon_once(coupon_id, giver, key, "gift", true, now)).await
     }
 
     async fn issue_coupon_once(
@@ -343,6 +360,7 @@ impl Store {
         member: MemberId,
         key: &str,
         source: &str,
+        gift: bool,
         now: Micros,
     ) -> Result<(CodeRow, bool), MarketingError> {
         let mut tx = self.begin_write().await?;
@@ -358,7 +376,9 @@ impl Store {
         .await?
         {
             let code = code_from_row(&row)?;
-            if code.coupon_id != coupon_id || code.member_id != survivor {
+            let owner = code.gift_from.unwrap_or(code.member_id);
+            if code.coupon_id != coupon_id || owner != survivor || code.gift_from.is_some() != gift
+            {
                 return Err(refused(
                     ErrorCode::IdempotencyKeyReused,
                     "the idempotency_key was used to issue another coupon or to another member",
@@ -381,7 +401,7 @@ impl Store {
         }
         if let Some(limit) = coupon.per_member_limit {
             let held: i64 = sqlx::query_scalar(
-                "SELECT COUNT(*) FROM coupon_codes WHERE member_id = $1 AND coupon_id = $2",
+                "SELECT COUNT(*) FROM coupon_codes WHERE COALESCE(gift_from, member_id) = $1 AND coupon_id = $2",
             )
             .bind(survivor)
             .bind(coupon_id.to_owned())
@@ -417,14 +437,15 @@ impl Store {
             source: source.to_owned(),
             issued_at: now,
             expires_at: coupon.expires_at(now),
-            status: "issued".into(),
+            status: if gift { "gifted" } else { "issued" }.into(),
             order_id: None,
             discount: None,
             redeemed_at: None,
+            gift_from: gift.then_some(survivor),
         };
         sqlx::query(
-            "INSERT INTO coupon_codes (code, coupon_id, member_id, issue_key, source, issued_at, expires_at, status) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, 'issued')",
+            "INSERT INTO coupon_codes (code, coupon_id, member_id, issue_key, source, issued_at, expires_at, \
+             status, gift_from) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         )
         .bind(code.code.clone())
         .bind(code.coupon_id.clone())
@@ -433,6 +454,8 @@ impl Store {
         .bind(code.source.clone())
         .bind(now)
         .bind(code.expires_at)
+        .bind(code.status.clone())
+        .bind(code.gift_from)
         .execute(&mut *conn)
         .await?;
         tx.commit().await?;
@@ -487,6 +510,40 @@ impl Store {
     }
 
     /// Redeems a code on an order, exactly once (see the module's header).
+    /// Rewards a gifted code redeemed on the friend's first purchase: the coupon's
+    /// `gift_points` to the giver and to the friend, each once (adjustments keyed by the
+    /// code, so a retried redemption credits nothing more).
+    pub async fn reward_gift(
+        &self,
+        code: &CodeRow,
+        points: i64,
+        policy: &PointsPolicy,
+        now: Micros,
+    ) -> Result<(), MarketingError> {
+        let Some(giver) = code.gift_from else {
+            return Ok(());
+        };
+        for (member, side) in [(giver, "giver"), (code.member_id, "friend")] {
+            let req = AdjustRequest {
+                member_id: member,
+                points,
+                reason: format!(
+                    "gift coupon {} redeemed on a first purchase ({side})",
+                    code.coupon_id
+                ),
+                programme: policy.default_programme().to_owned(),
+                idempotency_key: format!("gift-reward:{}:{side}", code.code),
+                actor: AuditActor {
+                    reference: "gift".into(),
+                    key_id: None,
+                    name: "Flywheel's give-one-get-one (a gift redeemed)".into(),
+                },
+            };
+            self.adjust_points(&req, policy, now).await?;
+        }
+        Ok(())
+    }
+
     pub async fn redeem_coupon(
         &self,
         req: &Redeemed,
@@ -541,7 +598,15 @@ impl Store {
                 "the code was redeemed on another order",
             ));
         }
-        if holder != member {
+        if code.status == "gifted" {
+            // A gift is the friend's who redeems it — anyone but its giver.
+            if holder == member {
+                return Err(refused(
+                    ErrorCode::SelfReferral,
+                    "a gifted code is for a friend, not for the member who sent it",
+                ));
+            }
+        } else if holder != member {
             return Err(refused(
                 ErrorCode::CouponNotYours,
                 "the code was issued to another member",
@@ -580,13 +645,15 @@ impl Store {
         }
         let flipped = sqlx::query(
             "UPDATE coupon_codes SET status = 'redeemed', order_id = $2, order_amount = $3, \
-             discount = $4, redeemed_at = $5 WHERE code = $1 AND status = 'issued'",
+             discount = $4, redeemed_at = $5, member_id = $6 WHERE code = $1 \
+             AND status IN ('issued', 'gifted')",
         )
         .bind(code_text)
         .bind(req.order_id.clone())
         .bind(req.order.amount.minor())
         .bind(discount.minor())
         .bind(now)
+        .bind(member)
         .execute(&mut *conn)
         .await?;
         if flipped.rows_affected() == 0 {
@@ -602,6 +669,7 @@ impl Store {
                 order_id: Some(req.order_id.clone()),
                 discount: Some(discount),
                 redeemed_at: Some(now),
+                member_id: member,
                 ..code
             },
             false,

@@ -26,6 +26,7 @@ fn coupon(id: &str, name: &str, offer: Offer) -> Coupon {
         budget_count: Some(5000),
         budget_amount: None,
         active: true,
+        gift_points: None,
     }
 }
 
