@@ -4,6 +4,7 @@
 use crate::benefit_views;
 use crate::engagement_views;
 use crate::fission_views;
+use crate::honours_views;
 use crate::marketing_views;
 use crate::membership_views;
 use crate::metrics;
@@ -11,9 +12,10 @@ use crate::points_views;
 use crate::report_views;
 use crate::routes::{
     audit, benefits, campaigns, card, care, consent, content, coupons, events, finance, fission,
-    flash_sales, health, identity, journeys, kpis, lotteries, members, membership_report,
-    memberships, owners, partner_codes, points, privacy, products, programmes, queues, rewards,
-    scores, segments, service_report, service_teams, stats, suppressions, tags, tickets, tracking,
+    flash_sales, health, identity, journeys, kpis, leaderboards, lotteries, members,
+    membership_report, memberships, owners, partner_codes, points, privacy, products, programmes,
+    queues, rewards, scores, segments, service_report, service_teams, stats, suppressions, tags,
+    tickets, tracking,
 };
 use crate::score_views;
 use crate::segment_views;
@@ -76,7 +78,10 @@ use utoipa_swagger_ui::SwaggerUi;
         lotteries::get_lottery, lotteries::create_lottery, lotteries::put_lottery,
         lotteries::draw, lotteries::get_draw, fission::list_campaigns, fission::get_campaign,
         fission::create_campaign, fission::put_campaign, fission::list_rounds, fission::open_round,
-        fission::get_round, fission::join_round, coupons::gift,
+        fission::get_round, fission::join_round, coupons::gift, leaderboards::list_leaderboards,
+        leaderboards::get_leaderboard, leaderboards::create_leaderboard,
+        leaderboards::put_leaderboard, leaderboards::propose_awards, leaderboards::list_awards,
+        leaderboards::decide_award, leaderboards::member_honours,
     ),
     components(schemas(
         views::EventAnswer, views::BatchAnswer, views::MemberDoc, views::IdentityView, views::Timeline,
@@ -168,6 +173,10 @@ use utoipa_swagger_ui::SwaggerUi;
         fission_views::FissionCampaignList, fission_views::OpenRoundInput, fission_views::JoinInput,
         fission_views::JoinView, fission_views::GroupOrderView, fission_views::RoundView,
         fission_views::RoundList, fission_views::JoinAnswer, marketing_views::GiftInput,
+        honours_views::LeaderboardInput, honours_views::StandingView, honours_views::LeaderboardView,
+        honours_views::LeaderboardList, honours_views::ProposeAwardsInput, honours_views::AwardView,
+        honours_views::AwardList, honours_views::AwardDecisionInput, honours_views::BadgeView,
+        honours_views::HonoursView,
     )),
     modifiers(&BearerAuth, &ErrorAnswers),
 )]

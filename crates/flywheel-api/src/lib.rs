@@ -19,6 +19,7 @@ mod docs;
 mod engagement_views;
 mod error;
 mod fission_views;
+mod honours_views;
 mod limits;
 mod marketing_views;
 mod membership_views;
@@ -72,6 +73,7 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::flash_sales::router())
         .merge(routes::lotteries::router())
         .merge(routes::fission::router())
+        .merge(routes::leaderboards::router())
         .merge(routes::members::router())
         .merge(routes::identity::router())
         .merge(routes::stats::router())

@@ -395,6 +395,8 @@ pub struct CardView {
     pub tiers: Vec<CardTierView>,
     pub benefits: Vec<crate::benefit_views::HeldBenefitView>,
     pub points: CardPointsView,
+    /// Badges segments awarded and awards staff confirmed.
+    pub honours: crate::honours_views::HonoursView,
 }
 
 /// A signed link to a member's card page.

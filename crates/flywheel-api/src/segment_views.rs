@@ -16,6 +16,10 @@ pub struct SegmentInput {
     pub expression: String,
     /// A tag the segment sets on its members while they are in it (`segment_rule`).
     pub tag: Option<String>,
+    /// A badge the segment awards each member when they first enter it — in real time,
+    /// and to those already in it as it fills — kept when they leave ("Ten friends
+    /// brought"; up to 60 characters). Shown on the member card.
+    pub badge: Option<String>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -24,6 +28,7 @@ pub struct SegmentView {
     pub name: String,
     pub expression: String,
     pub tag: Option<String>,
+    pub badge: Option<String>,
     /// One of the built-in segments (still editable).
     pub builtin: bool,
     pub version: i64,

@@ -59,7 +59,7 @@ pub struct AuditChange {
 }
 
 /// The kinds of change the log records, for the API to check a filter against.
-pub const AUDIT_KINDS: [&str; 32] = [
+pub const AUDIT_KINDS: [&str; 34] = [
     "points_rules",
     "programme",
     "membership",
@@ -88,6 +88,8 @@ pub const AUDIT_KINDS: [&str; 32] = [
     "flash_sale",
     "lottery",
     "fission_campaign",
+    "leaderboard",
+    "award",
     "ticket",
     "staff",
     "service_team_template",

@@ -53,7 +53,7 @@ const SKIPPED: [&str; 20] = [
 /// segment's entry (and the tag a segment sets) is dated by the transaction that
 /// evaluated its member — in a history replayed at its own time, the member's last event
 /// of its batch — so, like the feed of entries and exits, it depends on batch sizes.
-const VOLATILE: [(&str, &str); 45] = [
+const VOLATILE: [(&str, &str); 46] = [
     ("events", "received_at"),
     ("members", "updated_at"),
     ("points_transactions", "posted_at"),
@@ -81,6 +81,7 @@ const VOLATILE: [(&str, &str); 45] = [
     ("tag_dimensions", "created_at"),
     ("segment_members", "entered_at"),
     ("member_tags", "set_at"),
+    ("member_badges", "awarded_at"),
     ("kpi_targets", "set_at"),
     ("content", "created_at"),
     ("content", "updated_at"),

@@ -102,6 +102,7 @@ const MIGRATIONS: &[Migration] = &[
     common!(37, "lotteries", "0037_lotteries"),
     common!(38, "fission", "0038_fission"),
     common!(39, "gift_coupons", "0039_gift_coupons"),
+    common!(40, "badges", "0040_badges"),
 ];
 
 impl Store {

@@ -100,6 +100,7 @@ async fn define(store: &Store, id: &str, expression: &str, tag: Option<&str>) ->
         name: id.into(),
         expression: expression.into(),
         tag: tag.map(str::to_owned),
+        badge: None,
     };
     let saved = store
         .save_segment(&def, &cond, false, false, &AuditActor::cli(), now())

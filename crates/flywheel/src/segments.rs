@@ -71,6 +71,7 @@ pub async fn run(file: Option<&Path>, command: SegmentsCommand) -> anyhow::Resul
                 id,
                 expression,
                 tag: None,
+                badge: None,
             };
             match store
                 .save_segment(&def, &cond, false, false, &AuditActor::cli(), now)

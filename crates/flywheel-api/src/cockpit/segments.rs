@@ -19,6 +19,7 @@ use flywheel_core::auth::Permission;
 use flywheel_core::privacy::mask_text;
 use serde::Deserialize;
 
+#[derive(Clone)]
 pub(super) struct SegmentLine {
     pub id: String,
     pub name: String,
@@ -26,6 +27,7 @@ pub(super) struct SegmentLine {
     pub count: i64,
     pub builtin: bool,
     pub tag: Option<String>,
+    pub badge: Option<String>,
 }
 
 #[derive(Template)]
@@ -60,20 +62,14 @@ pub(super) async fn page(
             expression: s.expression,
             builtin: s.builtin,
             tag: s.tag,
+            badge: s.badge,
         })
         .collect();
     let segments: Vec<SegmentLine> = segments;
     let editing = q
         .edit
         .and_then(|id| segments.iter().find(|s| s.id == id))
-        .map(|s| SegmentLine {
-            id: s.id.clone(),
-            name: s.name.clone(),
-            expression: s.expression.clone(),
-            count: s.count,
-            builtin: s.builtin,
-            tag: s.tag.clone(),
-        });
+        .cloned();
     let page = SegmentsPage {
         chrome: Chrome::of(&viewer, "segments"),
         segments,
@@ -164,6 +160,8 @@ pub(super) struct SaveForm {
     expression: String,
     #[serde(default)]
     tag: String,
+    #[serde(default)]
+    badge: String,
 }
 
 /// Saves a segment (new or changed) from the builder.
@@ -181,6 +179,7 @@ pub(super) async fn save(
         name: form.name,
         expression: form.expression,
         tag: Some(form.tag.trim().to_owned()).filter(|t| !t.is_empty()),
+        badge: Some(form.badge.trim().to_owned()).filter(|b| !b.is_empty()),
     };
     let _saved = segments::save(&state, &viewer.caller, &id, input, false).await?;
     Ok(Redirect::to("/segments").into_response())

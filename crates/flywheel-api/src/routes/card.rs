@@ -163,6 +163,7 @@ pub(crate) async fn card(
         phone: phone(&member),
         tiers,
         benefits,
+        honours: super::leaderboards::honours_of(state, member.id).await?,
         points: CardPointsView {
             programme: points_programme,
             balance: summary.balance,

@@ -16,6 +16,7 @@ pub mod health;
 pub mod identity;
 pub mod journeys;
 pub mod kpis;
+pub mod leaderboards;
 pub mod lotteries;
 pub mod members;
 pub mod membership_report;

@@ -50,7 +50,7 @@ pub(crate) fn checked(state: &AppState, expression: &str) -> Result<Cond, ApiErr
     compile(expression, &language(state)).map_err(expression_error)
 }
 
-fn expression_error(e: ExprError) -> ApiError {
+pub(crate) fn expression_error(e: ExprError) -> ApiError {
     ApiError::new(ErrorCode::InvalidExpression, e.to_string())
         .field("expression")
         .with("line", e.line)
@@ -89,6 +89,7 @@ async fn view_counted(
         name: s.name,
         expression: s.expression,
         tag: s.tag,
+        badge: s.badge,
         builtin: s.builtin,
         version: s.version,
         status: s.status,
@@ -186,11 +187,22 @@ pub(crate) async fn save(
     {
         return Err(ApiError::new(ErrorCode::InvalidTag, why).field("tag"));
     }
+    let badge = match &input.badge {
+        Some(b) => {
+            let b = check_line("badge", b, 60)?;
+            if b.trim().is_empty() {
+                return Err(ApiError::new(ErrorCode::InvalidValue, "badge is empty").field("badge"));
+            }
+            Some(b.trim().to_owned())
+        }
+        None => None,
+    };
     let def = PutSegment {
         id: id.to_owned(),
         name,
         expression: input.expression.trim().to_owned(),
         tag: input.tag,
+        badge,
     };
     let saved = state
         .store

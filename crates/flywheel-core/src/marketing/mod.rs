@@ -6,11 +6,13 @@
 pub mod coupon;
 pub mod fission;
 pub mod flash;
+pub mod honours;
 pub mod lottery;
 pub mod product;
 
 pub use coupon::{Coupon, Offer, Order, OrderLine, Refusal};
 pub use fission::{FissionCampaign, JoinEffect, Mechanic, RoundProgress};
 pub use flash::FlashSale;
+pub use honours::{Leaderboard, Standing};
 pub use lottery::{Lottery, Prize};
 pub use product::Product;

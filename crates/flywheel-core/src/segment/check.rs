@@ -109,6 +109,31 @@ pub fn compile(text: &str, lang: &Language) -> Result<Cond, ExprError> {
     Checker { text, lang }.cond(&node)
 }
 
+/// Parses and checks a value members are ranked by (a leaderboard's score):
+/// `interactions_within(30d)`, `referrals_converted`, `super_user`. Anything with an
+/// order will do; text (city, tier, RFM cell) will not.
+pub fn compile_quantity(text: &str, lang: &Language) -> Result<Quantity, ExprError> {
+    let node = syntax::parse(text).map_err(|e| {
+        at(
+            text,
+            e.offset,
+            "a field or function".to_owned(),
+            e.found,
+            None,
+        )
+    })?;
+    let checker = Checker { text, lang };
+    let q = checker.quantity(&node)?;
+    if q.kind() == super::expr::Kind::Text {
+        return Err(checker.error(
+            &node.span,
+            "a number to rank by",
+            "members are ranked by a count, an amount, a score or a date, not by text".to_owned(),
+        ));
+    }
+    Ok(q)
+}
+
 fn at(
     text: &str,
     offset: usize,

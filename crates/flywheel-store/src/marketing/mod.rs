@@ -3,11 +3,13 @@
 //! redemption and what ingest does with codes a purchase names or a refund frees
 //! (`coupons.rs`), flash sales with their claims (`flash.rs`), and the points lottery
 //! with its auditable draws (`lottery.rs`), and fission campaigns — group-buys, help
-//! requests and bargains — with their rounds and joins (`fission.rs`).
+//! requests and bargains — with their rounds and joins (`fission.rs`), and leaderboards, awards and badges
+//! (`honours.rs`).
 
 mod coupons;
 mod fission;
 mod flash;
+mod honours;
 mod lottery;
 mod products;
 
@@ -15,5 +17,6 @@ pub(crate) use coupons::plan_event_coupons;
 pub use coupons::{CodeRow, CouponRow, Issued, MarketingError, Redeemed};
 pub use fission::{FissionCampaignRow, JoinRow, Joined, RoundRow};
 pub use flash::{ClaimRow, FlashSaleRow};
+pub use honours::{AwardRow, BadgeRow, LeaderboardRow};
 pub use lottery::{DrawRow, LotteryRow};
 pub use products::{ProductQuery, ProductRow, SavedProducts};

@@ -66,6 +66,8 @@ const CHANGE: &str =
 const RULE_TAG: &str = "INSERT INTO member_tags (member_id, tag, source, set_by, note, set_at)";
 const RULE_TAG_TAIL: &str = "ON CONFLICT (member_id, tag) DO NOTHING";
 const RULE_UNTAG: &str = "DELETE FROM member_tags WHERE member_id = $1 AND tag = $2 AND source = 'segment' AND set_by = $3";
+const BADGE: &str = "INSERT INTO member_badges (member_id, segment_id, badge, awarded_at)";
+const BADGE_TAIL: &str = "ON CONFLICT (member_id, segment_id) DO NOTHING";
 const REVIEW: &str = "INSERT INTO segment_reviews (member_id, due_at)";
 const REVIEW_TAIL: &str = "ON CONFLICT (member_id) DO UPDATE SET due_at = excluded.due_at";
 const UNREVIEW: &str = "DELETE FROM segment_reviews WHERE member_id = $1";
@@ -106,6 +108,7 @@ pub(crate) async fn plan_segments(
     let mut enters = Vec::new();
     let mut changes = Vec::new();
     let mut tags_set = Vec::new();
+    let mut badges = Vec::new();
     let mut review_rows = Vec::new();
     let reads_segments = !book.needs.segments.is_empty();
     // Statements of one kind go together, in one order in every plan, so a flush can
@@ -174,6 +177,15 @@ pub(crate) async fn plan_segments(
             if is {
                 moved.entered += 1;
                 enters.push(vec![id_s.into(), Val::Int(id), Val::Int(now)]);
+                // Awarded once, on the first entry; kept on leaving.
+                if let Some(badge) = &seg.badge {
+                    badges.push(vec![
+                        Val::Int(id),
+                        id_s.into(),
+                        badge.as_str().into(),
+                        Val::Int(now),
+                    ]);
+                }
                 if let Some(tag) = &seg.tag {
                     tags_set.push(vec![
                         Val::Int(id),
@@ -211,6 +223,7 @@ pub(crate) async fn plan_segments(
     w.rows(ENTER, enters, ENTER_TAIL);
     w.rows(CHANGE, changes, "");
     w.rows(RULE_TAG, tags_set, RULE_TAG_TAIL);
+    w.rows(BADGE, badges, BADGE_TAIL);
     w.rows(REVIEW, review_rows, REVIEW_TAIL);
     plan_runs(w, runs);
     Ok(moved)
@@ -240,10 +253,14 @@ const TAGS_MERGED: &str = "INSERT INTO member_tags (member_id, tag, source, set_
      SELECT $1, tag, source, set_by, note, set_at FROM member_tags WHERE member_id = $2 \
      ON CONFLICT (member_id, tag) DO NOTHING";
 const TAGS_OF_MERGED: &str = "DELETE FROM member_tags WHERE member_id = $1";
+const BADGES_MERGED: &str = "INSERT INTO member_badges (member_id, segment_id, badge, awarded_at) \
+     SELECT $1, segment_id, badge, awarded_at FROM member_badges WHERE member_id = $2 \
+     ON CONFLICT (member_id, segment_id) DO NOTHING";
+const BADGES_OF_MERGED: &str = "DELETE FROM member_badges WHERE member_id = $1";
 
 /// Plans a batch's segment entries and exits: every member it changed (or whose tier or
 /// points it moved) is evaluated as the batch left it, each change caused by the last
-/// event applied to that member. A merged member's tags go to its survivor.
+/// event applied to that member. A merged member's tags and badges go to its survivor.
 pub(crate) async fn plan_batch_segments(
     store: &crate::db::Store,
     conn: &mut AnyConnection,
@@ -255,6 +272,15 @@ pub(crate) async fn plan_batch_segments(
     }
     for m in &b.changes.merges {
         w.statement(TAGS_OF_MERGED, vec![Val::Int(m.merged)]);
+    }
+    for m in &b.changes.merges {
+        w.statement(
+            BADGES_MERGED,
+            vec![Val::Int(m.survivor), Val::Int(m.merged)],
+        );
+    }
+    for m in &b.changes.merges {
+        w.statement(BADGES_OF_MERGED, vec![Val::Int(m.merged)]);
     }
     // The window of the rules this batch runs under; the rest as configured.
     let lang = flywheel_core::segment::Language {
@@ -630,6 +656,7 @@ pub(crate) async fn extras_for(
             version: 0,
             cond: (*c).clone(),
             tag: None,
+            badge: None,
             needs,
         });
     }

@@ -13,7 +13,8 @@ mod tags;
 
 pub use fill::{FillReport, SegmentSettings};
 pub use reads::{
-    ChangeRow, InfluencerRow, MemberSegmentRow, Preview, Reach, SegmentCursor, SegmentMemberRow,
+    ChangeRow, InfluencerRow, MemberSegmentRow, Preview, RankedMember, Reach, SegmentCursor,
+    SegmentMemberRow,
 };
 pub(crate) use tags::set_tag_in;
 pub use tags::{DimensionRow, MemberTagRow, SetTag, TagCount, TagImportLine};
@@ -37,6 +38,8 @@ pub struct SegmentRow {
     pub expression: String,
     /// A tag the segment sets on its members while they are in it.
     pub tag: Option<String>,
+    /// A badge the segment awards whoever enters it, kept when they leave.
+    pub badge: Option<String>,
     pub builtin: bool,
     pub version: i64,
     /// `filling` until the first background pass over every member ends, then `ready`.
@@ -56,6 +59,7 @@ pub struct PutSegment {
     pub name: String,
     pub expression: String,
     pub tag: Option<String>,
+    pub badge: Option<String>,
 }
 
 /// What saving a definition did.
@@ -73,7 +77,7 @@ pub enum SavedSegment {
     Cycle(String),
 }
 
-const SEGMENT_COLUMNS: &str = "id, name, expression, tag, builtin, version, status, fill_after, \
+const SEGMENT_COLUMNS: &str = "id, name, expression, tag, badge, builtin, version, status, fill_after, \
      defined_at, defined_by, changed_at";
 
 fn segment_from_row(row: &AnyRow) -> Result<SegmentRow, StoreError> {
@@ -82,6 +86,7 @@ fn segment_from_row(row: &AnyRow) -> Result<SegmentRow, StoreError> {
         name: row.try_get("name")?,
         expression: row.try_get("expression")?,
         tag: row.try_get("tag")?,
+        badge: row.try_get("badge")?,
         builtin: row.try_get::<i64, _>("builtin")? != 0,
         version: row.try_get("version")?,
         status: row.try_get("status")?,
@@ -99,6 +104,7 @@ pub(crate) struct Compiled {
     pub version: i64,
     pub cond: Cond,
     pub tag: Option<String>,
+    pub badge: Option<String>,
     pub needs: Needs,
 }
 
@@ -230,7 +236,12 @@ impl Store {
         let conn: &mut AnyConnection = &mut tx;
         let before = segment_in(conn, &def.id).await?;
         match &before {
-            Some(b) if b.name == def.name && b.expression == def.expression && b.tag == def.tag => {
+            Some(b)
+                if b.name == def.name
+                    && b.expression == def.expression
+                    && b.tag == def.tag
+                    && b.badge == def.badge =>
+            {
                 return Ok(SavedSegment::Unchanged(b.clone()));
             }
             Some(_) if create => return Ok(SavedSegment::Exists),
@@ -255,6 +266,7 @@ impl Store {
                 version: s.version,
                 cond,
                 tag: s.tag,
+                badge: s.badge,
             });
         }
         if let Some(missing) = needs
@@ -269,6 +281,7 @@ impl Store {
             version: 0,
             cond: cond.clone(),
             tag: def.tag.clone(),
+            badge: def.badge.clone(),
             needs,
         });
         if let Err(id) = dependency_order(all) {
@@ -278,8 +291,9 @@ impl Store {
         let changed_at = before.as_ref().map_or(now, |b| b.changed_at);
         sqlx::query(
             "INSERT INTO segments (id, name, expression, tag, builtin, version, status, fill_after, fill_reason, \
-             defined_at, defined_by, changed_at) VALUES ($1, $2, $3, $4, $5, $6, 'filling', 0, 'definition', $7, $8, $9) \
+             defined_at, defined_by, changed_at, badge) VALUES ($1, $2, $3, $4, $5, $6, 'filling', 0, 'definition', $7, $8, $9, $10) \
              ON CONFLICT (id) DO UPDATE SET name = excluded.name, expression = excluded.expression, tag = excluded.tag, \
+             badge = excluded.badge, \
              version = excluded.version, status = 'filling', fill_after = 0, fill_reason = 'definition', \
              defined_at = excluded.defined_at, defined_by = excluded.defined_by",
         )
@@ -292,6 +306,7 @@ impl Store {
         .bind(now)
         .bind(actor.reference.clone())
         .bind(changed_at)
+        .bind(def.badge.clone())
         .execute(&mut *conn)
         .await?;
         crate::sql::advance_stamp(conn, STAMP).await?;
@@ -302,8 +317,8 @@ impl Store {
             reason: None,
             before: before
                 .as_ref()
-                .map(|b| json!({"name": b.name, "expression": b.expression, "tag": b.tag})),
-            after: Some(json!({"name": def.name, "expression": def.expression, "tag": def.tag})),
+                .map(|b| json!({"name": b.name, "expression": b.expression, "tag": b.tag, "badge": b.badge})),
+            after: Some(json!({"name": def.name, "expression": def.expression, "tag": def.tag, "badge": def.badge})),
         };
         audit::record(conn, now, actor, change).await?;
         let saved = segment_in(conn, &def.id)
@@ -410,6 +425,7 @@ impl Store {
                     version: s.version,
                     cond,
                     tag: s.tag,
+                    badge: s.badge,
                 }),
                 Err(e) => {
                     tracing::warn!(segment = %s.id, error = %e, "stored segment no longer compiles; skipped")
@@ -481,6 +497,7 @@ impl Store {
                 name: name.into(),
                 expression: expression.into(),
                 tag: None,
+                badge: None,
             };
             if let SavedSegment::Created(_) = self
                 .save_segment(&def, &cond, true, true, &AuditActor::system(), now)

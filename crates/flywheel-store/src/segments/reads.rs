@@ -9,9 +9,18 @@ use crate::sql::{Val, bind_ref, select_in};
 use crate::survivor::survivor_id;
 use flywheel_core::ingest::MemberId;
 use flywheel_core::segment::Cond;
+use flywheel_core::segment::expr::Quantity;
 use flywheel_core::time::Micros;
 use sqlx::{AssertSqlSafe, Row};
 use std::collections::{BTreeMap, HashMap};
+
+/// A member as a leaderboard ranks them.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RankedMember {
+    pub member_id: MemberId,
+    pub member_since: Micros,
+    pub score: f64,
+}
 
 /// A member of a segment.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -89,6 +98,16 @@ fn change_from_row(r: &sqlx::any::AnyRow) -> Result<ChangeRow, StoreError> {
 impl Store {
     /// `cond` compiled to SQL under the brand's settings at `now`.
     async fn segment_sql(&self, cond: &Cond, now: Micros) -> Result<Compiled, StoreError> {
+        Ok(self.ranking_sql(cond, None, now).await?.0)
+    }
+
+    /// The condition's SQL and, with `score`, the SQL of the value to rank by.
+    async fn ranking_sql(
+        &self,
+        cond: &Cond,
+        score: Option<&Quantity>,
+        now: Micros,
+    ) -> Result<(Compiled, Option<String>), StoreError> {
         let settings = self.segment_settings();
         let catalogue = self.catalogue().await?;
         let graces: HashMap<String, Micros> = catalogue
@@ -108,7 +127,47 @@ impl Store {
             graces: &graces,
             points_programme: &settings.points_programme,
         };
-        Ok(compile(cond, &ctx))
+        Ok(compile(cond, score, &ctx))
+    }
+
+    /// The members `cond` selects now, ranked by `score` (highest first; members
+    /// without a value left out), with ties in member-since order, then by id. Reads
+    /// the members table, so it may lag ingest by one flush.
+    pub async fn rank_members(
+        &self,
+        cond: &Cond,
+        score: &Quantity,
+        now: Micros,
+        limit: i64,
+    ) -> Result<Vec<RankedMember>, StoreError> {
+        let (c, score_sql) = self.ranking_sql(cond, Some(score), now).await?;
+        let score_sql = score_sql.unwrap_or_default();
+        let real = match self.backend() {
+            crate::db::Backend::Sqlite => "REAL",
+            crate::db::Backend::Postgres => "DOUBLE PRECISION",
+        };
+        let sql = format!(
+            "SELECT id, created_at, score FROM (SELECT m.id AS id, m.created_at AS created_at, \
+             CAST({score_sql} AS {real}) AS score FROM {} WHERE {}) ranked \
+             WHERE score IS NOT NULL ORDER BY score DESC, created_at, id LIMIT {}",
+            c.from,
+            c.condition,
+            limit.clamp(1, 10_000)
+        );
+        let mut q = sqlx::query(AssertSqlSafe(sql));
+        for v in &c.args {
+            q = bind_ref(q, v);
+        }
+        let rows = q.fetch_all(self.pool()).await?;
+        rows.iter()
+            .map(|r| {
+                Ok(RankedMember {
+                    member_id: r.try_get("id")?,
+                    member_since: r.try_get("created_at")?,
+                    score: r.try_get("score")?,
+                })
+            })
+            .collect()
     }
 
     /// Members of a segment, newest entries first, after `cursor`.

@@ -41,14 +41,21 @@ pub(crate) struct Compiled {
     pub args: Vec<Val>,
 }
 
-/// Compiles `cond`. Parameters are numbered from `$1`.
-pub(crate) fn compile(cond: &Cond, ctx: &SqlContext<'_>) -> Compiled {
+/// Compiles `cond` and, for a leaderboard, a value to rank its members by: the
+/// value's SQL reads `m` as the condition does, with its parameters after the
+/// condition's. Parameters are numbered from `$1`.
+pub(crate) fn compile(
+    cond: &Cond,
+    score: Option<&Quantity>,
+    ctx: &SqlContext<'_>,
+) -> (Compiled, Option<String>) {
     let mut c = Compiler {
         ctx,
         args: Vec::new(),
         scores: false,
     };
     let condition = c.cond(cond);
+    let score = score.map(|q| c.quantity(q).0);
     let members = match ctx.backend {
         Backend::Sqlite => "members m".to_owned(),
         // Parsed once per row, not once per condition.
@@ -63,11 +70,14 @@ pub(crate) fn compile(cond: &Cond, ctx: &SqlContext<'_>) -> Compiled {
     } else {
         members
     };
-    Compiled {
-        from,
-        condition: format!("m.merged_into IS NULL AND m.erased_at IS NULL AND ({condition})"),
-        args: c.args,
-    }
+    (
+        Compiled {
+            from,
+            condition: format!("m.merged_into IS NULL AND m.erased_at IS NULL AND ({condition})"),
+            args: c.args,
+        },
+        score,
+    )
 }
 
 struct Compiler<'a> {

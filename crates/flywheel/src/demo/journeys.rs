@@ -101,6 +101,7 @@ pub async fn define(
             name: name.into(),
             expression: expression.into(),
             tag: None,
+            badge: None,
         };
         store
             .save_segment(

@@ -76,6 +76,7 @@ pub async fn seed(store: &Store, lang: Language, now: Micros) -> anyhow::Result<
         name: "VIPs who have not bought for two months".into(),
         expression: expression.into(),
         tag: Some("win_back".into()),
+        badge: None,
     };
     store
         .save_segment(
