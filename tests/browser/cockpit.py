@@ -206,6 +206,37 @@ class Cockpit(unittest.TestCase):
             self.assertEqual(row.find_element(By.CSS_SELECTOR, "td.draws").text, str(lottery["draws"]))
         self.shot("marketing")
 
+    def test_fission_campaigns_leaderboards_and_badges_show_as_the_api(self):
+        self.sign_in(STAFF_KEY, "/marketing")
+        campaigns = api("/v1/fission-campaigns")["campaigns"]
+        self.assertEqual(len(campaigns), 3, "the demo defines a group-buy, a help and a bargain")
+        for c in campaigns:
+            row = self.driver.find_element(By.ID, f"fission-{c['id']}")
+            self.assertEqual(row.find_element(By.CSS_SELECTOR, "td.rounds").text, str(c["rounds"]))
+            self.assertEqual(row.find_element(By.CSS_SELECTOR, "td.completed").text, str(c["completed"]))
+            self.assertEqual(row.find_element(By.CSS_SELECTOR, "td.joins").text, str(c["joins"]))
+        self.assertGreater(sum(c["joins"] for c in campaigns), 0)
+        for board in api("/v1/leaderboards")["leaderboards"]:
+            shown = self.driver.find_elements(By.CSS_SELECTOR, f"#board-{board['id']} ol.standings li")
+            self.assertEqual(
+                [li.find_element(By.TAG_NAME, "a").get_attribute("href").rsplit("/", 1)[1] for li in shown],
+                [str(s["member_id"]) for s in board["standings"]],
+            )
+            self.assertEqual([li.get_attribute("value") for li in shown],
+                             [str(s["rank"]) for s in board["standings"]])
+        self.driver.execute_script("document.getElementById('fission').scrollIntoView()")
+        self.shot("marketing-fission")
+        holders = api("/v1/segments/ambassadors/members")["members"]
+        self.assertTrue(holders, "the demo's referrers carry the Ambassador badge")
+        member = holders[0]["member_id"]
+        honours = api(f"/v1/members/{member}/honours")
+        self.assertIn("Ambassador", [b["badge"] for b in honours["badges"]])
+        self.driver.get(f"{BASE}/members/{member}")
+        self.wait.until(EC.presence_of_element_located((By.ID, "honours")))
+        self.assertIn("Ambassador", self.text("honours"))
+        self.driver.execute_script("document.getElementById('honours').scrollIntoView()")
+        self.shot("member-honours")
+
     def test_staff_see_contacts_masked_and_no_points_adjustment(self):
         doc, phone = self.a_member_with_phone()
         self.sign_in(STAFF_KEY, f"/members/{doc['id']}")

@@ -792,7 +792,8 @@ fn two_servers_never_overspend_one_balance_or_one_stock() {
 /// Coupons, flash sales and the lottery through two server processes on one database:
 /// 40 issues at once of a coupon with a budget of 7 codes issue exactly 7, one code
 /// redeemed on 20 orders at once is redeemed once, 40 claims at once of a sale of 7 units
-/// sell 7, and 40 draws of a prize with 5 in stock win 5.
+/// sell 7, 40 draws of a prize with 5 in stock win 5, and 11 friends joining a group of
+/// four at once get 3 in.
 #[test]
 fn two_servers_never_pass_a_budget_redeem_a_code_twice_or_oversell_a_stock() {
     let dir = tempfile::tempdir().unwrap();
@@ -824,16 +825,16 @@ fn two_servers_never_pass_a_budget_redeem_a_code_twice_or_oversell_a_stock() {
                 .unwrap();
             assert_eq!(r.status(), 201);
             // Fires every body at once, alternating servers; answers (status, code) pairs.
-            let race = |path: &'static str, bodies: Vec<Value>| {
+            let race = |path: &str, bodies: Vec<Value>| {
                 let tasks: Vec<_> = bodies
                     .into_iter()
                     .enumerate()
                     .map(|(i, body)| {
                         let base = if i % 2 == 0 { a.base.clone() } else { b.base.clone() };
-                        let http = http.clone();
+                        let (http, url) = (http.clone(), format!("{base}{path}"));
                         tokio::spawn(async move {
                             let r = http
-                                .post(format!("{base}{path}"))
+                                .post(url)
                                 .bearer_auth(admin)
                                 .json(&body)
                                 .send()
@@ -938,6 +939,41 @@ fn two_servers_never_pass_a_budget_redeem_a_code_twice_or_oversell_a_stock() {
             let won = draws.iter().filter(|(_, d)| d["outcome"] == "won").count();
             let empty = draws.iter().filter(|(_, d)| d["outcome"] == "out_of_stock").count();
             assert_eq!((won, empty), (5, 35), "{db}: {draws:?}");
+            // A group-buy of 4: a leader and 11 friends joining at once get 3 in.
+            let mut friends = Vec::new();
+            for i in 0..12i64 {
+                let r = post(
+                    &a.base,
+                    "/v1/events",
+                    event(&format!("gb-{i}"), 2 + i, "register", json!({"phone": format!("139100000{i:02}")}), json!({})),
+                )
+                .await
+                .unwrap();
+                friends.push(r.json::<Value>().await.unwrap()["member_id"].clone());
+            }
+            let r = post(&b.base, "/v1/fission-campaigns", json!({"id": "race", "name": "Race", "kind": "group_buy",
+                "size": 4, "group_price": "9.90", "starts_at": (now - chrono::Duration::minutes(1)).to_rfc3339(),
+                "ends_at": (now + chrono::Duration::hours(1)).to_rfc3339()}))
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 201);
+            let round = post(&a.base, "/v1/fission-campaigns/race/rounds",
+                json!({"member_id": friends[0], "idempotency_key": "gb-open"}))
+                .await
+                .unwrap()
+                .json::<Value>()
+                .await
+                .unwrap();
+            let path = format!("/v1/fission-rounds/{}/joins", round["id"].as_str().unwrap());
+            let joins = race(&path, friends[1..].iter().map(|m| json!({"member_id": m})).collect()).await;
+            let joined = joins.iter().filter(|(s, _)| *s == 201).count();
+            assert_eq!(joined, 3, "{db}: {joins:?}");
+            for (status, body) in &joins {
+                assert!(
+                    *status == 201 || (*status == 409 && body["error"]["code"] == "round_closed"),
+                    "{db}: {status} {body}"
+                );
+            }
         });
     }
 }

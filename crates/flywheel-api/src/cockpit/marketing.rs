@@ -1,18 +1,21 @@
 //! `/marketing`: the coupons — what each takes off, codes issued and redeemed against
 //! its budget, the discount granted — the flash sales with their units left, held and
-//! paid, and the lotteries with their prizes' chances and stock. The figures are `GET
-//! /v1/coupons`', `GET /v1/flash-sales`' and `GET /v1/lotteries`'.
+//! paid, the lotteries with their prizes' chances and stock, the fission campaigns
+//! (group-buy, help, bargain) with their rounds, and the leaderboards' top places. The
+//! figures are those of `GET /v1/coupons`, `/v1/flash-sales`, `/v1/lotteries`,
+//! `/v1/fission-campaigns` and `/v1/leaderboards`.
 
 use super::page::{Chrome, PageError, render};
 use super::session::Viewer;
+use crate::honours_views::LeaderboardView;
 use crate::state::AppState;
 use askama::Template;
 use axum::extract::State;
 use axum::response::Response;
 use flywheel_core::auth::Permission;
-use flywheel_core::marketing::Offer;
+use flywheel_core::marketing::{Mechanic, Offer};
 use flywheel_core::time::to_datetime;
-use flywheel_store::{CouponRow, FlashSaleRow, LotteryRow};
+use flywheel_store::{CouponRow, FissionCampaignRow, FlashSaleRow, LotteryRow};
 
 pub(super) struct CouponLine {
     pub id: String,
@@ -133,6 +136,71 @@ fn lottery_line(r: LotteryRow) -> LotteryLine {
     }
 }
 
+pub(super) struct FissionLine {
+    pub id: String,
+    pub name: String,
+    pub kind: &'static str,
+    /// The terms, in words.
+    pub terms: String,
+    pub rounds: i64,
+    pub completed: i64,
+    pub joins: i64,
+}
+
+fn fission_line(r: FissionCampaignRow) -> FissionLine {
+    let c = r.campaign;
+    let (kind, terms) = match &c.mechanic {
+        Mechanic::GroupBuy {
+            size,
+            group_price,
+            list_price,
+        } => (
+            "Group-buy",
+            format!("{size} together pay {group_price} each (list {list_price})"),
+        ),
+        Mechanic::Help {
+            target,
+            new_member_weight,
+            reward_points,
+            reward_coupon,
+        } => {
+            let mut reward = Vec::new();
+            if let Some(p) = reward_points {
+                reward.push(format!("{p} points"));
+            }
+            if let Some(c) = reward_coupon {
+                reward.push(format!("coupon {c}"));
+            }
+            let weight = if *new_member_weight > 1 {
+                format!(", a new member counts {new_member_weight}")
+            } else {
+                String::new()
+            };
+            (
+                "Help",
+                format!("{target} helps unlock {}{weight}", reward.join(" and ")),
+            )
+        }
+        Mechanic::Bargain {
+            price,
+            floor,
+            helpers,
+        } => (
+            "Bargain",
+            format!("{price} down to {floor} in {helpers} cuts"),
+        ),
+    };
+    FissionLine {
+        terms: format!("{terms}; {} hours a round", c.hours),
+        id: c.id,
+        name: c.name,
+        kind,
+        rounds: r.rounds,
+        completed: r.completed,
+        joins: r.joins,
+    }
+}
+
 #[derive(Template)]
 #[template(path = "marketing.html")]
 struct MarketingPage {
@@ -140,6 +208,8 @@ struct MarketingPage {
     coupons: Vec<CouponLine>,
     sales: Vec<SaleLine>,
     lotteries: Vec<LotteryLine>,
+    fission: Vec<FissionLine>,
+    leaderboards: Vec<LeaderboardView>,
 }
 
 pub(super) async fn page(
@@ -168,11 +238,24 @@ pub(super) async fn page(
         .into_iter()
         .map(lottery_line)
         .collect();
+    let fission = state
+        .store
+        .fission_campaigns()
+        .await?
+        .into_iter()
+        .map(fission_line)
+        .collect();
+    let mut leaderboards = Vec::new();
+    for row in state.store.leaderboards().await? {
+        leaderboards.push(crate::routes::leaderboards::board_view(&state, row.board).await?);
+    }
     let page = MarketingPage {
         chrome: Chrome::of(&viewer, "marketing"),
         coupons,
         sales,
         lotteries,
+        fission,
+        leaderboards,
     };
     Ok(render(&viewer, &page))
 }

@@ -79,7 +79,10 @@ async fn ranked(
         .collect())
 }
 
-async fn board_view(state: &AppState, board: Leaderboard) -> Result<LeaderboardView, ApiError> {
+pub(crate) async fn board_view(
+    state: &AppState,
+    board: Leaderboard,
+) -> Result<LeaderboardView, ApiError> {
     let places = ranked(state, &board, board.size).await?;
     Ok(LeaderboardView {
         ties: TIE_RULE.to_owned(),

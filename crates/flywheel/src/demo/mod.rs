@@ -4,6 +4,7 @@
 //! first so tiers move as it goes (`memberships.rs`) — then serves it.
 
 mod catalog;
+mod fission;
 mod generate;
 mod journeys;
 mod marketing;
@@ -279,6 +280,11 @@ async fn load(
     eprintln!(
         "marketing: {} products, 4 coupons; {codes} ten-off codes issued to last month's buyers, {used} redeemed at the till; a mooncake flash sale with {claimed} units claimed (GET /v1/products, /v1/coupons, /v1/flash-sales)",
         catalog::PRODUCTS.len()
+    );
+    let (rounds, joins) =
+        fission::seed(store, config, config.policy.language(), first_day, end).await?;
+    eprintln!(
+        "fission: a group-buy, a help request and a bargain; {rounds} rounds with {joins} friends joined, each a referral of its leader; 2 leaderboards, an Ambassador badge, and super-user awards proposed for staff to confirm (GET /v1/fission-campaigns, /v1/leaderboards, /v1/awards?status=proposed)"
     );
     let team_member = service::deposit_team(store, config, end).await?;
     let care = store
