@@ -237,6 +237,18 @@ class Cockpit(unittest.TestCase):
         self.driver.execute_script("document.getElementById('honours').scrollIntoView()")
         self.shot("member-honours")
 
+    def test_campaign_results_match_the_marketing_report(self):
+        self.sign_in(ADMIN_KEY, "/marketing")
+        report = api("/v1/marketing/report")
+        self.assertTrue(report["campaigns"])
+        for c in report["campaigns"]:
+            row = self.driver.find_element(By.ID, f"result-{c['kind']}-{c['id']}")
+            self.assertEqual(row.find_element(By.CSS_SELECTOR, "td.participants").text, str(c["participants"]))
+            self.assertEqual(row.find_element(By.CSS_SELECTOR, "td.cost").text, c["cost"])
+            self.assertEqual(row.find_element(By.CSS_SELECTOR, "td.gmv").text, c["gmv"])
+        self.driver.execute_script("document.getElementById('campaign-report').scrollIntoView()")
+        self.shot("marketing-report")
+
     def test_staff_see_contacts_masked_and_no_points_adjustment(self):
         doc, phone = self.a_member_with_phone()
         self.sign_in(STAFF_KEY, f"/members/{doc['id']}")

@@ -81,7 +81,7 @@ use utoipa_swagger_ui::SwaggerUi;
         fission::get_round, fission::join_round, coupons::gift, leaderboards::list_leaderboards,
         leaderboards::get_leaderboard, leaderboards::create_leaderboard,
         leaderboards::put_leaderboard, leaderboards::propose_awards, leaderboards::list_awards,
-        leaderboards::decide_award, leaderboards::member_honours,
+        leaderboards::decide_award, leaderboards::member_honours, leaderboards::marketing_report,
     ),
     components(schemas(
         views::EventAnswer, views::BatchAnswer, views::MemberDoc, views::IdentityView, views::Timeline,
@@ -176,7 +176,7 @@ use utoipa_swagger_ui::SwaggerUi;
         honours_views::LeaderboardInput, honours_views::StandingView, honours_views::LeaderboardView,
         honours_views::LeaderboardList, honours_views::ProposeAwardsInput, honours_views::AwardView,
         honours_views::AwardList, honours_views::AwardDecisionInput, honours_views::BadgeView,
-        honours_views::HonoursView,
+        honours_views::HonoursView, honours_views::CampaignReportRow, honours_views::CampaignReport,
     )),
     modifiers(&BearerAuth, &ErrorAnswers),
 )]

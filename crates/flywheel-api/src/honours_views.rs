@@ -104,3 +104,42 @@ pub struct HonoursView {
     pub badges: Vec<BadgeView>,
     pub awards: Vec<AwardView>,
 }
+
+/// One campaign's figures in the marketing report.
+#[derive(Serialize, ToSchema)]
+pub struct CampaignReportRow {
+    /// coupon | group_buy | help | bargain
+    pub kind: String,
+    pub id: String,
+    pub name: String,
+    /// Members who took part: redeemed a code, led or joined a round.
+    pub participants: i64,
+    /// Friends new to the brand it brought (joined after the round opened, or after the
+    /// gift was sent).
+    pub new_members: i64,
+    /// Referrals it made, and those converted by the friend's first purchase.
+    pub referrals: i64,
+    pub referral_conversions: i64,
+    /// Points credited by its rewards, and what they cost at the points' value.
+    pub points: i64,
+    pub points_cost: String,
+    /// Discounts granted on its coupons.
+    pub discounts: String,
+    /// points_cost + discounts.
+    pub cost: String,
+    /// A coupon's: the orders its codes were redeemed on. A group-buy's, help's or
+    /// bargain's: net orders its participants placed from taking part until 30 days
+    /// after.
+    pub gmv: String,
+    /// gmv / cost; null when it cost nothing.
+    pub gmv_per_cost: Option<f64>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct CampaignReport {
+    /// What a point costs the brand (`points.value_per_point`).
+    pub value_per_point: String,
+    /// Days after taking part a participant's orders count as influenced.
+    pub influence_days: i64,
+    pub campaigns: Vec<CampaignReportRow>,
+}

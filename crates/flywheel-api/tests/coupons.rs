@@ -698,6 +698,34 @@ async fn a_gift_redeemed_on_a_friends_first_purchase_rewards_both_and_extends_th
         assert_eq!(status, StatusCode::OK, "{body}");
         assert!(gift_rewards(&app, regular).await.is_empty());
         assert_eq!(gift_rewards(&app, giver).await, [100]);
+        // The report: two redeemers, two referrals, one converted; 200 points and 20.00
+        // of discounts; the two orders of 80.00 the codes were redeemed on are the GMV.
+        let (_, report) = app.get("/v1/marketing/report").await;
+        let row = report["campaigns"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["id"] == "gift-ten")
+            .unwrap()
+            .clone();
+        assert_eq!(
+            (
+                &row["participants"],
+                &row["referrals"],
+                &row["referral_conversions"],
+                &row["points"]
+            ),
+            (&json!(2), &json!(2), &json!(1), &json!(200)),
+            "{row}"
+        );
+        assert_eq!(
+            (&row["discounts"], &row["gmv"]),
+            (&json!("20.00"), &json!("160.00")),
+            "{row}"
+        );
+        let cost = row["cost"].as_str().unwrap().parse::<f64>().unwrap();
+        assert!(cost >= 20.0, "{row}");
+        assert!(row["gmv_per_cost"].as_f64().unwrap() > 0.0, "{row}");
         app.assert_books_balance().await;
     }
 }

@@ -207,6 +207,36 @@ async fn group_buys_fill_or_fail_and_every_join_is_a_referral_of_the_leader() {
             .get("/v1/fission-campaigns/trio/rounds?status=failed")
             .await;
         assert_eq!(failed_list["rounds"].as_array().unwrap().len(), 1);
+        // The report: two leaders and three friends took part, three referrals, one
+        // converted by a purchase of 99.00 after joining; no reward, so no cost.
+        let (_, report) = app.get("/v1/marketing/report").await;
+        let row = report["campaigns"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["id"] == "trio")
+            .unwrap()
+            .clone();
+        assert_eq!(
+            (
+                &row["kind"],
+                &row["participants"],
+                &row["new_members"],
+                &row["referrals"]
+            ),
+            (&json!("group_buy"), &json!(5), &json!(0), &json!(3)),
+            "{row}"
+        );
+        assert_eq!(
+            (
+                &row["referral_conversions"],
+                &row["gmv"],
+                &row["cost"],
+                &row["gmv_per_cost"]
+            ),
+            (&json!(1), &json!("99.00"), &json!("0.00"), &Value::Null),
+            "{row}"
+        );
     }
 }
 

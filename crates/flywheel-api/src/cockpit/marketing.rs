@@ -7,7 +7,7 @@
 
 use super::page::{Chrome, PageError, render};
 use super::session::Viewer;
-use crate::honours_views::LeaderboardView;
+use crate::honours_views::{CampaignReport, LeaderboardView};
 use crate::state::AppState;
 use askama::Template;
 use axum::extract::State;
@@ -210,6 +210,8 @@ struct MarketingPage {
     lotteries: Vec<LotteryLine>,
     fission: Vec<FissionLine>,
     leaderboards: Vec<LeaderboardView>,
+    /// Each campaign's results, when the viewer may read reports.
+    report: Option<CampaignReport>,
 }
 
 pub(super) async fn page(
@@ -249,7 +251,13 @@ pub(super) async fn page(
     for row in state.store.leaderboards().await? {
         leaderboards.push(crate::routes::leaderboards::board_view(&state, row.board).await?);
     }
+    let report = if viewer.caller.role.allows(Permission::ReadStats) {
+        Some(crate::routes::leaderboards::campaign_report(&state).await?)
+    } else {
+        None
+    };
     let page = MarketingPage {
+        report,
         chrome: Chrome::of(&viewer, "marketing"),
         coupons,
         sales,

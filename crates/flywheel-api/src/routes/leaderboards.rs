@@ -1,7 +1,8 @@
 //! `/v1/leaderboards`, `/v1/awards` and `/v1/members/{id}/honours` (比, seed 002):
 //! leaderboards defined by admin and operator keys (audited) and ranked when read;
 //! annual awards proposed from a leaderboard's top and confirmed or declined by staff;
-//! a member's badges (awarded by segments) and confirmed awards.
+//! a member's badges (awarded by segments) and confirmed awards; and the marketing
+//! report, each campaign's participants, referrals, cost and influenced GMV.
 
 use super::segments::{expression_error, language};
 use super::{check_slug, member_id, required_id, same_id};
@@ -9,8 +10,9 @@ use crate::auth::{Allowed, need};
 use crate::body::{JsonValue, SMALL, typed};
 use crate::error::ApiError;
 use crate::honours_views::{
-    AwardDecisionInput, AwardList, AwardView, BadgeView, HonoursView, LeaderboardInput,
-    LeaderboardList, LeaderboardView, ProposeAwardsInput, StandingView,
+    AwardDecisionInput, AwardList, AwardView, BadgeView, CampaignReport, CampaignReportRow,
+    HonoursView, LeaderboardInput, LeaderboardList, LeaderboardView, ProposeAwardsInput,
+    StandingView,
 };
 use crate::params::{Params, limit, unknown};
 use crate::state::AppState;
@@ -41,6 +43,7 @@ pub fn router() -> Router<AppState> {
         .route("/v1/awards", get(list_awards))
         .route("/v1/awards/{id}/decision", post(decide_award))
         .route("/v1/members/{id}/honours", get(member_honours))
+        .route("/v1/marketing/report", get(marketing_report))
 }
 
 /// The board's score and filter, compiled; a field that does not check is named.
@@ -413,4 +416,57 @@ pub async fn member_honours(
             ApiError::not_found(ErrorCode::MemberNotFound, format!("no member {id}"))
         })?;
     Ok(Json(honours_of(&state, member.id).await?))
+}
+
+/// The marketing report: each campaign's participants, referrals, cost and GMV
+///
+/// One row per coupon and per group-buy, help or bargain campaign. Cost is the points
+/// its rewards credited at `points.value_per_point` plus the discounts its coupons
+/// granted. GMV is, for a coupon, the orders its codes were redeemed on; for a fission
+/// campaign, what its participants spent (net of refunds) from taking part until 30
+/// days after. Read from the tables: it may lag ingest by one flush.
+#[utoipa::path(get, path = "/v1/marketing/report", tag = "marketing",
+    responses((status = 200, body = CampaignReport)),
+    security(("bearer" = [])))]
+pub async fn marketing_report(
+    _caller: Allowed<need::ReadStats>,
+    State(state): State<AppState>,
+) -> Result<Json<CampaignReport>, ApiError> {
+    Ok(Json(campaign_report(&state).await?))
+}
+
+/// The marketing report, for the API and the cockpit.
+pub(crate) async fn campaign_report(state: &AppState) -> Result<CampaignReport, ApiError> {
+    let points = &state.policy.points;
+    let campaigns = state
+        .store
+        .campaign_figures()
+        .await?
+        .into_iter()
+        .map(|f| {
+            let points_cost = points.liability(f.points).unwrap_or_default();
+            let cost = points_cost.checked_add(f.discounts).unwrap_or(points_cost);
+            CampaignReportRow {
+                gmv_per_cost: (cost.minor() > 0)
+                    .then(|| f.gmv.minor() as f64 / cost.minor() as f64),
+                kind: f.kind,
+                id: f.id,
+                name: f.name,
+                participants: f.participants,
+                new_members: f.new_members,
+                referrals: f.referrals,
+                referral_conversions: f.referral_conversions,
+                points: f.points,
+                points_cost: points_cost.to_string(),
+                discounts: f.discounts.to_string(),
+                cost: cost.to_string(),
+                gmv: f.gmv.to_string(),
+            }
+        })
+        .collect();
+    Ok(CampaignReport {
+        value_per_point: points.value_per_point.to_string(),
+        influence_days: flywheel_store::INFLUENCE_DAYS,
+        campaigns,
+    })
 }

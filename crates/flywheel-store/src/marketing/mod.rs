@@ -4,7 +4,7 @@
 //! (`coupons.rs`), flash sales with their claims (`flash.rs`), and the points lottery
 //! with its auditable draws (`lottery.rs`), and fission campaigns — group-buys, help
 //! requests and bargains — with their rounds and joins (`fission.rs`), and leaderboards, awards and badges
-//! (`honours.rs`).
+//! (`honours.rs`), and each campaign's figures for the marketing report (`reports.rs`).
 
 mod coupons;
 mod fission;
@@ -12,6 +12,7 @@ mod flash;
 mod honours;
 mod lottery;
 mod products;
+mod reports;
 
 pub(crate) use coupons::plan_event_coupons;
 pub use coupons::{CodeRow, CouponRow, Issued, MarketingError, Redeemed};
@@ -20,3 +21,4 @@ pub use flash::{ClaimRow, FlashSaleRow};
 pub use honours::{AwardRow, BadgeRow, LeaderboardRow};
 pub use lottery::{DrawRow, LotteryRow};
 pub use products::{ProductQuery, ProductRow, SavedProducts};
+pub use reports::{CampaignFigures, INFLUENCE_DAYS};
