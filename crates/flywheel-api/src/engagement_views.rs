@@ -101,7 +101,8 @@ pub struct ConsentsView {
 /// "exit"}` or `{"tier": {"programme": "club", "from": "silver", "to": "gold"}}` (any end
 /// may be left out). Steps: `{"wait": "2d"}`, `{"wait": {"until": "10:00"}}`, `{"send": {"content":
 /// "<id>", "channel": "sms"}}`, `{"tag": "vip"}`, `{"untag": "vip"}`, `{"points": {"amount":
-/// 100, "rule": "birthday"}}`, `{"webhook": {"event": "<name>"}}` and `{"if": "<expression>",
+/// 100, "rule": "birthday"}}`, `{"coupon": {"id": "ten-off"}}`, `{"webhook": {"event":
+/// "<name>"}}` and `{"if": "<expression>",
 /// "then": [steps], "else": [steps]}`.
 #[derive(Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]

@@ -640,14 +640,43 @@ async fn segment_and_stage_triggers_run_tags_points_branches_and_goals() {
             )
             .await;
         assert!(status.is_success(), "{body}");
-        // On entering the segment: a tag, points through the ledger, then a branch on
-        // the tag just set.
+        // On entering the segment: a tag, points through the ledger, a coupon, then a
+        // branch on the tag just set.
+        let (status, body) = app
+            .post(
+                "/v1/coupons",
+                json!({"id": "welcome-5", "name": "5 off", "kind": "amount_off",
+                "amount": "5.00", "valid_days": 30}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        let (status, body) = app
+            .post(
+                "/v1/journeys",
+                json!({"id": "no-coupon", "trigger": {"segment": "buyers", "on": "enter"},
+                    "steps": [{"coupon": {"id": "nope"}}]}),
+            )
+            .await;
+        assert_eq!(
+            (
+                status,
+                body["error"]["code"].as_str(),
+                body["error"]["field"].as_str()
+            ),
+            (
+                StatusCode::NOT_FOUND,
+                Some("coupon_not_found"),
+                Some("steps")
+            ),
+            "{body}"
+        );
         let (status, body) = app
             .post(
                 "/v1/journeys",
                 json!({"id": "welcome-buyer", "status": "active",
                     "trigger": {"segment": "buyers", "on": "enter"},
                     "steps": [{"tag": "welcomed"}, {"points": {"amount": 50, "rule": "welcome"}},
+                              {"coupon": {"id": "welcome-5"}},
                               {"if": "tag(\"welcomed\")", "then": [{"send": {"content": "thanks"}}],
                                "else": [{"send": {"content": "nudge"}}]}]}),
             )
@@ -720,6 +749,14 @@ async fn segment_and_stage_triggers_run_tags_points_branches_and_goals() {
             .unwrap();
         let (_, again) = app.get(&format!("/v1/members/{member}/points")).await;
         assert_eq!(again["balance"].as_i64(), Some(balance));
+        // …and issued one coupon code, once.
+        let (_, codes) = app.get(&format!("/v1/members/{member}/coupons")).await;
+        let codes = codes["coupons"].as_array().unwrap();
+        assert_eq!(codes.len(), 1, "{codes:?}");
+        assert_eq!(
+            (&codes[0]["coupon_id"], &codes[0]["source"]),
+            (&json!("welcome-5"), &json!("journey:welcome-buyer"))
+        );
 
         // The goal is met before the wait ends: the member leaves without the nudge.
         let (status, body) = app

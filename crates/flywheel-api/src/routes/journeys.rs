@@ -98,13 +98,14 @@ pub async fn get_journey(
 /// Save a journey
 ///
 /// The trigger, steps, re-entry policy and goal are checked; an error names the field
-/// (`steps[1].send.content`). Content named by a send step must be in the library.
+/// (`steps[1].send.content`). Content named by a send step must be in the library, and
+/// a coupon step's coupon must exist.
 /// Sending the same journey again answers 200 and changes nothing.
 #[utoipa::path(post, path = "/v1/journeys", tag = "engagement",
     request_body(content = JourneyInput),
     responses((status = 201, body = JourneyView, description = "Saved"),
         (status = 200, body = JourneyView, description = "Stored before, unchanged"),
-        (status = 404, description = "content_not_found: a send step names content not in the library"),
+        (status = 404, description = "content_not_found: a send step names content not in the library; coupon_not_found: a coupon step names no coupon"),
         (status = 409, description = "journey_exists: the id holds another journey"),
         (status = 422, description = "invalid_expression, or an unsound field")),
     security(("bearer" = [])))]
@@ -127,7 +128,7 @@ pub async fn create_journey(
     request_body(content = JourneyInput),
     responses((status = 201, body = JourneyView, description = "Saved"),
         (status = 200, body = JourneyView, description = "Unchanged"),
-        (status = 404, description = "content_not_found: a send step names content not in the library"),
+        (status = 404, description = "content_not_found: a send step names content not in the library; coupon_not_found: a coupon step names no coupon"),
         (status = 422, description = "invalid_expression, or an unsound field")),
     security(("bearer" = [])))]
 pub async fn put_journey(
@@ -170,7 +171,7 @@ async fn save(
         .map(|c| (c.id, c.channel))
         .collect();
     let lang = state.policy.language();
-    compile(
+    let journey = compile(
         &input.trigger,
         &input.steps,
         &reentry,
@@ -178,6 +179,19 @@ async fn save(
         &lang,
         &|c| channels.get(c).cloned(),
     )?;
+    // A coupon step names a coupon that exists (it may run out or be switched off
+    // later; the run then stops with the reason).
+    for op in &journey.program {
+        if let flywheel_core::engagement::journey::Op::Coupon(coupon) = op
+            && state.store.coupon(coupon).await?.is_none()
+        {
+            return Err(ApiError::new(
+                ErrorCode::CouponNotFound,
+                format!("a coupon step names {coupon:?}, which is not a coupon"),
+            )
+            .field("steps"));
+        }
+    }
     let mut definition =
         json!({"trigger": input.trigger, "steps": input.steps, "reentry": reentry});
     if let Some(g) = &input.goal {

@@ -168,6 +168,8 @@ pub enum Op {
         amount: i64,
         rule: String,
     },
+    /// Issue the member a code of this coupon (within its limits and budget).
+    Coupon(String),
     /// Post the member and the journey to the webhook channel, as this event name.
     Webhook {
         event: String,
@@ -481,7 +483,7 @@ fn emit(
         if map.len() != 1 {
             return Err(invalid(
                 &field,
-                "a step is one of wait, send, tag, untag, points, webhook or if",
+                "a step is one of wait, send, tag, untag, points, coupon, webhook, ticket or if",
             ));
         }
         let (kind, body) = map.iter().next().expect("one key");
@@ -581,6 +583,22 @@ fn emit(
                     rule: rule.to_owned(),
                 }
             }
+            "coupon" => {
+                let o = object_of(body, &inner)?;
+                only_keys(o, &inner, &["id"])?;
+                let id = text_of(
+                    o.get("id")
+                        .ok_or_else(|| FieldError::missing(format!("{inner}.id")))?,
+                    &format!("{inner}.id"),
+                )?;
+                if id.is_empty() || id.len() > 40 {
+                    return Err(invalid(
+                        format!("{inner}.id"),
+                        "a coupon id is 1-40 characters",
+                    ));
+                }
+                Op::Coupon(id.to_owned())
+            }
             "webhook" => {
                 let o = object_of(body, &inner)?;
                 only_keys(o, &inner, &["event"])?;
@@ -628,7 +646,7 @@ fn emit(
                     &inner,
                     ErrorCode::UnknownField,
                     format!(
-                        "'{other}' is not a step: wait, send, tag, untag, points, webhook, ticket or if"
+                        "'{other}' is not a step: wait, send, tag, untag, points, coupon, webhook, ticket or if"
                     ),
                 ));
             }

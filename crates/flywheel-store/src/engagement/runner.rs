@@ -64,8 +64,14 @@ enum Stop {
     Park(Micros),
     /// Ended: done (the last step ran), or exited for the reason given.
     End(&'static str, Option<String>),
-    /// A points step at the run's position: granted outside the run's transaction.
+    /// A points or coupon step at the run's position: granted outside the run's
+    /// transaction (each keyed by the run and step, so a retry grants once).
+    Grant(Grant),
+}
+
+enum Grant {
     Points { amount: i64, rule: String },
+    Coupon(String),
 }
 
 const RUN_COLUMNS: &str = "id, journey_id, version, member_id, cause, status, pc, triggered_at, \
@@ -262,7 +268,7 @@ impl Store {
                     report.finished += 1;
                     return Ok(());
                 }
-                Stop::Points { amount, rule } => {
+                Stop::Grant(grant) => {
                     sqlx::query(
                         "UPDATE journey_runs SET pc = $1, next_at = $2, updated_at = $2 WHERE id = $3",
                     )
@@ -272,22 +278,39 @@ impl Store {
                     .execute(&mut *conn)
                     .await?;
                     tx.commit().await?;
-                    let request = AdjustRequest {
-                        member_id: run.member_id,
-                        points: amount,
-                        reason: format!("journey {} ({rule})", run.journey_id),
-                        programme: policy.points.default_programme().to_owned(),
-                        idempotency_key: format!("journey:{}:{pc}", run.id),
-                        actor: AuditActor {
-                            reference: format!("journey:{}", run.journey_id),
-                            key_id: None,
-                            name: format!("journey {}", run.journey_id),
-                        },
-                    };
-                    let granted = self.adjust_points(&request, &policy.points, now).await;
-                    let outcome = match granted {
-                        Ok(_) => None,
-                        Err(e) => Some(format!("points: {e}")),
+                    let key = format!("journey:{}:{pc}", run.id);
+                    let outcome = match grant {
+                        Grant::Points { amount, rule } => {
+                            let request = AdjustRequest {
+                                member_id: run.member_id,
+                                points: amount,
+                                reason: format!("journey {} ({rule})", run.journey_id),
+                                programme: policy.points.default_programme().to_owned(),
+                                idempotency_key: key,
+                                actor: AuditActor {
+                                    reference: format!("journey:{}", run.journey_id),
+                                    key_id: None,
+                                    name: format!("journey {}", run.journey_id),
+                                },
+                            };
+                            match self.adjust_points(&request, &policy.points, now).await {
+                                Ok(_) => None,
+                                Err(e) => Some(format!("points: {e}")),
+                            }
+                        }
+                        Grant::Coupon(coupon) => {
+                            let source = format!("journey:{}", run.journey_id);
+                            match self
+                                .issue_coupon(&coupon, run.member_id, &key, &source, now)
+                                .await
+                            {
+                                Ok(_) => None,
+                                Err(crate::MarketingError::Refused { code, message }) => {
+                                    Some(format!("coupon: {} ({message})", code.as_str()))
+                                }
+                                Err(crate::MarketingError::Store(e)) => return Err(e),
+                            }
+                        }
                     };
                     let mut tx = self.begin_write().await?;
                     let conn: &mut AnyConnection = &mut tx;
@@ -449,11 +472,12 @@ impl Store {
                     *pc += 1;
                 }
                 Op::Points { amount, rule } => {
-                    return Ok(Stop::Points {
+                    return Ok(Stop::Grant(Grant::Points {
                         amount: *amount,
                         rule: rule.clone(),
-                    });
+                    }));
                 }
+                Op::Coupon(id) => return Ok(Stop::Grant(Grant::Coupon(id.clone()))),
                 Op::JumpUnless { cond, target } => {
                     *pc = if holds(conn, &ctx, cond, &member, lang, now).await? {
                         *pc + 1
