@@ -363,3 +363,41 @@ async fn help_unlocks_at_its_target_and_bargains_reach_their_floor() {
         app.assert_books_balance().await;
     }
 }
+
+#[tokio::test]
+async fn a_referral_ring_is_refused_and_pays_nobody() {
+    for app in TestApp::all().await {
+        let at = app.now();
+        let refer = |n: u32, invitee: &str, inviter: &str| {
+            app.send(json!({"event_id": format!("ring-{n}"), "type": "referral", "occurred_at": to_rfc3339(at + i64::from(n)),
+                "channel": "mini_program", "identities": {"phone": invitee},
+                "properties": {"referrer": {"phone": inviter}}}))
+        };
+        // A brought B, B brought C, C brought D — each its own request — and then D
+        // claims to have brought A: a ring of accounts referring each other.
+        refer(0, "13900006002", "13900006001").await;
+        refer(1, "13900006003", "13900006002").await;
+        refer(2, "13900006004", "13900006003").await;
+        let ring = refer(3, "13900006001", "13900006004").await;
+        assert_eq!(ring["duplicate"], false, "{ring}");
+        let first = member(&app, "13900006001", at).await;
+        let d = member(&app, "13900006004", at).await;
+        let (_, dm) = app.get(&format!("/v1/members/{d}")).await;
+        assert_eq!(dm["facts"]["referrals_made"], 0, "D brought nobody: {dm}");
+        // A's first purchase converts nothing and pays D nothing.
+        app.send(
+            json!({"event_id": "ring-buy", "type": "purchase", "occurred_at": to_rfc3339(at + 10),
+            "channel": "mini_program", "identities": {"phone": "13900006001"},
+            "properties": {"order_id": "RING-1", "amount": "50.00", "currency": "CNY"}}),
+        )
+        .await;
+        let (_, dm) = app.get(&format!("/v1/members/{d}")).await;
+        assert_eq!(dm["facts"]["referrals_converted"], 0, "{dm}");
+        let (_, export) = app.get(&format!("/v1/members/{first}/export")).await;
+        let statuses: Vec<&str> = export["referrals"]
+            .as_array()
+            .map(|r| r.iter().filter_map(|x| x["status"].as_str()).collect())
+            .unwrap_or_default();
+        assert!(statuses.contains(&"refused_cycle"), "{export}");
+    }
+}

@@ -219,12 +219,22 @@ impl WorkingSet {
         if inviter == invitee {
             return; // the referrer turned out to be the invitee: nobody was brought in
         }
-        if let Some(m) = self.members.get_mut(&inviter) {
+        // A referral that closes a loop — the invitee brought the inviter in, directly or
+        // up a chain this batch holds — is kept, refused: it counts for nobody and never
+        // converts (seed 002's rings of accounts referring each other).
+        let status = if self.invited_up_the_chain(inviter, invitee) {
+            "refused_cycle"
+        } else if self.referrals.values().any(|r| r.invitee_id == invitee) {
+            // Only the first referral of an invitee can convert.
+            "superseded"
+        } else {
+            "pending"
+        };
+        if status != "refused_cycle"
+            && let Some(m) = self.members.get_mut(&inviter)
+        {
             m.facts.referrals_made += 1;
         }
-        // Only the first referral of an invitee can convert.
-        let already = self.referrals.values().any(|r| r.invitee_id == invitee);
-        let status = if already { "superseded" } else { "pending" };
         self.referrals.insert(
             event.event_id.clone(),
             ReferralState {
@@ -238,6 +248,28 @@ impl WorkingSet {
         );
         changes.new_referrals.push(event.event_id.clone());
         self.convert_referrals_of(invitee, keep_after, changes);
+    }
+
+    /// Whether `ancestor` brought `member` in: walks `member`'s inviters up the referrals
+    /// this batch holds (each member's as invitee), stopping at a loop.
+    fn invited_up_the_chain(&self, member: MemberId, ancestor: MemberId) -> bool {
+        let mut seen = std::collections::BTreeSet::new();
+        let mut at = member;
+        while seen.insert(at) {
+            let Some(r) = self
+                .referrals
+                .values()
+                .find(|r| r.invitee_id == at && (r.status == "pending" || r.status == "converted"))
+            else {
+                return false;
+            };
+            let up = self.survivor(r.inviter_id);
+            if up == ancestor {
+                return true;
+            }
+            at = up;
+        }
+        false
     }
 
     /// Converts the invitee's pending referral if their first purchase came at or after it.

@@ -232,6 +232,48 @@ fn a_converted_referral_lifts_the_inviter_from_weak_to_super_strong() {
 }
 
 #[test]
+fn a_referral_back_up_the_chain_is_refused_and_never_converts() {
+    let mut h = Harness::new();
+    let refer = |h: &mut Harness, day, invitee: &str, inviter: &str| {
+        h.send(
+            day,
+            "referral",
+            json!({"phone": invitee}),
+            json!({"referrer": {"phone": inviter}}),
+        )
+        .unwrap()
+    };
+    // A brought B, B brought C; then C claims to have brought A.
+    refer(&mut h, 0, "13900000002", "13900000001");
+    refer(&mut h, 1, "13900000003", "13900000002");
+    let a = refer(&mut h, 2, "13900000001", "13900000003").member_id;
+    let ring: Vec<&str> =
+        h.ws.referrals
+            .values()
+            .filter(|r| r.invitee_id == a)
+            .map(|r| r.status.as_str())
+            .collect();
+    assert_eq!(ring, ["refused_cycle"]);
+    let c =
+        h.ws.owners
+            .iter()
+            .find(|(i, _)| i.value == "+8613900000003")
+            .unwrap()
+            .1;
+    assert_eq!(
+        h.ws.member(*c).unwrap().facts.referrals_made,
+        0,
+        "C brought nobody"
+    );
+    h.buy(3, json!({"phone": "13900000001"}), "o1");
+    assert!(
+        h.changes.conversions.is_empty(),
+        "{:?}",
+        h.changes.conversions
+    );
+}
+
+#[test]
 fn an_invitee_who_had_already_bought_does_not_convert() {
     let mut h = Harness::new();
     h.buy(0, json!({"phone": "13900139000"}), "o1");

@@ -220,6 +220,7 @@ pub(crate) async fn load_working_set<'a>(
         ws.referrals.insert(r.event_id.clone(), r);
     }
     load_members(conn, backend, &scope, &mut ws, inviters, cache).await?;
+    load_referral_chains(conn, &mut ws).await?;
 
     // One fresh id for every identity set none of whose identities is known: an upper
     // bound on the members this batch can create.
@@ -348,6 +349,47 @@ async fn load_identities(
         if let Some(m) = loaded.get_mut(&member) {
             m.identities.insert(identity);
         }
+    }
+    Ok(())
+}
+
+/// How far up a chain of inviters a new referral is checked for closing a loop.
+const CHAIN_DEPTH: usize = 8;
+
+/// The referrals that brought in each inviter above the members loaded, up to
+/// [`CHAIN_DEPTH`] levels, so a referral that closes a loop (the invitee brought the
+/// inviter in) is seen and refused. Only counted referrals are followed; the rows are
+/// read, never written back unless the batch changes them.
+async fn load_referral_chains(
+    conn: &mut AnyConnection,
+    ws: &mut WorkingSet,
+) -> Result<(), StoreError> {
+    let counted = |s: &str| s == "pending" || s == "converted";
+    let mut known: BTreeSet<MemberId> = ws.referrals.values().map(|r| r.invitee_id).collect();
+    known.extend(ws.members.keys().copied());
+    let mut frontier: BTreeSet<MemberId> = ws
+        .referrals
+        .values()
+        .filter(|r| counted(&r.status))
+        .map(|r| r.inviter_id)
+        .chain(ws.members.keys().copied())
+        .filter(|id| !ws.referrals.values().any(|r| r.invitee_id == *id))
+        .collect();
+    let head = format!("{REFERRAL_SELECT} status IN ('pending', 'converted') AND invitee_id");
+    for _ in 0..CHAIN_DEPTH {
+        if frontier.is_empty() {
+            break;
+        }
+        known.extend(frontier.iter().copied());
+        let mut next = BTreeSet::new();
+        for row in select_in(conn, &head, frontier.iter().copied().map(Val::Int), "").await? {
+            let r = referral_from_row(&row)?;
+            if !known.contains(&r.inviter_id) {
+                next.insert(r.inviter_id);
+            }
+            ws.referrals.entry(r.event_id.clone()).or_insert(r);
+        }
+        frontier = next;
     }
     Ok(())
 }
