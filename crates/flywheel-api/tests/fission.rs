@@ -207,6 +207,11 @@ async fn group_buys_fill_or_fail_and_every_join_is_a_referral_of_the_leader() {
             .get("/v1/fission-campaigns/trio/rounds?status=failed")
             .await;
         assert_eq!(failed_list["rounds"].as_array().unwrap().len(), 1);
+        let (_, audit) = app.get("/v1/audit?kind=fission_campaign").await;
+        assert_eq!(
+            audit["entries"][0]["target"], "fission_campaign:trio",
+            "{audit}"
+        );
         // The report: two leaders and three friends took part, three referrals, one
         // converted by a purchase of 99.00 after joining; no reward, so no cost.
         let (_, report) = app.get("/v1/marketing/report").await;

@@ -138,6 +138,14 @@ async fn a_leaderboard_ranks_as_computed_independently_and_awards_are_decided_on
             (status, a["error"]["code"].as_str()),
             (StatusCode::CONFLICT, Some("already_decided"))
         );
+        // Defining the board, proposing and deciding are each in the audit log.
+        for kind in ["leaderboard", "award"] {
+            let (_, audit) = app.get(&format!("/v1/audit?kind={kind}")).await;
+            assert!(
+                !audit["entries"].as_array().unwrap().is_empty(),
+                "{kind}: {audit}"
+            );
+        }
         let (_, proposed) = app.get("/v1/awards?status=proposed").await;
         assert_eq!(proposed["awards"].as_array().unwrap().len(), 1);
         let winner = awards[0]["member_id"].as_i64().unwrap();

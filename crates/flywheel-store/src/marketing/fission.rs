@@ -14,7 +14,8 @@
 //! join commits, and again by the pass should the process stop in between.
 
 use super::coupons::{MarketingError, refused, retrying};
-use crate::audit::{self, AuditActor, AuditChange};
+use super::definitions::{FISSION_CAMPAIGNS, write_definition};
+use crate::audit::AuditActor;
 use crate::db::Store;
 use crate::error::StoreError;
 use crate::points::AdjustRequest;
@@ -226,29 +227,16 @@ impl Store {
                 ));
             }
         }
-        let definition =
-            serde_json::to_string(campaign).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        sqlx::query(
-            "INSERT INTO fission_campaigns (id, definition, created_at, updated_at, updated_by) \
-             VALUES ($1, $2, $3, $3, $4) ON CONFLICT (id) DO UPDATE SET definition = excluded.definition, \
-             updated_at = excluded.updated_at, updated_by = excluded.updated_by",
+        write_definition(
+            conn,
+            &FISSION_CAMPAIGNS,
+            &campaign.id,
+            before.as_ref().map(|b| &b.campaign),
+            campaign,
+            actor,
+            now,
         )
-        .bind(campaign.id.clone())
-        .bind(definition)
-        .bind(now)
-        .bind(actor.reference.clone())
-        .execute(&mut *conn)
         .await?;
-        let body = |c: &FissionCampaign| serde_json::to_value(c).unwrap_or_default();
-        let change = AuditChange {
-            kind: "fission_campaign",
-            action: if before.is_some() { "update" } else { "create" },
-            target: format!("fission_campaign:{}", campaign.id),
-            reason: None,
-            before: before.as_ref().map(|b| body(&b.campaign)),
-            after: Some(body(campaign)),
-        };
-        audit::record(conn, now, actor, change).await?;
         tx.commit().await?;
         Ok(before.is_none())
     }

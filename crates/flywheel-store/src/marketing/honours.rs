@@ -5,6 +5,7 @@
 //! evaluation (`segments/live.rs`) when a member enters a segment that awards one.
 
 use super::coupons::{MarketingError, refused};
+use super::definitions::{LEADERBOARDS, write_definition};
 use crate::audit::{self, AuditActor, AuditChange};
 use crate::db::Store;
 use crate::error::StoreError;
@@ -108,29 +109,16 @@ impl Store {
                 format!("a leaderboard {:?} exists; change it with PUT", board.id),
             ));
         }
-        let definition =
-            serde_json::to_string(board).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        sqlx::query(
-            "INSERT INTO leaderboards (id, definition, created_at, updated_at, updated_by) \
-             VALUES ($1, $2, $3, $3, $4) ON CONFLICT (id) DO UPDATE SET definition = excluded.definition, \
-             updated_at = excluded.updated_at, updated_by = excluded.updated_by",
+        write_definition(
+            conn,
+            &LEADERBOARDS,
+            &board.id,
+            before.as_ref().map(|b| &b.board),
+            board,
+            actor,
+            now,
         )
-        .bind(board.id.clone())
-        .bind(definition)
-        .bind(now)
-        .bind(actor.reference.clone())
-        .execute(&mut *conn)
         .await?;
-        let body = |b: &Leaderboard| serde_json::to_value(b).unwrap_or_default();
-        let change = AuditChange {
-            kind: "leaderboard",
-            action: if before.is_some() { "update" } else { "create" },
-            target: format!("leaderboard:{}", board.id),
-            reason: None,
-            before: before.as_ref().map(|b| body(&b.board)),
-            after: Some(body(board)),
-        };
-        audit::record(conn, now, actor, change).await?;
         tx.commit().await?;
         Ok(before.is_none())
     }

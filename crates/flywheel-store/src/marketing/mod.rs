@@ -7,6 +7,7 @@
 //! (`honours.rs`), and each campaign's figures for the marketing report (`reports.rs`).
 
 mod coupons;
+mod definitions;
 mod fission;
 mod flash;
 mod honours;
