@@ -85,6 +85,8 @@ pub struct RewardView {
     pub active: bool,
     pub created_at: String,
     pub updated_at: String,
+    /// kind coupon: the coupon each redemption issues a code of.
+    pub coupon_id: Option<String>,
 }
 
 impl From<RewardRow> for RewardView {
@@ -103,6 +105,7 @@ impl From<RewardRow> for RewardView {
             active: r.active,
             created_at: to_rfc3339(r.created_at),
             updated_at: to_rfc3339(r.updated_at),
+            coupon_id: r.coupon_id,
         }
     }
 }
@@ -123,6 +126,8 @@ pub struct RedemptionView {
     pub cancelled_at: Option<String>,
     /// True when this answers a repeated idempotency key (nothing changed).
     pub replayed: bool,
+    /// A coupon reward's code, issued by this redemption.
+    pub coupon: Option<crate::marketing_views::CodeView>,
 }
 
 impl RedemptionView {
@@ -139,6 +144,7 @@ impl RedemptionView {
             created_at: to_rfc3339(r.created_at),
             cancelled_at: r.cancelled_at.map(to_rfc3339),
             replayed,
+            coupon: None,
         }
     }
 }

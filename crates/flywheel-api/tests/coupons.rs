@@ -729,3 +729,75 @@ async fn a_gift_redeemed_on_a_friends_first_purchase_rewards_both_and_extends_th
         app.assert_books_balance().await;
     }
 }
+
+#[tokio::test]
+async fn a_coupon_reward_issues_a_code_per_redemption_or_gives_the_points_back() {
+    for app in TestApp::all().await {
+        let m = member(&app, "13900007000").await;
+        let (status, body) = app
+            .post("/v1/points/adjustments", json!({"member_id": m, "points": 500, "reason": "test", "idempotency_key": "cr-adj"}))
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        let (status, body) = app
+            .post(
+                "/v1/coupons",
+                json!({"id": "five-off", "name": "5 off", "kind": "amount_off",
+                "amount": "5.00", "valid_days": 30, "budget_count": 1}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        let reward = |id: &str, kind: &str, coupon: &str| json!({"id": id, "name": "A coupon for points", "kind": kind, "points_cost": 100, "coupon_id": coupon});
+        let (status, body) = app
+            .post("/v1/rewards", reward("bad", "gift", "five-off"))
+            .await;
+        assert_eq!(
+            (status, body["error"]["field"].as_str()),
+            (StatusCode::UNPROCESSABLE_ENTITY, Some("coupon_id")),
+            "{body}"
+        );
+        let (status, body) = app
+            .post("/v1/rewards", reward("bad", "coupon", "nope"))
+            .await;
+        assert_eq!(
+            (status, body["error"]["code"].as_str()),
+            (StatusCode::NOT_FOUND, Some("coupon_not_found")),
+            "{body}"
+        );
+        let (status, body) = app
+            .post("/v1/rewards", reward("five-for-100", "coupon", "five-off"))
+            .await;
+        assert_eq!(
+            (status, &body["coupon_id"]),
+            (StatusCode::CREATED, &json!("five-off")),
+            "{body}"
+        );
+        let redeem = |key: &str| {
+            app.post(
+                "/v1/redemptions",
+                json!({"member_id": m, "reward_id": "five-for-100", "idempotency_key": key}),
+            )
+        };
+        let (status, first) = redeem("cr-1").await;
+        assert_eq!(status, StatusCode::CREATED, "{first}");
+        let code = first["coupon"]["code"].as_str().unwrap().to_owned();
+        assert_eq!(first["coupon"]["source"], "reward:five-for-100");
+        let (status, again) = redeem("cr-1").await;
+        assert_eq!(
+            (status, again["coupon"]["code"].as_str()),
+            (StatusCode::OK, Some(code.as_str()))
+        );
+        let (_, before) = app.get(&format!("/v1/members/{m}/points")).await;
+        // The coupon's one code is gone: the next redemption is refused, points back.
+        let (status, body) = redeem("cr-2").await;
+        assert_eq!(
+            (status, body["error"]["code"].as_str()),
+            (StatusCode::CONFLICT, Some("coupon_budget_spent")),
+            "{body}"
+        );
+        let (_, after) = app.get(&format!("/v1/members/{m}/points")).await;
+        assert_eq!(after["balance"], before["balance"], "{after}");
+        let (_, codes) = app.get(&format!("/v1/members/{m}/coupons")).await;
+        assert_eq!(codes["coupons"].as_array().unwrap().len(), 1, "{codes}");
+        app.assert_books_balance().await;
+    }
+}

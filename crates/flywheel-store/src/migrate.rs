@@ -103,6 +103,7 @@ const MIGRATIONS: &[Migration] = &[
     common!(38, "fission", "0038_fission"),
     common!(39, "gift_coupons", "0039_gift_coupons"),
     common!(40, "badges", "0040_badges"),
+    common!(41, "coupon_rewards", "0041_coupon_rewards"),
 ];
 
 impl Store {

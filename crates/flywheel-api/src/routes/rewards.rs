@@ -46,6 +46,30 @@ pub(crate) struct RewardBody {
     valid_until: Option<String>,
     active: Option<bool>,
     programme: Option<String>,
+    /// kind coupon: the coupon a redemption issues a code of (`/v1/coupons`).
+    coupon_id: Option<String>,
+}
+
+/// A coupon reward's coupon must exist and only a coupon reward names one.
+async fn check_coupon(state: &AppState, row: &RewardRow) -> Result<(), ApiError> {
+    let Some(coupon) = &row.coupon_id else {
+        return Ok(());
+    };
+    if row.kind != "coupon" {
+        return Err(ApiError::new(
+            ErrorCode::InvalidValue,
+            "coupon_id is for rewards of kind coupon",
+        )
+        .field("coupon_id"));
+    }
+    if state.store.coupon(coupon).await?.is_none() {
+        return Err(ApiError::not_found(
+            ErrorCode::CouponNotFound,
+            format!("no coupon {coupon:?}"),
+        )
+        .field("coupon_id"));
+    }
+    Ok(())
 }
 
 fn reward_row(
@@ -129,6 +153,7 @@ fn reward_row(
         active: b.active.unwrap_or(true),
         created_at: if created_at > 0 { created_at } else { now },
         updated_at: now,
+        coupon_id: b.coupon_id,
     })
 }
 
@@ -153,7 +178,9 @@ pub async fn list_rewards(
 /// per-member limit and validity
 #[utoipa::path(post, path = "/v1/rewards", tag = "rewards",
     request_body(content = RewardBody),
-    responses((status = 201, body = RewardView), (status = 409, description = "reward_exists")),
+    responses((status = 201, body = RewardView), (status = 409, description = "reward_exists"),
+        (status = 404, description = "coupon_not_found: coupon_id names no coupon"),
+        (status = 422, description = "A field that does not check, named")),
     security(("bearer" = [])))]
 pub async fn create_reward(
     caller: Allowed<need::ManagePoints>,
@@ -163,6 +190,7 @@ pub async fn create_reward(
     let b: RewardBody = typed(body)?;
     let id = super::required_id(b.id.as_ref())?;
     let row = reward_row(&state, id, b, 0)?;
+    check_coupon(&state, &row).await?;
     if !state
         .store
         .save_reward(&row, false, &caller.audit_actor())
@@ -202,7 +230,10 @@ pub async fn get_reward(
 #[utoipa::path(put, path = "/v1/rewards/{id}", tag = "rewards",
     request_body(content = RewardBody),
     params(("id" = String, Path, description = "Reward id")),
-    responses((status = 200, body = RewardView)), security(("bearer" = [])))]
+    responses((status = 200, body = RewardView),
+        (status = 404, description = "coupon_not_found: coupon_id names no coupon"),
+        (status = 422, description = "A field that does not check, named")),
+    security(("bearer" = [])))]
 pub async fn put_reward(
     caller: Allowed<need::ManagePoints>,
     State(state): State<AppState>,
@@ -224,6 +255,7 @@ pub async fn put_reward(
         .map(|r| r.created_at)
         .unwrap_or(0);
     let row = reward_row(&state, id, b, created)?;
+    check_coupon(&state, &row).await?;
     state
         .store
         .save_reward(&row, true, &caller.audit_actor())
@@ -248,8 +280,8 @@ pub(crate) struct RedeemBody {
 #[utoipa::path(post, path = "/v1/redemptions", tag = "rewards",
     request_body(content = RedeemBody),
     responses((status = 201, body = RedemptionView), (status = 200, body = RedemptionView, description = "Replayed idempotency key: the first answer, `replayed: true`"),
-              (status = 409, description = "insufficient_points, out_of_stock, reward_unavailable, limit_reached, idempotency_key_reused, member_erased"),
-              (status = 404, description = "member_not_found or reward_not_found")),
+              (status = 409, description = "insufficient_points, out_of_stock, reward_unavailable, limit_reached, idempotency_key_reused, member_erased; for a coupon reward coupon_unavailable or coupon_budget_spent (the redemption is cancelled, its points back)"),
+              (status = 404, description = "member_not_found, reward_not_found, or a coupon reward's coupon_not_found")),
     security(("bearer" = [])))]
 pub async fn redeem(
     caller: Allowed<need::SpendPoints>,
@@ -284,12 +316,15 @@ pub async fn redeem(
         actor: caller.actor.clone(),
     };
     let (row, replayed) = state.store.redeem(&req, state.now()).await?;
+    let code = issue_reward_coupon(&state, &row).await?;
     let status = if replayed {
         StatusCode::OK
     } else {
         StatusCode::CREATED
     };
-    Ok((status, Json(RedemptionView::of(row, replayed))))
+    let mut view = RedemptionView::of(row, replayed);
+    view.coupon = code.map(crate::routes::coupons::code_view);
+    Ok((status, Json(view)))
 }
 
 /// A redemption
@@ -449,4 +484,46 @@ pub async fn exchange(
         StatusCode::CREATED
     };
     Ok((status, Json(ExchangeView::of(row, replayed))))
+}
+
+/// A coupon reward's code, issued once per redemption (keyed by it, so a retried
+/// redemption answers the same code). A coupon that can issue no more — budget spent,
+/// switched off, the member at its limit — cancels the redemption, giving the points
+/// back, and answers why.
+async fn issue_reward_coupon(
+    state: &AppState,
+    r: &flywheel_store::RedemptionRow,
+) -> Result<Option<flywheel_store::CodeRow>, ApiError> {
+    if r.status != "completed" {
+        return Ok(None);
+    }
+    let Some(reward_id) = &r.reward_id else {
+        return Ok(None);
+    };
+    let Some(coupon) = state
+        .store
+        .reward(reward_id)
+        .await?
+        .and_then(|w| w.coupon_id)
+    else {
+        return Ok(None);
+    };
+    let key = format!("reward:{}", r.id);
+    let source = format!("reward:{reward_id}");
+    match state
+        .store
+        .issue_coupon(&coupon, r.member_id, &key, &source, state.now())
+        .await
+    {
+        Ok((code, _)) => Ok(Some(code)),
+        Err(flywheel_store::MarketingError::Refused { code, message }) => {
+            state.store.cancel_redemption(&r.id, state.now()).await?;
+            Err(ApiError::new(
+                code,
+                format!("the reward's coupon issued no code ({message}); the points are back"),
+            )
+            .field("reward_id"))
+        }
+        Err(e) => Err(e.into()),
+    }
 }

@@ -43,6 +43,8 @@ pub struct RewardRow {
     pub active: bool,
     pub created_at: Micros,
     pub updated_at: Micros,
+    /// A coupon reward's coupon: redeeming the reward issues a code of it.
+    pub coupon_id: Option<String>,
 }
 
 impl RewardRow {
@@ -63,7 +65,7 @@ impl RewardRow {
     }
 }
 
-const REWARD_SELECT: &str = "SELECT id, name, kind, programme, points_cost, cash_cost, stock, per_member_limit, valid_from, valid_until, active, created_at, updated_at FROM rewards";
+const REWARD_SELECT: &str = "SELECT id, name, kind, programme, points_cost, cash_cost, stock, per_member_limit, valid_from, valid_until, active, created_at, updated_at, coupon_id FROM rewards";
 
 fn reward_from_row(row: &AnyRow) -> Result<RewardRow, StoreError> {
     Ok(RewardRow {
@@ -80,6 +82,7 @@ fn reward_from_row(row: &AnyRow) -> Result<RewardRow, StoreError> {
         active: row.try_get::<i64, _>("active")? != 0,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
+        coupon_id: row.try_get("coupon_id")?,
     })
 }
 
@@ -240,13 +243,14 @@ impl Store {
             "ON CONFLICT (id) DO UPDATE SET name = excluded.name, kind = excluded.kind, programme = excluded.programme, \
              points_cost = excluded.points_cost, cash_cost = excluded.cash_cost, stock = excluded.stock, \
              per_member_limit = excluded.per_member_limit, valid_from = excluded.valid_from, \
-             valid_until = excluded.valid_until, active = excluded.active, updated_at = excluded.updated_at"
+             valid_until = excluded.valid_until, active = excluded.active, updated_at = excluded.updated_at, \
+             coupon_id = excluded.coupon_id"
         } else {
             "ON CONFLICT (id) DO NOTHING"
         };
         let sql = format!(
-            "INSERT INTO rewards (id, name, kind, programme, points_cost, cash_cost, stock, per_member_limit, valid_from, valid_until, active, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) {tail}"
+            "INSERT INTO rewards (id, name, kind, programme, points_cost, cash_cost, stock, per_member_limit, valid_from, valid_until, active, created_at, updated_at, coupon_id) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) {tail}"
         );
         let done = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(r.id.clone())
@@ -262,6 +266,7 @@ impl Store {
             .bind(i64::from(r.active))
             .bind(r.created_at)
             .bind(r.updated_at)
+            .bind(r.coupon_id.clone())
             .execute(&mut *conn)
             .await?;
         if done.rows_affected() == 0 {

@@ -27,6 +27,7 @@ pub async fn seed(store: &Store, now: Micros) -> anyhow::Result<()> {
         active: true,
         created_at: now,
         updated_at: now,
+        coupon_id: None,
     };
     let catalogue = [
         reward(
