@@ -207,6 +207,18 @@ async fn group_buys_fill_or_fail_and_every_join_is_a_referral_of_the_leader() {
             .get("/v1/fission-campaigns/trio/rounds?status=failed")
             .await;
         assert_eq!(failed_list["rounds"].as_array().unwrap().len(), 1);
+        assert_eq!(
+            failed_list["rounds"][0]["joins"], failed["joins"],
+            "{failed_list}"
+        );
+        let (_, all) = app.get("/v1/fission-campaigns/trio/rounds").await;
+        let joined_total: usize = all["rounds"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["joins"].as_array().unwrap().len())
+            .sum();
+        assert_eq!(joined_total, 3, "{all}");
         let (_, audit) = app.get("/v1/audit?kind=fission_campaign").await;
         assert_eq!(
             audit["entries"][0]["target"], "fission_campaign:trio",

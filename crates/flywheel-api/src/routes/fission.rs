@@ -419,16 +419,16 @@ pub async fn list_rounds(
         .store
         .fission_rounds(&id, status.as_deref(), i64::from(most))
         .await?;
-    let mut views = Vec::with_capacity(rounds.len());
-    for r in rounds {
-        let joins = state
-            .store
-            .fission_round(&r.id)
-            .await?
-            .map(|(_, j)| j)
-            .unwrap_or_default();
-        views.push(round_view(r, joins, Some(&campaign.campaign), state.now()));
-    }
+    let ids: Vec<String> = rounds.iter().map(|r| r.id.clone()).collect();
+    let mut joins = state.store.fission_joins_of(&ids).await?;
+    let now = state.now();
+    let views = rounds
+        .into_iter()
+        .map(|r| {
+            let of_round = joins.remove(&r.id).unwrap_or_default();
+            round_view(r, of_round, Some(&campaign.campaign), now)
+        })
+        .collect();
     Ok(Json(RoundList { rounds: views }))
 }
 

@@ -169,20 +169,29 @@ async fn round_in(conn: &mut AnyConnection, id: &str) -> Result<Option<RoundRow>
     .transpose()
 }
 
+/// Which rounds a closing pass looks at.
+enum Due<'a> {
+    All,
+    Round(&'a str),
+    Leader(&'a str, MemberId),
+}
+
 /// Closes rounds still open past their deadline: a group-buy fails, the others expire.
-async fn close_due(
-    conn: &mut AnyConnection,
-    round: Option<&str>,
-    now: Micros,
-) -> Result<u64, StoreError> {
-    let only = if round.is_some() { " AND id = $2" } else { "" };
+async fn close_due(conn: &mut AnyConnection, due: Due<'_>, now: Micros) -> Result<u64, StoreError> {
+    let only = match due {
+        Due::All => "",
+        Due::Round(_) => " AND id = $2",
+        Due::Leader(..) => " AND campaign_id = $2 AND leader_id = $3",
+    };
     let query = format!(
         "UPDATE fission_rounds SET status = CASE kind WHEN 'group_buy' THEN 'failed' ELSE 'expired' END, \
          closed_at = deadline WHERE status = 'open' AND deadline <= $1{only}"
     );
     let mut q = sqlx::query(sqlx::AssertSqlSafe(query)).bind(now);
-    if let Some(id) = round {
-        q = q.bind(id.to_owned());
+    match due {
+        Due::All => {}
+        Due::Round(id) => q = q.bind(id.to_owned()),
+        Due::Leader(campaign, leader) => q = q.bind(campaign.to_owned()).bind(leader),
     }
     Ok(q.execute(&mut *conn).await?.rows_affected())
 }
@@ -279,6 +288,31 @@ impl Store {
         Ok(Some((round, joins)))
     }
 
+    /// The joins of each of `rounds`, in the order they came (one query for a page).
+    pub async fn fission_joins_of(
+        &self,
+        rounds: &[String],
+    ) -> Result<std::collections::HashMap<String, Vec<JoinRow>>, StoreError> {
+        let mut conn = self.pool().acquire().await?;
+        let head = format!("SELECT {JOIN_COLUMNS} FROM fission_joins WHERE round_id");
+        let rows = crate::sql::select_in(
+            &mut conn,
+            &head,
+            rounds.iter().map(|r| crate::sql::Val::Text(r.clone())),
+            "",
+        )
+        .await?;
+        let mut out: std::collections::HashMap<String, Vec<JoinRow>> = Default::default();
+        for row in &rows {
+            let j = join_from_row(row)?;
+            out.entry(j.round_id.clone()).or_default().push(j);
+        }
+        for joins in out.values_mut() {
+            joins.sort_by_key(|j| (j.at, j.member_id));
+        }
+        Ok(out)
+    }
+
     /// A campaign's rounds, newest first, optionally of one status.
     pub async fn fission_rounds(
         &self,
@@ -352,7 +386,7 @@ impl Store {
                 format!("the campaign {campaign_id:?} opens no rounds now"),
             ));
         }
-        close_due_of_leader(conn, campaign_id, leader, now).await?;
+        close_due(conn, Due::Leader(campaign_id, leader), now).await?;
         if let Some(row) = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {ROUND_COLUMNS} FROM fission_rounds WHERE campaign_id = $1 AND leader_id = $2 \
              AND status = 'open'"
@@ -435,7 +469,7 @@ impl Store {
                 format!("no fission round {round_id:?}"),
             ));
         }
-        let closed_now = close_due(conn, Some(round_id), now).await? > 0;
+        let closed_now = close_due(conn, Due::Round(round_id), now).await? > 0;
         let round = round_in(conn, round_id)
             .await?
             .ok_or_else(|| StoreError::Corrupt(format!("round {round_id} vanished")))?;
@@ -609,7 +643,7 @@ impl Store {
     ) -> Result<u64, MarketingError> {
         let closed = {
             let mut tx = self.begin_write().await?;
-            let n = close_due(&mut tx, None, now).await?;
+            let n = close_due(&mut tx, Due::All, now).await?;
             tx.commit().await?;
             n
         };
@@ -625,22 +659,4 @@ impl Store {
         }
         Ok(closed)
     }
-}
-
-async fn close_due_of_leader(
-    conn: &mut AnyConnection,
-    campaign_id: &str,
-    leader: MemberId,
-    now: Micros,
-) -> Result<(), StoreError> {
-    sqlx::query(
-        "UPDATE fission_rounds SET status = CASE kind WHEN 'group_buy' THEN 'failed' ELSE 'expired' END, \
-         closed_at = deadline WHERE campaign_id = $1 AND leader_id = $2 AND status = 'open' AND deadline <= $3",
-    )
-    .bind(campaign_id.to_owned())
-    .bind(leader)
-    .bind(now)
-    .execute(&mut *conn)
-    .await?;
-    Ok(())
 }

@@ -53,24 +53,8 @@ impl Store {
     pub async fn campaign_figures(&self) -> Result<Vec<CampaignFigures>, StoreError> {
         let mut conn = self.pool().acquire().await?;
         let mut out = Vec::new();
-        let coupons: Vec<(String, String, i64)> =
-            sqlx::query("SELECT id, definition, granted FROM coupons ORDER BY id")
-                .fetch_all(&mut *conn)
-                .await?
-                .iter()
-                .map(|r| {
-                    Ok((
-                        r.try_get("id")?,
-                        r.try_get("definition")?,
-                        r.try_get("granted")?,
-                    ))
-                })
-                .collect::<Result<_, StoreError>>()?;
-        for (id, definition, granted) in coupons {
-            let name = serde_json::from_str::<serde_json::Value>(&definition)
-                .ok()
-                .and_then(|d| d["name"].as_str().map(str::to_owned))
-                .unwrap_or_else(|| id.clone());
+        for coupon in self.coupons().await? {
+            let (id, name, granted) = (coupon.coupon.id, coupon.coupon.name, coupon.granted);
             let row = sqlx::query(
                 "SELECT \
                  (SELECT COUNT(DISTINCT member_id) FROM coupon_codes WHERE coupon_id = $1 AND status = 'redeemed') AS participants, \
@@ -99,7 +83,7 @@ impl Store {
                 referrals: row.try_get("referrals")?,
                 referral_conversions: row.try_get("conversions")?,
                 points: row.try_get("points")?,
-                discounts: Money::from_minor(granted),
+                discounts: granted,
                 gmv: Money::from_minor(row.try_get("gmv")?),
             });
         }
