@@ -249,6 +249,33 @@ class Cockpit(unittest.TestCase):
         self.driver.execute_script("document.getElementById('campaign-report').scrollIntoView()")
         self.shot("marketing-report")
 
+    def test_staff_release_a_held_referral_from_the_marketing_page(self):
+        held = api("/v1/referrals?status=held")["referrals"]
+        self.assertEqual(len(held), 2, "the demo's farmed ring holds two referrals")
+        # Staff see why, but may not decide.
+        self.sign_in(STAFF_KEY, "/marketing")
+        rows = self.driver.find_elements(By.CSS_SELECTOR, "#held-referrals tr.held-referral")
+        self.assertEqual(len(rows), 2)
+        self.assertIn("share one device", rows[0].find_element(By.CSS_SELECTOR, "td.why").text)
+        self.assertEqual(self.driver.find_elements(By.CSS_SELECTOR, "#held-referrals form"), [])
+        self.driver.delete_all_cookies()
+        self.sign_in(ADMIN_KEY, "/marketing")
+        first = sorted(held, key=lambda r: r["referred_at"])[0]
+        row = self.driver.find_element(By.ID, f"held-{first['event_id']}")
+        self.driver.execute_script("arguments[0].scrollIntoView()", row)
+        self.shot("marketing-held-referrals")
+        inviter = first["inviter_id"]
+        converted = api(f"/v1/members/{inviter}")["facts"]["referrals_converted"]
+        row.find_element(By.NAME, "reason").send_keys("a neighbour, checked by phone")
+        row.find_element(By.CSS_SELECTOR, "button[value=release]").click()
+        self.wait.until(EC.staleness_of(row))
+        self.wait.until(EC.presence_of_element_located((By.ID, "held-referrals")))
+        self.assertEqual(self.driver.find_elements(By.ID, f"held-{first['event_id']}"), [])
+        self.assertEqual(api(f"/v1/referrals/{first['event_id']}")["status"], "converted")
+        self.assertEqual(api(f"/v1/members/{inviter}")["facts"]["referrals_converted"], converted + 1)
+        audit = api("/v1/audit?kind=referral")["entries"]
+        self.assertEqual((audit[0]["action"], audit[0]["reason"]), ("release", "a neighbour, checked by phone"))
+
     def test_staff_see_contacts_masked_and_no_points_adjustment(self):
         doc, phone = self.a_member_with_phone()
         self.sign_in(STAFF_KEY, f"/members/{doc['id']}")
@@ -458,6 +485,43 @@ class Cockpit(unittest.TestCase):
             self.assertIn("403", body)
             self.assertIn("invalid_card_link", body)
             phone_browser.save_screenshot(os.path.join(SHOTS, "card-tampered.png"))
+        finally:
+            phone_browser.quit()
+
+    def test_the_card_page_shows_the_task_centre_as_the_api(self):
+        # The demo's member with a full week of check-ins: the streak task has paid.
+        found = None
+        for member in range(1, 400):
+            try:
+                tasks = api(f"/v1/members/{member}/tasks")["tasks"]
+            except urllib.error.HTTPError:
+                continue
+            streak = [t for t in tasks if t["rule_id"] == "task-streak"]
+            if streak and streak[0]["times_done"] >= 1:
+                found = (member, tasks)
+                break
+        self.assertIsNotNone(found, "the demo pays one member the 7-day check-in task")
+        member, tasks = found
+        self.assertEqual([t["rule_id"] for t in tasks],
+                         ["task-profile", "task-follow", "task-first-review", "task-streak"])
+        link = api(f"/v1/members/{member}/card-link")["url"]
+        phone_browser = browser(390, 844)
+        try:
+            phone_browser.get(BASE + link[link.index("/card/"):])
+            WebDriverWait(phone_browser, 20).until(
+                EC.presence_of_element_located((By.ID, "card-tasks"))
+            )
+            for t in tasks:
+                item = phone_browser.find_element(By.ID, f"task-{t['rule_id']}")
+                self.assertIn(t["title"], item.text)
+                self.assertIn(t["reward"], item.text)
+                self.assertEqual("done" in item.get_attribute("class"), t["status"] == "done")
+            streak = phone_browser.find_element(By.ID, "task-task-streak").text
+            self.assertIn("done 1×", streak)
+            phone_browser.execute_script(
+                "document.getElementById('card-tasks').scrollIntoView()")
+            os.makedirs(SHOTS, exist_ok=True)
+            phone_browser.save_screenshot(os.path.join(SHOTS, "card-tasks.png"))
         finally:
             phone_browser.quit()
 

@@ -14,8 +14,8 @@ use crate::routes::{
     audit, benefits, campaigns, card, care, consent, content, coupons, events, finance, fission,
     flash_sales, health, identity, journeys, kpis, leaderboards, lotteries, members,
     membership_report, memberships, owners, partner_codes, points, privacy, products, programmes,
-    queues, rewards, scores, segments, service_report, service_teams, stats, suppressions, tags,
-    tickets, tracking,
+    queues, referrals, rewards, scores, segments, service_report, service_teams, stats,
+    suppressions, tags, tasks, tickets, tracking,
 };
 use crate::score_views;
 use crate::segment_views;
@@ -82,6 +82,8 @@ use utoipa_swagger_ui::SwaggerUi;
         leaderboards::get_leaderboard, leaderboards::create_leaderboard,
         leaderboards::put_leaderboard, leaderboards::propose_awards, leaderboards::list_awards,
         leaderboards::decide_award, leaderboards::member_honours, leaderboards::marketing_report,
+        referrals::list_referrals, referrals::get_referral, referrals::review,
+        tasks::member_tasks,
     ),
     components(schemas(
         views::EventAnswer, views::BatchAnswer, views::MemberDoc, views::IdentityView, views::Timeline,
@@ -98,7 +100,7 @@ use utoipa_swagger_ui::SwaggerUi;
         views::ErrorDetail, views::AuditPage, views::AuditEntryView, views::AuditActorView,
         views::MemberExportView, views::PointsExportView, views::ErasureView, views::ReasonInput,
         points_views::PointsView, points_views::LotView, points_views::ExpiryView, points_views::LedgerView,
-        points_views::LedgerEntryView, points_views::SourceView, points_views::RewardView, points_views::RedemptionView,
+        points_views::LedgerEntryView, points_views::SourceView, points_views::TaskView, points_views::TaskProgressView, points_views::TaskList, points_views::RewardView, points_views::RedemptionView,
         points_views::TransferView, points_views::PartnerView, points_views::ExchangeView, points_views::AdjustmentView,
         report_views::RulesView, report_views::RuleVersionView, report_views::PutRulesInput, report_views::StoredRulesView,
         report_views::SimulateInput, report_views::SimulationView, report_views::SimulatedLine, report_views::PointsSweepView,
@@ -171,7 +173,7 @@ use utoipa_swagger_ui::SwaggerUi;
         marketing_views::LotteryList, marketing_views::DrawInput, marketing_views::DrawView,
         fission_views::FissionCampaignInput, fission_views::FissionCampaignView,
         fission_views::FissionCampaignList, fission_views::OpenRoundInput, fission_views::JoinInput,
-        fission_views::JoinView, fission_views::GroupOrderView, fission_views::RoundView,
+        fission_views::JoinView, fission_views::GroupOrderView, fission_views::RoundView, fission_views::ReferralView, fission_views::ReferralList, fission_views::ReferralReviewInput,
         fission_views::RoundList, fission_views::JoinAnswer, marketing_views::GiftInput,
         honours_views::LeaderboardInput, honours_views::StandingView, honours_views::LeaderboardView,
         honours_views::LeaderboardList, honours_views::ProposeAwardsInput, honours_views::AwardView,

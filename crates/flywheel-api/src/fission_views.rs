@@ -1,5 +1,6 @@
-//! Bodies of `/v1/fission-campaigns` and `/v1/fission-rounds`: group-buys, help
-//! requests and bargains, their rounds, joins and the orders a full group confirms.
+//! Bodies of `/v1/fission-campaigns`, `/v1/fission-rounds` and `/v1/referrals`:
+//! group-buys, help requests and bargains, their rounds, joins and the orders a full
+//! group confirms; and the referrals they and other invitations make.
 
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -161,4 +162,36 @@ pub struct RoundList {
 pub struct JoinAnswer {
     pub join: JoinView,
     pub round: RoundView,
+}
+
+/// A referral: who brought whom in, and where it stands. A referral held as farmed says
+/// why; staff release or refuse it at `/v1/referrals/{event_id}/review`.
+#[derive(Serialize, ToSchema)]
+pub struct ReferralView {
+    /// The `referral` event that made it.
+    pub event_id: String,
+    pub inviter_id: i64,
+    pub invitee_id: i64,
+    pub referred_at: String,
+    /// The invitee's first purchase, when it came after the referral.
+    pub converted_at: Option<String>,
+    /// pending | converted | already_customer | superseded | refused_cycle | held |
+    /// refused_farming
+    pub status: String,
+    /// Why it was held: how many of the inviter's invitees share which signal.
+    pub hold_reason: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ReferralList {
+    pub referrals: Vec<ReferralView>,
+}
+
+#[derive(Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReferralReviewInput {
+    /// release (the conversion counts and pays now) | refuse (it never will)
+    pub decision: String,
+    /// Why (in the audit log and the inviter's timeline; up to 500 characters).
+    pub reason: Option<String>,
 }

@@ -74,6 +74,8 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::lotteries::router())
         .merge(routes::fission::router())
         .merge(routes::leaderboards::router())
+        .merge(routes::referrals::router())
+        .merge(routes::tasks::router())
         .merge(routes::members::router())
         .merge(routes::identity::router())
         .merge(routes::stats::router())

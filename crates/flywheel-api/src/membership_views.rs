@@ -397,6 +397,8 @@ pub struct CardView {
     pub points: CardPointsView,
     /// Badges segments awarded and awards staff confirmed.
     pub honours: crate::honours_views::HonoursView,
+    /// The task centre: tasks with what they pay and how far along the member is.
+    pub tasks: Vec<crate::points_views::TaskView>,
 }
 
 /// A signed link to a member's card page.

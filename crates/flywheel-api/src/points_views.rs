@@ -236,3 +236,40 @@ pub struct AdjustmentView {
     pub reason: String,
     pub replayed: bool,
 }
+
+/// One task of the task centre: an earning rule shown to members.
+#[derive(Serialize, ToSchema)]
+pub struct TaskView {
+    /// The earning rule that pays it.
+    pub rule_id: String,
+    pub title: String,
+    pub description: Option<String>,
+    /// The event type that completes it (`check_in`, `review`, `profile_update`…).
+    pub trigger: String,
+    /// "50 points", or "1 point per 1.00".
+    pub reward: String,
+    /// Paid once per member (`limits.per_member: 1`).
+    pub once: bool,
+    /// done (a once-only task paid) | open
+    pub status: String,
+    /// Times it has paid this member.
+    pub times_done: i64,
+    pub last_done_at: Option<String>,
+    /// How far the member is on a streak or profile task.
+    pub progress: Option<TaskProgressView>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct TaskProgressView {
+    pub current: u32,
+    pub target: u32,
+    /// "days in a row" | "profile fields"
+    pub unit: String,
+}
+
+/// `GET /v1/members/{id}/tasks`: the member's task list, in the rules' order.
+#[derive(Serialize, ToSchema)]
+pub struct TaskList {
+    pub member_id: i64,
+    pub tasks: Vec<TaskView>,
+}

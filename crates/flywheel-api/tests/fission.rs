@@ -3,7 +3,10 @@
 //! order at the group price; another fails at its deadline and charges nothing; a help
 //! request unlocks its reward at the target with each helper counted once and new
 //! members weighed more; a bargain reaches its floor at its last helper; and every join
-//! is a referral of the leader, which a friend's purchase converts.
+//! is a referral of the leader, which a friend's purchase converts. Referrals that look
+//! farmed — the inviter's third invitee in a month on one device or payment account —
+//! are held for staff to release or refuse, and rebates pay an inviter on the friend's
+//! orders for a while, capped, clawed back on refund.
 
 mod common;
 
@@ -416,5 +419,339 @@ async fn a_referral_ring_is_refused_and_pays_nobody() {
             .map(|r| r.iter().filter_map(|x| x["status"].as_str()).collect())
             .unwrap_or_default();
         assert!(statuses.contains(&"refused_cycle"), "{export}");
+    }
+}
+
+/// The inviter's wallet entries the `referral_converted` rule paid.
+async fn referral_payments(app: &TestApp, inviter: i64) -> usize {
+    let (_, ledger) = app
+        .get(&format!("/v1/members/{inviter}/points/ledger?limit=500"))
+        .await;
+    ledger["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["account"] == "wallet" && e["rule_id"] == "referral_converted")
+        .count()
+}
+
+async fn converted(app: &TestApp, inviter: i64) -> i64 {
+    let (_, m) = app.get(&format!("/v1/members/{inviter}")).await;
+    m["facts"]["referrals_converted"].as_i64().unwrap()
+}
+
+/// Refers `invitee` by `inviter` from `device`, then has the invitee buy, paying from
+/// `payment`.
+async fn refer_and_buy(
+    app: &TestApp,
+    n: u32,
+    inviter: &str,
+    invitee: &str,
+    device: &str,
+    payment: &str,
+) {
+    let at = app.now();
+    let refer = app
+        .send(
+            json!({"event_id": format!("farm-ref-{n}"), "type": "referral",
+        "occurred_at": to_rfc3339(at), "channel": "mini_program", "identities": {"phone": invitee},
+        "properties": {"referrer": {"phone": inviter}, "device_id": device}}),
+        )
+        .await;
+    assert_eq!(refer["duplicate"], false, "{refer}");
+    let buy = app.send(json!({"event_id": format!("farm-buy-{n}"), "type": "purchase",
+        "occurred_at": to_rfc3339(at + 1), "channel": "mini_program", "identities": {"phone": invitee},
+        "properties": {"order_id": format!("FARM-{n}"), "amount": "30.00", "currency": "CNY",
+            "payment_account": payment}}))
+    .await;
+    assert_eq!(buy["duplicate"], false, "{buy}");
+}
+
+#[tokio::test]
+async fn farmed_referrals_are_held_for_review_and_paid_or_refused_by_staff() {
+    for app in TestApp::all().await {
+        let start = app.now();
+        let farmer = member(&app, "13900008000", start).await;
+        // Four "friends" on one device, each on a phone of its own block and paying from
+        // its own account: the first two convert and pay; from the third, they are held.
+        let phones = ["13811110001", "13722220002", "13633330003", "13544440004"];
+        for (n, phone) in phones.iter().enumerate() {
+            app.advance(HOUR);
+            refer_and_buy(
+                &app,
+                n as u32,
+                "13900008000",
+                phone,
+                "farm-device-1",
+                &format!("pay-{n}"),
+            )
+            .await;
+        }
+        assert_eq!(converted(&app, farmer).await, 2);
+        assert_eq!(referral_payments(&app, farmer).await, 2);
+        let (status, held) = app.get("/v1/referrals?status=held").await;
+        assert_eq!(status, StatusCode::OK, "{held}");
+        let held = held["referrals"].as_array().unwrap().clone();
+        let ids: Vec<&str> = held
+            .iter()
+            .map(|r| r["event_id"].as_str().unwrap())
+            .collect();
+        assert_eq!(ids, ["farm-ref-3", "farm-ref-2"]);
+        let reason = held[1]["hold_reason"].as_str().unwrap();
+        assert!(
+            reason.starts_with(&format!(
+                "3 invitees of member {farmer} within 30 days share one device"
+            )),
+            "{reason}"
+        );
+        assert!(
+            reason.ends_with("referrals farm-ref-0, farm-ref-1"),
+            "{reason}"
+        );
+        assert!(held[1]["converted_at"].is_string(), "{}", held[1]);
+        // The device id itself is not kept on the referral.
+        let (_, export) = app.get(&format!("/v1/members/{farmer}/export")).await;
+        assert!(!export.to_string().contains("farm-device-1\"}"), "{export}");
+
+        // A friend on another device converts as usual.
+        app.advance(HOUR);
+        refer_and_buy(&app, 9, "13900008000", "13455550005", "own-device", "pay-9").await;
+        assert_eq!(converted(&app, farmer).await, 3);
+
+        // Staff release one: it counts and pays now, once, audited.
+        let (status, body) = app
+            .post(
+                "/v1/referrals/farm-ref-2/review",
+                json!({"decision": "release", "reason": "a real friend, checked by phone"}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body["status"], "converted", "{body}");
+        assert!(body["hold_reason"].is_string(), "{body}");
+        assert_eq!(converted(&app, farmer).await, 4);
+        assert_eq!(referral_payments(&app, farmer).await, 4);
+        let (status, again) = app
+            .post(
+                "/v1/referrals/farm-ref-2/review",
+                json!({"decision": "release"}),
+            )
+            .await;
+        assert_eq!(
+            (status, &again["status"]),
+            (StatusCode::OK, &json!("converted"))
+        );
+        assert_eq!(referral_payments(&app, farmer).await, 4);
+        let (status, other_way) = app
+            .post(
+                "/v1/referrals/farm-ref-2/review",
+                json!({"decision": "refuse"}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CONFLICT, "{other_way}");
+        assert_eq!(other_way["error"]["code"], "already_decided");
+        // And refuse the other: it never pays.
+        let (status, body) = app
+            .post(
+                "/v1/referrals/farm-ref-3/review",
+                json!({"decision": "refuse", "reason": "same device"}),
+            )
+            .await;
+        assert_eq!(
+            (status, &body["status"]),
+            (StatusCode::OK, &json!("refused_farming")),
+            "{body}"
+        );
+        assert_eq!(converted(&app, farmer).await, 4);
+        assert_eq!(referral_payments(&app, farmer).await, 4);
+        let (_, audit) = app.get("/v1/audit?kind=referral").await;
+        let actions: Vec<&str> = audit["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["action"].as_str().unwrap())
+            .collect();
+        assert_eq!(actions, ["refuse", "release"], "{audit}");
+        // The decision is in the inviter's history, and moved none of their facts.
+        let (_, timeline) = app.get(&format!("/v1/members/{farmer}/timeline")).await;
+        assert!(
+            timeline.to_string().contains("referral_review"),
+            "{timeline}"
+        );
+
+        // A referral never held, one unknown, and a decision that is neither.
+        let (status, _) = app
+            .post(
+                "/v1/referrals/farm-ref-0/review",
+                json!({"decision": "refuse"}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CONFLICT);
+        let (status, _) = app
+            .post("/v1/referrals/nope/review", json!({"decision": "refuse"}))
+            .await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        let (status, body) = app
+            .post(
+                "/v1/referrals/farm-ref-0/review",
+                json!({"decision": "maybe"}),
+            )
+            .await;
+        assert_eq!(
+            (status, &body["error"]["field"]),
+            (StatusCode::UNPROCESSABLE_ENTITY, &json!("decision")),
+            "{body}"
+        );
+
+        // A payment account shared by another inviter's invitees holds the third too,
+        // though each came on a device of its own.
+        let other = member(&app, "13900009000", app.now()).await;
+        for n in 0..3u32 {
+            app.advance(HOUR);
+            let phone = format!("13{n}6666000{n}");
+            refer_and_buy(
+                &app,
+                20 + n,
+                "13900009000",
+                &phone,
+                &format!("dev-{n}"),
+                "one-wallet",
+            )
+            .await;
+        }
+        assert_eq!(converted(&app, other).await, 2);
+        let (_, r) = app.get("/v1/referrals/farm-ref-22").await;
+        assert_eq!(r["status"], "held", "{r}");
+        assert!(
+            r["hold_reason"]
+                .as_str()
+                .unwrap()
+                .contains("share one payment account"),
+            "{r}"
+        );
+        app.assert_books_balance().await;
+    }
+}
+
+/// The inviter's `rebate` rule entries, summed (pending ones became available in their
+/// 7 days: these orders are in the past).
+async fn rebates(app: &TestApp, inviter: i64) -> i64 {
+    let (_, ledger) = app
+        .get(&format!("/v1/members/{inviter}/points/ledger?limit=500"))
+        .await;
+    ledger["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["rule_id"] == "rebate" && e["account"] != "debt")
+        .map(|e| e["amount"].as_i64().unwrap())
+        .sum()
+}
+
+#[tokio::test]
+async fn rebates_pay_the_inviter_on_referred_purchases_capped_pending_and_clawed_back() {
+    for app in TestApp::all().await {
+        let (_, rules) = app.get("/v1/points/rules").await;
+        let mut set = rules["rules"].clone();
+        // 5 points per 1.00 the friend spends in the 30 days after the referral, at most
+        // 600 a month, pending for the 7-day return window.
+        set.as_array_mut().unwrap().push(json!({
+            "id": "rebate", "name": "5% back on friends' orders", "trigger": "referred_purchase",
+            "conditions": {"days_after_referral": 30}, "award": {"points": 5, "per": "1.00"},
+            "pending_days": 7, "limits": {"points_per_month": 600}
+        }));
+        let (status, body) = app
+            .put(
+                "/v1/points/rules",
+                json!({"rules": set, "effective_from": "2026-01-01T00:00:00Z"}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let at = |day: u32| format!("2026-03-{day:02}T10:00:00Z");
+        let send = |id: &str, kind: &str, when: String, who: &str, props: Value| {
+            app.send(json!({"event_id": id, "type": kind, "occurred_at": when,
+                "channel": "mini_program", "identities": {"phone": who}, "properties": props}))
+        };
+        let inviter = send("rb-k", "register", at(1), "13900010000", json!({})).await["member_id"]
+            .as_i64()
+            .unwrap();
+        let referral = send(
+            "rb-ref",
+            "referral",
+            at(1),
+            "13900010001",
+            json!({"referrer": {"phone": "13900010000"}}),
+        )
+        .await;
+        assert_eq!(referral["duplicate"], false, "{referral}");
+        let order = |n: u32, amount: &str| json!({"order_id": format!("RB-{n}"), "amount": amount, "currency": "CNY"});
+        send(
+            "rb-buy-1",
+            "purchase",
+            at(2),
+            "13900010001",
+            order(1, "100.00"),
+        )
+        .await;
+        assert_eq!(rebates(&app, inviter).await, 500);
+        // The month's cap leaves 100 of the next order's 200.
+        send(
+            "rb-buy-2",
+            "purchase",
+            at(3),
+            "13900010001",
+            order(2, "40.00"),
+        )
+        .await;
+        assert_eq!(rebates(&app, inviter).await, 600);
+        // A refund of the first order takes its rebate back.
+        send(
+            "rb-refund-1",
+            "refund",
+            at(4),
+            "13900010001",
+            json!({"order_id": "RB-1", "amount": "100.00"}),
+        )
+        .await;
+        assert_eq!(rebates(&app, inviter).await, 100);
+        // After the 30 days, the friend's orders pay nothing more; nor does the
+        // inviter's own purchase.
+        send(
+            "rb-buy-3",
+            "purchase",
+            "2026-04-05T10:00:00Z".into(),
+            "13900010001",
+            order(3, "80.00"),
+        )
+        .await;
+        send(
+            "rb-buy-4",
+            "purchase",
+            at(5),
+            "13900010000",
+            order(4, "80.00"),
+        )
+        .await;
+        assert_eq!(rebates(&app, inviter).await, 100);
+        // A friend's order today: its rebate waits out the return window.
+        let now = to_rfc3339(app.now());
+        send(
+            "rb-ref-2",
+            "referral",
+            now.clone(),
+            "13900010002",
+            json!({"referrer": {"phone": "13900010000"}}),
+        )
+        .await;
+        send(
+            "rb-buy-5",
+            "purchase",
+            now,
+            "13900010002",
+            order(5, "10.00"),
+        )
+        .await;
+        let (_, points) = app.get(&format!("/v1/members/{inviter}/points")).await;
+        assert_eq!(points["pending"], 50, "{points}");
+        app.assert_books_balance().await;
     }
 }

@@ -858,3 +858,187 @@ async fn amounts_and_points_beyond_the_limits_are_refused_and_the_books_stay_who
         app.assert_books_balance().await;
     }
 }
+
+/// The member's task `rule_id` as the task list shows it.
+async fn task(app: &TestApp, member: i64, rule_id: &str) -> Value {
+    let (status, list) = app.get(&format!("/v1/members/{member}/tasks")).await;
+    assert_eq!(status, StatusCode::OK, "{list}");
+    list["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["rule_id"] == rule_id)
+        .cloned()
+        .unwrap_or_else(|| panic!("no task {rule_id}: {list}"))
+}
+
+#[tokio::test]
+async fn the_task_centre_pays_once_only_and_streak_tasks_and_shows_progress() {
+    for app in TestApp::all().await {
+        let (_, rules) = app.get("/v1/points/rules").await;
+        let mut set = rules["rules"].clone();
+        let tasks = json!([
+            {"id": "task-profile", "trigger": "profile_update", "conditions": {"profile_complete": true},
+             "award": {"points": 30}, "limits": {"per_member": 1},
+             "task": {"title": "Complete your profile", "description": "Name, gender, birthday and city"}},
+            {"id": "task-follow", "trigger": "follow", "award": {"points": 20}, "limits": {"per_member": 1},
+             "task": {"title": "Follow the official account"}},
+            {"id": "task-streak", "trigger": "check_in", "conditions": {"streak_days": 7},
+             "award": {"points": 50}, "task": {"title": "Check in 7 days in a row"}}
+        ]);
+        set.as_array_mut()
+            .unwrap()
+            .extend(tasks.as_array().unwrap().iter().cloned());
+        let (status, body) = app
+            .put(
+                "/v1/points/rules",
+                json!({"rules": set, "effective_from": "2026-01-01T00:00:00Z"}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let now = app.now();
+        let who = json!({"phone": "13900020000"});
+        let member = app
+            .send(event(
+                "tc-reg",
+                "register",
+                now - 10 * DAY,
+                who.clone(),
+                json!({"name": "Lin"}),
+            ))
+            .await["member_id"]
+            .as_i64()
+            .unwrap();
+        let profile = task(&app, member, "task-profile").await;
+        assert_eq!(
+            (
+                &profile["status"],
+                &profile["progress"]["current"],
+                &profile["progress"]["target"]
+            ),
+            (&json!("open"), &json!(1), &json!(4)),
+            "{profile}"
+        );
+        app.send(event(
+            "tc-p1",
+            "profile_update",
+            now - 9 * DAY,
+            who.clone(),
+            json!({"gender": "female", "birthday": "1990-05-01"}),
+        ))
+        .await;
+        assert_eq!(task(&app, member, "task-profile").await["times_done"], 0);
+        app.send(event(
+            "tc-p2",
+            "profile_update",
+            now - 8 * DAY,
+            who.clone(),
+            json!({"city": "Hangzhou"}),
+        ))
+        .await;
+        app.send(event(
+            "tc-p3",
+            "profile_update",
+            now - 7 * DAY,
+            who.clone(),
+            json!({"city": "Shanghai"}),
+        ))
+        .await;
+        let profile = task(&app, member, "task-profile").await;
+        assert_eq!(
+            (&profile["status"], &profile["times_done"]),
+            (&json!("done"), &json!(1)),
+            "{profile}"
+        );
+        app.send(event(
+            "tc-follow",
+            "follow",
+            now - 7 * DAY,
+            who.clone(),
+            json!({}),
+        ))
+        .await;
+        assert_eq!(task(&app, member, "task-follow").await["status"], "done");
+
+        // Six days in a row, a gap, then seven: the seventh pays, once.
+        app.send(event(
+            "tc-c0",
+            "check_in",
+            now - 9 * DAY,
+            who.clone(),
+            json!({}),
+        ))
+        .await;
+        for d in (0..7).rev() {
+            if d == 0 {
+                let streak = task(&app, member, "task-streak").await;
+                assert_eq!(
+                    (&streak["progress"]["current"], &streak["times_done"]),
+                    (&json!(6), &json!(0)),
+                    "{streak}"
+                );
+            }
+            app.send(event(
+                &format!("tc-c{}", 10 + d),
+                "check_in",
+                now - d * DAY,
+                who.clone(),
+                json!({}),
+            ))
+            .await;
+        }
+        let streak = task(&app, member, "task-streak").await;
+        assert_eq!(
+            (
+                &streak["times_done"],
+                &streak["progress"]["current"],
+                &streak["status"]
+            ),
+            (&json!(1), &json!(0), &json!("open")),
+            "a streak task repeats every 7 days: {streak}"
+        );
+        let (_, ledger) = app
+            .get(&format!("/v1/members/{member}/points/ledger?limit=500"))
+            .await;
+        let paid: Vec<(&str, i64)> = ledger["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|e| {
+                let rule = e["rule_id"].as_str()?;
+                rule.starts_with("task-")
+                    .then(|| (rule, e["amount"].as_i64().unwrap()))
+            })
+            .collect();
+        let mut paid = paid;
+        paid.sort();
+        assert_eq!(
+            paid,
+            [
+                ("task-follow", 20),
+                ("task-profile", 30),
+                ("task-streak", 50)
+            ]
+        );
+        // The member card lists the tasks.
+        let (_, card) = app.get(&format!("/v1/members/{member}/card")).await;
+        assert_eq!(card["tasks"].as_array().unwrap().len(), 3, "{card}");
+
+        // A streak belongs to check-ins; a profile condition to profile events.
+        let mut bad = set.clone();
+        bad.as_array_mut().unwrap().push(
+            json!({"id": "x", "trigger": "purchase", "award": {"points": 1},
+            "conditions": {"streak_days": 7}}),
+        );
+        let (status, body) = app.put("/v1/points/rules", json!({"rules": bad})).await;
+        let n = bad.as_array().unwrap().len() - 1;
+        assert_eq!(
+            (status, body["error"]["field"].as_str().map(str::to_owned)),
+            (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                Some(format!("rules[{n}].conditions.streak_days"))
+            ),
+            "{body}"
+        );
+    }
+}

@@ -75,6 +75,7 @@ codes! {
     AwardNotFound = "award_not_found", 404, "No award has that id.";
     LeaderboardNotFound = "leaderboard_not_found", 404, "No leaderboard has that id.";
     FissionNotFound = "fission_not_found", 404, "No fission campaign has that id, or no round of it has that id.";
+    ReferralNotFound = "referral_not_found", 404, "No referral has that event id.";
     MethodNotAllowed = "method_not_allowed", 405, "The route exists but does not take that method.";
     RequestTimeout = "request_timeout", 408, "The request body did not arrive in time.";
     OrderExists = "order_exists", 409, "The order was already recorded by another event.";
@@ -118,7 +119,7 @@ codes! {
     SoldOut = "sold_out", 409, "The flash sale's stock is all claimed.";
     ClaimExpired = "claim_expired", 409, "The claim was not paid in time; its unit went back on sale.";
     LeaderboardExists = "leaderboard_exists", 409, "A leaderboard with that id exists; change it with PUT.";
-    AlreadyDecided = "already_decided", 409, "The award was confirmed or declined already, the other way.";
+    AlreadyDecided = "already_decided", 409, "The award or held referral was decided already, the other way (or was never held).";
     FissionCampaignExists = "fission_campaign_exists", 409, "A fission campaign with that id exists; change it with PUT.";
     CampaignNotOpen = "campaign_not_open", 409, "The fission campaign opens no rounds now (before or after its window).";
     RoundClosed = "round_closed", 409, "The group, help request or bargain is no longer open: full, unlocked, failed or past its deadline.";

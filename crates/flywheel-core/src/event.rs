@@ -137,6 +137,13 @@ pub enum Payload {
     Message {
         direction: Direction,
     },
+    /// A person's decision on a referral held as farmed: the event's member is the
+    /// inviter; `release` pays the conversion, otherwise it is refused. Not the member's
+    /// doing, so it moves none of their facts.
+    ReferralReview {
+        referral_event_id: String,
+        release: bool,
+    },
     Participation {
         kind: String,
     },
@@ -691,6 +698,21 @@ fn parse_payload(
             );
             Payload::Message {
                 direction: direction.unwrap_or(Direction::In),
+            }
+        }
+        "referral_review" => {
+            let referral_event_id =
+                required_text(props, "referral_event_id", 200, errors).unwrap_or_default();
+            let release = one_of(
+                props,
+                "decision",
+                &[("release", true), ("refuse", false)],
+                errors,
+            );
+            optional_text(props, "reason", "properties", 500, errors);
+            Payload::ReferralReview {
+                referral_event_id,
+                release: release.unwrap_or(false),
             }
         }
         "participation" => {

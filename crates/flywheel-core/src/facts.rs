@@ -174,6 +174,12 @@ pub struct MemberFacts {
     pub comments: u32,
     #[serde(skip_serializing_if = "is_zero")]
     pub check_ins: u32,
+    /// Days in a row the member checked in, up to their latest check-in day (a check-in
+    /// older than that, arriving late, changes nothing).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub check_in_streak: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_check_in_day: Option<i64>,
     #[serde(skip_serializing_if = "is_zero")]
     pub reviews: u32,
     #[serde(skip_serializing_if = "is_zero")]
@@ -333,7 +339,16 @@ impl MemberFacts {
             Payload::Register(_) => self.registers += 1,
             Payload::ProfileUpdate(_) => self.profile_updates += 1,
             Payload::Like => self.likes += 1,
-            Payload::CheckIn => self.check_ins += 1,
+            Payload::CheckIn => {
+                self.check_ins += 1;
+                let day = time::day_number(at);
+                match self.last_check_in_day {
+                    Some(last) if day == last + 1 => self.check_in_streak += 1,
+                    Some(last) if day <= last => {}
+                    _ => self.check_in_streak = 1,
+                }
+                self.last_check_in_day = Some(self.last_check_in_day.map_or(day, |l| l.max(day)));
+            }
             Payload::Comment => self.comments += 1,
             Payload::Share => self.shares += 1,
             Payload::Review { rating } => {
@@ -389,6 +404,8 @@ impl MemberFacts {
             Payload::Custom => *self.custom.entry(event.type_name.clone()).or_default() += 1,
             // Counted by the ingest processor, which sees orders and the referral graph.
             Payload::Purchase(_) | Payload::Refund { .. } | Payload::Referral { .. } => {}
+            // Not the member's doing: the ingest processor does not record it here.
+            Payload::ReferralReview { .. } => {}
         }
         self.prune(keep_after);
     }
@@ -658,6 +675,11 @@ impl MemberFacts {
         self.likes += other.likes;
         self.comments += other.comments;
         self.check_ins += other.check_ins;
+        // The streak running to the later day stands (the two are not spliced).
+        if other.last_check_in_day > self.last_check_in_day {
+            self.last_check_in_day = other.last_check_in_day;
+            self.check_in_streak = other.check_in_streak;
+        }
         self.reviews += other.reviews;
         self.reviews_positive += other.reviews_positive;
         self.reviews_negative += other.reviews_negative;
@@ -724,6 +746,29 @@ mod tests {
             payload,
             properties: Default::default(),
         }
+    }
+
+    #[test]
+    fn check_ins_count_a_streak_of_days_in_a_row() {
+        let mut f = MemberFacts::default();
+        let day = |d: i64| 100 * DAY + d * DAY + 3_600_000_000;
+        for d in [0, 1, 1, 2] {
+            f.record(&event(Payload::CheckIn, day(d)), i64::MIN);
+        }
+        assert_eq!(
+            f.check_in_streak, 3,
+            "two check-ins on one day count one day"
+        );
+        // A late check-in from before the run changes nothing; a gap starts again.
+        f.record(&event(Payload::CheckIn, day(-5)), i64::MIN);
+        assert_eq!((f.check_in_streak, f.last_check_in_day), (3, Some(102)));
+        f.record(&event(Payload::CheckIn, day(4)), i64::MIN);
+        assert_eq!(f.check_in_streak, 1);
+        // Merging keeps the run that reaches the later day.
+        let mut other = MemberFacts::default();
+        other.record(&event(Payload::CheckIn, day(9)), i64::MIN);
+        f.absorb(&other);
+        assert_eq!((f.check_in_streak, f.last_check_in_day), (1, Some(109)));
     }
 
     #[test]

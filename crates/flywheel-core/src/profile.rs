@@ -42,6 +42,19 @@ pub struct Profile {
     pub updated_at: BTreeMap<String, Micros>,
 }
 
+/// The fields a complete profile has (the task centre's "complete your profile").
+pub const TASK_FIELDS: [&str; 4] = ["name", "gender", "birthday", "city"];
+
+impl Profile {
+    /// How many of [`TASK_FIELDS`] are filled in.
+    pub fn task_fields_filled(&self) -> u8 {
+        [&self.name, &self.gender, &self.birthday, &self.city]
+            .iter()
+            .filter(|f| f.as_deref().is_some_and(|v| !v.is_empty()))
+            .count() as u8
+    }
+}
+
 /// The fields one event sets.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct ProfileChange {

@@ -59,7 +59,7 @@ pub struct AuditChange {
 }
 
 /// The kinds of change the log records, for the API to check a filter against.
-pub const AUDIT_KINDS: [&str; 34] = [
+pub const AUDIT_KINDS: [&str; 35] = [
     "points_rules",
     "programme",
     "membership",
@@ -90,6 +90,7 @@ pub const AUDIT_KINDS: [&str; 34] = [
     "fission_campaign",
     "leaderboard",
     "award",
+    "referral",
     "ticket",
     "staff",
     "service_team_template",

@@ -368,6 +368,8 @@ mod tests {
                 referred_at: 0,
                 converted_at: None,
                 status: "pending".into(),
+                fingerprint: Default::default(),
+                hold_reason: None,
             },
         );
         let reached = Reached {

@@ -104,6 +104,7 @@ const MIGRATIONS: &[Migration] = &[
     common!(39, "gift_coupons", "0039_gift_coupons"),
     common!(40, "badges", "0040_badges"),
     common!(41, "coupon_rewards", "0041_coupon_rewards"),
+    common!(42, "referral_holds", "0042_referral_holds"),
 ];
 
 impl Store {

@@ -164,7 +164,7 @@ impl Store {
             .await?,
             referrals: rows_json(
                 c,
-                "SELECT event_id, inviter_id, invitee_id, referred_at, converted_at, status FROM referrals \
+                "SELECT event_id, inviter_id, invitee_id, referred_at, converted_at, status, hold_reason FROM referrals \
                  WHERE inviter_id = $1 OR invitee_id = $1 ORDER BY referred_at, event_id",
                 m,
             )
@@ -356,6 +356,13 @@ impl Store {
         .execute(&mut *conn)
         .await?;
         sqlx::query("UPDATE tickets SET text = NULL WHERE member_id = $1")
+            .bind(m)
+            .execute(&mut *conn)
+            .await?;
+
+        // The hashes of their device, payment account and phone block on the referrals
+        // that brought them in go too; why a referral was held stays.
+        sqlx::query("UPDATE referrals SET fingerprint = '' WHERE invitee_id = $1")
             .bind(m)
             .execute(&mut *conn)
             .await?;

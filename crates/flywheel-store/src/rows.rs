@@ -3,6 +3,7 @@
 
 use crate::error::StoreError;
 use crate::sql::Val;
+use flywheel_core::ingest::farming;
 use flywheel_core::ingest::{MemberState, OrderState, ReferralState};
 use flywheel_core::{Identity, Lens, Money, Stage};
 use sqlx::Row;
@@ -73,7 +74,7 @@ pub(crate) fn identity_from_row(row: &AnyRow) -> Result<(Identity, i64), StoreEr
 
 pub(crate) const ORDER_SELECT: &str = "SELECT order_id, member_id, purchase_event_id, amount, refunded, occurred_at FROM orders WHERE";
 
-pub(crate) const REFERRAL_SELECT: &str = "SELECT event_id, inviter_id, invitee_id, referred_at, converted_at, status FROM referrals WHERE";
+pub(crate) const REFERRAL_SELECT: &str = "SELECT event_id, inviter_id, invitee_id, referred_at, converted_at, status, fingerprint, hold_reason FROM referrals WHERE";
 
 pub(crate) fn order_from_row(row: &AnyRow) -> Result<OrderState, StoreError> {
     Ok(OrderState {
@@ -96,5 +97,7 @@ pub(crate) fn referral_from_row(row: &AnyRow) -> Result<ReferralState, StoreErro
         referred_at: row.try_get("referred_at")?,
         converted_at: row.try_get("converted_at")?,
         status: row.try_get("status")?,
+        fingerprint: farming::decode(&row.try_get::<String, _>("fingerprint")?),
+        hold_reason: row.try_get("hold_reason")?,
     })
 }

@@ -3,19 +3,25 @@
 //! paid, the lotteries with their prizes' chances and stock, the fission campaigns
 //! (group-buy, help, bargain) with their rounds, and the leaderboards' top places. The
 //! figures are those of `GET /v1/coupons`, `/v1/flash-sales`, `/v1/lotteries`,
-//! `/v1/fission-campaigns` and `/v1/leaderboards`.
+//! `/v1/fission-campaigns` and `/v1/leaderboards`. Referrals held as farmed are listed
+//! with why, for staff to release or refuse (`POST /marketing/referrals/{id}/review`,
+//! through the same function as `POST /v1/referrals/{id}/review`).
 
-use super::page::{Chrome, PageError, render};
+use super::page::{Chrome, PageError, check_csrf, render};
 use super::session::Viewer;
+use crate::error::ApiError;
 use crate::honours_views::{CampaignReport, LeaderboardView};
 use crate::state::AppState;
 use askama::Template;
-use axum::extract::State;
-use axum::response::Response;
+use axum::Form;
+use axum::extract::rejection::FormRejection;
+use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Redirect, Response};
 use flywheel_core::auth::Permission;
 use flywheel_core::marketing::{Mechanic, Offer};
 use flywheel_core::time::to_datetime;
-use flywheel_store::{CouponRow, FissionCampaignRow, FlashSaleRow, LotteryRow};
+use flywheel_store::{CouponRow, FissionCampaignRow, FlashSaleRow, LotteryRow, ReferralRow};
+use serde::Deserialize;
 
 pub(super) struct CouponLine {
     pub id: String,
@@ -201,6 +207,26 @@ fn fission_line(r: FissionCampaignRow) -> FissionLine {
     }
 }
 
+pub(super) struct HeldLine {
+    pub event_id: String,
+    pub inviter_id: i64,
+    pub invitee_id: i64,
+    pub referred_at: String,
+    pub reason: String,
+}
+
+fn held_line(r: ReferralRow) -> HeldLine {
+    HeldLine {
+        referred_at: to_datetime(r.referred_at)
+            .format("%Y-%m-%d %H:%M UTC")
+            .to_string(),
+        event_id: r.event_id,
+        inviter_id: r.inviter_id,
+        invitee_id: r.invitee_id,
+        reason: r.hold_reason.unwrap_or_default(),
+    }
+}
+
 #[derive(Template)]
 #[template(path = "marketing.html")]
 struct MarketingPage {
@@ -210,6 +236,8 @@ struct MarketingPage {
     lotteries: Vec<LotteryLine>,
     fission: Vec<FissionLine>,
     leaderboards: Vec<LeaderboardView>,
+    /// Referrals held as farmed, oldest first.
+    held: Vec<HeldLine>,
     /// Each campaign's results, when the viewer may read reports.
     report: Option<CampaignReport>,
 }
@@ -251,6 +279,14 @@ pub(super) async fn page(
     for row in state.store.leaderboards().await? {
         leaderboards.push(crate::routes::leaderboards::board_view(&state, row.board).await?);
     }
+    let mut held: Vec<HeldLine> = state
+        .store
+        .referrals(Some("held"), None, 200)
+        .await?
+        .into_iter()
+        .map(held_line)
+        .collect();
+    held.reverse();
     let report = if viewer.caller.role.allows(Permission::ReadStats) {
         Some(crate::routes::leaderboards::campaign_report(&state).await?)
     } else {
@@ -264,6 +300,41 @@ pub(super) async fn page(
         lotteries,
         fission,
         leaderboards,
+        held,
     };
     Ok(render(&viewer, &page))
+}
+
+#[derive(Deserialize)]
+pub(super) struct ReviewForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    decision: String,
+    #[serde(default)]
+    reason: String,
+}
+
+/// `POST /marketing/referrals/{event_id}/review`: release or refuse a held referral.
+pub(super) async fn review(
+    viewer: Viewer,
+    State(state): State<AppState>,
+    Path(event_id): Path<String>,
+    form: Result<Form<ReviewForm>, FormRejection>,
+) -> Result<Response, PageError> {
+    let Form(form) = form?;
+    check_csrf(&viewer, &form.csrf)?;
+    viewer.caller.require(Permission::ManageMarketing)?;
+    let reason = flywheel_core::validation::check_line("reason", &form.reason, 500)
+        .map_err(ApiError::from)?;
+    let reason = (!reason.is_empty()).then_some(reason);
+    crate::routes::referrals::review_referral(
+        &state,
+        &viewer.caller,
+        &event_id,
+        &form.decision,
+        reason,
+    )
+    .await?;
+    Ok(Redirect::to("/marketing#held-referrals").into_response())
 }

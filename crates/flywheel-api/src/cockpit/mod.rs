@@ -58,6 +58,10 @@ pub fn router() -> Router<AppState> {
         .route("/journeys", get(journeys::page))
         .route("/campaigns", get(campaigns::page))
         .route("/marketing", get(marketing::page))
+        .route(
+            "/marketing/referrals/{event_id}/review",
+            post(marketing::review),
+        )
         .route("/service", get(service::page))
         .route("/service/tickets/{id}/{step}", post(service::move_ticket))
         .route("/service/owners", get(owners::page))

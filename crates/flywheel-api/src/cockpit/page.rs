@@ -35,6 +35,8 @@ pub(crate) struct Can {
     pub handle_tickets: bool,
     /// Redeem coupons (and points) for members.
     pub redeem: bool,
+    /// Release or refuse referrals held as farmed.
+    pub review_referrals: bool,
 }
 
 impl Chrome {
@@ -55,6 +57,7 @@ impl Chrome {
                 set_targets: role.allows(Permission::SetTargets),
                 handle_tickets: role.allows(Permission::HandleTickets),
                 redeem: role.allows(Permission::SpendPoints),
+                review_referrals: role.allows(Permission::ManageMarketing),
             },
         }
     }

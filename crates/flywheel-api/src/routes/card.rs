@@ -164,6 +164,7 @@ pub(crate) async fn card(
         tiers,
         benefits,
         honours: super::leaderboards::honours_of(state, member.id).await?,
+        tasks: super::tasks::tasks_of(state, &member).await?.tasks,
         points: CardPointsView {
             programme: points_programme,
             balance: summary.balance,

@@ -28,6 +28,7 @@ pub mod privacy;
 pub mod products;
 pub mod programmes;
 pub mod queues;
+pub mod referrals;
 pub mod rewards;
 pub mod scores;
 pub mod segments;
@@ -36,6 +37,7 @@ pub mod service_teams;
 pub mod stats;
 pub mod suppressions;
 pub mod tags;
+pub mod tasks;
 pub mod tickets;
 pub mod tracking;
 

@@ -310,6 +310,8 @@ pub async fn simulate(
             amount,
             items,
             tiers: &tiers,
+            referred_at: None,
+            progress: Default::default(),
         },
         order_id,
     };

@@ -1,15 +1,17 @@
 //! Applying one event: checks that need state, resolution, facts and profile, orders and
 //! refunds, referrals and their conversion, then the stage of every member it touched.
 
+use super::farming;
 use super::resolve::Seen;
 use super::{
-    Changes, Conversion, MadeBy, MemberId, OrderAt, OrderState, Outcome, ReferralState, Rejection,
-    Rules, WorkingSet,
+    Changes, Conversion, MadeBy, MemberId, OrderAt, OrderState, Outcome, ReferralState,
+    ReferredPurchase, Rejection, Rules, WorkingSet,
 };
 use crate::ErrorCode;
 use crate::event::{Event, Payload, Purchase};
 use crate::money::Money;
 use crate::time::Micros;
+use std::collections::BTreeSet;
 
 impl WorkingSet {
     /// Applies `event`, evaluated at `as_of`. A rejected event changes nothing.
@@ -39,11 +41,21 @@ impl WorkingSet {
                 .members
                 .get_mut(&member)
                 .expect("resolved member is loaded");
-            m.facts.record(event, keep_after);
+            // A person's decision about the member is not something the member did.
+            if !matches!(event.payload, Payload::ReferralReview { .. }) {
+                m.facts.record(event, keep_after);
+            }
             if let Payload::Register(change) | Payload::ProfileUpdate(change) = &event.payload {
                 m.profile
                     .apply(change, event.channel.as_str(), event.occurred_at);
             }
+            changes.progress_after.insert(
+                event.event_id.clone(),
+                crate::points::Progress {
+                    check_in_streak: m.facts.check_in_streak,
+                    profile_fields: m.profile.task_fields_filled(),
+                },
+            );
         }
         match &event.payload {
             Payload::Purchase(p) => self.purchase(member, p, event, keep_after, changes),
@@ -68,6 +80,16 @@ impl WorkingSet {
                 touched.push(inviter);
                 self.refer(inviter, member, event, keep_after, changes);
             }
+            Payload::ReferralReview {
+                referral_event_id,
+                release,
+            } => self.review_referral(
+                referral_event_id,
+                *release,
+                event.occurred_at,
+                keep_after,
+                changes,
+            ),
             _ => {}
         }
         touched.extend(
@@ -114,6 +136,27 @@ impl WorkingSet {
                     p.order_id
                 ),
             });
+        }
+        if let Payload::ReferralReview {
+            referral_event_id, ..
+        } = &event.payload
+        {
+            let status = self
+                .referrals
+                .get(referral_event_id)
+                .map(|r| r.status.as_str());
+            if status != Some("held") {
+                return Err(Rejection {
+                    code: ErrorCode::AlreadyDecided,
+                    field: Some("properties.referral_event_id".into()),
+                    message: match status {
+                        None => format!("no referral {referral_event_id:?} is held for review"),
+                        Some(s) => {
+                            format!("referral {referral_event_id:?} is {s}, not held for review")
+                        }
+                    },
+                });
+            }
         }
         Ok(())
     }
@@ -162,7 +205,38 @@ impl WorkingSet {
             .expect("resolved member is loaded");
         m.facts
             .record_purchase(p, event.occurred_at, already_refunded, keep_after);
-        self.convert_referrals_of(member, keep_after, changes);
+        let signals = farming::signals(&event.properties, std::iter::empty());
+        self.convert_referrals_of(member, &signals, keep_after, changes);
+        self.note_referred_purchase(member, event, changes);
+    }
+
+    /// Notes who brought the buyer in, if a referral of theirs stands and came before
+    /// the purchase, and its inviter is loaded (the store loads inviters when a rule
+    /// pays on referred purchases).
+    fn note_referred_purchase(&self, member: MemberId, event: &Event, changes: &mut Changes) {
+        let Some(r) = self
+            .referrals
+            .values()
+            .filter(|r| self.survivor(r.invitee_id) == member)
+            .filter(|r| r.status == "pending" || r.status == "converted")
+            .filter(|r| r.referred_at <= event.occurred_at)
+            .min_by_key(|r| (r.referred_at, r.event_id.as_str()))
+        else {
+            return;
+        };
+        let inviter = self.survivor(r.inviter_id);
+        let Some(m) = self.members.get(&inviter).filter(|_| inviter != member) else {
+            return;
+        };
+        changes.referred_purchases.insert(
+            event.event_id.clone(),
+            ReferredPurchase {
+                referral_event_id: r.event_id.clone(),
+                inviter_id: inviter,
+                referred_at: r.referred_at,
+                inviter_stage: m.stage,
+            },
+        );
     }
 
     /// Returns the order's owner when it is not the event's member.
@@ -235,6 +309,12 @@ impl WorkingSet {
         {
             m.facts.referrals_made += 1;
         }
+        let phones = self
+            .members
+            .get(&invitee)
+            .into_iter()
+            .flat_map(|m| m.identities.iter());
+        let fingerprint = farming::signals(&event.properties, phones);
         self.referrals.insert(
             event.event_id.clone(),
             ReferralState {
@@ -244,10 +324,36 @@ impl WorkingSet {
                 referred_at: event.occurred_at,
                 converted_at: None,
                 status: status.into(),
+                fingerprint,
+                hold_reason: None,
             },
         );
         changes.new_referrals.push(event.event_id.clone());
-        self.convert_referrals_of(invitee, keep_after, changes);
+        self.convert_referrals_of(invitee, &BTreeSet::new(), keep_after, changes);
+    }
+
+    /// A person's decision on a held referral (`check` made sure it is held): released,
+    /// it converts now — the inviter's facts count it and the conversion pays as any
+    /// does; refused, it never will.
+    fn review_referral(
+        &mut self,
+        id: &str,
+        release: bool,
+        at: Micros,
+        keep_after: Micros,
+        changes: &mut Changes,
+    ) {
+        let Some(r) = self.referrals.get_mut(id) else {
+            return;
+        };
+        changes.dirty_referrals.insert(id.to_owned());
+        if !release {
+            r.status = "refused_farming".into();
+            return;
+        }
+        r.status = "converted".into();
+        let (inviter, invitee) = (r.inviter_id, r.invitee_id);
+        self.convert(id.to_owned(), inviter, invitee, at, keep_after, changes);
     }
 
     /// Whether `ancestor` brought `member` in: walks `member`'s inviters up the referrals
@@ -272,10 +378,13 @@ impl WorkingSet {
         false
     }
 
-    /// Converts the invitee's pending referral if their first purchase came at or after it.
+    /// Converts the invitee's pending referral if their first purchase came at or after
+    /// it — or holds it for review when it looks farmed (`farming.rs`). `signals` are
+    /// those of the purchase converting it, if one is.
     fn convert_referrals_of(
         &mut self,
         invitee: MemberId,
+        signals: &BTreeSet<String>,
         keep_after: Micros,
         changes: &mut Changes,
     ) {
@@ -299,25 +408,51 @@ impl WorkingSet {
                 r.status = "already_customer".into();
                 continue;
             }
-            r.status = "converted".into();
             r.converted_at = Some(first_purchase);
+            r.fingerprint.extend(signals.iter().cloned());
             let inviter_id = r.inviter_id;
             let inviter = self.survivor(inviter_id);
-            let Some(m) = self.members.get_mut(&inviter) else {
+            let r = &self.referrals[&id];
+            let others = self
+                .referrals
+                .values()
+                .filter(|o| self.survivor(o.inviter_id) == inviter);
+            if let Some(reason) = farming::hold_reason(r, inviter, others) {
+                let r = self.referrals.get_mut(&id).expect("listed above");
+                r.status = "held".into();
+                r.hold_reason = Some(reason);
                 continue;
-            };
-            let stage_before = m.stage;
-            m.facts
-                .record_converted_referral(first_purchase, keep_after);
-            changes.dirty_members.insert(inviter);
-            changes.conversions.push(Conversion {
-                referral_event_id: id,
-                inviter_id: inviter,
-                invitee_id: invitee,
-                at: first_purchase,
-                inviter_stage_before: stage_before,
-            });
+            }
+            let r = self.referrals.get_mut(&id).expect("listed above");
+            r.status = "converted".into();
+            self.convert(id, inviter, invitee, first_purchase, keep_after, changes);
         }
+    }
+
+    /// Counts a converted referral on its inviter and queues its payment.
+    fn convert(
+        &mut self,
+        referral_event_id: String,
+        inviter: MemberId,
+        invitee: MemberId,
+        at: Micros,
+        keep_after: Micros,
+        changes: &mut Changes,
+    ) {
+        let inviter = self.survivor(inviter);
+        let Some(m) = self.members.get_mut(&inviter) else {
+            return;
+        };
+        let stage_before = m.stage;
+        m.facts.record_converted_referral(at, keep_after);
+        changes.dirty_members.insert(inviter);
+        changes.conversions.push(Conversion {
+            referral_event_id,
+            inviter_id: inviter,
+            invitee_id: self.survivor(invitee),
+            at,
+            inviter_stage_before: stage_before,
+        });
     }
 
     /// Merges `merged` into `survivor` at a person's request. Unique-kind clashes are

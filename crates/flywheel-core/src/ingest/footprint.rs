@@ -159,7 +159,15 @@ impl Footprint for OrderState {
 
 impl Footprint for ReferralState {
     fn footprint(&self) -> usize {
-        size_of::<ReferralState>() + text(&self.event_id) + text(&self.status)
+        size_of::<ReferralState>()
+            + text(&self.event_id)
+            + text(&self.status)
+            + self
+                .fingerprint
+                .iter()
+                .map(String::footprint)
+                .sum::<usize>()
+            + self.hold_reason.as_deref().map_or(0, text)
     }
 }
 

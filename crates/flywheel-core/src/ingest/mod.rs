@@ -8,6 +8,7 @@
 //! I/O, so the whole pipeline is unit-tested without a database.
 
 mod apply;
+pub mod farming;
 pub mod footprint;
 pub mod points;
 mod resolve;
@@ -95,8 +96,15 @@ pub struct ReferralState {
     pub invitee_id: MemberId,
     pub referred_at: Micros,
     pub converted_at: Option<Micros>,
-    /// `pending`, `converted`, or `already_customer` (the invitee had bought before).
+    /// `pending`; `converted`; `already_customer` (the invitee had bought before);
+    /// `superseded` (an earlier referral named the invitee); `refused_cycle` (it closed a
+    /// loop); `held` for review as farmed (`farming.rs`), then `converted` on release or
+    /// `refused_farming`.
     pub status: String,
+    /// The invitee's device, payment and phone-block signals, hashed (`farming.rs`).
+    pub fingerprint: BTreeSet<String>,
+    /// Why the referral was held for review.
+    pub hold_reason: Option<String>,
 }
 
 /// A stage change and the rule that caused it.
@@ -176,6 +184,21 @@ pub struct Changes {
     /// the end of it: points replay them in step with the events, as one-event batches
     /// would.
     pub made_by: HashMap<String, MadeBy>,
+    /// Each accepted purchase by a member whose referral stands (pending or converted),
+    /// by event id: what a `referred_purchase` rule pays the inviter on.
+    pub referred_purchases: HashMap<String, ReferredPurchase>,
+    /// Each accepted event's member's task progress just after it (task rules' streak
+    /// and profile conditions look at it).
+    pub progress_after: HashMap<String, crate::points::Progress>,
+}
+
+/// A purchase by an invitee: who brought them in, when, and the inviter's stage then.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReferredPurchase {
+    pub referral_event_id: String,
+    pub inviter_id: MemberId,
+    pub referred_at: Micros,
+    pub inviter_stage: Stage,
 }
 
 /// Counts of [`Changes::merges`] and [`Changes::conversions`] at the end of an event.

@@ -10,7 +10,7 @@ use crate::limits::Limits;
 use crate::membership::TierPass;
 use crate::membership::realtime::named_purchase;
 use crate::points::earn::periods;
-use crate::points::rules::REFERRAL_CONVERTED;
+use crate::points::rules::{REFERRAL_CONVERTED, REFERRED_PURCHASE};
 use crate::points::{Book, Earning, PointsPolicy, RuleBook, Trigger};
 use crate::stage::Stage;
 use crate::time::Micros;
@@ -155,8 +155,7 @@ pub fn earn_batch(
                 .map(|t| t.held_at(member, at))
                 .unwrap_or_default()
         };
-        let event_tiers = held(a.member_id, a.event.occurred_at);
-        earn_event(book, rules, policy, limits, changes, a, &event_tiers);
+        earn_event(book, rules, policy, limits, changes, a, &held);
         let conversions_end = made.map_or(done.conversions, |m| m.conversions);
         for c in &changes.conversions[done.conversions..conversions_end] {
             pay_conversion(book, rules, policy, limits, c, &held(c.inviter_id, c.at));
@@ -188,9 +187,10 @@ fn earn_event(
     limits: &Limits,
     changes: &Changes,
     a: &Accepted<'_>,
-    tiers: &[String],
+    held: &dyn Fn(MemberId, Micros) -> Vec<String>,
 ) {
     let e = a.event;
+    let tiers = &held(a.member_id, e.occurred_at);
     let member = a.member_id;
     let stage = changes
         .stages_before
@@ -229,10 +229,40 @@ fn earn_event(
             amount,
             items,
             tiers,
+            referred_at: None,
+            progress: changes
+                .progress_after
+                .get(&e.event_id)
+                .copied()
+                .unwrap_or_default(),
         },
         order_id,
     };
     book.earn(rules.at(e.occurred_at), policy, limits, &earning, a.as_of);
+    // A referred member's purchase may pay their inviter a rebate, kept with the order
+    // so that a refund takes it back as it does the buyer's points.
+    if let Some(rp) = changes.referred_purchases.get(&e.event_id) {
+        let inviter_tiers = held(rp.inviter_id, e.occurred_at);
+        let rebate = Earning {
+            source_key: format!("rebate:{}", e.event_id),
+            source_type: "rebate",
+            source_id: &e.event_id,
+            member_id: rp.inviter_id,
+            trigger: Trigger {
+                kind: REFERRED_PURCHASE,
+                occurred_at: e.occurred_at,
+                channel: Some(e.channel),
+                stage: rp.inviter_stage,
+                amount,
+                items,
+                tiers: &inviter_tiers,
+                referred_at: Some(rp.referred_at),
+                progress: Default::default(),
+            },
+            order_id,
+        };
+        book.earn(rules.at(e.occurred_at), policy, limits, &rebate, a.as_of);
+    }
     if let Some(order_id) = order_id
         && let Some(order) = order_after
         && order.refunded.minor() > 0
@@ -264,6 +294,8 @@ fn pay_conversion(
             amount: None,
             items: &[],
             tiers,
+            referred_at: None,
+            progress: Default::default(),
         },
         order_id: None,
     };

@@ -23,7 +23,7 @@ pub use account::{Account, BrandAccount, MemberAccount};
 pub use earn::{Book, Earning, Line, OrderPoints, Usage, UsageKey};
 pub use policy::{DEFAULT_PROGRAMME, PointsPolicy};
 pub use posting::{Kind, LotMove, Posting};
-pub use rules::{EarningRule, RuleBook, RuleSet, Trigger};
+pub use rules::{EarningRule, Progress, RuleBook, RuleSet, Task, Trigger};
 pub use wallet::{Credit, Insufficient, Lot, Summary, Wallet};
 
 #[cfg(test)]

@@ -14,7 +14,7 @@ use crate::event::{Channel, Item};
 use crate::limits::Limits as Maximums;
 use crate::money::Money;
 use crate::stage::Stage;
-use crate::time::Micros;
+use crate::time::{self, Micros};
 use crate::validation::FieldError;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::collections::BTreeMap;
@@ -23,6 +23,12 @@ use std::collections::BTreeMap;
 /// inviter, and the stage conditions and multipliers look at the inviter's stage just
 /// before the conversion.
 pub const REFERRAL_CONVERTED: &str = "referral_converted";
+
+/// The trigger for a purchase by a member someone referred (a rebate, 分销 style): points
+/// go to the inviter, judged on the invitee's order (amount, items, channel) and the
+/// inviter's stage and tiers. `conditions.days_after_referral` bounds how long after the
+/// referral purchases count. A refund of the order takes the rebate back.
+pub const REFERRED_PURCHASE: &str = "referred_purchase";
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -56,6 +62,18 @@ pub struct EarningRule {
     pub budget: Option<i64>,
     #[serde(default = "yes")]
     pub active: bool,
+    /// Shown to members in their task list (the task centre) when set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task: Option<Task>,
+}
+
+/// A rule as a task members see: "Check in 7 days in a row — 50 points".
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Task {
+    pub title: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
 }
 
 fn default_programme() -> String {
@@ -105,6 +123,22 @@ pub struct Conditions {
         skip_serializing_if = "Option::is_none"
     )]
     pub until: Option<Micros>,
+    /// `referred_purchase` rules: only purchases at most this many days after the
+    /// referral count (none: as long as the referral stands).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub days_after_referral: Option<u32>,
+    /// `check_in` rules: the check-in must make a run of this many days in a row (or
+    /// a whole multiple of it: 7, 14, 21…); `limits.per_member: 1` makes it once-only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub streak_days: Option<u32>,
+    /// `register` and `profile_update` rules: the profile must be complete after the
+    /// event ([`crate::profile::TASK_FIELDS`]).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub profile_complete: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 impl Conditions {
@@ -282,6 +316,7 @@ pub fn default_rules() -> Vec<EarningRule> {
         },
         budget: None,
         active: true,
+        task: None,
     };
     let purchase = EarningRule {
         name: "1 point per 1.00 spent, available after the 7-day return window".into(),
@@ -357,7 +392,7 @@ pub fn validate(
             bad(
                 "trigger",
                 ErrorCode::InvalidValue,
-                "must be an event type or referral_converted".into(),
+                "must be an event type, referral_converted or referred_purchase".into(),
             );
         }
         if !policy.knows(&r.programme) {
@@ -427,6 +462,59 @@ pub fn validate(
                     format!("{t:?} must name a tier as \"programme:tier\""),
                 );
             }
+        }
+        match r.conditions.streak_days {
+            Some(_) if r.trigger != "check_in" => bad(
+                "conditions.streak_days",
+                ErrorCode::InvalidValue,
+                "only check_in rules count a streak".into(),
+            ),
+            Some(d) if !(2..=365).contains(&d) => bad(
+                "conditions.streak_days",
+                ErrorCode::OutOfRange,
+                "must be from 2 to 365".into(),
+            ),
+            _ => {}
+        }
+        if r.conditions.profile_complete
+            && !["register", "profile_update"].contains(&r.trigger.as_str())
+        {
+            bad(
+                "conditions.profile_complete",
+                ErrorCode::InvalidValue,
+                "only register and profile_update rules look at the profile".into(),
+            );
+        }
+        if let Some(task) = &r.task {
+            if let Err(e) = crate::validation::check_line("title", &task.title, 80) {
+                bad(
+                    "task.title",
+                    e.code,
+                    e.message.replacen("title", "", 1).trim().to_owned(),
+                );
+            }
+            if let Some(d) = &task.description
+                && let Err(e) = crate::validation::check_line("description", d, 300)
+            {
+                bad(
+                    "task.description",
+                    e.code,
+                    e.message.replacen("description", "", 1).trim().to_owned(),
+                );
+            }
+        }
+        match r.conditions.days_after_referral {
+            Some(_) if r.trigger != REFERRED_PURCHASE => bad(
+                "conditions.days_after_referral",
+                ErrorCode::InvalidValue,
+                "only referred_purchase rules look at a referral".into(),
+            ),
+            Some(d) if !(1..=3650).contains(&d) => bad(
+                "conditions.days_after_referral",
+                ErrorCode::OutOfRange,
+                "must be from 1 to 3650".into(),
+            ),
+            _ => {}
         }
         for (j, w) in r.windows.iter().enumerate() {
             if w.from >= w.until {
@@ -519,6 +607,18 @@ pub struct Trigger<'a> {
     pub items: &'a [Item],
     /// The tiers the member holds when it happens, as `"programme:tier"`.
     pub tiers: &'a [String],
+    /// For [`REFERRED_PURCHASE`]: when the invitee was referred.
+    pub referred_at: Option<Micros>,
+    /// The member's progress on tasks just after the event.
+    pub progress: Progress,
+}
+
+/// What task conditions look at: the member's check-in streak and how much of their
+/// profile is filled in, just after the event.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Progress {
+    pub check_in_streak: u32,
+    pub profile_fields: u8,
 }
 
 /// Splits a tier reference `"programme:tier"` into its parts, if well formed.
@@ -574,6 +674,31 @@ pub fn quote(rule: &EarningRule, t: &Trigger<'_>) -> Result<Quote, Miss> {
     }
     if c.from.is_some_and(|f| t.occurred_at < f) || c.until.is_some_and(|u| t.occurred_at >= u) {
         return Err("the event is outside the rule's dates".into());
+    }
+    if let Some(n) = c.streak_days {
+        let streak = t.progress.check_in_streak;
+        if streak == 0 || !streak.is_multiple_of(n) {
+            return Err(format!(
+                "the check-in streak is {streak} days, not a run of {n}"
+            ));
+        }
+    }
+    if c.profile_complete {
+        let (filled, all) = (t.progress.profile_fields, crate::profile::TASK_FIELDS.len());
+        if usize::from(filled) < all {
+            return Err(format!("the profile has {filled} of its {all} fields"));
+        }
+    }
+    if let Some(days) = c.days_after_referral {
+        match t.referred_at {
+            None => return Err("the purchase was not referred".into()),
+            Some(at) if t.occurred_at > at + time::days(days) => {
+                return Err(format!(
+                    "the purchase came more than {days} days after the referral"
+                ));
+            }
+            Some(_) => {}
+        }
     }
     if c.min_amount.is_some() || c.max_amount.is_some() {
         let Some(amount) = t.amount else {
@@ -734,6 +859,14 @@ impl RuleBook {
             .iter()
             .flat_map(|v| v.rules.iter())
             .any(|r| !r.conditions.tiers.is_empty() || !r.tier_multipliers.is_empty())
+    }
+
+    /// Whether any rule (any version) has `trigger`.
+    pub fn uses_trigger(&self, trigger: &str) -> bool {
+        self.versions
+            .iter()
+            .flat_map(|v| v.rules.iter())
+            .any(|r| r.trigger == trigger)
     }
 
     /// Ids of rules (any version) with a budget.

@@ -25,6 +25,8 @@ fn trigger<'a>(kind: &'a str, at: Micros, amount: Option<&str>, stage: Stage) ->
         amount: amount.map(|a| Money::parse(a).unwrap()),
         items: &[],
         tiers: &[],
+        referred_at: None,
+        progress: Default::default(),
     }
 }
 
@@ -711,4 +713,45 @@ fn a_rule_that_could_give_more_than_a_posting_may_carry_is_refused_and_never_cap
     // Just within the limit: 100 points per 10.00 on the largest order is 10^8.
     let fair = rule_at(100, 1_000, 1_000);
     assert!(rules::validate(std::slice::from_ref(&fair), &policy, &limits).is_empty());
+}
+
+#[test]
+fn a_rebate_pays_on_referred_purchases_within_its_days_only() {
+    let rule: EarningRule = serde_json::from_value(serde_json::json!({
+        "id": "rebate", "trigger": "referred_purchase",
+        "conditions": {"days_after_referral": 30},
+        "award": {"points": 5, "per": "1.00"}
+    }))
+    .unwrap();
+    let (policy, limits) = (PointsPolicy::default(), Limits::default());
+    assert!(rules::validate(std::slice::from_ref(&rule), &policy, &limits).is_empty());
+    let referred = t("2026-03-01T00:00:00Z");
+    let mut within = trigger(
+        rules::REFERRED_PURCHASE,
+        referred + time::days(30),
+        Some("20.00"),
+        Stage::Weak,
+    );
+    within.referred_at = Some(referred);
+    assert_eq!(rules::quote(&rule, &within).map(|q| q.points), Ok(100));
+    let late = Trigger {
+        occurred_at: referred + time::days(30) + 1,
+        ..within
+    };
+    assert_eq!(
+        rules::quote(&rule, &late).map(|q| q.points),
+        Err("the purchase came more than 30 days after the referral".into())
+    );
+    let unreferred = Trigger {
+        referred_at: None,
+        ..within
+    };
+    assert!(rules::quote(&rule, &unreferred).is_err());
+    // The condition belongs to rebates only, and has bounds.
+    let mut bad = rule.clone();
+    bad.trigger = "purchase".into();
+    bad.conditions.days_after_referral = Some(0);
+    let errors = rules::validate(&[bad], &policy, &limits);
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert_eq!(errors[0].field, "rules[0].conditions.days_after_referral");
 }

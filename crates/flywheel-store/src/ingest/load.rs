@@ -17,6 +17,7 @@ use flywheel_core::ErrorCode;
 use flywheel_core::Identity;
 use flywheel_core::event::{Event, Payload};
 use flywheel_core::identity::IdentityKind;
+use flywheel_core::ingest::farming;
 use flywheel_core::ingest::{MemberId, MemberState, ReferralState, Rejection, WorkingSet};
 use sqlx::{AnyConnection, Row};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -128,7 +129,8 @@ fn identity_sets<'a>(events: impl Iterator<Item = &'a Event> + Clone) -> Vec<&'a
 }
 
 /// Loads everything `events` can reach: the owners of their identities, the owners of
-/// their orders, the pending referrals of those members and the inviters of those —
+/// their orders, the referrals of those members and the inviters of the pending ones
+/// (with `rebates`, of the converted ones too) —
 /// from `cache` where it has them, from the database otherwise — and says what it
 /// looked up, for the cache to keep after the commit.
 pub(crate) async fn load_working_set<'a>(
@@ -137,6 +139,7 @@ pub(crate) async fn load_working_set<'a>(
     unique_kinds: &[IdentityKind],
     events: impl Iterator<Item = &'a Event> + Clone,
     cache: Option<&MemberCache>,
+    rebates: bool,
 ) -> Result<(WorkingSet, Reached), StoreError> {
     let sets = identity_sets(events.clone());
     let identities: BTreeMap<String, &Identity> = sets
@@ -194,6 +197,24 @@ pub(crate) async fn load_working_set<'a>(
         ws.orders.insert(order.order_id.clone(), order);
     }
 
+    // A review of a held referral needs its invitee's referrals in full (the cache keeps
+    // them by invitee) and, through them, its inviter.
+    let reviewed: Vec<&str> = events
+        .clone()
+        .filter_map(|e| match &e.payload {
+            Payload::ReferralReview {
+                referral_event_id, ..
+            } => Some(referral_event_id.as_str()),
+            _ => None,
+        })
+        .collect();
+    if !reviewed.is_empty() {
+        let head = "SELECT invitee_id FROM referrals WHERE event_id";
+        for row in select_in(conn, head, reviewed.into_iter().map(Val::from), "").await? {
+            wanted.insert(row.try_get("invitee_id")?);
+        }
+    }
+
     let scope = IdentityScope::ForResolution {
         named: &named,
         unique_kinds,
@@ -214,13 +235,27 @@ pub(crate) async fn load_working_set<'a>(
         referrals.push(referral_from_row(&row)?);
     }
     for r in referrals {
-        if r.status == "pending" {
+        // A converted referral's inviter earns on the invitee's purchases when a rule
+        // pays rebates.
+        if r.status == "pending" || r.status == "held" || (rebates && r.status == "converted") {
             inviters.insert(r.inviter_id);
         }
         ws.referrals.insert(r.event_id.clone(), r);
     }
-    load_members(conn, backend, &scope, &mut ws, inviters, cache).await?;
+    // The inviters a referral event of the batch names may convert a referral too.
+    for e in events.clone() {
+        if let Payload::Referral { referrer } = &e.payload {
+            inviters.extend(referrer.iter().filter_map(|i| ws.owners.get(i)));
+        }
+    }
+    load_members(conn, backend, &scope, &mut ws, inviters.clone(), cache).await?;
     load_referral_chains(conn, &mut ws).await?;
+    if events
+        .clone()
+        .any(|e| matches!(e.payload, Payload::Purchase(_) | Payload::Referral { .. }))
+    {
+        load_recent_invitees(conn, &mut ws, &inviters, events.clone()).await?;
+    }
 
     // One fresh id for every identity set none of whose identities is known: an upper
     // bound on the members this batch can create.
@@ -349,6 +384,40 @@ async fn load_identities(
         if let Some(m) = loaded.get_mut(&member) {
             m.identities.insert(identity);
         }
+    }
+    Ok(())
+}
+
+/// The fingerprinted referrals `inviters` converted (or had held) around the time of
+/// the referrals this batch can convert, so a conversion can be held as farmed
+/// (`flywheel_core::ingest::farming`). Read only: a row the batch does not change is
+/// never written back.
+async fn load_recent_invitees<'a>(
+    conn: &mut AnyConnection,
+    ws: &mut WorkingSet,
+    inviters: &BTreeSet<MemberId>,
+    events: impl Iterator<Item = &'a Event>,
+) -> Result<(), StoreError> {
+    if inviters.is_empty() {
+        return Ok(());
+    }
+    let earliest = ws
+        .referrals
+        .values()
+        .filter(|r| r.status == "pending")
+        .map(|r| r.referred_at)
+        .chain(events.map(|e| e.occurred_at))
+        .min()
+        .unwrap_or(0);
+    // An integer we computed, so it can sit in the SQL.
+    let since = earliest.saturating_sub(farming::WINDOW);
+    let head = format!(
+        "{REFERRAL_SELECT} fingerprint <> '' AND status IN ('converted', 'held') \
+         AND referred_at >= {since} AND inviter_id"
+    );
+    for row in select_in(conn, &head, inviters.iter().copied().map(Val::Int), "").await? {
+        let r = referral_from_row(&row)?;
+        ws.referrals.entry(r.event_id.clone()).or_insert(r);
     }
     Ok(())
 }

@@ -38,6 +38,7 @@ use flywheel_core::event::Event;
 use flywheel_core::ingest::points::{Accepted, Batch};
 use flywheel_core::ingest::{MemberId, Outcome, Rejection, Rules, WorkingSet};
 use flywheel_core::membership::realtime::wanted as wanted_by_tiers;
+use flywheel_core::points::rules::REFERRED_PURCHASE;
 use flywheel_core::time::Micros;
 use ids::give_back_member_ids;
 use load::{Seen, load_working_set, seen_before};
@@ -252,6 +253,7 @@ impl Store {
             &rules.identity.unique_kinds,
             fresh.iter().map(|&i| &events[i]),
             cache.as_deref().filter(|_| cached),
+            rule_book.uses_trigger(REFERRED_PURCHASE),
         )
         .await?;
         let loaded = started.elapsed();

@@ -9,6 +9,7 @@ use crate::rows::{MEMBER_INSERT, MEMBER_UPSERT_TAIL, member_values};
 use crate::sql::Val;
 use flywheel_core::Money;
 use flywheel_core::event::Event;
+use flywheel_core::ingest::farming;
 use flywheel_core::ingest::{Changes, MemberId, WorkingSet};
 use flywheel_core::time::Micros;
 use sqlx::AnyConnection;
@@ -134,14 +135,17 @@ pub(crate) fn plan_changes(
                 r.referred_at.into(),
                 r.converted_at.into(),
                 r.status.clone().into(),
+                farming::encode(&r.fingerprint).into(),
+                r.hold_reason.clone().into(),
             ]
         })
         .collect();
     w.rows(
-        "INSERT INTO referrals (event_id, inviter_id, invitee_id, referred_at, converted_at, status)",
+        "INSERT INTO referrals (event_id, inviter_id, invitee_id, referred_at, converted_at, status, fingerprint, hold_reason)",
         referrals,
         "ON CONFLICT (event_id) DO UPDATE SET inviter_id = excluded.inviter_id, invitee_id = excluded.invitee_id, \
-         converted_at = excluded.converted_at, status = excluded.status",
+         converted_at = excluded.converted_at, status = excluded.status, fingerprint = excluded.fingerprint, \
+         hold_reason = excluded.hold_reason",
     );
 
     let transitions = changes

@@ -4,7 +4,8 @@
 //! (`coupons.rs`), flash sales with their claims (`flash.rs`), and the points lottery
 //! with its auditable draws (`lottery.rs`), and fission campaigns — group-buys, help
 //! requests and bargains — with their rounds and joins (`fission.rs`), and leaderboards, awards and badges
-//! (`honours.rs`), and each campaign's figures for the marketing report (`reports.rs`).
+//! (`honours.rs`), each campaign's figures for the marketing report (`reports.rs`), and
+//! referrals held as farmed for staff to review (`referrals.rs`).
 
 mod coupons;
 mod definitions;
@@ -13,6 +14,7 @@ mod flash;
 mod honours;
 mod lottery;
 mod products;
+mod referrals;
 mod reports;
 
 pub(crate) use coupons::plan_event_coupons;
@@ -22,4 +24,5 @@ pub use flash::{ClaimRow, FlashSaleRow};
 pub use honours::{AwardRow, BadgeRow, LeaderboardRow};
 pub use lottery::{DrawRow, LotteryRow};
 pub use products::{ProductQuery, ProductRow, SavedProducts};
+pub use referrals::ReferralRow;
 pub use reports::{CampaignFigures, INFLUENCE_DAYS};

@@ -170,6 +170,25 @@ impl Store {
         Ok(out)
     }
 
+    /// How many times each rule has credited `member`, and when it last did: what the
+    /// task centre marks tasks done by.
+    pub async fn rule_credits(
+        &self,
+        member: i64,
+    ) -> Result<std::collections::BTreeMap<String, (i64, i64)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT t.rule_id AS rule_id, COUNT(DISTINCT e.txn_key) AS n, MAX(t.at) AS last \
+             FROM points_entries e JOIN points_transactions t ON t.key = e.txn_key \
+             WHERE e.member_id = $1 AND e.kind = 'earn' AND t.rule_id IS NOT NULL GROUP BY t.rule_id",
+        )
+        .bind(member)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("rule_id")?, (r.try_get("n")?, r.try_get("last")?))))
+            .collect()
+    }
+
     /// Stores a new version of the rules, in force for events from `effective_from`.
     pub async fn put_rules(
         &self,

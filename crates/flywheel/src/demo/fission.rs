@@ -1,8 +1,10 @@
 //! The demo's fission campaigns and honours (issue 20): a tea group-buy with one full
 //! group and one that ran out of time, a help request that unlocked its points, a
 //! mooncake bargain halfway to its floor — each join written into the members'
-//! histories as a referral, as the API does — two leaderboards, a badge segment and
-//! this year's super-user awards proposed for staff to confirm.
+//! histories as a referral, as the API does — two leaderboards, a badge segment,
+//! this year's super-user awards proposed for staff to confirm, and a farmed ring: four
+//! "friends" of one member on one phone, the last two held for review; and two members'
+//! daily check-ins — a full week, which pays the streak task, and five days so far.
 
 use super::memberships::demo_actor;
 use flywheel_core::marketing::fission::join_events;
@@ -163,6 +165,8 @@ pub async fn seed(
             }
         }
     }
+    farm(store, config, m(15), end).await?;
+    check_in_runs(store, config, &[(m(14), 7), (m(13), 5)], end).await?;
     // The lonely group's deadline passes: it fails, charging nothing.
     store
         .close_due_fission_rounds(&config.policy.points, end)
@@ -204,4 +208,87 @@ pub async fn seed(
         .propose_awards(&board.id, "Super user of the year", &top, &actor, end)
         .await?;
     Ok((rounds, joins))
+}
+
+/// Each member checks in on the last `days` days up to `end`.
+async fn check_in_runs(
+    store: &Store,
+    config: &crate::config::Config,
+    runs: &[(i64, i64)],
+    end: Micros,
+) -> anyhow::Result<()> {
+    let mut events = Vec::new();
+    for &(member, days) in runs {
+        let Some(who) = store
+            .member(member)
+            .await?
+            .and_then(|m| m.identities.iter().next().cloned())
+        else {
+            continue;
+        };
+        for d in (0..days).rev() {
+            let raw = serde_json::json!({"event_id": format!("demo-check-in-{member}-{d}"),
+                "type": "check_in", "occurred_at": flywheel_core::time::to_rfc3339(end - d * DAY - HOUR),
+                "channel": "mini_program", "identities": {who.kind.as_str(): who.value}});
+            events.push(
+                flywheel_core::parse_event(&raw, &config.policy.parse_context(end))
+                    .map_err(|e| anyhow::anyhow!("demo check-in: {e:?}"))?,
+            );
+        }
+    }
+    store
+        .ingest(
+            &events,
+            &config.policy.rules(),
+            AsOf::At(end),
+            IngestMode::SkipRejected,
+        )
+        .await?;
+    Ok(())
+}
+
+/// Four new accounts referred by `farmer` from one device, each buying once: the first
+/// two convert and pay; the third and fourth are held as farmed, for staff to decide.
+async fn farm(
+    store: &Store,
+    config: &crate::config::Config,
+    farmer: i64,
+    end: Micros,
+) -> anyhow::Result<()> {
+    let Some(inviter) = store
+        .member(farmer)
+        .await?
+        .and_then(|m| m.identities.iter().next().cloned())
+    else {
+        return Ok(());
+    };
+    let mut events = Vec::new();
+    for n in 0..4i64 {
+        let at = end - DAY + n * HOUR;
+        let phone = format!("1700000{n:04}");
+        let referrer = serde_json::json!({inviter.kind.as_str(): inviter.value});
+        for raw in [
+            serde_json::json!({"event_id": format!("demo-farm-referral-{n}"), "type": "referral",
+                "occurred_at": flywheel_core::time::to_rfc3339(at), "channel": "mini_program",
+                "identities": {"phone": phone},
+                "properties": {"referrer": referrer, "device_id": "demo-farm-device"}}),
+            serde_json::json!({"event_id": format!("demo-farm-buy-{n}"), "type": "purchase",
+                "occurred_at": flywheel_core::time::to_rfc3339(at + 10 * 60 * 1_000_000), "channel": "mini_program",
+                "identities": {"phone": phone},
+                "properties": {"order_id": format!("DEMO-FARM-{n}"), "amount": "9.90", "currency": "CNY"}}),
+        ] {
+            let event = flywheel_core::parse_event(&raw, &config.policy.parse_context(end))
+                .map_err(|e| anyhow::anyhow!("demo farm event: {e:?}"))?;
+            events.push(event);
+        }
+    }
+    store
+        .ingest(
+            &events,
+            &config.policy.rules(),
+            AsOf::At(end),
+            IngestMode::SkipRejected,
+        )
+        .await?;
+    Ok(())
 }

@@ -3,11 +3,15 @@
 //! three pastries get three — and a daily points lottery. After the history, last
 //! month's buyers each get a ten-off code and a few of them use it at the till on the
 //! last day, and a mooncake flash sale opens: its first claims come in, and one is paid.
+//! The task centre's tasks are earning rules in force from the first day.
 
 use super::catalog::PRODUCTS;
 use super::memberships::demo_actor;
+use flywheel_core::limits::Limits;
 use flywheel_core::marketing::{Coupon, FlashSale, Lottery, Offer, Order, Prize, Product};
 use flywheel_core::money::Money;
+use flywheel_core::points::rules::{default_rules, validate};
+use flywheel_core::points::{EarningRule, PointsPolicy};
 use flywheel_core::time::{DAY, MINUTE, Micros};
 use flywheel_store::{Redeemed, Store};
 
@@ -46,7 +50,36 @@ fn name_of(sku: &str) -> String {
 }
 
 /// The catalogue and the coupons; returns how many coupons.
+/// The default earning rules plus the task centre's tasks (seed 000, seed 003): complete
+/// the profile, follow the official account, write a first review, check in 7 days in
+/// a row — in force from the first day, so the history earns them as it happened.
+async fn define_tasks(store: &Store, first_day: Micros) -> anyhow::Result<()> {
+    let tasks: Vec<EarningRule> = serde_json::from_value(serde_json::json!([
+        {"id": "task-profile", "name": "Task: complete the profile", "trigger": "profile_update",
+         "conditions": {"profile_complete": true}, "award": {"points": 30}, "limits": {"per_member": 1},
+         "task": {"title": "Complete your profile", "description": "Your name, gender, birthday and city"}},
+        {"id": "task-follow", "name": "Task: follow the official account", "trigger": "follow",
+         "award": {"points": 20}, "limits": {"per_member": 1},
+         "task": {"title": "Follow our official account"}},
+        {"id": "task-first-review", "name": "Task: first review", "trigger": "review",
+         "award": {"points": 30}, "limits": {"per_member": 1},
+         "task": {"title": "Write your first review"}},
+        {"id": "task-streak", "name": "Task: a week of check-ins", "trigger": "check_in",
+         "conditions": {"streak_days": 7}, "award": {"points": 50},
+         "task": {"title": "Check in 7 days in a row", "description": "Every full week pays again"}}
+    ]))?;
+    let mut rules = default_rules();
+    rules.extend(tasks);
+    let errors = validate(&rules, &PointsPolicy::default(), &Limits::default());
+    anyhow::ensure!(errors.is_empty(), "demo rules: {errors:?}");
+    store
+        .put_rules(&rules, first_day, &demo_actor(), first_day)
+        .await?;
+    Ok(())
+}
+
 pub async fn define(store: &Store, first_day: Micros) -> anyhow::Result<usize> {
+    define_tasks(store, first_day).await?;
     let products: Vec<Product> = PRODUCTS
         .iter()
         .map(|p| Product {
