@@ -210,6 +210,32 @@ pub async fn seed(
     Ok((rounds, joins))
 }
 
+/// Parses the demo's own events and ingests them as of `end`.
+async fn send(
+    store: &Store,
+    config: &crate::config::Config,
+    raws: &[serde_json::Value],
+    end: Micros,
+) -> anyhow::Result<()> {
+    let ctx = config.policy.parse_context(end);
+    let events = raws
+        .iter()
+        .map(|raw| {
+            flywheel_core::parse_event(raw, &ctx)
+                .map_err(|e| anyhow::anyhow!("demo event {raw}: {e:?}"))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    store
+        .ingest(
+            &events,
+            &config.policy.rules(),
+            AsOf::At(end),
+            IngestMode::SkipRejected,
+        )
+        .await?;
+    Ok(())
+}
+
 /// Each member checks in on the last `days` days up to `end`.
 async fn check_in_runs(
     store: &Store,
@@ -217,7 +243,7 @@ async fn check_in_runs(
     runs: &[(i64, i64)],
     end: Micros,
 ) -> anyhow::Result<()> {
-    let mut events = Vec::new();
+    let mut raws = Vec::new();
     for &(member, days) in runs {
         let Some(who) = store
             .member(member)
@@ -230,21 +256,10 @@ async fn check_in_runs(
             let raw = serde_json::json!({"event_id": format!("demo-check-in-{member}-{d}"),
                 "type": "check_in", "occurred_at": flywheel_core::time::to_rfc3339(end - d * DAY - HOUR),
                 "channel": "mini_program", "identities": {who.kind.as_str(): who.value}});
-            events.push(
-                flywheel_core::parse_event(&raw, &config.policy.parse_context(end))
-                    .map_err(|e| anyhow::anyhow!("demo check-in: {e:?}"))?,
-            );
+            raws.push(raw);
         }
     }
-    store
-        .ingest(
-            &events,
-            &config.policy.rules(),
-            AsOf::At(end),
-            IngestMode::SkipRejected,
-        )
-        .await?;
-    Ok(())
+    send(store, config, &raws, end).await
 }
 
 /// Four new accounts referred by `farmer` from one device, each buying once: the first
@@ -262,7 +277,7 @@ async fn farm(
     else {
         return Ok(());
     };
-    let mut events = Vec::new();
+    let mut raws = Vec::new();
     for n in 0..4i64 {
         let at = end - DAY + n * HOUR;
         let phone = format!("1700000{n:04}");
@@ -277,18 +292,8 @@ async fn farm(
                 "identities": {"phone": phone},
                 "properties": {"order_id": format!("DEMO-FARM-{n}"), "amount": "9.90", "currency": "CNY"}}),
         ] {
-            let event = flywheel_core::parse_event(&raw, &config.policy.parse_context(end))
-                .map_err(|e| anyhow::anyhow!("demo farm event: {e:?}"))?;
-            events.push(event);
+            raws.push(raw);
         }
     }
-    store
-        .ingest(
-            &events,
-            &config.policy.rules(),
-            AsOf::At(end),
-            IngestMode::SkipRejected,
-        )
-        .await?;
-    Ok(())
+    send(store, config, &raws, end).await
 }
