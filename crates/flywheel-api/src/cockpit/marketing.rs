@@ -18,9 +18,10 @@ use axum::extract::rejection::FormRejection;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use flywheel_core::auth::Permission;
+use flywheel_core::ingest::ReferralState;
 use flywheel_core::marketing::{Mechanic, Offer};
 use flywheel_core::time::to_datetime;
-use flywheel_store::{CouponRow, FissionCampaignRow, FlashSaleRow, LotteryRow, ReferralRow};
+use flywheel_store::{CouponRow, FissionCampaignRow, FlashSaleRow, LotteryRow};
 use serde::Deserialize;
 
 pub(super) struct CouponLine {
@@ -215,7 +216,7 @@ pub(super) struct HeldLine {
     pub reason: String,
 }
 
-fn held_line(r: ReferralRow) -> HeldLine {
+fn held_line(r: ReferralState) -> HeldLine {
     HeldLine {
         referred_at: to_datetime(r.referred_at)
             .format("%Y-%m-%d %H:%M UTC")

@@ -16,9 +16,9 @@ use axum::extract::{Path, State};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use flywheel_core::ErrorCode;
+use flywheel_core::ingest::ReferralState;
 use flywheel_core::time::to_rfc3339;
 use flywheel_core::validation::check_line;
-use flywheel_store::ReferralRow;
 use serde_json::json;
 
 pub fn router() -> Router<AppState> {
@@ -38,7 +38,7 @@ const STATUSES: [&str; 7] = [
     "refused_farming",
 ];
 
-fn view(r: ReferralRow) -> ReferralView {
+fn view(r: ReferralState) -> ReferralView {
     ReferralView {
         event_id: r.event_id,
         inviter_id: r.inviter_id,
@@ -154,7 +154,7 @@ pub(crate) async fn review_referral(
     event_id: &str,
     decision: &str,
     reason: Option<String>,
-) -> Result<ReferralRow, ApiError> {
+) -> Result<ReferralState, ApiError> {
     let decided = match decision {
         "release" => "converted",
         "refuse" => "refused_farming",

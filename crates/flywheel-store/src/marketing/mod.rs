@@ -24,5 +24,4 @@ pub use flash::{ClaimRow, FlashSaleRow};
 pub use honours::{AwardRow, BadgeRow, LeaderboardRow};
 pub use lottery::{DrawRow, LotteryRow};
 pub use products::{ProductQuery, ProductRow, SavedProducts};
-pub use referrals::ReferralRow;
 pub use reports::{CampaignFigures, INFLUENCE_DAYS};
