@@ -503,7 +503,8 @@ class Cockpit(unittest.TestCase):
         self.assertIsNotNone(found, "the demo pays one member the 7-day check-in task")
         member, tasks = found
         self.assertEqual([t["rule_id"] for t in tasks],
-                         ["task-profile", "task-follow", "task-first-review", "task-streak"])
+                         ["task-profile", "task-follow", "task-first-review", "task-streak",
+                          "task-share-readers"])
         link = api(f"/v1/members/{member}/card-link")["url"]
         phone_browser = browser(390, 844)
         try:
@@ -522,6 +523,35 @@ class Cockpit(unittest.TestCase):
                 "document.getElementById('card-tasks').scrollIntoView()")
             os.makedirs(SHOTS, exist_ok=True)
             phone_browser.save_screenshot(os.path.join(SHOTS, "card-tasks.png"))
+        finally:
+            phone_browser.quit()
+
+    def test_the_card_page_shows_the_members_shares_as_the_api(self):
+        # The demo's shared link: ten readers and a new buyer, both rewarded.
+        links = api("/v1/share-links")["links"]
+        self.assertTrue(links, "the demo shares one tracked link")
+        link = links[0]
+        self.assertGreaterEqual(link["counts"]["readers"], 10)
+        self.assertEqual(link["counts"]["new_buyers"], 1)
+        self.assertEqual(sorted(m["measure"] for m in link["milestones"]),
+                         ["new_buyers", "readers"])
+        card_link = api(f"/v1/members/{link['member_id']}/card-link")["url"]
+        phone_browser = browser(390, 844)
+        try:
+            phone_browser.get(BASE + card_link[card_link.index("/card/"):])
+            WebDriverWait(phone_browser, 20).until(
+                EC.presence_of_element_located((By.ID, "card-shares"))
+            )
+            item = phone_browser.find_element(By.ID, f"share-{link['token']}").text
+            c = link["counts"]
+            self.assertIn(link["title"], item)
+            self.assertIn(f"{c['readers']} read · {c['clicks']} opened · {c['buyers']} bought", item)
+            self.assertIn("2 rewarded", item)
+            self.assertIn(f"/s/{link['token']}", item)
+            phone_browser.execute_script(
+                "document.getElementById('card-shares').scrollIntoView()")
+            os.makedirs(SHOTS, exist_ok=True)
+            phone_browser.save_screenshot(os.path.join(SHOTS, "card-shares.png"))
         finally:
             phone_browser.quit()
 

@@ -14,8 +14,8 @@ use crate::routes::{
     audit, benefits, campaigns, card, care, consent, content, coupons, events, finance, fission,
     flash_sales, health, identity, journeys, kpis, leaderboards, lotteries, members,
     membership_report, memberships, owners, partner_codes, points, privacy, products, programmes,
-    queues, referrals, rewards, scores, segments, service_report, service_teams, stats,
-    suppressions, tags, tasks, tickets, tracking,
+    queues, referrals, rewards, scores, segments, service_report, service_teams, share_links,
+    stats, suppressions, tags, tasks, tickets, tracking,
 };
 use crate::score_views;
 use crate::segment_views;
@@ -84,6 +84,7 @@ use utoipa_swagger_ui::SwaggerUi;
         leaderboards::decide_award, leaderboards::member_honours, leaderboards::marketing_report,
         referrals::list_referrals, referrals::get_referral, referrals::review,
         tasks::member_tasks,
+        share_links::create_link, share_links::list_links, share_links::get_link, share_links::follow_share,
     ),
     components(schemas(
         views::EventAnswer, views::BatchAnswer, views::MemberDoc, views::IdentityView, views::Timeline,
@@ -174,6 +175,7 @@ use utoipa_swagger_ui::SwaggerUi;
         fission_views::FissionCampaignInput, fission_views::FissionCampaignView,
         fission_views::FissionCampaignList, fission_views::OpenRoundInput, fission_views::JoinInput,
         fission_views::JoinView, fission_views::GroupOrderView, fission_views::RoundView, fission_views::ReferralView, fission_views::ReferralList, fission_views::ReferralReviewInput,
+        fission_views::ShareLinkInput, fission_views::ShareCountsView, fission_views::PaidMilestoneView, fission_views::ShareLinkView, fission_views::ShareLinkList,
         fission_views::RoundList, fission_views::JoinAnswer, marketing_views::GiftInput,
         honours_views::LeaderboardInput, honours_views::StandingView, honours_views::LeaderboardView,
         honours_views::LeaderboardList, honours_views::ProposeAwardsInput, honours_views::AwardView,

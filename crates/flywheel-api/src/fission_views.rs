@@ -1,6 +1,7 @@
-//! Bodies of `/v1/fission-campaigns`, `/v1/fission-rounds` and `/v1/referrals`:
-//! group-buys, help requests and bargains, their rounds, joins and the orders a full
-//! group confirms; and the referrals they and other invitations make.
+//! Bodies of `/v1/fission-campaigns`, `/v1/fission-rounds`, `/v1/referrals` and
+//! `/v1/share-links`: group-buys, help requests and bargains, their rounds, joins and the
+//! orders a full group confirms; the referrals they and other invitations make; and the
+//! tracked links members share.
 
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -194,4 +195,65 @@ pub struct ReferralReviewInput {
     pub decision: String,
     /// Why (in the audit log and the inviter's timeline; up to 500 characters).
     pub reason: Option<String>,
+}
+
+/// A tracked link for a member to share. The same `idempotency_key` again answers the
+/// same link.
+#[derive(Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ShareLinkInput {
+    pub member_id: i64,
+    /// What is shared: an absolute http(s) URL (a product page in the brand's shop, an
+    /// article). Readers land there with `fw_share=<token>` added.
+    pub url: String,
+    /// What the share is about (up to 200 characters).
+    pub title: Option<String>,
+    /// Where it is shared (an event channel; default wechat).
+    pub channel: Option<String>,
+    pub idempotency_key: String,
+}
+
+/// What a link counted.
+#[derive(Serialize, ToSchema)]
+pub struct ShareCountsView {
+    /// Every visit of the link.
+    pub clicks: u64,
+    /// Distinct browsers that opened it.
+    pub readers: u64,
+    /// Distinct members (not the sharer) whose purchase named its token.
+    pub buyers: u64,
+    /// Of those, the ones for whom it was their first purchase.
+    pub new_buyers: u64,
+}
+
+/// A milestone a link reached and was paid for (by the `share_milestone` rule naming it).
+#[derive(Serialize, ToSchema)]
+pub struct PaidMilestoneView {
+    /// clicks | readers | buyers | new_buyers
+    pub measure: String,
+    pub at: u32,
+    /// The sharer's `share_milestone` event (its points are in their ledger under it).
+    pub event_id: String,
+    pub paid_at: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ShareLinkView {
+    pub token: String,
+    pub member_id: i64,
+    pub url: String,
+    /// The address to share: this server's `/s/{token}`, which counts the visit and sends
+    /// the reader on to `url`.
+    pub link: String,
+    pub title: Option<String>,
+    pub channel: String,
+    pub created_at: String,
+    pub counts: ShareCountsView,
+    pub last_click_at: Option<String>,
+    pub milestones: Vec<PaidMilestoneView>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ShareLinkList {
+    pub links: Vec<ShareLinkView>,
 }

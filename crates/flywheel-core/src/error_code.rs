@@ -76,6 +76,7 @@ codes! {
     LeaderboardNotFound = "leaderboard_not_found", 404, "No leaderboard has that id.";
     FissionNotFound = "fission_not_found", 404, "No fission campaign has that id, or no round of it has that id.";
     ReferralNotFound = "referral_not_found", 404, "No referral has that event id.";
+    ShareLinkNotFound = "share_link_not_found", 404, "No tracked share link has that token.";
     MethodNotAllowed = "method_not_allowed", 405, "The route exists but does not take that method.";
     RequestTimeout = "request_timeout", 408, "The request body did not arrive in time.";
     OrderExists = "order_exists", 409, "The order was already recorded by another event.";

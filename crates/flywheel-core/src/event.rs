@@ -144,6 +144,10 @@ pub enum Payload {
         referral_event_id: String,
         release: bool,
     },
+    /// A tracked share link reached a milestone (`marketing::share`): the event's member
+    /// is the sharer. What their readers did, not the member's doing, so it moves none of
+    /// their facts; `share_milestone` rules pay on it.
+    ShareMilestone(crate::marketing::Milestone),
     Participation {
         kind: String,
     },
@@ -715,6 +719,7 @@ fn parse_payload(
                 release: release.unwrap_or(false),
             }
         }
+        "share_milestone" => Payload::ShareMilestone(parse_milestone(props, errors)),
         "participation" => {
             let kind = required_text(props, "kind", 64, errors).unwrap_or_default();
             Payload::Participation { kind }
@@ -747,6 +752,50 @@ fn parse_payload(
             Payload::Custom
         }
         _ => Payload::Custom,
+    }
+}
+
+/// A milestone event's link and threshold: `token`, `measure` and `reached`.
+fn parse_milestone(props: &Map<String, Value>, errors: &mut Errors) -> crate::marketing::Milestone {
+    use crate::marketing::{Milestone, ShareMeasure, share};
+    if let Some(token) = required_text(props, "token", 64, errors)
+        && !share::is_token(&token)
+    {
+        errors.push(FieldError::new(
+            "properties.token",
+            ErrorCode::InvalidValue,
+            "properties.token must be 8-64 letters, digits, '_' or '-'",
+        ));
+    }
+    let measure = one_of(
+        props,
+        "measure",
+        &ShareMeasure::ALL.map(|m| (m.as_str(), m)),
+        errors,
+    );
+    let at = match props.get("reached") {
+        None | Some(Value::Null) => {
+            errors.push(FieldError::missing("properties.reached"));
+            1
+        }
+        Some(v) => match v.as_u64().and_then(|n| u32::try_from(n).ok()) {
+            Some(n @ 1..=share::MAX_MILESTONE) => n,
+            _ => {
+                errors.push(FieldError::new(
+                    "properties.reached",
+                    ErrorCode::OutOfRange,
+                    format!(
+                        "properties.reached must be an integer from 1 to {}",
+                        share::MAX_MILESTONE
+                    ),
+                ));
+                1
+            }
+        },
+    };
+    Milestone {
+        measure: measure.unwrap_or(ShareMeasure::Clicks),
+        at,
     }
 }
 

@@ -405,7 +405,7 @@ impl MemberFacts {
             // Counted by the ingest processor, which sees orders and the referral graph.
             Payload::Purchase(_) | Payload::Refund { .. } | Payload::Referral { .. } => {}
             // Not the member's doing: the ingest processor does not record it here.
-            Payload::ReferralReview { .. } => {}
+            Payload::ReferralReview { .. } | Payload::ShareMilestone(_) => {}
         }
         self.prune(keep_after);
     }

@@ -105,6 +105,7 @@ const MIGRATIONS: &[Migration] = &[
     common!(40, "badges", "0040_badges"),
     common!(41, "coupon_rewards", "0041_coupon_rewards"),
     common!(42, "referral_holds", "0042_referral_holds"),
+    common!(43, "share_links", "0043_share_links"),
 ];
 
 impl Store {

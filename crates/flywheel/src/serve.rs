@@ -136,7 +136,8 @@ async fn engage(
 }
 
 /// One pass: the journeys' due steps, the campaigns' due occurrences, the membership
-/// notices due, service teams to form or close, tickets past their targets, then the
+/// notices due, service teams to form or close, tickets past their targets, flash-sale
+/// claims and fission rounds past their time, share links' milestones, then the
 /// messages due.
 pub async fn engage_once(
     store: &Store,
@@ -196,6 +197,17 @@ pub async fn engage_once(
         .await?;
     if closed > 0 {
         tracing::info!(rounds = closed, "fission rounds past their deadline closed");
+    }
+    // Tracked share links whose counts moved (buyers, mostly) reach their milestones.
+    let shares = store
+        .pay_share_milestones(&config.policy, None, now)
+        .await?;
+    if shares.paid > 0 {
+        tracing::info!(
+            links = shares.links,
+            paid = shares.paid,
+            "share milestones paid"
+        );
     }
     let (delivered, attempted) = crate::channels::deliver_due(store, senders, now, 100).await?;
     Ok((runs, delivered, attempted))

@@ -1,6 +1,7 @@
 //! `/card/{token}`: the member's own card, opened from a signed link on their phone —
 //! card number as a QR code and a Code 128 barcode, tiers with the way to the next,
-//! benefits, points and what expires next. No sign-in; nothing but that member's card.
+//! benefits, points and what expires next, tasks, and the links they shared with what
+//! each brought. No sign-in; nothing but that member's card.
 
 use super::page::{PageError, html_response};
 use crate::membership_views::CardView;
@@ -8,7 +9,7 @@ use crate::routes::card;
 use crate::state::AppState;
 use askama::Template;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use barcoders::generators::svg::SVG;
 use barcoders::sym::code128::Code128;
@@ -23,6 +24,9 @@ struct CardPage {
     code_text: String,
     qr_svg: String,
     barcode_svg: String,
+    /// The member's latest tracked share links, and where this server is reached.
+    shares: Vec<flywheel_store::ShareLinkRow>,
+    base: String,
 }
 
 /// The QR code of `text` as an SVG element.
@@ -55,10 +59,16 @@ fn barcode(text: &str) -> String {
 
 pub(super) async fn page(
     State(state): State<AppState>,
+    headers: HeaderMap,
     Path(token): Path<String>,
 ) -> Result<Response, PageError> {
     let member = super::card_link::verify(&state, &token).await?;
     let card = card::card(&state, member, false).await?;
+    let shares = state
+        .store
+        .share_links(Some(card.member_id), 5)
+        .await
+        .map_err(crate::error::ApiError::from)?;
     let code_text = card
         .card_no
         .clone()
@@ -68,6 +78,8 @@ pub(super) async fn page(
         barcode_svg: barcode(&code_text),
         code_text,
         card,
+        shares,
+        base: card::public_base(&state, &headers),
     };
     let html = page.render().map_err(crate::error::ApiError::internal)?;
     // The card shows its own member's phone masked already (the card view masks it).

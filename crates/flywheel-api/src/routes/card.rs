@@ -69,7 +69,17 @@ pub async fn card_link(
     let member = super::members::load(&state, id).await?;
     let expires_at = state.now() + days(valid_days);
     let token = crate::cockpit::card_link::sign(&state, member.id, expires_at).await?;
-    let base = match &state.public_url {
+    let base = public_base(&state, &headers);
+    Ok(Json(CardLinkView {
+        url: format!("{base}/card/{token}"),
+        expires_at: to_rfc3339(expires_at),
+    }))
+}
+
+/// Where members reach this server: `server.public_url` when configured, else the host
+/// the request came to.
+pub(crate) fn public_base(state: &AppState, headers: &HeaderMap) -> String {
+    match &state.public_url {
         Some(url) => url.trim_end_matches('/').to_owned(),
         None => {
             let host = headers
@@ -79,11 +89,7 @@ pub async fn card_link(
                 .unwrap_or("localhost");
             format!("http://{host}")
         }
-    };
-    Ok(Json(CardLinkView {
-        url: format!("{base}/card/{token}"),
-        expires_at: to_rfc3339(expires_at),
-    }))
+    }
 }
 
 /// The member card: tiers, progress, benefits and points in one answer

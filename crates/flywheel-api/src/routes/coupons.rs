@@ -299,7 +299,7 @@ pub async fn put_coupon(
     save(&caller, &state, &id, input, true).await
 }
 
-fn checked_key(key: &str) -> Result<String, ApiError> {
+pub(crate) fn checked_key(key: &str) -> Result<String, ApiError> {
     let key = check_line("idempotency_key", key, 100)?;
     if key.trim().is_empty() {
         return Err(

@@ -34,6 +34,7 @@ pub mod scores;
 pub mod segments;
 pub mod service_report;
 pub mod service_teams;
+pub mod share_links;
 pub mod stats;
 pub mod suppressions;
 pub mod tags;

@@ -312,6 +312,10 @@ pub async fn simulate(
             tiers: &tiers,
             referred_at: None,
             progress: Default::default(),
+            milestone: match &event.payload {
+                flywheel_core::event::Payload::ShareMilestone(m) => Some(*m),
+                _ => None,
+            },
         },
         order_id,
     };

@@ -3,7 +3,8 @@
 //! members see, with what it pays, whether it is done (a once-only rule that has paid)
 //! and, for a check-in streak or a profile to complete, how far along they are. The
 //! rules themselves do the paying (`conditions.streak_days`, `conditions.profile_complete`,
-//! `limits.per_member`), so a task is done exactly when its points arrive.
+//! `conditions.milestone`, `limits.per_member`), so a task is done exactly when its
+//! points arrive.
 
 use super::member_id;
 use crate::auth::{Allowed, need};
@@ -15,6 +16,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use flywheel_core::ErrorCode;
 use flywheel_core::ingest::MemberState;
+use flywheel_core::marketing::ShareCounts;
 use flywheel_core::points::EarningRule;
 use flywheel_core::profile::TASK_FIELDS;
 use flywheel_core::time::{day_number, to_rfc3339};
@@ -36,8 +38,25 @@ fn reward(rule: &EarningRule) -> String {
     }
 }
 
-/// The member's progress on a streak or profile task, if the rule is one.
-fn progress(rule: &EarningRule, member: &MemberState, today: i64) -> Option<TaskProgressView> {
+/// The member's progress on a streak, profile or share-milestone task, if the rule is
+/// one; `best` is the most each measure reached on any one of their links.
+fn progress(
+    rule: &EarningRule,
+    member: &MemberState,
+    best: &ShareCounts,
+    today: i64,
+) -> Option<TaskProgressView> {
+    if let Some(m) = rule.conditions.milestone {
+        let reached = best.get(m.measure).min(u64::from(m.at));
+        return Some(TaskProgressView {
+            current: u32::try_from(reached).unwrap_or(m.at),
+            target: m.at,
+            unit: format!(
+                "{} on your best share",
+                m.measure.as_str().replace('_', " ")
+            ),
+        });
+    }
     if let Some(target) = rule.conditions.streak_days {
         let f = &member.facts;
         // A streak whose last day is before yesterday is broken.
@@ -61,6 +80,21 @@ pub(crate) async fn tasks_of(state: &AppState, member: &MemberState) -> Result<T
     let now = state.now();
     let book = state.store.rule_book().await?;
     let credits = state.store.rule_credits(member.id).await?;
+    let mut best = ShareCounts::default();
+    if book
+        .at(now)
+        .rules
+        .iter()
+        .any(|r| r.task.is_some() && r.conditions.milestone.is_some())
+    {
+        for link in state.store.share_links(Some(member.id), 500).await? {
+            let c = link.counts;
+            best.clicks = best.clicks.max(c.clicks);
+            best.readers = best.readers.max(c.readers);
+            best.buyers = best.buyers.max(c.buyers);
+            best.new_buyers = best.new_buyers.max(c.new_buyers);
+        }
+    }
     let tasks = book
         .at(now)
         .rules
@@ -80,7 +114,7 @@ pub(crate) async fn tasks_of(state: &AppState, member: &MemberState) -> Result<T
                 status: if once && times > 0 { "done" } else { "open" }.into(),
                 times_done: times,
                 last_done_at: (times > 0).then(|| to_rfc3339(last)),
-                progress: progress(rule, member, day_number(now)),
+                progress: progress(rule, member, &best, day_number(now)),
             }
         })
         .collect();
@@ -94,7 +128,8 @@ pub(crate) async fn tasks_of(state: &AppState, member: &MemberState) -> Result<T
 ///
 /// The earning rules in force that carry a `task`, in their order. A once-only task
 /// (`limits.per_member: 1`) is `done` once it has paid; a streak shows the days in a
-/// row so far (0 when broken), a profile task the fields filled.
+/// row so far (0 when broken), a profile task the fields filled, a share milestone the
+/// most its measure reached on one of the member's links.
 #[utoipa::path(get, path = "/v1/members/{id}/tasks", tag = "points",
     params(("id" = i64, Path, description = "Member id")),
     responses((status = 200, body = TaskList), (status = 404, description = "member_not_found"),

@@ -41,8 +41,12 @@ impl WorkingSet {
                 .members
                 .get_mut(&member)
                 .expect("resolved member is loaded");
-            // A person's decision about the member is not something the member did.
-            if !matches!(event.payload, Payload::ReferralReview { .. }) {
+            // A person's decision about the member, or what their share's readers did, is
+            // not something the member did.
+            if !matches!(
+                event.payload,
+                Payload::ReferralReview { .. } | Payload::ShareMilestone(_)
+            ) {
                 m.facts.record(event, keep_after);
             }
             if let Payload::Register(change) | Payload::ProfileUpdate(change) = &event.payload {

@@ -235,6 +235,10 @@ fn earn_event(
                 .get(&e.event_id)
                 .copied()
                 .unwrap_or_default(),
+            milestone: match &e.payload {
+                Payload::ShareMilestone(m) => Some(*m),
+                _ => None,
+            },
         },
         order_id,
     };
@@ -258,6 +262,7 @@ fn earn_event(
                 tiers: &inviter_tiers,
                 referred_at: Some(rp.referred_at),
                 progress: Default::default(),
+                milestone: None,
             },
             order_id,
         };
@@ -296,6 +301,7 @@ fn pay_conversion(
             tiers,
             referred_at: None,
             progress: Default::default(),
+            milestone: None,
         },
         order_id: None,
     };

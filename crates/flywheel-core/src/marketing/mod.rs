@@ -9,6 +9,7 @@ pub mod flash;
 pub mod honours;
 pub mod lottery;
 pub mod product;
+pub mod share;
 
 pub use coupon::{Coupon, Offer, Order, OrderLine, Refusal};
 pub use fission::{FissionCampaign, JoinEffect, Mechanic, RoundProgress};
@@ -16,3 +17,4 @@ pub use flash::FlashSale;
 pub use honours::{Leaderboard, Standing};
 pub use lottery::{Lottery, Prize};
 pub use product::Product;
+pub use share::{Milestone, ShareCounts, ShareMeasure};

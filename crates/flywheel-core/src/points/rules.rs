@@ -12,6 +12,8 @@ use super::policy::{DEFAULT_PROGRAMME, PointsPolicy, is_code};
 use crate::ErrorCode;
 use crate::event::{Channel, Item};
 use crate::limits::Limits as Maximums;
+use crate::marketing::Milestone;
+use crate::marketing::share::SHARE_MILESTONE;
 use crate::money::Money;
 use crate::stage::Stage;
 use crate::time::{self, Micros};
@@ -135,6 +137,10 @@ pub struct Conditions {
     /// event ([`crate::profile::TASK_FIELDS`]).
     #[serde(default, skip_serializing_if = "is_false")]
     pub profile_complete: bool,
+    /// `share_milestone` rules (required there): the link milestone the rule pays, as
+    /// `{"measure": "readers", "at": 10}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub milestone: Option<Milestone>,
 }
 
 fn is_false(b: &bool) -> bool {
@@ -503,6 +509,31 @@ pub fn validate(
                 );
             }
         }
+        match r.conditions.milestone {
+            None if r.trigger == SHARE_MILESTONE => bad(
+                "conditions.milestone",
+                ErrorCode::MissingField,
+                "a share_milestone rule names the milestone it pays".into(),
+            ),
+            Some(_) if r.trigger != SHARE_MILESTONE => bad(
+                "conditions.milestone",
+                ErrorCode::InvalidValue,
+                "only share_milestone rules look at a link's milestones".into(),
+            ),
+            Some(m) => {
+                if let Err(e) = m.check("milestone") {
+                    bad(
+                        &format!("conditions.{}", e.field),
+                        e.code,
+                        format!(
+                            "must be from 1 to {}",
+                            crate::marketing::share::MAX_MILESTONE
+                        ),
+                    );
+                }
+            }
+            None => {}
+        }
         match r.conditions.days_after_referral {
             Some(_) if r.trigger != REFERRED_PURCHASE => bad(
                 "conditions.days_after_referral",
@@ -611,6 +642,8 @@ pub struct Trigger<'a> {
     pub referred_at: Option<Micros>,
     /// The member's progress on tasks just after the event.
     pub progress: Progress,
+    /// For [`SHARE_MILESTONE`]: the milestone the member's link reached.
+    pub milestone: Option<Milestone>,
 }
 
 /// What task conditions look at: the member's check-in streak and how much of their
@@ -688,6 +721,14 @@ pub fn quote(rule: &EarningRule, t: &Trigger<'_>) -> Result<Quote, Miss> {
         if usize::from(filled) < all {
             return Err(format!("the profile has {filled} of its {all} fields"));
         }
+    }
+    if let Some(want) = c.milestone
+        && t.milestone != Some(want)
+    {
+        return Err(format!(
+            "the rule pays a link's {} {}, not this milestone",
+            want.at, want.measure
+        ));
     }
     if let Some(days) = c.days_after_referral {
         match t.referred_at {
@@ -815,6 +856,18 @@ pub struct RuleSet {
     pub version: i64,
     pub effective_from: Micros,
     pub rules: Vec<EarningRule>,
+}
+
+impl RuleSet {
+    /// The link milestones the set's active `share_milestone` rules pay: what a tracked
+    /// link's counts are judged against.
+    pub fn milestones(&self) -> std::collections::BTreeSet<Milestone> {
+        self.rules
+            .iter()
+            .filter(|r| r.active && r.trigger == SHARE_MILESTONE)
+            .filter_map(|r| r.conditions.milestone)
+            .collect()
+    }
 }
 
 /// Every version, so each event is judged by the rules in force when it happened.

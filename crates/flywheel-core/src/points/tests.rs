@@ -27,6 +27,7 @@ fn trigger<'a>(kind: &'a str, at: Micros, amount: Option<&str>, stage: Stage) ->
         tiers: &[],
         referred_at: None,
         progress: Default::default(),
+        milestone: None,
     }
 }
 
@@ -754,4 +755,58 @@ fn a_rebate_pays_on_referred_purchases_within_its_days_only() {
     let errors = rules::validate(&[bad], &policy, &limits);
     assert_eq!(errors.len(), 1, "{errors:?}");
     assert_eq!(errors[0].field, "rules[0].conditions.days_after_referral");
+}
+
+#[test]
+fn a_share_milestone_rule_pays_only_its_milestone() {
+    use crate::marketing::{Milestone, ShareMeasure};
+    let (policy, limits) = (PointsPolicy::default(), Limits::default());
+    let rule: EarningRule = serde_json::from_value(serde_json::json!({
+        "id": "ten-readers", "trigger": "share_milestone",
+        "conditions": {"milestone": {"measure": "readers", "at": 10}},
+        "award": {"points": 30}, "task": {"title": "Get 10 friends to read a share"}
+    }))
+    .unwrap();
+    assert!(rules::validate(std::slice::from_ref(&rule), &policy, &limits).is_empty());
+    let mut reached = trigger(
+        "share_milestone",
+        t("2026-05-01T00:00:00Z"),
+        None,
+        Stage::Weak,
+    );
+    reached.milestone = Some(Milestone {
+        measure: ShareMeasure::Readers,
+        at: 10,
+    });
+    assert_eq!(rules::quote(&rule, &reached).map(|q| q.points), Ok(30));
+    let other = Trigger {
+        milestone: Some(Milestone {
+            measure: ShareMeasure::Clicks,
+            at: 10,
+        }),
+        ..reached
+    };
+    assert_eq!(
+        rules::quote(&rule, &other).map(|q| q.points),
+        Err("the rule pays a link's 10 readers, not this milestone".into())
+    );
+    // The trigger needs its milestone, the milestone its trigger, and bounds hold.
+    let mut bare = rule.clone();
+    bare.conditions.milestone = None;
+    let mut misplaced = rule.clone();
+    misplaced.trigger = "share".into();
+    let mut zero = rule.clone();
+    zero.conditions.milestone = Some(Milestone {
+        measure: ShareMeasure::Buyers,
+        at: 0,
+    });
+    for (bad, field) in [
+        (bare, "rules[0].conditions.milestone"),
+        (misplaced, "rules[0].conditions.milestone"),
+        (zero, "rules[0].conditions.milestone.at"),
+    ] {
+        let errors = rules::validate(&[bad], &policy, &limits);
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert_eq!(errors[0].field, field);
+    }
 }

@@ -406,6 +406,8 @@ impl Store {
         crate::service::deals::plan_event_deals(&mut derived, &ws, events, &accepted);
         // Codes a purchase used, and codes a refund gives back.
         crate::marketing::plan_event_coupons(&mut derived, &ws, events, &accepted);
+        // Buyers a tracked share link brought.
+        crate::marketing::plan_event_shares(&mut derived, &ws, events, &accepted);
         let service = accepted.iter().any(|&(i, _)| {
             matches!(
                 events[i].payload,

@@ -41,6 +41,7 @@ fn repoint_merged(w: &mut Writes, ws: &WorkingSet, changes: &Changes) {
         ("members", "merged_into"),
         ("points_orders", "member_id"),
         ("redemptions", "member_id"),
+        ("share_links", "member_id"),
     ] {
         w.remap(table, column, moves.clone());
     }

@@ -5,7 +5,8 @@
 //! with its auditable draws (`lottery.rs`), and fission campaigns — group-buys, help
 //! requests and bargains — with their rounds and joins (`fission.rs`), and leaderboards, awards and badges
 //! (`honours.rs`), each campaign's figures for the marketing report (`reports.rs`), and
-//! referrals held as farmed for staff to review (`referrals.rs`).
+//! referrals held as farmed for staff to review (`referrals.rs`), and tracked share links
+//! with their clicks, readers, buyers and paid milestones (`shares.rs`).
 
 mod coupons;
 mod definitions;
@@ -16,6 +17,7 @@ mod lottery;
 mod products;
 mod referrals;
 mod reports;
+mod shares;
 
 pub(crate) use coupons::plan_event_coupons;
 pub use coupons::{CodeRow, CouponRow, Issued, MarketingError, Redeemed};
@@ -25,3 +27,5 @@ pub use honours::{AwardRow, BadgeRow, LeaderboardRow};
 pub use lottery::{DrawRow, LotteryRow};
 pub use products::{ProductQuery, ProductRow, SavedProducts};
 pub use reports::{CampaignFigures, INFLUENCE_DAYS};
+pub(crate) use shares::plan_event_shares;
+pub use shares::{MilestoneReport, NewShareLink, PaidMilestone, ShareLinkRow};

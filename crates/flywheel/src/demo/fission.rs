@@ -167,6 +167,7 @@ pub async fn seed(
     }
     farm(store, config, m(15), end).await?;
     check_in_runs(store, config, &[(m(14), 7), (m(13), 5)], end).await?;
+    share_link(store, config, m(10), m(1), end).await?;
     // The lonely group's deadline passes: it fails, charging nothing.
     store
         .close_due_fission_rounds(&config.policy.points, end)
@@ -296,4 +297,70 @@ async fn farm(
         }
     }
     send(store, config, &raws, end).await
+}
+
+/// `sharer` shares a product page: eleven browsers read it (one three times), a regular
+/// (`regular`) buys through it, and so does a newcomer, on their first order. The link
+/// reaches 10 readers and a new buyer, and both milestones pay.
+async fn share_link(
+    store: &Store,
+    config: &crate::config::Config,
+    sharer: i64,
+    regular: i64,
+    end: Micros,
+) -> anyhow::Result<()> {
+    let identity = |s: Option<flywheel_core::ingest::MemberState>| {
+        s.and_then(|s| s.identities.iter().next().cloned())
+    };
+    let (Some(who), Some(buyer)) = (
+        identity(store.member(sharer).await?),
+        identity(store.member(regular).await?),
+    ) else {
+        return Ok(());
+    };
+    let shared_at = end - 3 * DAY;
+    let (link, _) = store
+        .create_share_link(
+            &flywheel_store::NewShareLink {
+                member: sharer,
+                key: &format!("demo-share-{sharer}"),
+                url: "https://shop.example/tea/spring-oolong",
+                title: Some("Spring oolong, first picking"),
+                channel: "wechat",
+            },
+            shared_at,
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!("demo share link: {e}"))?;
+    let token = link.token;
+    let at = |n: i64| flywheel_core::time::to_rfc3339(shared_at + n * HOUR);
+    let newcomer = "17000010001";
+    let raws = [
+        serde_json::json!({"event_id": format!("share-link:{token}"), "type": "share",
+            "occurred_at": at(0), "channel": "wechat",
+            "identities": {who.kind.as_str(): who.value},
+            "properties": {"share_token": token, "url": link.url, "title": link.title}}),
+        serde_json::json!({"event_id": "demo-share-buy-regular", "type": "purchase",
+            "occurred_at": at(20), "channel": "mini_program",
+            "identities": {buyer.kind.as_str(): buyer.value},
+            "properties": {"order_id": "DEMO-SHARE-1", "amount": "36.00", "currency": "CNY",
+                "share_token": token}}),
+        serde_json::json!({"event_id": "demo-share-buy-newcomer", "type": "purchase",
+            "occurred_at": at(30), "channel": "mini_program",
+            "identities": {"phone": newcomer},
+            "properties": {"order_id": "DEMO-SHARE-2", "amount": "36.00", "currency": "CNY",
+                "share_token": token}}),
+    ];
+    send(store, config, &raws[..1], end).await?;
+    for n in 0..13i64 {
+        let reader = format!("{:032x}", n.min(10));
+        store
+            .count_share_click(&token, &reader, shared_at + HOUR + n * 10 * 60 * 1_000_000)
+            .await?;
+    }
+    send(store, config, &raws[1..], end).await?;
+    store
+        .pay_share_milestones(&config.policy, None, end)
+        .await?;
+    Ok(())
 }

@@ -66,7 +66,13 @@ async fn define_tasks(store: &Store, first_day: Micros) -> anyhow::Result<()> {
          "task": {"title": "Write your first review"}},
         {"id": "task-streak", "name": "Task: a week of check-ins", "trigger": "check_in",
          "conditions": {"streak_days": 7}, "award": {"points": 50},
-         "task": {"title": "Check in 7 days in a row", "description": "Every full week pays again"}}
+         "task": {"title": "Check in 7 days in a row", "description": "Every full week pays again"}},
+        {"id": "task-share-readers", "name": "Task: a share ten friends read", "trigger": "share_milestone",
+         "conditions": {"milestone": {"measure": "readers", "at": 10}}, "award": {"points": 30},
+         "limits": {"per_day": 3},
+         "task": {"title": "Share something 10 friends read", "description": "Counted per link you share"}},
+        {"id": "share-new-buyer", "name": "A share that brought a new buyer", "trigger": "share_milestone",
+         "conditions": {"milestone": {"measure": "new_buyers", "at": 1}}, "award": {"points": 100}}
     ]))?;
     let mut rules = default_rules();
     rules.extend(tasks);

@@ -284,7 +284,7 @@ async fn load(
     let (rounds, joins) =
         fission::seed(store, config, config.policy.language(), first_day, end).await?;
     eprintln!(
-        "fission: a group-buy, a help request and a bargain; {rounds} rounds with {joins} friends joined, each a referral of its leader; 2 leaderboards, an Ambassador badge, super-user awards proposed for staff to confirm, and a farmed ring with two referrals held for review (GET /v1/fission-campaigns, /v1/leaderboards, /v1/awards?status=proposed, /v1/referrals?status=held)"
+        "fission: a group-buy, a help request and a bargain; {rounds} rounds with {joins} friends joined, each a referral of its leader; 2 leaderboards, an Ambassador badge, super-user awards proposed for staff to confirm, a farmed ring with two referrals held for review, and a tracked share link that reached 10 readers and a new buyer (GET /v1/fission-campaigns, /v1/leaderboards, /v1/awards?status=proposed, /v1/referrals?status=held, /v1/share-links)"
     );
     let team_member = service::deposit_team(store, config, end).await?;
     let care = store
