@@ -25,7 +25,7 @@ fn purchase(id: &str, at: i64, who: Value, order: &str, token: Option<&str>) -> 
 
 /// A client that shows redirects instead of following them, as a test of `/s/` needs.
 fn browser() -> reqwest::Client {
-    reqwest::Client::builder()
+    flywheel_testkit::http_builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap()

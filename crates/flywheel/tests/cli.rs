@@ -792,8 +792,9 @@ fn two_servers_never_overspend_one_balance_or_one_stock() {
 /// Coupons, flash sales and the lottery through two server processes on one database:
 /// 40 issues at once of a coupon with a budget of 7 codes issue exactly 7, one code
 /// redeemed on 20 orders at once is redeemed once, 40 claims at once of a sale of 7 units
-/// sell 7, 40 draws of a prize with 5 in stock win 5, and 11 friends joining a group of
-/// four at once get 3 in.
+/// sell 7, 40 draws of a prize with 5 in stock win 5, 11 friends joining a group of
+/// four at once get 3 in, and a shared link's milestone reached by 30 reads at once pays
+/// once.
 #[test]
 fn two_servers_never_pass_a_budget_redeem_a_code_twice_or_oversell_a_stock() {
     let dir = tempfile::tempdir().unwrap();
@@ -974,6 +975,66 @@ fn two_servers_never_pass_a_budget_redeem_a_code_twice_or_oversell_a_stock() {
                     "{db}: {status} {body}"
                 );
             }
+            // A shared link read 30 times at once over both servers: its milestone of 5
+            // clicks pays once.
+            let rules = http
+                .get(format!("{}/v1/points/rules", a.base))
+                .bearer_auth(admin)
+                .send()
+                .await
+                .unwrap()
+                .json::<Value>()
+                .await
+                .unwrap();
+            let mut set = rules["rules"].clone();
+            set.as_array_mut().unwrap().push(json!({"id": "race-clicks", "trigger": "share_milestone",
+                "conditions": {"milestone": {"measure": "clicks", "at": 5}}, "award": {"points": 7}}));
+            let r = http
+                .put(format!("{}/v1/points/rules", b.base))
+                .bearer_auth(admin)
+                .json(&json!({"rules": set, "effective_from": "2026-01-01T00:00:00Z"}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 200);
+            let link = post(&a.base, "/v1/share-links", json!({"member_id": member,
+                "url": "https://shop.example/race", "idempotency_key": "race-share"}))
+                .await
+                .unwrap()
+                .json::<Value>()
+                .await
+                .unwrap();
+            let token = link["token"].as_str().unwrap().to_owned();
+            let browser = flywheel_testkit::http_builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap();
+            let visits: Vec<_> = (0..30)
+                .map(|i| {
+                    let base = if i % 2 == 0 { &a.base } else { &b.base };
+                    browser.get(format!("{base}/s/{token}")).send()
+                })
+                .collect();
+            for r in futures_util::future::join_all(visits).await {
+                assert_eq!(r.unwrap().status(), 302);
+            }
+            let ledger = http
+                .get(format!("{}/v1/members/{member}/points/ledger?limit=500", b.base))
+                .bearer_auth(admin)
+                .send()
+                .await
+                .unwrap()
+                .json::<Value>()
+                .await
+                .unwrap();
+            let paid: Vec<&Value> = ledger["entries"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|e| e["rule_id"] == "race-clicks")
+                .collect();
+            assert_eq!(paid.len(), 1, "{db}: {ledger}");
+            assert_eq!(paid[0]["amount"], 7, "{db}: {ledger}");
         });
     }
 }
