@@ -206,6 +206,19 @@ class Cockpit(unittest.TestCase):
             self.assertEqual(row.find_element(By.CSS_SELECTOR, "td.draws").text, str(lottery["draws"]))
         self.shot("marketing")
 
+    def test_the_marketing_page_lists_the_shares_that_brought_the_most(self):
+        self.sign_in(STAFF_KEY, "/marketing")
+        links = api("/v1/share-links?order=top")["links"]
+        self.assertTrue(links)
+        for link in links:
+            row = self.driver.find_element(By.ID, f"shared-{link['token']}")
+            cells = [td.text for td in row.find_elements(By.CSS_SELECTOR, "td.num")]
+            c = link["counts"]
+            self.assertEqual(cells, [str(c["clicks"]), str(c["readers"]), str(c["buyers"]),
+                                     str(c["new_buyers"])])
+        self.driver.execute_script("document.getElementById('top-shares').scrollIntoView()")
+        self.shot("marketing-shares")
+
     def test_fission_campaigns_leaderboards_and_badges_show_as_the_api(self):
         self.sign_in(STAFF_KEY, "/marketing")
         campaigns = api("/v1/fission-campaigns")["campaigns"]

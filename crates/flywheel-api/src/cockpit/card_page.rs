@@ -66,7 +66,7 @@ pub(super) async fn page(
     let card = card::card(&state, member, false).await?;
     let shares = state
         .store
-        .share_links(Some(card.member_id), 5)
+        .share_links(Some(card.member_id), false, 5)
         .await
         .map_err(crate::error::ApiError::from)?;
     let code_text = card

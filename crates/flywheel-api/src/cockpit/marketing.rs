@@ -3,7 +3,8 @@
 //! paid, the lotteries with their prizes' chances and stock, the fission campaigns
 //! (group-buy, help, bargain) with their rounds, and the leaderboards' top places. The
 //! figures are those of `GET /v1/coupons`, `/v1/flash-sales`, `/v1/lotteries`,
-//! `/v1/fission-campaigns` and `/v1/leaderboards`. Referrals held as farmed are listed
+//! `/v1/fission-campaigns`, `/v1/leaderboards` and `/v1/share-links?order=top` (the
+//! shared links that brought the most). Referrals held as farmed are listed
 //! with why, for staff to release or refuse (`POST /marketing/referrals/{id}/review`,
 //! through the same function as `POST /v1/referrals/{id}/review`).
 
@@ -239,6 +240,8 @@ struct MarketingPage {
     leaderboards: Vec<LeaderboardView>,
     /// Referrals held as farmed, oldest first.
     held: Vec<HeldLine>,
+    /// The shared links that brought the most.
+    shares: Vec<flywheel_store::ShareLinkRow>,
     /// Each campaign's results, when the viewer may read reports.
     report: Option<CampaignReport>,
 }
@@ -288,6 +291,7 @@ pub(super) async fn page(
         .map(held_line)
         .collect();
     held.reverse();
+    let shares = state.store.share_links(None, true, 10).await?;
     let report = if viewer.caller.role.allows(Permission::ReadStats) {
         Some(crate::routes::leaderboards::campaign_report(&state).await?)
     } else {
@@ -302,6 +306,7 @@ pub(super) async fn page(
         fission,
         leaderboards,
         held,
+        shares,
     };
     Ok(render(&viewer, &page))
 }

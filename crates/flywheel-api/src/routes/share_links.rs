@@ -163,12 +163,13 @@ pub async fn create_link(
     Ok((status, Json(view(row, &public_base(&state, &headers)))))
 }
 
-/// Tracked links, the newest first
+/// Tracked links, the newest first (or those that brought the most)
 ///
 /// One member's (`member_id`, with those of members merged into them) or everyone's,
 /// each with what it counted and the milestones it was paid.
 #[utoipa::path(get, path = "/v1/share-links", tag = "marketing",
     params(("member_id" = Option<i64>, Query, description = "One member's links"),
+           ("order" = Option<String>, Query, description = "newest (default) or top: most new buyers, then buyers, readers, clicks"),
            ("limit" = Option<u32>, Query, description = "1–500, default 100")),
     responses((status = 200, body = ShareLinkList), (status = 400, description = "invalid_query")),
     security(("bearer" = [])))]
@@ -178,9 +179,22 @@ pub async fn list_links(
     headers: HeaderMap,
     Params(params): Params,
 ) -> Result<Json<ShareLinkList>, ApiError> {
-    let (mut member, mut most) = (None, 100);
+    let (mut member, mut top, mut most) = (None, false, 100);
     for (k, v) in params {
         match k.as_str() {
+            "order" => {
+                top = match v.as_str() {
+                    "newest" => false,
+                    "top" => true,
+                    _ => {
+                        return Err(ApiError::new(
+                            ErrorCode::InvalidQuery,
+                            "order is newest or top",
+                        )
+                        .field("order"));
+                    }
+                }
+            }
             "member_id" => {
                 member = Some(member_id(&v).map_err(|e| {
                     ApiError::new(ErrorCode::InvalidQuery, e.message).field("member_id")
@@ -191,7 +205,10 @@ pub async fn list_links(
         }
     }
     let base = public_base(&state, &headers);
-    let rows = state.store.share_links(member, i64::from(most)).await?;
+    let rows = state
+        .store
+        .share_links(member, top, i64::from(most))
+        .await?;
     Ok(Json(ShareLinkList {
         links: rows.into_iter().map(|r| view(r, &base)).collect(),
     }))

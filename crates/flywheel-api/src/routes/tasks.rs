@@ -87,7 +87,7 @@ pub(crate) async fn tasks_of(state: &AppState, member: &MemberState) -> Result<T
         .iter()
         .any(|r| r.task.is_some() && r.conditions.milestone.is_some())
     {
-        for link in state.store.share_links(Some(member.id), 500).await? {
+        for link in state.store.share_links(Some(member.id), false, 500).await? {
             let c = link.counts;
             best.clicks = best.clicks.max(c.clicks);
             best.readers = best.readers.max(c.readers);

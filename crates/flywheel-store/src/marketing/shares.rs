@@ -203,18 +203,25 @@ impl Store {
         Ok(Some(link))
     }
 
-    /// Links, the newest first: one member's (and those of members merged into them), or
-    /// everyone's.
+    /// Links, the newest first (or, `top`, those that brought the most: new buyers, then
+    /// buyers, readers and clicks): one member's (and those of members merged into them),
+    /// or everyone's.
     pub async fn share_links(
         &self,
         member: Option<MemberId>,
+        top: bool,
         limit: i64,
     ) -> Result<Vec<ShareLinkRow>, StoreError> {
+        let order = if top {
+            "new_buyers DESC, buyers DESC, readers DESC, clicks DESC, token"
+        } else {
+            "created_at DESC, token"
+        };
         let mut conn = self.pool().acquire().await?;
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {LINK_COLUMNS} FROM share_links WHERE $1 IS NULL OR member_id = $1 \
              OR member_id IN (SELECT id FROM members WHERE merged_into = $1) \
-             ORDER BY created_at DESC, token LIMIT $2"
+             ORDER BY {order} LIMIT $2"
         )))
         .bind(member)
         .bind(limit)
