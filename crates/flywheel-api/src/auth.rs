@@ -1,6 +1,7 @@
 //! Who is calling, and what they may do.
 //!
-//! Every `/v1` route sits behind [`guard`]: it turns `Authorization: Bearer KEY` into a
+//! Every `/v1` route sits behind [`guard`]: it turns `Authorization: Bearer KEY` (or HTTP
+//! Basic with the key as user name, as tracking libraries send a write key) into a
 //! [`Caller`], takes one request from the key's rate bucket, and masks contact details in
 //! the answer for roles that must not see them. Handlers then ask for an
 //! [`Allowed<P>`](Allowed), which refuses a caller without permission `P` before the
@@ -68,21 +69,37 @@ pub(crate) async fn identify(state: &AppState, headers: &HeaderMap) -> Result<Ca
     let unauthorized = || {
         ApiError::new(
             ErrorCode::Unauthorized,
-            "send an API key as 'Authorization: Bearer KEY'",
+            "send an API key as 'Authorization: Bearer KEY' (or as the user name of HTTP Basic, as tracking libraries send their write key)",
         )
     };
     let header = headers.get(AUTHORIZATION).ok_or_else(unauthorized)?;
-    let key = header
-        .to_str()
-        .ok()
-        .and_then(|h| {
-            h.strip_prefix("Bearer ")
-                .or_else(|| h.strip_prefix("bearer "))
-        })
-        .map(str::trim)
-        .filter(|k| !k.is_empty())
-        .ok_or_else(unauthorized)?;
-    identify_hash(state, &hash_key(key)).await
+    let text = header.to_str().ok().ok_or_else(unauthorized)?;
+    let key = match text
+        .strip_prefix("Bearer ")
+        .or_else(|| text.strip_prefix("bearer "))
+    {
+        Some(k) => k.trim().to_owned(),
+        None => basic_user(text).ok_or_else(unauthorized)?,
+    };
+    if key.is_empty() {
+        return Err(unauthorized());
+    }
+    identify_hash(state, &hash_key(&key)).await
+}
+
+/// The user name of `Basic base64(user:password)`: how the tracking protocol's libraries
+/// send a write key (with an empty password).
+fn basic_user(header: &str) -> Option<String> {
+    use base64::Engine;
+    let encoded = header
+        .strip_prefix("Basic ")
+        .or_else(|| header.strip_prefix("basic "))?;
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(encoded.trim())
+        .ok()?;
+    let text = String::from_utf8(decoded).ok()?;
+    let user = text.split_once(':').map_or(text.as_str(), |(u, _)| u);
+    Some(user.trim().to_owned())
 }
 
 /// The caller whose key hashes to `hash` (the cockpit's sessions keep the hash), or 401.

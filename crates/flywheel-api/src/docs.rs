@@ -14,14 +14,15 @@ use crate::routes::{
     audit, benefits, campaigns, card, care, consent, content, coupons, events, finance, fission,
     flash_sales, health, identity, journeys, kpis, leaderboards, lotteries, members,
     membership_report, memberships, owners, partner_codes, points, privacy, products, programmes,
-    queues, referrals, rewards, scores, segments, service_report, service_teams, share_links,
-    stats, suppressions, tags, tasks, tickets, tracking,
+    protocol, queues, referrals, rewards, scores, segments, service_report, service_teams,
+    share_links, stats, suppressions, tags, tasks, tickets, tracking,
 };
 use crate::score_views;
 use crate::segment_views;
 use crate::service_views;
 use crate::state::AppState;
 use crate::stats_views;
+use crate::tracking_views;
 use crate::views;
 use axum::Router;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
@@ -34,6 +35,7 @@ use utoipa_swagger_ui::SwaggerUi;
     paths(
         health::health,
         events::post_event, events::post_batch,
+        protocol::batch, protocol::identify, protocol::track, protocol::page, protocol::screen, protocol::alias, protocol::group, protocol::mapping, protocol::rejected,
         members::member, members::lookup, members::timeline, members::stages,
         identity::conflicts, identity::dismiss, identity::merge,
         stats::stages, stats::overview, stats::stage_flows, stats::rfm, stats::points, stats::cohorts, stats::referrals, stats::contribution, stats::personas, stats::points_cost, kpis::month, kpis::set_target, stats::entries,
@@ -87,6 +89,8 @@ use utoipa_swagger_ui::SwaggerUi;
         share_links::create_link, share_links::list_links, share_links::get_link, share_links::follow_share,
     ),
     components(schemas(
+        tracking_views::TrackingAnswer, tracking_views::TrackingCallInput, tracking_views::TrackingBatchInput,
+        tracking_views::TrackMappingView, tracking_views::TrackingMappingView, tracking_views::RejectedCallView, tracking_views::RejectedCallList,
         views::EventAnswer, views::BatchAnswer, views::MemberDoc, views::IdentityView, views::Timeline,
         views::TimelineEvent, views::StageHistory, views::TransitionView, views::ConflictList, views::ConflictView,
         stats_views::OverviewStats, stats_views::StageFlows, stats_views::StageFlowMonth, stats_views::FlowView,
@@ -194,6 +198,11 @@ impl Modify for BearerAuth {
         components.add_security_scheme(
             "bearer",
             SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
+        );
+        // The tracking protocol's libraries send the key as the Basic user name.
+        components.add_security_scheme(
+            "basic",
+            SecurityScheme::Http(Http::new(HttpAuthScheme::Basic)),
         );
     }
 }

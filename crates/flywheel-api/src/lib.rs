@@ -36,6 +36,7 @@ mod service_views;
 mod settle;
 mod state;
 mod stats_views;
+mod tracking_views;
 mod views;
 
 pub use auth::Caller;
@@ -57,6 +58,7 @@ pub fn router(state: AppState) -> Router {
     // Every /v1 route is behind the guard: a key, its rate, and masking by role.
     let v1 = Router::new()
         .merge(routes::events::router())
+        .merge(routes::protocol::router())
         .merge(routes::content::router())
         .merge(routes::consent::router())
         .merge(routes::journeys::router())

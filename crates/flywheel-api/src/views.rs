@@ -213,7 +213,7 @@ pub struct EventInput {
     #[schema(value_type = ChannelName)]
     pub channel: String,
     /// Identity kind → value: phone, email, wechat_unionid, wechat_openid, weibo_uid,
-    /// douyin_id, tmall_nick, jd_pin, app_user_id, card_no, external_id.
+    /// douyin_id, tmall_nick, jd_pin, app_user_id, card_no, external_id, anonymous_id.
     pub identities: BTreeMap<String, String>,
     /// Per type: a purchase has order_id and amount (a decimal string), a review a rating…
     #[schema(value_type = Option<Object>)]

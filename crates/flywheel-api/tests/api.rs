@@ -48,7 +48,7 @@ async fn every_v1_call_needs_a_key_and_a_role_that_allows_it() {
         assert_eq!(status, StatusCode::UNAUTHORIZED);
         assert_eq!(
             body,
-            json!({"error": {"code": "unauthorized", "message": "send an API key as 'Authorization: Bearer KEY'", "field": null}})
+            json!({"error": {"code": "unauthorized", "message": "send an API key as 'Authorization: Bearer KEY' (or as the user name of HTTP Basic, as tracking libraries send their write key)", "field": null}})
         );
         let (status, body) = app
             .call("GET", "/v1/stats/stages", Some("fw_nope"), None)

@@ -46,6 +46,7 @@ macro_rules! codes {
 codes! {
     MalformedJson = "malformed_json", 400, "The body is empty or not JSON.";
     InvalidQuery = "invalid_query", 400, "A query parameter is unknown, or its value does not parse.";
+    CallRejected = "call_rejected", 400, "A tracking-protocol call could not become an event (strict mode; otherwise it goes to the dead-letter list).";
     InvalidCursor = "invalid_cursor", 400, "A paging cursor is not one a previous page gave.";
     InvalidMemberId = "invalid_member_id", 400, "A member id in the path is not a positive whole number.";
     Unauthorized = "unauthorized", 401, "No API key was sent, or it is unknown or revoked.";

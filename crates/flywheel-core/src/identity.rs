@@ -28,10 +28,13 @@ pub enum IdentityKind {
     AppUserId,
     CardNo,
     ExternalId,
+    /// A device's or browser's id before sign-in (the tracking protocol's `anonymousId`):
+    /// the least trusted kind, bound to a person by their first identified call.
+    AnonymousId,
 }
 
 impl IdentityKind {
-    pub const ALL: [IdentityKind; 11] = [
+    pub const ALL: [IdentityKind; 12] = [
         IdentityKind::Phone,
         IdentityKind::Email,
         IdentityKind::WechatUnionid,
@@ -43,6 +46,7 @@ impl IdentityKind {
         IdentityKind::AppUserId,
         IdentityKind::CardNo,
         IdentityKind::ExternalId,
+        IdentityKind::AnonymousId,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -58,6 +62,7 @@ impl IdentityKind {
             IdentityKind::AppUserId => "app_user_id",
             IdentityKind::CardNo => "card_no",
             IdentityKind::ExternalId => "external_id",
+            IdentityKind::AnonymousId => "anonymous_id",
         }
     }
 }

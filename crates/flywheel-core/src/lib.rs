@@ -30,6 +30,7 @@ pub mod segment;
 pub mod service;
 pub mod stage;
 pub mod time;
+pub mod tracking;
 pub mod validation;
 
 pub use error_code::ErrorCode;

@@ -1,6 +1,7 @@
 //! The brand's policy in one value: identity rules, stage policy, currency, points,
-//! scores, segments and do-not-disturb. Read from the `[identity]`, `[stages]`, `[points]`,
-//! `[scores]`, `[segments]`, `[engagement]` and `currency` parts of the config.
+//! scores, segments, do-not-disturb and the tracking protocol's mapping. Read from the
+//! `[identity]`, `[stages]`, `[points]`, `[scores]`, `[segments]`, `[engagement]`,
+//! `[tracking]` and `currency` parts of the config.
 
 use crate::engagement::EngagementPolicy;
 use crate::event::Channel;
@@ -30,6 +31,8 @@ pub struct Policy {
     pub engagement: EngagementPolicy,
     /// Care moments: categories that need a service, how repurchase cycles count.
     pub care: crate::service::care::CarePolicy,
+    /// How the tracking protocol's calls become events (`[tracking]`).
+    pub tracking: crate::tracking::Mapping,
 }
 
 /// What the segment language needs from the brand: which channels it owns.
@@ -64,6 +67,7 @@ impl Default for Policy {
             segments: SegmentPolicy::default(),
             engagement: EngagementPolicy::default(),
             care: crate::service::care::CarePolicy::default(),
+            tracking: crate::tracking::Mapping::default(),
         }
     }
 }
@@ -87,6 +91,7 @@ impl Policy {
         self.scores.validate()?;
         self.limits.validate()?;
         self.engagement.validate()?;
+        self.tracking.validate()?;
         self.stages.validate()
     }
 

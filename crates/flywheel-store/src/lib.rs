@@ -54,6 +54,7 @@ mod sql;
 mod stats;
 mod survivor;
 mod sweep;
+mod tracking;
 mod wal;
 
 pub use audit::{AUDIT_KINDS, AuditActor, AuditChange, AuditQuery, AuditRow};
@@ -91,3 +92,4 @@ pub use segments::*;
 pub use service::*;
 pub use stats::{Cohort, FlowCounts, ReferralCounts};
 pub use sweep::SweepReport;
+pub use tracking::RejectedCall;

@@ -106,6 +106,12 @@ const MIGRATIONS: &[Migration] = &[
     common!(41, "coupon_rewards", "0041_coupon_rewards"),
     common!(42, "referral_holds", "0042_referral_holds"),
     common!(43, "share_links", "0043_share_links"),
+    Migration {
+        version: 44,
+        name: "tracking_rejected",
+        sqlite: include_str!("../migrations/sqlite/0044_tracking_rejected.sql"),
+        postgres: include_str!("../migrations/postgres/0044_tracking_rejected.sql"),
+    },
 ];
 
 impl Store {

@@ -54,6 +54,13 @@
 //! [segments]
 //! # the brand's own channels (owned_channel_events); the rest are platforms'
 //! owned_channels = ["app", "mini_program", "store", "wechat", "web", "call_center"]
+//!
+//! [tracking]                  # Segment / RudderStack calls (POST /v1/batch…)
+//! user_id_kind = "external_id"
+//! default_channel = "app"
+//! [tracking.events]           # laid over the built-in e-commerce names
+//! "Coupon Applied" = { type = "coupon_applied" }
+//! "Lesson Booked" = { type = "participation", properties = { lesson = "kind" } }
 //! ```
 //!
 //! Earning rules are not configured here: they are data, managed (and versioned) at
@@ -232,6 +239,29 @@ struct FileConfig {
     engagement: EngagementPolicy,
     care: flywheel_core::service::care::CarePolicy,
     channels: ChannelsConfig,
+    tracking: TrackingFile,
+}
+
+/// `[tracking]`: the identity kind of `userId`, the default channel, and `track` names
+/// laid over the built-in mapping (Segment's e-commerce names).
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct TrackingFile {
+    user_id_kind: Option<flywheel_core::identity::IdentityKind>,
+    default_channel: Option<flywheel_core::event::Channel>,
+    events: BTreeMap<String, flywheel_core::tracking::TrackMapping>,
+}
+
+impl TrackingFile {
+    fn mapping(self) -> flywheel_core::tracking::Mapping {
+        let defaults = flywheel_core::tracking::Mapping::default();
+        flywheel_core::tracking::Mapping {
+            user_id_kind: self.user_id_kind.unwrap_or(defaults.user_id_kind),
+            default_channel: self.default_channel.unwrap_or(defaults.default_channel),
+            ..defaults
+        }
+        .with_events(self.events)
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -276,6 +306,7 @@ impl Config {
             segments: parsed.segments,
             engagement: parsed.engagement,
             care: parsed.care,
+            tracking: parsed.tracking.mapping(),
         };
         if let Ok(db) = std::env::var("FLYWHEEL_DB") {
             server.db = db;
@@ -382,6 +413,31 @@ mod tests {
         assert_eq!(c.policy.stages.window_days, 180);
         assert_eq!(c.policy.stages.rules.len(), 1);
         assert_eq!(c.policy.identity.default_region, "HK");
+    }
+
+    #[test]
+    fn tracking_names_are_laid_over_the_built_in_mapping() {
+        let c = load(
+            r#"
+            [tracking]
+            user_id_kind = "app_user_id"
+            [tracking.events]
+            "Lesson Booked" = { type = "participation", properties = { lesson = "kind" } }
+            "Order Completed" = { type = "purchase", properties = { receipt = "order_id" } }
+            "#,
+        )
+        .unwrap();
+        let m = &c.policy.tracking;
+        assert_eq!(m.user_id_kind.as_str(), "app_user_id");
+        assert_eq!(m.default_channel.as_str(), "app");
+        assert_eq!(m.events["Lesson Booked"].type_name, "participation");
+        assert_eq!(
+            m.events["Order Completed"].properties["receipt"],
+            "order_id"
+        );
+        assert_eq!(m.events["Product Reviewed"].type_name, "review");
+        let err = load("[tracking.events]\n\"X\" = { type = \"Not A Type\" }").unwrap_err();
+        assert!(format!("{err:#}").contains("snake_case"), "{err:#}");
     }
 
     #[test]

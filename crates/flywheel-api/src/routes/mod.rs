@@ -27,6 +27,7 @@ pub mod points;
 pub mod privacy;
 pub mod products;
 pub mod programmes;
+pub mod protocol;
 pub mod queues;
 pub mod referrals;
 pub mod rewards;
