@@ -386,6 +386,9 @@ pub struct MemberExportView {
     /// Coupon codes issued to them and what became of each.
     #[schema(value_type = Vec<Object>)]
     pub coupons: Vec<Value>,
+    /// Links they shared, with what each counted.
+    #[schema(value_type = Vec<Object>)]
+    pub share_links: Vec<Value>,
     /// The last recompute's scores (null before the first).
     #[schema(value_type = Option<Object>)]
     pub scores: Option<Value>,

@@ -299,6 +299,15 @@ async fn a_tracked_link_counts_readers_and_buyers_and_pays_each_milestone_once()
             "{task}"
         );
 
+        // The member's export holds the link and its counts.
+        let (_, export) = app.get(&format!("/v1/members/{sharer}/export")).await;
+        assert_eq!(
+            export["share_links"][0]["token"],
+            token.as_str(),
+            "{export}"
+        );
+        assert_eq!(export["share_links"][0]["readers"], 13, "{export}");
+
         // Lists, and what is not there.
         let (_, list) = app
             .get(&format!("/v1/share-links?member_id={sharer}"))

@@ -52,6 +52,8 @@ pub struct MemberExport {
     pub tickets: Vec<Value>,
     /// Coupon codes issued to them and what became of each (issue 20).
     pub coupons: Vec<Value>,
+    /// Links they shared and what each counted (issue 20).
+    pub share_links: Vec<Value>,
     pub scores: Option<Value>,
 }
 
@@ -238,6 +240,14 @@ impl Store {
                 "SELECT code, coupon_id, source, issued_at, expires_at, status, order_id, \
                  discount, redeemed_at FROM coupon_codes WHERE member_id = $1 \
                  OR member_id IN (SELECT id FROM members WHERE merged_into = $1) ORDER BY issued_at, code",
+                m,
+            )
+            .await?,
+            share_links: rows_json(
+                c,
+                "SELECT token, url, title, channel, created_at, clicks, readers, buyers, \
+                 new_buyers FROM share_links WHERE member_id = $1 \
+                 OR member_id IN (SELECT id FROM members WHERE merged_into = $1) ORDER BY created_at, token",
                 m,
             )
             .await?,

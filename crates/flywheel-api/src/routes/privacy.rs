@@ -73,6 +73,7 @@ pub async fn export(
         consents: data.consents,
         tickets: data.tickets,
         coupons: data.coupons,
+        share_links: data.share_links,
         scores: data.scores,
     }))
 }
