@@ -28,7 +28,7 @@ mod page;
 mod points;
 mod segments;
 mod service;
-mod session;
+pub(crate) mod session;
 mod till;
 mod value;
 

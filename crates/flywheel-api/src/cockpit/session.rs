@@ -54,7 +54,7 @@ pub(crate) fn same_secret(a: &str, b: &str) -> bool {
 }
 
 /// The value of cookie `name` in the request's headers.
-fn cookie<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
+pub(crate) fn cookie<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
     headers
         .get_all(header::COOKIE)
         .iter()

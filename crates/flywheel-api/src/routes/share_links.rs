@@ -235,14 +235,7 @@ pub async fn get_link(
 
 /// The reader's browser id from its cookie, if it sent a well-formed one.
 fn reader_of(headers: &HeaderMap) -> Option<String> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(k, _)| *k == READER_COOKIE)
-        .map(|(_, v)| v)
+    crate::cockpit::session::cookie(headers, READER_COOKIE)
         .filter(|v| v.len() == 32 && v.bytes().all(|b| b.is_ascii_hexdigit()))
         .map(str::to_owned)
 }
