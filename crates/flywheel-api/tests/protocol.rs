@@ -189,6 +189,25 @@ async fn the_libraries_calls_make_one_member_and_a_replay_changes_nothing() {
         assert_eq!(dead["calls"][0]["code"], "payload_too_large", "{dead}");
         let (status, _) = send(&app, "not-a-key", "/v1/batch", &batch, false).await;
         assert_eq!(status, StatusCode::UNAUTHORIZED);
+        // A dead letter's call is masked for a role that does not see contact details.
+        let (status, _) = send(
+            &app,
+            &key,
+            "/v1/identify",
+            &json!({"userId": "u-2", "messageId": "bad-4", "timestamp": "last week",
+                    "traits": {"phone": "13800138222"}}),
+            false,
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK);
+        let (_, seen) = app
+            .call("GET", "/v1/tracking/rejected?limit=1", Some(&key), None)
+            .await;
+        let phone = seen["calls"][0]["call"]["traits"]["phone"]
+            .as_str()
+            .unwrap();
+        assert_ne!(phone, "13800138222", "{seen}");
+        assert_eq!(seen["calls"][0]["field"], "timestamp", "{seen}");
         let (status, mapping) = app.get("/v1/tracking/mapping").await;
         assert_eq!(status, StatusCode::OK);
         assert_eq!(mapping["events"]["Order Completed"]["type"], "purchase");
