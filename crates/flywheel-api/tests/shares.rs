@@ -313,6 +313,7 @@ async fn a_tracked_link_counts_readers_and_buyers_and_pays_each_milestone_once()
             .get(&format!("/v1/share-links?member_id={sharer}"))
             .await;
         assert_eq!(list["links"].as_array().unwrap().len(), 1, "{list}");
+        assert_eq!(list["links"][0]["milestones"], link["milestones"], "{list}");
         let (status, body) = app.get("/v1/share-links/NoSuchToken1").await;
         assert_eq!(
             (status, body["error"]["code"].as_str()),

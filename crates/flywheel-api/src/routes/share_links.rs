@@ -121,10 +121,11 @@ pub async fn create_link(
         })?,
     };
     let key = checked_key(&input.idempotency_key)?;
-    super::members::load(&state, member)
-        .await
-        .map_err(|e| e.field("member_id"))?;
     let Some((kind, value)) = state.store.member_handle(member).await? else {
+        // No identity to share under: no such member (404), or one erased (409).
+        super::members::load(&state, member)
+            .await
+            .map_err(|e| e.field("member_id"))?;
         return Err(ApiError::new(
             ErrorCode::MemberErased,
             format!("member {member} has no identity left to share under"),

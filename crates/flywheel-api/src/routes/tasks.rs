@@ -80,21 +80,16 @@ pub(crate) async fn tasks_of(state: &AppState, member: &MemberState) -> Result<T
     let now = state.now();
     let book = state.store.rule_book().await?;
     let credits = state.store.rule_credits(member.id).await?;
-    let mut best = ShareCounts::default();
-    if book
+    let best = if book
         .at(now)
         .rules
         .iter()
         .any(|r| r.task.is_some() && r.conditions.milestone.is_some())
     {
-        for link in state.store.share_links(Some(member.id), false, 500).await? {
-            let c = link.counts;
-            best.clicks = best.clicks.max(c.clicks);
-            best.readers = best.readers.max(c.readers);
-            best.buyers = best.buyers.max(c.buyers);
-            best.new_buyers = best.new_buyers.max(c.new_buyers);
-        }
-    }
+        state.store.best_share_counts(member.id).await?
+    } else {
+        ShareCounts::default()
+    };
     let tasks = book
         .at(now)
         .rules

@@ -24,7 +24,7 @@ use rand::Rng;
 use serde_json::json;
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 
 /// A link as stored, with what it counted and the milestones it was paid.
 #[derive(Clone, Debug, PartialEq)]
@@ -99,36 +99,39 @@ fn new_token() -> String {
         .collect()
 }
 
+const MILESTONE_COLUMNS: &str = "token, measure, reached, event_id, paid_at";
+
+fn milestone_from_row(r: &AnyRow) -> Result<PaidMilestone, StoreError> {
+    let measure: String = r.try_get("measure")?;
+    let Some(measure) = ShareMeasure::parse(&measure) else {
+        let token: String = r.try_get("token")?;
+        return Err(StoreError::Invalid(format!(
+            "share milestone of link {token} has an unknown measure {measure:?}"
+        )));
+    };
+    let reached: i64 = r.try_get("reached")?;
+    Ok(PaidMilestone {
+        milestone: Milestone {
+            measure,
+            at: u32::try_from(reached).unwrap_or(u32::MAX),
+        },
+        event_id: r.try_get("event_id")?,
+        paid_at: r.try_get("paid_at")?,
+    })
+}
+
 async fn paid_milestones(
     conn: &mut AnyConnection,
     token: &str,
 ) -> Result<Vec<PaidMilestone>, StoreError> {
-    let rows = sqlx::query(
-        "SELECT measure, reached, event_id, paid_at FROM share_milestones WHERE token = $1 \
-         ORDER BY paid_at, measure, reached",
-    )
+    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {MILESTONE_COLUMNS} FROM share_milestones WHERE token = $1 \
+         ORDER BY paid_at, measure, reached"
+    )))
     .bind(token.to_owned())
     .fetch_all(&mut *conn)
     .await?;
-    let mut out = Vec::with_capacity(rows.len());
-    for r in rows {
-        let measure: String = r.try_get("measure")?;
-        let Some(measure) = ShareMeasure::parse(&measure) else {
-            return Err(StoreError::Invalid(format!(
-                "share milestone of link {token} has an unknown measure {measure:?}"
-            )));
-        };
-        let reached: i64 = r.try_get("reached")?;
-        out.push(PaidMilestone {
-            milestone: Milestone {
-                measure,
-                at: u32::try_from(reached).unwrap_or(u32::MAX),
-            },
-            event_id: r.try_get("event_id")?,
-            paid_at: r.try_get("paid_at")?,
-        });
-    }
-    Ok(out)
+    rows.iter().map(milestone_from_row).collect()
 }
 
 impl Store {
@@ -217,23 +220,64 @@ impl Store {
         } else {
             "created_at DESC, token"
         };
-        let mut conn = self.pool().acquire().await?;
-        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+        let chosen = format!(
             "SELECT {LINK_COLUMNS} FROM share_links WHERE $1 IS NULL OR member_id = $1 \
              OR member_id IN (SELECT id FROM members WHERE merged_into = $1) \
              ORDER BY {order} LIMIT $2"
+        );
+        let mut conn = self.pool().acquire().await?;
+        let rows = sqlx::query(sqlx::AssertSqlSafe(chosen.clone()))
+            .bind(member)
+            .bind(limit)
+            .fetch_all(&mut *conn)
+            .await?;
+        // The chosen links' milestones in one query, not one per link.
+        let paid = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {MILESTONE_COLUMNS} FROM share_milestones \
+             WHERE token IN (SELECT token FROM ({chosen}) chosen) \
+             ORDER BY paid_at, measure, reached"
         )))
         .bind(member)
         .bind(limit)
         .fetch_all(&mut *conn)
         .await?;
-        let mut out = Vec::with_capacity(rows.len());
-        for row in &rows {
-            let mut link = link_from_row(row)?;
-            link.milestones = paid_milestones(&mut conn, &link.token).await?;
-            out.push(link);
+        let mut by_token: HashMap<String, Vec<PaidMilestone>> = HashMap::new();
+        for r in &paid {
+            let token: String = r.try_get("token")?;
+            by_token
+                .entry(token)
+                .or_default()
+                .push(milestone_from_row(r)?);
         }
-        Ok(out)
+        rows.iter()
+            .map(|row| {
+                let mut link = link_from_row(row)?;
+                link.milestones = by_token.remove(&link.token).unwrap_or_default();
+                Ok(link)
+            })
+            .collect()
+    }
+
+    /// The most each measure reached on any one of a member's links (and those of
+    /// members merged into them): what a share-milestone task shows as progress.
+    pub async fn best_share_counts(&self, member: MemberId) -> Result<ShareCounts, StoreError> {
+        let row = sqlx::query(
+            "SELECT COALESCE(MAX(clicks), 0) AS clicks, COALESCE(MAX(readers), 0) AS readers, \
+             COALESCE(MAX(buyers), 0) AS buyers, COALESCE(MAX(new_buyers), 0) AS new_buyers \
+             FROM share_links WHERE member_id = $1 \
+             OR member_id IN (SELECT id FROM members WHERE merged_into = $1)",
+        )
+        .bind(member)
+        .fetch_one(self.pool())
+        .await?;
+        let count =
+            |c: &str| -> Result<u64, sqlx::Error> { Ok(row.try_get::<i64, _>(c)?.max(0) as u64) };
+        Ok(ShareCounts {
+            clicks: count("clicks")?,
+            readers: count("readers")?,
+            buyers: count("buyers")?,
+            new_buyers: count("new_buyers")?,
+        })
     }
 
     /// Counts a visit of a link by the browser `reader`: a click always, a reader the
