@@ -267,6 +267,104 @@ def http_ingest(db, seconds):
     return {**warm, "cold": cold, "engine": engine}
 
 
+BATCH_USERS = 2000
+BATCH_SIZE = 100
+
+
+def batch_workload():
+    """The same shop traffic twice — as native events for `/v1/events/batch` and as
+    Segment calls for `/v1/batch` — for 2,000 app users: an identify with a phone, four
+    orders of two products and three product views each (16,000 events), cut into
+    request bodies of 100, encoded beforehand so only the server is timed."""
+    native, calls = [], []
+    start = dt.datetime(2026, 11, 1, tzinfo=dt.timezone.utc)
+    for u in range(BATCH_USERS):
+        user, phone = f"bench-user-{u}", f"139{u:08d}"
+        at = lambda n: (start + dt.timedelta(minutes=u * 10 + n)).isoformat().replace("+00:00", "Z")
+        native.append({"event_id": f"n-{u}-id", "type": "profile_update", "occurred_at": at(0), "channel": "app",
+                       "identities": {"external_id": user, "phone": phone}, "properties": {"name": f"User {u}"}})
+        calls.append({"type": "identify", "messageId": f"s-{u}-id", "timestamp": at(0), "userId": user,
+                      "traits": {"name": f"User {u}", "phone": phone}})
+        for n in range(4):
+            order = f"{user}-o{n}"
+            native.append({"event_id": f"n-{u}-o{n}", "type": "purchase", "occurred_at": at(n + 1), "channel": "app",
+                           "identities": {"external_id": user},
+                           "properties": {"order_id": order, "amount": "128.00", "currency": "CNY",
+                                          "items": [{"sku": "OOLONG-250", "category": "tea", "qty": 2, "price": "50.00"},
+                                                    {"sku": "CUP-1", "category": "ware", "qty": 1, "price": "28.00"}]}})
+            calls.append({"type": "track", "event": "Order Completed", "messageId": f"s-{u}-o{n}", "timestamp": at(n + 1),
+                          "userId": user,
+                          "properties": {"order_id": order, "total": 128, "currency": "CNY",
+                                         "products": [{"sku": "OOLONG-250", "category": "tea", "quantity": 2, "price": 50},
+                                                      {"sku": "CUP-1", "category": "ware", "quantity": 1, "price": 28}]}})
+        for n in range(3):
+            native.append({"event_id": f"n-{u}-v{n}", "type": "product_viewed", "occurred_at": at(n + 5), "channel": "app",
+                           "identities": {"external_id": user}, "properties": {"sku": "OOLONG-250"}})
+            calls.append({"type": "track", "event": "Product Viewed", "messageId": f"s-{u}-v{n}", "timestamp": at(n + 5),
+                          "userId": user, "properties": {"sku": "OOLONG-250"}})
+    chunks = lambda xs: [xs[i:i + BATCH_SIZE] for i in range(0, len(xs), BATCH_SIZE)]
+    return ([json.dumps({"events": c}).encode() for c in chunks(native)],
+            [json.dumps({"batch": c, "sentAt": dt.datetime.now(dt.timezone.utc).isoformat()}).encode() for c in chunks(calls)],
+            len(native))
+
+
+def batch_ingest(work):
+    """Batches of 100 over HTTP into a fresh SQLite database, two clients at once: the
+    native `/v1/events/batch` and the tracking protocol's `/v1/batch` on the same
+    traffic. Each endpoint gets its own fresh server and database."""
+    import base64
+    import http.client
+    import threading
+
+    native, calls, events = batch_workload()
+    out = {"events": events, "batch_size": BATCH_SIZE}
+    for name, path, bodies, auth in [
+        ("native", "/v1/events/batch", native, "Bearer " + ADMIN_KEY),
+        ("protocol", "/v1/batch", calls, "Basic " + base64.b64encode((ADMIN_KEY + ":").encode()).decode()),
+    ]:
+        db_file = os.path.join(work, f"batch-{name}.db")
+        for suffix in ("", "-wal", "-shm"):
+            if os.path.exists(db_file + suffix):
+                os.remove(db_file + suffix)
+        server, port, _ = start_server(f"sqlite://{db_file}")
+        todo = list(reversed(bodies))
+        lock = threading.Lock()
+        failures = []
+
+        def client():
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
+            while True:
+                with lock:
+                    if not todo:
+                        return
+                    body = todo.pop()
+                conn.request("POST", path, body, {"Authorization": auth, "Content-Type": "application/json"})
+                answer = conn.getresponse()
+                text = answer.read()
+                if answer.status != 200:
+                    failures.append(f"{answer.status}: {text[:300]!r}")
+
+        try:
+            threads = [threading.Thread(target=client) for _ in range(2)]
+            started = time.perf_counter()
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            seconds = time.perf_counter() - started
+            with sqlite3.connect(db_file) as c:
+                stored = c.execute("SELECT count(*) FROM events").fetchone()[0]
+        finally:
+            server.terminate()
+            server.wait()
+        if failures:
+            raise RuntimeError(f"{path} refused {len(failures)} batches, the first: {failures[0]}")
+        if stored < events:
+            raise RuntimeError(f"{path} stored {stored} of {events} events")
+        out[name] = {"seconds": seconds, "events_per_s": events / seconds}
+    return out
+
+
 def wrk_figures(out, seconds):
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
 
@@ -512,6 +610,9 @@ def main():
     log("single-event HTTP ingest (wrk, 32 connections)")
     r["http"] = http_ingest(db, args.http_seconds)
     checkpoint(args.work, r)
+    log("batch HTTP ingest: native /v1/events/batch and the tracking protocol's /v1/batch")
+    r["batch_http"] = batch_ingest(args.work)
+    checkpoint(args.work, r)
 
     if admin_url:
         log("Flywheel import into PostgreSQL")
@@ -585,6 +686,11 @@ def render(r):
         first = (f" (the {cold['seconds']} s before, from a cold start: {cold['requests_per_s']:,.0f} req/s, "
                  f"p50 {cold['p50_ms']:.1f} ms, p99 {cold['p99_ms']:.1f} ms, {cold['non_2xx']} errors)") if cold else ""
         lines.append(f"| single-event HTTP ingest, 32 connections, {h['seconds']} s | {h['requests_per_s']:,.0f} req/s, p50 {h['p50_ms']:.1f} ms, p99 {h['p99_ms']:.1f} ms, {h['non_2xx']} errors{first} | | |")
+    if "batch_http" in r:
+        b = r["batch_http"]
+        lines.append(f"| batch HTTP ingest into a fresh SQLite, {b['events']:,} events in bodies of {b['batch_size']}, 2 clients: "
+                     f"tracking protocol `/v1/batch` (events/s) | {b['protocol']['events_per_s']:,.0f} | native `/v1/events/batch`: "
+                     f"{b['native']['events_per_s']:,.0f} | {b['protocol']['events_per_s'] / b['native']['events_per_s']:.3f} |")
     rec = r["recompute"]["seconds"]
     duck = r["rfm_duckdb"]["seconds"]
     lines += [
@@ -650,7 +756,11 @@ def render(r):
         "resolution, facts, stages and points, committed, in its default transactions of 10,000 events); single-event HTTP ingest is `wrk` posting one new event per request to `flywheel serve` "
         "on the imported SQLite database, on the same two cores as the server, twice in a row: the table and the "
         "goal use the second run, and the first, from a cold start, is given beside it (the server commits the events "
-        "waiting together, each answered after the commit); the raw SQLite baseline parses each line with Python's json "
+        "waiting together, each answered after the commit); batch HTTP ingest posts the same 16,000 events of 2,000 app users "
+        "(`batch_workload` in bench.py: an identify, four orders, three product views each) once as native events to "
+        "`/v1/events/batch` and once as Segment calls to the tracking protocol's `/v1/batch`, 100 to a request from two "
+        "client threads, each into its own fresh server and SQLite database, timed from the first request to the last "
+        "answer; the raw SQLite baseline parses each line with Python's json "
         "and inserts it with one prepared statement in one transaction; COPY loads the same lines into one jsonb column "
         "(the file escaped for COPY beforehand, untimed); the throwaway PostgreSQL runs with its default durability "
         "settings. RFM baselines start from the purchases already in memory (DuckDB table / pandas frame) and time the "
