@@ -267,14 +267,14 @@ def http_ingest(db, seconds):
     return {**warm, "cold": cold, "engine": engine}
 
 
-BATCH_USERS = 2000
+BATCH_USERS = 5000
 BATCH_SIZE = 100
 
 
 def batch_workload():
     """The same shop traffic twice — as native events for `/v1/events/batch` and as
-    Segment calls for `/v1/batch` — for 2,000 app users: an identify with a phone, four
-    orders of two products and three product views each (16,000 events), cut into
+    Segment calls for `/v1/batch` — for BATCH_USERS app users: an identify with a phone,
+    four orders of two products and three product views each (eight events a user), cut into
     request bodies of 100, encoded beforehand so only the server is timed."""
     native, calls = [], []
     start = dt.datetime(2026, 11, 1, tzinfo=dt.timezone.utc)
@@ -756,7 +756,8 @@ def render(r):
         "resolution, facts, stages and points, committed, in its default transactions of 10,000 events); single-event HTTP ingest is `wrk` posting one new event per request to `flywheel serve` "
         "on the imported SQLite database, on the same two cores as the server, twice in a row: the table and the "
         "goal use the second run, and the first, from a cold start, is given beside it (the server commits the events "
-        "waiting together, each answered after the commit); batch HTTP ingest posts the same 16,000 events of 2,000 app users "
+        "waiting together, each answered after the commit); batch HTTP ingest posts the same "
+        f"{BATCH_USERS * 8:,} events of {BATCH_USERS:,} app users "
         "(`batch_workload` in bench.py: an identify, four orders, three product views each) once as native events to "
         "`/v1/events/batch` and once as Segment calls to the tracking protocol's `/v1/batch`, 100 to a request from two "
         "client threads, each into its own fresh server and SQLite database, timed from the first request to the last "
