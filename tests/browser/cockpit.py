@@ -262,6 +262,26 @@ class Cockpit(unittest.TestCase):
         self.driver.execute_script("document.getElementById('campaign-report').scrollIntoView()")
         self.shot("marketing-report")
 
+    def test_what_brought_members_shows_each_source_as_the_api(self):
+        self.sign_in(ADMIN_KEY, "/marketing")
+        report = api("/v1/stats/sources")
+        self.assertGreaterEqual(len(report["sources"]), 4, "the demo's QR codes, campaigns, referrals")
+        rows = self.driver.find_elements(By.CSS_SELECTOR, "#sources tr.source-row")
+        self.assertEqual(len(rows), len(report["sources"]))
+        for row, source in zip(rows, report["sources"]):
+            self.assertIn(source["name"], row.find_element(By.TAG_NAME, "td").text)
+            self.assertEqual(row.find_element(By.CSS_SELECTOR, "td.members").text, str(source["members"]))
+            self.assertTrue(row.find_element(By.CSS_SELECTOR, "td.buyers").text.startswith(str(source["buyers"])))
+        # A member's page says what brought them, as the API does.
+        doc = next(d for d in (api(f"/v1/members/{i}") for i in range(1, 40)) if d["source"])
+        self.driver.get(f"{BASE}/members/{doc['id']}")
+        self.wait.until(EC.presence_of_element_located((By.ID, "member-source")))
+        self.assertIn(doc["source"]["name"], self.text("member-source"))
+        self.driver.get(f"{BASE}/marketing")
+        self.wait.until(EC.presence_of_element_located((By.ID, "sources")))
+        self.driver.execute_script("document.getElementById('sources').scrollIntoView()")
+        self.shot("marketing-sources")
+
     def test_staff_release_a_held_referral_from_the_marketing_page(self):
         held = api("/v1/referrals?status=held")["referrals"]
         self.assertEqual(len(held), 2, "the demo's farmed ring holds two referrals")

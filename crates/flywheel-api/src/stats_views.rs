@@ -2,6 +2,7 @@
 //! number the page shows.
 
 use serde::Serialize;
+use std::collections::BTreeMap;
 use utoipa::ToSchema;
 
 /// The overview's tiles.
@@ -132,6 +133,30 @@ pub struct ReferralMonth {
 #[derive(Serialize, ToSchema)]
 pub struct ReferralMonths {
     pub months: Vec<ReferralMonth>,
+}
+
+/// The members one source brought.
+#[derive(Serialize, ToSchema)]
+pub struct SourceRow {
+    /// `campaign`, `qr`, `referral`, `other`; null for members who named no source.
+    pub kind: Option<String>,
+    pub name: Option<String>,
+    pub members: i64,
+    /// Members who have made their first purchase (and maybe more).
+    pub buyers: i64,
+    /// buyers / members, 0–1.
+    pub buyer_share: f64,
+    /// Members by the stage they have reached, every stage listed.
+    pub stages: BTreeMap<String, i64>,
+}
+
+/// Members by what brought them, the most first.
+#[derive(Serialize, ToSchema)]
+pub struct SourceReport {
+    pub sources: Vec<SourceRow>,
+    /// Members whose first event named no source.
+    pub unattributed: SourceRow,
+    pub computed_at: String,
 }
 
 /// One group's contribution.

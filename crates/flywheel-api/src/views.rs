@@ -47,10 +47,39 @@ pub struct MemberDoc {
     pub merged_from: Vec<i64>,
     /// When the member's personal data was erased (null if it was not).
     pub erased_at: Option<String>,
+    /// What brought the member: the source their first event named (null if none).
+    pub source: Option<SourceView>,
     /// All-time counters and window facts counted at the time of the request:
     /// purchase_count, total_spent (decimal string), purchases_in_window, likes, …
     #[schema(value_type = Object)]
     pub facts: FactsView,
+}
+
+/// A member's source: a campaign, a QR code, a referral.
+#[derive(Serialize, ToSchema)]
+pub struct SourceView {
+    /// `campaign`, `qr`, `referral` or `other`.
+    pub kind: String,
+    /// The campaign's name, the QR code's scene…
+    pub name: String,
+    /// How it reached them (`utm_medium`, where a QR code was printed).
+    pub medium: Option<String>,
+    /// The site that sent them (`utm_source`).
+    pub platform: Option<String>,
+    /// When the member's first event happened.
+    pub at: String,
+}
+
+impl SourceView {
+    pub fn of(s: &flywheel_core::source::Source) -> SourceView {
+        SourceView {
+            kind: s.kind.as_str().into(),
+            name: s.name.clone(),
+            medium: s.medium.clone(),
+            platform: s.platform.clone(),
+            at: to_rfc3339(s.at),
+        }
+    }
 }
 
 impl MemberDoc {
@@ -72,6 +101,7 @@ impl MemberDoc {
             created_at: to_rfc3339(m.created_at),
             merged_from,
             erased_at: m.erased_at.map(to_rfc3339),
+            source: m.facts.source.as_ref().map(SourceView::of),
             facts: FactsView::of(&m.facts, now, window_days),
         }
     }
@@ -220,15 +250,22 @@ pub struct EventInput {
     pub properties: Option<Value>,
 }
 
-/// Where an event came from: a channel Flywheel knows (from `Channel::ALL`).
+/// Where an event came from: one of the brand's channels (`[events] channels` in the
+/// config file; the built-in list until it says otherwise). The document cannot list
+/// them, since each deployment has its own: it gives the shape and the built-in names.
 pub struct ChannelName;
 
 impl utoipa::PartialSchema for ChannelName {
     fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
         use utoipa::openapi::schema::{ObjectBuilder, Type};
+        let built_in = flywheel_core::Channel::names(&flywheel_core::Channel::BUILT_IN);
         ObjectBuilder::new()
             .schema_type(Type::String)
-            .enum_values(Some(flywheel_core::Channel::ALL.iter().map(|c| c.as_str())))
+            .pattern(Some("^[a-z][a-z0-9_]{0,23}$"))
+            .description(Some(format!(
+                "One of the brand's channels (422 unknown_channel otherwise); built in: {built_in}"
+            )))
+            .examples([serde_json::json!("tmall")])
             .into()
     }
 }

@@ -137,7 +137,7 @@ codes! {
     OutOfRange = "out_of_range", 422, "A number is outside the range allowed (amounts and points have configured maximums).";
     InvalidTimestamp = "invalid_timestamp", 422, "A timestamp is not RFC 3339 with an offset.";
     OccurredAtInFuture = "occurred_at_in_future", 422, "occurred_at is more than five minutes ahead of the server's clock.";
-    UnknownChannel = "unknown_channel", 422, "The channel is not one Flywheel knows.";
+    UnknownChannel = "unknown_channel", 422, "The channel is not one of the brand's channels ([events] channels).";
     UnknownIdentityKind = "unknown_identity_kind", 422, "An identity kind is not one Flywheel knows.";
     InvalidIdentity = "invalid_identity", 422, "An identity value does not normalise (a phone that is not a number, an email without a domain).";
     InvalidAmount = "invalid_amount", 422, "An amount is not a decimal string with at most two decimals.";

@@ -13,61 +13,7 @@ use crate::validation::{Errors, FieldError, optional_text, paragraph, text};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-/// Where an event came from.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Channel {
-    Tmall,
-    Jd,
-    Wechat,
-    Weibo,
-    Douyin,
-    Xiaohongshu,
-    App,
-    MiniProgram,
-    Store,
-    CallCenter,
-    Web,
-    Other,
-}
-
-impl Channel {
-    pub const ALL: [Channel; 12] = [
-        Channel::Tmall,
-        Channel::Jd,
-        Channel::Wechat,
-        Channel::Weibo,
-        Channel::Douyin,
-        Channel::Xiaohongshu,
-        Channel::App,
-        Channel::MiniProgram,
-        Channel::Store,
-        Channel::CallCenter,
-        Channel::Web,
-        Channel::Other,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Channel::Tmall => "tmall",
-            Channel::Jd => "jd",
-            Channel::Wechat => "wechat",
-            Channel::Weibo => "weibo",
-            Channel::Douyin => "douyin",
-            Channel::Xiaohongshu => "xiaohongshu",
-            Channel::App => "app",
-            Channel::MiniProgram => "mini_program",
-            Channel::Store => "store",
-            Channel::CallCenter => "call_center",
-            Channel::Web => "web",
-            Channel::Other => "other",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Channel> {
-        Channel::ALL.into_iter().find(|c| c.as_str() == s)
-    }
-}
+pub use crate::channel::Channel;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -281,6 +227,8 @@ fn json_string(s: &str, out: &mut impl FnMut(&[u8])) {
 #[derive(Clone, Copy, Debug)]
 pub struct ParseContext<'a> {
     pub identity: &'a IdentityRules,
+    /// The brand's channels (`[events] channels`).
+    pub channels: &'a [Channel],
     pub currency: &'a str,
     /// The largest amount an order, refund, deposit or item price may have.
     pub max_amount: Money,
@@ -391,13 +339,12 @@ pub fn parse_event(value: &Value, ctx: &ParseContext<'_>) -> Result<Event, Vec<F
             None
         }
         Some(Value::String(s)) => {
-            let c = Channel::parse(s);
+            let c = Channel::find(ctx.channels, s);
             if c.is_none() {
-                let all: Vec<_> = Channel::ALL.iter().map(|c| c.as_str()).collect();
                 errors.push(FieldError::new(
                     "channel",
                     ErrorCode::UnknownChannel,
-                    format!("channel {s:?} is not one of {}", all.join(", ")),
+                    Channel::unknown(ctx.channels, s),
                 ));
             }
             c
@@ -426,6 +373,13 @@ pub fn parse_event(value: &Value, ctx: &ParseContext<'_>) -> Result<Event, Vec<F
     let payload = type_name
         .as_deref()
         .map(|t| parse_payload(t, properties, ctx, &mut errors));
+    if let Some(t) = &type_name {
+        errors.take(crate::source::read(
+            t,
+            properties,
+            occurred_at.unwrap_or_default(),
+        ));
+    }
     if !errors.is_empty() {
         return Err(errors.0);
     }
@@ -433,7 +387,7 @@ pub fn parse_event(value: &Value, ctx: &ParseContext<'_>) -> Result<Event, Vec<F
         event_id: event_id.unwrap_or_default(),
         type_name: type_name.unwrap_or_default(),
         occurred_at: occurred_at.unwrap_or_default(),
-        channel: channel.unwrap_or(Channel::Other),
+        channel: channel.unwrap_or(Channel::OTHER), // never used: errors returned above
         identities: identities.unwrap_or_default(),
         payload: payload.unwrap_or(Payload::Custom),
         properties: properties.clone(),
@@ -966,6 +920,7 @@ mod tests {
     fn ctx(rules: &IdentityRules) -> ParseContext<'_> {
         ParseContext {
             identity: rules,
+            channels: &crate::channel::Channel::BUILT_IN,
             currency: "CNY",
             max_amount: Money::from_minor(1_000_000_000),
             now: time::parse_rfc3339("2026-11-23T00:00:00Z").unwrap(),

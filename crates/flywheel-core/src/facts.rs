@@ -120,6 +120,9 @@ pub struct MemberFacts {
     pub last_seen_at: Option<Micros>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub first_connected_at: Option<Micros>,
+    /// What brought the member: the source their first event named.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source: Option<crate::source::Source>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_interaction_at: Option<Micros>,
     /// The last message either way, feedback, or answer to a complaint.
@@ -316,6 +319,18 @@ impl MemberFacts {
             .channels
             .entry(event.channel.as_str().to_owned())
             .or_default() += 1;
+        // The first event says where the member came from: an earlier one replaces the
+        // source (or its absence); one at the same instant only fills a gap.
+        let earliest = self.first_seen_at.is_none_or(|seen| at < seen);
+        let tie_filling_a_gap = self.first_seen_at == Some(at) && self.source.is_none();
+        if earliest || tie_filling_a_gap {
+            let source = crate::source::read(&event.type_name, &event.properties, at)
+                .ok()
+                .flatten();
+            if earliest || source.is_some() {
+                self.source = source;
+            }
+        }
         self.first_seen_at = min_opt(self.first_seen_at, Some(at));
         self.last_seen_at = max_opt(self.last_seen_at, Some(at));
         if event.is_connecting() {
@@ -639,6 +654,17 @@ impl MemberFacts {
     /// Folds a merged member's facts into this one.
     pub fn absorb(&mut self, other: &MemberFacts) {
         self.events += other.events;
+        // Whoever was seen first says where the pair came from.
+        let theirs_first = match (self.first_seen_at, other.first_seen_at) {
+            (_, None) => false,
+            (None, Some(_)) => true,
+            (Some(mine), Some(theirs)) => {
+                theirs < mine || (theirs == mine && self.source.is_none())
+            }
+        };
+        if theirs_first {
+            self.source = other.source.clone();
+        }
         self.first_seen_at = min_opt(self.first_seen_at, other.first_seen_at);
         self.last_seen_at = max_opt(self.last_seen_at, other.last_seen_at);
         self.first_connected_at = min_opt(self.first_connected_at, other.first_connected_at);
@@ -741,11 +767,45 @@ mod tests {
             event_id: format!("e{at}"),
             type_name: "x".into(),
             occurred_at: at,
-            channel: Channel::App,
+            channel: Channel::APP,
             identities: vec![],
             payload,
             properties: Default::default(),
         }
+    }
+
+    #[test]
+    fn the_first_event_names_the_source_whatever_order_events_arrive_in() {
+        let sourced = |name: &str, at: Micros| {
+            let mut e = event(Payload::Visit, at);
+            e.properties.insert(
+                "source".into(),
+                serde_json::json!({"kind": "qr", "name": name}),
+            );
+            e
+        };
+        let name = |f: &MemberFacts| f.source.as_ref().map(|s| s.name.clone());
+        let mut f = MemberFacts::default();
+        f.record(&sourced("poster", 10 * DAY), i64::MIN);
+        assert_eq!(name(&f).as_deref(), Some("poster"));
+        // A later scan does not take the credit; an earlier event does, even one with
+        // no source (the member was there before the poster).
+        f.record(&sourced("packaging", 11 * DAY), i64::MIN);
+        assert_eq!(name(&f).as_deref(), Some("poster"));
+        f.record(&event(Payload::Visit, 5 * DAY), i64::MIN);
+        assert_eq!(name(&f), None);
+        f.record(&sourced("counter", 5 * DAY), i64::MIN);
+        assert_eq!(name(&f).as_deref(), Some("counter"), "a tie fills the gap");
+        // A merge keeps the source of whichever was seen first.
+        let mut early = MemberFacts::default();
+        early.record(&sourced("launch", DAY), i64::MIN);
+        f.absorb(&early);
+        assert_eq!(name(&f).as_deref(), Some("launch"));
+        let mut late = MemberFacts::default();
+        late.record(&sourced("late", 50 * DAY), i64::MIN);
+        f.absorb(&late);
+        assert_eq!(name(&f).as_deref(), Some("launch"));
+        assert_eq!(f.source.as_ref().unwrap().at, DAY);
     }
 
     #[test]

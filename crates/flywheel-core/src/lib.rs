@@ -7,6 +7,7 @@
 //! minor units (see [`money`]).
 
 pub mod auth;
+pub mod channel;
 pub mod clv;
 pub mod engagement;
 pub mod error_code;
@@ -28,6 +29,7 @@ pub mod profile;
 pub mod scores;
 pub mod segment;
 pub mod service;
+pub mod source;
 pub mod stage;
 pub mod time;
 pub mod tracking;

@@ -1,7 +1,7 @@
-//! The brand's policy in one value: identity rules, stage policy, currency, points,
-//! scores, segments, do-not-disturb and the tracking protocol's mapping. Read from the
-//! `[identity]`, `[stages]`, `[points]`, `[scores]`, `[segments]`, `[engagement]`,
-//! `[tracking]` and `currency` parts of the config.
+//! The brand's policy in one value: its channels, identity rules, stage policy,
+//! currency, points, scores, segments, do-not-disturb and the tracking protocol's
+//! mapping. Read from the `[events]`, `[identity]`, `[stages]`, `[points]`, `[scores]`,
+//! `[segments]`, `[engagement]`, `[tracking]` and `currency` parts of the config.
 
 use crate::engagement::EngagementPolicy;
 use crate::event::Channel;
@@ -11,7 +11,6 @@ use crate::limits::Limits;
 use crate::points::PointsPolicy;
 use crate::scores::ScorePolicy;
 use crate::segment::Language;
-use crate::segment::check::ChannelSet;
 use crate::stage::StagePolicy;
 use serde::{Deserialize, Serialize};
 
@@ -20,6 +19,8 @@ use serde::{Deserialize, Serialize};
 pub struct Policy {
     /// ISO 4217 code of the brand's currency; purchases in another are refused.
     pub currency: String,
+    /// The channels events may come from (`[events] channels`).
+    pub channels: Vec<Channel>,
     pub identity: IdentityRules,
     pub stages: StagePolicy,
     pub points: PointsPolicy,
@@ -47,10 +48,7 @@ pub struct SegmentPolicy {
 impl Default for SegmentPolicy {
     fn default() -> Self {
         SegmentPolicy {
-            owned_channels: Channel::ALL
-                .into_iter()
-                .filter(|c| ChannelSet::OWNED_BY_DEFAULT.contains(*c))
-                .collect(),
+            owned_channels: Channel::OWNED_BY_DEFAULT.to_vec(),
         }
     }
 }
@@ -59,6 +57,7 @@ impl Default for Policy {
     fn default() -> Self {
         Policy {
             currency: "CNY".into(),
+            channels: Channel::BUILT_IN.to_vec(),
             identity: IdentityRules::default(),
             stages: StagePolicy::default(),
             points: PointsPolicy::default(),
@@ -86,6 +85,21 @@ impl Policy {
                 self.currency
             ));
         }
+        crate::channel::validate_list(&self.channels)?;
+        for c in &self.segments.owned_channels {
+            if !self.channels.contains(c) {
+                return Err(format!(
+                    "[segments] owned_channels: {}",
+                    Channel::unknown(&self.channels, c.as_str())
+                ));
+            }
+        }
+        if !self.channels.contains(&self.tracking.default_channel) {
+            return Err(format!(
+                "[tracking] default_channel: {}",
+                Channel::unknown(&self.channels, self.tracking.default_channel.as_str())
+            ));
+        }
         self.identity.validate()?;
         self.points.validate()?;
         self.scores.validate()?;
@@ -97,10 +111,11 @@ impl Policy {
 
     /// The segment language under this policy: the stage window, the owned channels.
     pub fn language(&self) -> Language {
-        Language {
-            window_days: self.stages.window_days,
-            owned_channels: ChannelSet::of(&self.segments.owned_channels),
-        }
+        Language::with_channels(
+            self.stages.window_days,
+            &self.channels,
+            &self.segments.owned_channels,
+        )
     }
 
     pub fn rules(&self) -> Rules<'_> {
@@ -115,6 +130,7 @@ impl Policy {
     pub fn parse_context(&self, now: crate::time::Micros) -> crate::event::ParseContext<'_> {
         crate::event::ParseContext {
             identity: &self.identity,
+            channels: &self.channels,
             currency: &self.currency,
             max_amount: self.limits.max_order_amount,
             now,

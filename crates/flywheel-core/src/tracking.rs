@@ -121,7 +121,7 @@ impl Default for Mapping {
         .collect();
         Mapping {
             user_id_kind: IdentityKind::ExternalId,
-            default_channel: Channel::App,
+            default_channel: Channel::APP,
             events,
         }
     }
@@ -267,12 +267,14 @@ fn event_id(call: &Map<String, Value>) -> Result<String, FieldError> {
 }
 
 /// Turns one call into a native event body (for `POST /v1/events`). `default_type` is
-/// the endpoint's (`/v1/track`…) when the call does not say; `sent_at` the batch's.
+/// the endpoint's (`/v1/track`…) when the call does not say; `sent_at` the batch's;
+/// `channels` the brand's (`context.channel` counts when it names one of them).
 pub fn to_event(
     call: &Value,
     default_type: Option<CallType>,
     sent_at: Option<Micros>,
     received_at: Micros,
+    channels: &[Channel],
     mapping: &Mapping,
 ) -> Result<Value, FieldError> {
     let Some(call) = call.as_object() else {
@@ -308,7 +310,7 @@ pub fn to_event(
     let channel = context
         .get("channel")
         .and_then(Value::as_str)
-        .and_then(Channel::parse)
+        .and_then(|name| Channel::find(channels, name))
         .unwrap_or(mapping.default_channel);
     let object = |key: &str| -> Result<Map<String, Value>, FieldError> {
         match call.get(key) {
@@ -430,6 +432,8 @@ pub fn to_event(
             ("group".to_owned(), props)
         }
     };
+    let mut properties = properties;
+    attribute(&mut properties, &type_name, &context);
     if identities.is_empty() {
         return Err(bad(
             "userId",
@@ -445,6 +449,24 @@ pub fn to_event(
         "identities": identities,
         "properties": properties,
     }))
+}
+
+/// The member's source from the call: `context.campaign` (the UTM fields) when the
+/// properties name none. A `source` property that is not a Flywheel source (an app's
+/// own meaning of the word) is kept as `source_property`, so the call is not refused.
+fn attribute(props: &mut Map<String, Value>, type_name: &str, context: &Map<String, Value>) {
+    if props.contains_key("source") && crate::source::read(type_name, props, 0).is_err() {
+        let theirs = props.remove("source").unwrap_or_default();
+        props.insert("source_property".into(), theirs);
+    }
+    if !props.contains_key("source")
+        && let Some(source) = context
+            .get("campaign")
+            .and_then(Value::as_object)
+            .and_then(crate::source::from_campaign)
+    {
+        props.insert("source".into(), source);
+    }
 }
 
 /// Segment's e-commerce properties in Flywheel's names: an order's `order_id`,
@@ -530,6 +552,7 @@ mod tests {
             default,
             Some(at("2026-12-01T10:00:05Z")),
             at("2026-12-01T10:00:00Z"),
+            &Channel::BUILT_IN,
             &Mapping::default(),
         )
         .unwrap()
@@ -625,6 +648,32 @@ mod tests {
     }
 
     #[test]
+    fn the_campaign_in_the_context_is_the_source_and_an_apps_own_source_is_kept() {
+        let body = native(
+            json!({"type": "page", "anonymousId": "a-1", "messageId": "p-1",
+                   "context": {"campaign": {"name": "spring", "source": "bilibili", "medium": "video"}}}),
+            None,
+        );
+        assert_eq!(
+            body["properties"]["source"],
+            json!({"kind": "campaign", "name": "spring", "medium": "video", "platform": "bilibili"})
+        );
+        let body = native(
+            json!({"type": "track", "event": "Video Played", "userId": "u-1", "messageId": "t-1",
+                   "properties": {"source": {"player": "inline"}},
+                   "context": {"campaign": {"name": "spring"}}}),
+            None,
+        );
+        assert_eq!(
+            body["properties"]["source_property"],
+            json!({"player": "inline"})
+        );
+        assert_eq!(body["properties"]["source"]["name"], "spring");
+        let policy = Policy::default();
+        assert!(parse_event(&body, &policy.parse_context(at("2026-12-01T10:00:00Z"))).is_ok());
+    }
+
+    #[test]
     fn alias_binds_the_previous_id_and_unknown_names_become_custom_events() {
         let body = native(
             json!({"type": "alias", "previousId": "a-9", "userId": "u-9", "messageId": "al"}),
@@ -652,7 +701,7 @@ mod tests {
         let mapping = Mapping::default();
         let now = at("2026-12-01T10:00:00Z");
         let field = |call: Value| {
-            to_event(&call, None, None, now, &mapping)
+            to_event(&call, None, None, now, &Channel::BUILT_IN, &mapping)
                 .unwrap_err()
                 .field
         };

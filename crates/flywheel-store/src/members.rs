@@ -378,7 +378,7 @@ impl Store {
         };
         ws.merge_manually(s, m, &request, rules, as_of, &mut changes);
         let journeys = self
-            .journey_book(conn, self.segment_settings().lang)
+            .journey_book(conn, &self.segment_settings().lang)
             .await?;
         write_changes(conn, &ws, &changes, as_of, &journeys).await?;
         crate::points::ingest::move_merged_points(conn, &changes, as_of).await?;

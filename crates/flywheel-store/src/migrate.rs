@@ -112,6 +112,7 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0044_tracking_rejected.sql"),
         postgres: include_str!("../migrations/postgres/0044_tracking_rejected.sql"),
     },
+    common!(45, "member_sources", "0045_member_sources"),
 ];
 
 impl Store {

@@ -24,12 +24,13 @@ pub(crate) const MEMBER_SELECT: &str =
 pub(crate) const MEMBER_FROM: &str = concat!("SELECT ", member_columns!(), " FROM members");
 
 pub(crate) const MEMBER_INSERT: &str = "INSERT INTO members (id, created_at, merged_into, stage, lens, stage_since, \
-     next_review_at, profile, facts, updated_at)";
+     next_review_at, profile, facts, updated_at, source_kind, source_name)";
 
 pub(crate) const MEMBER_UPSERT_TAIL: &str = "ON CONFLICT (id) DO UPDATE SET created_at = excluded.created_at, \
      merged_into = excluded.merged_into, stage = excluded.stage, lens = excluded.lens, \
      stage_since = excluded.stage_since, next_review_at = excluded.next_review_at, profile = excluded.profile, \
-     facts = excluded.facts, updated_at = excluded.updated_at";
+     facts = excluded.facts, updated_at = excluded.updated_at, source_kind = excluded.source_kind, \
+     source_name = excluded.source_name";
 
 /// Reads a member row (without identities, which live in their own table).
 pub(crate) fn member_from_row(row: &AnyRow) -> Result<MemberState, StoreError> {
@@ -62,6 +63,13 @@ pub(crate) fn member_values(m: &MemberState, now: i64) -> Result<Vec<Val>, Store
         serde_json::to_string(&m.profile)?.into(),
         serde_json::to_string(&m.facts)?.into(),
         now.into(),
+        // The source again, as columns, for reports by source.
+        m.facts
+            .source
+            .as_ref()
+            .map(|s| s.kind.as_str().to_owned())
+            .into(),
+        m.facts.source.as_ref().map(|s| s.name.clone()).into(),
     ])
 }
 

@@ -181,7 +181,7 @@ impl Store {
         }
         let changed = changes.transitions.len() as u64;
         let journeys = self
-            .journey_book(conn, self.segment_settings().lang)
+            .journey_book(conn, &self.segment_settings().lang)
             .await?;
         write_changes(conn, &ws, &changes, as_of, &journeys).await?;
         // Segments over stages follow the members the clock moved.

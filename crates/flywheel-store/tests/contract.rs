@@ -65,6 +65,7 @@ fn event_at(id: &str, kind: &str, at: i64, identities: Value, properties: Value)
         &raw,
         &ParseContext {
             identity: &rules,
+            channels: &flywheel_core::Channel::BUILT_IN,
             currency: "CNY",
             max_amount: flywheel_core::Limits::default().max_order_amount,
             now: now(),

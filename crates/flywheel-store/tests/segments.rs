@@ -32,7 +32,7 @@ async fn databases() -> flywheel_testkit::Each<Db> {
         .await
 }
 
-const LANG: Language = Language::new(365);
+static LANG: std::sync::LazyLock<Language> = std::sync::LazyLock::new(|| Language::new(365));
 
 fn now() -> i64 {
     parse_rfc3339("2026-06-01T12:00:00Z").unwrap()
@@ -48,6 +48,7 @@ fn event(id: &str, kind: &str, days_ago: i64, who: Value, properties: Value) -> 
         &raw,
         &ParseContext {
             identity: &IdentityRules::default(),
+            channels: &flywheel_core::Channel::BUILT_IN,
             currency: "CNY",
             max_amount: flywheel_core::Limits::default().max_order_amount,
             now: now(),

@@ -17,6 +17,10 @@
 //!
 //! currency = "CNY"          # at the top level, before any [section]
 //!
+//! [events]
+//! # the channels events come from; replaces the built-in list when given
+//! channels = ["tmall", "jd", "wechat", "app", "mini_program", "store", "vipshop", "bilibili"]
+//!
 //! [identity]
 //! default_region = "CN"
 //! unique_kinds = ["phone"]
@@ -230,6 +234,7 @@ impl LimitsFile {
 struct FileConfig {
     server: ServerConfig,
     currency: Option<String>,
+    events: EventsFile,
     identity: IdentityRules,
     stages: StagePolicy,
     points: PointsPolicy,
@@ -240,6 +245,13 @@ struct FileConfig {
     care: flywheel_core::service::care::CarePolicy,
     channels: ChannelsConfig,
     tracking: TrackingFile,
+}
+
+/// `[events]`: the brand's channels, when not the built-in list.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct EventsFile {
+    channels: Option<Vec<flywheel_core::Channel>>,
 }
 
 /// `[tracking]`: the identity kind of `userId`, the default channel, and `track` names
@@ -298,6 +310,10 @@ impl Config {
             currency: parsed
                 .currency
                 .unwrap_or_else(|| Policy::default().currency),
+            channels: parsed
+                .events
+                .channels
+                .unwrap_or_else(|| flywheel_core::Channel::BUILT_IN.to_vec()),
             identity: parsed.identity,
             stages: parsed.stages,
             points: parsed.points,
@@ -371,15 +387,43 @@ mod tests {
     fn the_brand_says_which_channels_it_owns() {
         let c = load("[segments]\nowned_channels = [\"app\", \"tmall\"]\n").unwrap();
         let lang = c.policy.language();
-        assert!(lang.owned_channels.contains(flywheel_core::Channel::Tmall));
-        assert!(!lang.owned_channels.contains(flywheel_core::Channel::Store));
+        assert!(lang.owned_channels.contains(&flywheel_core::Channel::TMALL));
+        assert!(!lang.owned_channels.contains(&flywheel_core::Channel::STORE));
         assert!(load("[segments]\nowned_channels = [\"fax\"]\n").is_err());
         let default = load("").unwrap().policy.language();
         assert!(
             default
                 .owned_channels
-                .contains(flywheel_core::Channel::Store)
+                .contains(&flywheel_core::Channel::STORE)
         );
+    }
+
+    #[test]
+    fn the_brand_lists_its_own_channels() {
+        let c = load(
+            "[events]\nchannels = [\"store\", \"app\", \"vipshop\", \"bilibili\"]\n\
+                      [segments]\nowned_channels = [\"store\", \"app\"]\n",
+        )
+        .unwrap();
+        let names: Vec<&str> = c.policy.channels.iter().map(|c| c.as_str()).collect();
+        assert_eq!(names, ["store", "app", "vipshop", "bilibili"]);
+        assert_eq!(
+            c.policy.language().channel_names(false),
+            ["vipshop", "bilibili"]
+        );
+        // Owned channels, the tracking default and the names themselves are checked.
+        let owned_elsewhere = load("[events]\nchannels = [\"app\"]\n").unwrap_err();
+        assert!(
+            format!("{owned_elsewhere:#}").contains("owned_channels"),
+            "{owned_elsewhere:#}"
+        );
+        let e =
+            load("[events]\nchannels = [\"store\"]\n[segments]\nowned_channels = [\"store\"]\n")
+                .unwrap_err();
+        assert!(format!("{e:#}").contains("default_channel"), "{e:#}");
+        let e = load("[events]\nchannels = [\"Vip Shop\"]\n").unwrap_err();
+        assert!(format!("{e:#}").contains("lower-case"), "{e:#}");
+        assert!(load("[events]\nchannels = []\n").is_err());
     }
 
     #[test]

@@ -4,7 +4,8 @@
 //! (group-buy, help, bargain) with their rounds, and the leaderboards' top places. The
 //! figures are those of `GET /v1/coupons`, `/v1/flash-sales`, `/v1/lotteries`,
 //! `/v1/fission-campaigns`, `/v1/leaderboards` and `/v1/share-links?order=top` (the
-//! shared links that brought the most). Referrals held as farmed are listed
+//! shared links that brought the most), and the members each source brought
+//! (`/v1/stats/sources`: campaigns, QR codes, referrals). Referrals held as farmed are listed
 //! with why, for staff to release or refuse (`POST /marketing/referrals/{id}/review`,
 //! through the same function as `POST /v1/referrals/{id}/review`).
 
@@ -244,6 +245,8 @@ struct MarketingPage {
     shares: Vec<flywheel_store::ShareLinkRow>,
     /// Each campaign's results, when the viewer may read reports.
     report: Option<CampaignReport>,
+    /// Members by what brought them, likewise.
+    sources: Option<crate::stats_views::SourceReport>,
 }
 
 pub(super) async fn page(
@@ -292,10 +295,13 @@ pub(super) async fn page(
         .collect();
     held.reverse();
     let shares = state.store.share_links(None, true, 10).await?;
-    let report = if viewer.caller.role.allows(Permission::ReadStats) {
-        Some(crate::routes::leaderboards::campaign_report(&state).await?)
+    let (report, sources) = if viewer.caller.role.allows(Permission::ReadStats) {
+        (
+            Some(crate::routes::leaderboards::campaign_report(&state).await?),
+            Some(crate::routes::stats::source_report(&state).await?),
+        )
     } else {
-        None
+        (None, None)
     };
     let page = MarketingPage {
         report,
@@ -307,6 +313,7 @@ pub(super) async fn page(
         leaderboards,
         held,
         shares,
+        sources,
     };
     Ok(render(&viewer, &page))
 }

@@ -160,7 +160,7 @@ async fn store(
     def: Benefit,
     create: bool,
 ) -> Result<(StatusCode, Json<BenefitView>), ApiError> {
-    let errors = def.validate(id);
+    let errors = def.validate(id, &state.policy.channels);
     if !errors.is_empty() {
         return Err(ApiError::invalid_event(errors));
     }
@@ -372,12 +372,11 @@ pub async fn use_benefit(
     let member = member_id(&raw)?;
     let b: UseBody = typed(body)?;
     if let Some(c) = &b.channel
-        && Channel::parse(c).is_none()
+        && Channel::find(&state.policy.channels, c).is_none()
     {
-        let names: Vec<&str> = Channel::ALL.iter().map(|c| c.as_str()).collect();
         return Err(ApiError::new(
             ErrorCode::InvalidValue,
-            format!("channel must be one of {}", names.join(", ")),
+            format!("must be one of {}", Channel::names(&state.policy.channels)),
         )
         .field("channel"));
     }

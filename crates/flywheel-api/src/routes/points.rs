@@ -159,6 +159,7 @@ pub async fn put_rules(
         None => now,
     };
     let mut errors = rules::validate(&req.rules, &state.policy.points, &state.policy.limits);
+    errors.extend(rules::unknown_channels(&req.rules, &state.policy.channels));
     errors.extend(unknown_tiers(&state, &req.rules).await?);
     if !errors.is_empty() {
         return Err(ApiError::invalid_event(errors));

@@ -141,7 +141,7 @@ async fn accept(
 ) -> Result<Json<TrackingAnswer>, ApiError> {
     let now = state.now();
     let ctx = state.policy.parse_context(now);
-    let mapping = &state.policy.tracking;
+    let (mapping, channels) = (&state.policy.tracking, &state.policy.channels);
     let mut events: Vec<(usize, Event)> = Vec::with_capacity(calls.len());
     let mut refused = Vec::new();
     for (index, call) in calls.iter().enumerate() {
@@ -157,7 +157,7 @@ async fn accept(
         }
         // A call's own sentAt (the single endpoints) wins over the batch's.
         let sent = instant(call.get("sentAt")).or(sent_at);
-        let body = match tracking::to_event(call, default_type, sent, now, mapping) {
+        let body = match tracking::to_event(call, default_type, sent, now, channels, mapping) {
             Ok(b) => b,
             Err(e) => {
                 refused.push(Refusal {

@@ -110,14 +110,13 @@ pub async fn create_link(
         .as_deref()
         .map(|t| check_line("title", t, 200))
         .transpose()?;
+    let channels = &state.policy.channels;
     let channel = match input.channel.as_deref() {
-        None => Channel::Wechat,
-        Some(c) => Channel::parse(c).ok_or_else(|| {
-            ApiError::new(
-                ErrorCode::InvalidValue,
-                format!("{c:?} is not an event channel"),
-            )
-            .field("channel")
+        // Shared on WeChat unless said otherwise, or the brand does not list it.
+        None if channels.contains(&Channel::WECHAT) => Channel::WECHAT,
+        None => state.policy.tracking.default_channel,
+        Some(c) => Channel::find(channels, c).ok_or_else(|| {
+            ApiError::new(ErrorCode::UnknownChannel, Channel::unknown(channels, c)).field("channel")
         })?,
     };
     let key = checked_key(&input.idempotency_key)?;

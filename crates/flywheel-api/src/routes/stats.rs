@@ -11,8 +11,8 @@ use crate::state::AppState;
 use crate::stats_views::{
     CohortView, Cohorts, ConcentrationPoint, ContributionView, CountView, EntriesView, EntryView,
     FlowView, GroupView, OverviewStats, PersonaView, PointsCost, PointsCostMonth, PointsMonth,
-    PointsMonths, ReferralMonth, ReferralMonths, RetentionPoint, RfmCell, RfmGrid, StageFlowMonth,
-    StageFlows,
+    PointsMonths, ReferralMonth, ReferralMonths, RetentionPoint, RfmCell, RfmGrid, SourceReport,
+    SourceRow, StageFlowMonth, StageFlows,
 };
 use crate::views::StageStats;
 use axum::extract::State;
@@ -31,6 +31,7 @@ pub fn router() -> Router<AppState> {
         .route("/v1/stats/points", get(points))
         .route("/v1/stats/cohorts", get(cohorts))
         .route("/v1/stats/referrals", get(referrals))
+        .route("/v1/stats/sources", get(sources))
         .route("/v1/stats/contribution", get(contribution))
         .route("/v1/stats/personas", get(personas))
         .route("/v1/stats/points-cost", get(points_cost))
@@ -376,6 +377,58 @@ pub(crate) async fn referral_months(
                 converted: c.converted,
             })
             .collect(),
+    })
+}
+
+/// Members by what brought them
+///
+/// For each source their first event named (a campaign, a QR code, a referral): how
+/// many members it brought, how many of them have bought, and the stage each has
+/// reached; then the members who named none. Read from the members table, so it may
+/// lag ingest by one flush when write-behind is on.
+#[utoipa::path(get, path = "/v1/stats/sources", tag = "stats",
+    responses((status = 200, body = SourceReport)),
+    security(("bearer" = [])))]
+pub async fn sources(
+    _caller: Allowed<need::ReadStats>,
+    State(state): State<AppState>,
+) -> Result<Json<SourceReport>, ApiError> {
+    Ok(Json(source_report(&state).await?))
+}
+
+pub(crate) async fn source_report(state: &AppState) -> Result<SourceReport, ApiError> {
+    let row = |f: flywheel_store::SourceFigures| {
+        let mut stages: BTreeMap<String, i64> = Stage::ALL
+            .iter()
+            .map(|s| (s.as_str().to_owned(), 0))
+            .collect();
+        stages.extend(f.stages);
+        SourceRow {
+            buyer_share: if f.members > 0 {
+                f.buyers as f64 / f.members as f64
+            } else {
+                0.0
+            },
+            kind: f.kind,
+            name: f.name,
+            members: f.members,
+            buyers: f.buyers,
+            stages,
+        }
+    };
+    let mut sources = Vec::new();
+    let mut unattributed = row(flywheel_store::SourceFigures::default());
+    for f in state.store.source_figures().await? {
+        if f.kind.is_none() {
+            unattributed = row(f);
+        } else {
+            sources.push(row(f));
+        }
+    }
+    Ok(SourceReport {
+        sources,
+        unattributed,
+        computed_at: to_rfc3339(state.now()),
     })
 }
 

@@ -328,6 +328,7 @@ mod tests {
             "properties": properties});
         let ctx = ParseContext {
             identity: &IdentityRules::default(),
+            channels: &crate::channel::Channel::BUILT_IN,
             currency: "CNY",
             max_amount: Limits::default().max_order_amount,
             now: at,

@@ -48,6 +48,7 @@ impl Harness {
         });
         let ctx = ParseContext {
             identity: &self.identity,
+            channels: &crate::channel::Channel::BUILT_IN,
             currency: "CNY",
             max_amount: crate::limits::Limits::default().max_order_amount,
             now: at,

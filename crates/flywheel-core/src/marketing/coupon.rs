@@ -382,7 +382,7 @@ pub fn gift_referral(
         event_id: format!("gift-referral:{code}"),
         type_name: "referral".into(),
         occurred_at: gifted_at,
-        channel: crate::event::Channel::MiniProgram,
+        channel: crate::event::Channel::MINI_PROGRAM,
         identities: vec![friend],
         payload: crate::event::Payload::Referral {
             referrer: vec![giver],

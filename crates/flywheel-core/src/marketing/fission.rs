@@ -263,7 +263,7 @@ pub fn join_events(
         event_id: format!("fission-referral:{round_id}:{joiner_id}"),
         type_name: "referral".into(),
         occurred_at: at,
-        channel: Channel::MiniProgram,
+        channel: Channel::MINI_PROGRAM,
         identities: vec![joiner],
         payload: Payload::Referral {
             referrer: vec![leader.clone()],
@@ -275,7 +275,7 @@ pub fn join_events(
             event_id: format!("fission-share:{round_id}:{joiner_id}"),
             type_name: "share".into(),
             occurred_at: at,
-            channel: Channel::MiniProgram,
+            channel: Channel::MINI_PROGRAM,
             identities: vec![leader],
             payload: Payload::Share,
             properties: properties("leader"),

@@ -104,7 +104,8 @@ impl Period {
 
 impl Benefit {
     /// Every problem with the definition, each naming its field; empty when sound.
-    pub fn validate(&self, id: &str) -> Vec<FieldError> {
+    /// `channels` are the brand's (a scope may only name those).
+    pub fn validate(&self, id: &str, channels: &[Channel]) -> Vec<FieldError> {
         let mut errors = Vec::new();
         let mut bad = |field: &str, code: ErrorCode, message: String| {
             errors.push(FieldError::new(field, code, message));
@@ -151,12 +152,11 @@ impl Benefit {
         }
         if let Some(scope) = &self.scope {
             for (i, c) in scope.channels.iter().enumerate() {
-                if Channel::parse(c).is_none() {
-                    let names: Vec<&str> = Channel::ALL.iter().map(|c| c.as_str()).collect();
+                if Channel::find(channels, c).is_none() {
                     bad(
                         &format!("scope.channels[{i}]"),
                         ErrorCode::InvalidValue,
-                        format!("must be one of {}", names.join(", ")),
+                        format!("must be one of {}", Channel::names(channels)),
                     );
                 }
             }

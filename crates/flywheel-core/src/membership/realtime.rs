@@ -643,7 +643,7 @@ pub fn purchase_event(p: ApiPurchase<'_>) -> Event {
         event_id: format!("membership:{}", p.purchase_id),
         type_name: MEMBERSHIP_PURCHASE.to_owned(),
         occurred_at: p.at,
-        channel: crate::event::Channel::Other,
+        channel: crate::event::Channel::OTHER,
         identities: vec![p.identity],
         payload: Payload::Custom,
         properties: match properties {

@@ -359,6 +359,24 @@ pub fn default_rules() -> Vec<EarningRule> {
     ]
 }
 
+/// Channel conditions that name none of the brand's channels (`rules[1].conditions.channels[0]`):
+/// such a rule could never fire.
+pub fn unknown_channels(rules: &[EarningRule], channels: &[Channel]) -> Vec<FieldError> {
+    let mut errors = Vec::new();
+    for (i, r) in rules.iter().enumerate() {
+        for (j, c) in r.conditions.channels.iter().enumerate() {
+            if !channels.contains(c) {
+                errors.push(FieldError::new(
+                    format!("rules[{i}].conditions.channels[{j}]"),
+                    ErrorCode::UnknownChannel,
+                    Channel::unknown(channels, c.as_str()),
+                ));
+            }
+        }
+    }
+    errors
+}
+
 /// Checks a rule set, naming each bad field by its path (`rules[2].award.points`).
 pub fn validate(
     rules: &[EarningRule],

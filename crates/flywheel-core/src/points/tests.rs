@@ -228,6 +228,20 @@ fn rule_sets_are_validated_field_by_field() {
 }
 
 #[test]
+fn a_rule_on_a_channel_the_brand_does_not_list_is_named() {
+    use crate::event::Channel;
+    let mut set = rules::default_rules();
+    let vipshop = Channel::new("vipshop").unwrap();
+    set[0].conditions.channels = vec![Channel::STORE, vipshop];
+    let errors = rules::unknown_channels(&set, &Channel::BUILT_IN);
+    let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
+    assert_eq!(fields, ["rules[0].conditions.channels[1]"]);
+    assert!(errors[0].message.contains("vipshop"));
+    let brand = [Channel::STORE, vipshop];
+    assert!(rules::unknown_channels(&set, &brand).is_empty());
+}
+
+#[test]
 fn the_rules_in_force_are_those_effective_when_the_event_happened() {
     let mut later = rules::default_rules();
     later[1].award.points = 2;

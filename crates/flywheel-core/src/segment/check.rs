@@ -9,24 +9,41 @@ use crate::event::Channel;
 use crate::money::Money;
 use crate::stage::{Lens, Stage};
 use std::ops::Range;
+use std::sync::Arc;
 
 /// What the language is checked against.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Language {
     /// The longest window member facts keep dated signals for (the stage policy's):
     /// `purchases_within` cannot look further back than this.
     pub window_days: u32,
-    /// The channels the brand owns (`owned_channel_events`); the others are platforms'.
-    pub owned_channels: ChannelSet,
+    /// The brand's channels (`channel("…")` must name one).
+    pub channels: Arc<[Channel]>,
+    /// The channels the brand owns (`owned_channel_events`); its others are platforms'.
+    pub owned_channels: Arc<[Channel]>,
 }
 
 impl Language {
-    /// A window, with the default owned channels.
-    pub const fn new(window_days: u32) -> Language {
+    /// A window, with the built-in channels and the default owned ones.
+    pub fn new(window_days: u32) -> Language {
+        Language::with_channels(window_days, &Channel::BUILT_IN, &Channel::OWNED_BY_DEFAULT)
+    }
+
+    pub fn with_channels(window_days: u32, channels: &[Channel], owned: &[Channel]) -> Language {
         Language {
             window_days,
-            owned_channels: ChannelSet::OWNED_BY_DEFAULT,
+            channels: channels.into(),
+            owned_channels: owned.into(),
         }
+    }
+
+    /// The names of the brand's channels it owns, or (with `owned` false) does not.
+    pub fn channel_names(&self, owned: bool) -> Vec<String> {
+        self.channels
+            .iter()
+            .filter(|c| self.owned_channels.contains(c) == owned)
+            .map(|c| c.as_str().to_owned())
+            .collect()
     }
 }
 
@@ -34,44 +51,6 @@ impl Default for Language {
     fn default() -> Self {
         Language::new(365)
     }
-}
-
-/// A set of channels, one bit each in `Channel::ALL`'s order.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ChannelSet(u32);
-
-impl ChannelSet {
-    /// The brand's own places (seed 000: relationships the brand owns): its app,
-    /// mini-program, stores, official account (wechat), web site and call centre.
-    pub const OWNED_BY_DEFAULT: ChannelSet = ChannelSet(
-        bit(Channel::App)
-            | bit(Channel::MiniProgram)
-            | bit(Channel::Store)
-            | bit(Channel::Wechat)
-            | bit(Channel::Web)
-            | bit(Channel::CallCenter),
-    );
-
-    pub fn of(channels: &[Channel]) -> ChannelSet {
-        ChannelSet(channels.iter().fold(0, |acc, c| acc | bit(*c)))
-    }
-
-    pub fn contains(self, c: Channel) -> bool {
-        self.0 & bit(c) != 0
-    }
-
-    /// The names of the channels in the set, or (with `inside` false) outside it.
-    pub fn names(self, inside: bool) -> Vec<String> {
-        Channel::ALL
-            .into_iter()
-            .filter(|c| self.contains(*c) == inside)
-            .map(|c| c.as_str().to_owned())
-            .collect()
-    }
-}
-
-const fn bit(c: Channel) -> u32 {
-    1 << (c as u32)
 }
 
 /// A parse or type error, with where it is.
@@ -326,12 +305,12 @@ impl Checker<'_> {
 
     fn quantity(&self, node: &Node) -> Checked<Quantity> {
         match &node.kind {
-            NodeKind::Name(name) if name == "owned_channel_events" => Ok(Quantity::ChannelEvents(
-                self.lang.owned_channels.names(true),
-            )),
-            NodeKind::Name(name) if name == "platform_channel_events" => Ok(
-                Quantity::ChannelEvents(self.lang.owned_channels.names(false)),
-            ),
+            NodeKind::Name(name) if name == "owned_channel_events" => {
+                Ok(Quantity::ChannelEvents(self.lang.channel_names(true)))
+            }
+            NodeKind::Name(name) if name == "platform_channel_events" => {
+                Ok(Quantity::ChannelEvents(self.lang.channel_names(false)))
+            }
             NodeKind::Name(name) => field(name).ok_or_else(|| {
                 if name == "open_complaint" {
                     self.error(
@@ -416,11 +395,10 @@ impl Checker<'_> {
             }
             "channel" => {
                 let name = self.text_arg(node, args, "a channel such as \"tmall\"")?;
-                if Channel::parse(&name).is_none() {
-                    let all: Vec<&str> = Channel::ALL.iter().map(|c| c.as_str()).collect();
+                if Channel::find(&self.lang.channels, &name).is_none() {
                     return Err(self.error(
                         &args[0].span,
-                        &format!("one of {}", all.join(", ")),
+                        &format!("one of {}", Channel::names(&self.lang.channels)),
                         format!("{name:?} is not a channel"),
                     ));
                 }

@@ -9,7 +9,7 @@ use crate::profile::Profile;
 use crate::stage::{Lens, Stage};
 use crate::time::{DAY, Micros};
 
-const LANG: Language = Language::new(365);
+static LANG: std::sync::LazyLock<Language> = std::sync::LazyLock::new(|| Language::new(365));
 /// 2026-12-04T12:00:00Z
 const NOW: Micros = 1_796_385_600_000_000;
 
@@ -134,7 +134,7 @@ fn interactions_count_by_utc_day() {
     let like = |at: Micros| Event {
         event_id: format!("e{at}"),
         type_name: "like".into(),
-        channel: Channel::parse("app").unwrap(),
+        channel: Channel::APP,
         occurred_at: at,
         identities: vec![],
         payload: Payload::Like,
@@ -159,14 +159,28 @@ fn channels_count_events_and_split_owned_from_platforms() {
     assert!(m.is("channel(\"tmall\") = 2 and channels_used = 2"));
     assert!(m.is("owned_channel_events = 3 and platform_channel_events = 2"));
     let tmall_owned = Language {
-        owned_channels: check::ChannelSet::of(&[crate::event::Channel::Tmall]),
-        ..LANG
+        owned_channels: [Channel::TMALL].into(),
+        ..LANG.clone()
     };
     let c = compile("owned_channel_events = 2", &tmall_owned).unwrap();
     assert!(c.holds(&m.view(), NOW, &tmall_owned));
     let e = err("channel(\"fax\") >= 1");
     assert!(e.message.contains("tmall"), "{}", e.message);
     assert_eq!((e.line, e.column), (1, 9));
+
+    // A brand's own list: a channel it added is known, one it dropped is not, and the
+    // platforms are its channels it does not own.
+    let bilibili = Channel::new("bilibili").unwrap();
+    let brand = Language::with_channels(365, &[Channel::APP, bilibili], &[Channel::APP]);
+    m.facts.channels.insert("bilibili".into(), 4);
+    let c = compile(
+        "channel(\"bilibili\") = 4 and platform_channel_events = 4",
+        &brand,
+    )
+    .unwrap();
+    assert!(c.holds(&m.view(), NOW, &brand));
+    let e = compile("channel(\"tmall\") >= 1", &brand).unwrap_err();
+    assert!(e.message.contains("app, bilibili"), "{}", e.message);
 }
 
 #[test]

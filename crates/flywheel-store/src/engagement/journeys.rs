@@ -287,12 +287,12 @@ impl Store {
     pub(crate) async fn journey_book(
         &self,
         conn: &mut AnyConnection,
-        lang: Language,
+        lang: &Language,
     ) -> Result<Arc<JourneyBook>, StoreError> {
         let now_stamp = crate::sql::stamp(conn, STAMP).await?;
         if let Some((s, book)) = self.journey_cache().lock().expect("journey cache").as_ref()
             && *s == now_stamp
-            && book.lang.is_some_and(|l| l.window_days == lang.window_days)
+            && book.lang.as_ref() == Some(lang)
         {
             return Ok(book.clone());
         }
@@ -302,12 +302,12 @@ impl Store {
         .fetch_all(&mut *conn)
         .await?;
         let mut book = JourneyBook {
-            lang: Some(lang),
+            lang: Some(lang.clone()),
             ..JourneyBook::default()
         };
         for row in &rows {
             let j = journey_from_row(row)?;
-            let journey = match compile_stored(&j.definition, &lang) {
+            let journey = match compile_stored(&j.definition, lang) {
                 Ok(c) => c,
                 Err(e) => {
                     tracing::warn!(journey = %j.id, error = %e, "stored journey no longer compiles; skipped");

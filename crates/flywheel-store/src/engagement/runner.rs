@@ -175,7 +175,7 @@ impl Store {
             let pass = Pass {
                 policy,
                 dnd: &dnd,
-                lang,
+                lang: lang.clone(),
                 link_base,
                 now,
             };
@@ -208,7 +208,7 @@ impl Store {
             // Taken by another process, or walked already.
             let Some(row) = row else { return Ok(()) };
             let run = run_from_row(&row)?;
-            let Some(journey) = self.program(conn, &run, pass.lang, programs).await? else {
+            let Some(journey) = self.program(conn, &run, &pass.lang, programs).await? else {
                 finish(
                     conn,
                     run.id,
@@ -341,7 +341,7 @@ impl Store {
         &self,
         conn: &mut AnyConnection,
         run: &RunRow,
-        lang: Language,
+        lang: &Language,
         programs: &mut Programs,
     ) -> Result<Option<Arc<Journey>>, StoreError> {
         let key = (run.journey_id.clone(), run.version);
@@ -357,7 +357,7 @@ impl Store {
         .await?;
         let compiled = text
             .and_then(|t| serde_json::from_str(&t).ok())
-            .and_then(|d| compile_stored(&d, &lang).ok())
+            .and_then(|d| compile_stored(&d, lang).ok())
             .map(Arc::new);
         programs.insert(key, compiled.clone());
         Ok(compiled)
@@ -374,7 +374,7 @@ impl Store {
         pass: &Pass<'_>,
         report: &mut RunReport,
     ) -> Result<Stop, StoreError> {
-        let (policy, dnd, lang, now) = (pass.policy, pass.dnd, pass.lang, pass.now);
+        let (policy, dnd, lang, now) = (pass.policy, pass.dnd, &pass.lang, pass.now);
         let Some(member) = self.member_now(conn, run.member_id).await? else {
             return Ok(Stop::End("exited", Some("member_gone".into())));
         };
@@ -516,7 +516,7 @@ async fn holds(
     ctx: &ExtrasFor<'_>,
     cond: &Cond,
     member: &MemberState,
-    lang: Language,
+    lang: &Language,
     now: Micros,
 ) -> Result<bool, StoreError> {
     let extras = extras_for(conn, ctx, &[cond], &[member.id]).await?;
@@ -529,7 +529,7 @@ async fn holds(
         profile: &member.profile,
         extras: extras.get(&member.id).unwrap_or(&none),
     };
-    Ok(cond.holds(&view, now, &lang))
+    Ok(cond.holds(&view, now, lang))
 }
 
 /// Whether the re-entry policy lets the run's member in: never while another run of the

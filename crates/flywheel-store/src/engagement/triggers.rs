@@ -184,7 +184,8 @@ pub(crate) async fn plan_event_triggers(
     let extras = extras_for(conn, ctx, &conds, &ids).await?;
     let lang = book
         .lang
-        .unwrap_or(flywheel_core::segment::Language::new(365));
+        .clone()
+        .unwrap_or_else(|| flywheel_core::segment::Language::new(365));
     let mut rows = Vec::new();
     for a in after {
         let m = &a.member;

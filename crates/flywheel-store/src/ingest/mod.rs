@@ -261,7 +261,7 @@ impl Store {
             window_days: rules.stages.window_days,
             ..self.segment_settings().lang
         };
-        let journeys = self.journey_book(conn, lang).await?;
+        let journeys = self.journey_book(conn, &lang).await?;
         let Applied {
             changes,
             accepted,

@@ -202,7 +202,7 @@ impl Store {
         c: TierChange<'_>,
     ) -> Result<(), StoreError> {
         let journeys = self
-            .journey_book(conn, self.segment_settings().lang)
+            .journey_book(conn, &self.segment_settings().lang)
             .await?;
         let runs = crate::engagement::triggers::tier_trigger_rows(
             &journeys,

@@ -91,12 +91,12 @@ impl Store {
         now: Micros,
     ) -> Result<Moved, StoreError> {
         let settings = self.segment_settings();
-        let book = self.segment_book(conn, settings.lang).await?;
+        let book = self.segment_book(conn, &settings.lang).await?;
         if book.is_empty() || ids.is_empty() {
             return Ok(Moved::default());
         }
         let catalogue = self.catalogue_on(conn).await?;
-        let journeys = self.journey_book(conn, settings.lang).await?;
+        let journeys = self.journey_book(conn, &settings.lang).await?;
         let ctx = LiveContext {
             backend: self.backend(),
             book: &book,
@@ -197,7 +197,7 @@ impl Store {
                 return Ok(report);
             }
             let settings = self.segment_settings();
-            if self.segment_book(conn, settings.lang).await?.is_empty() {
+            if self.segment_book(conn, &settings.lang).await?.is_empty() {
                 // No segment is left to review for.
                 sqlx::query("DELETE FROM segment_reviews")
                     .execute(&mut *conn)
@@ -219,7 +219,7 @@ impl Store {
         conn: &mut AnyConnection,
     ) -> Result<(), StoreError> {
         let settings = self.segment_settings();
-        let book = self.segment_book(conn, settings.lang).await?;
+        let book = self.segment_book(conn, &settings.lang).await?;
         for s in book.segments.iter().filter(|s| s.needs.scores) {
             sqlx::query(
                 "UPDATE segments SET fill_after = 0, fill_reason = 'scores' WHERE id = $1 AND fill_after IS NULL",

@@ -104,7 +104,8 @@ pub(crate) async fn plan_segments(
     };
     let lang = book
         .lang
-        .unwrap_or(flywheel_core::segment::Language::new(365));
+        .clone()
+        .unwrap_or_else(|| flywheel_core::segment::Language::new(365));
     let mut enters = Vec::new();
     let mut changes = Vec::new();
     let mut tags_set = Vec::new();
@@ -287,7 +288,7 @@ pub(crate) async fn plan_batch_segments(
         window_days: b.window_days,
         ..store.segment_settings().lang
     };
-    let book = store.segment_book(conn, lang).await?;
+    let book = store.segment_book(conn, &lang).await?;
     if book.is_empty() {
         return Ok(());
     }

@@ -401,12 +401,12 @@ impl Store {
     pub(crate) async fn segment_book(
         &self,
         conn: &mut AnyConnection,
-        lang: Language,
+        lang: &Language,
     ) -> Result<Arc<SegmentBook>, StoreError> {
         let now_stamp = crate::sql::stamp(conn, STAMP).await?;
         if let Some((s, book)) = self.segment_cache().lock().expect("segment cache").as_ref()
             && *s == now_stamp
-            && book.lang.is_some_and(|l| l.window_days == lang.window_days)
+            && book.lang.as_ref() == Some(lang)
         {
             return Ok(book.clone());
         }
@@ -418,7 +418,7 @@ impl Store {
         let mut compiled = Vec::new();
         for row in &rows {
             let s = segment_from_row(row)?;
-            match compile(&s.expression, &lang) {
+            match compile(&s.expression, lang) {
                 Ok(cond) => compiled.push(Compiled {
                     needs: cond.needs(),
                     id: s.id,
@@ -442,7 +442,7 @@ impl Store {
         let book = Arc::new(SegmentBook {
             segments,
             needs,
-            lang: Some(lang),
+            lang: Some(lang.clone()),
         });
         *self.segment_cache().lock().expect("segment cache") = Some((now_stamp, book.clone()));
         Ok(book)
@@ -451,7 +451,8 @@ impl Store {
 
 /// For finding which segments read which: windows do not matter there, so the longest
 /// any policy could have is allowed.
-const LANG_FOR_GRAPH: Language = Language::new(3650);
+static LANG_FOR_GRAPH: std::sync::LazyLock<Language> =
+    std::sync::LazyLock::new(|| Language::new(3650));
 
 pub(crate) async fn segment_in(
     conn: &mut AnyConnection,

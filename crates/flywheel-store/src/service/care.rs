@@ -74,7 +74,7 @@ impl Store {
                 return Ok(Some(written));
             }
             let journeys = self
-                .journey_book(conn, self.segment_settings().lang)
+                .journey_book(conn, &self.segment_settings().lang)
                 .await?;
             let owned: std::collections::HashSet<MemberId> = match &owners {
                 Some(_) => sqlx::query_scalar(

@@ -572,7 +572,7 @@ impl Store {
         let row = ticket_from_row(&row)?;
         if fresh {
             let journeys = self
-                .journey_book(conn, self.segment_settings().lang)
+                .journey_book(conn, &self.segment_settings().lang)
                 .await?;
             let runs = ticket_trigger_rows(
                 &journeys,
@@ -663,7 +663,7 @@ impl Store {
         add_note(conn, id, now, &actor.reference, step.as_str(), note).await?;
         if step == Move::Resolve {
             let journeys = self
-                .journey_book(conn, self.segment_settings().lang)
+                .journey_book(conn, &self.segment_settings().lang)
                 .await?;
             let runs = ticket_trigger_rows(
                 &journeys,
@@ -785,7 +785,7 @@ impl Store {
             None
         } else {
             Some(
-                self.journey_book(conn, self.segment_settings().lang)
+                self.journey_book(conn, &self.segment_settings().lang)
                     .await?,
             )
         };

@@ -218,6 +218,24 @@ impl Generator {
         }
     }
 
+    /// What brought `person`, named on their sign-up: the inviter's invitation, the QR
+    /// code on the tea tins or on a shop's counter, a Bilibili video campaign; about half
+    /// name none. Chosen by the person's number, not the random stream, so adding it
+    /// left every other generated value as it was.
+    fn source_of(&self, person: u32) -> Option<Value> {
+        if self.people[person as usize].referrer.is_some() {
+            return Some(json!({"kind": "referral", "name": "member invitation"}));
+        }
+        match person % 10 {
+            0 | 1 => Some(json!({"kind": "qr", "name": "tin-2026", "medium": "packaging"})),
+            2 => Some(json!({"kind": "qr", "name": "counter-card", "medium": "store"})),
+            3 => Some(json!({"kind": "campaign", "name": "spring-tea-video",
+                             "medium": "video", "platform": "bilibili"})),
+            4 => Some(json!("double-11")),
+            _ => None,
+        }
+    }
+
     fn emit(
         &mut self,
         person: u32,
@@ -262,11 +280,14 @@ impl Generator {
         } else {
             "male"
         };
-        let profile = json!({
+        let mut profile = json!({
             "name": name, "gender": gender, "birthday": birthday,
             "city": CITIES[self.people[person as usize].city],
             "occupation": OCCUPATIONS[self.rng.random_range(0..OCCUPATIONS.len())],
         });
+        if let Some(source) = self.source_of(person) {
+            profile["source"] = source;
+        }
         if channel == "mini_program" {
             self.people[person as usize].mini_registered = true;
         }

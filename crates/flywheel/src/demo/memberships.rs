@@ -129,7 +129,7 @@ pub async fn define(store: &Store, start: Micros, now: Micros) -> anyhow::Result
         ),
     ];
     for (id, b) in &catalogue {
-        let errors = b.validate(id);
+        let errors = b.validate(id, &flywheel_core::Channel::BUILT_IN);
         anyhow::ensure!(errors.is_empty(), "demo benefit {id}: {errors:?}");
         store.save_benefit(id, b, false, &actor, now).await?;
     }
