@@ -15,7 +15,7 @@ use crate::routes::{
     flash_sales, health, identity, journeys, kpis, leaderboards, lotteries, members,
     membership_report, memberships, owners, partner_codes, points, privacy, products, programmes,
     protocol, queues, referrals, rewards, scores, segments, service_report, service_teams,
-    share_links, stats, suppressions, tags, tasks, tickets, tracking,
+    share_links, stats, suppressions, tags, tasks, tickets, tracking, wechat,
 };
 use crate::score_views;
 use crate::segment_views;
@@ -36,6 +36,7 @@ use utoipa_swagger_ui::SwaggerUi;
         health::health,
         events::post_event, events::post_batch,
         protocol::batch, protocol::identify, protocol::track, protocol::page, protocol::screen, protocol::alias, protocol::group, protocol::mapping, protocol::rejected,
+        wechat::official_account_check, wechat::official_account_push,
         members::member, members::lookup, members::timeline, members::stages,
         identity::conflicts, identity::dismiss, identity::merge,
         stats::stages, stats::overview, stats::stage_flows, stats::rfm, stats::points, stats::cohorts, stats::referrals, stats::sources, stats::contribution, stats::personas, stats::points_cost, kpis::month, kpis::set_target, stats::entries,

@@ -38,6 +38,7 @@ mod state;
 mod stats_views;
 mod tracking_views;
 mod views;
+pub mod wechat;
 
 pub use auth::Caller;
 pub use docs::ApiDoc;
@@ -46,6 +47,7 @@ pub use limits::{HttpLimits, Rate};
 pub use routes::events::MAX_BATCH;
 pub use server::{SHUTDOWN_GRACE, serve};
 pub use state::{AppState, Clock, KEY_CACHE_TTL, system_clock};
+pub use wechat::WechatSettings;
 
 use axum::Router;
 use axum::http::Uri;
@@ -107,6 +109,7 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::health::router())
         .merge(routes::tracking::router())
         .merge(routes::share_links::public_router())
+        .merge(routes::wechat::router())
         .merge(metrics::router())
         .merge(v1)
         .merge(docs::router())

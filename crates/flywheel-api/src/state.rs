@@ -38,6 +38,8 @@ pub struct AppState {
     /// How old kept history figures (active members, cohorts) may grow once anything
     /// was written since they were computed (`server.stats_refresh_secs`).
     pub stats_refresh_after: Micros,
+    /// The WeChat accounts whose callbacks this server takes (`[wechat]`).
+    pub wechat: Arc<crate::wechat::WechatSettings>,
     /// The key that signs card links, read from the database on first use.
     pub(crate) card_secret: Arc<tokio::sync::OnceCell<Vec<u8>>>,
     /// Single events waiting to be committed together; started on first use, so that
@@ -65,6 +67,7 @@ impl AppState {
             batch_permits: Arc::new(Semaphore::new(HttpLimits::default().concurrent_batches)),
             public_url: None,
             stats_refresh_after: DEFAULT_STATS_REFRESH_AFTER,
+            wechat: Arc::new(crate::wechat::WechatSettings::default()),
             card_secret: Arc::new(tokio::sync::OnceCell::new()),
             events: Arc::new(OnceLock::new()),
         }

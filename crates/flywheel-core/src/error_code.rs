@@ -47,9 +47,11 @@ codes! {
     MalformedJson = "malformed_json", 400, "The body is empty or not JSON.";
     InvalidQuery = "invalid_query", 400, "A query parameter is unknown, or its value does not parse.";
     CallRejected = "call_rejected", 400, "A tracking-protocol call could not become an event (strict mode; otherwise it goes to the dead-letter list).";
+    CallbackMalformed = "callback_malformed", 400, "A WeChat callback's body is not the platform's XML, or its safe-mode message does not decrypt.";
     InvalidCursor = "invalid_cursor", 400, "A paging cursor is not one a previous page gave.";
     InvalidMemberId = "invalid_member_id", 400, "A member id in the path is not a positive whole number.";
     Unauthorized = "unauthorized", 401, "No API key was sent, or it is unknown or revoked.";
+    SignatureInvalid = "signature_invalid", 401, "A WeChat callback's signature is missing or was not made with the account's token; nothing was written.";
     Forbidden = "forbidden", 403, "The key's role may not do this.";
     CsrfMismatch = "csrf_mismatch", 403, "A cockpit form's CSRF token is missing or not the session's; reload the page.";
     InvalidCardLink = "invalid_card_link", 403, "A member card link's signature does not match, or the link has expired.";

@@ -52,6 +52,8 @@ pub struct Purchase {
 pub enum Payload {
     Visit,
     Follow,
+    /// The member stopped following (an official account's `unsubscribe`).
+    Unfollow,
     Register(ProfileChange),
     ProfileUpdate(ProfileChange),
     Like,
@@ -551,6 +553,7 @@ fn parse_payload(
     match type_name {
         "visit" => Payload::Visit,
         "follow" => Payload::Follow,
+        "unfollow" => Payload::Unfollow,
         "like" => Payload::Like,
         "check_in" => Payload::CheckIn,
         "comment" => Payload::Comment,

@@ -168,6 +168,8 @@ pub struct MemberFacts {
     #[serde(skip_serializing_if = "is_zero")]
     pub follows: u32,
     #[serde(skip_serializing_if = "is_zero")]
+    pub unfollows: u32,
+    #[serde(skip_serializing_if = "is_zero")]
     pub registers: u32,
     #[serde(skip_serializing_if = "is_zero")]
     pub profile_updates: u32,
@@ -351,6 +353,7 @@ impl MemberFacts {
         match &event.payload {
             Payload::Visit => self.visits += 1,
             Payload::Follow => self.follows += 1,
+            Payload::Unfollow => self.unfollows += 1,
             Payload::Register(_) => self.registers += 1,
             Payload::ProfileUpdate(_) => self.profile_updates += 1,
             Payload::Like => self.likes += 1,
@@ -696,6 +699,7 @@ impl MemberFacts {
         }
         self.visits += other.visits;
         self.follows += other.follows;
+        self.unfollows += other.unfollows;
         self.registers += other.registers;
         self.profile_updates += other.profile_updates;
         self.likes += other.likes;

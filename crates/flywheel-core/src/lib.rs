@@ -34,6 +34,7 @@ pub mod stage;
 pub mod time;
 pub mod tracking;
 pub mod validation;
+pub mod wechat;
 
 pub use error_code::ErrorCode;
 pub use event::{Channel, Event, ParseContext, Payload, parse_event};

@@ -59,6 +59,15 @@
 //! # the brand's own channels (owned_channel_events); the rest are platforms'
 //! owned_channels = ["app", "mini_program", "store", "wechat", "web", "call_center"]
 //!
+//! [wechat.official_account]   # its callback: /wechat/official-account/callback
+//! token = "…"                 # the token set on the platform
+//! encoding_aes_key = "…"      # 43 characters; safe mode when set
+//! app_id = "wx…"
+//! [wechat.work]               # WeCom: /wechat/work/callback
+//! token = "…"
+//! encoding_aes_key = "…"
+//! corp_id = "ww…"
+//!
 //! [tracking]                  # Segment / RudderStack calls (POST /v1/batch…)
 //! user_id_kind = "external_id"
 //! default_channel = "app"
@@ -245,6 +254,7 @@ struct FileConfig {
     care: flywheel_core::service::care::CarePolicy,
     channels: ChannelsConfig,
     tracking: TrackingFile,
+    wechat: flywheel_api::WechatSettings,
 }
 
 /// `[events]`: the brand's channels, when not the built-in list.
@@ -283,6 +293,9 @@ pub struct Config {
     pub http_limits: HttpLimits,
     /// Where messages go (`[channels]`).
     pub channels: ChannelsConfig,
+    /// The WeChat accounts whose callbacks are taken (`[wechat.official_account]`,
+    /// `[wechat.work]`).
+    pub wechat: flywheel_api::WechatSettings,
     /// Accepted as an admin key without being stored, so a fresh install is usable at once.
     pub admin_key: Option<String>,
 }
@@ -362,11 +375,13 @@ impl Config {
             bail!("server.sweep_interval_secs must be at least 1");
         }
         parsed.channels.validate().map_err(anyhow::Error::msg)?;
+        parsed.wechat.validate().map_err(anyhow::Error::msg)?;
         Ok(Config {
             server,
             policy,
             http_limits,
             channels: parsed.channels,
+            wechat: parsed.wechat,
             admin_key,
         })
     }

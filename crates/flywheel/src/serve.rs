@@ -92,6 +92,7 @@ pub async fn run(config: Config, store: Option<Store>) -> anyhow::Result<()> {
     state.stats_refresh_after = stats_refresh_after;
     state.metrics_require_key = config.server.metrics_require_key;
     state.public_url = config.server.public_url.as_deref().map(Into::into);
+    state.wechat = std::sync::Arc::new(config.wechat.clone());
     tracing::info!(%addr, db = store.backend().name(), "Flywheel is serving; docs at http://{addr}/docs");
     eprintln!("Flywheel is serving on http://{addr} (docs: http://{addr}/docs)");
     flywheel_api::serve(listener, state, shutdown()).await?;

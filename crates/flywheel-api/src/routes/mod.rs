@@ -42,6 +42,7 @@ pub mod tags;
 pub mod tasks;
 pub mod tickets;
 pub mod tracking;
+pub mod wechat;
 
 use crate::error::ApiError;
 use flywheel_core::ErrorCode;

@@ -1,0 +1,268 @@
+//! WeChat's callbacks (issue 22): `GET` and `POST /wechat/official-account/callback`.
+//! No API key: the signature over the account's token is the authentication, checked
+//! before anything is read further. `GET` is the platform's URL check (answered with its
+//! `echostr`); `POST` is a push, in plain or safe mode (`encrypt_type=aes`: the
+//! message is encrypted with the EncodingAESKey and signed as `msg_signature`).
+//!
+//! A push is written before it is answered — ingested as an event through the same
+//! group commit as `POST /v1/events`, or, when it cannot become one, kept in the
+//! dead-letter list (`GET /v1/tracking/rejected`) — and then answered `success`, as the
+//! platform expects. A push sent again (WeChat retries three times) is a duplicate.
+
+use crate::error::ApiError;
+use crate::params::Params;
+use crate::state::AppState;
+use crate::wechat::crypto::{self, MessageCrypt};
+use crate::wechat::{AccountSettings, xml};
+use axum::Router;
+use axum::extract::State;
+use axum::extract::{FromRequest, Request};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use flywheel_core::{ErrorCode, parse_event};
+use flywheel_store::{EventResult, RejectedCall};
+use serde_json::Value;
+
+/// A callback's body: the platform's messages are small.
+const MAX_BODY: usize = 64 * 1024;
+
+/// A callback's body, read up to [`MAX_BODY`] (413 `payload_too_large` beyond).
+pub struct CallbackBody(axum::body::Bytes);
+
+impl FromRequest<AppState> for CallbackBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
+        crate::body::read(state, req, MAX_BODY)
+            .await
+            .map(CallbackBody)
+    }
+}
+
+pub fn router() -> Router<AppState> {
+    Router::new().route(
+        "/wechat/official-account/callback",
+        get(official_account_check).post(official_account_push),
+    )
+}
+
+/// The query string WeChat signs a callback with.
+#[derive(Default, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct CallbackQuery {
+    /// SHA-1 of the token, timestamp and nonce (the official account's plain signature).
+    pub signature: Option<String>,
+    /// SHA-1 of the token, timestamp, nonce and ciphertext (safe mode; WeCom always).
+    pub msg_signature: Option<String>,
+    pub timestamp: Option<String>,
+    pub nonce: Option<String>,
+    /// The URL check's challenge, echoed back.
+    pub echostr: Option<String>,
+    /// `aes` in safe mode.
+    pub encrypt_type: Option<String>,
+    /// The follower's openid (the platform repeats it here).
+    pub openid: Option<String>,
+}
+
+impl CallbackQuery {
+    /// From the query string; parameters WeChat may add later are ignored.
+    fn of(Params(pairs): Params) -> CallbackQuery {
+        let mut q = CallbackQuery::default();
+        for (k, v) in pairs {
+            let slot = match k.as_str() {
+                "signature" => &mut q.signature,
+                "msg_signature" => &mut q.msg_signature,
+                "timestamp" => &mut q.timestamp,
+                "nonce" => &mut q.nonce,
+                "echostr" => &mut q.echostr,
+                "encrypt_type" => &mut q.encrypt_type,
+                "openid" => &mut q.openid,
+                _ => continue,
+            };
+            *slot = Some(v);
+        }
+        q
+    }
+}
+
+fn text(body: String) -> Response {
+    ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], body).into_response()
+}
+
+fn refused(reason: &str) -> ApiError {
+    ApiError::new(ErrorCode::SignatureInvalid, reason.to_owned())
+}
+
+fn account(state: &AppState) -> Result<&AccountSettings, ApiError> {
+    state.wechat.official_account.as_ref().ok_or_else(|| {
+        ApiError::new(
+            ErrorCode::NotFound,
+            "no official account is configured ([wechat.official_account])",
+        )
+    })
+}
+
+/// `timestamp` and `nonce`, present and short.
+fn stamp(q: &CallbackQuery) -> Result<(&str, &str), ApiError> {
+    match (q.timestamp.as_deref(), q.nonce.as_deref()) {
+        (Some(t), Some(n)) if t.len() <= 20 && n.len() <= 64 => Ok((t, n)),
+        _ => Err(refused("timestamp and nonce are required")),
+    }
+}
+
+/// The plain signature over the token, timestamp and nonce.
+fn check_plain(a: &AccountSettings, q: &CallbackQuery) -> Result<(), ApiError> {
+    let (timestamp, nonce) = stamp(q)?;
+    let given = q
+        .signature
+        .as_deref()
+        .ok_or_else(|| refused("signature is required"))?;
+    if crypto::same_signature(&crypto::signature(&[&a.token, timestamp, nonce]), given) {
+        Ok(())
+    } else {
+        Err(refused("the signature does not match the token"))
+    }
+}
+
+/// The official account's URL check
+///
+/// WeChat calls it once when the server address is saved; the answer is `echostr`.
+#[utoipa::path(get, path = "/wechat/official-account/callback", tag = "wechat",
+    params(CallbackQuery),
+    responses(
+        (status = 200, description = "The echostr, as plain text", content_type = "text/plain", body = String),
+        (status = 401, description = "signature_invalid: missing or not made with the token"),
+        (status = 404, description = "not_found: no official account is configured"),
+    ))]
+pub async fn official_account_check(
+    State(state): State<AppState>,
+    params: Params,
+) -> Result<Response, ApiError> {
+    let q = CallbackQuery::of(params);
+    let a = account(&state)?;
+    check_plain(a, &q)?;
+    Ok(text(q.echostr.unwrap_or_default()))
+}
+
+/// A push from the official account
+///
+/// Subscribes, unsubscribes, QR scans, menu clicks and the messages followers send, as
+/// XML, signed (and in safe mode encrypted). Written first — as the follower's event,
+/// or kept in the dead-letter list when it cannot be one — then answered `success`.
+#[utoipa::path(post, path = "/wechat/official-account/callback", tag = "wechat",
+    params(CallbackQuery),
+    request_body(content = String, content_type = "text/xml", description = "The push's XML"),
+    responses(
+        (status = 200, description = "`success`: kept (or a retry of one kept)", content_type = "text/plain", body = String),
+        (status = 400, description = "callback_malformed: not XML, or a safe-mode body that does not decrypt; invalid_query: a query string that does not parse"),
+        (status = 401, description = "signature_invalid: missing or not made with the token; nothing written"),
+        (status = 404, description = "not_found: no official account is configured"),
+        (status = 413, description = "The body is larger than 64 KB"),
+        (status = 503, description = "The database is unavailable: WeChat will retry"),
+    ))]
+pub async fn official_account_push(
+    State(state): State<AppState>,
+    params: Params,
+    CallbackBody(body): CallbackBody,
+) -> Result<Response, ApiError> {
+    let q = CallbackQuery::of(params);
+    let a = account(&state)?;
+    check_plain(a, &q)?;
+    let malformed = |reason: String| ApiError::new(ErrorCode::CallbackMalformed, reason);
+    let text_body = std::str::from_utf8(&body).map_err(|_| malformed("not UTF-8".into()))?;
+    let outer = xml::fields(text_body).map_err(malformed)?;
+    let fields = if q.encrypt_type.as_deref() == Some("aes") {
+        let key = a
+            .encoding_aes_key
+            .as_deref()
+            .ok_or_else(|| malformed("safe mode, but no encoding_aes_key is configured".into()))?;
+        let sealed = outer
+            .get("Encrypt")
+            .ok_or_else(|| malformed("safe mode, but the body has no Encrypt".into()))?;
+        let (timestamp, nonce) = stamp(&q)?;
+        let given = q
+            .msg_signature
+            .as_deref()
+            .ok_or_else(|| refused("msg_signature is required in safe mode"))?;
+        let expected = crypto::signature(&[&a.token, timestamp, nonce, sealed]);
+        if !crypto::same_signature(&expected, given) {
+            return Err(refused(
+                "msg_signature does not match the token and message",
+            ));
+        }
+        let crypt = MessageCrypt::new(key, &a.id).map_err(&malformed)?;
+        let inner = crypt.decrypt(sealed).map_err(|e| match e {
+            crypto::CryptError::Malformed(why) => malformed(format!("Encrypt: {why}")),
+            crypto::CryptError::WrongRecipient => {
+                refused("the message was encrypted for another app id")
+            }
+        })?;
+        xml::fields(&inner).map_err(malformed)?
+    } else {
+        outer
+    };
+    // The query repeats the follower; a body about someone else was not this push.
+    if let (Some(openid), Some(from)) = (q.openid.as_deref(), fields.get("FromUserName"))
+        && openid != from.trim()
+    {
+        return Err(malformed(
+            "FromUserName is not the openid the push was signed for".into(),
+        ));
+    }
+    keep(&state, "wechat_official_account", &fields).await?;
+    Ok(text("success".into()))
+}
+
+/// Ingests a push's event, or keeps it as a dead letter when it cannot become one.
+async fn keep(
+    state: &AppState,
+    call_type: &str,
+    fields: &flywheel_core::wechat::Fields,
+) -> Result<(), ApiError> {
+    let now = state.now();
+    let original: Value = serde_json::to_value(fields).map_err(ApiError::internal)?;
+    let refusal = match flywheel_core::wechat::official_account_event(fields) {
+        Err(e) => Some((None, e.code, Some(e.field), e.message)),
+        Ok(body) => {
+            let id = body["event_id"].as_str().map(str::to_owned);
+            match parse_event(&body, &state.policy.parse_context(now)) {
+                Err(errors) => {
+                    let first = &errors[0];
+                    Some((
+                        id,
+                        first.code,
+                        Some(first.field.clone()),
+                        first.message.clone(),
+                    ))
+                }
+                Ok(event) => match state.event_queue().submit(event, now).await? {
+                    EventResult::Accepted(_) | EventResult::Duplicate(_) => None,
+                    EventResult::Rejected(r) => Some((id, r.code, r.field, r.message)),
+                },
+            }
+        }
+    };
+    let outcome = if let Some((message_id, code, field, reason)) = refusal {
+        state
+            .store
+            .reject_calls(&[RejectedCall {
+                id: 0,
+                received_at: now,
+                call_type: Some(call_type.to_owned()),
+                message_id,
+                code: code.as_str().to_owned(),
+                field,
+                reason,
+                call: original,
+                key_id: None,
+            }])
+            .await?;
+        "rejected"
+    } else {
+        "kept"
+    };
+    metrics::counter!("flywheel_wechat_callbacks_total", "account" => call_type.to_owned(), "outcome" => outcome)
+        .increment(1);
+    Ok(())
+}

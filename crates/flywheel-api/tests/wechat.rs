@@ -1,0 +1,173 @@
+//! The official account's callback (issue 22) over real HTTP, on both databases: the URL
+//! check echoes its challenge; a QR subscribe makes a follower with the scene as their
+//! source; a push in safe mode is decrypted; a retried push changes nothing; a bad
+//! signature is refused with 401 and writes nothing; a push that cannot become an event
+//! is kept as a dead letter. (scripts/protocol-tests signs and encrypts the same pushes
+//! with wechatpy, an independent implementation.)
+
+mod common;
+
+use common::TestApp;
+use flywheel_api::wechat::crypto::{MessageCrypt, signature};
+use flywheel_api::wechat::{AccountSettings, WechatSettings};
+use reqwest::StatusCode;
+use serde_json::Value;
+
+const TOKEN: &str = "brand-token";
+const KEY: &str = "kWxPEV2UEDyxWpmPdKC3F4dgPDmOvfKX1HGnEUDS1aR";
+const APP_ID: &str = "wx5823bf96d3bd56c7";
+
+fn with_account(mut state: flywheel_api::AppState) -> flywheel_api::AppState {
+    state.wechat = std::sync::Arc::new(WechatSettings {
+        official_account: Some(AccountSettings {
+            token: TOKEN.into(),
+            encoding_aes_key: Some(KEY.into()),
+            id: APP_ID.into(),
+        }),
+        work: None,
+    });
+    state
+}
+
+fn signed_query(timestamp: &str, nonce: &str) -> String {
+    format!(
+        "timestamp={timestamp}&nonce={nonce}&signature={}",
+        signature(&[TOKEN, timestamp, nonce])
+    )
+}
+
+async fn post(app: &TestApp, query: &str, body: String) -> (StatusCode, String) {
+    let resp = app
+        .http
+        .post(format!(
+            "{}/wechat/official-account/callback?{query}",
+            app.base
+        ))
+        .header("content-type", "text/xml")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    (resp.status(), resp.text().await.unwrap())
+}
+
+fn subscribe(openid: &str, at: i64, scene: &str) -> String {
+    format!(
+        "<xml><ToUserName><![CDATA[gh_brand]]></ToUserName><FromUserName><![CDATA[{openid}]]></FromUserName>\
+         <CreateTime>{}</CreateTime><MsgType><![CDATA[event]]></MsgType><Event><![CDATA[subscribe]]></Event>\
+         <EventKey><![CDATA[qrscene_{scene}]]></EventKey></xml>",
+        at / 1_000_000
+    )
+}
+
+#[tokio::test]
+async fn official_account_pushes_become_followers_and_bad_signatures_write_nothing() {
+    for app in TestApp::all_with(with_account).await {
+        let now = app.now();
+        // The platform's URL check.
+        let (status, echo) = app
+            .get(&format!(
+                "/wechat/official-account/callback?{}&echostr=challenge-42",
+                signed_query("1764979200", "n1")
+            ))
+            .await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(echo, Value::String("challenge-42".into()));
+
+        // A plain-mode subscribe from the QR code on the tin.
+        let (status, body) = post(
+            &app,
+            &format!("{}&openid=oFan1", signed_query("1764979200", "n2")),
+            subscribe("oFan1", now, "tin-2026"),
+        )
+        .await;
+        assert_eq!((status, body.as_str()), (StatusCode::OK, "success"));
+        let (_, fan) = app.get("/v1/members/lookup?wechat_openid=oFan1").await;
+        assert_eq!(fan["facts"]["follows"], 1, "{fan}");
+        assert_eq!(fan["source"]["kind"], "qr");
+        assert_eq!(fan["source"]["name"], "tin-2026");
+
+        // The same push again (WeChat retries) changes nothing.
+        let (status, _) = post(
+            &app,
+            &signed_query("1764979201", "n3"),
+            subscribe("oFan1", now, "tin-2026"),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK);
+        let (_, again) = app.get("/v1/members/lookup?wechat_openid=oFan1").await;
+        assert_eq!(again["facts"], fan["facts"]);
+
+        // Safe mode: the message encrypted for the app id, signed over the ciphertext.
+        let crypt = MessageCrypt::new(KEY, APP_ID).unwrap();
+        let inner = format!(
+            "<xml><FromUserName><![CDATA[oFan1]]></FromUserName><CreateTime>{}</CreateTime>\
+             <MsgType><![CDATA[text]]></MsgType><Content><![CDATA[何时有品鉴会？]]></Content>\
+             <MsgId>72001</MsgId><UnionId><![CDATA[uFan1]]></UnionId></xml>",
+            now / 1_000_000
+        );
+        let sealed = crypt.encrypt(&inner, [3; 16]);
+        let msg_signature = signature(&[TOKEN, "1764979300", "n4", &sealed]);
+        let query = format!(
+            "{}&encrypt_type=aes&msg_signature={msg_signature}",
+            signed_query("1764979300", "n4")
+        );
+        let outer = format!(
+            "<xml><ToUserName>gh_brand</ToUserName><Encrypt><![CDATA[{sealed}]]></Encrypt></xml>"
+        );
+        let (status, body) = post(&app, &query, outer.clone()).await;
+        assert_eq!((status, body.as_str()), (StatusCode::OK, "success"));
+        let (_, fan) = app.get("/v1/members/lookup?wechat_unionid=uFan1").await;
+        assert_eq!(fan["facts"]["messages_in"], 1, "{fan}");
+
+        // Tampered: a signature not made with the token, or a ciphertext changed after
+        // signing. Refused with 401; nobody new, nothing counted.
+        let forged =
+            "timestamp=1764979400&nonce=n5&signature=0123456789abcdef0123456789abcdef01234567";
+        let (status, body) = post(&app, forged, subscribe("oIntruder", now, "x")).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+        let error: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(error["error"]["code"], "signature_invalid");
+        let other = crypt.encrypt(&inner.replace("72001", "72002"), [4; 16]);
+        let swapped = outer.replace(&sealed, &other);
+        let (status, _) = post(&app, &query, swapped).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        let (status, _) = app.get("/v1/members/lookup?wechat_openid=oIntruder").await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        let (_, fan_after) = app.get("/v1/members/lookup?wechat_unionid=uFan1").await;
+        assert_eq!(fan_after["facts"], fan["facts"]);
+
+        // Not XML: 400. A push that cannot be an event: kept as a dead letter.
+        let (status, body) = post(&app, &signed_query("1764979500", "n6"), "{}".into()).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+        let (status, _) = post(
+            &app,
+            &signed_query("1764979501", "n7"),
+            "<xml><MsgType>event</MsgType><Event>subscribe</Event><CreateTime>1</CreateTime></xml>"
+                .into(),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK);
+        let (_, dead) = app.get("/v1/tracking/rejected").await;
+        let kept: Vec<&Value> = dead["calls"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|c| c["call_type"] == "wechat_official_account")
+            .collect();
+        assert_eq!(kept.len(), 1, "{dead}");
+        assert_eq!(kept[0]["field"], "FromUserName");
+    }
+}
+
+#[tokio::test]
+async fn an_account_not_configured_has_no_callback() {
+    let app = TestApp::sqlite().await;
+    let (status, body) = app
+        .get(&format!(
+            "/wechat/official-account/callback?{}",
+            signed_query("1", "n")
+        ))
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+}

@@ -1,0 +1,234 @@
+//! WeChat's callbacks as events (issue 22). The HTTP side checks the signature, decrypts
+//! safe-mode messages and reads the XML into its fields; this file turns those fields
+//! into a native event body for the one parser, the same way `tracking.rs` does for the
+//! Segment protocol.
+//!
+//! Official account (公众号) pushes:
+//! - `subscribe` → `follow`, `unsubscribe` → `unfollow`; a subscribe from a QR code
+//!   (`EventKey` = `qrscene_<scene>`) and a follower's `SCAN` name the scene as the
+//!   member's source (which counts only if it was their first event: `source.rs`);
+//! - menu `CLICK` and `VIEW` → `content_click`;
+//! - a message the follower sends (text, image, voice, video, location, link) → an
+//!   incoming `message`;
+//! - any other event → a custom `wechat_<event>` event, kept and counted.
+//!
+//! The follower is `FromUserName` (`wechat_openid`), with `UnionId` too when the push
+//! carries it (`wechat_unionid`). The event id is derived from what WeChat resends
+//! unchanged — `MsgId`, else the follower, `CreateTime` and event — so a retried push
+//! is a duplicate, never a second event.
+
+use crate::time::{self, Micros};
+use crate::validation::FieldError;
+use serde_json::{Map, Value, json};
+use std::collections::BTreeMap;
+
+/// A callback's XML, one level deep: element name → text.
+pub type Fields = BTreeMap<String, String>;
+
+fn field<'a>(f: &'a Fields, name: &str) -> Option<&'a str> {
+    f.get(name).map(|s| s.trim()).filter(|s| !s.is_empty())
+}
+
+fn required<'a>(f: &'a Fields, name: &str) -> Result<&'a str, FieldError> {
+    field(f, name).ok_or_else(|| FieldError::missing(name))
+}
+
+/// `CreateTime` (seconds since the epoch) as an instant.
+fn created_at(f: &Fields) -> Result<Micros, FieldError> {
+    let raw = required(f, "CreateTime")?;
+    raw.parse::<i64>()
+        .ok()
+        .filter(|s| (0..=32_503_680_000).contains(s))
+        .map(|s| s * 1_000_000)
+        .ok_or_else(|| FieldError::wrong_type("CreateTime", "seconds since 1970"))
+}
+
+/// The scene of a QR code from an `EventKey` (`qrscene_123` on subscribe, `123` on SCAN).
+fn qr_scene(f: &Fields) -> Option<String> {
+    let key = field(f, "EventKey")?;
+    let scene = key.strip_prefix("qrscene_").unwrap_or(key);
+    (!scene.is_empty()).then(|| scene.chars().take(100).collect())
+}
+
+/// What an official account's push becomes: a native event body on the `wechat` channel.
+pub fn official_account_event(f: &Fields) -> Result<Value, FieldError> {
+    let openid = required(f, "FromUserName")?;
+    let at = created_at(f)?;
+    let msg_type = required(f, "MsgType")?;
+    let mut identities = Map::new();
+    identities.insert("wechat_openid".into(), openid.into());
+    if let Some(union) = field(f, "UnionId") {
+        identities.insert("wechat_unionid".into(), union.into());
+    }
+    let mut props = Map::new();
+    if let Some(account) = field(f, "ToUserName") {
+        props.insert("account".into(), account.into());
+    }
+    let (type_name, id_part) = if msg_type == "event" {
+        let event = required(f, "Event")?;
+        let type_name = match event {
+            "subscribe" => "follow".to_owned(),
+            "unsubscribe" => "unfollow".to_owned(),
+            "SCAN" => "visit".to_owned(),
+            "CLICK" | "VIEW" => "content_click".to_owned(),
+            other => custom_name(other),
+        };
+        if matches!(event, "subscribe" | "SCAN")
+            && let Some(scene) = qr_scene(f)
+        {
+            props.insert("scene".into(), scene.clone().into());
+            props.insert(
+                "source".into(),
+                json!({"kind": "qr", "name": scene, "medium": "official_account"}),
+            );
+        }
+        if matches!(event, "CLICK" | "VIEW")
+            && let Some(key) = field(f, "EventKey")
+        {
+            let name = if event == "VIEW" { "url" } else { "menu_key" };
+            props.insert(
+                name.into(),
+                key.chars().take(500).collect::<String>().into(),
+            );
+        }
+        (type_name, event.to_owned())
+    } else {
+        props.insert("direction".into(), "in".into());
+        props.insert("kind".into(), msg_type.into());
+        if let Some(text) = field(f, "Content") {
+            props.insert(
+                "text".into(),
+                text.chars().take(2_000).collect::<String>().into(),
+            );
+        }
+        ("message".to_owned(), msg_type.to_owned())
+    };
+    let event_id = match field(f, "MsgId") {
+        Some(id) => format!("wx-oa:{id}"),
+        None => format!("wx-oa:{openid}:{}:{id_part}", at / 1_000_000),
+    };
+    Ok(json!({
+        "event_id": event_id,
+        "type": type_name,
+        "occurred_at": time::to_rfc3339(at),
+        "channel": "wechat",
+        "identities": identities,
+        "properties": props,
+    }))
+}
+
+/// `wechat_` and the event's name in snake_case (`LOCATION` → `wechat_location`).
+fn custom_name(event: &str) -> String {
+    let tail: String = event
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '_'
+            }
+        })
+        .take(40)
+        .collect();
+    format!("wechat_{tail}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::parse_event;
+    use crate::policy::Policy;
+
+    fn fields(pairs: &[(&str, &str)]) -> Fields {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    fn parses(body: &Value) {
+        let policy = Policy::default();
+        let ctx = policy.parse_context(time::parse_rfc3339("2026-12-06T00:00:00Z").unwrap());
+        parse_event(body, &ctx).unwrap_or_else(|e| panic!("{body}: {e:?}"));
+    }
+
+    #[test]
+    fn a_subscribe_from_a_qr_code_is_a_follow_with_its_scene_as_the_source() {
+        let f = fields(&[
+            ("ToUserName", "gh_brand"),
+            ("FromUserName", "oFan1"),
+            ("CreateTime", "1764979200"),
+            ("MsgType", "event"),
+            ("Event", "subscribe"),
+            ("EventKey", "qrscene_tin-2026"),
+            ("Ticket", "TICKET"),
+        ]);
+        let body = official_account_event(&f).unwrap();
+        assert_eq!(body["type"], "follow");
+        assert_eq!(body["identities"], json!({"wechat_openid": "oFan1"}));
+        assert_eq!(body["properties"]["source"]["name"], "tin-2026");
+        assert_eq!(body["event_id"], "wx-oa:oFan1:1764979200:subscribe");
+        parses(&body);
+        // The same push again has the same id; a later unsubscribe is an unfollow.
+        assert_eq!(
+            official_account_event(&f).unwrap()["event_id"],
+            body["event_id"]
+        );
+        let mut gone = f.clone();
+        gone.insert("Event".into(), "unsubscribe".into());
+        gone.remove("EventKey");
+        let gone = official_account_event(&gone).unwrap();
+        assert_eq!(gone["type"], "unfollow");
+        parses(&gone);
+    }
+
+    #[test]
+    fn messages_menus_and_other_events_map_and_mistakes_name_the_field() {
+        let text = fields(&[
+            ("FromUserName", "oFan1"),
+            ("UnionId", "uFan1"),
+            ("CreateTime", "1764979200"),
+            ("MsgType", "text"),
+            ("Content", "when is the salon?"),
+            ("MsgId", "24001"),
+        ]);
+        let body = official_account_event(&text).unwrap();
+        assert_eq!(
+            (
+                &body["type"],
+                &body["event_id"],
+                &body["properties"]["direction"]
+            ),
+            (&json!("message"), &json!("wx-oa:24001"), &json!("in"))
+        );
+        assert_eq!(body["identities"]["wechat_unionid"], "uFan1");
+        parses(&body);
+        let click = fields(&[
+            ("FromUserName", "oFan1"),
+            ("CreateTime", "1764979200"),
+            ("MsgType", "event"),
+            ("Event", "CLICK"),
+            ("EventKey", "MENU_POINTS"),
+        ]);
+        let body = official_account_event(&click).unwrap();
+        assert_eq!(body["type"], "content_click");
+        assert_eq!(body["properties"]["menu_key"], "MENU_POINTS");
+        let mut location = click.clone();
+        location.insert("Event".into(), "LOCATION".into());
+        let body = official_account_event(&location).unwrap();
+        assert_eq!(body["type"], "wechat_location");
+        parses(&body);
+        let mut no_user = click.clone();
+        no_user.remove("FromUserName");
+        assert_eq!(
+            official_account_event(&no_user).unwrap_err().field,
+            "FromUserName"
+        );
+        let mut bad_time = click;
+        bad_time.insert("CreateTime".into(), "soon".into());
+        assert_eq!(
+            official_account_event(&bad_time).unwrap_err().field,
+            "CreateTime"
+        );
+    }
+}

@@ -1,0 +1,109 @@
+"""WeChat's callbacks, signed and encrypted by wechatpy (an independent implementation of
+the platform's message crypto), posted to a live Flywheel (issue 22).
+
+scripts/protocol-tests starts the server with a config naming the official account's
+token, EncodingAESKey and app id (FLYWHEEL_WECHAT_* below); the pushes are what the
+platform sends — a subscribe from a QR code, the same push again, a follower's message —
+and what follows is read through Flywheel's own API. A tampered signature is refused
+with 401 and writes nothing.
+"""
+
+import json
+import os
+import time
+import unittest
+import urllib.error
+import urllib.parse
+import urllib.request
+
+import xmltodict
+from wechatpy.crypto import WeChatCrypto
+from wechatpy.utils import WeChatSigner
+
+BASE = os.environ["FLYWHEEL_URL"].rstrip("/")
+ADMIN_KEY = os.environ["FLYWHEEL_ADMIN_KEY"]
+TOKEN = os.environ["FLYWHEEL_WECHAT_TOKEN"]
+AES_KEY = os.environ["FLYWHEEL_WECHAT_AES_KEY"]
+APP_ID = os.environ["FLYWHEEL_WECHAT_APP_ID"]
+CALLBACK = BASE + "/wechat/official-account/callback"
+
+
+def api(path):
+    request = urllib.request.Request(BASE + path, headers={"Authorization": "Bearer " + ADMIN_KEY})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as answer:
+            return answer.status, json.load(answer)
+    except urllib.error.HTTPError as e:
+        return e.code, json.load(e)
+
+
+def plain_signature(timestamp, nonce):
+    signer = WeChatSigner()
+    signer.add_data(TOKEN, timestamp, nonce)
+    return signer.signature
+
+
+def push(xml, nonce, openid, tamper=False):
+    """POSTs `xml` as the platform does in safe mode: encrypted with wechatpy, the
+    ciphertext's signature in the query beside the plain one."""
+    timestamp = str(int(time.time()))
+    envelope = WeChatCrypto(TOKEN, AES_KEY, APP_ID).encrypt_message(xml, nonce, timestamp)
+    msg_signature = xmltodict.parse(envelope)["xml"]["MsgSignature"]
+    if tamper:
+        msg_signature = ("0" if msg_signature[0] != "0" else "1") + msg_signature[1:]
+    query = urllib.parse.urlencode({
+        "signature": plain_signature(timestamp, nonce), "timestamp": timestamp, "nonce": nonce,
+        "openid": openid, "encrypt_type": "aes", "msg_signature": msg_signature,
+    })
+    request = urllib.request.Request(f"{CALLBACK}?{query}", data=envelope.encode(),
+                                     headers={"Content-Type": "text/xml"}, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=30) as answer:
+            return answer.status, answer.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
+
+
+def subscribe_xml(openid, created, scene):
+    return (f"<xml><ToUserName><![CDATA[gh_brand]]></ToUserName><FromUserName><![CDATA[{openid}]]></FromUserName>"
+            f"<CreateTime>{created}</CreateTime><MsgType><![CDATA[event]]></MsgType>"
+            f"<Event><![CDATA[subscribe]]></Event><EventKey><![CDATA[qrscene_{scene}]]></EventKey>"
+            f"<Ticket><![CDATA[gQH47joAAAAAAAAAASxodHRw]]></Ticket></xml>")
+
+
+class OfficialAccount(unittest.TestCase):
+    def test_the_url_check_echoes_its_challenge(self):
+        timestamp, nonce = str(int(time.time())), "url-check"
+        query = urllib.parse.urlencode({"signature": plain_signature(timestamp, nonce), "timestamp": timestamp,
+                                        "nonce": nonce, "echostr": "8265537401"})
+        with urllib.request.urlopen(f"{CALLBACK}?{query}", timeout=30) as answer:
+            self.assertEqual(answer.read().decode(), "8265537401")
+
+    def test_a_qr_subscribe_makes_a_follower_with_its_source_and_a_replay_changes_nothing(self):
+        created = int(time.time()) - 60
+        xml = subscribe_xml("oWxpyFan1", created, "tin-2026")
+        self.assertEqual(push(xml, "n-sub-1", "oWxpyFan1"), (200, "success"))
+        status, fan = api("/v1/members/lookup?wechat_openid=oWxpyFan1")
+        self.assertEqual(status, 200, fan)
+        self.assertEqual(fan["facts"]["follows"], 1)
+        self.assertEqual((fan["source"]["kind"], fan["source"]["name"]), ("qr", "tin-2026"))
+        # WeChat resends a push it got no answer to: the same message, a new nonce.
+        self.assertEqual(push(xml, "n-sub-2", "oWxpyFan1"), (200, "success"))
+        self.assertEqual(api("/v1/members/lookup?wechat_openid=oWxpyFan1")[1]["facts"], fan["facts"])
+        # The follower writes to the account.
+        message = (f"<xml><ToUserName>gh_brand</ToUserName><FromUserName>oWxpyFan1</FromUserName>"
+                   f"<CreateTime>{created + 30}</CreateTime><MsgType>text</MsgType>"
+                   f"<Content><![CDATA[下次品鉴会是什么时候？]]></Content><MsgId>23001</MsgId></xml>")
+        self.assertEqual(push(message, "n-msg", "oWxpyFan1"), (200, "success"))
+        self.assertEqual(api("/v1/members/lookup?wechat_openid=oWxpyFan1")[1]["facts"]["messages_in"], 1)
+
+    def test_a_tampered_signature_is_refused_and_writes_nothing(self):
+        xml = subscribe_xml("oWxpyIntruder", int(time.time()), "poster")
+        status, body = push(xml, "n-bad", "oWxpyIntruder", tamper=True)
+        self.assertEqual(status, 401, body)
+        self.assertEqual(json.loads(body)["error"]["code"], "signature_invalid")
+        self.assertEqual(api("/v1/members/lookup?wechat_openid=oWxpyIntruder")[0], 404)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
