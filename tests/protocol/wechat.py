@@ -18,6 +18,7 @@ import urllib.request
 
 import xmltodict
 from wechatpy.crypto import WeChatCrypto
+from wechatpy.enterprise.crypto import WeChatCrypto as WorkCrypto
 from wechatpy.utils import WeChatSigner
 
 BASE = os.environ["FLYWHEEL_URL"].rstrip("/")
@@ -25,7 +26,9 @@ ADMIN_KEY = os.environ["FLYWHEEL_ADMIN_KEY"]
 TOKEN = os.environ["FLYWHEEL_WECHAT_TOKEN"]
 AES_KEY = os.environ["FLYWHEEL_WECHAT_AES_KEY"]
 APP_ID = os.environ["FLYWHEEL_WECHAT_APP_ID"]
+CORP_ID = os.environ["FLYWHEEL_WECHAT_CORP_ID"]
 CALLBACK = BASE + "/wechat/official-account/callback"
+WORK_CALLBACK = BASE + "/wechat/work/callback"
 
 
 def api(path):
@@ -103,6 +106,65 @@ class OfficialAccount(unittest.TestCase):
         self.assertEqual(status, 401, body)
         self.assertEqual(json.loads(body)["error"]["code"], "signature_invalid")
         self.assertEqual(api("/v1/members/lookup?wechat_openid=oWxpyIntruder")[0], 404)
+
+
+def work_push(xml, nonce, token=None):
+    """POSTs `xml` as WeCom does: always encrypted for the corp, signed over the ciphertext."""
+    timestamp = str(int(time.time()))
+    envelope = WorkCrypto(token or TOKEN, AES_KEY, CORP_ID).encrypt_message(xml, nonce, timestamp)
+    msg_signature = xmltodict.parse(envelope)["xml"]["MsgSignature"]
+    query = urllib.parse.urlencode({"msg_signature": msg_signature, "timestamp": timestamp, "nonce": nonce})
+    request = urllib.request.Request(f"{WORK_CALLBACK}?{query}", data=envelope.encode(),
+                                     headers={"Content-Type": "text/xml"}, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=30) as answer:
+            return answer.status, answer.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
+
+
+def contact_xml(change, staff, external, created, extra=""):
+    return (f"<xml><ToUserName><![CDATA[{CORP_ID}]]></ToUserName><FromUserName><![CDATA[sys]]></FromUserName>"
+            f"<CreateTime>{created}</CreateTime><MsgType><![CDATA[event]]></MsgType>"
+            f"<Event><![CDATA[change_external_contact]]></Event><ChangeType><![CDATA[{change}]]></ChangeType>"
+            f"<UserID><![CDATA[{staff}]]></UserID><ExternalUserID><![CDATA[{external}]]></ExternalUserID>{extra}</xml>")
+
+
+class WeCom(unittest.TestCase):
+    def test_the_url_check_answers_the_decrypted_echostr(self):
+        crypto = WorkCrypto(TOKEN, AES_KEY, CORP_ID)
+        timestamp, nonce = str(int(time.time())), "work-check"
+        envelope = crypto.encrypt_message("echo-1290384756", nonce, timestamp)
+        parsed = xmltodict.parse(envelope)["xml"]
+        query = urllib.parse.urlencode({"msg_signature": parsed["MsgSignature"], "timestamp": timestamp,
+                                        "nonce": nonce, "echostr": parsed["Encrypt"]})
+        with urllib.request.urlopen(f"{WORK_CALLBACK}?{query}", timeout=30) as answer:
+            self.assertEqual(answer.read().decode(), "echo-1290384756")
+
+    def test_an_add_binds_the_same_person_by_union_id_and_sets_the_owner(self):
+        created = int(time.time()) - 120
+        # A follower of the official account first (subscribe carrying the union id).
+        follow = (f"<xml><ToUserName>gh_brand</ToUserName><FromUserName>oWxpyFan7</FromUserName>"
+                  f"<CreateTime>{created}</CreateTime><MsgType>event</MsgType><Event>subscribe</Event>"
+                  f"<UnionId>uWxpyFan7</UnionId></xml>")
+        self.assertEqual(push(follow, "n-fan7", "oWxpyFan7"), (200, "success"))
+        follower = api("/v1/members/lookup?wechat_openid=oWxpyFan7")[1]
+        add = contact_xml("add_external_contact", "ChenJing", "wmWxpyFan7", created + 60,
+                          "<UnionId><![CDATA[uWxpyFan7]]></UnionId><State><![CDATA[store-hz-02]]></State>")
+        self.assertEqual(work_push(add, "w-add"), (200, "success"))
+        status, customer = api("/v1/members/lookup?wecom_external_id=wmWxpyFan7")
+        self.assertEqual(status, 200, customer)
+        self.assertEqual(customer["id"], follower["id"], "one person: the union id bound them")
+        owner = api(f"/v1/members/{customer['id']}/owner")[1]
+        self.assertEqual(owner["staff_id"], "chenjing")
+        # A replay, and a signature made with another token.
+        self.assertEqual(work_push(add, "w-add-again"), (200, "success"))
+        links = api(f"/v1/members/{customer['id']}/wecom-contacts")[1]["contacts"]
+        self.assertEqual([(c["staff_id"], c["state"]) for c in links], [("chenjing", "store-hz-02")])
+        forged = contact_xml("add_external_contact", "Intruder", "wmWxpyIntruder", created)
+        status, body = work_push(forged, "w-forged", token="another-token")
+        self.assertEqual(status, 401, body)
+        self.assertEqual(api("/v1/members/lookup?wecom_external_id=wmWxpyIntruder")[0], 404)
 
 
 if __name__ == "__main__":

@@ -36,7 +36,7 @@ use utoipa_swagger_ui::SwaggerUi;
         health::health,
         events::post_event, events::post_batch,
         protocol::batch, protocol::identify, protocol::track, protocol::page, protocol::screen, protocol::alias, protocol::group, protocol::mapping, protocol::rejected,
-        wechat::official_account_check, wechat::official_account_push,
+        wechat::official_account_check, wechat::official_account_push, wechat::work_check, wechat::work_push,
         members::member, members::lookup, members::timeline, members::stages,
         identity::conflicts, identity::dismiss, identity::merge,
         stats::stages, stats::overview, stats::stage_flows, stats::rfm, stats::points, stats::cohorts, stats::referrals, stats::sources, stats::contribution, stats::personas, stats::points_cost, kpis::month, kpis::set_target, stats::entries,
@@ -71,7 +71,7 @@ use utoipa_swagger_ui::SwaggerUi;
         service_teams::list_templates, service_teams::get_template, service_teams::put_template,
         service_teams::member_team, service_teams::add_note, care::today,
         owners::get_owner, owners::put_owner, owners::delete_owner, owners::owned_members,
-        owners::contact, owners::gift,
+        owners::contact, owners::gift, owners::wecom_contacts,
         products::list_products, products::get_product, products::put_product,
         products::import_products, coupons::list_coupons, coupons::get_coupon,
         coupons::create_coupon, coupons::put_coupon, coupons::issue, coupons::redeem,
@@ -96,7 +96,7 @@ use utoipa_swagger_ui::SwaggerUi;
         views::TimelineEvent, views::StageHistory, views::TransitionView, views::ConflictList, views::ConflictView,
         stats_views::OverviewStats, stats_views::StageFlows, stats_views::StageFlowMonth, stats_views::FlowView,
         stats_views::RfmGrid, stats_views::RfmCell, stats_views::PointsMonths, stats_views::PointsMonth,
-        stats_views::Cohorts, stats_views::CohortView, stats_views::RetentionPoint, stats_views::ReferralMonths, stats_views::ReferralMonth, stats_views::SourceReport, stats_views::SourceRow, views::SourceView,
+        stats_views::Cohorts, stats_views::CohortView, stats_views::RetentionPoint, stats_views::ReferralMonths, stats_views::ReferralMonth, stats_views::SourceReport, stats_views::SourceRow, views::MemberSourceView,
         stats_views::ContributionView, stats_views::GroupView, stats_views::ConcentrationPoint,
         stats_views::PersonaView, stats_views::CountView, stats_views::PointsCost, stats_views::PointsCostMonth,
         stats_views::KpiTargetInput, stats_views::KpiView, stats_views::KpiMonth,
@@ -164,7 +164,7 @@ use utoipa_swagger_ui::SwaggerUi;
         service_views::TeamTemplateView, service_views::TeamTemplateList,
         service_views::TeamPlaceView, service_views::TeamNoteView, service_views::ServiceTeamView,
         service_views::TeamNoteInput, service_views::CareItemView, service_views::CareList,
-        service_views::OwnerInput, service_views::OwnerView, service_views::OwnedMemberView,
+        service_views::OwnerInput, service_views::WecomContactView, service_views::WecomContactsView, service_views::OwnerView, service_views::OwnedMemberView,
         service_views::OwnedMembersView, service_views::ContactInput, service_views::ContactView,
         service_views::GiftInput, service_views::GiftView,
         marketing_views::ProductInput, marketing_views::ProductView, marketing_views::ProductList,
@@ -181,7 +181,7 @@ use utoipa_swagger_ui::SwaggerUi;
         fission_views::FissionCampaignList, fission_views::OpenRoundInput, fission_views::JoinInput,
         fission_views::JoinView, fission_views::GroupOrderView, fission_views::RoundView, fission_views::ReferralView, fission_views::ReferralList, fission_views::ReferralReviewInput,
         fission_views::ShareLinkInput, fission_views::ShareCountsView, fission_views::PaidMilestoneView, fission_views::ShareLinkView, fission_views::ShareLinkList,
-        fission_views::RoundList, fission_views::JoinAnswer, marketing_views::GiftInput,
+        fission_views::RoundList, fission_views::JoinAnswer, marketing_views::CouponGiftInput,
         honours_views::LeaderboardInput, honours_views::StandingView, honours_views::LeaderboardView,
         honours_views::LeaderboardList, honours_views::ProposeAwardsInput, honours_views::AwardView,
         honours_views::AwardList, honours_views::AwardDecisionInput, honours_views::BadgeView,
@@ -294,4 +294,52 @@ impl Modify for ErrorAnswers {
 
 pub fn router() -> Router<AppState> {
     Router::from(SwaggerUi::new("/docs").url("/openapi.json", ApiDoc::openapi()))
+}
+
+#[cfg(test)]
+mod tests {
+    /// The OpenAPI document keys schemas by their type's name alone, so two body types
+    /// of one name would silently describe each other's fields (a member's `source`
+    /// once took the ledger entry's): every type deriving `ToSchema` is named once.
+    #[test]
+    fn every_schema_name_is_used_once() {
+        fn walk(dir: &std::path::Path, out: &mut Vec<(String, String)>) {
+            for entry in std::fs::read_dir(dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    walk(&path, out);
+                } else if path.extension().is_some_and(|e| e == "rs") {
+                    let text = std::fs::read_to_string(&path).unwrap();
+                    let mut derives_schema = false;
+                    for line in text.lines().map(str::trim) {
+                        if line.starts_with("#[derive(") {
+                            derives_schema = line.contains("ToSchema");
+                        } else if derives_schema
+                            && let Some(rest) = line
+                                .strip_prefix("pub struct ")
+                                .or_else(|| line.strip_prefix("pub enum "))
+                        {
+                            let name: String = rest
+                                .chars()
+                                .take_while(|c| c.is_alphanumeric() || *c == '_')
+                                .collect();
+                            out.push((name, path.display().to_string()));
+                            derives_schema = false;
+                        } else if !line.starts_with("#[") && !line.starts_with("///") {
+                            derives_schema = false;
+                        }
+                    }
+                }
+            }
+        }
+        let mut found = Vec::new();
+        walk(
+            &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src"),
+            &mut found,
+        );
+        assert!(found.len() > 100, "the walk found the body types");
+        found.sort();
+        let twice: Vec<_> = found.windows(2).filter(|w| w[0].0 == w[1].0).collect();
+        assert!(twice.is_empty(), "schema names used twice: {twice:?}");
+    }
 }

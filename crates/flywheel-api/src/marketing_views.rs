@@ -158,7 +158,7 @@ pub struct CodeView {
 /// A code a member sends to a friend.
 #[derive(Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct GiftInput {
+pub struct CouponGiftInput {
     /// The giver.
     pub from_member_id: i64,
     /// The same key again gifts nothing more (1-100 characters).

@@ -367,6 +367,28 @@ pub struct OwnerView {
     pub reason: Option<String>,
 }
 
+/// A shop assistant's WeCom link with the member.
+#[derive(Serialize, ToSchema)]
+pub struct WecomContactView {
+    /// The assistant's WeCom UserID, lower-case (a staff id when staff are named so).
+    pub staff_id: String,
+    /// The customer's external user id under that assistant.
+    pub external_id: String,
+    pub added_at: String,
+    /// The contact way's `State` the customer came by (a store, a campaign).
+    pub state: Option<String>,
+    pub ended_at: Option<String>,
+    /// `staff` (the assistant removed the customer) or `customer`.
+    pub ended_by: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct WecomContactsView {
+    pub member_id: i64,
+    /// The newest first; ended links too.
+    pub contacts: Vec<WecomContactView>,
+}
+
 #[derive(Serialize, ToSchema)]
 pub struct OwnedMemberView {
     pub member_id: i64,

@@ -48,7 +48,7 @@ pub struct MemberDoc {
     /// When the member's personal data was erased (null if it was not).
     pub erased_at: Option<String>,
     /// What brought the member: the source their first event named (null if none).
-    pub source: Option<SourceView>,
+    pub source: Option<MemberSourceView>,
     /// All-time counters and window facts counted at the time of the request:
     /// purchase_count, total_spent (decimal string), purchases_in_window, likes, …
     #[schema(value_type = Object)]
@@ -57,7 +57,7 @@ pub struct MemberDoc {
 
 /// A member's source: a campaign, a QR code, a referral.
 #[derive(Serialize, ToSchema)]
-pub struct SourceView {
+pub struct MemberSourceView {
     /// `campaign`, `qr`, `referral` or `other`.
     pub kind: String,
     /// The campaign's name, the QR code's scene…
@@ -70,9 +70,9 @@ pub struct SourceView {
     pub at: String,
 }
 
-impl SourceView {
-    pub fn of(s: &flywheel_core::source::Source) -> SourceView {
-        SourceView {
+impl MemberSourceView {
+    pub fn of(s: &flywheel_core::source::Source) -> MemberSourceView {
+        MemberSourceView {
             kind: s.kind.as_str().into(),
             name: s.name.clone(),
             medium: s.medium.clone(),
@@ -101,7 +101,7 @@ impl MemberDoc {
             created_at: to_rfc3339(m.created_at),
             merged_from,
             erased_at: m.erased_at.map(to_rfc3339),
-            source: m.facts.source.as_ref().map(SourceView::of),
+            source: m.facts.source.as_ref().map(MemberSourceView::of),
             facts: FactsView::of(&m.facts, now, window_days),
         }
     }

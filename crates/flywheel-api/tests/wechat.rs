@@ -16,6 +16,7 @@ use serde_json::Value;
 const TOKEN: &str = "brand-token";
 const KEY: &str = "kWxPEV2UEDyxWpmPdKC3F4dgPDmOvfKX1HGnEUDS1aR";
 const APP_ID: &str = "wx5823bf96d3bd56c7";
+const CORP_ID: &str = "ww0a1b2c3d4e5f6789";
 
 fn with_account(mut state: flywheel_api::AppState) -> flywheel_api::AppState {
     state.wechat = std::sync::Arc::new(WechatSettings {
@@ -24,7 +25,11 @@ fn with_account(mut state: flywheel_api::AppState) -> flywheel_api::AppState {
             encoding_aes_key: Some(KEY.into()),
             id: APP_ID.into(),
         }),
-        work: None,
+        work: Some(AccountSettings {
+            token: TOKEN.into(),
+            encoding_aes_key: Some(KEY.into()),
+            id: CORP_ID.into(),
+        }),
     });
     state
 }
@@ -37,12 +42,13 @@ fn signed_query(timestamp: &str, nonce: &str) -> String {
 }
 
 async fn post(app: &TestApp, query: &str, body: String) -> (StatusCode, String) {
+    post_to(app, "official-account", query, body).await
+}
+
+async fn post_to(app: &TestApp, account: &str, query: &str, body: String) -> (StatusCode, String) {
     let resp = app
         .http
-        .post(format!(
-            "{}/wechat/official-account/callback?{query}",
-            app.base
-        ))
+        .post(format!("{}/wechat/{account}/callback?{query}", app.base))
         .header("content-type", "text/xml")
         .body(body)
         .send()
@@ -158,6 +164,139 @@ async fn official_account_pushes_become_followers_and_bad_signatures_write_nothi
         assert_eq!(kept.len(), 1, "{dead}");
         assert_eq!(kept[0]["field"], "FromUserName");
     }
+}
+
+/// A WeCom push as the platform sends it: the message encrypted for the corp, signed
+/// over the ciphertext.
+async fn work_push(app: &TestApp, inner: &str, nonce: &str) -> (StatusCode, String) {
+    let sealed = MessageCrypt::new(KEY, CORP_ID)
+        .unwrap()
+        .encrypt(inner, [9; 16]);
+    let query = format!(
+        "msg_signature={}&timestamp=1764979600&nonce={nonce}",
+        signature(&[TOKEN, "1764979600", nonce, &sealed])
+    );
+    let body = format!(
+        "<xml><ToUserName>{CORP_ID}</ToUserName><Encrypt><![CDATA[{sealed}]]></Encrypt><AgentID>1</AgentID></xml>"
+    );
+    post_to(app, "work", &query, body).await
+}
+
+fn contact(change: &str, staff: &str, external: &str, at: i64, extra: &str) -> String {
+    format!(
+        "<xml><ToUserName>{CORP_ID}</ToUserName><FromUserName>sys</FromUserName><CreateTime>{}</CreateTime>\
+         <MsgType>event</MsgType><Event>change_external_contact</Event><ChangeType>{change}</ChangeType>\
+         <UserID>{staff}</UserID><ExternalUserID>{external}</ExternalUserID>{extra}</xml>",
+        at / 1_000_000
+    )
+}
+
+#[tokio::test]
+async fn a_wecom_add_binds_the_customer_to_the_member_and_makes_the_assistant_owner() {
+    use flywheel_core::time::DAY;
+    for app in TestApp::all_with(with_account).await {
+        let now = app.now();
+        // The URL check's echostr is encrypted; the answer is its plaintext.
+        let echo = MessageCrypt::new(KEY, CORP_ID)
+            .unwrap()
+            .encrypt("echo-7342651", [1; 16]);
+        let (status, plain) = app
+            .get(&format!(
+                "/wechat/work/callback?msg_signature={}&timestamp=1764979600&nonce=e1&echostr={}",
+                signature(&[TOKEN, "1764979600", "e1", &echo]),
+                urlencode(&echo)
+            ))
+            .await;
+        assert_eq!(
+            (status, plain),
+            (StatusCode::OK, Value::String("echo-7342651".into()))
+        );
+
+        // A follower of the official account, known by union id.
+        let (status, _) = app
+            .post(
+                "/v1/events",
+                serde_json::json!({"event_id": "oa-1", "type": "follow", "occurred_at": flywheel_core::time::to_rfc3339(now - 2 * DAY),
+                                   "channel": "wechat", "identities": {"wechat_openid": "oFan9", "wechat_unionid": "uFan9"}}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK);
+        // A shop assistant adds them on WeCom: the same person (same union id).
+        let add = contact(
+            "add_external_contact",
+            "ZhangWei",
+            "wmFan9",
+            now - DAY,
+            "<UnionId>uFan9</UnionId><State>store-sh-01</State>",
+        );
+        assert_eq!(
+            work_push(&app, &add, "w1").await,
+            (StatusCode::OK, "success".into())
+        );
+        let (_, fan) = app.get("/v1/members/lookup?wechat_unionid=uFan9").await;
+        let kinds: Vec<&str> = fan["identities"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["kind"].as_str().unwrap())
+            .collect();
+        assert!(kinds.contains(&"wecom_external_id"), "{fan}");
+        let id = fan["id"].as_i64().unwrap();
+        let (status, owner) = app.get(&format!("/v1/members/{id}/owner")).await;
+        assert_eq!(status, StatusCode::OK, "{owner}");
+        assert_eq!(owner["staff_id"], "zhangwei");
+        assert_eq!(owner["assigned_by"], "wecom:add_external_contact");
+
+        // A second assistant adds them too: a second link, the owner stays.
+        let add2 = contact("add_external_contact", "LiNa", "wmFan9", now - DAY / 2, "");
+        assert_eq!(work_push(&app, &add2, "w2").await.0, StatusCode::OK);
+        let (_, owner) = app.get(&format!("/v1/members/{id}/owner")).await;
+        assert_eq!(owner["staff_id"], "zhangwei");
+        // The customer removes the first assistant: that link ends, by the customer.
+        let gone = contact("del_follow_user", "ZhangWei", "wmFan9", now - DAY / 4, "");
+        assert_eq!(work_push(&app, &gone, "w3").await.0, StatusCode::OK);
+        // The same push again changes nothing.
+        assert_eq!(work_push(&app, &gone, "w4").await.0, StatusCode::OK);
+        let (_, links) = app.get(&format!("/v1/members/{id}/wecom-contacts")).await;
+        let links = links["contacts"].as_array().unwrap().clone();
+        assert_eq!(links.len(), 2, "{links:?}");
+        let zhang = links.iter().find(|l| l["staff_id"] == "zhangwei").unwrap();
+        assert_eq!(zhang["ended_by"], "customer");
+        assert_eq!(zhang["state"], "store-sh-01");
+        let li = links.iter().find(|l| l["staff_id"] == "lina").unwrap();
+        assert_eq!(li["ended_at"], Value::Null);
+        let (_, fan) = app.get(&format!("/v1/members/{id}")).await;
+        assert_eq!(fan["facts"]["custom"]["wecom_contact_added"], 2, "{fan}");
+        assert_eq!(fan["facts"]["custom"]["wecom_contact_ended"], 1);
+
+        // Signed with another token: refused, nothing written.
+        let sealed = MessageCrypt::new(KEY, CORP_ID).unwrap().encrypt(
+            &contact("add_external_contact", "Intruder", "wmX", now, ""),
+            [2; 16],
+        );
+        let query = format!(
+            "msg_signature={}&timestamp=1&nonce=x",
+            signature(&["not-the-token", "1", "x", &sealed])
+        );
+        let body = format!("<xml><Encrypt>{sealed}</Encrypt></xml>");
+        assert_eq!(
+            post_to(&app, "work", &query, body).await.0,
+            StatusCode::UNAUTHORIZED
+        );
+        let (status, _) = app.get("/v1/members/lookup?wecom_external_id=wmX").await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+    }
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }
 
 #[tokio::test]

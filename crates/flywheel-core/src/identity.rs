@@ -28,13 +28,16 @@ pub enum IdentityKind {
     AppUserId,
     CardNo,
     ExternalId,
+    /// A customer as WeCom (企业微信) knows them: the external user id a shop
+    /// assistant's contact gets (`ExternalUserID` in its callbacks).
+    WecomExternalId,
     /// A device's or browser's id before sign-in (the tracking protocol's `anonymousId`):
     /// the least trusted kind, bound to a person by their first identified call.
     AnonymousId,
 }
 
 impl IdentityKind {
-    pub const ALL: [IdentityKind; 12] = [
+    pub const ALL: [IdentityKind; 13] = [
         IdentityKind::Phone,
         IdentityKind::Email,
         IdentityKind::WechatUnionid,
@@ -46,6 +49,7 @@ impl IdentityKind {
         IdentityKind::AppUserId,
         IdentityKind::CardNo,
         IdentityKind::ExternalId,
+        IdentityKind::WecomExternalId,
         IdentityKind::AnonymousId,
     ];
 
@@ -62,6 +66,7 @@ impl IdentityKind {
             IdentityKind::AppUserId => "app_user_id",
             IdentityKind::CardNo => "card_no",
             IdentityKind::ExternalId => "external_id",
+            IdentityKind::WecomExternalId => "wecom_external_id",
             IdentityKind::AnonymousId => "anonymous_id",
         }
     }

@@ -16,6 +16,19 @@
 //! carries it (`wechat_unionid`). The event id is derived from what WeChat resends
 //! unchanged — `MsgId`, else the follower, `CreateTime` and event — so a retried push
 //! is a duplicate, never a second event.
+//!
+//! WeCom (企业微信) `change_external_contact` pushes, about a shop assistant (`UserID`,
+//! matched case-insensitively as the platform does, so kept lower-case) and a customer
+//! (`ExternalUserID` → `wecom_external_id`, with `UnionId` when the push carries it):
+//! - `add_external_contact` / `add_half_external_contact` → `wecom_contact_added`
+//!   (`staff`, and the `State` the contact way was given, if any);
+//! - `edit_external_contact` → `wecom_contact_edited`;
+//! - `del_external_contact` (the assistant removed the customer) and `del_follow_user`
+//!   (the customer removed the assistant) → `wecom_contact_ended` (`ended_by` staff or
+//!   customer).
+//!
+//! The store keeps each link and its end, and makes the assistant who added a customer
+//! their owner when they have none.
 
 use crate::time::{self, Micros};
 use crate::validation::FieldError;
@@ -117,6 +130,56 @@ pub fn official_account_event(f: &Fields) -> Result<Value, FieldError> {
     }))
 }
 
+/// The event types WeCom contact pushes become.
+pub const CONTACT_ADDED: &str = "wecom_contact_added";
+pub const CONTACT_ENDED: &str = "wecom_contact_ended";
+
+/// What a WeCom `change_external_contact` push becomes (other WeCom pushes are the
+/// caller's to route: they name no customer).
+pub fn work_contact_event(f: &Fields) -> Result<Value, FieldError> {
+    let at = created_at(f)?;
+    let change = required(f, "ChangeType")?;
+    let staff = required(f, "UserID")?.to_lowercase();
+    let external = required(f, "ExternalUserID")?;
+    let mut identities = Map::new();
+    identities.insert("wecom_external_id".into(), external.into());
+    if let Some(union) = field(f, "UnionId") {
+        identities.insert("wechat_unionid".into(), union.into());
+    }
+    let mut props = Map::new();
+    props.insert("staff".into(), staff.clone().into());
+    let type_name = match change {
+        "add_external_contact" | "add_half_external_contact" => {
+            if let Some(state) = field(f, "State") {
+                props.insert(
+                    "state".into(),
+                    state.chars().take(100).collect::<String>().into(),
+                );
+            }
+            CONTACT_ADDED.to_owned()
+        }
+        "edit_external_contact" => "wecom_contact_edited".to_owned(),
+        "del_external_contact" | "del_follow_user" => {
+            let by = if change == "del_follow_user" {
+                "customer"
+            } else {
+                "staff"
+            };
+            props.insert("ended_by".into(), by.into());
+            CONTACT_ENDED.to_owned()
+        }
+        other => format!("wecom_{}", custom_name(other).trim_start_matches("wechat_")),
+    };
+    Ok(json!({
+        "event_id": format!("wx-work:{change}:{staff}:{external}:{}", at / 1_000_000),
+        "type": type_name,
+        "occurred_at": time::to_rfc3339(at),
+        "channel": "wechat",
+        "identities": identities,
+        "properties": props,
+    }))
+}
+
 /// `wechat_` and the event's name in snake_case (`LOCATION` → `wechat_location`).
 fn custom_name(event: &str) -> String {
     let tail: String = event
@@ -180,6 +243,48 @@ mod tests {
         let gone = official_account_event(&gone).unwrap();
         assert_eq!(gone["type"], "unfollow");
         parses(&gone);
+    }
+
+    #[test]
+    fn wecom_contact_pushes_bind_the_customer_and_name_the_assistant() {
+        let add = fields(&[
+            ("ToUserName", "ww-corp"),
+            ("CreateTime", "1764979200"),
+            ("MsgType", "event"),
+            ("Event", "change_external_contact"),
+            ("ChangeType", "add_external_contact"),
+            ("UserID", "ZhangWei"),
+            ("ExternalUserID", "wmCustomer1"),
+            ("UnionId", "uFan1"),
+            ("State", "store-sh-01"),
+        ]);
+        let body = work_contact_event(&add).unwrap();
+        assert_eq!(body["type"], CONTACT_ADDED);
+        assert_eq!(
+            body["identities"],
+            json!({"wecom_external_id": "wmCustomer1", "wechat_unionid": "uFan1"})
+        );
+        assert_eq!(
+            body["properties"],
+            json!({"staff": "zhangwei", "state": "store-sh-01"})
+        );
+        parses(&body);
+        let mut gone = add.clone();
+        gone.insert("ChangeType".into(), "del_follow_user".into());
+        let body = work_contact_event(&gone).unwrap();
+        assert_eq!(body["type"], CONTACT_ENDED);
+        assert_eq!(body["properties"]["ended_by"], "customer");
+        assert_ne!(
+            body["event_id"],
+            work_contact_event(&add).unwrap()["event_id"]
+        );
+        parses(&body);
+        let mut nobody = add;
+        nobody.remove("ExternalUserID");
+        assert_eq!(
+            work_contact_event(&nobody).unwrap_err().field,
+            "ExternalUserID"
+        );
     }
 
     #[test]

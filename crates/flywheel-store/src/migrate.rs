@@ -113,6 +113,7 @@ const MIGRATIONS: &[Migration] = &[
         postgres: include_str!("../migrations/postgres/0044_tracking_rejected.sql"),
     },
     common!(45, "member_sources", "0045_member_sources"),
+    common!(46, "wecom_contacts", "0046_wecom_contacts"),
 ];
 
 impl Store {

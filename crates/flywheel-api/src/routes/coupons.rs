@@ -8,8 +8,8 @@ use crate::auth::{Allowed, need};
 use crate::body::{JsonValue, SMALL, typed};
 use crate::error::ApiError;
 use crate::marketing_views::{
-    CodeList, CodeView, CouponInput, CouponList, CouponView, GiftInput, IssueAnswer, IssueInput,
-    RedeemCouponInput, SegmentIssueView,
+    CodeList, CodeView, CouponGiftInput, CouponInput, CouponList, CouponView, IssueAnswer,
+    IssueInput, RedeemCouponInput, SegmentIssueView,
 };
 use crate::state::AppState;
 use axum::extract::{Path, State};
@@ -391,7 +391,7 @@ pub async fn issue(
 /// giver's referral (converted by the purchase, as any referral is).
 #[utoipa::path(post, path = "/v1/coupons/{id}/gift", tag = "marketing",
     params(("id" = String, Path, description = "Coupon id")),
-    request_body(content = GiftInput),
+    request_body(content = CouponGiftInput),
     responses((status = 201, body = CodeView, description = "A code to send on"),
         (status = 200, body = CodeView, description = "Gifted before under this key"),
         (status = 404, description = "coupon_not_found or member_not_found"),
@@ -404,7 +404,7 @@ pub async fn gift(
     Path(id): Path<String>,
     JsonValue(body): JsonValue<SMALL>,
 ) -> Result<(StatusCode, Json<CodeView>), ApiError> {
-    let input: GiftInput = typed(body)?;
+    let input: CouponGiftInput = typed(body)?;
     let key = checked_key(&input.idempotency_key)?;
     let giver =
         member_id(&input.from_member_id.to_string()).map_err(|e| e.field("from_member_id"))?;

@@ -77,7 +77,7 @@ pub async fn member(
 /// Exactly one query parameter naming an identity kind, e.g. `?phone=13800138000`;
 /// the value is normalised as on ingest.
 #[utoipa::path(get, path = "/v1/members/lookup", tag = "members",
-    params(("phone" = Option<String>, Query, description = "or email, wechat_unionid, wechat_openid, weibo_uid, douyin_id, tmall_nick, jd_pin, app_user_id, card_no, external_id, anonymous_id")),
+    params(("phone" = Option<String>, Query, description = "or email, wechat_unionid, wechat_openid, weibo_uid, douyin_id, tmall_nick, jd_pin, app_user_id, card_no, external_id, wecom_external_id, anonymous_id")),
     responses((status = 200, body = MemberDoc), (status = 404, description = "member_not_found"), (status = 422, description = "Unknown kind or invalid value")),
     security(("bearer" = [])))]
 pub async fn lookup(

@@ -12,7 +12,7 @@ use crate::error::ApiError;
 use crate::params::Params;
 use crate::service_views::{
     ContactInput, ContactView, GiftInput, GiftView, OwnedMemberView, OwnedMembersView, OwnerInput,
-    OwnerView,
+    OwnerView, WecomContactView, WecomContactsView,
 };
 use crate::state::AppState;
 use axum::extract::{Path, State};
@@ -32,6 +32,7 @@ pub fn router() -> Router<AppState> {
             get(get_owner).put(put_owner).delete(delete_owner),
         )
         .route("/v1/staff/{id}/members", get(owned_members))
+        .route("/v1/members/{id}/wecom-contacts", get(wecom_contacts))
         .route("/v1/members/{id}/contacts", post(contact))
         .route("/v1/members/{id}/gifts", post(gift))
 }
@@ -91,6 +92,42 @@ pub async fn get_owner(
         ApiError::not_found(ErrorCode::NotFound, format!("member {member} has no owner"))
     })?;
     Ok(Json(owner_view(owner)))
+}
+
+/// The member's WeCom links
+///
+/// Each shop assistant who added the member on WeCom (the WeCom callback's
+/// `change_external_contact`), with when, the contact way's state, and the link's end.
+#[utoipa::path(get, path = "/v1/members/{id}/wecom-contacts", tag = "service",
+    params(("id" = i64, Path, description = "Member id")),
+    responses((status = 200, body = WecomContactsView),
+        (status = 400, description = "invalid_member_id"),
+        (status = 404, description = "member_not_found")),
+    security(("bearer" = [])))]
+pub async fn wecom_contacts(
+    _caller: Allowed<need::ReadMembers>,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<WecomContactsView>, ApiError> {
+    let member = survivor(&state, &id).await?;
+    let contacts = state
+        .store
+        .wecom_contacts(member)
+        .await?
+        .into_iter()
+        .map(|c| WecomContactView {
+            staff_id: c.staff_id,
+            external_id: c.external_id,
+            added_at: to_rfc3339(c.added_at),
+            state: c.state,
+            ended_at: c.ended_at.map(to_rfc3339),
+            ended_by: c.ended_by,
+        })
+        .collect();
+    Ok(Json(WecomContactsView {
+        member_id: member,
+        contacts,
+    }))
 }
 
 /// Give the member an owner by hand

@@ -1,4 +1,5 @@
-//! WeChat's callbacks (issue 22): `GET` and `POST /wechat/official-account/callback`.
+//! WeChat's callbacks (issue 22): `GET` and `POST /wechat/official-account/callback`
+//! and `/wechat/work/callback` (WeCom, always encrypted).
 //! No API key: the signature over the account's token is the authentication, checked
 //! before anything is read further. `GET` is the platform's URL check (answered with its
 //! `echostr`); `POST` is a push, in plain or safe mode (`encrypt_type=aes`: the
@@ -20,6 +21,8 @@ use axum::extract::{FromRequest, Request};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use flywheel_core::validation::FieldError;
+use flywheel_core::wechat::Fields;
 use flywheel_core::{ErrorCode, parse_event};
 use flywheel_store::{EventResult, RejectedCall};
 use serde_json::Value;
@@ -41,10 +44,12 @@ impl FromRequest<AppState> for CallbackBody {
 }
 
 pub fn router() -> Router<AppState> {
-    Router::new().route(
-        "/wechat/official-account/callback",
-        get(official_account_check).post(official_account_push),
-    )
+    Router::new()
+        .route(
+            "/wechat/official-account/callback",
+            get(official_account_check).post(official_account_push),
+        )
+        .route("/wechat/work/callback", get(work_check).post(work_push))
 }
 
 /// The query string WeChat signs a callback with.
@@ -92,6 +97,117 @@ fn text(body: String) -> Response {
 
 fn refused(reason: &str) -> ApiError {
     ApiError::new(ErrorCode::SignatureInvalid, reason.to_owned())
+}
+
+fn work_account(state: &AppState) -> Result<&AccountSettings, ApiError> {
+    state.wechat.work.as_ref().ok_or_else(|| {
+        ApiError::new(
+            ErrorCode::NotFound,
+            "no WeCom corp is configured ([wechat.work])",
+        )
+    })
+}
+
+/// WeCom signs everything over its ciphertext (`msg_signature`) and always encrypts:
+/// the message inside `sealed`, once its signature is checked.
+fn open_work(a: &AccountSettings, q: &CallbackQuery, sealed: &str) -> Result<String, ApiError> {
+    let (timestamp, nonce) = stamp(q)?;
+    let given = q
+        .msg_signature
+        .as_deref()
+        .ok_or_else(|| refused("msg_signature is required"))?;
+    if !crypto::same_signature(
+        &crypto::signature(&[&a.token, timestamp, nonce, sealed]),
+        given,
+    ) {
+        return Err(refused(
+            "msg_signature does not match the token and message",
+        ));
+    }
+    let malformed = |reason: String| ApiError::new(ErrorCode::CallbackMalformed, reason);
+    let key = a.encoding_aes_key.as_deref().ok_or_else(|| {
+        malformed("WeCom encrypts every callback; configure encoding_aes_key".into())
+    })?;
+    let crypt = MessageCrypt::new(key, &a.id).map_err(&malformed)?;
+    crypt.decrypt(sealed).map_err(|e| match e {
+        crypto::CryptError::Malformed(why) => malformed(format!("the message: {why}")),
+        crypto::CryptError::WrongRecipient => {
+            refused("the message was encrypted for another corp id")
+        }
+    })
+}
+
+/// WeCom's URL check
+///
+/// `echostr` is encrypted; the answer is its plaintext.
+#[utoipa::path(get, path = "/wechat/work/callback", tag = "wechat",
+    params(CallbackQuery),
+    responses(
+        (status = 200, description = "The decrypted echostr, as plain text", content_type = "text/plain", body = String),
+        (status = 400, description = "callback_malformed: echostr does not decrypt; invalid_query"),
+        (status = 401, description = "signature_invalid: missing or not made with the token"),
+        (status = 404, description = "not_found: no WeCom corp is configured"),
+    ))]
+pub async fn work_check(
+    State(state): State<AppState>,
+    params: Params,
+) -> Result<Response, ApiError> {
+    let q = CallbackQuery::of(params);
+    let a = work_account(&state)?;
+    let echo = q
+        .echostr
+        .as_deref()
+        .ok_or_else(|| refused("echostr is required"))?;
+    Ok(text(open_work(a, &q, echo)?))
+}
+
+/// A push from WeCom
+///
+/// Customer contacts (`change_external_contact`): a shop assistant adding, editing or
+/// losing a customer. Encrypted and signed; written first — the customer's event, or a
+/// dead letter when it cannot be one — then answered `success`.
+#[utoipa::path(post, path = "/wechat/work/callback", tag = "wechat",
+    params(CallbackQuery),
+    request_body(content = String, content_type = "text/xml", description = "The push's XML, its message in Encrypt"),
+    responses(
+        (status = 200, description = "`success`: kept (or a retry of one kept)", content_type = "text/plain", body = String),
+        (status = 400, description = "callback_malformed: not XML, or a message that does not decrypt; invalid_query"),
+        (status = 401, description = "signature_invalid: missing or not made with the token; nothing written"),
+        (status = 404, description = "not_found: no WeCom corp is configured"),
+        (status = 413, description = "The body is larger than 64 KB"),
+        (status = 503, description = "The database is unavailable: WeCom will retry"),
+    ))]
+pub async fn work_push(
+    State(state): State<AppState>,
+    params: Params,
+    CallbackBody(body): CallbackBody,
+) -> Result<Response, ApiError> {
+    let q = CallbackQuery::of(params);
+    let a = work_account(&state)?;
+    let malformed = |reason: String| ApiError::new(ErrorCode::CallbackMalformed, reason);
+    let text_body = std::str::from_utf8(&body).map_err(|_| malformed("not UTF-8".into()))?;
+    let outer = xml::fields(text_body).map_err(malformed)?;
+    let sealed = outer
+        .get("Encrypt")
+        .ok_or_else(|| malformed("the body has no Encrypt".into()))?;
+    let inner = open_work(a, &q, sealed)?;
+    let fields = xml::fields(&inner).map_err(malformed)?;
+    keep(&state, "wechat_work", &fields, work_event).await?;
+    Ok(text("success".into()))
+}
+
+/// The event a WeCom push becomes: contact changes now; other pushes name no customer
+/// and are kept as dead letters rather than dropped.
+fn work_event(f: &Fields) -> Result<Value, FieldError> {
+    match f.get("Event").map(String::as_str) {
+        Some("change_external_contact") => flywheel_core::wechat::work_contact_event(f),
+        Some(other) => Err(FieldError::new(
+            "Event",
+            ErrorCode::InvalidValue,
+            format!("WeCom's {other:?} push is not one Flywheel takes yet"),
+        )),
+        None => Err(FieldError::missing("Event")),
+    }
 }
 
 fn account(state: &AppState) -> Result<&AccountSettings, ApiError> {
@@ -210,7 +326,13 @@ pub async fn official_account_push(
             "FromUserName is not the openid the push was signed for".into(),
         ));
     }
-    keep(&state, "wechat_official_account", &fields).await?;
+    keep(
+        &state,
+        "wechat_official_account",
+        &fields,
+        flywheel_core::wechat::official_account_event,
+    )
+    .await?;
     Ok(text("success".into()))
 }
 
@@ -218,11 +340,12 @@ pub async fn official_account_push(
 async fn keep(
     state: &AppState,
     call_type: &str,
-    fields: &flywheel_core::wechat::Fields,
+    fields: &Fields,
+    to_event: fn(&Fields) -> Result<Value, FieldError>,
 ) -> Result<(), ApiError> {
     let now = state.now();
     let original: Value = serde_json::to_value(fields).map_err(ApiError::internal)?;
-    let refusal = match flywheel_core::wechat::official_account_event(fields) {
+    let refusal = match to_event(fields) {
         Err(e) => Some((None, e.code, Some(e.field), e.message)),
         Ok(body) => {
             let id = body["event_id"].as_str().map(str::to_owned);

@@ -408,6 +408,8 @@ impl Store {
         crate::marketing::plan_event_coupons(&mut derived, &ws, events, &accepted);
         // Buyers a tracked share link brought.
         crate::marketing::plan_event_shares(&mut derived, &ws, events, &accepted);
+        // WeCom links between shop assistants and customers, and the owners they set.
+        crate::service::wecom::plan_wecom_contacts(&mut derived, &ws, events, &accepted);
         let service = accepted.iter().any(|&(i, _)| {
             matches!(
                 events[i].payload,

@@ -42,6 +42,7 @@ fn repoint_merged(w: &mut Writes, ws: &WorkingSet, changes: &Changes) {
         ("points_orders", "member_id"),
         ("redemptions", "member_id"),
         ("share_links", "member_id"),
+        ("wecom_contacts", "member_id"),
     ] {
         w.remap(table, column, moves.clone());
     }

@@ -16,6 +16,7 @@ mod report;
 pub(crate) mod staff;
 pub(crate) mod teams;
 pub(crate) mod tickets;
+pub(crate) mod wecom;
 
 pub use care::CareRow;
 pub use deals::DepositFunnels;
@@ -26,3 +27,4 @@ pub use report::QueueFigures;
 pub use staff::{PutStaff, StaffRow};
 pub use teams::{TeamNote, TeamPlace, TeamRow, TeamsReport, TemplateRow};
 pub use tickets::{Moved, REOPENS, TicketNote, TicketQuery, TicketRow};
+pub use wecom::WecomContactRow;
