@@ -307,6 +307,26 @@ impl Generator {
                 json!({"referrer": referrer}),
             );
         }
+        // Some join a shop assistant's WeCom a few days later (two assistants, by the
+        // person's number so the random stream is untouched): the union id their WeChat
+        // login gave binds the contact to them, and the assistant becomes their owner.
+        if person % 7 == 3 {
+            let staff = if person.is_multiple_of(2) {
+                "s-zhao"
+            } else {
+                "s-li"
+            };
+            let ids = json!({"wecom_external_id": format!("wm{person:x}"),
+                             "wechat_unionid": format!("un{person:x}")});
+            self.emit(
+                person,
+                at + 2 * DAY,
+                flywheel_core::wechat::CONTACT_ADDED,
+                "wechat",
+                ids,
+                json!({"staff": staff, "state": "store-counter"}),
+            );
+        }
         if self.people[person as usize].weibo {
             let ids = self.identities(person, "weibo", false);
             self.emit(
