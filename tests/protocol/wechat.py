@@ -46,6 +46,17 @@ def plain_signature(timestamp, nonce):
     return signer.signature
 
 
+def post_xml(url, query, body):
+    """POSTs a callback's XML; (status, body text) whatever the status."""
+    request = urllib.request.Request(f"{url}?{query}", data=body.encode(),
+                                     headers={"Content-Type": "text/xml"}, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=30) as answer:
+            return answer.status, answer.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
+
+
 def push(xml, nonce, openid, tamper=False):
     """POSTs `xml` as the platform does in safe mode: encrypted with wechatpy, the
     ciphertext's signature in the query beside the plain one."""
@@ -58,13 +69,7 @@ def push(xml, nonce, openid, tamper=False):
         "signature": plain_signature(timestamp, nonce), "timestamp": timestamp, "nonce": nonce,
         "openid": openid, "encrypt_type": "aes", "msg_signature": msg_signature,
     })
-    request = urllib.request.Request(f"{CALLBACK}?{query}", data=envelope.encode(),
-                                     headers={"Content-Type": "text/xml"}, method="POST")
-    try:
-        with urllib.request.urlopen(request, timeout=30) as answer:
-            return answer.status, answer.read().decode()
-    except urllib.error.HTTPError as e:
-        return e.code, e.read().decode()
+    return post_xml(CALLBACK, query, envelope)
 
 
 def subscribe_xml(openid, created, scene):
@@ -114,13 +119,7 @@ def work_push(xml, nonce, token=None):
     envelope = WorkCrypto(token or TOKEN, AES_KEY, CORP_ID).encrypt_message(xml, nonce, timestamp)
     msg_signature = xmltodict.parse(envelope)["xml"]["MsgSignature"]
     query = urllib.parse.urlencode({"msg_signature": msg_signature, "timestamp": timestamp, "nonce": nonce})
-    request = urllib.request.Request(f"{WORK_CALLBACK}?{query}", data=envelope.encode(),
-                                     headers={"Content-Type": "text/xml"}, method="POST")
-    try:
-        with urllib.request.urlopen(request, timeout=30) as answer:
-            return answer.status, answer.read().decode()
-    except urllib.error.HTTPError as e:
-        return e.code, e.read().decode()
+    return post_xml(WORK_CALLBACK, query, envelope)
 
 
 def contact_xml(change, staff, external, created, extra=""):

@@ -108,14 +108,15 @@ fn work_account(state: &AppState) -> Result<&AccountSettings, ApiError> {
     })
 }
 
-/// WeCom signs everything over its ciphertext (`msg_signature`) and always encrypts:
-/// the message inside `sealed`, once its signature is checked.
-fn open_work(a: &AccountSettings, q: &CallbackQuery, sealed: &str) -> Result<String, ApiError> {
+/// The message sealed in `sealed` (a push's `Encrypt`, or WeCom's `echostr`), once
+/// `msg_signature` — over the token, timestamp, nonce and ciphertext — is checked. The
+/// official account's safe mode and WeCom (which always encrypts) seal alike.
+fn open_sealed(a: &AccountSettings, q: &CallbackQuery, sealed: &str) -> Result<String, ApiError> {
     let (timestamp, nonce) = stamp(q)?;
     let given = q
         .msg_signature
         .as_deref()
-        .ok_or_else(|| refused("msg_signature is required"))?;
+        .ok_or_else(|| refused("msg_signature is required for an encrypted message"))?;
     if !crypto::same_signature(
         &crypto::signature(&[&a.token, timestamp, nonce, sealed]),
         given,
@@ -124,17 +125,38 @@ fn open_work(a: &AccountSettings, q: &CallbackQuery, sealed: &str) -> Result<Str
             "msg_signature does not match the token and message",
         ));
     }
-    let malformed = |reason: String| ApiError::new(ErrorCode::CallbackMalformed, reason);
     let key = a.encoding_aes_key.as_deref().ok_or_else(|| {
-        malformed("WeCom encrypts every callback; configure encoding_aes_key".into())
+        malformed("the message is encrypted, but no encoding_aes_key is configured".into())
     })?;
-    let crypt = MessageCrypt::new(key, &a.id).map_err(&malformed)?;
+    let crypt = MessageCrypt::new(key, &a.id).map_err(malformed)?;
     crypt.decrypt(sealed).map_err(|e| match e {
         crypto::CryptError::Malformed(why) => malformed(format!("the message: {why}")),
         crypto::CryptError::WrongRecipient => {
-            refused("the message was encrypted for another corp id")
+            refused("the message was encrypted for another app id or corp id")
         }
     })
+}
+
+fn malformed(reason: String) -> ApiError {
+    ApiError::new(ErrorCode::CallbackMalformed, reason)
+}
+
+/// A push's XML: its fields, or (`sealed`) the fields of the message in its `Encrypt`.
+fn push_fields(
+    a: &AccountSettings,
+    q: &CallbackQuery,
+    body: &[u8],
+    sealed: bool,
+) -> Result<Fields, ApiError> {
+    let text_body = std::str::from_utf8(body).map_err(|_| malformed("not UTF-8".into()))?;
+    let outer = xml::fields(text_body).map_err(malformed)?;
+    if !sealed {
+        return Ok(outer);
+    }
+    let encrypted = outer
+        .get("Encrypt")
+        .ok_or_else(|| malformed("the body has no Encrypt".into()))?;
+    xml::fields(&open_sealed(a, q, encrypted)?).map_err(malformed)
 }
 
 /// WeCom's URL check
@@ -158,7 +180,7 @@ pub async fn work_check(
         .echostr
         .as_deref()
         .ok_or_else(|| refused("echostr is required"))?;
-    Ok(text(open_work(a, &q, echo)?))
+    Ok(text(open_sealed(a, &q, echo)?))
 }
 
 /// A push from WeCom
@@ -184,14 +206,7 @@ pub async fn work_push(
 ) -> Result<Response, ApiError> {
     let q = CallbackQuery::of(params);
     let a = work_account(&state)?;
-    let malformed = |reason: String| ApiError::new(ErrorCode::CallbackMalformed, reason);
-    let text_body = std::str::from_utf8(&body).map_err(|_| malformed("not UTF-8".into()))?;
-    let outer = xml::fields(text_body).map_err(malformed)?;
-    let sealed = outer
-        .get("Encrypt")
-        .ok_or_else(|| malformed("the body has no Encrypt".into()))?;
-    let inner = open_work(a, &q, sealed)?;
-    let fields = xml::fields(&inner).map_err(malformed)?;
+    let fields = push_fields(a, &q, &body, true)?;
     keep(&state, "wechat_work", &fields, work_event).await?;
     Ok(text("success".into()))
 }
@@ -285,39 +300,7 @@ pub async fn official_account_push(
     let q = CallbackQuery::of(params);
     let a = account(&state)?;
     check_plain(a, &q)?;
-    let malformed = |reason: String| ApiError::new(ErrorCode::CallbackMalformed, reason);
-    let text_body = std::str::from_utf8(&body).map_err(|_| malformed("not UTF-8".into()))?;
-    let outer = xml::fields(text_body).map_err(malformed)?;
-    let fields = if q.encrypt_type.as_deref() == Some("aes") {
-        let key = a
-            .encoding_aes_key
-            .as_deref()
-            .ok_or_else(|| malformed("safe mode, but no encoding_aes_key is configured".into()))?;
-        let sealed = outer
-            .get("Encrypt")
-            .ok_or_else(|| malformed("safe mode, but the body has no Encrypt".into()))?;
-        let (timestamp, nonce) = stamp(&q)?;
-        let given = q
-            .msg_signature
-            .as_deref()
-            .ok_or_else(|| refused("msg_signature is required in safe mode"))?;
-        let expected = crypto::signature(&[&a.token, timestamp, nonce, sealed]);
-        if !crypto::same_signature(&expected, given) {
-            return Err(refused(
-                "msg_signature does not match the token and message",
-            ));
-        }
-        let crypt = MessageCrypt::new(key, &a.id).map_err(&malformed)?;
-        let inner = crypt.decrypt(sealed).map_err(|e| match e {
-            crypto::CryptError::Malformed(why) => malformed(format!("Encrypt: {why}")),
-            crypto::CryptError::WrongRecipient => {
-                refused("the message was encrypted for another app id")
-            }
-        })?;
-        xml::fields(&inner).map_err(malformed)?
-    } else {
-        outer
-    };
+    let fields = push_fields(a, &q, &body, q.encrypt_type.as_deref() == Some("aes"))?;
     // The query repeats the follower; a body about someone else was not this push.
     if let (Some(openid), Some(from)) = (q.openid.as_deref(), fields.get("FromUserName"))
         && openid != from.trim()
