@@ -31,8 +31,11 @@ CALLBACK = BASE + "/wechat/official-account/callback"
 WORK_CALLBACK = BASE + "/wechat/work/callback"
 
 
-def api(path):
-    request = urllib.request.Request(BASE + path, headers={"Authorization": "Bearer " + ADMIN_KEY})
+def api(path, body=None):
+    """GET `path`, or POST `body` as JSON to it; (status, parsed answer)."""
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(BASE + path, data=data, headers={
+        "Authorization": "Bearer " + ADMIN_KEY, "Content-Type": "application/json"})
     try:
         with urllib.request.urlopen(request, timeout=30) as answer:
             return answer.status, json.load(answer)
@@ -164,6 +167,46 @@ class WeCom(unittest.TestCase):
         status, body = work_push(forged, "w-forged", token="another-token")
         self.assertEqual(status, 401, body)
         self.assertEqual(api("/v1/members/lookup?wecom_external_id=wmWxpyIntruder")[0], 404)
+
+    def test_a_group_join_shows_in_the_members_groups_intimacy_and_segments(self):
+        created = int(time.time()) - 3600
+        add = contact_xml("add_external_contact", "ZhaoLei", "wmWxpyGroupFan1", created,
+                          "<UnionId><![CDATA[uWxpyGroupFan1]]></UnionId>")
+        self.assertEqual(work_push(add, "g-add"), (200, "success"))
+        made = chat_xml("create", "", "wrWxpyTeaClub", created + 10, [])
+        self.assertEqual(work_push(made, "g-made"), (200, "success"))
+        join = chat_xml("update", "add_member", "wrWxpyTeaClub", created + 20,
+                        ["wmWxpyGroupFan1", "zhaolei"])
+        self.assertEqual(work_push(join, "g-join"), (200, "success"))
+        self.assertEqual(work_push(join, "g-join-again"), (200, "success"))
+        status, fan = api("/v1/members/lookup?wechat_unionid=uWxpyGroupFan1")
+        self.assertEqual(status, 200, fan)
+        self.assertEqual(fan["facts"]["groups"], ["wrWxpyTeaClub"])
+        scores = api(f"/v1/members/{fan['id']}/scores")[1]
+        together = [p for p in scores["intimacy"]["parts"] if p["name"] == "togetherness"][0]
+        self.assertIn("in 1 customer group", together["detail"])
+        talk = [p for p in scores["intimacy"]["parts"] if p["name"] == "talk"][0]
+        self.assertIn("1 shop assistant on WeCom", talk["detail"])
+        status, preview = api("/v1/segments/preview", {"expression": 'in_group("wrWxpyTeaClub")'})
+        self.assertEqual((status, preview["count"]), (200, 1), preview)
+        groups = api("/v1/wecom/groups")[1]["groups"]
+        club = [g for g in groups if g["chat_id"] == "wrWxpyTeaClub"][0]
+        self.assertEqual(club["members"], 1, "the assistant in the list is not a customer")
+        # The customer leaves: out of the group, and of the segment.
+        leave = chat_xml("update", "del_member", "wrWxpyTeaClub", created + 30, ["wmWxpyGroupFan1"])
+        self.assertEqual(work_push(leave, "g-leave"), (200, "success"))
+        fan = api(f"/v1/members/{fan['id']}")[1]
+        self.assertEqual(fan["facts"]["groups"], [])
+
+
+def chat_xml(change, detail, chat_id, created, items):
+    listed = "".join(f"<Item><![CDATA[{i}]]></Item>" for i in items)
+    return (f"<xml><ToUserName><![CDATA[{CORP_ID}]]></ToUserName><FromUserName><![CDATA[sys]]></FromUserName>"
+            f"<CreateTime>{created}</CreateTime><MsgType><![CDATA[event]]></MsgType>"
+            f"<Event><![CDATA[change_external_chat]]></Event><ChatId><![CDATA[{chat_id}]]></ChatId>"
+            f"<ChangeType><![CDATA[{change}]]></ChangeType><UpdateDetail><![CDATA[{detail}]]></UpdateDetail>"
+            f"<JoinScene>1</JoinScene><QuitScene>0</QuitScene><MemChangeCnt>{len(items)}</MemChangeCnt>"
+            f"<MemChangeList>{listed}</MemChangeList></xml>")
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ use crate::points_views;
 use crate::report_views;
 use crate::routes::{
     audit, benefits, campaigns, card, care, consent, content, coupons, events, finance, fission,
-    flash_sales, health, identity, journeys, kpis, leaderboards, lotteries, members,
+    flash_sales, groups, health, identity, journeys, kpis, leaderboards, lotteries, members,
     membership_report, memberships, owners, partner_codes, points, privacy, products, programmes,
     protocol, queues, referrals, rewards, scores, segments, service_report, service_teams,
     share_links, stats, suppressions, tags, tasks, tickets, tracking, wechat,
@@ -71,7 +71,8 @@ use utoipa_swagger_ui::SwaggerUi;
         service_teams::list_templates, service_teams::get_template, service_teams::put_template,
         service_teams::member_team, service_teams::add_note, care::today,
         owners::get_owner, owners::put_owner, owners::delete_owner, owners::owned_members,
-        owners::contact, owners::gift, owners::wecom_contacts,
+        owners::contact, owners::gift, owners::wecom_contacts, groups::list_groups,
+        groups::name_group,
         products::list_products, products::get_product, products::put_product,
         products::import_products, coupons::list_coupons, coupons::get_coupon,
         coupons::create_coupon, coupons::put_coupon, coupons::issue, coupons::redeem,
@@ -164,7 +165,7 @@ use utoipa_swagger_ui::SwaggerUi;
         service_views::TeamTemplateView, service_views::TeamTemplateList,
         service_views::TeamPlaceView, service_views::TeamNoteView, service_views::ServiceTeamView,
         service_views::TeamNoteInput, service_views::CareItemView, service_views::CareList,
-        service_views::OwnerInput, service_views::WecomContactView, service_views::WecomContactsView, service_views::OwnerView, service_views::OwnedMemberView,
+        service_views::OwnerInput, service_views::WecomContactView, service_views::WecomContactsView, service_views::WecomGroupView, service_views::WecomGroupsView, service_views::WecomGroupInput, service_views::OwnerView, service_views::OwnedMemberView,
         service_views::OwnedMembersView, service_views::ContactInput, service_views::ContactView,
         service_views::GiftInput, service_views::GiftView,
         marketing_views::ProductInput, marketing_views::ProductView, marketing_views::ProductList,

@@ -72,6 +72,7 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::service_teams::router())
         .merge(routes::care::router())
         .merge(routes::owners::router())
+        .merge(routes::groups::router())
         .merge(routes::products::router())
         .merge(routes::coupons::router())
         .merge(routes::flash_sales::router())

@@ -389,6 +389,31 @@ pub struct WecomContactsView {
     pub contacts: Vec<WecomContactView>,
 }
 
+/// A WeCom customer group.
+#[derive(Serialize, ToSchema)]
+pub struct WecomGroupView {
+    /// WeCom's chat id: what `in_group("…")` names.
+    pub chat_id: String,
+    /// Staff's name for it (`PUT /v1/wecom/groups/{chat_id}`).
+    pub name: Option<String>,
+    pub created_at: String,
+    pub dismissed_at: Option<String>,
+    /// Customers in it now.
+    pub members: i64,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct WecomGroupsView {
+    pub groups: Vec<WecomGroupView>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WecomGroupInput {
+    /// Up to 100 characters.
+    pub name: String,
+}
+
 #[derive(Serialize, ToSchema)]
 pub struct OwnedMemberView {
     pub member_id: i64,

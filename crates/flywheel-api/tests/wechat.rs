@@ -266,8 +266,12 @@ async fn a_wecom_add_binds_the_customer_to_the_member_and_makes_the_assistant_ow
         let li = links.iter().find(|l| l["staff_id"] == "lina").unwrap();
         assert_eq!(li["ended_at"], Value::Null);
         let (_, fan) = app.get(&format!("/v1/members/{id}")).await;
-        assert_eq!(fan["facts"]["custom"]["wecom_contact_added"], 2, "{fan}");
-        assert_eq!(fan["facts"]["custom"]["wecom_contact_ended"], 1);
+        // The facts keep the assistant still linked: a line of talk in intimacy.
+        assert_eq!(
+            fan["facts"]["wecom_assistants"],
+            serde_json::json!(["lina"]),
+            "{fan}"
+        );
 
         // Signed with another token: refused, nothing written.
         let sealed = MessageCrypt::new(KEY, CORP_ID).unwrap().encrypt(
@@ -285,6 +289,151 @@ async fn a_wecom_add_binds_the_customer_to_the_member_and_makes_the_assistant_ow
         );
         let (status, _) = app.get("/v1/members/lookup?wecom_external_id=wmX").await;
         assert_eq!(status, StatusCode::NOT_FOUND);
+    }
+}
+
+fn chat(change: &str, detail: &str, chat_id: &str, at: i64, items: &[&str]) -> String {
+    let items: String = items
+        .iter()
+        .map(|i| format!("<Item><![CDATA[{i}]]></Item>"))
+        .collect();
+    format!(
+        "<xml><ToUserName>{CORP_ID}</ToUserName><FromUserName>sys</FromUserName><CreateTime>{}</CreateTime>\
+         <MsgType>event</MsgType><Event>change_external_chat</Event><ChatId>{chat_id}</ChatId>\
+         <ChangeType>{change}</ChangeType><UpdateDetail>{detail}</UpdateDetail><JoinScene>3</JoinScene>\
+         <QuitScene>0</QuitScene><MemChangeCnt>{}</MemChangeCnt><MemChangeList>{items}</MemChangeList></xml>",
+        at / 1_000_000,
+        items.matches("<Item>").count()
+    )
+}
+
+#[tokio::test]
+async fn wecom_group_joins_and_leaves_show_in_facts_segments_intimacy_and_the_group_list() {
+    use flywheel_core::time::DAY;
+    for app in TestApp::all_with(with_account).await {
+        let now = app.now();
+        let add = contact(
+            "add_external_contact",
+            "ZhaoLei",
+            "wmGroupFan00001",
+            now - 3 * DAY,
+            "<UnionId>uGroupFan1</UnionId>",
+        );
+        assert_eq!(work_push(&app, &add, "g0").await.0, StatusCode::OK);
+        let (_, fan) = app
+            .get("/v1/members/lookup?wechat_unionid=uGroupFan1")
+            .await;
+        let id = fan["id"].as_i64().unwrap();
+        let before = fan["scores"]["intimacy"]["parts"].clone();
+
+        // The assistant makes a group and brings the customer and a colleague in: the
+        // colleague's id is not a customer's and is skipped.
+        let made = chat("create", "", "wrTeaLovers", now - 2 * DAY, &[]);
+        assert_eq!(
+            work_push(&app, &made, "g1").await,
+            (StatusCode::OK, "success".into())
+        );
+        let join = chat(
+            "update",
+            "add_member",
+            "wrTeaLovers",
+            now - 2 * DAY,
+            &["wmGroupFan00001", "wmGroupFan00002", "zhaolei"],
+        );
+        assert_eq!(work_push(&app, &join, "g2").await.0, StatusCode::OK);
+        // WeChat retries: nothing doubles.
+        assert_eq!(work_push(&app, &join, "g3").await.0, StatusCode::OK);
+        let (_, fan) = app.get(&format!("/v1/members/{id}")).await;
+        assert_eq!(
+            fan["facts"]["groups"],
+            serde_json::json!(["wrTeaLovers"]),
+            "{fan}"
+        );
+        let (status, _) = app
+            .get("/v1/members/lookup?wecom_external_id=zhaolei")
+            .await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        let (_, groups) = app.get("/v1/wecom/groups").await;
+        assert_eq!(groups["groups"][0]["chat_id"], "wrTeaLovers", "{groups}");
+        assert_eq!(groups["groups"][0]["members"], 2);
+
+        // The group counts in intimacy's togetherness, and the assistant in talk.
+        let (_, scores) = app.get(&format!("/v1/members/{id}/scores")).await;
+        let parts = scores["intimacy"]["parts"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{scores}"))
+            .clone();
+        let together = parts.iter().find(|p| p["name"] == "togetherness").unwrap();
+        assert!(
+            together.to_string().contains("in 1 customer group"),
+            "{together} (before: {before})"
+        );
+        assert!(together["points"].as_f64().unwrap() > 0.0);
+        let talk = parts.iter().find(|p| p["name"] == "talk").unwrap();
+        assert!(
+            talk.to_string().contains("1 shop assistant on WeCom"),
+            "{talk}"
+        );
+
+        // And in the segment language.
+        let (status, preview) = app
+            .post(
+                "/v1/segments/preview",
+                serde_json::json!({"expression": "in_group(\"wrTeaLovers\") and groups_count = 1"}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{preview}");
+        assert_eq!(preview["count"], 2, "{preview}");
+
+        // Staff name the group; audited.
+        let (status, named) = app
+            .put(
+                "/v1/wecom/groups/wrTeaLovers",
+                serde_json::json!({"name": "Shanghai tea lovers"}),
+            )
+            .await;
+        assert_eq!(
+            (status, &named["name"]),
+            (StatusCode::OK, &serde_json::json!("Shanghai tea lovers"))
+        );
+        let (status, _) = app
+            .put(
+                "/v1/wecom/groups/wrNobody",
+                serde_json::json!({"name": "x"}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+
+        // One leaves; then the group is dismissed and the other leaves with it.
+        let leave = chat(
+            "update",
+            "del_member",
+            "wrTeaLovers",
+            now - DAY,
+            &["wmGroupFan00002"],
+        );
+        assert_eq!(work_push(&app, &leave, "g4").await.0, StatusCode::OK);
+        let (_, groups) = app.get("/v1/wecom/groups").await;
+        assert_eq!(groups["groups"][0]["members"], 1, "{groups}");
+        let gone = chat("dismiss", "", "wrTeaLovers", now - DAY / 2, &[]);
+        assert_eq!(work_push(&app, &gone, "g5").await.0, StatusCode::OK);
+        assert_eq!(work_push(&app, &gone, "g6").await.0, StatusCode::OK);
+        let (_, fan) = app.get(&format!("/v1/members/{id}")).await;
+        assert_eq!(fan["facts"]["groups"], serde_json::json!([]), "{fan}");
+        let (_, groups) = app.get("/v1/wecom/groups").await;
+        let g = &groups["groups"][0];
+        assert_eq!(
+            (&g["members"], g["dismissed_at"].is_string()),
+            (&serde_json::json!(0), true),
+            "{groups}"
+        );
+        let (_, preview) = app
+            .post(
+                "/v1/segments/preview",
+                serde_json::json!({"expression": "in_group(\"wrTeaLovers\")"}),
+            )
+            .await;
+        assert_eq!(preview["count"], 0, "{preview}");
     }
 }
 

@@ -99,6 +99,22 @@ pub enum Payload {
     Participation {
         kind: String,
     },
+    /// The member joined / left a customer group (a WeCom group chat, a community
+    /// group): doing things together (seed 002's togetherness).
+    GroupJoined {
+        group: String,
+    },
+    GroupLeft {
+        group: String,
+    },
+    /// A shop assistant's contact with the member opened / ended (WeCom): a standing
+    /// line of talk, and who holds the relationship (seed 003).
+    ContactAdded {
+        staff: String,
+    },
+    ContactEnded {
+        staff: String,
+    },
     Deposit {
         amount: Option<Money>,
     },
@@ -680,6 +696,22 @@ fn parse_payload(
         "participation" => {
             let kind = required_text(props, "kind", 64, errors).unwrap_or_default();
             Payload::Participation { kind }
+        }
+        "group_joined" | "group_left" => {
+            let group = required_text(props, "group", 128, errors).unwrap_or_default();
+            if type_name == "group_joined" {
+                Payload::GroupJoined { group }
+            } else {
+                Payload::GroupLeft { group }
+            }
+        }
+        crate::wechat::CONTACT_ADDED | crate::wechat::CONTACT_ENDED => {
+            let staff = required_text(props, "staff", 64, errors).unwrap_or_default();
+            if type_name == crate::wechat::CONTACT_ADDED {
+                Payload::ContactAdded { staff }
+            } else {
+                Payload::ContactEnded { staff }
+            }
         }
         // Deals' steps (`service::deposit`): which deal and which kind of deposit.
         "deposit" => {

@@ -220,6 +220,12 @@ pub struct MemberFacts {
     pub messages_out: u32,
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub participations: BTreeMap<String, u32>,
+    /// Customer groups the member joined and left (`link.rs`), by group id.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub groups: crate::link::Links,
+    /// Shop assistants' WeCom contacts with the member, by the assistant's id.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub assistants: crate::link::Links,
     #[serde(skip_serializing_if = "is_zero")]
     pub deposits: u32,
     #[serde(skip_serializing_if = "is_zero")]
@@ -346,7 +352,10 @@ impl MemberFacts {
         }
         if matches!(
             event.payload,
-            Payload::Message { .. } | Payload::Feedback { .. } | Payload::ComplaintResolved { .. }
+            Payload::Message { .. }
+                | Payload::Feedback { .. }
+                | Payload::ComplaintResolved { .. }
+                | Payload::ContactAdded { .. }
         ) {
             self.last_talk_at = max_opt(self.last_talk_at, Some(at));
         }
@@ -416,6 +425,10 @@ impl MemberFacts {
                     keep_after,
                 );
             }
+            Payload::GroupJoined { group } => crate::link::join(&mut self.groups, group, at),
+            Payload::GroupLeft { group } => crate::link::leave(&mut self.groups, group, at),
+            Payload::ContactAdded { staff } => crate::link::join(&mut self.assistants, staff, at),
+            Payload::ContactEnded { staff } => crate::link::leave(&mut self.assistants, staff, at),
             Payload::Deposit { .. } => self.deposits += 1,
             Payload::ContentOpen => self.content_opens += 1,
             Payload::ContentClick => self.content_clicks += 1,
@@ -728,6 +741,8 @@ impl MemberFacts {
         self.messages_in += other.messages_in;
         self.messages_out += other.messages_out;
         merge_counts(&mut self.participations, &other.participations);
+        crate::link::merge(&mut self.groups, &other.groups);
+        crate::link::merge(&mut self.assistants, &other.assistants);
         self.deposits += other.deposits;
         self.content_opens += other.content_opens;
         self.content_clicks += other.content_clicks;

@@ -49,6 +49,10 @@ pub struct FactsView {
     pub messages_in: u32,
     pub messages_out: u32,
     pub participations: BTreeMap<String, u32>,
+    /// The customer groups the member is in now (their ids); `groups_count` in segments.
+    pub groups: Vec<String>,
+    /// The shop assistants with an open WeCom contact with the member.
+    pub wecom_assistants: Vec<String>,
     pub visits: u32,
     pub follows: u32,
     pub unfollows: u32,
@@ -106,6 +110,10 @@ impl FactsView {
             messages_in: f.messages_in,
             messages_out: f.messages_out,
             participations: f.participations.clone(),
+            groups: crate::link::open(&f.groups).map(str::to_owned).collect(),
+            wecom_assistants: crate::link::open(&f.assistants)
+                .map(str::to_owned)
+                .collect(),
             visits: f.visits,
             follows: f.follows,
             unfollows: f.unfollows,

@@ -18,6 +18,7 @@ pub mod identity;
 pub mod ingest;
 pub mod kpi;
 pub mod limits;
+pub mod link;
 pub mod marketing;
 pub mod membership;
 pub mod money;

@@ -29,6 +29,14 @@
 //!
 //! The store keeps each link and its end, and makes the assistant who added a customer
 //! their owner when they have none.
+//!
+//! WeCom `change_external_chat` pushes, about a customer group (`ChatId`):
+//! - `update` with `add_member` / `del_member` → a `group_joined` / `group_left` event
+//!   for each customer in `MemChangeList` (the assistants there are skipped: customers'
+//!   ids are WeCom's external user ids, which begin `wm` or `wo`);
+//! - `create` and `dismiss` name no customer: the caller records the group, and on a
+//!   dismissal makes a `group_left` for each customer still in it;
+//! - other updates (name, owner, notice) change nothing Flywheel keeps.
 
 use crate::time::{self, Micros};
 use crate::validation::FieldError;
@@ -180,6 +188,122 @@ pub fn work_contact_event(f: &Fields) -> Result<Value, FieldError> {
     }))
 }
 
+/// What a `change_external_chat` push says happened to its group.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ChatChange {
+    Created,
+    /// These customers joined.
+    Joined(Vec<String>),
+    /// These customers left (or were removed).
+    Left(Vec<String>),
+    Dismissed,
+    /// A change of name, owner or notice: nothing Flywheel keeps.
+    Other,
+}
+
+/// A WeCom customer group push, read.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChatPush {
+    pub chat_id: String,
+    pub at: Micros,
+    pub change: ChatChange,
+    /// How the customers joined (`invited`, `link`, `qr`) or left (`self`, `removed`).
+    pub scene: Option<&'static str>,
+}
+
+/// Whether a WeCom user id is a customer's (an external user id) rather than an
+/// assistant's: WeCom gives customers ids beginning `wm` or `wo`.
+pub fn is_external_user_id(id: &str) -> bool {
+    (id.starts_with("wm") || id.starts_with("wo")) && id.len() >= 8
+}
+
+/// Reads a WeCom `change_external_chat` push.
+pub fn work_chat_push(f: &Fields) -> Result<ChatPush, FieldError> {
+    let at = created_at(f)?;
+    let chat_id: String = required(f, "ChatId")?.chars().take(128).collect();
+    let customers = || -> Vec<String> {
+        f.get("MemChangeList.Item")
+            .map(|items| {
+                items
+                    .lines()
+                    .map(str::trim)
+                    .filter(|id| is_external_user_id(id))
+                    .map(|id| id.chars().take(128).collect())
+                    .take(2_000)
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let (change, scene) = match required(f, "ChangeType")? {
+        "create" => (ChatChange::Created, None),
+        "dismiss" => (ChatChange::Dismissed, None),
+        "update" => match field(f, "UpdateDetail") {
+            Some("add_member") => (
+                ChatChange::Joined(customers()),
+                match field(f, "JoinScene") {
+                    Some("0") => Some("invited"),
+                    Some("1") => Some("link"),
+                    Some("3") => Some("qr"),
+                    _ => None,
+                },
+            ),
+            Some("del_member") => (
+                ChatChange::Left(customers()),
+                match field(f, "QuitScene") {
+                    Some("0") => Some("self"),
+                    Some("1") => Some("removed"),
+                    _ => None,
+                },
+            ),
+            _ => (ChatChange::Other, None),
+        },
+        other => {
+            return Err(FieldError::new(
+                "ChangeType",
+                crate::ErrorCode::InvalidValue,
+                format!("{other:?} is not create, update or dismiss"),
+            ));
+        }
+    };
+    Ok(ChatPush {
+        chat_id,
+        at,
+        change,
+        scene,
+    })
+}
+
+/// A customer's `group_joined` (or `group_left`) event for a group push; a dismissal's
+/// leaves are made from the customers Flywheel has in the group.
+pub fn group_event(push: &ChatPush, external_id: &str, joined: bool) -> Value {
+    let (type_name, what) = if joined {
+        ("group_joined", "join")
+    } else {
+        ("group_left", "leave")
+    };
+    let mut props = Map::new();
+    props.insert("group".into(), push.chat_id.clone().into());
+    props.insert("platform".into(), "wecom".into());
+    if let Some(scene) = push.scene {
+        props.insert("scene".into(), scene.into());
+    }
+    if push.change == ChatChange::Dismissed {
+        props.insert("scene".into(), "dismissed".into());
+    }
+    json!({
+        "event_id": format!(
+            "wx-work-chat:{}:{what}:{external_id}:{}",
+            push.chat_id,
+            push.at / 1_000_000
+        ),
+        "type": type_name,
+        "occurred_at": time::to_rfc3339(push.at),
+        "channel": "wechat",
+        "identities": {"wecom_external_id": external_id},
+        "properties": props,
+    })
+}
+
 /// `wechat_` and the event's name in snake_case (`LOCATION` → `wechat_location`).
 fn custom_name(event: &str) -> String {
     let tail: String = event
@@ -285,6 +409,63 @@ mod tests {
             work_contact_event(&nobody).unwrap_err().field,
             "ExternalUserID"
         );
+    }
+
+    #[test]
+    fn group_pushes_make_each_customers_join_or_leave_and_skip_the_assistants() {
+        let mut join = fields(&[
+            ("ToUserName", "ww-corp"),
+            ("CreateTime", "1764979200"),
+            ("MsgType", "event"),
+            ("Event", "change_external_chat"),
+            ("ChatId", "wrChat1"),
+            ("ChangeType", "update"),
+            ("UpdateDetail", "add_member"),
+            ("JoinScene", "3"),
+        ]);
+        join.insert(
+            "MemChangeList.Item".into(),
+            "wmCustomer0001\nzhangwei\nwoCustomer0002".into(),
+        );
+        let push = work_chat_push(&join).unwrap();
+        assert_eq!(
+            push.change,
+            ChatChange::Joined(vec!["wmCustomer0001".into(), "woCustomer0002".into()])
+        );
+        let body = group_event(&push, "wmCustomer0001", true);
+        assert_eq!(body["type"], "group_joined");
+        assert_eq!(
+            body["properties"],
+            json!({"group": "wrChat1", "platform": "wecom", "scene": "qr"})
+        );
+        assert_eq!(
+            body["identities"],
+            json!({"wecom_external_id": "wmCustomer0001"})
+        );
+        parses(&body);
+        let mut leave = join.clone();
+        leave.insert("UpdateDetail".into(), "del_member".into());
+        leave.insert("QuitScene".into(), "1".into());
+        let push = work_chat_push(&leave).unwrap();
+        assert!(matches!(push.change, ChatChange::Left(ref c) if c.len() == 2));
+        let body = group_event(&push, "wmCustomer0001", false);
+        assert_eq!(
+            (&body["type"], &body["properties"]["scene"]),
+            (&json!("group_left"), &json!("removed"))
+        );
+        parses(&body);
+        let mut dismiss = join.clone();
+        dismiss.insert("ChangeType".into(), "dismiss".into());
+        assert_eq!(
+            work_chat_push(&dismiss).unwrap().change,
+            ChatChange::Dismissed
+        );
+        let mut rename = join.clone();
+        rename.insert("UpdateDetail".into(), "change_name".into());
+        assert_eq!(work_chat_push(&rename).unwrap().change, ChatChange::Other);
+        let mut odd = join;
+        odd.insert("ChangeType".into(), "explode".into());
+        assert_eq!(work_chat_push(&odd).unwrap_err().field, "ChangeType");
     }
 
     #[test]

@@ -59,7 +59,7 @@ pub struct AuditChange {
 }
 
 /// The kinds of change the log records, for the API to check a filter against.
-pub const AUDIT_KINDS: [&str; 35] = [
+pub const AUDIT_KINDS: [&str; 36] = [
     "points_rules",
     "programme",
     "membership",
@@ -95,6 +95,7 @@ pub const AUDIT_KINDS: [&str; 35] = [
     "staff",
     "service_team_template",
     "member_owner",
+    "wecom_group",
 ];
 
 /// A stored record.

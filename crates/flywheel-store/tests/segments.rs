@@ -455,7 +455,7 @@ impl Rng {
 fn random_atom(r: &mut Rng) -> String {
     let n = r.below(6);
     let op = r.pick(&[">=", "<=", ">", "<", "=", "!="]);
-    match r.below(27) {
+    match r.below(29) {
         0 => format!(
             "stage {op} {}",
             r.pick(&["none", "micro", "weak", "strong", "super_strong"])
@@ -508,6 +508,8 @@ fn random_atom(r: &mut Rng) -> String {
             r.pick(&["tea", "cake", "shoes"]),
             r.below(60)
         ),
+        26 => format!("in_group(\"{}\")", r.pick(&["g1", "g2", "g3"])),
+        27 => format!("groups_count {op} {}", r.below(3)),
         _ => format!("followers {op} {}", r.below(1000)),
     }
 }
@@ -604,6 +606,28 @@ async fn the_two_evaluators_agree_on_random_members_and_expressions() {
                     who.clone(),
                     json!({}),
                 ));
+            }
+            // Customer groups joined and sometimes left (or left before joining again).
+            for g in ["g1", "g2"] {
+                if r.below(2) == 0 {
+                    let joined = r.below(30) as i64;
+                    events.push(event(
+                        &format!("gj{m}-{g}"),
+                        "group_joined",
+                        joined,
+                        who.clone(),
+                        json!({"group": g}),
+                    ));
+                    if r.below(2) == 0 {
+                        events.push(event(
+                            &format!("gl{m}-{g}"),
+                            "group_left",
+                            r.below(30) as i64,
+                            who.clone(),
+                            json!({"group": g}),
+                        ));
+                    }
+                }
             }
             if r.below(6) == 0 {
                 events.push(event(

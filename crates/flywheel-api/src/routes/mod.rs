@@ -12,6 +12,7 @@ pub mod events;
 pub mod finance;
 pub mod fission;
 pub mod flash_sales;
+pub mod groups;
 pub mod health;
 pub mod identity;
 pub mod journeys;

@@ -186,7 +186,8 @@ pub async fn work_check(
 /// A push from WeCom
 ///
 /// Customer contacts (`change_external_contact`): a shop assistant adding, editing or
-/// losing a customer. Encrypted and signed; written first — the customer's event, or a
+/// losing a customer; customer groups (`change_external_chat`): a group created or
+/// dismissed, customers joining or leaving. Encrypted and signed; written first — the customer's event, or a
 /// dead letter when it cannot be one — then answered `success`.
 #[utoipa::path(post, path = "/wechat/work/callback", tag = "wechat",
     params(CallbackQuery),
@@ -207,22 +208,64 @@ pub async fn work_push(
     let q = CallbackQuery::of(params);
     let a = work_account(&state)?;
     let fields = push_fields(a, &q, &body, true)?;
-    keep(&state, "wechat_work", &fields, work_event).await?;
+    let events = work_events(&state, &fields).await?;
+    keep(&state, "wechat_work", &fields, events).await?;
     Ok(text("success".into()))
 }
 
-/// The event a WeCom push becomes: contact changes now; other pushes name no customer
-/// and are kept as dead letters rather than dropped.
-fn work_event(f: &Fields) -> Result<Value, FieldError> {
-    match f.get("Event").map(String::as_str) {
-        Some("change_external_contact") => flywheel_core::wechat::work_contact_event(f),
+/// The events a WeCom push becomes: a contact change is the customer's; a group change
+/// is each customer's join or leave, with the group itself recorded first. Other pushes
+/// name no customer and are kept as dead letters rather than dropped.
+async fn work_events(
+    state: &AppState,
+    f: &Fields,
+) -> Result<Result<Vec<Value>, FieldError>, ApiError> {
+    use flywheel_core::wechat::{self, ChatChange};
+    Ok(match f.get("Event").map(|e| e.trim()) {
+        Some("change_external_contact") => wechat::work_contact_event(f).map(|e| vec![e]),
+        Some("change_external_chat") => {
+            let push = match wechat::work_chat_push(f) {
+                Ok(push) => push,
+                Err(e) => return Ok(Err(e)),
+            };
+            let store = &state.store;
+            Ok(match &push.change {
+                ChatChange::Created => {
+                    store
+                        .record_wecom_group(&push.chat_id, push.at, false)
+                        .await?;
+                    vec![]
+                }
+                ChatChange::Joined(ids) => ids
+                    .iter()
+                    .map(|id| wechat::group_event(&push, id, true))
+                    .collect(),
+                ChatChange::Left(ids) => ids
+                    .iter()
+                    .map(|id| wechat::group_event(&push, id, false))
+                    .collect(),
+                ChatChange::Dismissed => {
+                    // Everyone still in it leaves with it; a retry finds the same
+                    // customers (or none left) and makes the same events.
+                    let inside = store.wecom_group_customers(&push.chat_id).await?;
+                    store
+                        .record_wecom_group(&push.chat_id, push.at, true)
+                        .await?;
+                    inside
+                        .iter()
+                        .map(|id| wechat::group_event(&push, id, false))
+                        .collect()
+                }
+                ChatChange::Other => vec![],
+            })
+        }
         Some(other) => Err(FieldError::new(
             "Event",
             ErrorCode::InvalidValue,
-            format!("WeCom's {other:?} push is not one Flywheel takes yet"),
+            format!("WeCom's {other:?} push is not one Flywheel takes"),
         )),
         None => Err(FieldError::missing("Event")),
-    }
+    })
 }
 
 fn account(state: &AppState) -> Result<&AccountSettings, ApiError> {
@@ -309,50 +352,51 @@ pub async fn official_account_push(
             "FromUserName is not the openid the push was signed for".into(),
         ));
     }
-    keep(
-        &state,
-        "wechat_official_account",
-        &fields,
-        flywheel_core::wechat::official_account_event,
-    )
-    .await?;
+    let event = flywheel_core::wechat::official_account_event(&fields).map(|e| vec![e]);
+    keep(&state, "wechat_official_account", &fields, event).await?;
     Ok(text("success".into()))
 }
 
-/// Ingests a push's event, or keeps it as a dead letter when it cannot become one.
+/// Ingests a push's events, or keeps the push as a dead letter when one cannot be an
+/// event (once per refusal).
 async fn keep(
     state: &AppState,
     call_type: &str,
     fields: &Fields,
-    to_event: fn(&Fields) -> Result<Value, FieldError>,
+    events: Result<Vec<Value>, FieldError>,
 ) -> Result<(), ApiError> {
     let now = state.now();
     let original: Value = serde_json::to_value(fields).map_err(ApiError::internal)?;
-    let refusal = match to_event(fields) {
-        Err(e) => Some((None, e.code, Some(e.field), e.message)),
-        Ok(body) => {
-            let id = body["event_id"].as_str().map(str::to_owned);
-            match parse_event(&body, &state.policy.parse_context(now)) {
-                Err(errors) => {
-                    let first = &errors[0];
-                    Some((
-                        id,
-                        first.code,
-                        Some(first.field.clone()),
-                        first.message.clone(),
-                    ))
+    let mut refusals = Vec::new();
+    match events {
+        Err(e) => refusals.push((None, e.code, Some(e.field), e.message)),
+        Ok(bodies) => {
+            for body in bodies {
+                let id = body["event_id"].as_str().map(str::to_owned);
+                match parse_event(&body, &state.policy.parse_context(now)) {
+                    Err(errors) => {
+                        let first = &errors[0];
+                        refusals.push((
+                            id,
+                            first.code,
+                            Some(first.field.clone()),
+                            first.message.clone(),
+                        ));
+                    }
+                    Ok(event) => match state.event_queue().submit(event, now).await? {
+                        EventResult::Accepted(_) | EventResult::Duplicate(_) => {}
+                        EventResult::Rejected(r) => refusals.push((id, r.code, r.field, r.message)),
+                    },
                 }
-                Ok(event) => match state.event_queue().submit(event, now).await? {
-                    EventResult::Accepted(_) | EventResult::Duplicate(_) => None,
-                    EventResult::Rejected(r) => Some((id, r.code, r.field, r.message)),
-                },
             }
         }
-    };
-    let outcome = if let Some((message_id, code, field, reason)) = refusal {
-        state
-            .store
-            .reject_calls(&[RejectedCall {
+    }
+    let outcome = if refusals.is_empty() {
+        "kept"
+    } else {
+        let calls: Vec<RejectedCall> = refusals
+            .into_iter()
+            .map(|(message_id, code, field, reason)| RejectedCall {
                 id: 0,
                 received_at: now,
                 call_type: Some(call_type.to_owned()),
@@ -360,13 +404,12 @@ async fn keep(
                 code: code.as_str().to_owned(),
                 field,
                 reason,
-                call: original,
+                call: original.clone(),
                 key_id: None,
-            }])
-            .await?;
+            })
+            .collect();
+        state.store.reject_calls(&calls).await?;
         "rejected"
-    } else {
-        "kept"
     };
     metrics::counter!("flywheel_wechat_callbacks_total", "account" => call_type.to_owned(), "outcome" => outcome)
         .increment(1);

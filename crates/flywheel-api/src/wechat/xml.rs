@@ -1,11 +1,16 @@
 //! WeChat's callback XML: one `<xml>` element whose children are the fields, each text
-//! or CDATA. Read into element name → text; nested elements (a WeCom push's lists) are
-//! read by their leaf names, the last value of a repeated name kept. No DTDs and no
-//! entity expansion beyond XML's five, so a hostile document cannot grow.
+//! or CDATA. Read into element name → text. A nested element (a WeCom push's list, such
+//! as `<MemChangeList><Item>…</Item>…</MemChangeList>`) is read by its path below the
+//! root, `MemChangeList.Item`, its repeated values one per line; a repeated top-level
+//! name keeps its last value. No DTDs and no entity expansion beyond XML's five, so a
+//! hostile document cannot grow.
 
 use flywheel_core::wechat::Fields;
 use quick_xml::Reader;
 use quick_xml::events::Event;
+
+/// The text of one list, at most.
+const MAX_LIST: usize = 256 * 1024;
 
 /// The fields of a callback document; the reason when it is not one.
 pub fn fields(text: &str) -> Result<Fields, String> {
@@ -50,10 +55,22 @@ pub fn fields(text: &str) -> Result<Fields, String> {
                 value.push_str(&String::from_utf8_lossy(&c.into_inner()));
             }
             Ok(Event::End(_)) => {
-                if let Some(name) = path.pop()
-                    && !path.is_empty()
-                {
-                    out.insert(name, std::mem::take(&mut value));
+                let depth = path.len();
+                let name = path[1.min(depth)..].join(".");
+                path.pop();
+                let text = std::mem::take(&mut value);
+                if depth > 2 {
+                    // A list's item: kept with the others, one per line.
+                    let items = out.entry(name).or_default();
+                    if !items.is_empty() {
+                        items.push('\n');
+                    }
+                    items.push_str(text.trim());
+                    if items.len() > MAX_LIST {
+                        return Err("a list longer than 256 KB".into());
+                    }
+                } else if depth == 2 {
+                    out.insert(name, text);
                 }
             }
             Ok(Event::Eof) => break,
@@ -89,6 +106,17 @@ mod tests {
         assert_eq!(f["CreateTime"], "1764979200");
         assert_eq!(f["Content"], "a < b & c");
         assert_eq!(f["Title"], "x & y");
+    }
+
+    #[test]
+    fn a_lists_items_are_kept_one_per_line_under_their_path() {
+        let f = fields(
+            "<xml><ChatId><![CDATA[wr1]]></ChatId><MemChangeList>\n<Item><![CDATA[wmA]]></Item>\
+             <Item> wmB </Item></MemChangeList><ChatId>wr2</ChatId></xml>",
+        )
+        .unwrap();
+        assert_eq!(f["MemChangeList.Item"], "wmA\nwmB");
+        assert_eq!(f["ChatId"], "wr2");
     }
 
     #[test]

@@ -46,6 +46,12 @@ pub struct ScoreInputs {
     /// Of those, resolved within their queue's targets.
     pub complaints_resolved_in_time: u32,
     pub deposits: u32,
+    /// Customer groups the member is in now.
+    #[serde(deserialize_with = "open_links")]
+    pub groups: OpenLinks,
+    /// Shop assistants with an open WeCom contact with the member.
+    #[serde(deserialize_with = "open_links")]
+    pub assistants: OpenLinks,
     /// Bought the paid membership (a `membership_purchase` event).
     #[serde(rename = "custom", deserialize_with = "has_membership")]
     pub paid_member: bool,
@@ -82,6 +88,8 @@ impl From<&MemberFacts> for ScoreInputs {
             complaints_resolved: f.complaints_resolved,
             complaints_resolved_in_time: f.complaints_resolved_in_time,
             deposits: f.deposits,
+            groups: OpenLinks::of(&f.groups),
+            assistants: OpenLinks::of(&f.assistants),
             paid_member: f.custom.get(MEMBERSHIP_PURCHASE).copied().unwrap_or(0) > 0,
         }
     }
@@ -123,6 +131,26 @@ fn count_entries<'de, D: Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
         }
     }
     d.deserialize_map(Count)
+}
+
+/// Open links (groups, assistants): how many, and the latest join among them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct OpenLinks {
+    pub open: u32,
+    pub last_joined: Option<Micros>,
+}
+
+impl OpenLinks {
+    fn of(links: &crate::link::Links) -> OpenLinks {
+        OpenLinks {
+            open: crate::link::open(links).count() as u32,
+            last_joined: crate::link::last_joined(links),
+        }
+    }
+}
+
+fn open_links<'de, D: Deserializer<'de>>(d: D) -> Result<OpenLinks, D::Error> {
+    Ok(OpenLinks::of(&crate::link::Links::deserialize(d)?))
 }
 
 /// Participations in activities: how many kinds, and how many in all.

@@ -12,6 +12,8 @@ use crate::time::{DAY, Micros};
 const TALK_TARGET: f64 = 10.0;
 /// Distinct kinds of shared experience for full marks on togetherness.
 const KINDS_TARGET: f64 = 6.0;
+/// Customer groups that count as kinds of togetherness, at most.
+const GROUPS_COUNTED: u32 = 2;
 /// Days of relationship for full marks on time.
 const TENURE_TARGET_DAYS: f64 = 730.0;
 
@@ -37,14 +39,17 @@ fn parts(m: &ScoreInputs, policy: &ScorePolicy, now: Micros, words: Words) -> Ve
 
 /// A conversation needs both sides: the smaller of messages in and out, plus every
 /// complaint the brand answered — twice for one answered within its queue's targets,
-/// since a fast answer is what turns a critic into an advocate (seed 002).
+/// since a fast answer is what turns a critic into an advocate (seed 002) — plus each
+/// shop assistant the member keeps on WeCom, a line of talk that stays open (seed 003).
 fn talk(m: &ScoreInputs, weight: f64, half_life: f64, now: Micros, words: Words) -> Part {
     let two_way = m.messages_in.min(m.messages_out)
         + m.complaints_resolved
-        + m.complaints_resolved_in_time.min(m.complaints_resolved);
+        + m.complaints_resolved_in_time.min(m.complaints_resolved)
+        + m.assistants.open;
+    let last_talk = m.last_talk_at.max(m.assistants.last_joined);
     let value =
-        saturate(f64::from(two_way), TALK_TARGET) * decay(silence(m.last_talk_at, now), half_life);
-    part("talk", weight, value, words, || match m.last_talk_at {
+        saturate(f64::from(two_way), TALK_TARGET) * decay(silence(last_talk, now), half_life);
+    part("talk", weight, value, words, || match last_talk {
         None => "no conversation yet".into(),
         Some(last) => {
             let answered = match (m.complaints_resolved, m.complaints_resolved_in_time) {
@@ -59,8 +64,15 @@ fn talk(m: &ScoreInputs, weight: f64, half_life: f64, now: Micros, words: Words)
                     fast.min(n)
                 ),
             };
+            let assistants = match m.assistants.open {
+                0 => String::new(),
+                n => format!(
+                    ", {} on WeCom",
+                    plural(u64::from(n), "shop assistant", "shop assistants")
+                ),
+            };
             format!(
-                "{} in, {} out{answered}; last talked {} days ago",
+                "{} in, {} out{answered}{assistants}; last talked {} days ago",
                 plural(u64::from(m.messages_in), "message", "messages"),
                 m.messages_out,
                 days_ago(last, now)
@@ -70,7 +82,8 @@ fn talk(m: &ScoreInputs, weight: f64, half_life: f64, now: Micros, words: Words)
 }
 
 /// The distinct kinds of thing done together: each interaction type, each kind of
-/// participation (workshop, tasting…), buying, depositing.
+/// participation (workshop, tasting…), buying, depositing, and each customer group the
+/// member is in (up to [`GROUPS_COUNTED`]: a group is a place, not a pastime).
 fn togetherness(m: &ScoreInputs, weight: f64, half_life: f64, now: Micros, words: Words) -> Part {
     let kinds = [
         m.likes,
@@ -85,16 +98,29 @@ fn togetherness(m: &ScoreInputs, weight: f64, half_life: f64, now: Micros, words
     .iter()
     .filter(|n| **n > 0)
     .count()
-        + m.participations.kinds;
-    let last = m.last_interaction_at.max(m.last_purchase_at);
+        + m.participations.kinds
+        + m.groups.open.min(GROUPS_COUNTED) as usize;
+    let last = m
+        .last_interaction_at
+        .max(m.last_purchase_at)
+        .max(m.groups.last_joined);
     let value = saturate(kinds as f64, KINDS_TARGET) * decay(silence(last, now), half_life);
     part("togetherness", weight, value, words, || match last {
         None => "nothing done together yet".into(),
-        Some(last) => format!(
-            "{} of shared experience; last {} days ago",
-            plural(kinds as u64, "kind", "kinds"),
-            days_ago(last, now)
-        ),
+        Some(last) => {
+            let groups = match m.groups.open {
+                0 => String::new(),
+                n => format!(
+                    " (in {})",
+                    plural(u64::from(n), "customer group", "customer groups")
+                ),
+            };
+            format!(
+                "{} of shared experience{groups}; last {} days ago",
+                plural(kinds as u64, "kind", "kinds"),
+                days_ago(last, now)
+            )
+        }
     })
 }
 

@@ -248,6 +248,11 @@ impl Checker<'_> {
                     args,
                     "a programme id",
                 )?))),
+                "in_group" => Ok(Cond::Test(Test::InGroup(self.text_arg(
+                    node,
+                    args,
+                    "a customer group's id",
+                )?))),
                 "birthday_within" => Ok(Cond::Test(Test::BirthdayWithin(
                     self.days_arg(node, args, 0, 366)?,
                 ))),
@@ -331,6 +336,7 @@ impl Checker<'_> {
                     "holds",
                     "card",
                     "birthday_within",
+                    "in_group",
                 ]
                 .contains(&name.as_str()) =>
                 {
@@ -605,6 +611,8 @@ const NAMES: &[&str] = &[
     "open_complaints",
     "open_complaint",
     "complainer_won_back",
+    "in_group",
+    "groups_count",
     "skus_bought_three_times",
     "repeat_sku_purchases",
     "events",
@@ -695,6 +703,7 @@ fn field(name: &str) -> Option<Quantity> {
         "purchase_count" => Quantity::Count(Counter::PurchaseCount),
         "purchases_in_window" => Quantity::Count(Counter::PurchasesInWindow),
         "open_complaints" => Quantity::Count(Counter::OpenComplaints),
+        "groups_count" => Quantity::Count(Counter::GroupsCount),
         "skus_bought_three_times" => Quantity::Count(Counter::SkusBoughtThreeTimes),
         "repeat_sku_purchases" => Quantity::Count(Counter::RepeatSkuPurchases),
         "total_spent" => Quantity::Money(MoneyField::TotalSpent),

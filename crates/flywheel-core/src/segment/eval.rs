@@ -249,6 +249,7 @@ fn test(t: &Test, m: &MemberView<'_>, now: Micros) -> bool {
             None => false,
         },
         Test::Holds(p) => active(m, p, now).is_some(),
+        Test::InGroup(g) => m.facts.groups.get(g).is_some_and(|l| l.is_open()),
     }
 }
 
@@ -325,6 +326,7 @@ fn value<'a>(
             Counter::PurchaseCount => i64::from(f.purchase_count()),
             Counter::PurchasesInWindow => i64::from(f.purchases_within(now, lang.window_days).0),
             Counter::OpenComplaints => f.open_complaints.len() as i64,
+            Counter::GroupsCount => crate::link::open(&f.groups).count() as i64,
             Counter::SkusBoughtThreeTimes => f.skus.values().filter(|n| **n >= 3).count() as i64,
             Counter::RepeatSkuPurchases => i64::from(f.repeat_sku_purchases()),
         }),

@@ -35,6 +35,8 @@ pub enum Test {
     BirthdayWithin(u32),
     /// The member holds an active membership of this programme (any tier; a card).
     Holds(String),
+    /// The member is in this customer group now (its id, e.g. a WeCom chat id).
+    InGroup(String),
 }
 
 /// A value of a member that can be compared.
@@ -98,6 +100,8 @@ pub enum Counter {
     /// Orders in the facts' window (the stage policy's), not refunded in full.
     PurchasesInWindow,
     OpenComplaints,
+    /// Customer groups the member is in now.
+    GroupsCount,
     SkusBoughtThreeTimes,
     RepeatSkuPurchases,
 }
@@ -238,7 +242,7 @@ impl Cond {
         let mut n = Needs::default();
         self.visit(&mut |c| match c {
             Cond::Test(t) => match t {
-                Test::OpenComplaint | Test::ComplainerWonBack => {}
+                Test::OpenComplaint | Test::ComplainerWonBack | Test::InGroup(_) => {}
                 Test::Tag(_) => n.tags = true,
                 Test::Has(_) => n.identities = true,
                 Test::InSegment(s) => {

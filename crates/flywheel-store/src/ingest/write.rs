@@ -43,6 +43,7 @@ fn repoint_merged(w: &mut Writes, ws: &WorkingSet, changes: &Changes) {
         ("redemptions", "member_id"),
         ("share_links", "member_id"),
         ("wecom_contacts", "member_id"),
+        ("wecom_group_members", "member_id"),
     ] {
         w.remap(table, column, moves.clone());
     }

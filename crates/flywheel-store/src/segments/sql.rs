@@ -221,7 +221,35 @@ impl Compiler<'_> {
                 let active = self.active_membership(p);
                 format!("EXISTS (SELECT 1 FROM memberships ms WHERE {active})")
             }
+            Test::InGroup(g) => {
+                let p = self.bind(Val::Text(g.clone()));
+                format!("{} > 0", self.open_groups(Some(&p)))
+            }
         }
+    }
+
+    /// Open customer groups in the facts (`flywheel_core::link`): joined, and not left
+    /// since; only the one named by the bound parameter `group` when given.
+    fn open_groups(&self, group: Option<&str>) -> String {
+        let (each, joined, left, key) = if self.pg() {
+            (
+                "jsonb_each(m.facts->'groups') g",
+                "COALESCE((g.value->>'joined')::bigint, 0)",
+                "(g.value->>'left')::bigint",
+                "g.key",
+            )
+        } else {
+            (
+                "json_each(m.facts, '$.groups') g",
+                "COALESCE(json_extract(g.value, '$.joined'), 0)",
+                "json_extract(g.value, '$.left')",
+                "g.key",
+            )
+        };
+        let only = group.map_or(String::new(), |p| format!(" AND {key} = {p}"));
+        format!(
+            "(SELECT count(*) FROM {each} WHERE {joined} > 0 AND ({left} IS NULL OR {left} < {joined}){only})"
+        )
     }
 
     /// The membership of `programme` counting at `now` (its end plus grace ahead).
@@ -417,6 +445,7 @@ impl Compiler<'_> {
                     }
                     Counter::PurchasesInWindow => self.window(self.ctx.lang.window_days, false),
                     Counter::OpenComplaints => self.array_len("open_complaints"),
+                    Counter::GroupsCount => self.open_groups(None),
                     Counter::SkusBoughtThreeTimes => self.skus(true),
                     Counter::RepeatSkuPurchases => self.skus(false),
                 },

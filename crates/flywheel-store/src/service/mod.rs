@@ -27,4 +27,4 @@ pub use report::QueueFigures;
 pub use staff::{PutStaff, StaffRow};
 pub use teams::{TeamNote, TeamPlace, TeamRow, TeamsReport, TemplateRow};
 pub use tickets::{Moved, REOPENS, TicketNote, TicketQuery, TicketRow};
-pub use wecom::WecomContactRow;
+pub use wecom::{WecomContactRow, WecomGroupRow};

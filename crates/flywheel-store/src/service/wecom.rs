@@ -3,16 +3,22 @@
 //! ingests (`flywheel_core::wechat`), planned with the batch that applies them. The
 //! assistant who adds a customer becomes their owner when they have none (seed 003:
 //! each shop assistant holds their members).
+//!
+//! Customer groups likewise: each WeCom group chat and its customers' joins and leaves
+//! (`group_joined` / `group_left` events naming a `wecom_external_id`), kept as the
+//! latest of each so pushes arriving out of order agree with the member's facts.
 
+use crate::audit::{self, AuditActor, AuditChange};
 use crate::db::Store;
 use crate::error::StoreError;
 use crate::plan::Writes;
 use crate::sql::Val;
-use flywheel_core::event::Event;
+use flywheel_core::event::{Event, Payload};
 use flywheel_core::ingest::{MemberId, WorkingSet};
 use flywheel_core::time::Micros;
 use flywheel_core::wechat::{CONTACT_ADDED, CONTACT_ENDED};
-use sqlx::Row;
+use serde_json::json;
+use sqlx::{AnyConnection, Row};
 
 /// One assistant's link with a member.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -39,6 +45,10 @@ pub(crate) fn plan_wecom_contacts(
 ) {
     for &(i, member) in accepted {
         let e = &events[i];
+        if let Payload::GroupJoined { group } | Payload::GroupLeft { group } = &e.payload {
+            plan_group_member(w, ws, e, group, member);
+            continue;
+        }
         if e.type_name != CONTACT_ADDED && e.type_name != CONTACT_ENDED {
             continue;
         }
@@ -95,7 +105,158 @@ pub(crate) fn plan_wecom_contacts(
     }
 }
 
+fn external_id(e: &Event) -> Option<&str> {
+    e.identities
+        .iter()
+        .find(|id| id.kind == flywheel_core::IdentityKind::WecomExternalId)
+        .map(|id| id.value.as_str())
+}
+
+/// A WeCom customer joining or leaving a group chat; the group's row if it is new.
+fn plan_group_member(w: &mut Writes, ws: &WorkingSet, e: &Event, group: &str, member: MemberId) {
+    let Some(external) = external_id(e) else {
+        return;
+    };
+    let joined = matches!(e.payload, Payload::GroupJoined { .. });
+    w.statement(
+        "INSERT INTO wecom_groups (chat_id, created_at) VALUES ($1, $2) \
+         ON CONFLICT (chat_id) DO UPDATE SET created_at = \
+           CASE WHEN excluded.created_at < wecom_groups.created_at \
+           THEN excluded.created_at ELSE wecom_groups.created_at END",
+        vec![group.into(), Val::Int(e.occurred_at)],
+    );
+    let (joined_at, left_at) = if joined {
+        (Val::Int(e.occurred_at), Val::OptInt(None))
+    } else {
+        (Val::Int(0), Val::Int(e.occurred_at))
+    };
+    w.statement(
+        "INSERT INTO wecom_group_members (chat_id, external_id, member_id, joined_at, left_at) \
+         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (chat_id, external_id) DO UPDATE SET \
+         member_id = excluded.member_id, \
+         joined_at = CASE WHEN excluded.joined_at > wecom_group_members.joined_at \
+           THEN excluded.joined_at ELSE wecom_group_members.joined_at END, \
+         left_at = CASE WHEN excluded.left_at IS NULL THEN wecom_group_members.left_at \
+           WHEN wecom_group_members.left_at IS NULL OR excluded.left_at > wecom_group_members.left_at \
+           THEN excluded.left_at ELSE wecom_group_members.left_at END",
+        vec![
+            group.into(),
+            external.into(),
+            Val::Int(ws.survivor(member)),
+            joined_at,
+            left_at,
+        ],
+    );
+}
+
+/// A WeCom customer group and how many customers are in it now.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WecomGroupRow {
+    pub chat_id: String,
+    pub name: Option<String>,
+    pub created_at: Micros,
+    pub dismissed_at: Option<Micros>,
+    pub members: i64,
+}
+
 impl Store {
+    /// Records a group chat WeCom says was created (or dismissed) at `at`; a replay
+    /// changes nothing.
+    pub async fn record_wecom_group(
+        &self,
+        chat_id: &str,
+        at: Micros,
+        dismissed: bool,
+    ) -> Result<(), StoreError> {
+        let dismissed_at = dismissed.then_some(at);
+        sqlx::query(
+            "INSERT INTO wecom_groups (chat_id, created_at, dismissed_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (chat_id) DO UPDATE SET \
+             created_at = CASE WHEN excluded.created_at < wecom_groups.created_at \
+               THEN excluded.created_at ELSE wecom_groups.created_at END, \
+             dismissed_at = COALESCE(wecom_groups.dismissed_at, excluded.dismissed_at)",
+        )
+        .bind(chat_id)
+        .bind(at)
+        .bind(dismissed_at)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// The customers in a group now, by their WeCom external id.
+    pub async fn wecom_group_customers(&self, chat_id: &str) -> Result<Vec<String>, StoreError> {
+        // "In the group now", as `link::Link::is_open` decides it.
+        let rows = sqlx::query(
+            "SELECT external_id FROM wecom_group_members gm WHERE chat_id = $1 \
+             AND gm.joined_at > 0 AND (gm.left_at IS NULL OR gm.left_at < gm.joined_at) \
+             ORDER BY external_id",
+        )
+        .bind(chat_id)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter().map(|r| Ok(r.try_get("external_id")?)).collect()
+    }
+
+    /// Every WeCom group, the largest first, with its customers now.
+    pub async fn wecom_groups(&self) -> Result<Vec<WecomGroupRow>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT g.chat_id, g.name, g.created_at, g.dismissed_at, \
+             (SELECT count(*) FROM wecom_group_members gm WHERE gm.chat_id = g.chat_id \
+               AND gm.joined_at > 0 AND (gm.left_at IS NULL OR gm.left_at < gm.joined_at)) AS members \
+             FROM wecom_groups g ORDER BY members DESC, g.chat_id LIMIT 1000",
+        )
+        .fetch_all(self.pool()).await?;
+        rows.iter()
+            .map(|r| {
+                Ok(WecomGroupRow {
+                    chat_id: r.try_get("chat_id")?,
+                    name: r.try_get("name")?,
+                    created_at: r.try_get("created_at")?,
+                    dismissed_at: r.try_get("dismissed_at")?,
+                    members: r.try_get("members")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Names a group (staff's name for it; WeCom's pushes carry none). False when
+    /// Flywheel has not seen the group.
+    pub async fn name_wecom_group(
+        &self,
+        chat_id: &str,
+        name: &str,
+        actor: &AuditActor,
+        now: Micros,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let conn: &mut AnyConnection = &mut tx;
+        let before: Option<Option<String>> =
+            sqlx::query_scalar("SELECT name FROM wecom_groups WHERE chat_id = $1")
+                .bind(chat_id)
+                .fetch_optional(&mut *conn)
+                .await?;
+        let Some(before) = before else {
+            return Ok(false);
+        };
+        sqlx::query("UPDATE wecom_groups SET name = $2 WHERE chat_id = $1")
+            .bind(chat_id)
+            .bind(name)
+            .execute(&mut *conn)
+            .await?;
+        let change = AuditChange {
+            kind: "wecom_group",
+            action: "update",
+            target: format!("wecom_group:{chat_id}"),
+            reason: None,
+            before: before.map(|n| json!({ "name": n })),
+            after: Some(json!({ "name": name })),
+        };
+        audit::record(conn, now, actor, change).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
     /// A member's WeCom links, the newest first (ended ones too).
     pub async fn wecom_contacts(
         &self,
