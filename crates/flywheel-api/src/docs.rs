@@ -1,6 +1,7 @@
 //! The OpenAPI document (`/openapi.json`) and browsable docs (`/docs`), served from assets
 //! compiled into the binary, so they work with no internet.
 
+use crate::activity_views;
 use crate::benefit_views;
 use crate::engagement_views;
 use crate::fission_views;
@@ -11,11 +12,11 @@ use crate::metrics;
 use crate::points_views;
 use crate::report_views;
 use crate::routes::{
-    audit, benefits, campaigns, card, care, consent, content, coupons, events, finance, fission,
-    flash_sales, groups, health, identity, journeys, kpis, leaderboards, lotteries, members,
-    membership_report, memberships, owners, partner_codes, points, privacy, products, programmes,
-    protocol, queues, referrals, rewards, scores, segments, service_report, service_teams,
-    share_links, stats, suppressions, tags, tasks, tickets, tracking, wechat,
+    activities, audit, benefits, campaigns, card, care, consent, content, coupons, events, finance,
+    fission, flash_sales, groups, health, identity, journeys, kpis, leaderboards, lotteries,
+    members, membership_report, memberships, owners, partner_codes, points, privacy, products,
+    programmes, protocol, queues, referrals, rewards, scores, segments, service_report,
+    service_teams, share_links, stats, suppressions, tags, tasks, tickets, tracking, wechat,
 };
 use crate::score_views;
 use crate::segment_views;
@@ -72,7 +73,9 @@ use utoipa_swagger_ui::SwaggerUi;
         service_teams::member_team, service_teams::add_note, care::today,
         owners::get_owner, owners::put_owner, owners::delete_owner, owners::owned_members,
         owners::contact, owners::gift, owners::wecom_contacts, groups::list_groups,
-        groups::name_group,
+        groups::name_group, activities::put_activity, activities::list_activities,
+        activities::get_activity, activities::report, activities::invite, activities::list_rsvps,
+        activities::rsvp, activities::cancel_rsvp, activities::check_in,
         products::list_products, products::get_product, products::put_product,
         products::import_products, coupons::list_coupons, coupons::get_coupon,
         coupons::create_coupon, coupons::put_coupon, coupons::issue, coupons::redeem,
@@ -165,7 +168,7 @@ use utoipa_swagger_ui::SwaggerUi;
         service_views::TeamTemplateView, service_views::TeamTemplateList,
         service_views::TeamPlaceView, service_views::TeamNoteView, service_views::ServiceTeamView,
         service_views::TeamNoteInput, service_views::CareItemView, service_views::CareList,
-        service_views::OwnerInput, service_views::WecomContactView, service_views::WecomContactsView, service_views::WecomGroupView, service_views::WecomGroupsView, service_views::WecomGroupInput, service_views::OwnerView, service_views::OwnedMemberView,
+        service_views::OwnerInput, service_views::WecomContactView, service_views::WecomContactsView, service_views::WecomGroupView, service_views::WecomGroupsView, service_views::WecomGroupInput, activity_views::ChallengeInput, activity_views::ActivityInput, activity_views::ActivityView, activity_views::ActivitiesView, activity_views::RsvpInput, activity_views::RsvpView, activity_views::RsvpsView, activity_views::CancelledView, activity_views::CheckInInput, activity_views::CheckInView, activity_views::InvitationInput, activity_views::InvitationView, activity_views::StageMoveView, activity_views::ActivityReportView, service_views::OwnerView, service_views::OwnedMemberView,
         service_views::OwnedMembersView, service_views::ContactInput, service_views::ContactView,
         service_views::GiftInput, service_views::GiftView,
         marketing_views::ProductInput, marketing_views::ProductView, marketing_views::ProductList,

@@ -11,6 +11,7 @@
 //! graceful shutdown; `cockpit/` the server-rendered pages (templates in `templates/`,
 //! static files in `assets/`).
 
+mod activity_views;
 mod auth;
 mod benefit_views;
 mod body;
@@ -73,6 +74,7 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::care::router())
         .merge(routes::owners::router())
         .merge(routes::groups::router())
+        .merge(routes::activities::router())
         .merge(routes::products::router())
         .merge(routes::coupons::router())
         .merge(routes::flash_sales::router())

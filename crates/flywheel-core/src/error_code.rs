@@ -80,6 +80,7 @@ codes! {
     FissionNotFound = "fission_not_found", 404, "No fission campaign has that id, or no round of it has that id.";
     ReferralNotFound = "referral_not_found", 404, "No referral has that event id.";
     ShareLinkNotFound = "share_link_not_found", 404, "No tracked share link has that token.";
+    ActivityNotFound = "activity_not_found", 404, "No activity has that id, or the member has no RSVP to it.";
     MethodNotAllowed = "method_not_allowed", 405, "The route exists but does not take that method.";
     RequestTimeout = "request_timeout", 408, "The request body did not arrive in time.";
     OrderExists = "order_exists", 409, "The order was already recorded by another event.";
@@ -108,7 +109,9 @@ codes! {
     JourneyExists = "journey_exists", 409, "A journey with that id exists; change it with PUT.";
     CampaignExists = "campaign_exists", 409, "A campaign with that id exists; change it with PUT.";
     AllowanceExceeded = "allowance_exceeded", 409, "The gift would take the member of staff past their points allowance for the month.";
-    NotEligible = "not_eligible", 409, "The member's profile does not meet the card's eligibility.";
+    NotEligible = "not_eligible", 409, "The member does not meet the card's or the activity's eligibility.";
+    ActivityClosed = "activity_closed", 409, "The activity is cancelled or over, or not taking check-ins now.";
+    ActivityFull = "activity_full", 409, "Every seat of the activity is taken.";
     CouponExists = "coupon_exists", 409, "A coupon with that id exists; change it with PUT.";
     CouponUnavailable = "coupon_unavailable", 409, "The coupon is switched off or outside its dates, so no code is issued.";
     CouponBudgetSpent = "coupon_budget_spent", 409, "The coupon's budget (codes issued, or discount granted) is used up.";

@@ -6,6 +6,7 @@
 //! `flywheel-api` speaks HTTP. Instants are microseconds (see [`time`]); money is integer
 //! minor units (see [`money`]).
 
+pub mod activity;
 pub mod auth;
 pub mod channel;
 pub mod clv;

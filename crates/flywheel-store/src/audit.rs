@@ -59,7 +59,7 @@ pub struct AuditChange {
 }
 
 /// The kinds of change the log records, for the API to check a filter against.
-pub const AUDIT_KINDS: [&str; 36] = [
+pub const AUDIT_KINDS: [&str; 38] = [
     "points_rules",
     "programme",
     "membership",
@@ -96,6 +96,8 @@ pub const AUDIT_KINDS: [&str; 36] = [
     "service_team_template",
     "member_owner",
     "wecom_group",
+    "activity",
+    "idea",
 ];
 
 /// A stored record.

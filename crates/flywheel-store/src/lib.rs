@@ -21,6 +21,7 @@
 //! (journeys and the outbox as they land), `privacy.rs` a member's export and erasure
 //! (PIPL), `dump.rs` the canonical dump that tests compare databases with.
 
+mod activities;
 mod audit;
 mod cache;
 mod cockpit;
@@ -58,6 +59,7 @@ mod sweep;
 mod tracking;
 mod wal;
 
+pub use activities::{ActivityReport, ActivityRow, CheckInRow, MOVEMENT_DAYS, RsvpRow};
 pub use audit::{AUDIT_KINDS, AuditActor, AuditChange, AuditQuery, AuditRow};
 pub use cockpit::SessionRow;
 pub use contribution::{Contribution, Entries, GroupFigures};

@@ -115,6 +115,7 @@ const MIGRATIONS: &[Migration] = &[
     common!(45, "member_sources", "0045_member_sources"),
     common!(46, "wecom_contacts", "0046_wecom_contacts"),
     common!(47, "wecom_groups", "0047_wecom_groups"),
+    common!(48, "activities", "0048_activities"),
 ];
 
 impl Store {

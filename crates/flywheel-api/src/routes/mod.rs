@@ -1,5 +1,6 @@
 //! One module per resource, each with its own `router()`.
 
+pub mod activities;
 pub mod audit;
 pub mod benefits;
 pub mod campaigns;

@@ -64,6 +64,43 @@ pub fn refund_membership_fee(
     p
 }
 
+/// Debits an activity's points cost when the member's seat is confirmed: a redemption
+/// in the books, as a membership fee is.
+pub fn pay_activity_fee(
+    wallet: &mut Wallet,
+    key: &str,
+    activity_id: &str,
+    points: i64,
+    now: Micros,
+) -> Result<Posting, Insufficient> {
+    let mut p = Posting::new(key, Kind::Redeem, &wallet.programme.clone(), now)
+        .reason("activity fee")
+        .source("activity", activity_id)
+        .member(wallet.member_id);
+    let to = Account::brand(&wallet.programme, BrandAccount::Redemption);
+    wallet.debit(&mut p, to, points, now)?;
+    Ok(p)
+}
+
+/// Gives an activity's points back to the lots they came from when the member cancels
+/// before it starts (or it is cancelled).
+pub fn refund_activity_fee(
+    wallet: &mut Wallet,
+    key: &str,
+    activity_id: &str,
+    moves: &[LotMove],
+    lots: &[Lot],
+    now: Micros,
+) -> Posting {
+    let mut p = Posting::new(key, Kind::CancelRedemption, &wallet.programme.clone(), now)
+        .reason("activity fee returned")
+        .source("activity", activity_id)
+        .member(wallet.member_id);
+    let from = Account::brand(&wallet.programme, BrandAccount::Redemption);
+    wallet.restore(&mut p, from, moves, lots, now);
+    p
+}
+
 /// Returns a cancelled redemption's points to the lots they came from (`moves` are the
 /// redemption posting's lot moves; `lots` those lots as stored). Points of lots that
 /// expired meanwhile go to expiry.

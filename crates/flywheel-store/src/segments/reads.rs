@@ -332,6 +332,27 @@ impl Store {
         Ok(Preview { count, sample })
     }
 
+    /// Whether `cond` selects `member` now (an activity's eligibility).
+    pub async fn member_matches(
+        &self,
+        cond: &Cond,
+        member: MemberId,
+        now: Micros,
+    ) -> Result<bool, StoreError> {
+        let c = self.segment_sql(cond, now).await?;
+        // The id is a number formatted here, not text from outside.
+        let sql = format!(
+            "SELECT count(*) AS n FROM {} WHERE ({}) AND m.id = {member}",
+            c.from, c.condition
+        );
+        let mut q = sqlx::query(AssertSqlSafe(sql));
+        for v in &c.args {
+            q = bind_ref(q, v);
+        }
+        let n: i64 = q.fetch_one(self.pool()).await?.try_get("n")?;
+        Ok(n > 0)
+    }
+
     /// Every member `cond` selects now, by id (for tests and checks of the two
     /// evaluators).
     pub async fn select_members_by_sql(
