@@ -6,6 +6,7 @@ use crate::benefit_views;
 use crate::engagement_views;
 use crate::fission_views;
 use crate::honours_views;
+use crate::idea_views;
 use crate::marketing_views;
 use crate::membership_views;
 use crate::metrics;
@@ -13,7 +14,7 @@ use crate::points_views;
 use crate::report_views;
 use crate::routes::{
     activities, audit, benefits, campaigns, card, care, consent, content, coupons, events, finance,
-    fission, flash_sales, groups, health, identity, journeys, kpis, leaderboards, lotteries,
+    fission, flash_sales, groups, health, ideas, identity, journeys, kpis, leaderboards, lotteries,
     members, membership_report, memberships, owners, partner_codes, points, privacy, products,
     programmes, protocol, queues, referrals, rewards, scores, segments, service_report,
     service_teams, share_links, stats, suppressions, tags, tasks, tickets, tracking, wechat,
@@ -75,7 +76,8 @@ use utoipa_swagger_ui::SwaggerUi;
         owners::contact, owners::gift, owners::wecom_contacts, groups::list_groups,
         groups::name_group, activities::put_activity, activities::list_activities,
         activities::get_activity, activities::report, activities::invite, activities::list_rsvps,
-        activities::rsvp, activities::cancel_rsvp, activities::check_in,
+        activities::rsvp, activities::cancel_rsvp, activities::check_in, ideas::list_ideas,
+        ideas::get_idea, ideas::send_idea, ideas::decide,
         products::list_products, products::get_product, products::put_product,
         products::import_products, coupons::list_coupons, coupons::get_coupon,
         coupons::create_coupon, coupons::put_coupon, coupons::issue, coupons::redeem,
@@ -168,7 +170,7 @@ use utoipa_swagger_ui::SwaggerUi;
         service_views::TeamTemplateView, service_views::TeamTemplateList,
         service_views::TeamPlaceView, service_views::TeamNoteView, service_views::ServiceTeamView,
         service_views::TeamNoteInput, service_views::CareItemView, service_views::CareList,
-        service_views::OwnerInput, service_views::WecomContactView, service_views::WecomContactsView, service_views::WecomGroupView, service_views::WecomGroupsView, service_views::WecomGroupInput, activity_views::ChallengeInput, activity_views::ActivityInput, activity_views::ActivityView, activity_views::ActivitiesView, activity_views::RsvpInput, activity_views::RsvpView, activity_views::RsvpsView, activity_views::CancelledView, activity_views::CheckInInput, activity_views::CheckInView, activity_views::InvitationInput, activity_views::InvitationView, activity_views::StageMoveView, activity_views::ActivityReportView, service_views::OwnerView, service_views::OwnedMemberView,
+        service_views::OwnerInput, service_views::WecomContactView, service_views::WecomContactsView, service_views::WecomGroupView, service_views::WecomGroupsView, service_views::WecomGroupInput, activity_views::ChallengeInput, activity_views::ActivityInput, activity_views::ActivityView, activity_views::ActivitiesView, activity_views::RsvpInput, activity_views::RsvpView, activity_views::RsvpsView, activity_views::CancelledView, activity_views::CheckInInput, activity_views::CheckInView, activity_views::InvitationInput, activity_views::InvitationView, activity_views::StageMoveView, activity_views::ActivityReportView, idea_views::IdeaView, idea_views::IdeasView, idea_views::IdeaInput, idea_views::IdeaDecisionInput, idea_views::IdeaDecisionView, service_views::OwnerView, service_views::OwnedMemberView,
         service_views::OwnedMembersView, service_views::ContactInput, service_views::ContactView,
         service_views::GiftInput, service_views::GiftView,
         marketing_views::ProductInput, marketing_views::ProductView, marketing_views::ProductList,

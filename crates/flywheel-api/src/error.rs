@@ -116,6 +116,7 @@ impl From<flywheel_store::PointsError> for ApiError {
                     "redemption" => ErrorCode::RedemptionNotFound,
                     "programme" => ErrorCode::ProgrammeNotFound,
                     "benefit" => ErrorCode::BenefitNotFound,
+                    "idea" => ErrorCode::IdeaNotFound,
                     "activity" | "rsvp" => ErrorCode::ActivityNotFound,
                     _ => ErrorCode::NotFound,
                 };

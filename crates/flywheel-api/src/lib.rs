@@ -21,6 +21,7 @@ mod engagement_views;
 mod error;
 mod fission_views;
 mod honours_views;
+mod idea_views;
 mod limits;
 mod marketing_views;
 mod membership_views;
@@ -75,6 +76,7 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::owners::router())
         .merge(routes::groups::router())
         .merge(routes::activities::router())
+        .merge(routes::ideas::router())
         .merge(routes::products::router())
         .merge(routes::coupons::router())
         .merge(routes::flash_sales::router())

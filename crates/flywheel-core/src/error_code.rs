@@ -80,6 +80,7 @@ codes! {
     FissionNotFound = "fission_not_found", 404, "No fission campaign has that id, or no round of it has that id.";
     ReferralNotFound = "referral_not_found", 404, "No referral has that event id.";
     ShareLinkNotFound = "share_link_not_found", 404, "No tracked share link has that token.";
+    IdeaNotFound = "idea_not_found", 404, "No idea on the co-creation board has that id.";
     ActivityNotFound = "activity_not_found", 404, "No activity has that id, or the member has no RSVP to it.";
     MethodNotAllowed = "method_not_allowed", 405, "The route exists but does not take that method.";
     RequestTimeout = "request_timeout", 408, "The request body did not arrive in time.";
@@ -112,6 +113,7 @@ codes! {
     NotEligible = "not_eligible", 409, "The member does not meet the card's or the activity's eligibility.";
     ActivityClosed = "activity_closed", 409, "The activity is cancelled or over, or not taking check-ins now.";
     ActivityFull = "activity_full", 409, "Every seat of the activity is taken.";
+    InvalidTransition = "invalid_transition", 409, "The idea cannot move from its status to the one asked for.";
     CouponExists = "coupon_exists", 409, "A coupon with that id exists; change it with PUT.";
     CouponUnavailable = "coupon_unavailable", 409, "The coupon is switched off or outside its dates, so no code is issued.";
     CouponBudgetSpent = "coupon_budget_spent", 409, "The coupon's budget (codes issued, or discount granted) is used up.";

@@ -15,6 +15,7 @@ pub mod error_code;
 pub mod event;
 pub mod facts;
 pub mod facts_view;
+pub mod idea;
 pub mod identity;
 pub mod ingest;
 pub mod kpi;

@@ -116,6 +116,7 @@ const MIGRATIONS: &[Migration] = &[
     common!(46, "wecom_contacts", "0046_wecom_contacts"),
     common!(47, "wecom_groups", "0047_wecom_groups"),
     common!(48, "activities", "0048_activities"),
+    common!(49, "ideas", "0049_ideas"),
 ];
 
 impl Store {

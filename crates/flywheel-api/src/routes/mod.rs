@@ -15,6 +15,7 @@ pub mod fission;
 pub mod flash_sales;
 pub mod groups;
 pub mod health;
+pub mod ideas;
 pub mod identity;
 pub mod journeys;
 pub mod kpis;

@@ -410,6 +410,8 @@ impl Store {
         crate::marketing::plan_event_shares(&mut derived, &ws, events, &accepted);
         // WeCom links between shop assistants and customers, and the owners they set.
         crate::service::wecom::plan_wecom_contacts(&mut derived, &ws, events, &accepted);
+        // Suggestions onto the co-creation board.
+        crate::ideas::plan_ideas(&mut derived, &ws, events, &accepted);
         let service = accepted.iter().any(|&(i, _)| {
             matches!(
                 events[i].payload,

@@ -44,6 +44,7 @@ fn repoint_merged(w: &mut Writes, ws: &WorkingSet, changes: &Changes) {
         ("share_links", "member_id"),
         ("wecom_contacts", "member_id"),
         ("wecom_group_members", "member_id"),
+        ("ideas", "member_id"),
     ] {
         w.remap(table, column, moves.clone());
     }
