@@ -4,6 +4,7 @@
 //! cancelled seat goes to the first in line; a points cost is paid with the seat and
 //! given back on a cancel; a three-day challenge completes on the third day in a row
 //! with its points and badge, once; the report counts it all; the books stay at zero.
+//! Members do the same from their card page: join, check in to a challenge, send ideas.
 
 mod common;
 
@@ -348,5 +349,157 @@ async fn concurrent_rsvps_never_take_more_seats_than_there_are() {
             (&json!(3), &json!(0)),
             "{a}"
         );
+    }
+}
+
+/// The member's own card link, as a path.
+async fn card_path(app: &TestApp, member: i64) -> String {
+    let (status, link) = app
+        .get(&format!("/v1/members/{member}/card-link?valid_days=30"))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{link}");
+    let url = link["url"].as_str().unwrap();
+    url[url.find("/card/").unwrap()..].to_owned()
+}
+
+/// Posts a form from the card page as a phone's browser would (no redirects followed):
+/// the status and where it sends the member next.
+async fn post_form(app: &TestApp, path: &str, fields: &[(&str, &str)]) -> (StatusCode, String) {
+    let body: Vec<String> = fields
+        .iter()
+        .map(|(k, v)| {
+            let value: String = v
+                .bytes()
+                .map(|b| match b {
+                    b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' => (b as char).to_string(),
+                    b' ' => "+".into(),
+                    _ => format!("%{b:02X}"),
+                })
+                .collect();
+            format!("{k}={value}")
+        })
+        .collect();
+    let resp = flywheel_testkit::http_builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .post(format!("{}{path}", app.base))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(body.join("&"))
+        .send()
+        .await
+        .unwrap();
+    let to = resp
+        .headers()
+        .get("location")
+        .map(|l| l.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    (resp.status(), to)
+}
+
+async fn page(app: &TestApp, path: &str) -> String {
+    let resp = reqwest::get(format!("{}{path}", app.base)).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK, "{path}");
+    resp.text().await.unwrap()
+}
+
+#[tokio::test]
+async fn members_rsvp_check_in_and_send_ideas_from_their_card() {
+    for app in TestApp::all().await {
+        let mut one_seat = salon(&app);
+        one_seat["capacity"] = json!(1);
+        app.put("/v1/activities/winter-salon", one_seat).await;
+        let challenge = json!({"name": "Two days of tea", "kind": "challenge",
+            "starts_at": to_rfc3339(app.now()), "ends_at": to_rfc3339(app.now() + 10 * DAY),
+            "link": "https://app.example.com/challenge", "challenge": {"days": 2, "reward_points": 20}});
+        app.put("/v1/activities/tea-2", challenge).await;
+        let (a, b) = (buyer(&app, 1).await, buyer(&app, 2).await);
+        let (card_a, card_b) = (card_path(&app, a).await, card_path(&app, b).await);
+
+        let html = page(&app, &card_a).await;
+        assert!(
+            html.contains("Winter tea salon") && html.contains("1 seat left"),
+            "{html}"
+        );
+        assert!(
+            html.contains("Check in today"),
+            "the challenge is under way"
+        );
+        // A member the salon is not for does not see it, and cannot join by posting.
+        let stranger = app
+            .send(json!({"event_id": "visit-1", "type": "page_view", "occurred_at": to_rfc3339(app.now()),
+                "channel": "web", "identities": {"phone": "13900009999"}, "properties": {"url": "https://example.com/"}}))
+            .await["member_id"]
+            .as_i64()
+            .unwrap();
+        let card_s = card_path(&app, stranger).await;
+        assert!(!page(&app, &card_s).await.contains("Winter tea salon"));
+        let (status, to) =
+            post_form(&app, &format!("{card_s}/activities/winter-salon/rsvp"), &[]).await;
+        assert_eq!(status, StatusCode::SEE_OTHER);
+        assert!(to.contains("note=not_eligible"), "{to}");
+
+        // The last seat, then the line; the page says which.
+        let (_, to) = post_form(&app, &format!("{card_a}/activities/winter-salon/rsvp"), &[]).await;
+        assert!(to.contains("note=rsvp-confirmed"), "{to}");
+        let (_, to) = post_form(&app, &format!("{card_b}/activities/winter-salon/rsvp"), &[]).await;
+        assert!(to.contains("note=rsvp-waitlisted"), "{to}");
+        let html = page(&app, &format!("{card_b}?note=rsvp-waitlisted")).await;
+        assert!(
+            html.contains("you are in line") && html.contains("number 1"),
+            "{html}"
+        );
+        let (_, rsvps) = app.get("/v1/activities/winter-salon/rsvps").await;
+        assert_eq!(rsvps["rsvps"][0]["via"], "card", "{rsvps}");
+        assert!(page(&app, &card_a).await.contains("you are going"));
+
+        // The challenge: a check-in today, another tomorrow completes it, once.
+        let (_, to) = post_form(&app, &format!("{card_a}/activities/tea-2/check-in"), &[]).await;
+        assert!(to.contains("note=checked-in"), "{to}");
+        app.advance(DAY);
+        let (_, to) = post_form(&app, &format!("{card_a}/activities/tea-2/check-in"), &[]).await;
+        assert!(to.contains("note=completed"), "{to}");
+        let html = page(&app, &card_a).await;
+        assert!(
+            html.contains("completed") && !html.contains("Check in today"),
+            "{html}"
+        );
+        // The salon has a place: members are checked in at its door, not from the card.
+        let (_, to) = post_form(
+            &app,
+            &format!("{card_a}/activities/winter-salon/check-in"),
+            &[],
+        )
+        .await;
+        assert!(to.contains("note=activity_closed"), "{to}");
+
+        // An idea: sending the same form twice files it once; the card shows its status.
+        let idea = [("text", "A refill pouch for the tin"), ("key", "f00d")];
+        for _ in 0..2 {
+            let (status, to) = post_form(&app, &format!("{card_a}/ideas"), &idea).await;
+            assert_eq!(status, StatusCode::SEE_OTHER);
+            assert!(to.contains("note=idea-sent"), "{to}");
+        }
+        let (_, board) = app.get("/v1/ideas").await;
+        assert_eq!(board["ideas"].as_array().unwrap().len(), 1, "{board}");
+        assert_eq!(
+            (&board["ideas"][0]["via"], &board["ideas"][0]["member_id"]),
+            (&json!("card"), &json!(a))
+        );
+        let html = page(&app, &card_a).await;
+        assert!(
+            html.contains("A refill pouch for the tin") && html.contains("received"),
+            "{html}"
+        );
+        let (_, to) = post_form(&app, &format!("{card_a}/ideas"), &[("text", "  ")]).await;
+        assert!(to.contains("note=invalid_value"), "{to}");
+
+        // A tampered link does nothing.
+        let mut tampered = card_a.clone();
+        let last = tampered.pop().unwrap();
+        tampered.push(if last == '0' { '1' } else { '0' });
+        let (status, _) = post_form(&app, &format!("{tampered}/ideas"), &idea).await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+        app.assert_books_balance().await;
     }
 }

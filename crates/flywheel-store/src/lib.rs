@@ -60,7 +60,9 @@ mod sweep;
 mod tracking;
 mod wal;
 
-pub use activities::{ActivityReport, ActivityRow, CheckInRow, MOVEMENT_DAYS, RsvpRow};
+pub use activities::{
+    ActivityReport, ActivityRow, CheckInRow, DOORS_OPEN_BEFORE, MOVEMENT_DAYS, RsvpRow,
+};
 pub use audit::{AUDIT_KINDS, AuditActor, AuditChange, AuditQuery, AuditRow};
 pub use cockpit::SessionRow;
 pub use contribution::{Contribution, Entries, GroupFigures};

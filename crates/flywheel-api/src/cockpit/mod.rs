@@ -11,10 +11,12 @@
 //!
 //! Layout: `session.rs` sign-in, sign-out, the session cookie and CSRF; `page.rs` what
 //! every page shares (the header, role-dependent actions, errors); `assets.rs` the
-//! static files; `card_link.rs` the signed links to a member's card; one module per page.
+//! static files; `card_link.rs` the signed links to a member's card, `card_actions.rs` what
+//! the member does from it; one module per page.
 
 mod assets;
 mod campaigns;
+mod card_actions;
 pub(crate) mod card_link;
 mod card_page;
 mod conflicts;
@@ -72,5 +74,14 @@ pub fn router() -> Router<AppState> {
         .route("/value", get(value::page))
         .route("/value/kpis", post(value::set_target))
         .route("/card/{token}", get(card_page::page))
+        .route(
+            "/card/{token}/activities/{id}/rsvp",
+            post(card_actions::rsvp),
+        )
+        .route(
+            "/card/{token}/activities/{id}/check-in",
+            post(card_actions::check_in),
+        )
+        .route("/card/{token}/ideas", post(card_actions::send_idea))
         .route("/assets/{name}", get(assets::serve))
 }
