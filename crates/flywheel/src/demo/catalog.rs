@@ -90,3 +90,41 @@ pub const GIVEN: &[&str] = &[
 
 pub const FEEDBACK_CATEGORIES: &[&str] =
     &["taste", "service", "delivery", "price", "packaging", "app"];
+
+/// What members suggest, by feedback category (the same order): the co-creation
+/// board's ideas. Chosen by the person's number and event count, not the random stream.
+pub const SUGGESTIONS: &[&[&str]] = &[
+    &[
+        "A less sweet version of the osmanthus oolong",
+        "Cold-brew sachets for summer",
+        "A sampler of three single-origin greens",
+    ],
+    &[
+        "Let me book a tasting at the counter from the app",
+        "Staff notes on how to brew each tea, printed on the receipt",
+    ],
+    &[
+        "Evening delivery slots for office orders",
+        "A plastic-free mailer for online orders",
+    ],
+    &[
+        "A refill price for bringing the tin back",
+        "Family bundles at a better price",
+    ],
+    &[
+        "A travel tin that fits a jacket pocket",
+        "Resealable pouches instead of single-use bags",
+        "Bigger print for the brewing temperature on the tin",
+    ],
+    &[
+        "Show how many points I will earn before I pay",
+        "A brewing timer in the mini-program",
+    ],
+];
+
+/// The shop assistants' WeCom customer groups: chat id and the name staff give it.
+pub const DEMO_GROUPS: &[(&str, &str)] = &[
+    ("wrZhaoTeaLovers01", "Zhao's tea lovers"),
+    ("wrLiCoffeeFriend1", "Li's coffee friends"),
+    ("wrFlagshipSalons1", "Flagship salon club"),
+];

@@ -13,7 +13,8 @@
 //! give the same events.
 
 use super::catalog::{
-    CITIES, FEEDBACK_CATEGORIES, GIVEN, OCCUPATIONS, PRODUCTS, STORES_PER_CITY, SURNAMES,
+    CITIES, DEMO_GROUPS, FEEDBACK_CATEGORIES, GIVEN, OCCUPATIONS, PRODUCTS, STORES_PER_CITY,
+    SUGGESTIONS, SURNAMES,
 };
 use super::memberships::{MAX_POINTS_SHARE, PAID_TIERS};
 use flywheel_core::time::{DAY, Micros, SECOND, to_rfc3339};
@@ -326,6 +327,55 @@ impl Generator {
                 ids,
                 json!({"staff": staff, "state": "store-counter"}),
             );
+            // The assistant invites them into their customer group; one in three also
+            // joins the salon club, and one in five of those leaves it again.
+            let ids = json!({"wecom_external_id": format!("wm{person:x}")});
+            let group = if staff == "s-zhao" {
+                DEMO_GROUPS[0].0
+            } else {
+                DEMO_GROUPS[1].0
+            };
+            let joined = json!({"group": group, "platform": "wecom", "scene": "invite"});
+            self.emit(
+                person,
+                at + 3 * DAY,
+                "group_joined",
+                "wechat",
+                ids.clone(),
+                joined,
+            );
+            if person.is_multiple_of(3) {
+                let club = json!({"group": DEMO_GROUPS[2].0, "platform": "wecom", "scene": "qr"});
+                self.emit(
+                    person,
+                    at + 10 * DAY,
+                    "group_joined",
+                    "wechat",
+                    ids.clone(),
+                    club.clone(),
+                );
+                if person.is_multiple_of(5) {
+                    self.emit(person, at + 60 * DAY, "group_left", "wechat", ids, club);
+                }
+            }
+        }
+        // The official account: QR codes on the tins and on the counters make followers
+        // (the scene names the code, as subscribing by QR does).
+        if let Some(scene) = self
+            .source_of(person)
+            .filter(|s| s["kind"] == "qr")
+            .and_then(|s| s["name"].as_str().map(str::to_owned))
+        {
+            let ids = json!({"wechat_openid": format!("oA{person:x}"),
+                             "wechat_unionid": format!("un{person:x}")});
+            self.emit(
+                person,
+                at + 120 * SECOND,
+                "follow",
+                "wechat",
+                ids,
+                json!({"scene": scene, "account": "gh_flywheel_tea"}),
+            );
         }
         if self.people[person as usize].weibo {
             let ids = self.identities(person, "weibo", false);
@@ -577,13 +627,22 @@ impl Generator {
                 let category =
                     FEEDBACK_CATEGORIES[self.rng.random_range(0..FEEDBACK_CATEGORIES.len())];
                 let kind = if complaint { "complaint" } else { "suggestion" };
+                let text = if complaint {
+                    "…"
+                } else {
+                    // Said in words, for the co-creation board (the stream is untouched).
+                    let c = FEEDBACK_CATEGORIES.iter().position(|c| *c == category);
+                    let ideas = SUGGESTIONS[c.unwrap_or(0)];
+                    ideas[(person as usize + self.people[person as usize].seq as usize)
+                        % ideas.len()]
+                };
                 let seq = self.emit(
                     person,
                     at,
                     "feedback",
                     channel,
                     ids,
-                    json!({"kind": kind, "category": category, "text": "…"}),
+                    json!({"kind": kind, "category": category, "text": text}),
                 );
                 if complaint && self.rng.random::<f64>() < 0.7 {
                     let later = at + self.rng.random_range(1..20) * DAY;

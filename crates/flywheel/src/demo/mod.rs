@@ -4,6 +4,7 @@
 //! first so tiers move as it goes (`memberships.rs`) — then serves it.
 
 mod catalog;
+mod community;
 mod fission;
 mod generate;
 mod journeys;
@@ -315,6 +316,19 @@ async fn load(
         deals.all.deals,
         delivered(&deals.with_team),
         delivered(&deals.without_team)
+    );
+    let community = community::seed(store, config, &config.policy.language(), end).await?;
+    let groups = store.wecom_groups().await?;
+    let in_groups: i64 = groups.iter().map(|g| g.members).sum();
+    eprintln!(
+        "community: {} WeCom customer groups with {in_groups} members (GET /v1/wecom/groups); a winter salon with {} seated, {} came, {} no-shows; a 45-day check-in challenge with {} through and {} on their way (GET /v1/activities); {} ideas moved along the co-creation board (GET /v1/ideas)",
+        groups.len(),
+        community.salon_confirmed,
+        community.salon_attended,
+        community.salon_no_shows,
+        community.challenge_completed,
+        community.challenge_going,
+        community.ideas_moved
     );
     let paid = store.paid_member_count().await?;
     eprintln!(
