@@ -1,6 +1,7 @@
 //! The cockpit's pages over real HTTP on SQLite and PostgreSQL: sign-in with a key and
 //! the session cookie, CSRF refusals, every page's status for each role, masking for
-//! the staff role, no buttons for read-only, signed card links, and the stats endpoints
+//! the staff role, no buttons for read-only, signed card links, the community pages
+//! (the door's check-in, the board's moves), and the stats endpoints
 //! the overview draws from. The browser tests (tests/browser) drive the same pages in
 //! Chromium.
 
@@ -241,6 +242,9 @@ async fn every_page_answers_for_every_role_with_masking_and_buttons_by_role() {
             "/points".to_owned(),
             "/memberships".to_owned(),
             "/value".to_owned(),
+            "/community".to_owned(),
+            "/community/ideas".to_owned(),
+            "/community/ideas?status=received".to_owned(),
         ];
         for role in [
             Role::Admin,
@@ -815,4 +819,98 @@ async fn card_links_name_the_public_address_when_one_is_configured() {
     let path = &url["https://loyalty.example.com".len()..];
     let (status, _, _) = Person::new(&app).get(path).await;
     assert_eq!(status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn the_community_pages_check_members_in_at_the_door_and_move_ideas() {
+    for app in TestApp::all().await {
+        let member = register(&app, "13900004444", "lu.yan@example.com").await;
+        let salon = json!({"name": "Tea salon", "kind": "salon", "capacity": 5,
+            "starts_at": to_rfc3339(app.now() + 3_600_000_000),
+            "ends_at": to_rfc3339(app.now() + 3 * 3_600_000_000), "place": "Flagship store"});
+        assert_eq!(
+            app.put("/v1/activities/salon", salon).await.0,
+            StatusCode::CREATED
+        );
+        let (_, idea) = app
+            .post(
+                "/v1/ideas",
+                json!({"member_id": member, "text": "Oolong in a can",
+                "idempotency_key": "k1"}),
+            )
+            .await;
+        let idea = idea["id"].as_str().unwrap().to_owned();
+
+        let mut admin = Person::new(&app);
+        admin.sign_in(ADMIN).await;
+        let (_, html, _) = admin.get("/community").await;
+        assert!(html.contains("Tea salon") && html.contains("/community/activities/salon"));
+        assert!(html.contains("id=\"count-received\">1<"), "{html}");
+
+        // The door: a card code checks the member in; a wrong one is refused, named.
+        let card = flywheel_core::membership::card::card_number(member);
+        let door = "/community/activities/salon/check-ins";
+        let csrf = admin.csrf.clone();
+        let (status, _) = admin
+            .post(door, &[("csrf", &csrf), ("card_code", &card)])
+            .await;
+        assert_eq!(status, StatusCode::SEE_OTHER);
+        let (status, _) = admin
+            .post(door, &[("csrf", "forged"), ("card_code", &card)])
+            .await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+        let (_, report) = app.get("/v1/activities/salon/report").await;
+        assert_eq!(report["attended"], 1, "{report}");
+        let (_, html, _) = admin
+            .get("/community/activities/salon?refused=invalid_value")
+            .await;
+        assert!(html.contains("not a member card number"), "{html}");
+        assert!(html.contains(&format!("id=\"rsvp-{member}\"")), "{html}");
+
+        // The board: under review, then adopted with points — the member is credited.
+        let decide = format!("/community/ideas/{idea}/decision");
+        for (to, points) in [("under_review", ""), ("adopted", "25")] {
+            let form = [
+                ("csrf", csrf.as_str()),
+                ("status", to),
+                ("reward_points", points),
+                ("public_note", "Thank you"),
+                ("back", "received"),
+            ];
+            let (status, body) = admin.post(&decide, &form).await;
+            assert_eq!(status, StatusCode::SEE_OTHER, "{to}: {body}");
+        }
+        let (_, now) = app.get(&format!("/v1/ideas/{idea}")).await;
+        assert_eq!(
+            (&now["status"], &now["reward_points"]),
+            (&json!("adopted"), &json!(25))
+        );
+        let (_, m) = app.get(&format!("/v1/members/{member}")).await;
+        assert_eq!(m["facts"]["participations"]["co_creation"], 1, "{m}");
+        let (_, html, _) = admin.get("/community/ideas?status=adopted").await;
+        assert!(
+            html.contains("Oolong in a can") && html.contains("Thank you"),
+            "{html}"
+        );
+        let (_, html, _) = admin.get(&format!("/members/{member}")).await;
+        assert!(
+            html.contains("co_creation ×1") && html.contains("Tea salon"),
+            "{html}"
+        );
+        // A move the board does not allow is refused; staff may not move ideas at all.
+        let (status, _) = admin
+            .post(&decide, &[("csrf", &csrf), ("status", "received")])
+            .await;
+        assert_eq!(status, StatusCode::CONFLICT);
+        let mut staff = Person::new(&app);
+        staff.sign_in(&app.key(Role::Staff).await).await;
+        let (_, html, _) = staff.get("/community/ideas").await;
+        assert!(!html.contains("class=\"decide\""));
+        let staff_csrf = staff.csrf.clone();
+        let (status, _) = staff
+            .post(&decide, &[("csrf", &staff_csrf), ("status", "shipped")])
+            .await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+        app.assert_books_balance().await;
+    }
 }

@@ -298,6 +298,7 @@ struct MemberPage {
     runs: Vec<RunLine>,
     messages: Vec<MessageLine>,
     tickets: Vec<super::service::TicketLine>,
+    community: super::community::MemberCommunity,
     /// A fresh idempotency key for the adjustment form: a double submit posts once.
     adjust_key: String,
     flash: Option<String>,
@@ -346,6 +347,7 @@ pub(super) async fn member_360(
         (None, Vec::new())
     };
     let card = card::card(&state, m.id, viewer.caller.hands_out_codes()).await?;
+    let community = super::community::member_community(&state, m.id, &doc.facts.groups).await?;
     let tags = tags::tags_view(&state, m.id).await?.tags;
     let segment_names: std::collections::HashMap<String, String> = state
         .store
@@ -438,6 +440,7 @@ pub(super) async fn member_360(
         chrome: Chrome::of(&viewer, "members"),
         runs,
         tickets,
+        community,
         messages,
         name: display_name(&m),
         profile: profile_lines(&doc.profile),

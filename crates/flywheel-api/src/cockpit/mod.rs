@@ -1,6 +1,7 @@
 //! The cockpit: the pages people use — the overview with its charts, member search and
 //! the member 360, the till lookup, identity conflicts, segments, points, tiers, journeys
-//! and their messages, campaigns, service tickets — and the member's own card page. Served by the same
+//! and their messages, campaigns, service tickets, the community (activities, WeCom groups,
+//! the co-creation board) — and the member's own card page. Served by the same
 //! binary from templates and assets compiled in (askama; htmx and Chart.js vendored
 //! under `assets/vendor/`), so it works offline.
 //!
@@ -19,6 +20,7 @@ mod campaigns;
 mod card_actions;
 pub(crate) mod card_link;
 mod card_page;
+mod community;
 mod conflicts;
 mod journeys;
 mod marketing;
@@ -71,6 +73,14 @@ pub fn router() -> Router<AppState> {
             "/service/owners/{staff}/contacts/{member}",
             post(owners::contact),
         )
+        .route("/community", get(community::page))
+        .route("/community/activities/{id}", get(community::activity))
+        .route(
+            "/community/activities/{id}/check-ins",
+            post(community::check_in),
+        )
+        .route("/community/ideas", get(community::ideas_page))
+        .route("/community/ideas/{id}/decision", post(community::decide))
         .route("/value", get(value::page))
         .route("/value/kpis", post(value::set_target))
         .route("/card/{token}", get(card_page::page))

@@ -37,6 +37,8 @@ pub(crate) struct Can {
     pub redeem: bool,
     /// Release or refuse referrals held as farmed.
     pub review_referrals: bool,
+    /// Move ideas along the co-creation board.
+    pub decide_ideas: bool,
 }
 
 impl Chrome {
@@ -58,6 +60,7 @@ impl Chrome {
                 handle_tickets: role.allows(Permission::HandleTickets),
                 redeem: role.allows(Permission::SpendPoints),
                 review_referrals: role.allows(Permission::ManageMarketing),
+                decide_ideas: role.allows(Permission::ManageService),
             },
         }
     }

@@ -453,7 +453,7 @@ pub async fn cancel_rsvp(
 }
 
 /// The member a check-in names: by card code (its check digit verified) or id.
-fn who(input: &CheckInInput) -> Result<i64, ApiError> {
+pub(crate) fn who(input: &CheckInInput) -> Result<i64, ApiError> {
     match (&input.card_code, input.member_id) {
         (Some(code), None) => {
             let code = code.trim();

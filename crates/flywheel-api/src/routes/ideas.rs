@@ -213,6 +213,19 @@ pub async fn decide(
     JsonValue(body): JsonValue<SMALL>,
 ) -> Result<Json<IdeaDecisionView>, ApiError> {
     let input: IdeaDecisionInput = typed(body)?;
+    Ok(Json(
+        apply_decision(&state, &id, &input, caller.audit_actor()).await?,
+    ))
+}
+
+/// A person's decision on an idea, checked, applied and credited: the API's and the
+/// cockpit board's.
+pub(crate) async fn apply_decision(
+    state: &AppState,
+    id: &str,
+    input: &IdeaDecisionInput,
+    actor: AuditActor,
+) -> Result<IdeaDecisionView, ApiError> {
     let line = |field: &str, v: &Option<String>, max: usize| -> Result<Option<String>, ApiError> {
         Ok(v.as_deref()
             .map(|t| check_paragraph(field, t, max))
@@ -252,23 +265,22 @@ pub async fn decide(
             .map(|b| check_line("badge", b, 64))
             .transpose()?,
     };
-    let actor = caller.audit_actor();
     let (idea, moved) = state
         .store
-        .change_idea(&id, &change, &actor, state.now())
+        .change_idea(id, &change, &actor, state.now())
         .await?;
     let (participation_event_id, reward_ledger_key) =
         if matches!(idea.status.as_str(), "adopted" | "shipped") {
-            credit(&state, &idea, actor).await?
+            credit(state, &idea, actor).await?
         } else {
             (None, None)
         };
-    Ok(Json(IdeaDecisionView {
+    Ok(IdeaDecisionView {
         idea: view(idea),
         moved,
         participation_event_id,
         reward_ledger_key,
-    }))
+    })
 }
 
 /// An adopted idea's credit to its member, each part keyed by the idea so a retry (or
