@@ -550,8 +550,10 @@ class Cockpit(unittest.TestCase):
                 self.assertIn(t["title"], item.text)
                 self.assertIn(t["reward"], item.text)
                 self.assertEqual("done" in item.get_attribute("class"), t["status"] == "done")
+            # Each full week pays again (the 45-day challengers' check-ins count too).
+            done = [t for t in tasks if t["rule_id"] == "task-streak"][0]["times_done"]
             streak = phone_browser.find_element(By.ID, "task-task-streak").text
-            self.assertIn("done 1×", streak)
+            self.assertIn(f"done {done}×", streak)
             phone_browser.execute_script(
                 "document.getElementById('card-tasks').scrollIntoView()")
             os.makedirs(SHOTS, exist_ok=True)
@@ -585,6 +587,103 @@ class Cockpit(unittest.TestCase):
                 "document.getElementById('card-shares').scrollIntoView()")
             os.makedirs(SHOTS, exist_ok=True)
             phone_browser.save_screenshot(os.path.join(SHOTS, "card-shares.png"))
+        finally:
+            phone_browser.quit()
+
+    def test_the_community_page_shows_activities_groups_and_the_board_as_the_api(self):
+        self.sign_in(ADMIN_KEY, "/community")
+        activities = api("/v1/activities")["activities"]
+        self.assertEqual({a["id"] for a in activities},
+                         {"winter-salon", "spring-tasting", "tea-45"},
+                         "the demo runs a salon, a tasting and the 45-day challenge")
+        for a in activities:
+            row = self.driver.find_element(By.ID, f"activity-{a['id']}").text
+            self.assertIn(a["name"], row)
+        for g in api("/v1/wecom/groups")["groups"]:
+            row = self.driver.find_element(By.ID, f"group-{g['chat_id']}").text
+            self.assertIn(g["name"], row)
+            self.assertIn(str(g["members"]), row)
+        board = api("/v1/ideas?limit=1")["counts"]
+        for status in ("received", "under_review", "adopted", "shipped", "declined"):
+            self.assertEqual(self.text(f"count-{status}"), str(board.get(status, 0)))
+            self.assertGreater(board.get(status, 0), 0, f"the demo has an idea {status}")
+        self.shot("community")
+        self.driver.find_element(By.LINK_TEXT, "Winter tea salon").click()
+        self.wait.until(EC.presence_of_element_located((By.ID, "report")))
+        report = api("/v1/activities/winter-salon/report")
+        self.assertEqual(self.text("r-attended"), str(report["attended"]))
+        self.assertEqual(self.text("r-no-shows"), str(report["no_shows"]))
+        self.assertEqual(report["attended"], 10)
+        self.assertEqual(len(self.driver.find_elements(By.CSS_SELECTOR, "#rsvps tbody tr")),
+                         len(api("/v1/activities/winter-salon/rsvps")["rsvps"]))
+        self.shot("community-activity")
+
+    def test_an_operator_moves_an_idea_along_the_board(self):
+        idea = api("/v1/ideas?status=received&limit=1")["ideas"][0]
+        self.sign_in(ADMIN_KEY, "/community/ideas?status=received")
+        row = self.driver.find_element(By.ID, idea["id"])
+        self.assertIn(idea["text"], row.text)
+        Select(row.find_element(By.NAME, "status")).select_by_value("under_review")
+        row.find_element(By.NAME, "public_note").send_keys("Our buyers are looking at it")
+        row.find_element(By.CSS_SELECTOR, "form.decide button").click()
+        flash = self.wait.until(EC.presence_of_element_located((By.ID, "flash")))
+        self.assertIn(idea["id"], flash.text)
+        now = api(f"/v1/ideas/{idea['id']}")
+        self.assertEqual(now["status"], "under_review")
+        self.assertEqual(now["public_note"], "Our buyers are looking at it")
+        self.shot("community-ideas")
+
+    def test_a_member_joins_the_tasting_and_sends_an_idea_from_their_card(self):
+        taken = {r["member_id"] for r in api("/v1/activities/spring-tasting/rsvps")["rsvps"]}
+        member = None
+        for candidate in range(1, 300):
+            if candidate in taken:
+                continue
+            try:
+                doc = api(f"/v1/members/{candidate}")
+            except urllib.error.HTTPError:
+                continue
+            if doc["id"] != candidate or doc["stage"] not in ("weak", "strong", "super_strong"):
+                continue
+            if api(f"/v1/members/{candidate}/card")["points"]["balance"] >= 100:
+                member = candidate
+                break
+        self.assertIsNotNone(member, "the demo has a weak-or-better member with 100 points")
+        before = api(f"/v1/members/{member}/card")["points"]["balance"]
+        link = api(f"/v1/members/{member}/card-link")["url"]
+        phone_browser = browser(390, 844)
+        try:
+            phone_browser.get(BASE + link[link.index("/card/"):])
+            wait = WebDriverWait(phone_browser, 20)
+            item = wait.until(EC.presence_of_element_located((By.ID, "activity-spring-tasting")))
+            self.assertIn("100 points", item.text)
+            item.find_element(By.CSS_SELECTOR, ".rsvp-button").click()
+            note = wait.until(EC.presence_of_element_located((By.ID, "card-note")))
+            self.assertIn("You have a seat", note.text)
+            self.assertIn("you are going (100 points paid)",
+                          phone_browser.find_element(By.ID, "activity-spring-tasting").text)
+            rsvps = api("/v1/activities/spring-tasting/rsvps")["rsvps"]
+            mine = [r for r in rsvps if r["member_id"] == member]
+            self.assertEqual((mine[0]["status"], mine[0]["via"]), ("confirmed", "card"))
+            self.assertEqual(api(f"/v1/members/{member}/card")["points"]["balance"], before - 100)
+            phone_browser.execute_script(
+                "document.getElementById('card-activities').scrollIntoView()")
+            os.makedirs(SHOTS, exist_ok=True)
+            phone_browser.save_screenshot(os.path.join(SHOTS, "card-activities.png"))
+
+            form = phone_browser.find_element(By.ID, "idea-form")
+            form.find_element(By.NAME, "text").send_keys("Matcha in a tin that reseals")
+            form.find_element(By.TAG_NAME, "button").click()
+            note = wait.until(EC.presence_of_element_located((By.ID, "card-note")))
+            self.assertIn("Your idea is on our board", note.text)
+            ideas = api("/v1/ideas?status=received")["ideas"]
+            sent = [i for i in ideas if i["member_id"] == member and i["via"] == "card"]
+            self.assertEqual([i["text"] for i in sent], ["Matcha in a tin that reseals"])
+            self.assertIn("Matcha in a tin that reseals",
+                          phone_browser.find_element(By.ID, "card-ideas").text)
+            phone_browser.execute_script(
+                "document.getElementById('card-ideas').scrollIntoView()")
+            phone_browser.save_screenshot(os.path.join(SHOTS, "card-ideas.png"))
         finally:
             phone_browser.quit()
 
