@@ -5,7 +5,8 @@ scripts/protocol-tests starts the server with a config naming the official accou
 token, EncodingAESKey and app id (FLYWHEEL_WECHAT_* below); the pushes are what the
 platform sends — a subscribe from a QR code, the same push again, a follower's message —
 and what follows is read through Flywheel's own API. A tampered signature is refused
-with 401 and writes nothing.
+with 401 and writes nothing. The followers then join a salon (two seats, a third in
+line, checked in by card code) and have an idea adopted (super_strong after 3 purchases).
 """
 
 import json
@@ -31,10 +32,10 @@ CALLBACK = BASE + "/wechat/official-account/callback"
 WORK_CALLBACK = BASE + "/wechat/work/callback"
 
 
-def api(path, body=None):
-    """GET `path`, or POST `body` as JSON to it; (status, parsed answer)."""
+def api(path, body=None, method=None):
+    """GET `path`, or POST (or `method`) `body` as JSON to it; (status, parsed answer)."""
     data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(BASE + path, data=data, headers={
+    request = urllib.request.Request(BASE + path, data=data, method=method, headers={
         "Authorization": "Bearer " + ADMIN_KEY, "Content-Type": "application/json"})
     try:
         with urllib.request.urlopen(request, timeout=30) as answer:
@@ -207,6 +208,78 @@ def chat_xml(change, detail, chat_id, created, items):
             f"<ChangeType><![CDATA[{change}]]></ChangeType><UpdateDetail><![CDATA[{detail}]]></UpdateDetail>"
             f"<JoinScene>1</JoinScene><QuitScene>0</QuitScene><MemChangeCnt>{len(items)}</MemChangeCnt>"
             f"<MemChangeList>{listed}</MemChangeList></xml>")
+
+
+def card_code(member_id):
+    """The member card's number: the id in ten digits and a Luhn check digit."""
+    body = f"{member_id:010d}"
+    total = 0
+    for i, ch in enumerate(reversed(body)):
+        d = int(ch)
+        if i % 2 == 0:
+            d = d * 2 - 9 if d * 2 > 9 else d * 2
+        total += d
+    return body + str((10 - total % 10) % 10)
+
+
+def rfc3339(seconds):
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(seconds))
+
+
+class Community(unittest.TestCase):
+    """Followers made by the official account's pushes join a salon and shape a product."""
+
+    def follower(self, n):
+        openid = f"oWxpySalon{n}"
+        xml = subscribe_xml(openid, int(time.time()) - 600, f"salon-poster-{n}")
+        self.assertEqual(push(xml, f"s-sub-{n}", openid), (200, "success"))
+        status, member = api(f"/v1/members/lookup?wechat_openid={openid}")
+        self.assertEqual(status, 200, member)
+        return openid, member["id"]
+
+    def buy(self, openid, n):
+        event = {"event_id": f"wxpy-buy-{openid}-{n}", "type": "purchase",
+                 "occurred_at": rfc3339(time.time() - (n + 1) * 86400), "channel": "mini_program",
+                 "identities": {"wechat_openid": openid},
+                 "properties": {"order_id": f"wxpy-{openid}-{n}", "amount": "58.00", "currency": "CNY"}}
+        status, body = api("/v1/events", event)
+        self.assertIn(status, (200, 201, 202), body)
+
+    def test_a_salon_of_two_lines_up_the_third_and_checks_in_by_card_code(self):
+        start = time.time() + 3600
+        salon = {"name": "Oolong salon", "kind": "salon", "place": "Flagship store",
+                 "starts_at": rfc3339(start), "ends_at": rfc3339(start + 7200), "capacity": 2}
+        status, body = api("/v1/activities/wxpy-salon", salon, method="PUT")
+        self.assertEqual(status, 201, body)
+        members = [self.follower(n)[1] for n in (1, 2, 3)]
+        answers = [api("/v1/activities/wxpy-salon/rsvps", {"member_id": m})[1] for m in members]
+        self.assertEqual([a["status"] for a in answers], ["confirmed", "confirmed", "waitlisted"])
+        self.assertEqual(answers[2]["position"], 1)
+        status, done = api("/v1/activities/wxpy-salon/check-ins", {"card_code": card_code(members[0])})
+        self.assertEqual(status, 200, done)
+        self.assertTrue(done["first"])
+        again = api("/v1/activities/wxpy-salon/check-ins", {"card_code": card_code(members[0])})[1]
+        self.assertFalse(again["first"], "a second scan is no second participation")
+        member = api(f"/v1/members/{members[0]}")[1]
+        self.assertEqual(member["facts"]["participations"], {"salon": 1}, member)
+        report = api("/v1/activities/wxpy-salon/report")[1]
+        self.assertEqual((report["confirmed"], report["waitlisted"], report["attended"]), (2, 1, 1))
+
+    def test_an_adopted_idea_makes_a_member_with_three_purchases_super_strong(self):
+        openid, member = self.follower(9)
+        for n in range(3):
+            self.buy(openid, n)
+        status, idea = api("/v1/ideas", {"member_id": member, "idempotency_key": "wxpy-idea-9",
+                                         "text": "Oolong in a resealable can"})
+        self.assertEqual(status, 201, idea)
+        self.assertNotEqual(api(f"/v1/members/{member}")[1]["stage"], "super_strong")
+        for move in ({"status": "under_review"},
+                     {"status": "adopted", "reward_points": 100, "public_note": "Thank you!"}):
+            status, body = api(f"/v1/ideas/{idea['id']}/decision", move)
+            self.assertEqual(status, 200, body)
+        after = api(f"/v1/members/{member}")[1]
+        self.assertEqual(after["stage"], "super_strong", after)
+        self.assertEqual(after["facts"]["participations"].get("co_creation"), 1)
 
 
 if __name__ == "__main__":
