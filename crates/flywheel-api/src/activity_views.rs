@@ -46,12 +46,33 @@ pub struct ActivityInput {
     pub status: Option<String>,
 }
 
+/// An activity's definition as answered: the fields of [`ActivityInput`], `status`
+/// always given. (Its own type: the input refuses unknown fields, so its schema cannot
+/// be flattened into a view that has more.)
+#[derive(Clone, Serialize, ToSchema)]
+pub struct ActivityDefinition {
+    pub name: String,
+    pub kind: String,
+    pub description: Option<String>,
+    pub starts_at: String,
+    pub ends_at: String,
+    pub place: Option<String>,
+    pub link: Option<String>,
+    pub capacity: Option<u32>,
+    pub cost_points: i64,
+    pub cost_cash: Option<String>,
+    pub eligibility: Option<String>,
+    pub challenge: Option<ChallengeInput>,
+    /// `open` or `cancelled`.
+    pub status: Option<String>,
+}
+
 /// An activity as stored, with its RSVPs counted.
 #[derive(Serialize, ToSchema)]
 pub struct ActivityView {
     pub id: String,
     #[serde(flatten)]
-    pub activity: ActivityInput,
+    pub activity: ActivityDefinition,
     pub confirmed: i64,
     pub waitlisted: i64,
     pub attended: i64,

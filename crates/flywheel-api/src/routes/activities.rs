@@ -8,9 +8,9 @@
 //! stage movement 30 days on.
 
 use crate::activity_views::{
-    ActivitiesView, ActivityInput, ActivityReportView, ActivityView, CancelledView, ChallengeInput,
-    CheckInInput, CheckInView, InvitationInput, InvitationView, RsvpInput, RsvpView, RsvpsView,
-    StageMoveView,
+    ActivitiesView, ActivityDefinition, ActivityInput, ActivityReportView, ActivityView,
+    CancelledView, ChallengeInput, CheckInInput, CheckInView, InvitationInput, InvitationView,
+    RsvpInput, RsvpView, RsvpsView, StageMoveView,
 };
 use crate::auth::{Allowed, need};
 use crate::body::{JsonValue, SMALL, typed};
@@ -38,8 +38,8 @@ pub fn router() -> Router<AppState> {
         .route("/v1/activities/{id}/check-ins", post(check_in))
 }
 
-fn input_of(a: &Activity) -> ActivityInput {
-    ActivityInput {
+fn definition_of(a: &Activity) -> ActivityDefinition {
+    ActivityDefinition {
         name: a.name.clone(),
         kind: a.kind.clone(),
         description: a.description.clone(),
@@ -66,7 +66,7 @@ pub(crate) fn view(a: ActivityRow) -> ActivityView {
             .activity
             .capacity
             .map(|c| (i64::from(c) - a.confirmed).max(0)),
-        activity: input_of(&a.activity),
+        activity: definition_of(&a.activity),
         id: a.id,
         confirmed: a.confirmed,
         waitlisted: a.waitlisted,
