@@ -64,7 +64,7 @@ pub struct ActivityDefinition {
     pub eligibility: Option<String>,
     pub challenge: Option<ChallengeInput>,
     /// `open` or `cancelled`.
-    pub status: Option<String>,
+    pub status: String,
 }
 
 /// An activity as stored, with its RSVPs counted.

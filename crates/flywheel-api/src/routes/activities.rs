@@ -56,7 +56,7 @@ fn definition_of(a: &Activity) -> ActivityDefinition {
             reward_points: c.reward_points,
             badge: c.badge.clone(),
         }),
-        status: Some(a.status.clone()),
+        status: a.status.clone(),
     }
 }
 
