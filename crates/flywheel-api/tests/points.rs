@@ -37,6 +37,39 @@ fn code(body: &Value) -> &str {
 }
 
 #[tokio::test]
+async fn an_order_refunded_in_full_inside_its_window_leaves_nothing_due() {
+    for app in TestApp::all().await {
+        let now = app.now();
+        let (ann, bo) = (
+            json!({"phone": "13800138000"}),
+            json!({"phone": "13800138009"}),
+        );
+        app.send(purchase("ann-buy", now, ann.clone(), "O-A", "50.00"))
+            .await;
+        // Bo's order is refunded in full inside the window: his pending lot is empty.
+        app.send(purchase("bo-buy", now, bo.clone(), "O-B", "60.00"))
+            .await;
+        app.send(event(
+            "bo-ref",
+            "refund",
+            now,
+            bo.clone(),
+            json!({"order_id": "O-B", "amount": "60.00"}),
+        ))
+        .await;
+        app.advance(7 * DAY + 1);
+        let (_, swept) = app.post("/v1/points/sweep", json!({})).await;
+        assert_eq!(
+            (swept["members"].clone(), swept["matured"].clone()),
+            (json!(1), json!(1)),
+            "only Ann's lot matures; Bo's has nothing to: {swept}"
+        );
+        let (_, again) = app.post("/v1/points/sweep", json!({})).await;
+        assert_eq!(again["members"], 0, "nothing is due twice: {again}");
+    }
+}
+
+#[tokio::test]
 async fn default_rules_limits_pending_points_and_refunds() {
     for app in TestApp::all().await {
         let now = app.now();

@@ -117,6 +117,7 @@ const MIGRATIONS: &[Migration] = &[
     common!(47, "wecom_groups", "0047_wecom_groups"),
     common!(48, "activities", "0048_activities"),
     common!(49, "ideas", "0049_ideas"),
+    common!(50, "points_lots_due", "0050_points_lots_due"),
 ];
 
 impl Store {

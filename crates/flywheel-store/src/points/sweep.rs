@@ -29,7 +29,14 @@ impl Store {
         let started = std::time::Instant::now();
         let mut report = PointsSweepReport::default();
         loop {
-            let done = self.sweep_points_once(now, &mut report).await?;
+            let posted_before = report.matured + report.expired;
+            let mut done = self.sweep_points_once(now, &mut report).await?;
+            if !done && report.matured + report.expired == posted_before {
+                // Members were due but settling them posted nothing: asking again would
+                // find the same members for ever. Leave them for the next sweep.
+                tracing::warn!("points sweep: due members posted nothing; stopping");
+                done = true;
+            }
             if done {
                 metrics::histogram!("flywheel_points_sweep_seconds")
                     .record(started.elapsed().as_secs_f64());
@@ -78,14 +85,15 @@ impl Store {
     }
 }
 
-/// Members with a pending lot past its window or an available lot past expiry.
+/// Members with a pending lot past its window or an available lot past expiry, each with
+/// points left: an empty lot has nothing to post, and the wallets leave it out.
 async fn due_members(
     conn: &mut AnyConnection,
     now: Micros,
 ) -> Result<BTreeSet<MemberId>, StoreError> {
     let mut out = BTreeSet::new();
     for sql in [
-        "SELECT member_id FROM points_lots WHERE pending = 1 AND available_at <= $1 ORDER BY available_at LIMIT $2",
+        "SELECT member_id FROM points_lots WHERE pending = 1 AND remaining > 0 AND available_at <= $1 ORDER BY available_at LIMIT $2",
         "SELECT member_id FROM points_lots WHERE remaining > 0 AND pending = 0 AND expires_at <= $1 ORDER BY expires_at LIMIT $2",
     ] {
         for row in sqlx::query(sql)
