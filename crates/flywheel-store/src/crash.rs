@@ -10,7 +10,12 @@
 //!   not. Nothing is committed.
 //! - `ingest.before_commit`: everything is written, the commit has not run.
 //! - `ingest.after_commit`: the batch is committed (written behind: to the event log
-//!   only), no caller has its answer yet.
+//!   only), no caller has its answer yet. Inside a held transaction (`held.rs`) these
+//!   three mark a savepoint: nothing is committed until the next two.
+//! - `held.before_commit`: a held transaction (an import's batch, every day of it) has
+//!   released its last savepoint and not committed.
+//! - `held.after_commit`: the held transaction is committed; the import has not counted
+//!   it.
 //! - `flush.mid_write`: written behind, a flush has written the first waiting plan.
 //! - `flush.before_commit`: the flush has written every plan and deleted their queue
 //!   rows, and not committed.
@@ -26,10 +31,12 @@ use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Every point the store checks, so a misspelt `FLYWHEEL_CRASH_AT` fails loudly.
-pub(crate) const POINTS: [&str; 9] = [
+pub(crate) const POINTS: [&str; 11] = [
     "ingest.mid_write",
     "ingest.before_commit",
     "ingest.after_commit",
+    "held.before_commit",
+    "held.after_commit",
     "flush.mid_write",
     "flush.before_commit",
     "flush.after_commit",

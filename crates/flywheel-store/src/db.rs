@@ -3,6 +3,7 @@
 use crate::cache::MemberCache;
 use crate::engine::{Engine, Pending, WRITE_THROUGH_FOR};
 use crate::error::StoreError;
+use crate::held::TxConn;
 use log::LevelFilter;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions, install_default_drivers};
 use sqlx::{AnyPool, ConnectOptions, Executor};
@@ -45,6 +46,9 @@ impl Backend {
 #[derive(Clone)]
 pub struct Store {
     pub(crate) inner: Arc<Inner>,
+    /// Set on the store a [`crate::HeldWrites`] hands out: its writes are savepoints
+    /// inside one transaction (`held.rs`).
+    pub(crate) held: Option<crate::held::Held>,
 }
 
 pub(crate) struct Inner {
@@ -85,7 +89,7 @@ pub(crate) struct Inner {
 /// in the same transaction, so a writer holding rows in memory can tell whether anyone
 /// else committed since it last did. Dropped without committing, it rolls back.
 pub(crate) struct WriteTx {
-    tx: sqlx::Transaction<'static, sqlx::Any>,
+    tx: TxConn,
     bumped: Option<i64>,
     /// The engine, held by a writer that is not the engine itself while the engine
     /// writes behind: no group is acknowledged until this transaction ends.
@@ -105,7 +109,7 @@ impl WriteTx {
         }
         let n: i64 =
             sqlx::query_scalar("UPDATE write_generation SET n = n + 1 WHERE id = 1 RETURNING n")
-                .fetch_one(&mut *self.tx)
+                .fetch_one(self.tx.conn_mut())
                 .await?;
         self.bumped = Some(n);
         Ok(n)
@@ -114,7 +118,7 @@ impl WriteTx {
     /// Commits; answers the write generation the transaction made.
     pub(crate) async fn commit(mut self) -> Result<i64, StoreError> {
         let n = self.bump_generation().await?;
-        if self.check_queue && queue_waiting(&mut self.tx).await? {
+        if self.check_queue && queue_waiting(self.tx.conn_mut()).await? {
             // The lease holder acknowledged events after this transaction began; what it
             // read may be behind them. Run it again (after the queue empties).
             self.tx.rollback().await?;
@@ -124,7 +128,7 @@ impl WriteTx {
         Ok(n)
     }
 
-    pub(crate) async fn rollback(self) -> Result<(), sqlx::Error> {
+    pub(crate) async fn rollback(mut self) -> Result<(), sqlx::Error> {
         self.tx.rollback().await
     }
 }
@@ -132,13 +136,13 @@ impl WriteTx {
 impl std::ops::Deref for WriteTx {
     type Target = sqlx::AnyConnection;
     fn deref(&self) -> &sqlx::AnyConnection {
-        &self.tx
+        self.tx.conn()
     }
 }
 
 impl std::ops::DerefMut for WriteTx {
     fn deref_mut(&mut self) -> &mut sqlx::AnyConnection {
-        &mut self.tx
+        self.tx.conn_mut()
     }
 }
 
@@ -229,7 +233,7 @@ impl Store {
         if backend == Backend::Sqlite {
             tokio::spawn(crate::wal::checkpoint_forever(Arc::downgrade(&inner)));
         }
-        Ok(Store { inner })
+        Ok(Store { inner, held: None })
     }
 
     /// Starts a write transaction on the writer connection (`BEGIN IMMEDIATE` on SQLite).
@@ -269,11 +273,15 @@ impl Store {
 
     /// A write transaction for the engine itself (it holds the engine already).
     pub(crate) async fn begin_engine_write(&self) -> Result<WriteTx, sqlx::Error> {
-        let tx = self
-            .inner
-            .writes
-            .begin_with(crate::dialect::begin_write(self.inner.backend))
-            .await?;
+        let tx = match &self.held {
+            Some(held) => TxConn::savepoint(held).await?,
+            None => TxConn::own(
+                self.inner
+                    .writes
+                    .begin_with(crate::dialect::begin_write(self.inner.backend))
+                    .await?,
+            ),
+        };
         Ok(WriteTx {
             tx,
             bumped: None,

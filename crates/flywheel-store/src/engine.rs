@@ -435,7 +435,7 @@ async fn flush_forever(inner: std::sync::Weak<crate::db::Inner>) {
         let Some(inner) = inner.upgrade() else {
             return;
         };
-        let store = Store { inner };
+        let store = Store { inner, held: None };
         let (waiting, due) = {
             let pending = store.inner.engine.pending.lock().await;
             let due = pending.waited().is_some_and(|t| t >= FLUSH_AFTER);
@@ -486,7 +486,7 @@ async fn claim_lease_later(
         let Some(inner) = inner.upgrade() else {
             return;
         };
-        let store = Store { inner };
+        let store = Store { inner, held: None };
         match store.take_lease().await {
             Ok(false) => continue,
             Ok(true) => {

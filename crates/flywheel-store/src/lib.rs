@@ -35,6 +35,7 @@ mod engagement;
 mod engine;
 mod error;
 mod group_commit;
+mod held;
 mod history_figures;
 mod ideas;
 mod ingest;
@@ -76,6 +77,7 @@ pub use engagement::{
 pub use engine::{DEFAULT_FLUSH_ROWS, EngineOptions};
 pub use error::StoreError;
 pub use group_commit::EventQueue;
+pub use held::HeldWrites;
 pub use history_figures::{COHORT_MONTHS, HistoryFigures};
 pub use ideas::{IdeaChange, IdeaRow, idea_id};
 pub use ingest::{AsOf, EventResult, IngestMode};

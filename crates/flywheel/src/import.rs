@@ -356,7 +356,27 @@ async fn flush(
     if batch.events.is_empty() {
         return Ok(());
     }
-    let (store, config, options, not_before) = (w.store, w.config, w.options, w.not_before);
+    // The batch is one transaction, however many days its events span (`held.rs`);
+    // None where this process cannot hold one: then each group and sweep commits alone.
+    let held = w.store.hold_writes().await?;
+    let store = held.as_ref().map_or(w.store, |h| h.store());
+    apply_batch(store, w, batch, summary).await?;
+    if let Some(held) = held {
+        held.commit().await?;
+    }
+    batch.clear();
+    Ok(())
+}
+
+/// Applies the batch's events through `store`: in time order, a day at a time after the
+/// clock's changes up to that day; from the first out of order, at the present.
+async fn apply_batch(
+    store: &Store,
+    w: &mut Writer<'_>,
+    batch: &Pending,
+    summary: &mut Summary,
+) -> anyhow::Result<()> {
+    let (config, options, not_before) = (w.config, w.options, w.not_before);
     let replay = &mut w.replay;
     let rules = config.policy.rules();
     let events = &batch.events;
@@ -390,7 +410,6 @@ async fn flush(
             .await?;
             summary.last_at = events[range.end - 1].occurred_at;
             if stopped {
-                batch.clear();
                 return Ok(());
             }
         }
@@ -412,7 +431,6 @@ async fn flush(
         )
         .await?;
     }
-    batch.clear();
     Ok(())
 }
 

@@ -104,14 +104,16 @@ fn an_import_that_crashes_anywhere_and_runs_again_leaves_the_tables_of_one_that_
     assert!(reference.lines().count() > 5_000);
 
     // Where each crash leaves the import: how many of its events the second run finds
-    // already there. The history is in time order, so it is replayed a stretch (a day)
-    // per transaction: the third is where each ingest point fires. Crashing while that
-    // transaction is written or before it commits loses it whole; after the commit, the
-    // second run finds it there.
+    // already there. The history is in time order, so each batch of 50 is one held
+    // transaction in which every day is a savepoint (a group, after the clock's sweeps).
+    // Crashing while the third day is written — inside the first batch — or before the
+    // third batch commits loses that batch whole; after its commit, the second run finds
+    // it there.
     let cases = [
         ("ingest.mid_write:3", Some(())),
         ("ingest.before_commit:3", Some(())),
-        ("ingest.after_commit:3", Some(())),
+        ("held.before_commit:3", Some(())),
+        ("held.after_commit:3", Some(())),
         // The first checkpoint pass that finds something in the log, while an import
         // runs on top of the first 700 events (imported cleanly before).
         ("checkpoint.mid:1", None),
@@ -162,18 +164,19 @@ fn an_import_that_crashes_anywhere_and_runs_again_leaves_the_tables_of_one_that_
         };
         let (mid, before, after) = (
             at("ingest.mid_write:3"),
-            at("ingest.before_commit:3"),
-            at("ingest.after_commit:3"),
-        );
-        assert!(
-            mid > 0,
-            "two transactions committed before the crash: {found:?}"
+            at("held.before_commit:3"),
+            at("held.after_commit:3"),
         );
         assert_eq!(
-            mid, before,
-            "the crashed transaction is lost whole: {found:?}"
+            (mid, at("ingest.before_commit:3")),
+            (0, 0),
+            "a crash inside the first batch loses it whole: {found:?}"
         );
-        assert!(after > before, "a committed transaction is kept: {found:?}");
+        assert_eq!(
+            before, 100,
+            "two batches committed before the crash, the third is lost whole: {found:?}"
+        );
+        assert_eq!(after, 150, "a committed batch is kept: {found:?}");
     }
 
     // Written behind, at flush sizes from every batch to every few: the crash loses

@@ -88,14 +88,18 @@ impl Store {
                 "{MEMBERSHIP_SELECT} WHERE programme = $1 AND expires_at IS NOT NULL AND expires_at <= $2 \
                  ORDER BY expires_at, member_id LIMIT {PASS}"
             );
+            // Read as a writer: inside a held transaction (`held.rs`) that sees the terms
+            // its earlier days started.
+            let mut tx = self.begin_write().await?;
             let due: Vec<Membership> = sqlx::query(sqlx::AssertSqlSafe(sql))
                 .bind(programme.id.clone())
                 .bind(now - grace)
-                .fetch_all(self.pool())
+                .fetch_all(&mut *tx)
                 .await?
                 .iter()
                 .map(membership_from_row)
                 .collect::<Result<_, _>>()?;
+            tx.rollback().await?;
             for m in due {
                 self.end_terms(&programme.id, m.member_id, now, &mut report)
                     .await?;
