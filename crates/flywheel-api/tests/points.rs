@@ -66,6 +66,32 @@ async fn an_order_refunded_in_full_inside_its_window_leaves_nothing_due() {
         );
         let (_, again) = app.post("/v1/points/sweep", json!({})).await;
         assert_eq!(again["members"], 0, "nothing is due twice: {again}");
+
+        // A pass takes 500 due lots' members; 260 members with two lots each are 520
+        // lots, fewer members than a pass takes: the sweep still matures every one.
+        let later = app.now();
+        let events: Vec<Value> = (0..520)
+            .map(|i| {
+                purchase(
+                    &format!("many-{i}"),
+                    later,
+                    json!({"phone": format!("1390000{:04}", i / 2)}),
+                    &format!("O-M{i}"),
+                    "20.00",
+                )
+            })
+            .collect();
+        let (status, body) = app
+            .post("/v1/events/batch", json!({"events": events}))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        app.advance(7 * DAY + 1);
+        let (_, swept) = app.post("/v1/points/sweep", json!({})).await;
+        assert_eq!(
+            (swept["members"].clone(), swept["matured"].clone()),
+            (json!(260), json!(520)),
+            "{swept}"
+        );
     }
 }
 

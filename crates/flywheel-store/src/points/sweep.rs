@@ -80,8 +80,10 @@ impl Store {
         self.refresh_segments_in(conn, &posting_members(&book), "points", now)
             .await?;
         tx.commit().await?;
-        // Members locked by someone else are left for the next sweep.
-        Ok(locked.len() < ids.len() || (ids.len() as i64) < MEMBERS_PER_TRANSACTION)
+        // Members locked by someone else are left for the next sweep. Otherwise ask
+        // again until nothing is due: fewer members than a pass takes does not mean
+        // fewer lots (a member may have several due), so only an empty answer ends it.
+        Ok(locked.len() < ids.len())
     }
 }
 
