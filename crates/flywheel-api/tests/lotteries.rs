@@ -126,6 +126,19 @@ async fn draws_never_overdraw_a_prize_and_each_is_reproducible() {
         );
         let (_, same) = app.get(&format!("/v1/members/{m}/points")).await;
         assert_eq!(same["balance"], after["balance"], "{same}");
+        // A draw for nobody is refused as the points it would cost are (schemathesis
+        // found it answered 500).
+        let (status, body) = app
+            .post(
+                "/v1/lotteries/daily/draws",
+                json!({"member_id": 987_654, "idempotency_key": "nobody"}),
+            )
+            .await;
+        assert_eq!(
+            (status, body["error"]["code"].as_str()),
+            (StatusCode::NOT_FOUND, Some("member_not_found")),
+            "{body}"
+        );
         // A new table is a new version; an old draw is still worked out under its own.
         let (status, body) = app
             .put(

@@ -38,6 +38,7 @@ impl From<MarketingError> for ApiError {
         match e {
             MarketingError::Store(s) => s.into(),
             MarketingError::Refused { code, message } => ApiError::new(code, message),
+            MarketingError::Points(p) => p.into(),
         }
     }
 }

@@ -308,6 +308,9 @@ impl Store {
                                 Err(crate::MarketingError::Refused { code, message }) => {
                                     Some(format!("coupon: {} ({message})", code.as_str()))
                                 }
+                                Err(crate::MarketingError::Points(p)) => {
+                                    Some(format!("coupon: {p}"))
+                                }
                                 Err(crate::MarketingError::Store(e)) => return Err(e),
                             }
                         }

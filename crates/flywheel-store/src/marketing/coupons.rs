@@ -35,13 +35,16 @@ use rand::Rng;
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
-/// A refusal with its stable code, or a store failure.
+/// A refusal with its stable code, a points command's refusal (a lottery's cost, a
+/// flash sale's points), or a store failure.
 #[derive(Debug, thiserror::Error)]
 pub enum MarketingError {
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("{message}")]
     Refused { code: ErrorCode, message: String },
+    #[error(transparent)]
+    Points(PointsError),
 }
 
 impl From<sqlx::Error> for MarketingError {
@@ -54,14 +57,9 @@ impl From<PointsError> for MarketingError {
     fn from(e: PointsError) -> Self {
         match e {
             PointsError::Store(s) => MarketingError::Store(s),
-            PointsError::Erased(id) => refused(
-                ErrorCode::MemberErased,
-                format!("member {id}'s personal data was erased"),
-            ),
-            PointsError::InsufficientPoints { .. } => {
-                refused(ErrorCode::InsufficientPoints, e.to_string())
-            }
-            other => MarketingError::Store(StoreError::Invalid(other.to_string())),
+            // The caller answers it as the points command would (an unknown member, too
+            // few points, a reused key), not as a failure of the store.
+            other => MarketingError::Points(other),
         }
     }
 }
