@@ -167,8 +167,11 @@ impl HeldWrites {
 
 impl Drop for HeldWrites {
     fn drop(&mut self) {
-        // Not committed: the transaction rolls back as it drops; what the member cache
-        // took from it must go too.
+        // Neither committed nor rolled back (a panic, a cancelled import): the
+        // transaction rolls back as it drops, and what the member cache took from it
+        // must go too. (A cache busy at this moment is left as it is: its generation is
+        // then ahead of the database's, which its next check finds unless as many
+        // commits come first.)
         if self.store.held.is_some()
             && let Ok(mut cache) = self.store.member_cache().try_lock()
         {

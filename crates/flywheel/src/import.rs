@@ -360,9 +360,18 @@ async fn flush(
     // None where this process cannot hold one: then each group and sweep commits alone.
     let held = w.store.hold_writes().await?;
     let store = held.as_ref().map_or(w.store, |h| h.store());
-    apply_batch(store, w, batch, summary).await?;
-    if let Some(held) = held {
-        held.commit().await?;
+    let applied = apply_batch(store, w, batch, summary).await;
+    match (held, applied) {
+        (Some(held), Ok(())) => held.commit().await?,
+        (Some(held), Err(e)) => {
+            // The batch is undone whole (and the member cache that saw it emptied); the
+            // import stops with the error that undid it.
+            if let Err(undo) = held.rollback().await {
+                tracing::warn!(error = %undo, "rolling back the failed batch failed");
+            }
+            return Err(e);
+        }
+        (None, applied) => applied?,
     }
     batch.clear();
     Ok(())
