@@ -180,7 +180,42 @@ impl Drop for HeldWrites {
     }
 }
 
+/// A connection to read from that sees this store's own writes: a pool connection, or
+/// inside held writes a savepoint in their transaction (rolled back when dropped).
+pub(crate) enum ReadConn {
+    Pool(sqlx::pool::PoolConnection<sqlx::Any>),
+    Held(crate::db::WriteTx),
+}
+
+impl std::ops::Deref for ReadConn {
+    type Target = sqlx::AnyConnection;
+    fn deref(&self) -> &sqlx::AnyConnection {
+        match self {
+            ReadConn::Pool(c) => c,
+            ReadConn::Held(tx) => tx,
+        }
+    }
+}
+
+impl std::ops::DerefMut for ReadConn {
+    fn deref_mut(&mut self) -> &mut sqlx::AnyConnection {
+        match self {
+            ReadConn::Pool(c) => c,
+            ReadConn::Held(tx) => tx,
+        }
+    }
+}
+
 impl Store {
+    /// Where to read what an earlier write of this store (an earlier day of a held
+    /// batch) may have changed, without taking the writer when nothing is held.
+    pub(crate) async fn read_conn(&self) -> Result<ReadConn, StoreError> {
+        Ok(match self.held {
+            Some(_) => ReadConn::Held(self.begin_engine_write().await?),
+            None => ReadConn::Pool(self.pool().acquire().await?),
+        })
+    }
+
     /// Opens one write transaction for what follows through the answer's store; None
     /// where this process cannot (it writes behind, or another holds the lease): then
     /// each write commits on its own as usual.

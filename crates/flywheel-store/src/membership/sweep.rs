@@ -88,18 +88,18 @@ impl Store {
                 "{MEMBERSHIP_SELECT} WHERE programme = $1 AND expires_at IS NOT NULL AND expires_at <= $2 \
                  ORDER BY expires_at, member_id LIMIT {PASS}"
             );
-            // Read as a writer: inside a held transaction (`held.rs`) that sees the terms
-            // its earlier days started.
-            let mut tx = self.begin_write().await?;
+            // Inside held writes (`held.rs`), read where the terms their earlier days
+            // started are seen.
+            let mut conn = self.read_conn().await?;
             let due: Vec<Membership> = sqlx::query(sqlx::AssertSqlSafe(sql))
                 .bind(programme.id.clone())
                 .bind(now - grace)
-                .fetch_all(&mut *tx)
+                .fetch_all(&mut *conn)
                 .await?
                 .iter()
                 .map(membership_from_row)
                 .collect::<Result<_, _>>()?;
-            tx.rollback().await?;
+            drop(conn);
             for m in due {
                 self.end_terms(&programme.id, m.member_id, now, &mut report)
                     .await?;
