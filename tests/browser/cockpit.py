@@ -673,7 +673,10 @@ class Cockpit(unittest.TestCase):
 
             form = phone_browser.find_element(By.ID, "idea-form")
             form.find_element(By.NAME, "text").send_keys("Matcha in a tin that reseals")
+            # The page still shows the RSVP's note until the post's redirect lands.
+            page = phone_browser.find_element(By.TAG_NAME, "html")
             form.find_element(By.TAG_NAME, "button").click()
+            wait.until(EC.staleness_of(page))
             note = wait.until(EC.presence_of_element_located((By.ID, "card-note")))
             self.assertIn("Your idea is on our board", note.text)
             ideas = api("/v1/ideas?status=received")["ideas"]
