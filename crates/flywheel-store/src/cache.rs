@@ -187,6 +187,18 @@ impl MemberCache {
         }
     }
 
+    /// The database moved from write generation `from` to `to` by a commit that wrote
+    /// none of what the entries hold but the rows of the members `rewritten` (a sweep),
+    /// which are dropped: the rest still mirror the database.
+    pub fn advance_dropping(&mut self, from: i64, to: i64, rewritten: &[MemberId]) {
+        if self.valid_at == Some(from) {
+            for id in rewritten {
+                self.members.remove(id);
+            }
+            self.valid_at = Some(to);
+        }
+    }
+
     /// Drops every entry and trusts nothing until the next install.
     pub fn clear(&mut self) {
         self.valid_at = None;
@@ -435,6 +447,23 @@ mod tests {
         cache.set_bounds(0, 1 << 20);
         cache.set_bounds(100, 1 << 20);
         assert!(!cache.check(1), "turning it off forgets what it held");
+    }
+
+    #[test]
+    fn a_sweep_that_rewrote_some_members_keeps_the_rest_trusted() {
+        let mut cache = cache_with_member_2();
+        cache.advance_dropping(1, 2, &[2]);
+        assert!(cache.check(2), "the sweep's commit made generation 2");
+        assert_eq!(
+            cache.member(2),
+            None,
+            "the member the sweep wrote is read again"
+        );
+        assert!(cache.member(1).is_some() && cache.member(3).is_some());
+        assert_eq!(cache.owner(&weibo("two").key()), Some(Some(2)));
+        // Someone else committed in between: the sweep cannot vouch for the cache.
+        cache.advance_dropping(5, 6, &[]);
+        assert!(!cache.check(6));
     }
 
     #[test]

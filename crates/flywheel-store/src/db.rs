@@ -304,6 +304,19 @@ impl Store {
         &self.inner.member_cache
     }
 
+    /// After a commit (which made write generation `committed`) that wrote none of the
+    /// rows the member cache holds but the member rows `rewritten`: the cache stays
+    /// trusted, without those members, instead of the next ingest emptying it. The
+    /// clock's sweeps call this, so a history replayed day by day keeps its cache.
+    pub(crate) async fn keep_member_cache(&self, committed: i64, rewritten: &[i64]) {
+        if self.member_cache_on() {
+            self.member_cache()
+                .lock()
+                .await
+                .advance_dropping(committed - 1, committed, rewritten);
+        }
+    }
+
     pub(crate) fn member_cache_on(&self) -> bool {
         self.inner.member_cache_on.load(Ordering::Relaxed)
     }

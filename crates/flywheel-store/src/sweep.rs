@@ -188,7 +188,9 @@ impl Store {
         let moved: Vec<i64> = changes.transitions.iter().map(|t| t.member_id).collect();
         self.refresh_segments_in(conn, &moved, "stage_sweep", as_of)
             .await?;
-        tx.commit().await?;
+        let committed = tx.commit().await?;
+        // Every member evaluated was written again; nothing else the cache holds was.
+        self.keep_member_cache(committed, &ids).await;
         Ok((ids.len() as u64, changed, Some(next)))
     }
 }

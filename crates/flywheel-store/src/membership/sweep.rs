@@ -168,7 +168,9 @@ impl Store {
                     remove_membership(conn, member, programme_id).await?;
                     self.refresh_segments_in(conn, &[member], "tier", now)
                         .await?;
-                    tx.commit().await?;
+                    // Memberships and segments: nothing the member cache holds.
+                    let committed = tx.commit().await?;
+                    self.keep_member_cache(committed, &[]).await;
                     return Ok(());
                 }
             }
@@ -177,7 +179,8 @@ impl Store {
             save_membership(conn, &m).await?;
             self.refresh_segments_in(conn, &[member], "tier", now)
                 .await?;
-            tx.commit().await?;
+            let committed = tx.commit().await?;
+            self.keep_member_cache(committed, &[]).await;
         }
         Ok(())
     }

@@ -79,7 +79,9 @@ impl Store {
         write_book(conn, &book, now).await?;
         self.refresh_segments_in(conn, &posting_members(&book), "points", now)
             .await?;
-        tx.commit().await?;
+        // Lots, the ledger and segments: nothing the member cache holds.
+        let committed = tx.commit().await?;
+        self.keep_member_cache(committed, &[]).await;
         // Members locked by someone else are left for the next sweep. Otherwise ask
         // again until nothing is due: fewer members than a pass takes does not mean
         // fewer lots (a member may have several due), so only an empty answer ends it.

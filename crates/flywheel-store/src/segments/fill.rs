@@ -208,7 +208,9 @@ impl Store {
             // Each member's review moves past `now` (or goes, when nothing is due).
             let moved = self.refresh_segments_in(conn, &ids, "clock", now).await?;
             report.add(ids.len(), moved);
-            tx.commit().await?;
+            // Segments and tags: nothing the member cache holds.
+            let committed = tx.commit().await?;
+            self.keep_member_cache(committed, &[]).await;
         }
     }
 
