@@ -39,10 +39,17 @@ impl Replay {
         if self.swept_to.is_some_and(|s| t <= s) {
             return Ok(());
         }
+        let started = std::time::Instant::now();
         store.sweep_history(&config.policy.stages, t).await?;
+        let stages = started.elapsed();
         store.sweep_points(t).await?;
+        let points = started.elapsed() - stages;
         store.sweep_memberships(t).await?;
+        let memberships = started.elapsed() - stages - points;
         store.sweep_segments(t).await?;
+        let segments = started.elapsed() - stages - points - memberships;
+        // Where a replay's time between days goes (bench/PROFILE.md sums these).
+        tracing::debug!(?stages, ?points, ?memberships, ?segments, "caught up");
         self.swept_to = Some(t);
         Ok(())
     }

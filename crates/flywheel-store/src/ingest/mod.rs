@@ -29,6 +29,7 @@ use crate::membership::ingest::{load_tier_pass, plan_tiers};
 use crate::plan::Writes;
 use crate::points::ingest::earn_for_batch;
 use crate::points::ledger::plan_book;
+use crate::rows::MemberColdColumns;
 use crate::segments::live::{BatchSegments, ExtrasFor, plan_batch_segments};
 use crate::sql::{Val, insert_rows};
 use crate::survivor::survivor_row;
@@ -256,6 +257,13 @@ impl Store {
             rule_book.uses_trigger(REFERRED_PURCHASE),
         )
         .await?;
+        // The loaded members' cold columns, to write only what moved (`plan_changes`).
+        let as_loaded: HashMap<MemberId, MemberColdColumns> = reached
+            .loaded
+            .iter()
+            .filter_map(|id| ws.members.get(id))
+            .map(|m| (m.id, MemberColdColumns::of(m)))
+            .collect();
         let loaded = started.elapsed();
         let lang = flywheel_core::segment::Language {
             window_days: rules.stages.window_days,
@@ -337,8 +345,9 @@ impl Store {
             now,
         )
         .await?;
+        let earned_at = started.elapsed();
         let mut derived = Writes::default();
-        plan_changes(&mut derived, &ws, &changes, now)?;
+        plan_changes(&mut derived, &ws, &changes, &as_loaded, now)?;
         plan_stage_triggers(&mut derived, &journeys, &changes.transitions);
         if let Some(book) = &book {
             plan_book(&mut derived, book, now)?;
@@ -458,6 +467,7 @@ impl Store {
         if replayed.is_none() {
             plan_events(&mut logged, &ws, events, &digests, &accepted, &clocks)?;
         }
+        let planned = started.elapsed();
         let mut last_seq = None;
         if behind && let Some(p) = pending.as_deref_mut() {
             logged.run(conn).await?;
@@ -521,7 +531,9 @@ impl Store {
             behind,
             ?loaded,
             apply = ?(applied - loaded),
-            write = ?(written - applied),
+            earn = ?(earned_at - applied),
+            plan = ?(planned - earned_at),
+            write = ?(written - planned),
             commit = ?(started.elapsed() - written),
             "ingested batch"
         );

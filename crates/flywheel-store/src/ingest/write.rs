@@ -5,15 +5,16 @@
 
 use crate::error::StoreError;
 use crate::plan::Writes;
-use crate::rows::{MEMBER_INSERT, MEMBER_UPSERT_TAIL, member_values};
-use crate::sql::Val;
+use crate::rows::{
+    MEMBER_INSERT, MEMBER_UPSERT_HOT_TAIL, MEMBER_UPSERT_TAIL, MemberColdColumns, member_values,
+};
 use flywheel_core::Money;
 use flywheel_core::event::Event;
 use flywheel_core::ingest::farming;
 use flywheel_core::ingest::{Changes, MemberId, WorkingSet};
 use flywheel_core::time::Micros;
 use sqlx::AnyConnection;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// Re-points the rows of the members a batch merged at the member each now stands for:
 /// one statement per column for the whole batch (a statement per merge and column was a
@@ -60,7 +61,8 @@ pub(crate) async fn write_changes(
     journeys: &crate::engagement::journeys::JourneyBook,
 ) -> Result<(), StoreError> {
     let mut w = Writes::default();
-    plan_changes(&mut w, ws, changes, now)?;
+    // Nothing is known of how the members were loaded: every column is written.
+    plan_changes(&mut w, ws, changes, &HashMap::new(), now)?;
     crate::engagement::triggers::plan_stage_triggers(&mut w, journeys, &changes.transitions);
     Ok(w.run(conn).await?)
 }
@@ -70,16 +72,28 @@ pub(crate) fn plan_changes(
     w: &mut Writes,
     ws: &WorkingSet,
     changes: &Changes,
+    as_loaded: &HashMap<MemberId, MemberColdColumns>,
     now: Micros,
 ) -> Result<(), StoreError> {
     repoint_merged(w, ws, changes);
-    let members: Vec<Vec<Val>> = changes
+    // A member loaded with the same cold columns it has now is updated without them
+    // (`MEMBER_UPSERT_HOT_TAIL`); a new member, or one whose stage, lens, merge or
+    // source moved, is written whole.
+    let mut hot = Vec::new();
+    let mut whole = Vec::new();
+    for m in changes
         .dirty_members
         .iter()
         .filter_map(|id| ws.members.get(id))
-        .map(|m| member_values(m, now))
-        .collect::<Result<_, _>>()?;
-    w.rows(MEMBER_INSERT, members, MEMBER_UPSERT_TAIL);
+    {
+        let unmoved = as_loaded
+            .get(&m.id)
+            .is_some_and(|before| *before == MemberColdColumns::of(m));
+        let rows = if unmoved { &mut hot } else { &mut whole };
+        rows.push(member_values(m, now)?);
+    }
+    w.rows(MEMBER_INSERT, whole, MEMBER_UPSERT_TAIL);
+    w.rows(MEMBER_INSERT, hot, MEMBER_UPSERT_HOT_TAIL);
 
     let identities = changes
         .new_identities
