@@ -1234,3 +1234,50 @@ async fn the_member_card_shows_tiers_benefits_points_and_the_way_up() {
         assert_eq!(code(&body), "invalid_member_id");
     }
 }
+
+#[tokio::test]
+async fn one_sweep_ends_every_term_that_is_over_however_many() {
+    use flywheel_core::time::{DAY, to_rfc3339};
+    for app in TestApp::all().await {
+        let (status, body) = app.put("/v1/programmes/club", club()).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        // More members reach silver than one pass of the sweep reads (500).
+        let buyers = 520;
+        let events: Vec<Value> = (0..buyers)
+            .map(|i| {
+                json!({"event_id": format!("buy-{i}"), "type": "purchase",
+                       "occurred_at": to_rfc3339(app.now()), "channel": "store",
+                       "identities": {"phone": format!("1390000{i:04}")},
+                       "properties": {"order_id": format!("o-{i}"), "amount": "1500.00",
+                                      "currency": "CNY"}})
+            })
+            .collect();
+        let (status, body) = app
+            .post("/v1/events/batch", json!({"events": events.clone()}))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body["accepted"], buyers, "{body}");
+        // Sent again, the first purchase answers as a duplicate, naming its member.
+        let first = app.send(events[0].clone()).await["member_id"]
+            .as_i64()
+            .unwrap();
+        assert_eq!(
+            holding(&app, first, "club").await,
+            Some(("silver".into(), "earned".into()))
+        );
+        // A year on, every silver's term is over, in one sweep: the purchase on its
+        // first day is inside the window that judges it, so each is kept a term more.
+        app.advance(400 * DAY);
+        let report = app.store.sweep_memberships(app.now()).await.unwrap();
+        assert_eq!(report.retained, buyers, "{report:?}");
+        let again = app.store.sweep_memberships(app.now()).await.unwrap();
+        assert_eq!(again, flywheel_store::MembershipSweepReport::default());
+        // A second year without a purchase: every one lapses, again in one sweep.
+        app.advance(400 * DAY);
+        let report = app.store.sweep_memberships(app.now()).await.unwrap();
+        assert_eq!(report.lapsed, buyers, "{report:?}");
+        assert_eq!(holding(&app, first, "club").await, None);
+        let again = app.store.sweep_memberships(app.now()).await.unwrap();
+        assert_eq!(again, flywheel_store::MembershipSweepReport::default());
+    }
+}
