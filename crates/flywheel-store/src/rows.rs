@@ -37,7 +37,7 @@ pub(crate) const MEMBER_UPSERT_TAIL: &str = "ON CONFLICT (id) DO UPDATE SET crea
 /// a member's facts and review instant — not its stage, lens, first-seen time, merge or
 /// source. It pays where the indexes do not fit in memory: 60,000 upserts into a table
 /// of 300,000 rows with the members' five indexes took 2.6 s setting every column and
-/// 1.4–1.9 s setting only these; a replay at 30,000 members gained 4% of its member
+/// 1.4–1.9 s setting only these; a replay at 30,000 members gained 3% of its member
 /// upserts' time (bench/PROFILE.md).
 pub(crate) const MEMBER_UPSERT_HOT_TAIL: &str = "ON CONFLICT (id) DO UPDATE SET \
      stage_since = excluded.stage_since, next_review_at = excluded.next_review_at, \
