@@ -73,9 +73,10 @@ pub(crate) fn bind_ref<'q>(query: AnyQuery<'q>, v: &'q Val) -> AnyQuery<'q> {
 }
 
 /// Rows per statement: few enough to stay far below SQLite's 32,766 parameters, and a
-/// fixed size so the prepared-statement cache sees at most two shapes per table.
+/// fixed size so full chunks share one prepared statement per table.
 const ROWS_PER_STATEMENT: usize = 256;
-const KEYS_PER_LOOKUP: usize = 500;
+/// A power of two: look-ups pad their keys to one (`select_in_binding`).
+const KEYS_PER_LOOKUP: usize = 512;
 
 fn is_sqlite(conn: &AnyConnection) -> bool {
     conn.backend_name() == "SQLite"
@@ -94,7 +95,26 @@ fn push_placeholder(sql: &mut String, sqlite: bool, n: usize) {
     }
 }
 
-/// `INSERT INTO … (cols) VALUES (…), (…) <tail>` for every row, in chunks.
+/// How many of `left` rows the next statement of an insert takes: a full chunk, else,
+/// on SQLite, the largest of a few fixed counts. Each count of rows is a statement of
+/// its own to parse and plan — in a replayed history, preparing statements was 15% of
+/// all instructions (callgrind) — and the connection keeps only 100 prepared (the `Any`
+/// driver cannot ask for more). So an insert has five shapes per table, and 155 rows go
+/// in eight statements (64, 64, 16, 4, 4, 1, 1, 1) whose plans are reused, not one
+/// parsed for the occasion. On PostgreSQL each statement is a round trip over the
+/// network, so the rest goes in one; that trade is not measured there yet.
+fn chunk_rows(left: usize, sqlite: bool) -> usize {
+    if !sqlite {
+        return left.min(ROWS_PER_STATEMENT);
+    }
+    [ROWS_PER_STATEMENT, 64, 16, 4]
+        .into_iter()
+        .find(|&n| n <= left)
+        .unwrap_or(left.min(1))
+}
+
+/// `INSERT INTO … (cols) VALUES (…), (…) <tail>` for every row, in chunks of a few
+/// fixed sizes ([`chunk_rows`]).
 pub(crate) async fn insert_rows<R: AsRef<[Val]>>(
     conn: &mut AnyConnection,
     head: &str,
@@ -105,7 +125,11 @@ pub(crate) async fn insert_rows<R: AsRef<[Val]>>(
         return Ok(());
     };
     let sqlite = is_sqlite(conn);
-    for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+    let mut start = 0;
+    while start < rows.len() {
+        let take = chunk_rows(rows.len() - start, sqlite);
+        let chunk = &rows[start..start + take];
+        start += take;
         let mut sql = String::with_capacity(head.len() + chunk.len() * width * 5 + tail.len());
         sql.push_str(head);
         sql.push_str(" VALUES ");
@@ -142,22 +166,54 @@ pub(crate) async fn select_in(
     keys: impl IntoIterator<Item = Val>,
     tail: &str,
 ) -> Result<Vec<AnyRow>, sqlx::Error> {
+    select_in_binding(conn, head, keys, tail, &[]).await
+}
+
+/// [`select_in`] with values of its own in the tail, written `$T1`, `$T2`… and bound
+/// after the keys: a tail that varies only in its values keeps one text, so its
+/// prepared statement is reused.
+///
+/// Each chunk's keys are padded to a power of two by repeating its last key (a key
+/// twice in `IN (…)` matches nothing more), so a look-up has a handful of shapes, not
+/// one per count of keys: each new shape is parsed and planned again, and pushes a
+/// statement the writer reuses out of the connection's cache.
+pub(crate) async fn select_in_binding(
+    conn: &mut AnyConnection,
+    head: &str,
+    keys: impl IntoIterator<Item = Val>,
+    tail: &str,
+    tail_args: &[Val],
+) -> Result<Vec<AnyRow>, sqlx::Error> {
     let keys: Vec<Val> = keys.into_iter().collect();
     let sqlite = is_sqlite(conn);
     let mut out = Vec::new();
     for chunk in keys.chunks(KEYS_PER_LOOKUP) {
+        let padded = chunk.len().next_power_of_two();
         let mut sql = format!("{head} IN (");
-        for i in 1..=chunk.len() {
+        for i in 1..=padded {
             if i > 1 {
                 sql.push(',');
             }
             push_placeholder(&mut sql, sqlite, i);
         }
         sql.push_str(") ");
-        sql.push_str(tail);
+        // From the last so `$T1` does not match the start of `$T10`.
+        let mut tail = tail.to_owned();
+        // Numbered on both databases (`?NNN` on SQLite), so one value can be used twice.
+        for t in (1..=tail_args.len()).rev() {
+            let mark = if sqlite { '?' } else { '$' };
+            tail = tail.replace(&format!("$T{t}"), &format!("{mark}{}", padded + t));
+        }
+        sql.push_str(&tail);
         let mut query = sqlx::query(AssertSqlSafe(sql));
-        for v in chunk {
-            query = bind(query, v.clone());
+        for v in chunk.iter().chain(std::iter::repeat_n(
+            &chunk[chunk.len() - 1],
+            padded - chunk.len(),
+        )) {
+            query = bind_ref(query, v);
+        }
+        for v in tail_args {
+            query = bind_ref(query, v);
         }
         out.extend(query.fetch_all(&mut *conn).await?);
     }
@@ -194,7 +250,8 @@ pub(crate) async fn remap_ids(
             push_placeholder(&mut sql, sqlite, n);
         }
         sql.push(')');
-        let mut query = sqlx::query(AssertSqlSafe(sql));
+        // Merges are rare and each has its own count of moves: prepared once, let go.
+        let mut query = sqlx::query(AssertSqlSafe(sql)).persistent(false);
         for &(old, new) in chunk {
             query = query.bind(old).bind(new);
         }
@@ -226,4 +283,33 @@ pub(crate) async fn advance_stamp(conn: &mut AnyConnection, name: &str) -> Resul
     .execute(&mut *conn)
     .await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn inserts_take_every_row_in_a_few_fixed_sizes() {
+        for total in [0, 1, 3, 4, 155, 256, 257, 1000] {
+            let mut sizes = Vec::new();
+            let mut left = total;
+            while left > 0 {
+                let take = chunk_rows(left, true);
+                assert!([ROWS_PER_STATEMENT, 64, 16, 4, 1].contains(&take), "{take}");
+                sizes.push(take);
+                left -= take;
+            }
+            assert_eq!(sizes.iter().sum::<usize>(), total);
+        }
+        let mut left = 155;
+        let mut sizes = Vec::new();
+        while left > 0 {
+            sizes.push(chunk_rows(left, true));
+            left -= sizes[sizes.len() - 1];
+        }
+        assert_eq!(sizes, [64, 64, 16, 4, 4, 1, 1, 1]);
+        assert_eq!(chunk_rows(155, false), 155);
+        assert_eq!(chunk_rows(600, false), ROWS_PER_STATEMENT);
+    }
 }

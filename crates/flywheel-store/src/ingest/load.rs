@@ -12,7 +12,7 @@ use crate::rows::{
     ORDER_SELECT, REFERRAL_SELECT, identity_from_row, member_from_row, order_from_row,
     referral_from_row,
 };
-use crate::sql::{Val, select_in};
+use crate::sql::{Val, select_in, select_in_binding};
 use flywheel_core::ErrorCode;
 use flywheel_core::Identity;
 use flywheel_core::event::{Event, Payload};
@@ -409,13 +409,12 @@ async fn load_recent_invitees<'a>(
         .chain(events.map(|e| e.occurred_at))
         .min()
         .unwrap_or(0);
-    // An integer we computed, so it can sit in the SQL.
-    let since = earliest.saturating_sub(farming::WINDOW);
-    let head = format!(
-        "{REFERRAL_SELECT} fingerprint <> '' AND status IN ('converted', 'held') \
-         AND referred_at >= {since} AND inviter_id"
-    );
-    for row in select_in(conn, &head, inviters.iter().copied().map(Val::Int), "").await? {
+    // Bound, so the look-up keeps one text (`select_in_binding`).
+    let since = [Val::Int(earliest.saturating_sub(farming::WINDOW))];
+    let head = format!("{REFERRAL_SELECT} inviter_id");
+    let tail = "AND fingerprint <> '' AND status IN ('converted', 'held') AND referred_at >= $T1";
+    let keys = inviters.iter().copied().map(Val::Int);
+    for row in select_in_binding(conn, &head, keys, tail, &since).await? {
         let r = referral_from_row(&row)?;
         ws.referrals.entry(r.event_id.clone()).or_insert(r);
     }

@@ -7,7 +7,7 @@
 use super::purchases::{MEMBERSHIP_SELECT, membership_from_row, membership_json};
 use crate::error::StoreError;
 use crate::plan::Writes;
-use crate::sql::{Val, select_in};
+use crate::sql::{Val, select_in, select_in_binding};
 use flywheel_core::membership::card::card_number;
 use flywheel_core::membership::realtime::Wanted;
 use flywheel_core::membership::{Catalogue, TierPass};
@@ -31,14 +31,14 @@ pub(crate) async fn load_tier_pass<'c>(
     for row in select_in(conn, &head, holding, "").await? {
         pass.hold(membership_from_row(&row)?);
     }
-    // `since` is a number this process computed, so it can sit in the SQL.
-    let since = wanted.since;
-    let tail = format!("AND amount IS NOT NULL AND occurred_at >= {since}");
-    let orders = select_in(
+    // Bound, so each look-up keeps one text (`select_in_binding`).
+    let since = [Val::Int(wanted.since)];
+    let orders = select_in_binding(
         conn,
         "SELECT order_id, member_id, occurred_at, amount - refunded AS net FROM orders WHERE member_id",
         ids(),
-        &tail,
+        "AND amount IS NOT NULL AND occurred_at >= $T1",
+        &since,
     )
     .await?;
     for row in orders {
@@ -51,14 +51,12 @@ pub(crate) async fn load_tier_pass<'c>(
         );
     }
     if wanted.points {
-        let tail = format!(
-            "AND kind = 'earn' AND account_type IN ('wallet', 'pending') AND amount > 0 AND at >= {since}"
-        );
-        let earned = select_in(
+        let earned = select_in_binding(
             conn,
             "SELECT member_id, at, amount FROM points_entries WHERE member_id",
             ids(),
-            &tail,
+            "AND kind = 'earn' AND account_type IN ('wallet', 'pending') AND amount > 0 AND at >= $T1",
+            &since,
         )
         .await?;
         for row in earned {

@@ -9,7 +9,7 @@ use super::ledger::{Lots, load_wallets, write_book};
 use crate::db::Backend;
 use crate::dialect::row_lock;
 use crate::error::StoreError;
-use crate::sql::{Val, select_in};
+use crate::sql::{Val, select_in, select_in_binding};
 use flywheel_core::MemberId;
 use flywheel_core::ingest::points::{Batch, earn_batch};
 use flywheel_core::ingest::{Changes, Rules};
@@ -97,14 +97,16 @@ async fn load_usage(
         return Ok(());
     }
     let wanted = batch.usage_periods();
-    // Periods are digits and dashes we formatted ourselves, so they can sit in the SQL.
-    let list: Vec<String> = wanted.iter().map(|p| format!("'{p}'")).collect();
-    let tail = format!("AND period IN ({})", list.join(","));
-    let rows = select_in(
+    // Bound, so the look-up keeps one text per count of periods (`select_in_binding`).
+    let periods: Vec<Val> = wanted.iter().map(|p| Val::Text(p.to_string())).collect();
+    let marks: Vec<String> = (1..=periods.len()).map(|t| format!("$T{t}")).collect();
+    let tail = format!("AND period IN ({})", marks.join(","));
+    let rows = select_in_binding(
         conn,
         "SELECT member_id, rule_id, period, count, points FROM points_usage WHERE member_id",
         members.iter().map(|m| Val::Int(*m)),
         &tail,
+        &periods,
     )
     .await?;
     for row in rows {

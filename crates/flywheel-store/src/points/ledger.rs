@@ -5,7 +5,7 @@
 
 use crate::error::StoreError;
 use crate::plan::Writes;
-use crate::sql::{Val, select_in};
+use crate::sql::{Val, select_in, select_in_binding};
 use flywheel_core::MemberId;
 use flywheel_core::points::{Book, Kind, Lot, Posting, Wallet};
 use flywheel_core::time::Micros;
@@ -41,6 +41,10 @@ pub(crate) enum Lots {
     /// as they are in the database until something spends or moves them, which refunds
     /// and merges do, so those load `All`.
     ForEarningUntil(Micros),
+    /// Only the lots settling can touch by this instant: pending lots whose return window
+    /// has passed and available lots past expiry. The sweep posts nothing else, and
+    /// what it does not load it does not write.
+    DueBy(Micros),
 }
 
 /// The wallets (every programme) of `members`: their lots with points left (as `lots`
@@ -53,16 +57,21 @@ pub(crate) async fn load_wallets(
     let ids: Vec<MemberId> = members.into_iter().collect();
     let mut wallets: BTreeMap<(MemberId, String), Wallet> = BTreeMap::new();
     let head = format!("{LOT_SELECT} member_id");
-    // The instant is an integer we hold, so it can sit in the SQL (the helpers bind
-    // only the member ids).
-    let tail = match lots {
-        Lots::All => "AND remaining > 0".to_owned(),
-        Lots::ForEarningUntil(until) => format!(
-            "AND remaining > 0 AND (order_id IS NULL OR (pending = 1 AND available_at <= {until}) \
-             OR (pending = 0 AND expires_at <= {until}))"
+    let (tail, until) = match lots {
+        Lots::All => ("AND remaining > 0", Vec::new()),
+        Lots::ForEarningUntil(until) => (
+            "AND remaining > 0 AND (order_id IS NULL OR (pending = 1 AND available_at <= $T1) \
+             OR (pending = 0 AND expires_at <= $T1))",
+            vec![Val::Int(until)],
+        ),
+        Lots::DueBy(until) => (
+            "AND remaining > 0 AND ((pending = 1 AND available_at <= $T1) \
+             OR (pending = 0 AND expires_at <= $T1))",
+            vec![Val::Int(until)],
         ),
     };
-    let rows = select_in(conn, &head, ids.iter().map(|i| Val::Int(*i)), &tail).await?;
+    let rows =
+        select_in_binding(conn, &head, ids.iter().map(|i| Val::Int(*i)), tail, &until).await?;
     for row in rows {
         let lot = lot_from_row(&row)?;
         wallets

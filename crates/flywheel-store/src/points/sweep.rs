@@ -60,8 +60,10 @@ impl Store {
         let ids: Vec<MemberId> = due.into_iter().collect();
         // PostgreSQL skips members another transaction holds.
         let locked = lock_free_members(conn, self.backend(), &ids).await?;
+        // Settling reads only the lots due by now and the debt they repay: the others
+        // stay as they are in the database.
         let mut book = Book {
-            wallets: load_wallets(conn, locked.iter().copied(), Lots::All).await?,
+            wallets: load_wallets(conn, locked.iter().copied(), Lots::DueBy(now)).await?,
             ..Book::default()
         };
         let keys: Vec<(MemberId, String)> = book.wallets.keys().cloned().collect();

@@ -14,7 +14,7 @@ use crate::error::StoreError;
 use crate::membership::purchases::{MEMBERSHIP_SELECT, membership_from_row};
 use crate::plan::Writes;
 use crate::rows::member_from_row;
-use crate::sql::{Val, select_in};
+use crate::sql::{Val, select_in, select_in_binding};
 use flywheel_core::ingest::{MemberId, MemberState};
 use flywheel_core::membership::{Catalogue, Membership, TierPass};
 use flywheel_core::points::Book;
@@ -559,14 +559,15 @@ async fn load_extras(
             .max()
             .unwrap_or(0);
         let since = ctx.now - time::days(longest);
-        let rows = select_in(
+        let rows = select_in_binding(
             conn,
             "SELECT member_id, at, amount FROM points_entries WHERE member_id",
             ids.iter().map(|m| Val::Int(*m)),
             &format!(
-                "AND programme = {} AND account_type = 'wallet' AND kind = 'redeem' AND at > {since}",
+                "AND programme = {} AND account_type = 'wallet' AND kind = 'redeem' AND at > $T1",
                 quote(programme)
             ),
+            &[Val::Int(since)],
         )
         .await?;
         for r in rows {
