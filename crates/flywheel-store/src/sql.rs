@@ -95,26 +95,7 @@ fn push_placeholder(sql: &mut String, sqlite: bool, n: usize) {
     }
 }
 
-/// How many of `left` rows the next statement of an insert takes: a full chunk, else,
-/// on SQLite, the largest of a few fixed counts. Each count of rows is a statement of
-/// its own to parse and plan — in a replayed history, preparing statements was 15% of
-/// all instructions (callgrind) — and the connection keeps only 100 prepared (the `Any`
-/// driver cannot ask for more). So an insert has five shapes per table, and 155 rows go
-/// in eight statements (64, 64, 16, 4, 4, 1, 1, 1) whose plans are reused, not one
-/// parsed for the occasion. On PostgreSQL each statement is a round trip over the
-/// network, so the rest goes in one; that trade is not measured there yet.
-fn chunk_rows(left: usize, sqlite: bool) -> usize {
-    if !sqlite {
-        return left.min(ROWS_PER_STATEMENT);
-    }
-    [ROWS_PER_STATEMENT, 64, 16, 4]
-        .into_iter()
-        .find(|&n| n <= left)
-        .unwrap_or(left.min(1))
-}
-
-/// `INSERT INTO … (cols) VALUES (…), (…) <tail>` for every row, in chunks of a few
-/// fixed sizes ([`chunk_rows`]).
+/// `INSERT INTO … (cols) VALUES (…), (…) <tail>` for every row, in chunks.
 pub(crate) async fn insert_rows<R: AsRef<[Val]>>(
     conn: &mut AnyConnection,
     head: &str,
@@ -125,11 +106,7 @@ pub(crate) async fn insert_rows<R: AsRef<[Val]>>(
         return Ok(());
     };
     let sqlite = is_sqlite(conn);
-    let mut start = 0;
-    while start < rows.len() {
-        let take = chunk_rows(rows.len() - start, sqlite);
-        let chunk = &rows[start..start + take];
-        start += take;
+    for chunk in rows.chunks(ROWS_PER_STATEMENT) {
         let mut sql = String::with_capacity(head.len() + chunk.len() * width * 5 + tail.len());
         sql.push_str(head);
         sql.push_str(" VALUES ");
@@ -150,7 +127,13 @@ pub(crate) async fn insert_rows<R: AsRef<[Val]>>(
         }
         sql.push(' ');
         sql.push_str(tail);
-        let mut query = sqlx::query(AssertSqlSafe(sql));
+        // A short last chunk has a count of rows of its own, parsed for the occasion: it
+        // is let go after running rather than kept, where it would push a statement the
+        // writer reuses out of the connection's cache of 100 (the `Any` driver cannot
+        // ask for more). Cutting it into fixed sizes instead parses less but costs more
+        // round trips to SQLite's thread than it saves (bench/PROFILE.md).
+        let mut query =
+            sqlx::query(AssertSqlSafe(sql)).persistent(chunk.len() == ROWS_PER_STATEMENT);
         for v in chunk.iter().flat_map(|r| r.as_ref()) {
             query = bind_ref(query, v);
         }
@@ -283,33 +266,4 @@ pub(crate) async fn advance_stamp(conn: &mut AnyConnection, name: &str) -> Resul
     .execute(&mut *conn)
     .await?;
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn inserts_take_every_row_in_a_few_fixed_sizes() {
-        for total in [0, 1, 3, 4, 155, 256, 257, 1000] {
-            let mut sizes = Vec::new();
-            let mut left = total;
-            while left > 0 {
-                let take = chunk_rows(left, true);
-                assert!([ROWS_PER_STATEMENT, 64, 16, 4, 1].contains(&take), "{take}");
-                sizes.push(take);
-                left -= take;
-            }
-            assert_eq!(sizes.iter().sum::<usize>(), total);
-        }
-        let mut left = 155;
-        let mut sizes = Vec::new();
-        while left > 0 {
-            sizes.push(chunk_rows(left, true));
-            left -= sizes[sizes.len() - 1];
-        }
-        assert_eq!(sizes, [64, 64, 16, 4, 4, 1, 1, 1]);
-        assert_eq!(chunk_rows(155, false), 155);
-        assert_eq!(chunk_rows(600, false), ROWS_PER_STATEMENT);
-    }
 }
