@@ -96,6 +96,12 @@ fn push_placeholder(sql: &mut String, sqlite: bool, n: usize) {
 }
 
 /// `INSERT INTO … (cols) VALUES (…), (…) <tail>` for every row, in chunks.
+///
+/// On SQLite a chunk's rows are padded to a power of two ([`padded_insert`]), so each
+/// table has a handful of statement texts, each parsed once and then reused from the
+/// connection's cache. On PostgreSQL a full chunk is kept and a short one is let go
+/// after running: its count of rows is its own, and keeping it would push a statement
+/// that is reused out of the cache.
 pub(crate) async fn insert_rows<R: AsRef<[Val]>>(
     conn: &mut AnyConnection,
     head: &str,
@@ -107,39 +113,93 @@ pub(crate) async fn insert_rows<R: AsRef<[Val]>>(
     };
     let sqlite = is_sqlite(conn);
     for chunk in rows.chunks(ROWS_PER_STATEMENT) {
-        let mut sql = String::with_capacity(head.len() + chunk.len() * width * 5 + tail.len());
-        sql.push_str(head);
-        sql.push_str(" VALUES ");
-        let mut n = 0;
-        for (r, _) in chunk.iter().enumerate() {
-            if r > 0 {
-                sql.push(',');
-            }
-            sql.push('(');
-            for c in 0..width {
-                if c > 0 {
-                    sql.push(',');
+        let query = if sqlite {
+            let sql = padded_insert(head, width, chunk.len().next_power_of_two(), tail);
+            let mut query = sqlx::query(AssertSqlSafe(sql));
+            for row in chunk {
+                query = query.bind(1_i64);
+                for v in row.as_ref() {
+                    query = bind_ref(query, v);
                 }
-                n += 1;
-                push_placeholder(&mut sql, sqlite, n);
             }
-            sql.push(')');
-        }
-        sql.push(' ');
-        sql.push_str(tail);
-        // A short last chunk has a count of rows of its own, parsed for the occasion: it
-        // is let go after running rather than kept, where it would push a statement the
-        // writer reuses out of the connection's cache of 100 (the `Any` driver cannot
-        // ask for more). Cutting it into fixed sizes instead parses less but costs more
-        // round trips to SQLite's thread than it saves (bench/PROFILE.md).
-        let mut query =
-            sqlx::query(AssertSqlSafe(sql)).persistent(chunk.len() == ROWS_PER_STATEMENT);
-        for v in chunk.iter().flat_map(|r| r.as_ref()) {
-            query = bind_ref(query, v);
-        }
+            query
+        } else {
+            let sql = values_insert(head, width, chunk.len(), tail);
+            let mut query =
+                sqlx::query(AssertSqlSafe(sql)).persistent(chunk.len() == ROWS_PER_STATEMENT);
+            for v in chunk.iter().flat_map(|r| r.as_ref()) {
+                query = bind_ref(query, v);
+            }
+            query
+        };
         query.execute(&mut *conn).await?;
     }
     Ok(())
+}
+
+/// `<head> VALUES ($1, …), … <tail>` for `rows` rows of `width` values (PostgreSQL).
+fn values_insert(head: &str, width: usize, rows: usize, tail: &str) -> String {
+    let mut sql = String::with_capacity(head.len() + rows * width * 5 + tail.len());
+    sql.push_str(head);
+    sql.push_str(" VALUES ");
+    let mut n = 0;
+    for r in 0..rows {
+        if r > 0 {
+            sql.push(',');
+        }
+        sql.push('(');
+        for c in 0..width {
+            if c > 0 {
+                sql.push(',');
+            }
+            n += 1;
+            push_placeholder(&mut sql, false, n);
+        }
+        sql.push(')');
+    }
+    sql.push(' ');
+    sql.push_str(tail);
+    sql
+}
+
+/// `<head> SELECT column2, … FROM (VALUES (?, ?, …), …) WHERE column1 IS NOT NULL
+/// <tail>` with room for `slots` rows of `width` values (SQLite).
+///
+/// Each row starts with a marker bound to 1. The slots past the rows bound stay unbound,
+/// which SQLite reads as NULL (sqlx binds up to the values it was given and leaves the
+/// rest, and clears every binding before a kept statement runs again), so the marker
+/// keeps them out. Padding costs no binding and next to no work; a new text costs a
+/// parse and a plan. The `WHERE` also settles the parse of an upsert tail, which SQLite
+/// requires after `INSERT … SELECT`.
+fn padded_insert(head: &str, width: usize, slots: usize, tail: &str) -> String {
+    let mut sql =
+        String::with_capacity(head.len() + (slots + 2) * (width + 1) * 2 + tail.len() + 64);
+    sql.push_str(head);
+    sql.push_str(" SELECT ");
+    for c in 2..=width + 1 {
+        if c > 2 {
+            sql.push(',');
+        }
+        sql.push_str("column");
+        sql.push_str(&c.to_string());
+    }
+    sql.push_str(" FROM (VALUES ");
+    for r in 0..slots {
+        if r > 0 {
+            sql.push(',');
+        }
+        sql.push('(');
+        for c in 0..=width {
+            if c > 0 {
+                sql.push(',');
+            }
+            sql.push('?');
+        }
+        sql.push(')');
+    }
+    sql.push_str(") WHERE column1 IS NOT NULL ");
+    sql.push_str(tail);
+    sql
 }
 
 /// Runs `<head> IN ($1, …) <tail>` over `keys` in chunks and gathers the rows.
