@@ -2,12 +2,14 @@
 //! the same SKU bought more than three times — seed 000's two definitions), sharers,
 //! referrers and summed lifetime value, grouped by stage, by lens, by tier held and by
 //! super user or not; and every buyer's revenue, for the concentration curve. One pass
-//! per grouping over the members table (their facts read in SQL), so a figure is the
-//! same whichever way it is cut.
+//! over the members table reads each member's facts once (in SQL) and adds them to
+//! every grouping, so a figure is the same whichever way it is cut; tiers held, which
+//! need the memberships, take a pass per programme.
 
 use crate::db::{Backend, Store};
 use crate::error::StoreError;
 use flywheel_core::time::{DAY, Micros};
+use futures_util::TryStreamExt;
 use sqlx::{AssertSqlSafe, Row};
 
 /// One group's figures.
@@ -86,6 +88,82 @@ impl Facts {
             self.int("referrals_converted"),
         )
     }
+
+    /// One member's figures, each 0 or 1 except revenue and lifetime value: summed by
+    /// [`GroupFigures::add`] they give what [`Facts::columns`] gives in SQL.
+    fn member_columns(&self) -> String {
+        let orders = format!("({} - {})", self.int("orders"), self.int("refunded_orders"));
+        let revenue = format!("({} - {})", self.int("gross_spent"), self.int("refunded"));
+        format!(
+            "CAST(CASE WHEN {orders} > 0 THEN 1 ELSE 0 END AS BIGINT) AS buyers, \
+             CAST({revenue} AS BIGINT) AS revenue, \
+             CAST(CASE WHEN {orders} >= 2 THEN 1 ELSE 0 END AS BIGINT) AS repeaters, \
+             CAST(CASE WHEN {} THEN 1 ELSE 0 END AS BIGINT) AS sku_loyal, \
+             CAST(CASE WHEN {} > 0 THEN 1 ELSE 0 END AS BIGINT) AS sharers, \
+             CAST(CASE WHEN {} > 0 THEN 1 ELSE 0 END AS BIGINT) AS referrers, \
+             CAST(CASE WHEN {} > 0 THEN 1 ELSE 0 END AS BIGINT) AS converters, \
+             CAST(COALESCE(s.expected_value, 0) AS BIGINT) AS clv",
+            self.sku_loyal(),
+            self.int("shares"),
+            self.int("referrals_made"),
+            self.int("referrals_converted"),
+        )
+    }
+}
+
+impl GroupFigures {
+    /// Counts in one member's figures (a row of [`Facts::member_columns`]).
+    fn add(&mut self, member: &GroupFigures) {
+        self.members += 1;
+        self.buyers += member.buyers;
+        self.revenue += member.revenue;
+        self.repeaters += member.repeaters;
+        self.sku_loyal += member.sku_loyal;
+        self.sharers += member.sharers;
+        self.referrers += member.referrers;
+        self.converters += member.converters;
+        self.clv += member.clv;
+    }
+}
+
+/// One member's row of [`Facts::member_columns`] (its key left empty).
+fn member_figures(r: &sqlx::any::AnyRow) -> Result<GroupFigures, StoreError> {
+    Ok(GroupFigures {
+        key: String::new(),
+        members: 1,
+        buyers: r.try_get("buyers")?,
+        revenue: r.try_get("revenue")?,
+        repeaters: r.try_get("repeaters")?,
+        sku_loyal: r.try_get("sku_loyal")?,
+        sharers: r.try_get("sharers")?,
+        referrers: r.try_get("referrers")?,
+        converters: r.try_get("converters")?,
+        clv: r.try_get("clv")?,
+    })
+}
+
+/// Groups summed per key, in the order of their keys.
+#[derive(Default)]
+struct Grouping(std::collections::BTreeMap<String, GroupFigures>);
+
+impl Grouping {
+    fn add(&mut self, key: &str, member: &GroupFigures) {
+        match self.0.get_mut(key) {
+            Some(group) => group.add(member),
+            None => {
+                let mut group = GroupFigures {
+                    key: key.to_owned(),
+                    ..GroupFigures::default()
+                };
+                group.add(member);
+                self.0.insert(key.to_owned(), group);
+            }
+        }
+    }
+
+    fn into_vec(self) -> Vec<GroupFigures> {
+        self.0.into_values().collect()
+    }
 }
 
 fn figures(r: &sqlx::any::AnyRow) -> Result<GroupFigures, StoreError> {
@@ -113,29 +191,40 @@ impl Store {
         };
         let cols = facts.columns();
         let mut conn = self.pool().acquire().await?;
-        let grouped = |key: &str| {
-            format!(
-                "SELECT {key} AS k, {cols} FROM members m \
-                 LEFT JOIN member_scores s ON s.member_id = m.id WHERE {LIVE} GROUP BY {key}"
-            )
-        };
+        let sql = format!(
+            "SELECT m.stage AS stage, m.lens AS lens, {} FROM members m \
+             LEFT JOIN member_scores s ON s.member_id = m.id WHERE {LIVE}",
+            facts.member_columns()
+        );
+        let (mut by_stage, mut by_lens, mut super_users) = (
+            Grouping::default(),
+            Grouping::default(),
+            Grouping::default(),
+        );
         let mut out = Contribution::default();
-        for (key, slot) in [
-            ("m.stage", &mut out.by_stage),
-            ("m.lens", &mut out.by_lens),
-            (
-                "CASE WHEN m.stage = 'super_strong' THEN 'super_users' ELSE 'everyone_else' END",
-                &mut out.super_users,
-            ),
-        ] {
-            let sql = grouped(key);
-            for r in sqlx::query(AssertSqlSafe(sql))
-                .fetch_all(&mut *conn)
-                .await?
-            {
-                slot.push(figures(&r)?);
+        // Streamed: a member's row is added and let go, whatever the count of members.
+        let mut rows = sqlx::query(AssertSqlSafe(sql)).fetch(&mut *conn);
+        while let Some(r) = rows.try_next().await? {
+            let member = member_figures(&r)?;
+            let stage: String = r.try_get("stage")?;
+            let lens: String = r.try_get("lens")?;
+            by_stage.add(&stage, &member);
+            by_lens.add(&lens, &member);
+            let kind = if stage == "super_strong" {
+                "super_users"
+            } else {
+                "everyone_else"
+            };
+            super_users.add(kind, &member);
+            if member.revenue > 0 {
+                out.revenues.push(member.revenue);
             }
         }
+        drop(rows);
+        out.by_stage = by_stage.into_vec();
+        out.by_lens = by_lens.into_vec();
+        out.super_users = super_users.into_vec();
+        out.revenues.sort_unstable_by(|a, b| b.cmp(a));
         // Tiers held now: a membership whose term (with its programme's grace) has not
         // ended.
         for programme in self.programmes().await? {
@@ -159,16 +248,6 @@ impl Store {
                 out.by_tier.push(f);
             }
         }
-        let revenue = format!("({} - {})", facts.int("gross_spent"), facts.int("refunded"));
-        let sql = format!(
-            "SELECT CAST({revenue} AS BIGINT) AS r FROM members m WHERE {LIVE} AND {revenue} > 0 ORDER BY 1 DESC"
-        );
-        out.revenues = sqlx::query(AssertSqlSafe(sql))
-            .fetch_all(&mut *conn)
-            .await?
-            .iter()
-            .map(|r| r.try_get("r"))
-            .collect::<Result<_, _>>()?;
         Ok(out)
     }
 }
@@ -195,14 +274,16 @@ impl Store {
                 .iter()
                 .map(|r| Ok((r.try_get("id")?, r.try_get("merged_into")?)))
                 .collect::<Result<_, StoreError>>()?;
-        // Each id's first kept order (through the orders_member index), its event, and
-        // how many kept orders the id has.
+        // Each id's first kept order, its event, and how many kept orders the id has.
+        // The first instants and counts are grouped once, then joined back (through the
+        // orders_member index): asking for each order's member's first instant again
+        // read every order of the member once per order.
         let rows = sqlx::query(
-            "SELECT o.member_id AS id, o.occurred_at AS at, e.channel AS channel, e.properties AS props, \
-             (SELECT CAST(COUNT(*) AS BIGINT) FROM orders c WHERE c.member_id = o.member_id AND c.refunded = 0) AS n \
-             FROM orders o JOIN events e ON e.event_id = o.purchase_event_id \
-             WHERE o.refunded = 0 AND o.occurred_at = (SELECT MIN(f.occurred_at) FROM orders f \
-                 WHERE f.member_id = o.member_id AND f.refunded = 0)",
+            "SELECT o.member_id AS id, o.occurred_at AS at, e.channel AS channel, e.properties AS props, k.n AS n \
+             FROM (SELECT member_id, MIN(occurred_at) AS first_at, CAST(COUNT(*) AS BIGINT) AS n \
+                   FROM orders WHERE refunded = 0 GROUP BY member_id) k \
+             JOIN orders o ON o.member_id = k.member_id AND o.refunded = 0 AND o.occurred_at = k.first_at \
+             JOIN events e ON e.event_id = o.purchase_event_id",
         )
         .fetch_all(&mut *conn)
         .await?;
