@@ -118,6 +118,7 @@ const MIGRATIONS: &[Migration] = &[
     common!(48, "activities", "0048_activities"),
     common!(49, "ideas", "0049_ideas"),
     common!(50, "points_lots_due", "0050_points_lots_due"),
+    common!(51, "points_debt", "0051_points_debt"),
 ];
 
 impl Store {

@@ -9,7 +9,7 @@
 //! sweep_interval_secs = 60
 //! metrics_require_key = false   # /metrics without a key, like /health
 //! cache_members = 200000        # members ingest keeps in memory between groups…
-//! cache_mib = 256               # …and about how much they may hold (SQLite; off on PostgreSQL)
+//! cache_mib = 128               # …and about how much they may hold (SQLite; off on PostgreSQL)
 //! write_behind = false          # acknowledge events once logged; write derived rows in flushes
 //! flush_rows = 20000            # …flushed once this many rows wait (and every second)
 //! public_url = "https://loyalty.example.com"   # card links' address (default: the request's host)
@@ -95,9 +95,11 @@ use std::time::Duration;
 
 /// The member cache's default bound in members on SQLite.
 pub const DEFAULT_CACHE_MEMBERS: usize = 200_000;
-/// The member cache's default bound in MiB: with the rest of an import at a million
-/// members (about 600 MiB at its peak), under the 1 GiB the process must stay within.
-pub const DEFAULT_CACHE_MIB: usize = 256;
+/// The member cache's default bound in MiB: with the rest of an import (about 750 MiB
+/// at its peak on the `--quick` history, since a batch is one transaction), under the
+/// 1 GiB the process must stay within. 256 took that import to 1,030 MiB; 128 peaked at
+/// 873 MiB (bench/PROFILE.md). A replayed history runs no faster with more.
+pub const DEFAULT_CACHE_MIB: usize = 128;
 
 #[derive(Clone, Debug, Deserialize)]
 #[serde(default, deny_unknown_fields)]
