@@ -202,6 +202,16 @@ async fn a_paid_tier_is_bought_with_cash_and_points_renewed_and_lapses_after_gra
             "5,000 points paid 50.00 of 99.00"
         );
         app.assert_books_balance().await;
+        // The value page counts her under the tier she holds, and only there.
+        let (status, c) = app.get("/v1/stats/contribution").await;
+        assert_eq!(status, StatusCode::OK, "{c}");
+        let tiers: Vec<(&str, i64)> = c["by_tier"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|g| (g["key"].as_str().unwrap(), g["members"].as_i64().unwrap()))
+            .collect();
+        assert_eq!(tiers, [("paid:V1", 1)], "{c}");
 
         // A retry pays nothing again; the same key for another request is refused.
         let (status, again) = app.post("/v1/memberships", buy).await;

@@ -68,29 +68,8 @@ impl Facts {
         }
     }
 
-    /// The figures' columns, summed over the rows grouped.
-    fn columns(&self) -> String {
-        let orders = format!("({} - {})", self.int("orders"), self.int("refunded_orders"));
-        let revenue = format!("({} - {})", self.int("gross_spent"), self.int("refunded"));
-        format!(
-            "CAST(COUNT(*) AS BIGINT) AS members, \
-             CAST(SUM(CASE WHEN {orders} > 0 THEN 1 ELSE 0 END) AS BIGINT) AS buyers, \
-             CAST(COALESCE(SUM({revenue}), 0) AS BIGINT) AS revenue, \
-             CAST(SUM(CASE WHEN {orders} >= 2 THEN 1 ELSE 0 END) AS BIGINT) AS repeaters, \
-             CAST(SUM(CASE WHEN {} THEN 1 ELSE 0 END) AS BIGINT) AS sku_loyal, \
-             CAST(SUM(CASE WHEN {} > 0 THEN 1 ELSE 0 END) AS BIGINT) AS sharers, \
-             CAST(SUM(CASE WHEN {} > 0 THEN 1 ELSE 0 END) AS BIGINT) AS referrers, \
-             CAST(SUM(CASE WHEN {} > 0 THEN 1 ELSE 0 END) AS BIGINT) AS converters, \
-             CAST(COALESCE(SUM(s.expected_value), 0) AS BIGINT) AS clv",
-            self.sku_loyal(),
-            self.int("shares"),
-            self.int("referrals_made"),
-            self.int("referrals_converted"),
-        )
-    }
-
-    /// One member's figures, each 0 or 1 except revenue and lifetime value: summed by
-    /// [`GroupFigures::add`] they give what [`Facts::columns`] gives in SQL.
+    /// One member's figures, each 0 or 1 except revenue and lifetime value, to be summed
+    /// by [`GroupFigures::add`].
     fn member_columns(&self) -> String {
         let orders = format!("({} - {})", self.int("orders"), self.int("refunded_orders"));
         let revenue = format!("({} - {})", self.int("gross_spent"), self.int("refunded"));
@@ -166,21 +145,6 @@ impl Grouping {
     }
 }
 
-fn figures(r: &sqlx::any::AnyRow) -> Result<GroupFigures, StoreError> {
-    Ok(GroupFigures {
-        key: r.try_get("k")?,
-        members: r.try_get("members")?,
-        buyers: r.try_get("buyers")?,
-        revenue: r.try_get("revenue")?,
-        repeaters: r.try_get("repeaters")?,
-        sku_loyal: r.try_get("sku_loyal")?,
-        sharers: r.try_get("sharers")?,
-        referrers: r.try_get("referrers")?,
-        converters: r.try_get("converters")?,
-        clv: r.try_get("clv")?,
-    })
-}
-
 const LIVE: &str = "m.merged_into IS NULL AND m.erased_at IS NULL";
 
 impl Store {
@@ -189,12 +153,11 @@ impl Store {
         let facts = Facts {
             pg: self.backend() == Backend::Postgres,
         };
-        let cols = facts.columns();
+        let cols = facts.member_columns();
         let mut conn = self.pool().acquire().await?;
         let sql = format!(
-            "SELECT m.stage AS stage, m.lens AS lens, {} FROM members m \
-             LEFT JOIN member_scores s ON s.member_id = m.id WHERE {LIVE}",
-            facts.member_columns()
+            "SELECT m.stage AS stage, m.lens AS lens, {cols} FROM members m \
+             LEFT JOIN member_scores s ON s.member_id = m.id WHERE {LIVE}"
         );
         let (mut by_stage, mut by_lens, mut super_users) = (
             Grouping::default(),
@@ -230,23 +193,26 @@ impl Store {
         for programme in self.programmes().await? {
             let grace = i64::from(programme.definition.downgrade.grace_days) * DAY;
             let sql = format!(
-                "SELECT ms.tier AS k, {cols} FROM memberships ms \
+                "SELECT ms.tier AS tier, {cols} FROM memberships ms \
                  JOIN members m ON m.id = ms.member_id \
                  LEFT JOIN member_scores s ON s.member_id = m.id \
-                 WHERE {LIVE} AND ms.programme = $1 AND (ms.expires_at IS NULL OR ms.expires_at + $2 > $3) \
-                 GROUP BY ms.tier"
+                 WHERE {LIVE} AND ms.programme = $1 AND (ms.expires_at IS NULL OR ms.expires_at + $2 > $3)"
             );
-            for r in sqlx::query(AssertSqlSafe(sql))
+            let mut by_tier = Grouping::default();
+            let mut rows = sqlx::query(AssertSqlSafe(sql))
                 .bind(programme.id.clone())
                 .bind(grace)
                 .bind(now)
-                .fetch_all(&mut *conn)
-                .await?
-            {
-                let mut f = figures(&r)?;
-                f.key = format!("{}:{}", programme.id, f.key);
-                out.by_tier.push(f);
+                .fetch(&mut *conn);
+            while let Some(r) = rows.try_next().await? {
+                let tier: String = r.try_get("tier")?;
+                by_tier.add(&tier, &member_figures(&r)?);
             }
+            out.by_tier
+                .extend(by_tier.into_vec().into_iter().map(|mut g| {
+                    g.key = format!("{}:{}", programme.id, g.key);
+                    g
+                }));
         }
         Ok(out)
     }
