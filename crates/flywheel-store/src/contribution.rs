@@ -91,9 +91,9 @@ impl Facts {
 }
 
 impl GroupFigures {
-    /// Counts in one member's figures (a row of [`Facts::member_columns`]).
+    /// Counts in another's figures: one member's (a row of [`Facts::member_columns`]).
     fn add(&mut self, member: &GroupFigures) {
-        self.members += 1;
+        self.members += member.members;
         self.buyers += member.buyers;
         self.revenue += member.revenue;
         self.repeaters += member.repeaters;
