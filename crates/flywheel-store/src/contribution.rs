@@ -7,6 +7,7 @@
 //! need the memberships, take a pass per programme.
 
 use crate::db::{Backend, Store};
+use crate::dialect::{json_any_count_above, json_int};
 use crate::error::StoreError;
 use flywheel_core::time::{DAY, Micros};
 use futures_util::TryStreamExt;
@@ -48,24 +49,17 @@ pub struct Contribution {
 
 /// The facts behind the figures, as SQL over `m` (the members row, facts as JSON).
 struct Facts {
-    pg: bool,
+    backend: Backend,
 }
 
 impl Facts {
     fn int(&self, key: &str) -> String {
-        if self.pg {
-            format!("COALESCE((m.facts::jsonb->>'{key}')::bigint, 0)")
-        } else {
-            format!("COALESCE(json_extract(m.facts, '$.{key}'), 0)")
-        }
+        json_int(self.backend, "m.facts", key)
     }
 
-    fn sku_loyal(&self) -> &'static str {
-        if self.pg {
-            "EXISTS (SELECT 1 FROM jsonb_each_text(COALESCE(m.facts::jsonb->'skus', '{}'::jsonb)) e WHERE (e.value)::bigint > 3)"
-        } else {
-            "EXISTS (SELECT 1 FROM json_each(m.facts, '$.skus') e WHERE e.value > 3)"
-        }
+    /// Bought some product more than three times.
+    fn sku_loyal(&self) -> String {
+        json_any_count_above(self.backend, "m.facts", "skus", 3)
     }
 
     /// One member's figures, each 0 or 1 except revenue and lifetime value, to be summed
@@ -151,7 +145,7 @@ impl Store {
     /// The members' figures by stage, lens, tier held at `now`, and super users or not.
     pub async fn contribution(&self, now: Micros) -> Result<Contribution, StoreError> {
         let facts = Facts {
-            pg: self.backend() == Backend::Postgres,
+            backend: self.backend(),
         };
         let cols = facts.member_columns();
         let mut conn = self.pool().acquire().await?;

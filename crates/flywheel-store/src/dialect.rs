@@ -1,14 +1,16 @@
 //! Everything that differs between SQLite and PostgreSQL once connected: row and table
 //! locks, locks on identities that may not exist yet, the catalogue, how many writers
-//! run at once, the write-ahead log. The rest of the store speaks one SQL; how each
-//! backend is connected and tuned is in `db.rs`.
+//! run at once, the write-ahead log, the engine's lease, reading JSON columns. The rest
+//! of the store speaks one SQL (the segment compiler, `segments/sql.rs`, writes both its
+//! own dialects); how each backend is connected and tuned is in `db.rs`.
 //!
 //! On SQLite one writer runs at a time (one writer connection, `BEGIN IMMEDIATE`), so
 //! every lock below is a no-op there: holding the write transaction is the lock.
 
 use crate::db::Backend;
+use crate::error::StoreError;
 use crate::sql::{Val, select_in};
-use sqlx::{AnyConnection, AssertSqlSafe, Row};
+use sqlx::{AnyConnection, AssertSqlSafe, Connection, Row};
 
 /// Locks identity keys for the rest of the transaction, so two batches naming the same
 /// new identity cannot both create a member for it. A no-op on SQLite (one writer).
@@ -202,11 +204,116 @@ fn fnv1a(bytes: &[u8]) -> i64 {
     h as i64
 }
 
+/// A whole number kept under `key` of the JSON text in `column`, 0 when it is missing.
+/// (`key` is one of ours, never a caller's: it goes into the SQL as it is.)
+pub(crate) fn json_int(backend: Backend, column: &str, key: &str) -> String {
+    match backend {
+        Backend::Sqlite => format!("COALESCE(json_extract({column}, '$.{key}'), 0)"),
+        Backend::Postgres => format!("COALESCE(({column}::jsonb->>'{key}')::bigint, 0)"),
+    }
+}
+
+/// A whole number kept under `key` of the JSON text in `column`, NULL when missing.
+pub(crate) fn json_int_or_null(backend: Backend, column: &str, key: &str) -> String {
+    match backend {
+        Backend::Sqlite => format!("json_extract({column}, '$.{key}')"),
+        Backend::Postgres => format!("({column}::jsonb->>'{key}')::bigint"),
+    }
+}
+
+/// The text kept under `key` of the JSON text in `column`, NULL when missing or empty.
+pub(crate) fn json_text(backend: Backend, column: &str, key: &str) -> String {
+    match backend {
+        Backend::Sqlite => format!("NULLIF(json_extract({column}, '$.{key}'), '')"),
+        Backend::Postgres => format!("NULLIF({column}::jsonb->>'{key}', '')"),
+    }
+}
+
+/// Whether any count in the object under `key` of the JSON text in `column` is above
+/// `above` (the facts' `skus`: how often each was bought).
+pub(crate) fn json_any_count_above(
+    backend: Backend,
+    column: &str,
+    key: &str,
+    above: i64,
+) -> String {
+    match backend {
+        Backend::Sqlite => format!(
+            "EXISTS (SELECT 1 FROM json_each({column}, '$.{key}') e WHERE e.value > {above})"
+        ),
+        Backend::Postgres => format!(
+            "EXISTS (SELECT 1 FROM jsonb_each_text(COALESCE({column}::jsonb->'{key}', '{{}}'::jsonb)) e \
+             WHERE (e.value)::bigint > {above})"
+        ),
+    }
+}
+
+/// The type a value is cast to for floating-point arithmetic.
+pub(crate) fn float_type(backend: Backend) -> &'static str {
+    match backend {
+        Backend::Sqlite => "REAL",
+        Backend::Postgres => "DOUBLE PRECISION",
+    }
+}
+
 /// The query that names the database engine's version: the SQLite library linked into
 /// this binary (bundled by `libsqlite3-sys`, not the system's), or the PostgreSQL server.
 pub(crate) fn version_query(backend: Backend) -> &'static str {
     match backend {
         Backend::Sqlite => "SELECT 'SQLite ' || sqlite_version()",
         Backend::Postgres => "SELECT 'PostgreSQL ' || current_setting('server_version')",
+    }
+}
+
+/// The engine's lease (`engine.rs`), held for as long as this value lives: an exclusive
+/// lock on `<database>-engine.lock` on SQLite, a session advisory lock on PostgreSQL
+/// (the connection is kept out of the pool for it). Both end with the process.
+pub(crate) enum Lease {
+    File(#[allow(dead_code)] std::fs::File),
+    Postgres(#[allow(dead_code)] AnyConnection),
+    /// An in-memory SQLite database lives and dies with this process.
+    InMemory,
+}
+
+/// The PostgreSQL advisory lock key of the lease ("flywheel" in ASCII, folded).
+const LEASE_KEY: i64 = 0x666c_7977_6865_656c;
+
+/// Takes the engine's lease if no other process holds it; None when one does.
+pub(crate) async fn try_engine_lease(
+    pool: &sqlx::AnyPool,
+    backend: Backend,
+    sqlite_path: Option<&str>,
+) -> Result<Option<Lease>, StoreError> {
+    match backend {
+        Backend::Sqlite => {
+            let Some(path) = sqlite_path else {
+                return Ok(Some(Lease::InMemory));
+            };
+            let file = std::fs::OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .open(format!("{path}-engine.lock"))
+                .map_err(|e| StoreError::Invalid(format!("the engine lease file: {e}")))?;
+            match file.try_lock() {
+                Ok(()) => Ok(Some(Lease::File(file))),
+                Err(std::fs::TryLockError::WouldBlock) => Ok(None),
+                Err(std::fs::TryLockError::Error(e)) => {
+                    Err(StoreError::Invalid(format!("the engine lease file: {e}")))
+                }
+            }
+        }
+        Backend::Postgres => {
+            let mut conn = pool.acquire().await?.detach();
+            let got: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
+                .bind(LEASE_KEY)
+                .fetch_one(&mut conn)
+                .await?;
+            if !got {
+                conn.close().await?;
+                return Ok(None);
+            }
+            Ok(Some(Lease::Postgres(conn)))
+        }
     }
 }

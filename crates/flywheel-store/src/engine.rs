@@ -29,13 +29,13 @@
 //! so when the holder dies one of them replays its queue and holds the lease instead.
 
 use crate::crash;
-use crate::db::{Backend, Store};
+use crate::db::Store;
+use crate::dialect::{Lease, try_engine_lease};
 use crate::error::StoreError;
 use crate::plan::{Writes, run_together};
 use flywheel_core::MemberId;
 use flywheel_core::Policy;
 use sqlx::AnyConnection;
-use sqlx::Connection;
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -55,9 +55,6 @@ pub(crate) const DEFAULT_FLUSH_SLICE_ROWS: usize = 500;
 /// How long another process's request to write through lasts.
 pub(crate) const WRITE_THROUGH_FOR: Duration = Duration::from_secs(5);
 
-/// The PostgreSQL advisory lock key of the lease ("flywheel" in ASCII, folded).
-const LEASE_KEY: i64 = 0x666c_7977_6865_656c;
-
 pub(crate) struct Engine {
     pub pending: Arc<Mutex<Pending>>,
     /// This process holds the lease: it alone may leave rows in memory.
@@ -67,11 +64,6 @@ pub(crate) struct Engine {
     flush_rows: AtomicUsize,
     slice_rows: AtomicUsize,
     lease: std::sync::Mutex<Option<Lease>>,
-}
-
-enum Lease {
-    File(#[allow(dead_code)] std::fs::File),
-    Postgres(#[allow(dead_code)] AnyConnection),
 }
 
 /// Plans acknowledged and not yet written, and every key they write.
@@ -271,38 +263,14 @@ impl Store {
 
     async fn take_lease(&self) -> Result<bool, StoreError> {
         let engine = &self.inner.engine;
-        let lease = match self.backend() {
-            Backend::Sqlite => {
-                let Some(path) = self.inner.sqlite_path.as_ref() else {
-                    // An in-memory database lives and dies with this process.
-                    return Ok(true);
-                };
-                let file = std::fs::OpenOptions::new()
-                    .create(true)
-                    .truncate(false)
-                    .write(true)
-                    .open(format!("{path}-engine.lock"))
-                    .map_err(|e| StoreError::Invalid(format!("the engine lease file: {e}")))?;
-                match file.try_lock() {
-                    Ok(()) => Lease::File(file),
-                    Err(std::fs::TryLockError::WouldBlock) => return Ok(false),
-                    Err(std::fs::TryLockError::Error(e)) => {
-                        return Err(StoreError::Invalid(format!("the engine lease file: {e}")));
-                    }
-                }
-            }
-            Backend::Postgres => {
-                let mut conn = self.pool().acquire().await?.detach();
-                let got: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
-                    .bind(LEASE_KEY)
-                    .fetch_one(&mut conn)
-                    .await?;
-                if !got {
-                    conn.close().await?;
-                    return Ok(false);
-                }
-                Lease::Postgres(conn)
-            }
+        let Some(lease) = try_engine_lease(
+            self.pool(),
+            self.backend(),
+            self.inner.sqlite_path.as_deref(),
+        )
+        .await?
+        else {
+            return Ok(false);
         };
         *engine.lease.lock().unwrap_or_else(|p| p.into_inner()) = Some(lease);
         Ok(true)

@@ -2,7 +2,8 @@
 //! gender, birth year, city and occupation, grouped in SQL from their profiles. What
 //! the counts say is `flywheel_core::persona`.
 
-use crate::db::{Backend, Store};
+use crate::db::Store;
+use crate::dialect::json_text;
 use crate::error::StoreError;
 use flywheel_core::persona::{AGE_BANDS, Count, Persona, age_band, ranked};
 use sqlx::{AssertSqlSafe, Row};
@@ -23,14 +24,8 @@ const TOP: usize = 10;
 impl Store {
     /// The persona of `group`, ages as of `year`.
     pub async fn persona(&self, group: &PersonaGroup, year: i32) -> Result<Persona, StoreError> {
-        let pg = self.backend() == Backend::Postgres;
-        let field = |key: &str| {
-            if pg {
-                format!("NULLIF(m.profile::jsonb->>'{key}', '')")
-            } else {
-                format!("NULLIF(json_extract(m.profile, '$.{key}'), '')")
-            }
-        };
+        let backend = self.backend();
+        let field = |key: &str| json_text(backend, "m.profile", key);
         let (from, bind) = match group {
             PersonaGroup::All => (
                 "members m WHERE m.merged_into IS NULL AND m.erased_at IS NULL",

@@ -4,6 +4,7 @@
 
 use super::sql::{Compiled, SqlContext, compile};
 use crate::db::Store;
+use crate::dialect::{float_type, json_int, json_int_or_null};
 use crate::error::StoreError;
 use crate::sql::{Val, bind_ref, select_in};
 use crate::survivor::survivor_id;
@@ -142,10 +143,7 @@ impl Store {
     ) -> Result<Vec<RankedMember>, StoreError> {
         let (c, score_sql) = self.ranking_sql(cond, Some(score), now).await?;
         let score_sql = score_sql.unwrap_or_default();
-        let real = match self.backend() {
-            crate::db::Backend::Sqlite => "REAL",
-            crate::db::Backend::Postgres => "DOUBLE PRECISION",
-        };
+        let real = float_type(self.backend());
         let sql = format!(
             "SELECT id, created_at, score FROM (SELECT m.id AS id, m.created_at AS created_at, \
              CAST({score_sql} AS {real}) AS score FROM {} WHERE {}) ranked \
@@ -436,19 +434,9 @@ impl Store {
         by: Reach,
         limit: i64,
     ) -> Result<Vec<InfluencerRow>, StoreError> {
-        let pg = self.backend() == crate::db::Backend::Postgres;
-        let int = |k: &str| {
-            if pg {
-                format!("COALESCE((facts::jsonb->>'{k}')::bigint, 0)")
-            } else {
-                format!("COALESCE(json_extract(facts, '$.{k}'), 0)")
-            }
-        };
-        let profile_int = if pg {
-            "(profile::jsonb->>'followers')::bigint"
-        } else {
-            "json_extract(profile, '$.followers')"
-        };
+        let backend = self.backend();
+        let int = |k: &str| json_int(backend, "facts", k);
+        let profile_int = json_int_or_null(backend, "profile", "followers");
         let (made, converted, shares) = (
             int("referrals_made"),
             int("referrals_converted"),
