@@ -75,6 +75,11 @@ pub(crate) fn bind_ref<'q>(query: AnyQuery<'q>, v: &'q Val) -> AnyQuery<'q> {
 /// Rows per statement: few enough to stay far below SQLite's 32,766 parameters, and a
 /// fixed size so full chunks share one prepared statement per table.
 const ROWS_PER_STATEMENT: usize = 256;
+/// Rows per statement on PostgreSQL, where a row adds no parameters (`unnest_insert`):
+/// a bound on the size of one array's text.
+const PG_ROWS_PER_STATEMENT: usize = 4096;
+/// Keys per look-up on PostgreSQL, where they are one array (`select_any`).
+const PG_KEYS_PER_LOOKUP: usize = 8192;
 /// A power of two: look-ups pad their keys to one (`select_in_binding`).
 const KEYS_PER_LOOKUP: usize = 512;
 
@@ -95,13 +100,10 @@ fn push_placeholder(sql: &mut String, sqlite: bool, n: usize) {
     }
 }
 
-/// `INSERT INTO … (cols) VALUES (…), (…) <tail>` for every row, in chunks.
-///
-/// On SQLite a chunk's rows are padded to a power of two ([`padded_insert`]), so each
-/// table has a handful of statement texts, each parsed once and then reused from the
-/// connection's cache. On PostgreSQL a full chunk is kept and a short one is let go
-/// after running: its count of rows is its own, and keeping it would push a statement
-/// that is reused out of the cache.
+/// `INSERT INTO … (cols) … <tail>` for every row, in chunks of a fixed size, so that
+/// each table has a handful of statement texts, each parsed once and then reused from
+/// the connection's cache. On SQLite a chunk's rows are padded to a power of two
+/// ([`padded_insert`]); on PostgreSQL each column is one array ([`unnest_insert`]).
 pub(crate) async fn insert_rows<R: AsRef<[Val]>>(
     conn: &mut AnyConnection,
     head: &str,
@@ -111,55 +113,96 @@ pub(crate) async fn insert_rows<R: AsRef<[Val]>>(
     let Some(width) = rows.first().map(|r| r.as_ref().len()) else {
         return Ok(());
     };
-    let sqlite = is_sqlite(conn);
+    if !is_sqlite(conn) {
+        return unnest_insert(conn, head, rows, tail).await;
+    }
     for chunk in rows.chunks(ROWS_PER_STATEMENT) {
-        let query = if sqlite {
-            let sql = padded_insert(head, width, chunk.len().next_power_of_two(), tail);
-            let mut query = sqlx::query(AssertSqlSafe(sql));
-            for row in chunk {
-                query = query.bind(1_i64);
-                for v in row.as_ref() {
-                    query = bind_ref(query, v);
-                }
-            }
-            query
-        } else {
-            let sql = values_insert(head, width, chunk.len(), tail);
-            let mut query =
-                sqlx::query(AssertSqlSafe(sql)).persistent(chunk.len() == ROWS_PER_STATEMENT);
-            for v in chunk.iter().flat_map(|r| r.as_ref()) {
+        let sql = padded_insert(head, width, chunk.len().next_power_of_two(), tail);
+        let mut query = sqlx::query(AssertSqlSafe(sql));
+        for row in chunk {
+            query = query.bind(1_i64);
+            for v in row.as_ref() {
                 query = bind_ref(query, v);
             }
-            query
-        };
+        }
         query.execute(&mut *conn).await?;
     }
     Ok(())
 }
 
-/// `<head> VALUES ($1, …), … <tail>` for `rows` rows of `width` values (PostgreSQL).
-fn values_insert(head: &str, width: usize, rows: usize, tail: &str) -> String {
-    let mut sql = String::with_capacity(head.len() + rows * width * 5 + tail.len());
-    sql.push_str(head);
-    sql.push_str(" VALUES ");
-    let mut n = 0;
-    for r in 0..rows {
-        if r > 0 {
-            sql.push(',');
+/// Inserts `rows` on PostgreSQL: `<head> SELECT * FROM unnest($1::bigint[], …) <tail>`,
+/// each column bound as one array (sent as the text of an array literal: the `Any`
+/// driver binds no arrays). The text is the same whatever the count of rows, so each
+/// table has one prepared statement, planned once.
+async fn unnest_insert<R: AsRef<[Val]>>(
+    conn: &mut AnyConnection,
+    head: &str,
+    rows: &[R],
+    tail: &str,
+) -> Result<(), sqlx::Error> {
+    let Some(first) = rows.first().map(|r| r.as_ref()) else {
+        return Ok(());
+    };
+    let mut sql = format!("{head} SELECT * FROM unnest(");
+    for (c, v) in first.iter().enumerate() {
+        if c > 0 {
+            sql.push_str(", ");
         }
-        sql.push('(');
-        for c in 0..width {
-            if c > 0 {
-                sql.push(',');
-            }
-            n += 1;
-            push_placeholder(&mut sql, false, n);
-        }
-        sql.push(')');
+        sql.push_str(&format!("${}::text::{}", c + 1, pg_array_type(v)));
     }
-    sql.push(' ');
+    sql.push_str(") ");
     sql.push_str(tail);
-    sql
+    for chunk in rows.chunks(PG_ROWS_PER_STATEMENT) {
+        let mut query = sqlx::query(AssertSqlSafe(sql.as_str()));
+        for c in 0..first.len() {
+            query = query.bind(pg_array(chunk.iter().map(|r| &r.as_ref()[c])));
+        }
+        query.execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+/// The PostgreSQL array type of a column holding values like `v`.
+fn pg_array_type(v: &Val) -> &'static str {
+    match v {
+        Val::Int(_) | Val::OptInt(_) => "bigint[]",
+        Val::Text(_) | Val::OptText(_) => "text[]",
+        Val::Float(_) => "float8[]",
+    }
+}
+
+/// The text of a PostgreSQL array literal holding `values`: `{1,NULL,"a \"b\""}`.
+fn pg_array<'v>(values: impl Iterator<Item = &'v Val>) -> String {
+    use std::fmt::Write;
+    let mut out = String::from("{");
+    for (i, v) in values.enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        match v {
+            Val::Int(n) | Val::OptInt(Some(n)) => {
+                let _ = write!(out, "{n}");
+            }
+            Val::OptInt(None) | Val::OptText(None) => out.push_str("NULL"),
+            // Quoted, so that empty texts, `NULL`, braces and commas stay texts.
+            Val::Text(t) | Val::OptText(Some(t)) => {
+                out.push('"');
+                for ch in t.chars() {
+                    if ch == '"' || ch == '\\' {
+                        out.push('\\');
+                    }
+                    out.push(ch);
+                }
+                out.push('"');
+            }
+            // Rust writes the shortest text that reads back as the same number.
+            Val::Float(x) => {
+                let _ = write!(out, "{x}");
+            }
+        }
+    }
+    out.push('}');
+    out
 }
 
 /// `<head> SELECT column2, … FROM (VALUES (?, ?, …), …) WHERE column1 IS NOT NULL
@@ -216,10 +259,11 @@ pub(crate) async fn select_in(
 /// after the keys: a tail that varies only in its values keeps one text, so its
 /// prepared statement is reused.
 ///
-/// Each chunk's keys are padded to a power of two by repeating its last key (a key
-/// twice in `IN (…)` matches nothing more), so a look-up has a handful of shapes, not
-/// one per count of keys: each new shape is parsed and planned again, and pushes a
-/// statement the writer reuses out of the connection's cache.
+/// On SQLite each chunk's keys are padded to a power of two by repeating its last key
+/// (a key twice in `IN (…)` matches nothing more), so a look-up has a handful of
+/// shapes, not one per count of keys: each new shape is parsed and planned again, and
+/// pushes a statement the writer reuses out of the connection's cache. On PostgreSQL
+/// the keys are one array ([`select_any`]): one shape.
 pub(crate) async fn select_in_binding(
     conn: &mut AnyConnection,
     head: &str,
@@ -229,6 +273,9 @@ pub(crate) async fn select_in_binding(
 ) -> Result<Vec<AnyRow>, sqlx::Error> {
     let keys: Vec<Val> = keys.into_iter().collect();
     let sqlite = is_sqlite(conn);
+    if !sqlite {
+        return select_any(conn, head, &keys, tail, tail_args).await;
+    }
     let mut out = Vec::new();
     for chunk in keys.chunks(KEYS_PER_LOOKUP) {
         let padded = chunk.len().next_power_of_two();
@@ -255,6 +302,35 @@ pub(crate) async fn select_in_binding(
         )) {
             query = bind_ref(query, v);
         }
+        for v in tail_args {
+            query = bind_ref(query, v);
+        }
+        out.extend(query.fetch_all(&mut *conn).await?);
+    }
+    Ok(out)
+}
+
+/// [`select_in_binding`] on PostgreSQL: `<head> = ANY($1::bigint[]) <tail>`, the keys
+/// bound as one array, so a look-up has one text whatever its count of keys.
+async fn select_any(
+    conn: &mut AnyConnection,
+    head: &str,
+    keys: &[Val],
+    tail: &str,
+    tail_args: &[Val],
+) -> Result<Vec<AnyRow>, sqlx::Error> {
+    let Some(first) = keys.first() else {
+        return Ok(Vec::new());
+    };
+    let mut tail = tail.to_owned();
+    // From the last so `$T1` does not match the start of `$T10`.
+    for t in (1..=tail_args.len()).rev() {
+        tail = tail.replace(&format!("$T{t}"), &format!("${}", 1 + t));
+    }
+    let sql = format!("{head} = ANY($1::text::{}) {tail}", pg_array_type(first));
+    let mut out = Vec::new();
+    for chunk in keys.chunks(PG_KEYS_PER_LOOKUP) {
+        let mut query = sqlx::query(AssertSqlSafe(sql.as_str())).bind(pg_array(chunk.iter()));
         for v in tail_args {
             query = bind_ref(query, v);
         }
@@ -331,79 +407,143 @@ pub(crate) async fn advance_stamp(conn: &mut AnyConnection, name: &str) -> Resul
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::db::Store;
     use sqlx::Row;
 
-    /// A padded insert's text is kept and run again with fewer rows: the slots the
-    /// earlier run filled must not come back (sqlx clears the bindings of a kept
-    /// statement before it runs again; if that ever changed, this fails).
+    #[test]
+    fn an_array_literal_keeps_every_text_a_text() {
+        let vals = [
+            Val::Text("a \"b\" \\c".into()),
+            Val::OptText(None),
+            Val::OptText(Some("NULL".into())),
+            Val::Text(String::new()),
+            Val::Text("{x,y}".into()),
+        ];
+        assert_eq!(
+            pg_array(vals.iter()),
+            r#"{"a \"b\" \\c",NULL,"NULL","","{x,y}"}"#
+        );
+        let ints = [Val::Int(-3), Val::OptInt(None), Val::OptInt(Some(7))];
+        assert_eq!(pg_array(ints.iter()), "{-3,NULL,7}");
+    }
+
+    /// An insert's text is kept and run again with fewer rows: the slots an earlier run
+    /// filled must not come back (on SQLite, sqlx clears the bindings of a kept
+    /// statement before it runs again; if that ever changed, this fails), and awkward
+    /// texts and numbers come back as they went in (on PostgreSQL, through an array's
+    /// text).
     #[tokio::test]
-    async fn a_padded_insert_writes_exactly_its_rows_however_often_its_text_is_reused() {
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}", dir.path().join("t.db").display());
-        let store = Store::open(&url).await.unwrap();
-        let mut conn = store.pool().acquire().await.unwrap();
-        sqlx::query("CREATE TABLE padded (k BIGINT PRIMARY KEY, v TEXT)")
+    async fn an_insert_writes_exactly_its_rows_however_often_its_text_is_reused() {
+        for db in flywheel_testkit::databases().await {
+            // This crate's own `Store` (the testkit's is the library's, built apart).
+            let store = crate::db::Store::open(&db.url).await.unwrap();
+            let mut conn = store.pool().acquire().await.unwrap();
+            sqlx::query(
+                "CREATE TABLE padded (k BIGINT PRIMARY KEY, v TEXT, f DOUBLE PRECISION NOT NULL)",
+            )
             .execute(&mut *conn)
             .await
             .unwrap();
-        let rows = |keys: &[i64]| -> Vec<Vec<Val>> {
-            keys.iter()
-                .map(|k| {
-                    vec![
-                        Val::Int(*k),
-                        Val::OptText((k % 2 == 0).then(|| k.to_string())),
-                    ]
+            let text = |k: i64| {
+                (k % 2 == 0).then(|| match k % 3 {
+                    0 => format!("{k} \"quoted\" \\ {{braced,}} 名"),
+                    1 => String::new(),
+                    _ => "NULL".to_owned(),
                 })
-                .collect()
-        };
-        let (head, tail) = (
-            "INSERT INTO padded (k, v)",
-            "ON CONFLICT (k) DO UPDATE SET v = excluded.v",
-        );
-        // Four slots each time: four rows, then three, then one in a slot of its own.
-        insert_rows(&mut conn, head, &rows(&[10, 11, 12, 13]), tail)
+            };
+            let float = |k: i64| k as f64 / 7.0;
+            let rows = |keys: &[i64]| -> Vec<Vec<Val>> {
+                keys.iter()
+                    .map(|k| vec![Val::Int(*k), Val::OptText(text(*k)), Val::Float(float(*k))])
+                    .collect()
+            };
+            let (head, tail) = (
+                "INSERT INTO padded (k, v, f)",
+                "ON CONFLICT (k) DO UPDATE SET v = excluded.v",
+            );
+            // Four slots each time: four rows, then three, then one in a slot of its own.
+            insert_rows(&mut conn, head, &rows(&[10, 11, 12, 13]), tail)
+                .await
+                .unwrap();
+            insert_rows(&mut conn, head, &rows(&[20, 21, 22]), tail)
+                .await
+                .unwrap();
+            insert_rows(&mut conn, head, &rows(&[30]), tail)
+                .await
+                .unwrap();
+            // More rows than a statement takes: a full chunk and a rest.
+            let many: Vec<i64> = (1000..1000 + PG_ROWS_PER_STATEMENT as i64 + 5).collect();
+            insert_rows(&mut conn, head, &rows(&many), tail)
+                .await
+                .unwrap();
+            // The upsert tail still applies: 11 gets a value.
+            insert_rows(
+                &mut conn,
+                head,
+                &[vec![
+                    Val::Int(11),
+                    Val::OptText(Some("eleven".into())),
+                    Val::Float(0.0),
+                ]],
+                tail,
+            )
             .await
             .unwrap();
-        insert_rows(&mut conn, head, &rows(&[20, 21, 22]), tail)
-            .await
-            .unwrap();
-        insert_rows(&mut conn, head, &rows(&[30]), tail)
-            .await
-            .unwrap();
-        // More rows than a statement takes: a full chunk and a padded rest.
-        let many: Vec<i64> = (1000..1000 + ROWS_PER_STATEMENT as i64 + 5).collect();
-        insert_rows(&mut conn, head, &rows(&many), tail)
-            .await
-            .unwrap();
-        // The upsert tail still applies: 11 gets a value.
-        insert_rows(
-            &mut conn,
-            head,
-            &[vec![Val::Int(11), Val::OptText(Some("eleven".into()))]],
-            tail,
-        )
-        .await
-        .unwrap();
 
-        let got: Vec<(i64, Option<String>)> = sqlx::query("SELECT k, v FROM padded ORDER BY k")
-            .fetch_all(&mut *conn)
+            let got: Vec<(i64, Option<String>, f64)> =
+                sqlx::query("SELECT k, v, f FROM padded ORDER BY k")
+                    .fetch_all(&mut *conn)
+                    .await
+                    .unwrap()
+                    .iter()
+                    .map(|r| {
+                        (
+                            r.try_get("k").unwrap(),
+                            r.try_get("v").unwrap(),
+                            r.try_get("f").unwrap(),
+                        )
+                    })
+                    .collect();
+            let mut want: Vec<(i64, Option<String>, f64)> = [10, 11, 12, 13, 20, 21, 22, 30]
+                .iter()
+                .chain(&many)
+                .map(|k| (*k, text(*k), float(*k)))
+                .collect();
+            want[1].1 = Some("eleven".into());
+            assert_eq!(
+                got,
+                want,
+                "{}: rows with a NULL value are written; padding is not",
+                db.name()
+            );
+
+            // Looked up by key, and by text with a bound tail.
+            let keys: Vec<Val> = [12, 13, 99, 12].into_iter().map(Val::Int).collect();
+            let found = select_in_binding(
+                &mut conn,
+                "SELECT k FROM padded WHERE k",
+                keys,
+                "AND f > $T1 ORDER BY k",
+                &[Val::Float(1.5)],
+            )
             .await
-            .unwrap()
-            .iter()
-            .map(|r| (r.try_get("k").unwrap(), r.try_get("v").unwrap()))
-            .collect();
-        let mut want: Vec<(i64, Option<String>)> = [10, 11, 12, 13, 20, 21, 22, 30]
-            .iter()
-            .chain(&many)
-            .map(|k| (*k, (k % 2 == 0).then(|| k.to_string())))
-            .collect();
-        want[1].1 = Some("eleven".into());
-        assert_eq!(
-            got, want,
-            "rows with a NULL value are written; padding is not"
-        );
-        drop(conn);
-        store.close().await;
+            .unwrap();
+            let found: Vec<i64> = found.iter().map(|r| r.try_get("k").unwrap()).collect();
+            assert_eq!(found, vec![12, 13], "{}", db.name());
+            let by_text = select_in(
+                &mut conn,
+                "SELECT k FROM padded WHERE v",
+                [Val::Text(text(30).unwrap()), Val::Text("NULL".into())],
+                "ORDER BY k",
+            )
+            .await
+            .unwrap();
+            let wanted = want
+                .iter()
+                .filter(|(k, v, _)| *k == 30 || v.as_deref() == Some("NULL"))
+                .count();
+            assert_eq!(by_text.len(), wanted, "{}", db.name());
+            drop(conn);
+            store.close().await;
+        }
     }
 }
