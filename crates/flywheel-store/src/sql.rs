@@ -78,8 +78,6 @@ const ROWS_PER_STATEMENT: usize = 256;
 /// Rows per statement on PostgreSQL, where a row adds no parameters (`unnest_insert`):
 /// a bound on the size of one array's text.
 const PG_ROWS_PER_STATEMENT: usize = 4096;
-/// Keys per look-up on PostgreSQL, where they are one array (`select_any`).
-const PG_KEYS_PER_LOOKUP: usize = 8192;
 /// A power of two: look-ups pad their keys to one (`select_in_binding`).
 const KEYS_PER_LOOKUP: usize = 512;
 
@@ -259,11 +257,16 @@ pub(crate) async fn select_in(
 /// after the keys: a tail that varies only in its values keeps one text, so its
 /// prepared statement is reused.
 ///
-/// On SQLite each chunk's keys are padded to a power of two by repeating its last key
-/// (a key twice in `IN (…)` matches nothing more), so a look-up has a handful of
-/// shapes, not one per count of keys: each new shape is parsed and planned again, and
-/// pushes a statement the writer reuses out of the connection's cache. On PostgreSQL
-/// the keys are one array ([`select_any`]): one shape.
+/// Each chunk's keys are padded to a power of two by repeating its last key (a key
+/// twice in `IN (…)` matches nothing more), so a look-up has a handful of shapes, not
+/// one per count of keys: each new shape is parsed and planned again, and pushes a
+/// statement the writer reuses out of the connection's cache.
+///
+/// Not `= ANY($1)` with the keys as one array on PostgreSQL, though it would have one
+/// shape: the array can only be sent as text and cast, and PostgreSQL does not fold
+/// that cast while planning, so it cannot tell how many keys there are; on a new
+/// database it planned the duplicate check as a scan of every event, 0.5–1 s a batch
+/// (measured; `bench/PROFILE.md`).
 pub(crate) async fn select_in_binding(
     conn: &mut AnyConnection,
     head: &str,
@@ -273,9 +276,6 @@ pub(crate) async fn select_in_binding(
 ) -> Result<Vec<AnyRow>, sqlx::Error> {
     let keys: Vec<Val> = keys.into_iter().collect();
     let sqlite = is_sqlite(conn);
-    if !sqlite {
-        return select_any(conn, head, &keys, tail, tail_args).await;
-    }
     let mut out = Vec::new();
     for chunk in keys.chunks(KEYS_PER_LOOKUP) {
         let padded = chunk.len().next_power_of_two();
@@ -302,35 +302,6 @@ pub(crate) async fn select_in_binding(
         )) {
             query = bind_ref(query, v);
         }
-        for v in tail_args {
-            query = bind_ref(query, v);
-        }
-        out.extend(query.fetch_all(&mut *conn).await?);
-    }
-    Ok(out)
-}
-
-/// [`select_in_binding`] on PostgreSQL: `<head> = ANY($1::bigint[]) <tail>`, the keys
-/// bound as one array, so a look-up has one text whatever its count of keys.
-async fn select_any(
-    conn: &mut AnyConnection,
-    head: &str,
-    keys: &[Val],
-    tail: &str,
-    tail_args: &[Val],
-) -> Result<Vec<AnyRow>, sqlx::Error> {
-    let Some(first) = keys.first() else {
-        return Ok(Vec::new());
-    };
-    let mut tail = tail.to_owned();
-    // From the last so `$T1` does not match the start of `$T10`.
-    for t in (1..=tail_args.len()).rev() {
-        tail = tail.replace(&format!("$T{t}"), &format!("${}", 1 + t));
-    }
-    let sql = format!("{head} = ANY($1::text::{}) {tail}", pg_array_type(first));
-    let mut out = Vec::new();
-    for chunk in keys.chunks(PG_KEYS_PER_LOOKUP) {
-        let mut query = sqlx::query(AssertSqlSafe(sql.as_str())).bind(pg_array(chunk.iter()));
         for v in tail_args {
             query = bind_ref(query, v);
         }
