@@ -803,6 +803,18 @@ async fn holding(app: &TestApp, member: i64, programme: &str) -> Option<(String,
         })
 }
 
+/// What a failed assertion about a member prints: the tiers, memberships and points the
+/// API shows, and the clock.
+async fn story(app: &TestApp, member: i64) -> String {
+    let (_, tiers) = app.get(&format!("/v1/members/{member}/tiers")).await;
+    let (_, held) = app.get(&format!("/v1/members/{member}/memberships")).await;
+    let (_, points) = app.get(&format!("/v1/members/{member}/points")).await;
+    format!(
+        "member {member} at {}:\ntiers {tiers}\nmemberships {held}\npoints {points}",
+        flywheel_core::time::to_rfc3339(app.now())
+    )
+}
+
 #[tokio::test]
 async fn spend_raises_tiers_at_once_and_spending_points_lowers_none() {
     use flywheel_core::time::to_rfc3339;
@@ -940,9 +952,16 @@ async fn a_till_sells_a_tier_by_event_its_term_from_when_it_happened() {
         .await;
         assert_eq!(
             holding(&app, bob, "paid").await,
-            Some(("V1".into(), "paid".into()))
+            Some(("V1".into(), "paid".into())),
+            "{}",
+            story(&app, bob).await
         );
-        assert_eq!(balance(&app, bob).await, before - 2_000);
+        assert_eq!(
+            balance(&app, bob).await,
+            before - 2_000,
+            "{}",
+            story(&app, bob).await
+        );
         // The same event again changes nothing.
         app.send(sale(
             "till-1",
@@ -952,8 +971,18 @@ async fn a_till_sells_a_tier_by_event_its_term_from_when_it_happened() {
                    "currency": "CNY", "points": 2000}),
         ))
         .await;
-        assert_eq!(balance(&app, bob).await, before - 2_000);
-        assert_eq!(steps(&app, bob, "paid").await.len(), 1);
+        assert_eq!(
+            balance(&app, bob).await,
+            before - 2_000,
+            "{}",
+            story(&app, bob).await
+        );
+        assert_eq!(
+            steps(&app, bob, "paid").await.len(),
+            1,
+            "{}",
+            story(&app, bob).await
+        );
 
         // Bought 400 days ago and never renewed: not active, whether or not the sweep
         // has run, and the sweep records why it ended.
@@ -966,14 +995,21 @@ async fn a_till_sells_a_tier_by_event_its_term_from_when_it_happened() {
                    "currency": "CNY"}),
         ))
         .await;
-        assert_eq!(holding(&app, cat, "paid").await, None);
+        assert_eq!(
+            holding(&app, cat, "paid").await,
+            None,
+            "{}",
+            story(&app, cat).await
+        );
         app.store.sweep_memberships(app.now()).await.unwrap();
         assert_eq!(
             steps(&app, cat, "paid").await,
             vec![
                 (json!("V1"), json!("purchase")),
                 (Value::Null, json!("lapse"))
-            ]
+            ],
+            "{}",
+            story(&app, cat).await
         );
         let (_, history) = app.get(&format!("/v1/members/{cat}/tiers")).await;
         let lapse = &history["changes"][1];
@@ -1010,7 +1046,12 @@ async fn a_till_sells_a_tier_by_event_its_term_from_when_it_happened() {
                    "currency": "CNY"}),
         ))
         .await;
-        assert_eq!(holding(&app, dan, "paid").await, None);
+        assert_eq!(
+            holding(&app, dan, "paid").await,
+            None,
+            "{}",
+            story(&app, dan).await
+        );
         let (_, history) = app.get(&format!("/v1/members/{dan}/tiers")).await;
         let reasons: Vec<&str> = history["changes"]
             .as_array()
