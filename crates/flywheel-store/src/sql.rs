@@ -487,7 +487,7 @@ mod tests {
                 db.name()
             );
 
-            // Looked up by key, and by text with a bound tail.
+            // Looked up by key (one named twice) with a bound tail, and by text.
             let keys: Vec<Val> = [12, 13, 99, 12].into_iter().map(Val::Int).collect();
             let found = select_in_binding(
                 &mut conn,
