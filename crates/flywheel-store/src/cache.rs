@@ -1,6 +1,8 @@
 //! The ingest writer's member cache: the members, identity owners, orders and referrals
-//! its transactions read or wrote, kept between transactions so the next group of
-//! events touching the same people loads nothing from the database.
+//! its transactions read or wrote, and what earning needs of the members' points (their
+//! wallets' views and their rule usage of the current periods), kept between
+//! transactions so the next group of events touching the same people loads nothing from
+//! the database.
 //!
 //! It is trusted only while it mirrors the database exactly. Every write transaction
 //! advances the write generation as it commits (`WriteTx` in `db.rs`); the cache
@@ -22,6 +24,8 @@
 use flywheel_core::Identity;
 use flywheel_core::ingest::footprint::{Footprint, HASH_ENTRY};
 use flywheel_core::ingest::{MemberId, MemberState, Merge, OrderState, ReferralState, WorkingSet};
+use flywheel_core::points::{Book, EarningView, PeriodUsage};
+use flywheel_core::time::Micros;
 use std::collections::{BTreeSet, HashMap};
 use std::hash::Hash;
 
@@ -39,6 +43,24 @@ pub(crate) struct Reached {
     pub loaded: BTreeSet<MemberId>,
 }
 
+/// What a transaction's earning holds in full once it has run (`points/ingest.rs`).
+#[derive(Debug, Default)]
+pub(crate) struct PointsReached {
+    /// Members every wallet of whom the book holds, loaded whole.
+    pub whole_wallets: BTreeSet<MemberId>,
+    /// Members whose wallets came from the cache's views: what the book holds of them,
+    /// with the order lots the views left out.
+    pub cached_wallets: BTreeSet<MemberId>,
+    /// Members whose rule usage the book holds in full for some periods.
+    pub usage: Option<UsageReached>,
+}
+
+#[derive(Debug)]
+pub(crate) struct UsageReached {
+    pub members: BTreeSet<MemberId>,
+    pub periods: BTreeSet<String>,
+}
+
 #[derive(Debug)]
 pub(crate) struct MemberCache {
     /// The write generation the entries mirror; None: trust nothing.
@@ -54,6 +76,10 @@ pub(crate) struct MemberCache {
     orders: Weighed<String, Option<OrderState>>,
     /// Invitee → every referral naming it.
     referrals: Weighed<MemberId, Vec<ReferralState>>,
+    /// Member → the view of each of its wallets (none: it has no points).
+    wallets: Weighed<MemberId, Vec<EarningView>>,
+    /// Member → its rule usage in the periods last loaded.
+    usage: Weighed<MemberId, PeriodUsage>,
 }
 
 /// A hash map that keeps the estimated bytes of its entries.
@@ -137,6 +163,8 @@ impl MemberCache {
             members: Weighed::new(),
             orders: Weighed::new(),
             referrals: Weighed::new(),
+            wallets: Weighed::new(),
+            usage: Weighed::new(),
         }
     }
 
@@ -155,7 +183,12 @@ impl MemberCache {
 
     /// The estimated bytes the entries hold.
     pub fn bytes(&self) -> usize {
-        self.owners.bytes + self.members.bytes + self.orders.bytes + self.referrals.bytes
+        self.owners.bytes
+            + self.members.bytes
+            + self.orders.bytes
+            + self.referrals.bytes
+            + self.wallets.bytes
+            + self.usage.bytes
     }
 
     /// What the entries add to the process's resident set, from the estimate: measured
@@ -199,6 +232,48 @@ impl MemberCache {
         }
     }
 
+    /// The database moved from write generation `from` to `to` by the points sweep's
+    /// commit, which settled by `now` the lots due of `members` — `book` holds what it
+    /// read and settled — and wrote nothing else the entries hold: those members' views
+    /// are brought up to date (`EarningView::settled`).
+    pub fn advance_settled(
+        &mut self,
+        from: i64,
+        to: i64,
+        book: &Book,
+        members: &[MemberId],
+        now: Micros,
+    ) {
+        if self.valid_at != Some(from) {
+            return;
+        }
+        for &m in members {
+            let Some(views) = self.wallets.get(&m) else {
+                continue;
+            };
+            let listed = |p: &str| views.iter().any(|v| v.programme == p);
+            let mut swept = book
+                .wallets
+                .range((m, String::new())..)
+                .take_while(|((id, _), _)| *id == m);
+            if swept.any(|((_, p), _)| !listed(p)) {
+                // A programme the view did not know of: it never mirrored this member.
+                self.wallets.remove(&m);
+                continue;
+            }
+            let settled: Vec<EarningView> = views
+                .iter()
+                .map(|v| match book.wallets.get(&(m, v.programme.clone())) {
+                    Some(w) => v.settled(w, now),
+                    None => v.clone(),
+                })
+                .collect();
+            self.wallets.insert(m, settled);
+        }
+        self.valid_at = Some(to);
+        self.evict();
+    }
+
     /// Drops every entry and trusts nothing until the next install.
     pub fn clear(&mut self) {
         self.valid_at = None;
@@ -206,6 +281,8 @@ impl MemberCache {
         self.members.clear();
         self.orders.clear();
         self.referrals.clear();
+        self.wallets.clear();
+        self.usage.clear();
     }
 
     /// The owner of an identity key: None if not cached, Some(None) if nobody holds it.
@@ -220,6 +297,16 @@ impl MemberCache {
     /// An order: None if not cached, Some(None) if the store has no such order.
     pub fn order(&self, id: &str) -> Option<Option<&OrderState>> {
         self.orders.map.get(id).map(Option::as_ref)
+    }
+
+    /// The views of every wallet of `member`, if cached (empty: it has no points).
+    pub fn wallets_of(&self, member: MemberId) -> Option<&[EarningView]> {
+        self.wallets.get(&member).map(Vec::as_slice)
+    }
+
+    /// `member`'s rule usage in the periods it says, if cached.
+    pub fn usage_of(&self, member: MemberId) -> Option<&PeriodUsage> {
+        self.usage.get(&member)
     }
 
     /// Every referral naming `invitee`, if cached.
@@ -275,6 +362,85 @@ impl MemberCache {
         self.evict();
     }
 
+    /// Keeps what a committed transaction's earning ended with, after [`install`](Self::install)
+    /// of the same commit: the views of the wallets and the usage `reached` says the
+    /// book holds in full. Any other member whose points the book changed is dropped,
+    /// and so is everyone a merge touched (their points changed hands).
+    pub fn install_points(&mut self, book: &Book, reached: &PointsReached, merges: &[Merge]) {
+        if !self.on() {
+            return;
+        }
+        let mut merged: BTreeSet<MemberId> = BTreeSet::new();
+        for m in merges {
+            merged.extend([m.survivor, m.merged, book.survivor(m.survivor)]);
+        }
+        merged.extend(book.redirect.keys().copied());
+        let wallets_of = |m: MemberId| {
+            book.wallets
+                .range((m, String::new())..)
+                .take_while(move |((id, _), _)| *id == m)
+                .map(|(_, w)| w)
+        };
+        let known = |m: &MemberId| {
+            !merged.contains(m)
+                && (reached.whole_wallets.contains(m) || reached.cached_wallets.contains(m))
+        };
+        let changed_wallets = book.wallets.keys().map(|(m, _)| *m);
+        for m in changed_wallets.chain(merged.iter().copied()) {
+            if !known(&m) {
+                self.wallets.remove(&m);
+            }
+        }
+        for &m in reached.whole_wallets.difference(&merged) {
+            let views = wallets_of(m).map(EarningView::of).collect();
+            self.wallets.insert(m, views);
+        }
+        for &m in reached.cached_wallets.difference(&merged) {
+            let Some(before) = self.wallets.get(&m) else {
+                continue;
+            };
+            // A programme the book has no wallet of kept its view as it was.
+            let mut views: Vec<EarningView> = before
+                .iter()
+                .map(|b| match book.wallets.get(&(m, b.programme.clone())) {
+                    Some(w) => EarningView::after(w, b),
+                    None => b.clone(),
+                })
+                .collect();
+            views.extend(
+                wallets_of(m)
+                    .filter(|w| !before.iter().any(|b| b.programme == w.programme))
+                    .map(EarningView::of),
+            );
+            self.wallets.insert(m, views);
+        }
+        let usage_complete = |m: &MemberId| {
+            !merged.contains(m)
+                && reached
+                    .usage
+                    .as_ref()
+                    .is_some_and(|u| u.members.contains(m))
+        };
+        let changed_usage = book.usage.keys().map(|k| k.member_id);
+        for m in changed_usage.chain(merged.iter().copied()) {
+            if !usage_complete(&m) {
+                self.usage.remove(&m);
+            }
+        }
+        if let Some(u) = &reached.usage {
+            let mut by_member: HashMap<MemberId, Vec<_>> = HashMap::new();
+            for row in &book.usage {
+                by_member.entry(row.0.member_id).or_default().push(row);
+            }
+            for m in u.members.iter().filter(|m| usage_complete(m)) {
+                let rows = by_member.remove(m).unwrap_or_default();
+                self.usage
+                    .insert(*m, PeriodUsage::of(rows.into_iter(), &u.periods));
+            }
+        }
+        self.evict();
+    }
+
     /// Re-points cached rows of merged members at their survivors, as the store's
     /// `repoint_merged` did to the rows themselves. A walk over the whole cache, paid
     /// only by groups with a merge.
@@ -325,10 +491,16 @@ impl MemberCache {
             trim(self.owners.len(), keys),
             trim(self.orders.len(), keys),
         );
+        let (w, u) = (
+            trim(self.wallets.len(), members),
+            trim(self.usage.len(), members),
+        );
         self.members.shrink_to(m);
         self.referrals.shrink_to(r);
         self.owners.shrink_to(o);
         self.orders.shrink_to(k);
+        self.wallets.shrink_to(w);
+        self.usage.shrink_to(u);
         metrics::gauge!("flywheel_member_cache_members").set(self.members.len() as f64);
         metrics::gauge!("flywheel_member_cache_bytes").set(self.bytes() as f64);
         tracing::trace!(
@@ -344,6 +516,7 @@ mod tests {
     use super::*;
     use flywheel_core::Money;
     use flywheel_core::identity::IdentityKind;
+    use flywheel_core::points::{Lot, Usage, UsageKey, Wallet};
 
     fn weibo(uid: &str) -> Identity {
         Identity {
@@ -466,6 +639,119 @@ mod tests {
         assert!(!cache.check(6));
     }
 
+    fn lot(id: &str, member: MemberId, order: Option<&str>) -> Lot {
+        Lot {
+            id: id.into(),
+            member_id: member,
+            programme: "main".into(),
+            earned_at: 0,
+            available_at: 10,
+            expires_at: Some(100),
+            points: 5,
+            remaining: 5,
+            pending: true,
+            order_id: order.map(str::to_owned),
+        }
+    }
+
+    #[test]
+    fn points_are_kept_only_for_members_whose_book_was_whole() {
+        let mut cache = cache_with_member_2();
+        let mut book = Book::default();
+        for (member, lots) in [
+            (1, vec![lot("l1", 1, Some("o1"))]),
+            (2, vec![lot("l2", 2, None)]),
+        ] {
+            let mut w = Wallet::new(member, "main");
+            w.lots = lots;
+            book.wallets.insert((member, "main".into()), w);
+        }
+        book.usage.insert(
+            UsageKey {
+                member_id: 1,
+                rule_id: "r".into(),
+                period: "all".into(),
+            },
+            Usage {
+                count: 1,
+                points: 5,
+            },
+        );
+        let periods: BTreeSet<String> = ["all".to_owned()].into();
+        let reached = PointsReached {
+            // Member 2's wallet was loaded for earning only; member 3 has no points.
+            whole_wallets: [1, 3].into(),
+            cached_wallets: BTreeSet::new(),
+            usage: Some(UsageReached {
+                members: [1, 2, 3].into(),
+                periods: periods.clone(),
+            }),
+        };
+        cache.install_points(&book, &reached, &[]);
+        let one = cache.wallets_of(1).unwrap();
+        assert_eq!(one.len(), 1);
+        assert_eq!(one[0].orders_due, [10], "the order lot matures at 10");
+        assert!(one[0].loose.is_empty());
+        assert_eq!(cache.wallets_of(2), None, "a partial wallet is not kept");
+        assert_eq!(
+            cache.wallets_of(3),
+            Some(&[][..]),
+            "no points is an answer too"
+        );
+        assert!(cache.usage_of(1).unwrap().covers(&periods));
+        assert_eq!(cache.usage_of(1).unwrap().rows.len(), 1);
+        assert!(cache.usage_of(2).unwrap().rows.is_empty());
+        // A later group earns on member 1's wallet as its view gave it (no order lots):
+        // the order lot it left out still matures at 10.
+        let mut book = Book::default();
+        let mut w = Wallet::new(1, "main");
+        let mut later = lot("l1-later", 1, Some("o9"));
+        later.available_at = 50;
+        w.lots = vec![later];
+        book.wallets.insert((1, "main".into()), w);
+        let from_view = PointsReached {
+            cached_wallets: [1].into(),
+            ..PointsReached::default()
+        };
+        cache.install_points(&book, &from_view, &[]);
+        assert_eq!(cache.wallets_of(1).unwrap()[0].orders_due, [10, 50]);
+        let before = cache.bytes();
+
+        // A merge of 2 into 1 drops both sides' points.
+        let merge = Merge {
+            survivor: 1,
+            merged: 2,
+            at: 5,
+            event_id: None,
+            actor: "identity".into(),
+            explanation: String::new(),
+        };
+        cache.install_points(&Book::default(), &PointsReached::default(), &[merge]);
+        assert_eq!(cache.wallets_of(1), None);
+        assert_eq!(cache.usage_of(2), None);
+        assert!(cache.wallets_of(3).is_some() && cache.bytes() < before);
+
+        // The points sweep settles by 20 member 1's lots in a programme the cache did not
+        // know of (so it never mirrored member 1: dropped) and finds nothing of member
+        // 3's: the rest stays trusted.
+        cache.install_points(
+            &Book::default(),
+            &PointsReached {
+                whole_wallets: [1].into(),
+                ..PointsReached::default()
+            },
+            &[],
+        );
+        let mut swept = Book::default();
+        swept
+            .wallets
+            .insert((1, "other".into()), Wallet::new(1, "other"));
+        cache.advance_settled(1, 2, &swept, &[1, 3], 20);
+        assert!(cache.check(2));
+        assert_eq!(cache.wallets_of(1), None);
+        assert_eq!(cache.wallets_of(3), Some(&[][..]));
+    }
+
     #[test]
     fn a_budget_in_bytes_trims_it_and_its_count_stays_exact() {
         let mut cache = cache_with_member_2();
@@ -482,7 +768,9 @@ mod tests {
                 .sum();
             let o: usize = c.owners.map.iter().map(|(k, v)| Weighed::cost(k, v)).sum();
             let d: usize = c.orders.map.iter().map(|(k, v)| Weighed::cost(k, v)).sum();
-            m + r + o + d
+            let w: usize = c.wallets.map.iter().map(|(k, v)| Weighed::cost(k, v)).sum();
+            let u: usize = c.usage.map.iter().map(|(k, v)| Weighed::cost(k, v)).sum();
+            m + r + o + d + w + u
         };
         assert_eq!(cache.bytes(), recount(&cache));
         cache.set_bounds(100, full / 2);

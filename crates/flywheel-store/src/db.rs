@@ -317,6 +317,27 @@ impl Store {
         }
     }
 
+    /// After the points sweep's commit (which made write generation `committed`),
+    /// which settled by `now` the due lots of `members` as `book` holds them: the cache
+    /// stays trusted, with those members' wallets brought up to date.
+    pub(crate) async fn keep_member_cache_settled(
+        &self,
+        committed: i64,
+        book: &flywheel_core::points::Book,
+        members: &[i64],
+        now: flywheel_core::time::Micros,
+    ) {
+        if self.member_cache_on() {
+            self.member_cache().lock().await.advance_settled(
+                committed - 1,
+                committed,
+                book,
+                members,
+                now,
+            );
+        }
+    }
+
     pub(crate) fn member_cache_on(&self) -> bool {
         self.inner.member_cache_on.load(Ordering::Relaxed)
     }

@@ -13,6 +13,7 @@
 use super::{MemberState, OrderState, ReferralState};
 use crate::facts::{MemberFacts, Signal, SignalKind};
 use crate::identity::Identity;
+use crate::points::{EarningView, Lot, PeriodUsage};
 use crate::profile::Profile;
 use std::collections::BTreeMap;
 
@@ -196,6 +197,50 @@ impl<T: Footprint> Footprint for Vec<T> {
     fn footprint(&self) -> usize {
         let items: usize = self.iter().map(Footprint::footprint).sum();
         size_of::<Vec<T>>() + items + if self.is_empty() { 0 } else { ALLOCATION }
+    }
+}
+
+impl Footprint for Lot {
+    fn footprint(&self) -> usize {
+        size_of::<Lot>()
+            + text(&self.id)
+            + text(&self.programme)
+            + self.order_id.as_deref().map_or(0, text)
+    }
+}
+
+impl Footprint for EarningView {
+    fn footprint(&self) -> usize {
+        // The lots are inline in the vector; the vector inline in the view.
+        size_of::<EarningView>() - size_of::<Vec<Lot>>()
+            + text(&self.programme)
+            + self.loose.footprint()
+            + if self.orders_due.is_empty() {
+                0
+            } else {
+                ALLOCATION + self.orders_due.capacity() * size_of::<i64>()
+            }
+    }
+}
+
+impl Footprint for PeriodUsage {
+    fn footprint(&self) -> usize {
+        let periods: usize = self
+            .periods
+            .iter()
+            .map(|p| size_of::<String>() + TREE_ENTRY + text(p))
+            .sum();
+        let rows: usize = self
+            .rows
+            .iter()
+            .map(|(rule, period, _)| {
+                size_of::<(String, String, crate::points::Usage)>() + text(rule) + text(period)
+            })
+            .sum();
+        size_of::<PeriodUsage>()
+            + periods
+            + rows
+            + if self.rows.is_empty() { 0 } else { ALLOCATION }
     }
 }
 

@@ -6,6 +6,7 @@
 //! - `account.rs`: the accounts and their sign convention.
 //! - `posting.rs`: a balanced, immutable transaction with its reason and source.
 //! - `wallet.rs`: one member's lots; every change to a lot is mirrored in a posting.
+//! - `view.rs`: what earning needs of a wallet and of rule usage, kept between groups.
 //! - `rules.rs`: earning rules, their defaults and validation, and what one rule quotes.
 //! - `earn.rs`: limits, budgets, refunds and merges over a batch's wallets.
 //! - `commands.rs`: redemption, cancellation, transfer, exchange, adjustment.
@@ -17,6 +18,7 @@ pub mod earn;
 pub mod policy;
 pub mod posting;
 pub mod rules;
+pub mod view;
 pub mod wallet;
 
 pub use account::{Account, BrandAccount, MemberAccount};
@@ -24,6 +26,7 @@ pub use earn::{Book, Earning, Line, OrderPoints, Usage, UsageKey};
 pub use policy::{DEFAULT_PROGRAMME, PointsPolicy};
 pub use posting::{Kind, LotMove, Posting};
 pub use rules::{EarningRule, Progress, RuleBook, RuleSet, Task, Trigger};
+pub use view::{EarningView, PeriodUsage};
 pub use wallet::{Credit, Insufficient, Lot, Summary, Wallet};
 
 #[cfg(test)]

@@ -335,7 +335,7 @@ impl Store {
             }
             None => None,
         };
-        let book = earn_for_batch(
+        let (book, points_reached) = match earn_for_batch(
             conn,
             backend,
             &rule_book,
@@ -343,8 +343,14 @@ impl Store {
             &batch,
             tiers.as_mut(),
             now,
+            &reached.loaded,
+            cache.as_deref().filter(|_| cached),
         )
-        .await?;
+        .await?
+        {
+            Some((book, reached)) => (Some(book), Some(reached)),
+            None => (None, None),
+        };
         let earned_at = started.elapsed();
         let mut derived = Writes::default();
         plan_changes(&mut derived, &ws, &changes, &as_loaded, now)?;
@@ -560,6 +566,9 @@ impl Store {
         }
         if alone && let Some(cache) = cache.as_mut() {
             cache.install(ws, &reached, &changes.merges, committed);
+            if let (Some(book), Some(points)) = (&book, &points_reached) {
+                cache.install_points(book, points, &changes.merges);
+            }
         }
         drop(cache);
         if let (Some(p), Some(last)) = (pending, last_seq) {

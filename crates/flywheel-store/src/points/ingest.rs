@@ -6,6 +6,7 @@
 //! are unique besides.
 
 use super::ledger::{Lots, load_wallets, write_book};
+use crate::cache::{MemberCache, PointsReached, UsageReached};
 use crate::db::Backend;
 use crate::dialect::row_lock;
 use crate::error::StoreError;
@@ -18,10 +19,17 @@ use flywheel_core::points::earn::periods;
 use flywheel_core::points::{Book, OrderPoints, RuleBook, Usage, UsageKey};
 use flywheel_core::time::Micros;
 use sqlx::{AnyConnection, Row};
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 
 /// Loads what the batch's earning reads and earns; the caller plans the book's writes.
 /// None when the batch earns nothing.
+///
+/// Members the batch created (not in `loaded`) have no points yet: nothing is read for
+/// them. With `cache` (the member cache, trusted at this write generation), wallets and
+/// rule usage it holds are taken from it instead of the database, and wallets it lacks
+/// are loaded whole so that they can be kept: [`PointsReached`] says which the book
+/// then holds in full, for `MemberCache::install_points` after the commit.
+#[allow(clippy::too_many_arguments)]
 pub(crate) async fn earn_for_batch(
     conn: &mut AnyConnection,
     backend: Backend,
@@ -30,25 +38,84 @@ pub(crate) async fn earn_for_batch(
     batch: &Batch<'_>,
     tiers: Option<&mut TierPass<'_>>,
     now: Micros,
-) -> Result<Option<Book>, StoreError> {
+    loaded: &BTreeSet<MemberId>,
+    cache: Option<&MemberCache>,
+) -> Result<Option<(Book, PointsReached)>, StoreError> {
     if batch.earns_nothing() {
         return Ok(None);
     }
     let members: Vec<MemberId> = batch.ws.members.keys().copied().collect();
     let mut book = Book::default();
     load_orders(conn, &mut book, batch.orders()).await?;
-    // Most members of a batch only earn: their wallets need only the lots earning can
-    // touch. Members whose points a refund takes back or a merge moves need every lot.
-    let whole = batch.members_spending_or_moving(&book);
-    let until = batch.horizon(now);
-    let earning_only = members.iter().copied().filter(|m| !whole.contains(m));
-    book.wallets = load_wallets(conn, earning_only, Lots::ForEarningUntil(until)).await?;
-    book.wallets
-        .extend(load_wallets(conn, whole, Lots::All).await?);
-    load_usage(conn, &mut book, rules, &members, batch).await?;
+    let mut reached = load_earning_wallets(conn, &mut book, batch, now, loaded, cache).await?;
+    reached.usage = load_usage(conn, &mut book, rules, &members, batch, loaded, cache).await?;
     load_budgets(conn, backend, &mut book, rules).await?;
     earn_batch(&mut book, rules, policy.points, policy.limits, batch, tiers);
-    Ok(Some(book))
+    Ok(Some((book, reached)))
+}
+
+/// The wallets of the batch's members into `book`: whole for those whose points a
+/// refund takes back, a merge moves or a purchase spends; for the rest, the lots
+/// earning can touch up to the batch's horizon — from the cache's views where they
+/// answer, else (to keep a view after the commit) whole, or without a cache only those
+/// lots.
+async fn load_earning_wallets(
+    conn: &mut AnyConnection,
+    book: &mut Book,
+    batch: &Batch<'_>,
+    now: Micros,
+    loaded: &BTreeSet<MemberId>,
+    cache: Option<&MemberCache>,
+) -> Result<PointsReached, StoreError> {
+    let whole = batch.members_spending_or_moving(book);
+    let until = batch.horizon(now);
+    // Members the batch created: known to have nothing.
+    let mut known = Vec::new();
+    let mut from_cache = Vec::new();
+    let mut partial = Vec::new();
+    let mut full: Vec<MemberId> = whole.iter().copied().collect();
+    for &m in batch.ws.members.keys().filter(|m| !whole.contains(m)) {
+        if !loaded.contains(&m) {
+            known.push(m);
+            continue;
+        }
+        match cache.and_then(|c| c.wallets_of(m)) {
+            Some(views) if views.iter().all(|v| v.serves(until)) => {
+                for v in views {
+                    if let Some(w) = v.wallet(m) {
+                        book.wallets.insert((m, v.programme.clone()), w);
+                    }
+                }
+                from_cache.push(m);
+            }
+            _ if cache.is_some() => full.push(m),
+            _ => partial.push(m),
+        }
+    }
+    if cfg!(debug_assertions) && !(from_cache.is_empty() && known.is_empty()) {
+        // Tests run debug builds: every wallet taken from the cache or taken to be empty
+        // is checked against the database (which, written behind, the group flushed for
+        // these members first).
+        let checked = from_cache.iter().chain(&known).copied();
+        let stored = load_wallets(conn, checked, Lots::ForEarningUntil(until)).await?;
+        assert_eq!(
+            stored, book.wallets,
+            "the member cache's wallets differ from the database's"
+        );
+    }
+    book.wallets
+        .extend(load_wallets(conn, partial.iter().copied(), Lots::ForEarningUntil(until)).await?);
+    book.wallets
+        .extend(load_wallets(conn, full.iter().copied(), Lots::All).await?);
+    metrics::counter!("flywheel_member_cache_wallets_total", "from" => "cache")
+        .increment(from_cache.len() as u64);
+    metrics::counter!("flywheel_member_cache_wallets_total", "from" => "database")
+        .increment((full.len() + partial.len()) as u64);
+    Ok(PointsReached {
+        whole_wallets: full.into_iter().chain(known).collect(),
+        cached_wallets: from_cache.into_iter().collect(),
+        usage: None,
+    })
 }
 
 async fn load_orders(
@@ -80,37 +147,86 @@ async fn load_orders(
 }
 
 /// Usage rows for the batch's members in the periods its events fall in, for rules
-/// with limits.
+/// with limits: from the cache where it holds them for those periods. Answers which
+/// members' usage the book then holds in full for which periods (None: no rule has
+/// limits, nothing was loaded).
 async fn load_usage(
     conn: &mut AnyConnection,
     book: &mut Book,
     rules: &RuleBook,
     members: &[MemberId],
     batch: &Batch<'_>,
-) -> Result<(), StoreError> {
+    loaded: &BTreeSet<MemberId>,
+    cache: Option<&MemberCache>,
+) -> Result<Option<UsageReached>, StoreError> {
     let limited = rules
         .versions
         .iter()
         .flat_map(|v| v.rules.iter())
         .any(|r| r.limits.any());
     if !limited || members.is_empty() {
-        return Ok(());
+        return Ok(None);
     }
     let wanted = batch.usage_periods();
+    let mut missing = Vec::new();
+    let mut from_cache = BTreeSet::new();
+    for &m in members {
+        match cache.and_then(|c| c.usage_of(m)) {
+            // A member the batch created has awarded nothing yet.
+            _ if !loaded.contains(&m) => {
+                from_cache.insert(m);
+            }
+            Some(u) if u.covers(&wanted) => {
+                book.usage.extend(u.rows_in(m, &wanted));
+                from_cache.insert(m);
+            }
+            _ => missing.push(m),
+        }
+    }
+    if cfg!(debug_assertions) && !from_cache.is_empty() {
+        // Checked against the database in tests, as the wallets are (with the members the
+        // batch created).
+        let stored = read_usage(conn, from_cache.iter().copied(), &wanted).await?;
+        let cached: HashMap<UsageKey, Usage> = book
+            .usage
+            .iter()
+            .filter(|(k, _)| from_cache.contains(&k.member_id))
+            .map(|(k, u)| (k.clone(), *u))
+            .collect();
+        assert_eq!(
+            stored, cached,
+            "the member cache's rule usage differs from the database's"
+        );
+    }
+    book.usage
+        .extend(read_usage(conn, missing.into_iter(), &wanted).await?);
+    Ok(Some(UsageReached {
+        members: members.iter().copied().collect(),
+        periods: wanted,
+    }))
+}
+
+/// Every usage row of `members` in `periods`.
+async fn read_usage(
+    conn: &mut AnyConnection,
+    members: impl Iterator<Item = MemberId>,
+    periods: &BTreeSet<String>,
+) -> Result<HashMap<UsageKey, Usage>, StoreError> {
     // Bound, so the look-up keeps one text per count of periods (`select_in_binding`).
-    let periods: Vec<Val> = wanted.iter().map(|p| Val::Text(p.to_string())).collect();
+    let periods: Vec<Val> = periods.iter().map(|p| Val::Text(p.clone())).collect();
     let marks: Vec<String> = (1..=periods.len()).map(|t| format!("$T{t}")).collect();
     let tail = format!("AND period IN ({})", marks.join(","));
     let rows = select_in_binding(
         conn,
         "SELECT member_id, rule_id, period, count, points FROM points_usage WHERE member_id",
-        members.iter().map(|m| Val::Int(*m)),
+        members.map(Val::Int),
         &tail,
         &periods,
     )
     .await?;
+    let mut out = HashMap::new();
     for row in rows {
-        book.usage.insert(
+        out.insert(
             UsageKey {
                 member_id: row.try_get("member_id")?,
                 rule_id: row.try_get("rule_id")?,
@@ -122,7 +238,7 @@ async fn load_usage(
             },
         );
     }
-    Ok(())
+    Ok(out)
 }
 
 /// What budgeted rules have spent, locked on PostgreSQL so two batches cannot both

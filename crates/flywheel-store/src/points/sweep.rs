@@ -81,9 +81,11 @@ impl Store {
         write_book(conn, &book, now).await?;
         self.refresh_segments_in(conn, &posting_members(&book), "points", now)
             .await?;
-        // Lots, the ledger and segments: nothing the member cache holds.
+        // Lots, the ledger and segments: of what the member cache holds, only these
+        // members' wallets, which it brings up to date from the book.
         let committed = tx.commit().await?;
-        self.keep_member_cache(committed, &[]).await;
+        self.keep_member_cache_settled(committed, &book, &locked, now)
+            .await;
         // Members locked by someone else are left for the next sweep. Otherwise ask
         // again until nothing is due: fewer members than a pass takes does not mean
         // fewer lots (a member may have several due), so only an empty answer ends it.
