@@ -252,11 +252,7 @@ impl MemberCache {
                 continue;
             };
             let listed = |p: &str| views.iter().any(|v| v.programme == p);
-            let mut swept = book
-                .wallets
-                .range((m, String::new())..)
-                .take_while(|((id, _), _)| *id == m);
-            if swept.any(|((_, p), _)| !listed(p)) {
+            if book.wallets_of(m).any(|w| !listed(&w.programme)) {
                 // A programme the view did not know of: it never mirrored this member.
                 self.wallets.remove(&m);
                 continue;
@@ -375,12 +371,6 @@ impl MemberCache {
             merged.extend([m.survivor, m.merged, book.survivor(m.survivor)]);
         }
         merged.extend(book.redirect.keys().copied());
-        let wallets_of = |m: MemberId| {
-            book.wallets
-                .range((m, String::new())..)
-                .take_while(move |((id, _), _)| *id == m)
-                .map(|(_, w)| w)
-        };
         let known = |m: &MemberId| {
             !merged.contains(m)
                 && (reached.whole_wallets.contains(m) || reached.cached_wallets.contains(m))
@@ -392,7 +382,7 @@ impl MemberCache {
             }
         }
         for &m in reached.whole_wallets.difference(&merged) {
-            let views = wallets_of(m).map(EarningView::of).collect();
+            let views = book.wallets_of(m).map(EarningView::of).collect();
             self.wallets.insert(m, views);
         }
         for &m in reached.cached_wallets.difference(&merged) {
@@ -408,7 +398,7 @@ impl MemberCache {
                 })
                 .collect();
             views.extend(
-                wallets_of(m)
+                book.wallets_of(m)
                     .filter(|w| !before.iter().any(|b| b.programme == w.programme))
                     .map(EarningView::of),
             );
@@ -569,6 +559,18 @@ mod tests {
         cache
     }
 
+    /// Member 2 merged into member 1 by identity.
+    fn merge_2_into_1() -> Merge {
+        Merge {
+            survivor: 1,
+            merged: 2,
+            at: 5,
+            event_id: None,
+            actor: "identity".into(),
+            explanation: String::new(),
+        }
+    }
+
     #[test]
     fn a_merge_re_points_what_the_group_never_loaded() {
         let mut cache = cache_with_member_2();
@@ -579,14 +581,7 @@ mod tests {
         let mut gone = MemberState::new(2, 0);
         gone.merged_into = Some(1);
         ws.insert_loaded(gone);
-        let merge = Merge {
-            survivor: 1,
-            merged: 2,
-            at: 5,
-            event_id: None,
-            actor: "identity".into(),
-            explanation: String::new(),
-        };
+        let merge = merge_2_into_1();
         let reached = Reached {
             complete_invitees: vec![1, 2],
             loaded: [1, 2].into(),
@@ -718,14 +713,7 @@ mod tests {
         let before = cache.bytes();
 
         // A merge of 2 into 1 drops both sides' points.
-        let merge = Merge {
-            survivor: 1,
-            merged: 2,
-            at: 5,
-            event_id: None,
-            actor: "identity".into(),
-            explanation: String::new(),
-        };
+        let merge = merge_2_into_1();
         cache.install_points(&Book::default(), &PointsReached::default(), &[merge]);
         assert_eq!(cache.wallets_of(1), None);
         assert_eq!(cache.usage_of(2), None);

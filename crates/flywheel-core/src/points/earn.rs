@@ -127,6 +127,14 @@ impl Book {
         id
     }
 
+    /// Every wallet of `member` the book holds, by programme.
+    pub fn wallets_of(&self, member: MemberId) -> impl Iterator<Item = &Wallet> {
+        self.wallets
+            .range((member, String::new())..)
+            .take_while(move |((id, _), _)| *id == member)
+            .map(|(_, w)| w)
+    }
+
     /// The member's settled wallet (created empty if the member has none yet).
     pub fn wallet(&mut self, member_id: MemberId, programme: &str, now: Micros) -> &mut Wallet {
         let key = (member_id, programme.to_owned());
