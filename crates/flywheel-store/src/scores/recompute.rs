@@ -139,7 +139,9 @@ impl Store {
                 .collect();
             let mut tx = self.begin_write().await?;
             insert_rows(&mut tx, &head, &rows, UPSERT_TAIL).await?;
-            tx.commit().await?;
+            // Scores: nothing the member cache holds.
+            let committed = tx.commit().await?;
+            self.keep_member_cache(committed, &[]).await;
             progress(Progress::Writing {
                 done: (first + chunk.len()) as u64,
                 total: members,
@@ -189,7 +191,10 @@ impl Store {
         // Segments over scores are evaluated again, every member, in the background.
         let mut tx = self.begin_write().await?;
         self.refill_segments_reading_scores(&mut tx).await?;
-        tx.commit().await?;
+        // Segments' fill marks: nothing the member cache holds (it drops the definitions
+        // it kept, segments among them).
+        let committed = tx.commit().await?;
+        self.keep_member_cache(committed, &[]).await;
         Ok(report)
     }
 

@@ -70,7 +70,8 @@ impl Store {
                 .bind(written as i64)
                 .execute(&mut *conn)
                 .await?;
-                tx.commit().await?;
+                let committed = tx.commit().await?;
+                self.keep_member_cache(committed, &[]).await;
                 return Ok(Some(written));
             }
             let journeys = self
@@ -126,7 +127,9 @@ impl Store {
                 }
             }
             write_runs(conn, runs).await?;
-            tx.commit().await?;
+            // Care moments, owners and journey runs: nothing the member cache holds.
+            let committed = tx.commit().await?;
+            self.keep_member_cache(committed, &[]).await;
         }
     }
 
