@@ -28,7 +28,7 @@ use std::collections::{BTreeSet, HashMap};
 /// them. With `cache` (the member cache, trusted at this write generation), wallets and
 /// rule usage it holds are taken from it instead of the database, and wallets it lacks
 /// are loaded whole so that they can be kept: [`PointsReached`] says which the book
-/// then holds in full, for `MemberCache::install_points` after the commit.
+/// then holds in full, for `MemberCache::install` after the commit.
 #[allow(clippy::too_many_arguments)]
 pub(crate) async fn earn_for_batch(
     conn: &mut AnyConnection,
@@ -306,26 +306,8 @@ impl crate::db::Store {
         let mut book = Book::default();
         let mut conn = self.pool().acquire().await?;
         if let Some(member) = member_id {
-            for period in periods(at) {
-                for row in sqlx::query("SELECT rule_id, count, points FROM points_usage WHERE member_id = $1 AND period = $2")
-                    .bind(member)
-                    .bind(period.clone())
-                    .fetch_all(&mut *conn)
-                    .await?
-                {
-                    book.usage.insert(
-                        UsageKey {
-                            member_id: member,
-                            rule_id: row.try_get("rule_id")?,
-                            period: period.clone(),
-                        },
-                        Usage {
-                            count: row.try_get("count")?,
-                            points: row.try_get("points")?,
-                        },
-                    );
-                }
-            }
+            let wanted: BTreeSet<String> = periods(at).into_iter().collect();
+            book.usage = read_usage(&mut conn, std::iter::once(member), &wanted).await?;
         }
         for row in sqlx::query("SELECT rule_id, spent FROM points_budgets")
             .fetch_all(&mut *conn)
