@@ -2,7 +2,8 @@
 //! its transactions read or wrote, and what earning needs of the members' points (their
 //! wallets' views and their rule usage of the current periods), kept between
 //! transactions so the next group of events touching the same people loads nothing from
-//! the database.
+//! the database. It also hands the next group the definitions the last one ran under
+//! (`ingest/definitions.rs`).
 //!
 //! It is trusted only while it mirrors the database exactly. Every write transaction
 //! advances the write generation as it commits (`WriteTx` in `db.rs`); the cache
@@ -21,10 +22,12 @@
 //! as [`Footprint`] estimates them, so that a brand whose members hold long histories
 //! cannot grow the process past what the bound in members suggests.
 
+use crate::ingest::Definitions;
 use flywheel_core::Identity;
 use flywheel_core::ingest::footprint::{Footprint, HASH_ENTRY};
 use flywheel_core::ingest::{MemberId, MemberState, Merge, OrderState, ReferralState, WorkingSet};
 use flywheel_core::points::{Book, EarningView, PeriodUsage};
+use flywheel_core::segment::Language;
 use flywheel_core::time::Micros;
 use std::collections::{BTreeSet, HashMap};
 use std::hash::Hash;
@@ -80,6 +83,9 @@ pub(crate) struct MemberCache {
     wallets: Weighed<MemberId, Vec<EarningView>>,
     /// Member → its rule usage in the periods last loaded.
     usage: Weighed<MemberId, PeriodUsage>,
+    /// The definitions the last group ran under, while only this writer's groups and
+    /// flushes have committed since (`ingest/definitions.rs`).
+    definitions: Option<Definitions>,
 }
 
 /// A hash map that keeps the estimated bytes of its entries.
@@ -165,6 +171,7 @@ impl MemberCache {
             referrals: Weighed::new(),
             wallets: Weighed::new(),
             usage: Weighed::new(),
+            definitions: None,
         }
     }
 
@@ -229,6 +236,7 @@ impl MemberCache {
                 self.members.remove(id);
             }
             self.valid_at = Some(to);
+            self.definitions = None;
         }
     }
 
@@ -247,6 +255,7 @@ impl MemberCache {
         if self.valid_at != Some(from) {
             return;
         }
+        self.definitions = None;
         for &m in members {
             let Some(views) = self.wallets.get(&m) else {
                 continue;
@@ -279,6 +288,7 @@ impl MemberCache {
         self.referrals.clear();
         self.wallets.clear();
         self.usage.clear();
+        self.definitions = None;
     }
 
     /// The owner of an identity key: None if not cached, Some(None) if nobody holds it.
@@ -305,17 +315,41 @@ impl MemberCache {
         self.usage.get(&member)
     }
 
+    /// The definitions the last group ran under, if it ran under `lang`.
+    pub fn definitions(&self, lang: &Language) -> Option<&Definitions> {
+        self.definitions.as_ref().filter(|d| &d.lang == lang)
+    }
+
     /// Every referral naming `invitee`, if cached.
     pub fn referrals_of(&self, invitee: MemberId) -> Option<&[ReferralState]> {
         self.referrals.get(&invitee).map(Vec::as_slice)
     }
 
-    /// Keeps what a committed transaction's working set ended with; the database is now
-    /// at write generation `now`, which that commit made.
-    pub fn install(&mut self, ws: WorkingSet, reached: &Reached, merges: &[Merge], now: i64) {
+    /// Keeps what a committed transaction ended with: its working set, what its
+    /// earning's book holds in full (`points`, when it earned) and the definitions it
+    /// ran under; the database is now at write generation `now`, which that commit made.
+    pub fn install(
+        &mut self,
+        ws: WorkingSet,
+        reached: &Reached,
+        merges: &[Merge],
+        now: i64,
+        points: Option<(&Book, &PointsReached)>,
+        definitions: Definitions,
+    ) {
         if !self.on() {
             return;
         }
+        self.keep_rows(ws, reached, merges, now);
+        self.definitions = Some(definitions);
+        if let Some((book, points)) = points {
+            self.keep_points(book, points, merges);
+        }
+        self.evict();
+    }
+
+    /// The rows part of [`install`](Self::install).
+    fn keep_rows(&mut self, ws: WorkingSet, reached: &Reached, merges: &[Merge], now: i64) {
         // Each merged member → the member it stands for now, as the store re-pointed.
         let moved: HashMap<MemberId, MemberId> = merges
             .iter()
@@ -355,17 +389,13 @@ impl MemberCache {
             self.referrals.remove(survivor);
         }
         self.valid_at = Some(now);
-        self.evict();
     }
 
-    /// Keeps what a committed transaction's earning ended with, after [`install`](Self::install)
-    /// of the same commit: the views of the wallets and the usage `reached` says the
-    /// book holds in full. Any other member whose points the book changed is dropped,
-    /// and so is everyone a merge touched (their points changed hands).
-    pub fn install_points(&mut self, book: &Book, reached: &PointsReached, merges: &[Merge]) {
-        if !self.on() {
-            return;
-        }
+    /// The points part of [`install`](Self::install): the views of the wallets and the
+    /// usage `reached` says the book holds in full. Any other member whose points the
+    /// book changed is dropped, and so is everyone a merge touched (their points changed
+    /// hands).
+    fn keep_points(&mut self, book: &Book, reached: &PointsReached, merges: &[Merge]) {
         let mut merged: BTreeSet<MemberId> = BTreeSet::new();
         for m in merges {
             merged.extend([m.survivor, m.merged, book.survivor(m.survivor)]);
@@ -428,7 +458,6 @@ impl MemberCache {
                     .insert(*m, PeriodUsage::of(rows.into_iter(), &u.periods));
             }
         }
-        self.evict();
     }
 
     /// Re-points cached rows of merged members at their survivors, as the store's
@@ -555,7 +584,7 @@ mod tests {
         };
         let mut cache = MemberCache::with_bounds(100, 1 << 20);
         assert!(!cache.check(0));
-        cache.install(ws, &reached, &[], 1);
+        cache.keep_rows(ws, &reached, &[], 1);
         cache
     }
 
@@ -587,7 +616,7 @@ mod tests {
             loaded: [1, 2].into(),
             ..Reached::default()
         };
-        cache.install(ws, &reached, &[merge], 2);
+        cache.keep_rows(ws, &reached, &[merge], 2);
         assert!(cache.check(2));
         assert_eq!(cache.owner(&weibo("two").key()), Some(Some(1)));
         assert_eq!(cache.order("o-2").unwrap().unwrap().member_id, 1);
@@ -682,7 +711,7 @@ mod tests {
                 periods: periods.clone(),
             }),
         };
-        cache.install_points(&book, &reached, &[]);
+        cache.keep_points(&book, &reached, &[]);
         let one = cache.wallets_of(1).unwrap();
         assert_eq!(one.len(), 1);
         assert_eq!(one[0].orders_due, [10], "the order lot matures at 10");
@@ -708,13 +737,13 @@ mod tests {
             cached_wallets: [1].into(),
             ..PointsReached::default()
         };
-        cache.install_points(&book, &from_view, &[]);
+        cache.keep_points(&book, &from_view, &[]);
         assert_eq!(cache.wallets_of(1).unwrap()[0].orders_due, [10, 50]);
         let before = cache.bytes();
 
         // A merge of 2 into 1 drops both sides' points.
         let merge = merge_2_into_1();
-        cache.install_points(&Book::default(), &PointsReached::default(), &[merge]);
+        cache.keep_points(&Book::default(), &PointsReached::default(), &[merge]);
         assert_eq!(cache.wallets_of(1), None);
         assert_eq!(cache.usage_of(2), None);
         assert!(cache.wallets_of(3).is_some() && cache.bytes() < before);
@@ -722,7 +751,7 @@ mod tests {
         // The points sweep settles by 20 member 1's lots in a programme the cache did not
         // know of (so it never mirrored member 1: dropped) and finds nothing of member
         // 3's: the rest stays trusted.
-        cache.install_points(
+        cache.keep_points(
             &Book::default(),
             &PointsReached {
                 whole_wallets: [1].into(),

@@ -689,3 +689,60 @@ async fn the_two_evaluators_agree_on_random_members_and_expressions() {
         }
     }
 }
+
+/// With the member cache on, a group takes the definitions the last one ran under from
+/// it. Rules and segments saved in between are someone else's commit, so the next
+/// group reads them again and runs under them.
+#[tokio::test]
+async fn rules_and_segments_saved_between_groups_apply_to_the_next_with_the_member_cache_on() {
+    use flywheel_core::points::DEFAULT_PROGRAMME;
+    for db in databases().await {
+        let s = &db.store;
+        s.set_member_cache(1000, usize::MAX).await;
+        let who = json!({"phone": "13800138000"});
+        let pending = |member: i64| async move {
+            s.member_points(member, DEFAULT_PROGRAMME, now())
+                .await
+                .unwrap()
+                .unwrap()
+                .1
+                .pending
+        };
+        let a = send(s, &[purchase("p1", 4, who.clone(), "10", "coffee")]).await[0];
+        let after_first = pending(a).await;
+        // The cache is trusted from here: this group reads no definition.
+        send(s, &[purchase("p2", 3, who.clone(), "10", "coffee")]).await;
+        let by_default = pending(a).await - after_first;
+        assert!(by_default > 0, "the default rules pay for a purchase");
+
+        let mut rules = flywheel_core::points::rules::default_rules();
+        let rule = rules.iter_mut().find(|r| r.id == "purchase").unwrap();
+        rule.award.points *= 5;
+        s.put_rules(&rules, 0, &AuditActor::cli(), now())
+            .await
+            .unwrap();
+        let before = pending(a).await;
+        send(s, &[purchase("p3", 2, who.clone(), "10", "coffee")]).await;
+        assert_eq!(pending(a).await - before, 5 * by_default, "the new rules");
+
+        let expression = "total_spent >= 35";
+        let def = PutSegment {
+            id: "big".into(),
+            name: "big".into(),
+            expression: expression.into(),
+            tag: None,
+            badge: None,
+        };
+        let cond = compile(expression, &LANG).unwrap();
+        s.save_segment(&def, &cond, true, false, &AuditActor::cli(), now())
+            .await
+            .unwrap();
+        assert!(members_of(s, "big").await.is_empty());
+        send(s, &[purchase("p4", 1, who.clone(), "10", "coffee")]).await;
+        assert_eq!(
+            members_of(s, "big").await,
+            [a],
+            "entered by the new segment"
+        );
+    }
+}

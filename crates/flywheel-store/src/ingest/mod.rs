@@ -13,10 +13,12 @@
 //! failure or a key taken by a concurrent batch rolls back and the batch runs again.
 
 mod apply;
+mod definitions;
 mod ids;
 mod load;
 mod write;
 
+pub(crate) use definitions::Definitions;
 pub(crate) use load::{IdentityScope, load_members};
 pub(crate) use write::{plan_changes, write_changes};
 
@@ -186,7 +188,6 @@ impl Store {
         } = *group;
         let backend = self.backend();
         let started = std::time::Instant::now();
-        let rule_book = self.rule_book().await?;
         // The engine's own transactions (writing behind, replaying the log) never wait
         // for the queue: they are what empties it.
         let mut tx = if pending.is_some() || replayed.is_some() {
@@ -236,6 +237,20 @@ impl Store {
             (Some(cache), Some(now)) => cache.check(now),
             _ => false,
         };
+        // Journeys and segments judge under the stage window of the rules this group
+        // runs under; the rest of the language as configured.
+        let lang = flywheel_core::segment::Language {
+            window_days: rules.stages.window_days,
+            ..self.segment_settings().lang
+        };
+        let trusted = cache.as_deref().filter(|_| cached);
+        let definitions = match trusted.and_then(|c| c.definitions(&lang)) {
+            Some(d) => d.clone(),
+            None => self.definitions(conn, &lang).await?,
+        };
+        let rule_book = &definitions.rules;
+        let journeys = &definitions.journeys;
+        let catalogue = &definitions.catalogue;
 
         let Seen {
             stored,
@@ -265,11 +280,6 @@ impl Store {
             .map(|m| (m.id, MemberColdColumns::of(m)))
             .collect();
         let loaded = started.elapsed();
-        let lang = flywheel_core::segment::Language {
-            window_days: rules.stages.window_days,
-            ..self.segment_settings().lang
-        };
-        let journeys = self.journey_book(conn, &lang).await?;
         let Applied {
             changes,
             accepted,
@@ -283,7 +293,7 @@ impl Store {
             rules,
             as_of,
             &mut results,
-            &journeys,
+            journeys,
         );
         let mut touched = touched_by(&ws, &reached, &changes, stored.values().map(|s| s.0));
         if let Some(p) = pending.as_deref_mut() {
@@ -328,17 +338,16 @@ impl Store {
             accepted: &earned,
         };
         // Tiers move with the events that move them (`membership/ingest.rs`).
-        let catalogue = self.catalogue_on(conn).await?;
-        let mut tiers = match wanted_by_tiers(&catalogue, &batch, rule_book.uses_tiers()) {
+        let mut tiers = match wanted_by_tiers(catalogue, &batch, rule_book.uses_tiers()) {
             Some(w) => {
-                Some(load_tier_pass(conn, &catalogue, &w, rules.points.default_programme()).await?)
+                Some(load_tier_pass(conn, catalogue, &w, rules.points.default_programme()).await?)
             }
             None => None,
         };
         let (book, points_reached) = match earn_for_batch(
             conn,
             backend,
-            &rule_book,
+            rule_book,
             rules,
             &batch,
             tiers.as_mut(),
@@ -354,7 +363,7 @@ impl Store {
         let earned_at = started.elapsed();
         let mut derived = Writes::default();
         plan_changes(&mut derived, &ws, &changes, &as_loaded, now)?;
-        plan_stage_triggers(&mut derived, &journeys, &changes.transitions);
+        plan_stage_triggers(&mut derived, journeys, &changes.transitions);
         if let Some(book) = &book {
             plan_book(&mut derived, book, now)?;
             touched.budgets = !book.dirty_budgets.is_empty();
@@ -366,7 +375,7 @@ impl Store {
                 .iter()
                 .flat_map(|m| {
                     crate::engagement::triggers::tier_trigger_rows(
-                        &journeys,
+                        journeys,
                         m.member,
                         &m.programme,
                         m.from.as_deref(),
@@ -379,7 +388,6 @@ impl Store {
         }
         // Segments move with the events that move their members (`segments/live.rs`).
         plan_batch_segments(
-            self,
             conn,
             &BatchSegments {
                 ws: &ws,
@@ -389,10 +397,11 @@ impl Store {
                 clocks: &clocks,
                 tiers: tiers.as_ref(),
                 book: book.as_ref(),
-                window_days: rules.stages.window_days,
+                segments: &definitions.segments,
+                backend,
                 points_programme: rules.points.default_programme(),
-                catalogue: &catalogue,
-                journeys: &journeys,
+                catalogue,
+                journeys,
                 now,
             },
             &mut derived,
@@ -410,14 +419,8 @@ impl Store {
         // sent as an event closes it.
         // An event a team template names starts (or times the end of) a service team;
         // deposits, deliveries and deposit refunds move their deals.
-        let service_book = self.service_book(conn).await?;
-        crate::service::teams::plan_event_teams(
-            &mut derived,
-            &service_book,
-            &ws,
-            events,
-            &accepted,
-        );
+        let service_book = &definitions.service;
+        crate::service::teams::plan_event_teams(&mut derived, service_book, &ws, events, &accepted);
         crate::service::deals::plan_event_deals(&mut derived, &ws, events, &accepted);
         // Codes a purchase used, and codes a refund gives back.
         crate::marketing::plan_event_coupons(&mut derived, &ws, events, &accepted);
@@ -439,7 +442,7 @@ impl Store {
             let planned = crate::service::tickets::plan_event_tickets(
                 &mut derived,
                 queues,
-                &journeys,
+                journeys,
                 &ws,
                 events,
                 &accepted,
@@ -448,7 +451,7 @@ impl Store {
                 conn,
                 &mut derived,
                 queues,
-                &journeys,
+                journeys,
                 events,
                 &accepted,
                 planned,
@@ -458,10 +461,10 @@ impl Store {
         // Journeys an event starts, judged as the event left its member.
         plan_event_triggers(
             conn,
-            &journeys,
+            journeys,
             &ExtrasFor {
                 backend,
-                catalogue: &catalogue,
+                catalogue,
                 points_programme: rules.points.default_programme(),
                 now,
             },
@@ -565,10 +568,15 @@ impl Store {
             });
         }
         if alone && let Some(cache) = cache.as_mut() {
-            cache.install(ws, &reached, &changes.merges, committed);
-            if let (Some(book), Some(points)) = (&book, &points_reached) {
-                cache.install_points(book, points, &changes.merges);
-            }
+            let points = book.as_ref().zip(points_reached.as_ref());
+            cache.install(
+                ws,
+                &reached,
+                &changes.merges,
+                committed,
+                points,
+                definitions,
+            );
         }
         drop(cache);
         if let (Some(p), Some(last)) = (pending, last_seq) {

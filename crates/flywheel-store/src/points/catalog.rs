@@ -117,8 +117,17 @@ const PARTNER_SELECT: &str =
 impl Store {
     /// Every version of the earning rules (cached until a newer one is stored).
     pub async fn rule_book(&self) -> Result<Arc<RuleBook>, StoreError> {
+        let mut conn = self.pool().acquire().await?;
+        self.rule_book_on(&mut conn).await
+    }
+
+    /// [`Store::rule_book`] read on `conn` (a group's own transaction).
+    pub(crate) async fn rule_book_on(
+        &self,
+        conn: &mut AnyConnection,
+    ) -> Result<Arc<RuleBook>, StoreError> {
         let latest: i64 = sqlx::query("SELECT COALESCE(MAX(version), 0) AS v FROM points_rules")
-            .fetch_one(self.pool())
+            .fetch_one(&mut *conn)
             .await?
             .try_get("v")?;
         if let Some((v, book)) = self.rule_cache().lock().expect("rule cache").as_ref()
@@ -129,7 +138,7 @@ impl Store {
         let mut sets = Vec::new();
         for row in
             sqlx::query("SELECT version, effective_from, rules FROM points_rules ORDER BY version")
-                .fetch_all(self.pool())
+                .fetch_all(&mut *conn)
                 .await?
         {
             let text: String = row.try_get("rules")?;

@@ -241,7 +241,9 @@ pub(crate) struct BatchSegments<'a> {
     pub clocks: &'a [Micros],
     pub tiers: Option<&'a TierPass<'a>>,
     pub book: Option<&'a Book>,
-    pub window_days: u32,
+    /// The segments, compiled under the stage window of the batch's rules.
+    pub segments: &'a super::SegmentBook,
+    pub backend: crate::db::Backend,
     pub points_programme: &'a str,
     pub catalogue: &'a Catalogue,
     /// The active journeys the batch read already: an entry or exit starts those
@@ -263,7 +265,6 @@ const BADGES_OF_MERGED: &str = "DELETE FROM member_badges WHERE member_id = $1";
 /// points it moved) is evaluated as the batch left it, each change caused by the last
 /// event applied to that member. A merged member's tags and badges go to its survivor.
 pub(crate) async fn plan_batch_segments(
-    store: &crate::db::Store,
     conn: &mut AnyConnection,
     b: &BatchSegments<'_>,
     w: &mut Writes,
@@ -283,12 +284,7 @@ pub(crate) async fn plan_batch_segments(
     for m in &b.changes.merges {
         w.statement(BADGES_OF_MERGED, vec![Val::Int(m.merged)]);
     }
-    // The window of the rules this batch runs under; the rest as configured.
-    let lang = flywheel_core::segment::Language {
-        window_days: b.window_days,
-        ..store.segment_settings().lang
-    };
-    let book = store.segment_book(conn, &lang).await?;
+    let book = b.segments;
     if book.is_empty() {
         return Ok(());
     }
@@ -337,8 +333,8 @@ pub(crate) async fn plan_batch_segments(
             .collect(),
     };
     let ctx = LiveContext {
-        backend: store.backend(),
-        book: &book,
+        backend: b.backend,
+        book,
         catalogue: b.catalogue,
         points_programme: b.points_programme,
         now: b.now,
