@@ -307,8 +307,8 @@ impl Store {
     /// After a commit (which made write generation `committed`) that wrote none of the
     /// rows the member cache holds but the member rows `rewritten`: the cache stays
     /// trusted, without those members, instead of the next ingest emptying it. The
-    /// clock's sweeps, the scores recompute and the day's care moments call this, so a
-    /// history replayed day by day keeps its cache.
+    /// clock's sweeps, the segment fill, the scores recompute and the day's care moments
+    /// call this, so a history replayed day by day keeps its cache.
     pub(crate) async fn keep_member_cache(&self, committed: i64, rewritten: &[i64]) {
         if self.member_cache_on() {
             self.member_cache()

@@ -176,7 +176,10 @@ impl Store {
                 report.ready.extend(done);
             }
         }
-        tx.commit().await?;
+        // Memberships, tags, reviews and the fill's marks: nothing the member cache
+        // holds (it drops the definitions it kept, segments among them).
+        let committed = tx.commit().await?;
+        self.keep_member_cache(committed, &[]).await;
         Ok(true)
     }
 
