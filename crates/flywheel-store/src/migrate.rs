@@ -119,6 +119,13 @@ const MIGRATIONS: &[Migration] = &[
     common!(49, "ideas", "0049_ideas"),
     common!(50, "points_lots_due", "0050_points_lots_due"),
     common!(51, "points_debt", "0051_points_debt"),
+    // PostgreSQL only: SQLite's review index already ends in the id (its rowid).
+    Migration {
+        version: 52,
+        name: "members_review_cursor",
+        sqlite: "",
+        postgres: include_str!("../migrations/postgres/0052_members_review_cursor.sql"),
+    },
 ];
 
 impl Store {
