@@ -445,7 +445,7 @@ async fn load_referral_chains(
         .collect();
     // The status is filtered here rather than in SQL: with it there, SQLite (which has no
     // statistics) chose the index on status over the one on the invitee for four
-    // invitees or more, and read every pending and converted referral — about 0.7 ms a
+    // invitees or more, and read every pending and converted referral — about 0.6 ms a
     // group on a 30,000-member history, growing with the brand (bench/PROFILE.md).
     let head = format!("{REFERRAL_SELECT} invitee_id");
     for _ in 0..CHAIN_DEPTH {
