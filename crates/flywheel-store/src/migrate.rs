@@ -126,6 +126,11 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: "",
         postgres: include_str!("../migrations/postgres/0052_members_review_cursor.sql"),
     },
+    common!(
+        53,
+        "points_debt_unconditional",
+        "0053_points_debt_unconditional"
+    ),
 ];
 
 impl Store {
