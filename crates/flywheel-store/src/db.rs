@@ -307,8 +307,9 @@ impl Store {
     /// After a commit (which made write generation `committed`) that wrote none of the
     /// rows the member cache holds but the member rows `rewritten`: the cache stays
     /// trusted, without those members, instead of the next ingest emptying it. The
-    /// clock's sweeps, the segment fill, the scores recompute and the day's care moments
-    /// call this, so a history replayed day by day keeps its cache.
+    /// stage sweep calls this, and the tier sweep, the segment fill, the scores
+    /// recompute and the day's care moments through `commit_keeping_cache`, so a history
+    /// replayed day by day keeps its cache.
     pub(crate) async fn keep_member_cache(&self, committed: i64, rewritten: &[i64]) {
         if self.member_cache_on() {
             self.member_cache()
@@ -316,6 +317,15 @@ impl Store {
                 .await
                 .advance_dropping(committed - 1, committed, rewritten);
         }
+    }
+
+    /// Commits `tx`, which wrote nothing the member cache holds (scores, segments,
+    /// memberships, care moments): the cache stays trusted, only the definitions it kept
+    /// are dropped, since the commit may have changed them.
+    pub(crate) async fn commit_keeping_cache(&self, tx: WriteTx) -> Result<(), StoreError> {
+        let committed = tx.commit().await?;
+        self.keep_member_cache(committed, &[]).await;
+        Ok(())
     }
 
     /// After the points sweep's commit (which made write generation `committed`),
@@ -513,4 +523,40 @@ pub async fn create_postgres_database(admin_url: &str, name: &str) -> Result<Str
         .rsplit_once('/')
         .ok_or_else(|| StoreError::UnsupportedUrl(admin_url.to_owned()))?;
     Ok(format!("{server}/{name}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The engagement task runs these every second. With nothing due each must stay a
+    /// read: a commit advances the write generation, and ingest, finding someone else's
+    /// commit, empties its member cache (once a second under load, before this test).
+    #[tokio::test]
+    async fn the_engagement_passes_with_nothing_due_commit_nothing() {
+        for db in flywheel_testkit::databases().await {
+            // This crate's own `Store` (the testkit's is the library's, built apart).
+            let store = Store::open(&db.url).await.unwrap();
+            let generation = || async {
+                let mut conn = store.pool().acquire().await.unwrap();
+                write_generation(&mut conn).await.unwrap()
+            };
+            let before = generation().await;
+            let now = chrono::Utc::now().timestamp_micros();
+            assert!(store.flag_ticket_breaches(now).await.unwrap().is_empty());
+            assert!(store.claim_messages(now, 1, 10).await.unwrap().is_empty());
+            let points = flywheel_core::points::PointsPolicy::default();
+            assert_eq!(
+                store.close_due_fission_rounds(&points, now).await.unwrap(),
+                0
+            );
+            let teams = store.run_service_teams(now).await.unwrap();
+            assert_eq!((teams.formed, teams.closed), (0, 0));
+            assert_eq!(generation().await, before, "a pass committed");
+            // A write transaction does move it: the reading above can tell.
+            store.begin_write().await.unwrap().commit().await.unwrap();
+            assert_eq!(generation().await, before + 1);
+            store.close().await;
+        }
+    }
 }

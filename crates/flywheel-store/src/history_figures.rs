@@ -83,7 +83,8 @@ impl Store {
         .bind(body)
         .execute(&mut *tx)
         .await?;
-        tx.commit().await?;
+        // A snapshot only: nothing the member cache holds.
+        self.commit_keeping_cache(tx).await?;
         Ok(figures)
     }
 

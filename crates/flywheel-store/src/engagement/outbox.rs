@@ -124,6 +124,10 @@ pub(crate) enum Decided {
     Already,
 }
 
+/// Messages a sender may claim at `$1`: due, or claimed by a sender whose lease ran out.
+const DUE: &str = "((status IN ('queued', 'waiting') AND send_at <= $1) \
+     OR (status = 'sending' AND lease_until < $1))";
+
 const COLUMNS: &str = "id, member_id, journey_id, campaign_id, run_id, step, content_id, content_version, kind, \
      channel, status, reason, subject, body, created_at, send_at, attempts, done_at, answer, \
      opened_at, clicked_at";
@@ -565,12 +569,23 @@ impl Store {
         lease: Micros,
         limit: i64,
     ) -> Result<Vec<Claimed>, StoreError> {
+        // Senders ask every second: with nothing due the answer comes from a read,
+        // without waiting for the writer or a commit that would cost ingest its member
+        // cache.
+        let any: Option<i64> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "SELECT id FROM outbox WHERE {DUE} LIMIT 1"
+        )))
+        .bind(now)
+        .fetch_optional(self.pool())
+        .await?;
+        if any.is_none() {
+            return Ok(Vec::new());
+        }
         let mut tx = self.begin_write().await?;
         let conn: &mut AnyConnection = &mut tx;
         let lock = crate::dialect::row_lock_skipping_held(self.backend());
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {COLUMNS} FROM outbox WHERE ((status IN ('queued', 'waiting') AND send_at <= $1) \
-             OR (status = 'sending' AND lease_until < $1)) ORDER BY send_at, id LIMIT $2{lock}"
+            "SELECT {COLUMNS} FROM outbox WHERE {DUE} ORDER BY send_at, id LIMIT $2{lock}"
         )))
         .bind(now)
         .bind(limit)
@@ -599,7 +614,8 @@ impl Store {
                 to,
             });
         }
-        tx.commit().await?;
+        // Messages only: nothing the member cache holds.
+        self.commit_keeping_cache(tx).await?;
         Ok(claimed)
     }
 

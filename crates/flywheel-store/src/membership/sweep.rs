@@ -179,8 +179,7 @@ impl Store {
                     self.refresh_segments_in(conn, &[member], "tier", now)
                         .await?;
                     // Memberships and segments: nothing the member cache holds.
-                    let committed = tx.commit().await?;
-                    self.keep_member_cache(committed, &[]).await;
+                    self.commit_keeping_cache(tx).await?;
                     return Ok(());
                 }
             }
@@ -189,8 +188,7 @@ impl Store {
             save_membership(conn, &m).await?;
             self.refresh_segments_in(conn, &[member], "tier", now)
                 .await?;
-            let committed = tx.commit().await?;
-            self.keep_member_cache(committed, &[]).await;
+            self.commit_keeping_cache(tx).await?;
         }
         Ok(())
     }

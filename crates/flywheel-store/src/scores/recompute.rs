@@ -140,8 +140,7 @@ impl Store {
             let mut tx = self.begin_write().await?;
             insert_rows(&mut tx, &head, &rows, UPSERT_TAIL).await?;
             // Scores: nothing the member cache holds.
-            let committed = tx.commit().await?;
-            self.keep_member_cache(committed, &[]).await;
+            self.commit_keeping_cache(tx).await?;
             progress(Progress::Writing {
                 done: (first + chunk.len()) as u64,
                 total: members,
@@ -193,8 +192,7 @@ impl Store {
         self.refill_segments_reading_scores(&mut tx).await?;
         // Segments' fill marks: nothing the member cache holds (it drops the definitions
         // it kept, segments among them).
-        let committed = tx.commit().await?;
-        self.keep_member_cache(committed, &[]).await;
+        self.commit_keeping_cache(tx).await?;
         Ok(report)
     }
 

@@ -178,8 +178,7 @@ impl Store {
         }
         // Memberships, tags, reviews and the fill's marks: nothing the member cache
         // holds (it drops the definitions it kept, segments among them).
-        let committed = tx.commit().await?;
-        self.keep_member_cache(committed, &[]).await;
+        self.commit_keeping_cache(tx).await?;
         Ok(true)
     }
 
@@ -212,8 +211,7 @@ impl Store {
             let moved = self.refresh_segments_in(conn, &ids, "clock", now).await?;
             report.add(ids.len(), moved);
             // Segments and tags: nothing the member cache holds.
-            let committed = tx.commit().await?;
-            self.keep_member_cache(committed, &[]).await;
+            self.commit_keeping_cache(tx).await?;
         }
     }
 

@@ -70,8 +70,7 @@ impl Store {
                 .bind(written as i64)
                 .execute(&mut *conn)
                 .await?;
-                let committed = tx.commit().await?;
-                self.keep_member_cache(committed, &[]).await;
+                self.commit_keeping_cache(tx).await?;
                 return Ok(Some(written));
             }
             let journeys = self
@@ -128,8 +127,7 @@ impl Store {
             }
             write_runs(conn, runs).await?;
             // Care moments, owners and journey runs: nothing the member cache holds.
-            let committed = tx.commit().await?;
-            self.keep_member_cache(committed, &[]).await;
+            self.commit_keeping_cache(tx).await?;
         }
     }
 

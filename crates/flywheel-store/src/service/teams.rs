@@ -298,19 +298,34 @@ impl Store {
                 None => {}
             }
         }
-        report.closed = sqlx::query(
-            "UPDATE service_teams SET status = 'closed', closed_at = $1 \
-             WHERE status = 'open' AND closes_at <= $1",
+        // Asked every second: with no team due the pass is a read. A team due is closed
+        // by the writer (an update through the pool would wait on SQLite's lock, then
+        // make the writer wait, and pass the write generation by).
+        let any_due: Option<i64> = sqlx::query_scalar(
+            "SELECT id FROM service_teams WHERE status = 'open' AND closes_at <= $1 LIMIT 1",
         )
         .bind(now)
-        .execute(self.pool())
-        .await?
-        .rows_affected() as usize;
+        .fetch_optional(self.pool())
+        .await?;
+        if any_due.is_some() {
+            let mut tx = self.begin_write().await?;
+            report.closed = sqlx::query(
+                "UPDATE service_teams SET status = 'closed', closed_at = $1 \
+                 WHERE status = 'open' AND closes_at <= $1",
+            )
+            .bind(now)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected() as usize;
+            // Teams only: nothing the member cache holds.
+            self.commit_keeping_cache(tx).await?;
+        }
         Ok(report)
     }
 
     /// Forms one team; Some(false) when the template's condition does not hold, None
-    /// when another process formed it first.
+    /// when another process formed it first. It writes teams and their staff only,
+    /// nothing the member cache holds.
     async fn form_team(&self, id: i64, now: Micros) -> Result<Option<bool>, StoreError> {
         let mut tx = self.begin_write().await?;
         let conn: &mut AnyConnection = &mut tx;
@@ -332,7 +347,7 @@ impl Store {
                 .bind(id)
                 .execute(&mut *conn)
                 .await?;
-            tx.commit().await?;
+            self.commit_keeping_cache(tx).await?;
             return Ok(Some(false));
         };
         let Some(member) = self.member_now(conn, row.try_get("member_id")?).await? else {
@@ -340,7 +355,7 @@ impl Store {
                 .bind(id)
                 .execute(&mut *conn)
                 .await?;
-            tx.commit().await?;
+            self.commit_keeping_cache(tx).await?;
             return Ok(Some(false));
         };
         if let Some(cond) = &template.when {
@@ -367,7 +382,7 @@ impl Store {
                     .bind(id)
                     .execute(&mut *conn)
                     .await?;
-                tx.commit().await?;
+                self.commit_keeping_cache(tx).await?;
                 return Ok(Some(false));
             }
         }
@@ -438,7 +453,7 @@ impl Store {
         .bind(id)
         .execute(&mut *conn)
         .await?;
-        tx.commit().await?;
+        self.commit_keeping_cache(tx).await?;
         Ok(Some(true))
     }
 

@@ -100,6 +100,10 @@ pub struct TicketNote {
     pub note: Option<String>,
 }
 
+/// Tickets past a target not yet flagged (`$1` is now).
+const BREACHED: &str = "(status = 'open' AND response_breached_at IS NULL AND respond_by <= $1) \
+     OR (status <> 'resolved' AND resolution_breached_at IS NULL AND resolve_by <= $1)";
+
 const COLUMNS: &str = "id, source, member_id, kind, category, queue_id, text, channel, \
      complaint_event_id, status, opened_at, respond_by, resolve_by, responded_at, resolved_at, \
      response_minutes, resolution_minutes, response_breached_at, resolution_breached_at, \
@@ -769,13 +773,22 @@ impl Store {
     /// Flags every ticket whose response or resolution target passed at `now` without
     /// it, once each, with a note on its timeline; returns the tickets flagged.
     pub async fn flag_ticket_breaches(&self, now: Micros) -> Result<Vec<TicketRow>, StoreError> {
+        // The engagement task asks every second: a pass with nothing to flag reads
+        // outside a write transaction, so it neither waits for the writer nor makes a
+        // commit that would cost ingest its member cache.
+        let any: Option<i64> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "SELECT id FROM tickets WHERE {BREACHED} LIMIT 1"
+        )))
+        .bind(now)
+        .fetch_optional(self.pool())
+        .await?;
+        if any.is_none() {
+            return Ok(Vec::new());
+        }
         let mut tx = self.begin_write().await?;
         let conn: &mut AnyConnection = &mut tx;
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {COLUMNS} FROM tickets WHERE \
-             (status = 'open' AND response_breached_at IS NULL AND respond_by <= $1) \
-             OR (status <> 'resolved' AND resolution_breached_at IS NULL AND resolve_by <= $1) \
-             ORDER BY id LIMIT 1000"
+            "SELECT {COLUMNS} FROM tickets WHERE {BREACHED} ORDER BY id LIMIT 1000"
         )))
         .bind(now)
         .fetch_all(&mut *conn)
@@ -830,7 +843,8 @@ impl Store {
             flagged.push(t);
         }
         write_runs(conn, runs).await?;
-        tx.commit().await?;
+        // Tickets, their notes and journey runs: nothing the member cache holds.
+        self.commit_keeping_cache(tx).await?;
         Ok(flagged)
     }
 
