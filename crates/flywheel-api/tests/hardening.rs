@@ -611,6 +611,8 @@ async fn metrics_count_requests_and_ingest_and_can_require_a_key() {
             "flywheel_ingest_queue_depth",
             "flywheel_members{stage=\"micro\"}",
             "flywheel_db_connections{pool=",
+            // How long each source file held the writer, ingest's groups among them.
+            "flywheel_write_held_seconds_count{by=\"ingest/mod.rs\"}",
         ] {
             assert!(text.contains(wanted), "{wanted} missing:\n{text}");
         }

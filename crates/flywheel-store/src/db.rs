@@ -97,6 +97,11 @@ pub(crate) struct WriteTx {
     /// A process without the lease checks, after it has advanced the write generation
     /// (which no acknowledgement can pass), that no event waits in the queue.
     check_queue: bool,
+    /// When the writer was taken and by which source file: how long it was held is
+    /// recorded (`flywheel_write_held_seconds`) when the transaction ends, so that a
+    /// writer that holds up ingest can be named.
+    held_since: std::time::Instant,
+    taken_by: &'static str,
 }
 
 impl WriteTx {
@@ -125,12 +130,26 @@ impl WriteTx {
             return Err(StoreError::Contended);
         }
         self.tx.commit().await?;
+        self.record_hold();
         Ok(n)
     }
 
     pub(crate) async fn rollback(mut self) -> Result<(), sqlx::Error> {
-        self.tx.rollback().await
+        self.tx.rollback().await?;
+        self.record_hold();
+        Ok(())
     }
+
+    fn record_hold(&self) {
+        metrics::histogram!("flywheel_write_held_seconds", "by" => self.taken_by)
+            .record(self.held_since.elapsed().as_secs_f64());
+    }
+}
+
+/// The source file of a call, from `src/` on: `service/care.rs`.
+fn source_file(at: &'static std::panic::Location<'static>) -> &'static str {
+    let file = at.file();
+    file.rfind("src/").map_or(file, |i| &file[i + 4..])
 }
 
 impl std::ops::Deref for WriteTx {
@@ -241,21 +260,30 @@ impl Store {
     /// it flushes the waiting plans first and holds the engine until it ends; where
     /// another process holds the lease, it waits until that process's queue is empty,
     /// asking it to write through meanwhile.
-    pub(crate) async fn begin_write(&self) -> Result<WriteTx, StoreError> {
+    /// (Not an `async fn`, so that `#[track_caller]` names the caller.)
+    #[track_caller]
+    pub(crate) fn begin_write(
+        &self,
+    ) -> impl Future<Output = Result<WriteTx, StoreError>> + Send + '_ {
+        let taken_by = source_file(std::panic::Location::caller());
+        self.begin_write_for(taken_by)
+    }
+
+    async fn begin_write_for(&self, taken_by: &'static str) -> Result<WriteTx, StoreError> {
         let engine = &self.inner.engine;
         if engine.behind() {
             let mut pending = engine.pending.clone().lock_owned().await;
             self.flush(&mut pending).await?;
-            let mut tx = self.begin_engine_write().await?;
+            let mut tx = self.begin_engine_write_for(taken_by).await?;
             tx._engine = Some(pending);
             return Ok(tx);
         }
         if engine.holder() {
-            return Ok(self.begin_engine_write().await?);
+            return Ok(self.begin_engine_write_for(taken_by).await?);
         }
         let deadline = std::time::Instant::now() + 2 * WRITE_THROUGH_FOR;
         loop {
-            let mut tx = self.begin_engine_write().await?;
+            let mut tx = self.begin_engine_write_for(taken_by).await?;
             if !queue_waiting(&mut tx).await? {
                 tx.check_queue = true;
                 return Ok(tx);
@@ -272,7 +300,15 @@ impl Store {
     }
 
     /// A write transaction for the engine itself (it holds the engine already).
-    pub(crate) async fn begin_engine_write(&self) -> Result<WriteTx, sqlx::Error> {
+    #[track_caller]
+    pub(crate) fn begin_engine_write(
+        &self,
+    ) -> impl Future<Output = Result<WriteTx, sqlx::Error>> + Send + '_ {
+        let taken_by = source_file(std::panic::Location::caller());
+        self.begin_engine_write_for(taken_by)
+    }
+
+    async fn begin_engine_write_for(&self, taken_by: &'static str) -> Result<WriteTx, sqlx::Error> {
         let tx = match &self.held {
             Some(held) => TxConn::savepoint(held).await?,
             None => TxConn::own(
@@ -287,6 +323,8 @@ impl Store {
             bumped: None,
             _engine: None,
             check_queue: false,
+            held_since: std::time::Instant::now(),
+            taken_by,
         })
     }
 
