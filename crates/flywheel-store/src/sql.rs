@@ -108,12 +108,25 @@ pub(crate) async fn insert_rows<R: AsRef<[Val]>>(
     rows: &[R],
     tail: &str,
 ) -> Result<(), sqlx::Error> {
+    insert_rows_counting(conn, head, rows, tail).await?;
+    Ok(())
+}
+
+/// [`insert_rows`], answering how many rows the statements inserted or changed (with
+/// `ON CONFLICT … DO NOTHING`, the rows that were new).
+pub(crate) async fn insert_rows_counting<R: AsRef<[Val]>>(
+    conn: &mut AnyConnection,
+    head: &str,
+    rows: &[R],
+    tail: &str,
+) -> Result<u64, sqlx::Error> {
     let Some(width) = rows.first().map(|r| r.as_ref().len()) else {
-        return Ok(());
+        return Ok(0);
     };
     if !is_sqlite(conn) {
         return unnest_insert(conn, head, rows, tail).await;
     }
+    let mut affected = 0;
     for chunk in rows.chunks(ROWS_PER_STATEMENT) {
         let sql = padded_insert(head, width, chunk.len().next_power_of_two(), tail);
         let mut query = sqlx::query(AssertSqlSafe(sql));
@@ -123,9 +136,9 @@ pub(crate) async fn insert_rows<R: AsRef<[Val]>>(
                 query = bind_ref(query, v);
             }
         }
-        query.execute(&mut *conn).await?;
+        affected += query.execute(&mut *conn).await?.rows_affected();
     }
-    Ok(())
+    Ok(affected)
 }
 
 /// Inserts `rows` on PostgreSQL: `<head> SELECT * FROM unnest($1::bigint[], …) <tail>`,
@@ -137,9 +150,9 @@ async fn unnest_insert<R: AsRef<[Val]>>(
     head: &str,
     rows: &[R],
     tail: &str,
-) -> Result<(), sqlx::Error> {
+) -> Result<u64, sqlx::Error> {
     let Some(first) = rows.first().map(|r| r.as_ref()) else {
-        return Ok(());
+        return Ok(0);
     };
     let mut sql = format!("{head} SELECT * FROM unnest(");
     for (c, v) in first.iter().enumerate() {
@@ -150,14 +163,15 @@ async fn unnest_insert<R: AsRef<[Val]>>(
     }
     sql.push_str(") ");
     sql.push_str(tail);
+    let mut affected = 0;
     for chunk in rows.chunks(PG_ROWS_PER_STATEMENT) {
         let mut query = sqlx::query(AssertSqlSafe(sql.as_str()));
         for c in 0..first.len() {
             query = query.bind(pg_array(chunk.iter().map(|r| &r.as_ref()[c])));
         }
-        query.execute(&mut *conn).await?;
+        affected += query.execute(&mut *conn).await?.rows_affected();
     }
-    Ok(())
+    Ok(affected)
 }
 
 /// The PostgreSQL array type of a column holding values like `v`.

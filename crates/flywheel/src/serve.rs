@@ -298,8 +298,8 @@ async fn sweep_once(store: Store, config: Config, every: Duration) -> anyhow::Re
     Ok(every)
 }
 
-/// Fills new and edited segments in the background, a few thousand members a chunk,
-/// letting ingest in between; looks again soon while a fill runs.
+/// Fills new and edited segments in the background, ten chunks of a few hundred members
+/// a run, letting ingest in between; looks again soon while a fill runs.
 async fn fill_segments(store: Store) -> anyhow::Result<Duration> {
     let now = chrono::Utc::now().timestamp_micros();
     let r = store.fill_segments(now, 10).await?;
