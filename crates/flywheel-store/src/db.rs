@@ -345,9 +345,9 @@ impl Store {
     /// After a commit (which made write generation `committed`) that wrote none of the
     /// rows the member cache holds but the member rows `rewritten`: the cache stays
     /// trusted, without those members, instead of the next ingest emptying it. The
-    /// stage sweep calls this, and the tier sweep, the segment fill, the scores
-    /// recompute and the day's care moments through `commit_keeping_cache`, so a history
-    /// replayed day by day keeps its cache.
+    /// stage sweep calls this; the other background writers through
+    /// `commit_keeping_cache`. So a history replayed day by day, or a server under load,
+    /// keeps its cache.
     pub(crate) async fn keep_member_cache(&self, committed: i64, rewritten: &[i64]) {
         if self.member_cache_on() {
             self.member_cache()
@@ -358,8 +358,8 @@ impl Store {
     }
 
     /// Commits `tx`, which wrote nothing the member cache holds (scores, segments,
-    /// memberships, care moments): the cache stays trusted, only the definitions it kept
-    /// are dropped, since the commit may have changed them.
+    /// memberships, care moments, messages, tickets…): the cache stays trusted, only the
+    /// definitions it kept are dropped, since the commit may have changed them.
     pub(crate) async fn commit_keeping_cache(&self, tx: WriteTx) -> Result<(), StoreError> {
         let committed = tx.commit().await?;
         self.keep_member_cache(committed, &[]).await;

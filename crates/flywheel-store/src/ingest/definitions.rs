@@ -6,10 +6,9 @@
 //! While the member cache is trusted, nobody has committed since this writer's last
 //! group (or a flush of its own plans, which change no definition): the definitions
 //! that group ran under are still the current ones, and the member cache hands them
-//! back without a single read. Any other commit the cache survives (the sweeps, the
-//! segment fill, the scores recompute, the day's care moments: `keep_member_cache`
-//! and `advance_settled`) drops them, since those are not known to leave definitions
-//! alone.
+//! back without a single read. Any other commit the cache survives (the background
+//! writers': `keep_member_cache`, `commit_keeping_cache`, `advance_settled`) drops
+//! them, since those are not known to leave definitions alone.
 
 use crate::db::Store;
 use crate::engagement::journeys::JourneyBook;
