@@ -299,6 +299,23 @@ impl Store {
         }
     }
 
+    /// Whether `SELECT 1 FROM <from_where> LIMIT 1`, `$1` bound to `now`, finds a row.
+    /// Passes that run every second ask this on a reader before they take the writer:
+    /// with nothing due they neither wait for it nor commit (which would cost ingest its
+    /// member cache).
+    pub(crate) async fn anything_due(
+        &self,
+        from_where: &str,
+        now: flywheel_core::time::Micros,
+    ) -> Result<bool, sqlx::Error> {
+        let sql = format!("SELECT 1 FROM {from_where} LIMIT 1");
+        Ok(sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(now)
+            .fetch_optional(self.pool())
+            .await?
+            .is_some())
+    }
+
     /// A write transaction for the engine itself (it holds the engine already).
     #[track_caller]
     pub(crate) fn begin_engine_write(

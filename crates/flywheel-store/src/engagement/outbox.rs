@@ -569,16 +569,10 @@ impl Store {
         lease: Micros,
         limit: i64,
     ) -> Result<Vec<Claimed>, StoreError> {
-        // Senders ask every second: with nothing due the answer comes from a read,
-        // without waiting for the writer or a commit that would cost ingest its member
-        // cache.
-        let any: Option<i64> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-            "SELECT id FROM outbox WHERE {DUE} LIMIT 1"
-        )))
-        .bind(now)
-        .fetch_optional(self.pool())
-        .await?;
-        if any.is_none() {
+        if !self
+            .anything_due(&format!("outbox WHERE {DUE}"), now)
+            .await?
+        {
             return Ok(Vec::new());
         }
         let mut tx = self.begin_write().await?;

@@ -641,23 +641,15 @@ impl Store {
         policy: &PointsPolicy,
         now: Micros,
     ) -> Result<u64, MarketingError> {
-        // Asked every second: with no round due the pass is a read, without waiting for
-        // the writer or a commit that would cost ingest its member cache.
-        let any_due: Option<String> = sqlx::query_scalar(
-            "SELECT id FROM fission_rounds WHERE status = 'open' AND deadline <= $1 LIMIT 1",
-        )
-        .bind(now)
-        .fetch_optional(self.pool())
-        .await?;
-        let closed = match any_due {
-            None => 0,
-            Some(_) => {
-                let mut tx = self.begin_write().await?;
-                let n = close_due(&mut tx, Due::All, now).await?;
-                // Rounds only: nothing the member cache holds.
-                self.commit_keeping_cache(tx).await?;
-                n
-            }
+        let due = "fission_rounds WHERE status = 'open' AND deadline <= $1";
+        let closed = if self.anything_due(due, now).await? {
+            let mut tx = self.begin_write().await?;
+            let n = close_due(&mut tx, Due::All, now).await?;
+            // Rounds only: nothing the member cache holds.
+            self.commit_keeping_cache(tx).await?;
+            n
+        } else {
+            0
         };
         let unrewarded = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {ROUND_COLUMNS} FROM fission_rounds WHERE status = 'unlocked' AND kind = 'help' \

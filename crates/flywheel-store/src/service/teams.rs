@@ -298,16 +298,10 @@ impl Store {
                 None => {}
             }
         }
-        // Asked every second: with no team due the pass is a read. A team due is closed
-        // by the writer (an update through the pool would wait on SQLite's lock, then
-        // make the writer wait, and pass the write generation by).
-        let any_due: Option<i64> = sqlx::query_scalar(
-            "SELECT id FROM service_teams WHERE status = 'open' AND closes_at <= $1 LIMIT 1",
-        )
-        .bind(now)
-        .fetch_optional(self.pool())
-        .await?;
-        if any_due.is_some() {
+        // A team due is closed by the writer: an update through the pool would wait on
+        // SQLite's lock, then make the writer wait, and pass the write generation by.
+        let due = "service_teams WHERE status = 'open' AND closes_at <= $1";
+        if self.anything_due(due, now).await? {
             let mut tx = self.begin_write().await?;
             report.closed = sqlx::query(
                 "UPDATE service_teams SET status = 'closed', closed_at = $1 \

@@ -773,16 +773,10 @@ impl Store {
     /// Flags every ticket whose response or resolution target passed at `now` without
     /// it, once each, with a note on its timeline; returns the tickets flagged.
     pub async fn flag_ticket_breaches(&self, now: Micros) -> Result<Vec<TicketRow>, StoreError> {
-        // The engagement task asks every second: a pass with nothing to flag reads
-        // outside a write transaction, so it neither waits for the writer nor makes a
-        // commit that would cost ingest its member cache.
-        let any: Option<i64> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-            "SELECT id FROM tickets WHERE {BREACHED} LIMIT 1"
-        )))
-        .bind(now)
-        .fetch_optional(self.pool())
-        .await?;
-        if any.is_none() {
+        if !self
+            .anything_due(&format!("tickets WHERE {BREACHED}"), now)
+            .await?
+        {
             return Ok(Vec::new());
         }
         let mut tx = self.begin_write().await?;
