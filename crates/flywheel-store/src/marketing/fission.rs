@@ -176,6 +176,9 @@ enum Due<'a> {
     Leader(&'a str, MemberId),
 }
 
+/// Rounds still open past their deadline (`$1` is now).
+const PAST_DEADLINE: &str = "status = 'open' AND deadline <= $1";
+
 /// Closes rounds still open past their deadline: a group-buy fails, the others expire.
 async fn close_due(conn: &mut AnyConnection, due: Due<'_>, now: Micros) -> Result<u64, StoreError> {
     let only = match due {
@@ -185,7 +188,7 @@ async fn close_due(conn: &mut AnyConnection, due: Due<'_>, now: Micros) -> Resul
     };
     let query = format!(
         "UPDATE fission_rounds SET status = CASE kind WHEN 'group_buy' THEN 'failed' ELSE 'expired' END, \
-         closed_at = deadline WHERE status = 'open' AND deadline <= $1{only}"
+         closed_at = deadline WHERE {PAST_DEADLINE}{only}"
     );
     let mut q = sqlx::query(sqlx::AssertSqlSafe(query)).bind(now);
     match due {
@@ -641,8 +644,8 @@ impl Store {
         policy: &PointsPolicy,
         now: Micros,
     ) -> Result<u64, MarketingError> {
-        let due = "fission_rounds WHERE status = 'open' AND deadline <= $1";
-        let closed = if self.anything_due(due, now).await? {
+        let due = format!("fission_rounds WHERE {PAST_DEADLINE}");
+        let closed = if self.anything_due(&due, now).await? {
             let mut tx = self.begin_write().await?;
             let n = close_due(&mut tx, Due::All, now).await?;
             // Rounds only: nothing the member cache holds.

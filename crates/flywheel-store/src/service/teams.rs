@@ -300,13 +300,15 @@ impl Store {
         }
         // A team due is closed by the writer: an update through the pool would wait on
         // SQLite's lock, then make the writer wait, and pass the write generation by.
-        let due = "service_teams WHERE status = 'open' AND closes_at <= $1";
-        if self.anything_due(due, now).await? {
+        let due = "status = 'open' AND closes_at <= $1";
+        if self
+            .anything_due(&format!("service_teams WHERE {due}"), now)
+            .await?
+        {
             let mut tx = self.begin_write().await?;
-            report.closed = sqlx::query(
-                "UPDATE service_teams SET status = 'closed', closed_at = $1 \
-                 WHERE status = 'open' AND closes_at <= $1",
-            )
+            report.closed = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "UPDATE service_teams SET status = 'closed', closed_at = $1 WHERE {due}"
+            )))
             .bind(now)
             .execute(&mut *tx)
             .await?
