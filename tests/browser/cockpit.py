@@ -14,7 +14,7 @@ import urllib.request
 
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
-from selenium.common.exceptions import WebDriverException
+from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select
 from selenium.webdriver.support import expected_conditions as EC
@@ -24,6 +24,25 @@ BASE = os.environ["FLYWHEEL_URL"].rstrip("/")
 ADMIN_KEY = os.environ["FLYWHEEL_ADMIN_KEY"]
 STAFF_KEY = os.environ["FLYWHEEL_STAFF_KEY"]
 SHOTS = os.environ.get("FLYWHEEL_SCREENSHOTS", "target/screenshots")
+
+
+def replaced(element):
+    """A wait condition: `element` has left the page. Selenium's `staleness_of` knows
+    only the stale-element error; Chrome sometimes answers for a node just detached with
+    "does not belong to the document" instead, which means the same."""
+
+    def gone(_driver):
+        try:
+            element.is_enabled()
+            return False
+        except StaleElementReferenceException:
+            return True
+        except WebDriverException as e:
+            if "does not belong to the document" in str(e):
+                return True
+            raise
+
+    return gone
 
 
 def api(path, key=ADMIN_KEY):
@@ -301,7 +320,7 @@ class Cockpit(unittest.TestCase):
         converted = api(f"/v1/members/{inviter}")["facts"]["referrals_converted"]
         row.find_element(By.NAME, "reason").send_keys("a neighbour, checked by phone")
         row.find_element(By.CSS_SELECTOR, "button[value=release]").click()
-        self.wait.until(EC.staleness_of(row))
+        self.wait.until(replaced(row))
         self.wait.until(EC.presence_of_element_located((By.ID, "held-referrals")))
         self.assertEqual(self.driver.find_elements(By.ID, f"held-{first['event_id']}"), [])
         self.assertEqual(api(f"/v1/referrals/{first['event_id']}")["status"], "converted")
@@ -333,7 +352,7 @@ class Cockpit(unittest.TestCase):
         dismiss = forms[-1]
         dismiss.find_element(By.NAME, "reason").send_keys("two people, checked in the browser test")
         dismiss.find_element(By.CSS_SELECTOR, "button[value=dismiss]").click()
-        self.wait.until(EC.staleness_of(section))
+        self.wait.until(replaced(section))
         ids = [c["id"] for c in api("/v1/identity-conflicts")["conflicts"]]
         self.assertNotIn(conflict["id"], ids)
         audit = api("/v1/audit?kind=identity_conflict")
@@ -676,7 +695,7 @@ class Cockpit(unittest.TestCase):
             # The page still shows the RSVP's note until the post's redirect lands.
             page = phone_browser.find_element(By.TAG_NAME, "html")
             form.find_element(By.TAG_NAME, "button").click()
-            wait.until(EC.staleness_of(page))
+            wait.until(replaced(page))
             note = wait.until(EC.presence_of_element_located((By.ID, "card-note")))
             self.assertIn("Your idea is on our board", note.text)
             ideas = api("/v1/ideas?status=received")["ideas"]
