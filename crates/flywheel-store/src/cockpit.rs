@@ -27,9 +27,11 @@ impl Store {
         now: Micros,
         expires_at: Micros,
     ) -> Result<(), StoreError> {
+        // Sessions only: nothing the member cache holds.
+        let mut tx = self.begin_write().await?;
         sqlx::query("DELETE FROM cockpit_sessions WHERE expires_at <= $1")
             .bind(now)
-            .execute(self.pool())
+            .execute(&mut *tx)
             .await?;
         sqlx::query(
             "INSERT INTO cockpit_sessions (token_hash, key_hash, csrf, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)",
@@ -39,8 +41,9 @@ impl Store {
         .bind(csrf.to_owned())
         .bind(now)
         .bind(expires_at)
-        .execute(self.pool())
+        .execute(&mut *tx)
         .await?;
+        self.commit_keeping_cache(tx).await?;
         Ok(())
     }
 
@@ -69,9 +72,11 @@ impl Store {
 
     /// Ends a session (signing out); true if there was one.
     pub async fn close_session(&self, token_hash: &str) -> Result<bool, StoreError> {
-        let done = sqlx::query("DELETE FROM cockpit_sessions WHERE token_hash = $1")
-            .bind(token_hash.to_owned())
-            .execute(self.pool())
+        let done = self
+            .write_alone(
+                sqlx::query("DELETE FROM cockpit_sessions WHERE token_hash = $1")
+                    .bind(token_hash.to_owned()),
+            )
             .await?;
         Ok(done.rows_affected() > 0)
     }
@@ -85,14 +90,13 @@ impl Store {
         fresh: &str,
         now: Micros,
     ) -> Result<String, StoreError> {
-        sqlx::query(
+        let keep = sqlx::query(
             "INSERT INTO server_secrets (name, value, created_at) VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING",
         )
         .bind(name.to_owned())
         .bind(fresh.to_owned())
-        .bind(now)
-        .execute(self.pool())
-        .await?;
+        .bind(now);
+        self.write_alone(keep).await?;
         let row = sqlx::query("SELECT value FROM server_secrets WHERE name = $1")
             .bind(name.to_owned())
             .fetch_one(self.pool())

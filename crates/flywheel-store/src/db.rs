@@ -81,6 +81,8 @@ pub(crate) struct Inner {
     pub engine: Engine,
     /// Held while the kept history figures are computed (`history_figures.rs`).
     pub history_figures: tokio::sync::Mutex<()>,
+    /// The slice sizes the clock's passes last earned (`slice.rs`).
+    pub slices: crate::slice::Learned,
     /// The database file, on SQLite (None in memory).
     pub sqlite_path: Option<String>,
 }
@@ -138,6 +140,11 @@ impl WriteTx {
         self.tx.rollback().await?;
         self.record_hold();
         Ok(())
+    }
+
+    /// When the writer was taken.
+    pub(crate) fn held_since(&self) -> std::time::Instant {
+        self.held_since
     }
 
     fn record_hold(&self) {
@@ -247,6 +254,7 @@ impl Store {
             member_cache_on: AtomicBool::new(false),
             engine: Engine::new(),
             history_figures: tokio::sync::Mutex::new(()),
+            slices: Default::default(),
             sqlite_path,
         });
         if backend == Backend::Sqlite {
@@ -267,6 +275,23 @@ impl Store {
     ) -> impl Future<Output = Result<WriteTx, StoreError>> + Send + '_ {
         let taken_by = source_file(std::panic::Location::caller());
         self.begin_write_for(taken_by)
+    }
+
+    /// Runs one statement that writes nothing the member cache holds (a session, a note,
+    /// a mark on a round) as a write transaction of its own. Through the pool instead,
+    /// on SQLite it would wait for the writer's lock and then make the writer wait for it.
+    #[track_caller]
+    pub(crate) fn write_alone<'q>(
+        &'q self,
+        statement: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>,
+    ) -> impl Future<Output = Result<sqlx::any::AnyQueryResult, StoreError>> + Send + 'q {
+        let taken_by = source_file(std::panic::Location::caller());
+        async move {
+            let mut tx = self.begin_write_for(taken_by).await?;
+            let done = statement.execute(&mut *tx).await?;
+            self.commit_keeping_cache(tx).await?;
+            Ok(done)
+        }
     }
 
     async fn begin_write_for(&self, taken_by: &'static str) -> Result<WriteTx, StoreError> {

@@ -302,15 +302,16 @@ impl Store {
         badge: &str,
         now: Micros,
     ) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO member_badges (member_id, segment_id, badge, awarded_at) \
+        self.write_alone(
+            sqlx::query(
+                "INSERT INTO member_badges (member_id, segment_id, badge, awarded_at) \
              VALUES ($1, $2, $3, $4) ON CONFLICT (member_id, segment_id) DO NOTHING",
+            )
+            .bind(member)
+            .bind(source.to_owned())
+            .bind(badge.to_owned())
+            .bind(now),
         )
-        .bind(member)
-        .bind(source.to_owned())
-        .bind(badge.to_owned())
-        .bind(now)
-        .execute(self.pool())
         .await?;
         Ok(())
     }

@@ -53,6 +53,7 @@ mod rows;
 mod scores;
 mod segments;
 mod service;
+mod slice;
 mod sources;
 mod sql;
 mod stats;

@@ -4,7 +4,7 @@
 //! Each member carries `next_review_at`, the earliest such instant, so a sweep reads
 //! only the members due, in chunks, through the `members_review` index in
 //! `(next_review_at, id)` order — never the whole table, because every chunk holds the
-//! single writer that ingest is waiting for. A full sweep (after the policy changed)
+//! single writer that ingest is waiting for (chunks are sized by that hold, `slice.rs`). A full sweep (after the policy changed)
 //! walks every member in id order instead. On PostgreSQL the chunk is claimed with
 //! `FOR UPDATE SKIP LOCKED`, so several nodes can sweep at once without doing the same
 //! work or waiting on ingest.
@@ -14,6 +14,7 @@ use crate::dialect::row_lock_skipping_held;
 use crate::error::StoreError;
 use crate::ingest::write_changes;
 use crate::rows::{MEMBER_FROM, member_from_row};
+use crate::slice::{Bounds, Slicer};
 use flywheel_core::StagePolicy;
 use flywheel_core::ingest::{Changes, WorkingSet};
 use flywheel_core::time::Micros;
@@ -25,7 +26,12 @@ pub struct SweepReport {
     pub changed: u64,
 }
 
-const CHUNK: i64 = 2000;
+/// Members a chunk takes: a replayed day's stretch takes up to 2,000 at once.
+const CHUNK: Bounds = Bounds {
+    min: 50,
+    first: 100,
+    max: 2000,
+};
 
 /// Review instants one member is evaluated at in one history sweep; more than the stages
 /// and time rules can produce in one gap, so a review that does not move its own time
@@ -69,8 +75,11 @@ impl Store {
                 after: (Micros::MIN, i64::MIN),
             }
         };
+        let mut slicer = self.slicer(|l| &l.stage, CHUNK);
         loop {
-            let (examined, changed, next) = self.sweep_chunk(policy, as_of, cursor, false).await?;
+            let (examined, changed, next) = self
+                .sweep_chunk(policy, as_of, cursor, false, &mut slicer)
+                .await?;
             report.examined += examined;
             report.changed += changed;
             match next {
@@ -98,8 +107,11 @@ impl Store {
         let mut cursor = Cursor::Due {
             after: (Micros::MIN, i64::MIN),
         };
+        let mut slicer = self.slicer(|l| &l.stage, CHUNK);
         loop {
-            let (examined, changed, next) = self.sweep_chunk(policy, until, cursor, true).await?;
+            let (examined, changed, next) = self
+                .sweep_chunk(policy, until, cursor, true, &mut slicer)
+                .await?;
             report.examined += examined;
             report.changed += changed;
             match next {
@@ -117,15 +129,17 @@ impl Store {
         as_of: Micros,
         cursor: Cursor,
         at_reviews: bool,
+        slicer: &mut Slicer<'_>,
     ) -> Result<(u64, u64, Option<Cursor>), StoreError> {
         let mut tx = self.begin_write().await?;
+        let taken = tx.held_since();
         let conn: &mut AnyConnection = &mut tx;
         let lock = row_lock_skipping_held(self.backend());
         let rows = match cursor {
             Cursor::Full { after_id } => {
                 sqlx::query(AssertSqlSafe(format!("{MEMBER_FROM} {FULL_WHERE} {lock}")))
                     .bind(after_id)
-                    .bind(CHUNK)
+                    .bind(slicer.size())
                     .fetch_all(&mut *conn)
                     .await?
             }
@@ -136,7 +150,7 @@ impl Store {
                     .bind(as_of)
                     .bind(after_at)
                     .bind(after_id)
-                    .bind(CHUNK)
+                    .bind(slicer.size())
                     .fetch_all(&mut *conn)
                     .await?
             }
@@ -189,6 +203,7 @@ impl Store {
         self.refresh_segments_in(conn, &moved, "stage_sweep", as_of)
             .await?;
         let committed = tx.commit().await?;
+        slicer.learn(ids.len(), taken.elapsed());
         // Every member evaluated was written again; nothing else the cache holds was.
         self.keep_member_cache(committed, &ids).await;
         Ok((ids.len() as u64, changed, Some(next)))
@@ -219,7 +234,7 @@ mod tests {
                 .bind(0_i64)
                 .bind(0_i64)
                 .bind(0_i64)
-                .bind(CHUNK)
+                .bind(CHUNK.max)
                 .fetch_all(store.pool())
                 .await
                 .unwrap();

@@ -241,7 +241,7 @@ pub(crate) async fn save(
         }
     };
     // A small brand's segment fills at once; a large one's continues in the background.
-    state.store.fill_segments(state.now(), 1).await?;
+    state.store.fill_segments_at_once(state.now()).await?;
     let row = state.store.segment(&row.id).await?.unwrap_or(row);
     Ok((status, Json(view(state, row).await?)))
 }

@@ -627,12 +627,13 @@ impl Store {
                 }
             }
         }
-        sqlx::query(
-            "UPDATE fission_rounds SET rewarded_at = $2 WHERE id = $1 AND rewarded_at IS NULL",
+        self.write_alone(
+            sqlx::query(
+                "UPDATE fission_rounds SET rewarded_at = $2 WHERE id = $1 AND rewarded_at IS NULL",
+            )
+            .bind(round.id.clone())
+            .bind(now),
         )
-        .bind(round.id.clone())
-        .bind(now)
-        .execute(self.pool())
         .await?;
         Ok(())
     }

@@ -361,16 +361,15 @@ impl Store {
         } else {
             None
         };
-        let paid = sqlx::query(
+        let pay = sqlx::query(
             "UPDATE flash_claims SET status = 'paid', paid_at = $2, order_id = $3, redemption_id = $4 \
              WHERE id = $1 AND status = 'held' AND pay_by > $2",
         )
         .bind(claim_id.to_owned())
         .bind(now)
         .bind(order_id.map(str::to_owned))
-        .bind(redemption.clone())
-        .execute(self.pool())
-        .await?;
+        .bind(redemption.clone());
+        let paid = self.write_alone(pay).await?;
         if paid.rows_affected() == 0 {
             if let Some(r) = redemption {
                 self.cancel_redemption(&r, now).await?;

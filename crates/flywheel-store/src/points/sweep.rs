@@ -1,20 +1,26 @@
 //! The points sweep: posts what time alone changed — pending points past their return
-//! window, lots past expiry — a few hundred members per transaction. Reads never wait for
-//! it (balances are computed as of the moment asked), but the ledger and the finance
-//! reports do.
+//! window, lots past expiry — in slices of members sized by how long they hold the writer
+//! (`slice.rs`). Reads never wait for it (balances are computed as of the moment asked),
+//! but the ledger and the finance reports do.
 
 use super::ledger::{Lots, load_wallets, write_book};
 use crate::db::Store;
 use crate::dialect::lock_free_members;
 use crate::error::StoreError;
 use crate::segments::live::posting_members;
+use crate::slice::{Bounds, Slicer};
 use flywheel_core::MemberId;
 use flywheel_core::points::Book;
 use flywheel_core::time::Micros;
 use sqlx::{AnyConnection, Row};
 use std::collections::BTreeSet;
 
-const MEMBERS_PER_TRANSACTION: i64 = 500;
+/// Members a slice takes. At most 500: a replayed day settles that many in one.
+const SLICE: Bounds = Bounds {
+    min: 10,
+    first: 25,
+    max: 500,
+};
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct PointsSweepReport {
@@ -28,9 +34,12 @@ impl Store {
     pub async fn sweep_points(&self, now: Micros) -> Result<PointsSweepReport, StoreError> {
         let started = std::time::Instant::now();
         let mut report = PointsSweepReport::default();
+        let mut slicer = self.slicer(|l| &l.points, SLICE);
         loop {
             let posted_before = report.matured + report.expired;
-            let mut done = self.sweep_points_once(now, &mut report).await?;
+            let mut done = self
+                .sweep_points_once(now, &mut slicer, &mut report)
+                .await?;
             if !done && report.matured + report.expired == posted_before {
                 // Members were due but settling them posted nothing: asking again would
                 // find the same members for ever. Leave them for the next sweep.
@@ -45,15 +54,17 @@ impl Store {
         }
     }
 
-    /// One transaction's worth; true when nothing is left to do.
+    /// One slice; true when nothing is left to do.
     async fn sweep_points_once(
         &self,
         now: Micros,
+        slicer: &mut Slicer<'_>,
         report: &mut PointsSweepReport,
     ) -> Result<bool, StoreError> {
         let mut tx = self.begin_write().await?;
+        let taken = tx.held_since();
         let conn: &mut AnyConnection = &mut tx;
-        let due = due_members(conn, now).await?;
+        let due = due_members(conn, now, slicer.size()).await?;
         if due.is_empty() {
             return Ok(true);
         }
@@ -84,6 +95,7 @@ impl Store {
         // Lots, the ledger and segments: of what the member cache holds, only these
         // members' wallets, which it brings up to date from the book.
         let committed = tx.commit().await?;
+        slicer.learn(locked.len(), taken.elapsed());
         self.keep_member_cache_settled(committed, &book, &locked, now)
             .await;
         // Members locked by someone else are left for the next sweep. Otherwise ask
@@ -98,6 +110,7 @@ impl Store {
 async fn due_members(
     conn: &mut AnyConnection,
     now: Micros,
+    limit: i64,
 ) -> Result<BTreeSet<MemberId>, StoreError> {
     let mut out = BTreeSet::new();
     for sql in [
@@ -106,12 +119,12 @@ async fn due_members(
     ] {
         for row in sqlx::query(sql)
             .bind(now)
-            .bind(MEMBERS_PER_TRANSACTION)
+            .bind(limit)
             .fetch_all(&mut *conn)
             .await?
         {
             out.insert(row.try_get("member_id")?);
-            if out.len() as i64 >= MEMBERS_PER_TRANSACTION {
+            if out.len() as i64 >= limit {
                 return Ok(out);
             }
         }

@@ -324,12 +324,13 @@ impl Store {
 
     /// Rows of members merged away since their row was written.
     async fn delete_stale_scores(&self, now: Micros) -> Result<(), StoreError> {
-        sqlx::query(
-            "DELETE FROM member_scores WHERE computed_at < $1 \
+        self.write_alone(
+            sqlx::query(
+                "DELETE FROM member_scores WHERE computed_at < $1 \
              AND member_id IN (SELECT id FROM members WHERE merged_into IS NOT NULL)",
+            )
+            .bind(now),
         )
-        .bind(now)
-        .execute(self.pool())
         .await?;
         Ok(())
     }

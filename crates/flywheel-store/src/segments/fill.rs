@@ -9,6 +9,7 @@ use super::live::{LiveContext, Moved, refresh_members};
 use crate::db::Store;
 use crate::error::StoreError;
 use crate::plan::Writes;
+use crate::slice::{Bounds, Slicer};
 use flywheel_core::ingest::MemberId;
 use flywheel_core::segment::Language;
 use flywheel_core::time::Micros;
@@ -60,11 +61,15 @@ impl FillReport {
     }
 }
 
-/// Members evaluated per transaction of a pass. A transaction holds the writer while it
-/// reads and judges its members: 2,000 held it about 70 ms each in the fills of a
-/// server starting on 30,000 members (`flywheel_write_held_seconds`), and single-event
-/// ingest waited each out.
-const CHUNK: i64 = 250;
+/// Members evaluated per transaction of a pass, sized by how long it holds the writer
+/// (`slice.rs`): it reads and judges its members meanwhile, and 2,000 held it about 70 ms
+/// each in the fills of a server starting on 30,000 members
+/// (`flywheel_write_held_seconds`), while single-event ingest waited each out.
+const CHUNK: Bounds = Bounds {
+    min: 20,
+    first: 50,
+    max: 2000,
+};
 
 impl Store {
     /// Tells the store the policy segments are evaluated under (the binary calls this
@@ -121,9 +126,27 @@ impl Store {
         now: Micros,
         max_chunks: u32,
     ) -> Result<FillReport, StoreError> {
+        let slicer = self.slicer(|l| &l.segments, CHUNK);
+        self.fill_in_slices(now, max_chunks, slicer).await
+    }
+
+    /// One chunk of the most members (2,000), for the request that saved a segment: a
+    /// small brand's fills before the answer, a larger one's goes on in the background.
+    /// A save is rare, so one longer hold of the writer is worth the person's wait.
+    pub async fn fill_segments_at_once(&self, now: Micros) -> Result<FillReport, StoreError> {
+        let slicer = self.slicer(|l| &l.segments, CHUNK).at_most();
+        self.fill_in_slices(now, 1, slicer).await
+    }
+
+    async fn fill_in_slices(
+        &self,
+        now: Micros,
+        max_chunks: u32,
+        mut slicer: Slicer<'_>,
+    ) -> Result<FillReport, StoreError> {
         let mut report = FillReport::default();
         for _ in 0..max_chunks {
-            if !self.fill_chunk(now, &mut report).await? {
+            if !self.fill_chunk(now, &mut slicer, &mut report).await? {
                 break;
             }
         }
@@ -131,8 +154,14 @@ impl Store {
     }
 
     /// One chunk of the fill that is furthest behind; false when no fill runs.
-    async fn fill_chunk(&self, now: Micros, report: &mut FillReport) -> Result<bool, StoreError> {
+    async fn fill_chunk(
+        &self,
+        now: Micros,
+        slicer: &mut Slicer<'_>,
+        report: &mut FillReport,
+    ) -> Result<bool, StoreError> {
         let mut tx = self.begin_write().await?;
+        let taken = tx.held_since();
         let conn: &mut AnyConnection = &mut tx;
         let Some(row) = sqlx::query(
             "SELECT id, fill_after FROM segments WHERE fill_after IS NOT NULL ORDER BY fill_after, id LIMIT 1",
@@ -147,7 +176,7 @@ impl Store {
             "SELECT id FROM members WHERE id > $1 AND merged_into IS NULL ORDER BY id LIMIT $2",
         )
         .bind(after)
-        .bind(CHUNK)
+        .bind(slicer.size())
         .fetch_all(&mut *conn)
         .await?;
         // Every segment at this point moves on together: one evaluation serves them all.
@@ -155,7 +184,7 @@ impl Store {
         let moved = self.refresh_segments_in(conn, &ids, "fill", now).await?;
         report.add(ids.len(), moved);
         match reached {
-            Some(last) if ids.len() as i64 == CHUNK => {
+            Some(last) if ids.len() as i64 == slicer.size() => {
                 sqlx::query("UPDATE segments SET fill_after = $1 WHERE fill_after IS NOT NULL AND fill_after <= $2")
                     .bind(last)
                     .bind(after)
@@ -182,20 +211,23 @@ impl Store {
         // Memberships, tags, reviews and the fill's marks: nothing the member cache
         // holds (it drops the definitions it kept, segments among them).
         self.commit_keeping_cache(tx).await?;
+        slicer.learn(ids.len(), taken.elapsed());
         Ok(true)
     }
 
     /// Re-evaluates members whose segments could have changed with the clock by `now`.
     pub async fn sweep_segments(&self, now: Micros) -> Result<FillReport, StoreError> {
         let mut report = FillReport::default();
+        let mut slicer = self.slicer(|l| &l.segments, CHUNK);
         loop {
             let mut tx = self.begin_write().await?;
+            let taken = tx.held_since();
             let conn: &mut AnyConnection = &mut tx;
             let ids: Vec<MemberId> = sqlx::query_scalar(
                 "SELECT member_id FROM segment_reviews WHERE due_at <= $1 ORDER BY due_at, member_id LIMIT $2",
             )
             .bind(now)
-            .bind(CHUNK)
+            .bind(slicer.size())
             .fetch_all(&mut *conn)
             .await?;
             if ids.is_empty() {
@@ -215,6 +247,7 @@ impl Store {
             report.add(ids.len(), moved);
             // Segments and tags: nothing the member cache holds.
             self.commit_keeping_cache(tx).await?;
+            slicer.learn(ids.len(), taken.elapsed());
         }
     }
 

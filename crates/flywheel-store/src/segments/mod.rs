@@ -507,10 +507,11 @@ impl Store {
                 added += 1;
             }
         }
-        sqlx::query("INSERT INTO id_counters (name, next_value) VALUES ($1, 1) ON CONFLICT (name) DO NOTHING")
-            .bind(BUILTINS_OFFERED)
-            .execute(self.pool())
-            .await?;
+        let offered = sqlx::query(
+            "INSERT INTO id_counters (name, next_value) VALUES ($1, 1) ON CONFLICT (name) DO NOTHING",
+        )
+        .bind(BUILTINS_OFFERED);
+        self.write_alone(offered).await?;
         Ok(added)
     }
 }

@@ -479,18 +479,20 @@ impl Store {
         author: &str,
         now: Micros,
     ) -> Result<bool, StoreError> {
-        let added = sqlx::query(
-            "INSERT INTO service_team_notes (team_id, at, author, note, request_key) \
+        let added = self
+            .write_alone(
+                sqlx::query(
+                    "INSERT INTO service_team_notes (team_id, at, author, note, request_key) \
              VALUES ($1, $2, $3, $4, $5) ON CONFLICT (team_id, request_key) DO NOTHING",
-        )
-        .bind(team)
-        .bind(now)
-        .bind(author.to_owned())
-        .bind(note.to_owned())
-        .bind(request_key.map(str::to_owned))
-        .execute(self.pool())
-        .await?
-        .rows_affected()
+                )
+                .bind(team)
+                .bind(now)
+                .bind(author.to_owned())
+                .bind(note.to_owned())
+                .bind(request_key.map(str::to_owned)),
+            )
+            .await?
+            .rows_affected()
             > 0;
         Ok(added)
     }

@@ -169,17 +169,18 @@ impl Store {
         dismissed: bool,
     ) -> Result<(), StoreError> {
         let dismissed_at = dismissed.then_some(at);
-        sqlx::query(
-            "INSERT INTO wecom_groups (chat_id, created_at, dismissed_at) VALUES ($1, $2, $3) \
+        self.write_alone(
+            sqlx::query(
+                "INSERT INTO wecom_groups (chat_id, created_at, dismissed_at) VALUES ($1, $2, $3) \
              ON CONFLICT (chat_id) DO UPDATE SET \
              created_at = CASE WHEN excluded.created_at < wecom_groups.created_at \
                THEN excluded.created_at ELSE wecom_groups.created_at END, \
              dismissed_at = COALESCE(wecom_groups.dismissed_at, excluded.dismissed_at)",
+            )
+            .bind(chat_id)
+            .bind(at)
+            .bind(dismissed_at),
         )
-        .bind(chat_id)
-        .bind(at)
-        .bind(dismissed_at)
-        .execute(self.pool())
         .await?;
         Ok(())
     }
