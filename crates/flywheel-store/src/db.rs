@@ -83,6 +83,8 @@ pub(crate) struct Inner {
     pub history_figures: tokio::sync::Mutex<()>,
     /// The slice sizes the clock's passes last earned (`slice.rs`).
     pub slices: crate::slice::Learned,
+    /// Events ingested in the last whole second (`pace.rs`).
+    pub ingest_pace: crate::pace::IngestPace,
     /// The database file, on SQLite (None in memory).
     pub sqlite_path: Option<String>,
 }
@@ -255,6 +257,7 @@ impl Store {
             engine: Engine::new(),
             history_figures: tokio::sync::Mutex::new(()),
             slices: Default::default(),
+            ingest_pace: Default::default(),
             sqlite_path,
         });
         if backend == Backend::Sqlite {

@@ -88,6 +88,18 @@ impl Store {
         Ok(figures)
     }
 
+    /// Whether the kept figures would be computed again if asked for at `now`.
+    pub async fn history_figures_due(
+        &self,
+        now: Micros,
+        refresh_after: Micros,
+    ) -> Result<bool, StoreError> {
+        Ok(self
+            .fresh_history_figures(now, refresh_after)
+            .await?
+            .is_none())
+    }
+
     async fn fresh_history_figures(
         &self,
         now: Micros,

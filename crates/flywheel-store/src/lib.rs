@@ -8,7 +8,9 @@
 //! writes as data; `engine.rs` writes them behind the event log where configured, and
 //! replays the log after a crash), `group_commit.rs`
 //! gathers single events into shared transactions, `members.rs` serves reads and the
-//! manual merge, `sweep.rs` re-evaluates members whose stage can change with time,
+//! manual merge, `sweep.rs` re-evaluates members whose stage can change with time
+//! (`slice.rs` sizes the clock's passes by how long they hold the writer; `pace.rs`
+//! counts how busy ingest is),
 //! `stats.rs` the counts behind the overview and `/v1/stats` (`daily.rs` the daily
 //! aggregates they sum, `history_figures.rs` the kept figures that need every member's
 //! history), `contribution.rs` what
@@ -45,6 +47,7 @@ mod marketing;
 mod members;
 mod membership;
 mod migrate;
+mod pace;
 mod persona;
 mod plan;
 mod points;

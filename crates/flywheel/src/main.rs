@@ -9,6 +9,7 @@ mod channels;
 mod clv;
 mod config;
 mod demo;
+mod give_way;
 mod healthcheck;
 mod import;
 mod import_sort;

@@ -7,6 +7,7 @@
 //! exits 0.
 
 use crate::config::Config;
+use crate::give_way::{self, GiveWay};
 use anyhow::Context;
 use flywheel_api::AppState;
 use flywheel_core::auth::Role;
@@ -15,6 +16,7 @@ use flywheel_store::Store;
 use futures_util::FutureExt;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -65,7 +67,8 @@ pub async fn run(config: Config, store: Option<Store>) -> anyhow::Result<()> {
     }));
     let scorer = tokio::spawn(supervise("recompute", stopping.clone(), RETRY_AFTER, {
         let (store, config) = (store.clone(), config.clone());
-        move || recompute_when_due(store.clone(), config.clone())
+        let give_way = Arc::new(GiveWay::starting_at(Instant::now()));
+        move || recompute_when_due(store.clone(), config.clone(), give_way.clone())
     }));
     let stats_refresh_after =
         i64::try_from(config.server.stats_refresh_secs).unwrap_or(i64::MAX / 2) * SECOND;
@@ -75,7 +78,8 @@ pub async fn run(config: Config, store: Option<Store>) -> anyhow::Result<()> {
         RETRY_AFTER,
         {
             let store = store.clone();
-            move || refresh_history_figures(store.clone(), stats_refresh_after)
+            let give_way = Arc::new(GiveWay::starting_at(Instant::now()));
+            move || refresh_history_figures(store.clone(), stats_refresh_after, give_way.clone())
         },
     ));
     let senders = crate::channels::Senders::new(config.channels.clone())?;
@@ -115,13 +119,20 @@ pub async fn run(config: Config, store: Option<Store>) -> anyhow::Result<()> {
 
 /// Computes the kept history figures (active members, cohorts) again when they are
 /// three quarters of the way to stale, so a person opening the overview finds them
-/// ready; then waits a minute.
+/// ready (giving way to busy ingest for a while, `give_way.rs`); then waits a minute.
 async fn refresh_history_figures(
     store: Store,
     refresh_after: flywheel_core::time::Micros,
+    give_way: Arc<GiveWay>,
 ) -> anyhow::Result<Duration> {
     let now = chrono::Utc::now().timestamp_micros();
-    store.history_figures(now, refresh_after / 4 * 3).await?;
+    let refresh_after = refresh_after / 4 * 3;
+    if store.history_figures_due(now, refresh_after).await?
+        && give_way.waits(store.ingest_per_second(), Instant::now())
+    {
+        return Ok(give_way::LOOK_AGAIN);
+    }
+    store.history_figures(now, refresh_after).await?;
     Ok(Duration::from_secs(60))
 }
 
@@ -315,8 +326,13 @@ async fn fill_segments(store: Store) -> anyhow::Result<Duration> {
 
 /// Recomputes the population scores (RFM, lifetime value) when the last run is older
 /// than the configured interval — at start if it is already due, so a restart neither
-/// skips a run nor repeats one. Returns how long until the next is due.
-async fn recompute_when_due(store: Store, config: Config) -> anyhow::Result<Duration> {
+/// skips a run nor repeats one; a due run gives way to busy ingest for a while
+/// (`give_way.rs`). Returns how long until the next is due.
+async fn recompute_when_due(
+    store: Store,
+    config: Config,
+    give_way: Arc<GiveWay>,
+) -> anyhow::Result<Duration> {
     let every = config.policy.scores.recompute_interval_secs;
     if every == 0 {
         // Only on demand: look again in a day in case nothing else ever asks.
@@ -332,6 +348,10 @@ async fn recompute_when_due(store: Store, config: Config) -> anyhow::Result<Dura
     };
     if !due_in.is_zero() {
         return Ok(due_in);
+    }
+    if give_way.waits(store.ingest_per_second(), Instant::now()) {
+        tracing::debug!("scores recompute due; giving way to busy ingest");
+        return Ok(give_way::LOOK_AGAIN);
     }
     let now = chrono::Utc::now().timestamp_micros();
     let r = store

@@ -129,6 +129,12 @@ impl Store {
         let mut attempt = 1;
         loop {
             match self.ingest_once(events, rules, as_of, mode).await {
+                Ok(results) => {
+                    self.inner
+                        .ingest_pace
+                        .record(results.len(), std::time::Instant::now());
+                    return Ok(results);
+                }
                 Err(e) if e.is_transient() && attempt < MAX_ATTEMPTS => {
                     tracing::debug!(attempt, error = %e, "retrying batch");
                     tokio::time::sleep(Duration::from_millis(5 << attempt.min(6))).await;
