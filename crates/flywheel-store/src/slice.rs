@@ -48,17 +48,23 @@ pub(crate) struct Slicer<'a> {
 impl Store {
     /// The slicer of the pass whose learned size `pass` picks out.
     pub(crate) fn slicer(&self, pass: fn(&Learned) -> &AtomicI64, bounds: Bounds) -> Slicer<'_> {
-        let learned = pass(&self.inner.slices);
-        let fixed = self.held.is_some();
+        Slicer::new(pass(&self.inner.slices), bounds, self.held.is_some())
+    }
+}
+
+impl<'a> Slicer<'a> {
+    /// Starting from the size `learned` holds (the first size if none yet), or at the
+    /// most when `held` (inside a held transaction).
+    fn new(learned: &'a AtomicI64, bounds: Bounds, held: bool) -> Slicer<'a> {
         let size = match learned.load(Ordering::Relaxed) {
-            _ if fixed => bounds.max,
+            _ if held => bounds.max,
             0 => bounds.first,
             n => n,
         };
         Slicer {
             learned,
             bounds,
-            fixed,
+            fixed: held,
             size: size.clamp(bounds.min, bounds.max),
         }
     }
@@ -101,24 +107,16 @@ impl Slicer<'_> {
 mod tests {
     use super::*;
 
-    fn slicer(learned: &AtomicI64, fixed: bool) -> Slicer<'_> {
-        let bounds = Bounds {
-            min: 10,
-            first: 100,
-            max: 2000,
-        };
-        Slicer {
-            learned,
-            bounds,
-            fixed,
-            size: if fixed { bounds.max } else { bounds.first },
-        }
-    }
+    const BOUNDS: Bounds = Bounds {
+        min: 10,
+        first: 100,
+        max: 2000,
+    };
 
     #[test]
     fn a_slow_slice_makes_the_next_one_fit_the_target() {
         let learned = AtomicI64::new(0);
-        let mut s = slicer(&learned, false);
+        let mut s = Slicer::new(&learned, BOUNDS, false);
         // 100 members in 40 ms: 0.4 ms each, so 8 ms fits 20.
         s.learn(100, Duration::from_millis(40));
         assert_eq!(s.size(), 20);
@@ -131,7 +129,7 @@ mod tests {
     #[test]
     fn a_quick_slice_grows_the_next_at_most_twofold_up_to_the_ceiling() {
         let learned = AtomicI64::new(0);
-        let mut s = slicer(&learned, false);
+        let mut s = Slicer::new(&learned, BOUNDS, false);
         s.learn(100, Duration::from_micros(100));
         assert_eq!(s.size(), 200);
         for _ in 0..10 {
@@ -144,7 +142,7 @@ mod tests {
     #[test]
     fn inside_a_held_transaction_the_size_stays_at_its_most() {
         let learned = AtomicI64::new(0);
-        let mut s = slicer(&learned, true);
+        let mut s = Slicer::new(&learned, BOUNDS, true);
         s.learn(2000, Duration::from_secs(1));
         assert_eq!(s.size(), 2000);
         assert_eq!(
@@ -152,5 +150,17 @@ mod tests {
             0,
             "a replay teaches the server nothing"
         );
+    }
+
+    #[test]
+    fn a_pass_starts_where_the_last_one_left_off() {
+        let learned = AtomicI64::new(0);
+        assert_eq!(Slicer::new(&learned, BOUNDS, false).size(), 100);
+        let mut s = Slicer::new(&learned, BOUNDS, false);
+        // 100 members in 20 ms: 8 ms fits 40.
+        s.learn(100, Duration::from_millis(20));
+        assert_eq!(Slicer::new(&learned, BOUNDS, false).size(), 40);
+        assert_eq!(Slicer::new(&learned, BOUNDS, true).size(), 2000);
+        assert_eq!(Slicer::new(&learned, BOUNDS, false).at_most().size(), 2000);
     }
 }
