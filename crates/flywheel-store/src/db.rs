@@ -83,6 +83,9 @@ pub(crate) struct Inner {
     pub history_figures: tokio::sync::Mutex<()>,
     /// The slice sizes the clock's passes last earned (`slice.rs`).
     pub slices: crate::slice::Learned,
+    /// This process holds the lease and serves nobody: no request waits between the
+    /// passes' slices (`Store::work_alone`).
+    pub alone: AtomicBool,
     /// Events ingested in the last whole second (`pace.rs`).
     pub ingest_pace: crate::pace::IngestPace,
     /// The database file, on SQLite (None in memory).
@@ -257,6 +260,7 @@ impl Store {
             engine: Engine::new(),
             history_figures: tokio::sync::Mutex::new(()),
             slices: Default::default(),
+            alone: AtomicBool::new(false),
             ingest_pace: Default::default(),
             sqlite_path,
         });

@@ -7,7 +7,9 @@
 //! replay, where nobody waits (its sweeps run inside the batch's transaction, `held.rs`),
 //! is faster the fewer slices a day takes. So a slice is sized by time: each pass
 //! remembers the size its last slice earned, and takes as many members as held the writer
-//! about [`TARGET_HOLD`] then; inside a held transaction it takes its most.
+//! about [`TARGET_HOLD`] then; inside a held transaction, or in a process that works
+//! alone ([`Store::work_alone`]: a CLI sweep or import holding the lease), it takes its
+//! most.
 
 use crate::db::Store;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -40,7 +42,8 @@ pub(crate) struct Bounds {
 pub(crate) struct Slicer<'a> {
     learned: &'a AtomicI64,
     bounds: Bounds,
-    /// Inside a held transaction: nobody waits between slices, so the size stays at most.
+    /// Nobody waits between slices (a held transaction, a process working alone), so the
+    /// size stays at its most.
     fixed: bool,
     size: i64,
 }
@@ -48,23 +51,39 @@ pub(crate) struct Slicer<'a> {
 impl Store {
     /// The slicer of the pass whose learned size `pass` picks out.
     pub(crate) fn slicer(&self, pass: fn(&Learned) -> &AtomicI64, bounds: Bounds) -> Slicer<'_> {
-        Slicer::new(pass(&self.inner.slices), bounds, self.held.is_some())
+        let nobody_waits = self.held.is_some() || self.inner.alone.load(Ordering::Relaxed);
+        Slicer::new(pass(&self.inner.slices), bounds, nobody_waits)
+    }
+
+    /// Declares that no request of this process waits for the writer, if it holds the
+    /// engine's lease (so no server on the database ingests through it either): the
+    /// passes then take their largest slices, as fewer transactions finish sooner. For
+    /// a command that does one job and exits (`flywheel sweep`, `flywheel import`); a
+    /// server must not call it. Answers whether it took effect.
+    ///
+    /// A server started after this process took the lease writes through, and its
+    /// single events may wait for one of these slices (tens of milliseconds) until the
+    /// command ends.
+    pub fn work_alone(&self) -> bool {
+        let holder = self.inner.engine.holder();
+        self.inner.alone.store(holder, Ordering::Relaxed);
+        holder
     }
 }
 
 impl<'a> Slicer<'a> {
     /// Starting from the size `learned` holds (the first size if none yet), or at the
-    /// most when `held` (inside a held transaction).
-    fn new(learned: &'a AtomicI64, bounds: Bounds, held: bool) -> Slicer<'a> {
+    /// most when `nobody_waits`.
+    fn new(learned: &'a AtomicI64, bounds: Bounds, nobody_waits: bool) -> Slicer<'a> {
         let size = match learned.load(Ordering::Relaxed) {
-            _ if held => bounds.max,
+            _ if nobody_waits => bounds.max,
             0 => bounds.first,
             n => n,
         };
         Slicer {
             learned,
             bounds,
-            fixed: held,
+            fixed: nobody_waits,
             size: size.clamp(bounds.min, bounds.max),
         }
     }

@@ -200,8 +200,10 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         }
         Command::Sweep { db, all } => {
             let config = Config::load(file, &Overrides { db, listen: None })?;
-            let store = flywheel_store::Store::open(&config.server.db).await?;
-            store.configure_segments(flywheel_store::SegmentSettings::of(&config.policy));
+            // Holding the lease (no server is running), the passes take their largest
+            // slices: nobody waits between them.
+            let store = crate::open::open_for_ingest(&config, false).await?;
+            store.work_alone();
             let now = chrono::Utc::now().timestamp_micros();
             let report = store.sweep(&config.policy.stages, now, all).await?;
             println!(

@@ -1,4 +1,5 @@
-//! Opening the store for a command that ingests (`serve`, `import`, `demo`): the member
+//! Opening the store for a command that ingests or sweeps (`serve`, `import`, `demo`,
+//! `sweep`): the member
 //! cache as configured, then the ingest engine — the lease if no other process holds
 //! it, a replay of what a stopped process left unapplied in the event log, and
 //! write-behind where configured. Other commands open the store plainly: they write

@@ -383,3 +383,38 @@ async fn a_process_without_the_lease_takes_it_over_when_the_holder_dies_and_repl
         );
     }
 }
+
+#[tokio::test]
+async fn only_the_lease_holder_may_work_alone() {
+    let policy = Policy::default();
+    for db in flywheel_testkit::databases().await {
+        let holder = Store::open(&db.url).await.unwrap();
+        let other = Store::open(&db.url).await.unwrap();
+        // Before the engine starts nobody holds the lease.
+        assert!(!holder.work_alone());
+        assert!(
+            holder
+                .start_engine(&policy, EngineOptions::default())
+                .await
+                .unwrap()
+        );
+        assert!(
+            !other
+                .start_engine(&policy, EngineOptions::default())
+                .await
+                .unwrap()
+        );
+        assert!(holder.work_alone(), "the holder serves nobody else");
+        assert!(
+            !other.work_alone(),
+            "a process beside the holder may have requests waiting"
+        );
+        // The holder's passes, now in their largest slices, still do their work.
+        let now = parse_rfc3339("2026-06-01T00:00:00Z").unwrap();
+        holder.sweep(&policy.stages, now, true).await.unwrap();
+        holder.sweep_points(now).await.unwrap();
+        holder.sweep_segments(now).await.unwrap();
+        other.close().await;
+        holder.close().await;
+    }
+}
