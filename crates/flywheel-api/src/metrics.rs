@@ -90,7 +90,7 @@ async fn sample_stages(state: &AppState) {
 
 /// Prometheus text
 #[utoipa::path(get, path = "/metrics", tag = "health",
-    responses((status = 200, description = "Prometheus text format: requests, ingest, queue, checkpoints, pools, sweeps, recomputes, members by stage", content_type = "text/plain", body = String),
+    responses((status = 200, description = "Prometheus text format: requests, ingest, queue, checkpoints, pools, SQLite cache truncates skipped, sweeps, recomputes, members by stage", content_type = "text/plain", body = String),
               (status = 401, description = "Only when `server.metrics_require_key` is set")))]
 pub async fn render(State(state): State<AppState>, req: Request) -> Result<Response, ApiError> {
     if state.metrics_require_key {
@@ -108,6 +108,9 @@ pub async fn render(State(state): State<AppState>, req: Request) -> Result<Respo
             .set(f64::from(pool.size - pool.idle));
         metrics::gauge!("flywheel_db_connections_max", "pool" => pool.name)
             .set(f64::from(pool.max));
+    }
+    if let Some(skipped) = state.store.sqlite_truncates_skipped() {
+        metrics::counter!("flywheel_sqlite_cache_truncates_skipped_total").absolute(skipped);
     }
     let text = handle().render();
     Ok((

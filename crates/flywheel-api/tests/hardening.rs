@@ -616,6 +616,14 @@ async fn metrics_count_requests_and_ingest_and_can_require_a_key() {
         ] {
             assert!(text.contains(wanted), "{wanted} missing:\n{text}");
         }
+        // On SQLite, the page-cache layer is in and its commits skipped truncates. (The
+        // recorder is the process's: after the SQLite server, PostgreSQL's shows it too.)
+        if app.sqlite_file().is_some() {
+            let skipped = text
+                .lines()
+                .find_map(|l| l.strip_prefix("flywheel_sqlite_cache_truncates_skipped_total "));
+            assert!(skipped.is_some_and(|n| n.parse::<f64>().unwrap() > 0.0));
+        }
         // Every sample line is `name{labels} value` with a number.
         for line in text
             .lines()

@@ -219,6 +219,11 @@ impl Store {
     pub async fn connect(url: &str) -> Result<Store, StoreError> {
         install_default_drivers();
         let backend = Backend::of_url(url)?;
+        if backend == Backend::Sqlite && !flywheel_pagecache::install() {
+            // SQLite started before the first store opened (a test's own connection):
+            // it works as always, commits scanning the writer's whole cache.
+            tracing::debug!("SQLite's page cache is its own: SQLite had already started");
+        }
         let sqlite_path = match backend {
             Backend::Sqlite => sqlite_file(url),
             Backend::Postgres => None,
@@ -496,6 +501,13 @@ impl Store {
             ],
             Backend::Postgres => vec![stats("shared", &self.inner.pool)],
         }
+    }
+
+    /// On SQLite with the page-cache layer in place (`flywheel-pagecache`): how many of
+    /// the cache's truncates it answered without SQLite's scan, in this process.
+    pub fn sqlite_truncates_skipped(&self) -> Option<u64> {
+        (self.backend() == Backend::Sqlite && flywheel_pagecache::install())
+            .then(flywheel_pagecache::truncates_skipped)
     }
 
     /// A trivial round trip, for health checks.
