@@ -116,7 +116,7 @@ fn own() -> &'static Own {
 struct Cache {
     own: *mut ffi::sqlite3_pcache,
     /// Every page numbered at or above this is in `high` (`c_uint::MAX` before the first
-    /// truncate: nothing is known yet).
+    /// truncate and after one that emptied the cache: nothing is tracked).
     watermark: c_uint,
     /// Page numbers at or above the watermark created or moved to since the last
     /// truncate; some may have left the cache since.
@@ -143,9 +143,12 @@ impl Cache {
         limit < self.watermark || self.high.range(limit..).next().is_some()
     }
 
-    /// After a truncate to `limit`: no page numbered `limit` or above is left.
+    /// After a truncate to `limit`: no page numbered `limit` or above is left. A cache
+    /// emptied (`limit` 1: a reader's, each time another connection has written) tracks
+    /// nothing until its next truncate, which then goes through: its truncates are all
+    /// clears, and tracking would cost each page it reads a set insert.
     fn truncated(&mut self, limit: c_uint) {
-        self.watermark = limit;
+        self.watermark = if limit <= 1 { c_uint::MAX } else { limit };
         self.high.clear();
     }
 }
@@ -367,6 +370,16 @@ mod tests {
         c.moved(262_145, 90);
         assert!(!c.may_hold_from(103));
         assert!(c.may_hold_from(102));
+    }
+
+    #[test]
+    fn an_emptied_cache_tracks_nothing_and_passes_its_next_truncate_on() {
+        let mut c = fresh();
+        c.truncated(1);
+        c.created(7);
+        assert!(c.high.is_empty(), "no set insert per page read");
+        assert!(c.may_hold_from(1));
+        assert!(c.may_hold_from(500));
     }
 
     #[test]
