@@ -5,24 +5,10 @@
 //! must equal a model kept beside them, the database must pass its integrity check, and
 //! the layer must have spared SQLite some of its scans — or the test proves nothing.
 
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
 use sqlx::{Connection, Row, SqliteConnection};
 use std::collections::BTreeMap;
-
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        // xorshift64*
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
 
 /// Each row's key, then its value's length and checksum, and its number.
 type Model = BTreeMap<String, (usize, u64, i64)>;
@@ -52,7 +38,7 @@ async fn run(cache_pages: i64, seed: u64) {
     .unwrap();
     let mut reader = SqliteConnection::connect(&url).await.unwrap();
 
-    let mut rng = Rng(seed);
+    let mut rng = StdRng::seed_from_u64(seed);
     let mut model = Model::new();
     for round in 0..400 {
         let mut work = model.clone();
@@ -60,9 +46,9 @@ async fn run(cache_pages: i64, seed: u64) {
             .execute(&mut writer)
             .await
             .unwrap();
-        let savepoint = rng.below(5) == 0;
+        let savepoint = rng.random_range(0..5) == 0;
         let mut kept = work.clone();
-        for op in 0..rng.below(80) + 1 {
+        for op in 0..rng.random_range(0..80) + 1 {
             if savepoint && op == 10 {
                 sqlx::raw_sql("SAVEPOINT s")
                     .execute(&mut writer)
@@ -81,7 +67,7 @@ async fn run(cache_pages: i64, seed: u64) {
                 apply(&mut writer, &mut work, &mut rng).await;
             }
         }
-        if rng.below(3) == 0 {
+        if rng.random_range(0..3) == 0 {
             sqlx::raw_sql("ROLLBACK")
                 .execute(&mut writer)
                 .await
@@ -108,15 +94,15 @@ async fn run(cache_pages: i64, seed: u64) {
 }
 
 /// One random insert, update or delete, in the database and in the model.
-async fn apply(conn: &mut SqliteConnection, model: &mut Model, rng: &mut Rng) {
-    let size = match rng.below(10) {
-        0 => 4_000 + rng.below(9_000),
-        _ => 20 + rng.below(600),
+async fn apply(conn: &mut SqliteConnection, model: &mut Model, rng: &mut StdRng) {
+    let size = match rng.random_range(0..10) {
+        0 => 4_000 + rng.random_range(0..9_000),
+        _ => 20 + rng.random_range(0..600),
     } as usize;
-    let value: Vec<u8> = (0..size).map(|_| rng.next() as u8).collect();
-    let n = rng.below(1_000_000) as i64;
-    if model.is_empty() || rng.below(3) > 0 {
-        let key = format!("{:016x}", rng.next());
+    let value: Vec<u8> = (0..size).map(|_| rng.random::<u8>()).collect();
+    let n = rng.random_range(0..1_000_000i64);
+    if model.is_empty() || rng.random_range(0..3) > 0 {
+        let key = format!("{:016x}", rng.random::<u64>());
         sqlx::query("INSERT OR REPLACE INTO t (k, v, n) VALUES (?, ?, ?)")
             .bind(&key)
             .bind(&value)
@@ -129,10 +115,10 @@ async fn apply(conn: &mut SqliteConnection, model: &mut Model, rng: &mut Rng) {
     }
     let key = model
         .keys()
-        .nth(rng.below(model.len() as u64) as usize)
+        .nth(rng.random_range(0..model.len()))
         .unwrap()
         .clone();
-    if rng.below(2) == 0 {
+    if rng.random_range(0..2) == 0 {
         sqlx::query("DELETE FROM t WHERE k = ?")
             .bind(&key)
             .execute(&mut *conn)
