@@ -13,14 +13,13 @@
 //!
 //! **What.** [`install`] puts a thin layer over SQLite's own cache methods before SQLite
 //! starts. Every method passes through unchanged but one: a truncate that would drop no
-//! page is not passed on. To know that, the layer keeps, per cache, the number every
-//! page at or above was created since the last truncate (its watermark: the last
-//! truncate's limit, above which nothing was left), and the set of page numbers created
-//! or moved to at or above it since. A truncate whose limit is at or above the
-//! watermark and above every number in that set would find nothing to drop. Pages leave
-//! the cache in ways the layer does not see (evicted, discarded), so the set may name
-//! pages that are gone; it never misses one that is there, and a truncate it cannot rule
-//! out is passed on as before.
+//! page is not passed on. To know that, the layer keeps, per cache, a watermark (the
+//! last truncate's limit: no page numbered at or above it was left) and the set of page
+//! numbers at or above the watermark created or moved to since. A truncate whose limit
+//! is at or above the watermark and above every number in that set would find nothing
+//! to drop. Pages leave the cache in ways the layer does not see (evicted, discarded),
+//! so the set may name pages that are gone; it never misses one that is there, and a
+//! truncate it cannot rule out is passed on as before.
 //!
 //! This is the workspace's one crate with unsafe code: SQLite calls these methods
 //! through C function pointers with raw pointers to its own objects.
@@ -44,8 +43,8 @@ pub fn install() -> bool {
     *INSTALLED.get_or_init(|| unsafe { install_now() })
 }
 
-/// How many truncates the layer answered without SQLite's scan, since the process
-/// started.
+/// How many truncates the layer did not pass on to SQLite (each would have dropped
+/// nothing), since the process started.
 pub fn truncates_skipped() -> u64 {
     SKIPPED.load(Ordering::Relaxed)
 }
