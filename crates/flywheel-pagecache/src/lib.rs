@@ -36,7 +36,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 /// SQLite connection; later calls answer what the first one did. Answers whether the
 /// layer is in place; without it SQLite works as it always does.
 pub fn install() -> bool {
-    static INSTALLED: OnceLock<bool> = OnceLock::new();
     // SAFETY: runs once; SQLite requires that no other thread use it meanwhile, which
     // holds if every connection of the process is opened after this call returns (the
     // store calls it before it opens its pools).
@@ -44,10 +43,16 @@ pub fn install() -> bool {
 }
 
 /// How many truncates the layer did not pass on to SQLite (each would have dropped
-/// nothing), since the process started.
-pub fn truncates_skipped() -> u64 {
-    SKIPPED.load(Ordering::Relaxed)
+/// nothing), since the process started; None while the layer is not in place.
+pub fn truncates_skipped() -> Option<u64> {
+    INSTALLED
+        .get()
+        .is_some_and(|&in_place| in_place)
+        .then(|| SKIPPED.load(Ordering::Relaxed))
 }
+
+/// Whether [`install`] put the layer in place (unset before its first call).
+static INSTALLED: OnceLock<bool> = OnceLock::new();
 
 static SKIPPED: AtomicU64 = AtomicU64::new(0);
 

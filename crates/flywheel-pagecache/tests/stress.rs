@@ -88,7 +88,7 @@ async fn run(cache_pages: i64, seed: u64) {
         .unwrap();
     assert_eq!(check, "ok");
     assert!(
-        flywheel_pagecache::truncates_skipped() > 0,
+        flywheel_pagecache::truncates_skipped().is_some_and(|n| n > 0),
         "commits went through the layer"
     );
 }

@@ -506,8 +506,7 @@ impl Store {
     /// On SQLite with the page-cache layer in place (`flywheel-pagecache`): how many of
     /// the cache's truncates it answered without SQLite's scan, in this process.
     pub fn sqlite_truncates_skipped(&self) -> Option<u64> {
-        (self.backend() == Backend::Sqlite && flywheel_pagecache::install())
-            .then(flywheel_pagecache::truncates_skipped)
+        flywheel_pagecache::truncates_skipped().filter(|_| self.backend() == Backend::Sqlite)
     }
 
     /// A trivial round trip, for health checks.
